@@ -1,0 +1,37 @@
+// JSON for the whole server: RapidJSON behind a few helpers (parse with UTF-8 validation, write).
+// Handlers stream responses with json::Writer; parsed input is a json::Document.
+#pragma once
+
+#ifndef RAPIDJSON_HAS_STDSTRING
+#define RAPIDJSON_HAS_STDSTRING 1
+#endif
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace rapport::json {
+
+using Document = rapidjson::Document;
+using Value = rapidjson::Value;
+using Allocator = rapidjson::Document::AllocatorType;
+using Buffer = rapidjson::StringBuffer;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Parses UTF-8 JSON text; invalid UTF-8 or syntax gives kBadRequest with the byte offset.
+Result<Document> parse(std::string_view text);
+
+// Serialises any value compactly.
+std::string stringify(const Value& v);
+
+// Small accessors that tolerate a missing member.
+const Value* member(const Value& obj, std::string_view name);
+inline Value str(std::string_view s, Allocator& a) {
+  return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+}
+
+}  // namespace rapport::json

@@ -1,0 +1,31 @@
+// Router: maps (method, path pattern) to a Handler. Patterns are literal segments and
+// `{name}` captures, e.g. "/api/v1/{entity}/{id}". Literal segments win over captures.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/types.h"
+
+namespace rapport::http {
+
+class Router {
+ public:
+  void add(std::string method, std::string pattern, Handler handler);
+  // Fallback for unmatched paths (404) and wrong methods (405: `method_not_allowed` is true).
+  void set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback);
+  // Finds the handler, fills req.params, runs it. Never throws: exceptions become 500.
+  Response dispatch(Request& req) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+  std::function<Response(Request&, bool)> fallback_;
+};
+
+}  // namespace rapport::http

@@ -1,0 +1,52 @@
+// Transport-level request and response, free of Beast types so that api/ and app/ compile
+// without Boost headers. The http library converts to and from Beast messages.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rapport::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;       // "GET", "POST", …
+  std::string target;       // raw request target as received
+  std::string path;         // percent-decoded path without the query
+  std::string query;        // raw query string after '?', not decoded
+  Headers headers;          // names lower-cased
+  std::string body;
+  std::string remote_addr;  // peer IP
+  std::string request_id;   // X-Request-Id from the client if sane, else generated
+  Headers params;           // path parameters filled by the Router ("entity", "id", …)
+
+  // First header with this (lower-case) name, or nullptr.
+  const std::string* header(std::string_view name) const;
+  // Path parameter by name, empty when absent.
+  std::string_view param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  Headers headers;  // extra headers (Set-Cookie may repeat)
+  std::string body;
+
+  void set_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+// Handlers are plain synchronous functions. The server runs them on its blocking worker pool,
+// never on an I/O thread, so they may wait on the database.
+using Handler = std::function<Response(Request&)>;
+
+// Decoded query string pairs, in order. Returns nullopt on malformed percent-encoding.
+std::optional<Headers> parse_query(std::string_view query);
+
+}  // namespace rapport::http

@@ -1,0 +1,98 @@
+// The Store interface: the only way the layers above reach a database. Backends live in
+// storage/sqlite/ (default) and storage/postgres/ (later); nothing above storage/ names either.
+//
+// SQL text passed in uses `?` placeholders and the portable subset both backends speak
+// (CREATE TABLE/INDEX, SELECT/INSERT/UPDATE/DELETE, ANSI joins). Anything dialect-specific
+// (column types, full-text search, upsert) goes through Dialect or a Tx method.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/error.h"
+
+namespace rapport::storage {
+
+// One SQL value. Text also carries JSON documents; blobs are not used.
+using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string>;
+
+inline bool is_null(const SqlValue& v) { return v.index() == 0; }
+
+struct Rows {
+  std::vector<std::string> columns;
+  std::vector<std::vector<SqlValue>> rows;
+};
+
+enum class ColumnType { kInteger, kReal, kText };
+
+// A transaction. Rolled back on destruction unless commit() succeeded.
+// Lives on the thread that opened it; never shared between threads.
+class Tx {
+ public:
+  virtual ~Tx() = default;
+  virtual Result<Rows> query(std::string_view sql, std::span<const SqlValue> params = {}) = 0;
+  // Runs a statement; returns the number of rows changed.
+  virtual Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params = {}) = 0;
+  virtual Status commit() = 0;
+
+  // Full-text index per entity (created by Dialect::fts_create). `text` is the concatenation of
+  // the record's searchable fields. Substring match (also Chinese) for queries of >= 3 chars.
+  virtual Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) = 0;
+  virtual Status fts_delete(std::string_view entity, std::int64_t id) = 0;
+  // Ids of records whose text contains every whitespace-separated term of `query`.
+  virtual Result<std::vector<std::int64_t>> fts_search(std::string_view entity,
+                                                       std::string_view query, int limit) = 0;
+};
+
+// Dialect-specific SQL fragments.
+class Dialect {
+ public:
+  virtual ~Dialect() = default;
+  virtual std::string column_type(ColumnType t) const = 0;
+  // Statements that create the full-text table for an entity.
+  virtual std::vector<std::string> fts_create(std::string_view entity) const = 0;
+  // Case-insensitive LIKE operator ("LIKE" on SQLite where LIKE is already ASCII case-insensitive).
+  virtual std::string ilike() const = 0;
+};
+
+struct Migration {
+  int version;
+  std::string name;
+  std::vector<std::string> statements;  // portable SQL, run in one transaction
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // The single writer transaction (serialised inside the process; waits for other processes up
+  // to the busy timeout). Commit is durable when it returns.
+  virtual Result<std::unique_ptr<Tx>> write() = 0;
+  // A read-only snapshot transaction from the reader pool.
+  virtual Result<std::unique_ptr<Tx>> read() = 0;
+  // Applies migrations whose version is above the stored one, each in its own transaction.
+  virtual Status migrate(std::span<const Migration> migrations) = 0;
+  virtual Result<int> schema_version() = 0;
+  // Consistent online copy of the whole database to `path`, safe while serving.
+  virtual Status backup_to(const std::string& path) = 0;
+  virtual const Dialect& dialect() const = 0;
+  virtual std::string_view backend_name() const = 0;
+};
+
+struct StoreOptions {
+  int readers = 4;            // reader connections in the pool
+  int busy_timeout_ms = 5000;  // wait for another process's write lock before kBusy
+};
+
+// Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if
+// missing). "postgresql://…" is reserved for the PostgreSQL backend.
+Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options = {});
+
+// Replaces the database at `target_url` with the backup file at `backup_path` (server stopped).
+Status restore_store(const std::string& target_url, const std::string& backup_path);
+
+}  // namespace rapport::storage
