@@ -37,7 +37,8 @@ class Tx {
   virtual ~Tx() = default;
   virtual Result<Rows> query(std::string_view sql, std::span<const SqlValue> params = {}) = 0;
   // Runs a statement; returns the number of rows changed.
-  virtual Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params = {}) = 0;
+  virtual Result<std::int64_t> exec(std::string_view sql,
+                                    std::span<const SqlValue> params = {}) = 0;
   virtual Status commit() = 0;
 
   // Full-text index per entity (created by Dialect::fts_create). `text` is the concatenation of
@@ -79,12 +80,16 @@ class Store {
   virtual Result<int> schema_version() = 0;
   // Consistent online copy of the whole database to `path`, safe while serving.
   virtual Status backup_to(const std::string& path) = 0;
+  // The backend's own consistency check: "ok" when the database is sound, else its findings.
+  virtual Result<std::string> integrity_check() {
+    return make_error(Errc::kStorage, "integrity check not supported by this backend");
+  }
   virtual const Dialect& dialect() const = 0;
   virtual std::string_view backend_name() const = 0;
 };
 
 struct StoreOptions {
-  int readers = 4;            // reader connections in the pool
+  int readers = 4;             // reader connections in the pool
   int busy_timeout_ms = 5000;  // wait for another process's write lock before kBusy
 };
 

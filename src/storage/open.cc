@@ -1,0 +1,46 @@
+// Picks the storage backend from a store URL: open_store() and restore_store() are the only
+// places that know which backends exist.
+#include <string>
+#include <string_view>
+
+#include "storage/sqlite/sqlite_store.h"
+#include "storage/store.h"
+
+namespace rapport::storage {
+namespace {
+
+// The SQLite file path named by `url`, or an error for other or malformed URLs.
+// Accepted: "sqlite:PATH", "sqlite://PATH" and a plain path.
+Result<std::string> sqlite_path(const std::string& url) {
+  std::string_view u = url;
+  if (u.starts_with("postgresql://") || u.starts_with("postgres://")) {
+    return make_error(Errc::kBadRequest, "PostgreSQL backend not built yet");
+  }
+  if (u.starts_with("sqlite:")) {
+    u.remove_prefix(7);
+    if (u.starts_with("//")) u.remove_prefix(2);
+  } else if (u.find("://") != std::string_view::npos) {
+    return make_error(Errc::kBadRequest, "unknown store URL scheme: " + url);
+  }
+  if (u.empty()) return make_error(Errc::kBadRequest, "store URL names no database file");
+  // Each connection would get its own private in-memory database; readers would see nothing.
+  if (u == ":memory:") {
+    return make_error(Errc::kBadRequest, "in-memory SQLite databases are not supported");
+  }
+  return std::string(u);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {
+  RP_ASSIGN(std::string path, sqlite_path(url));
+  RP_ASSIGN(auto store, sqlite::SqliteStore::open(path, options));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Status restore_store(const std::string& target_url, const std::string& backup_path) {
+  RP_ASSIGN(std::string path, sqlite_path(target_url));
+  return sqlite::restore(path, backup_path);
+}
+
+}  // namespace rapport::storage

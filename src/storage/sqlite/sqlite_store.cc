@@ -1,0 +1,667 @@
+// The implementation of the SQLite backend: connections with a prepared-statement cache, the
+// writer lock and reader pool, transactions, FTS5 search, migrations, online backup and restore.
+#include "storage/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace rapport::storage::sqlite {
+namespace {
+
+// Above this many cached statements the cache is dropped and rebuilt; bounds the memory that
+// dynamically shaped SQL (fts_search with varying term counts) can pin.
+constexpr std::size_t kStatementCacheLimit = 512;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// "UNIQUE constraint failed: contact.email" → "email"; first column of a composite key.
+std::string constraint_field(std::string_view msg) {
+  auto colon = msg.find(": ");
+  if (colon == std::string_view::npos) return {};
+  std::string_view rest = msg.substr(colon + 2);
+  rest = rest.substr(0, rest.find(','));
+  auto dot = rest.rfind('.');
+  if (dot == std::string_view::npos) return {};  // a CHECK constraint's name, not a column
+  return std::string(rest.substr(dot + 1));
+}
+
+Error sqlite_error(sqlite3* db, int rc, std::string_view context) {
+  std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (!context.empty()) msg = std::string(context) + ": " + msg;
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT: {
+      std::string field = constraint_field(db != nullptr ? sqlite3_errmsg(db) : "");
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return make_error(Errc::kDuplicate, std::move(msg), std::move(field));
+      }
+      return make_error(Errc::kValidation, std::move(msg), std::move(field));
+    }
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return make_error(Errc::kBusy, std::move(msg));
+    default:
+      return make_error(Errc::kStorage, std::move(msg));
+  }
+}
+
+bool valid_identifier(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  auto first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
+  if (!first(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return first(c) || (c >= '0' && c <= '9'); });
+}
+
+// The quoted FTS table name for an entity, or an error for a name that is not an identifier.
+Result<std::string> fts_table(std::string_view entity) {
+  if (!valid_identifier(entity)) {
+    return make_error(Errc::kInternal,
+                      "invalid entity name for full-text index: '" + std::string(entity) + "'");
+  }
+  return "\"" + std::string(entity) + "_fts\"";
+}
+
+std::size_t code_points(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// Splits on ASCII whitespace and the ideographic space U+3000 (common in CJK input).
+std::vector<std::string_view> split_terms(std::string_view q) {
+  std::vector<std::string_view> terms;
+  std::size_t start = 0;
+  std::size_t i = 0;
+  auto flush = [&](std::size_t end) {
+    if (end > start) terms.push_back(q.substr(start, end - start));
+  };
+  while (i < q.size()) {
+    std::size_t sep = 0;
+    char c = q[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      sep = 1;
+    } else if (q.substr(i, 3) == "\xE3\x80\x80") {
+      sep = 3;
+    }
+    if (sep != 0) {
+      flush(i);
+      i += sep;
+      start = i;
+    } else {
+      ++i;
+    }
+  }
+  flush(q.size());
+  return terms;
+}
+
+// An FTS5 phrase: the term in double quotes, embedded quotes doubled. Matches the term as a
+// contiguous substring under the trigram tokenizer.
+std::string fts_phrase(std::string_view term) {
+  std::string out = "\"";
+  for (char c : term) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+// A LIKE pattern matching `term` anywhere, with \ as the escape character.
+std::string like_pattern(std::string_view term) {
+  std::string out = "%";
+  for (char c : term) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '%';
+  return out;
+}
+
+}  // namespace
+
+// One sqlite3 handle and the statements prepared on it. Used by one thread at a time (the
+// holder of the writer lock, or of this reader from the pool), hence SQLITE_OPEN_NOMUTEX.
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags,
+                                                  int busy_timeout_ms) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      sqlite3_close_v2(db);
+      return make_error(Errc::kStorage, "cannot open database '" + path + "': " + msg);
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, busy_timeout_ms);
+    return std::unique_ptr<Connection>(new Connection(db));
+  }
+
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* db() const { return db_; }
+  bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+  // Runs one statement; collects result rows into `out` when given. Returns rows changed.
+  Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params = {},
+                           Rows* out = nullptr) {
+    RP_ASSIGN(sqlite3_stmt * stmt, prepare(sql));
+    // Leave the cached statement reusable whatever happens below.
+    struct Reset {
+      sqlite3_stmt* s;
+      ~Reset() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+      }
+    } reset{stmt};
+
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size())) {
+      return make_error(Errc::kInternal, "statement expects " + std::to_string(expected) +
+                                             " parameters, got " + std::to_string(params.size()) +
+                                             ": " + std::string(sql));
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      int idx = static_cast<int>(i) + 1;
+      int rc = std::visit(
+          [&](const auto& v) -> int {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::monostate>) {
+              return sqlite3_bind_null(stmt, idx);
+            } else if constexpr (std::is_same_v<T, std::int64_t>) {
+              return sqlite3_bind_int64(stmt, idx, v);
+            } else if constexpr (std::is_same_v<T, double>) {
+              return sqlite3_bind_double(stmt, idx, v);
+            } else {
+              // SQLITE_STATIC: `params` outlives the statement's use; bindings are cleared below.
+              return sqlite3_bind_text64(stmt, idx, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8);
+            }
+          },
+          params[i]);
+      if (rc != SQLITE_OK) return sqlite_error(db_, rc, "bind");
+    }
+
+    int ncols = sqlite3_column_count(stmt);
+    if (out != nullptr) {
+      out->columns.clear();
+      out->rows.clear();
+      for (int c = 0; c < ncols; ++c) out->columns.emplace_back(sqlite3_column_name(stmt, c));
+    }
+    std::int64_t before = sqlite3_total_changes64(db_);
+    while (true) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
+      if (out == nullptr) continue;
+      std::vector<SqlValue>& row = out->rows.emplace_back();
+      row.reserve(ncols);
+      for (int c = 0; c < ncols; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_INTEGER:
+            row.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, c)));
+            break;
+          case SQLITE_FLOAT:
+            row.emplace_back(sqlite3_column_double(stmt, c));
+            break;
+          case SQLITE_NULL:
+            row.emplace_back(std::monostate{});
+            break;
+          default: {  // TEXT, and BLOB read back as bytes
+            const auto* p = sqlite3_column_blob(stmt, c);
+            int n = sqlite3_column_bytes(stmt, c);
+            row.emplace_back(std::string(static_cast<const char*>(p), p != nullptr ? n : 0));
+          }
+        }
+      }
+    }
+    // sqlite3_changes() keeps the count of the last DML statement, so DDL and SELECT would
+    // report a stale number; only trust it when this statement changed something.
+    if (sqlite3_total_changes64(db_) == before) return std::int64_t{0};
+    return static_cast<std::int64_t>(sqlite3_changes64(db_));
+  }
+
+  // Ends any open transaction, ignoring errors (used on paths that are already failing).
+  void rollback_quietly() {
+    if (in_transaction()) (void)run("ROLLBACK");
+  }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+
+  Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
+    if (cache_.size() >= kStatementCacheLimit) {
+      // Safe: run() resets every statement before returning, so none is mid-step here.
+      for (auto& [text, stmt] : cache_) sqlite3_finalize(stmt);
+      cache_.clear();
+    }
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
+    if (stmt == nullptr) return make_error(Errc::kInternal, "empty SQL statement");
+    std::string_view rest(tail, sql.data() + sql.size() - tail);
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+      // Only comments may follow; anything that compiles to a statement is refused.
+      sqlite3_stmt* extra = nullptr;
+      rc = sqlite3_prepare_v2(db_, rest.data(), static_cast<int>(rest.size()), &extra, nullptr);
+      sqlite3_finalize(extra);
+      if (rc != SQLITE_OK || extra != nullptr) {
+        sqlite3_finalize(stmt);
+        return make_error(Errc::kInternal,
+                          "only one SQL statement per call is supported: " + std::string(sql));
+      }
+    }
+    cache_.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
+};
+
+namespace {
+
+// A transaction on one connection. Lives on the thread that opened it. `release_` gives the
+// connection back (unlocks the writer or returns the reader to the pool) once it is finished.
+class SqliteTx final : public Tx {
+ public:
+  SqliteTx(Connection* conn, std::function<void()> release)
+      : conn_(conn), release_(std::move(release)) {}
+  ~SqliteTx() override {
+    if (conn_ != nullptr) {
+      conn_->rollback_quietly();
+      finish();
+    }
+  }
+  SqliteTx(const SqliteTx&) = delete;
+  SqliteTx& operator=(const SqliteTx&) = delete;
+
+  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
+    RP_TRY(check_open());
+    Rows rows;
+    RP_TRY(conn_->run(sql, params, &rows));
+    return rows;
+  }
+
+  Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
+    RP_TRY(check_open());
+    return conn_->run(sql, params);
+  }
+
+  Status commit() override {
+    RP_TRY(check_open());
+    auto r = conn_->run("COMMIT");
+    if (!r.ok()) conn_->rollback_quietly();
+    finish();
+    if (!r.ok()) return std::move(r).error();
+    return {};
+  }
+
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
+    RP_TRY(check_open());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const SqlValue key[] = {id};
+    RP_TRY(conn_->run("DELETE FROM " + table + " WHERE rowid = ?", key));
+    const SqlValue row[] = {id, std::string(text)};
+    RP_TRY(conn_->run("INSERT INTO " + table + "(rowid, body) VALUES (?, ?)", row));
+    return {};
+  }
+
+  Status fts_delete(std::string_view entity, std::int64_t id) override {
+    RP_TRY(check_open());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const SqlValue key[] = {id};
+    RP_TRY(conn_->run("DELETE FROM " + table + " WHERE rowid = ?", key));
+    return {};
+  }
+
+  // Terms of >= 3 code points go through the trigram index as quoted phrases; shorter ones
+  // cannot use it and become LIKE conditions scanned on the same table. An empty query or a
+  // non-positive limit matches nothing.
+  Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
+                                               int limit) override {
+    RP_TRY(check_open());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    std::vector<std::int64_t> ids;
+    auto terms = split_terms(query);
+    if (terms.empty() || limit <= 0) return ids;
+
+    std::string match;
+    std::vector<std::string> conditions;
+    std::vector<SqlValue> params;
+    for (std::string_view term : terms) {
+      if (code_points(term) >= 3) {
+        if (!match.empty()) match += " AND ";
+        match += fts_phrase(term);
+      }
+    }
+    if (!match.empty()) {
+      conditions.push_back(table + " MATCH ?");
+      params.emplace_back(std::move(match));
+    }
+    for (std::string_view term : terms) {
+      if (code_points(term) < 3) {
+        conditions.emplace_back("body LIKE ? ESCAPE '\\'");
+        params.emplace_back(like_pattern(term));
+      }
+    }
+    std::string sql = "SELECT rowid FROM " + table + " WHERE ";
+    for (std::size_t i = 0; i < conditions.size(); ++i) {
+      if (i > 0) sql += " AND ";
+      sql += conditions[i];
+    }
+    sql += " ORDER BY rowid DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(limit));
+
+    Rows rows;
+    RP_TRY(conn_->run(sql, params, &rows));
+    ids.reserve(rows.rows.size());
+    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
+    return ids;
+  }
+
+ private:
+  Status check_open() const {
+    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
+    return {};
+  }
+  void finish() {
+    conn_ = nullptr;
+    if (release_) std::exchange(release_, nullptr)();
+  }
+
+  Connection* conn_;
+  std::function<void()> release_;
+};
+
+Status pragma(Connection& c, std::string_view sql) {
+  auto r = c.run(sql);
+  if (!r.ok()) return std::move(r).error();
+  return {};
+}
+
+// Copies the whole of `src` into `dst` in one step, so the source is read as one snapshot.
+Status copy_database(sqlite3* dst, sqlite3* src, std::string_view context) {
+  sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
+  if (b == nullptr) return sqlite_error(dst, sqlite3_extended_errcode(dst), context);
+  int step_rc = sqlite3_backup_step(b, -1);
+  int finish_rc = sqlite3_backup_finish(b);
+  if (step_rc != SQLITE_DONE) {
+    return sqlite_error(nullptr, step_rc, std::string(context) + " (" + sqlite3_errmsg(dst) + ")");
+  }
+  if (finish_rc != SQLITE_OK) return sqlite_error(dst, finish_rc, context);
+  return {};
+}
+
+void remove_quietly(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+    std::filesystem::remove(path + suffix, ec);
+  }
+}
+
+}  // namespace
+
+std::string SqliteDialect::column_type(ColumnType t) const {
+  switch (t) {
+    case ColumnType::kInteger:
+      return "INTEGER";
+    case ColumnType::kReal:
+      return "REAL";
+    case ColumnType::kText:
+      return "TEXT";
+  }
+  return "TEXT";
+}
+
+std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {
+  auto table = fts_table(entity);
+  if (!table.ok()) throw std::invalid_argument(table.error().message);
+  return {"CREATE VIRTUAL TABLE IF NOT EXISTS " + *table + " USING fts5(body, tokenize='trigram')"};
+}
+
+SqliteStore::SqliteStore(std::string path, const StoreOptions& options)
+    : path_(std::move(path)), options_(options) {}
+
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       const StoreOptions& options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, options));
+  auto context = [&](Error e) {
+    e.message = "cannot open database '" + path + "': " + e.message;
+    e.code = e.code == Errc::kBusy ? Errc::kBusy : Errc::kStorage;
+    return e;
+  };
+
+  RP_ASSIGN(
+      store->writer_,
+      Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE,
+                       options.busy_timeout_ms));
+  Rows mode;
+  if (auto r = store->writer_->run("PRAGMA journal_mode=WAL", {}, &mode); !r.ok()) {
+    return context(std::move(r).error());
+  }
+  if (mode.rows.empty() || mode.rows[0].empty() ||
+      std::get_if<std::string>(&mode.rows[0][0]) == nullptr ||
+      std::get<std::string>(mode.rows[0][0]) != "wal") {
+    return make_error(Errc::kStorage, "cannot open database '" + path + "': WAL mode refused");
+  }
+  for (const char* sql : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (auto s = pragma(*store->writer_, sql); !s.ok()) return context(std::move(s).error());
+  }
+
+  int readers = std::max(1, options.readers);
+  for (int i = 0; i < readers; ++i) {
+    RP_ASSIGN(auto reader, Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE,
+                                            options.busy_timeout_ms));
+    for (const char* sql :
+         {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA query_only=1"}) {
+      if (auto s = pragma(*reader, sql); !s.ok()) return context(std::move(s).error());
+    }
+    store->free_readers_.push_back(reader.get());
+    store->readers_.push_back(std::move(reader));
+  }
+  return store;
+}
+
+Result<std::unique_ptr<Tx>> SqliteStore::write() {
+  if (!writer_mu_.try_lock_for(std::chrono::milliseconds(options_.busy_timeout_ms))) {
+    return make_error(Errc::kBusy, "timed out waiting for the write transaction");
+  }
+  // BEGIN IMMEDIATE takes the database write lock now, so another process's writer makes us
+  // wait (busy timeout) here rather than fail half-way through the transaction.
+  if (auto r = writer_->run("BEGIN IMMEDIATE"); !r.ok()) {
+    writer_mu_.unlock();
+    return std::move(r).error();
+  }
+  return std::unique_ptr<Tx>(
+      std::make_unique<SqliteTx>(writer_.get(), [this] { writer_mu_.unlock(); }));
+}
+
+Result<std::unique_ptr<Tx>> SqliteStore::read() {
+  Connection* conn = nullptr;
+  {
+    std::unique_lock lock(pool_mu_);
+    if (!pool_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
+                           [&] { return !free_readers_.empty(); })) {
+      return make_error(Errc::kBusy, "timed out waiting for a reader connection");
+    }
+    conn = free_readers_.back();
+    free_readers_.pop_back();
+  }
+  // A deferred BEGIN takes its snapshot at the first read; read the schema now so the snapshot
+  // is the database as of this call, not of the caller's first query.
+  Status begun = [&]() -> Status {
+    RP_TRY(conn->run("BEGIN"));
+    RP_TRY(conn->run("SELECT 1 FROM sqlite_schema LIMIT 1"));
+    return {};
+  }();
+  if (!begun.ok()) {
+    conn->rollback_quietly();
+    return_reader(conn);
+    return std::move(begun).error();
+  }
+  return std::unique_ptr<Tx>(
+      std::make_unique<SqliteTx>(conn, [this, conn] { return_reader(conn); }));
+}
+
+void SqliteStore::return_reader(Connection* reader) {
+  {
+    std::lock_guard lock(pool_mu_);
+    free_readers_.push_back(reader);
+  }
+  pool_cv_.notify_one();
+}
+
+Status SqliteStore::migrate(std::span<const Migration> migrations) {
+  {
+    RP_ASSIGN(auto tx, write());
+    RP_TRY(
+        tx->exec("CREATE TABLE IF NOT EXISTS _migrations("
+                 "version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"));
+    RP_TRY(tx->commit());
+  }
+  std::vector<const Migration*> ordered;
+  for (const auto& m : migrations) ordered.push_back(&m);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  for (std::size_t i = 1; i < ordered.size(); ++i) {
+    if (ordered[i]->version == ordered[i - 1]->version) {
+      return make_error(Errc::kInternal,
+                        "duplicate migration version " + std::to_string(ordered[i]->version));
+    }
+  }
+
+  RP_ASSIGN(int current, schema_version());
+  for (const Migration* m : ordered) {
+    if (m->version <= current) continue;
+    RP_ASSIGN(auto tx, write());
+    // Another process may have applied it since we looked; the write lock makes this check exact.
+    const SqlValue version[] = {std::int64_t{m->version}};
+    RP_ASSIGN(Rows done, tx->query("SELECT 1 FROM _migrations WHERE version = ?", version));
+    if (!done.rows.empty()) continue;
+    for (const auto& sql : m->statements) {
+      if (auto r = tx->exec(sql); !r.ok()) {
+        Error e = std::move(r).error();
+        e.message =
+            "migration " + std::to_string(m->version) + " (" + m->name + ") failed: " + e.message;
+        return e;
+      }
+    }
+    const SqlValue row[] = {std::int64_t{m->version}, m->name};
+    RP_TRY(
+        tx->exec("INSERT INTO _migrations(version, name, applied_at) "
+                 "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                 row));
+    RP_TRY(tx->commit());
+  }
+  return {};
+}
+
+Result<int> SqliteStore::schema_version() {
+  RP_ASSIGN(auto tx, read());
+  RP_ASSIGN(Rows exists, tx->query("SELECT count(*) FROM sqlite_schema "
+                                   "WHERE type = 'table' AND name = '_migrations'"));
+  if (std::get<std::int64_t>(exists.rows[0][0]) == 0) return 0;
+  RP_ASSIGN(Rows max, tx->query("SELECT coalesce(max(version), 0) FROM _migrations"));
+  return static_cast<int>(std::get<std::int64_t>(max.rows[0][0]));
+}
+
+Status SqliteStore::backup_to(const std::string& path) {
+  // A fresh connection so the copy neither waits for nor holds up the pool and the writer.
+  RP_ASSIGN(auto src, Connection::open(path_, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE,
+                                       options_.busy_timeout_ms));
+  // Written under a temporary name and renamed, so a half-written backup never has the real name.
+  const std::string tmp = path + ".tmp";
+  remove_quietly(tmp);
+  Status copied = [&]() -> Status {
+    RP_ASSIGN(auto dst, Connection::open(
+                            tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE,
+                            options_.busy_timeout_ms));
+    RP_TRY(pragma(*dst, "PRAGMA synchronous=FULL"));
+    return copy_database(dst->db(), src->db(), "backup to '" + path + "'");
+  }();  // closing the destination here flushes it before the rename
+  if (!copied.ok()) {
+    remove_quietly(tmp);
+    return copied;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    remove_quietly(tmp);
+    return make_error(Errc::kStorage,
+                      "backup: cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  }
+  return {};
+}
+
+Result<std::string> SqliteStore::integrity_check() {
+  RP_ASSIGN(auto tx, read());
+  RP_ASSIGN(Rows rows, tx->query("PRAGMA integrity_check"));
+  std::string out;
+  for (const auto& row : rows.rows) {
+    if (!out.empty()) out += '\n';
+    if (const auto* s = std::get_if<std::string>(&row[0])) out += *s;
+  }
+  return out;
+}
+
+Status restore(const std::string& target_path, const std::string& backup_path) {
+  auto invalid = [&](const std::string& why) {
+    return make_error(Errc::kBadRequest,
+                      "not a valid Rapport backup: '" + backup_path + "': " + why);
+  };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(backup_path, ec)) return invalid("no such file");
+  auto src = Connection::open(backup_path, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, 5000);
+  if (!src.ok()) return invalid(src.error().message);
+
+  Rows check;
+  if (auto r = (*src)->run("PRAGMA integrity_check", {}, &check); !r.ok()) {
+    return invalid(r.error().message);
+  }
+  if (check.rows.empty() || check.rows[0].empty() ||
+      std::get_if<std::string>(&check.rows[0][0]) == nullptr ||
+      std::get<std::string>(check.rows[0][0]) != "ok") {
+    std::string found = check.rows.empty() ? "no result"
+                        : std::get_if<std::string>(&check.rows[0][0]) != nullptr
+                            ? std::get<std::string>(check.rows[0][0])
+                            : "unexpected result";
+    return invalid("integrity check failed: " + found);
+  }
+  // An empty (zero-byte) file passes the integrity check; restoring it would wipe everything.
+  Rows tables;
+  if (auto r = (*src)->run("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", {}, &tables);
+      !r.ok()) {
+    return invalid(r.error().message);
+  }
+  if (std::get<std::int64_t>(tables.rows[0][0]) == 0) return invalid("it contains no tables");
+
+  RP_ASSIGN(
+      auto dst,
+      Connection::open(target_path,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE, 5000));
+  RP_TRY(pragma(*dst, "PRAGMA synchronous=FULL"));
+  return copy_database(dst->db(), (*src)->db(), "restore into '" + target_path + "'");
+}
+
+}  // namespace rapport::storage::sqlite

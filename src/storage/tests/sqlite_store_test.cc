@@ -1,0 +1,504 @@
+// Unit tests of the SQLite backend through the Store interface: transactions, errors,
+// migrations, concurrency, full-text search, backup and restore.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace rapport::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A uniquely named directory under the system temp dir, removed with its contents at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("rapport_storage_test_" + std::to_string(rd()) + "_" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+std::unique_ptr<Store> open_ok(const std::string& url, StoreOptions options = {}) {
+  auto store = open_store(url, options);
+  EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::unique_ptr<Tx> begin_write(Store& store) {
+  auto tx = store.write();
+  EXPECT_TRUE(tx.ok()) << (tx.ok() ? "" : tx.error().message);
+  return std::move(tx).value();
+}
+
+std::unique_ptr<Tx> begin_read(Store& store) {
+  auto tx = store.read();
+  EXPECT_TRUE(tx.ok()) << (tx.ok() ? "" : tx.error().message);
+  return std::move(tx).value();
+}
+
+void exec_ok(Tx& tx, std::string_view sql, std::vector<SqlValue> params = {}) {
+  auto r = tx.exec(sql, params);
+  ASSERT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+}
+
+std::int64_t count(Store& store, const std::string& table) {
+  auto tx = begin_read(store);
+  auto rows = tx->query("SELECT count(*) FROM " + table);
+  EXPECT_TRUE(rows.ok()) << (rows.ok() ? "" : rows.error().message);
+  return rows.ok() ? std::get<std::int64_t>(rows->rows[0][0]) : -1;
+}
+
+const Migration kPeople{1, "people", {"CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT)"}};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = "sqlite:" + dir_.file("rapport.db");
+    store_ = open_ok(url_);
+    ASSERT_NE(store_, nullptr);
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT NOT NULL)");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+
+  TempDir dir_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, RoundTripsEverySqlValueType) {
+  auto tx = begin_write(*store_);
+  exec_ok(*tx, "CREATE TABLE v(i INTEGER, r REAL, s TEXT, n TEXT)");
+  std::vector<SqlValue> params{std::int64_t{-9007199254740993}, 2.5, std::string("héllo\0x", 7),
+                               std::monostate{}};
+  auto changed = tx->exec("INSERT INTO v VALUES (?, ?, ?, ?)", params);
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(*changed, 1);
+  auto rows = tx->query("SELECT i, r, s, n FROM v");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->columns, (std::vector<std::string>{"i", "r", "s", "n"}));
+  ASSERT_EQ(rows->rows.size(), 1u);
+  EXPECT_EQ(rows->rows[0], params);
+  ASSERT_TRUE(tx->commit().ok());
+}
+
+TEST_F(SqliteStoreTest, ExecReturnsRowsChangedAndZeroForDdl) {
+  auto tx = begin_write(*store_);
+  exec_ok(*tx, "INSERT INTO t(name) VALUES ('a')");
+  exec_ok(*tx, "INSERT INTO t(name) VALUES ('b')");
+  auto updated = tx->exec("UPDATE t SET name = 'c'");
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(*updated, 2);
+  auto ddl = tx->exec("CREATE INDEX t_name ON t(name)");
+  ASSERT_TRUE(ddl.ok());
+  EXPECT_EQ(*ddl, 0);
+}
+
+TEST_F(SqliteStoreTest, CommitPersistsAndDestructorRollsBack) {
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('kept')");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('dropped')");
+  }
+  EXPECT_EQ(count(*store_, "t"), 1);
+  store_.reset();
+  store_ = open_ok(url_);
+  EXPECT_EQ(count(*store_, "t"), 1);
+}
+
+TEST_F(SqliteStoreTest, FailingUseAfterCommit) {
+  auto tx = begin_write(*store_);
+  ASSERT_TRUE(tx->commit().ok());
+  EXPECT_EQ(tx->exec("INSERT INTO t(name) VALUES ('x')").error().code, Errc::kInternal);
+  EXPECT_EQ(tx->commit().error().code, Errc::kInternal);
+  // The writer was released at commit: another write transaction starts at once.
+  auto next = store_->write();
+  EXPECT_TRUE(next.ok());
+}
+
+TEST_F(SqliteStoreTest, FailingUniqueViolationIsDuplicateNamingTheField) {
+  auto tx = begin_write(*store_);
+  exec_ok(*tx, "INSERT INTO t(id, email, name) VALUES (1, 'a@x.org', 'A')");
+  auto dup = tx->exec("INSERT INTO t(email, name) VALUES ('a@x.org', 'B')");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, Errc::kDuplicate);
+  EXPECT_EQ(dup.error().field, "email");
+  auto pk = tx->exec("INSERT INTO t(id, name) VALUES (1, 'C')");
+  ASSERT_FALSE(pk.ok());
+  EXPECT_EQ(pk.error().code, Errc::kDuplicate);
+  EXPECT_EQ(pk.error().field, "id");
+  // The transaction is still usable after a failed statement.
+  exec_ok(*tx, "INSERT INTO t(email, name) VALUES ('b@x.org', 'B')");
+  EXPECT_TRUE(tx->commit().ok());
+  EXPECT_EQ(count(*store_, "t"), 2);
+}
+
+TEST_F(SqliteStoreTest, FailingNotNullIsValidationNamingTheField) {
+  auto tx = begin_write(*store_);
+  auto r = tx->exec("INSERT INTO t(email) VALUES ('a@x.org')");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kValidation);
+  EXPECT_EQ(r.error().field, "name");
+}
+
+TEST_F(SqliteStoreTest, FailingForeignKeyIsValidation) {
+  auto tx = begin_write(*store_);
+  exec_ok(*tx, "CREATE TABLE child(id INTEGER PRIMARY KEY, t_id INTEGER REFERENCES t(id))");
+  auto r = tx->exec("INSERT INTO child(t_id) VALUES (42)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kValidation);
+}
+
+TEST_F(SqliteStoreTest, FailingMultipleStatementsAndBadSql) {
+  auto tx = begin_write(*store_);
+  auto multi = tx->exec("INSERT INTO t(name) VALUES ('a'); DELETE FROM t");
+  ASSERT_FALSE(multi.ok());
+  EXPECT_EQ(multi.error().code, Errc::kInternal);
+  EXPECT_TRUE(tx->exec("INSERT INTO t(name) VALUES ('a'); -- trailing comment").ok());
+  auto bad = tx->query("SELEKT 1");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kStorage);
+  auto missing = tx->query("SELECT * FROM no_such_table");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kStorage);
+  auto params = tx->exec("INSERT INTO t(name) VALUES (?)");
+  ASSERT_FALSE(params.ok());
+  EXPECT_EQ(params.error().code, Errc::kInternal);
+}
+
+TEST_F(SqliteStoreTest, FailingWriteOnReader) {
+  auto tx = begin_read(*store_);
+  auto r = tx->exec("INSERT INTO t(name) VALUES ('a')");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kStorage);
+}
+
+TEST_F(SqliteStoreTest, ReaderSeesOneSnapshotWhileWriterCommits) {
+  auto reader = begin_read(*store_);
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('new')");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto rows = reader->query("SELECT count(*) FROM t");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 0);
+  reader.reset();
+  EXPECT_EQ(count(*store_, "t"), 1);
+}
+
+TEST_F(SqliteStoreTest, ReadersWaitForAFreeConnection) {
+  StoreOptions options;
+  options.readers = 1;
+  auto store = open_ok("sqlite:" + dir_.file("one_reader.db"), options);
+  auto held = begin_read(*store);
+  std::atomic<bool> got{false};
+  std::thread other([&] {
+    auto tx = store->read();
+    EXPECT_TRUE(tx.ok());
+    got = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(got);
+  held.reset();
+  other.join();
+  EXPECT_TRUE(got);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersAreSerialisedAndAllSucceed) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto tx = store_->write();
+        if (!tx.ok()) {
+          ++failures;
+          continue;
+        }
+        std::vector<SqlValue> p{std::string("w") + std::to_string(t) + "_" + std::to_string(i)};
+        if (!(*tx)->exec("INSERT INTO t(name) VALUES (?)", p).ok() || !(*tx)->commit().ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(count(*store_, "t"), kThreads * kPerThread);
+}
+
+TEST(SqliteMigrations, ApplyOnceAndAreIdempotentOnReopen) {
+  TempDir dir;
+  const std::string url = dir.file("m.db");  // a plain path works as a URL too
+  std::vector<Migration> migrations{
+      {2, "people_email", {"ALTER TABLE people ADD COLUMN email TEXT"}},
+      kPeople,
+  };
+  {
+    auto store = open_ok(url);
+    ASSERT_EQ(*store->schema_version(), 0);
+    auto s = store->migrate(migrations);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(*store->schema_version(), 2);
+    ASSERT_TRUE(store->migrate(migrations).ok());  // nothing to do
+  }
+  auto store = open_ok(url);
+  EXPECT_EQ(*store->schema_version(), 2);
+  ASSERT_TRUE(store->migrate(migrations).ok());
+  migrations.push_back({3, "people_phone", {"ALTER TABLE people ADD COLUMN phone TEXT"}});
+  ASSERT_TRUE(store->migrate(migrations).ok());
+  EXPECT_EQ(*store->schema_version(), 3);
+  EXPECT_EQ(count(*store, "_migrations"), 3);
+  auto tx = begin_read(*store);
+  auto rows = tx->query("SELECT id, name, email, phone FROM people");
+  EXPECT_TRUE(rows.ok());
+}
+
+TEST(SqliteMigrations, FailingMigrationLeavesNoTrace) {
+  TempDir dir;
+  auto store = open_ok(dir.file("m.db"));
+  std::vector<Migration> migrations{
+      kPeople, {2, "broken", {"CREATE TABLE half(id INTEGER)", "CREATE TABLE people(x)"}}};
+  auto s = store->migrate(migrations);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("broken"), std::string::npos);
+  EXPECT_EQ(*store->schema_version(), 1);
+  auto tx = begin_read(*store);
+  EXPECT_FALSE(tx->query("SELECT * FROM half").ok());
+}
+
+class SqliteFtsTest : public SqliteStoreTest {
+ protected:
+  void SetUp() override {
+    SqliteStoreTest::SetUp();
+    auto tx = begin_write(*store_);
+    for (const auto& sql : store_->dialect().fts_create("account")) exec_ok(*tx, sql);
+    put(*tx, 1, "Acme Corporation Berlin");
+    put(*tx, 2, "北京字节跳动科技有限公司");
+    put(*tx, 3, "张三丰 武当山");
+    put(*tx, 4, "Globex \"Quoted\" Inc. 100% real_deal");
+    put(*tx, 5, "acme widgets london");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  static void put(Tx& tx, std::int64_t id, std::string_view text) {
+    auto s = tx.fts_put("account", id, text);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
+  std::vector<std::int64_t> search(std::string_view q, int limit = 10) {
+    auto tx = begin_read(*store_);
+    auto ids = tx->fts_search("account", q, limit);
+    EXPECT_TRUE(ids.ok()) << q << ": " << (ids.ok() ? "" : ids.error().message);
+    return ids.ok() ? *ids : std::vector<std::int64_t>{};
+  }
+  using Ids = std::vector<std::int64_t>;
+};
+
+TEST_F(SqliteFtsTest, EnglishSubstringCaseInsensitiveNewestFirst) {
+  EXPECT_EQ(search("cme"), (Ids{5, 1}));
+  EXPECT_EQ(search("CORPORAT"), (Ids{1}));
+  EXPECT_EQ(search("acme", 1), (Ids{5}));
+  EXPECT_EQ(search("nothing-like-this"), Ids{});
+}
+
+TEST_F(SqliteFtsTest, ChineseSubstrings) {
+  EXPECT_EQ(search("字节跳动"), (Ids{2}));
+  EXPECT_EQ(search("张三"), (Ids{3}));  // 2 code points (6 bytes): LIKE path
+  EXPECT_EQ(search("丰"), (Ids{3}));
+  EXPECT_EQ(search("北"), (Ids{2}));
+  EXPECT_EQ(search("张三丰"), (Ids{3}));
+}
+
+TEST_F(SqliteFtsTest, MultiTermIsAnd) {
+  EXPECT_EQ(search("acme berlin"), (Ids{1}));
+  EXPECT_EQ(search("acme lo"), (Ids{5}));
+  EXPECT_EQ(search("ac de"), Ids{});
+  EXPECT_EQ(search("  字节\u3000科技  "), (Ids{2}));
+  EXPECT_EQ(search("张三 武当山"), (Ids{3}));
+  EXPECT_EQ(search("张三 acme"), Ids{});
+}
+
+TEST_F(SqliteFtsTest, QuotesAndWildcardsInTheQueryAreHarmless) {
+  EXPECT_EQ(search("\"Quoted\""), (Ids{4}));
+  EXPECT_EQ(search("\"Quo"), (Ids{4}));
+  EXPECT_EQ(search("\""), (Ids{4}));
+  EXPECT_EQ(search("'); DROP TABLE t; --"), Ids{});
+  EXPECT_EQ(search("0%"), (Ids{4}));
+  EXPECT_EQ(search("%"), (Ids{4}));
+  EXPECT_EQ(search("l_d"), (Ids{4}));
+  EXPECT_EQ(search("_"), (Ids{4}));
+  EXPECT_EQ(search("OR"), (Ids{1}));
+  EXPECT_EQ(search("NOT acme"), Ids{});
+  EXPECT_EQ(search("a*"), Ids{});
+  EXPECT_EQ(search(""), Ids{});
+  EXPECT_EQ(count(*store_, "t"), 0);
+}
+
+TEST_F(SqliteFtsTest, PutReplacesAndDeleteRemoves) {
+  {
+    auto tx = begin_write(*store_);
+    put(*tx, 1, "Initech");
+    ASSERT_TRUE(tx->fts_delete("account", 5).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  EXPECT_EQ(search("acme"), Ids{});
+  EXPECT_EQ(search("nitec"), (Ids{1}));
+}
+
+TEST_F(SqliteFtsTest, FailingBadEntityName) {
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(tx->fts_put("Account\"; --", 1, "x").error().code, Errc::kInternal);
+  EXPECT_EQ(tx->fts_search("a b", "x", 10).error().code, Errc::kInternal);
+  EXPECT_THROW(store_->dialect().fts_create("1abc"), std::invalid_argument);
+}
+
+TEST_F(SqliteStoreTest, BackupWhileWritingIsConsistent) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> committed{0};
+  // Each transaction inserts a pair; a consistent copy therefore holds an even number of rows.
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      auto tx = begin_write(*store_);
+      exec_ok(*tx, "INSERT INTO t(name) VALUES ('first')");
+      exec_ok(*tx, "INSERT INTO t(name) VALUES ('second')");
+      ASSERT_TRUE(tx->commit().ok());
+      ++committed;
+    }
+  });
+  while (committed < 20) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string backup = dir_.file("backup.db");
+  auto s = store_->backup_to(backup);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_FALSE(fs::exists(backup + ".tmp"));
+
+  auto copy = open_ok(backup);
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(*copy->integrity_check(), "ok");
+  std::int64_t rows = count(*copy, "t");
+  EXPECT_GE(rows, 40);
+  EXPECT_EQ(rows % 2, 0);
+}
+
+TEST_F(SqliteStoreTest, RestoreReplacesData) {
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('in backup')");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  const std::string backup = dir_.file("backup.db");
+  ASSERT_TRUE(store_->backup_to(backup).ok());
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "DELETE FROM t");
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('after backup 1')");
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('after backup 2')");
+    exec_ok(*tx, "CREATE TABLE later(x)");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  store_.reset();
+  auto s = restore_store(url_, backup);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+
+  store_ = open_ok(url_);
+  auto tx = begin_read(*store_);
+  auto rows = tx->query("SELECT name FROM t");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->rows.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(rows->rows[0][0]), "in backup");
+  EXPECT_FALSE(tx->query("SELECT * FROM later").ok());
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+}
+
+TEST_F(SqliteStoreTest, FailingRestoreOfBadBackupLeavesTargetAlone) {
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(name) VALUES ('precious')");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  store_.reset();
+  const std::string garbage = dir_.file("garbage.db");
+  {
+    std::ofstream out(garbage, std::ios::binary);
+    for (int i = 0; i < 1000; ++i) out << "this is not a database ";
+  }
+  const std::string empty = dir_.file("empty.db");
+  std::ofstream(empty).close();
+
+  for (const std::string& bad : {garbage, empty, dir_.file("missing.db")}) {
+    auto s = restore_store(url_, bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.error().code, Errc::kBadRequest) << bad;
+    EXPECT_NE(s.error().message.find("not a valid Rapport backup"), std::string::npos);
+  }
+  store_ = open_ok(url_);
+  EXPECT_EQ(count(*store_, "t"), 1);
+}
+
+TEST(SqliteOpen, FailingPostgresUrlIsNotBuiltYet) {
+  for (const char* url : {"postgresql://localhost/rapport", "postgres://u@h/db"}) {
+    auto r = open_store(url);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kBadRequest);
+    EXPECT_EQ(r.error().message, "PostgreSQL backend not built yet");
+  }
+  EXPECT_EQ(restore_store("postgres://h/db", "/x").error().code, Errc::kBadRequest);
+}
+
+TEST(SqliteOpen, FailingUnopenablePath) {
+  TempDir dir;
+  auto r = open_store("sqlite:" + dir.file("no/such/dir/rapport.db"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kStorage);
+  EXPECT_NE(r.error().message.find("cannot open database"), std::string::npos);
+  // A directory where the file should be.
+  auto d = open_store(dir.file(""));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code, Errc::kStorage);
+}
+
+TEST(SqliteOpen, FailingOtherUrls) {
+  EXPECT_EQ(open_store("mysql://h/db").error().code, Errc::kBadRequest);
+  EXPECT_EQ(open_store("sqlite:").error().code, Errc::kBadRequest);
+  EXPECT_EQ(open_store("sqlite::memory:").error().code, Errc::kBadRequest);
+}
+
+TEST(SqliteOpen, DialectAndBackendName) {
+  TempDir dir;
+  auto store = open_ok("sqlite://" + dir.file("d.db"));
+  EXPECT_EQ(store->backend_name(), "sqlite");
+  EXPECT_EQ(store->dialect().column_type(ColumnType::kInteger), "INTEGER");
+  EXPECT_EQ(store->dialect().column_type(ColumnType::kReal), "REAL");
+  EXPECT_EQ(store->dialect().column_type(ColumnType::kText), "TEXT");
+  EXPECT_EQ(store->dialect().ilike(), "LIKE");
+  EXPECT_TRUE(fs::exists(dir.file("d.db")));
+}
+
+}  // namespace
+}  // namespace rapport::storage
