@@ -59,6 +59,11 @@ class Dialect {
   virtual std::vector<std::string> fts_create(std::string_view entity) const = 0;
   // Case-insensitive LIKE operator ("LIKE" on SQLite where LIKE is already ASCII case-insensitive).
   virtual std::string ilike() const = 0;
+  // A boolean SQL expression on the entity table's "id" column that holds when the record's
+  // full-text body contains every whitespace-separated term of `query`; appends its parameters.
+  // An empty query yields a condition that matches nothing.
+  virtual std::string fts_condition(std::string_view entity, std::string_view query,
+                                    std::vector<SqlValue>& params) const = 0;
 };
 
 struct Migration {

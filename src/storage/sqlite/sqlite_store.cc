@@ -128,6 +128,36 @@ std::string like_pattern(std::string_view term) {
   return out;
 }
 
+// Conditions on an entity's fts table for the given terms. Terms of >= 3 code points go through
+// the trigram index as quoted phrases; shorter ones cannot use it and become LIKE conditions.
+std::string fts_where(const std::string& table, const std::vector<std::string_view>& terms,
+                      std::vector<SqlValue>& params) {
+  std::string match;
+  std::vector<std::string> conditions;
+  for (std::string_view term : terms) {
+    if (code_points(term) >= 3) {
+      if (!match.empty()) match += " AND ";
+      match += fts_phrase(term);
+    }
+  }
+  if (!match.empty()) {
+    conditions.push_back(table + " MATCH ?");
+    params.emplace_back(std::move(match));
+  }
+  for (std::string_view term : terms) {
+    if (code_points(term) < 3) {
+      conditions.emplace_back("body LIKE ? ESCAPE '\\'");
+      params.emplace_back(like_pattern(term));
+    }
+  }
+  std::string sql;
+  for (std::size_t i = 0; i < conditions.size(); ++i) {
+    if (i > 0) sql += " AND ";
+    sql += conditions[i];
+  }
+  return sql;
+}
+
 }  // namespace
 
 // One sqlite3 handle and the statements prepared on it. Used by one thread at a time (the
@@ -344,30 +374,8 @@ class SqliteTx final : public Tx {
     auto terms = split_terms(query);
     if (terms.empty() || limit <= 0) return ids;
 
-    std::string match;
-    std::vector<std::string> conditions;
     std::vector<SqlValue> params;
-    for (std::string_view term : terms) {
-      if (code_points(term) >= 3) {
-        if (!match.empty()) match += " AND ";
-        match += fts_phrase(term);
-      }
-    }
-    if (!match.empty()) {
-      conditions.push_back(table + " MATCH ?");
-      params.emplace_back(std::move(match));
-    }
-    for (std::string_view term : terms) {
-      if (code_points(term) < 3) {
-        conditions.emplace_back("body LIKE ? ESCAPE '\\'");
-        params.emplace_back(like_pattern(term));
-      }
-    }
-    std::string sql = "SELECT rowid FROM " + table + " WHERE ";
-    for (std::size_t i = 0; i < conditions.size(); ++i) {
-      if (i > 0) sql += " AND ";
-      sql += conditions[i];
-    }
+    std::string sql = "SELECT rowid FROM " + table + " WHERE " + fts_where(table, terms, params);
     sql += " ORDER BY rowid DESC LIMIT ?";
     params.emplace_back(static_cast<std::int64_t>(limit));
 
@@ -430,6 +438,14 @@ std::string SqliteDialect::column_type(ColumnType t) const {
       return "TEXT";
   }
   return "TEXT";
+}
+
+std::string SqliteDialect::fts_condition(std::string_view entity, std::string_view query,
+                                         std::vector<SqlValue>& params) const {
+  auto table = fts_table(entity);
+  auto terms = split_terms(query);
+  if (!table.ok() || terms.empty()) return "1 = 0";
+  return "\"id\" IN (SELECT rowid FROM " + *table + " WHERE " + fts_where(*table, terms, params) + ")";
 }
 
 std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {

@@ -21,6 +21,8 @@ class SqliteDialect final : public Dialect {
   // Throws std::invalid_argument when `entity` is not a valid identifier (a metadata bug).
   std::vector<std::string> fts_create(std::string_view entity) const override;
   std::string ilike() const override { return "LIKE"; }
+  std::string fts_condition(std::string_view entity, std::string_view query,
+                            std::vector<SqlValue>& params) const override;
 };
 
 // Owns the writer connection (serialised by writer_mu_) and the reader connections (handed out
