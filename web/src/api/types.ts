@@ -1,0 +1,200 @@
+// Types of the Rapport REST API v1 as described in docs/API.md (the server's contract).
+
+export type Id = string;
+
+/** A label in every UI language, as the metadata sends it: {"en": "...", "zh-CN": "..."}. */
+export type LocalizedLabel = Partial<Record<'en' | 'zh-CN', string>> & Record<string, string | undefined>;
+
+export type FieldType =
+  | 'text'
+  | 'long_text'
+  | 'integer'
+  | 'decimal'
+  | 'money'
+  | 'boolean'
+  | 'date'
+  | 'datetime'
+  | 'enum'
+  | 'multi_enum'
+  | 'phone_list'
+  | 'email_list'
+  | 'address'
+  | 'reference'
+  | 'json';
+
+export const FIELD_TYPES: FieldType[] = [
+  'text',
+  'long_text',
+  'integer',
+  'decimal',
+  'money',
+  'boolean',
+  'date',
+  'datetime',
+  'enum',
+  'multi_enum',
+  'phone_list',
+  'email_list',
+  'address',
+  'reference',
+  'json',
+];
+
+export interface FieldOption {
+  value: string;
+  label?: LocalizedLabel;
+}
+
+export interface FieldMeta {
+  name: string;
+  type: FieldType;
+  label?: LocalizedLabel;
+  required?: boolean;
+  unique?: boolean;
+  max_length?: number | null;
+  pattern?: string | null;
+  options?: FieldOption[];
+  searchable?: boolean;
+  indexed?: boolean;
+  /** Target entity name for reference fields (e.g. "account"). */
+  reference?: string | null;
+  readonly?: boolean;
+  custom?: boolean;
+  /** Section the field is shown in on the record page; a key or a localized label. */
+  section?: string | LocalizedLabel | null;
+  /** The caller's right on this field: "read" or "write" (hidden fields are left out). */
+  permission?: string | null;
+}
+
+export interface EntityMeta {
+  name: string;
+  plural: string;
+  label?: LocalizedLabel;
+  /** Optional plural label; the server may send it. */
+  label_plural?: LocalizedLabel;
+  title_field?: string;
+  fields: FieldMeta[];
+}
+
+export interface Metadata {
+  entities: EntityMeta[];
+}
+
+export interface RecordData {
+  id: Id;
+  version: number;
+  created_at?: string;
+  updated_at?: string;
+  created_by?: Id | null;
+  updated_by?: Id | null;
+  owner_id?: Id | null;
+  team_id?: Id | null;
+  [field: string]: unknown;
+}
+
+export interface ListResponse<T = RecordData> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface HistoryChange {
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+export interface HistoryEntry {
+  at: string;
+  user_id?: Id | null;
+  user_name?: string | null;
+  channel?: string | null;
+  action?: string | null;
+  changes?: HistoryChange[];
+}
+
+export interface SearchHit {
+  entity: string;
+  id: Id;
+  title: string;
+}
+
+export interface User {
+  id: Id;
+  username?: string;
+  name?: string;
+  display_name?: string;
+  role?: string | null;
+  role_id?: Id | null;
+  role_name?: string | null;
+  is_admin?: boolean;
+  team_id?: Id | null;
+  [key: string]: unknown;
+}
+
+export interface SessionInfo {
+  user: User;
+  csrf_token: string;
+  permissions?: unknown;
+}
+
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
+export interface ListItemValue {
+  value: string;
+  label?: string;
+}
+
+export interface Address {
+  street?: string;
+  city?: string;
+  region?: string;
+  postal_code?: string;
+  country?: string;
+}
+
+/** The JSON filter expression of docs/API.md. */
+export type FilterOp =
+  | '='
+  | '!='
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  | 'in'
+  | 'not_in'
+  | 'between'
+  | 'contains'
+  | 'starts_with'
+  | 'is_null';
+
+export interface FilterCondition {
+  field: string;
+  op: FilterOp;
+  value: unknown;
+}
+
+export type FilterExpr = FilterCondition | { and: FilterExpr[] } | { or: FilterExpr[] } | { not: FilterExpr };
+
+export interface ListParams {
+  filter?: FilterExpr | null;
+  sort?: string;
+  limit?: number;
+  cursor?: string | null;
+  fields?: string[];
+  q?: string;
+  deleted?: boolean;
+}
+
+/** The body of an application/problem+json answer (RFC 9457) with Rapport's extensions. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  code?: string;
+  field?: string | null;
+  [key: string]: unknown;
+}
