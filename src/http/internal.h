@@ -1,0 +1,20 @@
+// Helpers shared by the http library's sources and its unit tests; not part of the layer's API
+// (api/ and app/ include only types.h, router.h and server.h).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/types.h"
+
+namespace rapport::http::detail {
+
+// Percent-decodes `in`. nullopt when a '%' is not followed by two hex digits or the result
+// holds a NUL byte (no legitimate path or query needs one, and C APIs would truncate at it).
+std::optional<std::string> percent_decode(std::string_view in, bool plus_as_space);
+
+// An RFC 9457 problem response; `code` is the stable machine-readable error code.
+Response problem(int status, std::string_view title, std::string_view code);
+
+}  // namespace rapport::http::detail

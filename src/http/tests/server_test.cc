@@ -1,0 +1,501 @@
+// The real server on an ephemeral port, driven by a small synchronous Beast client: routing,
+// limits, keep-alive, gzip, headers, static files, WebSocket events and graceful stop.
+#include <utility>
+
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+namespace rapport::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+std::string sv(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+// Synchronous sockets have no timeout; a hung server must fail the run, not stall it.
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::seconds limit) {
+    thread_ = std::thread([this, limit] {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
+        std::fprintf(stderr, "watchdog: test exceeded %llds\n",
+                     static_cast<long long>(limit.count()));
+        std::abort();
+      }
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+std::string gunzip(const std::string& in) {
+  z_stream zs{};
+  EXPECT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+  std::string out(1 << 20, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  BeastResponse request(bhttp::verb verb, std::string target, Headers headers = {},
+                        std::string body = {}) {
+    bhttp::request<bhttp::string_body> req{verb, target, 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    for (auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty() || verb == bhttp::verb::post) {
+      req.body() = std::move(body);
+      req.prepare_payload();
+    }
+    bhttp::write(socket_, req);
+    return read_response(verb == bhttp::verb::head);
+  }
+
+  BeastResponse raw(const std::string& bytes) {
+    asio::write(socket_, asio::buffer(bytes));
+    return read_response(false);
+  }
+
+  BeastResponse read_response(bool head) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(head);
+    parser.body_limit(64 * 1024 * 1024);
+    bhttp::read(socket_, buffer_, parser);
+    return parser.release();
+  }
+
+  // True when the server has closed its side (read returns EOF or reset).
+  bool closed_by_server() {
+    beast::error_code ec;
+    char byte;
+    socket_.read_some(asio::buffer(&byte, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+Response json(std::string body) {
+  Response res;
+  res.body = std::move(body);
+  return res;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("rapport_http_test_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    fs::create_directories(dir_ / "www" / "assets");
+    write_file(dir_ / "www" / "index.html", "<!doctype html><title>Rapport</title>");
+    write_file(dir_ / "www" / "assets" / "app.3f9a.js", "console.log('rapport');");
+    write_file(dir_ / "secret.txt", "TOP-SECRET");
+
+    router_.add("GET", "/api/v1/items/{id}", [](Request& req) {
+      return json(R"({"id":")" + std::string(req.param("id")) + "\"}");
+    });
+    router_.add("GET", "/api/v1/big", [](Request&) {
+      std::string body = "[";
+      for (int i = 0; i < 200; ++i) body += (i ? "," : "") + std::string(R"({"name":"Zhang San"})");
+      return json(body + "]");
+    });
+    router_.add("POST", "/api/v1/echo", [](Request& req) { return json(req.body); });
+    router_.add("GET", "/api/v1/thread", [this](Request&) {
+      handler_thread_ = std::this_thread::get_id();
+      return json("{}");
+    });
+    router_.add("GET", "/api/v1/slow", [this](Request&) {
+      slow_started_ = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(800));
+      slow_finished_ = true;
+      return json(R"({"slow":true})");
+    });
+
+    options_.port = 0;
+    options_.body_limit = 1024;
+    options_.header_limit = 4096;
+    options_.read_timeout_s = 2;
+    options_.static_dir = (dir_ / "www").string();
+  }
+
+  void TearDown() override {
+    stop_server();
+    fs::remove_all(dir_);
+  }
+
+  void start_server() {
+    server_ = std::make_unique<Server>(options_, router_, [](const Request& req) {
+      std::optional<WsSubscription> sub;
+      if (req.query.find("token=good") == std::string::npos) return sub;
+      sub.emplace();
+      sub->filter = [](const std::string& event) -> std::optional<std::string> {
+        if (event.find(R"("team":1)") == std::string::npos) return std::nullopt;
+        return event;
+      };
+      return sub;
+    });
+    port_ = server_->listen();
+    ASSERT_NE(port_, 0);
+    runner_ = std::thread([this] { server_->run(); });
+  }
+
+  void stop_server() {
+    if (!server_) return;
+    server_->stop();
+    if (runner_.joinable()) runner_.join();
+    server_.reset();
+  }
+
+  static void write_file(const fs::path& p, const std::string& content) {
+    std::ofstream(p, std::ios::binary) << content;
+  }
+
+  Watchdog watchdog_{std::chrono::seconds(30)};
+  fs::path dir_;
+  Router router_;
+  ServerOptions options_;
+  std::unique_ptr<Server> server_;
+  std::thread runner_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> slow_started_{false};
+  std::atomic<bool> slow_finished_{false};
+  std::thread::id handler_thread_;
+};
+
+TEST_F(ServerTest, RoutedGetWithSecurityHeadersAndRequestId) {
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/api/v1/items/a%20b");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"id":"a b"})");
+  EXPECT_EQ(sv(res[bhttp::field::content_type]), "application/json");
+  EXPECT_EQ(sv(res["X-Content-Type-Options"]), "nosniff");
+  EXPECT_EQ(sv(res["Content-Security-Policy"]),
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "frame-ancestors 'none'");
+  EXPECT_EQ(sv(res["Referrer-Policy"]), "same-origin");
+  EXPECT_EQ(sv(res["X-Frame-Options"]), "DENY");
+  auto generated = sv(res["X-Request-Id"]);
+  EXPECT_EQ(generated.size(), 16u);
+  EXPECT_EQ(generated.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST_F(ServerTest, RequestIdFromClientIsEchoedWhenSane) {
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/healthz", {{"X-Request-Id", "abc-123.X_y"}});
+  EXPECT_EQ(sv(res["X-Request-Id"]), "abc-123.X_y");
+  auto bad = c.request(bhttp::verb::get, "/healthz", {{"X-Request-Id", "no spaces<>allowed"}});
+  EXPECT_NE(sv(bad["X-Request-Id"]), "no spaces<>allowed");
+  EXPECT_EQ(sv(bad["X-Request-Id"]).size(), 16u);
+  auto too_long = c.request(bhttp::verb::get, "/healthz", {{"X-Request-Id", std::string(65, 'a')}});
+  EXPECT_EQ(sv(too_long["X-Request-Id"]).size(), 16u);
+}
+
+TEST_F(ServerTest, Healthz) {
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/healthz");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"status":"ok"})");
+  EXPECT_EQ(sv(res["X-Frame-Options"]), "DENY");
+}
+
+TEST_F(ServerTest, HandlersRunOffTheCallingAndIoThreads) {
+  start_server();
+  Client c(port_);
+  EXPECT_EQ(c.request(bhttp::verb::get, "/api/v1/thread").result_int(), 200);
+  EXPECT_NE(handler_thread_, std::thread::id{});
+  EXPECT_NE(handler_thread_, runner_.get_id());
+}
+
+TEST_F(ServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
+  start_server();
+  Client c(port_);
+  auto first = c.request(bhttp::verb::post, "/api/v1/echo", {}, R"({"n":1})");
+  EXPECT_EQ(first.body(), R"({"n":1})");
+  EXPECT_TRUE(first.keep_alive());
+  auto second = c.request(bhttp::verb::get, "/api/v1/items/2");
+  EXPECT_EQ(second.body(), R"({"id":"2"})");
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start_server();
+  Client c(port_);
+  asio::write(c.socket(),
+              asio::buffer(std::string("GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       "GET /api/v1/items/2 HTTP/1.1\r\nHost: x\r\n\r\n")));
+  EXPECT_EQ(c.read_response(false).body(), R"({"id":"1"})");
+  EXPECT_EQ(c.read_response(false).body(), R"({"id":"2"})");
+}
+
+TEST_F(ServerTest, FailingOversizedBodyIs413BeforeTheBodyIsRead) {
+  start_server();
+  Client c(port_);
+  auto res = c.raw(
+      "POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100000\r\n\r\n{\"partial\":");
+  EXPECT_EQ(res.result_int(), 413);
+  EXPECT_EQ(sv(res[bhttp::field::content_type]), "application/problem+json");
+  EXPECT_NE(res.body().find(R"("code":"too_large")"), std::string::npos);
+  EXPECT_FALSE(res.keep_alive());
+}
+
+TEST_F(ServerTest, FailingOversizedHeadersAre431) {
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/api/v1/items/1", {{"X-Junk", std::string(8000, 'j')}});
+  EXPECT_EQ(res.result_int(), 431);
+}
+
+TEST_F(ServerTest, FailingMalformedRequestIs400) {
+  start_server();
+  Client c(port_);
+  auto res = c.raw("GET /api/v1/items/1 HTTP/1.1\r\nHost x\r\n\r\n");
+  EXPECT_EQ(res.result_int(), 400);
+  Client d(port_);
+  EXPECT_EQ(d.raw("GET /api/v1/items/%zz HTTP/1.1\r\nHost: x\r\n\r\n").result_int(), 400);
+}
+
+TEST_F(ServerTest, SlowClientIsDisconnectedAfterReadTimeout) {
+  start_server();
+  Client c(port_);
+  asio::write(c.socket(), asio::buffer(std::string("GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\n")));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed_by_server());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(ServerTest, GzipWhenAskedAndLargeEnough) {
+  start_server();
+  Client c(port_);
+  auto plain = c.request(bhttp::verb::get, "/api/v1/big");
+  EXPECT_EQ(sv(plain[bhttp::field::content_encoding]), "");
+  EXPECT_EQ(sv(plain[bhttp::field::vary]), "Accept-Encoding");
+  auto zipped = c.request(bhttp::verb::get, "/api/v1/big", {{"Accept-Encoding", "br, gzip"}});
+  EXPECT_EQ(sv(zipped[bhttp::field::content_encoding]), "gzip");
+  EXPECT_EQ(sv(zipped[bhttp::field::vary]), "Accept-Encoding");
+  EXPECT_LT(zipped.body().size(), plain.body().size());
+  EXPECT_EQ(gunzip(zipped.body()), plain.body());
+  auto refused = c.request(bhttp::verb::get, "/api/v1/big", {{"Accept-Encoding", "gzip;q=0"}});
+  EXPECT_EQ(sv(refused[bhttp::field::content_encoding]), "");
+  auto small = c.request(bhttp::verb::get, "/api/v1/items/1", {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(sv(small[bhttp::field::content_encoding]), "");
+}
+
+TEST_F(ServerTest, StaticFilesWithCachingAndSpaFallback) {
+  start_server();
+  Client c(port_);
+  auto index = c.request(bhttp::verb::get, "/");
+  EXPECT_EQ(index.result_int(), 200);
+  EXPECT_EQ(index.body(), "<!doctype html><title>Rapport</title>");
+  EXPECT_EQ(sv(index[bhttp::field::content_type]), "text/html; charset=utf-8");
+  EXPECT_EQ(sv(index[bhttp::field::cache_control]), "no-cache");
+
+  auto js = c.request(bhttp::verb::get, "/assets/app.3f9a.js");
+  EXPECT_EQ(js.result_int(), 200);
+  EXPECT_EQ(js.body(), "console.log('rapport');");
+  EXPECT_EQ(sv(js[bhttp::field::content_type]), "text/javascript; charset=utf-8");
+  EXPECT_EQ(sv(js[bhttp::field::cache_control]), "public, max-age=31536000, immutable");
+
+  auto head = c.request(bhttp::verb::head, "/assets/app.3f9a.js");
+  EXPECT_EQ(head.result_int(), 200);
+  EXPECT_EQ(sv(head[bhttp::field::content_length]), "23");
+
+  auto spa = c.request(bhttp::verb::get, "/accounts/42");
+  EXPECT_EQ(spa.result_int(), 200);
+  EXPECT_EQ(spa.body(), index.body());
+
+  auto missing = c.request(bhttp::verb::get, "/assets/missing.js");
+  EXPECT_EQ(missing.result_int(), 404);
+
+  auto api = c.request(bhttp::verb::get, "/api/v1/unknown/route/here");
+  EXPECT_EQ(api.result_int(), 404);
+  EXPECT_NE(api.body().find("not_found"), std::string::npos);
+}
+
+TEST_F(ServerTest, FailingPathTraversalIsRefused) {
+  start_server();
+  for (std::string target : {"/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt",
+                             "/assets/%2E%2E/%2e%2e/secret.txt"}) {
+    Client c(port_);
+    auto res = c.request(bhttp::verb::get, target);
+    EXPECT_EQ(res.result_int(), 400) << target;
+    EXPECT_EQ(res.body().find("TOP-SECRET"), std::string::npos) << target;
+  }
+}
+
+TEST_F(ServerTest, FailingSymlinkOutOfStaticDirIsNotFollowed) {
+  fs::create_symlink(dir_ / "secret.txt", dir_ / "www" / "leak.txt");
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/leak.txt");
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_EQ(res.body().find("TOP-SECRET"), std::string::npos);
+}
+
+TEST_F(ServerTest, MissingStaticDirFallsThroughToRouter) {
+  options_.static_dir = (dir_ / "does-not-exist").string();
+  start_server();
+  Client c(port_);
+  EXPECT_EQ(c.request(bhttp::verb::get, "/").result_int(), 404);
+  EXPECT_EQ(c.request(bhttp::verb::get, "/api/v1/items/9").body(), R"({"id":"9"})");
+}
+
+TEST_F(ServerTest, WebSocketReceivesOnlyEventsItsFilterAccepts) {
+  start_server();
+  asio::io_context ioc;
+  websocket::stream<tcp::socket> ws(ioc);
+  ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  websocket::response_type upgrade;
+  ws.handshake(upgrade, "127.0.0.1", "/api/v1/events?token=good");
+  EXPECT_EQ(upgrade.result_int(), 101);
+  EXPECT_FALSE(sv(upgrade["X-Request-Id"]).empty());
+
+  server_->publish(R"({"team":2,"n":1})");
+  server_->publish(R"({"team":1,"n":2})");
+  beast::flat_buffer buffer;
+  ws.read(buffer);
+  EXPECT_EQ(beast::buffers_to_string(buffer.data()), R"({"team":1,"n":2})");
+  buffer.consume(buffer.size());
+
+  server_->publish(R"({"team":1,"n":3})");
+  ws.read(buffer);
+  EXPECT_EQ(beast::buffers_to_string(buffer.data()), R"({"team":1,"n":3})");
+
+  ws.close(websocket::close_code::normal);
+}
+
+TEST_F(ServerTest, FailingWebSocketWithoutCredentialsIs401) {
+  start_server();
+  asio::io_context ioc;
+  websocket::stream<tcp::socket> ws(ioc);
+  ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  beast::error_code ec;
+  ws.handshake("127.0.0.1", "/api/v1/events?token=bad", ec);
+  EXPECT_EQ(ec, websocket::error::upgrade_declined);
+
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/api/v1/events?token=bad",
+                       {{"Connection", "Upgrade"},
+                        {"Upgrade", "websocket"},
+                        {"Sec-WebSocket-Version", "13"},
+                        {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+  EXPECT_EQ(res.result_int(), 401);
+  EXPECT_NE(res.body().find(R"("code":"unauthorized")"), std::string::npos);
+}
+
+TEST_F(ServerTest, StopClosesWebSockets) {
+  start_server();
+  asio::io_context ioc;
+  websocket::stream<tcp::socket> ws(ioc);
+  ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  ws.handshake("127.0.0.1", "/api/v1/events?token=good");
+  std::thread stopper([this] { stop_server(); });
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  ws.read(buffer, ec);
+  EXPECT_EQ(ec, websocket::error::closed);
+  EXPECT_EQ(ws.reason().code, websocket::close_code::going_away);
+  stopper.join();
+}
+
+TEST_F(ServerTest, StopWaitsForInFlightRequestAndClosesIdleConnections) {
+  start_server();
+  Client idle(port_);
+  EXPECT_EQ(idle.request(bhttp::verb::get, "/healthz").result_int(), 200);
+
+  auto slow = std::async(std::launch::async, [this] {
+    Client c(port_);
+    return c.request(bhttp::verb::get, "/api/v1/slow");
+  });
+  while (!slow_started_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+  auto start = std::chrono::steady_clock::now();
+  server_->stop();
+  runner_.join();
+  EXPECT_TRUE(slow_finished_);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  auto res = slow.get();
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"slow":true})");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(idle.closed_by_server());
+
+  // The listener is gone once run() returns.
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST(ServerListen, FailingBindOnBusyPortThrows) {
+  Router router;
+  ServerOptions options;
+  options.port = 0;
+  Server first(options, router, nullptr);
+  options.port = first.listen();
+  Server second(options, router, nullptr);
+  try {
+    second.listen();
+    FAIL() << "expected bind failure";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bind"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace rapport::http

@@ -1,0 +1,89 @@
+// Request accessors and query-string decoding (percent-decoding by uriparser, not by hand).
+#include "http/types.h"
+
+#include <uriparser/Uri.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "http/internal.h"
+
+namespace rapport::http {
+namespace {
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// uriparser leaves a bad escape such as "%zz" in place; we refuse it instead, so that a
+// client bug surfaces as 400 rather than as a filter on a literal "%zz". %00 is refused too:
+// no legitimate path or query needs a NUL, and uriparser's C strings would cut at it.
+bool well_formed_escapes(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\0') return false;
+    if (s[i] != '%') continue;
+    if (i + 2 >= s.size() || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+    if (s[i + 1] == '0' && s[i + 2] == '0') return false;  // NUL would truncate C strings
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+const std::string* Request::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+std::string_view Request::param(std::string_view name) const {
+  for (const auto& [key, value] : params) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+std::optional<Headers> parse_query(std::string_view query) {
+  Headers out;
+  if (query.empty()) return out;
+  if (!well_formed_escapes(query)) return std::nullopt;
+  UriQueryListA* list = nullptr;
+  int count = 0;
+  if (uriDissectQueryMallocExA(&list, &count, query.data(), query.data() + query.size(), URI_TRUE,
+                               URI_BR_DONT_TOUCH) != URI_SUCCESS) {
+    return std::nullopt;
+  }
+  std::unique_ptr<UriQueryListA, void (*)(UriQueryListA*)> guard(list, uriFreeQueryListA);
+  for (const UriQueryListA* item = list; item != nullptr; item = item->next) {
+    std::string key = item->key ? item->key : "";
+    std::string value = item->value ? item->value : "";
+    if (key.empty() && value.empty()) continue;  // "a=1&&b=2"
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return out;
+}
+
+namespace detail {
+
+std::optional<std::string> percent_decode(std::string_view in, bool plus_as_space) {
+  if (!well_formed_escapes(in)) return std::nullopt;
+  std::string buf(in);
+  const char* end =
+      uriUnescapeInPlaceExA(buf.data(), plus_as_space ? URI_TRUE : URI_FALSE, URI_BR_DONT_TOUCH);
+  buf.resize(static_cast<std::size_t>(end - buf.data()));
+  return buf;
+}
+
+Response problem(int status, std::string_view title, std::string_view code) {
+  Response res;
+  res.status = status;
+  res.content_type = "application/problem+json";
+  res.body = std::string(R"({"type":"about:blank","title":")") + std::string(title) +
+             R"(","status":)" + std::to_string(status) + R"(,"code":")" + std::string(code) + "\"}";
+  return res;
+}
+
+}  // namespace detail
+}  // namespace rapport::http
