@@ -1,2 +1,241 @@
-// Placeholder entry point until the composition root lands.
-int main() { return 0; }
+// rapport — the command line: serve, migrate, users, tokens, demo data, backup and restore.
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "access/auth.h"
+#include "api/routes.h"
+#include "app/app.h"
+#include "http/server.h"
+
+#ifndef RAPPORT_VERSION
+#define RAPPORT_VERSION "dev"
+#endif
+
+namespace fs = std::filesystem;
+using namespace rapport;
+
+namespace {
+
+constexpr const char* kPasswordFile = "initial-admin-password";
+
+int fail(const Error& e) {
+  std::cerr << "error: " << e.message << (e.field.empty() ? "" : " (" + e.field + ")") << "\n";
+  return 1;
+}
+
+std::unique_ptr<app::App> open_or_exit(const std::string& data, const std::string& database) {
+  auto a = app::open_app(data, database);
+  if (!a.ok()) {
+    fail(a.error());
+    std::exit(1);
+  }
+  return std::move(a).value();
+}
+
+int serve(const std::string& data, const std::string& database, http::ServerOptions opts) {
+  auto app = open_or_exit(data, database);
+  http::Router router;
+  api::Services services{*app->records, *app->auth, app->registry};
+  api::register_routes(router, services);
+  http::Server server(opts, router, api::make_ws_acceptor(services));
+  app->events.subscribe([&server](const record::Event& e) { server.publish(api::ws_envelope(e)); });
+  std::uint16_t port;
+  try {
+    port = server.listen();
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  std::printf("listening on http://%s:%u\n", opts.address.c_str(), static_cast<unsigned>(port));
+  std::ifstream pw(fs::path(data) / kPasswordFile);
+  std::string password;
+  if (database.empty() && pw && std::getline(pw, password))
+    std::printf("log in as admin / %s (from %s)\n", password.c_str(),
+                (fs::path(data) / kPasswordFile).c_str());
+  std::fflush(stdout);
+  server.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Rapport — customer relationship management server"};
+  cli.set_version_flag("--version", std::string("rapport ") + RAPPORT_VERSION);
+  cli.require_subcommand(1);
+  std::string data = "var", database, log_level = "info";
+  auto data_opts = [&](CLI::App* sub) {
+    sub->add_option("--data", data, "data directory (default ./var)");
+    sub->add_option("--database", database,
+                    "database URL instead of the data directory's SQLite file");
+    sub->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  };
+
+  http::ServerOptions opts;
+  std::string static_dir = "web/dist";
+  auto* serve_cmd = cli.add_subcommand("serve", "serve the API and the web app");
+  data_opts(serve_cmd);
+  serve_cmd->add_option("--address", opts.address, "address to listen on");
+  serve_cmd->add_option("--port", opts.port, "port (0 picks a free one)");
+  serve_cmd->add_option("--static", static_dir, "directory of the built web app");
+  serve_cmd->add_option("--io-threads", opts.io_threads, "I/O threads");
+  serve_cmd->add_option("--workers", opts.worker_threads, "request worker threads");
+
+  auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database");
+  data_opts(migrate_cmd);
+
+  auto* user_cmd = cli.add_subcommand("user", "manage users");
+  user_cmd->require_subcommand(1);
+  std::string username, password, role = "Sales", display, team;
+  auto* user_add =
+      user_cmd->add_subcommand("add", "add a user (prints a generated password if none is given)");
+  data_opts(user_add);
+  user_add->add_option("username", username)->required();
+  user_add->add_option("--password", password);
+  user_add->add_option("--role", role, "role name (default Sales)");
+  user_add->add_option("--name", display, "display name");
+  user_add->add_option("--team", team, "team name (created if missing)");
+  auto* user_passwd = user_cmd->add_subcommand("passwd", "set a user's password");
+  data_opts(user_passwd);
+  user_passwd->add_option("username", username)->required();
+  user_passwd->add_option("--password", password);
+  auto* user_list = user_cmd->add_subcommand("list", "list users");
+  data_opts(user_list);
+
+  auto* token_cmd = cli.add_subcommand("token", "API tokens");
+  token_cmd->require_subcommand(1);
+  std::string token_name = "cli";
+  auto* token_create = token_cmd->add_subcommand("create", "print a new API token for USER");
+  data_opts(token_create);
+  token_create->add_option("user", username)->required();
+  token_create->add_option("--name", token_name, "what the token is for");
+
+  int demo_accounts = 1000;
+  auto* demo_cmd = cli.add_subcommand("demo", "create the admin user and seed demo data");
+  data_opts(demo_cmd);
+  demo_cmd->add_option("--accounts", demo_accounts, "number of demo accounts (default 1000)");
+
+  std::string file;
+  auto* backup_cmd = cli.add_subcommand("backup", "consistent online copy of the database to FILE");
+  data_opts(backup_cmd);
+  backup_cmd->add_option("file", file)->required();
+  auto* restore_cmd =
+      cli.add_subcommand("restore", "replace the database with the backup FILE (server stopped)");
+  data_opts(restore_cmd);
+  restore_cmd->add_option("file", file)->required();
+
+  CLI11_PARSE(cli, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  if (serve_cmd->parsed()) {
+    if (fs::is_directory(static_dir)) opts.static_dir = static_dir;
+    return serve(data, database, opts);
+  }
+  if (migrate_cmd->parsed()) {
+    auto app = open_or_exit(data, database);
+    auto v = app->store->schema_version();
+    std::printf("database is at schema version %d\n", v.ok() ? *v : -1);
+    return 0;
+  }
+  if (user_add->parsed()) {
+    auto app = open_or_exit(data, database);
+    bool generated = password.empty();
+    if (generated) password = access::random_token(9);
+    auto id = app::add_user(*app, username, display, password, role, team);
+    if (!id.ok()) return fail(id.error());
+    std::printf("user %s added (id %lld)%s%s\n", username.c_str(), static_cast<long long>(*id),
+                generated ? ", password: " : "", generated ? password.c_str() : "");
+    return 0;
+  }
+  if (user_passwd->parsed()) {
+    auto app = open_or_exit(data, database);
+    bool generated = password.empty();
+    if (generated) password = access::random_token(9);
+    auto tx = app->store->write();
+    if (!tx.ok()) return fail(tx.error());
+    storage::SqlValue p[] = {username};
+    auto rows =
+        (*tx)->query("SELECT id FROM \"user\" WHERE username = ? AND deleted_at IS NULL", p);
+    if (!rows.ok()) return fail(rows.error());
+    if (rows->rows.empty()) return fail(make_error(Errc::kNotFound, "no user " + username));
+    auto st = app->auth->set_password(**tx, std::get<std::int64_t>(rows->rows[0][0]), password);
+    if (!st.ok()) return fail(st.error());
+    auto c = (*tx)->commit();
+    if (!c.ok()) return fail(c.error());
+    std::printf("password of %s changed%s%s\n", username.c_str(), generated ? ": " : "",
+                generated ? password.c_str() : "");
+    return 0;
+  }
+  if (user_list->parsed()) {
+    auto app = open_or_exit(data, database);
+    auto tx = app->store->read();
+    if (!tx.ok()) return fail(tx.error());
+    auto rows = (*tx)->query(
+        "SELECT u.username, u.display_name, r.name FROM \"user\" u LEFT JOIN \"role\" r ON r.id = "
+        "u.role_id "
+        "WHERE u.deleted_at IS NULL ORDER BY u.username");
+    if (!rows.ok()) return fail(rows.error());
+    for (const auto& r : rows->rows)
+      std::printf("%-20s %-24s %s\n", std::get<std::string>(r[0]).c_str(),
+                  std::get<std::string>(r[1]).c_str(),
+                  r[2].index() == 3 ? std::get<std::string>(r[2]).c_str() : "-");
+    return 0;
+  }
+  if (token_create->parsed()) {
+    auto app = open_or_exit(data, database);
+    auto token = app->auth->create_token(username, token_name);
+    if (!token.ok()) return fail(token.error());
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (demo_cmd->parsed()) {
+    auto app = open_or_exit(data, database);
+    std::string pw = access::random_token(9);
+    auto id = app::add_user(*app, "admin", "管理员 Admin", pw, "Administrator");
+    if (!id.ok()) return fail(id.error());
+    std::ofstream(fs::path(data) / kPasswordFile) << pw << "\n";
+    fs::permissions(fs::path(data) / kPasswordFile, fs::perms::owner_read | fs::perms::owner_write);
+    std::string sales_pw = access::random_token(9);
+    auto sales = app::add_user(*app, "zhangwei", "张伟", sales_pw, "Sales", "华北销售部");
+    if (!sales.ok()) return fail(sales.error());
+    std::printf("seeding %d demo accounts …\n", demo_accounts);
+    std::fflush(stdout);
+    std::int64_t sales_team = 0;
+    {
+      auto tx = app->store->read();
+      if (!tx.ok()) return fail(tx.error());
+      storage::SqlValue p[] = {*sales};
+      auto rows = (*tx)->query("SELECT team_id FROM \"user\" WHERE id = ?", p);
+      if (rows.ok() && !rows->rows.empty() && rows->rows[0][0].index() == 1)
+        sales_team = std::get<std::int64_t>(rows->rows[0][0]);
+    }
+    auto st = app::seed_demo(*app, demo_accounts, {{*id, 0}, {*sales, sales_team}});
+    if (!st.ok()) return fail(st.error());
+    std::printf("demo data ready in %s\nadmin password: %s\nsales user zhangwei password: %s\n",
+                data.c_str(), pw.c_str(), sales_pw.c_str());
+    return 0;
+  }
+  if (backup_cmd->parsed()) {
+    auto store = storage::open_store(database.empty() ? app::database_path(data) : database);
+    if (!store.ok()) return fail(store.error());
+    auto st = (*store)->backup_to(file);
+    if (!st.ok()) return fail(st.error());
+    std::printf("backup written to %s\n", file.c_str());
+    return 0;
+  }
+  if (restore_cmd->parsed()) {
+    fs::create_directories(data);
+    auto st = storage::restore_store(database.empty() ? app::database_path(data) : database, file);
+    if (!st.ok()) return fail(st.error());
+    std::printf("restored %s from %s\n", data.c_str(), file.c_str());
+    return 0;
+  }
+  return 0;
+}

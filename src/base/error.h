@@ -10,22 +10,24 @@ namespace rapport {
 
 // Stable error codes. A new failure kind is a new value here plus one line in api/problem.cc.
 enum class Errc {
-  kBadRequest,        // malformed input that is not about one field (bad JSON, bad query string)
-  kValidation,        // a field's value breaks a rule; Error::field names it
-  kUnknownField,      // a field that the entity does not declare
-  kBadFilter,         // filter expression cannot be parsed or names an unusable field
-  kUnauthenticated,   // no or invalid credentials
-  kForbidden,         // authenticated but not allowed
-  kNotFound,          // no such record / route / entity
-  kConflict,          // stale ETag, unique-value clash, idempotency key reuse with another body
-  kDuplicate,         // unique field already taken
+  kBadRequest,          // malformed input that is not about one field (bad JSON, bad query string)
+  kValidation,          // a field's value breaks a rule; Error::field names it
+  kUnknownField,        // a field that the entity does not declare
+  kBadFilter,           // filter expression cannot be parsed or names an unusable field
+  kUnauthenticated,     // no or invalid credentials
+  kInvalidCredentials,  // login with a wrong user name or password
+  kCsrf,                // session request without the matching X-CSRF-Token
+  kForbidden,           // authenticated but not allowed
+  kNotFound,            // no such record / route / entity
+  kConflict,            // stale ETag, unique-value clash, idempotency key reuse with another body
+  kDuplicate,           // unique field already taken
   kPreconditionRequired,  // If-Match missing where required
-  kTooLarge,          // body or import over the limit
-  kRateLimited,       // too many attempts (login throttling)
-  kRuleViolation,     // a business rule refuses the change (422)
-  kStorage,           // the database failed for a reason that is not the caller's
-  kBusy,              // database busy beyond the timeout
-  kInternal,          // programming error caught at a boundary
+  kTooLarge,              // body or import over the limit
+  kRateLimited,           // too many attempts (login throttling)
+  kRuleViolation,         // a business rule refuses the change (422)
+  kStorage,               // the database failed for a reason that is not the caller's
+  kBusy,                  // database busy beyond the timeout
+  kInternal,              // programming error caught at a boundary
 };
 
 const char* errc_name(Errc code);  // stable snake_case name used as problem+json "code"
@@ -44,7 +46,7 @@ inline Error make_error(Errc code, std::string message, std::string field = {}) 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -67,7 +69,8 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : err_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : err_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
   const Error& error() const& { return err_; }
@@ -83,9 +86,9 @@ using Status = Result<void>;
 }  // namespace rapport
 
 // Propagate an error from an expression returning Result<...>.
-#define RP_TRY(expr)                                  \
-  do {                                                \
-    auto rp_try_r_ = (expr);                          \
+#define RP_TRY(expr)                                          \
+  do {                                                        \
+    auto rp_try_r_ = (expr);                                  \
     if (!rp_try_r_.ok()) return std::move(rp_try_r_).error(); \
   } while (0)
 

@@ -9,12 +9,11 @@ namespace rapport::json {
 
 Result<Document> parse(std::string_view text) {
   Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(
-      text.data(), text.size());
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
-    return make_error(Errc::kBadRequest,
-                      std::string("malformed JSON at byte ") + std::to_string(doc.GetErrorOffset()) +
-                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+    return make_error(Errc::kBadRequest, std::string("malformed JSON at byte ") +
+                                             std::to_string(doc.GetErrorOffset()) + ": " +
+                                             rapidjson::GetParseError_En(doc.GetParseError()));
   }
   return doc;
 }

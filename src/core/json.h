@@ -30,6 +30,9 @@ std::string stringify(const Value& v);
 
 // Small accessors that tolerate a missing member.
 const Value* member(const Value& obj, std::string_view name);
+inline void key(Writer& w, std::string_view k) {
+  w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+}
 inline Value str(std::string_view s, Allocator& a) {
   return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
 }

@@ -1,0 +1,41 @@
+# Rapport — the two commands (`make run`, `make test`) and the developer targets.
+PRESET ?= release
+BUILD  := build/$(PRESET)
+DATA   ?= var
+PORT   ?= 8080
+JOBS   ?= $(shell nproc)
+
+.PHONY: run test build web bootstrap bench format test-asan clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build: bootstrap
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+web: bootstrap
+	@cd web && npm run build --silent
+
+# Build, seed demo data on first start, and serve on http://127.0.0.1:$(PORT).
+run: build web
+	@if [ ! -f $(DATA)/rapport.db ]; then build/rapport demo --data $(DATA); fi
+	@build/rapport serve --data $(DATA) --port $(PORT) --static web/dist
+
+# Every test: unit (GoogleTest via CTest), API against the real binary, web unit tests (Vitest),
+# browser tests in Debian's Chromium. Ends with "N passed, N failed".
+test:
+	@scripts/bootstrap.sh --test
+	@PRESET=$(PRESET) JOBS=$(JOBS) scripts/test.sh
+
+test-asan:
+	@$(MAKE) test PRESET=asan
+
+bench:
+	@echo "make bench: benchmarks arrive with the benchmark issue (#5); nothing to measure yet."
+
+format:
+	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build web/dist

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line "N passed, N failed".
+# Suites: GoogleTest unit tests (CTest), API tests against the real binary (node:test),
+# web unit tests (Vitest), browser tests in Debian's Chromium (node:test + playwright-core).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PRESET=${PRESET:-release}
+JOBS=${JOBS:-$(nproc)}
+BUILD=build/$PRESET
+LOGS=tests/artifacts/logs
+mkdir -p "$LOGS"
+passed=0
+failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); echo "  -> $3: $1 passed, $2 failed"; }
+
+echo "== build ($PRESET)"
+if ! { cmake --preset "$PRESET" >/dev/null && cmake --build "$BUILD" -j "$JOBS"; } >"$LOGS/build.log" 2>&1; then
+  tail -50 "$LOGS/build.log"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+ln -sfn "$PRESET/src/rapport" build/rapport
+
+echo "== unit tests (ctest)"
+(cd "$BUILD" && ctest --output-on-failure -j "$JOBS") >"$LOGS/ctest.log" 2>&1
+grep -E "tests passed|tests failed|\*\*\*Failed|Exception" "$LOGS/ctest.log" | tail -20
+total=$(grep -oE "out of [0-9]+" "$LOGS/ctest.log" | tail -1 | grep -oE "[0-9]+" || echo 0)
+nfail=$(grep -oE "[0-9]+ tests failed" "$LOGS/ctest.log" | tail -1 | grep -oE "^[0-9]+" || echo 0)
+[[ -z $total || $total == 0 ]] && { total=1; nfail=1; echo "ctest ran nothing"; }
+add $((total - nfail)) "$nfail" ctest
+
+node_suite() {  # name, files...
+  local name=$1; shift
+  local log="$LOGS/$name.log"
+  RAPPORT_BIN="$PWD/build/rapport" node --test --test-reporter=tap "$@" >"$log" 2>&1
+  local p f
+  p=$(grep -E "^# pass [0-9]+" "$log" | tail -1 | awk '{print $3}')
+  f=$(grep -E "^# fail [0-9]+" "$log" | tail -1 | awk '{print $3}')
+  [[ -z $p ]] && { p=0; f=1; tail -30 "$log"; }
+  if [[ $f != 0 ]]; then grep -E -B2 -A25 "^\s*not ok" "$log" | head -150; fi
+  add "$p" "$f" "$name"
+}
+
+if ls tests/api/*.test.mjs >/dev/null 2>&1; then
+  echo "== API tests against the real binary"
+  node_suite api tests/api/*.test.mjs
+fi
+
+if [[ -f web/package.json ]]; then
+  echo "== web unit tests (vitest)"
+  (cd web && npx vitest run --reporter=default) >"$LOGS/vitest.log" 2>&1
+  vline=$(grep -E "^\s*Tests\s+" "$LOGS/vitest.log" | tail -1)
+  vp=$(echo "$vline" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || true)
+  vf=$(echo "$vline" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || true)
+  [[ -z $vp && -z $vf ]] && { vf=1; tail -30 "$LOGS/vitest.log"; }
+  [[ -n $vf && $vf != 0 ]] && tail -60 "$LOGS/vitest.log"
+  add "${vp:-0}" "${vf:-0}" vitest
+  echo "== web build"
+  if (cd web && npm run build) >"$LOGS/web-build.log" 2>&1; then add 1 0 web-build
+  else tail -30 "$LOGS/web-build.log"; add 0 1 web-build; fi
+fi
+
+if ls tests/browser/*.test.mjs >/dev/null 2>&1; then
+  echo "== browser tests (Chromium)"
+  RAPPORT_WEB_DIST="$PWD/web/dist" node_suite browser tests/browser/*.test.mjs
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,259 @@
+// Passwords, sessions, API tokens and principals, stored through the Store interface.
+#include "access/auth.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+namespace rapport::access {
+
+using storage::SqlValue;
+
+std::vector<storage::Migration> migrations() {
+  return {
+      {1,
+       "access tables",
+       {"CREATE TABLE auth_credential (user_id INTEGER PRIMARY KEY, password_hash TEXT NOT NULL, "
+        "updated_at INTEGER NOT NULL)",
+        "CREATE TABLE auth_session (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL, "
+        "csrf_token TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+        "CREATE INDEX auth_session_user ON auth_session (user_id)",
+        "CREATE TABLE api_token (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL, "
+        "name TEXT, created_at INTEGER NOT NULL)"}}};
+}
+
+namespace {
+bool sodium_ready() {
+  static const bool ok = sodium_init() >= 0;
+  return ok;
+}
+std::string to_hex(const unsigned char* p, size_t n) {
+  std::string out(n * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), p, n);
+  out.pop_back();
+  return out;
+}
+std::int64_t as_int(const SqlValue& v) {
+  return std::holds_alternative<std::int64_t>(v) ? std::get<std::int64_t>(v) : 0;
+}
+std::string as_text(const SqlValue& v) {
+  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
+}
+}  // namespace
+
+Result<std::string> hash_password(std::string_view password) {
+  if (!sodium_ready()) return make_error(Errc::kInternal, "libsodium failed to initialise");
+  char out[crypto_pwhash_STRBYTES];
+  // Interactive limits: ~50 ms and 64 MiB on the reference machine.
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(),
+                            crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0)
+    return make_error(Errc::kInternal, "out of memory while hashing a password");
+  return std::string(out);
+}
+
+bool verify_password(std::string_view hash, std::string_view password) {
+  if (!sodium_ready()) return false;
+  std::string h(hash);
+  return crypto_pwhash_str_verify(h.c_str(), password.data(), password.size()) == 0;
+}
+
+std::string random_token(int bytes) {
+  sodium_ready();
+  std::vector<unsigned char> buf(bytes);
+  randombytes_buf(buf.data(), buf.size());
+  return to_hex(buf.data(), buf.size());
+}
+
+std::string token_hash(std::string_view token) {
+  sodium_ready();
+  unsigned char out[32];
+  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(token.data()),
+                     token.size(), nullptr, 0);
+  return to_hex(out, sizeof out);
+}
+
+bool AuthService::throttled(const std::string& key, Millis now) {
+  auto it = failures_.find(key);
+  if (it == failures_.end()) return false;
+  auto& v = it->second;
+  v.erase(
+      std::remove_if(v.begin(), v.end(), [&](Millis t) { return now - t > kLoginFailureWindowMs; }),
+      v.end());
+  return static_cast<int>(v.size()) >= kMaxLoginFailures;
+}
+
+void AuthService::record_failure(const std::string& key, Millis now) {
+  failures_[key].push_back(now);
+  if (failures_.size() > 100000) failures_.clear();  // bound memory under a spray attack
+}
+
+Result<Session> AuthService::login(std::string_view username, std::string_view password,
+                                   std::string_view remote_addr) {
+  Millis now = clock_.now_ms();
+  std::string user_key = "u:" + std::string(username);
+  std::string addr_key = "a:" + std::string(remote_addr);
+  {
+    std::lock_guard lock(mu_);
+    if (throttled(user_key, now) || throttled(addr_key, now))
+      return make_error(Errc::kRateLimited, "too many failed logins; try again in 15 minutes");
+  }
+  std::int64_t user_id = 0;
+  std::string hash;
+  {
+    RP_ASSIGN(auto tx, store_.read());
+    SqlValue p[] = {std::string(username)};
+    RP_ASSIGN(auto rows,
+              tx->query("SELECT u.id, c.password_hash FROM \"user\" u JOIN auth_credential c ON "
+                        "c.user_id = u.id WHERE u.username = ? AND u.deleted_at IS NULL AND "
+                        "(u.active IS NULL OR u.active = 1)",
+                        p));
+    if (!rows.rows.empty()) {
+      user_id = as_int(rows.rows[0][0]);
+      hash = as_text(rows.rows[0][1]);
+    }
+  }
+  // Verify against a dummy hash when the user is unknown so timing does not reveal names.
+  static const std::string kDummy = hash_password("not-a-real-password").value();
+  bool ok = verify_password(hash.empty() ? kDummy : hash, password) && user_id != 0;
+  if (!ok) {
+    std::lock_guard lock(mu_);
+    record_failure(user_key, now);
+    record_failure(addr_key, now);
+    return make_error(Errc::kInvalidCredentials, "invalid user name or password");
+  }
+  Session s;
+  s.token = random_token();
+  s.csrf_token = random_token(16);
+  RP_ASSIGN(auto tx, store_.write());
+  SqlValue p[] = {token_hash(s.token), user_id, s.csrf_token, now, now + kSessionLifetimeMs};
+  RP_TRY(
+      tx->exec("INSERT INTO auth_session (token_hash, user_id, csrf_token, created_at, expires_at) "
+               "VALUES (?, ?, ?, ?, ?)",
+               p));
+  SqlValue cleanup[] = {now};
+  RP_TRY(tx->exec("DELETE FROM auth_session WHERE expires_at < ?", cleanup));
+  RP_ASSIGN(s.principal, load_principal(*tx, user_id));
+  RP_TRY(tx->commit());
+  s.principal.channel = "ui";
+  s.principal.csrf_token = s.csrf_token;
+  {
+    std::lock_guard lock(mu_);
+    failures_.erase(user_key);
+  }
+  return s;
+}
+
+Status AuthService::logout(std::string_view session_token) {
+  RP_ASSIGN(auto tx, store_.write());
+  SqlValue p[] = {token_hash(session_token)};
+  RP_TRY(tx->exec("DELETE FROM auth_session WHERE token_hash = ?", p));
+  return tx->commit();
+}
+
+Result<Principal> AuthService::from_session(std::string_view session_token) {
+  RP_ASSIGN(auto tx, store_.read());
+  SqlValue p[] = {token_hash(session_token), clock_.now_ms()};
+  RP_ASSIGN(auto rows,
+            tx->query("SELECT user_id, csrf_token FROM auth_session WHERE token_hash = ? "
+                      "AND expires_at > ?",
+                      p));
+  if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "session expired or unknown");
+  RP_ASSIGN(Principal pr, load_principal(*tx, as_int(rows.rows[0][0])));
+  pr.channel = "ui";
+  pr.csrf_token = as_text(rows.rows[0][1]);
+  return pr;
+}
+
+Result<Principal> AuthService::from_bearer(std::string_view api_token) {
+  RP_ASSIGN(auto tx, store_.read());
+  SqlValue p[] = {token_hash(api_token)};
+  RP_ASSIGN(auto rows, tx->query("SELECT user_id FROM api_token WHERE token_hash = ?", p));
+  if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "unknown API token");
+  RP_ASSIGN(Principal pr, load_principal(*tx, as_int(rows.rows[0][0])));
+  pr.channel = "api";
+  return pr;
+}
+
+Result<std::string> AuthService::create_token(std::string_view username, std::string_view name) {
+  RP_ASSIGN(auto tx, store_.write());
+  SqlValue p[] = {std::string(username)};
+  RP_ASSIGN(auto rows,
+            tx->query("SELECT id FROM \"user\" WHERE username = ? AND deleted_at IS NULL", p));
+  if (rows.rows.empty()) return make_error(Errc::kNotFound, "no user " + std::string(username));
+  std::string token = "rpt_" + random_token();
+  SqlValue ins[] = {token_hash(token), rows.rows[0][0], std::string(name), clock_.now_ms()};
+  RP_TRY(tx->exec(
+      "INSERT INTO api_token (token_hash, user_id, name, created_at) VALUES (?, ?, ?, ?)", ins));
+  RP_TRY(tx->commit());
+  return token;
+}
+
+Status AuthService::set_password(storage::Tx& tx, std::int64_t user_id, std::string_view password) {
+  if (static_cast<int>(password.size()) < kMinPasswordLength)
+    return make_error(
+        Errc::kValidation,
+        "password must be at least " + std::to_string(kMinPasswordLength) + " characters",
+        "password");
+  if (password.size() > 1024)
+    return make_error(Errc::kValidation, "password is too long", "password");
+  RP_ASSIGN(std::string hash, hash_password(password));
+  SqlValue p[] = {user_id, hash, clock_.now_ms()};
+  RP_TRY(tx.exec("DELETE FROM auth_credential WHERE user_id = ?", std::span(p, 1)));
+  RP_TRY(tx.exec(
+      "INSERT INTO auth_credential (user_id, password_hash, updated_at) VALUES (?, ?, ?)", p));
+  return {};
+}
+
+std::shared_ptr<const Role> AuthService::role_from_row(std::int64_t id, std::int64_t version,
+                                                       const std::string& name, bool is_admin,
+                                                       const std::string& permissions) {
+  std::lock_guard lock(mu_);
+  auto it = roles_.find(id);
+  if (it != roles_.end() && it->second.first == version) return it->second.second;
+  Role role;
+  if (!permissions.empty()) {
+    auto doc = json::parse(permissions);
+    if (doc.ok()) {
+      auto parsed = parse_role_permissions(*doc);
+      if (parsed.ok()) role = std::move(parsed).value();
+    }
+  }
+  role.id = id;
+  role.name = name;
+  role.is_admin = is_admin;
+  auto sp = std::make_shared<const Role>(std::move(role));
+  roles_[id] = {version, sp};
+  return sp;
+}
+
+void AuthService::invalidate_roles() {
+  std::lock_guard lock(mu_);
+  roles_.clear();
+}
+
+Result<Principal> AuthService::load_principal(storage::Tx& tx, std::int64_t user_id) {
+  SqlValue p[] = {user_id};
+  RP_ASSIGN(
+      auto rows,
+      tx.query("SELECT u.id, u.username, u.display_name, u.team_id, r.id, r.version, r.name, "
+               "r.is_admin, r.permissions FROM \"user\" u LEFT JOIN \"role\" r ON r.id = "
+               "u.role_id AND r.deleted_at IS NULL WHERE u.id = ? AND u.deleted_at IS NULL AND "
+               "(u.active IS NULL OR u.active = 1)",
+               p));
+  if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "user is disabled or deleted");
+  const auto& r = rows.rows[0];
+  Principal pr;
+  pr.user_id = as_int(r[0]);
+  pr.username = as_text(r[1]);
+  pr.display_name = as_text(r[2]);
+  pr.team_id = as_int(r[3]);
+  if (!storage::is_null(r[4]))
+    pr.role =
+        role_from_row(as_int(r[4]), as_int(r[5]), as_text(r[6]), as_int(r[7]) != 0, as_text(r[8]));
+  else
+    pr.role = std::make_shared<const Role>();  // no role: no rights
+  return pr;
+}
+
+}  // namespace rapport::access

@@ -1,0 +1,407 @@
+// OpenAPI 3.1 document generated from the entity metadata (GET /api/v1/openapi.json).
+#include <string>
+
+#include "api/routes.h"
+#include "core/json.h"
+
+namespace rapport::api {
+
+namespace {
+
+using schema::FieldType;
+
+void field_schema(json::Writer& w, const schema::Field& f) {
+  w.StartObject();
+  auto type = [&](const char* t, bool nullable = true) {
+    w.Key("type");
+    if (nullable) {
+      w.StartArray();
+      w.String(t);
+      w.String("null");
+      w.EndArray();
+    } else {
+      w.String(t);
+    }
+  };
+  switch (f.type) {
+    case FieldType::kInteger:
+      type("integer");
+      break;
+    case FieldType::kDecimal:
+      type("number");
+      break;
+    case FieldType::kBoolean:
+      type("boolean");
+      break;
+    case FieldType::kMoney:
+      type("object");
+      w.Key("properties");
+      w.StartObject();
+      w.Key("amount");
+      w.StartObject();
+      w.Key("type");
+      w.String("integer");
+      w.Key("description");
+      w.String("minor units (fen, cents)");
+      w.EndObject();
+      w.Key("currency");
+      w.StartObject();
+      w.Key("type");
+      w.String("string");
+      w.Key("pattern");
+      w.String("^[A-Z]{3}$");
+      w.EndObject();
+      w.EndObject();
+      break;
+    case FieldType::kDate:
+      type("string");
+      w.Key("format");
+      w.String("date");
+      break;
+    case FieldType::kDatetime:
+      type("string");
+      w.Key("format");
+      w.String("date-time");
+      break;
+    case FieldType::kEnum:
+      type("string");
+      w.Key("enum");
+      w.StartArray();
+      for (const auto& o : f.options) w.String(o.value);
+      w.Null();
+      w.EndArray();
+      break;
+    case FieldType::kMultiEnum:
+      type("array");
+      w.Key("items");
+      w.StartObject();
+      w.Key("type");
+      w.String("string");
+      w.Key("enum");
+      w.StartArray();
+      for (const auto& o : f.options) w.String(o.value);
+      w.EndArray();
+      w.EndObject();
+      break;
+    case FieldType::kPhoneList:
+    case FieldType::kEmailList:
+      type("array");
+      w.Key("items");
+      w.StartObject();
+      w.Key("oneOf");
+      w.StartArray();
+      w.StartObject();
+      w.Key("type");
+      w.String("string");
+      w.EndObject();
+      w.StartObject();
+      w.Key("type");
+      w.String("object");
+      w.Key("properties");
+      w.StartObject();
+      w.Key("value");
+      w.StartObject();
+      w.Key("type");
+      w.String("string");
+      w.EndObject();
+      w.Key("label");
+      w.StartObject();
+      w.Key("type");
+      w.String("string");
+      w.EndObject();
+      w.EndObject();
+      w.Key("required");
+      w.StartArray();
+      w.String("value");
+      w.EndArray();
+      w.EndObject();
+      w.EndArray();
+      w.EndObject();
+      break;
+    case FieldType::kAddress:
+      type("object");
+      w.Key("properties");
+      w.StartObject();
+      for (const char* k : {"street", "city", "region", "postal_code", "country"}) {
+        w.Key(k);
+        w.StartObject();
+        w.Key("type");
+        w.String("string");
+        w.EndObject();
+      }
+      w.EndObject();
+      w.Key("additionalProperties");
+      w.Bool(false);
+      break;
+    case FieldType::kReference:
+      type("string");
+      w.Key("pattern");
+      w.String("^[0-9]+$");
+      w.Key("description");
+      w.String(("id of a " + f.reference).c_str());
+      break;
+    case FieldType::kJson:
+      break;
+    default:
+      type("string");
+      if (f.max_length) {
+        w.Key("maxLength");
+        w.Int(f.max_length);
+      }
+      if (!f.pattern.empty()) {
+        w.Key("pattern");
+        w.String(f.pattern);
+      }
+  }
+  w.Key("title");
+  w.String(f.label.en);
+  if (f.readonly) {
+    w.Key("readOnly");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
+void ref(json::Writer& w, const std::string& name) {
+  w.StartObject();
+  w.Key("$ref");
+  w.String("#/components/schemas/" + name);
+  w.EndObject();
+}
+
+void response(json::Writer& w, const char* status, const char* desc, const std::string& schema_ref,
+              const char* media = "application/json") {
+  w.Key(status);
+  w.StartObject();
+  w.Key("description");
+  w.String(desc);
+  if (!schema_ref.empty()) {
+    w.Key("content");
+    w.StartObject();
+    w.Key(media);
+    w.StartObject();
+    w.Key("schema");
+    ref(w, schema_ref);
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+void errors(json::Writer& w) {
+  for (const char* s : {"400", "401", "403", "404", "409", "413", "422"})
+    response(w, s, "problem", "Problem", "application/problem+json");
+}
+
+void param(json::Writer& w, const char* name, const char* in, const char* type, bool required) {
+  w.StartObject();
+  w.Key("name");
+  w.String(name);
+  w.Key("in");
+  w.String(in);
+  w.Key("required");
+  w.Bool(required);
+  w.Key("schema");
+  w.StartObject();
+  w.Key("type");
+  w.String(type);
+  w.EndObject();
+  w.EndObject();
+}
+
+void operation(json::Writer& w, const char* method, const std::string& id,
+               const std::string& summary, const std::string& tag, const std::string& body_ref,
+               const char* ok_status, const std::string& ok_ref, bool with_id,
+               bool list_params = false) {
+  w.Key(method);
+  w.StartObject();
+  w.Key("operationId");
+  w.String(id);
+  w.Key("summary");
+  w.String(summary);
+  w.Key("tags");
+  w.StartArray();
+  w.String(tag);
+  w.EndArray();
+  w.Key("parameters");
+  w.StartArray();
+  if (with_id) param(w, "id", "path", "string", true);
+  if (list_params)
+    for (const char* p : {"filter", "sort", "cursor", "fields", "q", "limit", "deleted"})
+      param(w, p, "query", p == std::string("limit") ? "integer" : "string", false);
+  w.EndArray();
+  if (!body_ref.empty()) {
+    w.Key("requestBody");
+    w.StartObject();
+    w.Key("required");
+    w.Bool(true);
+    w.Key("content");
+    w.StartObject();
+    w.Key("application/json");
+    w.StartObject();
+    w.Key("schema");
+    ref(w, body_ref);
+    w.EndObject();
+    w.EndObject();
+    w.EndObject();
+  }
+  w.Key("responses");
+  w.StartObject();
+  response(w, ok_status, "success", ok_ref);
+  errors(w);
+  w.EndObject();
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string openapi_json(const schema::Registry& registry) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  auto entities = registry.all();
+  w.StartObject();
+  w.Key("openapi");
+  w.String("3.1.0");
+  w.Key("info");
+  w.StartObject();
+  w.Key("title");
+  w.String("Rapport CRM API");
+  w.Key("version");
+  w.String("1");
+  w.EndObject();
+  w.Key("security");
+  w.StartArray();
+  w.StartObject();
+  w.Key("bearer");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  w.StartObject();
+  w.Key("session");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();
+  w.Key("paths");
+  w.StartObject();
+  for (const auto& e : entities) {
+    std::string base = "/api/v1/" + e->plural;
+    json::key(w, base);
+    w.StartObject();
+    operation(w, "get", "list_" + e->plural, "List " + e->label_plural.en, e->plural, "", "200",
+              e->name + "_list", false, true);
+    operation(w, "post", "create_" + e->name, "Create a " + e->label.en, e->plural,
+              e->name + "_input", "201", e->name, false);
+    w.EndObject();
+    json::key(w, base + "/{id}");
+    w.StartObject();
+    operation(w, "get", "get_" + e->name, "Read a " + e->label.en, e->plural, "", "200", e->name,
+              true);
+    operation(w, "patch", "update_" + e->name, "Change a " + e->label.en, e->plural,
+              e->name + "_input", "200", e->name, true);
+    operation(w, "delete", "delete_" + e->name, "Move a " + e->label.en + " to the recycle bin",
+              e->plural, "", "204", "", true);
+    w.EndObject();
+    json::key(w, base + "/{id}/restore");
+    w.StartObject();
+    operation(w, "post", "restore_" + e->name, "Restore from the recycle bin", e->plural, "", "200",
+              e->name, true);
+    w.EndObject();
+    json::key(w, base + "/{id}/history");
+    w.StartObject();
+    operation(w, "get", "history_" + e->name, "Audit trail", e->plural, "", "200", "History", true);
+    w.EndObject();
+  }
+  w.Key("/api/v1/search");
+  w.StartObject();
+  operation(w, "get", "search", "Full-text search over searchable fields", "search", "", "200",
+            "SearchResult", false);
+  w.EndObject();
+  w.Key("/api/v1/auth/login");
+  w.StartObject();
+  operation(w, "post", "login", "Open a session", "auth", "Login", "200", "Me", false);
+  w.EndObject();
+  w.EndObject();  // paths
+
+  w.Key("components");
+  w.StartObject();
+  w.Key("securitySchemes");
+  w.StartObject();
+  w.Key("bearer");
+  w.StartObject();
+  w.Key("type");
+  w.String("http");
+  w.Key("scheme");
+  w.String("bearer");
+  w.EndObject();
+  w.Key("session");
+  w.StartObject();
+  w.Key("type");
+  w.String("apiKey");
+  w.Key("in");
+  w.String("cookie");
+  w.Key("name");
+  w.String("rapport_session");
+  w.EndObject();
+  w.EndObject();
+  w.Key("schemas");
+  w.StartObject();
+  for (const auto& e : entities) {
+    for (bool input : {false, true}) {
+      json::key(w, input ? e->name + "_input" : e->name);
+      w.StartObject();
+      w.Key("type");
+      w.String("object");
+      w.Key("properties");
+      w.StartObject();
+      for (const auto& f : e->fields) {
+        if (input && f.readonly) continue;
+        json::key(w, f.name);
+        field_schema(w, f);
+      }
+      w.EndObject();
+      if (input) {
+        w.Key("additionalProperties");
+        w.Bool(false);
+      }
+      w.EndObject();
+    }
+    json::key(w, e->name + "_list");
+    w.StartObject();
+    w.Key("type");
+    w.String("object");
+    w.Key("properties");
+    w.StartObject();
+    w.Key("items");
+    w.StartObject();
+    w.Key("type");
+    w.String("array");
+    w.Key("items");
+    ref(w, e->name);
+    w.EndObject();
+    w.Key("next_cursor");
+    w.StartObject();
+    w.Key("type");
+    w.StartArray();
+    w.String("string");
+    w.String("null");
+    w.EndArray();
+    w.EndObject();
+    w.EndObject();
+    w.EndObject();
+  }
+  const char* fixed =
+      R"({"Problem":{"type":"object","properties":{"type":{"type":"string"},"title":{"type":"string"},"status":{"type":"integer"},"code":{"type":"string"},"detail":{"type":"string"},"field":{"type":"string"}},"required":["type","title","status","code"]},"History":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}},"SearchResult":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"entity":{"type":"string"},"id":{"type":"string"},"title":{"type":"string"}}}}}},"Login":{"type":"object","properties":{"username":{"type":"string"},"password":{"type":"string"}},"required":["username","password"]},"Me":{"type":"object"}})";
+  std::string s(fixed);
+  // merge the fixed schemas into the open object
+  s = s.substr(1, s.size() - 2);
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  std::string out(buf.GetString(), buf.GetSize());
+  // insert fixed schemas before the closing of "schemas": the document ends with "}}}"
+  out.insert(out.size() - 3, "," + s);
+  return out;
+}
+
+}  // namespace rapport::api

@@ -1,0 +1,381 @@
+// /api/v1 handlers: auth, metadata, generic records, search, export, history, events.
+#include "api/routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "api/problem.h"
+
+namespace rapport::api {
+
+namespace {
+
+constexpr const char* kSessionCookie = "rapport_session";
+
+std::string cookie(const http::Request& req, std::string_view name) {
+  const std::string* h = req.header("cookie");
+  if (!h) return {};
+  std::string_view s = *h;
+  while (!s.empty()) {
+    size_t semi = s.find(';');
+    std::string_view part = s.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=')
+      return std::string(part.substr(name.size() + 1));
+    s = semi == std::string_view::npos ? std::string_view{} : s.substr(semi + 1);
+  }
+  return {};
+}
+
+std::string query_param(const http::Request& req, std::string_view name, bool* bad = nullptr) {
+  auto q = http::parse_query(req.query);
+  if (!q) {
+    if (bad) *bad = true;
+    return {};
+  }
+  for (const auto& [k, v] : *q)
+    if (k == name) return v;
+  return {};
+}
+
+// Who is calling: bearer token or session cookie (with CSRF check on writes).
+Result<access::Principal> authenticate(Services& s, const http::Request& req,
+                                       bool allow_query_token = false) {
+  if (const std::string* auth = req.header("authorization")) {
+    if (auth->rfind("Bearer ", 0) != 0)
+      return make_error(Errc::kUnauthenticated, "Authorization must be \"Bearer <token>\"");
+    return s.auth.from_bearer(auth->substr(7));
+  }
+  if (allow_query_token) {
+    std::string token = query_param(req, "token");
+    if (!token.empty()) return s.auth.from_bearer(token);
+  }
+  std::string session = cookie(req, kSessionCookie);
+  if (session.empty()) return make_error(Errc::kUnauthenticated, "log in or send an API token");
+  RP_ASSIGN(access::Principal p, s.auth.from_session(session));
+  if (req.method != "GET" && req.method != "HEAD") {
+    const std::string* csrf = req.header("x-csrf-token");
+    if (!csrf || *csrf != p.csrf_token)
+      return make_error(Errc::kCsrf, "missing or wrong X-CSRF-Token header", "X-CSRF-Token");
+  }
+  return p;
+}
+
+Result<std::int64_t> parse_id(std::string_view s) {
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || ptr != s.data() + s.size() || id <= 0)
+    return make_error(Errc::kNotFound, "no record with id " + std::string(s));
+  return id;
+}
+
+Result<std::shared_ptr<const schema::Entity>> entity_of(Services& s, const http::Request& req) {
+  auto e = s.registry.by_plural(req.param("entity"));
+  if (!e) return make_error(Errc::kNotFound, "no collection " + std::string(req.param("entity")));
+  return e;
+}
+
+http::Response record_response(const record::RecordResult& r) {
+  http::Response resp = json_response(r.status, r.body);
+  resp.set_header("ETag", "\"" + std::to_string(r.version) + "\"");
+  return resp;
+}
+
+std::string user_json(const access::Principal& p, const std::string& csrf) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("user");
+  w.StartObject();
+  w.Key("id");
+  w.String(std::to_string(p.user_id));
+  w.Key("username");
+  w.String(p.username);
+  w.Key("display_name");
+  w.String(p.display_name);
+  w.Key("team_id");
+  if (p.team_id)
+    w.String(std::to_string(p.team_id));
+  else
+    w.Null();
+  w.Key("role");
+  w.String(p.role ? p.role->name : "");
+  w.Key("is_admin");
+  w.Bool(p.is_admin());
+  w.EndObject();
+  w.Key("csrf_token");
+  w.String(csrf);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Wraps a handler body that may fail: Result<Response> → Response.
+template <typename F>
+http::Handler guarded(Services s, F f) {
+  return [s, f](http::Request& req) mutable -> http::Response {
+    Result<http::Response> r = f(s, req);
+    if (r.ok()) return std::move(r).value();
+    const Error& e = r.error();
+    if (http_status(e.code) >= 500)
+      spdlog::error("[{}] {} {}: {} ({})", req.request_id, req.method, req.path, e.message,
+                    errc_name(e.code));
+    return problem(e);
+  };
+}
+
+Result<record::ListParams> list_params(const http::Request& req) {
+  auto q = http::parse_query(req.query);
+  if (!q) return make_error(Errc::kBadRequest, "query string has malformed percent-encoding");
+  record::ListParams lp;
+  for (const auto& [k, v] : *q) {
+    if (k == "filter")
+      lp.filter = v;
+    else if (k == "sort")
+      lp.sort = v;
+    else if (k == "cursor")
+      lp.cursor = v;
+    else if (k == "fields")
+      lp.fields = v;
+    else if (k == "q")
+      lp.q = v;
+    else if (k == "deleted")
+      lp.deleted = v == "true" || v == "1";
+    else if (k == "limit") {
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || ptr != v.data() + v.size())
+        return make_error(Errc::kBadRequest, "limit must be an integer", "limit");
+      lp.limit = n;
+    } else {
+      return make_error(Errc::kBadRequest, "unknown query parameter " + k, k);
+    }
+  }
+  return lp;
+}
+
+}  // namespace
+
+std::string ws_envelope(const record::Event& e) {
+  // entity \t owner \t team \t json — lets each subscriber's filter decide without parsing JSON.
+  return e.entity + "\t" + std::to_string(e.owner_id) + "\t" + std::to_string(e.team_id) + "\t" +
+         record::event_json(e);
+}
+
+void register_routes(http::Router& router, Services services) {
+  const std::string v1 = "/api/v1";
+
+  router.add("POST", v1 + "/auth/login",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(json::Document body, json::parse(req.body));
+               const json::Value* u = json::member(body, "username");
+               const json::Value* pw = json::member(body, "password");
+               if (!u || !u->IsString() || u->GetStringLength() == 0)
+                 return make_error(Errc::kValidation, "username is required", "username");
+               if (!pw || !pw->IsString() || pw->GetStringLength() == 0)
+                 return make_error(Errc::kValidation, "password is required", "password");
+               RP_ASSIGN(access::Session session,
+                         s.auth.login(u->GetString(), pw->GetString(), req.remote_addr));
+               http::Response r =
+                   json_response(200, user_json(session.principal, session.csrf_token));
+               r.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + session.token +
+                                              "; HttpOnly; SameSite=Lax; Path=/; Max-Age=" +
+                                              std::to_string(access::kSessionLifetimeMs / 1000));
+               return r;
+             }));
+
+  router.add("POST", v1 + "/auth/logout",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               (void)p;
+               std::string session = cookie(req, kSessionCookie);
+               if (!session.empty()) RP_TRY(s.auth.logout(session));
+               http::Response r;
+               r.status = 204;
+               r.set_header("Set-Cookie", std::string(kSessionCookie) +
+                                              "=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+               return r;
+             }));
+
+  router.add("GET", v1 + "/auth/me",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               return json_response(200, user_json(p, p.csrf_token));
+             }));
+
+  router.add("GET", v1 + "/metadata",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               return json_response(200, s.records.metadata_json(p));
+             }));
+
+  router.add("POST", v1 + "/metadata/{entity}/fields",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(std::string field,
+                         s.records.add_custom_field(p, req.param("entity"), req.body));
+               return json_response(201, std::move(field));
+             }));
+
+  router.add("GET", v1 + "/openapi.json",
+             guarded(services, [](Services& s, http::Request&) -> Result<http::Response> {
+               return json_response(200, openapi_json(s.registry));
+             }));
+
+  router.add(
+      "GET", v1 + "/search",
+      guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+        RP_ASSIGN(access::Principal p, authenticate(s, req));
+        bool bad = false;
+        std::string q = query_param(req, "q", &bad);
+        if (bad)
+          return make_error(Errc::kBadRequest, "query string has malformed percent-encoding");
+        std::string limit_s = query_param(req, "limit");
+        int limit = 20;
+        if (!limit_s.empty()) {
+          auto [ptr, ec] = std::from_chars(limit_s.data(), limit_s.data() + limit_s.size(), limit);
+          if (ec != std::errc() || ptr != limit_s.data() + limit_s.size())
+            return make_error(Errc::kBadRequest, "limit must be an integer", "limit");
+        }
+        RP_ASSIGN(std::string out, s.records.search(p, q, query_param(req, "entity"), limit));
+        return json_response(200, std::move(out));
+      }));
+
+  router.add("GET", v1 + "/{entity}",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(record::ListParams lp, list_params(req));
+               RP_ASSIGN(std::string out, s.records.list(p, *e, lp));
+               return json_response(200, std::move(out));
+             }));
+
+  router.add("POST", v1 + "/{entity}",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               const std::string* key = req.header("idempotency-key");
+               RP_ASSIGN(record::RecordResult r,
+                         s.records.create(p, *e, req.body, key ? *key : std::string()));
+               http::Response resp = record_response(r);
+               resp.set_header("Location", "/api/v1/" + e->plural + "/" + std::to_string(r.id));
+               return resp;
+             }));
+
+  router.add("GET", v1 + "/{entity}/export.csv",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(record::ListParams lp, list_params(req));
+               RP_ASSIGN(std::string csv, s.records.export_csv(p, *e, lp));
+               http::Response r;
+               r.content_type = "text/csv; charset=utf-8";
+               r.set_header("Content-Disposition",
+                            "attachment; filename=\"" + e->plural + ".csv\"");
+               r.body = std::move(csv);
+               return r;
+             }));
+
+  router.add("GET", v1 + "/{entity}/{id}",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+               RP_ASSIGN(record::RecordResult r,
+                         s.records.get(p, *e, id, query_param(req, "fields")));
+               const std::string* inm = req.header("if-none-match");
+               if (inm && *inm == "\"" + std::to_string(r.version) + "\"") {
+                 http::Response nm;
+                 nm.status = 304;
+                 nm.set_header("ETag", *inm);
+                 return nm;
+               }
+               return record_response(r);
+             }));
+
+  router.add("PATCH", v1 + "/{entity}/{id}",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+               std::optional<std::int64_t> if_match;
+               if (const std::string* im = req.header("if-match"); im && *im != "*") {
+                 std::string_view v = *im;
+                 if (v.substr(0, 2) == "W/") v.remove_prefix(2);
+                 if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+                   v = v.substr(1, v.size() - 2);
+                 std::int64_t n = 0;
+                 auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                 if (ec != std::errc() || ptr != v.data() + v.size())
+                   return make_error(Errc::kBadRequest, "If-Match must be an ETag from this server",
+                                     "If-Match");
+                 if_match = n;
+               }
+               RP_ASSIGN(record::RecordResult r, s.records.update(p, *e, id, req.body, if_match));
+               return record_response(r);
+             }));
+
+  router.add("DELETE", v1 + "/{entity}/{id}",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+               RP_TRY(s.records.remove(p, *e, id));
+               http::Response r;
+               r.status = 204;
+               return r;
+             }));
+
+  router.add("POST", v1 + "/{entity}/{id}/restore",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+               RP_ASSIGN(record::RecordResult r, s.records.restore(p, *e, id));
+               return record_response(r);
+             }));
+
+  router.add("GET", v1 + "/{entity}/{id}/history",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+               RP_ASSIGN(std::string out, s.records.history(p, *e, id));
+               return json_response(200, std::move(out));
+             }));
+
+  router.set_fallback([](http::Request& req, bool method_not_allowed) {
+    if (method_not_allowed) {
+      http::Response r =
+          problem(make_error(Errc::kBadRequest, req.method + " is not allowed on " + req.path));
+      r.status = 405;
+      return r;
+    }
+    return problem(make_error(Errc::kNotFound, "no route " + req.path));
+  });
+}
+
+http::WsAcceptor make_ws_acceptor(Services services) {
+  return [services](const http::Request& req) mutable -> std::optional<http::WsSubscription> {
+    auto p = authenticate(services, req, /*allow_query_token=*/true);
+    if (!p.ok()) return std::nullopt;
+    auto principal = std::make_shared<const access::Principal>(std::move(p).value());
+    http::WsSubscription sub;
+    sub.filter = [principal](const std::string& envelope) -> std::optional<std::string> {
+      size_t a = envelope.find('\t'), b = envelope.find('\t', a + 1),
+             c = envelope.find('\t', b + 1);
+      if (a == std::string::npos || b == std::string::npos || c == std::string::npos)
+        return std::nullopt;
+      std::string entity = envelope.substr(0, a);
+      std::int64_t owner = std::stoll(envelope.substr(a + 1, b - a - 1));
+      std::int64_t team = std::stoll(envelope.substr(b + 1, c - b - 1));
+      access::Scope scope = access::scope_for(*principal, entity, access::Op::kRead);
+      if (!access::in_scope(*principal, scope, owner, team)) return std::nullopt;
+      return envelope.substr(c + 1);
+    };
+    return sub;
+  };
+}
+
+}  // namespace rapport::api

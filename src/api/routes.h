@@ -1,0 +1,27 @@
+// The REST surface: registers every /api/v1 route on the router and builds the WebSocket
+// acceptor for /api/v1/events. Handlers authenticate, translate HTTP to service calls and map
+// errors once through api/problem.
+#pragma once
+
+#include "access/auth.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "record/service.h"
+#include "schema/schema.h"
+
+namespace rapport::api {
+
+struct Services {
+  record::RecordService& records;
+  access::AuthService& auth;
+  schema::Registry& registry;
+};
+
+void register_routes(http::Router& router, Services services);
+http::WsAcceptor make_ws_acceptor(Services services);
+// The text published to WebSocket subscribers for an event (filtered per subscriber).
+std::string ws_envelope(const record::Event& e);
+// OpenAPI 3.1 document generated from the metadata.
+std::string openapi_json(const schema::Registry& registry);
+
+}  // namespace rapport::api

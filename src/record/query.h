@@ -1,0 +1,44 @@
+// List queries: the JSON filter language compiled to parameterised SQL, sort keys and keyset
+// cursors. Field names come from metadata only; values are always bound parameters.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "access/access.h"
+#include "core/json.h"
+#include "schema/schema.h"
+#include "storage/store.h"
+
+namespace rapport::record {
+
+constexpr int kMaxFilterDepth = 16;
+constexpr int kMaxFilterConditions = 200;
+constexpr int kMaxInValues = 1000;
+constexpr int kMaxSortKeys = 3;
+
+// Compiles a filter expression (see docs/API.md) into a SQL boolean expression; appends the
+// bound values to `params`. Fields the principal cannot read are refused like unknown ones.
+Result<std::string> compile_filter(const json::Value& expr, const schema::Entity& e,
+                                   const access::Principal& p, const storage::Dialect& d,
+                                   std::vector<storage::SqlValue>& params);
+
+struct SortKey {
+  const schema::Field* field;
+  bool desc;
+};
+// Parses "-created_at,name" into keys; the id is appended as the final tie-breaker.
+Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Entity& e,
+                                        const access::Principal& p);
+std::string order_by(const std::vector<SortKey>& keys);
+
+// Cursor = the sort-key values of the last row of a page, opaque to clients.
+std::string encode_cursor(const std::vector<storage::SqlValue>& values);
+Result<std::vector<storage::SqlValue>> decode_cursor(std::string_view cursor, size_t arity);
+// Condition selecting rows strictly after the cursor position in the given order.
+std::string after_cursor(const std::vector<SortKey>& keys,
+                         const std::vector<storage::SqlValue>& values,
+                         std::vector<storage::SqlValue>& params);
+
+}  // namespace rapport::record

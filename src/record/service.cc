@@ -1,0 +1,878 @@
+// The generic record pipeline (see service.h for the order of steps).
+#include "record/service.h"
+
+#include <algorithm>
+#include <set>
+
+#include "record/query.h"
+#include "record/table.h"
+
+namespace rapport::record {
+
+using access::FieldAccess;
+using access::Op;
+using access::Principal;
+using access::Scope;
+using schema::Entity;
+using schema::Field;
+using schema::FieldType;
+using storage::SqlValue;
+
+namespace {
+
+const std::vector<Hooks> kNoHooks;
+
+std::string fnv1a(std::string_view a, std::string_view b) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (std::string_view s : {a, std::string_view("\n"), b})
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return std::to_string(h);
+}
+
+size_t column_index(const Entity& e, std::string_view name) {
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    if (f.name == name) return col;
+    col += field_columns(f).size();
+  }
+  return col;
+}
+
+struct RowIndex {
+  size_t version, owner, team, deleted;
+  explicit RowIndex(const Entity& e)
+      : version(column_index(e, "version")),
+        owner(column_index(e, "owner_id")),
+        team(column_index(e, "team_id")),
+        deleted(field_column_count(e)) {}
+};
+
+std::set<std::string> split_fields(std::string_view list) {
+  std::set<std::string> out;
+  while (!list.empty()) {
+    size_t c = list.find(',');
+    std::string_view part = list.substr(0, c);
+    if (!part.empty()) out.emplace(part);
+    list = c == std::string_view::npos ? std::string_view{} : list.substr(c + 1);
+  }
+  return out;
+}
+
+void write_record(json::Writer& w, const Entity& e, const Principal& p,
+                  const std::vector<SqlValue>& row, const std::set<std::string>* only) {
+  w.StartObject();
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    size_t n = field_columns(f).size();
+    bool wanted =
+        !only || only->empty() || only->count(f.name) || f.name == "id" || f.name == "version";
+    if (wanted && access::field_access(p, e, f) != FieldAccess::kHidden) {
+      w.Key(f.name.c_str(), static_cast<rapidjson::SizeType>(f.name.size()));
+      write_json(w, f, row, col);
+    }
+    col += n;
+  }
+  if (!storage::is_null(row[col])) {
+    w.Key("deleted_at");
+    w.String(as_text(row[col]));
+  }
+  if (!storage::is_null(row[col + 1])) {
+    w.Key("merged_into");
+    w.String(std::to_string(as_int(row[col + 1])));
+  }
+  w.EndObject();
+}
+
+std::string record_json(const Entity& e, const Principal& p, const std::vector<SqlValue>& row) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  write_record(w, e, p, row, nullptr);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Error not_found(const Entity& e, std::int64_t id) {
+  return make_error(Errc::kNotFound, "no " + e.name + " with id " + std::to_string(id));
+}
+
+// Scope-limiting SQL for list queries.
+std::string scope_sql(const Principal& p, Scope s, std::vector<SqlValue>& params) {
+  switch (s) {
+    case Scope::kAll:
+      return "1 = 1";
+    case Scope::kTeam:
+      params.emplace_back(p.user_id);
+      params.emplace_back(p.team_id);
+      return "(\"owner_id\" = ? OR (\"team_id\" = ? AND \"team_id\" <> 0))";
+    case Scope::kOwn:
+      params.emplace_back(p.user_id);
+      return "\"owner_id\" = ?";
+    case Scope::kNone:
+      return "1 = 0";
+  }
+  return "1 = 0";
+}
+
+// Validates the request body's members into `values`; refuses unknown, read-only and
+// forbidden fields by name.
+Status collect_values(const Principal& p, const Entity& e, const json::Value& input,
+                      json::Value& values, json::Allocator& a) {
+  for (auto it = input.MemberBegin(); it != input.MemberEnd(); ++it) {
+    std::string name(it->name.GetString(), it->name.GetStringLength());
+    const Field* f = e.field(name);
+    if (!f) return make_error(Errc::kUnknownField, e.name + " has no field " + name, name);
+    if (f->readonly) {
+      // Clients may echo read-only values back unchanged (a PATCH of a fetched record).
+      if (name == "id" || name == "version" || name == "created_at" || name == "updated_at" ||
+          name == "created_by" || name == "updated_by")
+        continue;
+      return make_error(Errc::kValidation, name + " is read-only", name);
+    }
+    FieldAccess fa = access::field_access(p, e, *f);
+    if (fa == FieldAccess::kHidden)
+      return make_error(Errc::kUnknownField, e.name + " has no field " + name, name);
+    if (fa != FieldAccess::kWrite)
+      return make_error(Errc::kForbidden, "you may not change " + name, name);
+    json::Value out;
+    RP_TRY(schema::validate_value(*f, it->value, out, a));
+    values.AddMember(json::str(name, a), out, a);
+  }
+  return {};
+}
+
+void csv_cell(std::string& out, std::string_view s) {
+  bool quote_it = s.find_first_of(",\"\r\n;") != std::string_view::npos;
+  // Spreadsheet formula injection: a cell starting with = or @ is shown as text.
+  bool formula = !s.empty() && (s[0] == '=' || s[0] == '@');
+  if (!quote_it && !formula) {
+    out += s;
+    return;
+  }
+  out += '"';
+  if (formula) out += '\'';
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+const std::vector<Hooks>& HookRegistry::for_entity(const std::string& entity) const {
+  auto it = hooks_.find(entity);
+  return it == hooks_.end() ? kNoHooks : it->second;
+}
+
+std::vector<storage::Migration> RecordService::migrations() {
+  return {
+      {2,
+       "record tables",
+       {"CREATE TABLE audit_log (id INTEGER PRIMARY KEY, entity TEXT NOT NULL, record_id INTEGER "
+        "NOT NULL, action TEXT NOT NULL, user_id INTEGER, user_name TEXT, channel TEXT, at TEXT "
+        "NOT NULL, changes TEXT)",
+        "CREATE INDEX audit_log_record ON audit_log (entity, record_id, id)",
+        "CREATE TABLE idempotency (user_id INTEGER NOT NULL, idem_key TEXT NOT NULL, request_hash "
+        "TEXT NOT NULL, record_id INTEGER, response TEXT NOT NULL, created_at INTEGER NOT NULL, "
+        "PRIMARY KEY (user_id, idem_key))",
+        "CREATE TABLE custom_field (entity TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT "
+        "NULL, created_at TEXT NOT NULL, PRIMARY KEY (entity, name))"}}};
+}
+
+Status RecordService::sync_schema() {
+  RP_ASSIGN(auto tx, store_.write());
+  RP_ASSIGN(auto rows,
+            tx->query("SELECT entity, definition FROM custom_field ORDER BY created_at, name"));
+  for (const auto& r : rows.rows) {
+    auto def = json::parse(as_text(r[1]));
+    if (!def.ok()) return make_error(Errc::kStorage, "stored custom field is not valid JSON");
+    RP_ASSIGN(Field f, schema::parse_field(*def, as_text(r[0])));
+    auto e = registry_.get(as_text(r[0]));
+    if (e && !e->field(f.name)) RP_TRY(registry_.add_custom_field(e->name, std::move(f)));
+  }
+  for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
+  return tx->commit();
+}
+
+Result<std::optional<std::vector<SqlValue>>> RecordService::load(storage::Tx& tx, const Entity& e,
+                                                                 std::int64_t id) {
+  SqlValue p[] = {id};
+  RP_ASSIGN(
+      auto rows,
+      tx.query("SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE \"id\" = ?", p));
+  if (rows.rows.empty()) return std::optional<std::vector<SqlValue>>();
+  return std::optional<std::vector<SqlValue>>(std::move(rows.rows[0]));
+}
+
+Status RecordService::check_references(storage::Tx& tx, const Entity& e,
+                                       const json::Value& values) {
+  for (auto it = values.MemberBegin(); it != values.MemberEnd(); ++it) {
+    const Field* f = e.field(it->name.GetString());
+    if (!f || f->type != FieldType::kReference || it->value.IsNull()) continue;
+    auto target = registry_.get(f->reference);
+    if (!target) continue;
+    SqlValue p[] = {std::stoll(it->value.GetString())};
+    RP_ASSIGN(auto rows, tx.query("SELECT 1 FROM " + quote(target->name) +
+                                      " WHERE \"id\" = ? AND deleted_at IS NULL",
+                                  p));
+    if (rows.rows.empty())
+      return make_error(Errc::kValidation,
+                        f->name + " refers to a " + target->name + " that does not exist", f->name);
+  }
+  return {};
+}
+
+std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>& row) const {
+  std::string text;
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    if (f.searchable) {
+      std::string t = to_text(f, row, col);
+      if (!t.empty()) {
+        text += t;
+        text += '\n';
+      }
+      if (f.type == FieldType::kPhoneList) {
+        // digits only, so "13812345678" finds "138-1234-5678"
+        std::string digits;
+        for (char c : t) {
+          if (c >= '0' && c <= '9')
+            digits += c;
+          else if (c == ';')
+            digits += ' ';
+        }
+        text += digits + '\n';
+      }
+    }
+    col += field_columns(f).size();
+  }
+  return text;
+}
+
+Status RecordService::audit(storage::Tx& tx, const Principal& p, const Entity& e, std::int64_t id,
+                            std::string_view action, const std::string& changes_json,
+                            const std::string& at) {
+  SqlValue params[] = {ids_.next(),
+                       e.name,
+                       id,
+                       std::string(action),
+                       p.user_id ? SqlValue(p.user_id) : SqlValue(),
+                       p.display_name.empty() ? p.username : p.display_name,
+                       p.channel,
+                       at,
+                       changes_json};
+  RP_TRY(tx.exec(
+      "INSERT INTO audit_log (id, entity, record_id, action, user_id, user_name, channel, at, "
+      "changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      params));
+  return {};
+}
+
+void RecordService::publish(const Entity& e, Event ev) {
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.after_commit) h.after_commit(ev);
+  events_.publish(ev);
+}
+
+Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std::int64_t id,
+                                        std::string_view fields) {
+  Scope scope = access::scope_for(p, e.name, Op::kRead);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  RP_ASSIGN(auto tx, store_.read());
+  RP_ASSIGN(auto row, load(*tx, e, id));
+  RowIndex ix(e);
+  if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
+  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+  auto only = split_fields(fields);
+  json::Buffer buf;
+  json::Writer w(buf);
+  write_record(w, e, p, *row, &only);
+  return RecordResult{id, as_int((*row)[ix.version]), std::string(buf.GetString(), buf.GetSize()),
+                      200};
+}
+
+Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
+                                           std::string_view body,
+                                           std::string_view idempotency_key) {
+  if (!access::can_create(p, e.name))
+    return make_error(Errc::kForbidden, "you may not create " + e.plural);
+  RP_ASSIGN(json::Document input, json::parse(body));
+  if (!input.IsObject())
+    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  if (idempotency_key.size() > 255)
+    return make_error(Errc::kBadRequest, "Idempotency-Key is longer than 255 characters",
+                      "Idempotency-Key");
+  RP_ASSIGN(auto tx, store_.write());
+  std::string request_hash = fnv1a(e.name, body);
+  if (!idempotency_key.empty()) {
+    SqlValue k[] = {p.user_id, std::string(idempotency_key)};
+    RP_ASSIGN(auto rows,
+              tx->query("SELECT request_hash, record_id, response FROM idempotency WHERE "
+                        "user_id = ? AND idem_key = ?",
+                        k));
+    if (!rows.rows.empty()) {
+      if (as_text(rows.rows[0][0]) != request_hash)
+        return make_error(Errc::kConflict,
+                          "Idempotency-Key was already used for a different request",
+                          "Idempotency-Key");
+      RP_ASSIGN(auto row, load(*tx, e, as_int(rows.rows[0][1])));
+      if (row)
+        return RecordResult{as_int(rows.rows[0][1]), as_int((*row)[RowIndex(e).version]),
+                            record_json(e, p, *row), 201};
+      return RecordResult{as_int(rows.rows[0][1]), 1, as_text(rows.rows[0][2]), 201};
+    }
+  }
+  json::Document values(rapidjson::kObjectType);
+  auto& a = values.GetAllocator();
+  HookContext ctx{p, e, *tx, "create", 0, input, values, a, {}};
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.prepare) RP_TRY(h.prepare(ctx));
+  RP_TRY(collect_values(p, e, input, values, a));
+  for (const auto& f : e.fields) {
+    if (f.system) continue;
+    const json::Value* v = json::member(values, f.name);
+    if ((!v || v->IsNull()) && !f.default_value.empty()) {
+      auto d = json::parse(f.default_value);
+      json::Value out;
+      if (d.ok() && schema::validate_value(f, *d, out, a).ok()) {
+        if (v) values.RemoveMember(f.name.c_str());
+        values.AddMember(json::str(f.name, a), out, a);
+        v = json::member(values, f.name);
+      }
+    }
+    if (f.required && (!v || v->IsNull()))
+      return make_error(Errc::kValidation, f.name + " is required", f.name);
+  }
+  if ((!json::member(values, "owner_id") || (*json::member(values, "owner_id")).IsNull()) &&
+      p.user_id) {
+    values.RemoveMember("owner_id");
+    values.AddMember("owner_id", json::str(std::to_string(p.user_id), a), a);
+  }
+  if ((!json::member(values, "team_id") || (*json::member(values, "team_id")).IsNull()) &&
+      p.team_id) {
+    values.RemoveMember("team_id");
+    values.AddMember("team_id", json::str(std::to_string(p.team_id), a), a);
+  }
+  RP_TRY(check_references(*tx, e, values));
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.before_write) RP_TRY(h.before_write(ctx));
+
+  std::int64_t id = ids_.next();
+  std::string now = format_iso8601(clock_.now_ms());
+  std::string cols =
+      "\"id\", \"version\", \"created_at\", \"updated_at\", \"created_by\", \"updated_by\"";
+  std::string marks = "?, 1, ?, ?, ?, ?";
+  std::vector<SqlValue> params = {id, now, now, p.user_id ? SqlValue(p.user_id) : SqlValue(),
+                                  p.user_id ? SqlValue(p.user_id) : SqlValue()};
+  std::string changes = "[";
+  for (const auto& f : e.fields) {
+    const json::Value* v = json::member(values, f.name);
+    if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) continue;
+    for (const auto& c : field_columns(f)) {
+      cols += ", " + quote(c);
+      marks += ", ?";
+    }
+    to_sql(f, *v, params);
+    if (!v->IsNull()) {
+      if (changes.size() > 1) changes += ",";
+      changes += "{\"field\":\"" + f.name + "\",\"from\":null,\"to\":" + json::stringify(*v) + "}";
+    }
+  }
+  changes += "]";
+  RP_TRY(
+      tx->exec("INSERT INTO " + quote(e.name) + " (" + cols + ") VALUES (" + marks + ")", params));
+  RP_ASSIGN(auto row, load(*tx, e, id));
+  if (e.has_searchable()) RP_TRY(tx->fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(audit(*tx, p, e, id, "create", changes, now));
+  ctx.id = id;
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.after_write) RP_TRY(h.after_write(ctx));
+  std::string out = record_json(e, p, *row);
+  if (!idempotency_key.empty()) {
+    SqlValue k[] = {p.user_id,      std::string(idempotency_key), request_hash, id, out,
+                    clock_.now_ms()};
+    RP_TRY(
+        tx->exec("INSERT INTO idempotency (user_id, idem_key, request_hash, record_id, response, "
+                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 k));
+  }
+  RP_TRY(tx->commit());
+  RowIndex ix(e);
+  Event ev{e.name,    id, "created", {}, as_int((*row)[ix.owner]), as_int((*row)[ix.team]),
+           p.user_id, now};
+  for (auto it = values.MemberBegin(); it != values.MemberEnd(); ++it)
+    ev.changed.emplace_back(it->name.GetString());
+  publish(e, std::move(ev));
+  return RecordResult{id, 1, std::move(out), 201};
+}
+
+Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, std::int64_t id,
+                                           std::string_view body,
+                                           std::optional<std::int64_t> if_match) {
+  Scope scope = access::scope_for(p, e.name, Op::kUpdate);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not change " + e.plural);
+  RP_ASSIGN(json::Document input, json::parse(body));
+  if (!input.IsObject())
+    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  RP_ASSIGN(auto tx, store_.write());
+  RP_ASSIGN(auto row, load(*tx, e, id));
+  RowIndex ix(e);
+  if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
+  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+  std::int64_t version = as_int((*row)[ix.version]);
+  if (if_match && *if_match != version)
+    return make_error(Errc::kConflict, "the record was changed by someone else (now version " +
+                                           std::to_string(version) +
+                                           "); reload it and apply your change again");
+  json::Document values(rapidjson::kObjectType);
+  auto& a = values.GetAllocator();
+  HookContext ctx{p, e, *tx, "update", id, input, values, a, {}};
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.prepare) RP_TRY(h.prepare(ctx));
+  RP_TRY(collect_values(p, e, input, values, a));
+  for (auto it = values.MemberBegin(); it != values.MemberEnd(); ++it) {
+    const Field* f = e.field(it->name.GetString());
+    if (f->required && it->value.IsNull())
+      return make_error(Errc::kValidation, f->name + " is required", f->name);
+  }
+  RP_TRY(check_references(*tx, e, values));
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.before_write) RP_TRY(h.before_write(ctx));
+
+  std::string now = format_iso8601(clock_.now_ms());
+  std::string sets;
+  std::vector<SqlValue> params;
+  std::string changes = "[";
+  std::vector<std::string> changed;
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    size_t n = field_columns(f).size();
+    const json::Value* v = json::member(values, f.name);
+    if (v) {
+      json::Value old;
+      to_json(f, *row, col, old, a);
+      std::string before = json::stringify(old), after = json::stringify(*v);
+      if (before != after) {
+        for (const auto& c : field_columns(f)) sets += quote(c) + " = ?, ";
+        to_sql(f, *v, params);
+        if (changes.size() > 1) changes += ",";
+        changes += "{\"field\":\"" + f.name + "\",\"from\":" + before + ",\"to\":" + after + "}";
+        changed.push_back(f.name);
+      }
+    }
+    col += n;
+  }
+  changes += "]";
+  if (changed.empty() && ctx.stash.empty()) {
+    return RecordResult{id, version, record_json(e, p, *row), 200};  // nothing to change
+  }
+  sets += "\"version\" = ?, \"updated_at\" = ?, \"updated_by\" = ?";
+  params.emplace_back(version + 1);
+  params.emplace_back(now);
+  params.push_back(p.user_id ? SqlValue(p.user_id) : SqlValue());
+  params.emplace_back(id);
+  params.emplace_back(version);
+  RP_ASSIGN(auto n, tx->exec("UPDATE " + quote(e.name) + " SET " + sets +
+                                 " WHERE \"id\" = ? AND \"version\" = ?",
+                             params));
+  if (n != 1)
+    return make_error(Errc::kConflict, "the record was changed by someone else; reload it");
+  RP_ASSIGN(row, load(*tx, e, id));
+  if (e.has_searchable()) RP_TRY(tx->fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(audit(*tx, p, e, id, "update", changes, now));
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.after_write) RP_TRY(h.after_write(ctx));
+  RP_TRY(tx->commit());
+  publish(e, Event{e.name, id, "updated", changed, as_int((*row)[ix.owner]),
+                   as_int((*row)[ix.team]), p.user_id, now});
+  return RecordResult{id, version + 1, record_json(e, p, *row), 200};
+}
+
+Status RecordService::remove(const Principal& p, const Entity& e, std::int64_t id) {
+  Scope scope = access::scope_for(p, e.name, Op::kDelete);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not delete " + e.plural);
+  RP_ASSIGN(auto tx, store_.write());
+  RP_ASSIGN(auto row, load(*tx, e, id));
+  RowIndex ix(e);
+  if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
+  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+  if (e.name == "user" && id == p.user_id)
+    return make_error(Errc::kRuleViolation, "you cannot delete yourself");
+  std::string now = format_iso8601(clock_.now_ms());
+  SqlValue params[] = {now, now, id};
+  RP_TRY(tx->exec("UPDATE " + quote(e.name) +
+                      " SET deleted_at = ?, \"version\" = \"version\" + 1, "
+                      "\"updated_at\" = ? WHERE \"id\" = ?",
+                  params));
+  if (e.has_searchable()) RP_TRY(tx->fts_delete(e.name, id));
+  RP_TRY(audit(*tx, p, e, id, "delete", "[]", now));
+  json::Document input(rapidjson::kObjectType), values(rapidjson::kObjectType);
+  HookContext ctx{p, e, *tx, "delete", id, input, values, values.GetAllocator(), {}};
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.after_write) RP_TRY(h.after_write(ctx));
+  RP_TRY(tx->commit());
+  publish(e, Event{e.name,
+                   id,
+                   "deleted",
+                   {},
+                   as_int((*row)[ix.owner]),
+                   as_int((*row)[ix.team]),
+                   p.user_id,
+                   now});
+  return {};
+}
+
+Result<RecordResult> RecordService::restore(const Principal& p, const Entity& e, std::int64_t id) {
+  Scope scope = access::scope_for(p, e.name, Op::kDelete);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not restore " + e.plural);
+  RP_ASSIGN(auto tx, store_.write());
+  RP_ASSIGN(auto row, load(*tx, e, id));
+  RowIndex ix(e);
+  if (!row) return not_found(e, id);
+  if (storage::is_null((*row)[ix.deleted]))
+    return make_error(Errc::kConflict, "this " + e.name + " is not deleted");
+  if (!storage::is_null((*row)[ix.deleted + 1]))
+    return make_error(Errc::kConflict, "this " + e.name + " was merged into another record");
+  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+  std::string now = format_iso8601(clock_.now_ms());
+  SqlValue params[] = {now, id};
+  RP_TRY(tx->exec("UPDATE " + quote(e.name) +
+                      " SET deleted_at = NULL, \"version\" = \"version\" + 1, "
+                      "\"updated_at\" = ? WHERE \"id\" = ?",
+                  params));
+  RP_ASSIGN(row, load(*tx, e, id));
+  if (e.has_searchable()) RP_TRY(tx->fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(audit(*tx, p, e, id, "restore", "[]", now));
+  RP_TRY(tx->commit());
+  publish(e, Event{e.name,
+                   id,
+                   "restored",
+                   {},
+                   as_int((*row)[ix.owner]),
+                   as_int((*row)[ix.team]),
+                   p.user_id,
+                   now});
+  return RecordResult{id, as_int((*row)[ix.version]), record_json(e, p, *row), 200};
+}
+
+Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
+  Scope scope = access::scope_for(p, e.name, Op::kRead);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  if (lp.limit < 1 || lp.limit > kMaxPageSize)
+    return make_error(Errc::kBadRequest, "limit must be between 1 and 500", "limit");
+  std::vector<SqlValue> params;
+  std::string where = lp.deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+  where += " AND " + scope_sql(p, scope, params);
+  if (!lp.filter.empty()) {
+    auto doc = json::parse(lp.filter);
+    if (!doc.ok())
+      return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
+                        "filter");
+    RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params));
+    where += " AND " + cond;
+  }
+  if (!lp.q.empty()) {
+    if (!e.has_searchable())
+      return make_error(Errc::kBadRequest, e.plural + " have no searchable fields", "q");
+    where += " AND " + store_.dialect().fts_condition(e.name, lp.q, params);
+  }
+  RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? "-id" : lp.sort, e, p));
+  if (!lp.cursor.empty()) {
+    RP_ASSIGN(auto values, decode_cursor(lp.cursor, keys.size()));
+    where += " AND " + after_cursor(keys, values, params);
+  }
+  params.emplace_back(static_cast<std::int64_t>(lp.limit) + 1);
+  RP_ASSIGN(auto tx, store_.read());
+  RP_ASSIGN(auto rows, tx->query("SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE " +
+                                     where + " ORDER BY " + order_by(keys) + " LIMIT ?",
+                                 params));
+  bool more = static_cast<int>(rows.rows.size()) > lp.limit;
+  if (more) rows.rows.pop_back();
+  auto only = split_fields(lp.fields);
+  for (const auto& f : only)
+    if (!e.field(f))
+      return make_error(Errc::kUnknownField, e.name + " has no field " + f, "fields");
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const auto& r : rows.rows) write_record(w, e, p, r, &only);
+  w.EndArray();
+  w.Key("next_cursor");
+  if (more && !rows.rows.empty()) {
+    std::vector<SqlValue> last;
+    for (const auto& k : keys) last.push_back(rows.rows.back()[column_index(e, k.field->name)]);
+    w.String(encode_cursor(last));
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::string> RecordService::history(const Principal& p, const Entity& e, std::int64_t id) {
+  Scope scope = access::scope_for(p, e.name, Op::kRead);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  RP_ASSIGN(auto tx, store_.read());
+  RP_ASSIGN(auto row, load(*tx, e, id));
+  RowIndex ix(e);
+  if (!row) return not_found(e, id);
+  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+  SqlValue params[] = {e.name, id};
+  RP_ASSIGN(auto rows,
+            tx->query("SELECT at, user_id, user_name, channel, action, changes FROM audit_log "
+                      "WHERE entity = ? AND record_id = ? ORDER BY id DESC LIMIT 1000",
+                      params));
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const auto& r : rows.rows) {
+    w.StartObject();
+    w.Key("at");
+    w.String(as_text(r[0]));
+    w.Key("user_id");
+    if (storage::is_null(r[1]))
+      w.Null();
+    else
+      w.String(std::to_string(as_int(r[1])));
+    w.Key("user_name");
+    w.String(as_text(r[2]));
+    w.Key("channel");
+    w.String(as_text(r[3]));
+    w.Key("action");
+    w.String(as_text(r[4]));
+    w.Key("changes");
+    w.StartArray();
+    auto changes = json::parse(as_text(r[5]));
+    if (changes.ok() && changes->IsArray()) {
+      for (const auto& c : changes->GetArray()) {
+        const json::Value* fname = json::member(c, "field");
+        const Field* f = fname && fname->IsString() ? e.field(fname->GetString()) : nullptr;
+        if (f && access::field_access(p, e, *f) == FieldAccess::kHidden) continue;
+        c.Accept(w);
+      }
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::string> RecordService::search(const Principal& p, std::string_view q,
+                                          std::string_view entity, int limit) {
+  std::string query(q);
+  while (!query.empty() && query.back() == ' ') query.pop_back();
+  while (!query.empty() && query.front() == ' ') query.erase(0, 1);
+  if (query.empty()) return make_error(Errc::kBadRequest, "q must not be empty", "q");
+  if (query.size() > 200) return make_error(Errc::kBadRequest, "q is longer than 200 bytes", "q");
+  if (limit < 1 || limit > 100)
+    return make_error(Errc::kBadRequest, "limit must be between 1 and 100", "limit");
+  if (!entity.empty() && !registry_.get(entity))
+    return make_error(Errc::kBadRequest, "no entity " + std::string(entity), "entity");
+  RP_ASSIGN(auto tx, store_.read());
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const auto& e : registry_.all()) {
+    if (!entity.empty() && e->name != entity) continue;
+    Scope scope = access::scope_for(p, e->name, Op::kRead);
+    if (!e->has_searchable() || scope == Scope::kNone) continue;
+    std::vector<SqlValue> params;
+    std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params) + " AND " +
+                        store_.dialect().fts_condition(e->name, query, params);
+    params.emplace_back(static_cast<std::int64_t>(limit));
+    RP_ASSIGN(auto rows,
+              tx->query("SELECT \"id\", " + quote(e->title_field) + " FROM " + quote(e->name) +
+                            " WHERE " + where + " ORDER BY \"id\" DESC LIMIT ?",
+                        params));
+    for (const auto& r : rows.rows) {
+      w.StartObject();
+      w.Key("entity");
+      w.String(e->name);
+      w.Key("plural");
+      w.String(e->plural);
+      w.Key("id");
+      w.String(std::to_string(as_int(r[0])));
+      w.Key("title");
+      w.String(as_text(r[1]));
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::string> RecordService::export_csv(const Principal& p, const Entity& e, ListParams lp) {
+  std::vector<const Field*> cols;
+  auto only = split_fields(lp.fields);
+  for (const auto& name : only)
+    if (!e.field(name))
+      return make_error(Errc::kUnknownField, e.name + " has no field " + name, "fields");
+  for (const auto& f : e.fields) {
+    if (access::field_access(p, e, f) == FieldAccess::kHidden || f.type == FieldType::kJson)
+      continue;
+    if (only.empty()
+            ? (f.system && f.name != "id" && f.name != "created_at" && f.name != "updated_at")
+            : !only.count(f.name))
+      continue;
+    cols.push_back(&f);
+  }
+  std::string out = "\xEF\xBB\xBF";
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (i) out += ',';
+    csv_cell(out, cols[i]->name);
+  }
+  out += "\r\n";
+  lp.limit = kMaxPageSize;
+  lp.fields.clear();
+  int total = 0;
+  for (;;) {
+    // Pages through the same list query as the UI so filters, sort and scope agree.
+    RP_ASSIGN(std::string page, list(p, e, lp));
+    RP_ASSIGN(json::Document doc, json::parse(page));
+    for (const auto& item : (*json::member(doc, "items")).GetArray()) {
+      // Convert each JSON value to text through the stored representation.
+      std::vector<SqlValue> row;
+      for (size_t i = 0; i < cols.size(); ++i) {
+        if (i) out += ',';
+        const json::Value* v = json::member(item, cols[i]->name);
+        row.clear();
+        json::Document tmp;
+        to_sql(*cols[i], v ? *v : tmp, row);
+        if (cols[i]->type == FieldType::kReference && v && v->IsString())
+          row[0] = std::string(v->GetString());
+        csv_cell(out, to_text(*cols[i], row, 0));
+      }
+      out += "\r\n";
+      if (++total >= kMaxExportRows) return out;
+    }
+    const json::Value* next = json::member(doc, "next_cursor");
+    if (!next || !next->IsString()) break;
+    lp.cursor = next->GetString();
+  }
+  return out;
+}
+
+std::string RecordService::metadata_json(const Principal& p) const {
+  json::Buffer buf;
+  json::Writer w(buf);
+  auto label = [&](const schema::Label& l) {
+    w.StartObject();
+    w.Key("en");
+    w.String(l.en);
+    w.Key("zh-CN");
+    w.String(l.zh);
+    w.EndObject();
+  };
+  w.StartObject();
+  w.Key("entities");
+  w.StartArray();
+  for (const auto& e : registry_.all()) {
+    w.StartObject();
+    w.Key("name");
+    w.String(e->name);
+    w.Key("plural");
+    w.String(e->plural);
+    w.Key("module");
+    w.String(e->module);
+    w.Key("label");
+    label(e->label);
+    w.Key("label_plural");
+    label(e->label_plural);
+    w.Key("title_field");
+    w.String(e->title_field);
+    w.Key("searchable");
+    w.Bool(e->has_searchable());
+    w.Key("permissions");
+    w.StartObject();
+    w.Key("create");
+    w.Bool(access::can_create(p, e->name));
+    w.Key("read");
+    w.String(access::scope_name(access::scope_for(p, e->name, Op::kRead)));
+    w.Key("update");
+    w.String(access::scope_name(access::scope_for(p, e->name, Op::kUpdate)));
+    w.Key("delete");
+    w.String(access::scope_name(access::scope_for(p, e->name, Op::kDelete)));
+    w.EndObject();
+    w.Key("fields");
+    w.StartArray();
+    for (const auto& f : e->fields) {
+      FieldAccess fa = access::field_access(p, *e, f);
+      if (fa == FieldAccess::kHidden) continue;
+      // write_field gives the declaration; permission is this caller's access to it.
+      json::Buffer fb;
+      json::Writer fw(fb);
+      schema::write_field(fw, f);
+      std::string s(fb.GetString(), fb.GetSize());
+      s.pop_back();
+      s += fa == FieldAccess::kWrite && !f.readonly ? ",\"permission\":\"write\"}"
+                                                    : ",\"permission\":\"read\"}";
+      w.RawValue(s.data(), s.size(), rapidjson::kObjectType);
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::string> RecordService::add_custom_field(const Principal& p, std::string_view entity,
+                                                    std::string_view body) {
+  if (!p.is_admin()) return make_error(Errc::kForbidden, "only administrators add custom fields");
+  auto e = registry_.get(entity);
+  if (!e) return make_error(Errc::kNotFound, "no entity " + std::string(entity));
+  RP_ASSIGN(json::Document doc, json::parse(body));
+  if (!doc.IsObject())
+    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    static const std::set<std::string> kKeys = {"name",    "type",       "label",     "required",
+                                                "unique",  "searchable", "indexed",   "sensitive",
+                                                "section", "max_length", "min",       "max",
+                                                "pattern", "options",    "reference", "default"};
+    if (!kKeys.count(it->name.GetString()))
+      return make_error(Errc::kUnknownField,
+                        std::string("unknown field property ") + it->name.GetString(),
+                        it->name.GetString());
+  }
+  RP_ASSIGN(Field f, schema::parse_field(doc, entity));
+  if (e->field(f.name) || f.name == "deleted_at" || f.name == "merged_into" ||
+      f.name.find("__") != std::string::npos)
+    return make_error(Errc::kConflict, e->name + " already has a field named " + f.name, "name");
+  if (f.type == FieldType::kReference && !registry_.get(f.reference))
+    return make_error(Errc::kValidation, "reference names no entity " + f.reference, "reference");
+  if (f.unique && f.required)
+    return make_error(Errc::kValidation, "a new field cannot be both required and unique",
+                      "required");
+  f.custom = true;
+  if (f.section == "main") f.section = "custom";
+  RP_ASSIGN(auto tx, store_.write());
+  for (const auto& ddl : add_field_ddl(store_.dialect(), *e, f)) RP_TRY(tx->exec(ddl));
+  if (f.searchable && !e->has_searchable())
+    for (const auto& ddl : store_.dialect().fts_create(e->name)) RP_TRY(tx->exec(ddl));
+  json::Buffer fb;
+  json::Writer fw(fb);
+  schema::write_field(fw, f);
+  std::string def(fb.GetString(), fb.GetSize());
+  SqlValue params[] = {e->name, f.name, def, format_iso8601(clock_.now_ms())};
+  RP_TRY(tx->exec(
+      "INSERT INTO custom_field (entity, name, definition, created_at) VALUES (?, ?, ?, ?)",
+      params));
+  RP_TRY(tx->commit());
+  RP_TRY(registry_.add_custom_field(e->name, std::move(f)));
+  return def;
+}
+
+}  // namespace rapport::record

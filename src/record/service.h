@@ -1,0 +1,137 @@
+// The generic record pipeline: every entity's create/read/update/delete/list/search/history/
+// export goes through here — validate → access check → before-hooks → write → audit →
+// after-hooks → commit → record event — in one transaction per request. Thread-safe; holds no
+// per-request state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "access/access.h"
+#include "base/clock.h"
+#include "core/json.h"
+#include "record/events.h"
+#include "schema/schema.h"
+#include "storage/store.h"
+
+namespace rapport::record {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 500;
+constexpr int kMaxExportRows = 1000000;
+
+// What a hook sees. `input` is the request body (hooks may remove members they consume in
+// `prepare`, stashing them); `values` holds the validated field values about to be written.
+struct HookContext {
+  const access::Principal& principal;
+  const schema::Entity& entity;
+  storage::Tx& tx;
+  std::string action;  // create | update | delete | restore
+  std::int64_t id = 0;
+  json::Document& input;
+  json::Value& values;
+  json::Allocator& alloc;
+  std::map<std::string, std::string> stash;
+};
+
+struct Hooks {
+  std::function<Status(HookContext&)> prepare;       // before validation
+  std::function<Status(HookContext&)> before_write;  // after validation, before the write
+  std::function<Status(HookContext&)> after_write;   // after the write, same transaction
+  std::function<void(const Event&)> after_commit;    // after commit (cache invalidation)
+};
+
+// Per-entity hooks registered by modules at start-up; read-only afterwards.
+class HookRegistry {
+ public:
+  void add(std::string entity, Hooks hooks) {
+    hooks_[std::move(entity)].push_back(std::move(hooks));
+  }
+  const std::vector<Hooks>& for_entity(const std::string& entity) const;
+
+ private:
+  std::map<std::string, std::vector<Hooks>> hooks_;
+};
+
+struct ListParams {
+  std::string filter;  // JSON text
+  std::string sort;
+  std::string cursor;
+  std::string fields;  // comma list
+  std::string q;       // full-text narrowing
+  int limit = kDefaultPageSize;
+  bool deleted = false;  // recycle bin
+};
+
+struct RecordResult {
+  std::int64_t id = 0;
+  std::int64_t version = 0;
+  std::string body;  // the record as JSON
+  int status = 200;  // 201 on create (also on an idempotent replay)
+};
+
+class RecordService {
+ public:
+  RecordService(storage::Store& store, schema::Registry& registry, const HookRegistry& hooks,
+                EventBus& events, const Clock& clock, IdGenerator& ids)
+      : store_(store),
+        registry_(registry),
+        hooks_(hooks),
+        events_(events),
+        clock_(clock),
+        ids_(ids) {}
+
+  // Tables this layer owns (audit, idempotency, custom fields).
+  static std::vector<storage::Migration> migrations();
+  // Loads stored custom fields into the registry and brings every entity's table up to date.
+  Status sync_schema();
+
+  Result<RecordResult> get(const access::Principal& p, const schema::Entity& e, std::int64_t id,
+                           std::string_view fields = {});
+  Result<std::string> list(const access::Principal& p, const schema::Entity& e,
+                           const ListParams& params);
+  Result<RecordResult> create(const access::Principal& p, const schema::Entity& e,
+                              std::string_view body, std::string_view idempotency_key = {});
+  Result<RecordResult> update(const access::Principal& p, const schema::Entity& e, std::int64_t id,
+                              std::string_view body, std::optional<std::int64_t> if_match = {});
+  Status remove(const access::Principal& p, const schema::Entity& e, std::int64_t id);
+  Result<RecordResult> restore(const access::Principal& p, const schema::Entity& e,
+                               std::int64_t id);
+  Result<std::string> history(const access::Principal& p, const schema::Entity& e, std::int64_t id);
+  Result<std::string> search(const access::Principal& p, std::string_view q,
+                             std::string_view entity, int limit);
+  // CSV (RFC 4180, UTF-8 with BOM) of the list, all pages, readable fields only.
+  Result<std::string> export_csv(const access::Principal& p, const schema::Entity& e,
+                                 ListParams params);
+  // Metadata of every entity as the principal may see it.
+  std::string metadata_json(const access::Principal& p) const;
+  // Adds a custom field (administrators): a real column, immediately usable everywhere.
+  Result<std::string> add_custom_field(const access::Principal& p, std::string_view entity,
+                                       std::string_view body);
+
+ private:
+  struct Loaded;
+  Result<std::optional<std::vector<storage::SqlValue>>> load(storage::Tx& tx,
+                                                             const schema::Entity& e,
+                                                             std::int64_t id);
+  Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
+  std::string fts_text(const schema::Entity& e, const std::vector<storage::SqlValue>& row) const;
+  Status audit(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
+               std::int64_t id, std::string_view action, const std::string& changes_json,
+               const std::string& at);
+  void publish(const schema::Entity& e, Event ev);
+
+  storage::Store& store_;
+  schema::Registry& registry_;
+  const HookRegistry& hooks_;
+  EventBus& events_;
+  const Clock& clock_;
+  IdGenerator& ids_;
+};
+
+}  // namespace rapport::record

@@ -1,0 +1,289 @@
+// Entity ↔ table mapping: DDL, column lists and value conversions.
+#include "record/table.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+namespace rapport::record {
+
+namespace {
+std::string fmt_double(double d) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.15g", d);
+  return buf;
+}
+}  // namespace
+
+using schema::Field;
+using schema::FieldType;
+using storage::ColumnType;
+using storage::SqlValue;
+
+std::string quote(std::string_view ident) { return "\"" + std::string(ident) + "\""; }
+
+std::vector<std::string> field_columns(const Field& f) {
+  if (f.type == FieldType::kMoney) return {f.name, f.name + "__cur"};
+  return {f.name};
+}
+
+std::string select_list(const schema::Entity& e) {
+  std::string s;
+  for (const auto& f : e.fields)
+    for (const auto& c : field_columns(f)) {
+      if (!s.empty()) s += ", ";
+      s += quote(c);
+    }
+  s += ", \"deleted_at\", \"merged_into\"";
+  return s;
+}
+
+size_t field_column_count(const schema::Entity& e) {
+  size_t n = 0;
+  for (const auto& f : e.fields) n += field_columns(f).size();
+  return n;
+}
+
+namespace {
+ColumnType column_type(const Field& f) {
+  switch (f.type) {
+    case FieldType::kInteger:
+    case FieldType::kBoolean:
+    case FieldType::kReference:
+    case FieldType::kMoney:
+      return ColumnType::kInteger;
+    case FieldType::kDecimal:
+      return ColumnType::kReal;
+    default:
+      return ColumnType::kText;
+  }
+}
+
+std::vector<std::pair<std::string, ColumnType>> columns_with_types(const Field& f) {
+  if (f.type == FieldType::kMoney)
+    return {{f.name, ColumnType::kInteger}, {f.name + "__cur", ColumnType::kText}};
+  return {{f.name, column_type(f)}};
+}
+
+std::string index_ddl(const schema::Entity& e, const std::vector<std::string>& cols, bool unique) {
+  std::string name = e.name;
+  std::string list;
+  for (const auto& c : cols) {
+    name += "__" + c;
+    if (!list.empty()) list += ", ";
+    list += quote(c);
+  }
+  // Uniqueness applies to live records: a deleted record's code can be reused.
+  return std::string(unique ? "CREATE UNIQUE INDEX IF NOT EXISTS "
+                            : "CREATE INDEX IF NOT EXISTS ") +
+         quote("ix_" + name) + " ON " + quote(e.name) + " (" + list + ")" +
+         (unique ? " WHERE deleted_at IS NULL" : "");
+}
+
+std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f) {
+  std::vector<std::string> out;
+  if (f.name == "id") return out;
+  if (f.unique)
+    out.push_back(index_ddl(e, {f.name}, true));
+  else if (f.indexed)
+    out.push_back(index_ddl(e, {f.name}, false));
+  return out;
+}
+}  // namespace
+
+Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e) {
+  std::string t = quote(e.name);
+  auto probe = tx.query("SELECT * FROM " + t + " WHERE 1 = 0");
+  if (!probe.ok()) {
+    std::string ddl = "CREATE TABLE " + t + " (";
+    for (const auto& f : e.fields)
+      for (const auto& [col, type] : columns_with_types(f)) {
+        ddl += quote(col) + " " + d.column_type(type);
+        if (col == "id") ddl += " PRIMARY KEY";
+        if (col == "version") ddl += " NOT NULL";
+        ddl += ", ";
+      }
+    ddl += "\"deleted_at\" " + d.column_type(ColumnType::kText) + ", \"merged_into\" " +
+           d.column_type(ColumnType::kInteger) + ")";
+    RP_TRY(tx.exec(ddl));
+  } else {
+    std::set<std::string> have(probe->columns.begin(), probe->columns.end());
+    for (const auto& f : e.fields)
+      for (const auto& [col, type] : columns_with_types(f))
+        if (!have.count(col))
+          RP_TRY(tx.exec("ALTER TABLE " + t + " ADD COLUMN " + quote(col) + " " +
+                         d.column_type(type)));
+  }
+  for (const auto& f : e.fields)
+    for (const auto& s : field_index_ddl(e, f)) RP_TRY(tx.exec(s));
+  for (const auto& cols : e.indexes) RP_TRY(tx.exec(index_ddl(e, cols, false)));
+  if (e.has_searchable())
+    for (const auto& s : d.fts_create(e.name)) RP_TRY(tx.exec(s));
+  return {};
+}
+
+std::vector<std::string> add_field_ddl(const storage::Dialect& d, const schema::Entity& e,
+                                       const Field& f) {
+  std::vector<std::string> out;
+  for (const auto& [col, type] : columns_with_types(f))
+    out.push_back("ALTER TABLE " + quote(e.name) + " ADD COLUMN " + quote(col) + " " +
+                  d.column_type(type));
+  for (auto& s : field_index_ddl(e, f)) out.push_back(std::move(s));
+  return out;
+}
+
+void to_sql(const Field& f, const json::Value& v, std::vector<SqlValue>& out) {
+  if (v.IsNull()) {
+    out.emplace_back();
+    if (f.type == FieldType::kMoney) out.emplace_back();
+    return;
+  }
+  switch (f.type) {
+    case FieldType::kInteger:
+      out.emplace_back(v.GetInt64());
+      break;
+    case FieldType::kDecimal:
+      out.emplace_back(v.GetDouble());
+      break;
+    case FieldType::kBoolean:
+      out.emplace_back(std::int64_t{v.GetBool() ? 1 : 0});
+      break;
+    case FieldType::kReference:
+      out.emplace_back(std::stoll(v.GetString()));
+      break;
+    case FieldType::kMoney:
+      out.emplace_back(json::member(v, "amount")->GetInt64());
+      out.emplace_back(std::string(json::member(v, "currency")->GetString()));
+      break;
+    case FieldType::kMultiEnum:
+    case FieldType::kPhoneList:
+    case FieldType::kEmailList:
+    case FieldType::kAddress:
+    case FieldType::kJson:
+      out.emplace_back(json::stringify(v));
+      break;
+    default:
+      out.emplace_back(std::string(v.GetString(), v.GetStringLength()));
+      break;
+  }
+}
+
+std::int64_t as_int(const SqlValue& v) {
+  if (std::holds_alternative<std::int64_t>(v)) return std::get<std::int64_t>(v);
+  if (std::holds_alternative<double>(v)) return static_cast<std::int64_t>(std::get<double>(v));
+  return 0;
+}
+std::string as_text(const SqlValue& v) {
+  if (std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
+  if (std::holds_alternative<std::int64_t>(v)) return std::to_string(std::get<std::int64_t>(v));
+  return {};
+}
+
+size_t write_json(json::Writer& w, const Field& f, const std::vector<SqlValue>& row, size_t col) {
+  const SqlValue& v = row[col];
+  if (f.type == FieldType::kMoney) {
+    if (storage::is_null(v)) {
+      w.Null();
+    } else {
+      w.StartObject();
+      w.Key("amount");
+      w.Int64(as_int(v));
+      w.Key("currency");
+      w.String(as_text(row[col + 1]));
+      w.EndObject();
+    }
+    return 2;
+  }
+  if (storage::is_null(v)) {
+    w.Null();
+    return 1;
+  }
+  switch (f.type) {
+    case FieldType::kInteger:
+      w.Int64(as_int(v));
+      break;
+    case FieldType::kDecimal:
+      w.Double(std::holds_alternative<double>(v) ? std::get<double>(v)
+                                                 : static_cast<double>(as_int(v)));
+      break;
+    case FieldType::kBoolean:
+      w.Bool(as_int(v) != 0);
+      break;
+    case FieldType::kReference:
+      w.String(std::to_string(as_int(v)));
+      break;
+    case FieldType::kMultiEnum:
+    case FieldType::kPhoneList:
+    case FieldType::kEmailList:
+    case FieldType::kAddress:
+    case FieldType::kJson: {
+      std::string s = as_text(v);
+      w.RawValue(s.data(), s.size(), rapidjson::kObjectType);
+      break;
+    }
+    default: {
+      std::string s = as_text(v);
+      w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    }
+  }
+  return 1;
+}
+
+size_t to_json(const Field& f, const std::vector<SqlValue>& row, size_t col, json::Value& out,
+               json::Allocator& a) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  size_t n = write_json(w, f, row, col);
+  json::Document d(&a);
+  d.Parse(buf.GetString(), buf.GetSize());
+  out.CopyFrom(d, a);
+  return n;
+}
+
+std::string to_text(const Field& f, const std::vector<SqlValue>& row, size_t col) {
+  const SqlValue& v = row[col];
+  if (storage::is_null(v)) return {};
+  switch (f.type) {
+    case FieldType::kMoney: {
+      std::int64_t amount = as_int(v);
+      char buf[48];
+      std::snprintf(buf, sizeof buf, "%s%lld.%02lld", amount < 0 ? "-" : "",
+                    static_cast<long long>(std::llabs(amount) / 100),
+                    static_cast<long long>(std::llabs(amount) % 100));
+      return std::string(buf) + " " + as_text(row[col + 1]);
+    }
+    case FieldType::kBoolean:
+      return as_int(v) ? "true" : "false";
+    case FieldType::kDecimal:
+      return std::holds_alternative<double>(v) ? fmt_double(std::get<double>(v)) : as_text(v);
+    case FieldType::kMultiEnum:
+    case FieldType::kPhoneList:
+    case FieldType::kEmailList:
+    case FieldType::kAddress: {
+      auto doc = json::parse(as_text(v));
+      if (!doc.ok()) return as_text(v);
+      std::string out;
+      auto add = [&](const std::string& s) {
+        if (s.empty()) return;
+        if (!out.empty()) out += f.type == FieldType::kAddress ? ", " : "; ";
+        out += s;
+      };
+      if (doc->IsArray()) {
+        for (const auto& e : doc->GetArray()) {
+          if (e.IsString())
+            add(e.GetString());
+          else if (const json::Value* val = json::member(e, "value"); val && val->IsString())
+            add(val->GetString());
+        }
+      } else if (doc->IsObject()) {
+        for (const char* k : {"street", "city", "region", "postal_code", "country"})
+          if (const json::Value* p = json::member(*doc, k); p && p->IsString()) add(p->GetString());
+      }
+      return out;
+    }
+    default:
+      return as_text(v);
+  }
+}
+
+}  // namespace rapport::record

@@ -1,0 +1,47 @@
+// How an entity maps onto a table: columns per field type, DDL that brings a table up to its
+// metadata, and conversion between stored values and JSON. Money takes two columns
+// (`name` = minor units, `name__cur` = ISO 4217); lists, addresses and json are JSON text.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json.h"
+#include "schema/schema.h"
+#include "storage/store.h"
+
+namespace rapport::record {
+
+// Double-quoted identifier (names are validated [a-z_][a-z0-9_]* by the schema).
+std::string quote(std::string_view ident);
+
+// Columns of a field, in order (one, or two for money).
+std::vector<std::string> field_columns(const schema::Field& f);
+// "SELECT" column list for all fields of the entity plus the internal columns
+// deleted_at and merged_into (always last two).
+std::string select_list(const schema::Entity& e);
+// Number of columns select_list yields before the two internal ones.
+size_t field_column_count(const schema::Entity& e);
+
+// Creates the table, adds missing columns and creates indexes; idempotent.
+Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e);
+// DDL for one newly added field (custom field).
+std::vector<std::string> add_field_ddl(const storage::Dialect& d, const schema::Entity& e,
+                                       const schema::Field& f);
+
+// A validated, normalised JSON value → stored value(s) for the field's columns.
+void to_sql(const schema::Field& f, const json::Value& v, std::vector<storage::SqlValue>& out);
+// Stored value(s) at row[col…] → JSON on a writer. Returns the number of columns consumed.
+size_t write_json(json::Writer& w, const schema::Field& f,
+                  const std::vector<storage::SqlValue>& row, size_t col);
+// Same, into a Value (for diffs and hooks).
+size_t to_json(const schema::Field& f, const std::vector<storage::SqlValue>& row, size_t col,
+               json::Value& out, json::Allocator& a);
+// Stored value → text for CSV export and full-text indexing.
+std::string to_text(const schema::Field& f, const std::vector<storage::SqlValue>& row, size_t col);
+
+std::int64_t as_int(const storage::SqlValue& v);
+std::string as_text(const storage::SqlValue& v);
+
+}  // namespace rapport::record
