@@ -1,0 +1,226 @@
+// The record pipeline on a real SQLite store: audit diffs, versions, soft delete, hooks, events,
+// idempotency and the one-transaction rule for failed requests.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "access/auth.h"
+#include "record/service.h"
+
+namespace rapport::record {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FixedClock : public Clock {
+ public:
+  Millis now_ms() const override { return now; }
+  Millis now = 1795000000000;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("rapport_service_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    store = storage::open_store((dir / "t.db").string()).value();
+    auto migrations = RecordService::migrations();
+    ASSERT_TRUE(store->migrate(migrations).ok());
+    registry.add(schema::parse_entity(R"({"name":"user","title_field":"username","fields":[
+        {"name":"username","type":"text"}]})",
+                                      "t")
+                     .value());
+    registry.add(schema::parse_entity(R"({"name":"team","title_field":"name","fields":[
+        {"name":"name","type":"text"}]})",
+                                      "t")
+                     .value());
+    registry.add(schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
+        {"name":"name","type":"text","required":true,"searchable":true,"indexed":true},
+        {"name":"code","type":"text","unique":true},
+        {"name":"kind","type":"enum","options":["company","individual"],"default":"company"},
+        {"name":"limit","type":"money"}]})",
+                                      "t")
+                     .value());
+    hooks.add("account",
+              Hooks{nullptr,
+                    [this](HookContext& ctx) -> Status {
+                      const json::Value* n = json::member(ctx.values, "name");
+                      if (n && n->IsString() && std::string(n->GetString()) == "forbidden")
+                        return make_error(Errc::kRuleViolation, "name refused by a hook", "name");
+                      return {};
+                    },
+                    nullptr, nullptr});
+    service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids);
+    ASSERT_TRUE(service->sync_schema().ok());
+    bus.subscribe([this](const Event& e) { events.push_back(e); });
+    auto role = std::make_shared<access::Role>();
+    role->is_admin = true;
+    admin.role = role;
+    admin.user_id = 0;
+    admin.username = "tester";
+    admin.channel = "api";
+    account = registry.get("account");
+  }
+  void TearDown() override {
+    service.reset();
+    store.reset();
+    fs::remove_all(dir);
+  }
+  int count_accounts() {
+    auto list = service->list(admin, *account, {});
+    auto doc = json::parse(list.value());
+    return static_cast<int>((*json::member(*doc, "items")).Size());
+  }
+
+  fs::path dir;
+  std::unique_ptr<storage::Store> store;
+  schema::Registry registry;
+  HookRegistry hooks;
+  EventBus bus;
+  FixedClock clock;
+  IdGenerator ids{clock};
+  std::unique_ptr<RecordService> service;
+  access::Principal admin;
+  std::shared_ptr<const schema::Entity> account;
+  std::vector<Event> events;
+};
+
+TEST_F(ServiceTest, CreateAppliesDefaultsAndAuditsEveryField) {
+  auto r = service->create(admin, *account, R"({"name":"北京测试有限公司"})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 201);
+  auto doc = json::parse(r->body);
+  EXPECT_STREQ((*json::member(*doc, "kind")).GetString(), "company");
+  auto h = json::parse(service->history(admin, *account, r->id).value());
+  const auto& items = (*json::member(*h, "items"));
+  ASSERT_EQ(items.Size(), 1u);
+  EXPECT_STREQ((*json::member(items[0], "action")).GetString(), "create");
+  EXPECT_STREQ((*json::member(items[0], "channel")).GetString(), "api");
+  EXPECT_EQ((*json::member(items[0], "changes")).Size(), 2u);  // name and kind
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "created");
+}
+
+TEST_F(ServiceTest, UpdateRecordsOnlyChangedFieldsFromTo) {
+  auto r =
+      service->create(admin, *account, R"({"name":"A","limit":{"amount":100,"currency":"CNY"}})")
+          .value();
+  auto u = service->update(admin, *account, r.id,
+                           R"({"name":"B","limit":{"amount":100,"currency":"CNY"}})", 1);
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->version, 2);
+  auto h = json::parse(service->history(admin, *account, r.id).value());
+  const auto& latest = (*json::member(*h, "items"))[0];
+  const auto& changes = (*json::member(latest, "changes"));
+  ASSERT_EQ(changes.Size(), 1u);
+  EXPECT_EQ(json::stringify(changes[0]), R"({"field":"name","from":"A","to":"B"})");
+  // unchanged body: no new version, no audit entry
+  auto same = service->update(admin, *account, r.id, R"({"name":"B"})");
+  EXPECT_EQ(same->version, 2);
+  EXPECT_EQ((*json::member(*json::parse(service->history(admin, *account, r.id).value()), "items"))
+                .Size(),
+            2u);
+}
+
+TEST_F(ServiceTest, FailingStaleVersionIsConflictAndChangesNothing) {
+  auto r = service->create(admin, *account, R"({"name":"A"})").value();
+  ASSERT_TRUE(service->update(admin, *account, r.id, R"({"name":"B"})", 1).ok());
+  auto stale = service->update(admin, *account, r.id, R"({"name":"C"})", 1);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, Errc::kConflict);
+  auto doc = json::parse(service->get(admin, *account, r.id).value().body);
+  EXPECT_STREQ((*json::member(*doc, "name")).GetString(), "B");
+}
+
+TEST_F(ServiceTest, FailingHookRollsBackTheWholeRequest) {
+  auto r = service->create(admin, *account, R"({"name":"forbidden"})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kRuleViolation);
+  EXPECT_EQ(count_accounts(), 0);
+  EXPECT_TRUE(events.empty());
+}
+
+TEST_F(ServiceTest, FailingUniqueValueIsDuplicateNamingTheField) {
+  ASSERT_TRUE(service->create(admin, *account, R"({"name":"A","code":"X1"})").ok());
+  auto dup = service->create(admin, *account, R"({"name":"B","code":"X1"})");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, Errc::kDuplicate);
+  EXPECT_EQ(dup.error().field, "code");
+  EXPECT_EQ(count_accounts(), 1);
+}
+
+TEST_F(ServiceTest, SoftDeleteRestoreAndUniqueReuse) {
+  auto r = service->create(admin, *account, R"({"name":"A","code":"X1"})").value();
+  ASSERT_TRUE(service->remove(admin, *account, r.id).ok());
+  EXPECT_EQ(service->get(admin, *account, r.id).error().code, Errc::kNotFound);
+  EXPECT_EQ(service->remove(admin, *account, r.id).error().code, Errc::kNotFound);
+  ListParams bin;
+  bin.deleted = true;
+  EXPECT_NE(service->list(admin, *account, bin).value().find("\"deleted_at\""), std::string::npos);
+  auto again = service->create(admin, *account, R"({"name":"B","code":"X1"})");
+  ASSERT_TRUE(again.ok());  // the deleted record's code can be reused
+  auto restore = service->restore(admin, *account, r.id);
+  ASSERT_FALSE(restore.ok());  // but then the old one cannot come back with the same code
+  EXPECT_EQ(restore.error().code, Errc::kDuplicate);
+  ASSERT_TRUE(service->update(admin, *account, again->id, R"({"code":"X2"})").ok());
+  ASSERT_TRUE(service->restore(admin, *account, r.id).ok());
+}
+
+TEST_F(ServiceTest, IdempotentCreateReturnsTheFirstRecord) {
+  auto a = service->create(admin, *account, R"({"name":"A"})", "key-1").value();
+  auto b = service->create(admin, *account, R"({"name":"A"})", "key-1").value();
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(count_accounts(), 1);
+  auto c = service->create(admin, *account, R"({"name":"Other"})", "key-1");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, Errc::kConflict);
+  EXPECT_EQ(c.error().field, "Idempotency-Key");
+}
+
+TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
+  for (int i = 0; i < 23; ++i)
+    ASSERT_TRUE(
+        service->create(admin, *account, "{\"name\":\"N" + std::to_string(i % 5) + "\"}").ok());
+  ListParams lp;
+  lp.sort = "name";
+  lp.limit = 4;
+  std::set<std::string> seen;
+  std::string last_name;
+  for (int page = 0; page < 10; ++page) {
+    auto doc = json::parse(service->list(admin, *account, lp).value());
+    for (const auto& item : (*json::member(*doc, "items")).GetArray()) {
+      std::string name = (*json::member(item, "name")).GetString();
+      EXPECT_LE(last_name, name);
+      last_name = name;
+      EXPECT_TRUE(seen.insert((*json::member(item, "id")).GetString()).second);
+    }
+    const json::Value* next = json::member(*doc, "next_cursor");
+    if (next->IsNull()) break;
+    lp.cursor = next->GetString();
+  }
+  EXPECT_EQ(seen.size(), 23u);
+}
+
+TEST_F(ServiceTest, CustomFieldIsARealColumnAtOnce) {
+  auto f = service->add_custom_field(
+      admin, "account",
+      R"({"name":"wechat_id","type":"text","indexed":true,"label":{"en":"WeChat","zh-CN":"微信号"}})");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  account = registry.get("account");
+  auto r = service->create(admin, *account, R"({"name":"A","wechat_id":"wx_1"})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ListParams lp;
+  lp.filter = R"({"field":"wechat_id","op":"=","value":"wx_1"})";
+  lp.sort = "wechat_id";
+  EXPECT_NE(service->list(admin, *account, lp).value().find("wx_1"), std::string::npos);
+  auto dup = service->add_custom_field(admin, "account", R"({"name":"wechat_id","type":"text"})");
+  EXPECT_EQ(dup.error().code, Errc::kConflict);
+  auto bad = service->add_custom_field(admin, "account", R"({"name":"x","type":"blob"})");
+  EXPECT_EQ(bad.error().field, "type");
+}
+
+}  // namespace
+}  // namespace rapport::record

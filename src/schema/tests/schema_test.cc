@@ -1,0 +1,157 @@
+// Schema declarations and value validation (R-CUS-1 field types).
+#include <gtest/gtest.h>
+
+#include "schema/schema.h"
+
+namespace rapport::schema {
+namespace {
+
+const char* kEntity = R"({"name":"thing","plural":"things","title_field":"name","fields":[
+  {"name":"name","type":"text","required":true,"max_length":5},
+  {"name":"code","type":"text","pattern":"^[A-Z]+$"},
+  {"name":"n","type":"integer","min":0,"max":10},
+  {"name":"price","type":"money"},
+  {"name":"flag","type":"boolean"},
+  {"name":"day","type":"date"},
+  {"name":"at","type":"datetime"},
+  {"name":"color","type":"enum","options":["red",{"value":"blue","label":{"en":"Blue","zh-CN":"蓝"}}]},
+  {"name":"colors","type":"multi_enum","options":["red","blue"]},
+  {"name":"phones","type":"phone_list"},
+  {"name":"emails","type":"email_list"},
+  {"name":"addr","type":"address"},
+  {"name":"owner","type":"reference","reference":"user"},
+  {"name":"extra","type":"json"}]})";
+
+class SchemaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto e = parse_entity(kEntity, "test");
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    entity = std::move(e).value();
+  }
+  // Validates JSON text for a field; returns the normalised JSON or the error code name.
+  std::string check(const char* field, const char* json_text, std::string* message = nullptr) {
+    json::Document in;
+    in.Parse(json_text);
+    json::Document doc;
+    json::Value out;
+    Status st = validate_value(*entity.field(field), in, out, doc.GetAllocator());
+    if (!st.ok()) {
+      if (message) *message = st.error().message;
+      EXPECT_EQ(st.error().field, field);
+      return std::string("error:") + errc_name(st.error().code);
+    }
+    return json::stringify(out);
+  }
+  Entity entity;
+};
+
+TEST_F(SchemaTest, AddsSystemFieldsFirst) {
+  ASSERT_GE(entity.fields.size(), 8u);
+  EXPECT_EQ(entity.fields[0].name, "id");
+  EXPECT_TRUE(entity.field("created_at")->readonly);
+  EXPECT_FALSE(entity.field("owner_id")->readonly);
+  EXPECT_EQ(entity.field("color")->options[1].label.zh, "蓝");
+}
+
+TEST_F(SchemaTest, TextIsTrimmedAndLimitedInCodePoints) {
+  EXPECT_EQ(check("name", R"("  ab ")"), R"("ab")");
+  EXPECT_EQ(check("name", R"("五个汉字啊")"), R"("五个汉字啊")");  // 5 code points, 15 bytes
+  EXPECT_EQ(check("name", R"("六个汉字啊啊")"), "error:validation_failed");
+  EXPECT_EQ(check("name", R"("   ")"), "null");
+  EXPECT_EQ(check("name", "12"), "error:validation_failed");
+}
+
+TEST_F(SchemaTest, PatternMustMatchWholeValue) {
+  EXPECT_EQ(check("code", R"("ABC")"), R"("ABC")");
+  EXPECT_EQ(check("code", R"("ABc")"), "error:validation_failed");
+}
+
+TEST_F(SchemaTest, IntegerRangeAndType) {
+  EXPECT_EQ(check("n", "3"), "3");
+  EXPECT_EQ(check("n", "11"), "error:validation_failed");
+  EXPECT_EQ(check("n", "1.5"), "error:validation_failed");
+}
+
+TEST_F(SchemaTest, MoneyNeedsMinorUnitsAndIsoCurrency) {
+  EXPECT_EQ(check("price", R"({"amount":1999,"currency":"CNY"})"),
+            R"({"amount":1999,"currency":"CNY"})");
+  std::string msg;
+  EXPECT_EQ(check("price", R"({"amount":19.99,"currency":"CNY"})", &msg),
+            "error:validation_failed");
+  EXPECT_NE(msg.find("minor units"), std::string::npos);
+  EXPECT_EQ(check("price", R"({"amount":1,"currency":"cny"})"), "error:validation_failed");
+  EXPECT_EQ(check("price", "100"), "error:validation_failed");
+}
+
+TEST_F(SchemaTest, DatesAndDatetimes) {
+  EXPECT_EQ(check("day", R"("2024-02-29")"), R"("2024-02-29")");
+  EXPECT_EQ(check("day", R"("2023-02-29")"), "error:validation_failed");
+  EXPECT_EQ(check("at", R"("2026-11-22T10:00:00+08:00")"), R"("2026-11-22T02:00:00.000Z")");
+  EXPECT_EQ(check("at", R"("2026-11-22T10:00:00")"), "error:validation_failed");  // no offset
+}
+
+TEST_F(SchemaTest, EnumsAndMultiEnums) {
+  EXPECT_EQ(check("color", R"("blue")"), R"("blue")");
+  EXPECT_EQ(check("color", R"("green")"), "error:validation_failed");
+  EXPECT_EQ(check("colors", R"(["red","red","blue"])"), R"(["red","blue"])");
+  EXPECT_EQ(check("colors", R"(["pink"])"), "error:validation_failed");
+}
+
+TEST_F(SchemaTest, PhoneAndEmailListsAcceptStringsOrLabelledObjects) {
+  EXPECT_EQ(check("phones", R"(["010-6253 1234",{"value":"+86 138 1234 5678","label":"mobile"}])"),
+            R"([{"value":"010-6253 1234"},{"value":"+86 138 1234 5678","label":"mobile"}])");
+  EXPECT_EQ(check("phones", R"(["call me"])"), "error:validation_failed");
+  EXPECT_EQ(check("emails", R"(["a@b.cn"])"), R"([{"value":"a@b.cn"}])");
+  EXPECT_EQ(check("emails", R"(["bad"])"), "error:validation_failed");
+  EXPECT_EQ(check("emails", R"([{"value":"a@b.cn","kind":"x"}])"), "error:validation_failed");
+}
+
+TEST_F(SchemaTest, AddressReferenceJson) {
+  EXPECT_EQ(check("addr", R"({"city":"北京","country":"CN"})"),
+            R"({"city":"北京","country":"CN"})");
+  EXPECT_EQ(check("addr", R"({"planet":"Mars"})"), "error:validation_failed");
+  EXPECT_EQ(check("owner", R"("123")"), R"("123")");
+  EXPECT_EQ(check("owner", "123"), R"("123")");
+  EXPECT_EQ(check("owner", R"("12a")"), "error:validation_failed");
+  EXPECT_EQ(check("extra", R"({"any":[1,2]})"), R"({"any":[1,2]})");
+}
+
+TEST(SchemaParse, FailingDeclarationsNameTheProblem) {
+  auto bad_type =
+      parse_entity(R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"blob"}]})", "m");
+  ASSERT_FALSE(bad_type.ok());
+  EXPECT_NE(bad_type.error().message.find("unknown field type \"blob\""), std::string::npos);
+  auto no_title = parse_entity(R"({"name":"x","fields":[{"name":"a","type":"text"}]})", "m");
+  ASSERT_FALSE(no_title.ok());
+  auto dup = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"},{"name":"a","type":"text"}]})",
+      "m");
+  ASSERT_FALSE(dup.ok());
+  auto enum_no_options =
+      parse_entity(R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"enum"}]})", "m");
+  ASSERT_FALSE(enum_no_options.ok());
+  auto bad_name = parse_entity(R"({"name":"X-Y","title_field":"a","fields":[]})", "m");
+  ASSERT_FALSE(bad_name.ok());
+}
+
+TEST(SchemaRegistry, CustomFieldReplacesSnapshotAndRefusesDuplicates) {
+  Registry reg;
+  reg.add(
+      parse_entity(R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"}]})", "m")
+          .value());
+  auto before = reg.get("x");
+  Field f;
+  f.name = "wechat";
+  ASSERT_TRUE(reg.add_custom_field("x", f).ok());
+  EXPECT_EQ(before->field("wechat"), nullptr);  // old snapshot unchanged
+  ASSERT_NE(reg.get("x")->field("wechat"), nullptr);
+  EXPECT_TRUE(reg.get("x")->field("wechat")->custom);
+  auto again = reg.add_custom_field("x", f);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::kConflict);
+  EXPECT_EQ(reg.by_plural("xs")->name, "x");
+}
+
+}  // namespace
+}  // namespace rapport::schema
