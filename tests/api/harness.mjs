@@ -1,0 +1,247 @@
+// Test harness for the API suite: runs the real `rapport` binary on port 0 with a temp data dir.
+//
+//   const srv = await startServer();            // fresh data dir, waits for "listening on …"
+//   const admin = await srv.userClient('admin', {role: 'Administrator'});  // user + API token
+//   const r = await admin.post('/api/v1/accounts', {name: 'x'});  // → {status, headers, json, text}
+//   await srv.stop();                           // SIGTERM, waits for exit
+//
+// Every server and temp dir is also cleaned up when the test process exits.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import assert from 'node:assert/strict';
+
+const execFileP = promisify(execFile);
+
+export const BIN = resolve(process.env.RAPPORT_BIN || new URL('../../build/rapport', import.meta.url).pathname);
+if (!existsSync(BIN)) throw new Error(`rapport binary not found at ${BIN} (set RAPPORT_BIN)`);
+
+const tempDirs = new Set();
+const live = new Set();
+
+process.on('exit', () => {
+  for (const p of live) {
+    try { p.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+  for (const d of tempDirs) {
+    try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+});
+
+/** A new empty temp directory, removed when the process exits (or by cleanup()). */
+export function tempDir(prefix = 'rapport-test-') {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+export function cleanup() {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+/** Runs a rapport CLI command; resolves to stdout, rejects with stderr on a non-zero exit. */
+export async function cli(...args) {
+  try {
+    const { stdout } = await execFileP(BIN, args, { timeout: 60_000 });
+    return stdout;
+  } catch (e) {
+    throw new Error(`rapport ${args.join(' ')} failed (${e.code}): ${e.stderr || e.message}`);
+  }
+}
+
+export async function addUser(dataDir, name, { password = 'secret-password-1', role = 'Sales', team } = {}) {
+  const args = ['user', 'add', name, '--password', password, '--role', role, '--data', dataDir];
+  if (team) args.push('--team', team);
+  const out = await cli(...args);
+  const m = /\(id (\d+)\)/.exec(out);
+  return { name, password, role, team, id: m ? m[1] : undefined };
+}
+
+export async function createToken(dataDir, name) {
+  const out = await cli('token', 'create', name, '--data', dataDir);
+  const token = out.trim().split('\n').pop().trim();
+  assert.match(token, /^\S{16,}$/, `token create printed ${JSON.stringify(out)}`);
+  return token;
+}
+
+/**
+ * HTTP helper. opts: {body (object → JSON, string → as is, Buffer), headers, token, session
+ * ({cookie, csrf}), csrf (false to leave the header out), raw (don't parse)}.
+ * Resolves to {status, headers (Headers), json, text, body}.
+ */
+export async function request(base, method, path, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.session) {
+    headers.cookie = opts.session.cookie;
+    if (opts.csrf !== false && method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = opts.session.csrf;
+  }
+  let body = opts.body;
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    body = JSON.stringify(body);
+  }
+  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(base + path, { method, headers, body, redirect: 'manual' });
+  const buf = Buffer.from(await res.arrayBuffer());
+  const text = buf.toString('utf8');
+  let json;
+  const ct = res.headers.get('content-type') || '';
+  if (!opts.raw && /json/.test(ct) && text.length) {
+    try { json = JSON.parse(text); } catch { json = undefined; }
+  }
+  return { status: res.status, headers: res.headers, json, text, body: buf };
+}
+
+/** A client bound to one server and one credential (token or session). */
+export class Client {
+  constructor(base, auth = {}) {
+    this.base = base;
+    this.auth = auth; // {token} or {session}
+  }
+  req(method, path, opts = {}) { return request(this.base, method, path, { ...this.auth, ...opts }); }
+  get(path, opts) { return this.req('GET', path, opts); }
+  post(path, body, opts = {}) { return this.req('POST', path, { ...opts, body }); }
+  patch(path, body, opts = {}) { return this.req('PATCH', path, { ...opts, body }); }
+  put(path, body, opts = {}) { return this.req('PUT', path, { ...opts, body }); }
+  del(path, opts) { return this.req('DELETE', path, opts); }
+
+  /** POST that must answer 201; returns the record. */
+  async create(plural, body) {
+    const r = await this.post(`/api/v1/${plural}`, body);
+    assert.equal(r.status, 201, `create ${plural} ${JSON.stringify(body)} → ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  /** GET a list that must answer 200; returns {items, next_cursor}. */
+  async list(plural, params = {}) {
+    const r = await this.get(`/api/v1/${plural}?${qs(params)}`);
+    assert.equal(r.status, 200, `list ${plural} ${qs(params)} → ${r.status} ${r.text}`);
+    return r.json;
+  }
+}
+
+/** URL query string from an object; objects/arrays (filters) are JSON-encoded. */
+export function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined) continue;
+    u.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  return u.toString();
+}
+
+/** Logs in; returns {cookie, csrf, user, response}. Asserts 200. */
+export async function login(base, username, password) {
+  const r = await request(base, 'POST', '/api/v1/auth/login', { body: { username, password } });
+  assert.equal(r.status, 200, `login ${username} → ${r.status} ${r.text}`);
+  const setCookie = r.headers.get('set-cookie') || '';
+  const m = /rapport_session=([^;]*)/.exec(setCookie);
+  assert.ok(m && m[1], `no session cookie in ${setCookie}`);
+  return { cookie: `rapport_session=${m[1]}`, csrf: r.json.csrf_token, user: r.json.user, response: r };
+}
+
+/** Asserts an RFC 9457 problem with the given status, code and (optionally) field. */
+export function assertProblem(r, status, code, field) {
+  const where = `${r.status} ${r.text.slice(0, 400)}`;
+  assert.equal(r.status, status, `expected ${status} ${code}${field ? ' ' + field : ''}, got ${where}`);
+  assert.match(r.headers.get('content-type') || '', /application\/problem\+json/, where);
+  assert.ok(r.json, `problem body is not JSON: ${where}`);
+  assert.equal(r.json.code, code, `expected code ${code}, got ${where}`);
+  assert.equal(r.json.status, status, where);
+  assert.equal(r.json.type, `https://rapport.dev/problems/${code}`, where);
+  assert.equal(typeof r.json.title, 'string', where);
+  if (field !== undefined) assert.equal(r.json.field, field, `expected field ${field}, got ${where}`);
+}
+
+export class Server {
+  constructor(dataDir, extraArgs = []) {
+    this.dataDir = dataDir;
+    this.extraArgs = extraArgs;
+    this.proc = null;
+    this.url = null;
+    this.output = '';
+    this.exited = null;
+  }
+
+  async start() {
+    const args = ['serve', '--data', this.dataDir, '--port', '0', '--log-level', 'warn',
+      '--static', join(this.dataDir, 'no-static'), ...this.extraArgs];
+    const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    live.add(proc);
+    this.exited = new Promise((res) => proc.on('exit', (code, signal) => { live.delete(proc); res({ code, signal }); }));
+    const keep = (chunk) => {
+      this.output += chunk.toString();
+      if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
+    };
+    proc.stderr.on('data', keep);
+    this.url = await new Promise((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`server did not start in 20 s:\n${this.output}`)), 20_000);
+      proc.stdout.on('data', (chunk) => {
+        keep(chunk);
+        const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(this.output);
+        if (m) { clearTimeout(timer); res(m[1]); }
+      });
+      proc.on('exit', (code) => { clearTimeout(timer); rej(new Error(`server exited (${code}) before listening:\n${this.output}`)); });
+    });
+    return this;
+  }
+
+  client(auth = {}) { return new Client(this.url, auth); }
+  request(method, path, opts) { return request(this.url, method, path, opts); }
+  login(username, password) { return login(this.url, username, password); }
+  addUser(name, opts) { return addUser(this.dataDir, name, opts); }
+  token(name) { return createToken(this.dataDir, name); }
+
+  /** Adds a user, makes an API token for it, returns a Client with .user and .token. */
+  async userClient(name, opts = {}) {
+    const user = await this.addUser(name, opts);
+    const token = await this.token(name);
+    const c = this.client({ token });
+    c.user = user;
+    c.token = token;
+    return c;
+  }
+
+  /** Graceful stop: SIGTERM, wait for exit; returns {code, signal}. */
+  async stop(timeoutMs = 15_000) {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.exited;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+
+  /** kill -9 and wait for the process to be gone. */
+  async kill() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+/** Starts a server on a fresh (or the given) data dir. */
+export async function startServer({ dataDir, args = [] } = {}) {
+  const s = new Server(dataDir || tempDir(), args);
+  return s.start();
+}
+
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+/** Walks every page of a list; returns all items. */
+export async function listAll(client, plural, params = {}) {
+  const all = [];
+  let cursor;
+  for (let i = 0; i < 10_000; i++) {
+    const page = await client.list(plural, { ...params, cursor });
+    all.push(...page.items);
+    if (!page.next_cursor) return all;
+    cursor = page.next_cursor;
+  }
+  throw new Error('paging did not end');
+}
