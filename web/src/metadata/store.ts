@@ -160,8 +160,9 @@ export function isFieldReadonly(f: FieldMeta): boolean {
   return !!f.readonly || f.permission === 'read' || f.permission === 'hidden';
 }
 
+/** The section a field is shown in; custom fields without one gather in "custom". */
 export function sectionKey(f: FieldMeta): string {
   const s = f.section;
-  if (!s) return '';
+  if (!s) return f.custom ? 'custom' : '';
   return typeof s === 'string' ? s : s.en || Object.values(s)[0] || '';
 }
