@@ -6,6 +6,7 @@ const en = {
     tagline: 'Customer relationships, in one place',
     skipToContent: 'Skip to content',
     mainNav: 'Main navigation',
+    breadcrumb: 'Breadcrumb',
     menu: 'Menu',
     loading: 'Loading…',
     language: 'Language',

@@ -8,6 +8,7 @@ const zhCN: Messages = {
     tagline: '客户关系，一处掌握',
     skipToContent: '跳到主要内容',
     mainNav: '主导航',
+    breadcrumb: '当前位置',
     menu: '菜单',
     loading: '加载中…',
     language: '语言',
