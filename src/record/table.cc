@@ -93,8 +93,8 @@ std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f
 
 Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e) {
   std::string t = quote(e.name);
-  auto probe = tx.query("SELECT * FROM " + t + " WHERE 1 = 0");
-  if (!probe.ok()) {
+  RP_ASSIGN(auto existing, tx.table_columns(e.name));
+  if (!existing) {
     std::string ddl = "CREATE TABLE " + t + " (";
     for (const auto& f : e.fields)
       for (const auto& [col, type] : columns_with_types(f)) {
@@ -107,7 +107,7 @@ Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Enti
            d.column_type(ColumnType::kInteger) + ")";
     RP_TRY(tx.exec(ddl));
   } else {
-    std::set<std::string> have(probe->columns.begin(), probe->columns.end());
+    std::set<std::string> have(existing->begin(), existing->end());
     for (const auto& f : e.fields)
       for (const auto& [col, type] : columns_with_types(f))
         if (!have.count(col))

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +47,9 @@ class Tx {
   virtual Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) = 0;
   virtual Status fts_delete(std::string_view entity, std::int64_t id) = 0;
   // Ids of records whose text contains every whitespace-separated term of `query`.
+  // Column names of `table`, or nullopt when no such table exists (without failing the
+  // transaction, which matters on PostgreSQL where an error aborts it).
+  virtual Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) = 0;
   virtual Result<std::vector<std::int64_t>> fts_search(std::string_view entity,
                                                        std::string_view query, int limit) = 0;
 };

@@ -366,6 +366,17 @@ class SqliteTx final : public Tx {
   // Terms of >= 3 code points go through the trigram index as quoted phrases; shorter ones
   // cannot use it and become LIKE conditions scanned on the same table. An empty query or a
   // non-positive limit matches nothing.
+  Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
+    RP_TRY(check_open());
+    const SqlValue name[] = {std::string(table)};
+    Rows rows;
+    RP_TRY(conn_->run("SELECT name FROM pragma_table_info(?)", name, &rows));
+    if (rows.rows.empty()) return std::optional<std::vector<std::string>>();
+    std::vector<std::string> cols;
+    for (const auto& r : rows.rows) cols.push_back(std::get<std::string>(r[0]));
+    return std::optional<std::vector<std::string>>(std::move(cols));
+  }
+
   Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
                                                int limit) override {
     RP_TRY(check_open());
@@ -445,7 +456,8 @@ std::string SqliteDialect::fts_condition(std::string_view entity, std::string_vi
   auto table = fts_table(entity);
   auto terms = split_terms(query);
   if (!table.ok() || terms.empty()) return "1 = 0";
-  return "\"id\" IN (SELECT rowid FROM " + *table + " WHERE " + fts_where(*table, terms, params) + ")";
+  return "\"id\" IN (SELECT rowid FROM " + *table + " WHERE " + fts_where(*table, terms, params) +
+         ")";
 }
 
 std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {
