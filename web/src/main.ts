@@ -2,6 +2,7 @@
 import { createApp } from 'vue';
 import App from './App.vue';
 import { api } from './api/client';
+import { disconnectEvents } from './api/events';
 import { currentLocale, i18n } from './i18n';
 import { router } from './router';
 import { setSession } from './session';
@@ -9,6 +10,7 @@ import './styles.css';
 
 // An expired session anywhere sends the user to the login page and back to where they were.
 api.onUnauthenticated = (next) => {
+  disconnectEvents();
   setSession(null);
   if (router.currentRoute.value.name !== 'login') {
     void router.replace({ path: '/login', query: { next, expired: '1' } });

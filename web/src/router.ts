@@ -2,6 +2,7 @@
 // metadata declares gets a list, record page and form without new routes.
 import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router';
 import { loadMetadata, metadataState } from './metadata/store';
+import { connectEvents } from './api/events';
 import { ensureSession, isAdmin } from './session';
 
 declare module 'vue-router' {
@@ -43,6 +44,7 @@ export async function guard(to: RouteLocationNormalized) {
   if (to.meta.public) return true;
   const signedIn = await ensureSession();
   if (!signedIn) return { path: '/login', query: { next: to.fullPath } };
+  connectEvents();
   if (!metadataState.loaded) {
     try {
       await loadMetadata();

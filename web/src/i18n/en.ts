@@ -71,6 +71,8 @@ const en = {
     viewSaved: 'View “{name}” saved.',
     recycleBin: 'Recycle bin',
     restore: 'Restore',
+    changed: 'Records in this list were changed by someone.',
+    refresh: 'Refresh',
     open: 'Open {title}',
   },
   filter: {
@@ -127,6 +129,8 @@ const en = {
     system: 'System',
     general: 'General',
     untitled: '(untitled)',
+    liveUpdated: 'This record was just changed; you are seeing the new version.',
+    liveDeleted: 'This record was just deleted by someone else.',
     notFound: 'This record does not exist or you may not see it.',
     createdAt: 'Created',
     updatedAt: 'Updated',

@@ -73,6 +73,8 @@ const zhCN: Messages = {
     viewSaved: '视图“{name}”已保存。',
     recycleBin: '回收站',
     restore: '恢复',
+    changed: '列表中的记录已被他人修改。',
+    refresh: '刷新',
     open: '打开 {title}',
   },
   filter: {
@@ -129,6 +131,8 @@ const zhCN: Messages = {
     system: '系统信息',
     general: '基本信息',
     untitled: '（无标题）',
+    liveUpdated: '这条记录刚刚被修改，当前显示的是最新版本。',
+    liveDeleted: '这条记录刚刚被他人删除。',
     notFound: '该记录不存在，或者您没有查看权限。',
     createdAt: '创建时间',
     updatedAt: '更新时间',
