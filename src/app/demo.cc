@@ -55,6 +55,12 @@ Status seed_demo(App& app, int accounts,
   auto account_e = app.registry.get("account");
   auto contact_e = app.registry.get("contact");
   auto interaction_e = app.registry.get("interaction");
+  struct Seed {
+    bool chinese;
+    std::string owned;
+  };
+  std::vector<Seed> seeds;
+  std::vector<std::string> bodies;
   for (int i = 0; i < accounts; ++i) {
     size_t city = rng() % 12;
     bool chinese = i % 3 != 0;
@@ -72,55 +78,61 @@ Status seed_demo(App& app, int accounts,
     const auto& [owner, team] = owners[static_cast<size_t>(i) % owners.size()];
     std::string owned = ",\"owner_id\":\"" + std::to_string(owner) + "\"" +
                         (team ? ",\"team_id\":\"" + std::to_string(team) + "\"" : std::string());
-    std::string body =
-        "{\"name\":" + quoted(name) + owned + ",\"customer_code\":\"C" +
-        std::to_string(100000 + i) + "\",\"kind\":\"company\",\"customer_type\":\"" +
-        pick(rng, kTypes) +
-        "\",\"industry\":" + quoted(chinese ? kTrades[trade] : kTradeEn[trade]) +
-        ",\"city\":" + quoted(chinese ? kCities[city] : kCityEn[city]) +
-        ",\"phones\":[{\"value\":" + quoted(phone) + ",\"label\":\"office\"}],\"emails\":[\"info" +
-        std::to_string(i) + "@example.com\"]" + ",\"tier\":\"" + pick(rng, kTiers) +
-        "\",\"key_account\":" + (i % 17 == 0 ? "true" : "false") +
-        ",\"currency\":\"CNY\",\"credit_limit\":{\"amount\":" +
-        std::to_string((rng() % 500 + 10) * 100000) +
-        ",\"currency\":\"CNY\"},\"bank_account\":\"6222 0200 " +
-        std::to_string(1000 + rng() % 8999) + " " + std::to_string(1000 + i % 8999) +
-        "\",\"address\":{\"city\":" + quoted(kCities[city]) + ",\"country\":\"CN\"}}";
-    auto acc = app.records->create(app.system, *account_e, body);
-    if (!acc.ok()) return std::move(acc).error();
-    std::string acc_id = std::to_string(acc->id);
+    seeds.push_back({chinese, owned});
+    bodies.push_back("{\"name\":" + quoted(name) + owned + ",\"customer_code\":\"C" +
+                     std::to_string(100000 + i) + "\",\"kind\":\"company\",\"customer_type\":\"" +
+                     pick(rng, kTypes) +
+                     "\",\"industry\":" + quoted(chinese ? kTrades[trade] : kTradeEn[trade]) +
+                     ",\"city\":" + quoted(chinese ? kCities[city] : kCityEn[city]) +
+                     ",\"phones\":[{\"value\":" + quoted(phone) +
+                     ",\"label\":\"office\"}],\"emails\":[\"info" + std::to_string(i) +
+                     "@example.com\"]" + ",\"tier\":\"" + pick(rng, kTiers) +
+                     "\",\"key_account\":" + (i % 17 == 0 ? "true" : "false") +
+                     ",\"currency\":\"CNY\",\"credit_limit\":{\"amount\":" +
+                     std::to_string((rng() % 500 + 10) * 100000) +
+                     ",\"currency\":\"CNY\"},\"bank_account\":\"6222 0200 " +
+                     std::to_string(1000 + rng() % 8999) + " " + std::to_string(1000 + i % 8999) +
+                     "\",\"address\":{\"city\":" + quoted(kCities[city]) + ",\"country\":\"CN\"}}");
+  }
+  // One transaction per entity: demo seeding in seconds, not one fsync per record.
+  RP_ASSIGN(auto account_ids, app.records->create_batch(app.system, *account_e, bodies));
+  bodies.clear();
+  std::vector<size_t> contact_owner;  // account index of each contact
+  for (int i = 0; i < accounts; ++i) {
     int contacts = 1 + static_cast<int>(rng() % 2);
-    std::string contact_id;
     for (int c = 0; c < contacts; ++c) {
-      std::string person =
-          chinese ? std::string(pick(rng, kSurnames)) + pick(rng, kGiven) : pick(rng, kEnNames);
-      std::string cbody =
-          "{\"full_name\":" + quoted(person) + owned + ",\"account_id\":\"" + acc_id +
-          "\",\"title\":" + quoted(pick(rng, kTitles)) + ",\"phones\":[{\"value\":\"13" +
-          std::to_string(100000000 + rng() % 899999999) + "\",\"label\":\"mobile\"}]" +
-          ",\"emails\":[\"contact" + std::to_string(i) + "_" + std::to_string(c) +
-          "@example.com\"],\"preferred_channel\":\"phone\"}";
-      auto con = app.records->create(app.system, *contact_e, cbody);
-      if (!con.ok()) return std::move(con).error();
-      contact_id = std::to_string(con->id);
+      std::string person = seeds[i].chinese ? std::string(pick(rng, kSurnames)) + pick(rng, kGiven)
+                                            : pick(rng, kEnNames);
+      bodies.push_back(
+          "{\"full_name\":" + quoted(person) + seeds[i].owned + ",\"account_id\":\"" +
+          std::to_string(account_ids[i]) + "\",\"title\":" + quoted(pick(rng, kTitles)) +
+          ",\"phones\":[{\"value\":\"13" + std::to_string(100000000 + rng() % 899999999) +
+          "\",\"label\":\"mobile\"}],\"emails\":[\"contact" + std::to_string(i) + "_" +
+          std::to_string(c) + "@example.com\"],\"preferred_channel\":\"phone\"}");
+      contact_owner.push_back(static_cast<size_t>(i));
     }
+  }
+  RP_ASSIGN(auto contact_ids, app.records->create_batch(app.system, *contact_e, bodies));
+  bodies.clear();
+  for (size_t c = 0; c < contact_ids.size(); ++c) {
+    size_t i = contact_owner[c];
     int touches = static_cast<int>(rng() % 3);
     for (int t = 0; t < touches; ++t) {
       int day = 1 + static_cast<int>(rng() % 28), month = 1 + static_cast<int>(rng() % 11);
       char when[40];
       std::snprintf(when, sizeof when, "2026-%02d-%02dT%02d:30:00+08:00", month, day,
                     9 + static_cast<int>(rng() % 9));
-      std::string ibody = "{\"subject\":" + quoted(pick(rng, kSubjects)) + owned +
-                          ",\"account_id\":\"" + acc_id + "\",\"contact_id\":\"" + contact_id +
-                          "\",\"occurred_at\":\"" + when + "\",\"channel\":\"" +
-                          pick(rng, kChannels) + "\",\"direction\":\"outbound\"" +
-                          ",\"outcome\":\"" + pick(rng, kOutcomes) +
-                          "\",\"cost\":{\"amount\":" + std::to_string((rng() % 50) * 1000) +
-                          ",\"currency\":\"CNY\"}}";
-      auto in = app.records->create(app.system, *interaction_e, ibody);
-      if (!in.ok()) return std::move(in).error();
+      bodies.push_back("{\"subject\":" + quoted(pick(rng, kSubjects)) + seeds[i].owned +
+                       ",\"account_id\":\"" + std::to_string(account_ids[i]) +
+                       "\",\"contact_id\":\"" + std::to_string(contact_ids[c]) +
+                       "\",\"occurred_at\":\"" + when + "\",\"channel\":\"" + pick(rng, kChannels) +
+                       "\",\"direction\":\"outbound\",\"outcome\":\"" + pick(rng, kOutcomes) +
+                       "\",\"cost\":{\"amount\":" + std::to_string((rng() % 50) * 1000) +
+                       ",\"currency\":\"CNY\"}}");
     }
   }
+  RP_ASSIGN(auto interaction_ids, app.records->create_batch(app.system, *interaction_e, bodies));
+  (void)interaction_ids;
   return {};
 }
 

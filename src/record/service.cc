@@ -291,6 +291,82 @@ Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std
                       200};
 }
 
+Result<RecordService::Inserted> RecordService::insert_one(storage::Tx& tx, const Principal& p,
+                                                          const Entity& e, json::Document& input) {
+  json::Document values(rapidjson::kObjectType);
+  auto& a = values.GetAllocator();
+  HookContext ctx{p, e, tx, "create", 0, input, values, a, {}};
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.prepare) RP_TRY(h.prepare(ctx));
+  RP_TRY(collect_values(p, e, input, values, a));
+  for (const auto& f : e.fields) {
+    if (f.system) continue;
+    const json::Value* v = json::member(values, f.name);
+    if ((!v || v->IsNull()) && !f.default_value.empty()) {
+      auto d = json::parse(f.default_value);
+      json::Value out;
+      if (d.ok() && schema::validate_value(f, *d, out, a).ok()) {
+        if (v) values.RemoveMember(f.name.c_str());
+        values.AddMember(json::str(f.name, a), out, a);
+        v = json::member(values, f.name);
+      }
+    }
+    if (f.required && (!v || v->IsNull()))
+      return make_error(Errc::kValidation, f.name + " is required", f.name);
+  }
+  if ((!json::member(values, "owner_id") || (*json::member(values, "owner_id")).IsNull()) &&
+      p.user_id) {
+    values.RemoveMember("owner_id");
+    values.AddMember("owner_id", json::str(std::to_string(p.user_id), a), a);
+  }
+  if ((!json::member(values, "team_id") || (*json::member(values, "team_id")).IsNull()) &&
+      p.team_id) {
+    values.RemoveMember("team_id");
+    values.AddMember("team_id", json::str(std::to_string(p.team_id), a), a);
+  }
+  RP_TRY(check_references(tx, e, values));
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.before_write) RP_TRY(h.before_write(ctx));
+
+  std::int64_t id = ids_.next();
+  std::string now = format_iso8601(clock_.now_ms());
+  std::string cols =
+      "\"id\", \"version\", \"created_at\", \"updated_at\", \"created_by\", \"updated_by\"";
+  std::string marks = "?, 1, ?, ?, ?, ?";
+  std::vector<SqlValue> params = {id, now, now, p.user_id ? SqlValue(p.user_id) : SqlValue(),
+                                  p.user_id ? SqlValue(p.user_id) : SqlValue()};
+  std::string changes = "[";
+  for (const auto& f : e.fields) {
+    const json::Value* v = json::member(values, f.name);
+    if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) continue;
+    for (const auto& c : field_columns(f)) {
+      cols += ", " + quote(c);
+      marks += ", ?";
+    }
+    to_sql(f, *v, params);
+    if (!v->IsNull()) {
+      if (changes.size() > 1) changes += ",";
+      changes += "{\"field\":\"" + f.name + "\",\"from\":null,\"to\":" + json::stringify(*v) + "}";
+    }
+  }
+  changes += "]";
+  RP_TRY(
+      tx.exec("INSERT INTO " + quote(e.name) + " (" + cols + ") VALUES (" + marks + ")", params));
+  RP_ASSIGN(auto row, load(tx, e, id));
+  if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(audit(tx, p, e, id, "create", changes, now));
+  ctx.id = id;
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.after_write) RP_TRY(h.after_write(ctx));
+  RowIndex ix(e);
+  Inserted ins{id, std::move(*row), Event{e.name, id, "created", {}, 0, 0, p.user_id, now}};
+  ins.event.owner_id = as_int(ins.row[ix.owner]);
+  ins.event.team_id = as_int(ins.row[ix.team]);
+  for (auto it = values.MemberBegin(); it != values.MemberEnd(); ++it)
+    ins.event.changed.emplace_back(it->name.GetString());
+  return ins;
+}
+
 Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
                                            std::string_view body,
                                            std::string_view idempotency_key) {
@@ -322,71 +398,9 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
       return RecordResult{as_int(rows.rows[0][1]), 1, as_text(rows.rows[0][2]), 201};
     }
   }
-  json::Document values(rapidjson::kObjectType);
-  auto& a = values.GetAllocator();
-  HookContext ctx{p, e, *tx, "create", 0, input, values, a, {}};
-  for (const auto& h : hooks_.for_entity(e.name))
-    if (h.prepare) RP_TRY(h.prepare(ctx));
-  RP_TRY(collect_values(p, e, input, values, a));
-  for (const auto& f : e.fields) {
-    if (f.system) continue;
-    const json::Value* v = json::member(values, f.name);
-    if ((!v || v->IsNull()) && !f.default_value.empty()) {
-      auto d = json::parse(f.default_value);
-      json::Value out;
-      if (d.ok() && schema::validate_value(f, *d, out, a).ok()) {
-        if (v) values.RemoveMember(f.name.c_str());
-        values.AddMember(json::str(f.name, a), out, a);
-        v = json::member(values, f.name);
-      }
-    }
-    if (f.required && (!v || v->IsNull()))
-      return make_error(Errc::kValidation, f.name + " is required", f.name);
-  }
-  if ((!json::member(values, "owner_id") || (*json::member(values, "owner_id")).IsNull()) &&
-      p.user_id) {
-    values.RemoveMember("owner_id");
-    values.AddMember("owner_id", json::str(std::to_string(p.user_id), a), a);
-  }
-  if ((!json::member(values, "team_id") || (*json::member(values, "team_id")).IsNull()) &&
-      p.team_id) {
-    values.RemoveMember("team_id");
-    values.AddMember("team_id", json::str(std::to_string(p.team_id), a), a);
-  }
-  RP_TRY(check_references(*tx, e, values));
-  for (const auto& h : hooks_.for_entity(e.name))
-    if (h.before_write) RP_TRY(h.before_write(ctx));
-
-  std::int64_t id = ids_.next();
-  std::string now = format_iso8601(clock_.now_ms());
-  std::string cols =
-      "\"id\", \"version\", \"created_at\", \"updated_at\", \"created_by\", \"updated_by\"";
-  std::string marks = "?, 1, ?, ?, ?, ?";
-  std::vector<SqlValue> params = {id, now, now, p.user_id ? SqlValue(p.user_id) : SqlValue(),
-                                  p.user_id ? SqlValue(p.user_id) : SqlValue()};
-  std::string changes = "[";
-  for (const auto& f : e.fields) {
-    const json::Value* v = json::member(values, f.name);
-    if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) continue;
-    for (const auto& c : field_columns(f)) {
-      cols += ", " + quote(c);
-      marks += ", ?";
-    }
-    to_sql(f, *v, params);
-    if (!v->IsNull()) {
-      if (changes.size() > 1) changes += ",";
-      changes += "{\"field\":\"" + f.name + "\",\"from\":null,\"to\":" + json::stringify(*v) + "}";
-    }
-  }
-  changes += "]";
-  RP_TRY(
-      tx->exec("INSERT INTO " + quote(e.name) + " (" + cols + ") VALUES (" + marks + ")", params));
-  RP_ASSIGN(auto row, load(*tx, e, id));
-  if (e.has_searchable()) RP_TRY(tx->fts_put(e.name, id, fts_text(e, *row)));
-  RP_TRY(audit(*tx, p, e, id, "create", changes, now));
-  ctx.id = id;
-  for (const auto& h : hooks_.for_entity(e.name))
-    if (h.after_write) RP_TRY(h.after_write(ctx));
+  RP_ASSIGN(Inserted ins, insert_one(*tx, p, e, input));
+  std::int64_t id = ins.id;
+  auto row = std::optional<std::vector<SqlValue>>(std::move(ins.row));
   std::string out = record_json(e, p, *row);
   if (!idempotency_key.empty()) {
     SqlValue k[] = {p.user_id,      std::string(idempotency_key), request_hash, id, out,
@@ -397,13 +411,39 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
                  k));
   }
   RP_TRY(tx->commit());
-  RowIndex ix(e);
-  Event ev{e.name,    id, "created", {}, as_int((*row)[ix.owner]), as_int((*row)[ix.team]),
-           p.user_id, now};
-  for (auto it = values.MemberBegin(); it != values.MemberEnd(); ++it)
-    ev.changed.emplace_back(it->name.GetString());
-  publish(e, std::move(ev));
+  publish(e, std::move(ins.event));
   return RecordResult{id, 1, std::move(out), 201};
+}
+
+Result<std::vector<std::int64_t>> RecordService::create_batch(
+    const Principal& p, const Entity& e, const std::vector<std::string>& bodies) {
+  if (!access::can_create(p, e.name))
+    return make_error(Errc::kForbidden, "you may not create " + e.plural);
+  std::vector<json::Document> inputs(bodies.size());
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    auto doc = json::parse(bodies[i]);
+    if (!doc.ok() || !doc->IsObject())
+      return make_error(Errc::kBadRequest,
+                        "row " + std::to_string(i + 1) + " is not a JSON object");
+    inputs[i] = std::move(doc).value();
+  }
+  RP_ASSIGN(auto tx, store_.write());
+  std::vector<std::int64_t> ids;
+  std::vector<Event> events;
+  ids.reserve(bodies.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto ins = insert_one(*tx, p, e, inputs[i]);
+    if (!ins.ok()) {
+      Error err = std::move(ins).error();
+      err.message = "row " + std::to_string(i + 1) + ": " + err.message;
+      return err;
+    }
+    ids.push_back(ins->id);
+    events.push_back(std::move(ins->event));
+  }
+  RP_TRY(tx->commit());
+  for (auto& ev : events) publish(e, std::move(ev));
+  return ids;
 }
 
 Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, std::int64_t id,

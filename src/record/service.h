@@ -97,6 +97,11 @@ class RecordService {
                            const ListParams& params);
   Result<RecordResult> create(const access::Principal& p, const schema::Entity& e,
                               std::string_view body, std::string_view idempotency_key = {});
+  // Creates many records in one transaction (bulk loads, data generators): all or nothing; the
+  // error names the 1-based row. Hooks, audit and events run as for single creates.
+  Result<std::vector<std::int64_t>> create_batch(const access::Principal& p,
+                                                 const schema::Entity& e,
+                                                 const std::vector<std::string>& bodies);
   Result<RecordResult> update(const access::Principal& p, const schema::Entity& e, std::int64_t id,
                               std::string_view body, std::optional<std::int64_t> if_match = {});
   Status remove(const access::Principal& p, const schema::Entity& e, std::int64_t id);
@@ -115,7 +120,14 @@ class RecordService {
                                        std::string_view body);
 
  private:
-  struct Loaded;
+  struct Inserted {
+    std::int64_t id;
+    std::vector<storage::SqlValue> row;
+    Event event;
+  };
+  // Validation, hooks, insert, full-text, audit of one new record inside `tx`.
+  Result<Inserted> insert_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
+                              json::Document& input);
   Result<std::optional<std::vector<storage::SqlValue>>> load(storage::Tx& tx,
                                                              const schema::Entity& e,
                                                              std::int64_t id);
