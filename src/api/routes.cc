@@ -347,9 +347,23 @@ void register_routes(http::Router& router, Services services) {
 
   router.set_fallback([](http::Request& req, bool method_not_allowed) {
     if (method_not_allowed) {
-      http::Response r =
-          problem(make_error(Errc::kBadRequest, req.method + " is not allowed on " + req.path));
-      r.status = 405;
+      // No Errc maps to 405, so the problem body is written here (status must match the reply).
+      json::Buffer buf;
+      json::Writer w(buf);
+      w.StartObject();
+      w.Key("type");
+      w.String("https://rapport.dev/problems/method_not_allowed");
+      w.Key("title");
+      w.String("Method Not Allowed");
+      w.Key("status");
+      w.Int(405);
+      w.Key("code");
+      w.String("method_not_allowed");
+      w.Key("detail");
+      w.String(req.method + " is not allowed on " + req.path);
+      w.EndObject();
+      http::Response r = json_response(405, std::string(buf.GetString(), buf.GetSize()));
+      r.content_type = "application/problem+json";
       return r;
     }
     return problem(make_error(Errc::kNotFound, "no route " + req.path));

@@ -7,7 +7,38 @@
 
 namespace rapport::json {
 
+namespace {
+// RapidJSON's parser (and Value copying) recurse once per nesting level: hostile input such as
+// 100,000 '[' would overflow a worker's stack, so depth is checked before parsing.
+constexpr int kMaxDepth = 128;
+
+bool too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 Result<Document> parse(std::string_view text) {
+  if (too_deep(text))
+    return make_error(Errc::kBadRequest, "malformed JSON: nested deeper than " +
+                                             std::to_string(kMaxDepth) + " levels");
   Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
   if (doc.HasParseError()) {

@@ -629,7 +629,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
           continue;
         }
         if (!subscription) {
-          if (!co_await reply(detail::problem(401, "Unauthorized", "unauthorized"), info, method,
+          if (!co_await reply(detail::problem(401, "Unauthorized", "unauthenticated"), info, method,
                               path, start)) {
             break;
           }

@@ -80,8 +80,9 @@ Response problem(int status, std::string_view title, std::string_view code) {
   Response res;
   res.status = status;
   res.content_type = "application/problem+json";
-  res.body = std::string(R"({"type":"about:blank","title":")") + std::string(title) +
-             R"(","status":)" + std::to_string(status) + R"(,"code":")" + std::string(code) + "\"}";
+  res.body = std::string(R"({"type":"https://rapport.dev/problems/)") + std::string(code) +
+             R"(","title":")" + std::string(title) + R"(","status":)" + std::to_string(status) +
+             R"(,"code":")" + std::string(code) + "\"}";
   return res;
 }
 

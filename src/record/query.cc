@@ -51,7 +51,8 @@ Result<SqlValue> operand(const Field& f, const json::Value& v) {
       std::string s = v.IsString()  ? v.GetString()
                       : v.IsInt64() ? std::to_string(v.GetInt64())
                                     : "";
-      if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
+      if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos ||
+          (s.size() == 19 && s > "9223372036854775807"))  // beyond int64
         return bad("filter value for " + n + " must be a record id", n);
       return SqlValue(std::stoll(s));
     }

@@ -524,7 +524,8 @@ Status validate_value(const Field& f, const json::Value& in, json::Value& out, j
       else if (in.IsInt64())
         s = std::to_string(in.GetInt64());
       if (s.empty() || s.size() > 19 ||
-          !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+          !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+          (s.size() == 19 && s > "9223372036854775807"))  // beyond int64
         return invalid(f, "must be a record id");
       out = json::str(s, a);
       return {};

@@ -120,7 +120,7 @@ TEST_F(RouterTest, FailingHandlerExceptionBecomes500Problem) {
   EXPECT_EQ(res.content_type, "application/problem+json");
   EXPECT_EQ(
       res.body,
-      R"({"type":"about:blank","title":"Internal Server Error","status":500,"code":"internal"})");
+      R"({"type":"https://rapport.dev/problems/internal","title":"Internal Server Error","status":500,"code":"internal"})");
 }
 
 }  // namespace

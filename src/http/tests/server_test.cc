@@ -433,7 +433,7 @@ TEST_F(ServerTest, FailingWebSocketWithoutCredentialsIs401) {
                         {"Sec-WebSocket-Version", "13"},
                         {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
   EXPECT_EQ(res.result_int(), 401);
-  EXPECT_NE(res.body().find(R"("code":"unauthorized")"), std::string::npos);
+  EXPECT_NE(res.body().find(R"("code":"unauthenticated")"), std::string::npos);
 }
 
 TEST_F(ServerTest, StopClosesWebSockets) {

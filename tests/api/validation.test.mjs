@@ -1,0 +1,213 @@
+// Input validation: every bad body gets 400/413/422 naming the problem — never 500, never a
+// partial write.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startServer, assertProblem } from './harness.mjs';
+
+let srv;
+let admin;
+let acc; // an account the PATCH tests work on
+
+before(async () => {
+  srv = await startServer();
+  admin = await srv.userClient('admin', { role: 'Administrator' });
+  acc = await admin.create('accounts', { name: 'Validation Base', city: '成都', customer_code: 'VB-1' });
+});
+after(async () => { await srv?.stop(); });
+
+async function snapshot() {
+  const list = await admin.list('accounts', { limit: 500 });
+  const hist = await admin.get(`/api/v1/accounts/${acc.id}/history`);
+  const rec = await admin.get(`/api/v1/accounts/${acc.id}`);
+  return { count: list.items.length, history: hist.json.items.length, record: rec.json };
+}
+
+test('FailingCreate: unknown field → 400 unknown_field naming it', async () => {
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', nickname: 'y' }), 400, 'unknown_field', 'nickname');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, { colour: 'red' }), 400, 'unknown_field', 'colour');
+  assertProblem(await admin.post('/api/v1/contacts', { full_name: 'x', deleted_at: null }), 400, 'unknown_field', 'deleted_at');
+});
+
+test('FailingCreate: wrong types → 422 validation_failed naming the field', async () => {
+  const cases = [
+    [{ name: 42 }, 'name'],
+    [{ name: 'x', employees: 'many' }, 'employees'],
+    [{ name: 'x', employees: 1.5 }, 'employees'],
+    [{ name: 'x', employees: -1 }, 'employees'],
+    [{ name: 'x', key_account: 'yes' }, 'key_account'],
+    [{ name: 'x', credit_limit: 100 }, 'credit_limit'],
+    [{ name: 'x', credit_limit: { amount: 100 } }, 'credit_limit'],
+    [{ name: 'x', credit_limit: { amount: 100, currency: 'yuan' } }, 'credit_limit'],
+    [{ name: 'x', credit_limit: { amount: '100', currency: 'CNY' } }, 'credit_limit'],
+    [{ name: 'x', phones: '13800138000' }, 'phones'],
+    [{ name: 'x', tags: 'vip' }, 'tags'],
+    [{ name: 'x', address: 'Main St 1' }, 'address'],
+    [{ name: 'x', address: { planet: 'Mars' } }, 'address'],
+    [{ name: 'x', owner_id: 'not-an-id' }, 'owner_id'],
+    [{ name: 'x', owner_id: '9999999999999999999' }, 'owner_id'], // beyond int64: was a 500
+    [{ name: 'x', name2: 1 }, null], // unknown field is 400, checked above
+  ];
+  for (const [body, field] of cases) {
+    if (!field) continue;
+    assertProblem(await admin.post('/api/v1/accounts', body), 422, 'validation_failed', field);
+  }
+  assertProblem(await admin.post('/api/v1/contacts', { full_name: 'x', account_id: '9999999999999999999' }), 422, 'validation_failed', 'account_id');
+  assertProblem(await admin.post('/api/v1/contacts', { full_name: 'x', birthday: '1980-13-45' }), 422, 'validation_failed', 'birthday');
+});
+
+test('FailingCreate: required field missing, null or blank → 422 naming it', async () => {
+  assertProblem(await admin.post('/api/v1/accounts', { city: '北京' }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.post('/api/v1/accounts', { name: null }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.post('/api/v1/accounts', { name: '   ' }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.post('/api/v1/accounts', {}), 422, 'validation_failed', 'name');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, { name: null }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.post('/api/v1/interactions', { subject: 's', occurred_at: '2024-01-01T00:00:00Z' }), 422, 'validation_failed', 'channel');
+});
+
+test('FailingCreate: enum and multi-enum with an unknown option → 422', async () => {
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', kind: 'alien' }), 422, 'validation_failed', 'kind');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', tier: 'Z' }), 422, 'validation_failed', 'tier');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', tags: ['vip', 'nope'] }), 422, 'validation_failed', 'tags');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, { customer_type: 'Customer' }), 422, 'validation_failed', 'customer_type');
+});
+
+test('FailingCreate: a bad address in an email list → 422 emails; good ones are accepted in both forms', async () => {
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', emails: ['not-an-email'] }), 422, 'validation_failed', 'emails');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', emails: ['ok@example.com', 'two@@example.com'] }), 422, 'validation_failed', 'emails');
+  assertProblem(await admin.post('/api/v1/contacts', { full_name: 'x', emails: [{ value: 'a b@c.d' }] }), 422, 'validation_failed', 'emails');
+  const ok = await admin.create('accounts', { name: 'Mail OK', emails: ['a@b.cn', { value: 'c@d.com', label: 'work' }] });
+  assert.equal(ok.emails.length, 2);
+  assert.equal(ok.emails[0].value, 'a@b.cn');
+  assert.deepEqual(ok.emails[1], { value: 'c@d.com', label: 'work' });
+});
+
+test('FailingCreate: too-long text (in characters, not bytes), bad pattern, multi-line text → 422', async () => {
+  const ok = await admin.create('accounts', { name: '张'.repeat(200) });
+  assert.equal([...ok.name].length, 200, '200 Chinese characters fit a 200-character field');
+  assertProblem(await admin.post('/api/v1/accounts', { name: '张'.repeat(201) }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'a'.repeat(201) }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', customer_code: 'has space' }), 422, 'validation_failed', 'customer_code');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'x', currency: 'cny' }), 422, 'validation_failed', 'currency');
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'line one\nline two' }), 422, 'validation_failed', 'name');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, { bank_account: '1'.repeat(65) }), 422, 'validation_failed', 'bank_account');
+});
+
+test('FailingCreate: a duplicate unique value → 409 duplicate naming the field', async () => {
+  assertProblem(await admin.post('/api/v1/accounts', { name: 'Dup', customer_code: 'VB-1' }), 409, 'duplicate', 'customer_code');
+  const other = await admin.create('accounts', { name: 'Dup 2', customer_code: 'VB-2' });
+  assertProblem(await admin.patch(`/api/v1/accounts/${other.id}`, { customer_code: 'VB-1' }), 409, 'duplicate', 'customer_code');
+});
+
+test('FailingCreate: malformed JSON, non-object bodies, bad UTF-8, hostile nesting → 400 bad_request', async () => {
+  for (const body of ['{"name":', '{name: "x"}', '', 'null', '[]', '[{"name":"x"}]', '"name"', '42', 'true',
+    '{"name":"x"} trailing', '['.repeat(100_000), '{"a":'.repeat(50_000)]) {
+    const r = await admin.post('/api/v1/accounts', body);
+    assertProblem(r, 400, 'bad_request');
+  }
+  const badUtf8 = Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  assertProblem(await admin.post('/api/v1/accounts', badUtf8), 400, 'bad_request');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, '[1,2]'), 400, 'bad_request');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, '{"city":'), 400, 'bad_request');
+  // The server is still up after the nesting attack.
+  assert.equal((await srv.request('GET', '/healthz')).status, 200);
+});
+
+// Sends a POST whose body is declared (or streamed) larger than the server's limit and resolves
+// with the response as soon as it arrives, however much of the body was written.
+function oversizePost(url, token, { chunked }) {
+  return new Promise((resolve, reject) => {
+    const total = 11 * 1024 * 1024;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    if (!chunked) headers['content-length'] = String(total);
+    const req = http.request(url, { method: 'POST', headers });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: body }));
+    });
+    req.on('error', (e) => { if (!answered) reject(e); });
+    const chunk = Buffer.alloc(256 * 1024, 'x');
+    let sent = 0;
+    const pump = () => {
+      while (!answered && sent < total) {
+        sent += chunk.length;
+        if (!req.write(chunk)) { req.once('drain', pump); return; }
+      }
+      if (!answered && sent >= total) req.end();
+    };
+    req.write('{"name":"big","description":"');
+    pump();
+  });
+}
+
+test('FailingCreate: a body over 10 MiB → 413 too_large (declared or streamed); under the limit is parsed', async () => {
+  for (const chunked of [false, true]) {
+    const r = await oversizePost(`${srv.url}/api/v1/accounts`, admin.token, { chunked });
+    assert.equal(r.status, 413, `chunked=${chunked}: ${r.status} ${r.text}`);
+    assert.match(r.headers['content-type'], /application\/problem\+json/);
+    const p = JSON.parse(r.text);
+    assert.equal(p.code, 'too_large');
+    assert.equal(p.type, 'https://rapport.dev/problems/too_large');
+    assert.equal(p.status, 413);
+  }
+  // 9 MiB gets past the body limit to the validator (long_text has its own, smaller limit).
+  const nine = JSON.stringify({ name: 'nine', description: 'y'.repeat(9 * 1024 * 1024) });
+  const r = await admin.post('/api/v1/accounts', nine);
+  assert.ok(r.status === 201 || (r.status === 422 && r.json.field === 'description'), `${r.status} ${r.text.slice(0, 200)}`);
+  assert.equal((await admin.list('accounts', { filter: { field: 'name', op: '=', value: 'big' } })).items.length, 0);
+});
+
+test('FailingWrite: a failed request writes nothing (list count, record, version and history unchanged)', async () => {
+  const before = await snapshot();
+  const failures = [
+    () => admin.patch(`/api/v1/accounts/${acc.id}`, { city: '重庆', employees: 'lots' }),
+    () => admin.patch(`/api/v1/accounts/${acc.id}`, { city: '重庆', bogus: 1 }),
+    () => admin.patch(`/api/v1/accounts/${acc.id}`, { city: '重庆', owner_id: '123456789' }),
+    () => admin.patch(`/api/v1/accounts/${acc.id}`, { city: '重庆' }, { headers: { 'if-match': '"999"' } }),
+    () => admin.post('/api/v1/accounts', { name: 'Partial', city: '重庆', kind: 'alien' }),
+    () => admin.post('/api/v1/accounts', { name: 'Partial', customer_code: 'VB-1' }),
+    () => admin.post('/api/v1/contacts', { full_name: 'Partial', account_id: '77777' }),
+    () => admin.post('/api/v1/accounts', '{"name":"Partial",'),
+  ];
+  for (const f of failures) {
+    const r = await f();
+    assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.text}`);
+  }
+  const after = await snapshot();
+  assert.equal(after.count, before.count);
+  assert.equal(after.history, before.history);
+  assert.deepEqual(after.record, before.record);
+  const contacts = await admin.list('contacts', { filter: { field: 'full_name', op: '=', value: 'Partial' } });
+  assert.equal(contacts.items.length, 0);
+  const search = await admin.get('/api/v1/search?q=Partial');
+  assert.deepEqual(search.json.items, [], 'nothing reached the search index');
+});
+
+test('FailingInput: a spray of odd values for every account field never yields a 5xx', async () => {
+  const meta = await admin.get('/api/v1/metadata');
+  const account = meta.json.entities.find((e) => e.name === 'account');
+  const odd = [null, '', ' ', 0, -1, 2 ** 53, 1e308, -0.5, true, [], {}, [null], [[]], { amount: null, currency: null },
+    '9'.repeat(40), '\u0000', '😀'.repeat(300), '<script>', "'; DROP TABLE account; --", { value: 1 }];
+  let count = 0;
+  for (const f of account.fields) {
+    for (const v of odd) {
+      const r = await admin.post('/api/v1/accounts', { name: 'Spray', [f.name]: v });
+      assert.ok(r.status < 500, `${f.name}=${JSON.stringify(v)} → ${r.status} ${r.text}`);
+      assert.ok([201, 400, 409, 422].includes(r.status), `${f.name}=${JSON.stringify(v)} → ${r.status}`);
+      if (r.status >= 400) assert.ok(r.json?.code, 'problem code present');
+      count++;
+    }
+  }
+  assert.ok(count > 500);
+  // Odd query strings on the list endpoint, too.
+  for (const q of ['filter=%7B', 'filter=%5B%5D', 'filter=null', 'sort=', 'sort=-', 'sort=,,', 'limit=-5', 'limit=99999999999',
+    'cursor=', 'cursor=00', 'fields=', 'fields=,,', 'q=%00', 'deleted=maybe', 'filter=%zz']) {
+    const r = await admin.get(`/api/v1/accounts?${q}`);
+    assert.ok(r.status < 500, `${q} → ${r.status} ${r.text}`);
+  }
+  assert.equal((await srv.request('GET', '/healthz')).status, 200);
+});
