@@ -153,7 +153,11 @@ export function relatedLists(entityName: string): RelatedList[] {
 
 /** Fields shown and edited in forms: declared ones, without read-only system data. */
 export function formFields(entity: EntityMeta): FieldMeta[] {
-  return entity.fields.filter((f) => !(SYSTEM_FIELDS as readonly string[]).includes(f.name));
+  // System fields are read-only, except where an entity declares one as its own editable field
+  // (e.g. a user's team_id).
+  return entity.fields.filter(
+    (f) => !(SYSTEM_FIELDS as readonly string[]).includes(f.name) || ((f.name === 'owner_id' || f.name === 'team_id') && !f.readonly),
+  );
 }
 
 export function isFieldReadonly(f: FieldMeta): boolean {
