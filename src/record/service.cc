@@ -729,8 +729,9 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     Scope scope = access::scope_for(p, e->name, Op::kRead);
     if (!e->has_searchable() || scope == Scope::kNone) continue;
     std::vector<SqlValue> params;
-    std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params) + " AND " +
-                        store_.dialect().fts_condition(e->name, query, params);
+    // Two statements: the operands of + are unsequenced, and both calls append to params.
+    std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
+    where += " AND " + store_.dialect().fts_condition(e->name, query, params);
     params.emplace_back(static_cast<std::int64_t>(limit));
     RP_ASSIGN(auto rows,
               tx->query("SELECT \"id\", " + quote(e->title_field) + " FROM " + quote(e->name) +

@@ -1,0 +1,112 @@
+// Full-text search: Chinese substrings (3+ and 2 characters), English case-insensitive, phone
+// digits, deletions, and record scope.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, assertProblem } from './harness.mjs';
+
+let srv;
+let admin;
+let north; // Sales, team North
+let south; // Sales, team South
+const rec = {};
+
+before(async () => {
+  srv = await startServer();
+  [admin, north, south] = await Promise.all([
+    srv.userClient('admin', { role: 'Administrator' }),
+    srv.userClient('north1', { role: 'Sales', team: 'North' }),
+    srv.userClient('south1', { role: 'Sales', team: 'South' }),
+  ]);
+  rec.wudang = await north.create('accounts', { name: '张三丰武术学校', city: '十堰' });
+  rec.acme = await north.create('accounts', { name: 'Acme Widgets International', phones: ['+86 138-1234-5678'] });
+  rec.southOnly = await south.create('accounts', { name: '张三丰南方分校 Southern Branch' });
+  const r = await admin.patch(`/api/v1/accounts/${rec.southOnly.id}`, { bank_account: '6222 0000 1111' });
+  assert.equal(r.status, 200, r.text);
+  rec.contact = await north.create('contacts', { full_name: '李小龙', account_id: rec.acme.id, emails: ['bruce@acme.example'] });
+  rec.note = await north.create('interactions', {
+    subject: 'Quarterly review', occurred_at: '2024-03-01T09:00:00Z', channel: 'visit', summary: '讨论了明年的采购计划和折扣',
+  });
+});
+after(async () => { await srv?.stop(); });
+
+async function search(client, q, extra = '') {
+  const r = await client.get(`/api/v1/search?q=${encodeURIComponent(q)}${extra}`);
+  assert.equal(r.status, 200, `search ${q}: ${r.status} ${r.text}`);
+  return r.json.items;
+}
+const hit = (items, id) => items.some((i) => i.id === id);
+
+test('search finds Chinese substrings of 3+ characters and returns entity, id, title', async () => {
+  const items = await search(admin, '三丰武');
+  const w = items.find((i) => i.id === rec.wudang.id);
+  assert.ok(w, JSON.stringify(items));
+  assert.equal(w.entity, 'account');
+  assert.equal(w.title, '张三丰武术学校');
+  assert.ok(hit(await search(admin, '采购计划'), rec.note.id), 'long_text summary of an interaction');
+});
+
+test('search finds 2-character Chinese substrings (张三 within 张三丰)', async () => {
+  const items = await search(admin, '张三');
+  assert.ok(hit(items, rec.wudang.id), JSON.stringify(items));
+  assert.ok(hit(items, rec.southOnly.id));
+  assert.ok(hit(await search(admin, '小龙'), rec.contact.id));
+  assert.ok(hit(await search(admin, '武术'), rec.wudang.id));
+});
+
+test('search is case-insensitive for English and finds e-mail parts', async () => {
+  for (const q of ['acme', 'ACME', 'Widgets INTERNATIONAL', 'idget']) {
+    assert.ok(hit(await search(admin, q), rec.acme.id), q);
+  }
+  assert.ok(hit(await search(admin, 'bruce@acme'), rec.contact.id));
+  assert.ok(hit(await search(admin, 'quarterly'), rec.note.id));
+});
+
+test('search finds phone numbers by digits, whatever the punctuation', async () => {
+  for (const q of ['13812345678', '138-1234-5678', '1234']) {
+    assert.ok(hit(await search(admin, q), rec.acme.id), q);
+  }
+});
+
+test('search narrows by entity and limit; empty and missing q → 400', async () => {
+  const items = await search(admin, '张三', '&entity=contact');
+  assert.deepEqual(items, []);
+  assert.equal((await search(admin, '张三', '&limit=1')).length, 1);
+  assertProblem(await admin.get('/api/v1/search?q='), 400, 'bad_request', 'q');
+  assertProblem(await admin.get('/api/v1/search'), 400, 'bad_request', 'q');
+  assertProblem(await admin.get('/api/v1/search?q=abc&limit=0'), 400, 'bad_request', 'limit');
+  assertProblem(await admin.get('/api/v1/search?q=abc&entity=widget'), 400, 'bad_request', 'entity');
+  assertProblem(await admin.get(`/api/v1/search?q=${'x'.repeat(300)}`), 400, 'bad_request', 'q');
+  // FTS syntax in the query is text, not an error.
+  for (const q of ['"', 'a OR b', 'NEAR(x y)', '*', 'col:val', "'; --"]) {
+    const r = await admin.get(`/api/v1/search?q=${encodeURIComponent(q)}`);
+    assert.equal(r.status, 200, `${q}: ${r.status} ${r.text}`);
+  }
+});
+
+test('search follows updates and deletes', async () => {
+  const a = await admin.create('accounts', { name: 'Ephemeral Zebra Holdings' });
+  assert.ok(hit(await search(admin, 'zebra'), a.id));
+  await admin.patch(`/api/v1/accounts/${a.id}`, { name: 'Ephemeral Giraffe Holdings' });
+  assert.ok(!hit(await search(admin, 'zebra'), a.id), 'old name no longer found');
+  assert.ok(hit(await search(admin, 'giraffe'), a.id));
+  await admin.del(`/api/v1/accounts/${a.id}`);
+  assert.ok(!hit(await search(admin, 'giraffe'), a.id), 'deleted records are not found');
+  await admin.post(`/api/v1/accounts/${a.id}/restore`);
+  assert.ok(hit(await search(admin, 'giraffe'), a.id), 'restored records are found again');
+});
+
+test('search respects scope: a Sales user does not find another team\'s account', async () => {
+  const n = await search(north, '张三');
+  assert.ok(hit(n, rec.wudang.id));
+  assert.ok(!hit(n, rec.southOnly.id), 'North does not see the South account');
+  const s = await search(south, '张三丰');
+  assert.ok(hit(s, rec.southOnly.id));
+  assert.ok(!hit(s, rec.wudang.id));
+  assert.deepEqual(await search(south, 'acme'), []);
+  assert.deepEqual(await search(south, '13812345678'), []);
+  // Hidden fields are not searchable either (bank_account is not a searchable field at all).
+  assert.deepEqual(await search(north, '6222 0000'), []);
+  // The same goes for q on lists.
+  const r = await north.get(`/api/v1/accounts?q=${encodeURIComponent('张三丰')}`);
+  assert.deepEqual(r.json.items.map((i) => i.id), [rec.wudang.id]);
+});
