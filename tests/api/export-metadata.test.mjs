@@ -1,0 +1,172 @@
+// CSV export (BOM, header, RFC 4180 quoting, filters), metadata labels, and the OpenAPI document
+// checked with a real OpenAPI 3.1 validator.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { startServer, assertProblem, qs } from './harness.mjs';
+
+let srv;
+let admin;
+const rec = {};
+
+before(async () => {
+  srv = await startServer();
+  admin = await srv.userClient('admin', { role: 'Administrator' });
+  rec.tricky = await admin.create('accounts', {
+    name: 'Smith, "Junior" & Sons', city: '北京', description: 'first line\nsecond, with "quotes"\r\nthird',
+    credit_limit: { amount: 123456, currency: 'CNY' }, tier: 'A', tags: ['vip', 'online'],
+  });
+  rec.formula = await admin.create('accounts', { name: '=HYPERLINK("http://evil.example","x")', tier: 'B' });
+  rec.plain = await admin.create('accounts', { name: '上海浦东发展公司', city: '上海', tier: 'B', phones: ['021-1234-5678'] });
+});
+after(async () => { await srv?.stop(); });
+
+// RFC 4180 parser: returns rows of cells; quoted cells may hold commas, quotes ("") and newlines.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], cell = '', i = 0, quoted = false;
+  while (i < text.length) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i += 2; continue; }
+      if (c === '"') { quoted = false; i++; continue; }
+      cell += c; i++; continue;
+    }
+    if (c === '"') {
+      assert.equal(cell, '', `a quote may only open a cell (row ${rows.length + 1})`);
+      quoted = true; i++; continue;
+    }
+    if (c === ',') { row.push(cell); cell = ''; i++; continue; }
+    if (c === '\r' && text[i + 1] === '\n') { row.push(cell); rows.push(row); row = []; cell = ''; i += 2; continue; }
+    assert.notEqual(c, '\n', 'bare LF outside quotes: lines end with CRLF');
+    cell += c; i++;
+  }
+  assert.ok(!quoted, 'unterminated quoted cell');
+  if (cell !== '' || row.length) { row.push(cell); rows.push(row); }
+  return rows;
+}
+
+async function exportCsv(params = {}) {
+  const r = await admin.get(`/api/v1/accounts/export.csv?${qs(params)}`, { raw: true });
+  assert.equal(r.status, 200, r.text);
+  return r;
+}
+
+test('export.csv: UTF-8 BOM, text/csv, attachment, header row then one CRLF row per record', async () => {
+  const r = await exportCsv();
+  assert.deepEqual([...r.body.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'starts with the UTF-8 BOM');
+  assert.match(r.headers.get('content-type'), /^text\/csv; charset=utf-8/);
+  assert.match(r.headers.get('content-disposition'), /attachment; filename="accounts\.csv"/);
+  const rows = parseCsv(r.text.slice(1));
+  const header = rows[0];
+  for (const col of ['id', 'name', 'city', 'credit_limit', 'created_at']) assert.ok(header.includes(col), `header has ${col}`);
+  assert.equal(rows.length, 4, 'header + 3 records');
+  for (const row of rows) assert.equal(row.length, header.length, 'every row has every column');
+});
+
+test('export.csv: RFC 4180 quoting keeps commas, quotes and newlines; Chinese intact; formulas defused', async () => {
+  const rows = parseCsv((await exportCsv()).text.slice(1));
+  const header = rows[0];
+  const byId = Object.fromEntries(rows.slice(1).map((r) => [r[header.indexOf('id')], Object.fromEntries(header.map((h, i) => [h, r[i]]))]));
+  const t = byId[rec.tricky.id];
+  assert.ok(t, 'tricky row present');
+  assert.equal(t.name, 'Smith, "Junior" & Sons');
+  assert.equal(t.description, 'first line\nsecond, with "quotes"\r\nthird');
+  assert.equal(t.city, '北京');
+  assert.match(t.credit_limit, /1234\.?56|123456/);
+  assert.equal(byId[rec.plain.id].name, '上海浦东发展公司');
+  const f = byId[rec.formula.id].name;
+  assert.ok(!f.startsWith('='), `a cell must not start with = (spreadsheet formula): ${f}`);
+  assert.ok(f.includes('HYPERLINK'), 'the text itself is kept');
+});
+
+test('export.csv respects filter, sort and fields', async () => {
+  const rows = parseCsv((await exportCsv({ filter: { field: 'tier', op: '=', value: 'B' }, sort: 'name', fields: 'name,tier' })).text.slice(1));
+  assert.deepEqual(rows[0], ['name', 'tier']);
+  assert.equal(rows.length, 3);
+  assert.ok(rows[1][0].includes('HYPERLINK'), 'sorted by name: "=…" before "上…"');
+  assert.equal(rows[2][0], '上海浦东发展公司');
+  assert.ok(rows.slice(1).every((r) => r[1] === 'B'));
+  const none = parseCsv((await exportCsv({ filter: { field: 'city', op: '=', value: '火星' } })).text.slice(1));
+  assert.equal(none.length, 1, 'only the header when nothing matches');
+  assertProblem(await admin.get(`/api/v1/accounts/export.csv?${qs({ filter: { field: 'nope', op: '=', value: 1 } })}`), 400, 'bad_filter', 'nope');
+  assertProblem(await admin.get('/api/v1/accounts/export.csv?fields=nope'), 400, 'unknown_field', 'fields');
+  assertProblem(await srv.request('GET', '/api/v1/accounts/export.csv'), 401, 'unauthenticated');
+  assert.equal((await admin.get('/api/v1/contacts/export.csv')).status, 200);
+});
+
+test('export.csv pages through more rows than one list page (500)', async () => {
+  const batch = Array.from({ length: 520 }, (_, i) => ({ name: `Bulk ${String(i).padStart(4, '0')}` }));
+  for (let i = 0; i < batch.length; i += 20) {
+    await Promise.all(batch.slice(i, i + 20).map((b) => admin.create('accounts', b)));
+  }
+  const rows = parseCsv((await exportCsv({ filter: { field: 'name', op: 'starts_with', value: 'Bulk ' }, fields: 'name' })).text.slice(1));
+  assert.equal(rows.length, 521);
+  assert.equal(new Set(rows.slice(1).map((r) => r[0])).size, 520, 'no duplicates, none missing');
+});
+
+test('metadata: entities with plural names and en + zh-CN labels on entities, fields and options', async () => {
+  const r = await admin.get('/api/v1/metadata');
+  assert.equal(r.status, 200);
+  const byName = Object.fromEntries(r.json.entities.map((e) => [e.name, e]));
+  for (const [name, plural] of [['account', 'accounts'], ['contact', 'contacts'], ['interaction', 'interactions'], ['user', 'users'], ['team', 'teams'], ['role', 'roles']]) {
+    assert.ok(byName[name], `${name} declared`);
+    assert.equal(byName[name].plural, plural);
+  }
+  for (const e of r.json.entities) {
+    assert.ok(e.label.en && e.label['zh-CN'], `${e.name} label`);
+    assert.ok(e.title_field && e.fields.some((f) => f.name === e.title_field), `${e.name} title_field`);
+    for (const f of e.fields) {
+      assert.ok(f.label.en && f.label['zh-CN'], `${e.name}.${f.name} label`);
+      assert.ok(['text', 'long_text', 'integer', 'decimal', 'money', 'boolean', 'date', 'datetime', 'enum', 'multi_enum',
+        'phone_list', 'email_list', 'address', 'reference', 'json'].includes(f.type), `${e.name}.${f.name} type ${f.type}`);
+      assert.ok(['read', 'write'].includes(f.permission));
+      for (const o of f.options || []) assert.ok(o.value && o.label.en && o.label['zh-CN'], `${e.name}.${f.name} option ${o.value}`);
+    }
+  }
+  assert.equal(byName.account.label['zh-CN'], '客户');
+  const name = byName.account.fields.find((f) => f.name === 'name');
+  assert.deepEqual(name.label, { en: 'Name', 'zh-CN': '名称' });
+  assert.equal(name.required, true);
+  assert.equal(name.max_length, 200);
+  assert.equal(byName.interaction.fields.find((f) => f.name === 'channel').options.find((o) => o.value === 'visit').label['zh-CN'], '拜访');
+  for (const sys of ['id', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by', 'owner_id', 'team_id']) {
+    assert.ok(byName.account.fields.some((f) => f.name === sys), `system field ${sys}`);
+  }
+  assertProblem(await srv.request('GET', '/api/v1/metadata'), 401, 'unauthenticated');
+});
+
+test('openapi.json is a valid OpenAPI 3.1 document covering every collection', async () => {
+  const r = await admin.get('/api/v1/openapi.json');
+  assert.equal(r.status, 200);
+  const spec = r.json;
+  assert.match(spec.openapi, /^3\.1\./);
+  const v = new Validator();
+  const res = await v.validate(spec);
+  assert.ok(res.valid, `OpenAPI validation errors: ${JSON.stringify(res.errors, null, 1)?.slice(0, 3000)}`);
+  assert.equal(v.version, '3.1');
+  // The validator does reject a broken document (so the check above can fail).
+  const broken = structuredClone(spec);
+  delete broken.info;
+  broken.paths['/api/v1/accounts'].get.responses = 'none';
+  assert.equal((await new Validator().validate(broken)).valid, false);
+  // Every $ref resolves.
+  const refs = [];
+  (function walk(x) {
+    if (Array.isArray(x)) x.forEach(walk);
+    else if (x && typeof x === 'object') for (const [k, val] of Object.entries(x)) (k === '$ref' ? refs.push(val) : walk(val));
+  })(spec);
+  assert.ok(refs.length > 0);
+  for (const ref of refs) {
+    assert.match(ref, /^#\//, `local ref ${ref}`);
+    const target = ref.slice(2).split('/').reduce((o, k) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], spec);
+    assert.ok(target !== undefined, `unresolved $ref ${ref}`);
+  }
+  const paths = Object.keys(spec.paths);
+  for (const p of ['accounts', 'contacts', 'interactions']) {
+    assert.ok(paths.some((x) => x === `/api/v1/${p}`), `path for ${p}`);
+    assert.ok(paths.some((x) => x.startsWith(`/api/v1/${p}/{`)), `item path for ${p}`);
+  }
+  assert.ok(spec.paths['/api/v1/accounts'].get && spec.paths['/api/v1/accounts'].post);
+  assert.ok(JSON.stringify(spec).includes('bank_account'), 'the document describes the schema, not one caller\'s view');
+});
