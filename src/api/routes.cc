@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "api/problem.h"
@@ -376,7 +377,8 @@ http::WsAcceptor make_ws_acceptor(Services services) {
     if (!p.ok()) return std::nullopt;
     auto principal = std::make_shared<const access::Principal>(std::move(p).value());
     http::WsSubscription sub;
-    sub.filter = [principal](const std::string& envelope) -> std::optional<std::string> {
+    schema::Registry* registry = &services.registry;
+    sub.filter = [principal, registry](const std::string& envelope) -> std::optional<std::string> {
       size_t a = envelope.find('\t'), b = envelope.find('\t', a + 1),
              c = envelope.find('\t', b + 1);
       if (a == std::string::npos || b == std::string::npos || c == std::string::npos)
@@ -386,7 +388,24 @@ http::WsAcceptor make_ws_acceptor(Services services) {
       std::int64_t team = std::stoll(envelope.substr(b + 1, c - b - 1));
       access::Scope scope = access::scope_for(*principal, entity, access::Op::kRead);
       if (!access::in_scope(*principal, scope, owner, team)) return std::nullopt;
-      return envelope.substr(c + 1);
+      // Field names the subscriber may not read are left out of "changed", as everywhere else.
+      auto e = registry->get(entity);
+      if (!e || std::none_of(e->fields.begin(), e->fields.end(), [&](const schema::Field& f) {
+            return access::field_access(*principal, *e, f) == access::FieldAccess::kHidden;
+          }))
+        return envelope.substr(c + 1);
+      auto doc = json::parse(std::string_view(envelope).substr(c + 1));
+      if (!doc.ok()) return std::nullopt;
+      if (auto it = doc->FindMember("changed"); it != doc->MemberEnd() && it->value.IsArray()) {
+        json::Value kept(rapidjson::kArrayType);
+        for (auto& name : it->value.GetArray()) {
+          const schema::Field* f = name.IsString() ? e->field(name.GetString()) : nullptr;
+          if (!f || access::field_access(*principal, *e, *f) != access::FieldAccess::kHidden)
+            kept.PushBack(name, doc->GetAllocator());
+        }
+        it->value = kept;
+      }
+      return json::stringify(*doc);
     };
     return sub;
   };
