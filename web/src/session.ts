@@ -41,6 +41,12 @@ export function isAdminUser(user: User | null, permissions: unknown): boolean {
   const role = String(user.role ?? user.role_name ?? '').toLowerCase();
   if (role === 'admin' || role === 'administrator') return true;
   if (isDict(permissions) && (permissions.admin === true || permissions.is_admin === true)) return true;
+  // Whoever may change every role can grant themselves anything: treat as an administrator.
+  if (isDict(permissions)) {
+    const ents = isDict(permissions.entities) ? permissions.entities : permissions;
+    const role = ents.role ?? ents.roles;
+    if (isDict(role) && role.update === 'all') return true;
+  }
   if (Array.isArray(user.roles) && user.roles.some((r) => String(r).toLowerCase() === 'admin')) return true;
   return false;
 }
