@@ -69,21 +69,31 @@ Result<Role> parse_role_permissions(const json::Value& doc) {
   if (const json::Value* fields = json::member(doc, "fields")) {
     if (!fields->IsObject())
       return make_error(Errc::kValidation, "permissions.fields must be an object", "permissions");
-    for (auto it = fields->MemberBegin(); it != fields->MemberEnd(); ++it) {
-      std::string v = it->value.IsString() ? it->value.GetString() : "";
+    // Either flat {"account.bank_account": "read"} or nested {"account": {"bank_account": "read"}}.
+    auto add = [&role](const std::string& key, const json::Value& v) -> Status {
+      std::string s = v.IsString() ? v.GetString() : "";
       FieldAccess fa;
-      if (v == "hidden")
+      if (s == "hidden")
         fa = FieldAccess::kHidden;
-      else if (v == "read")
+      else if (s == "read")
         fa = FieldAccess::kRead;
-      else if (v == "write")
+      else if (s == "write")
         fa = FieldAccess::kWrite;
       else
         return make_error(Errc::kValidation,
-                          std::string("permissions.fields.") + it->name.GetString() +
-                              " must be hidden, read or write",
+                          "permissions.fields." + key + " must be hidden, read or write",
                           "permissions");
-      role.fields[it->name.GetString()] = fa;
+      role.fields[key] = fa;
+      return {};
+    };
+    for (auto it = fields->MemberBegin(); it != fields->MemberEnd(); ++it) {
+      std::string name = it->name.GetString();
+      if (it->value.IsObject()) {
+        for (auto f = it->value.MemberBegin(); f != it->value.MemberEnd(); ++f)
+          RP_TRY(add(name + "." + f->name.GetString(), f->value));
+      } else {
+        RP_TRY(add(name, it->value));
+      }
     }
   }
   return role;

@@ -84,7 +84,8 @@ http::Response record_response(const record::RecordResult& r) {
   return resp;
 }
 
-std::string user_json(const access::Principal& p, const std::string& csrf) {
+std::string user_json(const access::Principal& p, const std::string& csrf,
+                      const schema::Registry& registry) {
   json::Buffer buf;
   json::Writer w(buf);
   w.StartObject();
@@ -108,6 +109,26 @@ std::string user_json(const access::Principal& p, const std::string& csrf) {
   w.EndObject();
   w.Key("csrf_token");
   w.String(csrf);
+  // What the UI may offer: per entity, create and the scopes of read/update/delete.
+  w.Key("permissions");
+  w.StartObject();
+  w.Key("entities");
+  w.StartObject();
+  for (const auto& e : registry.all()) {
+    json::key(w, e->name);
+    w.StartObject();
+    w.Key("create");
+    w.Bool(access::can_create(p, e->name));
+    w.Key("read");
+    w.String(access::scope_name(access::scope_for(p, e->name, access::Op::kRead)));
+    w.Key("update");
+    w.String(access::scope_name(access::scope_for(p, e->name, access::Op::kUpdate)));
+    w.Key("delete");
+    w.String(access::scope_name(access::scope_for(p, e->name, access::Op::kDelete)));
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -179,7 +200,7 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(access::Session session,
                          s.auth.login(u->GetString(), pw->GetString(), req.remote_addr));
                http::Response r =
-                   json_response(200, user_json(session.principal, session.csrf_token));
+                   json_response(200, user_json(session.principal, session.csrf_token, s.registry));
                r.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + session.token +
                                               "; HttpOnly; SameSite=Lax; Path=/; Max-Age=" +
                                               std::to_string(access::kSessionLifetimeMs / 1000));
@@ -202,7 +223,7 @@ void register_routes(http::Router& router, Services services) {
   router.add("GET", v1 + "/auth/me",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate(s, req));
-               return json_response(200, user_json(p, p.csrf_token));
+               return json_response(200, user_json(p, p.csrf_token, s.registry));
              }));
 
   router.add("GET", v1 + "/metadata",
