@@ -1,7 +1,7 @@
 // Crash safety: kill -9 during a stream of concurrent writes loses no acknowledged write.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, tempDir, addUser, createToken, request, listAll, sleep } from './harness.mjs';
+import { startServer, tempDir, addUser, createToken, request, listAll, sleep } from './harness.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.kill(); });
@@ -18,7 +18,7 @@ test('kill -9 during concurrent writes, three times: every acknowledged create a
   let lastAckedCount = 0;
 
   for (let round = 0; round < ROUNDS; round++) {
-    const srv = await new Server(dir).start();
+    const srv = await startServer({ dataDir: dir });
     servers.push(srv);
     const c = srv.client({ token });
     if (!counter) counter = await c.create('accounts', { name: 'crash counter', employees: 0 });
@@ -55,7 +55,7 @@ test('kill -9 during concurrent writes, three times: every acknowledged create a
     assert.ok(acked.size > 0, 'some writes were acknowledged before the kill');
   }
 
-  const srv = await new Server(dir).start();
+  const srv = await startServer({ dataDir: dir });
   servers.push(srv);
   const c = srv.client({ token });
   const found = new Set((await listAll(c, 'accounts', { filter: { field: 'name', op: 'starts_with', value: 'crash r' }, limit: 500 })).map((a) => a.id));

@@ -2,7 +2,7 @@
 // and survive a restart.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, Server, assertProblem, listAll } from './harness.mjs';
+import { startServer, assertProblem, listAll } from './harness.mjs';
 
 let srv;
 let admin, sales;
@@ -129,7 +129,7 @@ test('custom fields and their values survive a restart', async () => {
   const before = await listAll(admin, 'accounts', { filter: { field: 'wechat_id', op: 'is_null', value: false }, sort: 'wechat_id' });
   assert.equal(before.length, 3);
   await srv.stop();
-  srv = await new Server(srv.dataDir).start();
+  srv = await startServer({ dataDir: srv.dataDir });
   admin = srv.client({ token: admin.token });
   const f = (await fieldsOf(admin, 'account')).find((x) => x.name === 'wechat_id');
   assert.ok(f, 'field still declared');

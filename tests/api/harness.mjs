@@ -188,6 +188,7 @@ export class Server {
         if (m) { clearTimeout(timer); res(m[1]); }
       });
       proc.on('exit', (code) => { clearTimeout(timer); rej(new Error(`server exited (${code}) before listening:\n${this.output}`)); });
+      proc.on('error', (e) => { clearTimeout(timer); live.delete(proc); rej(Object.assign(new Error(`cannot run ${BIN}: ${e.message}`), { spawnError: true })); });
     });
     return this;
   }
@@ -227,8 +228,16 @@ export class Server {
 
 /** Starts a server on a fresh (or the given) data dir. */
 export async function startServer({ dataDir, args = [] } = {}) {
-  const s = new Server(dataDir || tempDir(), args);
-  return s.start();
+  const dir = dataDir || tempDir();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await new Server(dir, args).start();
+    } catch (e) {
+      // A binary being relinked at this moment (ETXTBSY, ENOEXEC) is worth a second try.
+      if (!e.spawnError || attempt >= 3) throw e;
+      await sleep(1000);
+    }
+  }
 }
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }

@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, Server, tempDir, cli, assertProblem, listAll } from './harness.mjs';
+import { startServer, tempDir, cli, assertProblem, listAll } from './harness.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
