@@ -31,8 +31,14 @@ test:
 test-asan:
 	@$(MAKE) test PRESET=asan
 
-bench:
-	@echo "make bench: benchmarks arrive with the benchmark issue (#5); nothing to measure yet."
+# Benchmarks (bench/README.md): BENCH_SCALE=small (default, about a minute) or full; writes
+# bench/results/latest.json. bench-compare: change of every figure against OLD (default previous run).
+bench: bootstrap
+	@BENCH_SCALE=$(or $(BENCH_SCALE),small) PRESET=release JOBS=2 bench/run.sh
+
+.PHONY: bench-compare
+bench-compare:
+	@node bench/compare.mjs $(OLD) $(NEW)
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

@@ -65,6 +65,19 @@ if ls tests/browser/*.test.mjs >/dev/null 2>&1; then
   RAPPORT_WEB_DIST="$PWD/web/dist" node_suite browser tests/browser/*.test.mjs
 fi
 
+# --- bench smoke (owned by the benchmark harness, issue #5) ---
+if [[ -x bench/smoke.sh ]]; then
+  echo "== bench smoke (generator + every wrk scenario for 1 s, no timings asserted)"
+  BUILD=$BUILD bench/smoke.sh >"$LOGS/bench-smoke.log" 2>&1
+  bline=$(grep -E "^bench smoke: [0-9]+ passed, [0-9]+ failed" "$LOGS/bench-smoke.log" | tail -1)
+  bp=$(echo "$bline" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || true)
+  bf=$(echo "$bline" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || true)
+  [[ -z $bline ]] && { bp=0; bf=1; }
+  [[ $bf != 0 ]] && grep -E -A3 "FAIL" "$LOGS/bench-smoke.log" | head -40
+  add "$bp" "$bf" bench-smoke
+fi
+# --- end bench smoke ---
+
 echo
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,0 +1,123 @@
+// Assembles one benchmark run (bench/run.sh) into bench/results/latest.json and prints the table.
+// Inputs in --work: <scenario>.json (BENCH_RESULT lines of the wrk scripts), server.mem
+// (VmHWM/VmRSS), server.errors, micro.json (Google Benchmark JSON).
+import { execSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { parseArgs } from "node:util";
+
+const { values: args } = parseArgs({
+  options: {
+    work: { type: "string" },
+    manifest: { type: "string" },
+    scale: { type: "string" },
+    workers: { type: "string" },
+    connections: { type: "string" },
+    seconds: { type: "string" },
+    load: { type: "string", default: "" },
+    out: { type: "string" },
+  },
+});
+
+export const SCENARIOS = [
+  ["read", "read one record by id"],
+  ["list", "list 50, filter city = X, sort -created_at"],
+  ["search", "search as you type (1-, 2-, 3+-char prefixes)"],
+  ["phone", "phone lookup (via list filter; dedicated endpoint pending #4)"],
+  ["create", "durable create (POST /accounts, synchronous=FULL)"],
+  ["mixed", "mixed 90% read / 10% create"],
+];
+
+const readJson = (f) => (existsSync(f) ? JSON.parse(readFileSync(f, "utf8")) : null);
+const sh = (cmd) => {
+  try {
+    return execSync(cmd, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return "";
+  }
+};
+
+const w = args.work;
+const ceiling = readJson(`${w}/ceiling.json`);
+const scenarios = [];
+for (const [key, label] of SCENARIOS) {
+  const r = readJson(`${w}/${key}.json`);
+  if (!r) continue;
+  scenarios.push({ key, label, ...r, ratio: ceiling ? r.rps / ceiling.rps : null });
+}
+const mem = existsSync(`${w}/server.mem`) ? readFileSync(`${w}/server.mem`, "utf8") : "";
+const kb = (name) => Number((mem.match(new RegExp(`${name}:\\s*(\\d+)`)) || [])[1] || 0);
+const micro = (readJson(`${w}/micro.json`)?.benchmarks || []).map((b) => ({
+  name: b.name,
+  real_ns: b.time_unit === "ns" ? b.real_time : b.real_time * { us: 1e3, ms: 1e6 }[b.time_unit],
+  cpu_ns: b.time_unit === "ns" ? b.cpu_time : b.cpu_time * { us: 1e3, ms: 1e6 }[b.time_unit],
+  iterations: b.iterations,
+}));
+
+const result = {
+  schema: 1,
+  date: new Date().toISOString(),
+  git: {
+    commit: sh("git rev-parse --short HEAD"),
+    dirty: sh("git status --porcelain --untracked-files=no") !== "",
+  },
+  scale: args.scale,
+  machine: {
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model || "",
+    memory_gb: Math.round(os.totalmem() / 2 ** 30),
+    loadavg_before: args.load,
+    note: "shared machine: other builds and tests run beside the benchmark, figures are noisy",
+  },
+  dataset: readJson(args.manifest),
+  server: {
+    io_threads: 2,
+    workers: Number(args.workers),
+    peak_rss_mb: +(kb("VmHWM") / 1024).toFixed(1),
+    rss_at_end_mb: +(kb("VmRSS") / 1024).toFixed(1),
+    error_log_lines: Number(readFileSync(`${w}/server.errors`, "utf8").trim() || 0),
+  },
+  wrk: { threads: 2, connections: Number(args.connections), seconds: Number(args.seconds) },
+  ceiling,
+  scenarios,
+  micro,
+};
+writeFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
+
+// --- the terminal table --------------------------------------------------------------------------
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+const fmt = (x, d = 0) => (x == null ? "-" : Number(x).toFixed(d));
+const ds = result.dataset || {};
+console.log();
+console.log(
+  `Rapport benchmark — scale ${result.scale}: ${ds.accounts ?? "?"} accounts, ${ds.contacts ?? "?"} contacts, ` +
+    `${ds.interactions ?? "?"} communication records${ds.stopped_early ? " (generator stopped by its time budget)" : ""}`,
+);
+console.log(
+  `${result.machine.cpus} CPUs (${result.machine.cpu_model}), load before ${args.load}; ` +
+    `server 2 I/O + ${args.workers} worker threads; wrk 2 threads × ${args.connections} connections, ${args.seconds} s each`,
+);
+console.log("Shared machine: figures are noisy; compare ratios to the ceiling, not absolute req/s.");
+console.log();
+const head = `${pad("scenario", 62)}${lpad("req/s", 9)}${lpad("p50 ms", 9)}${lpad("p99 ms", 9)}${lpad("errors", 8)}${lpad("non-2xx", 8)}${lpad("ratio", 8)}`;
+console.log(head);
+console.log("-".repeat(head.length));
+const row = (label, r, ratio) =>
+  console.log(
+    `${pad(label, 62)}${lpad(fmt(r.rps), 9)}${lpad(fmt(r.p50_ms, 2), 9)}${lpad(fmt(r.p99_ms, 2), 9)}` +
+      `${lpad(r.errors, 8)}${lpad(r.non2xx, 8)}${lpad(ratio == null ? "-" : (ratio * 100).toFixed(1) + "%", 8)}`,
+  );
+if (ceiling) row("ceiling: GET /healthz", ceiling, 1);
+for (const s of scenarios) row(s.label, s, s.ratio);
+console.log();
+console.log(
+  `server peak RSS (VmHWM): ${result.server.peak_rss_mb} MB; error lines in the server log: ${result.server.error_log_lines}`,
+);
+if (micro.length) {
+  console.log();
+  console.log(`${pad("micro-benchmark", 40)}${lpad("ns/op", 12)}`);
+  for (const m of micro) console.log(`${pad(m.name, 40)}${lpad(fmt(m.cpu_ns, 0), 12)}`);
+}
+console.log();
+console.log(`written: ${args.out}`);

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# make bench: the benchmark run of issue #5. Builds the release binaries, generates (or reuses)
+# the data set of BENCH_SCALE, starts the server, measures the ceiling (GET /healthz) and every
+# HTTP scenario with wrk in one run, reads the server's peak RSS, runs the micro-benchmarks, and
+# writes bench/results/latest.json (the previous one becomes previous.json) plus a table.
+#
+#   BENCH_SCALE=small|full   data size (default small; tiny is for the smoke test)
+#   BENCH_SECONDS=N          seconds per scenario (default 3 at small, 10 at full)
+#   BENCH_WORKERS=N          server worker threads (default 4; I/O threads are always 2)
+#   BENCH_CONNECTIONS=N      wrk connections (default 64; wrk threads are always 2)
+#   BENCH_ONLY="read list"   run only these scenarios (the ceiling always runs)
+#   BENCH_GEN_MAX_SECONDS=N  time budget of the generator (default 1140 at full)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCALE=${BENCH_SCALE:-small}
+PRESET=${PRESET:-release}
+BUILD=build/$PRESET
+JOBS=${JOBS:-2}
+((JOBS > 2)) && JOBS=2  # the reference machine has 2 cores shared with others
+case $SCALE in
+  tiny | small) SECONDS_PER=${BENCH_SECONDS:-3} ;;
+  full) SECONDS_PER=${BENCH_SECONDS:-10} ;;
+  *) echo "BENCH_SCALE must be tiny, small or full" >&2; exit 2 ;;
+esac
+WORKERS=${BENCH_WORKERS:-4}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+GEN_MAX=${BENCH_GEN_MAX_SECONDS:-$([[ $SCALE == full ]] && echo 1140 || echo 0)}
+RESULTS=bench/results
+DATA=bench/data/$SCALE
+RUN_DATA=bench/data/$SCALE.run
+WORK=$(mktemp -d /tmp/rapport-bench.XXXXXX)
+SERVER_PID=
+
+cleanup() {
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || scripts/bootstrap.sh --test  # wrk is one of the test packages
+command -v node >/dev/null || { echo "node is missing: scripts/bootstrap.sh installs it" >&2; exit 1; }
+
+echo "== build ($PRESET, -j$JOBS)"
+cmake --preset "$PRESET" >/dev/null
+cmake --build "$BUILD" -j "$JOBS" --target rapport rapport-gen >"$WORK/build.log" 2>&1 ||
+  { tail -40 "$WORK/build.log"; exit 1; }
+MICRO=$BUILD/bench/rapport-micro
+cmake --build "$BUILD" -j "$JOBS" --target rapport-micro >>"$WORK/build.log" 2>&1 || MICRO=
+RAPPORT=$BUILD/src/rapport
+GEN=$BUILD/bench/rapport-gen
+
+# The data set is cached per scale and regenerated when the generator or the entity declarations
+# change. Scenarios write (creates), so every run serves a fresh copy.
+key=$(cat bench/gen/gen.cc src/modules/*/entities/*.json | sha1sum | cut -c1-16)
+if [[ ! -f $DATA/bench/manifest.json || $(cat "$DATA/bench/key" 2>/dev/null) != "$key" ]]; then
+  echo "== generating the $SCALE data set (cached in $DATA)"
+  rm -rf "$DATA" "$DATA.tmp"
+  mkdir -p bench/data
+  "$GEN" --data "$DATA.tmp" --scale "$SCALE" --max-seconds "$GEN_MAX" >"$WORK/gen.out"
+  echo "$key" >"$DATA.tmp/bench/key"
+  mv "$DATA.tmp" "$DATA"
+fi
+echo "   data set: $(cat "$DATA/bench/manifest.json")"
+rm -rf "$RUN_DATA"
+cp -r --reflink=auto "$DATA" "$RUN_DATA"
+
+echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS"
+"$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" \
+  >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+PORT=
+for _ in $(seq 1 100); do
+  PORT=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$WORK/server.log")
+  [[ -n $PORT ]] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+[[ -n $PORT ]] || { tail -20 "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+URL=http://127.0.0.1:$PORT
+
+# name, seconds → $WORK/<name>.json (the BENCH_RESULT line of the script's done() hook)
+scenario() {
+  local name=$1 secs=$2
+  printf '   %-8s %2ss … ' "$name" "$secs"
+  if BENCH_DIR=$RUN_DATA/bench wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency \
+    -s "bench/wrk/$name.lua" "$URL" >"$WORK/$name.wrk" 2>&1; then :; fi
+  if ! sed -n 's/^BENCH_RESULT //p' "$WORK/$name.wrk" >"$WORK/$name.json" || [[ ! -s $WORK/$name.json ]]; then
+    echo "failed"; tail -5 "$WORK/$name.wrk"; rm -f "$WORK/$name.json"; return 0
+  fi
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms`)' "$WORK/$name.json"
+}
+
+echo "== wrk: 2 threads, $CONNECTIONS connections, keep-alive, ${SECONDS_PER}s per scenario (shared machine: figures are noisy)"
+uptime_before=$(cut -d' ' -f1-3 /proc/loadavg)
+scenario ceiling 1 >/dev/null  # warm-up
+scenario ceiling "$SECONDS_PER"
+scenarios=(read list search phone create mixed)
+for s in "${scenarios[@]}"; do
+  if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $s "* ]]; then continue; fi
+  scenario "$s" "$SECONDS_PER"
+done
+grep -E '^Vm(HWM|RSS)' "/proc/$SERVER_PID/status" >"$WORK/server.mem" || true
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+grep -ciE ' (error|critical) ' "$WORK/server.log" >"$WORK/server.errors" || true
+
+if [[ -n $MICRO ]]; then
+  echo "== micro-benchmarks (Google Benchmark)"
+  "$MICRO" --benchmark_min_time="$([[ $SCALE == full ]] && echo 0.5 || echo 0.1)" \
+    --benchmark_format=json --benchmark_out="$WORK/micro.json" >/dev/null 2>"$WORK/micro.err" ||
+    { tail -5 "$WORK/micro.err"; rm -f "$WORK/micro.json"; }
+fi
+
+mkdir -p "$RESULTS"
+[[ -f $RESULTS/latest.json ]] && mv "$RESULTS/latest.json" "$RESULTS/previous.json"
+node bench/report.mjs --work "$WORK" --manifest "$DATA/bench/manifest.json" --scale "$SCALE" \
+  --workers "$WORKERS" --connections "$CONNECTIONS" --seconds "$SECONDS_PER" \
+  --load "$uptime_before" --out "$RESULTS/latest.json"
+cp "$RESULTS/latest.json" "$RESULTS/$SCALE-$(date +%Y%m%d-%H%M%S).json"
+rm -rf "$RUN_DATA"

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Smoke test of the benchmark harness for make test: the generator at a tiny scale (500 accounts,
+# twice, to check it is deterministic), every wrk scenario for 1 second against the real server
+# with exact checking (no socket errors, no non-2xx answer, no empty result list, some requests),
+# the micro-benchmarks once, and the report/compare scripts. It checks that the benchmarks work;
+# it asserts no timings. Ends with "bench smoke: N passed, M failed"; exit status 1 on failure.
+#
+#   BUILD=build/release bench/smoke.sh     (default build/$PRESET, PRESET defaulting to release)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build/${PRESET:-release}}
+RAPPORT=$BUILD/src/rapport
+GEN=$BUILD/bench/rapport-gen
+MICRO=$BUILD/bench/rapport-micro
+WORK=$(mktemp -d /tmp/rapport-bench-smoke.XXXXXX)
+SERVER_PID=
+passed=0
+failed=0
+
+cleanup() {
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "  ok   $1"; }
+bad() { failed=$((failed + 1)); echo "  FAIL $1"; [[ -n ${2:-} ]] && echo "$2" | sed 's/^/       /'; }
+finish() {
+  echo "bench smoke: $passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+  exit
+}
+
+for bin in "$RAPPORT" "$GEN"; do
+  [[ -x $bin ]] || { bad "binary $bin exists (build first)"; finish; }
+done
+command -v wrk >/dev/null || { bad "wrk is installed (scripts/bootstrap.sh --test)"; finish; }
+
+# Generator: tiny scale, twice with the same seed.
+if "$GEN" --data "$WORK/data" --scale tiny >"$WORK/gen.out" 2>"$WORK/gen.err" &&
+  "$GEN" --data "$WORK/data2" --scale tiny >/dev/null 2>&1; then
+  if node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1]));
+      process.exit(m.accounts===500 && m.contacts===1000 && m.interactions>0 ? 0 : 1)' \
+    "$WORK/data/bench/manifest.json"; then
+    ok "generator: 500 accounts, 1000 contacts, communication records"
+  else
+    bad "generator counts" "$(cat "$WORK/data/bench/manifest.json")"
+  fi
+  if cmp -s "$WORK/data/bench/search.txt" "$WORK/data2/bench/search.txt" &&
+    cmp -s "$WORK/data/bench/phones.txt" "$WORK/data2/bench/phones.txt"; then
+    ok "generator is deterministic (same seed, same names and phones)"
+  else
+    bad "generator is deterministic"
+  fi
+else
+  bad "generator runs" "$(tail -5 "$WORK/gen.err")"
+  finish
+fi
+
+"$RAPPORT" serve --data "$WORK/data" --port 0 --io-threads 2 --workers 4 >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+PORT=
+for _ in $(seq 1 100); do
+  PORT=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$WORK/server.log")
+  [[ -n $PORT ]] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z $PORT ]]; then
+  bad "server starts on the generated data" "$(tail -10 "$WORK/server.log")"
+  finish
+fi
+
+for s in ceiling read list search phone create mixed; do
+  BENCH_DIR=$WORK/data/bench BENCH_CHECK=1 wrk -t1 -c4 -d1s --timeout 5s -s "bench/wrk/$s.lua" \
+    "http://127.0.0.1:$PORT" >"$WORK/$s.wrk" 2>&1
+  sed -n 's/^BENCH_RESULT //p' "$WORK/$s.wrk" >"$WORK/$s.json"
+  if node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+      const okay = r.requests > 0 && r.checked > 0 && r.errors === 0 && r.non2xx === 0 && r.empty === 0;
+      if (!okay) console.log(JSON.stringify(r));
+      process.exit(okay ? 0 : 1)' "$WORK/$s.json" >"$WORK/$s.check" 2>&1; then
+    ok "scenario $s: $(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+      console.log(`${r.requests} requests, all 2xx with results`)' "$WORK/$s.json")"
+  else
+    bad "scenario $s" "$(cat "$WORK/$s.check"; tail -5 "$WORK/$s.wrk")"
+  fi
+done
+grep -E '^Vm(HWM|RSS)' "/proc/$SERVER_PID/status" >"$WORK/server.mem" 2>/dev/null || true
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+grep -ciE ' (error|critical) ' "$WORK/server.log" >"$WORK/server.errors" || true
+
+if [[ -x $MICRO ]]; then
+  if "$MICRO" --benchmark_min_time=0.01 --benchmark_format=json \
+    --benchmark_out="$WORK/micro.json" >/dev/null 2>"$WORK/micro.err" &&
+    node -e 'const b=JSON.parse(require("fs").readFileSync(process.argv[1])).benchmarks;
+      process.exit(b.length >= 4 && b.every((x) => !x.error_occurred) ? 0 : 1)' "$WORK/micro.json"; then
+    ok "micro-benchmarks run"
+  else
+    bad "micro-benchmarks run" "$(tail -5 "$WORK/micro.err")"
+  fi
+fi
+
+# Report and compare on these 1-second figures.
+if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.json" --scale tiny \
+  --workers 4 --connections 4 --seconds 1 --out "$WORK/result.json" >"$WORK/report.out" 2>&1 &&
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+    process.exit(r.ceiling && r.scenarios.length === 6 && r.server.peak_rss_mb > 0 ? 0 : 1)' \
+    "$WORK/result.json" &&
+  node bench/compare.mjs "$WORK/result.json" "$WORK/result.json" >"$WORK/compare.out" 2>&1; then
+  ok "results JSON and bench-compare"
+else
+  bad "results JSON and bench-compare" "$(tail -10 "$WORK/report.out" "$WORK/compare.out" 2>/dev/null)"
+fi
+finish

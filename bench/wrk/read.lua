@@ -1,0 +1,11 @@
+-- Read one account by id (auth + access check + load + JSON), ids sampled by rapport-gen.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local B = dofile(dir .. "common.lua")
+local reqs = {}
+function init(args)
+  B.seed()
+  for _, id in ipairs(B.lines("account_ids.txt")) do
+    reqs[#reqs + 1] = B.get("/api/v1/accounts/" .. id)
+  end
+end
+function request() return reqs[math.random(#reqs)] end
