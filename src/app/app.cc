@@ -110,10 +110,16 @@ Result<std::int64_t> add_user(App& app, const std::string& username,
     if (team.ok()) {
       team_id = *team;
     } else {
-      RP_ASSIGN(auto created,
-                app.records->create(app.system, *app.registry.get("team"),
-                                    "{\"name\":" + json::stringify(json::str(team_name, a)) + "}"));
-      team_id = created.id;
+      auto created =
+          app.records->create(app.system, *app.registry.get("team"),
+                              "{\"name\":" + json::stringify(json::str(team_name, a)) + "}");
+      if (created.ok()) {
+        team_id = created->id;
+      } else if (created.error().code == Errc::kDuplicate) {
+        RP_ASSIGN(team_id, find_id("team", team_name));  // another process created it just now
+      } else {
+        return std::move(created).error();
+      }
     }
     body.AddMember("team_id", json::str(std::to_string(team_id), a), a);
   }

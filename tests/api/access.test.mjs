@@ -197,3 +197,48 @@ test('metadata reports the caller\'s permissions per entity', async () => {
   const ma = await admin.get('/api/v1/metadata');
   assert.deepEqual(ma.json.entities.find((e) => e.name === 'account').permissions, { create: true, read: 'all', update: 'all', delete: 'all' });
 });
+
+test('admin manages users over the API: password never echoed or audited, deactivation locks out at once', async () => {
+  const roles = (await admin.list('roles')).items;
+  const salesRole = roles.find((r) => r.name === 'Sales');
+  const team = await admin.create('teams', { name: 'West' });
+  const r = await admin.post('/api/v1/users', { username: 'newbie', display_name: '新人', role_id: salesRole.id, team_id: team.id, password: 'newbie-password-1' });
+  assert.equal(r.status, 201, r.text);
+  assert.ok(!/password|argon2/i.test(r.text));
+  const s = await srv.login('newbie', 'newbie-password-1');
+  assert.equal(s.user.role, 'Sales');
+  assert.equal(s.user.team_id, team.id);
+  const h = await admin.get(`/api/v1/users/${r.json.id}/history`);
+  assert.ok(!/newbie-password|argon2|"password"/.test(h.text), `history must not hold the password: ${h.text.slice(0, 300)}`);
+  assertProblem(await admin.post('/api/v1/users', { username: 'shorty', display_name: 'S', role_id: salesRole.id, password: 'short' }), 422, 'validation_failed', 'password');
+  assertProblem(await admin.post('/api/v1/users', { username: 'newbie', display_name: 'N', role_id: salesRole.id, password: 'another-password-1' }), 409, 'duplicate', 'username');
+  assertProblem(await admin.post('/api/v1/users', { username: 'Bad Name', display_name: 'N', role_id: salesRole.id, password: 'another-password-1' }), 422, 'validation_failed', 'username');
+  assertProblem(await admin.del(`/api/v1/users/${admin.user.id}`), 422, 'rule_violation');
+
+  const d = await admin.patch(`/api/v1/users/${r.json.id}`, { active: false });
+  assert.equal(d.status, 200, d.text);
+  assertProblem(await srv.request('GET', '/api/v1/auth/me', { session: s }), 401, 'unauthenticated');
+  assertProblem(await srv.request('POST', '/api/v1/auth/login', { body: { username: 'newbie', password: 'newbie-password-1' } }), 401, 'invalid_credentials');
+});
+
+test('role changes take effect immediately; invalid permission documents → 422 permissions', async () => {
+  const roles = (await admin.list('roles')).items;
+  const salesRole = roles.find((r) => r.name === 'Sales');
+  assert.equal((await n1.get('/api/v1/contacts')).status, 200);
+  const perms = structuredClone(salesRole.permissions);
+  perms.entities.contact = { create: false, read: 'none', update: 'none', delete: 'none' };
+  const p = await admin.patch(`/api/v1/roles/${salesRole.id}`, { permissions: perms });
+  assert.equal(p.status, 200, p.text);
+  try {
+    assertProblem(await n1.get('/api/v1/contacts'), 403, 'forbidden');
+    assertProblem(await n1.post('/api/v1/contacts', { full_name: 'x' }), 403, 'forbidden');
+    const m = await n1.get('/api/v1/metadata');
+    assert.deepEqual(m.json.entities.find((e) => e.name === 'contact').permissions, { create: false, read: 'none', update: 'none', delete: 'none' });
+  } finally {
+    const back = await admin.patch(`/api/v1/roles/${salesRole.id}`, { permissions: salesRole.permissions });
+    assert.equal(back.status, 200, back.text);
+  }
+  assert.equal((await n1.get('/api/v1/contacts')).status, 200);
+  assertProblem(await admin.post('/api/v1/roles', { name: 'Broken', permissions: { entities: { account: { read: 'everything' } } } }), 422, 'validation_failed', 'permissions');
+  assertProblem(await admin.post('/api/v1/roles', { name: 'Broken', permissions: { fields: { 'account.bank_account': 'maybe' } } }), 422, 'validation_failed', 'permissions');
+});
