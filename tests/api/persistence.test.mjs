@@ -107,3 +107,20 @@ test('FailingRestore: restoring a file that is not a backup, or is missing, fail
   await assert.rejects(cli('restore', bogus, '--data', target));
   await assert.rejects(cli('restore', join(dir, 'missing.db'), '--data', target));
 });
+
+test('SIGTERM finishes in-flight requests before exiting with status 0', async () => {
+  const srv = await serve(tempDir());
+  const admin = await srv.userClient('admin', { role: 'Administrator' });
+  for (let i = 0; i < 200; i += 25) {
+    await Promise.all(Array.from({ length: 25 }, (_, k) => admin.create('accounts', { name: `Shutdown ${i + k}`, description: 'd'.repeat(500) })));
+  }
+  const inFlight = Array.from({ length: 10 }, () => admin.get('/api/v1/accounts/export.csv')
+    .then((r) => r.status, (e) => e.cause?.code || e.message));
+  await new Promise((r) => setTimeout(r, 30));
+  const exited = srv.stop();
+  const results = await Promise.all(inFlight);
+  // Requests already accepted are answered in full; ones that had not connected yet are refused.
+  for (const r of results) assert.ok(r === 200 || r === 'ECONNREFUSED', `in-flight request ended with ${r}`);
+  assert.ok(results.includes(200));
+  assert.deepEqual(await exited, { code: 0, signal: null });
+});
