@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "storage/postgres/pg_store.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 
@@ -13,9 +14,6 @@ namespace {
 // Accepted: "sqlite:PATH", "sqlite://PATH" and a plain path.
 Result<std::string> sqlite_path(const std::string& url) {
   std::string_view u = url;
-  if (u.starts_with("postgresql://") || u.starts_with("postgres://")) {
-    return make_error(Errc::kBadRequest, "PostgreSQL backend not built yet");
-  }
   if (u.starts_with("sqlite:")) {
     u.remove_prefix(7);
     if (u.starts_with("//")) u.remove_prefix(2);
@@ -30,15 +28,26 @@ Result<std::string> sqlite_path(const std::string& url) {
   return std::string(u);
 }
 
+bool is_postgres(std::string_view url) {
+  return url.starts_with("postgresql://") || url.starts_with("postgres://");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {
+  if (is_postgres(url)) {
+    RP_ASSIGN(auto store, postgres::PgStore::open(url, options));
+    return std::unique_ptr<Store>(std::move(store));
+  }
   RP_ASSIGN(std::string path, sqlite_path(url));
   RP_ASSIGN(auto store, sqlite::SqliteStore::open(path, options));
   return std::unique_ptr<Store>(std::move(store));
 }
 
 Status restore_store(const std::string& target_url, const std::string& backup_path) {
+  if (is_postgres(target_url)) {
+    return make_error(Errc::kBadRequest, "use pg_restore (or psql) for PostgreSQL backups");
+  }
   RP_ASSIGN(std::string path, sqlite_path(target_url));
   return sqlite::restore(path, backup_path);
 }

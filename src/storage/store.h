@@ -100,10 +100,11 @@ class Store {
 struct StoreOptions {
   int readers = 4;             // reader connections in the pool
   int busy_timeout_ms = 5000;  // wait for another process's write lock before kBusy
+  int pool_size = 8;           // PostgreSQL: connections shared by write and read transactions
 };
 
 // Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if
-// missing). "postgresql://…" is reserved for the PostgreSQL backend.
+// missing), or "postgresql://…" / "postgres://…" (a libpq connection URI) for PostgreSQL.
 Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options = {});
 
 // Replaces the database at `target_url` with the backup file at `backup_path` (server stopped).

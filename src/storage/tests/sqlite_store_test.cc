@@ -461,16 +461,6 @@ TEST_F(SqliteStoreTest, FailingRestoreOfBadBackupLeavesTargetAlone) {
   EXPECT_EQ(count(*store_, "t"), 1);
 }
 
-TEST(SqliteOpen, FailingPostgresUrlIsNotBuiltYet) {
-  for (const char* url : {"postgresql://localhost/rapport", "postgres://u@h/db"}) {
-    auto r = open_store(url);
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().code, Errc::kBadRequest);
-    EXPECT_EQ(r.error().message, "PostgreSQL backend not built yet");
-  }
-  EXPECT_EQ(restore_store("postgres://h/db", "/x").error().code, Errc::kBadRequest);
-}
-
 TEST(SqliteOpen, FailingUnopenablePath) {
   TempDir dir;
   auto r = open_store("sqlite:" + dir.file("no/such/dir/rapport.db"));

@@ -1,0 +1,928 @@
+// The implementation of the PostgreSQL backend: SQL translation (`?` → $n), connections with a
+// prepared-statement cache, the connection pool, transactions, pg_trgm search and migrations.
+#include "storage/postgres/pg_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace rapport::storage::postgres {
+namespace {
+
+// Above this many cached statements the cache is dropped (DEALLOCATE ALL) and rebuilt; bounds
+// the server memory that dynamically shaped SQL (fts_search with varying term counts) can pin.
+constexpr std::size_t kStatementCacheLimit = 512;
+
+// pg_advisory_xact_lock key serialising schema changes across processes: extension set-up,
+// migrations, and write transactions that inspect the schema (table_columns) before changing it
+// ("rapport1" in ASCII).
+constexpr std::int64_t kSchemaLockKey = 0x7261707061727431;
+
+// Type OIDs from the server's catalog/pg_type.h (not shipped with libpq-dev).
+constexpr Oid kBoolOid = 16;
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kInt2Oid = 21;
+constexpr Oid kInt4Oid = 23;
+constexpr Oid kOidOid = 26;
+constexpr Oid kFloat4Oid = 700;
+constexpr Oid kFloat8Oid = 701;
+constexpr Oid kNumericOid = 1700;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+bool ident_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         (static_cast<unsigned char>(c) & 0x80) != 0;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
+         });
+}
+
+bool valid_identifier(std::string_view name) {
+  if (name.empty() || name.size() > 58) return false;  // room for "_fts" within 63 bytes
+  auto first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
+  if (!first(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return first(c) || (c >= '0' && c <= '9'); });
+}
+
+// The quoted FTS table name for an entity, or an error for a name that is not an identifier.
+Result<std::string> fts_table(std::string_view entity) {
+  if (!valid_identifier(entity)) {
+    return make_error(Errc::kInternal,
+                      "invalid entity name for full-text index: '" + std::string(entity) + "'");
+  }
+  return "\"" + std::string(entity) + "_fts\"";
+}
+
+// Splits on ASCII whitespace and the ideographic space U+3000 (common in CJK input).
+std::vector<std::string_view> split_terms(std::string_view q) {
+  std::vector<std::string_view> terms;
+  std::size_t start = 0;
+  std::size_t i = 0;
+  auto flush = [&](std::size_t end) {
+    if (end > start) terms.push_back(q.substr(start, end - start));
+  };
+  while (i < q.size()) {
+    std::size_t sep = 0;
+    char c = q[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      sep = 1;
+    } else if (q.substr(i, 3) == "\xE3\x80\x80") {
+      sep = 3;
+    }
+    if (sep != 0) {
+      flush(i);
+      i += sep;
+      start = i;
+    } else {
+      ++i;
+    }
+  }
+  flush(q.size());
+  return terms;
+}
+
+// An ILIKE pattern matching `term` anywhere, with \ as the escape character.
+std::string like_pattern(std::string_view term) {
+  std::string out = "%";
+  for (char c : term) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '%';
+  return out;
+}
+
+// "body ILIKE ? ESCAPE '\' AND …", one condition per term; the pg_trgm GIN index on body
+// serves ILIKE for terms of >= 3 characters (also Chinese), shorter ones are rechecked.
+std::string fts_where(const std::vector<std::string_view>& terms, std::vector<SqlValue>& params) {
+  std::string sql;
+  for (std::string_view term : terms) {
+    if (!sql.empty()) sql += " AND ";
+    sql += "body ILIKE ? ESCAPE '\\'";
+    params.emplace_back(like_pattern(term));
+  }
+  return sql;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The column named by a key detail: `Key (email)=(a@x.org) already exists.` → "email";
+// first column of a composite key; empty for an expression index.
+std::string key_field(std::string_view detail) {
+  auto start = detail.find("Key (");
+  if (start == std::string_view::npos) return {};
+  std::string_view rest = detail.substr(start + 5);
+  auto end = std::min(rest.find(", "), rest.find(")="));
+  if (end == std::string_view::npos) return {};
+  std::string_view col = rest.substr(0, end);
+  if (col.size() >= 2 && col.front() == '"' && col.back() == '"') {
+    col = col.substr(1, col.size() - 2);
+  }
+  if (col.empty() || !std::all_of(col.begin(), col.end(), ident_char)) return {};
+  return std::string(col);
+}
+
+// The column a unique constraint or index is on, from PostgreSQL's default names
+// ("<table>_<col>_key") or the record layer's ("ix_<table>__<col>").
+std::string constraint_field(std::string_view constraint, std::string_view table) {
+  std::string_view c = constraint;
+  std::string ix = "ix_" + std::string(table) + "__";
+  if (c.starts_with(ix)) {
+    c.remove_prefix(ix.size());
+    return std::string(c.substr(0, c.find("__")));
+  }
+  if (!table.empty() && c.starts_with(std::string(table) + "_") && c.ends_with("_key")) {
+    c.remove_prefix(table.size() + 1);
+    c.remove_suffix(4);
+    return std::string(c);
+  }
+  return {};
+}
+
+// Maps a failed result (or a connection failure when `res` is null) to an Error.
+Error pg_error(PGconn* conn, const PGresult* res, std::string_view context = {}) {
+  auto field = [&](int code) -> std::string {
+    const char* v = res != nullptr ? PQresultErrorField(res, code) : nullptr;
+    return v != nullptr ? v : "";
+  };
+  std::string state = field(PG_DIAG_SQLSTATE);
+  std::string msg = field(PG_DIAG_MESSAGE_PRIMARY);
+  if (msg.empty()) {
+    msg = trim(res != nullptr && *PQresultErrorMessage(res) != '\0' ? PQresultErrorMessage(res)
+                                                                    : PQerrorMessage(conn));
+  }
+  std::string detail = field(PG_DIAG_MESSAGE_DETAIL);
+  if (!detail.empty()) msg += " (" + detail + ")";
+  if (!context.empty()) msg = std::string(context) + ": " + msg;
+
+  if (PQstatus(conn) == CONNECTION_BAD || state.starts_with("08") || state == "57P01" ||
+      state == "57P02" || state == "57P03") {
+    return make_error(Errc::kStorage, "connection to PostgreSQL lost: " + msg);
+  }
+  if (state == "23505") {
+    std::string col = key_field(detail);
+    if (col.empty())
+      col = constraint_field(field(PG_DIAG_CONSTRAINT_NAME), field(PG_DIAG_TABLE_NAME));
+    return make_error(Errc::kDuplicate, std::move(msg), std::move(col));
+  }
+  if (state.starts_with("23") || state.starts_with("22")) {
+    std::string col = field(PG_DIAG_COLUMN_NAME);
+    if (col.empty()) col = key_field(detail);
+    return make_error(Errc::kValidation, std::move(msg), std::move(col));
+  }
+  if (state == "40001" || state == "40P01" || state == "55P03") {
+    return make_error(Errc::kBusy, std::move(msg));
+  }
+  return make_error(Errc::kStorage, std::move(msg));
+}
+
+std::string format_double(double d) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  std::string s = buf;
+  if (s == "nan" || s == "-nan") return "NaN";
+  if (s == "inf") return "Infinity";
+  if (s == "-inf") return "-Infinity";
+  return s;
+}
+
+// A numeric column value: an int64 when it is a whole number that fits (SUM over BIGINT columns
+// is numeric in PostgreSQL and an integer in SQLite), else a double.
+SqlValue numeric_value(const char* text) {
+  std::string_view s = text;
+  bool integral = !s.empty() && s.find_first_not_of("-0123456789") == std::string_view::npos;
+  if (integral) {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(text, &end, 10);
+    if (errno == 0 && end != nullptr && *end == '\0') return static_cast<std::int64_t>(v);
+  }
+  return std::strtod(text, nullptr);
+}
+
+std::string utc_now_iso8601() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+void ignore_notice(void* /*arg*/, const char* /*message*/) {}
+
+}  // namespace
+
+Result<std::string> translate_sql(std::string_view sql, int* count) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int n = 0;
+  int words = 0;  // unquoted words seen so far
+  std::string_view first_words[3];
+  bool ddl = false;  // CREATE [TEMP|UNLOGGED] TABLE or ALTER TABLE
+  std::size_t end_of_statement = std::string_view::npos;  // position of a top-level ';'
+  std::size_t i = 0;
+  const std::size_t size = sql.size();
+
+  auto only_one = [&]() -> Error {
+    return make_error(Errc::kInternal,
+                      "only one SQL statement per call is supported: " + std::string(sql));
+  };
+  while (i < size) {
+    char c = sql[i];
+    // Comments: copied (before a ';') or skipped (after it).
+    if (c == '-' && i + 1 < size && sql[i + 1] == '-') {
+      std::size_t e = sql.find('\n', i);
+      e = e == std::string_view::npos ? size : e;
+      if (end_of_statement == std::string_view::npos) out.append(sql.substr(i, e - i));
+      i = e;
+      continue;
+    }
+    if (c == '/' && i + 1 < size && sql[i + 1] == '*') {
+      std::size_t start = i;
+      int depth = 0;
+      while (i < size) {
+        if (sql[i] == '/' && i + 1 < size && sql[i + 1] == '*') {
+          ++depth;
+          i += 2;
+        } else if (sql[i] == '*' && i + 1 < size && sql[i + 1] == '/') {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+      if (end_of_statement == std::string_view::npos) out.append(sql.substr(start, i - start));
+      continue;
+    }
+    if (end_of_statement != std::string_view::npos) {
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';') {
+        ++i;
+        continue;
+      }
+      return only_one();
+    }
+    if (c == ';') {
+      end_of_statement = i;
+      ++i;
+      continue;
+    }
+    if (c == '\'') {
+      // E'…' strings take backslash escapes; standard strings (standard_conforming_strings=on,
+      // set on every connection) do not. '' is a quote in both.
+      bool escapes =
+          i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') && (i < 2 || !ident_char(sql[i - 2]));
+      std::size_t start = i++;
+      while (i < size) {
+        if (escapes && sql[i] == '\\') {
+          i += 2;
+        } else if (sql[i] == '\'') {
+          if (i + 1 < size && sql[i + 1] == '\'') {
+            i += 2;
+          } else {
+            ++i;
+            break;
+          }
+        } else {
+          ++i;
+        }
+      }
+      out.append(sql.substr(start, std::min(i, size) - start));
+      continue;
+    }
+    if (c == '"') {
+      std::size_t start = i++;
+      while (i < size) {
+        if (sql[i] == '"') {
+          if (i + 1 < size && sql[i + 1] == '"') {
+            i += 2;
+          } else {
+            ++i;
+            break;
+          }
+        } else {
+          ++i;
+        }
+      }
+      out.append(sql.substr(start, std::min(i, size) - start));
+      continue;
+    }
+    if (c == '$' && (i == 0 || !ident_char(sql[i - 1]))) {
+      // Dollar quoting: $$…$$ or $tag$…$tag$.
+      std::size_t j = i + 1;
+      while (j < size && ident_char(sql[j]) && !(sql[j] >= '0' && sql[j] <= '9' && j == i + 1)) {
+        ++j;
+      }
+      if (j < size && sql[j] == '$') {
+        std::string_view tag = sql.substr(i, j - i + 1);
+        std::size_t close = sql.find(tag, j + 1);
+        std::size_t e = close == std::string_view::npos ? size : close + tag.size();
+        out.append(sql.substr(i, e - i));
+        i = e;
+        continue;
+      }
+    }
+    if (c == '?') {
+      out += '$';
+      out += std::to_string(++n);
+      ++i;
+      continue;
+    }
+    if (ident_char(c) && !(c >= '0' && c <= '9') && (i == 0 || !ident_char(sql[i - 1]))) {
+      std::size_t j = i;
+      while (j < size && ident_char(sql[j])) ++j;
+      std::string_view word = sql.substr(i, j - i);
+      if (words < 3) {
+        first_words[words] = word;
+        if (words == 1) {
+          ddl = (iequals(first_words[0], "ALTER") && iequals(word, "TABLE")) ||
+                (iequals(first_words[0], "CREATE") && iequals(word, "TABLE"));
+        } else if (words == 2 && !ddl) {
+          ddl = iequals(first_words[0], "CREATE") && iequals(word, "TABLE") &&
+                (iequals(first_words[1], "TEMP") || iequals(first_words[1], "TEMPORARY") ||
+                 iequals(first_words[1], "UNLOGGED"));
+        }
+      }
+      ++words;
+      if (ddl && (iequals(word, "INTEGER") || iequals(word, "INT"))) {
+        out += "BIGINT";
+      } else if (ddl && iequals(word, "REAL")) {
+        out += "DOUBLE PRECISION";
+      } else {
+        out.append(word);
+      }
+      i = j;
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  if (count != nullptr) *count = n;
+  return out;
+}
+
+// One PGconn and the statements prepared on it. Used by one thread at a time (the holder of
+// the transaction that took it from the pool).
+class PgConnection {
+ public:
+  static Result<std::unique_ptr<PgConnection>> connect(const std::string& url,
+                                                       const StoreOptions& options) {
+    // Later entries override earlier ones: the URL may set connect_timeout, never the encoding.
+    const char* keys[] = {"connect_timeout", "dbname", "client_encoding",
+                          "fallback_application_name", nullptr};
+    const char* values[] = {"10", url.c_str(), "UTF8", "rapport", nullptr};
+    PGconn* conn = PQconnectdbParams(keys, values, 1);
+    if (conn == nullptr)
+      return make_error(Errc::kStorage, "cannot connect to PostgreSQL: out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+      std::string msg = trim(PQerrorMessage(conn));
+      PQfinish(conn);
+      return make_error(Errc::kStorage, "cannot connect to PostgreSQL: " + msg);
+    }
+    PQsetNoticeProcessor(conn, ignore_notice, nullptr);
+    std::unique_ptr<PgConnection> c(new PgConnection(conn));
+    // lock_timeout: a row lock held by another transaction longer than the busy timeout is
+    // kBusy (55P03), as SQLite's busy timeout is.
+    std::string setup =
+        "SET standard_conforming_strings = on; SET client_min_messages = warning; "
+        "SET lock_timeout = " +
+        std::to_string(std::max(1, options.busy_timeout_ms));
+    if (auto s = c->simple(setup); !s.ok()) {
+      return make_error(Errc::kStorage, "cannot connect to PostgreSQL: " + s.error().message);
+    }
+    return c;
+  }
+
+  ~PgConnection() { PQfinish(conn_); }
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+  bool idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+  bool in_failed_transaction() const { return PQtransactionStatus(conn_) == PQTRANS_INERROR; }
+
+  // Runs SQL without parameters through the simple query protocol (several statements allowed).
+  Status simple(const std::string& sql) {
+    PGresult* res = PQexec(conn_, sql.c_str());
+    Status s = check(res);
+    PQclear(res);
+    return s;
+  }
+
+  // Ends any open transaction, ignoring errors (used on paths that are already failing).
+  void rollback_quietly() {
+    if (healthy() && !idle()) (void)simple("ROLLBACK");
+  }
+
+  // Runs one statement as a cached prepared statement; collects result rows into `out` when
+  // given. Returns the number of rows changed (0 for DDL and queries).
+  Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
+                           Rows* out = nullptr) {
+    RP_ASSIGN(const Prepared* stmt, prepare(sql));
+    if (stmt->params != static_cast<int>(params.size())) {
+      return make_error(Errc::kInternal, "statement expects " + std::to_string(stmt->params) +
+                                             " parameters, got " + std::to_string(params.size()) +
+                                             ": " + std::string(sql));
+    }
+    std::vector<std::string> text(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const SqlValue& v = params[i];
+      if (const auto* n = std::get_if<std::int64_t>(&v)) {
+        text[i] = std::to_string(*n);
+      } else if (const auto* d = std::get_if<double>(&v)) {
+        text[i] = format_double(*d);
+      } else if (const auto* s = std::get_if<std::string>(&v)) {
+        if (s->find('\0') != std::string::npos) {
+          return make_error(Errc::kValidation, "text must not contain the NUL character");
+        }
+        values[i] = s->c_str();
+        continue;
+      } else {
+        continue;  // NULL
+      }
+      values[i] = text[i].c_str();
+    }
+    PGresult* res = PQexecPrepared(conn_, stmt->name.c_str(), static_cast<int>(params.size()),
+                                   values.data(), nullptr, nullptr, 0);
+    struct Clear {
+      PGresult* r;
+      ~Clear() { PQclear(r); }
+    } clear{res};
+    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK) {
+      if (out != nullptr) *out = Rows{};
+      const char* n = PQcmdTuples(res);
+      return static_cast<std::int64_t>(n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10)
+                                                                  : 0);
+    }
+    if (status != PGRES_TUPLES_OK) {
+      // "cached plan must not change result type": a `SELECT *` prepared before its table
+      // gained a column. Forget it so the next use prepares it afresh (this use has failed
+      // and aborted the transaction); the server-side statement is deallocated later.
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      if (state != nullptr && std::string_view(state) == "0A000") {
+        if (auto it = cache_.find(sql); it != cache_.end()) {
+          stale_.push_back(std::move(it->second.name));
+          cache_.erase(it);
+        }
+      }
+      return pg_error(conn_, res);
+    }
+    if (out == nullptr) return std::int64_t{0};
+    convert(res, *out);
+    return std::int64_t{0};
+  }
+
+ private:
+  struct Prepared {
+    std::string name;
+    int params = 0;
+  };
+
+  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+
+  Status check(PGresult* res) {
+    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) {
+      return {};
+    }
+    return pg_error(conn_, res);
+  }
+
+  Result<const Prepared*> prepare(std::string_view sql) {
+    if (auto it = cache_.find(sql); it != cache_.end()) return &it->second;
+    int count = 0;
+    RP_ASSIGN(std::string translated, translate_sql(sql, &count));
+    if (cache_.size() >= kStatementCacheLimit) {
+      RP_TRY(simple("DEALLOCATE ALL"));
+      cache_.clear();
+      stale_.clear();
+    }
+    // Only reached in a transaction that has not failed, where DEALLOCATE can run.
+    for (; !stale_.empty(); stale_.pop_back()) RP_TRY(simple("DEALLOCATE " + stale_.back()));
+    Prepared p{"rp" + std::to_string(++next_statement_), count};
+    PGresult* res = PQprepare(conn_, p.name.c_str(), translated.c_str(), count, nullptr);
+    Status s = check(res);
+    PQclear(res);
+    if (!s.ok()) return std::move(s).error();
+    auto [it, inserted] = cache_.emplace(std::string(sql), std::move(p));
+    return &it->second;
+  }
+
+  static void convert(const PGresult* res, Rows& out) {
+    int ncols = PQnfields(res);
+    int nrows = PQntuples(res);
+    out.columns.clear();
+    out.rows.clear();
+    std::vector<Oid> types(ncols);
+    for (int c = 0; c < ncols; ++c) {
+      out.columns.emplace_back(PQfname(res, c));
+      types[c] = PQftype(res, c);
+    }
+    out.rows.reserve(nrows);
+    for (int r = 0; r < nrows; ++r) {
+      std::vector<SqlValue>& row = out.rows.emplace_back();
+      row.reserve(ncols);
+      for (int c = 0; c < ncols; ++c) {
+        if (PQgetisnull(res, r, c)) {
+          row.emplace_back(std::monostate{});
+          continue;
+        }
+        const char* v = PQgetvalue(res, r, c);
+        switch (types[c]) {
+          case kInt2Oid:
+          case kInt4Oid:
+          case kInt8Oid:
+          case kOidOid:
+            row.emplace_back(static_cast<std::int64_t>(std::strtoll(v, nullptr, 10)));
+            break;
+          case kFloat4Oid:
+          case kFloat8Oid:
+            row.emplace_back(std::strtod(v, nullptr));  // also "NaN", "Infinity"
+            break;
+          case kNumericOid:
+            row.emplace_back(numeric_value(v));
+            break;
+          case kBoolOid:  // booleans are integers 0/1 everywhere else
+            row.emplace_back(static_cast<std::int64_t>(v[0] == 't' ? 1 : 0));
+            break;
+          default:
+            row.emplace_back(std::string(v, static_cast<std::size_t>(PQgetlength(res, r, c))));
+        }
+      }
+    }
+  }
+
+  PGconn* conn_;
+  std::unordered_map<std::string, Prepared, StringHash, std::equal_to<>> cache_;
+  std::vector<std::string> stale_;  // statement names to deallocate
+  std::uint64_t next_statement_ = 0;
+};
+
+namespace {
+
+// A transaction on one pooled connection. Lives on the thread that opened it. PostgreSQL aborts
+// a transaction at its first failed statement, so every later call (and commit) returns that
+// first error; the connection goes back to the pool rolled back.
+class PgTx final : public Tx {
+ public:
+  PgTx(PgConnection* conn, bool writable, std::function<void()> release)
+      : conn_(conn), writable_(writable), release_(std::move(release)) {}
+  ~PgTx() override {
+    if (conn_ != nullptr) {
+      conn_->rollback_quietly();
+      finish();
+    }
+  }
+  PgTx(const PgTx&) = delete;
+  PgTx& operator=(const PgTx&) = delete;
+
+  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
+    RP_TRY(check_usable());
+    Rows rows;
+    RP_TRY(remember(conn_->run(sql, params, &rows)));
+    return rows;
+  }
+
+  Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
+    RP_TRY(check_usable());
+    return remember(conn_->run(sql, params));
+  }
+
+  Status commit() override {
+    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
+    if (failed_) {
+      conn_->rollback_quietly();
+      finish();
+      return *failed_;
+    }
+    Status s = conn_->simple("COMMIT");
+    if (!s.ok()) conn_->rollback_quietly();
+    finish();
+    return s;
+  }
+
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
+    RP_TRY(check_usable());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const SqlValue row[] = {id, std::string(text)};
+    RP_TRY(remember(conn_->run("INSERT INTO " + table +
+                                   " (id, body) VALUES (?, ?) "
+                                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                               row)));
+    return {};
+  }
+
+  Status fts_delete(std::string_view entity, std::int64_t id) override {
+    RP_TRY(check_usable());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const SqlValue key[] = {id};
+    RP_TRY(remember(conn_->run("DELETE FROM " + table + " WHERE id = ?", key)));
+    return {};
+  }
+
+  // In a write transaction this first takes the schema lock, held to the end of the
+  // transaction: "look, then CREATE/ALTER" (the record layer's schema sync) is then exact even
+  // when two servers start at once on a fresh database.
+  Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
+    RP_TRY(check_usable());
+    if (writable_ && !schema_locked_) {
+      const SqlValue key[] = {kSchemaLockKey};
+      RP_TRY(remember(conn_->run("SELECT pg_advisory_xact_lock(?)", key)));
+      schema_locked_ = true;
+    }
+    const SqlValue name[] = {std::string(table)};
+    Rows rows;
+    RP_TRY(
+        remember(conn_->run("SELECT column_name::text FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() AND table_name = ? "
+                            "ORDER BY ordinal_position",
+                            name, &rows)));
+    if (rows.rows.empty()) return std::optional<std::vector<std::string>>();
+    std::vector<std::string> cols;
+    for (const auto& r : rows.rows) cols.push_back(std::get<std::string>(r[0]));
+    return std::optional<std::vector<std::string>>(std::move(cols));
+  }
+
+  // Every whitespace-separated term must occur (case-insensitively) in the body; newest id
+  // first. An empty query or a non-positive limit matches nothing.
+  Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
+                                               int limit) override {
+    RP_TRY(check_usable());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    std::vector<std::int64_t> ids;
+    auto terms = split_terms(query);
+    if (terms.empty() || limit <= 0) return ids;
+
+    std::vector<SqlValue> params;
+    std::string sql = "SELECT id FROM " + table + " WHERE " + fts_where(terms, params) +
+                      " ORDER BY id DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(limit));
+    Rows rows;
+    RP_TRY(remember(conn_->run(sql, params, &rows)));
+    ids.reserve(rows.rows.size());
+    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
+    return ids;
+  }
+
+ private:
+  Status check_usable() const {
+    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
+    if (failed_) {
+      return make_error(failed_->code,
+                        "transaction aborted by an earlier error: " + failed_->message,
+                        failed_->field);
+    }
+    return {};
+  }
+
+  // Records the first failure: PostgreSQL has aborted the transaction. A statement refused
+  // before it reached the server (a bad parameter count, several statements, a NUL in text)
+  // leaves the transaction intact, as on SQLite.
+  template <typename T>
+  Result<T> remember(Result<T> r) {
+    if (!r.ok() && !failed_ && (!conn_->healthy() || conn_->in_failed_transaction())) {
+      failed_ = r.error();
+    }
+    return r;
+  }
+
+  void finish() {
+    conn_ = nullptr;
+    if (release_) std::exchange(release_, nullptr)();
+  }
+
+  PgConnection* conn_;
+  bool writable_;
+  bool schema_locked_ = false;
+  std::function<void()> release_;
+  std::optional<Error> failed_;
+};
+
+}  // namespace
+
+std::string PgDialect::column_type(ColumnType t) const {
+  switch (t) {
+    case ColumnType::kInteger:
+      return "BIGINT";
+    case ColumnType::kReal:
+      return "DOUBLE PRECISION";
+    case ColumnType::kText:
+      return "TEXT";
+  }
+  return "TEXT";
+}
+
+std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
+  auto table = fts_table(entity);
+  if (!table.ok()) throw std::invalid_argument(table.error().message);
+  // pg_trgm itself is enabled once when the store opens.
+  return {"CREATE TABLE IF NOT EXISTS " + *table + " (id BIGINT PRIMARY KEY, body TEXT NOT NULL)",
+          "CREATE INDEX IF NOT EXISTS \"" + std::string(entity) + "_fts_body\" ON " + *table +
+              " USING gin (body gin_trgm_ops)"};
+}
+
+std::string PgDialect::fts_condition(std::string_view entity, std::string_view query,
+                                     std::vector<SqlValue>& params) const {
+  auto table = fts_table(entity);
+  auto terms = split_terms(query);
+  if (!table.ok() || terms.empty()) return "1 = 0";
+  return "\"id\" IN (SELECT id FROM " + *table + " WHERE " + fts_where(terms, params) + ")";
+}
+
+PgStore::PgStore(std::string url, const StoreOptions& options)
+    : url_(std::move(url)), options_(options), pool_size_(std::max(1, options.pool_size)) {}
+
+PgStore::~PgStore() = default;
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url,
+                                               const StoreOptions& options) {
+  std::unique_ptr<PgStore> store(new PgStore(url, options));
+  RP_ASSIGN(auto first, PgConnection::connect(url, options));
+  store->free_.push_back(first.get());
+  store->conns_.push_back(std::move(first));
+
+  // pg_trgm backs full-text search; enabled once, under the migration lock so that two
+  // processes opening a fresh database at once do not both try to create it.
+  Status trgm = [&]() -> Status {
+    RP_ASSIGN(auto tx, store->write());
+    const SqlValue key[] = {kSchemaLockKey};
+    RP_TRY(tx->query("SELECT pg_advisory_xact_lock(?)", key));
+    RP_TRY(tx->exec("CREATE EXTENSION IF NOT EXISTS pg_trgm"));
+    return tx->commit();
+  }();
+  if (!trgm.ok()) {
+    Error e = std::move(trgm).error();
+    e.message = "cannot enable the pg_trgm extension: " + e.message;
+    return e;
+  }
+  return store;
+}
+
+Result<PgConnection*> PgStore::acquire() {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(std::max(0, options_.busy_timeout_ms));
+  std::unique_lock lock(pool_mu_);
+  while (true) {
+    if (!free_.empty()) {
+      PgConnection* conn = free_.back();
+      free_.pop_back();
+      return conn;
+    }
+    if (static_cast<int>(conns_.size()) + connecting_ < pool_size_) {
+      ++connecting_;
+      lock.unlock();
+      auto conn = PgConnection::connect(url_, options_);
+      lock.lock();
+      --connecting_;
+      if (!conn.ok()) {
+        pool_cv_.notify_one();  // another waiter may try in our place
+        return std::move(conn).error();
+      }
+      PgConnection* raw = conn->get();
+      conns_.push_back(std::move(conn).value());
+      return raw;
+    }
+    if (pool_cv_.wait_until(lock, deadline) == std::cv_status::timeout && free_.empty() &&
+        static_cast<int>(conns_.size()) + connecting_ >= pool_size_) {
+      return make_error(Errc::kBusy, "timed out waiting for a PostgreSQL connection");
+    }
+  }
+}
+
+void PgStore::release(PgConnection* conn) {
+  conn->rollback_quietly();
+  std::unique_ptr<PgConnection> dropped;  // closed outside the lock
+  {
+    std::lock_guard lock(pool_mu_);
+    if (conn->healthy() && conn->idle()) {
+      free_.push_back(conn);
+    } else {
+      auto it = std::find_if(conns_.begin(), conns_.end(),
+                             [&](const auto& c) { return c.get() == conn; });
+      if (it != conns_.end()) {
+        dropped = std::move(*it);
+        conns_.erase(it);
+      }
+    }
+  }
+  pool_cv_.notify_one();
+}
+
+Result<std::unique_ptr<Tx>> PgStore::begin(const char* begin_sql, bool writable) {
+  // A pooled connection may have been closed by the server (restart, idle timeout) since its
+  // last use; that shows only now. Such a connection is dropped and the BEGIN retried once on
+  // a fresh one.
+  for (int attempt = 0;; ++attempt) {
+    RP_ASSIGN(PgConnection * conn, acquire());
+    Status s = conn->simple(begin_sql);
+    if (s.ok()) {
+      return std::unique_ptr<Tx>(
+          std::make_unique<PgTx>(conn, writable, [this, conn] { release(conn); }));
+    }
+    bool lost = !conn->healthy();
+    release(conn);
+    if (!lost || attempt > 0) return std::move(s).error();
+  }
+}
+
+Result<std::unique_ptr<Tx>> PgStore::write() { return begin("BEGIN", true); }
+
+Result<std::unique_ptr<Tx>> PgStore::read() {
+  // The snapshot of a REPEATABLE READ transaction is taken at its first query, so take it now:
+  // the caller sees the database as of this call, not of its own first query.
+  return begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1", false);
+}
+
+Status PgStore::migrate(std::span<const Migration> migrations) {
+  const SqlValue key[] = {kSchemaLockKey};
+  {
+    RP_ASSIGN(auto tx, write());
+    RP_TRY(tx->query("SELECT pg_advisory_xact_lock(?)", key));
+    RP_TRY(
+        tx->exec("CREATE TABLE IF NOT EXISTS _migrations("
+                 "version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"));
+    RP_TRY(tx->commit());
+  }
+  std::vector<const Migration*> ordered;
+  for (const auto& m : migrations) ordered.push_back(&m);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  for (std::size_t i = 1; i < ordered.size(); ++i) {
+    if (ordered[i]->version == ordered[i - 1]->version) {
+      return make_error(Errc::kInternal,
+                        "duplicate migration version " + std::to_string(ordered[i]->version));
+    }
+  }
+
+  RP_ASSIGN(int current, schema_version());
+  for (const Migration* m : ordered) {
+    if (m->version <= current) continue;
+    RP_ASSIGN(auto tx, write());
+    // The advisory lock (held to the end of the transaction) makes the check exact: another
+    // process migrating at the same time waits here, then sees the version as applied.
+    RP_TRY(tx->query("SELECT pg_advisory_xact_lock(?)", key));
+    const SqlValue version[] = {std::int64_t{m->version}};
+    RP_ASSIGN(Rows done, tx->query("SELECT 1 FROM _migrations WHERE version = ?", version));
+    if (!done.rows.empty()) continue;
+    for (const auto& sql : m->statements) {
+      if (auto r = tx->exec(sql); !r.ok()) {
+        Error e = std::move(r).error();
+        e.message =
+            "migration " + std::to_string(m->version) + " (" + m->name + ") failed: " + e.message;
+        return e;
+      }
+    }
+    const SqlValue row[] = {std::int64_t{m->version}, m->name, utc_now_iso8601()};
+    RP_TRY(tx->exec("INSERT INTO _migrations(version, name, applied_at) VALUES (?, ?, ?)", row));
+    RP_TRY(tx->commit());
+  }
+  return {};
+}
+
+Result<int> PgStore::schema_version() {
+  RP_ASSIGN(auto tx, read());
+  RP_ASSIGN(auto cols, tx->table_columns("_migrations"));
+  if (!cols) return 0;
+  RP_ASSIGN(Rows max, tx->query("SELECT coalesce(max(version), 0) FROM _migrations"));
+  return static_cast<int>(std::get<std::int64_t>(max.rows[0][0]));
+}
+
+Status PgStore::backup_to(const std::string& /*path*/) {
+  return make_error(Errc::kBadRequest, "use pg_dump for PostgreSQL backups");
+}
+
+Result<std::string> PgStore::integrity_check() {
+  RP_ASSIGN(auto tx, read());
+  RP_TRY(tx->query("SELECT 1"));
+  return std::string("ok");
+}
+
+}  // namespace rapport::storage::postgres
