@@ -5,7 +5,7 @@ DATA   ?= var
 PORT   ?= 8080
 JOBS   ?= $(shell nproc)
 
-.PHONY: run test build web bootstrap bench format test-asan clean
+.PHONY: run test build web bootstrap bench format test-asan fuzz clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -39,6 +39,10 @@ bench: bootstrap
 .PHONY: bench-compare
 bench-compare:
 	@node bench/compare.mjs $(OLD) $(NEW)
+
+# libFuzzer targets (filter language, routing/query strings, request bodies), 5 minutes each.
+fuzz: bootstrap
+	@scripts/fuzz.sh long
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

@@ -41,6 +41,19 @@ node_suite() {  # name, files...
   add "$p" "$f" "$name"
 }
 
+echo "== fuzz targets (bounded runs)"
+if command -v clang++-14 >/dev/null; then
+  scripts/fuzz.sh 100000 >"$LOGS/fuzz.log" 2>&1
+  fline=$(grep -E "^fuzz: " "$LOGS/fuzz.log" | tail -1)
+  fp=$(echo "$fline" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || echo 0)
+  ff=$(echo "$fline" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || echo 1)
+  [[ -z $fline ]] && { fp=0; ff=1; tail -20 "$LOGS/fuzz.log"; }
+  [[ $ff != 0 ]] && tail -20 "$LOGS/fuzz.log"
+  add "${fp:-0}" "${ff:-1}" fuzz
+else
+  echo "clang++-14 missing: the bootstrap installs clang-14"; add 0 1 fuzz
+fi
+
 if ls tests/api/*.test.mjs >/dev/null 2>&1; then
   echo "== API tests against the real binary"
   node_suite api tests/api/*.test.mjs

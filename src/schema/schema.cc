@@ -398,9 +398,10 @@ Status validate_value(const Field& f, const json::Value& in, json::Value& out, j
     case FieldType::kText:
     case FieldType::kLongText: {
       if (!in.IsString()) return invalid(f, "must be a string");
-      std::string s = f.type == FieldType::kText
-                          ? trim(in.GetString())
-                          : std::string(in.GetString(), in.GetStringLength());
+      std::string_view raw(in.GetString(), in.GetStringLength());
+      // A NUL would silently cut the value short in C APIs downstream; refuse it by name.
+      if (raw.find('\0') != std::string_view::npos) return invalid(f, "must not contain NUL characters");
+      std::string s = f.type == FieldType::kText ? trim(raw) : std::string(raw);
       if (s.empty()) {
         out.SetNull();
         return {};

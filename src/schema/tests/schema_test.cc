@@ -60,6 +60,7 @@ TEST_F(SchemaTest, TextIsTrimmedAndLimitedInCodePoints) {
   EXPECT_EQ(check("name", R"("六个汉字啊啊")"), "error:validation_failed");
   EXPECT_EQ(check("name", R"("   ")"), "null");
   EXPECT_EQ(check("name", "12"), "error:validation_failed");
+  EXPECT_EQ(check("name", R"("a\u0000b")"), "error:validation_failed");  // not cut short at the NUL
 }
 
 TEST_F(SchemaTest, PatternMustMatchWholeValue) {
