@@ -21,8 +21,24 @@ if ! { cmake --preset "$PRESET" >/dev/null && cmake --build "$BUILD" -j "$JOBS";
 fi
 ln -sfn "$PRESET/src/rapport" build/rapport
 
+# --- PostgreSQL cluster (issue #6): one throw-away cluster for the storage unit tests and the
+# API suite's second run; stopped on exit. ---
+PG_URL=
+PG_DIR=
+stop_pg() { if [[ -n $PG_DIR ]]; then tests/pg/stop_pg.sh "$PG_DIR" || true; PG_DIR=; fi; }
+trap stop_pg EXIT
+if pg_out=$(tests/pg/start_pg.sh 2>"$LOGS/pg-start.log"); then
+  PG_URL=$(sed -n 1p <<<"$pg_out")
+  PG_DIR=$(sed -n 2p <<<"$pg_out")
+  echo "== PostgreSQL test cluster at $PG_URL"
+else
+  cat "$LOGS/pg-start.log"
+  add 0 1 postgresql-cluster
+fi
+# --- end PostgreSQL cluster ---
+
 echo "== unit tests (ctest)"
-(cd "$BUILD" && ctest --output-on-failure -j "$JOBS") >"$LOGS/ctest.log" 2>&1
+(cd "$BUILD" && RAPPORT_TEST_PG_URL=$PG_URL ctest --output-on-failure -j "$JOBS") >"$LOGS/ctest.log" 2>&1
 grep -E "tests passed|tests failed|\*\*\*Failed|Exception" "$LOGS/ctest.log" | tail -20
 total=$(grep -oE "out of [0-9]+" "$LOGS/ctest.log" | tail -1 | grep -oE "[0-9]+" || echo 0)
 nfail=$(grep -oE "[0-9]+ tests failed" "$LOGS/ctest.log" | tail -1 | grep -oE "^[0-9]+" || echo 0)
@@ -56,7 +72,14 @@ fi
 
 if ls tests/api/*.test.mjs >/dev/null 2>&1; then
   echo "== API tests against the real binary"
-  node_suite api tests/api/*.test.mjs
+  RAPPORT_TEST_PG_URL= node_suite api tests/api/*.test.mjs
+  # --- API suite again on PostgreSQL (issue #6): every server and CLI command of the harness
+  # gets a fresh database on the test cluster; SQLite-only tests skip themselves. ---
+  if [[ -n $PG_URL ]]; then
+    echo "== API tests on PostgreSQL"
+    RAPPORT_TEST_PG_URL=$PG_URL node_suite api-postgresql tests/api/*.test.mjs
+  fi
+  # --- end API suite on PostgreSQL ---
 fi
 
 if [[ -f web/package.json ]]; then

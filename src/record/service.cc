@@ -380,23 +380,27 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
                       "Idempotency-Key");
   RP_ASSIGN(auto tx, store_.write());
   std::string request_hash = fnv1a(e.name, body);
-  if (!idempotency_key.empty()) {
+  // The answer given to an earlier request with this key, if there was one.
+  auto replay = [&](storage::Tx& t) -> Result<std::optional<RecordResult>> {
     SqlValue k[] = {p.user_id, std::string(idempotency_key)};
-    RP_ASSIGN(auto rows,
-              tx->query("SELECT request_hash, record_id, response FROM idempotency WHERE "
-                        "user_id = ? AND idem_key = ?",
-                        k));
-    if (!rows.rows.empty()) {
-      if (as_text(rows.rows[0][0]) != request_hash)
-        return make_error(Errc::kConflict,
-                          "Idempotency-Key was already used for a different request",
-                          "Idempotency-Key");
-      RP_ASSIGN(auto row, load(*tx, e, as_int(rows.rows[0][1])));
-      if (row)
-        return RecordResult{as_int(rows.rows[0][1]), as_int((*row)[RowIndex(e).version]),
-                            record_json(e, p, *row), 201};
-      return RecordResult{as_int(rows.rows[0][1]), 1, as_text(rows.rows[0][2]), 201};
-    }
+    RP_ASSIGN(auto rows, t.query("SELECT request_hash, record_id, response FROM idempotency WHERE "
+                                 "user_id = ? AND idem_key = ?",
+                                 k));
+    if (rows.rows.empty()) return std::optional<RecordResult>();
+    if (as_text(rows.rows[0][0]) != request_hash)
+      return make_error(Errc::kConflict, "Idempotency-Key was already used for a different request",
+                        "Idempotency-Key");
+    RP_ASSIGN(auto row, load(t, e, as_int(rows.rows[0][1])));
+    if (row)
+      return std::optional<RecordResult>(RecordResult{as_int(rows.rows[0][1]),
+                                                      as_int((*row)[RowIndex(e).version]),
+                                                      record_json(e, p, *row), 201});
+    return std::optional<RecordResult>(
+        RecordResult{as_int(rows.rows[0][1]), 1, as_text(rows.rows[0][2]), 201});
+  };
+  if (!idempotency_key.empty()) {
+    RP_ASSIGN(auto prior, replay(*tx));
+    if (prior) return std::move(*prior);
   }
   RP_ASSIGN(Inserted ins, insert_one(*tx, p, e, input));
   std::int64_t id = ins.id;
@@ -405,10 +409,19 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   if (!idempotency_key.empty()) {
     SqlValue k[] = {p.user_id,      std::string(idempotency_key), request_hash, id, out,
                     clock_.now_ms()};
-    RP_TRY(
-        tx->exec("INSERT INTO idempotency (user_id, idem_key, request_hash, record_id, response, "
-                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                 k));
+    auto claimed = tx->exec(
+        "INSERT INTO idempotency (user_id, idem_key, request_hash, record_id, response, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        k);
+    // A concurrent request with the same key committed first (PostgreSQL runs writers at once,
+    // several servers share one database): drop this attempt and answer as that one did.
+    if (!claimed.ok() && claimed.error().code == Errc::kDuplicate) {
+      tx.reset();
+      RP_ASSIGN(auto again, store_.read());
+      RP_ASSIGN(auto prior, replay(*again));
+      if (prior) return std::move(*prior);
+    }
+    RP_TRY(claimed);
   }
   RP_TRY(tx->commit());
   publish(e, std::move(ins.event));

@@ -48,7 +48,11 @@ test('kill -9 during concurrent writes, three times: every acknowledged create a
         }
       }
     })();
-    await sleep(150 + Math.floor(Math.random() * 450));
+    // Kill at a random moment once this round's writes are flowing (the first writes on a fresh
+    // server can take a while: connection pool, prepared statements).
+    const ackedBefore = acked.size;
+    for (let t = 0; t < 200 && acked.size < ackedBefore + 3; t++) await sleep(50);
+    await sleep(50 + Math.floor(Math.random() * 450));
     await srv.kill();
     dead = true;
     await Promise.all([...loops, updater]);

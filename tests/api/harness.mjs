@@ -6,7 +6,12 @@
 //   await srv.stop();                           // SIGTERM, waits for exit
 //
 // Every server and temp dir is also cleaned up when the test process exits.
-import { spawn, execFile } from 'node:child_process';
+//
+// PostgreSQL: with RAPPORT_TEST_PG_URL=postgresql://USER@HOST:PORT/DB (a cluster from
+// tests/pg/start_pg.sh) every data dir gets a fresh database of its own on that cluster, and
+// every server and CLI command run with `--data DIR` also gets `--database URL/that-db`. Tests
+// that only make sense on SQLite use `test(name, { skip: sqliteOnly('why') }, fn)`.
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,15 +20,68 @@ import assert from 'node:assert/strict';
 
 const execFileP = promisify(execFile);
 
+export const PG_URL = process.env.RAPPORT_TEST_PG_URL || '';
+export const BACKEND = PG_URL ? 'postgresql' : 'sqlite';
+
+/** For node:test's `skip` option: false on SQLite, else the reason the test is skipped. */
+export function sqliteOnly(reason) {
+  return PG_URL ? `SQLite only: ${reason}` : false;
+}
+
 export const BIN = resolve(process.env.RAPPORT_BIN || new URL('../../build/rapport', import.meta.url).pathname);
 if (!existsSync(BIN)) throw new Error(`rapport binary not found at ${BIN} (set RAPPORT_BIN)`);
 
 const tempDirs = new Set();
 const live = new Set();
 
+// Data dir → name of its PostgreSQL database (PG_URL only). Names carry the pid: node --test runs
+// each file in a process of its own, all on one cluster.
+const pgDatabases = new Map();
+let pgCounter = 0;
+
+/** URL of the server's maintenance database with the last path segment replaced by `db`. */
+export function pgDatabaseUrl(db) {
+  const u = new URL(PG_URL);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+function psql(sqls) {
+  return execFileP('psql', [PG_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...sqls.flatMap((q) => ['-c', q])], { timeout: 60_000 });
+}
+
+/**
+ * The `--database` URL of a data dir (creating its database on first use), or undefined on
+ * SQLite.
+ */
+export async function databaseFor(dataDir) {
+  if (!PG_URL) return undefined;
+  const key = resolve(dataDir);
+  let entry = pgDatabases.get(key);
+  if (!entry) {
+    const name = `rt_${process.pid}_${++pgCounter}`;
+    entry = { name, created: psql([`CREATE DATABASE ${name}`]) };
+    pgDatabases.set(key, entry);
+  }
+  await entry.created;
+  return pgDatabaseUrl(entry.name);
+}
+
+// `--data DIR` plus, on PostgreSQL, `--database URL` of DIR's database.
+async function withDatabase(args) {
+  if (!PG_URL || args.includes('--database')) return args;
+  const i = args.indexOf('--data');
+  if (i < 0 || i + 1 >= args.length) return args;
+  return [...args, '--database', await databaseFor(args[i + 1])];
+}
+
 process.on('exit', () => {
   for (const p of live) {
     try { p.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+  if (PG_URL && pgDatabases.size) {
+    const drops = [...pgDatabases.values()].flatMap((e) => ['-c', `DROP DATABASE IF EXISTS ${e.name} WITH (FORCE)`]);
+    try { execFileSync('psql', [PG_URL, '-X', '-q', ...drops], { stdio: 'ignore', timeout: 30_000 }); } catch { /* the cluster is thrown away anyway */ }
   }
   for (const d of tempDirs) {
     try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
@@ -44,6 +102,7 @@ export function cleanup() {
 
 /** Runs a rapport CLI command; resolves to stdout, rejects with stderr on a non-zero exit. */
 export async function cli(...args) {
+  args = await withDatabase(args);
   try {
     const { stdout } = await execFileP(BIN, args, { timeout: 60_000 });
     return stdout;
@@ -169,8 +228,8 @@ export class Server {
   }
 
   async start() {
-    const args = ['serve', '--data', this.dataDir, '--port', '0', '--log-level', 'warn',
-      '--static', join(this.dataDir, 'no-static'), ...this.extraArgs];
+    const args = await withDatabase(['serve', '--data', this.dataDir, '--port', '0', '--log-level', 'warn',
+      '--static', join(this.dataDir, 'no-static'), ...this.extraArgs]);
     const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     live.add(proc);

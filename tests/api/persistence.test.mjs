@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, tempDir, cli, assertProblem, listAll } from './harness.mjs';
+import { startServer, tempDir, cli, assertProblem, listAll, sqliteOnly } from './harness.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
@@ -55,7 +55,8 @@ test('stop (SIGTERM) and start again on the same data dir: records, history, sea
   assert.ok(BigInt(next.id) > BigInt(gone.id));
 });
 
-test('backup while serving and writing, restore into a new dir, serve: the data is there', async () => {
+test('backup while serving and writing, restore into a new dir, serve: the data is there',
+  { skip: sqliteOnly('rapport backup/restore copy the SQLite file; PostgreSQL uses pg_dump') }, async () => {
   const dir = tempDir();
   const srv = await serve(dir);
   const admin = await srv.userClient('admin', { role: 'Administrator' });
@@ -99,7 +100,8 @@ test('backup while serving and writing, restore into a new dir, serve: the data 
   assert.equal((await admin.get(`/api/v1/accounts/${acked.at(-1)}`)).status, 200);
 });
 
-test('FailingRestore: restoring a file that is not a backup, or is missing, fails with an error', async () => {
+test('FailingRestore: restoring a file that is not a backup, or is missing, fails with an error',
+  { skip: sqliteOnly('rapport restore takes a SQLite backup file') }, async () => {
   const dir = tempDir();
   const bogus = join(dir, 'not-a-backup.db');
   await import('node:fs').then((fs) => fs.writeFileSync(bogus, 'this is not sqlite'));
