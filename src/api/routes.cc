@@ -264,6 +264,25 @@ void register_routes(http::Router& router, Services services) {
         return json_response(200, std::move(out));
       }));
 
+  // Module actions (phone lookup, customer 360, …): same authentication and error mapping as
+  // every route; literal path segments make them win over the generic {entity} routes.
+  if (services.actions) {
+    for (const auto& action : services.actions->all()) {
+      const record::Action* a = &action;
+      router.add(a->method, v1 + a->path,
+                 guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
+                   RP_ASSIGN(access::Principal p, authenticate(s, req));
+                   auto query = http::parse_query(req.query);
+                   if (!query)
+                     return make_error(Errc::kBadRequest,
+                                       "query string has malformed percent-encoding");
+                   record::ActionRequest ar{p, req.params, *query, req.body};
+                   RP_ASSIGN(std::string out, a->handler(ar));
+                   return json_response(a->status, std::move(out));
+                 }));
+    }
+  }
+
   router.add("GET", v1 + "/{entity}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate(s, req));

@@ -6,6 +6,7 @@
 #include "access/auth.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "record/actions.h"
 #include "record/service.h"
 #include "schema/schema.h"
 
@@ -15,6 +16,7 @@ struct Services {
   record::RecordService& records;
   access::AuthService& auth;
   schema::Registry& registry;
+  const record::ActionRegistry* actions = nullptr;  // module actions, mounted under /api/v1
 };
 
 void register_routes(http::Router& router, Services services);

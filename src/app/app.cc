@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "core/phone.h"
 #include "modules/modules.h"
 #include "record/table.h"
 
@@ -23,6 +24,7 @@ const char* kDefaultRoles[][3] = {
      R"({"entities":{"account":{"create":true,"read":"all","update":"all","delete":"team"},
         "contact":{"create":true,"read":"all","update":"all","delete":"team"},
         "interaction":{"create":true,"read":"all","update":"all","delete":"team"},
+        "account_profile":{"create":true,"read":"all","update":"all","delete":"team"},
         "user":{"read":"all"},"team":{"read":"all"},"role":{"read":"all"},
         "saved_view":{"create":true,"read":"own","update":"own","delete":"own"}},
         "fields":{"account.bank_account":"read"}})"},
@@ -30,6 +32,7 @@ const char* kDefaultRoles[][3] = {
      R"({"entities":{"account":{"create":true,"read":"team","update":"own","delete":"own"},
         "contact":{"create":true,"read":"team","update":"own","delete":"own"},
         "interaction":{"create":true,"read":"team","update":"own","delete":"own"},
+        "account_profile":{"create":true,"read":"team","update":"own","delete":"own"},
         "user":{"read":"all"},"team":{"read":"all"},
         "saved_view":{"create":true,"read":"own","update":"own","delete":"own"}}})"},
 };
@@ -52,8 +55,13 @@ Status seed_roles(App& app) {
 
 }  // namespace
 
-Result<std::unique_ptr<App>> open_app(const std::string& data_dir,
-                                      const std::string& database_url) {
+Result<std::unique_ptr<App>> open_app(const std::string& data_dir, const std::string& database_url,
+                                      const record::RecordOptions& options) {
+  if (!phone::known_region(options.phone_region))
+    return make_error(
+        Errc::kValidation,
+        "unknown phone region " + options.phone_region + " (an ISO 3166 alpha-2 code such as CN)",
+        "phone-region");
   auto app = std::make_unique<App>();
   std::string url = database_url;
   if (url.empty()) {
@@ -70,8 +78,9 @@ Result<std::unique_ptr<App>> open_app(const std::string& data_dir,
   RP_TRY(app->store->migrate(migrations));
   app->auth = std::make_unique<access::AuthService>(*app->store, app->clock);
   RP_TRY(modules::register_all(app->registry, app->hooks, *app->auth));
-  app->records = std::make_unique<record::RecordService>(*app->store, app->registry, app->hooks,
-                                                         app->events, app->clock, app->ids);
+  app->records = std::make_unique<record::RecordService>(
+      *app->store, app->registry, app->hooks, app->events, app->clock, app->ids, options);
+  modules::register_actions(app->actions, *app->records, app->registry);
   RP_TRY(app->records->sync_schema());
   auto admin = std::make_shared<access::Role>();
   admin->name = "system";

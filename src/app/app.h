@@ -9,6 +9,7 @@
 
 #include "access/auth.h"
 #include "base/clock.h"
+#include "record/actions.h"
 #include "record/events.h"
 #include "record/service.h"
 #include "schema/schema.h"
@@ -22,6 +23,7 @@ struct App {
   std::unique_ptr<storage::Store> store;
   schema::Registry registry;
   record::HookRegistry hooks;
+  record::ActionRegistry actions;  // module endpoints, mounted by api/
   record::EventBus events;
   std::unique_ptr<access::AuthService> auth;
   std::unique_ptr<record::RecordService> records;
@@ -31,7 +33,8 @@ struct App {
 // Opens the store under `data_dir` (creating the directory), migrates it, brings entity tables
 // up to date and seeds the default roles on first use.
 Result<std::unique_ptr<App>> open_app(const std::string& data_dir,
-                                      const std::string& database_url = {});
+                                      const std::string& database_url = {},
+                                      const record::RecordOptions& options = {});
 std::string database_path(const std::string& data_dir);
 
 // Creates a user with the named role; returns the id.

@@ -28,8 +28,11 @@ int fail(const Error& e) {
   return 1;
 }
 
+// Settings shared by every command that opens the data directory.
+record::RecordOptions record_options;
+
 std::unique_ptr<app::App> open_or_exit(const std::string& data, const std::string& database) {
-  auto a = app::open_app(data, database);
+  auto a = app::open_app(data, database, record_options);
   if (!a.ok()) {
     fail(a.error());
     std::exit(1);
@@ -40,7 +43,7 @@ std::unique_ptr<app::App> open_or_exit(const std::string& data, const std::strin
 int serve(const std::string& data, const std::string& database, http::ServerOptions opts) {
   auto app = open_or_exit(data, database);
   http::Router router;
-  api::Services services{*app->records, *app->auth, app->registry};
+  api::Services services{*app->records, *app->auth, app->registry, &app->actions};
   api::register_routes(router, services);
   http::Server server(opts, router, api::make_ws_acceptor(services));
   app->events.subscribe([&server](const record::Event& e) { server.publish(api::ws_envelope(e)); });
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
     sub->add_option("--database", database,
                     "database URL instead of the data directory's SQLite file");
     sub->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+    sub->add_option("--phone-region", record_options.phone_region,
+                    "region of phone numbers written without a country code (default CN)");
   };
 
   http::ServerOptions opts;

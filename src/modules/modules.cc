@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "modules/accounts/actions.h"
 #include "modules/admin/hooks.h"
 
 namespace rapport::modules {
@@ -32,6 +33,11 @@ Status register_all(schema::Registry& registry, record::HookRegistry& hooks,
   }
   admin::register_hooks(hooks, auth);
   return {};
+}
+
+void register_actions(record::ActionRegistry& actions, record::RecordService& records,
+                      const schema::Registry& registry) {
+  accounts::register_actions(actions, records, registry);
 }
 
 }  // namespace rapport::modules

@@ -1,9 +1,14 @@
 // The generic record pipeline (see service.h for the order of steps).
 #include "record/service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
 
+#include "core/phone.h"
+#include "core/text.h"
+#include "record/phone_index.h"
 #include "record/query.h"
 #include "record/table.h"
 
@@ -21,6 +26,19 @@ using storage::SqlValue;
 namespace {
 
 const std::vector<Hooks> kNoHooks;
+
+// Bumped when fts_text changes what goes into a record's full-text body (1: folded text, pinyin
+// and initials of Han text, names without legal suffixes, E.164 of phones); bodies are then
+// rebuilt at start-up.
+constexpr int kFtsVersion = 1;
+// Rows per batch when rebuilding derived indexes.
+constexpr int kRebuildBatch = 2000;
+
+std::string_view trim_view(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 std::string fnv1a(std::string_view a, std::string_view b) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -175,7 +193,15 @@ std::vector<storage::Migration> RecordService::migrations() {
         "TEXT NOT NULL, record_id INTEGER, response TEXT NOT NULL, created_at INTEGER NOT NULL, "
         "PRIMARY KEY (user_id, idem_key))",
         "CREATE TABLE custom_field (entity TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT "
-        "NULL, created_at TEXT NOT NULL, PRIMARY KEY (entity, name))"}}};
+        "NULL, created_at TEXT NOT NULL, PRIMARY KEY (entity, name))"}},
+      {3,
+       "phone index",
+       {"CREATE TABLE phone_index (e164 TEXT NOT NULL, entity TEXT NOT NULL, record_id INTEGER "
+        "NOT NULL, PRIMARY KEY (e164, entity, record_id))",
+        "CREATE INDEX phone_index_record ON phone_index (entity, record_id)",
+        // Format versions of derived data (full-text bodies, phone index): a mismatch at
+        // start-up rebuilds them, so old databases gain pinyin search and phone lookup.
+        "CREATE TABLE derived_index (name TEXT PRIMARY KEY, version TEXT NOT NULL)"}}};
 }
 
 Status RecordService::sync_schema() {
@@ -190,7 +216,63 @@ Status RecordService::sync_schema() {
     if (e && !e->field(f.name)) RP_TRY(registry_.add_custom_field(e->name, std::move(f)));
   }
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
+  RP_TRY(rebuild_derived(*tx));
   return tx->commit();
+}
+
+Status RecordService::rebuild_derived(storage::Tx& tx) {
+  const std::string fts_version = std::to_string(kFtsVersion);
+  const std::string phone_version =
+      std::to_string(kPhoneIndexVersion) + ":" + options_.phone_region;
+  RP_ASSIGN(auto stored, tx.query("SELECT name, version FROM derived_index"));
+  std::string have_fts, have_phone;
+  for (const auto& r : stored.rows) {
+    if (as_text(r[0]) == "fts") have_fts = as_text(r[1]);
+    if (as_text(r[0]) == "phone_index") have_phone = as_text(r[1]);
+  }
+  const bool fts = have_fts != fts_version, phones = have_phone != phone_version;
+  if (!fts && !phones) return {};
+  if (phones) RP_TRY(tx.exec("DELETE FROM phone_index"));
+  std::int64_t total = 0;
+  for (const auto& e : registry_.all()) {
+    const bool do_fts = fts && e->has_searchable(), do_phones = phones && has_phone_list(*e);
+    if (!do_fts && !do_phones) continue;
+    const size_t id_col = column_index(*e, "id");
+    std::int64_t after = 0;
+    for (;;) {
+      SqlValue params[] = {after, std::int64_t{kRebuildBatch}};
+      RP_ASSIGN(auto rows, tx.query("SELECT " + select_list(*e) + " FROM " + quote(e->name) +
+                                        " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY "
+                                        "\"id\" LIMIT ?",
+                                    params));
+      for (const auto& row : rows.rows) {
+        std::int64_t id = as_int(row[id_col]);
+        if (do_fts) RP_TRY(tx.fts_put(e->name, id, fts_text(*e, row)));
+        if (do_phones) RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true));
+        after = id;
+        ++total;
+      }
+      if (static_cast<int>(rows.rows.size()) < kRebuildBatch) break;
+    }
+  }
+  for (const auto& [name, version] :
+       {std::pair<std::string, std::string>{"fts", fts_version}, {"phone_index", phone_version}}) {
+    SqlValue key[] = {name};
+    RP_TRY(tx.exec("DELETE FROM derived_index WHERE name = ?", key));
+    SqlValue row[] = {name, version};
+    RP_TRY(tx.exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
+  }
+  if (total > 0)
+    spdlog::info("rebuilt {}{}{} for {} records", fts ? "search bodies" : "",
+                 fts && phones ? " and " : "", phones ? "the phone index" : "", total);
+  return {};
+}
+
+Status RecordService::derive(storage::Tx& tx, const Entity& e, std::int64_t id,
+                             const std::vector<SqlValue>& row, bool fresh) {
+  if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, row)));
+  if (has_phone_list(e)) RP_TRY(index_phones(tx, e, id, row, options_.phone_region, fresh));
+  return {};
 }
 
 Result<std::optional<std::vector<SqlValue>>> RecordService::load(storage::Tx& tx, const Entity& e,
@@ -230,6 +312,8 @@ std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>
       if (!t.empty()) {
         text += t;
         text += '\n';
+        // Short text only: pinyin of a long Chinese summary would bloat the index for little.
+        if (f.type == FieldType::kText) text += text::search_extras(t, f.name == e.title_field);
       }
       if (f.type == FieldType::kPhoneList) {
         // digits only, so "13812345678" finds "138-1234-5678"
@@ -241,6 +325,11 @@ std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>
             digits += ' ';
         }
         text += digits + '\n';
+        // E.164 too, so "+8613812345678" finds "138-1234-5678"
+        std::vector<std::string> keys;
+        append_phone_keys(row[col], options_.phone_region, keys);
+        for (const auto& key : keys) text += key + ' ';
+        text += '\n';
       }
     }
     col += field_columns(f).size();
@@ -353,7 +442,7 @@ Result<RecordService::Inserted> RecordService::insert_one(storage::Tx& tx, const
   RP_TRY(
       tx.exec("INSERT INTO " + quote(e.name) + " (" + cols + ") VALUES (" + marks + ")", params));
   RP_ASSIGN(auto row, load(tx, e, id));
-  if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(derive(tx, e, id, *row, /*fresh=*/true));
   RP_TRY(audit(tx, p, e, id, "create", changes, now));
   ctx.id = id;
   for (const auto& h : hooks_.for_entity(e.name))
@@ -532,7 +621,7 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
   if (n != 1)
     return make_error(Errc::kConflict, "the record was changed by someone else; reload it");
   RP_ASSIGN(row, load(*tx, e, id));
-  if (e.has_searchable()) RP_TRY(tx->fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(derive(*tx, e, id, *row, /*fresh=*/false));
   RP_TRY(audit(*tx, p, e, id, "update", changes, now));
   for (const auto& h : hooks_.for_entity(e.name))
     if (h.after_write) RP_TRY(h.after_write(ctx));
@@ -560,6 +649,7 @@ Status RecordService::remove(const Principal& p, const Entity& e, std::int64_t i
                       "\"updated_at\" = ? WHERE \"id\" = ?",
                   params));
   if (e.has_searchable()) RP_TRY(tx->fts_delete(e.name, id));
+  if (has_phone_list(e)) RP_TRY(unindex_phones(*tx, e, id));
   RP_TRY(audit(*tx, p, e, id, "delete", "[]", now));
   json::Document input(rapidjson::kObjectType), values(rapidjson::kObjectType);
   HookContext ctx{p, e, *tx, "delete", id, input, values, values.GetAllocator(), {}};
@@ -597,7 +687,7 @@ Result<RecordResult> RecordService::restore(const Principal& p, const Entity& e,
                       "\"updated_at\" = ? WHERE \"id\" = ?",
                   params));
   RP_ASSIGN(row, load(*tx, e, id));
-  if (e.has_searchable()) RP_TRY(tx->fts_put(e.name, id, fts_text(e, *row)));
+  RP_TRY(derive(*tx, e, id, *row, /*fresh=*/true));
   RP_TRY(audit(*tx, p, e, id, "restore", "[]", now));
   RP_TRY(tx->commit());
   publish(e, Event{e.name,
@@ -630,7 +720,7 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   if (!lp.q.empty()) {
     if (!e.has_searchable())
       return make_error(Errc::kBadRequest, e.plural + " have no searchable fields", "q");
-    where += " AND " + store_.dialect().fts_condition(e.name, lp.q, params);
+    where += " AND " + store_.dialect().fts_condition(e.name, text::search_query(lp.q), params);
   }
   RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? "-id" : lp.sort, e, p));
   if (!lp.cursor.empty()) {
@@ -727,6 +817,8 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   while (!query.empty() && query.front() == ' ') query.erase(0, 1);
   if (query.empty()) return make_error(Errc::kBadRequest, "q must not be empty", "q");
   if (query.size() > 200) return make_error(Errc::kBadRequest, "q is longer than 200 bytes", "q");
+  // Folded ("ＡＣＭＥ" → "acme") and without a legal suffix ("Acme Ltd" finds "Acme GmbH").
+  query = text::search_query(query);
   if (limit < 1 || limit > 100)
     return make_error(Errc::kBadRequest, "limit must be between 1 and 100", "limit");
   if (!entity.empty() && !registry_.get(entity))
@@ -766,6 +858,59 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number) {
+  number = trim_view(number);
+  // A query parameter, so bad input is 400 bad_request like search's q and limit.
+  if (number.empty()) return make_error(Errc::kBadRequest, "number is required", "number");
+  auto e164 = phone::to_e164(number, options_.phone_region);
+  if (!e164.ok()) return make_error(Errc::kBadRequest, e164.error().message, "number");
+  PhoneLookup out{std::move(e164).value(), {}};
+  RP_ASSIGN(auto tx, store_.read());
+  SqlValue key[] = {out.e164};
+  RP_ASSIGN(auto hits, tx->query("SELECT entity, record_id FROM phone_index WHERE e164 = ? "
+                                 "ORDER BY entity, record_id LIMIT 1000",
+                                 key));
+  for (const auto& hit : hits.rows) {
+    auto e = registry_.get(as_text(hit[0]));
+    if (!e) continue;
+    Scope scope = access::scope_for(p, e->name, Op::kRead);
+    if (scope == Scope::kNone) continue;
+    std::int64_t id = as_int(hit[1]);
+    RP_ASSIGN(auto row, load(*tx, *e, id));
+    RowIndex ix(*e);
+    if (!row || !storage::is_null((*row)[ix.deleted]) ||
+        !access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+      continue;
+    PhoneMatch m{e, id, {}, record_json(*e, p, *row)};
+    if (const Field* tf = e->field(e->title_field);
+        tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden)
+      m.title = to_text(*tf, *row, column_index(*e, tf->name));
+    out.matches.push_back(std::move(m));
+    if (static_cast<int>(out.matches.size()) >= kMaxPhoneMatches) break;
+  }
+  return out;
+}
+
+Result<std::int64_t> RecordService::count(const Principal& p, const Entity& e,
+                                          std::string_view filter) {
+  Scope scope = access::scope_for(p, e.name, Op::kRead);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  std::vector<SqlValue> params;
+  std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
+  if (!filter.empty()) {
+    auto doc = json::parse(filter);
+    if (!doc.ok())
+      return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
+                        "filter");
+    RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params));
+    where += " AND " + cond;
+  }
+  RP_ASSIGN(auto tx, store_.read());
+  RP_ASSIGN(auto rows,
+            tx->query("SELECT COUNT(*) FROM " + quote(e.name) + " WHERE " + where, params));
+  return rows.rows.empty() ? std::int64_t{0} : as_int(rows.rows[0][0]);
 }
 
 Result<std::string> RecordService::export_csv(const Principal& p, const Entity& e, ListParams lp) {

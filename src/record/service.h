@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,27 @@ struct ListParams {
   bool deleted = false;  // recycle bin
 };
 
+// Settings of the record layer (from the command line / composition root).
+struct RecordOptions {
+  // Region for phone numbers written without a country code (ISO 3166 alpha-2).
+  std::string phone_region = "CN";
+};
+
+// One record carrying a looked-up phone number, as the caller may see it.
+struct PhoneMatch {
+  std::shared_ptr<const schema::Entity> entity;
+  std::int64_t id = 0;
+  std::string title;   // empty when the title field is hidden from the caller
+  std::string record;  // the record as JSON, hidden fields left out
+};
+
+struct PhoneLookup {
+  std::string e164;
+  std::vector<PhoneMatch> matches;  // accounts, contacts, … the caller may read; by entity, id
+};
+
+constexpr int kMaxPhoneMatches = 50;
+
 struct RecordResult {
   std::int64_t id = 0;
   std::int64_t version = 0;
@@ -78,18 +100,22 @@ struct RecordResult {
 class RecordService {
  public:
   RecordService(storage::Store& store, schema::Registry& registry, const HookRegistry& hooks,
-                EventBus& events, const Clock& clock, IdGenerator& ids)
+                EventBus& events, const Clock& clock, IdGenerator& ids, RecordOptions options = {})
       : store_(store),
         registry_(registry),
         hooks_(hooks),
         events_(events),
         clock_(clock),
-        ids_(ids) {}
+        ids_(ids),
+        options_(std::move(options)) {}
 
-  // Tables this layer owns (audit, idempotency, custom fields).
+  // Tables this layer owns (audit, idempotency, custom fields, phone index).
   static std::vector<storage::Migration> migrations();
-  // Loads stored custom fields into the registry and brings every entity's table up to date.
+  // Loads stored custom fields into the registry, brings every entity's table up to date and
+  // rebuilds derived indexes (full-text bodies, phone index) whose format changed.
   Status sync_schema();
+  const RecordOptions& options() const { return options_; }
+  storage::Store& store() { return store_; }
 
   Result<RecordResult> get(const access::Principal& p, const schema::Entity& e, std::int64_t id,
                            std::string_view fields = {});
@@ -110,6 +136,13 @@ class RecordService {
   Result<std::string> history(const access::Principal& p, const schema::Entity& e, std::int64_t id);
   Result<std::string> search(const access::Principal& p, std::string_view q,
                              std::string_view entity, int limit);
+  // Records of any entity whose phone_list fields hold `number` (any written form, normalised
+  // to E.164 in the configured region), limited to those the caller may read. A number that
+  // does not normalise fails with kBadRequest on field "number".
+  Result<PhoneLookup> lookup_phone(const access::Principal& p, std::string_view number);
+  // Number of live records matching `filter` (JSON text, as for list) within the caller's scope.
+  Result<std::int64_t> count(const access::Principal& p, const schema::Entity& e,
+                             std::string_view filter);
   // CSV (RFC 4180, UTF-8 with BOM) of the list, all pages, readable fields only.
   Result<std::string> export_csv(const access::Principal& p, const schema::Entity& e,
                                  ListParams params);
@@ -133,6 +166,12 @@ class RecordService {
                                                              std::int64_t id);
   Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
   std::string fts_text(const schema::Entity& e, const std::vector<storage::SqlValue>& row) const;
+  // Full-text body and phone index of one live record, after a write.
+  Status derive(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
+                const std::vector<storage::SqlValue>& row, bool fresh);
+  // Rebuilds full-text bodies and the phone index of every live record when their stored
+  // format version differs from this build's.
+  Status rebuild_derived(storage::Tx& tx);
   Status audit(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                std::int64_t id, std::string_view action, const std::string& changes_json,
                const std::string& at);
@@ -144,6 +183,7 @@ class RecordService {
   EventBus& events_;
   const Clock& clock_;
   IdGenerator& ids_;
+  RecordOptions options_;
 };
 
 }  // namespace rapport::record

@@ -1,0 +1,274 @@
+// Phone lookup and customer 360 (see actions.h). Both are read-only compositions of the generic
+// record service, so scopes and field permissions apply exactly as on the generic endpoints.
+#include "modules/accounts/actions.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
+namespace rapport::modules::accounts {
+
+namespace {
+
+using record::ActionRequest;
+using record::RecordService;
+
+Result<std::int64_t> parse_id(std::string_view s, std::string_view what) {
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || ptr != s.data() + s.size() || id <= 0)
+    return make_error(Errc::kNotFound, "no " + std::string(what) + " with id " + std::string(s));
+  return id;
+}
+
+Status only_params(const ActionRequest& r, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [k, v] : r.query) {
+    bool known = false;
+    for (auto a : allowed) known = known || k == a;
+    if (!known) return make_error(Errc::kBadRequest, "unknown query parameter " + k, k);
+  }
+  return {};
+}
+
+// {"field": f, "op": "=", "value": "<id>"} as filter text.
+std::string equals_filter(std::string_view field, std::int64_t id) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("field");
+  w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
+  w.Key("op");
+  w.String("=");
+  w.Key("value");
+  w.String(std::to_string(id));
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+void write_member(json::Writer& w, const json::Value& obj, const char* name) {
+  w.Key(name);
+  const json::Value* v = json::member(obj, name);
+  if (v)
+    v->Accept(w);
+  else
+    w.Null();
+}
+
+// Open items of a customer for the screen pop. For now the communication records: all of them
+// and those marked for follow-up; cases and orders join when their modules exist.
+void write_open_items(json::Writer& w, RecordService& records, const access::Principal& p,
+                      const schema::Entity* interaction, std::string_view field, std::int64_t id) {
+  w.StartObject();
+  if (interaction) {
+    std::string own = equals_filter(field, id);
+    auto total = records.count(p, *interaction, own);
+    auto follow_up = records.count(
+        p, *interaction,
+        R"({"and":[)" + own + R"(,{"field":"outcome","op":"=","value":"follow_up"}]})");
+    if (total.ok() && follow_up.ok()) {
+      w.Key("interactions");
+      w.Int64(*total);
+      w.Key("follow_up");
+      w.Int64(*follow_up);
+    }
+  }
+  w.EndObject();
+}
+
+Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
+                                 const schema::Registry& registry) {
+  RP_TRY(only_params(r, {"number"}));
+  std::string_view number = r.query_param("number");
+  RP_ASSIGN(record::PhoneLookup found, records.lookup_phone(r.principal, number));
+  auto account = registry.get("account");
+  auto interaction = registry.get("interaction");
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("number");
+  w.String(number.data(), static_cast<rapidjson::SizeType>(number.size()));
+  w.Key("e164");
+  w.String(found.e164);
+  w.Key("matches");
+  w.StartArray();
+  for (const auto& m : found.matches) {
+    RP_ASSIGN(json::Document rec, json::parse(m.record));
+    // The account behind the match: the match itself, or the record's account_id reference.
+    std::optional<std::int64_t> account_id;
+    json::Document acc_doc;
+    const json::Value* acc = nullptr;
+    if (m.entity->name == "account") {
+      account_id = m.id;
+      acc = &rec;
+    } else if (const json::Value* a = json::member(rec, "account_id"); a && a->IsString()) {
+      auto id = parse_id(a->GetString(), "account");
+      if (id.ok()) account_id = *id;
+      if (account_id && account) {
+        auto got = records.get(r.principal, *account, *account_id,
+                               "name,relationship_level,credit_class,key_account");
+        if (got.ok()) {
+          auto parsed = json::parse(got->body);
+          if (parsed.ok()) {
+            acc_doc = std::move(parsed).value();
+            acc = &acc_doc;
+          }
+        }
+      }
+    }
+    w.StartObject();
+    w.Key("entity");
+    w.String(m.entity->name);
+    w.Key("plural");
+    w.String(m.entity->plural);
+    w.Key("id");
+    w.String(std::to_string(m.id));
+    w.Key("title");
+    w.String(m.title);
+    w.Key("account_id");
+    if (account_id)
+      w.String(std::to_string(*account_id));
+    else
+      w.Null();
+    w.Key("account_title");
+    const json::Value* name = acc ? json::member(*acc, "name") : nullptr;
+    if (name && name->IsString())
+      w.String(name->GetString(), name->GetStringLength());
+    else
+      w.Null();
+    // What the pop shows besides the name (DOMAIN §7); null when unknown or not readable.
+    if (acc) {
+      write_member(w, *acc, "relationship_level");
+      write_member(w, *acc, "credit_class");
+      write_member(w, *acc, "key_account");
+    } else {
+      for (const char* k : {"relationship_level", "credit_class", "key_account"}) {
+        w.Key(k);
+        w.Null();
+      }
+    }
+    w.Key("open_items");
+    if (m.entity->name == "account")
+      write_open_items(w, records, r.principal, interaction.get(), "account_id", m.id);
+    else if (m.entity->name == "contact")
+      write_open_items(w, records, r.principal, interaction.get(), "contact_id", m.id);
+    else
+      write_open_items(w, records, r.principal, nullptr, {}, 0);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// A list section of the 360 answer: the list JSON ({"items","next_cursor"}), or null when the
+// caller may not read that entity at all.
+Status write_section(json::Writer& w, const char* key, Result<std::string> list) {
+  w.Key(key);
+  if (!list.ok()) {
+    if (list.error().code != Errc::kForbidden) return std::move(list).error();
+    w.Null();
+    return {};
+  }
+  w.RawValue(list->data(), list->size(), rapidjson::kObjectType);
+  return {};
+}
+
+Result<std::string> customer_360(const ActionRequest& r, RecordService& records,
+                                 const schema::Registry& registry) {
+  RP_TRY(only_params(r, {"channel", "limit"}));
+  auto account = registry.get("account");
+  auto contact = registry.get("contact");
+  auto profile = registry.get("account_profile");
+  auto interaction = registry.get("interaction");
+  if (!account || !contact || !profile || !interaction)
+    return make_error(Errc::kInternal, "the accounts module's entities are not registered");
+  RP_ASSIGN(std::int64_t id, parse_id(r.param("id"), "account"));
+  int limit = kTimelinePage;
+  if (std::string_view l = r.query_param("limit"); !l.empty()) {
+    auto [ptr, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
+    if (ec != std::errc() || ptr != l.data() + l.size() || limit < 1 ||
+        limit > record::kMaxPageSize)
+      return make_error(Errc::kBadRequest, "limit must be an integer between 1 and 500", "limit");
+  }
+  // ?channel=phone,visit narrows the timeline; each value must be one of the channel options.
+  std::string channel_filter;
+  if (std::string_view c = r.query_param("channel"); !c.empty()) {
+    const schema::Field* f = interaction->field("channel");
+    json::Buffer buf;
+    json::Writer w(buf);
+    w.StartArray();
+    while (!c.empty()) {
+      size_t comma = c.find(',');
+      std::string_view v = c.substr(0, comma);
+      bool ok = f && std::any_of(f->options.begin(), f->options.end(),
+                                 [&](const schema::EnumOption& o) { return o.value == v; });
+      if (!ok)
+        return make_error(
+            Errc::kBadRequest,
+            "channel " + std::string(v) + " is not one of the channels of a communication record",
+            "channel");
+      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+      c = comma == std::string_view::npos ? std::string_view{} : c.substr(comma + 1);
+    }
+    w.EndArray();
+    channel_filter = R"({"field":"channel","op":"in","value":)" +
+                     std::string(buf.GetString(), buf.GetSize()) + "}";
+  }
+
+  // The account first: its scope decides (403 out of scope, 404 unknown or deleted).
+  RP_ASSIGN(record::RecordResult acc, records.get(r.principal, *account, id));
+  std::string own = equals_filter("account_id", id);
+
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("account");
+  w.RawValue(acc.body.data(), acc.body.size(), rapidjson::kObjectType);
+
+  record::ListParams contacts;
+  contacts.filter = own;
+  contacts.sort = "full_name";
+  contacts.limit = kMaxContacts360;
+  RP_TRY(write_section(w, "contacts", records.list(r.principal, *contact, contacts)));
+
+  record::ListParams entries;
+  entries.filter = own;
+  entries.sort = "-recorded_on";
+  entries.limit = kMaxProfile360;
+  RP_TRY(write_section(w, "profile", records.list(r.principal, *profile, entries)));
+
+  record::ListParams timeline;
+  timeline.filter =
+      channel_filter.empty() ? own : R"({"and":[)" + own + "," + channel_filter + "]}";
+  timeline.sort = "-occurred_at";
+  timeline.limit = limit;
+  RP_TRY(write_section(w, "timeline", records.list(r.principal, *interaction, timeline)));
+  // How to page the timeline further: the same query on the generic list endpoint.
+  w.Key("timeline_query");
+  w.StartObject();
+  w.Key("filter");
+  w.String(timeline.filter);
+  w.Key("sort");
+  w.String(timeline.sort);
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+void register_actions(record::ActionRegistry& actions, RecordService& records,
+                      const schema::Registry& registry) {
+  actions.add({"GET", "/lookup/phone",
+               "Customers (accounts, contacts, …) with this phone number, in any written form",
+               [&records, &registry](const ActionRequest& r) {
+                 return lookup_phone(r, records, registry);
+               }});
+  actions.add({"GET", "/accounts/{id}/360",
+               "Customer 360: account, contacts, dated profile and communication timeline",
+               [&records, &registry](const ActionRequest& r) {
+                 return customer_360(r, records, registry);
+               }});
+}
+
+}  // namespace rapport::modules::accounts

@@ -1,0 +1,155 @@
+// The generic phone index: every phone_list field of every entity (declared or custom) is
+// indexed as E.164 in the write transaction and found by lookup_phone in any written form.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "record/phone_index.h"
+#include "record/service.h"
+#include "record/table.h"
+
+namespace rapport::record {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PhoneIndexTest : public ::testing::Test {
+ protected:
+  void open(RecordOptions options = {}) {
+    dir = fs::temp_directory_path() /
+          ("rapport_phone_index_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    store = storage::open_store((dir / "t.db").string()).value();
+    auto migrations = RecordService::migrations();
+    ASSERT_TRUE(store->migrate(migrations).ok());
+    for (const char* def : {R"({"name":"user","title_field":"username","fields":[
+                                  {"name":"username","type":"text"}]})",
+                            R"({"name":"team","title_field":"name","fields":[
+                                  {"name":"name","type":"text"}]})",
+                            // Not an account or contact: any entity with phone lists is covered.
+                            R"({"name":"lead","title_field":"name","fields":[
+                                  {"name":"name","type":"text","searchable":true},
+                                  {"name":"phones","type":"phone_list"},
+                                  {"name":"fax","type":"phone_list"}]})"})
+      registry.add(schema::parse_entity(def, "t").value());
+    service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids, options);
+    ASSERT_TRUE(service->sync_schema().ok());
+    auto role = std::make_shared<access::Role>();
+    role->is_admin = true;
+    admin.role = role;
+    admin.username = "tester";
+    lead = registry.get("lead");
+  }
+  void TearDown() override {
+    service.reset();
+    store.reset();
+    fs::remove_all(dir);
+  }
+  std::vector<std::int64_t> found(std::string_view number) {
+    auto r = service->lookup_phone(admin, number);
+    EXPECT_TRUE(r.ok()) << number << ": " << r.error().message;
+    std::vector<std::int64_t> ids;
+    if (r.ok())
+      for (const auto& m : r->matches) ids.push_back(m.id);
+    return ids;
+  }
+  std::int64_t index_rows() {
+    auto tx = store->read().value();
+    return as_int(tx->query("SELECT COUNT(*) FROM phone_index").value().rows[0][0]);
+  }
+
+  fs::path dir;
+  std::unique_ptr<storage::Store> store;
+  schema::Registry registry;
+  HookRegistry hooks;
+  EventBus bus;
+  SystemClock clock;
+  IdGenerator ids{clock};
+  std::unique_ptr<RecordService> service;
+  access::Principal admin;
+  std::shared_ptr<const schema::Entity> lead;
+};
+
+TEST_F(PhoneIndexTest, EveryPhoneListFieldIsIndexedOncePerNumber) {
+  open();
+  auto r = service->create(admin, *lead,
+                           R"({"name":"张三","phones":["010-6253 1234","13812345678"],
+                               "fax":[{"value":"+86 10 62531234","label":"fax"}]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(index_rows(), 2);  // the switchboard twice in two fields: one row
+  EXPECT_EQ(found("+86 10 62531234"), std::vector<std::int64_t>{r->id});
+  EXPECT_EQ(found("138 1234 5678"), std::vector<std::int64_t>{r->id});
+  auto hit = service->lookup_phone(admin, "13812345678").value();
+  EXPECT_EQ(hit.e164, "+8613812345678");
+  ASSERT_EQ(hit.matches.size(), 1u);
+  EXPECT_EQ(hit.matches[0].title, "张三");
+  EXPECT_EQ(hit.matches[0].entity->name, "lead");
+}
+
+TEST_F(PhoneIndexTest, EntriesThatDoNotNormaliseAreKeptButNotIndexed) {
+  open();
+  auto r = service->create(admin, *lead, R"({"name":"x","phones":["8001","13812345678"]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(index_rows(), 1);
+  EXPECT_NE(r->body.find("8001"), std::string::npos);
+}
+
+TEST_F(PhoneIndexTest, CustomPhoneListFieldIsIndexedToo) {
+  open();
+  auto f =
+      service->add_custom_field(admin, "lead", R"({"name":"wechat_phone","type":"phone_list"})");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  lead = registry.get("lead");
+  auto r = service->create(admin, *lead, R"({"name":"y","wechat_phone":["139 0000 1111"]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(found("13900001111"), std::vector<std::int64_t>{r->id});
+}
+
+TEST_F(PhoneIndexTest, UpdateDeleteRestoreKeepTheIndexInStep) {
+  open();
+  auto r = service->create(admin, *lead, R"({"name":"z","phones":["13812345678"]})").value();
+  ASSERT_TRUE(service->update(admin, *lead, r.id, R"({"phones":["13900001111"]})").ok());
+  EXPECT_TRUE(found("13812345678").empty());
+  EXPECT_EQ(found("13900001111"), std::vector<std::int64_t>{r.id});
+  ASSERT_TRUE(service->remove(admin, *lead, r.id).ok());
+  EXPECT_EQ(index_rows(), 0);
+  ASSERT_TRUE(service->restore(admin, *lead, r.id).ok());
+  EXPECT_EQ(found("13900001111"), std::vector<std::int64_t>{r.id});
+}
+
+TEST_F(PhoneIndexTest, RegionSettingReadsNumbersWithoutCountryCode) {
+  open(RecordOptions{"DE"});
+  auto r = service->create(admin, *lead, R"({"name":"Berlin","phones":["030 1234567"]})").value();
+  EXPECT_EQ(found("+49 30 1234567"), std::vector<std::int64_t>{r.id});
+  EXPECT_EQ(service->lookup_phone(admin, "030 1234567").value().e164, "+49301234567");
+}
+
+TEST_F(PhoneIndexTest, FailingLookupOfANonNumberIsBadRequestOnNumber) {
+  open();
+  for (const char* bad : {"", "  ", "abc", "12"}) {
+    auto r = service->lookup_phone(admin, bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, Errc::kBadRequest) << bad;
+    EXPECT_EQ(r.error().field, "number") << bad;
+  }
+}
+
+TEST_F(PhoneIndexTest, FailingLookupSkipsRecordsOutOfScope) {
+  open();
+  auto r = service->create(admin, *lead, R"({"name":"mine","phones":["13812345678"]})");
+  ASSERT_TRUE(r.ok());
+  auto doc = json::parse(R"({"entities":{"lead":{"read":"own"}}})").value();
+  auto role = access::parse_role_permissions(doc);
+  ASSERT_TRUE(role.ok()) << role.error().message;
+  access::Principal other;
+  other.role = std::make_shared<access::Role>(std::move(role).value());
+  other.user_id = 42;  // owns nothing
+  auto hit = service->lookup_phone(other, "13812345678");
+  ASSERT_TRUE(hit.ok());
+  EXPECT_TRUE(hit->matches.empty());
+}
+
+}  // namespace
+}  // namespace rapport::record

@@ -1,0 +1,247 @@
+// Customer 360 and identity, part 1: caller lookup by phone in any written form (E.164 phone
+// index), pinyin / initials / suffix-insensitive search, and the one-response customer 360 view
+// — each checked through the real binary, with scopes and field hiding.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startServer, assertProblem, qs } from './harness.mjs';
+
+let srv;
+let admin, n1, s1, mgr;
+let accN, accS, zhang, wang, zhangSouth, li, tencent;
+const BANK = '6222 0210 0123 4567';
+const SWITCHBOARD = '+861062531234'; // 010-6253 1234 in E.164
+const MOBILE = '+8613812345678';
+
+before(async () => {
+  srv = await startServer();
+  [admin, n1, s1, mgr] = await Promise.all([
+    srv.userClient('admin', { role: 'Administrator' }),
+    srv.userClient('north1', { role: 'Sales', team: 'North' }),
+    srv.userClient('south1', { role: 'Sales', team: 'South' }),
+    srv.userClient('manager', { role: 'Sales manager', team: 'North' }),
+  ]);
+  accN = await n1.create('accounts', {
+    name: '北京华为技术有限公司', phones: ['010-6253 1234'], key_account: true,
+    relationship_level: 'proactive', credit_class: 'A',
+  });
+  const r = await admin.patch(`/api/v1/accounts/${accN.id}`, { bank_account: BANK });
+  assert.equal(r.status, 200, r.text);
+  zhang = await n1.create('contacts', {
+    full_name: '张三', account_id: accN.id, phones: [{ value: '13812345678', label: 'mobile' }],
+  });
+  // Same switchboard as the account, written another way: one number, two matches.
+  wang = await n1.create('contacts', {
+    full_name: '王五', account_id: accN.id, phones: [{ value: '+86 10 62531234', label: 'office' }],
+  });
+  accS = await s1.create('accounts', { name: 'Acme Co., Ltd.', phones: ['+86 21 5555 0000'] });
+  zhangSouth = await s1.create('contacts', {
+    full_name: '张三丰', account_id: accS.id, phones: ['+86 138-1234-5678'],
+  });
+  li = await s1.create('contacts', { full_name: '李四', account_id: accS.id, phones: ['021 5555 0000'] });
+  tencent = await admin.create('accounts', { name: '腾讯' });
+});
+after(async () => { await srv?.stop(); });
+
+const lookup = (client, number) => client.get(`/api/v1/lookup/phone?${qs({ number })}`);
+const matchIds = (r) => r.json.matches.map((m) => m.id).sort();
+
+test('lookup: every written form of the switchboard finds the account and the contact behind it', async () => {
+  for (const number of ['010-6253 1234', '+86 10 62531234', '01062531234', '(010) 6253-1234', SWITCHBOARD]) {
+    const r = await lookup(n1, number);
+    assert.equal(r.status, 200, `${number}: ${r.text}`);
+    assert.equal(r.json.number, number, 'the number as given');
+    assert.equal(r.json.e164, SWITCHBOARD, number);
+    assert.deepEqual(matchIds(r), [accN.id, wang.id].sort(), number);
+    const acc = r.json.matches.find((m) => m.entity === 'account');
+    assert.equal(acc.title, '北京华为技术有限公司');
+    assert.equal(acc.account_id, accN.id);
+    assert.equal(acc.account_title, '北京华为技术有限公司');
+    assert.equal(acc.relationship_level, 'proactive');
+    assert.equal(acc.credit_class, 'A');
+    const c = r.json.matches.find((m) => m.entity === 'contact');
+    assert.equal(c.title, '王五');
+    assert.equal(c.account_id, accN.id);
+    assert.equal(c.account_title, '北京华为技术有限公司');
+  }
+});
+
+test('lookup: a mobile in three written forms finds one contact with its account (1 match)', async () => {
+  for (const number of ['13812345678', '+86 138 1234 5678', '138-1234-5678']) {
+    const r = await lookup(n1, number);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.e164, MOBILE);
+    assert.equal(r.json.matches.length, 1, `${number}: ${r.text}`);
+    const [m] = r.json.matches;
+    assert.deepEqual([m.entity, m.id, m.title, m.account_id, m.account_title],
+      ['contact', zhang.id, '张三', accN.id, '北京华为技术有限公司']);
+    assert.equal(typeof m.open_items, 'object');
+  }
+});
+
+test('lookup: an unknown number answers 200 with no matches', async () => {
+  const r = await lookup(admin, '010-8888 9999');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.e164, '+861088889999');
+  assert.deepEqual(r.json.matches, []);
+});
+
+test('lookup: open items count the communication records of the matched customer', async () => {
+  await n1.create('interactions', { subject: '来电咨询', account_id: accN.id, contact_id: zhang.id, channel: 'phone', occurred_at: '2025-03-01T09:00:00Z', outcome: 'follow_up' });
+  await n1.create('interactions', { subject: '回访', account_id: accN.id, channel: 'visit', occurred_at: '2025-03-02T09:00:00Z', outcome: 'positive' });
+  const r = await lookup(n1, '13812345678');
+  assert.deepEqual(r.json.matches[0].open_items, { interactions: 1, follow_up: 1 });
+  const acc = (await lookup(n1, SWITCHBOARD)).json.matches.find((m) => m.entity === 'account');
+  assert.deepEqual(acc.open_items, { interactions: 2, follow_up: 1 });
+});
+
+test('lookup scope: each Sales team sees only its own customers with a shared number; admin sees all', async () => {
+  assert.deepEqual(matchIds(await lookup(n1, MOBILE)), [zhang.id]);
+  assert.deepEqual(matchIds(await lookup(s1, MOBILE)), [zhangSouth.id]);
+  assert.deepEqual(matchIds(await lookup(admin, MOBILE)), [zhang.id, zhangSouth.id].sort());
+  assert.deepEqual(matchIds(await lookup(mgr, MOBILE)), [zhang.id, zhangSouth.id].sort());
+  const south = await lookup(s1, '010-6253 1234');
+  assert.equal(south.status, 200);
+  assert.deepEqual(south.json.matches, [], 'another team\'s switchboard is not revealed');
+  assert.deepEqual(matchIds(await lookup(s1, '+86 21 5555 0000')), [accS.id, li.id].sort());
+});
+
+test('lookup follows writes: a changed number moves, a deleted record drops out, a restored one comes back', async () => {
+  const tmp = await n1.create('contacts', { full_name: '临时联系人', phones: ['0755-8888 7777'] });
+  assert.deepEqual(matchIds(await lookup(n1, '+8675588887777')), [tmp.id]);
+  let r = await n1.patch(`/api/v1/contacts/${tmp.id}`, { phones: ['0755 8888 6666'] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual((await lookup(n1, '+8675588887777')).json.matches, [], 'old number gone');
+  assert.deepEqual(matchIds(await lookup(n1, '075588886666')), [tmp.id], 'new number found');
+  r = await n1.del(`/api/v1/contacts/${tmp.id}`);
+  assert.equal(r.status, 204, r.text);
+  assert.deepEqual((await lookup(n1, '075588886666')).json.matches, [], 'deleted record drops out');
+  r = await n1.post(`/api/v1/contacts/${tmp.id}/restore`);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(matchIds(await lookup(n1, '075588886666')), [tmp.id], 'restored record is back');
+});
+
+test('FailingLookup: a number that is not a phone number is 400 bad_request on field number', async () => {
+  for (const number of ['abc', '12', '+', '1'.repeat(40)]) {
+    assertProblem(await lookup(n1, number), 400, 'bad_request', 'number');
+  }
+  assertProblem(await n1.get('/api/v1/lookup/phone'), 400, 'bad_request', 'number');
+  assertProblem(await n1.get('/api/v1/lookup/phone?number=%20'), 400, 'bad_request', 'number');
+  assertProblem(await n1.get('/api/v1/lookup/phone?number=13812345678&x=1'), 400, 'bad_request', 'x');
+  assertProblem(await srv.request('GET', '/api/v1/lookup/phone?number=13812345678'), 401, 'unauthenticated');
+});
+
+const searchIds = async (client, q, entity) => {
+  const r = await client.get(`/api/v1/search?${qs({ q, entity })}`);
+  assert.equal(r.status, 200, `search ${q}: ${r.text}`);
+  return r.json.items.map((x) => x.id);
+};
+
+test('search: 张三 is found by full pinyin, by initials and by the characters', async () => {
+  for (const q of ['zhangsan', 'zs', '张三', 'ZhangSan', 'ＺＳ']) {
+    const ids = await searchIds(n1, q, 'contact');
+    assert.ok(ids.includes(zhang.id), `${q} → ${JSON.stringify(ids)}`);
+  }
+  // The list filter q goes through the same folding.
+  const list = await n1.list('contacts', { q: 'zhangsan' });
+  assert.deepEqual(list.items.map((x) => x.id), [zhang.id]);
+  assert.deepEqual(await searchIds(n1, 'lisi', 'contact'), [], 'another team\'s 李四 is not found');
+  assert.deepEqual(await searchIds(s1, 'lisi', 'contact'), [li.id]);
+});
+
+test('search: company names match with or without legal suffixes, and by pinyin', async () => {
+  for (const q of ['北京华为技术', '北京华为技术集团', '华为技术 Ltd', 'huawei', 'bjhwjs']) {
+    assert.ok((await searchIds(admin, q, 'account')).includes(accN.id), q);
+  }
+  for (const q of ['Acme', 'ACME Inc.', 'acme gmbh', 'Acme Corp', 'ＡＣＭＥ']) {
+    assert.ok((await searchIds(admin, q, 'account')).includes(accS.id), q);
+  }
+  for (const q of ['腾讯有限公司', '腾讯', 'tengxun']) {
+    assert.ok((await searchIds(admin, q, 'account')).includes(tencent.id), q);
+  }
+});
+
+test('search: a phone number in E.164 finds the record stored in another written form', async () => {
+  assert.ok((await searchIds(n1, MOBILE, 'contact')).includes(zhang.id));
+});
+
+test('360: account, contacts, dated profile newest first and the timeline newest first in one response', async () => {
+  await n1.create('account_profiles', { account_id: accN.id, recorded_on: '2024-06-30', attitude: 'neutral', internal_rating: '3', problems: '交付延迟' });
+  await n1.create('account_profiles', { account_id: accN.id, recorded_on: '2025-01-15', attitude: 'favourable', internal_rating: '4', competitor_dealings: '同时采购中兴设备', potential: 'high' });
+  await n1.create('interactions', {
+    subject: '年度拜访', account_id: accN.id, channel: 'visit', occurred_at: '2025-04-01T02:00:00Z',
+    cost: { amount: 150000, currency: 'CNY' }, discount_given: { amount: 20000, currency: 'CNY' },
+    products_provided: '样机 2 台',
+  });
+  const r = await n1.get(`/api/v1/accounts/${accN.id}/360`);
+  assert.equal(r.status, 200, r.text);
+  const v = r.json;
+  assert.equal(v.account.id, accN.id);
+  assert.equal(v.account.name, '北京华为技术有限公司');
+  assert.deepEqual(v.contacts.items.map((c) => c.full_name).sort(), ['张三', '王五']);
+  assert.deepEqual(v.profile.items.map((p) => p.recorded_on), ['2025-01-15', '2024-06-30']);
+  assert.equal(v.profile.items[0].internal_rating, '4');
+  const times = v.timeline.items.map((i) => i.occurred_at);
+  assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
+  assert.equal(v.timeline.items.length, 3);
+  const visit = v.timeline.items[0];
+  assert.equal(visit.subject, '年度拜访');
+  assert.deepEqual(visit.cost, { amount: 150000, currency: 'CNY' });
+  assert.deepEqual(visit.discount_given, { amount: 20000, currency: 'CNY' });
+  assert.equal(visit.products_provided, '样机 2 台');
+});
+
+test('360: ?channel= filters the timeline; limit pages it through the generic list', async () => {
+  let r = await n1.get(`/api/v1/accounts/${accN.id}/360?channel=visit`);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.timeline.items.map((i) => i.channel), ['visit', 'visit']);
+  r = await n1.get(`/api/v1/accounts/${accN.id}/360?channel=phone`);
+  assert.deepEqual(r.json.timeline.items.map((i) => i.subject), ['来电咨询']);
+  r = await n1.get(`/api/v1/accounts/${accN.id}/360?channel=phone,visit&limit=1`);
+  assert.equal(r.json.timeline.items.length, 1);
+  assert.ok(r.json.timeline.next_cursor, 'more to page');
+  const next = await n1.list('interactions', { ...r.json.timeline_query, cursor: r.json.timeline.next_cursor, limit: 10 });
+  assert.equal(next.items.length, 2);
+  assert.ok(next.items[0].occurred_at < r.json.timeline.items[0].occurred_at);
+  r = await n1.get(`/api/v1/accounts/${accN.id}/360?channel=fax`);
+  assert.deepEqual(r.json.timeline.items, []);
+});
+
+test('360: Sales sees the account without bank_account; a manager and admin see it', async () => {
+  const sales = await n1.get(`/api/v1/accounts/${accN.id}/360`);
+  assert.equal(sales.status, 200);
+  assert.ok(!('bank_account' in sales.json.account), 'hidden field left out');
+  assert.ok(!sales.text.includes(BANK), 'bank account appears nowhere in the response');
+  for (const c of [mgr, admin]) {
+    const r = await c.get(`/api/v1/accounts/${accN.id}/360`);
+    assert.equal(r.json.account.bank_account, BANK);
+  }
+});
+
+test('FailingCustomer360: out of scope 403, unknown or deleted 404, bad parameters 400', async () => {
+  assertProblem(await s1.get(`/api/v1/accounts/${accN.id}/360`), 403, 'forbidden');
+  assertProblem(await n1.get('/api/v1/accounts/12345/360'), 404, 'not_found');
+  assertProblem(await n1.get('/api/v1/accounts/abc/360'), 404, 'not_found');
+  assertProblem(await n1.get(`/api/v1/accounts/${accN.id}/360?channel=telegram`), 400, 'bad_request', 'channel');
+  assertProblem(await n1.get(`/api/v1/accounts/${accN.id}/360?limit=0`), 400, 'bad_request', 'limit');
+  assertProblem(await n1.get(`/api/v1/accounts/${accN.id}/360?sort=name`), 400, 'bad_request', 'sort');
+  const gone = await n1.create('accounts', { name: 'To be deleted' });
+  assert.equal((await n1.del(`/api/v1/accounts/${gone.id}`)).status, 204);
+  assertProblem(await n1.get(`/api/v1/accounts/${gone.id}/360`), 404, 'not_found');
+});
+
+const pgOnly = process.env.RAPPORT_TEST_PG_URL ? 'SQLite only: edits the database file' : false;
+
+test('a database without the phone index and pinyin bodies gets them rebuilt at start-up', { skip: pgOnly }, async (t) => {
+  try { execFileSync('sqlite3', ['-version']); } catch { t.skip('sqlite3 command not installed'); return; }
+  await srv.stop();
+  const dataDir = srv.dataDir;
+  // What a database from before this feature looks like: empty index, no version rows, plain bodies.
+  execFileSync('sqlite3', [join(dataDir, 'rapport.db'),
+    "DELETE FROM phone_index; DELETE FROM derived_index; UPDATE contact_fts SET body = '张三';"]);
+  srv = await startServer({ dataDir });
+  const north = srv.client({ token: n1.token });
+  assert.deepEqual(matchIds(await lookup(north, '13812345678')), [zhang.id]);
+  assert.ok((await searchIds(north, 'zhangsan', 'contact')).includes(zhang.id));
+});
