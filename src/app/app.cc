@@ -73,6 +73,10 @@ Result<std::unique_ptr<App>> open_app(const std::string& data_dir, const std::st
     url = database_path(data_dir);
   }
   RP_ASSIGN(app->store, storage::open_store(url));
+  // Several servers (and command-line tools) may write to one PostgreSQL database: each gets a
+  // node number of its own for the ids it generates.
+  RP_ASSIGN(int node, app->store->claim_node_id());
+  app->ids.set_node(node);
   std::vector<storage::Migration> migrations = access::migrations();
   for (auto& m : record::RecordService::migrations()) migrations.push_back(std::move(m));
   RP_TRY(app->store->migrate(migrations));

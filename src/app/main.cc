@@ -40,13 +40,42 @@ std::unique_ptr<app::App> open_or_exit(const std::string& data, const std::strin
   return std::move(a).value();
 }
 
+// The store channel that carries record events between servers: "ORIGIN\nENVELOPE".
+constexpr const char* kEventChannel = "rapport_events";
+
+void notify_other_servers(storage::Store& store, const std::string& origin, const record::Event& e,
+                          std::string envelope) {
+  std::string payload = origin + "\n" + envelope;
+  if (payload.size() > storage::Store::kMaxNotifyPayload) {
+    record::Event brief = e;  // too many changed fields to list: send the event without them
+    brief.changed.clear();
+    payload = origin + "\n" + api::ws_envelope(brief);
+  }
+  if (auto st = store.notify(kEventChannel, payload); !st.ok())
+    spdlog::warn("event {} {} not sent to other servers: {}", e.entity, e.id, st.error().message);
+}
+
 int serve(const std::string& data, const std::string& database, http::ServerOptions opts) {
   auto app = open_or_exit(data, database);
   http::Router router;
   api::Services services{*app->records, *app->auth, app->registry, &app->actions};
   api::register_routes(router, services);
   http::Server server(opts, router, api::make_ws_acceptor(services));
-  app->events.subscribe([&server](const record::Event& e) { server.publish(api::ws_envelope(e)); });
+  // Record events go to this server's WebSocket clients and, through the store (PostgreSQL
+  // NOTIFY; nothing on SQLite), to every other server on the same database, whose events come
+  // back the same way. The origin tag keeps a server from publishing its own events twice.
+  const std::string origin = access::random_token(12);
+  app->events.subscribe([&server, &app, origin](const record::Event& e) {
+    std::string envelope = api::ws_envelope(e);
+    server.publish(envelope);
+    notify_other_servers(*app->store, origin, e, std::move(envelope));
+  });
+  auto listening = app->store->listen(kEventChannel, [&server, origin](const std::string& message) {
+    auto nl = message.find('\n');
+    if (nl == std::string::npos || std::string_view(message).substr(0, nl) == origin) return;
+    server.publish(message.substr(nl + 1));
+  });
+  if (!listening.ok()) return fail(listening.error());
   std::uint16_t port;
   try {
     port = server.listen();
@@ -62,6 +91,7 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
                 (fs::path(data) / kPasswordFile).c_str());
   std::fflush(stdout);
   server.run();
+  app->store->stop_listening();
   spdlog::info("stopped");
   return 0;
 }

@@ -95,11 +95,12 @@ bool parse_iso8601(const std::string& s, Millis& out, bool date_only) {
 
 std::int64_t IdGenerator::next() {
   constexpr std::int64_t kEpoch = 1704067200000;  // 2024-01-01T00:00:00Z
-  std::int64_t candidate = (clock_.now_ms() - kEpoch) << 21;
+  std::int64_t candidate = (clock_.now_ms() - kEpoch) << (21 - kNodeBits);
   std::int64_t prev = last_.load(std::memory_order_relaxed);
   for (;;) {
     std::int64_t next = candidate > prev ? candidate : prev + 1;
-    if (last_.compare_exchange_weak(prev, next, std::memory_order_relaxed)) return next;
+    if (last_.compare_exchange_weak(prev, next, std::memory_order_relaxed))
+      return next << kNodeBits | node_;
   }
 }
 

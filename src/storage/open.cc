@@ -1,5 +1,6 @@
 // Picks the storage backend from a store URL: open_store() and restore_store() are the only
 // places that know which backends exist.
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,11 @@ bool is_postgres(std::string_view url) {
 }
 
 }  // namespace
+
+Result<int> Store::claim_node_id() {
+  std::random_device rd;
+  return static_cast<int>(rd() % 256);
+}
 
 Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {
   if (is_postgres(url)) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -95,6 +96,36 @@ class Store {
   }
   virtual const Dialect& dialect() const = 0;
   virtual std::string_view backend_name() const = 0;
+
+  // Messages between the processes that serve one database (several app servers on one
+  // PostgreSQL): committed record events fan out to every server's WebSocket clients.
+  // notify() queues `payload` for every listener on `channel`, in this process too, and returns
+  // at once (delivery is asynchronous and best effort; call it after the change has committed).
+  // kBadRequest when the payload is longer than kMaxNotifyPayload bytes.
+  // listen() calls `on_message` with each payload sent on `channel` by any process, on a
+  // background thread of the store, in the order each sender sent them; a dropped connection is
+  // re-established (messages sent meanwhile are lost). stop_listening() removes every callback:
+  // none is running or will run once it returns.
+  // SQLite: one server per database file, so these are no-ops (no message is ever delivered).
+  static constexpr std::size_t kMaxNotifyPayload = 7999;  // PostgreSQL: below 8000 bytes
+  virtual Status notify(std::string_view /*channel*/, std::string_view payload) {
+    if (payload.size() > kMaxNotifyPayload) {
+      return make_error(Errc::kBadRequest, "notification payload longer than " +
+                                               std::to_string(kMaxNotifyPayload) + " bytes");
+    }
+    return {};
+  }
+  virtual Status listen(std::string_view /*channel*/,
+                        std::function<void(std::string)> /*on_message*/) {
+    return {};
+  }
+  virtual void stop_listening() {}
+
+  // A number in [0, 256) for this process's generated ids (IdGenerator::set_node), held by no
+  // other live process on this database. PostgreSQL: a session advisory lock that a connection
+  // of its own holds until the store closes (kBusy when all 256 are taken). SQLite: a random
+  // number (one server per database file; other processes are short command-line tools).
+  virtual Result<int> claim_node_id();
 };
 
 struct StoreOptions {

@@ -2,7 +2,11 @@
 // prepared-statement cache, the connection pool, transactions, pg_trgm search and migrations.
 #include "storage/postgres/pg_store.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,10 +14,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <functional>
+#include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -28,6 +36,8 @@ constexpr std::size_t kStatementCacheLimit = 512;
 // migrations, and write transactions that inspect the schema (table_columns) before changing it
 // ("rapport1" in ASCII).
 constexpr std::int64_t kSchemaLockKey = 0x7261707061727431;
+// First key of the two-key advisory locks that hand out id node numbers ("rapp").
+constexpr std::int64_t kNodeLockKey = 0x72617070;
 
 // Type OIDs from the server's catalog/pg_type.h (not shipped with libpq-dev).
 constexpr Oid kBoolOid = 16;
@@ -755,6 +765,259 @@ std::string PgDialect::fts_condition(std::string_view entity, std::string_view q
   auto terms = split_terms(query);
   if (!table.ok() || terms.empty()) return "1 = 0";
   return "\"id\" IN (SELECT id FROM " + *table + " WHERE " + fts_where(terms, params) + ")";
+}
+
+// The LISTEN/NOTIFY thread: one connection of its own, a queue of outgoing notifications, the
+// callbacks per channel. The thread sleeps in poll() on the connection's socket and a wake-up
+// pipe; it sends what is queued, LISTENs to new channels and dispatches what arrives.
+class PgStore::Notifier {
+ public:
+  explicit Notifier(std::string url) : url_(std::move(url)) {
+    if (::pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Notifier() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake();
+    thread_.join();
+    for (int fd : wake_)
+      if (fd >= 0) ::close(fd);
+  }
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  void send(std::string channel, std::string payload) {
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.size() >= kMaxQueued) {
+        queue_.pop_front();
+        if (!warned_full_) spdlog::warn("PostgreSQL NOTIFY queue full: oldest events dropped");
+        warned_full_ = true;
+      }
+      queue_.emplace_back(std::move(channel), std::move(payload));
+    }
+    wake();
+  }
+
+  void listen(std::string channel, std::function<void(std::string)> cb) {
+    {
+      std::lock_guard lock(mu_);
+      callbacks_[std::move(channel)].push_back(std::move(cb));
+    }
+    wake();
+  }
+
+  void stop_listening() {
+    std::lock_guard dispatching(dispatch_mu_);
+    std::lock_guard lock(mu_);
+    callbacks_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kMaxQueued = 10000;
+
+  void wake() {
+    if (wake_[1] < 0) return;
+    char c = 1;
+    [[maybe_unused]] auto n = ::write(wake_[1], &c, 1);  // a full pipe already wakes the thread
+  }
+
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+
+  // Sleeps up to `ms` or until woken (a stop, a new message or channel).
+  void sleep_ms(int ms, int socket) {
+    pollfd fds[2] = {{wake_[0], POLLIN, 0}, {socket, POLLIN, 0}};
+    ::poll(fds, socket >= 0 ? 2 : 1, ms);
+    char buf[64];
+    while (wake_[0] >= 0 && ::read(wake_[0], buf, sizeof buf) > 0) {
+    }
+  }
+
+  PGconn* connect() {
+    const char* keys[] = {"connect_timeout", "dbname", "client_encoding",
+                          "fallback_application_name", nullptr};
+    const char* values[] = {"10", url_.c_str(), "UTF8", "rapport-notify", nullptr};
+    PGconn* conn = PQconnectdbParams(keys, values, 1);
+    if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) {
+      PQsetNoticeProcessor(conn, ignore_notice, nullptr);
+      return conn;
+    }
+    spdlog::warn("PostgreSQL LISTEN/NOTIFY connection failed: {}",
+                 conn != nullptr ? trim(PQerrorMessage(conn)) : "out of memory");
+    PQfinish(conn);
+    return nullptr;
+  }
+
+  // Runs a statement; false when it failed (the reason is logged).
+  static bool exec(PGconn* conn, const char* sql, int nparams = 0,
+                   const char* const* params = nullptr) {
+    PGresult* res = PQexecParams(conn, sql, nparams, nullptr, params, nullptr, nullptr, 0);
+    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    bool ok = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+    if (!ok) spdlog::warn("PostgreSQL {}: {}", sql, pg_error(conn, res).message);
+    PQclear(res);
+    return ok;
+  }
+
+  void dispatch(const char* channel, const char* payload) {
+    std::lock_guard dispatching(dispatch_mu_);
+    std::vector<std::function<void(std::string)>> cbs;
+    {
+      std::lock_guard lock(mu_);
+      auto it = callbacks_.find(channel);
+      if (it == callbacks_.end()) return;
+      cbs = it->second;
+    }
+    for (auto& cb : cbs) {
+      try {
+        cb(payload);
+      } catch (const std::exception& e) {
+        spdlog::error("notification handler on {} failed: {}", channel, e.what());
+      }
+    }
+  }
+
+  void run() {
+    PGconn* conn = nullptr;
+    std::vector<std::string> listening;  // channels LISTENed on `conn`
+    int backoff_ms = 100;
+    while (!stopping()) {
+      if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = nullptr;
+      }
+      if (conn == nullptr) {
+        listening.clear();
+        conn = connect();
+        if (conn == nullptr) {
+          sleep_ms(backoff_ms, -1);
+          backoff_ms = std::min(backoff_ms * 2, 5000);
+          continue;
+        }
+        backoff_ms = 100;
+      }
+      // LISTEN to channels added since the last round.
+      std::vector<std::string> wanted;
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& [channel, cbs] : callbacks_) wanted.push_back(channel);
+      }
+      bool healthy = true;
+      for (const auto& channel : wanted) {
+        if (std::find(listening.begin(), listening.end(), channel) != listening.end()) continue;
+        char* quoted = PQescapeIdentifier(conn, channel.data(), channel.size());
+        if (quoted == nullptr) break;
+        std::string sql = std::string("LISTEN ") + quoted;
+        PQfreemem(quoted);
+        if (!exec(conn, sql.c_str())) {
+          healthy = false;
+          break;
+        }
+        listening.push_back(channel);
+      }
+      // Send what is queued, in order; on a failure the rest waits for the next round.
+      while (healthy) {
+        std::pair<std::string, std::string> next;
+        {
+          std::lock_guard lock(mu_);
+          if (queue_.empty()) break;
+          next = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        const char* params[] = {next.first.c_str(), next.second.c_str()};
+        if (!exec(conn, "SELECT pg_notify($1, $2)", 2, params)) {
+          healthy = PQstatus(conn) == CONNECTION_OK;
+          if (!healthy) {
+            std::lock_guard lock(mu_);
+            queue_.push_front(std::move(next));  // retried on the new connection
+          }
+        }
+      }
+      if (!healthy) {
+        if (PQstatus(conn) == CONNECTION_OK) sleep_ms(1000, -1);  // a LISTEN refused: retry later
+        continue;
+      }
+      // Receive.
+      if (PQconsumeInput(conn) == 0) continue;  // connection lost: reconnect next round
+      while (PGnotify* n = PQnotifies(conn)) {
+        dispatch(n->relname, n->extra);
+        PQfreemem(n);
+      }
+      bool idle;
+      {
+        std::lock_guard lock(mu_);
+        idle = queue_.empty();
+      }
+      if (idle) sleep_ms(1000, PQsocket(conn));
+    }
+    PQfinish(conn);
+  }
+
+  std::string url_;
+  int wake_[2] = {-1, -1};
+  std::mutex dispatch_mu_;  // held while callbacks run; stop_listening() waits for it
+  std::mutex mu_;
+  bool stop_ = false;                                      // guarded by mu_
+  bool warned_full_ = false;                               // guarded by mu_
+  std::deque<std::pair<std::string, std::string>> queue_;  // guarded by mu_
+  std::map<std::string, std::vector<std::function<void(std::string)>>, std::less<>>
+      callbacks_;  // guarded by mu_
+  std::thread thread_;
+};
+
+PgStore::Notifier& PgStore::notifier() {
+  std::lock_guard lock(notifier_mu_);
+  if (!notifier_) notifier_ = std::make_unique<Notifier>(url_);
+  return *notifier_;
+}
+
+Status PgStore::notify(std::string_view channel, std::string_view payload) {
+  RP_TRY(Store::notify(channel, payload));
+  if (channel.empty() || payload.find('\0') != std::string_view::npos) {
+    return make_error(Errc::kBadRequest, "a notification needs a channel and no NUL character");
+  }
+  notifier().send(std::string(channel), std::string(payload));
+  return {};
+}
+
+Status PgStore::listen(std::string_view channel, std::function<void(std::string)> on_message) {
+  if (channel.empty() || !on_message) {
+    return make_error(Errc::kBadRequest, "listen needs a channel and a callback");
+  }
+  notifier().listen(std::string(channel), std::move(on_message));
+  return {};
+}
+
+Result<int> PgStore::claim_node_id() {
+  std::lock_guard lock(node_mu_);
+  if (node_id_ >= 0) return node_id_;
+  RP_ASSIGN(auto conn, PgConnection::connect(url_, options_));
+  std::random_device rd;
+  const int start = static_cast<int>(rd() % 256);
+  for (int i = 0; i < 256; ++i) {
+    const int n = (start + i) % 256;
+    const SqlValue key[] = {kNodeLockKey, std::int64_t{n}};
+    Rows rows;
+    RP_TRY(conn->run("SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))", key,
+                     &rows));
+    if (rows.rows[0][0] == SqlValue(std::int64_t{1})) {
+      node_conn_ = std::move(conn);
+      node_id_ = n;
+      return n;
+    }
+  }
+  return make_error(Errc::kBusy, "all 256 id node numbers are held by other processes");
+}
+
+void PgStore::stop_listening() {
+  std::lock_guard lock(notifier_mu_);
+  if (notifier_) notifier_->stop_listening();
 }
 
 PgStore::PgStore(std::string url, const StoreOptions& options)

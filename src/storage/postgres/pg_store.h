@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,7 +58,21 @@ class PgStore final : public Store {
   const Dialect& dialect() const override { return dialect_; }
   std::string_view backend_name() const override { return "postgresql"; }
 
+  // NOTIFY / LISTEN on one dedicated connection (not from the pool) owned by a background
+  // thread, started on first use: notify() queues pg_notify(channel, payload) for that thread
+  // (at most 10000 queued; the oldest are dropped beyond), listen() adds a LISTEN and runs
+  // callbacks on that thread. A lost connection is re-opened with back-off and LISTENs again.
+  Status notify(std::string_view channel, std::string_view payload) override;
+  Status listen(std::string_view channel, std::function<void(std::string)> on_message) override;
+  void stop_listening() override;
+  // pg_try_advisory_lock(key, n) for n from a random start until one is free; the lock's
+  // connection stays open (outside the pool) until the store closes, or dies with the process.
+  Result<int> claim_node_id() override;
+
  private:
+  class Notifier;  // pg_store.cc
+  Notifier& notifier();
+
   PgStore(std::string url, const StoreOptions& options);
   Result<PgConnection*> acquire();
   void release(PgConnection* conn);
@@ -73,6 +88,13 @@ class PgStore final : public Store {
   std::vector<std::unique_ptr<PgConnection>> conns_;  // guarded by pool_mu_
   std::vector<PgConnection*> free_;                   // guarded by pool_mu_
   int connecting_ = 0;  // connections being opened outside the lock; guarded by pool_mu_
+
+  std::mutex node_mu_;
+  std::unique_ptr<PgConnection> node_conn_;  // holds the node lock; guarded by node_mu_
+  int node_id_ = -1;                         // guarded by node_mu_
+
+  std::mutex notifier_mu_;
+  std::unique_ptr<Notifier> notifier_;  // guarded by notifier_mu_ (created once)
 };
 
 }  // namespace rapport::storage::postgres

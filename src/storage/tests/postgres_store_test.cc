@@ -12,8 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -733,6 +735,121 @@ TEST_F(PgStoreTest, DialectBackendBackupAndIntegrity) {
   auto tx = begin_read(*store_);
   Rows ext = query_ok(*tx, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'");
   EXPECT_EQ(ext.rows[0][0], SqlValue(std::int64_t{1}));
+}
+
+// Collects notifications delivered on the store's listener thread.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> got;
+  void add(std::string s) {
+    std::lock_guard lock(mu);
+    got.push_back(std::move(s));
+    cv.notify_all();
+  }
+  // Waits (up to 10 s) until `n` messages arrived; returns them.
+  std::vector<std::string> wait_for(std::size_t n) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.size() >= n; });
+    return got;
+  }
+};
+
+TEST_F(PgStoreTest, NotifyReachesListenersOfEveryStoreOnTheDatabaseInOrder) {
+  auto other = open_ok(url_);
+  Inbox here, there, elsewhere;
+  ASSERT_TRUE(store_->listen("events", [&](std::string s) { here.add(std::move(s)); }).ok());
+  ASSERT_TRUE(other->listen("events", [&](std::string s) { there.add(std::move(s)); }).ok());
+  ASSERT_TRUE(other->listen("other", [&](std::string s) { elsewhere.add(std::move(s)); }).ok());
+  // LISTEN runs on each store's listener thread: ping until both hear, then start afresh.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(store_->notify("events", "ping").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::scoped_lock lock(here.mu, there.mu);
+    if (!here.got.empty() && !there.got.empty()) break;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (Inbox* inbox : {&here, &there}) {
+    std::lock_guard lock(inbox->mu);
+    ASSERT_FALSE(inbox->got.empty());
+    inbox->got.clear();
+  }
+  std::string big(Store::kMaxNotifyPayload, 'x');
+  std::vector<std::string> sent{"one", "两 \"quoted\" 'x'", big};
+  for (const auto& m : sent) ASSERT_TRUE(store_->notify("events", m).ok());
+  EXPECT_EQ(there.wait_for(3), sent);
+  EXPECT_EQ(here.wait_for(3), sent) << "the sender's own listeners hear it too";
+  EXPECT_TRUE(elsewhere.got.empty());
+
+  auto too_big = store_->notify("events", big + "x");
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().code, Errc::kBadRequest);
+
+  // After stop_listening no callback runs.
+  other->stop_listening();
+  ASSERT_TRUE(store_->notify("events", "after").ok());
+  EXPECT_EQ(here.wait_for(4).back(), "after");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(there.got.size(), 3u);
+}
+
+TEST_F(PgStoreTest, ListenerSurvivesALostConnection) {
+  auto other = open_ok(url_);
+  Inbox inbox;
+  ASSERT_TRUE(other->listen("events", [&](std::string s) { inbox.add(std::move(s)); }).ok());
+  // The LISTEN happens on the listener's thread: send until one arrives.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(store_->notify("events", "before").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::lock_guard lock(inbox.mu);
+    if (!inbox.got.empty()) break;
+  }
+  {
+    std::lock_guard lock(inbox.mu);
+    ASSERT_FALSE(inbox.got.empty());
+    inbox.got.clear();
+  }
+  PgCluster::get().admin(url_,
+                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                         "application_name = 'rapport-notify' AND datname = '" +
+                             url_.substr(url_.rfind('/') + 1) + "'");
+  // Messages sent while the listener reconnects may be lost; keep sending until one arrives.
+  bool arrived = false;
+  for (int i = 0; i < 100 && !arrived; ++i) {
+    ASSERT_TRUE(store_->notify("events", "after " + std::to_string(i)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard lock(inbox.mu);
+    arrived = std::any_of(inbox.got.begin(), inbox.got.end(),
+                          [](const std::string& m) { return m.starts_with("after"); });
+  }
+  EXPECT_TRUE(arrived) << "the listener re-connected and LISTENs again";
+}
+
+TEST_F(PgStoreTest, NodeIdsOfLiveStoresDifferAndAreFreedOnClose) {
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<int> ids;
+  for (int i = 0; i < 5; ++i) {
+    stores.push_back(open_ok(url_));
+    auto id = stores.back()->claim_node_id();
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    EXPECT_GE(*id, 0);
+    EXPECT_LT(*id, 256);
+    EXPECT_EQ(*stores.back()->claim_node_id(), *id) << "claimed once per store";
+    ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "no two live stores share one";
+  auto held = [&] {
+    return PgCluster::get().admin(url_,
+                                  "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                  "AND classid = 1918988400 AND granted");
+  };
+  EXPECT_EQ(held(), "5");
+  stores.clear();
+  for (int i = 0; i < 50 && held() != "0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(held(), "0") << "closing a store frees its number";
 }
 
 TEST(PgOpen, FailingUnreachableServerIsStorage) {

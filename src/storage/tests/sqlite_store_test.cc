@@ -253,6 +253,17 @@ TEST_F(SqliteStoreTest, ConcurrentWritersAreSerialisedAndAllSucceed) {
   EXPECT_EQ(count(*store_, "t"), kThreads * kPerThread);
 }
 
+TEST_F(SqliteStoreTest, NotifyAndListenAreNoOpsWithThePayloadLimit) {
+  int calls = 0;
+  EXPECT_TRUE(store_->listen("events", [&](std::string) { ++calls; }).ok());
+  EXPECT_TRUE(store_->notify("events", std::string(Store::kMaxNotifyPayload, 'x')).ok());
+  auto too_big = store_->notify("events", std::string(Store::kMaxNotifyPayload + 1, 'x'));
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().code, Errc::kBadRequest);
+  store_->stop_listening();
+  EXPECT_EQ(calls, 0);
+}
+
 TEST(SqliteMigrations, ApplyOnceAndAreIdempotentOnReopen) {
   TempDir dir;
   const std::string url = dir.file("m.db");  // a plain path works as a URL too
