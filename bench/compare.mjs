@@ -41,6 +41,7 @@ for (const k of keys) {
   add(`${k} errors + non-2xx`, x.rps != null ? x.errors + x.non2xx : null, y.rps != null ? y.errors + y.non2xx : null, false);
 }
 add("server peak RSS MB", a.server?.peak_rss_mb, b.server?.peak_rss_mb, false, 1);
+add("server start-up s", a.server?.startup_s, b.server?.startup_s, false, 2);
 add("generator records/s", a.dataset?.records_per_s, b.dataset?.records_per_s, true);
 const micro = [...new Set([...(a.micro || []), ...(b.micro || [])].map((m) => m.name))];
 for (const n of micro) {

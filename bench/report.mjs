@@ -76,6 +76,9 @@ const result = {
     peak_rss_mb: +(kb("VmHWM") / 1024).toFixed(1),
     rss_at_end_mb: +(kb("VmRSS") / 1024).toFixed(1),
     error_log_lines: Number(readFileSync(`${w}/server.errors`, "utf8").trim() || 0),
+    startup_s: existsSync(`${w}/server.start`)
+      ? +Number(readFileSync(`${w}/server.start`, "utf8")).toFixed(2)
+      : null,
   },
   wrk: { threads: 2, connections: Number(args.connections), seconds: Number(args.seconds) },
   ceiling,
@@ -112,7 +115,8 @@ if (ceiling) row("ceiling: GET /healthz", ceiling, 1);
 for (const s of scenarios) row(s.label, s, s.ratio);
 console.log();
 console.log(
-  `server peak RSS (VmHWM): ${result.server.peak_rss_mb} MB; error lines in the server log: ${result.server.error_log_lines}`,
+  `server peak RSS (VmHWM): ${result.server.peak_rss_mb} MB; start-up (migrations) ${result.server.startup_s ?? "?"} s; ` +
+    `error lines in the server log: ${result.server.error_log_lines}`,
 );
 if (micro.length) {
   console.log();

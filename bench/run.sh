@@ -72,14 +72,19 @@ echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS"
 "$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" \
   >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
+# Start-up runs pending migrations, which on a large data set can take a while: wait for it
+# (BENCH_START_TIMEOUT seconds, default 900) and report the time.
 PORT=
-for _ in $(seq 1 100); do
+start=$(date +%s.%N)
+for _ in $(seq 1 $((${BENCH_START_TIMEOUT:-900} * 10))); do
   PORT=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$WORK/server.log")
   [[ -n $PORT ]] && break
   kill -0 "$SERVER_PID" 2>/dev/null || break
   sleep 0.1
 done
 [[ -n $PORT ]] || { tail -20 "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }' >"$WORK/server.start"
+echo "   listening after $(cat "$WORK/server.start") s"
 URL=http://127.0.0.1:$PORT
 
 # name, seconds → $WORK/<name>.json (the BENCH_RESULT line of the script's done() hook)
