@@ -1,0 +1,70 @@
+// CSV as RFC 4180 reads it, for imports: quoted fields with embedded delimiters, quotes ("") and
+// line breaks; CRLF or LF line ends; a UTF-8 byte-order mark stripped; the delimiter (`,` `;` or
+// tab) detected from the header line. Text must be UTF-8 — the first bad sequence is reported by
+// record and byte — unless the caller declares GB18030 (GBK, GB2312), which is converted with
+// ICU. Every limit is a named constant and answers kTooLarge. Pure: no I/O, thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace rapport::csv {
+
+constexpr std::size_t kMaxBytes = 256 * 1024 * 1024;  // whole file, after conversion to UTF-8
+constexpr std::size_t kMaxRecords = 1'000'001;        // header + 1,000,000 data rows
+constexpr std::size_t kMaxColumns = 500;
+constexpr std::size_t kMaxFieldBytes = 1024 * 1024;
+
+enum class Charset { kUtf8, kGb18030 };
+
+// The charset a request declares: `charset=` of a Content-Type value, or an `encoding` query
+// parameter ("utf-8", "gb18030", "gbk", "gb2312" — the latter two read as GB18030, their
+// superset). Empty input is UTF-8. Unknown names fail with kBadRequest.
+Result<Charset> parse_charset(std::string_view name);
+Result<Charset> charset_of_content_type(std::string_view content_type);
+
+// The raw bytes as UTF-8 text without a byte-order mark: validated when `cs` is UTF-8 (the error
+// names the record — 1 is the header — and the byte offset of the first bad sequence, and says
+// to declare charset=gb18030), converted when it is GB18030. Over kMaxBytes → kTooLarge.
+Result<std::string> to_utf8(std::string_view raw, Charset cs);
+
+// Offset of the first byte that does not start a well-formed UTF-8 sequence (overlongs,
+// surrogates and code points above U+10FFFF are ill-formed), or npos.
+std::size_t invalid_utf8_offset(std::string_view s);
+
+// `,` `;` or tab: whichever occurs most often outside quotes in the first line (`,` on a tie or
+// when none occurs).
+char detect_delimiter(std::string_view text);
+
+// Reads records one at a time from UTF-8 text (no BOM; see to_utf8).
+class Reader {
+ public:
+  // delimiter 0 detects it from the first line.
+  explicit Reader(std::string_view text, char delimiter = 0);
+
+  // The next record into `fields` (cleared first): true, or false at the end of the text.
+  // A blank line is a record with one empty field. Errors (kBadRequest, or kTooLarge for
+  // limits) name the record number.
+  Result<bool> next(std::vector<std::string>& fields);
+
+  char delimiter() const { return delim_; }
+  // 1-based number of the record last returned (the header is record 1).
+  std::size_t record() const { return record_; }
+  // Byte offset where the next record starts.
+  std::size_t offset() const { return pos_; }
+
+ private:
+  std::string_view text_;
+  char delim_;
+  std::size_t pos_ = 0;
+  std::size_t record_ = 0;
+};
+
+// Whole text → records (tests, small inputs); the first error stops.
+Result<std::vector<std::vector<std::string>>> parse_all(std::string_view text, char delimiter = 0);
+
+}  // namespace rapport::csv

@@ -1,0 +1,133 @@
+// CSV reader: RFC 4180 quoting, line ends, BOM, delimiter detection, UTF-8 validation with the
+// row of the first bad byte, GB18030 conversion and the limits.
+#include "core/csv.h"
+
+#include <gtest/gtest.h>
+
+namespace rapport::csv {
+namespace {
+
+using Rows = std::vector<std::vector<std::string>>;
+
+Rows parse(std::string_view text, char delim = 0) {
+  auto r = parse_all(text, delim);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : Rows{};
+}
+
+TEST(Csv, PlainRecordsWithCrlfAndLf) {
+  EXPECT_EQ(parse("a,b,c\r\n1,2,3\r\n"), (Rows{{"a", "b", "c"}, {"1", "2", "3"}}));
+  EXPECT_EQ(parse("a,b\n1,2"), (Rows{{"a", "b"}, {"1", "2"}}));
+  EXPECT_EQ(parse("a,b\r1,2\r"), (Rows{{"a", "b"}, {"1", "2"}}));
+}
+
+TEST(Csv, QuotedFieldsHoldDelimitersQuotesAndNewlines) {
+  EXPECT_EQ(parse("name,note\r\n\"Smith, \"\"Junior\"\"\",\"line 1\r\nline 2\"\r\n"),
+            (Rows{{"name", "note"}, {"Smith, \"Junior\"", "line 1\r\nline 2"}}));
+  EXPECT_EQ(parse("\"\",x\n"), (Rows{{"", "x"}}));
+}
+
+TEST(Csv, EmptyFieldsAndTrailingDelimiter) {
+  EXPECT_EQ(parse("a,,c\n,,\n"), (Rows{{"a", "", "c"}, {"", "", ""}}));
+  EXPECT_EQ(parse("a,b,\n"), (Rows{{"a", "b", ""}}));
+  EXPECT_EQ(parse("a,b,"), (Rows{{"a", "b", ""}}));
+  EXPECT_EQ(parse(""), Rows{});
+}
+
+TEST(Csv, UnclosedQuoteAndTextAfterQuoteNameTheRow) {
+  auto r = parse_all("a,b\n1,\"open\n2,3\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kBadRequest);
+  EXPECT_NE(r.error().message.find("row 2"), std::string::npos) << r.error().message;
+  r = parse_all("a\n\"x\"y\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("row 2"), std::string::npos) << r.error().message;
+}
+
+TEST(Csv, DelimiterDetectedFromTheHeaderLine) {
+  EXPECT_EQ(detect_delimiter("a;b;c\n1,5;2;3"), ';');
+  EXPECT_EQ(detect_delimiter("a\tb\tc\n"), '\t');
+  EXPECT_EQ(detect_delimiter("a,b\n"), ',');
+  EXPECT_EQ(detect_delimiter("only"), ',');
+  EXPECT_EQ(detect_delimiter("\"a;b\",c\n"), ',');  // quoted ; does not count
+  EXPECT_EQ(parse("名称;城市\n腾讯;深圳\n"), (Rows{{"名称", "城市"}, {"腾讯", "深圳"}}));
+  EXPECT_EQ(parse("a\tb\n1,5\t2\n"), (Rows{{"a", "b"}, {"1,5", "2"}}));
+}
+
+TEST(Csv, BomIsStripped) {
+  auto t = to_utf8("\xEF\xBB\xBFname\n", Charset::kUtf8);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, "name\n");
+}
+
+TEST(Csv, BadUtf8NamesTheRowAndByte) {
+  // 张三 in GBK (D5C5 C8FD) in row 3, undeclared
+  std::string text = "name,city\nAcme,Beijing\n\xD5\xC5\xC8\xFD,x\n";
+  auto t = to_utf8(text, Charset::kUtf8);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, Errc::kBadRequest);
+  EXPECT_EQ(t.error().field, "encoding");
+  EXPECT_NE(t.error().message.find("row 3"), std::string::npos) << t.error().message;
+  EXPECT_NE(t.error().message.find("byte 24"), std::string::npos) << t.error().message;
+  EXPECT_NE(t.error().message.find("gb18030"), std::string::npos);
+  // a quoted newline does not start a new row
+  t = to_utf8("a\n\"x\ny\"\n\xFF\n", Charset::kUtf8);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("row 3"), std::string::npos) << t.error().message;
+}
+
+TEST(Csv, Utf8Validation) {
+  EXPECT_EQ(invalid_utf8_offset("abc 张三 😀"), std::string_view::npos);
+  EXPECT_EQ(invalid_utf8_offset("a\xC0\xAF"), 1u);         // overlong
+  EXPECT_EQ(invalid_utf8_offset("ab\xED\xA0\x80"), 2u);    // surrogate
+  EXPECT_EQ(invalid_utf8_offset("\xF4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(invalid_utf8_offset("x\xE4\xB8"), 1u);         // truncated
+}
+
+TEST(Csv, Gb18030IsConverted) {
+  auto t = to_utf8("name,city\n\xD5\xC5\xC8\xFD,\xB1\xB1\xBE\xA9\n", Charset::kGb18030);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(*t, "name,city\n张三,北京\n");
+  // a four-byte GB18030 sequence (U+20000, 𠀀)
+  t = to_utf8("\x95\x32\x82\x36", Charset::kGb18030);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, "\xF0\xA0\x80\x80");
+  EXPECT_FALSE(to_utf8("\xD5", Charset::kGb18030).ok());  // truncated
+}
+
+TEST(Csv, CharsetDeclarations) {
+  EXPECT_EQ(*charset_of_content_type("text/csv; charset=GB18030"), Charset::kGb18030);
+  EXPECT_EQ(*charset_of_content_type("text/csv;charset=\"gbk\""), Charset::kGb18030);
+  EXPECT_EQ(*charset_of_content_type("text/csv"), Charset::kUtf8);
+  EXPECT_EQ(*parse_charset("UTF-8"), Charset::kUtf8);
+  EXPECT_FALSE(parse_charset("latin1").ok());
+}
+
+TEST(Csv, LimitsAnswerTooLarge) {
+  std::string wide;
+  for (std::size_t i = 0; i <= kMaxColumns; ++i) wide += "x,";
+  auto r = parse_all(wide);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kTooLarge);
+
+  std::string big(kMaxFieldBytes + 1, 'x');
+  r = parse_all("a\n" + big + "\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kTooLarge);
+  EXPECT_NE(r.error().message.find("row 2"), std::string::npos);
+
+  std::string many;
+  many.reserve(kMaxRecords * 2 + 4);
+  for (std::size_t i = 0; i < kMaxRecords + 1; ++i) many += "1\n";
+  Reader reader(many);
+  std::vector<std::string> f;
+  std::size_t n = 0;
+  Result<bool> more = true;
+  while ((more = reader.next(f)).ok() && *more) ++n;
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.error().code, Errc::kTooLarge);
+  EXPECT_EQ(n, kMaxRecords);
+}
+
+}  // namespace
+}  // namespace rapport::csv
