@@ -10,6 +10,7 @@
 #include "access/auth.h"
 #include "api/routes.h"
 #include "app/app.h"
+#include "app/copy.h"
 #include "http/server.h"
 
 #ifndef RAPPORT_VERSION
@@ -165,6 +166,15 @@ int main(int argc, char** argv) {
   data_opts(restore_cmd);
   restore_cmd->add_option("file", file)->required();
 
+  std::string copy_from, copy_to;
+  auto* copy_cmd = cli.add_subcommand(
+      "copy", "copy an installation's SQLite database into an empty database (PostgreSQL)");
+  copy_cmd->add_option("--from", copy_from, "source: sqlite:PATH")->required();
+  copy_cmd->add_option("--to", copy_to, "target URL: postgresql://USER@HOST/DB")->required();
+  copy_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  copy_cmd->add_option("--phone-region", record_options.phone_region,
+                       "region of phone numbers written without a country code (default CN)");
+
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -263,6 +273,12 @@ int main(int argc, char** argv) {
     auto st = (*store)->backup_to(file);
     if (!st.ok()) return fail(st.error());
     std::printf("backup written to %s\n", file.c_str());
+    return 0;
+  }
+  if (copy_cmd->parsed()) {
+    auto st = app::copy_database(copy_from, copy_to, std::cout, record_options);
+    if (!st.ok()) return fail(st.error());
+    std::printf("copy verified: every table has the same number of rows on both sides\n");
     return 0;
   }
   if (restore_cmd->parsed()) {
