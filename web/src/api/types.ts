@@ -64,6 +64,10 @@ export interface FieldMeta {
   section?: string | LocalizedLabel | null;
   /** The caller's right on this field: "read" or "write" (hidden fields are left out). */
   permission?: string | null;
+  /** A system field (id, version, created_at, …, owner_id, team_id). */
+  system?: boolean;
+  /** The value a new record gets when none is sent (e.g. account.kind = "company"). */
+  default?: unknown;
 }
 
 export interface EntityMeta {

@@ -132,6 +132,7 @@ const en = {
     liveUpdated: 'This record was just changed; you are seeing the new version.',
     liveDeleted: 'This record was just deleted by someone else.',
     notFound: 'This record does not exist or you may not see it.',
+    forbidden: 'You do not have permission to open this record.',
     createdAt: 'Created',
     updatedAt: 'Updated',
     version: 'Version',

@@ -134,6 +134,7 @@ const zhCN: Messages = {
     liveUpdated: '这条记录刚刚被修改，当前显示的是最新版本。',
     liveDeleted: '这条记录刚刚被他人删除。',
     notFound: '该记录不存在，或者您没有查看权限。',
+    forbidden: '您没有权限查看此记录。',
     createdAt: '创建时间',
     updatedAt: '更新时间',
     version: '版本',

@@ -37,6 +37,11 @@ export const metadataState = reactive({
 
 let loading: Promise<void> | null = null;
 
+/** A system field (id, version, timestamps, owner, team): the server lists them in `fields` too. */
+export function isSystemField(f: FieldMeta): boolean {
+  return f.system === true || (SYSTEM_FIELDS as readonly string[]).includes(f.name);
+}
+
 export function setMetadata(entities: EntityMeta[]): void {
   metadataState.entities = entities.map((e) => ({ ...e, fields: e.fields ?? [] }));
   metadataState.loaded = true;
@@ -123,7 +128,7 @@ export function defaultColumns(entity: EntityMeta): string[] {
   const cols = [title];
   for (const f of entity.fields) {
     if (cols.length >= 6) break;
-    if (f.name === title || WIDE_TYPES.has(f.type) || f.name === 'password') continue;
+    if (f.name === title || WIDE_TYPES.has(f.type) || f.name === 'password' || isSystemField(f)) continue;
     cols.push(f.name);
   }
   return cols;
@@ -145,7 +150,8 @@ export function relatedLists(entityName: string): RelatedList[] {
   const out: RelatedList[] = [];
   for (const e of metadataState.entities) {
     for (const f of e.fields) {
-      if (f.type === 'reference' && f.reference === entityName) out.push({ entity: e, field: f });
+      // Not the system references (id, created_by, owner_id, …): every record has those.
+      if (f.type === 'reference' && f.reference === entityName && !isSystemField(f)) out.push({ entity: e, field: f });
     }
   }
   return out;
