@@ -31,11 +31,11 @@ before(async () => {
   }
   page = await newPage(browser, app);
   await loginAs(page, 'north1');
-});
+}, { timeout: 90_000 });
 after(async () => {
   await browser?.close();
   await app?.stop();
-});
+}, { timeout: 90_000 });
 
 const P = () => page;
 

@@ -20,11 +20,11 @@ before(async () => {
   // must narrow, not just list everything.
   const api = await app.api('admin');
   await api.create('accounts', { name: 'Shanghai Harbour Logistics', city: '上海' });
-});
+}, { timeout: 90_000 });
 after(async () => {
   await browser?.close();
   await app?.stop();
-});
+}, { timeout: 90_000 });
 
 const P = () => page;
 

@@ -28,11 +28,11 @@ before(async () => {
   accounts.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
   page = await newPage(browser, app);
   await loginAs(page, 'admin');
-});
+}, { timeout: 90_000 });
 after(async () => {
   await browser?.close();
   await app?.stop();
-});
+}, { timeout: 90_000 });
 
 const P = () => page;
 const rowIds = () => page.getByTestId('list-row').evaluateAll((rs) => rs.map((r) => r.dataset.id));

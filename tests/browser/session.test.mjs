@@ -16,11 +16,11 @@ before(async () => {
   account = await api.create('accounts', { name: '杭州西湖茶业', city: '杭州' });
   await api.create('accounts', { name: 'Alpha Tea Import', city: '上海' });
   page = await newPage(browser, app);
-});
+}, { timeout: 90_000 });
 after(async () => {
   await browser?.close();
   await app?.stop();
-});
+}, { timeout: 90_000 });
 
 const P = () => page;
 const path = (p) => { const u = new URL(p.url()); return u.pathname + u.search; };

@@ -14,11 +14,11 @@ before(async () => {
   ]);
   page = await newPage(browser, app);
   await loginAs(page, 'admin');
-});
+}, { timeout: 90_000 });
 after(async () => {
   await browser?.close();
   await app?.stop();
-});
+}, { timeout: 90_000 });
 
 const P = () => page;
 
