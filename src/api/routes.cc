@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "api/problem.h"
+#include "record/duplicates.h"
 
 namespace rapport::api {
 
@@ -297,10 +298,19 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(access::Principal p, authenticate(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                const std::string* key = req.header("idempotency-key");
+               // ?dedupe=block refuses a likely duplicate (409 duplicate); warn is the default.
+               bool bad = false;
+               std::string dedupe = query_param(req, "dedupe", &bad);
+               if (bad || (!dedupe.empty() && dedupe != "warn" && dedupe != "block"))
+                 return make_error(Errc::kBadRequest, "dedupe must be warn or block", "dedupe");
                RP_ASSIGN(record::RecordResult r,
-                         s.records.create(p, *e, req.body, key ? *key : std::string()));
+                         s.records.create(p, *e, req.body, key ? *key : std::string(),
+                                          dedupe == "block" ? record::DedupeMode::kBlock
+                                                            : record::DedupeMode::kWarn));
                http::Response resp = record_response(r);
                resp.set_header("Location", "/api/v1/" + e->plural + "/" + std::to_string(r.id));
+               if (r.dedupe_checked)
+                 resp.set_header("X-Rapport-Duplicates", std::to_string(r.duplicates.size()));
                return resp;
              }));
 
@@ -323,8 +333,19 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(access::Principal p, authenticate(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
-               RP_ASSIGN(record::RecordResult r,
-                         s.records.get(p, *e, id, query_param(req, "fields")));
+               auto got = s.records.get(p, *e, id, query_param(req, "fields"));
+               if (!got.ok() && got.error().code == Errc::kNotFound) {
+                 // A merged record's id resolves to the survivor: 308 to it.
+                 RP_ASSIGN(auto survivor, record::Deduper(s.records).merged_into(p, *e, id));
+                 if (survivor) {
+                   std::string to = std::to_string(*survivor);
+                   http::Response moved = json_response(308, "{\"merged_into\":\"" + to + "\"}");
+                   moved.set_header("Location", "/api/v1/" + e->plural + "/" + to +
+                                                    (req.query.empty() ? "" : "?" + req.query));
+                   return moved;
+                 }
+               }
+               RP_ASSIGN(record::RecordResult r, std::move(got));
                const std::string* inm = req.header("if-none-match");
                if (inm && *inm == "\"" + std::to_string(r.version) + "\"") {
                  http::Response nm;

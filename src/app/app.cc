@@ -25,6 +25,7 @@ const char* kDefaultRoles[][3] = {
         "contact":{"create":true,"read":"all","update":"all","delete":"team"},
         "interaction":{"create":true,"read":"all","update":"all","delete":"team"},
         "account_profile":{"create":true,"read":"all","update":"all","delete":"team"},
+        "duplicate_candidate":{"read":"all","update":"all"},
         "user":{"read":"all"},"team":{"read":"all"},"role":{"read":"all"},
         "saved_view":{"create":true,"read":"own","update":"own","delete":"own"}},
         "fields":{"account.bank_account":"read"}})"},

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "modules/accounts/actions.h"
+#include "modules/accounts/dedupe.h"
 #include "modules/admin/hooks.h"
+#include "record/duplicates.h"
 
 namespace rapport::modules {
 
@@ -32,12 +34,15 @@ Status register_all(schema::Registry& registry, record::HookRegistry& hooks,
     registry.add(std::move(entity).value());
   }
   admin::register_hooks(hooks, auth);
+  accounts::register_dedupe(hooks);
   return {};
 }
 
 void register_actions(record::ActionRegistry& actions, record::RecordService& records,
                       const schema::Registry& registry) {
   accounts::register_actions(actions, records, registry);
+  // Duplicate check, merge and undo for every entity a module gave a dedupe profile.
+  record::register_duplicate_actions(actions, records);
 }
 
 }  // namespace rapport::modules

@@ -8,6 +8,7 @@
 
 #include "core/phone.h"
 #include "core/text.h"
+#include "record/duplicates.h"
 #include "record/phone_index.h"
 #include "record/query.h"
 #include "record/table.h"
@@ -201,7 +202,8 @@ std::vector<storage::Migration> RecordService::migrations() {
         "CREATE INDEX phone_index_record ON phone_index (entity, record_id)",
         // Format versions of derived data (full-text bodies, phone index): a mismatch at
         // start-up rebuilds them, so old databases gain pinyin search and phone lookup.
-        "CREATE TABLE derived_index (name TEXT PRIMARY KEY, version TEXT NOT NULL)"}}};
+        "CREATE TABLE derived_index (name TEXT PRIMARY KEY, version TEXT NOT NULL)"}},
+      {4, "duplicates", Deduper::migration_statements()}};
 }
 
 Status RecordService::sync_schema() {
@@ -217,6 +219,7 @@ Status RecordService::sync_schema() {
   }
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
   RP_TRY(rebuild_derived(*tx));
+  RP_TRY(Deduper(*this).rebuild_index(*tx));
   return tx->commit();
 }
 
@@ -272,6 +275,7 @@ Status RecordService::derive(storage::Tx& tx, const Entity& e, std::int64_t id,
                              const std::vector<SqlValue>& row, bool fresh) {
   if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, row)));
   if (has_phone_list(e)) RP_TRY(index_phones(tx, e, id, row, options_.phone_region, fresh));
+  if (hooks_.dedupe_for(e.name)) RP_TRY(Deduper(*this).index(tx, e, id, row, fresh));
   return {};
 }
 
@@ -457,8 +461,8 @@ Result<RecordService::Inserted> RecordService::insert_one(storage::Tx& tx, const
 }
 
 Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
-                                           std::string_view body,
-                                           std::string_view idempotency_key) {
+                                           std::string_view body, std::string_view idempotency_key,
+                                           DedupeMode dedupe) {
   if (!access::can_create(p, e.name))
     return make_error(Errc::kForbidden, "you may not create " + e.plural);
   RP_ASSIGN(json::Document input, json::parse(body));
@@ -493,6 +497,11 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   }
   RP_ASSIGN(Inserted ins, insert_one(*tx, p, e, input));
   std::int64_t id = ins.id;
+  // Likely duplicates: reported, or the create refused in block mode (rolled back).
+  std::optional<std::vector<DuplicateCandidate>> duplicates;
+  if (const dedupe::Profile* profile = hooks_.dedupe_for(e.name)) {
+    RP_ASSIGN(duplicates, Deduper(*this).on_create(*tx, p, e, *profile, id, ins.row, dedupe));
+  }
   auto row = std::optional<std::vector<SqlValue>>(std::move(ins.row));
   std::string out = record_json(e, p, *row);
   if (!idempotency_key.empty()) {
@@ -514,7 +523,12 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   }
   RP_TRY(tx->commit());
   publish(e, std::move(ins.event));
-  return RecordResult{id, 1, std::move(out), 201};
+  RecordResult result{id, 1, std::move(out), 201};
+  if (duplicates) {
+    result.dedupe_checked = true;
+    result.duplicates = std::move(*duplicates);
+  }
+  return result;
 }
 
 Result<std::vector<std::int64_t>> RecordService::create_batch(
@@ -650,6 +664,7 @@ Status RecordService::remove(const Principal& p, const Entity& e, std::int64_t i
                   params));
   if (e.has_searchable()) RP_TRY(tx->fts_delete(e.name, id));
   if (has_phone_list(e)) RP_TRY(unindex_phones(*tx, e, id));
+  if (hooks_.dedupe_for(e.name)) RP_TRY(Deduper(*this).unindex(*tx, e, id));
   RP_TRY(audit(*tx, p, e, id, "delete", "[]", now));
   json::Document input(rapidjson::kObjectType), values(rapidjson::kObjectType);
   HookContext ctx{p, e, *tx, "delete", id, input, values, values.GetAllocator(), {}};

@@ -16,6 +16,7 @@
 #include "access/access.h"
 #include "base/clock.h"
 #include "core/json.h"
+#include "record/dedupe.h"
 #include "record/events.h"
 #include "schema/schema.h"
 #include "storage/store.h"
@@ -54,9 +55,18 @@ class HookRegistry {
     hooks_[std::move(entity)].push_back(std::move(hooks));
   }
   const std::vector<Hooks>& for_entity(const std::string& entity) const;
+  // Duplicate detection and merge for an entity (duplicates.h): which fields match how.
+  void set_dedupe(std::string entity, dedupe::Profile profile) {
+    dedupe_[std::move(entity)] = std::move(profile);
+  }
+  const dedupe::Profile* dedupe_for(std::string_view entity) const {
+    auto it = dedupe_.find(entity);
+    return it == dedupe_.end() ? nullptr : &it->second;
+  }
 
  private:
   std::map<std::string, std::vector<Hooks>> hooks_;
+  std::map<std::string, dedupe::Profile, std::less<>> dedupe_;
 };
 
 struct ListParams {
@@ -90,11 +100,27 @@ struct PhoneLookup {
 
 constexpr int kMaxPhoneMatches = 50;
 
+// A likely duplicate of a record (dedupe::match), as the caller may see it.
+struct DuplicateCandidate {
+  std::int64_t id = 0;
+  std::string title;
+  double score = 0;
+  std::string reason;
+  std::string field;
+};
+
+// What create does when the new record has a likely duplicate (score ≥ 0.90): report it
+// (RecordResult::duplicates) or refuse with kDuplicate naming the matching field.
+enum class DedupeMode { kWarn, kBlock };
+
 struct RecordResult {
   std::int64_t id = 0;
   std::int64_t version = 0;
   std::string body;  // the record as JSON
   int status = 200;  // 201 on create (also on an idempotent replay)
+  // Create of an entity with duplicate detection: likely duplicates the caller may read.
+  bool dedupe_checked = false;
+  std::vector<DuplicateCandidate> duplicates;
 };
 
 class RecordService {
@@ -122,7 +148,8 @@ class RecordService {
   Result<std::string> list(const access::Principal& p, const schema::Entity& e,
                            const ListParams& params);
   Result<RecordResult> create(const access::Principal& p, const schema::Entity& e,
-                              std::string_view body, std::string_view idempotency_key = {});
+                              std::string_view body, std::string_view idempotency_key = {},
+                              DedupeMode dedupe = DedupeMode::kWarn);
   // Creates many records in one transaction (bulk loads, data generators): all or nothing; the
   // error names the 1-based row. Hooks, audit and events run as for single creates.
   Result<std::vector<std::int64_t>> create_batch(const access::Principal& p,
@@ -153,6 +180,7 @@ class RecordService {
                                        std::string_view body);
 
  private:
+  friend class Deduper;  // duplicates.cc, merge.cc: candidate search, merge and undo
   struct Inserted {
     std::int64_t id;
     std::vector<storage::SqlValue> row;

@@ -201,6 +201,8 @@ Result<Field> parse_field(const json::Value& v, std::string_view entity) {
   f.searchable = get_bool(v, "searchable");
   f.indexed = get_bool(v, "indexed") || f.unique || f.type == FieldType::kReference;
   f.sensitive = get_bool(v, "sensitive");
+  // Declared read-only: written by the server only (e.g. the duplicate review queue's pairs).
+  f.readonly = get_bool(v, "readonly");
   f.section = get_string(v, "section");
   if (f.section.empty()) f.section = "main";
   if (const json::Value* m = json::member(v, "max_length")) {

@@ -1,0 +1,525 @@
+// Match index, candidate search, the create-time check and the review-queue scan (see
+// duplicates.h). Merge and undo are in merge.cc.
+#include "record/duplicates.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "record/duplicates_internal.h"
+#include "record/table.h"
+
+namespace rapport::record {
+
+using access::Op;
+using access::Principal;
+using access::Scope;
+using schema::Entity;
+using schema::Field;
+using schema::FieldType;
+using storage::SqlValue;
+
+namespace detail {
+
+size_t column_of(const Entity& e, std::string_view name) {
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    if (f.name == name) return col;
+    col += field_columns(f).size();
+  }
+  return col;
+}
+
+Columns::Columns(const Entity& e)
+    : id(column_of(e, "id")),
+      version(column_of(e, "version")),
+      owner(column_of(e, "owner_id")),
+      team(column_of(e, "team_id")),
+      deleted(field_column_count(e)),
+      merged(field_column_count(e) + 1) {}
+
+std::vector<std::string> all_columns(const Entity& e) {
+  std::vector<std::string> cols;
+  for (const auto& f : e.fields)
+    for (auto& c : field_columns(f)) cols.push_back(std::move(c));
+  cols.emplace_back("deleted_at");
+  cols.emplace_back("merged_into");
+  return cols;
+}
+
+std::string title_of(const Entity& e, const std::vector<SqlValue>& row) {
+  const Field* f = e.field(e.title_field);
+  return f ? to_text(*f, row, column_of(e, f->name)) : std::string();
+}
+
+Result<std::int64_t> parse_id(std::string_view s, std::string_view field) {
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || id <= 0)
+    return make_error(Errc::kBadRequest, std::string(field) + " must be a record id string",
+                      std::string(field));
+  return id;
+}
+
+std::string score_text(double score) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.3f", score);
+  return buf;
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+// Bumped when what goes into match_index changes; the index is then rebuilt at start-up.
+constexpr int kMatchIndexVersion = 1;
+constexpr int kRebuildBatch = 2000;
+
+struct Scored {
+  DuplicateCandidate c;
+  bool visible = false;
+};
+
+void write_candidates(json::Writer& w, const std::vector<DuplicateCandidate>& cs) {
+  w.StartArray();
+  for (const auto& c : cs) {
+    w.StartObject();
+    w.Key("id");
+    w.String(std::to_string(c.id));
+    w.Key("title");
+    w.String(c.title);
+    w.Key("score");
+    w.Double(c.score);
+    w.Key("reason");
+    w.String(c.reason);
+    w.Key("field");
+    w.String(c.field);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+std::vector<std::string> Deduper::migration_statements() {
+  return {
+      "CREATE TABLE match_index (key TEXT NOT NULL, entity TEXT NOT NULL, record_id INTEGER NOT "
+      "NULL, PRIMARY KEY (key, entity, record_id))",
+      "CREATE INDEX match_index_record ON match_index (entity, record_id)",
+      // One row per merge: the pre-merge snapshot of every touched row and their versions
+      // after the merge (undo refuses when one changed since).
+      "CREATE TABLE merge_log (id INTEGER PRIMARY KEY, entity TEXT NOT NULL, survivor_id INTEGER "
+      "NOT NULL, others TEXT NOT NULL, snapshot TEXT NOT NULL, user_id INTEGER, at TEXT NOT NULL, "
+      "undone_at TEXT, undone_by INTEGER)",
+      "CREATE INDEX merge_log_survivor ON merge_log (entity, survivor_id)"};
+}
+
+dedupe::Facts Deduper::facts_of_row(const dedupe::Profile& profile, const Entity& e,
+                                    const std::vector<SqlValue>& row) const {
+  json::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    const bool wanted = f.type == FieldType::kPhoneList || f.type == FieldType::kEmailList ||
+                        f.name == profile.name_field || f.name == profile.company_field ||
+                        f.name == profile.tax_id_field || f.name == profile.website_field ||
+                        f.name == profile.city_field || f.name == profile.address_field;
+    if (wanted && col < row.size()) {
+      json::Value v;
+      to_json(f, row, col, v, a);
+      doc.AddMember(json::str(f.name, a), v, a);
+    }
+    col += field_columns(f).size();
+  }
+  dedupe::Facts facts = dedupe::facts_of(profile, e, doc, rs_.options_.phone_region);
+  facts.id = as_int(row[column_of(e, "id")]);
+  return facts;
+}
+
+Status Deduper::unindex(storage::Tx& tx, const Entity& e, std::int64_t id) {
+  SqlValue p[] = {e.name, id};
+  RP_TRY(tx.exec("DELETE FROM match_index WHERE entity = ? AND record_id = ?", p));
+  return {};
+}
+
+Status Deduper::index(storage::Tx& tx, const Entity& e, std::int64_t id,
+                      const std::vector<SqlValue>& row, bool fresh) {
+  const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
+  if (!profile) return {};
+  if (!fresh) RP_TRY(unindex(tx, e, id));
+  for (auto& key : dedupe::index_keys(facts_of_row(*profile, e, row))) {
+    SqlValue p[] = {std::move(key), e.name, id};
+    RP_TRY(tx.exec("INSERT INTO match_index (key, entity, record_id) VALUES (?, ?, ?)", p));
+  }
+  return {};
+}
+
+Status Deduper::rebuild_index(storage::Tx& tx) {
+  const std::string version = std::to_string(kMatchIndexVersion);
+  RP_ASSIGN(auto stored, tx.query("SELECT version FROM derived_index WHERE name = 'match_index'"));
+  if (!stored.rows.empty() && as_text(stored.rows[0][0]) == version) return {};
+  RP_TRY(tx.exec("DELETE FROM match_index"));
+  for (const auto& e : rs_.registry_.all()) {
+    if (!rs_.hooks_.dedupe_for(e->name)) continue;
+    const size_t id_col = column_of(*e, "id");
+    std::int64_t after = 0;
+    for (;;) {
+      SqlValue params[] = {after, std::int64_t{kRebuildBatch}};
+      RP_ASSIGN(auto rows, tx.query("SELECT " + select_list(*e) + " FROM " + quote(e->name) +
+                                        " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY "
+                                        "\"id\" LIMIT ?",
+                                    params));
+      for (const auto& row : rows.rows) {
+        after = as_int(row[id_col]);
+        RP_TRY(index(tx, *e, after, row, /*fresh=*/true));
+      }
+      if (static_cast<int>(rows.rows.size()) < kRebuildBatch) break;
+    }
+  }
+  RP_TRY(tx.exec("DELETE FROM derived_index WHERE name = 'match_index'"));
+  SqlValue row[] = {std::string("match_index"), version};
+  RP_TRY(tx.exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
+  return {};
+}
+
+Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Principal* viewer,
+                                                      const Entity& e,
+                                                      const dedupe::Profile& profile,
+                                                      const dedupe::Facts& f, std::int64_t self) {
+  // Every record sharing an anchor: a phone, an index key, the company. Indexed reads only.
+  std::set<std::int64_t> ids;
+  auto collect = [&](const std::string& sql, std::vector<SqlValue> params) -> Status {
+    RP_ASSIGN(auto rows, tx.query(sql, params));
+    for (const auto& r : rows.rows) ids.insert(as_int(r[0]));
+    return {};
+  };
+  const SqlValue limit = std::int64_t{kMaxAnchorHits};
+  for (const auto& phone : f.phones)
+    RP_TRY(collect(
+        "SELECT record_id FROM phone_index WHERE e164 = ? AND entity = ? ORDER BY record_id "
+        "LIMIT ?",
+        {phone, e.name, limit}));
+  for (const auto& key : dedupe::index_keys(f))
+    RP_TRY(
+        collect("SELECT record_id FROM match_index WHERE key = ? AND entity = ? ORDER BY record_id "
+                "LIMIT ?",
+                {key, e.name, limit}));
+  if (!profile.company_field.empty() && !f.company.empty()) {
+    auto company = parse_id(f.company, profile.company_field);
+    if (company.ok())
+      RP_TRY(collect("SELECT \"id\" FROM " + quote(e.name) + " WHERE " +
+                         quote(profile.company_field) +
+                         " = ? AND deleted_at IS NULL ORDER BY \"id\" LIMIT ?",
+                     {*company, std::int64_t{kMaxCompanyHits}}));
+  }
+  ids.erase(self);
+
+  std::vector<Scored> found;
+  const Columns cols(e);
+  const Scope scope = viewer ? access::scope_for(*viewer, e.name, Op::kRead) : Scope::kAll;
+  for (std::int64_t id : ids) {
+    RP_ASSIGN(auto row, rs_.load(tx, e, id));
+    if (!row || !storage::is_null((*row)[cols.deleted])) continue;
+    auto m = dedupe::match(profile, f, facts_of_row(profile, e, *row));
+    if (!m) continue;
+    Scored s{DuplicateCandidate{id, title_of(e, *row), m->score, m->reason, m->field}, true};
+    if (viewer)
+      s.visible =
+          access::in_scope(*viewer, scope, as_int((*row)[cols.owner]), as_int((*row)[cols.team]));
+    found.push_back(std::move(s));
+  }
+  std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
+    return a.c.score != b.c.score ? a.c.score > b.c.score : a.c.id < b.c.id;
+  });
+  std::vector<DuplicateCandidate> out;
+  for (auto& s : found) {
+    // Block mode must see every duplicate, so the first invisible one ≥ 0.90 is kept (with its
+    // id cleared) for on_create to refuse on; otherwise unreadable records are left out.
+    if (!s.visible) {
+      if (s.c.score < dedupe::kDuplicateScore || !out.empty()) continue;
+      s.c.id = 0;
+    }
+    out.push_back(std::move(s.c));
+    if (static_cast<int>(out.size()) >= kMaxCandidates) break;
+  }
+  return out;
+}
+
+Result<std::vector<DuplicateCandidate>> Deduper::on_create(
+    storage::Tx& tx, const Principal& p, const Entity& e, const dedupe::Profile& profile,
+    std::int64_t id, const std::vector<SqlValue>& row, DedupeMode mode) {
+  RP_ASSIGN(auto found, find(tx, &p, e, profile, facts_of_row(profile, e, row), id));
+  if (mode == DedupeMode::kBlock && !found.empty() &&
+      found.front().score >= dedupe::kDuplicateScore) {
+    const auto& best = found.front();
+    std::string detail = best.id ? " (" + e.name + " " + std::to_string(best.id) + ": " +
+                                       best.reason + ", score " + score_text(best.score) + ")"
+                                 : " matching on " + best.field;
+    return make_error(Errc::kDuplicate, "a likely duplicate " + e.name + " exists" + detail,
+                      best.field);
+  }
+  std::erase_if(found, [](const DuplicateCandidate& c) { return c.id == 0; });
+  return found;
+}
+
+Result<std::string> Deduper::check(const Principal& p, const Entity& e, std::string_view body) {
+  const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
+  if (!profile) return make_error(Errc::kNotFound, e.plural + " have no duplicate detection");
+  if (!access::can_create(p, e.name) && access::scope_for(p, e.name, Op::kRead) == Scope::kNone)
+    return make_error(Errc::kForbidden, "you may not create or read " + e.plural);
+  RP_ASSIGN(json::Document input, json::parse(body));
+  if (!input.IsObject())
+    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  json::Document values(rapidjson::kObjectType);
+  auto& a = values.GetAllocator();
+  std::int64_t self = 0;
+  for (auto it = input.MemberBegin(); it != input.MemberEnd(); ++it) {
+    std::string name(it->name.GetString(), it->name.GetStringLength());
+    const Field* f = e.field(name);
+    if (!f || access::field_access(p, e, *f) == access::FieldAccess::kHidden)
+      return make_error(Errc::kUnknownField, e.name + " has no field " + name, name);
+    // The UI may check a record being edited: its own id is not a duplicate of itself.
+    if (name == "id" && it->value.IsString()) {
+      RP_ASSIGN(self, parse_id(it->value.GetString(), "id"));
+      continue;
+    }
+    if (f->system) continue;
+    json::Value out;
+    RP_TRY(schema::validate_value(*f, it->value, out, a));
+    values.AddMember(json::str(name, a), out, a);
+  }
+  dedupe::Facts facts = dedupe::facts_of(*profile, e, values, rs_.options_.phone_region);
+  RP_ASSIGN(auto tx, rs_.store_.read());
+  RP_ASSIGN(auto found, find(*tx, &p, e, *profile, facts, self));
+  std::erase_if(found, [](const DuplicateCandidate& c) { return c.id == 0; });
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("candidates");
+  write_candidates(w, found);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
+  if (!p.is_admin()) return make_error(Errc::kForbidden, "only administrators run a scan");
+  auto started = std::chrono::steady_clock::now();
+  json::Document input(rapidjson::kObjectType);
+  if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+    RP_ASSIGN(input, json::parse(body));
+    if (!input.IsObject())
+      return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  }
+  std::vector<std::shared_ptr<const Entity>> entities;
+  std::int64_t after = 0;
+  int limit = kScanBatch;
+  for (auto it = input.MemberBegin(); it != input.MemberEnd(); ++it) {
+    std::string_view k(it->name.GetString(), it->name.GetStringLength());
+    const json::Value& v = it->value;
+    if (k == "entity") {
+      auto e = v.IsString() ? rs_.registry_.get(v.GetString()) : nullptr;
+      if (!e || !rs_.hooks_.dedupe_for(e->name))
+        return make_error(Errc::kBadRequest, "entity must name an entity with duplicate detection",
+                          "entity");
+      entities.push_back(e);
+    } else if (k == "after") {
+      if (!v.IsString())
+        return make_error(Errc::kBadRequest, "after must be an id string", "after");
+      RP_ASSIGN(after, parse_id(v.GetString(), "after"));
+    } else if (k == "limit") {
+      if (!v.IsInt() || v.GetInt() < 1 || v.GetInt() > kMaxScanBatch)
+        return make_error(Errc::kBadRequest,
+                          "limit must be an integer from 1 to " + std::to_string(kMaxScanBatch),
+                          "limit");
+      limit = v.GetInt();
+    } else {
+      return make_error(Errc::kUnknownField, "unknown member " + std::string(k), std::string(k));
+    }
+  }
+  if (after && entities.empty())
+    return make_error(Errc::kBadRequest, "after needs an entity", "after");
+  if (entities.empty())
+    for (const auto& e : rs_.registry_.all())
+      if (rs_.hooks_.dedupe_for(e->name)) entities.push_back(e);
+  auto queue = rs_.registry_.get(kCandidateEntity);
+  if (!queue) return make_error(Errc::kInternal, "the review queue entity is not registered");
+
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("results");
+  w.StartArray();
+  for (const auto& e : entities) {
+    const dedupe::Profile& profile = *rs_.hooks_.dedupe_for(e->name);
+    struct Pair {
+      std::int64_t a, b;
+      std::string title_a, title_b;
+      double score;
+      std::string reason;
+    };
+    std::map<std::pair<std::int64_t, std::int64_t>, Pair> pairs;
+    int scanned = 0;
+    std::int64_t last = 0;
+    {
+      RP_ASSIGN(auto tx, rs_.store_.read());
+      SqlValue params[] = {after, std::int64_t{limit}};
+      RP_ASSIGN(auto rows, tx->query("SELECT " + select_list(*e) + " FROM " + quote(e->name) +
+                                         " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY "
+                                         "\"id\" LIMIT ?",
+                                     params));
+      for (const auto& row : rows.rows) {
+        dedupe::Facts facts = facts_of_row(profile, *e, row);
+        last = facts.id;
+        ++scanned;
+        RP_ASSIGN(auto found, find(*tx, nullptr, *e, profile, facts, facts.id));
+        for (auto& c : found) {
+          auto key = std::minmax(facts.id, c.id);
+          if (pairs.count(key)) continue;  // found from the other side already
+          const bool self_first = facts.id < c.id;
+          pairs.emplace(key, Pair{key.first, key.second, self_first ? facts.title : c.title,
+                                  self_first ? c.title : facts.title, c.score, c.reason});
+        }
+      }
+      if (static_cast<int>(rows.rows.size()) < limit) last = 0;  // reached the end
+    }
+    int added = 0;
+    if (!pairs.empty()) {
+      RP_ASSIGN(auto tx, rs_.store_.write());
+      std::string now = format_iso8601(rs_.clock_.now_ms());
+      for (const auto& [key, pr] : pairs) {
+        std::string pair_key = e->name + ":" + std::to_string(pr.a) + ":" + std::to_string(pr.b);
+        SqlValue k[] = {pair_key};
+        RP_ASSIGN(auto existing, tx->query("SELECT 1 FROM " + quote(kCandidateEntity) +
+                                               " WHERE pair_key = ? AND deleted_at IS NULL",
+                                           k));
+        if (!existing.rows.empty()) continue;  // queued before (maybe dismissed): left as is
+        SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
+        SqlValue team = p.team_id ? SqlValue(p.team_id) : SqlValue();
+        SqlValue row[] = {rs_.ids_.next(),
+                          now,
+                          now,
+                          user,
+                          user,
+                          user,
+                          team,
+                          e->name,
+                          std::to_string(pr.a),
+                          std::to_string(pr.b),
+                          pr.title_a,
+                          pr.title_b,
+                          pr.score,
+                          pr.reason,
+                          std::string("open"),
+                          pair_key};
+        RP_TRY(tx->exec("INSERT INTO " + quote(kCandidateEntity) +
+                            " (\"id\", \"version\", \"created_at\", \"updated_at\", "
+                            "\"created_by\", \"updated_by\", \"owner_id\", \"team_id\", "
+                            "\"entity\", \"record_a\", \"record_b\", \"title_a\", \"title_b\", "
+                            "\"score\", \"reason\", \"status\", \"pair_key\") VALUES (?, 1, ?, "
+                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row));
+        ++added;
+      }
+      RP_TRY(tx->commit());
+    }
+    w.StartObject();
+    w.Key("entity");
+    w.String(e->name);
+    w.Key("scanned");
+    w.Int(scanned);
+    w.Key("pairs");
+    w.Int(static_cast<int>(pairs.size()));
+    w.Key("added");
+    w.Int(added);
+    w.Key("next_after");
+    if (last)
+      w.String(std::to_string(last));
+    else
+      w.Null();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("elapsed_ms");
+  w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                started)
+              .count());
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::optional<std::int64_t>> Deduper::merged_into(const Principal& p, const Entity& e,
+                                                         std::int64_t id) {
+  if (access::scope_for(p, e.name, Op::kRead) == Scope::kNone) return std::optional<std::int64_t>();
+  RP_ASSIGN(auto tx, rs_.store_.read());
+  // Merges of merges: follow the chain (bounded) to the live record.
+  for (int hop = 0; hop < 16; ++hop) {
+    SqlValue k[] = {id};
+    RP_ASSIGN(
+        auto rows,
+        tx->query("SELECT deleted_at, merged_into FROM " + quote(e.name) + " WHERE \"id\" = ?", k));
+    if (rows.rows.empty()) return std::optional<std::int64_t>();
+    const auto& r = rows.rows[0];
+    if (storage::is_null(r[0])) return hop ? std::optional<std::int64_t>(id) : std::nullopt;
+    if (storage::is_null(r[1])) return std::optional<std::int64_t>();
+    id = as_int(r[1]);
+  }
+  return std::optional<std::int64_t>();
+}
+
+std::shared_ptr<const Entity> Deduper::entity(std::string_view name) const {
+  return rs_.registry_.get(name);
+}
+
+std::vector<std::shared_ptr<const Entity>> Deduper::entities() const {
+  std::vector<std::shared_ptr<const Entity>> out;
+  for (const auto& e : rs_.registry_.all())
+    if (rs_.hooks_.dedupe_for(e->name)) out.push_back(e);
+  return out;
+}
+
+void register_duplicate_actions(ActionRegistry& actions, RecordService& records) {
+  for (const auto& e : Deduper(records).entities()) {
+    std::string name = e->name;
+    // The entity is looked up per request: custom fields replace its snapshot.
+    auto entity = [&records, name]() { return Deduper(records).entity(name); };
+    actions.add({"POST", "/" + e->plural + "/duplicates/check",
+                 "Likely duplicates of a " + name + " about to be created (score, reason)",
+                 [&records, entity](const ActionRequest& r) -> Result<std::string> {
+                   return Deduper(records).check(r.principal, *entity(), r.body);
+                 }});
+    actions.add({"POST", "/" + e->plural + "/{id}/merge",
+                 "Merge other " + e->plural + " into this one (undo: /merges/{merge_id}/undo)",
+                 [&records, entity](const ActionRequest& r) -> Result<std::string> {
+                   auto id = parse_id(r.param("id"), "id");
+                   if (!id.ok())
+                     return make_error(Errc::kNotFound, "no record " + std::string(r.param("id")));
+                   return Deduper(records).merge(r.principal, *entity(), *id, r.body);
+                 }});
+    actions.add({"POST", "/" + e->plural + "/merge",
+                 "Merge the listed " + e->plural + " into the oldest of them",
+                 [&records, entity](const ActionRequest& r) -> Result<std::string> {
+                   return Deduper(records).merge(r.principal, *entity(), std::nullopt, r.body);
+                 }});
+  }
+  actions.add({"POST", "/duplicates/scan",
+               "Administrators: fill the duplicate review queue (bounded batch per call)",
+               [&records](const ActionRequest& r) -> Result<std::string> {
+                 return Deduper(records).scan(r.principal, r.body);
+               }});
+  actions.add({"POST", "/merges/{merge_id}/undo",
+               "Undo a merge from its snapshot (409 when a touched record changed since)",
+               [&records](const ActionRequest& r) -> Result<std::string> {
+                 auto id = parse_id(r.param("merge_id"), "merge_id");
+                 if (!id.ok())
+                   return make_error(Errc::kNotFound,
+                                     "no merge " + std::string(r.param("merge_id")));
+                 return Deduper(records).undo(r.principal, *id);
+               }});
+}
+
+}  // namespace rapport::record

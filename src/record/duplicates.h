@@ -1,0 +1,103 @@
+// Duplicate detection and merge over the store (DOMAIN §9), for every entity a module gives a
+// dedupe::Profile (HookRegistry::set_dedupe):
+// - the match index: normalised emails, company domains, tax ids and addresses of each live
+//   record in match_index(key, entity, record_id), beside the phone index, written in the
+//   record's transaction — candidate search is a handful of indexed reads, never a scan;
+// - candidate search on create (warn, or block with kDuplicate), for a record about to be
+//   created (check) and for the review queue (scan → duplicate_candidate records);
+// - merge: survivor's non-empty values win, lists united, ranked fields (consent, relationship
+//   level) take the winner, every reference to the others in any entity's metadata moved to the
+//   survivor, the others soft-deleted with merged_into; one transaction, audited, a snapshot of
+//   every touched row in merge_log so that undo restores them exactly.
+// A stateless façade over RecordService (its friend); as thread-safe as the service.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "record/actions.h"
+#include "record/dedupe.h"
+#include "record/service.h"
+
+namespace rapport::record {
+
+// Records read per shared key (phone, email, domain, tax id, address, company) in a search.
+constexpr int kMaxAnchorHits = 200;
+constexpr int kMaxCompanyHits = 1000;
+// Candidates reported for one record, best first.
+constexpr int kMaxCandidates = 20;
+// Records a scan call reads per entity (default and most).
+constexpr int kScanBatch = 5000;
+constexpr int kMaxScanBatch = 50000;
+// Records merged into one survivor in one call.
+constexpr int kMaxMergeOthers = 20;
+// The review queue's entity (declared by the accounts module).
+constexpr const char* kCandidateEntity = "duplicate_candidate";
+
+class Deduper {
+ public:
+  explicit Deduper(RecordService& records) : rs_(records) {}
+
+  // DDL of the record layer's migration 4: match_index and merge_log.
+  static std::vector<std::string> migration_statements();
+
+  // Match index of one live record after a write / removal; rebuild of the whole index at
+  // start-up when its format version changed (also fills it on an old database).
+  Status index(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
+               const std::vector<storage::SqlValue>& row, bool fresh);
+  Status unindex(storage::Tx& tx, const schema::Entity& e, std::int64_t id);
+  Status rebuild_index(storage::Tx& tx);
+
+  // Inside create's transaction, after the insert: likely duplicates of the new record that the
+  // caller may read; in block mode kDuplicate (naming the matching field) when any record scores
+  // ≥ kDuplicateScore.
+  Result<std::vector<DuplicateCandidate>> on_create(storage::Tx& tx, const access::Principal& p,
+                                                    const schema::Entity& e,
+                                                    const dedupe::Profile& profile, std::int64_t id,
+                                                    const std::vector<storage::SqlValue>& row,
+                                                    DedupeMode mode);
+  // Likely duplicates of a record about to be created (`body` as for create), readable ones.
+  // Answers {"candidates":[{"id","title","score","reason","field"}]}.
+  Result<std::string> check(const access::Principal& p, const schema::Entity& e,
+                            std::string_view body);
+  // Administrators: reads up to `limit` records per entity (after `after`) and adds the pairs
+  // scoring ≥ kReviewScore to the review queue (pairs already queued are left as they are).
+  // `body`: {"entity"?, "after"?, "limit"?}.
+  Result<std::string> scan(const access::Principal& p, std::string_view body);
+  // Merges `others` (or, with no survivor, the listed records into the oldest) — see above.
+  // `body`: {"others":[id…]} with a survivor, {"records":[id…]} without.
+  Result<std::string> merge(const access::Principal& p, const schema::Entity& e,
+                            std::optional<std::int64_t> survivor, std::string_view body);
+  // Restores every row a merge touched; kConflict when one changed since or it was undone.
+  Result<std::string> undo(const access::Principal& p, std::int64_t merge_id);
+  // The live record a merged record's id now resolves to (following merges of merges), when
+  // `id` is a merged record of an entity the caller may read.
+  Result<std::optional<std::int64_t>> merged_into(const access::Principal& p,
+                                                  const schema::Entity& e, std::int64_t id);
+  // Entities with a dedupe profile; the current snapshot of one entity.
+  std::vector<std::shared_ptr<const schema::Entity>> entities() const;
+  std::shared_ptr<const schema::Entity> entity(std::string_view name) const;
+
+ private:
+  dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
+                             const std::vector<storage::SqlValue>& row) const;
+  // Scored candidates of `f` among live records of `e` (not `self`); only those `viewer` may
+  // read unless it is null.
+  Result<std::vector<DuplicateCandidate>> find(storage::Tx& tx, const access::Principal* viewer,
+                                               const schema::Entity& e,
+                                               const dedupe::Profile& profile,
+                                               const dedupe::Facts& f, std::int64_t self);
+
+  RecordService& rs_;
+};
+
+// Mounts the duplicate endpoints for every entity with a dedupe profile:
+// POST /{plural}/duplicates/check, POST /{plural}/{id}/merge, POST /{plural}/merge,
+// POST /duplicates/scan, POST /merges/{merge_id}/undo.
+void register_duplicate_actions(ActionRegistry& actions, RecordService& records);
+
+}  // namespace rapport::record
