@@ -8,6 +8,8 @@
 
 #include "api/problem.h"
 #include "record/duplicates.h"
+#include "core/csv.h"
+#include "record/import.h"
 
 namespace rapport::api {
 
@@ -324,6 +326,86 @@ void register_routes(http::Router& router, Services services) {
                r.content_type = "text/csv; charset=utf-8";
                r.set_header("Content-Disposition",
                             "attachment; filename=\"" + e->plural + ".csv\"");
+               r.body = std::move(csv);
+               return r;
+             }));
+
+  // Excel and vCard exports: same list, scope and field permissions as export.csv.
+  for (const auto& [suffix, type] :
+       {std::pair<std::string, std::string>{
+            "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+        {"vcf", "text/vcard; charset=utf-8"}}) {
+    router.add("GET", v1 + "/{entity}/export." + suffix,
+               guarded(services,
+                       [suffix, type](Services& s, http::Request& req) -> Result<http::Response> {
+                         RP_ASSIGN(access::Principal p, authenticate(s, req));
+                         RP_ASSIGN(auto e, entity_of(s, req));
+                         RP_ASSIGN(record::ListParams lp, list_params(req));
+                         RP_ASSIGN(std::string data, suffix == "xlsx"
+                                                         ? s.records.export_xlsx(p, *e, lp)
+                                                         : s.records.export_vcard(p, *e, lp));
+                         http::Response r;
+                         r.content_type = type;
+                         r.set_header("Content-Disposition",
+                                      "attachment; filename=\"" + e->plural + "." + suffix + "\"");
+                         r.body = std::move(data);
+                         return r;
+                       }));
+  }
+
+  // Import of a CSV or vCard body (record/import.h): dry run or commit, upsert, mapping.
+  router.add("POST", v1 + "/{entity}/import",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               auto q = http::parse_query(req.query);
+               if (!q)
+                 return make_error(Errc::kBadRequest,
+                                   "query string has malformed percent-encoding");
+               record::ImportRequest ir;
+               ir.body = req.body;
+               const std::string* ct = req.header("content-type");
+               std::string content_type = ct ? *ct : "";
+               std::string lower = content_type;
+               std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+               if (lower.rfind("text/vcard", 0) == 0 || lower.rfind("text/x-vcard", 0) == 0 ||
+                   lower.rfind("text/directory", 0) == 0)
+                 ir.format = record::ImportFormat::kVcard;
+               RP_ASSIGN(ir.charset, csv::charset_of_content_type(content_type));
+               for (const auto& [k, v] : *q) {
+                 if (k == "mode") {
+                   if (v != "dry_run" && v != "commit")
+                     return make_error(Errc::kBadRequest, "mode must be dry_run or commit", "mode");
+                   ir.dry_run = v == "dry_run";
+                 } else if (k == "upsert") {
+                   ir.upsert = v;
+                 } else if (k == "mapping") {
+                   ir.mapping_json = v;
+                 } else if (k == "template") {
+                   ir.template_name = v;
+                 } else if (k == "encoding") {
+                   RP_ASSIGN(ir.charset, csv::parse_charset(v));
+                 } else if (k == "file_name") {
+                   ir.file_name = v;
+                 } else {
+                   return make_error(Errc::kBadRequest, "unknown query parameter " + k, k);
+                 }
+               }
+               record::Importer importer(s.records);
+               RP_ASSIGN(std::string out, importer.run(p, *e, ir));
+               return json_response(200, std::move(out));
+             }));
+
+  router.add("GET", v1 + "/imports/{id}/report.csv",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
+               record::Importer importer(s.records);
+               RP_ASSIGN(std::string csv, importer.report_csv(p, id));
+               http::Response r;
+               r.content_type = "text/csv; charset=utf-8";
+               r.set_header("Content-Disposition", "attachment; filename=\"import-" +
+                                                       std::to_string(id) + "-report.csv\"");
                r.body = std::move(csv);
                return r;
              }));

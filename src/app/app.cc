@@ -27,7 +27,9 @@ const char* kDefaultRoles[][3] = {
         "account_profile":{"create":true,"read":"all","update":"all","delete":"team"},
         "duplicate_candidate":{"read":"all","update":"all"},
         "user":{"read":"all"},"team":{"read":"all"},"role":{"read":"all"},
-        "saved_view":{"create":true,"read":"own","update":"own","delete":"own"}},
+        "saved_view":{"create":true,"read":"own","update":"own","delete":"own"},
+        "import_template":{"create":true,"read":"all","update":"own","delete":"own"},
+        "import_run":{"read":"own"}},
         "fields":{"account.bank_account":"read"}})"},
     {"Sales", "false",
      R"({"entities":{"account":{"create":true,"read":"team","update":"own","delete":"own"},
@@ -35,7 +37,9 @@ const char* kDefaultRoles[][3] = {
         "interaction":{"create":true,"read":"team","update":"own","delete":"own"},
         "account_profile":{"create":true,"read":"team","update":"own","delete":"own"},
         "user":{"read":"all"},"team":{"read":"all"},
-        "saved_view":{"create":true,"read":"own","update":"own","delete":"own"}}})"},
+        "saved_view":{"create":true,"read":"own","update":"own","delete":"own"},
+        "import_template":{"create":true,"read":"all","update":"own","delete":"own"},
+        "import_run":{"read":"own"}}})"},
 };
 
 Status seed_roles(App& app) {

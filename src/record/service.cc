@@ -565,12 +565,26 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
 Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, std::int64_t id,
                                            std::string_view body,
                                            std::optional<std::int64_t> if_match) {
-  Scope scope = access::scope_for(p, e.name, Op::kUpdate);
-  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not change " + e.plural);
+  if (access::scope_for(p, e.name, Op::kUpdate) == Scope::kNone)
+    return make_error(Errc::kForbidden, "you may not change " + e.plural);
   RP_ASSIGN(json::Document input, json::parse(body));
   if (!input.IsObject())
     return make_error(Errc::kBadRequest, "the request body must be a JSON object");
   RP_ASSIGN(auto tx, store_.write());
+  RP_ASSIGN(Updated u, update_one(*tx, p, e, id, input, if_match));
+  if (!u.event) return std::move(u.result);  // nothing to change
+  RP_TRY(tx->commit());
+  publish(e, std::move(*u.event));
+  return std::move(u.result);
+}
+
+Result<RecordService::Updated> RecordService::update_one(storage::Tx& tx_ref, const Principal& p,
+                                                         const Entity& e, std::int64_t id,
+                                                         json::Document& input,
+                                                         std::optional<std::int64_t> if_match) {
+  Scope scope = access::scope_for(p, e.name, Op::kUpdate);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not change " + e.plural);
+  storage::Tx* tx = &tx_ref;
   RP_ASSIGN(auto row, load(*tx, e, id));
   RowIndex ix(e);
   if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
@@ -621,7 +635,7 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
   }
   changes += "]";
   if (changed.empty() && ctx.stash.empty()) {
-    return RecordResult{id, version, record_json(e, p, *row), 200};  // nothing to change
+    return Updated{RecordResult{id, version, record_json(e, p, *row), 200}, {}};
   }
   sets += "\"version\" = ?, \"updated_at\" = ?, \"updated_by\" = ?";
   params.emplace_back(version + 1);
@@ -639,10 +653,9 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
   RP_TRY(audit(*tx, p, e, id, "update", changes, now));
   for (const auto& h : hooks_.for_entity(e.name))
     if (h.after_write) RP_TRY(h.after_write(ctx));
-  RP_TRY(tx->commit());
-  publish(e, Event{e.name, id, "updated", changed, as_int((*row)[ix.owner]),
-                   as_int((*row)[ix.team]), p.user_id, now});
-  return RecordResult{id, version + 1, record_json(e, p, *row), 200};
+  return Updated{RecordResult{id, version + 1, record_json(e, p, *row), 200},
+                 Event{e.name, id, "updated", changed, as_int((*row)[ix.owner]),
+                       as_int((*row)[ix.team]), p.user_id, now}};
 }
 
 Status RecordService::remove(const Principal& p, const Entity& e, std::int64_t id) {
@@ -928,9 +941,10 @@ Result<std::int64_t> RecordService::count(const Principal& p, const Entity& e,
   return rows.rows.empty() ? std::int64_t{0} : as_int(rows.rows[0][0]);
 }
 
-Result<std::string> RecordService::export_csv(const Principal& p, const Entity& e, ListParams lp) {
+Result<std::vector<const Field*>> RecordService::export_columns(const Principal& p, const Entity& e,
+                                                                std::string_view fields) const {
   std::vector<const Field*> cols;
-  auto only = split_fields(lp.fields);
+  auto only = split_fields(fields);
   for (const auto& name : only)
     if (!e.field(name))
       return make_error(Errc::kUnknownField, e.name + " has no field " + name, "fields");
@@ -943,12 +957,11 @@ Result<std::string> RecordService::export_csv(const Principal& p, const Entity& 
       continue;
     cols.push_back(&f);
   }
-  std::string out = "\xEF\xBB\xBF";
-  for (size_t i = 0; i < cols.size(); ++i) {
-    if (i) out += ',';
-    csv_cell(out, cols[i]->name);
-  }
-  out += "\r\n";
+  return cols;
+}
+
+Status RecordService::export_each(const Principal& p, const Entity& e, ListParams lp,
+                                  const std::function<Status(const json::Value&)>& each) {
   lp.limit = kMaxPageSize;
   lp.fields.clear();
   int total = 0;
@@ -957,25 +970,41 @@ Result<std::string> RecordService::export_csv(const Principal& p, const Entity& 
     RP_ASSIGN(std::string page, list(p, e, lp));
     RP_ASSIGN(json::Document doc, json::parse(page));
     for (const auto& item : (*json::member(doc, "items")).GetArray()) {
-      // Convert each JSON value to text through the stored representation.
-      std::vector<SqlValue> row;
-      for (size_t i = 0; i < cols.size(); ++i) {
-        if (i) out += ',';
-        const json::Value* v = json::member(item, cols[i]->name);
-        row.clear();
-        json::Document tmp;
-        to_sql(*cols[i], v ? *v : tmp, row);
-        if (cols[i]->type == FieldType::kReference && v && v->IsString())
-          row[0] = std::string(v->GetString());
-        csv_cell(out, to_text(*cols[i], row, 0));
-      }
-      out += "\r\n";
-      if (++total >= kMaxExportRows) return out;
+      RP_TRY(each(item));
+      if (++total >= kMaxExportRows) return {};
     }
     const json::Value* next = json::member(doc, "next_cursor");
     if (!next || !next->IsString()) break;
     lp.cursor = next->GetString();
   }
+  return {};
+}
+
+std::string export_text(const Field& f, const json::Value* v) {
+  // Convert the JSON value to text through the stored representation.
+  std::vector<SqlValue> row;
+  json::Document tmp;
+  to_sql(f, v ? *v : tmp, row);
+  if (f.type == FieldType::kReference && v && v->IsString()) row[0] = std::string(v->GetString());
+  return to_text(f, row, 0);
+}
+
+Result<std::string> RecordService::export_csv(const Principal& p, const Entity& e, ListParams lp) {
+  RP_ASSIGN(auto cols, export_columns(p, e, lp.fields));
+  std::string out = "\xEF\xBB\xBF";
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (i) out += ',';
+    csv_cell(out, cols[i]->name);
+  }
+  out += "\r\n";
+  RP_TRY(export_each(p, e, lp, [&](const json::Value& item) -> Status {
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (i) out += ',';
+      csv_cell(out, export_text(*cols[i], json::member(item, cols[i]->name)));
+    }
+    out += "\r\n";
+    return {};
+  }));
   return out;
 }
 

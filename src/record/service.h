@@ -173,6 +173,20 @@ class RecordService {
   // CSV (RFC 4180, UTF-8 with BOM) of the list, all pages, readable fields only.
   Result<std::string> export_csv(const access::Principal& p, const schema::Entity& e,
                                  ListParams params);
+  // The same list as an Excel workbook (.xlsx, one sheet) and, for entities with phone/email
+  // lists, as vCard 4 (RFC 6350) — export.cc.
+  Result<std::string> export_xlsx(const access::Principal& p, const schema::Entity& e,
+                                  ListParams params);
+  Result<std::string> export_vcard(const access::Principal& p, const schema::Entity& e,
+                                   ListParams params);
+  // Columns an export writes: `fields` (comma list) or the default set, readable fields only.
+  Result<std::vector<const schema::Field*>> export_columns(const access::Principal& p,
+                                                           const schema::Entity& e,
+                                                           std::string_view fields) const;
+  // Calls `each` with every record of the list (as JSON, hidden fields left out), all pages, up
+  // to kMaxExportRows.
+  Status export_each(const access::Principal& p, const schema::Entity& e, ListParams params,
+                     const std::function<Status(const json::Value&)>& each);
   // Metadata of every entity as the principal may see it.
   std::string metadata_json(const access::Principal& p) const;
   // Adds a custom field (administrators): a real column, immediately usable everywhere.
@@ -180,7 +194,8 @@ class RecordService {
                                        std::string_view body);
 
  private:
-  friend class Deduper;  // duplicates.cc, merge.cc: candidate search, merge and undo
+  friend class Importer;  // import.cc: batches through insert_one/update_one
+  friend class Deduper;   // duplicates.cc, merge.cc: candidate search, merge and undo
   struct Inserted {
     std::int64_t id;
     std::vector<storage::SqlValue> row;
@@ -189,6 +204,14 @@ class RecordService {
   // Validation, hooks, insert, full-text, audit of one new record inside `tx`.
   Result<Inserted> insert_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                               json::Document& input);
+  struct Updated {
+    RecordResult result;
+    std::optional<Event> event;  // none when nothing changed
+  };
+  // Access check, validation, hooks, update, full-text, audit of one record inside `tx`.
+  Result<Updated> update_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
+                             std::int64_t id, json::Document& input,
+                             std::optional<std::int64_t> if_match);
   Result<std::optional<std::vector<storage::SqlValue>>> load(storage::Tx& tx,
                                                              const schema::Entity& e,
                                                              std::int64_t id);
@@ -213,5 +236,8 @@ class RecordService {
   IdGenerator& ids_;
   RecordOptions options_;
 };
+
+// A field's value (as a record's JSON has it; null when absent) as export text.
+std::string export_text(const schema::Field& f, const json::Value* v);
 
 }  // namespace rapport::record

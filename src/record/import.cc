@@ -1,0 +1,1226 @@
+// CSV / vCard import through the record pipeline (see import.h).
+#include "record/import.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "core/text.h"
+#include "record/table.h"
+
+namespace rapport::record {
+
+using access::FieldAccess;
+using access::Principal;
+using schema::Entity;
+using schema::Field;
+using schema::FieldType;
+using storage::SqlValue;
+
+namespace {
+
+struct RowError {
+  std::size_t row = 0;
+  std::string field, code, message;
+};
+
+// One data row on its way in: the request-body-like input object and the errors its cells gave.
+struct Row {
+  std::size_t number = 0;  // record number in the file (header = 1) or vCard number
+  json::Document input{rapidjson::kObjectType};
+  std::string key;  // upsert key value ("" when none)
+  std::vector<RowError> errors;
+};
+
+// Where a column goes: a field, and for money/address a part ("currency", "city", …).
+struct Target {
+  const Field* field = nullptr;
+  std::string part;
+};
+
+std::string_view trim(std::string_view s) {
+  auto sp = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && sp(s.front())) s.remove_prefix(1);
+  while (!s.empty() && sp(s.back())) s.remove_suffix(1);
+  // U+3000 ideographic space, common in Chinese spreadsheets
+  while (s.size() >= 3 && s.substr(0, 3) == "\xE3\x80\x80") s.remove_prefix(3);
+  while (s.size() >= 3 && s.substr(s.size() - 3) == "\xE3\x80\x80") s.remove_suffix(3);
+  return s;
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// List cells: `;` (also the full-width `；`) or line breaks separate entries.
+std::vector<std::string> split_list(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  auto flush = [&] {
+    auto t = trim(cur);
+    if (!t.empty()) out.emplace_back(t);
+    cur.clear();
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == ';' || s[i] == '\n' || s[i] == '\r') {
+      flush();
+    } else if (s.substr(i, 3) == "\xEF\xBC\x9B") {  // ；
+      flush();
+      i += 2;
+    } else {
+      cur += s[i];
+    }
+  }
+  flush();
+  return out;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+  std::string l = lower_ascii(s);
+  if (l == "true" || l == "1" || l == "yes" || l == "y" || l == "t" || s == "是" || s == "对" ||
+      s == "√")
+    return true;
+  if (l == "false" || l == "0" || l == "no" || l == "n" || l == "f" || s == "否" || s == "不是" ||
+      s == "×")
+    return false;
+  return std::nullopt;
+}
+
+// 2024/3/5, 2024.03.05, 2024-3-5, 2024年3月5日 → 2024-03-05; anything else unchanged.
+std::string normalise_date(std::string_view s) {
+  int parts[3] = {0, 0, 0};
+  size_t idx = 0, digits = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      if (idx > 2) return std::string(s);
+      parts[idx] = parts[idx] * 10 + (c - '0');
+      if (++digits > (idx == 0 ? 4u : 2u)) return std::string(s);
+      continue;
+    }
+    size_t skip = 0;
+    if (c == '/' || c == '.' || c == '-')
+      skip = 1;
+    else if (s.substr(i, 3) == "年" || s.substr(i, 3) == "月")
+      skip = 3;
+    else if (s.substr(i, 3) == "日" && i + 3 == s.size() && idx == 2)
+      break;
+    else
+      return std::string(s);
+    if (digits == 0 || idx >= 2) return std::string(s);
+    ++idx;
+    digits = 0;
+    i += skip - 1;
+  }
+  if (idx != 2 || digits == 0 || parts[0] < 1000) return std::string(s);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", parts[0], parts[1], parts[2]);
+  return buf;
+}
+
+// ISO 4217 minor-unit exponent (DOMAIN §11): 0 for JPY, KRW…, 3 for BHD, KWD…, else 2.
+int currency_exponent(std::string_view cur) {
+  static const std::set<std::string_view> zero = {"JPY", "KRW", "VND", "CLP", "ISK", "UGX",
+                                                  "XAF", "XOF", "PYG", "RWF", "KMF", "GNF",
+                                                  "VUV", "XPF", "DJF", "BIF"};
+  static const std::set<std::string_view> three = {"BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD"};
+  if (zero.count(cur)) return 0;
+  if (three.count(cur)) return 3;
+  return 2;
+}
+
+// "1,234.50" → 123450 at exponent 2; nullopt when it is not a plain decimal number or has more
+// decimals than the currency allows.
+std::optional<std::int64_t> minor_units(std::string_view s, int exponent) {
+  std::string digits;
+  bool neg = false, seen_point = false, any = false;
+  int decimals = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      if (seen_point) ++decimals;
+      digits += c;
+      any = true;
+    } else if (c == '.' && !seen_point) {
+      seen_point = true;
+    } else if ((c == ',' || c == ' ' || c == '\'' || c == '_') && !seen_point) {
+      continue;  // thousands separators
+    } else if (c == '-' && !any && !neg) {
+      neg = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  while (decimals > exponent && !digits.empty() && digits.back() == '0') {
+    digits.pop_back();
+    --decimals;
+  }
+  if (!any || decimals > exponent || digits.size() > 17) return std::nullopt;
+  for (int i = decimals; i < exponent; ++i) digits += '0';
+  std::int64_t v = 0;
+  std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  return neg ? -v : v;
+}
+
+// Splits "1,234.50 CNY", "CNY 1234.5", "¥1,234.50" into amount text and currency ("" if none).
+std::pair<std::string, std::string> split_money(std::string_view s) {
+  std::string cur;
+  std::string rest(s);
+  static const std::pair<std::string_view, std::string_view> symbols[] = {
+      {"¥", "CNY"}, {"￥", "CNY"}, {"RMB", "CNY"}, {"$", "USD"}, {"€", "EUR"}, {"£", "GBP"}};
+  for (const auto& [sym, code] : symbols) {
+    if (auto at = rest.find(sym); at != std::string::npos) {
+      cur = code;
+      rest.erase(at, sym.size());
+      break;
+    }
+  }
+  if (cur.empty()) {
+    // three ASCII capitals at the start or the end
+    auto t = std::string(trim(rest));
+    auto is_code = [](std::string_view c) {
+      return c.size() == 3 && std::all_of(c.begin(), c.end(), [](char x) {
+               return (x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z');
+             });
+    };
+    if (t.size() > 3 && is_code(std::string_view(t).substr(t.size() - 3))) {
+      cur = t.substr(t.size() - 3);
+      rest = t.substr(0, t.size() - 3);
+    } else if (t.size() > 3 && is_code(std::string_view(t).substr(0, 3))) {
+      cur = t.substr(0, 3);
+      rest = t.substr(3);
+    }
+    for (char& c : cur)
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return {std::string(trim(rest)), cur};
+}
+
+// Enum option by value, or by its en / zh-CN label (case-insensitively); the input otherwise.
+std::string enum_value(const Field& f, std::string_view s) {
+  for (const auto& o : f.options)
+    if (o.value == s) return o.value;
+  std::string folded = text::fold(s);
+  for (const auto& o : f.options)
+    if (text::fold(o.value) == folded || text::fold(o.label.en) == folded ||
+        (!o.label.zh.empty() && text::fold(o.label.zh) == folded))
+      return o.value;
+  return std::string(s);
+}
+
+bool parse_int(std::string_view s, std::int64_t& out) {
+  std::string d;
+  for (char c : s)
+    if (c != ',' && c != ' ' && c != '_') d += c;
+  auto [ptr, ec] = std::from_chars(d.data(), d.data() + d.size(), out);
+  return ec == std::errc() && ptr == d.data() + d.size() && !d.empty();
+}
+
+bool parse_double(std::string_view s, double& out) {
+  std::string d;
+  for (char c : s)
+    if (c != ',' && c != ' ' && c != '_') d += c;
+  auto [ptr, ec] = std::from_chars(d.data(), d.data() + d.size(), out);
+  return ec == std::errc() && ptr == d.data() + d.size() && !d.empty() && std::isfinite(out);
+}
+
+void set_member(json::Value& obj, const std::string& name, json::Value v, json::Allocator& a) {
+  if (auto it = obj.FindMember(name.c_str()); it != obj.MemberEnd())
+    it->value = v;
+  else
+    obj.AddMember(json::str(name, a), v, a);
+}
+
+std::string error_code(Errc c) { return errc_name(c); }
+
+bool is_row_error(Errc c) {
+  switch (c) {
+    case Errc::kBadRequest:
+    case Errc::kValidation:
+    case Errc::kUnknownField:
+    case Errc::kForbidden:
+    case Errc::kNotFound:
+    case Errc::kConflict:
+    case Errc::kDuplicate:
+    case Errc::kRuleViolation:
+    case Errc::kTooLarge:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// ---- vCard 4 (RFC 6350) -------------------------------------------------------------------
+
+std::string vcard_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == ',' || c == ';') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c != '\r') {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string vcard_unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      char n = s[++i];
+      out += (n == 'n' || n == 'N') ? '\n' : n;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Splits a structured value on unescaped `sep`.
+std::vector<std::string> vcard_split(std::string_view s, char sep) {
+  std::vector<std::string> out(1);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      out.back() += s[i];
+      out.back() += s[++i];
+    } else if (s[i] == sep) {
+      out.emplace_back();
+    } else {
+      out.back() += s[i];
+    }
+  }
+  for (auto& part : out) part = vcard_unescape(part);
+  return out;
+}
+
+// Folds content lines at 75 octets without splitting a UTF-8 sequence (RFC 6350 §3.2).
+void vcard_line(std::string& out, std::string_view line) {
+  size_t col = 0;
+  for (size_t i = 0; i < line.size();) {
+    size_t len = 1;
+    unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c >= 0xF0)
+      len = 4;
+    else if (c >= 0xE0)
+      len = 3;
+    else if (c >= 0xC0)
+      len = 2;
+    if (col + len > 75) {
+      out += "\r\n ";
+      col = 1;
+    }
+    out.append(line.substr(i, len));
+    col += len;
+    i += len;
+  }
+  out += "\r\n";
+}
+
+const Field* first_of_type(const Entity& e, FieldType t) {
+  for (const auto& f : e.fields)
+    if (f.type == t) return &f;
+  return nullptr;
+}
+
+const Field* named(const Entity& e, std::initializer_list<std::string_view> names, FieldType t) {
+  for (auto n : names)
+    if (const Field* f = e.field(n);
+        f && (f->type == t || (t == FieldType::kText && f->type == FieldType::kLongText)))
+      return f;
+  return nullptr;
+}
+
+std::string phone_type_to_label(std::string_view type) {
+  std::string t = lower_ascii(type);
+  if (t.find("cell") != std::string::npos) return "mobile";
+  if (t.find("fax") != std::string::npos) return "fax";
+  if (t.find("work") != std::string::npos) return "office";
+  if (t.find("home") != std::string::npos) return "home";
+  return {};
+}
+
+std::string label_to_vcard_type(std::string_view label) {
+  std::string l = lower_ascii(label);
+  if (l == "mobile" || l == "cell") return "cell";
+  if (l == "office" || l == "work") return "work";
+  if (l == "fax") return "fax";
+  if (l == "home") return "home";
+  return {};
+}
+
+struct VcardProperty {
+  std::string name;  // upper case, group removed
+  std::map<std::string, std::string> params;
+  std::string value;
+};
+
+// Cards of a vCard file as lists of properties; kBadRequest names the card.
+Result<std::vector<std::vector<VcardProperty>>> parse_vcards(std::string_view text) {
+  // unfold: CRLF (or LF) followed by a space or tab continues the line
+  std::vector<std::string> lines;
+  std::string cur;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t nl = text.find('\n', i);
+    std::string_view line =
+        text.substr(i, nl == std::string_view::npos ? std::string_view::npos : nl - i);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
+      cur.append(line.substr(1));
+    } else {
+      if (!cur.empty()) lines.push_back(std::move(cur));
+      cur.assign(line);
+    }
+    if (nl == std::string_view::npos) break;
+    i = nl + 1;
+  }
+  if (!cur.empty()) lines.push_back(std::move(cur));
+
+  std::vector<std::vector<VcardProperty>> cards;
+  bool open = false;
+  for (const auto& line : lines) {
+    size_t colon = std::string::npos;
+    bool quoted = false;
+    for (size_t k = 0; k < line.size(); ++k) {
+      if (line[k] == '"') quoted = !quoted;
+      if (line[k] == ':' && !quoted) {
+        colon = k;
+        break;
+      }
+    }
+    if (colon == std::string::npos) {
+      if (trim(line).empty()) continue;
+      return make_error(Errc::kBadRequest, "vCard " + std::to_string(cards.size() + !open) +
+                                               ": a line without a colon: " + line.substr(0, 60));
+    }
+    std::string head = line.substr(0, colon);
+    VcardProperty prop;
+    prop.value = line.substr(colon + 1);
+    auto parts = vcard_split(head, ';');
+    prop.name = parts[0];
+    if (auto dot = prop.name.find('.'); dot != std::string::npos) prop.name.erase(0, dot + 1);
+    for (char& c : prop.name)
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    for (size_t k = 1; k < parts.size(); ++k) {
+      auto eq = parts[k].find('=');
+      std::string pn = lower_ascii(parts[k].substr(0, eq));
+      std::string pv = eq == std::string::npos ? parts[k] : parts[k].substr(eq + 1);
+      pv.erase(std::remove(pv.begin(), pv.end(), '"'), pv.end());
+      if (eq == std::string::npos) pn = "type";  // vCard 2.1 bare types: TEL;CELL
+      auto& slot = prop.params[pn];
+      slot += slot.empty() ? pv : "," + pv;
+    }
+    if (prop.name == "BEGIN" && lower_ascii(trim(prop.value)) == "vcard") {
+      if (open)
+        return make_error(Errc::kBadRequest,
+                          "vCard " + std::to_string(cards.size()) + " has no END:VCARD");
+      if (cards.size() >= kMaxVcards)
+        return make_error(Errc::kTooLarge,
+                          "the file has more than " + std::to_string(kMaxVcards) + " vCards");
+      cards.emplace_back();
+      open = true;
+    } else if (prop.name == "END") {
+      open = false;
+    } else if (open) {
+      cards.back().push_back(std::move(prop));
+    }
+  }
+  if (open)
+    return make_error(Errc::kBadRequest,
+                      "vCard " + std::to_string(cards.size()) + " has no END:VCARD");
+  if (cards.empty()) return make_error(Errc::kBadRequest, "the file holds no BEGIN:VCARD");
+  return cards;
+}
+
+// One card → a record input for `e`.
+void card_to_row(const Entity& e, const std::vector<VcardProperty>& card, Row& row) {
+  auto& a = row.input.GetAllocator();
+  const Field* title = e.field(e.title_field);
+  const Field* phones = first_of_type(e, FieldType::kPhoneList);
+  const Field* emails = first_of_type(e, FieldType::kEmailList);
+  const Field* job = named(e, {"title", "job_title"}, FieldType::kText);
+  const Field* dept = named(e, {"department"}, FieldType::kText);
+  const Field* bday = named(e, {"birthday"}, FieldType::kDate);
+  const Field* note = named(e, {"notes", "description"}, FieldType::kText);
+  json::Value tels(rapidjson::kArrayType), mails(rapidjson::kArrayType);
+  std::string fn, n_name;
+  for (const auto& p : card) {
+    auto type = p.params.count("type") ? p.params.at("type") : std::string();
+    if (p.name == "FN") {
+      fn = vcard_unescape(p.value);
+    } else if (p.name == "N") {
+      auto parts = vcard_split(p.value, ';');
+      // family; given; additional — Chinese order when the family name is Han
+      std::string family = parts.size() > 0 ? parts[0] : "",
+                  given = parts.size() > 1 ? parts[1] : "";
+      n_name = text::has_han(family)
+                   ? family + given
+                   : given + (given.empty() || family.empty() ? "" : " ") + family;
+    } else if (p.name == "TEL" && phones) {
+      std::string v = vcard_unescape(p.value);
+      if (v.rfind("tel:", 0) == 0) v = v.substr(4);
+      if (trim(v).empty()) continue;
+      json::Value entry(rapidjson::kObjectType);
+      entry.AddMember("value", json::str(trim(v), a), a);
+      if (auto l = phone_type_to_label(type); !l.empty())
+        entry.AddMember("label", json::str(l, a), a);
+      tels.PushBack(entry, a);
+    } else if (p.name == "EMAIL" && emails) {
+      std::string v = vcard_unescape(p.value);
+      if (v.rfind("mailto:", 0) == 0) v = v.substr(7);
+      if (trim(v).empty()) continue;
+      json::Value entry(rapidjson::kObjectType);
+      entry.AddMember("value", json::str(trim(v), a), a);
+      std::string l = lower_ascii(type);
+      if (l.find("work") != std::string::npos)
+        entry.AddMember("label", "work", a);
+      else if (l.find("home") != std::string::npos)
+        entry.AddMember("label", "home", a);
+      mails.PushBack(entry, a);
+    } else if (p.name == "TITLE" && job) {
+      set_member(row.input, job->name, json::str(vcard_unescape(p.value), a), a);
+    } else if (p.name == "ORG" && dept) {
+      auto parts = vcard_split(p.value, ';');
+      if (parts.size() > 1 && !parts[1].empty())
+        set_member(row.input, dept->name, json::str(parts[1], a), a);
+    } else if (p.name == "BDAY" && bday) {
+      std::string v = vcard_unescape(p.value);
+      if (v.size() == 8 && std::all_of(v.begin(), v.end(), ::isdigit))
+        v = v.substr(0, 4) + "-" + v.substr(4, 2) + "-" + v.substr(6, 2);
+      set_member(row.input, bday->name, json::str(v.substr(0, 10), a), a);
+    } else if (p.name == "NOTE" && note) {
+      set_member(row.input, note->name, json::str(vcard_unescape(p.value), a), a);
+    }
+  }
+  if (fn.empty()) fn = n_name;
+  if (title && !trim(fn).empty()) set_member(row.input, title->name, json::str(trim(fn), a), a);
+  if (phones && !tels.Empty()) set_member(row.input, phones->name, std::move(tels), a);
+  if (emails && !mails.Empty()) set_member(row.input, emails->name, std::move(mails), a);
+}
+
+}  // namespace
+
+std::string vcard_of(const Entity& e, const json::Value& record) {
+  std::string out;
+  vcard_line(out, "BEGIN:VCARD");
+  vcard_line(out, "VERSION:4.0");
+  auto text_of = [&](const Field* f) -> std::string {
+    if (!f) return {};
+    const json::Value* v = json::member(record, f->name);
+    return v && v->IsString() ? v->GetString() : std::string();
+  };
+  std::string fn = text_of(e.field(e.title_field));
+  vcard_line(out, "FN:" + vcard_escape(fn));
+  if (text::has_han(fn) && fn.size() > 3)
+    vcard_line(out,
+               "N:" + vcard_escape(fn.substr(0, 3)) + ";" + vcard_escape(fn.substr(3)) + ";;;");
+  auto list = [&](const Field* f, const char* prop, bool phone) {
+    if (!f) return;
+    const json::Value* v = json::member(record, f->name);
+    if (!v || !v->IsArray()) return;
+    for (const auto& entry : v->GetArray()) {
+      const json::Value* value = entry.IsObject() ? json::member(entry, "value") : &entry;
+      const json::Value* label = entry.IsObject() ? json::member(entry, "label") : nullptr;
+      if (!value || !value->IsString()) continue;
+      std::string line = prop;
+      std::string type = label && label->IsString() ? label_to_vcard_type(label->GetString()) : "";
+      if (phone && type.empty()) type = "voice";
+      if (!type.empty()) line += ";TYPE=" + type;
+      line += ":" + vcard_escape(value->GetString());
+      vcard_line(out, line);
+    }
+  };
+  list(first_of_type(e, FieldType::kPhoneList), "TEL", true);
+  list(first_of_type(e, FieldType::kEmailList), "EMAIL", false);
+  if (auto t = text_of(named(e, {"title", "job_title"}, FieldType::kText)); !t.empty())
+    vcard_line(out, "TITLE:" + vcard_escape(t));
+  if (auto d = text_of(named(e, {"department"}, FieldType::kText)); !d.empty())
+    vcard_line(out, "ORG:;" + vcard_escape(d));
+  if (auto b = text_of(named(e, {"birthday"}, FieldType::kDate)); b.size() == 10)
+    vcard_line(out, "BDAY:" + b.substr(0, 4) + b.substr(5, 2) + b.substr(8, 2));
+  if (auto n = text_of(named(e, {"notes", "description"}, FieldType::kText)); !n.empty())
+    vcard_line(out, "NOTE:" + vcard_escape(n));
+  if (const json::Value* id = json::member(record, "id"); id && id->IsString())
+    vcard_line(out, "UID:urn:rapport:" + e.name + ":" + id->GetString());
+  if (auto rev = text_of(e.field("updated_at")); !rev.empty()) {
+    std::string basic;
+    for (char c : rev)
+      if (c != '-' && c != ':') basic += c;
+    if (auto dot = basic.find('.'); dot != std::string::npos) basic = basic.substr(0, dot) + "Z";
+    vcard_line(out, "REV:" + basic);
+  }
+  vcard_line(out, "END:VCARD");
+  return out;
+}
+
+Result<std::string> Importer::run(const Principal& p, const Entity& e, const ImportRequest& req) {
+  const bool may_update = !req.upsert.empty() &&
+                          access::scope_for(p, e.name, access::Op::kUpdate) != access::Scope::kNone;
+  if (!access::can_create(p, e.name) && !may_update)
+    return make_error(Errc::kForbidden, "you may not create " + e.plural);
+  auto run_entity = records_.registry_.get("import_run");
+  if (!run_entity) return make_error(Errc::kInternal, "import_run is not declared");
+
+  // ---- the upsert key
+  const Field* key_field = nullptr;
+  bool key_is_email = false;
+  if (!req.upsert.empty()) {
+    if (req.upsert == "email") {
+      key_field = first_of_type(e, FieldType::kEmailList);
+      key_is_email = true;
+    } else {
+      key_field = e.field(req.upsert);
+      if (key_field && (key_field->type != FieldType::kText || !key_field->unique))
+        return make_error(Errc::kBadRequest,
+                          "upsert takes a unique text field or email; " + req.upsert + " is not",
+                          "upsert");
+    }
+    if (!key_field || access::field_access(p, e, *key_field) == FieldAccess::kHidden)
+      return make_error(Errc::kBadRequest,
+                        e.plural + " have no field " + req.upsert + " to upsert on", "upsert");
+  }
+
+  // ---- the mapping: saved template, then the explicit one on top
+  std::map<std::string, std::string> mapping;
+  auto add_mapping = [&](std::string_view text, const char* what) -> Status {
+    auto doc = json::parse(text);
+    if (!doc.ok() || !doc->IsObject())
+      return make_error(Errc::kBadRequest,
+                        std::string(what) + " must be a JSON object {\"CSV header\": \"field\"}",
+                        "mapping");
+    for (auto it = doc->MemberBegin(); it != doc->MemberEnd(); ++it) {
+      if (!it->value.IsString() && !it->value.IsNull())
+        return make_error(Errc::kBadRequest,
+                          std::string(what) + ": the target of " + it->name.GetString() +
+                              " must be a field name (or \"\" to skip the column)",
+                          "mapping");
+      mapping[std::string(trim(it->name.GetString()))] =
+          it->value.IsString() ? it->value.GetString() : "";
+    }
+    return {};
+  };
+  if (!req.template_name.empty()) {
+    RP_ASSIGN(auto tx, records_.store_.read());
+    SqlValue key[] = {req.template_name};
+    RP_ASSIGN(auto rows, tx->query("SELECT \"entity\", \"mapping\" FROM \"import_template\" WHERE "
+                                   "\"name\" = ? AND deleted_at IS NULL",
+                                   key));
+    if (rows.rows.empty())
+      return make_error(Errc::kBadRequest, "no import template named " + req.template_name,
+                        "template");
+    if (as_text(rows.rows[0][0]) != e.name)
+      return make_error(Errc::kBadRequest,
+                        "import template " + req.template_name + " is for " +
+                            as_text(rows.rows[0][0]) + ", not " + e.name,
+                        "template");
+    RP_TRY(add_mapping(as_text(rows.rows[0][1]), "the template's mapping"));
+  }
+  if (!req.mapping_json.empty()) RP_TRY(add_mapping(req.mapping_json, "mapping"));
+
+  // ---- the rows' source
+  std::string text;
+  std::unique_ptr<csv::Reader> reader;
+  std::vector<std::string> header;
+  std::vector<std::vector<VcardProperty>> cards;
+  if (req.format == ImportFormat::kCsv) {
+    RP_ASSIGN(text, csv::to_utf8(req.body, req.charset));
+    reader = std::make_unique<csv::Reader>(text);
+    RP_ASSIGN(bool any, reader->next(header));
+    if (!any || (header.size() == 1 && trim(header[0]).empty()))
+      return make_error(Errc::kBadRequest,
+                        "the file is empty: the first row must name the columns");
+  } else {
+    RP_ASSIGN(text, csv::to_utf8(req.body, req.charset));
+    RP_ASSIGN(cards, parse_vcards(text));
+  }
+
+  // ---- columns → fields
+  std::vector<Target> targets(header.size());
+  json::Buffer colbuf;
+  json::Writer colw(colbuf);
+  colw.StartArray();
+  json::Buffer ignbuf;
+  json::Writer ignw(ignbuf);
+  ignw.StartArray();
+  auto ignore = [&](const std::string& col, const char* reason) {
+    ignw.StartObject();
+    ignw.Key("column");
+    ignw.String(col);
+    ignw.Key("reason");
+    ignw.String(reason);
+    ignw.EndObject();
+  };
+  std::set<std::string> seen_targets, seen_headers;
+  std::map<std::string, const Field*> by_label;
+  for (const auto& f : e.fields) {
+    by_label.emplace(text::fold(f.name), &f);
+    if (!f.label.en.empty()) by_label.emplace(text::fold(f.label.en), &f);
+    if (!f.label.zh.empty()) by_label.emplace(text::fold(f.label.zh), &f);
+  }
+  bool key_mapped = false;
+  for (size_t c = 0; c < header.size(); ++c) {
+    std::string col(trim(header[c]));
+    if (col.empty()) col = "column " + std::to_string(c + 1);
+    if (!seen_headers.insert(col).second)
+      return make_error(Errc::kBadRequest, "the header names column " + col + " twice", col);
+    auto m = mapping.find(col);
+    bool explicit_map = m != mapping.end();
+    std::string target_name;
+    if (explicit_map) {
+      target_name = m->second;
+      if (target_name.empty()) {
+        ignore(col, "skipped");
+        continue;
+      }
+    } else {
+      target_name = col;
+    }
+    Target t;
+    std::string fname = target_name, part;
+    if (auto dot = target_name.find('.'); dot != std::string::npos) {
+      fname = target_name.substr(0, dot);
+      part = target_name.substr(dot + 1);
+    }
+    t.field = e.field(fname);
+    if (!t.field && !explicit_map) {
+      auto it = by_label.find(text::fold(target_name));
+      if (it != by_label.end()) {
+        t.field = it->second;
+        part.clear();
+      }
+    }
+    bool hidden = t.field && access::field_access(p, e, *t.field) == FieldAccess::kHidden;
+    if (!t.field || hidden) {
+      if (explicit_map)
+        return make_error(Errc::kUnknownField,
+                          "column " + col + " maps to " + target_name + ", but " + e.name +
+                              " has no field " + fname,
+                          fname);
+      ignore(col, "unknown");
+      continue;
+    }
+    const bool part_ok =
+        part.empty() ||
+        (t.field->type == FieldType::kMoney && (part == "amount" || part == "currency")) ||
+        (t.field->type == FieldType::kAddress &&
+         (part == "street" || part == "city" || part == "region" || part == "postal_code" ||
+          part == "country"));
+    if (!part_ok) {
+      if (explicit_map)
+        return make_error(
+            Errc::kUnknownField,
+            "column " + col + " maps to " + target_name + ": " + fname + " has no part " + part,
+            fname);
+      ignore(col, "unknown");
+      continue;
+    }
+    if (t.field->readonly || access::field_access(p, e, *t.field) != FieldAccess::kWrite) {
+      if (explicit_map)
+        return make_error(Errc::kForbidden,
+                          "column " + col + " maps to " + t.field->name + ", which you may not set",
+                          t.field->name);
+      ignore(col, "read-only");
+      continue;
+    }
+    t.part = part;
+    std::string full = t.field->name + (part.empty() ? "" : "." + part);
+    if (!seen_targets.insert(full).second)
+      return make_error(Errc::kBadRequest, "two columns map to " + full, t.field->name);
+    if (key_field && t.field == key_field) key_mapped = true;
+    targets[c] = t;
+    colw.StartObject();
+    colw.Key("column");
+    colw.String(col);
+    colw.Key("field");
+    colw.String(full);
+    colw.EndObject();
+  }
+  colw.EndArray();
+  ignw.EndArray();
+  if (req.format == ImportFormat::kCsv) {
+    if (seen_targets.empty())
+      return make_error(Errc::kBadRequest,
+                        "no column maps to a field of " + e.name +
+                            "; name the columns after fields or their labels, or send a mapping",
+                        "mapping");
+    if (key_field && !key_mapped)
+      return make_error(Errc::kBadRequest,
+                        "upsert on " + req.upsert + " needs a column mapped to " + key_field->name,
+                        "upsert");
+  } else if (key_field && !key_is_email) {
+    return make_error(Errc::kBadRequest, "vCard imports upsert on email only", "upsert");
+  }
+
+  // ---- the import_run record
+  Principal runner = p;
+  auto admin_role = std::make_shared<access::Role>();
+  admin_role->name = "import";
+  admin_role->is_admin = true;
+  runner.role = admin_role;
+  runner.channel = "import";
+  Principal ip = p;
+  ip.channel = "import";
+  const std::string started = format_iso8601(records_.clock_.now_ms());
+  std::int64_t run_id = 0;
+  {
+    json::Document body(rapidjson::kObjectType);
+    auto& a = body.GetAllocator();
+    body.AddMember("entity", json::str(e.name, a), a);
+    body.AddMember("mode", json::str(req.dry_run ? "dry_run" : "commit", a), a);
+    body.AddMember("status", "running", a);
+    body.AddMember("format", json::str(req.format == ImportFormat::kCsv ? "csv" : "vcard", a), a);
+    if (!req.file_name.empty())
+      body.AddMember("file_name", json::str(req.file_name.substr(0, 255), a), a);
+    if (!req.upsert.empty()) body.AddMember("upsert", json::str(req.upsert, a), a);
+    body.AddMember("started_at", json::str(started, a), a);
+    RP_ASSIGN(auto created, records_.create(runner, *run_entity, json::stringify(body)));
+    run_id = created.id;
+  }
+
+  // ---- rows, in batches
+  std::size_t total = 0, created = 0, updated = 0, error_count = 0;
+  std::vector<RowError> errors;
+  std::vector<std::size_t> skipped_rows;
+  std::set<std::size_t> bad_rows;
+  auto note_error = [&](RowError err) {
+    ++error_count;
+    if (errors.size() < static_cast<size_t>(kMaxImportErrors)) errors.push_back(std::move(err));
+  };
+  // email (lower case) → id, for upsert=email; filled on first use
+  std::optional<std::unordered_map<std::string, std::int64_t>> email_ids;
+
+  auto convert = [&](const std::vector<std::string>& cells, Row& row) {
+    auto& a = row.input.GetAllocator();
+    if (cells.size() > header.size()) {
+      row.errors.push_back({row.number, "", "bad_request",
+                            "the row has " + std::to_string(cells.size()) + " fields, the header " +
+                                std::to_string(header.size())});
+      return;
+    }
+    std::map<const Field*, std::pair<std::string, std::string>> money;  // amount, currency
+    for (size_t c = 0; c < cells.size(); ++c) {
+      const Target& t = targets[c];
+      if (!t.field) continue;
+      std::string_view cell = trim(cells[c]);
+      if (cell.empty()) continue;
+      const Field& f = *t.field;
+      if (key_field == &f && !key_is_email) row.key = cell;
+      json::Value v;
+      switch (f.type) {
+        case FieldType::kInteger: {
+          std::int64_t n;
+          if (parse_int(cell, n))
+            v.SetInt64(n);
+          else
+            v = json::str(cell, a);
+          break;
+        }
+        case FieldType::kDecimal: {
+          double d;
+          if (parse_double(cell, d))
+            v.SetDouble(d);
+          else
+            v = json::str(cell, a);
+          break;
+        }
+        case FieldType::kBoolean: {
+          auto b = parse_bool(cell);
+          if (b)
+            v.SetBool(*b);
+          else
+            v = json::str(cell, a);
+          break;
+        }
+        case FieldType::kDate:
+          v = json::str(normalise_date(cell), a);
+          break;
+        case FieldType::kEnum:
+          v = json::str(enum_value(f, cell), a);
+          break;
+        case FieldType::kMultiEnum:
+        case FieldType::kPhoneList:
+        case FieldType::kEmailList: {
+          v.SetArray();
+          for (const auto& entry : split_list(cell))
+            v.PushBack(json::str(f.type == FieldType::kMultiEnum ? enum_value(f, entry) : entry, a),
+                       a);
+          break;
+        }
+        case FieldType::kMoney: {
+          auto& slot = money[&f];
+          if (t.part == "currency") {
+            slot.second = cell;
+          } else {
+            auto [amount, cur] = split_money(cell);
+            slot.first = amount;
+            if (!cur.empty() && slot.second.empty()) slot.second = cur;
+          }
+          continue;
+        }
+        case FieldType::kAddress: {
+          json::Value* obj = nullptr;
+          if (auto it = row.input.FindMember(f.name.c_str()); it != row.input.MemberEnd())
+            obj = &it->value;
+          else {
+            row.input.AddMember(json::str(f.name, a), json::Value(rapidjson::kObjectType), a);
+            obj = &row.input[f.name.c_str()];
+          }
+          set_member(*obj, t.part.empty() ? "street" : t.part, json::str(cell, a), a);
+          continue;
+        }
+        case FieldType::kJson: {
+          auto doc = json::parse(cell);
+          if (!doc.ok()) {
+            row.errors.push_back(
+                {row.number, f.name, "validation_failed", f.name + " is not valid JSON"});
+            continue;
+          }
+          v.CopyFrom(*doc, a);
+          break;
+        }
+        default:  // text, long_text, datetime, reference
+          v = json::str(cell, a);
+      }
+      set_member(row.input, f.name, std::move(v), a);
+    }
+    for (auto& [f, parts] : money) {
+      auto& [amount, cur] = parts;
+      if (amount.empty()) continue;
+      if (cur.empty()) {
+        const json::Value* c = json::member(row.input, "currency");
+        cur = c && c->IsString() && c->GetStringLength() == 3 ? c->GetString() : "CNY";
+      }
+      auto units = minor_units(amount, currency_exponent(cur));
+      if (!units) {
+        row.errors.push_back({row.number, f->name, "validation_failed",
+                              f->name + ": " + amount + " is not an amount in " + cur +
+                                  " (at most " + std::to_string(currency_exponent(cur)) +
+                                  " decimals)"});
+        continue;
+      }
+      json::Value m(rapidjson::kObjectType);
+      m.AddMember("amount", *units, a);
+      m.AddMember("currency", json::str(cur, a), a);
+      set_member(row.input, f->name, std::move(m), a);
+    }
+  };
+
+  auto row_email_keys = [&](const Row& row) {
+    std::vector<std::string> keys;
+    if (!key_is_email) return keys;
+    const json::Value* v = json::member(row.input, key_field->name);
+    if (!v || !v->IsArray()) return keys;
+    for (const auto& entry : v->GetArray()) {
+      const json::Value* val = entry.IsObject() ? json::member(entry, "value") : &entry;
+      if (val && val->IsString()) keys.push_back(lower_ascii(trim(val->GetString())));
+    }
+    return keys;
+  };
+
+  auto progress = [&](const char* status, const std::string& message) -> Status {
+    json::Document body(rapidjson::kObjectType);
+    auto& a = body.GetAllocator();
+    body.AddMember("rows", static_cast<std::int64_t>(total), a);
+    body.AddMember("created", static_cast<std::int64_t>(created), a);
+    body.AddMember("updated", static_cast<std::int64_t>(updated), a);
+    body.AddMember("skipped", static_cast<std::int64_t>(bad_rows.size()), a);
+    body.AddMember("error_count", static_cast<std::int64_t>(error_count), a);
+    body.AddMember("status", json::str(status, a), a);
+    if (std::string_view(status) != "running") {
+      body.AddMember("finished_at", json::str(format_iso8601(records_.clock_.now_ms()), a), a);
+      json::Value errs(rapidjson::kArrayType);
+      for (const auto& err : errors) {
+        json::Value o(rapidjson::kObjectType);
+        o.AddMember("row", static_cast<std::int64_t>(err.row), a);
+        o.AddMember("field", json::str(err.field, a), a);
+        o.AddMember("code", json::str(err.code, a), a);
+        o.AddMember("message", json::str(err.message, a), a);
+        errs.PushBack(o, a);
+      }
+      body.AddMember("errors", errs, a);
+      if (!message.empty()) body.AddMember("message", json::str(message, a), a);
+    }
+    auto r = records_.update(runner, *run_entity, run_id, json::stringify(body));
+    if (!r.ok()) return std::move(r).error();
+    return {};
+  };
+
+  std::size_t batch_created = 0, batch_updated = 0;
+  // Writes one batch; rows that fail are rolled back to their savepoint, reported and skipped.
+  auto write_batch = [&](std::vector<Row>& rows) -> Status {
+    std::set<std::size_t> excluded;  // indexes into rows that failed
+    std::map<std::size_t, RowError> failures;
+    for (int attempt = 0;; ++attempt) {
+      RP_ASSIGN(auto tx, records_.store_.write());
+      if (key_is_email && !email_ids) {
+        email_ids.emplace();
+        RP_ASSIGN(auto found, tx->query("SELECT \"id\", " + quote(key_field->name) + " FROM " +
+                                        quote(e.name) + " WHERE deleted_at IS NULL AND " +
+                                        quote(key_field->name) + " IS NOT NULL"));
+        for (const auto& r : found.rows) {
+          auto doc = json::parse(as_text(r[1]));
+          if (!doc.ok() || !doc->IsArray()) continue;
+          for (const auto& entry : doc->GetArray()) {
+            const json::Value* val = entry.IsObject() ? json::member(entry, "value") : &entry;
+            if (val && val->IsString())
+              email_ids->emplace(lower_ascii(val->GetString()), as_int(r[0]));
+          }
+        }
+      }
+      std::unordered_map<std::string, std::int64_t> new_emails;
+      std::vector<Event> events;
+      batch_created = batch_updated = 0;
+      bool retry = false;
+      const bool hooks = !records_.hooks_.for_entity(e.name).empty();
+      for (size_t i = 0; i < rows.size() && !retry; ++i) {
+        if (excluded.count(i)) continue;
+        Row& row = rows[i];
+        json::Document copy;
+        json::Document* input = &row.input;
+        if (hooks || attempt > 0) {  // prepare hooks may consume members: keep the original
+          copy.CopyFrom(row.input, copy.GetAllocator());
+          input = &copy;
+        }
+        std::int64_t existing = 0;
+        if (key_is_email) {
+          for (const auto& k : row_email_keys(row)) {
+            if (auto it = new_emails.find(k); it != new_emails.end())
+              existing = it->second;
+            else if (auto it2 = email_ids->find(k); it2 != email_ids->end())
+              existing = it2->second;
+            if (existing) break;
+          }
+        } else if (key_field && !row.key.empty()) {
+          SqlValue kp[] = {row.key};
+          RP_ASSIGN(auto found,
+                    tx->query("SELECT \"id\" FROM " + quote(e.name) + " WHERE " +
+                                  quote(key_field->name) + " = ? AND deleted_at IS NULL",
+                              kp));
+          if (!found.rows.empty()) existing = as_int(found.rows[0][0]);
+        }
+        RP_TRY(tx->exec("SAVEPOINT import_row"));
+        Status st;
+        std::int64_t written_id = 0;
+        if (existing) {
+          auto u = records_.update_one(*tx, ip, e, existing, *input, std::nullopt);
+          if (u.ok()) {
+            ++batch_updated;
+            written_id = existing;
+            if (u->event) events.push_back(std::move(*u->event));
+          } else {
+            st = std::move(u).error();
+          }
+        } else if (!access::can_create(p, e.name)) {
+          st = make_error(Errc::kForbidden, "no " + e.name + " with this " + req.upsert +
+                                                " to update, and you may not create " + e.plural);
+        } else {
+          auto ins = records_.insert_one(*tx, ip, e, *input);
+          if (ins.ok()) {
+            ++batch_created;
+            written_id = ins->id;
+            events.push_back(std::move(ins->event));
+          } else {
+            st = std::move(ins).error();
+          }
+        }
+        if (st.ok()) {
+          RP_TRY(tx->exec("RELEASE SAVEPOINT import_row"));
+          for (const auto& k : row_email_keys(row)) new_emails.emplace(k, written_id);
+          continue;
+        }
+        Error err = std::move(st).error();
+        if (!is_row_error(err.code)) return err;
+        excluded.insert(i);
+        failures[i] = RowError{row.number, err.field, error_code(err.code), err.message};
+        // PostgreSQL refuses everything after a failed statement, savepoints included: start
+        // the batch again without this row.
+        if (!tx->exec("ROLLBACK TO SAVEPOINT import_row").ok()) retry = true;
+      }
+      if (retry) continue;
+      if (!req.dry_run) {
+        RP_TRY(tx->commit());
+        for (auto& ev : events) records_.publish(e, std::move(ev));
+        if (key_is_email)
+          for (auto& [k, id] : new_emails) email_ids->emplace(k, id);
+      }
+      break;
+    }
+    for (auto& [i, err] : failures) {
+      bad_rows.insert(rows[i].number);
+      skipped_rows.push_back(rows[i].number);
+      note_error(std::move(err));
+    }
+    created += batch_created;
+    updated += batch_updated;
+    return {};
+  };
+
+  auto process = [&](std::vector<Row>& batch) -> Status {
+    // rows whose cells already failed are reported and left out of the write
+    std::vector<Row> good;
+    good.reserve(batch.size());
+    for (auto& row : batch) {
+      if (!row.errors.empty()) {
+        bad_rows.insert(row.number);
+        skipped_rows.push_back(row.number);
+        for (auto& err : row.errors) note_error(std::move(err));
+      } else {
+        good.push_back(std::move(row));
+      }
+    }
+    batch.clear();
+    if (!good.empty()) RP_TRY(write_batch(good));
+    if (!req.dry_run) RP_TRY(progress("running", ""));
+    return {};
+  };
+
+  auto fail = [&](Error err) -> Error {
+    auto st = progress("failed", err.message);
+    if (!st.ok())
+      spdlog::warn("import {}: could not record the failure: {}", run_id, st.error().message);
+    return err;
+  };
+
+  std::vector<Row> batch;
+  batch.reserve(kImportBatchRows);
+  if (req.format == ImportFormat::kCsv) {
+    std::vector<std::string> cells;
+    for (;;) {
+      auto more = reader->next(cells);
+      if (!more.ok()) return fail(std::move(more).error());
+      if (!*more) break;
+      if (std::all_of(cells.begin(), cells.end(),
+                      [](const std::string& c) { return trim(c).empty(); }))
+        continue;  // blank line
+      ++total;
+      Row& row = batch.emplace_back();
+      row.number = reader->record();
+      convert(cells, row);
+      if (batch.size() >= static_cast<size_t>(kImportBatchRows))
+        if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+    }
+  } else {
+    for (size_t i = 0; i < cards.size(); ++i) {
+      ++total;
+      Row& row = batch.emplace_back();
+      row.number = i + 1;
+      card_to_row(e, cards[i], row);
+      if (batch.size() >= static_cast<size_t>(kImportBatchRows))
+        if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+    }
+  }
+  if (!batch.empty() || total == 0)
+    if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+  RP_TRY(progress("completed", ""));
+
+  std::sort(skipped_rows.begin(), skipped_rows.end());
+  std::stable_sort(errors.begin(), errors.end(),
+                   [](const RowError& x, const RowError& y) { return x.row < y.row; });
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("import_id");
+  w.String(std::to_string(run_id));
+  w.Key("entity");
+  w.String(e.name);
+  w.Key("mode");
+  w.String(req.dry_run ? "dry_run" : "commit");
+  w.Key("rows");
+  w.Uint64(total);
+  w.Key("valid");
+  w.Uint64(total - bad_rows.size());
+  w.Key(req.dry_run ? "would_create" : "created");
+  w.Uint64(created);
+  w.Key(req.dry_run ? "would_update" : "updated");
+  w.Uint64(updated);
+  w.Key("skipped");
+  w.Uint64(bad_rows.size());
+  w.Key("skipped_rows");
+  w.StartArray();
+  for (size_t k = 0; k < skipped_rows.size() && k < static_cast<size_t>(kMaxImportErrors); ++k)
+    w.Uint64(skipped_rows[k]);
+  w.EndArray();
+  w.Key("errors");
+  w.StartArray();
+  for (const auto& err : errors) {
+    w.StartObject();
+    w.Key("row");
+    w.Uint64(err.row);
+    w.Key("field");
+    if (err.field.empty())
+      w.Null();
+    else
+      w.String(err.field);
+    w.Key("code");
+    w.String(err.code);
+    w.Key("message");
+    w.String(err.message);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("error_count");
+  w.Uint64(error_count);
+  w.Key("errors_truncated");
+  w.Bool(error_count > errors.size());
+  w.Key("columns");
+  w.RawValue(colbuf.GetString(), colbuf.GetSize(), rapidjson::kArrayType);
+  w.Key("ignored_columns");
+  w.RawValue(ignbuf.GetString(), ignbuf.GetSize(), rapidjson::kArrayType);
+  w.Key("report");
+  w.String("/api/v1/imports/" + std::to_string(run_id) + "/report.csv");
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::string> Importer::report_csv(const Principal& p, std::int64_t run_id) {
+  auto run_entity = records_.registry_.get("import_run");
+  if (!run_entity) return make_error(Errc::kInternal, "import_run is not declared");
+  RP_ASSIGN(auto rec, records_.get(p, *run_entity, run_id));
+  RP_ASSIGN(json::Document doc, json::parse(rec.body));
+  std::string out = "\xEF\xBB\xBFrow,field,code,message\r\n";
+  auto cell = [&](std::string_view s) {
+    bool q = s.find_first_of(",\"\r\n;") != std::string_view::npos ||
+             (!s.empty() && (s[0] == '=' || s[0] == '@' || s[0] == '+' || s[0] == '-'));
+    if (!q) {
+      out += s;
+      return;
+    }
+    out += '"';
+    if (!s.empty() && (s[0] == '=' || s[0] == '@' || s[0] == '+' || s[0] == '-')) out += '\'';
+    for (char c : s) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+  };
+  const json::Value* errs = json::member(doc, "errors");
+  if (errs && errs->IsArray()) {
+    for (const auto& err : errs->GetArray()) {
+      const json::Value* row = json::member(err, "row");
+      out += row && row->IsInt64() ? std::to_string(row->GetInt64()) : "";
+      for (const char* k : {"field", "code", "message"}) {
+        out += ',';
+        const json::Value* v = json::member(err, k);
+        cell(v && v->IsString() ? v->GetString() : "");
+      }
+      out += "\r\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace rapport::record

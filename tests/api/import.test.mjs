@@ -1,0 +1,370 @@
+// Import and export (issue 4): CSV dry run and commit, upsert with audit channel "import",
+// column mapping and templates, bad encodings, invalid rows skipped while valid rows land, the
+// downloadable report, vCard 4 round trip, .xlsx export, field permissions on export.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, assertProblem, listAll, qs, tempDir } from './harness.mjs';
+
+let srv;
+let admin, sales, sales2;
+const BANK = '6222 0210 0123 4567';
+
+before(async () => {
+  srv = await startServer();
+  [admin, sales, sales2] = await Promise.all([
+    srv.userClient('admin', { role: 'Administrator' }),
+    srv.userClient('seller', { role: 'Sales', team: 'North' }),
+    srv.userClient('seller2', { role: 'Sales', team: 'South' }),
+  ]);
+});
+after(async () => { await srv?.stop(); });
+
+function importCsv(client, plural, body, params = {}, contentType = 'text/csv') {
+  return client.post(`/api/v1/${plural}/import?${qs(params)}`, body, { headers: { 'content-type': contentType } });
+}
+
+async function accountsWhere(filter) {
+  return listAll(admin, 'accounts', { filter });
+}
+
+test('dry run reports what would happen and writes nothing', async () => {
+  const before = (await listAll(admin, 'accounts')).length;
+  const csv = 'name,city,customer_code\r\nDry One,北京,DRY-1\r\nDry Two,上海,DRY-2\r\n,广州,DRY-3\r\n';
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'dry_run' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.mode, 'dry_run');
+  assert.equal(r.json.rows, 3);
+  assert.equal(r.json.valid, 2);
+  assert.equal(r.json.would_create, 2);
+  assert.equal(r.json.would_update, 0);
+  assert.deepEqual(r.json.skipped_rows, [4]);
+  assert.equal(r.json.errors.length, 1);
+  assert.equal(r.json.errors[0].row, 4, 'rows are numbered as in the file, the header is row 1');
+  assert.equal(r.json.errors[0].field, 'name');
+  assert.equal(r.json.errors[0].code, 'validation_failed');
+  assert.equal((await listAll(admin, 'accounts')).length, before, 'nothing written');
+  assert.equal((await accountsWhere({ field: 'customer_code', op: 'starts_with', value: 'DRY' })).length, 0);
+  // the run itself is logged
+  const run = await admin.get(`/api/v1/import_runs/${r.json.import_id}`);
+  assert.equal(run.status, 200, run.text);
+  assert.equal(run.json.mode, 'dry_run');
+  assert.equal(run.json.status, 'completed');
+});
+
+test('commit: BOM, `;` delimiter, Chinese labels as headers, values converted per field type', async () => {
+  const csv = '\ufeff名称;城市;客户编码;信用额度;重点客户;标签;电话;员工人数;类别\r\n' +
+    '北京华为技术有限公司;北京;HW-001;"1,234.50 CNY";是;VIP;"010-6253 1234; 13812345678";1,200;企业\r\n' +
+    'Acme Ltd;Shanghai;AC-001;¥99;否;vip；online;+86 21 1234 5678;15;individual\r\n';
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 2, r.text);
+  assert.equal(r.json.skipped, 0, r.text);
+  assert.deepEqual(r.json.errors, []);
+  assert.ok(r.json.columns.some((c) => c.column === '名称' && c.field === 'name'));
+  const [hw] = await accountsWhere({ field: 'customer_code', op: '=', value: 'HW-001' });
+  assert.equal(hw.name, '北京华为技术有限公司');
+  assert.deepEqual(hw.credit_limit, { amount: 123450, currency: 'CNY' });
+  assert.equal(hw.key_account, true);
+  assert.deepEqual(hw.tags, ['vip']);
+  assert.deepEqual(hw.phones.map((p) => p.value), ['010-6253 1234', '13812345678']);
+  assert.equal(hw.employees, 1200);
+  assert.equal(hw.kind, 'company');
+  const [ac] = await accountsWhere({ field: 'customer_code', op: '=', value: 'AC-001' });
+  assert.deepEqual(ac.credit_limit, { amount: 9900, currency: 'CNY' });
+  assert.equal(ac.key_account, false);
+  assert.deepEqual(ac.tags, ['vip', 'online']);
+  assert.equal(ac.kind, 'individual');
+  // imported records are found like any other (phone index, search)
+  const look = await admin.get('/api/v1/lookup/phone?number=%2B861062531234');
+  assert.equal(look.status, 200, look.text);
+  assert.ok(look.json.matches.some((m) => m.id === hw.id));
+  // audit channel
+  const h = await admin.get(`/api/v1/accounts/${hw.id}/history`);
+  assert.equal(h.json.items[0].channel, 'import');
+});
+
+test('upsert on customer_code updates through the pipeline, audit channel import', async () => {
+  const created = await sales.create('accounts', { name: 'Upsert Target', customer_code: 'UP-1', city: '天津' });
+  const csv = 'customer_code,city,tier\nUP-1,大连,A\nUP-2,青岛,B\n';
+  const dry = await importCsv(sales, 'accounts', csv, { mode: 'dry_run', upsert: 'customer_code' });
+  assert.equal(dry.status, 200, dry.text);
+  // UP-2 has no name: an insert fails validation; UP-1 would be updated
+  assert.equal(dry.json.would_update, 1, dry.text);
+  assert.equal(dry.json.would_create, 0);
+  assert.equal(dry.json.errors[0].row, 3);
+  const r = await importCsv(sales, 'accounts', 'customer_code,city,tier,name\nUP-1,大连,A,\nUP-2,青岛,B,New Two\n',
+    { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.updated, 1, r.text);
+  assert.equal(r.json.created, 1, r.text);
+  const got = await sales.get(`/api/v1/accounts/${created.id}`);
+  assert.equal(got.json.city, '大连');
+  assert.equal(got.json.tier, 'A');
+  assert.equal(got.json.name, 'Upsert Target', 'an empty cell leaves the value alone');
+  assert.equal(got.json.version, 2);
+  const h = await sales.get(`/api/v1/accounts/${created.id}/history`);
+  assert.equal(h.json.items[0].channel, 'import');
+  assert.equal(h.json.items[0].action, 'update');
+  assert.deepEqual(h.json.items[0].changes.map((c) => c.field).sort(), ['city', 'tier']);
+  // someone else's record in another team: the update is refused for that row only
+  const r2 = await importCsv(sales2, 'accounts', 'customer_code,city\nUP-1,成都\n', { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r2.status, 200, r2.text);
+  assert.equal(r2.json.updated, 0);
+  assert.equal(r2.json.errors[0].code, 'forbidden');
+});
+
+test('upsert key checks', async () => {
+  assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'customer_code' }), 400, 'bad_request', 'upsert');
+  assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'city' }), 400, 'bad_request', 'upsert');
+  assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { mode: 'later' }), 400, 'bad_request', 'mode');
+  assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { colour: 'red' }), 400, 'bad_request', 'colour');
+});
+
+test('unknown columns are reported; a mapping to an unknown field is refused', async () => {
+  const r = await importCsv(admin, 'accounts', 'Name,Favourite colour,id\nColumns Co,red,123\n', { mode: 'dry_run' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.ignored_columns, [
+    { column: 'Favourite colour', reason: 'unknown' },
+    { column: 'id', reason: 'read-only' },
+  ]);
+  assert.equal(r.json.would_create, 1);
+  assertProblem(await importCsv(admin, 'accounts', 'A,B\n1,2\n', { mapping: { A: 'name', B: 'colour' } }), 400, 'unknown_field', 'colour');
+  assertProblem(await importCsv(admin, 'accounts', 'x,y\n1,2\n'), 400, 'bad_request', 'mapping');
+  assertProblem(await importCsv(admin, 'accounts', 'name,名称\n1,2\n'), 400, 'bad_request', 'name');
+  assertProblem(await importCsv(admin, 'accounts', ''), 400, 'bad_request');
+  assertProblem(await importCsv(admin, 'accounts', 'name\n"open\n'), 400, 'bad_request');
+});
+
+test('explicit mapping and a saved template (money as amount + currency columns, address parts)', async () => {
+  const csv = 'Firma,Umsatz,Währung,Ort,Straße\nMüller GmbH,"1.234,5",EUR,München,Hauptstr. 1\n';
+  const mapping = { Firma: 'name', Umsatz: 'annual_revenue.amount', 'Währung': 'annual_revenue.currency', Ort: 'address.city', 'Straße': 'address.street' };
+  // "1.234,5" is not a plain decimal: reported on the field
+  const bad = await importCsv(admin, 'accounts', csv, { mode: 'dry_run', mapping });
+  assert.equal(bad.status, 200, bad.text);
+  assert.equal(bad.json.errors[0].field, 'annual_revenue');
+  const t = await admin.create('import_templates', { name: 'German CRM', entity: 'account', mapping });
+  assert.ok(t.id);
+  const r = await importCsv(admin, 'accounts', csv.replace('"1.234,5"', '1234.5'), { mode: 'commit', template: 'German CRM' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 1, r.text);
+  const [m] = await accountsWhere({ field: 'name', op: '=', value: 'Müller GmbH' });
+  assert.deepEqual(m.annual_revenue, { amount: 123450, currency: 'EUR' });
+  assert.equal(m.address.city, 'München');
+  assert.equal(m.address.street, 'Hauptstr. 1');
+  assertProblem(await importCsv(admin, 'contacts', csv, { template: 'German CRM' }), 400, 'bad_request', 'template');
+  assertProblem(await importCsv(admin, 'accounts', csv, { template: 'nope' }), 400, 'bad_request', 'template');
+});
+
+test('undeclared GBK bytes → 400 naming the row; declared gb18030 → imported', async () => {
+  // 张三 = D5C5 C8FD, 北京 = B1B1 BEA9 in GBK/GB18030
+  const gbk = Buffer.concat([
+    Buffer.from('name,city\r\nPlain Ascii,x\r\n'),
+    Buffer.from([0xd5, 0xc5, 0xc8, 0xfd]), Buffer.from(','), Buffer.from([0xb1, 0xb1, 0xbe, 0xa9]), Buffer.from('\r\n'),
+  ]);
+  const r = await importCsv(admin, 'accounts', gbk, { mode: 'commit' });
+  assertProblem(r, 400, 'bad_request', 'encoding');
+  assert.match(r.json.detail, /row 3/);
+  assert.match(r.json.detail, /gb18030/);
+  assert.equal((await accountsWhere({ field: 'name', op: '=', value: 'Plain Ascii' })).length, 0, 'nothing written');
+
+  const ok = await importCsv(admin, 'accounts', gbk, { mode: 'commit' }, 'text/csv; charset=GB18030');
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.created, 2, ok.text);
+  const [zs] = await accountsWhere({ field: 'name', op: '=', value: '张三' });
+  assert.equal(zs.city, '北京');
+  // the encoding parameter works as well
+  const ok2 = await importCsv(admin, 'accounts', gbk, { mode: 'dry_run', encoding: 'gbk' });
+  assert.equal(ok2.status, 200, ok2.text);
+  assertProblem(await importCsv(admin, 'accounts', gbk, { encoding: 'latin1' }), 400, 'bad_request', 'encoding');
+});
+
+test('invalid rows in the middle of a batch are skipped and reported; valid rows land', async () => {
+  await admin.create('accounts', { name: 'Existing', customer_code: 'MID-DUP' });
+  const csv = [
+    'name,customer_code,tier,emails,founded',
+    'Mid Good 1,MID-1,A,a@example.com,',
+    'Mid Bad Tier,MID-2,Z,,',
+    'Mid Good 2,MID-3,B,b@example.com;c@example.com,',
+    'Mid Dup Code,MID-DUP,,,',
+    'Mid Bad Email,MID-4,,not-an-email,',
+    'Mid Good 3,MID-5,,,',
+    'Mid Repeat,MID-1,,,',
+  ].join('\n');
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.rows, 7);
+  assert.equal(r.json.created, 3, r.text);
+  assert.equal(r.json.skipped, 4);
+  assert.deepEqual(r.json.skipped_rows, [3, 5, 6, 8]);
+  const byRow = Object.fromEntries(r.json.errors.map((e) => [e.row, e]));
+  assert.equal(byRow[3].field, 'tier');
+  assert.equal(byRow[5].code, 'duplicate');
+  assert.equal(byRow[6].field, 'emails');
+  assert.equal(byRow[8].code, 'duplicate', 'a key repeated within the file');
+  assert.deepEqual(r.json.ignored_columns, [{ column: 'founded', reason: 'unknown' }]);
+  const landed = await accountsWhere({ field: 'name', op: 'starts_with', value: 'Mid ' });
+  assert.deepEqual(landed.map((a) => a.name).sort(), ['Mid Good 1', 'Mid Good 2', 'Mid Good 3']);
+  // no half-written row: nothing of the failed rows in search or phone index either
+  const s = await admin.get('/api/v1/search?q=Mid%20Bad');
+  assert.deepEqual(s.json.items, []);
+
+  // the report
+  const rep = await admin.get(r.json.report, { raw: true });
+  assert.equal(rep.status, 200, rep.text);
+  assert.match(rep.headers.get('content-type'), /^text\/csv/);
+  assert.deepEqual([...rep.body.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+  const lines = rep.text.slice(1).trim().split('\r\n');
+  assert.equal(lines[0], 'row,field,code,message');
+  assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), ['3', '5', '6', '8']);
+  // the run record carries the counts
+  const run = await admin.get(`/api/v1/import_runs/${r.json.import_id}`);
+  assert.equal(run.json.status, 'completed');
+  assert.equal(run.json.created, 3);
+  assert.equal(run.json.skipped, 4);
+  assert.equal(run.json.rows, 7);
+});
+
+test('import reports belong to their importer', async () => {
+  const r = await importCsv(sales, 'accounts', 'name,tier\nReport Owner Co,Q\n', { mode: 'dry_run' });
+  assert.equal(r.status, 200, r.text);
+  const mine = await sales.get(r.json.report, { raw: true });
+  assert.equal(mine.status, 200, mine.text);
+  assert.match(mine.text, /tier/);
+  assertProblem(await sales2.get(r.json.report), 403, 'forbidden');
+  assertProblem(await sales.get('/api/v1/imports/999999/report.csv'), 404, 'not_found');
+});
+
+const VCARDS = [
+  'BEGIN:VCARD', 'VERSION:4.0', 'FN:张伟', 'N:张;伟;;;', 'TEL;TYPE=cell:138 1234 5678',
+  'TEL;TYPE="work,voice";VALUE=uri:tel:+86-10-6253-1234', 'EMAIL;TYPE=work:zhang.wei@example.com',
+  'TITLE:采购经理', 'ORG:Acme;采购部', 'BDAY:19850412', 'NOTE:likes tea\\, not coffee\\nsecond line', 'END:VCARD',
+  'BEGIN:VCARD', 'VERSION:3.0', 'N:Smith;John;;;', 'TEL;CELL:+1 415 555 0100',
+  'EMAIL:john.smith@example.com', 'NOTE:a very long note that is folded over more than one line because vCard lines ar',
+  ' e limited to seventy-five octets', 'END:VCARD',
+].join('\r\n') + '\r\n';
+
+test('vCard import, export and round trip', async () => {
+  const r = await importCsv(admin, 'contacts', VCARDS, { mode: 'commit' }, 'text/vcard');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 2, r.text);
+  const contacts = await listAll(admin, 'contacts');
+  const zw = contacts.find((c) => c.full_name === '张伟');
+  assert.ok(zw, JSON.stringify(contacts));
+  assert.deepEqual(zw.phones, [{ value: '138 1234 5678', label: 'mobile' }, { value: '+86-10-6253-1234', label: 'office' }]);
+  assert.deepEqual(zw.emails, [{ value: 'zhang.wei@example.com', label: 'work' }]);
+  assert.equal(zw.title, '采购经理');
+  assert.equal(zw.department, '采购部');
+  assert.equal(zw.birthday, '1985-04-12');
+  assert.equal(zw.notes, 'likes tea, not coffee\nsecond line');
+  const js = contacts.find((c) => c.full_name === 'John Smith');
+  assert.ok(js);
+  assert.equal(js.notes, 'a very long note that is folded over more than one line because vCard lines are limited to seventy-five octets');
+
+  const exp = await admin.get('/api/v1/contacts/export.vcf', { raw: true });
+  assert.equal(exp.status, 200, exp.text);
+  assert.match(exp.headers.get('content-type'), /^text\/vcard/);
+  const text = exp.text;
+  assert.equal((text.match(/BEGIN:VCARD\r\nVERSION:4\.0\r\n/g) || []).length, 2);
+  assert.match(text, /FN:张伟\r\n/);
+  assert.match(text, /TEL;TYPE=cell:138 1234 5678\r\n/);
+  assert.match(text, /EMAIL;TYPE=work:zhang\.wei@example\.com\r\n/);
+  assert.match(text, /BDAY:19850412\r\n/);
+  assert.match(text, /NOTE:likes tea\\, not coffee\\nsecond line\r\n/);
+  for (const line of text.split('\r\n')) assert.ok(Buffer.byteLength(line) <= 75, `line over 75 octets: ${line}`);
+
+  // round trip: the export imported again upserts on email — same records, nothing new
+  const again = await importCsv(admin, 'contacts', exp.body, { mode: 'commit', upsert: 'email' }, 'text/vcard');
+  assert.equal(again.status, 200, again.text);
+  assert.equal(again.json.created, 0, again.text);
+  assert.equal(again.json.updated, 2, again.text);
+  const after = await admin.get(`/api/v1/contacts/${zw.id}`);
+  assert.deepEqual(after.json.phones, zw.phones);
+  assert.equal(after.json.notes, zw.notes);
+  assert.equal(after.json.version, zw.version, 'nothing changed, no new version');
+
+  // into a fresh database: the same contacts come out
+  const srv2 = await startServer();
+  try {
+    const admin2 = await srv2.userClient('admin', { role: 'Administrator' });
+    const r2 = await importCsv(admin2, 'contacts', exp.body, { mode: 'commit' }, 'text/vcard; charset=utf-8');
+    assert.equal(r2.json.created, 2, r2.text);
+    const copy = (await listAll(admin2, 'contacts')).find((c) => c.full_name === '张伟');
+    for (const f of ['phones', 'emails', 'title', 'department', 'birthday', 'notes']) assert.deepEqual(copy[f], zw[f], f);
+  } finally {
+    await srv2.stop();
+  }
+
+  assertProblem(await importCsv(admin, 'contacts', 'BEGIN:VCARD\r\nFN:x\r\n', { mode: 'dry_run' }, 'text/vcard'), 400, 'bad_request');
+  assertProblem(await admin.get('/api/v1/teams/export.vcf'), 400, 'bad_request');
+});
+
+function unzipList(buf) {
+  const dir = tempDir('rapport-xlsx-');
+  const file = join(dir, 'export.xlsx');
+  writeFileSync(file, buf);
+  return { list: execFileSync('unzip', ['-l', file]).toString(), read: (entry) => execFileSync('unzip', ['-p', file, entry]).toString() };
+}
+
+test('export.xlsx is a workbook with the list in sheet1', async () => {
+  await admin.create('accounts', { name: 'Xlsx Export Co', customer_code: 'XL-1', employees: 42, key_account: true });
+  const r = await admin.get(`/api/v1/accounts/export.xlsx?${qs({ filter: { field: 'customer_code', op: '=', value: 'XL-1' } })}`, { raw: true });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('content-type'), 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+  assert.match(r.headers.get('content-disposition'), /attachment; filename="accounts\.xlsx"/);
+  assert.equal(r.body.subarray(0, 4).toString('latin1'), 'PK\x03\x04');
+  const z = unzipList(r.body);
+  assert.match(z.list, /xl\/worksheets\/sheet1\.xml/);
+  assert.match(z.list, /xl\/workbook\.xml/);
+  const sheet = z.read('xl/worksheets/sheet1.xml');
+  const strings = z.list.includes('sharedStrings') ? z.read('xl/sharedStrings.xml') : '';
+  assert.match(sheet + strings, /Xlsx Export Co/);
+  assert.match(sheet + strings, /customer_code/);
+  assert.match(sheet, /<v>42<\/v>/, 'integers are numbers');
+});
+
+test('field permissions: Sales cannot export or import bank_account', async () => {
+  const acc = await admin.create('accounts', { name: 'Bank Holder', customer_code: 'BK-1', bank_account: BANK });
+  await admin.patch(`/api/v1/accounts/${acc.id}`, { owner_id: sales.user.id });
+  const filter = { field: 'customer_code', op: '=', value: 'BK-1' };
+  const csv = await sales.get(`/api/v1/accounts/export.csv?${qs({ filter })}`, { raw: true });
+  assert.equal(csv.status, 200, csv.text);
+  assert.match(csv.text, /Bank Holder/);
+  assert.doesNotMatch(csv.text, /bank_account|6222/);
+  const x = await sales.get(`/api/v1/accounts/export.xlsx?${qs({ filter })}`, { raw: true });
+  assert.equal(x.status, 200);
+  const z = unzipList(x.body);
+  const all = z.read('xl/worksheets/sheet1.xml') + (z.list.includes('sharedStrings') ? z.read('xl/sharedStrings.xml') : '');
+  assert.match(all, /Bank Holder/);
+  assert.doesNotMatch(all, /bank_account|6222/);
+  const asked = unzipList((await sales.get(`/api/v1/accounts/export.xlsx?${qs({ filter, fields: 'name,bank_account' })}`, { raw: true })).body);
+  assert.doesNotMatch(asked.read('xl/worksheets/sheet1.xml'), /bank_account|6222/, 'asking for it by name does not help');
+  // the administrator's workbook has it
+  const ax = unzipList((await admin.get(`/api/v1/accounts/export.xlsx?${qs({ filter })}`, { raw: true })).body);
+  assert.match(ax.read('xl/worksheets/sheet1.xml') + (ax.list.includes('sharedStrings') ? ax.read('xl/sharedStrings.xml') : ''), /6222/);
+  // import: the column is ignored as unknown, an explicit mapping is refused
+  const r = await importCsv(sales, 'accounts', 'name,bank_account\nBank Import Co,123\n', { mode: 'dry_run' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.ignored_columns, [{ column: 'bank_account', reason: 'unknown' }]);
+  assertProblem(await importCsv(sales, 'accounts', 'name,konto\nx,1\n', { mapping: { konto: 'bank_account' } }), 400, 'unknown_field', 'bank_account');
+  // no create permission → 403
+  assertProblem(await importCsv(sales, 'users', 'username\nx\n'), 403, 'forbidden');
+});
+
+test('imports of more than one batch commit per batch and keep counting', async () => {
+  const n = 5200;
+  let csv = 'name,customer_code,tier\n';
+  for (let i = 0; i < n; i++) csv += `Batch Co ${i},BATCH-${i},${i === 5100 ? 'Z' : 'A'}\n`;
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit', file_name: 'batch.csv' });
+  assert.equal(r.status, 200, r.text.slice(0, 500));
+  assert.equal(r.json.rows, n);
+  assert.equal(r.json.created, n - 1);
+  assert.deepEqual(r.json.skipped_rows, [5102]);
+  const run = await admin.get(`/api/v1/import_runs/${r.json.import_id}`);
+  assert.equal(run.json.file_name, 'batch.csv');
+  assert.equal(run.json.created, n - 1);
+  const count = await admin.list('accounts', { filter: { field: 'customer_code', op: 'starts_with', value: 'BATCH-' }, limit: 1 });
+  assert.ok(count.items.length === 1);
+});
