@@ -84,8 +84,9 @@ fi
 
 if [[ -f web/package.json ]]; then
   echo "== web unit tests (vitest)"
-  (cd web && npx vitest run --reporter=default) >"$LOGS/vitest.log" 2>&1
-  vline=$(grep -E "^\s*Tests\s+" "$LOGS/vitest.log" | tail -1)
+  (cd web && NO_COLOR=1 FORCE_COLOR=0 npx vitest run --reporter=default) >"$LOGS/vitest.log" 2>&1
+  # strip any ANSI colour codes before reading the summary line
+  vline=$(sed 's/\x1b\[[0-9;]*m//g' "$LOGS/vitest.log" | grep -E "^\s*Tests\s+" | tail -1)
   vp=$(echo "$vline" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || true)
   vf=$(echo "$vline" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || true)
   [[ -z $vp && -z $vf ]] && { vf=1; tail -30 "$LOGS/vitest.log"; }
