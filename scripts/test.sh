@@ -116,5 +116,6 @@ fi
 # --- end bench smoke ---
 
 echo
+echo "make test took ${SECONDS}s"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
