@@ -247,7 +247,13 @@ std::string canonical_email(std::string_view raw) {
 }
 
 bool is_free_mail(std::string_view domain) {
-  return std::find(kFreeMail.begin(), kFreeMail.end(), domain) != kFreeMail.end();
+  if (std::find(kFreeMail.begin(), kFreeMail.end(), domain) != kFreeMail.end()) return true;
+  // Reserved for documentation and tests (RFC 2606, 6761): nobody's company domain.
+  for (std::string_view reserved : {"example.com", "example.org", "example.net"})
+    if (domain == reserved) return true;
+  for (std::string_view tld : {".example", ".test", ".invalid", ".localhost", ".local"})
+    if (domain.size() > tld.size() && domain.substr(domain.size() - tld.size()) == tld) return true;
+  return false;
 }
 
 std::string website_host(std::string_view website) {
@@ -354,43 +360,60 @@ double jaro_winkler(std::string_view a_utf8, std::string_view b_utf8) {
   return jaro + prefix * 0.1 * (1 - jaro);
 }
 
-NameSimilarity name_similarity(std::string_view a, std::string_view b) {
-  if (a.empty() || b.empty()) return {};
-  NameSimilarity s{std::max(jaro_winkler(without_spaces(a), without_spaces(b)),
-                            jaro_winkler(sorted_words(a), sorted_words(b))),
-                   false};
-  if (!text::has_han(a) && !text::has_han(b)) return s;
+NameForms name_forms(std::string_view key) {
+  NameForms n;
+  n.key = std::string(key);
+  if (key.empty()) return n;
+  n.plain = without_spaces(key);
+  n.sorted = sorted_words(key);
+  n.han = text::has_han(key);
   // Latin forms in both orders of the words, and for a Chinese name given name first, so that
   // "Zhang San", "San Zhang" and 张三 meet.
-  auto variants = [](std::string_view key) {
-    std::vector<std::string> out = {latin(key)};
-    auto words = split_words(key);
-    if (words.size() == 1 && text::has_han(key)) {
-      PersonName n = split_person(key);
-      out.push_back(n.first_latin + n.last_latin);
-    } else if (words.size() > 1) {
-      std::string reversed;
-      for (auto it = words.rbegin(); it != words.rend(); ++it) reversed += latin(*it);
-      out.push_back(reversed);
-    }
-    return out;
-  };
-  for (const auto& x : variants(a))
-    for (const auto& y : variants(b)) {
+  PersonName person = split_person(key);
+  n.first = person.first;
+  n.last = person.last;
+  n.first_latin = person.first_latin;
+  n.last_latin = person.last_latin;
+  n.latin.push_back(latin(key));
+  auto words = split_words(key);
+  if (words.size() == 1 && n.han) {
+    n.latin.push_back(person.first_latin + person.last_latin);
+  } else if (words.size() > 1) {
+    std::string reversed;
+    for (auto it = words.rbegin(); it != words.rend(); ++it) reversed += latin(*it);
+    n.latin.push_back(reversed);
+  }
+  return n;
+}
+
+NameSimilarity name_similarity(const NameForms& a, const NameForms& b) {
+  if (a.key.empty() || b.key.empty()) return {};
+  NameSimilarity s{std::max(jaro_winkler(a.plain, b.plain), jaro_winkler(a.sorted, b.sorted)),
+                   false};
+  if (!a.han && !b.han) return s;
+  for (const auto& x : a.latin)
+    for (const auto& y : b.latin) {
       double js = jaro_winkler(x, y);
       if (js > s.score) s = {js, true};
     }
   return s;
 }
 
-double first_last_similarity(std::string_view a, std::string_view b) {
-  if (a.empty() || b.empty()) return 0;
-  PersonName x = split_person(a), y = split_person(b);
+NameSimilarity name_similarity(std::string_view a, std::string_view b) {
+  return name_similarity(name_forms(a), name_forms(b));
+}
+
+double first_last_similarity(const NameForms& x, const NameForms& y) {
+  if (x.key.empty() || y.key.empty()) return 0;
   double same_order = std::min(part_similarity(x.first, x.first_latin, y.first, y.first_latin),
                                part_similarity(x.last, x.last_latin, y.last, y.last_latin));
   double swapped = std::min(part_similarity(x.first, x.first_latin, y.last, y.last_latin),
                             part_similarity(x.last, x.last_latin, y.first, y.first_latin));
   return std::max(same_order, swapped);
+}
+
+double first_last_similarity(std::string_view a, std::string_view b) {
+  return first_last_similarity(name_forms(a), name_forms(b));
 }
 
 Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Value& record,
@@ -440,17 +463,21 @@ Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Valu
       if (std::string c = city_key(s); !c.empty()) f.city = c;
     }
   }
+  f.forms = name_forms(f.name);
   sort_unique(f.phones);
   sort_unique(f.emails);
   sort_unique(f.mail_domains);
   return f;
 }
 
-std::vector<std::string> index_keys(const Facts& f) {
+std::vector<std::string> index_keys(const Profile& profile, const Facts& f) {
   std::vector<std::string> keys;
   for (const auto& e : f.emails) keys.push_back("email:" + e);
-  if (!f.web_domain.empty()) keys.push_back("domain:" + f.web_domain);
-  for (const auto& d : f.mail_domains) keys.push_back("domain:" + d);
+  // A company domain identifies an organisation; colleagues share it, so not persons.
+  if (profile.kind == Profile::Kind::kOrganisation) {
+    if (!f.web_domain.empty()) keys.push_back("domain:" + f.web_domain);
+    for (const auto& d : f.mail_domains) keys.push_back("domain:" + d);
+  }
   if (!f.tax_id.empty()) keys.push_back("tax:" + f.tax_id);
   if (!f.address.empty()) keys.push_back("addr:" + f.address);
   sort_unique(keys);
@@ -459,7 +486,7 @@ std::vector<std::string> index_keys(const Facts& f) {
 
 std::optional<Match> match(const Profile& profile, const Facts& a, const Facts& b) {
   std::optional<Match> best;
-  const NameSimilarity names = name_similarity(a.name, b.name);
+  const NameSimilarity names = name_similarity(a.forms, b.forms);
   const std::string* phone = first_shared(a.phones, b.phones);
   if (profile.kind == Profile::Kind::kPerson) {
     if (const std::string* email = first_shared(a.emails, b.emails))
@@ -470,7 +497,7 @@ std::optional<Match> match(const Profile& profile, const Facts& a, const Facts& 
     const bool same_company = !a.company.empty() && a.company == b.company;
     const bool same_address = !a.address.empty() && a.address == b.address;
     if (same_company || same_address) {
-      double s = first_last_similarity(a.name, b.name);
+      double s = first_last_similarity(a.forms, b.forms);
       consider(best, anchored(s, kFirstLastThreshold),
                std::string(same_company ? "same company" : "same address") +
                    " and first/last name similarity " + fixed2(s),

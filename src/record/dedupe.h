@@ -24,7 +24,8 @@ constexpr double kReviewScore = 0.75;
 // Trimmed and lower-cased; for gmail.com (and googlemail.com) dots and a +tag of the local part
 // removed: " Zhang.San+crm@GMail.com " → "zhangsan@gmail.com". Empty when it is no address.
 std::string canonical_email(std::string_view raw);
-// Whether the domain belongs to a free-mail provider (gmail.com, qq.com, 163.com, …).
+// Whether the domain belongs to a free-mail provider (gmail.com, qq.com, 163.com, …) or is
+// reserved for examples and tests (example.com, *.test, …): never a company's domain.
 bool is_free_mail(std::string_view domain);
 // Host of a website without scheme, port, path and "www.": "https://www.Acme.com/x" → "acme.com".
 std::string website_host(std::string_view website);
@@ -49,6 +50,18 @@ struct NameSimilarity {
   double score = 0;
   bool by_pinyin = false;  // the best comparison was of the pinyin of a Chinese name
 };
+
+// The comparison forms of a name key, computed once per record (pinyin is the costly part).
+struct NameForms {
+  std::string key;
+  std::string plain, sorted;                         // without spaces; words sorted and joined
+  bool han = false;                                  // has Chinese characters
+  std::vector<std::string> latin;                    // Chinese as pinyin, in both word orders
+  std::string first, last, first_latin, last_latin;  // person: given and family name
+};
+NameForms name_forms(std::string_view key);
+NameSimilarity name_similarity(const NameForms& a, const NameForms& b);
+double first_last_similarity(const NameForms& a, const NameForms& b);
 // Similarity of two name keys: the best Jaro–Winkler of the keys without spaces, of their
 // latin forms (Chinese characters as pinyin) and of their words in sorted order.
 NameSimilarity name_similarity(std::string_view a, std::string_view b);
@@ -83,6 +96,7 @@ struct Facts {
   std::string web_domain;                 // company domain of the website
   std::vector<std::string> mail_domains;  // company domains of the emails, sorted, unique
   std::string tax_id, company, address, city, country;
+  NameForms forms;  // of `name`
 };
 
 // Facts of a record given as a JSON object of field values (the API's shape, as stored values
@@ -90,9 +104,9 @@ struct Facts {
 Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Value& record,
                std::string_view phone_region);
 
-// Keys under which a record is found by candidate search ("email:…", "domain:…", "tax:…",
-// "addr:…"); phones are found through the phone index.
-std::vector<std::string> index_keys(const Facts& f);
+// Keys under which a record is found by candidate search ("email:…", "domain:…" for
+// organisations, "tax:…", "addr:…"); phones are found through the phone index.
+std::vector<std::string> index_keys(const Profile& profile, const Facts& f);
 
 struct Match {
   double score = 0;

@@ -77,7 +77,7 @@ using namespace detail;
 namespace {
 
 // Bumped when what goes into match_index changes; the index is then rebuilt at start-up.
-constexpr int kMatchIndexVersion = 1;
+constexpr int kMatchIndexVersion = 2;
 constexpr int kRebuildBatch = 2000;
 
 struct Scored {
@@ -152,7 +152,7 @@ Status Deduper::index(storage::Tx& tx, const Entity& e, std::int64_t id,
   const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
   if (!profile) return {};
   if (!fresh) RP_TRY(unindex(tx, e, id));
-  for (auto& key : dedupe::index_keys(facts_of_row(*profile, e, row))) {
+  for (auto& key : dedupe::index_keys(*profile, facts_of_row(*profile, e, row))) {
     SqlValue p[] = {std::move(key), e.name, id};
     RP_TRY(tx.exec("INSERT INTO match_index (key, entity, record_id) VALUES (?, ?, ?)", p));
   }
@@ -190,11 +190,16 @@ Status Deduper::rebuild_index(storage::Tx& tx) {
 Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Principal* viewer,
                                                       const Entity& e,
                                                       const dedupe::Profile& profile,
-                                                      const dedupe::Facts& f, std::int64_t self) {
+                                                      const dedupe::Facts& f, std::int64_t self,
+                                                      FactsCache* cache) {
   // Every record sharing an anchor: a phone, an index key, the company. Indexed reads only.
   std::set<std::int64_t> ids;
-  auto collect = [&](const std::string& sql, std::vector<SqlValue> params) -> Status {
+  // A key that very many records share (a hotline, a hosting provider's domain) says nothing
+  // about identity: its hits are left out rather than cut off at an arbitrary few.
+  auto collect = [&](const std::string& sql, std::vector<SqlValue> params,
+                     size_t ubiquitous) -> Status {
     RP_ASSIGN(auto rows, tx.query(sql, params));
+    if (ubiquitous && rows.rows.size() >= ubiquitous) return {};
     for (const auto& r : rows.rows) ids.insert(as_int(r[0]));
     return {};
   };
@@ -203,19 +208,19 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
     RP_TRY(collect(
         "SELECT record_id FROM phone_index WHERE e164 = ? AND entity = ? ORDER BY record_id "
         "LIMIT ?",
-        {phone, e.name, limit}));
-  for (const auto& key : dedupe::index_keys(f))
+        {phone, e.name, limit}, kMaxAnchorHits));
+  for (const auto& key : dedupe::index_keys(profile, f))
     RP_TRY(
         collect("SELECT record_id FROM match_index WHERE key = ? AND entity = ? ORDER BY record_id "
                 "LIMIT ?",
-                {key, e.name, limit}));
+                {key, e.name, limit}, kMaxAnchorHits));
   if (!profile.company_field.empty() && !f.company.empty()) {
     auto company = parse_id(f.company, profile.company_field);
     if (company.ok())
       RP_TRY(collect("SELECT \"id\" FROM " + quote(e.name) + " WHERE " +
                          quote(profile.company_field) +
                          " = ? AND deleted_at IS NULL ORDER BY \"id\" LIMIT ?",
-                     {*company, std::int64_t{kMaxCompanyHits}}));
+                     {*company, std::int64_t{kMaxCompanyHits}}, 0));
   }
   ids.erase(self);
 
@@ -223,14 +228,30 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
   const Columns cols(e);
   const Scope scope = viewer ? access::scope_for(*viewer, e.name, Op::kRead) : Scope::kAll;
   for (std::int64_t id : ids) {
-    RP_ASSIGN(auto row, rs_.load(tx, e, id));
-    if (!row || !storage::is_null((*row)[cols.deleted])) continue;
-    auto m = dedupe::match(profile, f, facts_of_row(profile, e, *row));
+    const dedupe::Facts* other = nullptr;
+    std::int64_t owner = 0, team = 0;
+    dedupe::Facts loaded;
+    auto hit = cache ? cache->find(id) : FactsCache::iterator();
+    if (cache && hit != cache->end()) {
+      other = &hit->second.facts;
+      owner = hit->second.owner;
+      team = hit->second.team;
+    } else {
+      RP_ASSIGN(auto row, rs_.load(tx, e, id));
+      if (!row || !storage::is_null((*row)[cols.deleted])) continue;
+      loaded = facts_of_row(profile, e, *row);
+      owner = as_int((*row)[cols.owner]);
+      team = as_int((*row)[cols.team]);
+      if (cache)
+        other =
+            &cache->emplace(id, CachedFacts{std::move(loaded), owner, team}).first->second.facts;
+      else
+        other = &loaded;
+    }
+    auto m = dedupe::match(profile, f, *other);
     if (!m) continue;
-    Scored s{DuplicateCandidate{id, title_of(e, *row), m->score, m->reason, m->field}, true};
-    if (viewer)
-      s.visible =
-          access::in_scope(*viewer, scope, as_int((*row)[cols.owner]), as_int((*row)[cols.team]));
+    Scored s{DuplicateCandidate{id, other->title, m->score, m->reason, m->field}, true};
+    if (viewer) s.visible = access::in_scope(*viewer, scope, owner, team);
     found.push_back(std::move(s));
   }
   std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
@@ -365,6 +386,7 @@ Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
     std::map<std::pair<std::int64_t, std::int64_t>, Pair> pairs;
     int scanned = 0;
     std::int64_t last = 0;
+    FactsCache cache;  // every record's facts computed once per call
     {
       RP_ASSIGN(auto tx, rs_.store_.read());
       SqlValue params[] = {after, std::int64_t{limit}};
@@ -376,7 +398,7 @@ Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
         dedupe::Facts facts = facts_of_row(profile, *e, row);
         last = facts.id;
         ++scanned;
-        RP_ASSIGN(auto found, find(*tx, nullptr, *e, profile, facts, facts.id));
+        RP_ASSIGN(auto found, find(*tx, nullptr, *e, profile, facts, facts.id, &cache));
         for (auto& c : found) {
           auto key = std::minmax(facts.id, c.id);
           if (pairs.count(key)) continue;  // found from the other side already

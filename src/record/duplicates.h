@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,8 +26,9 @@
 
 namespace rapport::record {
 
-// Records read per shared key (phone, email, domain, tax id, address, company) in a search.
-constexpr int kMaxAnchorHits = 200;
+// A key shared by this many records (a hotline, a provider's domain) is not used as an anchor;
+// a company's persons are read up to kMaxCompanyHits.
+constexpr int kMaxAnchorHits = 100;
 constexpr int kMaxCompanyHits = 1000;
 // Candidates reported for one record, best first.
 constexpr int kMaxCandidates = 20;
@@ -85,12 +87,18 @@ class Deduper {
  private:
   dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
                              const std::vector<storage::SqlValue>& row) const;
+  struct CachedFacts {
+    dedupe::Facts facts;
+    std::int64_t owner = 0, team = 0;
+  };
+  using FactsCache = std::map<std::int64_t, CachedFacts>;
   // Scored candidates of `f` among live records of `e` (not `self`); only those `viewer` may
-  // read unless it is null.
+  // read unless it is null. `cache` keeps the facts of records read (a scan reads each once).
   Result<std::vector<DuplicateCandidate>> find(storage::Tx& tx, const access::Principal* viewer,
                                                const schema::Entity& e,
                                                const dedupe::Profile& profile,
-                                               const dedupe::Facts& f, std::int64_t self);
+                                               const dedupe::Facts& f, std::int64_t self,
+                                               FactsCache* cache = nullptr);
 
   RecordService& rs_;
 };

@@ -51,6 +51,8 @@ TEST(Normalise, CompanyDomain) {
         "a@yahoo.com", "a@sina.com", "a@foxmail.com", "https://www.qq.com"})
     EXPECT_EQ(company_domain(free), "") << free;
   EXPECT_EQ(company_domain("localhost"), "");
+  EXPECT_EQ(company_domain("info7@example.com"), "") << "reserved for examples";
+  EXPECT_EQ(company_domain("shop.test"), "");
   EXPECT_EQ(company_domain(""), "");
   EXPECT_TRUE(is_free_mail("gmail.com"));
   EXPECT_FALSE(is_free_mail("acme.com"));
@@ -149,9 +151,9 @@ TEST(Facts, NormalisedOnce) {
   EXPECT_EQ(f.phones, (std::vector<std::string>{"+861062531234", "+8613812345678"}));
   EXPECT_EQ(f.emails, (std::vector<std::string>{"zhangsan@gmail.com", "zs@huawei.com"}));
   EXPECT_EQ(f.mail_domains, (std::vector<std::string>{"huawei.com"}));
-  EXPECT_EQ(index_keys(f),
-            (std::vector<std::string>{"domain:huawei.com", "email:zhangsan@gmail.com",
-                                      "email:zs@huawei.com"}));
+  // Colleagues share the company domain: persons are not found by it.
+  EXPECT_EQ(index_keys(person(), f),
+            (std::vector<std::string>{"email:zhangsan@gmail.com", "email:zs@huawei.com"}));
   Facts a = account(R"({"name":"北京华为技术有限公司","tax_id":"9111-0108",
       "website":"https://www.huawei.com","address":{"street":"中关村 1 号","city":"北京市",
       "country":"中国"}})");
@@ -159,7 +161,7 @@ TEST(Facts, NormalisedOnce) {
   EXPECT_EQ(a.city, "北京");
   EXPECT_EQ(a.country, "cn");
   EXPECT_EQ(a.address, "中关村1号|北京");
-  EXPECT_EQ(index_keys(a),
+  EXPECT_EQ(index_keys(organisation(), a),
             (std::vector<std::string>{"addr:中关村1号|北京", "domain:huawei.com", "tax:91110108"}));
 }
 
