@@ -28,8 +28,10 @@ test:
 	@scripts/bootstrap.sh --test
 	@PRESET=$(PRESET) JOBS=$(JOBS) scripts/test.sh
 
+# AddressSanitizer + UBSan build; unit tests and the API suites (both backends) against it.
 test-asan:
-	@$(MAKE) test PRESET=asan
+	@scripts/bootstrap.sh --test
+	@PRESET=asan SUITES="unit api" JOBS=$(JOBS) scripts/test.sh
 
 # Benchmarks (bench/README.md): BENCH_SCALE=small (default, about a minute) or full; writes
 # bench/results/latest.json. bench-compare: change of every figure against OLD (default previous run).
