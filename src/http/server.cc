@@ -72,6 +72,15 @@ beast::string_view bsv(std::string_view s) { return {s.data(), s.size()}; }
 
 auto redirect(beast::error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
 
+// Whether a request target (path and query) names an upload route: body_limit is then
+// upload_body_limit.
+bool is_upload(std::string_view target, const ServerOptions& opts) {
+  std::string_view path = target.substr(0, target.find('?'));
+  const std::string& suffix = opts.upload_path_suffix;
+  return !suffix.empty() && path.size() >= suffix.size() &&
+         path.substr(path.size() - suffix.size()) == suffix;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
@@ -565,8 +574,17 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       stream_.expires_after(std::chrono::seconds(opts.read_timeout_s));
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
-      parser.body_limit(opts.body_limit);
+      // Beast checks Content-Length against the limit while parsing the header, before the
+      // target is known: start with the larger limit, then narrow it for non-upload targets.
+      parser.body_limit(std::max(opts.body_limit, opts.upload_body_limit));
       co_await bhttp::async_read_header(stream_, buffer_, parser, redirect(ec));
+      if (!ec && !is_upload(sv(parser.get().target()), opts)) {
+        auto length = parser.content_length();
+        if (length && *length > opts.body_limit)
+          ec = bhttp::error::body_limit;
+        else
+          parser.body_limit(opts.body_limit);
+      }
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[bhttp::field::expect];
         if (iequals(sv(expect), "100-continue")) {
