@@ -1,6 +1,7 @@
 // The implementation of the PostgreSQL backend: SQL translation (`?` → $n), connections with a
 // prepared-statement cache, the connection pool, transactions, pg_trgm search and migrations.
 #include "storage/postgres/pg_store.h"
+#include "storage/text_search.h"
 
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -27,6 +28,12 @@
 
 namespace rapport::storage::postgres {
 namespace {
+
+using detail::code_points;
+using detail::fts_table;
+using detail::like_pattern;
+using detail::split_terms;
+using detail::valid_identifier;
 
 // Above this many cached statements the cache is dropped (DEALLOCATE ALL) and rebuilt; bounds
 // the server memory that dynamically shaped SQL (fts_search with varying term counts) can pin.
@@ -63,62 +70,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
          });
-}
-
-bool valid_identifier(std::string_view name) {
-  if (name.empty() || name.size() > 58) return false;  // room for "_fts" within 63 bytes
-  auto first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
-  if (!first(name[0])) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return first(c) || (c >= '0' && c <= '9'); });
-}
-
-// The quoted FTS table name for an entity, or an error for a name that is not an identifier.
-Result<std::string> fts_table(std::string_view entity) {
-  if (!valid_identifier(entity)) {
-    return make_error(Errc::kInternal,
-                      "invalid entity name for full-text index: '" + std::string(entity) + "'");
-  }
-  return "\"" + std::string(entity) + "_fts\"";
-}
-
-// Splits on ASCII whitespace and the ideographic space U+3000 (common in CJK input).
-std::vector<std::string_view> split_terms(std::string_view q) {
-  std::vector<std::string_view> terms;
-  std::size_t start = 0;
-  std::size_t i = 0;
-  auto flush = [&](std::size_t end) {
-    if (end > start) terms.push_back(q.substr(start, end - start));
-  };
-  while (i < q.size()) {
-    std::size_t sep = 0;
-    char c = q[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      sep = 1;
-    } else if (q.substr(i, 3) == "\xE3\x80\x80") {
-      sep = 3;
-    }
-    if (sep != 0) {
-      flush(i);
-      i += sep;
-      start = i;
-    } else {
-      ++i;
-    }
-  }
-  flush(q.size());
-  return terms;
-}
-
-// An ILIKE pattern matching `term` anywhere, with \ as the escape character.
-std::string like_pattern(std::string_view term) {
-  std::string out = "%";
-  for (char c : term) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '%';
-  return out;
 }
 
 // "body ILIKE ? ESCAPE '\' AND …", one condition per term; the pg_trgm GIN index on body

@@ -1,6 +1,7 @@
 // The implementation of the SQLite backend: connections with a prepared-statement cache, the
 // writer lock and reader pool, transactions, FTS5 search, migrations, online backup and restore.
 #include "storage/sqlite/sqlite_store.h"
+#include "storage/text_search.h"
 
 #include <sqlite3.h>
 
@@ -15,6 +16,12 @@
 
 namespace rapport::storage::sqlite {
 namespace {
+
+using detail::code_points;
+using detail::fts_table;
+using detail::like_pattern;
+using detail::split_terms;
+using detail::valid_identifier;
 
 // Above this many cached statements the cache is dropped and rebuilt; bounds the memory that
 // dynamically shaped SQL (fts_search with varying term counts) can pin.
@@ -55,56 +62,6 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view context) {
   }
 }
 
-bool valid_identifier(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  auto first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
-  if (!first(name[0])) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return first(c) || (c >= '0' && c <= '9'); });
-}
-
-// The quoted FTS table name for an entity, or an error for a name that is not an identifier.
-Result<std::string> fts_table(std::string_view entity) {
-  if (!valid_identifier(entity)) {
-    return make_error(Errc::kInternal,
-                      "invalid entity name for full-text index: '" + std::string(entity) + "'");
-  }
-  return "\"" + std::string(entity) + "_fts\"";
-}
-
-std::size_t code_points(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// Splits on ASCII whitespace and the ideographic space U+3000 (common in CJK input).
-std::vector<std::string_view> split_terms(std::string_view q) {
-  std::vector<std::string_view> terms;
-  std::size_t start = 0;
-  std::size_t i = 0;
-  auto flush = [&](std::size_t end) {
-    if (end > start) terms.push_back(q.substr(start, end - start));
-  };
-  while (i < q.size()) {
-    std::size_t sep = 0;
-    char c = q[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      sep = 1;
-    } else if (q.substr(i, 3) == "\xE3\x80\x80") {
-      sep = 3;
-    }
-    if (sep != 0) {
-      flush(i);
-      i += sep;
-      start = i;
-    } else {
-      ++i;
-    }
-  }
-  flush(q.size());
-  return terms;
-}
-
 // An FTS5 phrase: the term in double quotes, embedded quotes doubled. Matches the term as a
 // contiguous substring under the trigram tokenizer.
 std::string fts_phrase(std::string_view term) {
@@ -114,17 +71,6 @@ std::string fts_phrase(std::string_view term) {
     out += c;
   }
   out += '"';
-  return out;
-}
-
-// A LIKE pattern matching `term` anywhere, with \ as the escape character.
-std::string like_pattern(std::string_view term) {
-  std::string out = "%";
-  for (char c : term) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '%';
   return out;
 }
 
