@@ -53,6 +53,8 @@ Status seed_roles(App& app) {
     std::string body = std::string("{\"name\":\"") + r[0] + "\",\"is_admin\":" + r[1] +
                        ",\"permissions\":" + r[2] + "}";
     auto created = app.records->create(app.system, *role, body);
+    // Another process starting on the same fresh database may have seeded it first.
+    if (!created.ok() && created.error().code == Errc::kDuplicate) return {};
     if (!created.ok()) return std::move(created).error();
   }
   return {};
