@@ -439,7 +439,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
       std::get<std::string>(mode.rows[0][0]) != "wal") {
     return make_error(Errc::kStorage, "cannot open database '" + path + "': WAL mode refused");
   }
-  for (const char* sql : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  // The writer's page cache holds the random-key indexes (full text, phones, audit) of bulk
+  // writes: SQLite's 2 MB default made imports and generators page-thrash (1.6x slower).
+  for (const char* sql :
+       {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536",
+        "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456"}) {
     if (auto s = pragma(*store->writer_, sql); !s.ok()) return context(std::move(s).error());
   }
 
@@ -448,7 +452,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
     RP_ASSIGN(auto reader, Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE,
                                             options.busy_timeout_ms));
     for (const char* sql :
-         {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA query_only=1"}) {
+         {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA query_only=1",
+          "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456"}) {
       if (auto s = pragma(*reader, sql); !s.ok()) return context(std::move(s).error());
     }
     store->free_readers_.push_back(reader.get());
