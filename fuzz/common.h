@@ -7,7 +7,8 @@
 namespace rapport::fuzz {
 
 inline const schema::Entity& entity() {
-  static const schema::Entity e = schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
+  static const schema::Entity e =
+      schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
     {"name":"name","type":"text","indexed":true,"pattern":"^[^<>]*$","max_length":50},
     {"name":"notes","type":"long_text"},
     {"name":"n","type":"integer","indexed":true,"min":0,"max":100},
@@ -24,8 +25,8 @@ inline const schema::Entity& entity() {
     {"name":"ref","type":"reference","reference":"account"},
     {"name":"extra","type":"json"},
     {"name":"secret","type":"text","sensitive":true,"indexed":true}]})",
-                                                       "fuzz")
-                                        .value();
+                           "fuzz")
+          .value();
   return e;
 }
 
@@ -33,7 +34,8 @@ inline const access::Principal& sales() {
   static const access::Principal p = [] {
     access::Principal p;
     auto role = std::make_shared<access::Role>();
-    role->entities["account"] = {true, access::Scope::kTeam, access::Scope::kOwn, access::Scope::kNone};
+    role->entities["account"] = {true, access::Scope::kTeam, access::Scope::kOwn,
+                                 access::Scope::kNone};
     p.role = role;
     p.user_id = 1;
     p.team_id = 2;

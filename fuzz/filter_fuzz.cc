@@ -11,7 +11,8 @@ class Dialect : public rapport::storage::Dialect {
   std::string column_type(rapport::storage::ColumnType) const override { return "TEXT"; }
   std::vector<std::string> fts_create(std::string_view) const override { return {}; }
   std::string ilike() const override { return "LIKE"; }
-  std::string fts_condition(std::string_view, std::string_view, std::vector<rapport::storage::SqlValue>&) const override {
+  std::string fts_condition(std::string_view, std::string_view,
+                            std::vector<rapport::storage::SqlValue>&) const override {
     return "1 = 0";
   }
 };

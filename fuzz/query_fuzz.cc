@@ -18,7 +18,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     r.add("GET", "/api/v1/{entity}/{id}", ok);
     r.add("GET", "/api/v1/{entity}/export.csv", ok);
     r.add("POST", "/api/v1/{entity}/{id}/restore", ok);
-    r.set_fallback([](Request&, bool) { Response resp; resp.status = 404; return resp; });
+    r.set_fallback([](Request&, bool) {
+      Response resp;
+      resp.status = 404;
+      return resp;
+    });
     return r;
   }();
   size_t q = text.find('?');

@@ -7,8 +7,8 @@
 #include <charconv>
 
 #include "api/problem.h"
-#include "record/duplicates.h"
 #include "core/csv.h"
+#include "record/duplicates.h"
 #include "record/import.h"
 
 namespace rapport::api {

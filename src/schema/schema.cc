@@ -402,7 +402,8 @@ Status validate_value(const Field& f, const json::Value& in, json::Value& out, j
       if (!in.IsString()) return invalid(f, "must be a string");
       std::string_view raw(in.GetString(), in.GetStringLength());
       // A NUL would silently cut the value short in C APIs downstream; refuse it by name.
-      if (raw.find('\0') != std::string_view::npos) return invalid(f, "must not contain NUL characters");
+      if (raw.find('\0') != std::string_view::npos)
+        return invalid(f, "must not contain NUL characters");
       std::string s = f.type == FieldType::kText ? trim(raw) : std::string(raw);
       if (s.empty()) {
         out.SetNull();
