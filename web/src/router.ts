@@ -27,6 +27,8 @@ export const router = createRouter({
       component: () => import('./views/CustomFieldsView.vue'),
       meta: { admin: true },
     },
+    { path: '/accounts/:id/360', name: 'account-360', component: () => import('./views/Customer360View.vue') },
+    { path: '/duplicates', name: 'duplicates', component: () => import('./views/DuplicatesView.vue') },
     { path: '/:plural', name: 'list', component: () => import('./views/ListView.vue') },
     { path: '/:plural/new', name: 'new', component: () => import('./views/EditView.vue') },
     { path: '/:plural/:id', name: 'record', component: () => import('./views/RecordView.vue') },
