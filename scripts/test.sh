@@ -87,6 +87,15 @@ if want api && ls tests/api/*.test.mjs >/dev/null 2>&1; then
   # --- end API suite on PostgreSQL ---
 fi
 
+# --- reliability and hostile-input suites (issue 5): kill -9 crash consistency (SQLite; 20 rounds
+# with RAPPORT_LONG=1), limits and slow clients, security headers, injection payloads.
+# tests/security/sqlmap.sh (minutes) is run by hand. ---
+if want reliability && ls tests/reliability/*.test.mjs >/dev/null 2>&1; then
+  echo "== reliability and security tests"
+  RAPPORT_TEST_PG_URL= node_suite reliability tests/reliability/*.test.mjs tests/security/*.test.mjs
+fi
+# --- end reliability ---
+
 if want web && [[ -f web/package.json ]]; then
   echo "== web unit tests (vitest)"
   (cd web && NO_COLOR=1 FORCE_COLOR=0 npx vitest run --reporter=default) >"$LOGS/vitest.log" 2>&1

@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--static", static_dir, "directory of the built web app");
   serve_cmd->add_option("--io-threads", opts.io_threads, "I/O threads");
   serve_cmd->add_option("--workers", opts.worker_threads, "request worker threads");
+  serve_cmd->add_option("--read-timeout", opts.read_timeout_s,
+                        "seconds a request may take to arrive (default 30)");
 
   auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database");
   data_opts(migrate_cmd);

@@ -48,7 +48,7 @@ Result<SqlValue> operand(const Field& f, const json::Value& v) {
       if (!v.IsBool()) return bad("filter value for " + n + " must be true or false", n);
       return SqlValue(std::int64_t{v.GetBool() ? 1 : 0});
     case FieldType::kReference: {
-      std::string s = v.IsString()  ? v.GetString()
+      std::string s = v.IsString()  ? std::string(v.GetString(), v.GetStringLength())
                       : v.IsInt64() ? std::to_string(v.GetInt64())
                                     : "";
       if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos ||
@@ -72,6 +72,9 @@ Result<SqlValue> operand(const Field& f, const json::Value& v) {
     }
     default:
       if (!v.IsString()) return bad("filter value for " + n + " must be a string", n);
+      // PostgreSQL text cannot hold a NUL: refuse it on both backends alike.
+      if (std::string_view(v.GetString(), v.GetStringLength()).find('\0') != std::string_view::npos)
+        return bad("filter value for " + n + " must not contain NUL characters", n);
       return SqlValue(std::string(v.GetString(), v.GetStringLength()));
   }
 }
@@ -136,7 +139,12 @@ struct Compiler {
     if (op == "contains" || op == "starts_with") {
       if (!val->IsString() || val->GetStringLength() == 0)
         return bad(op + " takes a non-empty string", name);
-      std::string pat = like_escape(val->GetString());
+      // A NUL would end the LIKE pattern early in SQLite (so "\u0000x" matched every row) and
+      // PostgreSQL text cannot hold one: refuse it.
+      std::string_view text(val->GetString(), val->GetStringLength());
+      if (text.find('\0') != std::string_view::npos)
+        return bad(op + " takes a string without NUL characters", name);
+      std::string pat = like_escape(text);
       params.emplace_back(op == "contains" ? "%" + pat + "%" : pat + "%");
       return col + " " + d.ilike() + " ? ESCAPE '\\'";
     }
