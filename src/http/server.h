@@ -16,17 +16,17 @@ namespace rapport::http {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 8080;          // 0 picks a free port
+  std::uint16_t port = 8080;  // 0 picks a free port
   int io_threads = 2;
-  int worker_threads = 8;             // blocking handler pool
-  std::size_t body_limit = 10 * 1024 * 1024;   // 413 above this
+  int worker_threads = 8;                     // blocking handler pool
+  std::size_t body_limit = 10 * 1024 * 1024;  // 413 above this
   // File uploads (POST …/import) may be larger: 413 above this for them.
   std::size_t upload_body_limit = 256 * 1024 * 1024;
   std::string upload_path_suffix = "/import";
-  std::size_t header_limit = 16 * 1024;        // 431 above this
-  int read_timeout_s = 30;            // whole request must arrive within this
-  int keepalive_timeout_s = 60;       // idle keep-alive connection closed after this
-  std::string static_dir;             // web/dist; empty disables static files
+  std::size_t header_limit = 16 * 1024;  // 431 above this
+  int read_timeout_s = 30;               // whole request must arrive within this
+  int keepalive_timeout_s = 60;          // idle keep-alive connection closed after this
+  std::string static_dir;                // web/dist; empty disables static files
 };
 
 // A WebSocket subscriber: `filter` turns a published event into the message this subscriber

@@ -15,11 +15,11 @@ namespace rapport::http {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-  std::string method;       // "GET", "POST", …
-  std::string target;       // raw request target as received
-  std::string path;         // percent-decoded path without the query
-  std::string query;        // raw query string after '?', not decoded
-  Headers headers;          // names lower-cased
+  std::string method;  // "GET", "POST", …
+  std::string target;  // raw request target as received
+  std::string path;    // percent-decoded path without the query
+  std::string query;   // raw query string after '?', not decoded
+  Headers headers;     // names lower-cased
   std::string body;
   std::string remote_addr;  // peer IP
   std::string request_id;   // X-Request-Id from the client if sane, else generated
