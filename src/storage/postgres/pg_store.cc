@@ -1,6 +1,7 @@
 // The implementation of the PostgreSQL backend: SQL translation (`?` → $n), connections with a
 // prepared-statement cache, the connection pool, transactions, pg_trgm search and migrations.
 #include "storage/postgres/pg_store.h"
+#include "storage/migrations.h"
 #include "storage/text_search.h"
 
 #include <fcntl.h>
@@ -181,19 +182,6 @@ SqlValue numeric_value(const char* text) {
     if (errno == 0 && end != nullptr && *end == '\0') return static_cast<std::int64_t>(v);
   }
   return std::strtod(text, nullptr);
-}
-
-std::string utc_now_iso8601() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
 }
 
 void ignore_notice(void* /*arg*/, const char* /*message*/) {}
@@ -1076,49 +1064,11 @@ Result<std::unique_ptr<Tx>> PgStore::read() {
 }
 
 Status PgStore::migrate(std::span<const Migration> migrations) {
-  const SqlValue key[] = {kSchemaLockKey};
-  {
-    RP_ASSIGN(auto tx, write());
-    RP_TRY(tx->query("SELECT pg_advisory_xact_lock(?)", key));
-    RP_TRY(
-        tx->exec("CREATE TABLE IF NOT EXISTS _migrations("
-                 "version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"));
-    RP_TRY(tx->commit());
-  }
-  std::vector<const Migration*> ordered;
-  for (const auto& m : migrations) ordered.push_back(&m);
-  std::sort(ordered.begin(), ordered.end(),
-            [](const Migration* a, const Migration* b) { return a->version < b->version; });
-  for (std::size_t i = 1; i < ordered.size(); ++i) {
-    if (ordered[i]->version == ordered[i - 1]->version) {
-      return make_error(Errc::kInternal,
-                        "duplicate migration version " + std::to_string(ordered[i]->version));
-    }
-  }
-
-  RP_ASSIGN(int current, schema_version());
-  for (const Migration* m : ordered) {
-    if (m->version <= current) continue;
-    RP_ASSIGN(auto tx, write());
-    // The advisory lock (held to the end of the transaction) makes the check exact: another
-    // process migrating at the same time waits here, then sees the version as applied.
-    RP_TRY(tx->query("SELECT pg_advisory_xact_lock(?)", key));
-    const SqlValue version[] = {std::int64_t{m->version}};
-    RP_ASSIGN(Rows done, tx->query("SELECT 1 FROM _migrations WHERE version = ?", version));
-    if (!done.rows.empty()) continue;
-    for (const auto& sql : m->statements) {
-      if (auto r = tx->exec(sql); !r.ok()) {
-        Error e = std::move(r).error();
-        e.message =
-            "migration " + std::to_string(m->version) + " (" + m->name + ") failed: " + e.message;
-        return e;
-      }
-    }
-    const SqlValue row[] = {std::int64_t{m->version}, m->name, utc_now_iso8601()};
-    RP_TRY(tx->exec("INSERT INTO _migrations(version, name, applied_at) VALUES (?, ?, ?)", row));
-    RP_TRY(tx->commit());
-  }
-  return {};
+  return detail::apply_migrations(*this, migrations, [](Tx& tx) -> Status {
+    const SqlValue key[] = {kSchemaLockKey};
+    RP_TRY(tx.query("SELECT pg_advisory_xact_lock(?)", key));
+    return {};
+  });
 }
 
 Result<int> PgStore::schema_version() {

@@ -1,6 +1,7 @@
 // The implementation of the SQLite backend: connections with a prepared-statement cache, the
 // writer lock and reader pool, transactions, FTS5 search, migrations, online backup and restore.
 #include "storage/sqlite/sqlite_store.h"
+#include "storage/migrations.h"
 #include "storage/text_search.h"
 
 #include <sqlite3.h>
@@ -512,48 +513,7 @@ void SqliteStore::return_reader(Connection* reader) {
 }
 
 Status SqliteStore::migrate(std::span<const Migration> migrations) {
-  {
-    RP_ASSIGN(auto tx, write());
-    RP_TRY(
-        tx->exec("CREATE TABLE IF NOT EXISTS _migrations("
-                 "version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"));
-    RP_TRY(tx->commit());
-  }
-  std::vector<const Migration*> ordered;
-  for (const auto& m : migrations) ordered.push_back(&m);
-  std::sort(ordered.begin(), ordered.end(),
-            [](const Migration* a, const Migration* b) { return a->version < b->version; });
-  for (std::size_t i = 1; i < ordered.size(); ++i) {
-    if (ordered[i]->version == ordered[i - 1]->version) {
-      return make_error(Errc::kInternal,
-                        "duplicate migration version " + std::to_string(ordered[i]->version));
-    }
-  }
-
-  RP_ASSIGN(int current, schema_version());
-  for (const Migration* m : ordered) {
-    if (m->version <= current) continue;
-    RP_ASSIGN(auto tx, write());
-    // Another process may have applied it since we looked; the write lock makes this check exact.
-    const SqlValue version[] = {std::int64_t{m->version}};
-    RP_ASSIGN(Rows done, tx->query("SELECT 1 FROM _migrations WHERE version = ?", version));
-    if (!done.rows.empty()) continue;
-    for (const auto& sql : m->statements) {
-      if (auto r = tx->exec(sql); !r.ok()) {
-        Error e = std::move(r).error();
-        e.message =
-            "migration " + std::to_string(m->version) + " (" + m->name + ") failed: " + e.message;
-        return e;
-      }
-    }
-    const SqlValue row[] = {std::int64_t{m->version}, m->name};
-    RP_TRY(
-        tx->exec("INSERT INTO _migrations(version, name, applied_at) "
-                 "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                 row));
-    RP_TRY(tx->commit());
-  }
-  return {};
+  return detail::apply_migrations(*this, migrations, [](Tx&) -> Status { return {}; });
 }
 
 Result<int> SqliteStore::schema_version() {
