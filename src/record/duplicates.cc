@@ -24,14 +24,7 @@ using storage::SqlValue;
 
 namespace detail {
 
-size_t column_of(const Entity& e, std::string_view name) {
-  size_t col = 0;
-  for (const auto& f : e.fields) {
-    if (f.name == name) return col;
-    col += field_columns(f).size();
-  }
-  return col;
-}
+size_t column_of(const Entity& e, std::string_view name) { return column_index(e, name); }
 
 Columns::Columns(const Entity& e)
     : id(column_of(e, "id")),
@@ -166,20 +159,9 @@ Status Deduper::rebuild_index(storage::Tx& tx) {
   RP_TRY(tx.exec("DELETE FROM match_index"));
   for (const auto& e : rs_.registry_.all()) {
     if (!rs_.hooks_.dedupe_for(e->name)) continue;
-    const size_t id_col = column_of(*e, "id");
-    std::int64_t after = 0;
-    for (;;) {
-      SqlValue params[] = {after, std::int64_t{kRebuildBatch}};
-      RP_ASSIGN(auto rows, tx.query("SELECT " + select_list(*e) + " FROM " + quote(e->name) +
-                                        " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY "
-                                        "\"id\" LIMIT ?",
-                                    params));
-      for (const auto& row : rows.rows) {
-        after = as_int(row[id_col]);
-        RP_TRY(index(tx, *e, after, row, /*fresh=*/true));
-      }
-      if (static_cast<int>(rows.rows.size()) < kRebuildBatch) break;
-    }
+    RP_TRY(for_each_live_row(tx, *e, kRebuildBatch, [&](std::int64_t id, const auto& row) {
+      return index(tx, *e, id, row, /*fresh=*/true);
+    }));
   }
   RP_TRY(tx.exec("DELETE FROM derived_index WHERE name = 'match_index'"));
   SqlValue row[] = {std::string("match_index"), version};

@@ -48,15 +48,6 @@ std::string fnv1a(std::string_view a, std::string_view b) {
   return std::to_string(h);
 }
 
-size_t column_index(const Entity& e, std::string_view name) {
-  size_t col = 0;
-  for (const auto& f : e.fields) {
-    if (f.name == name) return col;
-    col += field_columns(f).size();
-  }
-  return col;
-}
-
 struct RowIndex {
   size_t version, owner, team, deleted;
   explicit RowIndex(const Entity& e)
@@ -240,23 +231,13 @@ Status RecordService::rebuild_derived(storage::Tx& tx) {
   for (const auto& e : registry_.all()) {
     const bool do_fts = fts && e->has_searchable(), do_phones = phones && has_phone_list(*e);
     if (!do_fts && !do_phones) continue;
-    const size_t id_col = column_index(*e, "id");
-    std::int64_t after = 0;
-    for (;;) {
-      SqlValue params[] = {after, std::int64_t{kRebuildBatch}};
-      RP_ASSIGN(auto rows, tx.query("SELECT " + select_list(*e) + " FROM " + quote(e->name) +
-                                        " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY "
-                                        "\"id\" LIMIT ?",
-                                    params));
-      for (const auto& row : rows.rows) {
-        std::int64_t id = as_int(row[id_col]);
-        if (do_fts) RP_TRY(tx.fts_put(e->name, id, fts_text(*e, row)));
-        if (do_phones) RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true));
-        after = id;
-        ++total;
-      }
-      if (static_cast<int>(rows.rows.size()) < kRebuildBatch) break;
-    }
+    RP_TRY(
+        for_each_live_row(tx, *e, kRebuildBatch, [&](std::int64_t id, const auto& row) -> Status {
+          if (do_fts) RP_TRY(tx.fts_put(e->name, id, fts_text(*e, row)));
+          if (do_phones) RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true));
+          ++total;
+          return {};
+        }));
   }
   for (const auto& [name, version] :
        {std::pair<std::string, std::string>{"fts", fts_version}, {"phone_index", phone_version}}) {

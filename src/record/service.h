@@ -120,7 +120,7 @@ struct RecordResult {
   int status = 200;  // 201 on create (also on an idempotent replay)
   // Create of an entity with duplicate detection: likely duplicates the caller may read.
   bool dedupe_checked = false;
-  std::vector<DuplicateCandidate> duplicates;
+  std::vector<DuplicateCandidate> duplicates{};
 };
 
 class RecordService {

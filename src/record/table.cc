@@ -38,6 +38,33 @@ std::string select_list(const schema::Entity& e) {
   return s;
 }
 
+size_t column_index(const schema::Entity& e, std::string_view field) {
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    if (f.name == field) return col;
+    col += field_columns(f).size();
+  }
+  return col;
+}
+
+Status for_each_live_row(
+    storage::Tx& tx, const schema::Entity& e, int batch,
+    const std::function<Status(std::int64_t id, const std::vector<SqlValue>& row)>& fn) {
+  const size_t id_col = column_index(e, "id");
+  const std::string sql = "SELECT " + select_list(e) + " FROM " + quote(e.name) +
+                          " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY \"id\" LIMIT ?";
+  std::int64_t after = 0;
+  for (;;) {
+    SqlValue params[] = {after, std::int64_t{batch}};
+    RP_ASSIGN(auto rows, tx.query(sql, params));
+    for (const auto& row : rows.rows) {
+      after = as_int(row[id_col]);
+      RP_TRY(fn(after, row));
+    }
+    if (static_cast<int>(rows.rows.size()) < batch) return {};
+  }
+}
+
 size_t field_column_count(const schema::Entity& e) {
   size_t n = 0;
   for (const auto& f : e.fields) n += field_columns(f).size();

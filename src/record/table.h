@@ -3,6 +3,7 @@
 // (`name` = minor units, `name__cur` = ISO 4217); lists, addresses and json are JSON text.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,13 @@ std::vector<std::string> field_columns(const schema::Field& f);
 // "SELECT" column list for all fields of the entity plus the internal columns
 // deleted_at and merged_into (always last two).
 std::string select_list(const schema::Entity& e);
+// Position of a field's (first) column in a select_list row.
+size_t column_index(const schema::Entity& e, std::string_view field);
+// Visits every live (not deleted) record in id order, in batches of `batch` rows, inside `tx`
+// (derived-index rebuilds). `fn` gets the record id and its select_list row.
+Status for_each_live_row(
+    storage::Tx& tx, const schema::Entity& e, int batch,
+    const std::function<Status(std::int64_t id, const std::vector<storage::SqlValue>& row)>& fn);
 // Number of columns select_list yields before the two internal ones.
 size_t field_column_count(const schema::Entity& e);
 
