@@ -23,7 +23,7 @@ export const SCENARIOS = [
   ["read", "read one record by id"],
   ["list", "list 50, filter city = X, sort -created_at"],
   ["search", "search as you type (1-, 2-, 3+-char prefixes)"],
-  ["phone", "phone lookup (via list filter; dedicated endpoint pending #4)"],
+  ["phone", "phone lookup (GET /api/v1/lookup/phone)"],
   ["create", "durable create (POST /accounts, synchronous=FULL)"],
   ["mixed", "mixed 90% read / 10% create"],
 ];

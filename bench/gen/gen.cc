@@ -6,7 +6,8 @@
 //
 // Besides the database it writes, under <data>/bench/: token (bearer token of the admin user
 // "bench"), account_ids.txt (sample of ids), cities.txt, search.txt (1-, 2- and 3+-character
-// prefixes of real names), phones.txt (digit runs of stored phone numbers) and manifest.json.
+// prefixes of real names), phones.txt (digit runs of stored phone numbers), phone_numbers.txt
+// (the same numbers as written) and manifest.json.
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -293,8 +294,8 @@ int main(int argc, char** argv) {
       std::string phones = "[{\"value\":" + q(p1) + ",\"label\":\"office\"}";
       if (rng() % 3 == 0) phones += ",{\"value\":" + q(phone(rng, c)) + ",\"label\":\"mobile\"}";
       phones += "]";
-      if (auto run = longest_digit_run(p1); run.size() >= 7 && rng() % 4 == 0)
-        sample(phone_sample, run, i);
+      // Sample the number as written; phones.txt gets its digit run, phone_numbers.txt the whole.
+      if (longest_digit_run(p1).size() >= 7 && rng() % 4 == 0) sample(phone_sample, p1, i);
       sample(names_sample, name, i);
       std::string street =
           std::string(pick(rng, kStreets)) + std::to_string(1 + rng() % 300) + "号";
@@ -429,7 +430,9 @@ int main(int argc, char** argv) {
   }
   {
     std::ofstream f(dir / "phones.txt");
-    for (const auto& p : phone_sample) f << p << "\n";
+    for (const auto& p : phone_sample) f << longest_digit_run(p) << "\n";
+    std::ofstream whole(dir / "phone_numbers.txt");
+    for (const auto& p : phone_sample) whole << p << "\n";
   }
   std::error_code ec;
   auto db_bytes = fs::file_size(app::database_path(data), ec);

@@ -55,7 +55,7 @@ if M.check then
     if status < 200 or status > 299 then
       non2xx = non2xx + 1
       if first_bad == "" then first_bad = status .. " " .. (body or ""):sub(1, 200) end
-    elseif body == nil or body == "" or body:find('"items":%[%]') then
+    elseif body == nil or body == "" or body:find('"items":%[%]') or body:find('"matches":%[%]') then
       empty = empty + 1
       if first_bad == "" then first_bad = "empty: " .. (body or ""):sub(1, 200) end
     end

@@ -16,9 +16,8 @@ function init(args)
   for _, q in ipairs(B.lines("search.txt")) do
     searches[#searches + 1] = B.get("/api/v1/search?q=" .. B.urlencode(q) .. "&limit=10")
   end
-  for _, digits in ipairs(B.lines("phones.txt")) do
-    local filter = '{"field":"phones","op":"contains","value":"' .. digits .. '"}'
-    phones[#phones + 1] = B.get("/api/v1/accounts?filter=" .. B.urlencode(filter) .. "&limit=10")
+  for _, number in ipairs(B.lines("phone_numbers.txt")) do
+    phones[#phones + 1] = B.get("/api/v1/lookup/phone?number=" .. B.urlencode(number))
   end
 end
 function request()

@@ -1,13 +1,12 @@
--- Phone lookup (screen pop) through the list filter `phones contains DIGITS` until the dedicated
--- endpoint of issue #4 exists. DIGITS are runs of >= 7 digits of numbers as stored.
+-- Phone lookup (screen pop): GET /api/v1/lookup/phone with numbers as they were written
+-- ("010-6253 1234", "+86 10 62531234", "(021) 5555-0101" …); the server normalises to E.164.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local B = dofile(dir .. "common.lua")
 local reqs = {}
 function init(args)
   B.seed()
-  for _, digits in ipairs(B.lines("phones.txt")) do
-    local filter = '{"field":"phones","op":"contains","value":"' .. digits .. '"}'
-    reqs[#reqs + 1] = B.get("/api/v1/accounts?filter=" .. B.urlencode(filter) .. "&limit=10")
+  for _, number in ipairs(B.lines("phone_numbers.txt")) do
+    reqs[#reqs + 1] = B.get("/api/v1/lookup/phone?number=" .. B.urlencode(number))
   end
 end
 function request() return reqs[math.random(#reqs)] end
