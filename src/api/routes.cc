@@ -81,6 +81,15 @@ Result<std::shared_ptr<const schema::Entity>> entity_of(Services& s, const http:
   return e;
 }
 
+// A file download: the body with its type and the name the browser saves it under.
+http::Response download(std::string content_type, const std::string& filename, std::string body) {
+  http::Response r;
+  r.content_type = std::move(content_type);
+  r.set_header("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+  r.body = std::move(body);
+  return r;
+}
+
 http::Response record_response(const record::RecordResult& r) {
   http::Response resp = json_response(r.status, r.body);
   resp.set_header("ETag", "\"" + std::to_string(r.version) + "\"");
@@ -322,12 +331,7 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(record::ListParams lp, list_params(req));
                RP_ASSIGN(std::string csv, s.records.export_csv(p, *e, lp));
-               http::Response r;
-               r.content_type = "text/csv; charset=utf-8";
-               r.set_header("Content-Disposition",
-                            "attachment; filename=\"" + e->plural + ".csv\"");
-               r.body = std::move(csv);
-               return r;
+               return download("text/csv; charset=utf-8", e->plural + ".csv", std::move(csv));
              }));
 
   // Excel and vCard exports: same list, scope and field permissions as export.csv.
@@ -344,12 +348,7 @@ void register_routes(http::Router& router, Services services) {
                          RP_ASSIGN(std::string data, suffix == "xlsx"
                                                          ? s.records.export_xlsx(p, *e, lp)
                                                          : s.records.export_vcard(p, *e, lp));
-                         http::Response r;
-                         r.content_type = type;
-                         r.set_header("Content-Disposition",
-                                      "attachment; filename=\"" + e->plural + "." + suffix + "\"");
-                         r.body = std::move(data);
-                         return r;
+                         return download(type, e->plural + "." + suffix, std::move(data));
                        }));
   }
 
@@ -402,12 +401,8 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                record::Importer importer(s.records);
                RP_ASSIGN(std::string csv, importer.report_csv(p, id));
-               http::Response r;
-               r.content_type = "text/csv; charset=utf-8";
-               r.set_header("Content-Disposition", "attachment; filename=\"import-" +
-                                                       std::to_string(id) + "-report.csv\"");
-               r.body = std::move(csv);
-               return r;
+               return download("text/csv; charset=utf-8",
+                               "import-" + std::to_string(id) + "-report.csv", std::move(csv));
              }));
 
   router.add("GET", v1 + "/{entity}/{id}",
