@@ -5,6 +5,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cinttypes>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
 
 #include "api/problem.h"
 #include "core/csv.h"
@@ -16,6 +20,56 @@ namespace rapport::api {
 namespace {
 
 constexpr const char* kSessionCookie = "rapport_session";
+// Read your own writes with read replicas: the commit position of the caller's last write,
+// sent back by the client (cookie, or header for API clients) to any server.
+constexpr const char* kReadAfterCookie = "rapport_read_after";
+constexpr const char* kReadAfterHeader = "Rapport-Read-After";
+// Debug aid on GET answers when replicas are configured: "replica" or "primary".
+constexpr const char* kReadFromHeader = "Rapport-Read-From";
+
+// The request being handled on this thread: its read routing and who made it.
+struct RequestState {
+  storage::ReadRouting routing;
+  std::int64_t user_id = 0;
+  bool primary_only = false;  // a retry after a replica failed
+};
+thread_local RequestState* t_request = nullptr;
+
+// Last commit position per user in this process, for clients that send neither the cookie
+// nor the header back (bounded by the number of users).
+class Positions {
+ public:
+  std::uint64_t get(std::int64_t user) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(user);
+    return it == map_.end() ? 0 : it->second;
+  }
+  void raise(std::int64_t user, std::uint64_t position) {
+    std::lock_guard lock(mu_);
+    auto& p = map_[user];
+    p = std::max(p, position);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::int64_t, std::uint64_t> map_;
+};
+Positions& positions() {
+  static Positions p;
+  return p;
+}
+
+std::uint64_t parse_position(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  return ec == std::errc() && ptr == s.data() + s.size() ? v : 0;
+}
+
+std::string format_position(std::uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%" PRIx64, v);
+  return buf;
+}
 
 std::string cookie(const http::Request& req, std::string_view name) {
   const std::string* h = req.header("cookie");
@@ -63,6 +117,21 @@ Result<access::Principal> authenticate(Services& s, const http::Request& req,
     const std::string* csrf = req.header("x-csrf-token");
     if (!csrf || *csrf != p.csrf_token)
       return make_error(Errc::kCsrf, "missing or wrong X-CSRF-Token header", "X-CSRF-Token");
+  }
+  return p;
+}
+
+// authenticate(), then: the rest of a GET may read from a replica that has replayed the
+// caller's last write (authentication itself always reads the primary: revoked sessions and
+// tokens, changed roles apply at once).
+Result<access::Principal> authenticate_request(Services& s, const http::Request& req,
+                                               bool allow_query_token = false) {
+  RP_ASSIGN(access::Principal p, authenticate(s, req, allow_query_token));
+  if (t_request != nullptr && s.records.store().has_replicas()) {
+    t_request->user_id = p.user_id;
+    t_request->routing.after = std::max(t_request->routing.after, positions().get(p.user_id));
+    t_request->routing.replica_allowed =
+        !t_request->primary_only && (req.method == "GET" || req.method == "HEAD");
   }
   return p;
 }
@@ -149,7 +218,54 @@ std::string user_json(const access::Principal& p, const std::string& csrf,
 template <typename F>
 http::Handler guarded(Services s, F f) {
   return [s, f](http::Request& req) mutable -> http::Response {
-    Result<http::Response> r = f(s, req);
+    const bool replicas = s.records.store().has_replicas();
+    RequestState state;
+    if (replicas) {
+      state.routing.after = parse_position(cookie(req, kReadAfterCookie));
+      if (const std::string* h = req.header("rapport-read-after"))
+        state.routing.after = std::max(state.routing.after, parse_position(*h));
+    }
+    t_request = &state;
+    Result<http::Response> r = [&] {
+      storage::ScopedReadRouting scope(state.routing);
+      return f(s, req);
+    }();
+    bool from_replica = state.routing.replica_reads > 0;
+    if (!r.ok() && from_replica && http_status(r.error().code) >= 500) {
+      // A replica failed (went away, conflict with recovery, not yet replayed a new column):
+      // a GET changes nothing, so it is answered again from the primary alone.
+      spdlog::warn("[{}] {} {} failed on a read replica ({}); retried on the primary",
+                   req.request_id, req.method, req.path, r.error().message);
+      RequestState retry;
+      retry.user_id = state.user_id;
+      retry.routing.after = state.routing.after;
+      retry.primary_only = true;
+      t_request = &retry;
+      {
+        storage::ScopedReadRouting scope(retry.routing);
+        r = f(s, req);
+      }
+      state.routing.committed = std::max(state.routing.committed, retry.routing.committed);
+      from_replica = false;
+    }
+    t_request = nullptr;
+    if (replicas) {
+      const std::uint64_t committed = state.routing.committed;
+      if (committed > 0 && state.user_id != 0) positions().raise(state.user_id, committed);
+      http::Response resp = r.ok() ? std::move(r).value() : problem(r.error());
+      if (committed > 0) {
+        const std::string pos = format_position(std::max(committed, state.routing.after));
+        resp.set_header(kReadAfterHeader, pos);
+        resp.set_header("Set-Cookie", std::string(kReadAfterCookie) + "=" + pos +
+                                          "; HttpOnly; SameSite=Lax; Path=/");
+      }
+      if (req.method == "GET" || req.method == "HEAD")
+        resp.set_header(kReadFromHeader, from_replica ? "replica" : "primary");
+      if (!r.ok() && http_status(r.error().code) >= 500)
+        spdlog::error("[{}] {} {}: {} ({})", req.request_id, req.method, req.path,
+                      r.error().message, errc_name(r.error().code));
+      return resp;
+    }
     if (r.ok()) return std::move(r).value();
     const Error& e = r.error();
     if (http_status(e.code) >= 500)
@@ -221,7 +337,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("POST", v1 + "/auth/logout",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                (void)p;
                std::string session = cookie(req, kSessionCookie);
                if (!session.empty()) RP_TRY(s.auth.logout(session));
@@ -234,19 +350,19 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/auth/me",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                return json_response(200, user_json(p, p.csrf_token, s.registry));
              }));
 
   router.add("GET", v1 + "/metadata",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                return json_response(200, s.records.metadata_json(p));
              }));
 
   router.add("POST", v1 + "/metadata/{entity}/fields",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(std::string field,
                          s.records.add_custom_field(p, req.param("entity"), req.body));
                return json_response(201, std::move(field));
@@ -260,7 +376,7 @@ void register_routes(http::Router& router, Services services) {
   router.add(
       "GET", v1 + "/search",
       guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-        RP_ASSIGN(access::Principal p, authenticate(s, req));
+        RP_ASSIGN(access::Principal p, authenticate_request(s, req));
         bool bad = false;
         std::string q = query_param(req, "q", &bad);
         if (bad)
@@ -283,7 +399,7 @@ void register_routes(http::Router& router, Services services) {
       const record::Action* a = &action;
       router.add(a->method, v1 + a->path,
                  guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
-                   RP_ASSIGN(access::Principal p, authenticate(s, req));
+                   RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                    auto query = http::parse_query(req.query);
                    if (!query)
                      return make_error(Errc::kBadRequest,
@@ -297,7 +413,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/{entity}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(record::ListParams lp, list_params(req));
                RP_ASSIGN(std::string out, s.records.list(p, *e, lp));
@@ -306,7 +422,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("POST", v1 + "/{entity}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                const std::string* key = req.header("idempotency-key");
                // ?dedupe=block refuses a likely duplicate (409 duplicate); warn is the default.
@@ -327,7 +443,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/{entity}/export.csv",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(record::ListParams lp, list_params(req));
                RP_ASSIGN(std::string csv, s.records.export_csv(p, *e, lp));
@@ -342,7 +458,7 @@ void register_routes(http::Router& router, Services services) {
     router.add("GET", v1 + "/{entity}/export." + suffix,
                guarded(services,
                        [suffix, type](Services& s, http::Request& req) -> Result<http::Response> {
-                         RP_ASSIGN(access::Principal p, authenticate(s, req));
+                         RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                          RP_ASSIGN(auto e, entity_of(s, req));
                          RP_ASSIGN(record::ListParams lp, list_params(req));
                          RP_ASSIGN(std::string data, suffix == "xlsx"
@@ -355,7 +471,7 @@ void register_routes(http::Router& router, Services services) {
   // Import of a CSV or vCard body (record/import.h): dry run or commit, upsert, mapping.
   router.add("POST", v1 + "/{entity}/import",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                auto q = http::parse_query(req.query);
                if (!q)
@@ -397,7 +513,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/imports/{id}/report.csv",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                record::Importer importer(s.records);
                RP_ASSIGN(std::string csv, importer.report_csv(p, id));
@@ -407,7 +523,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/{entity}/{id}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                auto got = s.records.get(p, *e, id, query_param(req, "fields"));
@@ -435,7 +551,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("PATCH", v1 + "/{entity}/{id}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                std::optional<std::int64_t> if_match;
@@ -457,7 +573,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("DELETE", v1 + "/{entity}/{id}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                RP_TRY(s.records.remove(p, *e, id));
@@ -468,7 +584,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("POST", v1 + "/{entity}/{id}/restore",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                RP_ASSIGN(record::RecordResult r, s.records.restore(p, *e, id));
@@ -477,7 +593,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/{entity}/{id}/history",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                RP_ASSIGN(std::string out, s.records.history(p, *e, id));

@@ -63,7 +63,8 @@ Status seed_roles(App& app) {
 }  // namespace
 
 Result<std::unique_ptr<App>> open_app(const std::string& data_dir, const std::string& database_url,
-                                      const record::RecordOptions& options) {
+                                      const record::RecordOptions& options,
+                                      const storage::StoreOptions& store_options) {
   if (!phone::known_region(options.phone_region))
     return make_error(
         Errc::kValidation,
@@ -79,7 +80,7 @@ Result<std::unique_ptr<App>> open_app(const std::string& data_dir, const std::st
                         "cannot create data directory " + data_dir + ": " + ec.message());
     url = database_path(data_dir);
   }
-  RP_ASSIGN(app->store, storage::open_store(url));
+  RP_ASSIGN(app->store, storage::open_store(url, store_options));
   // Several servers (and command-line tools) may write to one PostgreSQL database: each gets a
   // node number of its own for the ids it generates.
   RP_ASSIGN(int node, app->store->claim_node_id());

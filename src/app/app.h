@@ -34,7 +34,8 @@ struct App {
 // up to date and seeds the default roles on first use.
 Result<std::unique_ptr<App>> open_app(const std::string& data_dir,
                                       const std::string& database_url = {},
-                                      const record::RecordOptions& options = {});
+                                      const record::RecordOptions& options = {},
+                                      const storage::StoreOptions& store_options = {});
 std::string database_path(const std::string& data_dir);
 
 // Creates a user with the named role; returns the id.

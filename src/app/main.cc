@@ -31,9 +31,10 @@ int fail(const Error& e) {
 
 // Settings shared by every command that opens the data directory.
 record::RecordOptions record_options;
+storage::StoreOptions store_options;
 
 std::unique_ptr<app::App> open_or_exit(const std::string& data, const std::string& database) {
-  auto a = app::open_app(data, database, record_options);
+  auto a = app::open_app(data, database, record_options, store_options);
   if (!a.ok()) {
     fail(a.error());
     std::exit(1);
@@ -124,6 +125,12 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--workers", opts.worker_threads, "request worker threads");
   serve_cmd->add_option("--read-timeout", opts.read_timeout_s,
                         "seconds a request may take to arrive (default 30)");
+  serve_cmd->add_option("--database-replica", store_options.replicas,
+                        "PostgreSQL streaming replica URL for read-only requests (repeatable)");
+  serve_cmd
+      ->add_option("--pool-size", store_options.pool_size,
+                   "PostgreSQL connections per server (primary and each replica; default 8)")
+      ->check(CLI::Range(1, 1000));
 
   auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database");
   data_opts(migrate_cmd);

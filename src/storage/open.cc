@@ -35,6 +35,17 @@ bool is_postgres(std::string_view url) {
 
 }  // namespace
 
+namespace {
+thread_local ReadRouting* t_routing = nullptr;
+}  // namespace
+
+ReadRouting* current_read_routing() { return t_routing; }
+
+ScopedReadRouting::ScopedReadRouting(ReadRouting& routing) : previous_(t_routing) {
+  t_routing = &routing;
+}
+ScopedReadRouting::~ScopedReadRouting() { t_routing = previous_; }
+
 Result<int> Store::claim_node_id() {
   std::random_device rd;
   return static_cast<int>(rd() % 256);
@@ -44,6 +55,10 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOpt
   if (is_postgres(url)) {
     RP_ASSIGN(auto store, postgres::PgStore::open(url, options));
     return std::unique_ptr<Store>(std::move(store));
+  }
+  if (!options.replicas.empty()) {
+    return make_error(Errc::kBadRequest, "read replicas need a PostgreSQL database",
+                      "database-replica");
   }
   RP_ASSIGN(std::string path, sqlite_path(url));
   RP_ASSIGN(auto store, sqlite::SqliteStore::open(path, options));

@@ -126,12 +126,42 @@ class Store {
   // of its own holds until the store closes (kBusy when all 256 are taken). SQLite: a random
   // number (one server per database file; other processes are short command-line tools).
   virtual Result<int> claim_node_id();
+
+  // True when read() may be served by read replicas (PostgreSQL --database-replica); commit
+  // positions are then recorded in the thread's ReadRouting (see below).
+  virtual bool has_replicas() const { return false; }
+};
+
+// Routing of Store::read() to read replicas for the current thread (one request on a worker
+// thread). Backends without replicas ignore it. A position is a PostgreSQL WAL location (LSN)
+// as a number; 0 means none.
+struct ReadRouting {
+  bool replica_allowed = false;  // in: read() may use a replica
+  std::uint64_t after = 0;       // in: …one that has replayed at least this commit position
+  std::uint64_t committed = 0;   // out: highest commit position of writes on this thread
+  int replica_reads = 0;         // out: read transactions a replica served
+};
+// The routing installed on this thread, or nullptr.
+ReadRouting* current_read_routing();
+// Installs `routing` for the current thread for its lifetime (restoring the previous one).
+class ScopedReadRouting {
+ public:
+  explicit ScopedReadRouting(ReadRouting& routing);
+  ~ScopedReadRouting();
+  ScopedReadRouting(const ScopedReadRouting&) = delete;
+  ScopedReadRouting& operator=(const ScopedReadRouting&) = delete;
+
+ private:
+  ReadRouting* previous_;
 };
 
 struct StoreOptions {
   int readers = 4;             // reader connections in the pool
   int busy_timeout_ms = 5000;  // wait for another process's write lock before kBusy
   int pool_size = 8;           // PostgreSQL: connections shared by write and read transactions
+  // PostgreSQL: URLs of streaming replicas that serve read() when the thread's ReadRouting
+  // allows it (each with its own pool of pool_size connections).
+  std::vector<std::string> replicas;
 };
 
 // Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -186,6 +187,21 @@ SqlValue numeric_value(const char* text) {
 
 void ignore_notice(void* /*arg*/, const char* /*message*/) {}
 
+// A WAL location "16/B374D848" as a number; nullopt for NULL or anything else.
+std::optional<std::uint64_t> parse_lsn(const SqlValue& v) {
+  const auto* s = std::get_if<std::string>(&v);
+  if (s == nullptr) return std::nullopt;
+  auto slash = s->find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= s->size()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long hi = std::strtoull(s->c_str(), &end, 16);
+  if (errno != 0 || end != s->c_str() + slash) return std::nullopt;
+  unsigned long long lo = std::strtoull(s->c_str() + slash + 1, &end, 16);
+  if (errno != 0 || *end != '\0' || hi > 0xffffffffULL || lo > 0xffffffffULL) return std::nullopt;
+  return (static_cast<std::uint64_t>(hi) << 32) | lo;
+}
+
 }  // namespace
 
 Result<std::string> translate_sql(std::string_view sql, int* count) {
@@ -341,11 +357,12 @@ Result<std::string> translate_sql(std::string_view sql, int* count) {
 class PgConnection {
  public:
   static Result<std::unique_ptr<PgConnection>> connect(const std::string& url,
-                                                       const StoreOptions& options) {
+                                                       const StoreOptions& options,
+                                                       const char* connect_timeout = "10") {
     // Later entries override earlier ones: the URL may set connect_timeout, never the encoding.
     const char* keys[] = {"connect_timeout", "dbname", "client_encoding",
                           "fallback_application_name", nullptr};
-    const char* values[] = {"10", url.c_str(), "UTF8", "rapport", nullptr};
+    const char* values[] = {connect_timeout, url.c_str(), "UTF8", "rapport", nullptr};
     PGconn* conn = PQconnectdbParams(keys, values, 1);
     if (conn == nullptr)
       return make_error(Errc::kStorage, "cannot connect to PostgreSQL: out of memory");
@@ -542,8 +559,12 @@ namespace {
 // first error; the connection goes back to the pool rolled back.
 class PgTx final : public Tx {
  public:
-  PgTx(PgConnection* conn, bool writable, std::function<void()> release)
-      : conn_(conn), writable_(writable), release_(std::move(release)) {}
+  PgTx(PgConnection* conn, bool writable, std::function<void()> release,
+       std::function<void(std::uint64_t)> on_commit = {})
+      : conn_(conn),
+        writable_(writable),
+        release_(std::move(release)),
+        on_commit_(std::move(on_commit)) {}
   ~PgTx() override {
     if (conn_ != nullptr) {
       conn_->rollback_quietly();
@@ -573,7 +594,17 @@ class PgTx final : public Tx {
       return *failed_;
     }
     Status s = conn_->simple("COMMIT");
-    if (!s.ok()) conn_->rollback_quietly();
+    if (!s.ok()) {
+      conn_->rollback_quietly();
+    } else if (on_commit_) {
+      // At or past the end of this commit's WAL record: a replica that has replayed this far
+      // shows the commit.
+      Rows rows;
+      if (conn_->run("SELECT pg_current_wal_insert_lsn()::text", {}, &rows).ok() &&
+          !rows.rows.empty()) {
+        if (auto lsn = parse_lsn(rows.rows[0][0])) on_commit_(*lsn);
+      }
+    }
     finish();
     return s;
   }
@@ -672,6 +703,7 @@ class PgTx final : public Tx {
   bool writable_;
   bool schema_locked_ = false;
   std::function<void()> release_;
+  std::function<void(std::uint64_t)> on_commit_;
   std::optional<Error> failed_;
 };
 
@@ -959,8 +991,128 @@ void PgStore::stop_listening() {
   if (notifier_) notifier_->stop_listening();
 }
 
+// The connections to one server (the primary or a replica), opened on demand up to `size`.
+class PgStore::Pool {
+ public:
+  Pool(std::string url, const StoreOptions& options, const char* connect_timeout)
+      : url_(std::move(url)),
+        options_(options),
+        size_(std::max(1, options.pool_size)),
+        connect_timeout_(connect_timeout) {}
+
+  void adopt(std::unique_ptr<PgConnection> conn) {
+    std::lock_guard lock(mu_);
+    free_.push_back(conn.get());
+    conns_.push_back(std::move(conn));
+  }
+
+  // A free or new connection; waits up to busy_timeout_ms for one when `wait`, else returns
+  // nullptr (no error) when all are taken.
+  Result<PgConnection*> acquire(bool wait = true) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(std::max(0, options_.busy_timeout_ms));
+    std::unique_lock lock(mu_);
+    while (true) {
+      if (!free_.empty()) {
+        PgConnection* conn = free_.back();
+        free_.pop_back();
+        return conn;
+      }
+      if (static_cast<int>(conns_.size()) + connecting_ < size_) {
+        ++connecting_;
+        lock.unlock();
+        auto conn = PgConnection::connect(url_, options_, connect_timeout_);
+        lock.lock();
+        --connecting_;
+        if (!conn.ok()) {
+          cv_.notify_one();  // another waiter may try in our place
+          return std::move(conn).error();
+        }
+        PgConnection* raw = conn->get();
+        conns_.push_back(std::move(conn).value());
+        return raw;
+      }
+      if (!wait) return static_cast<PgConnection*>(nullptr);
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && free_.empty() &&
+          static_cast<int>(conns_.size()) + connecting_ >= size_) {
+        return make_error(Errc::kBusy, "timed out waiting for a PostgreSQL connection");
+      }
+    }
+  }
+
+  // Takes a connection back: kept when healthy and idle, else closed.
+  void release(PgConnection* conn) {
+    conn->rollback_quietly();
+    std::unique_ptr<PgConnection> dropped;  // closed outside the lock
+    {
+      std::lock_guard lock(mu_);
+      if (conn->healthy() && conn->idle()) {
+        free_.push_back(conn);
+      } else {
+        auto it = std::find_if(conns_.begin(), conns_.end(),
+                               [&](const auto& c) { return c.get() == conn; });
+        if (it != conns_.end()) {
+          dropped = std::move(*it);
+          conns_.erase(it);
+        }
+      }
+    }
+    cv_.notify_one();
+  }
+
+  // Closes every idle connection (a replica found unusable: a later try starts afresh).
+  void drop_idle() {
+    std::vector<std::unique_ptr<PgConnection>> dropped;
+    std::lock_guard lock(mu_);
+    for (PgConnection* conn : free_) {
+      auto it = std::find_if(conns_.begin(), conns_.end(),
+                             [&](const auto& c) { return c.get() == conn; });
+      if (it != conns_.end()) {
+        dropped.push_back(std::move(*it));
+        conns_.erase(it);
+      }
+    }
+    free_.clear();
+  }
+
+ private:
+  std::string url_;
+  StoreOptions options_;
+  int size_;
+  const char* connect_timeout_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<PgConnection>> conns_;  // guarded by mu_
+  std::vector<PgConnection*> free_;                   // guarded by mu_
+  int connecting_ = 0;  // connections being opened outside the lock; guarded by mu_
+};
+
+struct PgStore::Replica {
+  std::string url;
+  std::unique_ptr<Pool> pool;
+  // steady_clock milliseconds before which the replica is not tried (after a failure).
+  std::atomic<std::int64_t> retry_at_ms{0};
+  std::atomic<bool> failing{false};  // logged once per outage
+};
+
+namespace {
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 PgStore::PgStore(std::string url, const StoreOptions& options)
-    : url_(std::move(url)), options_(options), pool_size_(std::max(1, options.pool_size)) {}
+    : url_(std::move(url)), options_(options), pool_(std::make_unique<Pool>(url_, options, "10")) {
+  for (const auto& r : options.replicas) {
+    auto replica = std::make_unique<Replica>();
+    replica->url = r;
+    // A replica that does not answer quickly is skipped: the primary serves meanwhile.
+    replica->pool = std::make_unique<Pool>(r, options, "2");
+    replicas_.push_back(std::move(replica));
+  }
+}
 
 PgStore::~PgStore() = default;
 
@@ -968,8 +1120,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url,
                                                const StoreOptions& options) {
   std::unique_ptr<PgStore> store(new PgStore(url, options));
   RP_ASSIGN(auto first, PgConnection::connect(url, options));
-  store->free_.push_back(first.get());
-  store->conns_.push_back(std::move(first));
+  store->pool_->adopt(std::move(first));
 
   // pg_trgm backs full-text search; enabled once, under the migration lock so that two
   // processes opening a fresh database at once do not both try to create it.
@@ -988,76 +1139,116 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url,
   return store;
 }
 
-Result<PgConnection*> PgStore::acquire() {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(std::max(0, options_.busy_timeout_ms));
-  std::unique_lock lock(pool_mu_);
-  while (true) {
-    if (!free_.empty()) {
-      PgConnection* conn = free_.back();
-      free_.pop_back();
-      return conn;
-    }
-    if (static_cast<int>(conns_.size()) + connecting_ < pool_size_) {
-      ++connecting_;
-      lock.unlock();
-      auto conn = PgConnection::connect(url_, options_);
-      lock.lock();
-      --connecting_;
-      if (!conn.ok()) {
-        pool_cv_.notify_one();  // another waiter may try in our place
-        return std::move(conn).error();
-      }
-      PgConnection* raw = conn->get();
-      conns_.push_back(std::move(conn).value());
-      return raw;
-    }
-    if (pool_cv_.wait_until(lock, deadline) == std::cv_status::timeout && free_.empty() &&
-        static_cast<int>(conns_.size()) + connecting_ >= pool_size_) {
-      return make_error(Errc::kBusy, "timed out waiting for a PostgreSQL connection");
-    }
-  }
-}
-
-void PgStore::release(PgConnection* conn) {
-  conn->rollback_quietly();
-  std::unique_ptr<PgConnection> dropped;  // closed outside the lock
-  {
-    std::lock_guard lock(pool_mu_);
-    if (conn->healthy() && conn->idle()) {
-      free_.push_back(conn);
-    } else {
-      auto it = std::find_if(conns_.begin(), conns_.end(),
-                             [&](const auto& c) { return c.get() == conn; });
-      if (it != conns_.end()) {
-        dropped = std::move(*it);
-        conns_.erase(it);
-      }
-    }
-  }
-  pool_cv_.notify_one();
-}
-
 Result<std::unique_ptr<Tx>> PgStore::begin(const char* begin_sql, bool writable) {
   // A pooled connection may have been closed by the server (restart, idle timeout) since its
   // last use; that shows only now. Such a connection is dropped and the BEGIN retried once on
   // a fresh one.
+  std::function<void(std::uint64_t)> on_commit;
+  if (writable && !replicas_.empty()) on_commit = [this](std::uint64_t lsn) { committed(lsn); };
   for (int attempt = 0;; ++attempt) {
-    RP_ASSIGN(PgConnection * conn, acquire());
+    RP_ASSIGN(PgConnection * conn, pool_->acquire());
     Status s = conn->simple(begin_sql);
     if (s.ok()) {
-      return std::unique_ptr<Tx>(
-          std::make_unique<PgTx>(conn, writable, [this, conn] { release(conn); }));
+      return std::unique_ptr<Tx>(std::make_unique<PgTx>(
+          conn, writable, [this, conn] { pool_->release(conn); }, on_commit));
     }
     bool lost = !conn->healthy();
-    release(conn);
+    pool_->release(conn);
     if (!lost || attempt > 0) return std::move(s).error();
   }
+}
+
+void PgStore::committed(std::uint64_t position) {
+  if (ReadRouting* routing = current_read_routing()) {
+    routing->committed = std::max(routing->committed, position);
+  }
+  // Two marks: lag_floor_ was committed at least kMaxReplicaLagMs ago, so a replica that has
+  // not replayed it lags by more than that.
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(lag_mu_);
+  if (now - lag_mark_at_ >= std::chrono::milliseconds(kMaxReplicaLagMs)) {
+    lag_floor_ = lag_mark_;
+    lag_mark_ = position;
+    lag_mark_at_ = now;
+  }
+}
+
+std::uint64_t PgStore::lag_floor() {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(lag_mu_);
+  // The latest mark has aged enough to be a floor too.
+  if (now - lag_mark_at_ >= std::chrono::milliseconds(kMaxReplicaLagMs)) return lag_mark_;
+  return lag_floor_;
+}
+
+std::unique_ptr<Tx> PgStore::replica_read(std::uint64_t after) {
+  const std::uint64_t floor = std::max(after, lag_floor());
+  const unsigned n = static_cast<unsigned>(replicas_.size());
+  const unsigned first = next_replica_.fetch_add(1, std::memory_order_relaxed);
+  for (unsigned i = 0; i < n; ++i) {
+    Replica& r = *replicas_[(first + i) % n];
+    if (r.retry_at_ms.load(std::memory_order_relaxed) > steady_ms()) continue;
+    auto fail = [&](const std::string& why) {
+      r.retry_at_ms.store(steady_ms() + kReplicaRetryMs, std::memory_order_relaxed);
+      r.pool->drop_idle();
+      if (!r.failing.exchange(true)) {
+        spdlog::warn("read replica {} not used for {} ms: {}", r.url, kReplicaRetryMs, why);
+      }
+    };
+    auto conn = r.pool->acquire(/*wait=*/false);
+    if (!conn.ok()) {
+      fail(conn.error().message);
+      continue;
+    }
+    if (*conn == nullptr) continue;  // all its connections busy
+    PgConnection* c = *conn;
+    // The replay position first, then the snapshot: the snapshot shows at least that position.
+    Rows rows;
+    auto lsn_read = c->run("SELECT pg_last_wal_replay_lsn()::text", {}, &rows);
+    std::optional<std::uint64_t> replayed;
+    if (lsn_read.ok() && !rows.rows.empty()) replayed = parse_lsn(rows.rows[0][0]);
+    if (!lsn_read.ok() || !replayed) {
+      std::string why =
+          lsn_read.ok() ? "not a streaming replica (not in recovery)" : lsn_read.error().message;
+      r.pool->release(c);
+      fail(why);
+      continue;
+    }
+    if (*replayed < floor) {  // behind this caller's writes or lagging: try another
+      r.pool->release(c);
+      continue;
+    }
+    Status s = c->simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
+    if (!s.ok()) {
+      r.pool->release(c);
+      fail(s.error().message);
+      continue;
+    }
+    if (r.failing.exchange(false)) spdlog::info("read replica {} in use again", r.url);
+    Pool* pool = r.pool.get();
+    Replica* replica = &r;
+    return std::make_unique<PgTx>(c, false, [pool, replica, c] {
+      // A connection lost during the transaction takes the replica out of rotation for a while.
+      if (!c->healthy()) {
+        replica->retry_at_ms.store(steady_ms() + kReplicaRetryMs, std::memory_order_relaxed);
+        pool->drop_idle();
+      }
+      pool->release(c);
+    });
+  }
+  return nullptr;
 }
 
 Result<std::unique_ptr<Tx>> PgStore::write() { return begin("BEGIN", true); }
 
 Result<std::unique_ptr<Tx>> PgStore::read() {
+  ReadRouting* routing = current_read_routing();
+  if (routing != nullptr && routing->replica_allowed && !replicas_.empty()) {
+    if (auto tx = replica_read(routing->after)) {
+      ++routing->replica_reads;
+      return tx;
+    }
+  }
   // The snapshot of a REPEATABLE READ transaction is taken at its first query, so take it now:
   // the caller sees the database as of this call, not of its own first query.
   return begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1", false);

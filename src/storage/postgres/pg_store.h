@@ -3,7 +3,9 @@
 // text parameters, pg_trgm tables for search. libpq-fe.h stays in the .cc file.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -48,8 +50,16 @@ class PgStore final : public Store {
   // Both take a connection from the pool (waiting up to busy_timeout_ms for a free one).
   // write() runs BEGIN (READ COMMITTED); row locks are waited for up to busy_timeout_ms.
   Result<std::unique_ptr<Tx>> write() override;
-  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, with the snapshot taken at once.
+  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, with the snapshot taken at once. With
+  // replicas and a thread ReadRouting that allows them, a replica serves it (round robin) when
+  // its pg_last_wal_replay_lsn(), read just before the snapshot, is at or past both the
+  // routing's `after` and the lag floor (a commit position of this process at least
+  // kMaxReplicaLagMs old). A replica that fails to connect or answer is left alone for
+  // kReplicaRetryMs; a busy, lagging or failed one hands the read to the primary.
   Result<std::unique_ptr<Tx>> read() override;
+  static constexpr int kMaxReplicaLagMs = 5000;
+  static constexpr int kReplicaRetryMs = 2000;
+  bool has_replicas() const override { return !replicas_.empty(); }
   Status migrate(std::span<const Migration> migrations) override;
   Result<int> schema_version() override;
   // Not supported: kBadRequest "use pg_dump for PostgreSQL backups".
@@ -71,23 +81,29 @@ class PgStore final : public Store {
 
  private:
   class Notifier;  // pg_store.cc
+  class Pool;      // pg_store.cc: the connections to one server
+  struct Replica;  // pg_store.cc: a replica's pool and health
   Notifier& notifier();
 
   PgStore(std::string url, const StoreOptions& options);
-  Result<PgConnection*> acquire();
-  void release(PgConnection* conn);
   Result<std::unique_ptr<Tx>> begin(const char* begin_sql, bool writable);
+  // A read transaction on a replica, or nullptr when none may serve it now.
+  std::unique_ptr<Tx> replica_read(std::uint64_t after);
+  // Called with the WAL position after each commit when replicas are configured.
+  void committed(std::uint64_t position);
+  std::uint64_t lag_floor();
 
   std::string url_;
   StoreOptions options_;
-  int pool_size_;
   PgDialect dialect_;
+  std::unique_ptr<Pool> pool_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  std::atomic<unsigned> next_replica_{0};
 
-  std::mutex pool_mu_;
-  std::condition_variable pool_cv_;
-  std::vector<std::unique_ptr<PgConnection>> conns_;  // guarded by pool_mu_
-  std::vector<PgConnection*> free_;                   // guarded by pool_mu_
-  int connecting_ = 0;  // connections being opened outside the lock; guarded by pool_mu_
+  std::mutex lag_mu_;
+  std::uint64_t lag_floor_ = 0;  // committed at least kMaxReplicaLagMs ago; guarded by lag_mu_
+  std::uint64_t lag_mark_ = 0;   // a later commit position; guarded by lag_mu_
+  std::chrono::steady_clock::time_point lag_mark_at_{};  // guarded by lag_mu_
 
   std::mutex node_mu_;
   std::unique_ptr<PgConnection> node_conn_;  // holds the node lock; guarded by node_mu_
