@@ -78,6 +78,16 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
     server.publish(message.substr(nl + 1));
   });
   if (!listening.ok()) return fail(listening.error());
+  // A custom field added through another server: load it (its column exists already).
+  auto schema_listening =
+      app->store->listen(record::RecordService::kSchemaChannel, [&app](const std::string& field) {
+        auto added = app->records->reload_custom_fields();
+        if (!added.ok())
+          spdlog::warn("reloading custom fields after {} failed: {}", field, added.error().message);
+        else if (*added > 0)
+          spdlog::info("custom field {} added by another server loaded", field);
+      });
+  if (!schema_listening.ok()) return fail(schema_listening.error());
   std::uint16_t port;
   try {
     port = server.listen();

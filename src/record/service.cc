@@ -197,17 +197,35 @@ std::vector<storage::Migration> RecordService::migrations() {
       {4, "duplicates", Deduper::migration_statements()}};
 }
 
-Status RecordService::sync_schema() {
-  RP_ASSIGN(auto tx, store_.write());
+namespace {
+// Adds the stored custom fields the registry lacks; returns how many.
+Result<int> load_custom_fields(storage::Tx& tx, schema::Registry& registry) {
   RP_ASSIGN(auto rows,
-            tx->query("SELECT entity, definition FROM custom_field ORDER BY created_at, name"));
+            tx.query("SELECT entity, definition FROM custom_field ORDER BY created_at, name"));
+  int added = 0;
   for (const auto& r : rows.rows) {
     auto def = json::parse(as_text(r[1]));
     if (!def.ok()) return make_error(Errc::kStorage, "stored custom field is not valid JSON");
     RP_ASSIGN(Field f, schema::parse_field(*def, as_text(r[0])));
-    auto e = registry_.get(as_text(r[0]));
-    if (e && !e->field(f.name)) RP_TRY(registry_.add_custom_field(e->name, std::move(f)));
+    auto e = registry.get(as_text(r[0]));
+    if (!e || e->field(f.name)) continue;
+    auto st = registry.add_custom_field(e->name, std::move(f));
+    // Two reloads racing on one field: the other one added it.
+    if (!st.ok() && st.error().code != Errc::kConflict) return std::move(st).error();
+    if (st.ok()) ++added;
   }
+  return added;
+}
+}  // namespace
+
+Result<int> RecordService::reload_custom_fields() {
+  RP_ASSIGN(auto tx, store_.read());
+  return load_custom_fields(*tx, registry_);
+}
+
+Status RecordService::sync_schema() {
+  RP_ASSIGN(auto tx, store_.write());
+  RP_TRY(load_custom_fields(*tx, registry_));
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
   RP_TRY(rebuild_derived(*tx));
   RP_TRY(Deduper(*this).rebuild_index(*tx));
@@ -1095,7 +1113,13 @@ Result<std::string> RecordService::add_custom_field(const Principal& p, std::str
       "INSERT INTO custom_field (entity, name, definition, created_at) VALUES (?, ?, ?, ?)",
       params));
   RP_TRY(tx->commit());
-  RP_TRY(registry_.add_custom_field(e->name, std::move(f)));
+  const std::string name = f.name;
+  auto added = registry_.add_custom_field(e->name, std::move(f));
+  // A reload triggered by another server's notice may have added it already.
+  if (!added.ok() && added.error().code != Errc::kConflict) return std::move(added).error();
+  if (auto st = store_.notify(kSchemaChannel, e->name + "." + name); !st.ok())
+    spdlog::warn("custom field {}.{} not announced to other servers: {}", e->name, name,
+                 st.error().message);
   return def;
 }
 

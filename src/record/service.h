@@ -189,9 +189,15 @@ class RecordService {
                      const std::function<Status(const json::Value&)>& each);
   // Metadata of every entity as the principal may see it.
   std::string metadata_json(const access::Principal& p) const;
-  // Adds a custom field (administrators): a real column, immediately usable everywhere.
+  // Adds a custom field (administrators): a real column, immediately usable everywhere. Then
+  // sends "entity.name" on kSchemaChannel so that other servers on the database reload.
   Result<std::string> add_custom_field(const access::Principal& p, std::string_view entity,
                                        std::string_view body);
+  // Store notification channel of schema changes (custom fields) between servers.
+  static constexpr const char* kSchemaChannel = "rapport_schema";
+  // Adds custom fields stored by another process since start (or the last reload) to the
+  // registry; returns how many. Changes no table: the adding process altered it already.
+  Result<int> reload_custom_fields();
 
  private:
   friend class Importer;  // import.cc: batches through insert_one/update_one

@@ -103,6 +103,31 @@ test('a WebSocket client on B receives the event of a write on A; each client ge
   }
 });
 
+test('a custom field added through A is known to B without a restart (NOTIFY rapport_schema)', { skip }, async () => {
+  const ca = a.client({ token });
+  const cb = b.client({ token });
+  const fieldsOn = async (c) => (await c.get('/api/v1/metadata')).json.entities.find((e) => e.name === 'account').fields;
+  assert.ok(!(await fieldsOn(cb)).some((f) => f.name === 'region_code'));
+  const add = await ca.post('/api/v1/metadata/account/fields', { name: 'region_code', type: 'text', label: { en: 'Region code', 'zh-CN': '区域代码' }, indexed: true });
+  assert.equal(add.status, 201, add.text);
+  // B learns of it from the notification (asynchronous: poll with a generous bound).
+  let seen;
+  for (let i = 0; i < 200 && !seen; i++) {
+    seen = (await fieldsOn(cb)).find((f) => f.name === 'region_code');
+    if (!seen) await sleep(50);
+  }
+  assert.ok(seen, 'B lists the new field in its metadata');
+  assert.equal(seen.label['zh-CN'], '区域代码');
+  // B accepts, filters on and returns it; A reads what B wrote.
+  const made = await cb.create('accounts', { name: '自定义字段跨服务器', region_code: 'HZ-01' });
+  assert.equal(made.region_code, 'HZ-01');
+  const listed = await cb.list('accounts', { filter: { field: 'region_code', op: '=', value: 'HZ-01' } });
+  assert.deepEqual(listed.items.map((x) => x.id), [made.id]);
+  assert.equal((await ca.get(`/api/v1/accounts/${made.id}`)).json.region_code, 'HZ-01');
+  // Adding it again through B is a conflict on name, as on A.
+  assertProblem(await cb.post('/api/v1/metadata/account/fields', { name: 'region_code', type: 'text' }), 409, 'conflict', 'name');
+});
+
 test('a session made by logging in on A works on B, and logging out on B ends it on A', { skip }, async () => {
   const session = await a.login('admin', 'admin-password-1');
   const me = await b.request('GET', '/api/v1/auth/me', { session });

@@ -856,6 +856,75 @@ TEST_F(PgStoreTest, NodeIdsOfLiveStoresDifferAndAreFreedOnClose) {
   EXPECT_EQ(held(), "0") << "closing a store frees its number";
 }
 
+// Read replicas (a real streaming replica is exercised by tests/api/replicas.test.mjs): what
+// the routing does when no replica can serve.
+TEST_F(PgStoreTest, WritesRecordTheirCommitPositionOnlyWithReplicas) {
+  ReadRouting routing;
+  ScopedReadRouting scope(routing);
+  auto tx = begin_write(*store_);
+  exec_ok(*tx, "INSERT INTO t(email, name) VALUES ('a@x', 'a')");
+  ASSERT_TRUE(tx->commit().ok());
+  EXPECT_EQ(routing.committed, 0u) << "no replicas: no position read";
+  EXPECT_FALSE(store_->has_replicas());
+
+  StoreOptions options;
+  options.replicas = {"postgresql://postgres@127.0.0.1:1/none"};
+  auto with = open_ok(url_, options);
+  ASSERT_NE(with, nullptr);
+  EXPECT_TRUE(with->has_replicas());
+  auto w1 = begin_write(*with);
+  exec_ok(*w1, "INSERT INTO t(email, name) VALUES ('b@x', 'b')");
+  ASSERT_TRUE(w1->commit().ok());
+  const std::uint64_t first = routing.committed;
+  EXPECT_GT(first, 0u);
+  auto w2 = begin_write(*with);
+  exec_ok(*w2, "INSERT INTO t(email, name) VALUES ('c@x', 'c')");
+  ASSERT_TRUE(w2->commit().ok());
+  EXPECT_GT(routing.committed, first) << "positions grow with each commit";
+}
+
+TEST_F(PgStoreTest, UnreachableReplicaLeavesReadsToThePrimary) {
+  StoreOptions options;
+  options.replicas = {"postgresql://postgres@127.0.0.1:1/none"};
+  auto store = open_ok(url_, options);
+  ASSERT_NE(store, nullptr);
+  ReadRouting routing;
+  routing.replica_allowed = true;
+  ScopedReadRouting scope(routing);
+  for (int i = 0; i < 3; ++i) {  // the first try marks it down; later ones skip it
+    auto tx = begin_read(*store);
+    ASSERT_NE(tx, nullptr);
+    EXPECT_EQ(count(*store, "t"), 0);
+  }
+  EXPECT_EQ(routing.replica_reads, 0);
+}
+
+TEST_F(PgStoreTest, ServerNotInRecoveryIsNoReplica) {
+  StoreOptions options;
+  options.replicas = {url_};  // the primary itself: pg_last_wal_replay_lsn() is NULL
+  auto store = open_ok(url_, options);
+  ASSERT_NE(store, nullptr);
+  ReadRouting routing;
+  routing.replica_allowed = true;
+  ScopedReadRouting scope(routing);
+  auto tx = begin_read(*store);
+  ASSERT_NE(tx, nullptr);
+  EXPECT_EQ(query_ok(*tx, "SELECT pg_is_in_recovery()").rows[0][0], SqlValue(std::int64_t{0}));
+  EXPECT_EQ(routing.replica_reads, 0);
+}
+
+TEST(PgOpen, FailingReplicasOnSqlite) {
+  StoreOptions options;
+  options.replicas = {"postgresql://postgres@127.0.0.1:1/none"};
+  auto dir = fs::temp_directory_path() / ("rapport_replica_" + std::to_string(::getpid()));
+  auto r = open_store((dir / "x.db").string(), options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kBadRequest);
+  EXPECT_EQ(r.error().message, "read replicas need a PostgreSQL database");
+  EXPECT_EQ(r.error().field, "database-replica");
+  EXPECT_FALSE(fs::exists(dir / "x.db"));
+}
+
 TEST(PgOpen, FailingUnreachableServerIsStorage) {
   for (const char* url :
        {"postgresql://postgres@127.0.0.1:1/rapport", "postgres://u@127.0.0.1:1/db"}) {
