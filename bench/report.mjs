@@ -15,6 +15,8 @@ const { values: args } = parseArgs({
     connections: { type: "string" },
     seconds: { type: "string" },
     load: { type: "string", default: "" },
+    // NAME=DIR: the same scenarios measured on another backend (bench/run.sh BENCH_BACKENDS).
+    backend: { type: "string", multiple: true, default: [] },
     out: { type: "string" },
   },
 });
@@ -45,8 +47,33 @@ for (const [key, label] of SCENARIOS) {
   if (!r) continue;
   scenarios.push({ key, label, ...r, ratio: ceiling ? r.rps / ceiling.rps : null });
 }
-const mem = existsSync(`${w}/server.mem`) ? readFileSync(`${w}/server.mem`, "utf8") : "";
-const kb = (name) => Number((mem.match(new RegExp(`${name}:\\s*(\\d+)`)) || [])[1] || 0);
+const memOf = (dir) => (existsSync(`${dir}/server.mem`) ? readFileSync(`${dir}/server.mem`, "utf8") : "");
+const kbOf = (mem, name) => Number((mem.match(new RegExp(`${name}:\\s*(\\d+)`)) || [])[1] || 0);
+const mem = memOf(w);
+const kb = (name) => kbOf(mem, name);
+
+// Other backends: their ceiling, scenarios and server figures, from the same kind of work dir.
+const backends = {};
+for (const spec of args.backend) {
+  const [name, dir] = [spec.slice(0, spec.indexOf("=")), spec.slice(spec.indexOf("=") + 1)];
+  if (!name || !dir) throw new Error(`--backend wants NAME=DIR, got ${spec}`);
+  const c = readJson(`${dir}/ceiling.json`);
+  const list = [];
+  for (const [key, label] of SCENARIOS) {
+    const r = readJson(`${dir}/${key}.json`);
+    if (r) list.push({ key, label, ...r, ratio: c ? r.rps / c.rps : null });
+  }
+  const m = memOf(dir);
+  backends[name] = {
+    ceiling: c,
+    scenarios: list,
+    server: {
+      peak_rss_mb: +(kbOf(m, "VmHWM") / 1024).toFixed(1),
+      error_log_lines: existsSync(`${dir}/server.errors`) ? Number(readFileSync(`${dir}/server.errors`, "utf8").trim() || 0) : null,
+      startup_s: existsSync(`${dir}/server.start`) ? +Number(readFileSync(`${dir}/server.start`, "utf8")).toFixed(2) : null,
+    },
+  };
+}
 const micro = (readJson(`${w}/micro.json`)?.benchmarks || []).map((b) => ({
   name: b.name,
   real_ns: b.time_unit === "ns" ? b.real_time : b.real_time * { us: 1e3, ms: 1e6 }[b.time_unit],
@@ -84,6 +111,8 @@ const result = {
   ceiling,
   scenarios,
   micro,
+  // Present when other backends ran (BENCH_BACKENDS): the main figures above are SQLite's.
+  ...(Object.keys(backends).length ? { backends } : {}),
 };
 writeFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
 
@@ -118,6 +147,20 @@ console.log(
   `server peak RSS (VmHWM): ${result.server.peak_rss_mb} MB; start-up (migrations) ${result.server.startup_s ?? "?"} s; ` +
     `error lines in the server log: ${result.server.error_log_lines}`,
 );
+for (const [name, b] of Object.entries(backends)) {
+  console.log();
+  console.log(`SQLite and ${name} side by side (same data, same server settings; req/s, p99 ms):`);
+  const h = `${pad("scenario", 50)}${lpad("sqlite", 9)}${lpad(name.slice(0, 10), 11)}${lpad("ratio", 8)}${lpad("p99 sq", 9)}${lpad("p99 " + name.slice(0, 2), 9)}`;
+  console.log(h);
+  console.log("-".repeat(h.length));
+  const both = [["ceiling: GET /healthz", ceiling, b.ceiling], ...SCENARIOS.map(([key, label]) => [label, scenarios.find((s) => s.key === key), b.scenarios.find((s) => s.key === key)])];
+  for (const [label, a, o] of both) {
+    if (!a && !o) continue;
+    const ratio = a && o && a.rps ? `${(o.rps / a.rps).toFixed(2)}×` : "-";
+    console.log(`${pad(label, 50)}${lpad(fmt(a?.rps), 9)}${lpad(fmt(o?.rps), 11)}${lpad(ratio, 8)}${lpad(fmt(a?.p99_ms, 1), 9)}${lpad(fmt(o?.p99_ms, 1), 9)}`);
+  }
+  console.log(`${name} server: peak RSS ${b.server.peak_rss_mb} MB, start-up ${b.server.startup_s ?? "?"} s, error lines ${b.server.error_log_lines ?? "?"}`);
+}
 if (micro.length) {
   console.log();
   console.log(`${pad("micro-benchmark", 40)}${lpad("ns/op", 12)}`);

@@ -10,6 +10,9 @@
 #   BENCH_CONNECTIONS=N      wrk connections (default 64; wrk threads are always 2)
 #   BENCH_ONLY="read list"   run only these scenarios (the ceiling always runs)
 #   BENCH_GEN_MAX_SECONDS=N  time budget of the generator (default 1140 at full)
+#   BENCH_BACKENDS="sqlite postgresql"  also run every scenario on PostgreSQL (a throw-away
+#                            cluster from tests/pg/start_pg.sh, the data set moved over with
+#                            `rapport copy`) and print both columns with their ratio
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,12 +34,18 @@ DATA=bench/data/$SCALE
 RUN_DATA=bench/data/$SCALE.run
 WORK=$(mktemp -d /tmp/rapport-bench.XXXXXX)
 SERVER_PID=
+BACKENDS=${BENCH_BACKENDS:-sqlite}
+for b in $BACKENDS; do
+  [[ $b == sqlite || $b == postgresql ]] || { echo "BENCH_BACKENDS: sqlite and/or postgresql" >&2; exit 2; }
+done
+PG_DIR=
 
 cleanup() {
   if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  if [[ -n $PG_DIR ]]; then tests/pg/stop_pg.sh "$PG_DIR" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -68,52 +77,90 @@ echo "   data set: $(cat "$DATA/bench/manifest.json")"
 rm -rf "$RUN_DATA"
 cp -r --reflink=auto "$DATA" "$RUN_DATA"
 
-echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS"
-"$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" \
-  >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-# Start-up runs pending migrations, which on a large data set can take a while: wait for it
-# (BENCH_START_TIMEOUT seconds, default 900) and report the time.
-PORT=
-start=$(date +%s.%N)
-for _ in $(seq 1 $((${BENCH_START_TIMEOUT:-900} * 10))); do
-  PORT=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$WORK/server.log")
-  [[ -n $PORT ]] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $PORT ]] || { tail -20 "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
-awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }' >"$WORK/server.start"
-echo "   listening after $(cat "$WORK/server.start") s"
-URL=http://127.0.0.1:$PORT
-
-# name, seconds → $WORK/<name>.json (the BENCH_RESULT line of the script's done() hook)
-scenario() {
-  local name=$1 secs=$2
-  printf '   %-8s %2ss … ' "$name" "$secs"
-  if BENCH_DIR=$RUN_DATA/bench wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency \
-    -s "bench/wrk/$name.lua" "$URL" >"$WORK/$name.wrk" 2>&1; then :; fi
-  if ! sed -n 's/^BENCH_RESULT //p' "$WORK/$name.wrk" >"$WORK/$name.json" || [[ ! -s $WORK/$name.json ]]; then
-    echo "failed"; tail -5 "$WORK/$name.wrk"; rm -f "$WORK/$name.json"; return 0
-  fi
-  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms`)' "$WORK/$name.json"
+# Starts the server on the run copy (extra arguments: --database URL) and waits for it.
+# out: $1/server.start (seconds to listen), URL.
+start_server() {
+  local out=$1
+  shift
+  echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS $*"
+  "$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" "$@" \
+    >"$out/server.log" 2>&1 &
+  SERVER_PID=$!
+  # Start-up runs pending migrations, which on a large data set can take a while: wait for it
+  # (BENCH_START_TIMEOUT seconds, default 900) and report the time.
+  local port= start
+  start=$(date +%s.%N)
+  for _ in $(seq 1 $((${BENCH_START_TIMEOUT:-900} * 10))); do
+    port=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$out/server.log")
+    [[ -n $port ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { tail -20 "$out/server.log"; echo "server did not start" >&2; exit 1; }
+  awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }' >"$out/server.start"
+  echo "   listening after $(cat "$out/server.start") s"
+  URL=http://127.0.0.1:$port
 }
 
-echo "== wrk: 2 threads, $CONNECTIONS connections, keep-alive, ${SECONDS_PER}s per scenario (shared machine: figures are noisy)"
+# name, seconds, out dir → out/<name>.json (the BENCH_RESULT line of the script's done() hook)
+scenario() {
+  local name=$1 secs=$2 out=$3
+  printf '   %-8s %2ss … ' "$name" "$secs"
+  if BENCH_DIR=$RUN_DATA/bench wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency \
+    -s "bench/wrk/$name.lua" "$URL" >"$out/$name.wrk" 2>&1; then :; fi
+  if ! sed -n 's/^BENCH_RESULT //p' "$out/$name.wrk" >"$out/$name.json" || [[ ! -s $out/$name.json ]]; then
+    echo "failed"; tail -5 "$out/$name.wrk"; rm -f "$out/$name.json"; return 0
+  fi
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms`)' "$out/$name.json"
+}
+
+# Every scenario against the running server into `out`, then its memory and error lines; stops it.
+measure() {
+  local out=$1
+  echo "== wrk: 2 threads, $CONNECTIONS connections, keep-alive, ${SECONDS_PER}s per scenario (shared machine: figures are noisy)"
+  scenario ceiling 1 "$out" >/dev/null  # warm-up
+  scenario ceiling "$SECONDS_PER" "$out"
+  local scenarios=(read list search phone create mixed)
+  for s in "${scenarios[@]}"; do
+    if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $s "* ]]; then continue; fi
+    scenario "$s" "$SECONDS_PER" "$out"
+  done
+  grep -E '^Vm(HWM|RSS)' "/proc/$SERVER_PID/status" >"$out/server.mem" || true
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+  grep -ciE ' (error|critical) ' "$out/server.log" >"$out/server.errors" || true
+}
+
 uptime_before=$(cut -d' ' -f1-3 /proc/loadavg)
-scenario ceiling 1 >/dev/null  # warm-up
-scenario ceiling "$SECONDS_PER"
-scenarios=(read list search phone create mixed)
-for s in "${scenarios[@]}"; do
-  if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $s "* ]]; then continue; fi
-  scenario "$s" "$SECONDS_PER"
-done
-grep -E '^Vm(HWM|RSS)' "/proc/$SERVER_PID/status" >"$WORK/server.mem" || true
-kill "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null || true
-SERVER_PID=
-grep -ciE ' (error|critical) ' "$WORK/server.log" >"$WORK/server.errors" || true
+echo "== backend sqlite"
+start_server "$WORK"
+measure "$WORK"
+
+backend_args=()
+if [[ " $BACKENDS " == *" postgresql "* ]]; then
+  # The same data set on PostgreSQL: a throw-away cluster (loopback, fsync off as in the tests:
+  # say so when comparing create figures), the pristine data copied over with `rapport copy`.
+  echo "== backend postgresql"
+  pg_out=$(tests/pg/start_pg.sh)
+  PG_URL=$(sed -n 1p <<<"$pg_out")
+  PG_DIR=$(sed -n 2p <<<"$pg_out")
+  psql "$PG_URL" -X -q -c "CREATE DATABASE rapport_bench" >/dev/null
+  PG_DB=${PG_URL%/*}/rapport_bench
+  rm -rf "$RUN_DATA"
+  cp -r --reflink=auto "$DATA" "$RUN_DATA"
+  copy_start=$(date +%s.%N)
+  "$RAPPORT" copy --from "sqlite:$RUN_DATA/rapport.db" --to "$PG_DB" >"$WORK/copy.log" 2>&1 ||
+    { tail -20 "$WORK/copy.log"; exit 1; }
+  echo "   data copied in $(awk -v a="$copy_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+  mkdir -p "$WORK/postgresql"
+  start_server "$WORK/postgresql" --database "$PG_DB"
+  measure "$WORK/postgresql"
+  tests/pg/stop_pg.sh "$PG_DIR"
+  PG_DIR=
+  backend_args=(--backend "postgresql=$WORK/postgresql")
+fi
 
 if [[ -n $MICRO ]]; then
   echo "== micro-benchmarks (Google Benchmark)"
@@ -126,6 +173,6 @@ mkdir -p "$RESULTS"
 [[ -f $RESULTS/latest.json ]] && mv "$RESULTS/latest.json" "$RESULTS/previous.json"
 node bench/report.mjs --work "$WORK" --manifest "$DATA/bench/manifest.json" --scale "$SCALE" \
   --workers "$WORKERS" --connections "$CONNECTIONS" --seconds "$SECONDS_PER" \
-  --load "$uptime_before" --out "$RESULTS/latest.json"
+  --load "$uptime_before" "${backend_args[@]}" --out "$RESULTS/latest.json"
 cp "$RESULTS/latest.json" "$RESULTS/$SCALE-$(date +%Y%m%d-%H%M%S).json"
 rm -rf "$RUN_DATA"

@@ -116,4 +116,18 @@ if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.js
 else
   bad "results JSON and bench-compare" "$(tail -10 "$WORK/report.out" "$WORK/compare.out" 2>/dev/null)"
 fi
+
+# The side-by-side table of BENCH_BACKENDS (PostgreSQL is not run here: these same figures stand
+# in for a second backend, which checks the report's columns and JSON, not the backend).
+if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.json" --scale tiny \
+  --workers 4 --connections 4 --seconds 1 --backend "postgresql=$WORK" --out "$WORK/result2.json" \
+  >"$WORK/report2.out" 2>&1 &&
+  grep -q "SQLite and postgresql side by side" "$WORK/report2.out" &&
+  grep -qE "^read one record by id +[0-9]+ +[0-9]+ +1\.00×" "$WORK/report2.out" &&
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+    process.exit(r.backends.postgresql.scenarios.length === 6 ? 0 : 1)' "$WORK/result2.json"; then
+  ok "side-by-side backend report"
+else
+  bad "side-by-side backend report" "$(tail -15 "$WORK/report2.out" 2>/dev/null)"
+fi
 finish
