@@ -154,6 +154,9 @@ if [[ " $BACKENDS " == *" postgresql "* ]]; then
   "$RAPPORT" copy --from "sqlite:$RUN_DATA/rapport.db" --to "$PG_DB" >"$WORK/copy.log" 2>&1 ||
     { tail -20 "$WORK/copy.log"; exit 1; }
   echo "   data copied in $(awk -v a="$copy_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+  # As after any bulk load: planner statistics, visibility map and the trigram indexes' pending
+  # lists settled now, not by autovacuum in the middle of the measurement.
+  psql "$PG_DB" -X -q -c "VACUUM (ANALYZE)" >/dev/null
   mkdir -p "$WORK/postgresql"
   start_server "$WORK/postgresql" --database "$PG_DB"
   measure "$WORK/postgresql"
