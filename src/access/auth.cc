@@ -19,7 +19,12 @@ std::vector<storage::Migration> migrations() {
         "csrf_token TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
         "CREATE INDEX auth_session_user ON auth_session (user_id)",
         "CREATE TABLE api_token (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL, "
-        "name TEXT, created_at INTEGER NOT NULL)"}}};
+        "name TEXT, created_at INTEGER NOT NULL)"}},
+      // Versions 2-4 are the record layer's.
+      {5,
+       "login failures",
+       {"CREATE TABLE auth_failure (key TEXT NOT NULL, at INTEGER NOT NULL)",
+        "CREATE INDEX auth_failure_key ON auth_failure (key, at)"}}};
 }
 
 namespace {
@@ -73,19 +78,21 @@ std::string token_hash(std::string_view token) {
   return to_hex(out, sizeof out);
 }
 
-bool AuthService::throttled(const std::string& key, Millis now) {
-  auto it = failures_.find(key);
-  if (it == failures_.end()) return false;
-  auto& v = it->second;
-  v.erase(
-      std::remove_if(v.begin(), v.end(), [&](Millis t) { return now - t > kLoginFailureWindowMs; }),
-      v.end());
-  return static_cast<int>(v.size()) >= kMaxLoginFailures;
+Result<bool> AuthService::throttled(storage::Tx& tx, const std::string& key, Millis now) {
+  SqlValue p[] = {key, now - kLoginFailureWindowMs};
+  RP_ASSIGN(auto rows, tx.query("SELECT COUNT(*) FROM auth_failure WHERE key = ? AND at > ?", p));
+  return !rows.rows.empty() && as_int(rows.rows[0][0]) >= kMaxLoginFailures;
 }
 
-void AuthService::record_failure(const std::string& key, Millis now) {
-  failures_[key].push_back(now);
-  if (failures_.size() > 100000) failures_.clear();  // bound memory under a spray attack
+Status AuthService::record_failures(const std::vector<std::string>& keys, Millis now) {
+  RP_ASSIGN(auto tx, store_.write());
+  for (const auto& key : keys) {
+    SqlValue p[] = {key, now};
+    RP_TRY(tx->exec("INSERT INTO auth_failure (key, at) VALUES (?, ?)", p));
+  }
+  SqlValue old[] = {now - kLoginFailureWindowMs};
+  RP_TRY(tx->exec("DELETE FROM auth_failure WHERE at <= ?", old));
+  return tx->commit();
 }
 
 Result<Session> AuthService::login(std::string_view username, std::string_view password,
@@ -93,15 +100,14 @@ Result<Session> AuthService::login(std::string_view username, std::string_view p
   Millis now = clock_.now_ms();
   std::string user_key = "u:" + std::string(username);
   std::string addr_key = "a:" + std::string(remote_addr);
-  {
-    std::lock_guard lock(mu_);
-    if (throttled(user_key, now) || throttled(addr_key, now))
-      return make_error(Errc::kRateLimited, "too many failed logins; try again in 15 minutes");
-  }
   std::int64_t user_id = 0;
   std::string hash;
   {
     RP_ASSIGN(auto tx, store_.read());
+    RP_ASSIGN(bool user_throttled, throttled(*tx, user_key, now));
+    RP_ASSIGN(bool addr_throttled, throttled(*tx, addr_key, now));
+    if (user_throttled || addr_throttled)
+      return make_error(Errc::kRateLimited, "too many failed logins; try again in 15 minutes");
     SqlValue p[] = {std::string(username)};
     RP_ASSIGN(auto rows,
               tx->query("SELECT u.id, c.password_hash FROM \"user\" u JOIN auth_credential c ON "
@@ -117,9 +123,7 @@ Result<Session> AuthService::login(std::string_view username, std::string_view p
   static const std::string kDummy = hash_password("not-a-real-password").value();
   bool ok = verify_password(hash.empty() ? kDummy : hash, password) && user_id != 0;
   if (!ok) {
-    std::lock_guard lock(mu_);
-    record_failure(user_key, now);
-    record_failure(addr_key, now);
+    RP_TRY(record_failures({user_key, addr_key}, now));
     return make_error(Errc::kInvalidCredentials, "invalid user name or password");
   }
   Session s;
@@ -133,14 +137,12 @@ Result<Session> AuthService::login(std::string_view username, std::string_view p
                p));
   SqlValue cleanup[] = {now};
   RP_TRY(tx->exec("DELETE FROM auth_session WHERE expires_at < ?", cleanup));
+  SqlValue forgiven[] = {user_key};
+  RP_TRY(tx->exec("DELETE FROM auth_failure WHERE key = ?", forgiven));
   RP_ASSIGN(s.principal, load_principal(*tx, user_id));
   RP_TRY(tx->commit());
   s.principal.channel = "ui";
   s.principal.csrf_token = s.csrf_token;
-  {
-    std::lock_guard lock(mu_);
-    failures_.erase(user_key);
-  }
   return s;
 }
 

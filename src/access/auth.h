@@ -43,6 +43,8 @@ class AuthService {
   AuthService(storage::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
 
   // Verifies credentials (throttled per user name and per address) and opens a session.
+  // Failed attempts are rows of auth_failure, so all servers on one database count together
+  // (and a restart forgets none); a successful login clears its user name's.
   Result<Session> login(std::string_view username, std::string_view password,
                         std::string_view remote_addr);
   Status logout(std::string_view session_token);
@@ -57,16 +59,17 @@ class AuthService {
   void invalidate_roles();
 
  private:
-  bool throttled(const std::string& key, Millis now);
-  void record_failure(const std::string& key, Millis now);
+  // Failures of `key` within the window reach kMaxLoginFailures.
+  static Result<bool> throttled(storage::Tx& tx, const std::string& key, Millis now);
+  // Stores a failure for each key (own transaction) and drops those older than the window.
+  Status record_failures(const std::vector<std::string>& keys, Millis now);
   std::shared_ptr<const Role> role_from_row(std::int64_t id, std::int64_t version,
                                             const std::string& name, bool is_admin,
                                             const std::string& permissions);
 
   storage::Store& store_;
   const Clock& clock_;
-  std::mutex mu_;  // guards the two maps below
-  std::map<std::string, std::vector<Millis>> failures_;
+  std::mutex mu_;  // guards roles_
   std::map<std::int64_t, std::pair<std::int64_t, std::shared_ptr<const Role>>> roles_;
 };
 
