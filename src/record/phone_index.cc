@@ -51,11 +51,13 @@ Status unindex_phones(storage::Tx& tx, const schema::Entity& e, std::int64_t id)
 }
 
 Status index_phones(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
-                    const std::vector<SqlValue>& row, std::string_view region, bool fresh) {
+                    const std::vector<SqlValue>& row, std::string_view region, bool fresh,
+                    const SqlValue& account) {
   if (!fresh) RP_TRY(unindex_phones(tx, e, id));
   for (auto& key : phone_keys(e, row, region)) {
-    SqlValue p[] = {std::move(key), e.name, id};
-    RP_TRY(tx.exec("INSERT INTO phone_index (e164, entity, record_id) VALUES (?, ?, ?)", p));
+    SqlValue p[] = {std::move(key), e.name, id, account};
+    RP_TRY(tx.exec(
+        "INSERT INTO phone_index (e164, entity, record_id, account_id) VALUES (?, ?, ?, ?)", p));
   }
   return {};
 }

@@ -14,7 +14,7 @@
 namespace rapport::record {
 
 // Bumped when what goes into the index changes; the index is then rebuilt at start-up.
-constexpr int kPhoneIndexVersion = 1;
+constexpr int kPhoneIndexVersion = 2;  // 2: account_id (distribution key)
 
 bool has_phone_list(const schema::Entity& e);
 
@@ -29,10 +29,10 @@ std::vector<std::string> phone_keys(const schema::Entity& e,
                                     std::string_view region);
 
 // Replaces the record's index rows with its current numbers (`fresh`: a new record, nothing to
-// replace).
+// replace); `account` is the record's distribution key (distribution_value), stored beside.
 Status index_phones(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                     const std::vector<storage::SqlValue>& row, std::string_view region,
-                    bool fresh = false);
+                    bool fresh = false, const storage::SqlValue& account = {});
 // Removes the record from the index (deleted, merged).
 Status unindex_phones(storage::Tx& tx, const schema::Entity& e, std::int64_t id);
 

@@ -194,7 +194,12 @@ std::vector<storage::Migration> RecordService::migrations() {
         // Format versions of derived data (full-text bodies, phone index): a mismatch at
         // start-up rebuilds them, so old databases gain pinyin search and phone lookup.
         "CREATE TABLE derived_index (name TEXT PRIMARY KEY, version TEXT NOT NULL)"}},
-      {4, "duplicates", Deduper::migration_statements()}};
+      {4, "duplicates", Deduper::migration_statements()},
+      // Versions 5+ of other layers: 5 is access's login failures.
+      {6,
+       "distribution key",
+       {"ALTER TABLE audit_log ADD COLUMN account_id INTEGER",
+        "ALTER TABLE phone_index ADD COLUMN account_id INTEGER"}}};
 }
 
 namespace {
@@ -234,17 +239,34 @@ Status RecordService::sync_schema() {
 
 Status RecordService::rebuild_derived(storage::Tx& tx) {
   const std::string fts_version = std::to_string(kFtsVersion);
-  const std::string phone_version =
-      std::to_string(kPhoneIndexVersion) + ":" + options_.phone_region;
+  const std::string phone_version = std::to_string(kPhoneIndexVersion) + ":" +
+                                    options_.phone_region + ":" + options_.distribution_entity;
+  // audit_log.account_id of entries written before it existed (or under another key entity).
+  const std::string audit_version = "1:" + options_.distribution_entity;
   RP_ASSIGN(auto stored, tx.query("SELECT name, version FROM derived_index"));
-  std::string have_fts, have_phone;
+  std::string have_fts, have_phone, have_audit;
   for (const auto& r : stored.rows) {
     if (as_text(r[0]) == "fts") have_fts = as_text(r[1]);
     if (as_text(r[0]) == "phone_index") have_phone = as_text(r[1]);
+    if (as_text(r[0]) == "audit_key") have_audit = as_text(r[1]);
   }
-  const bool fts = have_fts != fts_version, phones = have_phone != phone_version;
-  if (!fts && !phones) return {};
+  const bool fts = have_fts != fts_version, phones = have_phone != phone_version,
+             audit_keys = have_audit != audit_version;
+  if (!fts && !phones && !audit_keys) return {};
   if (phones) RP_TRY(tx.exec("DELETE FROM phone_index"));
+  if (audit_keys) {
+    for (const auto& e : registry_.all()) {
+      DistributionKey key = distribution_key(*e, options_.distribution_entity);
+      std::string value = "NULL";
+      if (key.self)
+        value = "record_id";
+      else if (key.field)
+        value = "(SELECT t." + quote(field_columns(*key.field)[0]) + " FROM " + quote(e->name) +
+                " t WHERE t.id = audit_log.record_id)";
+      SqlValue entity[] = {e->name};
+      RP_TRY(tx.exec("UPDATE audit_log SET account_id = " + value + " WHERE entity = ?", entity));
+    }
+  }
   std::int64_t total = 0;
   for (const auto& e : registry_.all()) {
     const bool do_fts = fts && e->has_searchable(), do_phones = phones && has_phone_list(*e);
@@ -252,13 +274,16 @@ Status RecordService::rebuild_derived(storage::Tx& tx) {
     RP_TRY(
         for_each_live_row(tx, *e, kRebuildBatch, [&](std::int64_t id, const auto& row) -> Status {
           if (do_fts) RP_TRY(tx.fts_put(e->name, id, fts_text(*e, row)));
-          if (do_phones) RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true));
+          if (do_phones)
+            RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true,
+                                distribution_value(*e, options_.distribution_entity, id, row)));
           ++total;
           return {};
         }));
   }
-  for (const auto& [name, version] :
-       {std::pair<std::string, std::string>{"fts", fts_version}, {"phone_index", phone_version}}) {
+  for (const auto& [name, version] : {std::pair<std::string, std::string>{"fts", fts_version},
+                                      {"phone_index", phone_version},
+                                      {"audit_key", audit_version}}) {
     SqlValue key[] = {name};
     RP_TRY(tx.exec("DELETE FROM derived_index WHERE name = ?", key));
     SqlValue row[] = {name, version};
@@ -273,7 +298,9 @@ Status RecordService::rebuild_derived(storage::Tx& tx) {
 Status RecordService::derive(storage::Tx& tx, const Entity& e, std::int64_t id,
                              const std::vector<SqlValue>& row, bool fresh) {
   if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, row)));
-  if (has_phone_list(e)) RP_TRY(index_phones(tx, e, id, row, options_.phone_region, fresh));
+  if (has_phone_list(e))
+    RP_TRY(index_phones(tx, e, id, row, options_.phone_region, fresh,
+                        distribution_value(e, options_.distribution_entity, id, row)));
   if (hooks_.dedupe_for(e.name)) RP_TRY(Deduper(*this).index(tx, e, id, row, fresh));
   return {};
 }
@@ -343,18 +370,29 @@ std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>
 Status RecordService::audit(storage::Tx& tx, const Principal& p, const Entity& e, std::int64_t id,
                             std::string_view action, const std::string& changes_json,
                             const std::string& at) {
-  SqlValue params[] = {ids_.next(),
-                       e.name,
-                       id,
-                       std::string(action),
-                       p.user_id ? SqlValue(p.user_id) : SqlValue(),
-                       p.display_name.empty() ? p.username : p.display_name,
-                       p.channel,
-                       at,
-                       changes_json};
+  // The distribution key: the record's own id, or its reference to the distribution entity
+  // as stored now (the row is written before its audit entry).
+  DistributionKey key = distribution_key(e, options_.distribution_entity);
+  std::string account = "NULL";
+  if (key.self)
+    account = "?";
+  else if (key.field)
+    account = "(SELECT " + quote(field_columns(*key.field)[0]) + " FROM " + quote(e.name) +
+              " WHERE id = ?)";
+  std::vector<SqlValue> params = {ids_.next(),
+                                  e.name,
+                                  id,
+                                  std::string(action),
+                                  p.user_id ? SqlValue(p.user_id) : SqlValue(),
+                                  p.display_name.empty() ? p.username : p.display_name,
+                                  p.channel,
+                                  at,
+                                  changes_json};
+  if (key.self || key.field) params.emplace_back(id);
   RP_TRY(tx.exec(
       "INSERT INTO audit_log (id, entity, record_id, action, user_id, user_name, channel, at, "
-      "changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "changes, account_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+          account + ")",
       params));
   return {};
 }

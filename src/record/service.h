@@ -83,6 +83,9 @@ struct ListParams {
 struct RecordOptions {
   // Region for phone numbers written without a country code (ISO 3166 alpha-2).
   std::string phone_region = "CN";
+  // The entity whose id is the distribution key (docs/SCALING.md) stored with audit and phone
+  // index rows: its records, and records referring to it, carry its id in account_id.
+  std::string distribution_entity = "account";
 };
 
 // One record carrying a looked-up phone number, as the caller may see it.

@@ -47,6 +47,30 @@ size_t column_index(const schema::Entity& e, std::string_view field) {
   return col;
 }
 
+DistributionKey distribution_key(const schema::Entity& e, std::string_view key_entity) {
+  DistributionKey key;
+  if (e.name == key_entity) {
+    key.self = true;
+    return key;
+  }
+  for (const auto& f : e.fields) {
+    if (f.type == schema::FieldType::kReference && f.reference == key_entity) {
+      key.field = &f;
+      break;
+    }
+  }
+  return key;
+}
+
+storage::SqlValue distribution_value(const schema::Entity& e, std::string_view key_entity,
+                                     std::int64_t id, const std::vector<storage::SqlValue>& row) {
+  DistributionKey key = distribution_key(e, key_entity);
+  if (key.self) return id;
+  if (key.field == nullptr) return {};
+  size_t col = column_index(e, key.field->name);
+  return col < row.size() ? row[col] : storage::SqlValue{};
+}
+
 Status for_each_live_row(
     storage::Tx& tx, const schema::Entity& e, int batch,
     const std::function<Status(std::int64_t id, const std::vector<SqlValue>& row)>& fn) {

@@ -24,6 +24,17 @@ std::vector<std::string> field_columns(const schema::Field& f);
 std::string select_list(const schema::Entity& e);
 // Position of a field's (first) column in a select_list row.
 size_t column_index(const schema::Entity& e, std::string_view field);
+// The distribution key (docs/SCALING.md) of records of `e`, where `key_entity` is the entity
+// that shards the data (RecordOptions::distribution_entity): `self` when e is it (the key is the
+// record's id), else `field` is e's first reference field to it; neither: no key (NULL).
+struct DistributionKey {
+  bool self = false;
+  const schema::Field* field = nullptr;
+};
+DistributionKey distribution_key(const schema::Entity& e, std::string_view key_entity);
+// The key's value for one record (its select_list row), or NULL.
+storage::SqlValue distribution_value(const schema::Entity& e, std::string_view key_entity,
+                                     std::int64_t id, const std::vector<storage::SqlValue>& row);
 // Visits every live (not deleted) record in id order, in batches of `batch` rows, inside `tx`
 // (derived-index rebuilds). `fn` gets the record id and its select_list row.
 Status for_each_live_row(

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "record/phone_index.h"
 #include "record/service.h"
@@ -23,7 +24,8 @@ class PhoneIndexTest : public ::testing::Test {
     fs::create_directories(dir);
     store = storage::open_store((dir / "t.db").string()).value();
     auto migrations = RecordService::migrations();
-    ASSERT_TRUE(store->migrate(migrations).ok());
+    auto migrated = store->migrate(migrations);
+    ASSERT_TRUE(migrated.ok()) << migrated.error().message;
     for (const char* def : {R"({"name":"user","title_field":"username","fields":[
                                   {"name":"username","type":"text"}]})",
                             R"({"name":"team","title_field":"name","fields":[
@@ -32,10 +34,16 @@ class PhoneIndexTest : public ::testing::Test {
                             R"({"name":"lead","title_field":"name","fields":[
                                   {"name":"name","type":"text","searchable":true},
                                   {"name":"phones","type":"phone_list"},
-                                  {"name":"fax","type":"phone_list"}]})"})
+                                  {"name":"fax","type":"phone_list"}]})",
+                            // Refers to a lead: carries its distribution key when leads shard.
+                            R"({"name":"note","title_field":"title","fields":[
+                                  {"name":"title","type":"text"},
+                                  {"name":"lead_id","type":"reference","reference":"lead"},
+                                  {"name":"phones","type":"phone_list"}]})"})
       registry.add(schema::parse_entity(def, "t").value());
     service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids, options);
-    ASSERT_TRUE(service->sync_schema().ok());
+    auto synced = service->sync_schema();
+    ASSERT_TRUE(synced.ok()) << synced.error().message;
     auto role = std::make_shared<access::Role>();
     role->is_admin = true;
     admin.role = role;
@@ -149,6 +157,64 @@ TEST_F(PhoneIndexTest, FailingLookupSkipsRecordsOutOfScope) {
   auto hit = service->lookup_phone(other, "13812345678");
   ASSERT_TRUE(hit.ok());
   EXPECT_TRUE(hit->matches.empty());
+}
+
+// The distribution key (docs/SCALING.md): phone index and audit rows carry the id of the
+// record of the distribution entity they belong to, so a sharded database keeps them with it.
+TEST_F(PhoneIndexTest, RowsCarryTheDistributionKey) {
+  RecordOptions options;
+  options.distribution_entity = "lead";
+  open(options);
+  auto note = registry.get("note");
+  auto l1 = service->create(admin, *lead, R"({"name":"一号","phones":["13800000001"]})");
+  auto l2 = service->create(admin, *lead, R"({"name":"二号"})");
+  ASSERT_TRUE(l1.ok() && l2.ok());
+  auto n1 = service->create(
+      admin, *note,
+      R"({"title":"n1","lead_id":")" + std::to_string(l1->id) + R"(","phones":["13800000002"]})");
+  ASSERT_TRUE(n1.ok()) << n1.error().message;
+  auto n2 = service->create(admin, *note, R"({"title":"n2","phones":["13800000003"]})");
+  ASSERT_TRUE(n2.ok()) << n2.error().message;
+  auto keys = [&](const char* sql) {
+    auto tx = store->read().value();
+    std::map<std::int64_t, std::vector<storage::SqlValue>> out;
+    auto rows = tx->query(sql);
+    EXPECT_TRUE(rows.ok()) << sql << ": " << (rows.ok() ? "" : rows.error().message);
+    if (rows.ok())
+      for (const auto& r : rows->rows) out[as_int(r[0])].push_back(r[1]);
+    return out;
+  };
+  const storage::SqlValue k1 = l1->id, k2 = l2->id, none;
+  auto phones = keys("SELECT record_id, account_id FROM phone_index");
+  EXPECT_EQ(phones[l1->id], std::vector{k1});
+  EXPECT_EQ(phones[n1->id], std::vector{k1}) << "a note carries its lead's id";
+  EXPECT_EQ(phones[n2->id], std::vector{none}) << "no lead, no key";
+  const char* audit_sql = "SELECT record_id, account_id FROM audit_log ORDER BY id";
+  auto audit = keys(audit_sql);
+  EXPECT_EQ(audit[l1->id], std::vector{k1});
+  EXPECT_EQ(audit[l2->id], std::vector{k2});
+  EXPECT_EQ(audit[n1->id], std::vector{k1});
+  EXPECT_EQ(audit[n2->id], std::vector{none});
+
+  // Moving the note to another lead moves its index rows; its new audit entry has the new key.
+  auto moved =
+      service->update(admin, *note, n1->id, R"({"lead_id":")" + std::to_string(l2->id) + "\"}");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(keys("SELECT record_id, account_id FROM phone_index")[n1->id], std::vector{k2});
+  EXPECT_EQ(keys(audit_sql)[n1->id], (std::vector{k1, k2}));
+
+  // Entries written before the column existed are filled in at start-up (once).
+  {
+    auto tx = store->write().value();
+    ASSERT_TRUE(tx->exec("UPDATE audit_log SET account_id = NULL").ok());
+    ASSERT_TRUE(tx->exec("DELETE FROM derived_index WHERE name = 'audit_key'").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  ASSERT_TRUE(service->sync_schema().ok());
+  audit = keys(audit_sql);
+  EXPECT_EQ(audit[l1->id], std::vector{k1});
+  EXPECT_EQ(audit[n1->id], (std::vector{k2, k2})) << "backfill uses the current reference";
+  EXPECT_EQ(audit[n2->id], std::vector{none});
 }
 
 }  // namespace
