@@ -159,3 +159,31 @@ test('on SQLite, serve --database-replica is refused with the option named', { s
   assert.equal(err.status, 1);
   assert.match(err.stderr.toString(), /error: read replicas need a PostgreSQL database \(database-replica\)/);
 });
+
+test('--pool-size 1: concurrent requests share one PostgreSQL connection and all succeed', { skip }, async () => {
+  const d = tempDir();
+  await addUser(d, 'admin', { role: 'Administrator', password: 'admin-password-1' });
+  const t = await createToken(d, 'admin');
+  const srv = await startServer({ dataDir: d, args: ['--pool-size', '1'] });
+  servers.push(srv);
+  const c = srv.client({ token: t });
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 3 === 0
+    ? c.post('/api/v1/accounts', { name: `连接池 ${i}` })
+    : c.get('/api/v1/accounts?limit=5'))));
+  for (const r of results) assert.ok(r.status === 200 || r.status === 201, `${r.status} ${r.text}`);
+  const dbName = new URL(await databaseFor(d)).pathname.slice(1);
+  // The pool's connection plus the one holding the id node lock (the LISTEN connection is
+  // named rapport-notify).
+  const n = Number(psql(PG_URL, `SELECT count(*) FROM pg_stat_activity WHERE datname = '${dbName}' AND application_name = 'rapport'`));
+  assert.ok(n >= 1 && n <= 2, `rapport connections: ${n}`);
+});
+
+test('--pool-size 0 is refused', async () => {
+  let err;
+  try {
+    execFileSync(BIN, ['serve', '--data', tempDir(), '--port', '0', '--pool-size', '0'], { timeout: 20_000, stdio: 'pipe' });
+  } catch (e) { err = e; }
+  assert.ok(err, 'serve must refuse');
+  assert.notEqual(err.status, 0);
+  assert.match(err.stderr.toString(), /--pool-size: Value 0 not in range 1 to 1000/);
+});
