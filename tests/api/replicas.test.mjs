@@ -14,7 +14,7 @@ const pgDir = fileURLToPath(new URL('../pg/', import.meta.url));
 
 let dir, replicaDir, replicaUrl, dbUrl;
 let a, b;
-let token;
+let token, salesToken;
 const servers = [];
 
 function psql(url, sql) {
@@ -54,6 +54,7 @@ before(async () => {
   await addUser(dir, 'admin', { role: 'Administrator', password: 'admin-password-1' });
   await addUser(dir, 'sales', { role: 'Sales', password: 'sales-password-1' });
   token = await createToken(dir, 'admin');
+  salesToken = await createToken(dir, 'sales');  // never writes through the servers
   dbUrl = await databaseFor(dir);
   // The replica has the test database once it has replayed its creation.
   await poll('the test database on the replica', () => {
@@ -122,6 +123,20 @@ test('with replay paused, a user reads and lists their own new record at once, o
     });
     assert.equal(viaB.status, 200, viaB.text);
     assert.equal(viaB.headers.get('rapport-read-from'), 'primary');
+    // A new column the paused replica lacks: a GET whose reads the replica fails is answered
+    // from the primary (the first attempt on the replica, or the lag floor, sends it there).
+    const field = await request(a.url, 'POST', '/api/v1/metadata/account/fields', { token, body: { name: 'replica_probe', type: 'text' } });
+    assert.equal(field.status, 201, field.text);
+    for (const srv of [a, b]) {
+      let r;
+      for (let i = 0; i < 200; i++) {  // B learns of the field through NOTIFY
+        r = await request(srv.url, 'GET', '/api/v1/accounts?limit=5&fields=id,replica_probe', { token: salesToken });
+        if (r.status !== 400) break;
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      assert.equal(r.status, 200, `${srv.url}: ${r.text}`);
+      assert.equal(r.headers.get('rapport-read-from'), 'primary');
+    }
   } finally {
     psql(replicaUrl, 'SELECT pg_wal_replay_resume()');
   }
