@@ -81,7 +81,10 @@ class Store {
  public:
   virtual ~Store() = default;
   // The single writer transaction (serialised inside the process; waits for other processes up
-  // to the busy timeout). Commit is durable when it returns.
+  // to the busy timeout). Commit is durable when it returns; a failed commit left nothing of the
+  // transaction behind. (SQLite batches overlapping write transactions into one COMMIT: each
+  // runs in a savepoint of the shared transaction and its commit() returns once that COMMIT
+  // has succeeded, so callers see the same contract.)
   virtual Result<std::unique_ptr<Tx>> write() = 0;
   // A read-only snapshot transaction from the reader pool.
   virtual Result<std::unique_ptr<Tx>> read() = 0;
@@ -162,6 +165,11 @@ struct StoreOptions {
   // PostgreSQL: URLs of streaming replicas that serve read() when the thread's ReadRouting
   // allows it (each with its own pool of pool_size connections).
   std::vector<std::string> replicas;
+  // SQLite group commit: write transactions that overlap share one COMMIT (one fsync). A batch
+  // is committed once no other writer is waiting, or when it holds this many transactions, or
+  // when it has been open this long (0: no time bound), so no member waits indefinitely.
+  int group_commit_max_members = 64;
+  int group_commit_max_ms = 10;
 };
 
 // Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if

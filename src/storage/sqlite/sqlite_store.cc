@@ -7,9 +7,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -256,32 +258,100 @@ class Connection {
 
 namespace {
 
-// A transaction on one connection. Lives on the thread that opened it. `release_` gives the
-// connection back (unlocks the writer or returns the reader to the pool) once it is finished.
-class SqliteTx final : public Tx {
+// The statements of a transaction on one connection; how it begins and ends is the subclass's.
+class ConnTx : public Tx {
  public:
-  SqliteTx(Connection* conn, std::function<void()> release)
-      : conn_(conn), release_(std::move(release)) {}
-  ~SqliteTx() override {
+  explicit ConnTx(Connection* conn) : conn_(conn) {}
+
+  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
+    Rows rows;
+    RP_TRY(run(sql, params, &rows));
+    return rows;
+  }
+
+  Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
+    return run(sql, params);
+  }
+
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const SqlValue key[] = {id};
+    RP_TRY(run("DELETE FROM " + table + " WHERE rowid = ?", key));
+    const SqlValue row[] = {id, std::string(text)};
+    RP_TRY(run("INSERT INTO " + table + "(rowid, body) VALUES (?, ?)", row));
+    return {};
+  }
+
+  Status fts_delete(std::string_view entity, std::int64_t id) override {
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const SqlValue key[] = {id};
+    RP_TRY(run("DELETE FROM " + table + " WHERE rowid = ?", key));
+    return {};
+  }
+
+  Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
+    const SqlValue name[] = {std::string(table)};
+    Rows rows;
+    RP_TRY(run("SELECT name FROM pragma_table_info(?)", name, &rows));
+    if (rows.rows.empty()) return std::optional<std::vector<std::string>>();
+    std::vector<std::string> cols;
+    for (const auto& r : rows.rows) cols.push_back(std::get<std::string>(r[0]));
+    return std::optional<std::vector<std::string>>(std::move(cols));
+  }
+
+  // Terms of >= 3 code points go through the trigram index as quoted phrases; shorter ones
+  // cannot use it and become LIKE conditions scanned on the same table. An empty query or a
+  // non-positive limit matches nothing.
+  Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
+                                               int limit) override {
+    RP_ASSIGN(std::string table, fts_table(entity));
+    std::vector<std::int64_t> ids;
+    auto terms = split_terms(query);
+    if (terms.empty() || limit <= 0) {
+      RP_TRY(check_open());
+      return ids;
+    }
+
+    std::vector<SqlValue> params;
+    std::string sql = "SELECT rowid FROM " + table + " WHERE " + fts_where(table, terms, params);
+    sql += " ORDER BY rowid DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(limit));
+
+    Rows rows;
+    RP_TRY(run(sql, params, &rows));
+    ids.reserve(rows.rows.size());
+    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
+    return ids;
+  }
+
+ protected:
+  virtual Status check_open() const {
+    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
+    return {};
+  }
+  // Every statement of the transaction goes through here.
+  virtual Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
+                                   Rows* out = nullptr) {
+    RP_TRY(check_open());
+    return conn_->run(sql, params, out);
+  }
+
+  Connection* conn_;
+};
+
+// A read transaction on a pooled reader. `release_` returns the reader to the pool.
+class ReadTx final : public ConnTx {
+ public:
+  ReadTx(Connection* conn, std::function<void()> release)
+      : ConnTx(conn), release_(std::move(release)) {}
+  ~ReadTx() override {
     if (conn_ != nullptr) {
       conn_->rollback_quietly();
       finish();
     }
   }
-  SqliteTx(const SqliteTx&) = delete;
-  SqliteTx& operator=(const SqliteTx&) = delete;
-
-  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
-    RP_TRY(check_open());
-    Rows rows;
-    RP_TRY(conn_->run(sql, params, &rows));
-    return rows;
-  }
-
-  Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
-    RP_TRY(check_open());
-    return conn_->run(sql, params);
-  }
+  ReadTx(const ReadTx&) = delete;
+  ReadTx& operator=(const ReadTx&) = delete;
 
   Status commit() override {
     RP_TRY(check_open());
@@ -292,71 +362,140 @@ class SqliteTx final : public Tx {
     return {};
   }
 
-  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
-    RP_TRY(check_open());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    const SqlValue key[] = {id};
-    RP_TRY(conn_->run("DELETE FROM " + table + " WHERE rowid = ?", key));
-    const SqlValue row[] = {id, std::string(text)};
-    RP_TRY(conn_->run("INSERT INTO " + table + "(rowid, body) VALUES (?, ?)", row));
-    return {};
-  }
-
-  Status fts_delete(std::string_view entity, std::int64_t id) override {
-    RP_TRY(check_open());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    const SqlValue key[] = {id};
-    RP_TRY(conn_->run("DELETE FROM " + table + " WHERE rowid = ?", key));
-    return {};
-  }
-
-  // Terms of >= 3 code points go through the trigram index as quoted phrases; shorter ones
-  // cannot use it and become LIKE conditions scanned on the same table. An empty query or a
-  // non-positive limit matches nothing.
-  Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
-    RP_TRY(check_open());
-    const SqlValue name[] = {std::string(table)};
-    Rows rows;
-    RP_TRY(conn_->run("SELECT name FROM pragma_table_info(?)", name, &rows));
-    if (rows.rows.empty()) return std::optional<std::vector<std::string>>();
-    std::vector<std::string> cols;
-    for (const auto& r : rows.rows) cols.push_back(std::get<std::string>(r[0]));
-    return std::optional<std::vector<std::string>>(std::move(cols));
-  }
-
-  Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
-                                               int limit) override {
-    RP_TRY(check_open());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    std::vector<std::int64_t> ids;
-    auto terms = split_terms(query);
-    if (terms.empty() || limit <= 0) return ids;
-
-    std::vector<SqlValue> params;
-    std::string sql = "SELECT rowid FROM " + table + " WHERE " + fts_where(table, terms, params);
-    sql += " ORDER BY rowid DESC LIMIT ?";
-    params.emplace_back(static_cast<std::int64_t>(limit));
-
-    Rows rows;
-    RP_TRY(conn_->run(sql, params, &rows));
-    ids.reserve(rows.rows.size());
-    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
-    return ids;
-  }
-
  private:
-  Status check_open() const {
-    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
-    return {};
-  }
   void finish() {
     conn_ = nullptr;
     if (release_) std::exchange(release_, nullptr)();
   }
 
-  Connection* conn_;
   std::function<void()> release_;
 };
+
+// The first keyword of `sql`, upper-cased (ASCII), and whether the statement names TO (as in
+// ROLLBACK TO SAVEPOINT x).
+std::string first_keyword(std::string_view sql) {
+  std::size_t i = sql.find_first_not_of(" \t\r\n(");
+  std::string word;
+  for (; i != std::string_view::npos && i < sql.size(); ++i) {
+    char c = sql[i];
+    if (!std::isalpha(static_cast<unsigned char>(c))) break;
+    word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return word;
+}
+
+bool names_to(std::string_view sql) {
+  std::string upper(sql);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (std::size_t at = upper.find("TO"); at != std::string::npos; at = upper.find("TO", at + 1)) {
+    bool before = at == 0 || std::isspace(static_cast<unsigned char>(upper[at - 1]));
+    bool after = at + 2 == upper.size() || std::isspace(static_cast<unsigned char>(upper[at + 2]));
+    if (before && after) return true;
+  }
+  return false;
+}
+
+constexpr std::string_view kMemberSavepoint = "rapport_write";
+
+}  // namespace
+
+struct SqliteStore::Batch {
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
+  // Written and read only by the writer holding the connection (handed over under group_mu_):
+  int members = 0;            // released savepoints that the COMMIT will make durable
+  std::optional<Error> lost;  // SQLite ended the shared transaction: every member fails
+  // Guarded by group_mu_:
+  bool done = false;
+  Status result;
+};
+
+// A member of the shared write transaction: its own SAVEPOINT on the writer connection.
+class WriteTx final : public ConnTx {
+ public:
+  WriteTx(SqliteStore* store, Connection* conn, std::shared_ptr<SqliteStore::Batch> batch)
+      : ConnTx(conn), store_(store), batch_(std::move(batch)) {}
+  ~WriteTx() override {
+    if (conn_ != nullptr) {
+      rollback_member();
+      conn_ = nullptr;
+      store_->leave_writer(batch_);
+    }
+  }
+  WriteTx(const WriteTx&) = delete;
+  WriteTx& operator=(const WriteTx&) = delete;
+
+  Status commit() override {
+    RP_TRY(check_open());
+    Status own = release_member();
+    if (!own.ok()) rollback_member();
+    conn_ = nullptr;
+    store_->leave_writer(batch_);
+    if (!own.ok()) return own;
+    return store_->wait_for(batch_);
+  }
+
+ private:
+  Status check_open() const override {
+    RP_TRY(ConnTx::check_open());
+    if (batch_->lost) return *batch_->lost;
+    return {};
+  }
+
+  Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
+                           Rows* out) override {
+    RP_TRY(check_open());
+    // The shared transaction belongs to the batch: a member may not end it.
+    std::string keyword = first_keyword(sql);
+    if (keyword == "BEGIN" || keyword == "COMMIT" || keyword == "END" ||
+        (keyword == "ROLLBACK" && !names_to(sql))) {
+      return make_error(Errc::kInternal, "transaction control is the store's: " + std::string(sql));
+    }
+    auto r = conn_->run(sql, params, out);
+    note_lost();
+    return r;
+  }
+
+  // SQLite rolls the whole transaction back on some errors (I/O error, disk full, out of
+  // memory): then every released member's work is gone too, and the batch must fail.
+  void note_lost() {
+    if (!batch_->lost && !conn_->in_transaction()) {
+      batch_->lost = make_error(Errc::kStorage,
+                                std::string("the write transaction was rolled back by SQLite: ") +
+                                    sqlite3_errmsg(conn_->db()));
+    }
+  }
+
+  // Makes this member part of the batch's COMMIT. A deferred foreign key left unresolved would
+  // fail the COMMIT of every member, so it fails this one alone, here.
+  Status release_member() {
+    int pending = 0;
+    int highwater = 0;
+    sqlite3_db_status(conn_->db(), SQLITE_DBSTATUS_DEFERRED_FKS, &pending, &highwater, 0);
+    if (pending > 0) return make_error(Errc::kValidation, "FOREIGN KEY constraint failed");
+    auto r = conn_->run("RELEASE SAVEPOINT " + std::string(kMemberSavepoint));
+    note_lost();
+    if (!r.ok()) return std::move(r).error();
+    if (batch_->lost) return *batch_->lost;
+    ++batch_->members;
+    return {};
+  }
+
+  void rollback_member() {
+    if (batch_->lost) return;
+    bool ok = conn_->run("ROLLBACK TO SAVEPOINT " + std::string(kMemberSavepoint)).ok() &&
+              conn_->run("RELEASE SAVEPOINT " + std::string(kMemberSavepoint)).ok();
+    note_lost();
+    if (!ok && !batch_->lost) {
+      batch_->lost = make_error(Errc::kStorage, std::string("cannot roll back a savepoint: ") +
+                                                    sqlite3_errmsg(conn_->db()));
+    }
+  }
+
+  SqliteStore* store_;
+  std::shared_ptr<SqliteStore::Batch> batch_;
+};
+
+namespace {
 
 Status pragma(Connection& c, std::string_view sql) {
   auto r = c.run(sql);
@@ -464,17 +603,95 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
 }
 
 Result<std::unique_ptr<Tx>> SqliteStore::write() {
-  if (!writer_mu_.try_lock_for(std::chrono::milliseconds(options_.busy_timeout_ms))) {
-    return make_error(Errc::kBusy, "timed out waiting for the write transaction");
+  std::shared_ptr<Batch> batch;
+  {
+    std::unique_lock lock(group_mu_);
+    ++writers_waiting_;
+    bool free = writer_free_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
+                                         [&] { return !writer_busy_; });
+    --writers_waiting_;
+    if (!free) return make_error(Errc::kBusy, "timed out waiting for the write transaction");
+    writer_busy_ = true;
+    batch = batch_;
   }
-  // BEGIN IMMEDIATE takes the database write lock now, so another process's writer makes us
-  // wait (busy timeout) here rather than fail half-way through the transaction.
-  if (auto r = writer_->run("BEGIN IMMEDIATE"); !r.ok()) {
-    writer_mu_.unlock();
+  if (batch == nullptr) {
+    // BEGIN IMMEDIATE takes the database write lock now, so another process's writer makes us
+    // wait (busy timeout) here rather than fail half-way through the transaction.
+    if (auto r = writer_->run("BEGIN IMMEDIATE"); !r.ok()) {
+      {
+        std::lock_guard lock(group_mu_);
+        writer_busy_ = false;
+      }
+      writer_free_cv_.notify_one();
+      return std::move(r).error();
+    }
+    batch = std::make_shared<Batch>();
+    std::lock_guard lock(group_mu_);
+    batch_ = batch;
+  }
+  if (auto r = writer_->run("SAVEPOINT " + std::string(kMemberSavepoint)); !r.ok()) {
+    if (!batch->lost && !writer_->in_transaction()) batch->lost = r.error();
+    leave_writer(batch);
     return std::move(r).error();
   }
-  return std::unique_ptr<Tx>(
-      std::make_unique<SqliteTx>(writer_.get(), [this] { writer_mu_.unlock(); }));
+  return std::unique_ptr<Tx>(std::make_unique<WriteTx>(this, writer_.get(), batch));
+}
+
+void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
+  {
+    std::unique_lock lock(group_mu_);
+    const bool full = batch->members >= std::max(1, options_.group_commit_max_members);
+    const bool old = options_.group_commit_max_ms > 0 &&
+                     std::chrono::steady_clock::now() - batch->opened >=
+                         std::chrono::milliseconds(options_.group_commit_max_ms);
+    if (!batch->lost && writers_waiting_ > 0 && !full && !old) {
+      writer_busy_ = false;  // the next writer joins this batch
+      lock.unlock();
+      writer_free_cv_.notify_one();
+      return;
+    }
+  }
+  Status result;
+  if (batch->lost) {
+    result = *batch->lost;
+    writer_->rollback_quietly();
+  } else if (batch->members == 0) {
+    writer_->rollback_quietly();  // every member rolled back: nothing to make durable
+  } else if (auto r = writer_->run("COMMIT"); !r.ok()) {
+    result = std::move(r).error();
+    writer_->rollback_quietly();
+  }
+  {
+    std::lock_guard lock(group_mu_);
+    batch->done = true;
+    batch->result = result;
+    batch_.reset();
+    writer_busy_ = false;
+    ++stats_.batches;
+    if (result.ok()) {
+      stats_.committed += batch->members;
+    } else {
+      ++stats_.failed_batches;
+    }
+  }
+  batch_done_cv_.notify_all();
+  writer_free_cv_.notify_one();
+}
+
+Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {
+  std::unique_lock lock(group_mu_);
+  batch_done_cv_.wait(lock, [&] { return batch->done; });
+  return batch->result;
+}
+
+int SqliteStore::writers_waiting() const {
+  std::lock_guard lock(group_mu_);
+  return writers_waiting_;
+}
+
+GroupCommitStats SqliteStore::group_commit_stats() const {
+  std::lock_guard lock(group_mu_);
+  return stats_;
 }
 
 Result<std::unique_ptr<Tx>> SqliteStore::read() {
@@ -500,8 +717,7 @@ Result<std::unique_ptr<Tx>> SqliteStore::read() {
     return_reader(conn);
     return std::move(begun).error();
   }
-  return std::unique_ptr<Tx>(
-      std::make_unique<SqliteTx>(conn, [this, conn] { return_reader(conn); }));
+  return std::unique_ptr<Tx>(std::make_unique<ReadTx>(conn, [this, conn] { return_reader(conn); }));
 }
 
 void SqliteStore::return_reader(Connection* reader) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,9 +26,24 @@ class SqliteDialect final : public Dialect {
                             std::vector<SqlValue>& params) const override;
 };
 
-// Owns the writer connection (serialised by writer_mu_) and the reader connections (handed out
-// under pool_mu_). Any thread may call its methods; each Tx stays on the thread that opened it
-// and must be destroyed before the store.
+// Group commit: the writer connection runs one shared transaction at a time (a "batch"). Each
+// write() waits for the connection, joins the open batch (or begins one with BEGIN IMMEDIATE)
+// and runs inside its own SAVEPOINT. Its commit() RELEASEs the savepoint, then either hands the
+// connection to a waiting writer (which joins the same batch) or, when nobody waits or the batch
+// reached its size or age bound, COMMITs the batch (one fsync for all of its members); commit()
+// returns only once the batch's COMMIT has returned, with its result: a failed COMMIT fails
+// every member, and none is acknowledged. A member that rolls back (or fails) rolls back only to
+// its savepoint. Should SQLite end the shared transaction on its own (I/O error, disk full), the
+// whole batch fails.
+struct GroupCommitStats {
+  std::int64_t batches = 0;         // batches ended (COMMIT or rollback)
+  std::int64_t committed = 0;       // member transactions acknowledged by a successful COMMIT
+  std::int64_t failed_batches = 0;  // batches whose COMMIT failed or whose transaction was lost
+};
+
+// Owns the writer connection (one writer at a time, handed over under group_mu_) and the reader
+// connections (handed out under pool_mu_). Any thread may call its methods; each Tx stays on the
+// thread that opened it and must be destroyed before the store.
 class SqliteStore final : public Store {
  public:
   // Opens (creating if missing) the database file at `path`. The directory must exist.
@@ -48,16 +64,35 @@ class SqliteStore final : public Store {
 
   const std::string& path() const { return path_; }
 
+  // Observability (and deterministic tests): writers blocked in write() right now, and totals.
+  int writers_waiting() const;
+  GroupCommitStats group_commit_stats() const;
+
+  struct Batch;  // one shared write transaction (sqlite_store.cc)
+
  private:
+  friend class WriteTx;
   SqliteStore(std::string path, const StoreOptions& options);
   void return_reader(Connection* reader);
+  // Called by the writer that holds the connection once its savepoint is released or rolled
+  // back: hands the connection to a waiting writer, or ends the batch (COMMIT, or ROLLBACK when
+  // it is broken or holds nothing) and wakes every member waiting for it.
+  void leave_writer(const std::shared_ptr<Batch>& batch);
+  // Blocks until `batch` has ended; its result.
+  Status wait_for(const std::shared_ptr<Batch>& batch);
 
   std::string path_;
   StoreOptions options_;
   SqliteDialect dialect_;
 
-  std::timed_mutex writer_mu_;  // held from write() until the Tx commits or is destroyed
   std::unique_ptr<Connection> writer_;
+  mutable std::mutex group_mu_;
+  std::condition_variable writer_free_cv_;  // writer_busy_ became false
+  std::condition_variable batch_done_cv_;   // a batch ended
+  bool writer_busy_ = false;                // a member transaction holds the writer connection
+  int writers_waiting_ = 0;
+  std::shared_ptr<Batch> batch_;  // the open shared transaction, if any
+  GroupCommitStats stats_;
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

@@ -1,0 +1,414 @@
+// Group commit on the SQLite backend: overlapping write transactions share one COMMIT, each is
+// acknowledged only after it, a failing member leaves the others committed, and a failed COMMIT
+// fails every member and leaves none of them behind. Batches are formed deterministically: a
+// transaction is held open until the other writers are seen waiting (writers_waiting()), so no
+// assertion depends on timing. A fault-injecting VFS (below) makes COMMIT fail on demand.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/sqlite/sqlite_store.h"
+#include "storage/store.h"
+
+namespace rapport::storage::sqlite {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("rapport_group_commit_test_" + std::to_string(rd()) + "_" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// ---- A VFS that forwards to the default one and, while armed, fails every write to a WAL file
+// (the frames a COMMIT appends), so the COMMIT fails with SQLITE_IOERR_WRITE before any of the
+// batch reaches the log.
+std::atomic<bool> g_fail_wal_writes{false};
+sqlite3_vfs* g_real_vfs = nullptr;
+
+struct FaultFile {
+  sqlite3_file base;
+  sqlite3_file* real;  // lives right after this struct, in the same allocation
+  bool wal;
+};
+
+sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<FaultFile*>(f)->real; }
+
+int fault_close(sqlite3_file* f) { return real_of(f)->pMethods->xClose(real_of(f)); }
+int fault_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
+  return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
+}
+int fault_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
+  if (reinterpret_cast<FaultFile*>(f)->wal && g_fail_wal_writes) return SQLITE_IOERR_WRITE;
+  return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
+}
+int fault_truncate(sqlite3_file* f, sqlite3_int64 size) {
+  return real_of(f)->pMethods->xTruncate(real_of(f), size);
+}
+int fault_sync(sqlite3_file* f, int flags) {
+  return real_of(f)->pMethods->xSync(real_of(f), flags);
+}
+int fault_file_size(sqlite3_file* f, sqlite3_int64* size) {
+  return real_of(f)->pMethods->xFileSize(real_of(f), size);
+}
+int fault_lock(sqlite3_file* f, int lock) { return real_of(f)->pMethods->xLock(real_of(f), lock); }
+int fault_unlock(sqlite3_file* f, int lock) {
+  return real_of(f)->pMethods->xUnlock(real_of(f), lock);
+}
+int fault_check_reserved(sqlite3_file* f, int* out) {
+  return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
+}
+int fault_file_control(sqlite3_file* f, int op, void* arg) {
+  return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+}
+int fault_sector_size(sqlite3_file* f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
+int fault_device(sqlite3_file* f) {
+  return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
+}
+int fault_shm_map(sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+  return real_of(f)->pMethods->xShmMap(real_of(f), page, size, extend, out);
+}
+int fault_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+  return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+}
+void fault_shm_barrier(sqlite3_file* f) { real_of(f)->pMethods->xShmBarrier(real_of(f)); }
+int fault_shm_unmap(sqlite3_file* f, int del) {
+  return real_of(f)->pMethods->xShmUnmap(real_of(f), del);
+}
+int fault_fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** out) {
+  return real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
+}
+int fault_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+  return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
+}
+
+const sqlite3_io_methods kFaultMethods = {
+    3,
+    fault_close,
+    fault_read,
+    fault_write,
+    fault_truncate,
+    fault_sync,
+    fault_file_size,
+    fault_lock,
+    fault_unlock,
+    fault_check_reserved,
+    fault_file_control,
+    fault_sector_size,
+    fault_device,
+    fault_shm_map,
+    fault_shm_lock,
+    fault_shm_barrier,
+    fault_shm_unmap,
+    fault_fetch,
+    fault_unfetch,
+};
+
+int fault_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {
+  auto* f = reinterpret_cast<FaultFile*>(file);
+  f->real = reinterpret_cast<sqlite3_file*>(f + 1);
+  f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  f->base.pMethods = nullptr;
+  auto* real = static_cast<sqlite3_vfs*>(vfs->pAppData);
+  int rc = real->xOpen(real, name, f->real, flags, out_flags);
+  if (f->real->pMethods != nullptr) f->base.pMethods = &kFaultMethods;
+  return rc;
+}
+
+sqlite3_vfs g_fault_vfs;
+
+// Makes the fault VFS the default for the test's lifetime (connections opened meanwhile use it).
+class FaultVfs {
+ public:
+  FaultVfs() {
+    g_real_vfs = sqlite3_vfs_find(nullptr);
+    g_fault_vfs = *g_real_vfs;
+    g_fault_vfs.zName = "rapport_fault";
+    g_fault_vfs.szOsFile = static_cast<int>(sizeof(FaultFile)) + g_real_vfs->szOsFile;
+    g_fault_vfs.pAppData = g_real_vfs;
+    g_fault_vfs.xOpen = fault_open;
+    g_fault_vfs.pNext = nullptr;
+    sqlite3_vfs_register(&g_fault_vfs, 1);
+  }
+  ~FaultVfs() {
+    g_fail_wal_writes = false;
+    sqlite3_vfs_unregister(&g_fault_vfs);
+    sqlite3_vfs_register(g_real_vfs, 1);
+  }
+};
+
+// ---- helpers
+
+std::unique_ptr<SqliteStore> open_store_at(const std::string& path) {
+  StoreOptions options;
+  options.group_commit_max_ms = 0;  // batches bounded by size only: deterministic
+  auto store = SqliteStore::open(path, options);
+  EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::vector<std::string> names(Store& store) {
+  auto tx = store.read();
+  EXPECT_TRUE(tx.ok());
+  auto rows = (*tx)->query("SELECT name FROM t ORDER BY name");
+  EXPECT_TRUE(rows.ok()) << (rows.ok() ? "" : rows.error().message);
+  std::vector<std::string> out;
+  if (rows.ok()) {
+    for (const auto& r : rows->rows) out.push_back(std::get<std::string>(r[0]));
+  }
+  return out;
+}
+
+Status insert(Tx& tx, const std::string& name) {
+  const SqlValue p[] = {name};
+  auto r = tx.exec("INSERT INTO t(name) VALUES (?)", p);
+  if (!r.ok()) return std::move(r).error();
+  return {};
+}
+
+// Waits (polling, generous bound) until `n` writers are blocked in write().
+bool wait_for_waiters(SqliteStore& store, int n) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (store.writers_waiting() < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.file("g.db");
+    store_ = open_store_at(path_);
+    ASSERT_NE(store_, nullptr);
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)").ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE parent(id INTEGER PRIMARY KEY)").ok());
+    ASSERT_TRUE((*tx)
+                    ->exec("CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER "
+                           "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+                    .ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+
+  // Runs `held` in a write transaction opened first, while `others` threads each block in
+  // write(); once they all wait, `held` runs and commits, and every other thread runs its own
+  // `member(i, tx)` in the same batch. Returns the commit() result of each (held first).
+  std::vector<Status> batch(const std::function<Status(Tx&)>& held, int others,
+                            const std::function<Status(int, Tx&)>& member) {
+    std::vector<Status> results(others + 1);
+    auto first = store_->write();
+    EXPECT_TRUE(first.ok());
+    std::vector<std::thread> threads;
+    for (int i = 0; i < others; ++i) {
+      threads.emplace_back([&, i] {
+        auto tx = store_->write();
+        if (!tx.ok()) {
+          results[i + 1] = std::move(tx).error();
+          return;
+        }
+        Status s = member(i, **tx);
+        results[i + 1] = s.ok() ? (*tx)->commit() : s;
+      });
+    }
+    EXPECT_TRUE(wait_for_waiters(*store_, others));
+    Status s = held(**first);
+    results[0] = s.ok() ? (*first)->commit() : s;
+    for (auto& th : threads) th.join();
+    return results;
+  }
+
+  TempDir dir_;
+  std::string path_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(GroupCommitTest, ManyConcurrentWritersAreAllAcknowledgedAndDurable) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::atomic<int> acknowledged{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto tx = store_->write();
+        Status s = tx.ok() ? insert(**tx, "w" + std::to_string(t) + "_" + std::to_string(i))
+                           : Status(std::move(tx).error());
+        if (s.ok()) s = (*tx)->commit();
+        s.ok() ? ++acknowledged : ++failed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(acknowledged, kThreads * kPerThread);
+  auto stats = store_->group_commit_stats();
+  EXPECT_EQ(stats.committed, kThreads * kPerThread + 1);  // + the schema in SetUp
+  EXPECT_EQ(stats.failed_batches, 0);
+  EXPECT_LE(stats.batches, stats.committed);
+
+  store_.reset();  // close, reopen: every acknowledged row is on disk
+  store_ = open_store_at(path_);
+  auto rows = names(*store_);
+  EXPECT_EQ(static_cast<int>(rows.size()), kThreads * kPerThread);
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+}
+
+TEST_F(GroupCommitTest, WaitingWritersShareOneCommit) {
+  auto before = store_->group_commit_stats();
+  auto results = batch([](Tx& tx) { return insert(tx, "held"); }, 3,
+                       [](int i, Tx& tx) { return insert(tx, "m" + std::to_string(i)); });
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.error().message;
+  auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.committed - before.committed, 4);
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"held", "m0", "m1", "m2"}));
+}
+
+TEST_F(GroupCommitTest, FailingMemberRollsBackAloneAndTheOthersCommit) {
+  auto before = store_->group_commit_stats();
+  // Member 1 writes a row, then breaks a unique constraint and gives up (its Tx is destroyed):
+  // its first row must vanish with it; the others in the same batch commit.
+  auto results = batch([](Tx& tx) { return insert(tx, "held"); }, 3,
+                       [](int i, Tx& tx) -> Status {
+                         RP_TRY(insert(tx, "m" + std::to_string(i)));
+                         if (i == 1) RP_TRY(insert(tx, "held"));
+                         return {};
+                       });
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].ok());
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, Errc::kDuplicate);
+  EXPECT_EQ(results[2].error().field, "name");
+  EXPECT_TRUE(results[3].ok());
+  auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.committed - before.committed, 3);
+  const std::vector<std::string> expected{"held", "m0", "m2"};
+  EXPECT_EQ(names(*store_), expected);
+  store_.reset();
+  store_ = open_store_at(path_);
+  EXPECT_EQ(names(*store_), expected);
+}
+
+TEST_F(GroupCommitTest, FailingDeferredForeignKeyFailsOnlyItsMember) {
+  // A deferred constraint is checked at COMMIT, which the whole batch shares: the member that
+  // leaves it unresolved fails at its own commit() instead.
+  auto results = batch([](Tx& tx) { return insert(tx, "held"); }, 1,
+                       [](int, Tx& tx) -> Status {
+                         RP_TRY(insert(tx, "orphan-writer"));
+                         RP_TRY(tx.exec("INSERT INTO child(id, parent_id) VALUES (1, 999)"));
+                         return {};
+                       });
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, Errc::kValidation);
+  EXPECT_EQ(results[1].error().message, "FOREIGN KEY constraint failed");
+  EXPECT_EQ(names(*store_), std::vector<std::string>{"held"});
+}
+
+TEST_F(GroupCommitTest, FailingTransactionControlInsideAWriteIsRefused) {
+  auto tx = store_->write();
+  ASSERT_TRUE(tx.ok());
+  ASSERT_TRUE(insert(**tx, "kept").ok());
+  for (const char* sql : {"COMMIT", "  commit transaction", "END", "ROLLBACK", "BEGIN"}) {
+    auto r = (*tx)->exec(sql);
+    ASSERT_FALSE(r.ok()) << sql;
+    EXPECT_EQ(r.error().code, Errc::kInternal) << sql;
+    EXPECT_EQ(r.error().message, std::string("transaction control is the store's: ") + sql);
+  }
+  // Savepoints of the caller's own still work.
+  ASSERT_TRUE((*tx)->exec("SAVEPOINT mine").ok());
+  ASSERT_TRUE(insert(**tx, "undone").ok());
+  ASSERT_TRUE((*tx)->exec("ROLLBACK TO SAVEPOINT mine").ok());
+  ASSERT_TRUE((*tx)->exec("RELEASE SAVEPOINT mine").ok());
+  ASSERT_TRUE((*tx)->commit().ok());
+  EXPECT_EQ(names(*store_), std::vector<std::string>{"kept"});
+}
+
+TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
+  FaultVfs vfs;
+  TempDir dir;
+  const std::string path = dir.file("f.db");
+  auto store = open_store_at(path);
+  ASSERT_NE(store, nullptr);
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)").ok());
+    ASSERT_TRUE(insert(**tx, "before").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  g_fail_wal_writes = true;
+  constexpr int kOthers = 3;
+  std::vector<Status> results(kOthers + 1);
+  auto held = store->write();
+  ASSERT_TRUE(held.ok());
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOthers; ++i) {
+    threads.emplace_back([&, i] {
+      auto tx = store->write();
+      if (!tx.ok()) {
+        results[i + 1] = std::move(tx).error();
+        return;
+      }
+      Status s = insert(**tx, "lost" + std::to_string(i));
+      results[i + 1] = s.ok() ? (*tx)->commit() : s;
+    });
+  }
+  ASSERT_TRUE(wait_for_waiters(*store, kOthers));
+  ASSERT_TRUE(insert(**held, "lost-held").ok());
+  results[0] = (*held)->commit();
+  for (auto& th : threads) th.join();
+  g_fail_wal_writes = false;
+
+  for (const auto& r : results) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kStorage);
+    EXPECT_NE(r.error().message.find("disk I/O error"), std::string::npos) << r.error().message;
+  }
+  auto stats = store->group_commit_stats();
+  EXPECT_EQ(stats.failed_batches, 1);
+  EXPECT_EQ(names(*store), std::vector<std::string>{"before"});
+
+  // The store recovers: the next write commits.
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok()) << tx.error().message;
+    ASSERT_TRUE(insert(**tx, "after").ok());
+    auto s = (*tx)->commit();
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
+  store.reset();
+  store = open_store_at(path);
+  EXPECT_EQ(names(*store), (std::vector<std::string>{"after", "before"}));
+  EXPECT_EQ(*store->integrity_check(), "ok");
+}
+
+}  // namespace
+}  // namespace rapport::storage::sqlite
