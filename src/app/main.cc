@@ -141,6 +141,10 @@ int main(int argc, char** argv) {
       ->add_option("--pool-size", store_options.pool_size,
                    "PostgreSQL connections per server (primary and each replica; default 8)")
       ->check(CLI::Range(1, 1000));
+  serve_cmd
+      ->add_option("--max-connections", opts.max_connections,
+                   "open connections at most; a new one beyond is answered 503 (default 10000)")
+      ->check(CLI::PositiveNumber);
 
   auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database");
   data_opts(migrate_cmd);

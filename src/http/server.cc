@@ -290,6 +290,13 @@ class ServerCore {
     sessions_.emplace(id, s);
     return id;
   }
+  std::size_t session_count() {
+    std::lock_guard lock(mu_);
+    return sessions_.size();
+  }
+  // Over the connection cap: a 503 problem+json, then the socket is closed. Sessions already
+  // open are not touched.
+  void refuse_connection(tcp::socket socket);
   void remove_session(std::uint64_t id) {
     std::lock_guard lock(mu_);
     sessions_.erase(id);
@@ -332,6 +339,7 @@ class ServerCore {
   std::uint64_t next_id_ = 0;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> refusing_{0};  // connections being answered 503 right now
 
   std::mutex hub_mu_;
   std::uint64_t next_subscriber_id_ = 0;
@@ -593,6 +601,13 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
         }
         if (!ec) co_await bhttp::async_read(stream_, buffer_, parser, redirect(ec));
       }
+      if (!ec && std::distance(parser.get().begin(), parser.get().end()) >
+                     static_cast<std::ptrdiff_t>(std::max(0, opts.max_header_count))) {
+        co_await reply_and_close(
+            detail::problem(431, "Request Header Fields Too Large", "too_many_headers"), parser,
+            start);
+        break;
+      }
       if (ec) {
         co_await reply_to_read_error(ec, parser, start);
         break;
@@ -700,6 +715,12 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     } else {
       res = detail::problem(400, "Bad Request", "bad_request");
     }
+    co_await reply_and_close(std::move(res), parser, start);
+  }
+
+  // Answers a request refused before it was read in full, then closes the connection.
+  awaitable<void> reply_and_close(Response res, bhttp::request_parser<bhttp::string_body>& parser,
+                                  std::chrono::steady_clock::time_point start) {
     ReplyInfo info;
     info.keep_alive = false;
     std::string method = "-";
@@ -766,6 +787,42 @@ std::uint16_t ServerCore::listen() {
   return port;
 }
 
+void ServerCore::refuse_connection(tcp::socket socket) {
+  // Refusals themselves are bounded: beyond this many in flight, close without an answer.
+  constexpr int kMaxRefusing = 256;
+  if (refusing_.fetch_add(1) >= kMaxRefusing) {
+    --refusing_;
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  spdlog::debug("connection refused: {} open connections (--max-connections)",
+                options_.max_connections);
+  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  auto answer = [this, stream]() -> awaitable<void> {
+    ReplyInfo info;
+    info.keep_alive = false;
+    info.request_id = generate_request_id();
+    auto res = detail::problem(503, "Service Unavailable", "too_many_connections");
+    res.set_header("Retry-After", "1");
+    auto out = to_beast(std::move(res), info);
+    beast::error_code ec;
+    stream->expires_after(kLingerTimeout);
+    co_await bhttp::async_write(*stream, out, redirect(ec));
+    // Drain what the client sent meanwhile, briefly, so closing does not reset the connection
+    // before the client has read the answer.
+    stream->socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::array<char, 4096> scratch;
+    std::size_t drained = 0;
+    while (!ec && drained < 64 * 1024) {
+      drained += co_await stream->async_read_some(asio::buffer(scratch), redirect(ec));
+    }
+    stream->socket().close(ec);
+    --refusing_;
+  };
+  asio::co_spawn(stream->get_executor(), std::move(answer), asio::detached);
+}
+
 awaitable<void> ServerCore::accept_loop() {
   asio::steady_timer backoff(acceptor_->get_executor());
   for (;;) {
@@ -779,6 +836,10 @@ awaitable<void> ServerCore::accept_loop() {
       spdlog::warn("accept failed: {}", ec.message());
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(redirect(ec));
+      continue;
+    }
+    if (session_count() >= static_cast<std::size_t>(std::max(1, options_.max_connections))) {
+      refuse_connection(std::move(socket));
       continue;
     }
     try {

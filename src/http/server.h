@@ -24,9 +24,12 @@ struct ServerOptions {
   std::size_t upload_body_limit = 256 * 1024 * 1024;
   std::string upload_path_suffix = "/import";
   std::size_t header_limit = 16 * 1024;  // 431 above this
-  int read_timeout_s = 30;               // whole request must arrive within this
-  int keepalive_timeout_s = 60;          // idle keep-alive connection closed after this
-  std::string static_dir;                // web/dist; empty disables static files
+  int max_header_count = 100;            // 431 above this many request header fields
+  // Open connections (HTTP and WebSocket) at most; a new one beyond is answered 503 and closed.
+  int max_connections = 10000;
+  int read_timeout_s = 30;       // whole request must arrive within this
+  int keepalive_timeout_s = 60;  // idle keep-alive connection closed after this
+  std::string static_dir;        // web/dist; empty disables static files
 };
 
 // A WebSocket subscriber: `filter` turns a published event into the message this subscriber
