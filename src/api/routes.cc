@@ -89,7 +89,7 @@ std::string cookie(const http::Request& req, std::string_view name) {
 
 std::string query_param(const http::Request& req, std::string_view name, bool* bad = nullptr) {
   auto q = http::parse_query(req.query);
-  if (!q) {
+  if (!q.ok()) {
     if (bad) *bad = true;
     return {};
   }
@@ -218,6 +218,11 @@ std::string user_json(const access::Principal& p, const std::string& csrf,
 template <typename F>
 http::Handler guarded(Services s, F f) {
   return [s, f](http::Request& req) mutable -> http::Response {
+    // The query string is checked once for every endpoint (malformed escapes, parameters that
+    // are not UTF-8), whether or not the handler reads it.
+    if (!req.query.empty()) {
+      if (auto q = http::parse_query(req.query); !q.ok()) return problem(q.error());
+    }
     const bool replicas = s.records.store().has_replicas();
     RequestState state;
     if (replicas) {
@@ -277,7 +282,7 @@ http::Handler guarded(Services s, F f) {
 
 Result<record::ListParams> list_params(const http::Request& req) {
   auto q = http::parse_query(req.query);
-  if (!q) return make_error(Errc::kBadRequest, "query string has malformed percent-encoding");
+  if (!q.ok()) return q.error();
   record::ListParams lp;
   for (const auto& [k, v] : *q) {
     if (k == "filter")
@@ -401,9 +406,7 @@ void register_routes(http::Router& router, Services services) {
                  guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
                    RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                    auto query = http::parse_query(req.query);
-                   if (!query)
-                     return make_error(Errc::kBadRequest,
-                                       "query string has malformed percent-encoding");
+                   if (!query.ok()) return query.error();
                    record::ActionRequest ar{p, req.params, *query, req.body};
                    RP_ASSIGN(std::string out, a->handler(ar));
                    return json_response(a->status, std::move(out));
@@ -474,9 +477,7 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
                auto q = http::parse_query(req.query);
-               if (!q)
-                 return make_error(Errc::kBadRequest,
-                                   "query string has malformed percent-encoding");
+               if (!q.ok()) return q.error();
                record::ImportRequest ir;
                ir.body = req.body;
                const std::string* ct = req.header("content-type");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/utf8.h"
 
 namespace rapport::csv {
 
@@ -32,9 +33,7 @@ Result<Charset> charset_of_content_type(std::string_view content_type);
 // to declare charset=gb18030), converted when it is GB18030. Over kMaxBytes → kTooLarge.
 Result<std::string> to_utf8(std::string_view raw, Charset cs);
 
-// Offset of the first byte that does not start a well-formed UTF-8 sequence (overlongs,
-// surrogates and code points above U+10FFFF are ill-formed), or npos.
-std::size_t invalid_utf8_offset(std::string_view s);
+using rapport::invalid_utf8_offset;  // base/utf8.h
 
 // `,` `;` or tab: whichever occurs most often outside quotes in the first line (`,` on a tie or
 // when none occurs).

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "base/utf8.h"
 #include "http/internal.h"
 
 namespace rapport::http {
@@ -45,21 +46,32 @@ std::string_view Request::param(std::string_view name) const {
   return {};
 }
 
-std::optional<Headers> parse_query(std::string_view query) {
+Result<Headers> parse_query(std::string_view query) {
   Headers out;
   if (query.empty()) return out;
-  if (!well_formed_escapes(query)) return std::nullopt;
+  auto malformed = [] {
+    return make_error(Errc::kBadRequest, "query string has malformed percent-encoding");
+  };
+  if (!well_formed_escapes(query)) return malformed();
   UriQueryListA* list = nullptr;
   int count = 0;
   if (uriDissectQueryMallocExA(&list, &count, query.data(), query.data() + query.size(), URI_TRUE,
                                URI_BR_DONT_TOUCH) != URI_SUCCESS) {
-    return std::nullopt;
+    return malformed();
   }
   std::unique_ptr<UriQueryListA, void (*)(UriQueryListA*)> guard(list, uriFreeQueryListA);
   for (const UriQueryListA* item = list; item != nullptr; item = item->next) {
     std::string key = item->key ? item->key : "";
     std::string value = item->value ? item->value : "";
     if (key.empty() && value.empty()) continue;  // "a=1&&b=2"
+    // Every parameter is text: refused here, once, rather than by each handler (a %FF in a
+    // search term would otherwise reach the database and the JSON of the answer).
+    if (!valid_utf8(key)) {
+      return make_error(Errc::kBadRequest, "a query parameter name is not valid UTF-8");
+    }
+    if (!valid_utf8(value)) {
+      return make_error(Errc::kBadRequest, "query parameter '" + key + "' is not valid UTF-8", key);
+    }
     out.emplace_back(std::move(key), std::move(value));
   }
   return out;

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.h"
+
 namespace rapport::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -46,7 +48,8 @@ struct Response {
 // never on an I/O thread, so they may wait on the database.
 using Handler = std::function<Response(Request&)>;
 
-// Decoded query string pairs, in order. Returns nullopt on malformed percent-encoding.
-std::optional<Headers> parse_query(std::string_view query);
+// Decoded query string pairs, in order. kBadRequest on malformed percent-encoding, and when a
+// decoded name or value is not well-formed UTF-8 (the error's field names the parameter).
+Result<Headers> parse_query(std::string_view query);
 
 }  // namespace rapport::http

@@ -235,3 +235,28 @@ test('FailingInput: a spray of odd values for every account field never yields a
   }
   assert.equal((await srv.request('GET', '/healthz')).status, 200);
 });
+
+test('FailingQuery: a query parameter that is not UTF-8 → 400 bad_request naming it, on every endpoint; nothing changes', async () => {
+  const before = await admin.get('/api/v1/accounts?limit=1');
+  assert.equal(before.status, 200);
+  for (const [path, param] of [
+    ['/api/v1/accounts?q=%FF', 'q'],
+    ['/api/v1/accounts?limit=5&filter=%C3', 'filter'],
+    ['/api/v1/search?q=%FF', 'q'],
+    ['/api/v1/search?q=ab%C0%AF', 'q'],
+    ['/api/v1/lookup/phone?number=%FF', 'number'],
+    ['/api/v1/accounts/export.csv?q=%ED%A0%80', 'q'],
+  ]) {
+    const r = await admin.get(path);
+    assertProblem(r, 400, 'bad_request', param);
+    assert.equal(r.json.detail, `query parameter '${param}' is not valid UTF-8`, `${path} → ${r.text}`);
+  }
+  // A write with a bad query string is refused before it happens.
+  const r = await admin.post('/api/v1/accounts?dedupe=%FF', { name: 'Never created 0xFF' });
+  assertProblem(r, 400, 'bad_request', 'dedupe');
+  const search = await admin.get(`/api/v1/accounts?q=${encodeURIComponent('Never created 0xFF')}`);
+  assert.equal(search.status, 200);
+  assert.equal(search.json.items.length, 0);
+  // Well-formed UTF-8 is still accepted.
+  assert.equal((await admin.get(`/api/v1/search?q=${encodeURIComponent('张三')}`)).status, 200);
+});
