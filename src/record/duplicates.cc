@@ -71,7 +71,6 @@ namespace {
 
 // Bumped when what goes into match_index changes; the index is then rebuilt at start-up.
 constexpr int kMatchIndexVersion = 2;
-constexpr int kRebuildBatch = 2000;
 
 struct Scored {
   DuplicateCandidate c;
@@ -152,21 +151,32 @@ Status Deduper::index(storage::Tx& tx, const Entity& e, std::int64_t id,
   return {};
 }
 
-Status Deduper::rebuild_index(storage::Tx& tx) {
+Status Deduper::rebuild_index() {
+  storage::Store& store = rs_.store_;
   const std::string version = std::to_string(kMatchIndexVersion);
-  RP_ASSIGN(auto stored, tx.query("SELECT version FROM derived_index WHERE name = 'match_index'"));
-  if (!stored.rows.empty() && as_text(stored.rows[0][0]) == version) return {};
-  RP_TRY(tx.exec("DELETE FROM match_index"));
+  {
+    RP_ASSIGN(auto tx, store.read());
+    RP_ASSIGN(auto stored,
+              tx->query("SELECT version FROM derived_index WHERE name = 'match_index'"));
+    if (!stored.rows.empty() && as_text(stored.rows[0][0]) == version) return {};
+  }
+  {
+    RP_ASSIGN(auto tx, store.write());
+    RP_TRY(tx->exec("DELETE FROM match_index"));
+    RP_TRY(tx->commit());
+  }
   for (const auto& e : rs_.registry_.all()) {
     if (!rs_.hooks_.dedupe_for(e->name)) continue;
-    RP_TRY(for_each_live_row(tx, *e, kRebuildBatch, [&](std::int64_t id, const auto& row) {
-      return index(tx, *e, id, row, /*fresh=*/true);
-    }));
+    RP_TRY(for_each_live_row_batched(store, *e, rs_.options_.rebuild_batch,
+                                     [&](storage::Tx& tx, std::int64_t id, const auto& row) {
+                                       return index(tx, *e, id, row, /*fresh=*/true);
+                                     }));
   }
-  RP_TRY(tx.exec("DELETE FROM derived_index WHERE name = 'match_index'"));
+  RP_ASSIGN(auto tx, store.write());
+  RP_TRY(tx->exec("DELETE FROM derived_index WHERE name = 'match_index'"));
   SqlValue row[] = {std::string("match_index"), version};
-  RP_TRY(tx.exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
-  return {};
+  RP_TRY(tx->exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
+  return tx->commit();
 }
 
 Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Principal* viewer,

@@ -52,7 +52,7 @@ class Deduper {
   Status index(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                const std::vector<storage::SqlValue>& row, bool fresh);
   Status unindex(storage::Tx& tx, const schema::Entity& e, std::int64_t id);
-  Status rebuild_index(storage::Tx& tx);
+  Status rebuild_index();  // RecordOptions::rebuild_batch records per transaction
 
   // Inside create's transaction, after the insert: likely duplicates of the new record that the
   // caller may read; in block mode kDuplicate (naming the matching field) when any record scores

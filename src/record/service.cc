@@ -33,7 +33,6 @@ const std::vector<Hooks> kNoHooks;
 // rebuilt at start-up.
 constexpr int kFtsVersion = 1;
 // Rows per batch when rebuilding derived indexes.
-constexpr int kRebuildBatch = 2000;
 
 std::string_view trim_view(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -232,30 +231,37 @@ Status RecordService::sync_schema() {
   RP_ASSIGN(auto tx, store_.write());
   RP_TRY(load_custom_fields(*tx, registry_));
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
-  RP_TRY(rebuild_derived(*tx));
-  RP_TRY(Deduper(*this).rebuild_index(*tx));
-  return tx->commit();
+  RP_TRY(tx->commit());
+  RP_TRY(rebuild_derived());
+  return Deduper(*this).rebuild_index();
 }
 
-Status RecordService::rebuild_derived(storage::Tx& tx) {
+Status RecordService::rebuild_derived() {
   const std::string fts_version = std::to_string(kFtsVersion);
   const std::string phone_version = std::to_string(kPhoneIndexVersion) + ":" +
                                     options_.phone_region + ":" + options_.distribution_entity;
   // audit_log.account_id of entries written before it existed (or under another key entity).
   const std::string audit_version = "1:" + options_.distribution_entity;
-  RP_ASSIGN(auto stored, tx.query("SELECT name, version FROM derived_index"));
   std::string have_fts, have_phone, have_audit;
-  for (const auto& r : stored.rows) {
-    if (as_text(r[0]) == "fts") have_fts = as_text(r[1]);
-    if (as_text(r[0]) == "phone_index") have_phone = as_text(r[1]);
-    if (as_text(r[0]) == "audit_key") have_audit = as_text(r[1]);
+  {
+    RP_ASSIGN(auto tx, store_.read());
+    RP_ASSIGN(auto stored, tx->query("SELECT name, version FROM derived_index"));
+    for (const auto& r : stored.rows) {
+      if (as_text(r[0]) == "fts") have_fts = as_text(r[1]);
+      if (as_text(r[0]) == "phone_index") have_phone = as_text(r[1]);
+      if (as_text(r[0]) == "audit_key") have_audit = as_text(r[1]);
+    }
   }
   const bool fts = have_fts != fts_version, phones = have_phone != phone_version,
              audit_keys = have_audit != audit_version;
   if (!fts && !phones && !audit_keys) return {};
-  if (phones) RP_TRY(tx.exec("DELETE FROM phone_index"));
+  if (phones) {
+    RP_ASSIGN(auto tx, store_.write());
+    RP_TRY(tx->exec("DELETE FROM phone_index"));
+    RP_TRY(tx->commit());
+  }
   if (audit_keys) {
-    for (const auto& e : registry_.all()) {
+    for (const auto& e : registry_.all()) {  // one statement, one transaction per entity
       DistributionKey key = distribution_key(*e, options_.distribution_entity);
       std::string value = "NULL";
       if (key.self)
@@ -264,15 +270,18 @@ Status RecordService::rebuild_derived(storage::Tx& tx) {
         value = "(SELECT t." + quote(field_columns(*key.field)[0]) + " FROM " + quote(e->name) +
                 " t WHERE t.id = audit_log.record_id)";
       SqlValue entity[] = {e->name};
-      RP_TRY(tx.exec("UPDATE audit_log SET account_id = " + value + " WHERE entity = ?", entity));
+      RP_ASSIGN(auto tx, store_.write());
+      RP_TRY(tx->exec("UPDATE audit_log SET account_id = " + value + " WHERE entity = ?", entity));
+      RP_TRY(tx->commit());
     }
   }
   std::int64_t total = 0;
   for (const auto& e : registry_.all()) {
     const bool do_fts = fts && e->has_searchable(), do_phones = phones && has_phone_list(*e);
     if (!do_fts && !do_phones) continue;
-    RP_TRY(
-        for_each_live_row(tx, *e, kRebuildBatch, [&](std::int64_t id, const auto& row) -> Status {
+    RP_TRY(for_each_live_row_batched(
+        store_, *e, options_.rebuild_batch,
+        [&](storage::Tx& tx, std::int64_t id, const auto& row) -> Status {
           if (do_fts) RP_TRY(tx.fts_put(e->name, id, fts_text(*e, row)));
           if (do_phones)
             RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true,
@@ -281,14 +290,16 @@ Status RecordService::rebuild_derived(storage::Tx& tx) {
           return {};
         }));
   }
+  RP_ASSIGN(auto tx, store_.write());
   for (const auto& [name, version] : {std::pair<std::string, std::string>{"fts", fts_version},
                                       {"phone_index", phone_version},
                                       {"audit_key", audit_version}}) {
     SqlValue key[] = {name};
-    RP_TRY(tx.exec("DELETE FROM derived_index WHERE name = ?", key));
+    RP_TRY(tx->exec("DELETE FROM derived_index WHERE name = ?", key));
     SqlValue row[] = {name, version};
-    RP_TRY(tx.exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
+    RP_TRY(tx->exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
   }
+  RP_TRY(tx->commit());
   if (total > 0)
     spdlog::info("rebuilt {}{}{} for {} records", fts ? "search bodies" : "",
                  fts && phones ? " and " : "", phones ? "the phone index" : "", total);

@@ -86,6 +86,9 @@ struct RecordOptions {
   // The entity whose id is the distribution key (docs/SCALING.md) stored with audit and phone
   // index rows: its records, and records referring to it, carry its id in account_id.
   std::string distribution_entity = "account";
+  // Records per transaction when derived indexes (search bodies, phone and match index) are
+  // rebuilt at start-up.
+  int rebuild_batch = 10000;
 };
 
 // One record carrying a looked-up phone number, as the caller may see it.
@@ -230,8 +233,9 @@ class RecordService {
   Status derive(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                 const std::vector<storage::SqlValue>& row, bool fresh);
   // Rebuilds full-text bodies and the phone index of every live record when their stored
-  // format version differs from this build's.
-  Status rebuild_derived(storage::Tx& tx);
+  // format version differs from this build's, options_.rebuild_batch records per transaction;
+  // the new version is recorded last, so an interrupted rebuild starts again at the next start.
+  Status rebuild_derived();
   Status audit(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                std::int64_t id, std::string_view action, const std::string& changes_json,
                const std::string& at);

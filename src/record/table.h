@@ -35,11 +35,15 @@ DistributionKey distribution_key(const schema::Entity& e, std::string_view key_e
 // The key's value for one record (its select_list row), or NULL.
 storage::SqlValue distribution_value(const schema::Entity& e, std::string_view key_entity,
                                      std::int64_t id, const std::vector<storage::SqlValue>& row);
-// Visits every live (not deleted) record in id order, in batches of `batch` rows, inside `tx`
-// (derived-index rebuilds). `fn` gets the record id and its select_list row.
-Status for_each_live_row(
-    storage::Tx& tx, const schema::Entity& e, int batch,
-    const std::function<Status(std::int64_t id, const std::vector<storage::SqlValue>& row)>& fn);
+// Visits every live (not deleted) record in id order (derived-index rebuilds), each batch of
+// `batch` rows in a write transaction of its own (committed before the next batch is read), so
+// rebuilding derived data of a large table never holds one giant
+// transaction. `fn` gets the batch's transaction. A failure stops the walk; batches committed
+// before it stay.
+Status for_each_live_row_batched(
+    storage::Store& store, const schema::Entity& e, int batch,
+    const std::function<Status(storage::Tx& tx, std::int64_t id,
+                               const std::vector<storage::SqlValue>& row)>& fn);
 // Number of columns select_list yields before the two internal ones.
 size_t field_column_count(const schema::Entity& e);
 

@@ -8,6 +8,7 @@
 #include "record/phone_index.h"
 #include "record/service.h"
 #include "record/table.h"
+#include "storage/sqlite/sqlite_store.h"
 
 namespace rapport::record {
 namespace {
@@ -34,7 +35,9 @@ class PhoneIndexTest : public ::testing::Test {
                             R"({"name":"lead","title_field":"name","fields":[
                                   {"name":"name","type":"text","searchable":true},
                                   {"name":"phones","type":"phone_list"},
-                                  {"name":"fax","type":"phone_list"}]})",
+                                  {"name":"fax","type":"phone_list"},
+                                  {"name":"emails","type":"email_list"},
+                                  {"name":"tax_id","type":"text"}]})",
                             // Refers to a lead: carries its distribution key when leads shard.
                             R"({"name":"note","title_field":"title","fields":[
                                   {"name":"title","type":"text"},
@@ -215,6 +218,77 @@ TEST_F(PhoneIndexTest, RowsCarryTheDistributionKey) {
   EXPECT_EQ(audit[l1->id], std::vector{k1});
   EXPECT_EQ(audit[n1->id], (std::vector{k2, k2})) << "backfill uses the current reference";
   EXPECT_EQ(audit[n2->id], std::vector{none});
+}
+
+// Every derived index as text, in a fixed order: search bodies, phone index, match index.
+std::vector<std::string> derived_snapshot(storage::Store& store) {
+  auto tx = store.read().value();
+  std::vector<std::string> out;
+  for (const char* sql :
+       {"SELECT rowid, body FROM lead_fts ORDER BY rowid",
+        "SELECT e164, entity, record_id, account_id FROM phone_index "
+        "ORDER BY e164, entity, record_id",
+        "SELECT key, entity, record_id FROM match_index ORDER BY key, entity, record_id"}) {
+    auto rows = tx->query(sql);
+    EXPECT_TRUE(rows.ok()) << sql;
+    for (const auto& r : rows->rows) {
+      std::string line;
+      for (const auto& v : r) {
+        line += storage::is_null(v)                          ? std::string("NULL")
+                : std::holds_alternative<std::string>(v) ? std::get<std::string>(v)
+                                                         : std::to_string(as_int(v));
+        line += '|';
+      }
+      out.push_back(std::move(line));
+    }
+    out.push_back("--");
+  }
+  return out;
+}
+
+TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
+  dedupe::Profile profile;
+  profile.kind = dedupe::Profile::Kind::kOrganisation;
+  profile.name_field = "name";
+  profile.tax_id_field = "tax_id";
+  hooks.set_dedupe("lead", profile);
+  RecordOptions options;
+  options.rebuild_batch = 7;  // 40 live records: 6 batches
+  open(options);
+  std::vector<std::int64_t> made;
+  for (int i = 0; i < 42; ++i) {
+    std::string n = std::to_string(i);
+    auto r = service->create(admin, *lead,
+                             R"({"name":"客户 Lead )" + n + R"(","phones":["010-6253 )" +
+                                 std::to_string(1000 + i) + R"("],"emails":["a)" + n + R"(@corp)" +
+                                 n + R"(.cn"],"tax_id":"91110000X)" + n + R"("})");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    made.push_back(r->id);
+    if (i >= 40) ASSERT_TRUE(service->remove(admin, *lead, r->id).ok());  // not rebuilt
+  }
+  const auto built = derived_snapshot(*store);
+  ASSERT_GT(built.size(), 120u);
+
+  // An older format version: the next start-up rebuilds everything from the records.
+  {
+    auto tx = store->write().value();
+    ASSERT_TRUE(tx->exec("UPDATE derived_index SET version = 'old'").ok());
+    ASSERT_TRUE(tx->exec("DELETE FROM lead_fts").ok());
+    ASSERT_TRUE(tx->exec("DELETE FROM phone_index").ok());
+    ASSERT_TRUE(tx->exec("DELETE FROM match_index").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto* sqlite = dynamic_cast<storage::sqlite::SqliteStore*>(store.get());
+  ASSERT_NE(sqlite, nullptr);
+  const auto before = sqlite->group_commit_stats().batches;
+  service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids, options);
+  ASSERT_TRUE(service->sync_schema().ok());
+  EXPECT_EQ(derived_snapshot(*store), built);
+  // Search bodies and phones walk the 40 live records in 6 batches, the match index in 6 more:
+  // each a transaction of its own (plus the schema sync, the two clears and two version writes).
+  EXPECT_GE(sqlite->group_commit_stats().batches - before, 12);
+  EXPECT_EQ(found("010 6253 1005"), std::vector<std::int64_t>{made[5]});
+  EXPECT_EQ(found("010 6253 1041"), std::vector<std::int64_t>{});  // deleted
 }
 
 }  // namespace
