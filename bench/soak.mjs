@@ -1,0 +1,156 @@
+// Soak (make soak, issue 5): the benchmark's mixed load (wrk, bench/wrk/mixed.lua) for a long
+// time on a copy of the benchmark data set, with the server kill -9'ed and restarted on the same
+// data every SOAK_KILL_EVERY seconds (at a random moment in the second half of each period).
+// Beside wrk, writer loops create accounts and remember every acknowledged (201) one. At the end:
+// every acknowledged account is there (GET 200 with its name), no request of the writers got a
+// 5xx, and PRAGMA integrity_check says ok. Peak RSS of each server run is reported.
+//
+//   node bench/soak.mjs --rapport BIN --data DIR [--seconds 300] [--kill-every 30]
+//                       [--writers 4] [--connections 32]
+// Exits 1 when anything acknowledged is missing, on a 5xx, or on a failed integrity check.
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+  return acc;
+}, []));
+const RAPPORT = args.rapport;
+const DATA = args.data;
+const SECONDS = Number(args.seconds ?? 300);
+const KILL_EVERY = Number(args['kill-every'] ?? 30);
+const WRITERS = Number(args.writers ?? 4);
+const CONNECTIONS = Number(args.connections ?? 32);
+if (!RAPPORT || !DATA) {
+  console.error('usage: node bench/soak.mjs --rapport BIN --data DIR [--seconds S] [--kill-every S]');
+  process.exit(2);
+}
+const token = readFileSync(join(DATA, 'bench', 'token'), 'utf8').trim();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function startServer(port) {
+  const proc = spawn(RAPPORT, ['serve', '--data', DATA, '--port', String(port), '--io-threads', '2', '--workers', '8'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (c) => { log += c; if (log.length > 1e6) log = log.slice(-1e5); });
+  proc.stderr.on('data', (c) => { log += c; if (log.length > 1e6) log = log.slice(-1e5); });
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  for (let i = 0; i < 600; i++) {
+    if (/listening on/.test(log)) return { proc, exited, log: () => log };
+    if (proc.exitCode !== null) break;
+    await sleep(100);
+  }
+  throw new Error(`server did not start:\n${log.slice(-2000)}`);
+}
+
+function peakRss(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch { return 0; }
+}
+
+const url = (port) => `http://127.0.0.1:${port}`;
+async function call(port, method, path, body) {
+  const res = await fetch(url(port) + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  return { status: res.status, text };
+}
+
+const acked = new Map(); // id → name
+let fivexx = 0;
+let writesTried = 0;
+const fivexxSamples = [];
+
+async function round(n, port, seconds) {
+  const srv = await startServer(port);
+  const end = Date.now() + seconds * 1000;
+  const killAt = Date.now() + (seconds / 2 + Math.random() * seconds / 2) * 1000;
+  const wrk = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${Math.ceil(seconds)}s`, '--timeout', '10s',
+    '-s', join(here, 'wrk', 'mixed.lua'), url(port)],
+  { env: { ...process.env, BENCH_DIR: join(DATA, 'bench') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let wrkOut = '';
+  wrk.stdout.on('data', (c) => { wrkOut += c; });
+  const wrkDone = new Promise((r) => wrk.on('exit', r));
+  let dead = false;
+  const writers = Array.from({ length: WRITERS }, (_, w) => (async () => {
+    for (let i = 0; !dead && Date.now() < end; i++) {
+      const name = `soak r${n} w${w} #${i}`;
+      writesTried++;
+      let r;
+      try {
+        r = await call(port, 'POST', '/api/v1/accounts', { name, city: '成都', phones: [`028-8555 ${String(i % 10000).padStart(4, '0')}`] });
+      } catch {
+        if (dead) break; // killed: this create was not acknowledged
+        await sleep(50);
+        continue;
+      }
+      if (r.status === 201) {
+        acked.set(JSON.parse(r.text).id, name);
+      } else if (r.status >= 500) {
+        fivexx++;
+        if (fivexxSamples.length < 5) fivexxSamples.push(`${r.status} ${r.text.slice(0, 200)}`);
+      }
+    }
+  })());
+  while (Date.now() < Math.min(killAt, end)) await sleep(100);
+  const rss = peakRss(srv.proc.pid);
+  dead = true;
+  srv.proc.kill('SIGKILL');
+  await srv.exited;
+  wrk.kill('SIGINT');
+  await wrkDone;
+  await Promise.all(writers);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(wrkOut)?.[1] ?? '?';
+  console.log(`   round ${n}: killed after ${Math.round((Date.now() - (end - seconds * 1000)) / 1000)} s; ` +
+    `wrk mixed ${rps} req/s; ${acked.size} acknowledged creates so far; peak RSS ${(rss / 1048576).toFixed(1)} MB`);
+}
+
+const port = await freePort();
+const started = Date.now();
+console.log(`== soak: ${SECONDS} s of mixed load (wrk ${CONNECTIONS} connections) + ${WRITERS} writers, kill -9 every ~${KILL_EVERY} s`);
+for (let n = 0; Date.now() - started < SECONDS * 1000; n++) {
+  const left = (SECONDS * 1000 - (Date.now() - started)) / 1000;
+  await round(n, port, Math.max(2, Math.min(KILL_EVERY, left)));
+}
+
+// Check: restart once more and read every acknowledged account back.
+const srv = await startServer(port);
+let missing = 0;
+const ids = [...acked.keys()];
+const samples = [];
+for (let i = 0; i < ids.length; i += 16) {
+  await Promise.all(ids.slice(i, i + 16).map(async (id) => {
+    const r = await call(port, 'GET', `/api/v1/accounts/${id}`);
+    if (r.status !== 200 || JSON.parse(r.text).name !== acked.get(id)) {
+      missing++;
+      if (samples.length < 5) samples.push(`${id}: ${r.status} ${r.text.slice(0, 120)}`);
+    }
+  }));
+}
+srv.proc.kill('SIGTERM');
+await srv.exited;
+const integrity = execFileSync('sqlite3', [join(DATA, 'rapport.db'), 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim();
+
+console.log(`== soak result: ${Math.round((Date.now() - started) / 1000)} s, ${writesTried} creates tried, ` +
+  `${acked.size} acknowledged, ${missing} missing, ${fivexx} 5xx, integrity_check ${integrity}`);
+for (const s of [...samples, ...fivexxSamples]) console.log(`   ${s}`);
+const ok = missing === 0 && fivexx === 0 && integrity === 'ok' && acked.size > 0;
+console.log(ok ? 'soak: passed' : 'soak: FAILED');
+process.exit(ok ? 0 : 1);
