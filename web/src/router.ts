@@ -30,6 +30,7 @@ export const router = createRouter({
     { path: '/accounts/:id/360', name: 'account-360', component: () => import('./views/Customer360View.vue') },
     { path: '/duplicates', name: 'duplicates', component: () => import('./views/DuplicatesView.vue') },
     { path: '/:plural', name: 'list', component: () => import('./views/ListView.vue') },
+    { path: '/:plural/import', name: 'import', component: () => import('./views/ImportView.vue') },
     { path: '/:plural/new', name: 'new', component: () => import('./views/EditView.vue') },
     { path: '/:plural/:id', name: 'record', component: () => import('./views/RecordView.vue') },
     { path: '/:plural/:id/edit', name: 'edit', component: () => import('./views/EditView.vue') },

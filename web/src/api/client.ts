@@ -5,6 +5,7 @@ import type {
   FieldMeta,
   FilterExpr,
   HistoryEntry,
+  ImportResult,
   ListParams,
   ListResponse,
   Metadata,
@@ -122,6 +123,8 @@ export async function parseProblem(res: Response): Promise<ApiError> {
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | null | undefined>;
   body?: unknown;
+  /** A non-JSON body (e.g. CSV) sent as is with this content type. */
+  raw?: { body: BodyInit; contentType: string };
   headers?: Record<string, string>;
   /** Do not run the 401 redirect (used by login and the session probe). */
   skipAuthRedirect?: boolean;
@@ -215,6 +218,9 @@ export class ApiClient {
     if (opts.body !== undefined) {
       headers['Content-Type'] = 'application/json';
       body = JSON.stringify(opts.body);
+    } else if (opts.raw) {
+      headers['Content-Type'] = opts.raw.contentType;
+      body = opts.raw.body;
     }
     if (method !== 'GET' && method !== 'HEAD' && this.csrfToken) {
       headers['X-CSRF-Token'] = this.csrfToken;
@@ -336,6 +342,26 @@ export class ApiClient {
   async search(q: string, opts: { entity?: string; limit?: number } = {}, signal?: AbortSignal): Promise<SearchHit[]> {
     const r = await this.get<{ items: SearchHit[] }>('/search', { q, entity: opts.entity, limit: opts.limit }, signal);
     return r?.items ?? [];
+  }
+
+  /** Imports CSV text (docs/API.md "Import"): a dry run or a commit with an explicit column mapping. */
+  async importCsv(
+    plural: string,
+    csv: string,
+    params: { mode: 'dry_run' | 'commit'; mapping: Record<string, string>; upsert?: string; file_name?: string },
+  ): Promise<ImportResult> {
+    const query: Record<string, string | undefined> = {
+      mode: params.mode,
+      mapping: JSON.stringify(params.mapping),
+      upsert: params.upsert || undefined,
+      file_name: params.file_name || undefined,
+    };
+    return (
+      await this.request<ImportResult>('POST', `/${plural}/import`, {
+        query,
+        raw: { body: csv, contentType: 'text/csv; charset=utf-8' },
+      })
+    ).data;
   }
 
   /** The URL of the CSV export of a list view (the browser downloads it with the session cookie). */

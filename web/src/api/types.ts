@@ -202,3 +202,32 @@ export interface Problem {
   field?: string | null;
   [key: string]: unknown;
 }
+
+/** One row's problem in an import answer. */
+export interface ImportRowError {
+  row: number;
+  field?: string;
+  code: string;
+  message: string;
+}
+
+/** The answer of POST /{plural}/import (dry run: would_create/would_update; commit: created/updated). */
+export interface ImportResult {
+  import_id: Id;
+  entity: string;
+  mode: 'dry_run' | 'commit';
+  rows: number;
+  valid: number;
+  created?: number;
+  updated?: number;
+  would_create?: number;
+  would_update?: number;
+  skipped: number;
+  skipped_rows: number[];
+  errors: ImportRowError[];
+  error_count: number;
+  errors_truncated?: boolean;
+  columns: { column: string; field: string }[];
+  ignored_columns: { column: string; reason: string }[];
+  report: string;
+}
