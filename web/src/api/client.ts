@@ -15,6 +15,8 @@ import type {
   SessionInfo,
 } from './types';
 
+import { unloadState } from '../util/unload';
+
 export const API_BASE = '/api/v1';
 
 /** An error answer from the server (or the network), with the problem+json fields pulled out. */
@@ -203,6 +205,8 @@ export class ApiClient {
       opts.onUnauthenticated ??
       ((next: string) => {
         if (typeof window !== 'undefined' && !window.location.pathname.startsWith('/login')) {
+          // Nothing can be saved without a session: the unsaved-form guard must not hold the page.
+          unloadState.forced = true;
           window.location.assign(loginUrl(next));
         }
       });

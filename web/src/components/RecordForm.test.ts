@@ -173,3 +173,16 @@ describe('validation helpers', () => {
     expect(problemMessage({ code: 'weird', detail: 'Server detail', title: '' }, t, te)).toBe('Server detail');
   });
 });
+
+describe('RecordForm dirty state (for the unsaved-form guard)', () => {
+  it('is dirty while a value differs from the record, clean again when it is typed back', async () => {
+    const w = setup('en', { id: '1', version: 2, name: 'Acme' });
+    await flushPromises();
+    const input = w.find('#f-name');
+    await input.setValue('Acme 2');
+    expect(w.emitted('dirty')?.at(-1)).toEqual([true]);
+    await input.setValue('Acme');
+    expect(w.emitted('dirty')?.at(-1)).toEqual([false]);
+    w.unmount();
+  });
+});

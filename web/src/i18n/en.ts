@@ -226,6 +226,7 @@ const en = {
     },
   },
   form: {
+    leaveConfirm: 'You have unsaved changes. Leave this page and discard them?',
     newTitle: 'New {entity}',
     editTitle: 'Edit {title}',
     save: 'Save',

@@ -228,6 +228,7 @@ const zhCN: Messages = {
     },
   },
   form: {
+    leaveConfirm: '有未保存的更改。确定离开此页面并放弃这些更改吗？',
     newTitle: '新建{entity}',
     editTitle: '编辑 {title}',
     save: '保存',
