@@ -1,4 +1,6 @@
-// Types of the Rapport REST API v1 as described in docs/API.md (the server's contract).
+// Types of the Rapport REST API v1 as described in docs/API.md (the server's contract). Where the
+// OpenAPI spec describes a shape, the type is taken from (or checked against) the generated openapi.ts.
+import type { components } from './openapi';
 
 export type Id = string;
 
@@ -116,11 +118,8 @@ export interface HistoryEntry {
   changes?: HistoryChange[];
 }
 
-export interface SearchHit {
-  entity: string;
-  id: Id;
-  title: string;
-}
+/** A search hit: the spec's SearchResult item, every property present. */
+export type SearchHit = Required<NonNullable<components['schemas']['SearchResult']['items']>[number]>;
 
 export interface User {
   id: Id;
@@ -231,3 +230,15 @@ export interface ImportResult {
   ignored_columns: { column: string; reason: string }[];
   report: string;
 }
+
+// A problem the spec describes is a Problem here (compile-time check).
+const problemFitsSpec: components['schemas']['Problem'] extends Problem ? true : never = true;
+void problemFitsSpec;
+
+/** Every entity's record as the spec describes it (e.g. SpecRecord<'account'>). */
+export type SpecRecord<N extends keyof components['schemas']> = components['schemas'][N];
+/** The system fields RecordData names, as the spec declares them on every record. */
+export type SpecSystemFields = Pick<
+  SpecRecord<'account'>,
+  'id' | 'version' | 'created_at' | 'updated_at' | 'created_by' | 'updated_by' | 'owner_id' | 'team_id'
+>;
