@@ -471,6 +471,30 @@ void register_routes(http::Router& router, Services services) {
                        }));
   }
 
+  // Counts grouped by fields for charts (record/aggregate.cc).
+  router.add("GET", v1 + "/{entity}/aggregate",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate(s, req));
+               RP_ASSIGN(auto e, entity_of(s, req));
+               auto q = http::parse_query(req.query);
+               if (!q)
+                 return make_error(Errc::kBadRequest,
+                                   "query string has malformed percent-encoding");
+               std::string group_by, bucket, filter;
+               for (const auto& [k, v] : *q) {
+                 if (k == "group_by")
+                   group_by = v;
+                 else if (k == "bucket")
+                   bucket = v;
+                 else if (k == "filter")
+                   filter = v;
+                 else
+                   return make_error(Errc::kBadRequest, "unknown query parameter " + k, k);
+               }
+               RP_ASSIGN(std::string out, s.records.aggregate(p, *e, group_by, bucket, filter));
+               return json_response(200, std::move(out));
+             }));
+
   // Import of a CSV or vCard body (record/import.h): dry run or commit, upsert, mapping.
   router.add("POST", v1 + "/{entity}/import",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {

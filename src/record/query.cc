@@ -332,4 +332,21 @@ std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<Sql
   return "(" + out + ")";
 }
 
+std::string scope_sql(const access::Principal& p, access::Scope s, std::vector<SqlValue>& params) {
+  switch (s) {
+    case access::Scope::kAll:
+      return "1 = 1";
+    case access::Scope::kTeam:
+      params.emplace_back(p.user_id);
+      params.emplace_back(p.team_id);
+      return "(\"owner_id\" = ? OR (\"team_id\" = ? AND \"team_id\" <> 0))";
+    case access::Scope::kOwn:
+      params.emplace_back(p.user_id);
+      return "\"owner_id\" = ?";
+    case access::Scope::kNone:
+      return "1 = 0";
+  }
+  return "1 = 0";
+}
+
 }  // namespace rapport::record

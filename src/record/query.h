@@ -41,4 +41,8 @@ std::string after_cursor(const std::vector<SortKey>& keys,
                          const std::vector<storage::SqlValue>& values,
                          std::vector<storage::SqlValue>& params);
 
+// Scope-limiting SQL condition of list queries (owner / team / all / nothing); appends its values.
+std::string scope_sql(const access::Principal& p, access::Scope s,
+                      std::vector<storage::SqlValue>& params);
+
 }  // namespace rapport::record

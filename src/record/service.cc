@@ -103,24 +103,6 @@ Error not_found(const Entity& e, std::int64_t id) {
   return make_error(Errc::kNotFound, "no " + e.name + " with id " + std::to_string(id));
 }
 
-// Scope-limiting SQL for list queries.
-std::string scope_sql(const Principal& p, Scope s, std::vector<SqlValue>& params) {
-  switch (s) {
-    case Scope::kAll:
-      return "1 = 1";
-    case Scope::kTeam:
-      params.emplace_back(p.user_id);
-      params.emplace_back(p.team_id);
-      return "(\"owner_id\" = ? OR (\"team_id\" = ? AND \"team_id\" <> 0))";
-    case Scope::kOwn:
-      params.emplace_back(p.user_id);
-      return "\"owner_id\" = ?";
-    case Scope::kNone:
-      return "1 = 0";
-  }
-  return "1 = 0";
-}
-
 // Validates the request body's members into `values`; refuses unknown, read-only and
 // forbidden fields by name.
 Status collect_values(const Principal& p, const Entity& e, const json::Value& input,
