@@ -28,6 +28,7 @@ export const router = createRouter({
       meta: { admin: true },
     },
     { path: '/accounts/:id/360', name: 'account-360', component: () => import('./views/Customer360View.vue') },
+    { path: '/dashboard', name: 'dashboard', component: () => import('./views/DashboardView.vue') },
     { path: '/duplicates', name: 'duplicates', component: () => import('./views/DuplicatesView.vue') },
     { path: '/:plural', name: 'list', component: () => import('./views/ListView.vue') },
     { path: '/:plural/import', name: 'import', component: () => import('./views/ImportView.vue') },

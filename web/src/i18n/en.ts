@@ -20,6 +20,7 @@ const en = {
     unknownEntity: 'There is no module called “{name}”.',
   },
   nav: {
+    dashboard: 'Dashboard',
     duplicates: 'Duplicates',
     accounts: 'Accounts',
     contacts: 'Contacts',
@@ -470,6 +471,19 @@ const en = {
       postal_code: 'postal code',
       country: 'country',
     },
+  },
+  charts: {
+    title: 'Dashboard',
+    countBy: '{entities} by {field}',
+    perMonth: '{entities} per {field} and month',
+    none: '(none)',
+    yes: 'Yes',
+    no: 'No',
+    count: 'Records',
+    month: 'Month',
+    showData: 'Show the numbers',
+    noData: 'No records yet.',
+    nothing: 'There is nothing to chart for you yet.',
   },
   system: {
     id: 'ID',

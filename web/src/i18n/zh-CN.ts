@@ -22,6 +22,7 @@ const zhCN: Messages = {
     unknownEntity: '没有名为“{name}”的模块。',
   },
   nav: {
+    dashboard: '仪表盘',
     duplicates: '重复记录',
     accounts: '客户',
     contacts: '联系人',
@@ -471,6 +472,19 @@ const zhCN: Messages = {
       postal_code: '邮编',
       country: '国家',
     },
+  },
+  charts: {
+    title: '仪表盘',
+    countBy: '{entities}（按{field}）',
+    perMonth: '{entities}（按{field}和月份）',
+    none: '（空）',
+    yes: '是',
+    no: '否',
+    count: '记录数',
+    month: '月份',
+    showData: '显示数据',
+    noData: '暂无记录。',
+    nothing: '暂时没有可显示的图表。',
   },
   system: {
     id: 'ID',
