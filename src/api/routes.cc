@@ -480,18 +480,20 @@ void register_routes(http::Router& router, Services services) {
                if (!q)
                  return make_error(Errc::kBadRequest,
                                    "query string has malformed percent-encoding");
-               std::string group_by, bucket, filter;
+               record::RecordService::AggregateParams ap;
                for (const auto& [k, v] : *q) {
                  if (k == "group_by")
-                   group_by = v;
+                   ap.group_by = v;
                  else if (k == "bucket")
-                   bucket = v;
+                   ap.bucket = v;
                  else if (k == "filter")
-                   filter = v;
+                   ap.filter = v;
+                 else if (k == "q")
+                   ap.q = v;
                  else
                    return make_error(Errc::kBadRequest, "unknown query parameter " + k, k);
                }
-               RP_ASSIGN(std::string out, s.records.aggregate(p, *e, group_by, bucket, filter));
+               RP_ASSIGN(std::string out, s.records.aggregate(p, *e, ap));
                return json_response(200, std::move(out));
              }));
 

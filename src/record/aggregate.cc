@@ -2,6 +2,7 @@
 // permissions and filter language as lists; values grouped in SQL, one query.
 #include <algorithm>
 
+#include "core/text.h"
 #include "record/query.h"
 #include "record/service.h"
 #include "record/table.h"
@@ -70,8 +71,8 @@ bool value_less(const SqlValue& a, const SqlValue& b) {
 }  // namespace
 
 Result<std::string> RecordService::aggregate(const Principal& p, const Entity& e,
-                                             std::string_view group_by, std::string_view bucket,
-                                             std::string_view filter) {
+                                             const AggregateParams& ap) {
+  const std::string_view group_by = ap.group_by, bucket = ap.bucket, filter = ap.filter;
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
 
@@ -123,6 +124,11 @@ Result<std::string> RecordService::aggregate(const Principal& p, const Entity& e
                         "filter");
     RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params));
     where += " AND " + cond;
+  }
+  if (!ap.q.empty()) {
+    if (!e.has_searchable())
+      return make_error(Errc::kBadRequest, e.plural + " have no searchable fields", "q");
+    where += " AND " + store_.dialect().fts_condition(e.name, text::search_query(ap.q), params);
   }
   std::string select, positions;
   for (std::size_t i = 0; i < fields.size(); ++i) {

@@ -176,12 +176,14 @@ class RecordService {
   // Number of live records matching `filter` (JSON text, as for list) within the caller's scope.
   Result<std::int64_t> count(const access::Principal& p, const schema::Entity& e,
                              std::string_view filter);
-  // Counts of live records in the caller's scope (and `filter`) grouped by one or two readable
-  // fields, date/datetime values by `bucket` (day, month, year; UTC) — aggregate.cc. JSON of
-  // GET /{plural}/aggregate.
+  // Counts of live records in the caller's scope (and `filter`, `q` as for lists) grouped by one
+  // or two readable fields, date/datetime values by `bucket` (day, month, year; UTC) —
+  // aggregate.cc. JSON of GET /{plural}/aggregate.
+  struct AggregateParams {
+    std::string group_by, bucket, filter, q;
+  };
   Result<std::string> aggregate(const access::Principal& p, const schema::Entity& e,
-                                std::string_view group_by, std::string_view bucket,
-                                std::string_view filter);
+                                const AggregateParams& ap);
   // CSV (RFC 4180, UTF-8 with BOM) of the list, all pages, readable fields only.
   Result<std::string> export_csv(const access::Principal& p, const schema::Entity& e,
                                  ListParams params);

@@ -55,6 +55,14 @@ test('two fields, booleans as booleans, and a filter', async () => {
   assert.ok(r.json.groups.some((g) => g.values[1] === true));
 });
 
+test('q narrows the counts like the list search', async () => {
+  const r = await agg(admin, 'accounts', { group_by: 'tier', q: 'Agg N' });
+  assert.equal(r.status, 200, r.text);
+  const list = await admin.get(`/api/v1/accounts?${qs({ q: 'Agg N', limit: 500 })}`);
+  assert.equal(r.json.total, list.json.items.length);
+  assert.deepEqual(asMap(r.json.groups), { A: 2, B: 1 });
+});
+
 test('interactions per channel per month (UTC buckets); day and year buckets; references as id strings', async () => {
   const r = await agg(admin, 'interactions', { group_by: 'channel,occurred_at', bucket: 'month' });
   assert.equal(r.status, 200, r.text);
