@@ -92,3 +92,31 @@ uiTest('a Sales user charts only the records in their scope, in Chinese', P, asy
     await p2.context().close();
   }
 });
+
+uiTest('the list charts itself as filtered; a bar of the numbers narrows the list', P, async () => {
+  await page.goto('/accounts');
+  await page.getByTestId('list-row').first().waitFor();
+  await page.getByTestId('chart-toggle').click();
+  const chart = page.getByTestId('list-chart');
+  await chart.getByTestId('list-chart-field').selectOption('tier');
+  await chart.locator('canvas').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="list-chart-total"]')?.textContent?.includes('5 records'));
+  const rowsOf = () => chart.getByTestId('chart-row').evaluateAll((rs) => rs.map((r) => [r.dataset.value, Number(r.dataset.count)]));
+  assert.deepEqual(await rowsOf(), [['A', 3], ['B', 1], ['null', 1]]);
+
+  // the quick search narrows the chart as it narrows the list
+  await page.getByTestId('quick-search').fill('Chart North');
+  await page.waitForFunction(() => document.querySelector('[data-testid="list-chart-total"]')?.textContent?.includes('2 records'));
+  assert.deepEqual(await rowsOf(), [['A', 1], ['B', 1]]);
+  await page.getByTestId('quick-search').fill('');
+  await page.waitForFunction(() => document.querySelector('[data-testid="list-chart-total"]')?.textContent?.includes('5 records'));
+
+  await chart.locator('summary').click();
+  await chart.getByTestId('chart-pick').filter({ hasText: 'A' }).first().click();
+  await page.waitForURL((u) => u.searchParams.has('filter'));
+  assert.deepEqual(JSON.parse(new URL(page.url()).searchParams.get('filter')), { field: 'tier', op: '=', value: 'A' });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="list-row"]').length === 3);
+  await page.waitForFunction(() => document.querySelector('[data-testid="list-chart-total"]')?.textContent?.includes('3 records'));
+  assert.deepEqual(await rowsOf(), [['A', 3]]);
+  assert.equal((await page.getByTestId('filter-toggle').textContent()).trim(), 'Filters (1)');
+});

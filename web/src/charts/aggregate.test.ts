@@ -2,7 +2,7 @@
 // monthly series with empty months filled, and the list filters a chart element opens.
 import { describe, expect, it } from 'vitest';
 import type { FieldMeta } from '../api/types';
-import { filterFor, monthFilter, monthRange, monthsBefore, slices, stacked, valueLabel, type AggregateAnswer } from './aggregate';
+import { barFilter, chartableFields, filterFor, monthFilter, narrow, monthRange, monthsBefore, slices, stacked, valueLabel, type AggregateAnswer } from './aggregate';
 
 const words = { none: '(none)', yes: 'Yes', no: 'No' };
 const tier: FieldMeta = {
@@ -90,5 +90,24 @@ describe('filters of chart elements', () => {
         { field: 'occurred_at', op: '<', value: '2027-01-01T00:00:00Z' },
       ],
     });
+  });
+});
+
+describe('list charts', () => {
+  it('offer enum, boolean and date fields', () => {
+    const fields: FieldMeta[] = [tier, { name: 'name', type: 'text' }, { name: 'key_account', type: 'boolean' }, { name: 'founded', type: 'date' }, { name: 'updated_at', type: 'datetime' }];
+    expect(chartableFields(fields).map((f) => f.name)).toEqual(['tier', 'key_account', 'founded']);
+  });
+  it('a bar narrows the current filter to its value or month', () => {
+    expect(barFilter(tier, 'A')).toEqual({ field: 'tier', op: '=', value: 'A' });
+    expect(barFilter({ name: 'founded', type: 'date' }, '2024-02')).toEqual({
+      and: [
+        { field: 'founded', op: '>=', value: '2024-02-01' },
+        { field: 'founded', op: '<', value: '2024-03-01' },
+      ],
+    });
+    const city = { field: 'city', op: '=', value: '北京' } as const;
+    expect(narrow(null, barFilter(tier, null))).toEqual({ field: 'tier', op: 'is_null', value: true });
+    expect(narrow(city, barFilter(tier, 'B'))).toEqual({ and: [city, { field: 'tier', op: '=', value: 'B' }] });
   });
 });

@@ -125,14 +125,32 @@ export function filterFor(field: string, v: AggValue): FilterExpr {
   return { field, op: '=', value: v };
 }
 
-/** The list filter of a month of a date-time field: [first day, first day of the next month). */
-export function monthFilter(field: string, month: string): FilterExpr {
+/** The list filter of a month of a date or date-time field: [first day, first day of the next month). */
+export function monthFilter(field: string, month: string, dateOnly = false): FilterExpr {
   const [y, m] = month.split('-').map(Number);
   const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  const start = (ym: string) => (dateOnly ? `${ym}-01` : `${ym}-01T00:00:00Z`);
   return {
     and: [
-      { field, op: '>=', value: `${month}-01T00:00:00Z` },
-      { field, op: '<', value: `${next}-01T00:00:00Z` },
+      { field, op: '>=', value: start(month) },
+      { field, op: '<', value: start(next) },
     ],
   };
+}
+
+/** Fields a list can be charted by: choices (enum), yes/no, and dates by month. */
+export function chartableFields(fields: FieldMeta[]): FieldMeta[] {
+  return fields.filter((f) => ['enum', 'boolean', 'date', 'datetime'].includes(f.type) && f.name !== 'updated_at');
+}
+
+/** The filter of one bar of a list chart: a value, or a month of a date field. */
+export function barFilter(field: FieldMeta, v: AggValue): FilterExpr {
+  if ((field.type === 'date' || field.type === 'datetime') && typeof v === 'string')
+    return monthFilter(field.name, v, field.type === 'date');
+  return filterFor(field.name, v);
+}
+
+/** The current list filter narrowed by a chart element's filter. */
+export function narrow(current: FilterExpr | null, extra: FilterExpr): FilterExpr {
+  return current ? { and: [current, extra] } : extra;
 }

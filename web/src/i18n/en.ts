@@ -473,6 +473,11 @@ const en = {
     },
   },
   charts: {
+    toggle: 'Chart',
+    groupBy: 'Count by',
+    listBy: 'Records by {field}',
+    total: '{n} records',
+    noFields: 'This list has no field to chart by.',
     title: 'Dashboard',
     countBy: '{entities} by {field}',
     perMonth: '{entities} per {field} and month',

@@ -474,6 +474,11 @@ const zhCN: Messages = {
     },
   },
   charts: {
+    toggle: '图表',
+    groupBy: '统计字段',
+    listBy: '记录数（按{field}）',
+    total: '共 {n} 条记录',
+    noFields: '此列表没有可用于图表的字段。',
     title: '仪表盘',
     countBy: '{entities}（按{field}）',
     perMonth: '{entities}（按{field}和月份）',
