@@ -234,7 +234,7 @@ std::vector<std::string> derived_snapshot(storage::Store& store) {
     for (const auto& r : rows->rows) {
       std::string line;
       for (const auto& v : r) {
-        line += storage::is_null(v)                          ? std::string("NULL")
+        line += storage::is_null(v)                      ? std::string("NULL")
                 : std::holds_alternative<std::string>(v) ? std::get<std::string>(v)
                                                          : std::to_string(as_int(v));
         line += '|';
