@@ -161,9 +161,10 @@ class FaultVfs {
 
 // ---- helpers
 
-std::unique_ptr<SqliteStore> open_store_at(const std::string& path) {
+std::unique_ptr<SqliteStore> open_store_at(const std::string& path, int max_members = 64) {
   StoreOptions options;
   options.group_commit_max_ms = 0;  // batches bounded by size only: deterministic
+  options.group_commit_max_members = max_members;
   auto store = SqliteStore::open(path, options);
   EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
   return store.ok() ? std::move(store).value() : nullptr;
@@ -287,6 +288,21 @@ TEST_F(GroupCommitTest, WaitingWritersShareOneCommit) {
   auto after = store_->group_commit_stats();
   EXPECT_EQ(after.batches - before.batches, 1);
   EXPECT_EQ(after.committed - before.committed, 4);
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"held", "m0", "m1", "m2"}));
+}
+
+TEST_F(GroupCommitTest, FullBatchCommitsEvenWhileWritersWait) {
+  // At most 2 members per batch: the held writer and 3 waiting ones make two batches of two,
+  // so a stream of writers cannot keep the first one waiting for ever.
+  store_.reset();
+  store_ = open_store_at(path_, 2);
+  ASSERT_NE(store_, nullptr);
+  auto results = batch([](Tx& tx) { return insert(tx, "held"); }, 3,
+                       [](int i, Tx& tx) { return insert(tx, "m" + std::to_string(i)); });
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.error().message;
+  auto stats = store_->group_commit_stats();
+  EXPECT_EQ(stats.batches, 2);
+  EXPECT_EQ(stats.committed, 4);
   EXPECT_EQ(names(*store_), (std::vector<std::string>{"held", "m0", "m1", "m2"}));
 }
 
