@@ -210,6 +210,59 @@ int fail(const Error& e) {
   return 1;
 }
 
+// A CSV cell (RFC 4180): quoted when it holds a separator, quote or line break.
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The account import file of bench/import.sh: `rows` accounts as a spreadsheet would hold them
+// (header = field names and address parts, phones as "a; b", money as "1,234.00 CNY"), with
+// customer codes (I…) and emails of their own so that they do not collide with the generated
+// data set.
+int write_import_csv(const std::string& path, long rows, std::uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x1237);
+  std::ofstream f(path, std::ios::binary);
+  if (!f) {
+    std::cerr << "rapport-gen: cannot write " << path << "\n";
+    return 1;
+  }
+  f << "name,customer_code,kind,customer_type,industry,city,phones,emails,tier,"
+       "relationship_level,key_account,credit_limit,employees,address.street,address.city,"
+       "address.region,address.postal_code,address.country\r\n";
+  for (long i = 0; i < rows; ++i) {
+    const City& c = kCities[rng() % std::size(kCities)];
+    bool zh = i % 3 != 0;
+    bool individual = i % 10 == 9;
+    size_t trade = rng() % std::size(kTrades);
+    std::string name;
+    if (individual)
+      name = zh ? person_zh(rng) : person_en(rng);
+    else if (zh)
+      name = std::string(c.zh) + pick(rng, kCoreChars) + pick(rng, kCoreChars) + kTrades[trade] +
+             pick(rng, kSuffixZh);
+    else
+      name =
+          std::string(pick(rng, kLatinWords)) + " " + kTradesEn[trade] + " " + pick(rng, kSuffixEn);
+    std::string phones = phone(rng, c);
+    if (rng() % 3 == 0) phones += "; " + phone(rng, c);
+    std::string street = std::string(pick(rng, kStreets)) + std::to_string(1 + rng() % 300) + "号";
+    f << csv_cell(name) << ",I" << (1000000 + i) << ',' << (individual ? "individual" : "company")
+      << ',' << pick(rng, kTypes) << ',' << csv_cell(zh ? kTrades[trade] : kTradesEn[trade]) << ','
+      << csv_cell(zh ? c.zh : c.en) << ',' << csv_cell(phones) << ",import" << i << "@example.com,"
+      << pick(rng, kTiers) << ',' << pick(rng, kLevels) << ',' << (i % 17 == 0 ? "true" : "false")
+      << ",\"" << (rng() % 500 + 10) << ",000.00 CNY\"," << (1 + rng() % 5000) << ','
+      << csv_cell(street) << ',' << csv_cell(c.zh) << ',' << csv_cell(c.region_zh) << ','
+      << c.postal << ",CN\r\n";
+  }
+  return f ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,7 +272,11 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 20261122;
   int batch = 5000;
   double max_seconds = 0;
-  cli.add_option("--data", data, "data directory to create (must not hold a database)")->required();
+  std::string import_csv;
+  cli.add_option("--data", data, "data directory to create (must not hold a database)");
+  cli.add_option("--import-csv", import_csv,
+                 "instead of a database, write an account import file (CSV) of --accounts rows "
+                 "(bench/import.sh) and stop");
   cli.add_option("--scale", scale_name, "tiny (500 accounts), small (10,000), full (1,000,000)");
   cli.add_option("--accounts", accounts, "number of accounts (overrides the scale)");
   cli.add_option("--seed", seed, "random seed");
@@ -231,6 +288,11 @@ int main(int argc, char** argv) {
 
   Scale scale = scale_of(scale_name);
   if (accounts > 0) scale.accounts = accounts;
+  if (!import_csv.empty()) return write_import_csv(import_csv, scale.accounts, seed);
+  if (data.empty()) {
+    std::cerr << "rapport-gen: --data is required\n";
+    return 2;
+  }
   if (fs::exists(app::database_path(data))) {
     std::cerr << "rapport-gen: " << app::database_path(data) << " exists; use a new directory\n";
     return 1;

@@ -4,8 +4,7 @@
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
-#include <algorithm>
-#include <array>
+#include <unordered_map>
 
 namespace rapport::phone {
 
@@ -15,20 +14,12 @@ using i18n::phonenumbers::PhoneNumberUtil;
 namespace {
 // Longer input is not a phone number; keeps the parser away from pathological strings.
 constexpr size_t kMaxInput = 64;
-}  // namespace
-
-bool is_e164(std::string_view s) {
-  if (s.size() < 9 || s.size() > 16 || s[0] != '+' || s[1] == '0') return false;
-  for (size_t i = 1; i < s.size(); ++i)
-    if (s[i] < '0' || s[i] > '9') return false;
-  return true;
-}
-
-bool known_region(std::string_view region) {
-  return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(std::string(region)) != 0;
-}
-
-namespace {
+// One write normalises the same numbers several times (validation, phone index, search body,
+// duplicate facts), an import batch its rows' numbers again when it checks them for duplicates,
+// and libphonenumber's parser is the costly part: each thread remembers its answers. Large
+// enough for an import batch's numbers (5,000 rows); dropped whole when full. A pure function
+// of (raw, region): nothing to invalidate.
+constexpr size_t kCacheEntries = 65536;
 
 Result<std::string> parse_to_e164(std::string_view raw, std::string_view region) {
   const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
@@ -45,37 +36,32 @@ Result<std::string> parse_to_e164(std::string_view raw, std::string_view region)
   util->Format(number, PhoneNumberUtil::E164, &out);
   return out;
 }
-
-// One write normalises the same numbers several times (validation, phone index, search body,
-// duplicate facts); libphonenumber's parser is the costly part, so each thread remembers its
-// last few answers. A pure function of (raw, region): nothing to invalidate.
-struct Memo {
-  std::string raw;
-  std::string region;
-  Result<std::string> out{std::string()};
-};
-constexpr std::size_t kMemoSize = 16;
-
 }  // namespace
+
+bool is_e164(std::string_view s) {
+  if (s.size() < 9 || s.size() > 16 || s[0] != '+' || s[1] == '0') return false;
+  for (size_t i = 1; i < s.size(); ++i)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
+bool known_region(std::string_view region) {
+  return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(std::string(region)) != 0;
+}
 
 Result<std::string> to_e164(std::string_view raw, std::string_view region) {
   if (is_e164(raw)) return std::string(raw);
   if (raw.empty() || raw.size() > kMaxInput)
     return make_error(Errc::kValidation, "not a phone number: " + std::string(raw));
-  thread_local std::array<Memo, kMemoSize> memo;
-  thread_local std::size_t used = 0;
-  thread_local std::size_t next = 0;
-  for (std::size_t i = 0; i < used; ++i) {
-    if (memo[i].raw == raw && memo[i].region == region) return memo[i].out;
-  }
-  Result<std::string> out = parse_to_e164(raw, region);
-  Memo& slot = memo[next];
-  slot.raw.assign(raw);
-  slot.region.assign(region);
-  slot.out = out;
-  next = (next + 1) % kMemoSize;
-  used = std::min(used + 1, kMemoSize);
-  return out;
+  thread_local std::unordered_map<std::string, Result<std::string>> cache;
+  std::string key;
+  key.reserve(region.size() + 1 + raw.size());
+  key.append(region).append(1, '\n').append(raw);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() >= kCacheEntries) cache.clear();
+  auto r = parse_to_e164(raw, region);
+  cache.emplace(std::move(key), r);
+  return r;
 }
 
 }  // namespace rapport::phone

@@ -21,6 +21,12 @@ std::string event_json(const Event& e) {
   w.EndArray();
   w.Key("at");
   w.String(e.at);
+  if (e.kind == "imported") {
+    w.Key("created");
+    w.Int64(e.created);
+    w.Key("updated");
+    w.Int64(e.updated);
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

@@ -13,12 +13,16 @@ namespace rapport::record {
 struct Event {
   std::string entity;
   std::int64_t id = 0;
-  std::string kind;  // created | updated | deleted | restored
+  // created | updated | deleted | restored, or imported: one event for a batch of an import
+  // (id = the import_run, `changed` = the fields the file writes, counts in created/updated)
+  std::string kind;
   std::vector<std::string> changed;
   std::int64_t owner_id = 0;
   std::int64_t team_id = 0;
   std::int64_t user_id = 0;  // who made the change
   std::string at;            // ISO 8601 UTC
+  std::int64_t created = 0;  // imported: records created and updated by the batch
+  std::int64_t updated = 0;
 };
 
 std::string event_json(const Event& e);

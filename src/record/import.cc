@@ -665,6 +665,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     ignw.EndObject();
   };
   std::set<std::string> seen_targets, seen_headers;
+  std::map<std::string, int>
+      mapped_fields;  // fields the file writes (the import event's "changed")
   std::map<std::string, const Field*> by_label;
   for (const auto& f : e.fields) {
     by_label.emplace(text::fold(f.name), &f);
@@ -741,6 +743,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     if (!seen_targets.insert(full).second)
       return make_error(Errc::kBadRequest, "two columns map to " + full, t.field->name);
     if (key_field && t.field == key_field) key_mapped = true;
+    mapped_fields.emplace(t.field->name, 0);
     targets[c] = t;
     colw.StartObject();
     colw.Key("column");
@@ -960,10 +963,16 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   };
 
   std::size_t batch_created = 0, batch_updated = 0;
-  // Writes one batch; rows that fail are rolled back to their savepoint, reported and skipped.
+  // Entities without hooks take the bulk path first: the rows whose upsert key is new go through
+  // RecordService::insert_many (validated together, then multi-row inserts); rows that update
+  // (key found, or repeated in the batch) follow one by one in savepoints. Entities with hooks,
+  // and a batch whose bulk write the database refused, go row by row.
+  const bool hooks = !records_.hooks_.for_entity(e.name).empty();
+  // Writes one batch; rows that fail are reported and skipped, never half-written.
   auto write_batch = [&](std::vector<Row>& rows) -> Status {
     std::set<std::size_t> excluded;  // indexes into rows that failed
     std::map<std::size_t, RowError> failures;
+    bool bulk = !hooks;
     for (int attempt = 0;; ++attempt) {
       RP_ASSIGN(auto tx, records_.store_.write());
       if (key_is_email && !email_ids) {
@@ -982,12 +991,78 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         }
       }
       std::unordered_map<std::string, std::int64_t> new_emails;
-      std::vector<Event> events;
+      std::vector<Event> events;  // per record, for the entity's after_commit hooks
       batch_created = batch_updated = 0;
       bool retry = false;
-      const bool hooks = !records_.hooks_.for_entity(e.name).empty();
+      std::vector<char> done(rows.size(), 0);
+      std::map<std::size_t, RowError> bulk_failures;
+      if (bulk) {
+        // rows that create a record: upsert key new to the table and first in the batch
+        std::unordered_map<std::string, std::int64_t> existing_keys;
+        if (key_field && !key_is_email) {
+          std::vector<SqlValue> keys;
+          auto flush = [&]() -> Status {
+            if (keys.empty()) return {};
+            std::string marks;
+            for (size_t k = 0; k < keys.size(); ++k) marks += k ? ", ?" : "?";
+            RP_ASSIGN(auto found, tx->query("SELECT \"id\", " + quote(key_field->name) + " FROM " +
+                                                quote(e.name) + " WHERE deleted_at IS NULL AND " +
+                                                quote(key_field->name) + " IN (" + marks + ")",
+                                            keys));
+            for (const auto& r : found.rows) existing_keys.emplace(as_text(r[1]), as_int(r[0]));
+            keys.clear();
+            return {};
+          };
+          std::set<std::string_view> asked;
+          for (size_t i = 0; i < rows.size(); ++i) {
+            if (excluded.count(i) || rows[i].key.empty() || !asked.insert(rows[i].key).second)
+              continue;
+            keys.emplace_back(rows[i].key);
+            if (keys.size() >= 500) RP_TRY(flush());
+          }
+          RP_TRY(flush());
+        }
+        std::vector<const json::Value*> inputs;
+        std::vector<size_t> which;
+        std::set<std::string_view> seen_keys;
+        std::set<std::string> seen_emails;
+        for (size_t i = 0; i < rows.size(); ++i) {
+          if (excluded.count(i)) continue;
+          const Row& row = rows[i];
+          bool update = false;
+          if (key_is_email) {
+            for (const auto& k : row_email_keys(row))
+              if (email_ids->count(k) || !seen_emails.insert(k).second) update = true;
+          } else if (key_field && !row.key.empty()) {
+            update = existing_keys.count(row.key) || !seen_keys.insert(row.key).second;
+          }
+          if (update || !access::can_create(p, e.name)) continue;  // row by row below
+          inputs.push_back(&row.input);
+          which.push_back(i);
+        }
+        auto ins = records_.insert_many(*tx, ip, e, inputs);
+        if (!ins.ok()) {
+          // the database refused a statement: the batch again, row by row
+          spdlog::info("import {}: bulk write of a batch failed ({}); row by row", run_id,
+                       ins.error().message);
+          bulk = false;
+          continue;
+        }
+        for (size_t k = 0; k < which.size(); ++k) {
+          size_t i = which[k];
+          done[i] = 1;
+          if (auto& err = ins->errors[k]) {
+            if (!is_row_error(err->code)) return *err;
+            bulk_failures[i] =
+                RowError{rows[i].number, err->field, error_code(err->code), err->message};
+            continue;
+          }
+          ++batch_created;
+          for (const auto& key : row_email_keys(rows[i])) new_emails.emplace(key, ins->ids[k]);
+        }
+      }
       for (size_t i = 0; i < rows.size() && !retry; ++i) {
-        if (excluded.count(i)) continue;
+        if (excluded.count(i) || done[i]) continue;
         Row& row = rows[i];
         json::Document copy;
         json::Document* input = &row.input;
@@ -1051,9 +1126,23 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         if (!tx->exec("ROLLBACK TO SAVEPOINT import_row").ok()) retry = true;
       }
       if (retry) continue;
+      for (auto& [i, err] : bulk_failures) {
+        excluded.insert(i);
+        failures[i] = std::move(err);
+      }
       if (!req.dry_run) {
         RP_TRY(tx->commit());
-        for (auto& ev : events) records_.publish(e, std::move(ev));
+        if (batch_created + batch_updated > 0) {
+          // one event for the batch (WebSocket clients refresh lists once, not per row)
+          Event summary{e.name, run_id, "imported", {},
+                        0,      0,      p.user_id,  format_iso8601(records_.clock_.now_ms())};
+          summary.owner_id = p.user_id;
+          summary.team_id = p.team_id;
+          summary.created = static_cast<std::int64_t>(batch_created);
+          summary.updated = static_cast<std::int64_t>(batch_updated);
+          for (const auto& [col, t] : mapped_fields) summary.changed.push_back(col);
+          records_.publish_summary(e, std::move(events), summary);
+        }
         if (key_is_email)
           for (auto& [k, id] : new_emails) email_ids->emplace(k, id);
       }

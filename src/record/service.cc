@@ -147,6 +147,39 @@ void csv_cell(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// A new record's values: the request body validated (collect_values), defaults filled in,
+// required fields checked, owner and team defaulting to the creator's.
+Status new_values(const Principal& p, const Entity& e, const json::Value& input,
+                  json::Value& values, json::Allocator& a) {
+  RP_TRY(collect_values(p, e, input, values, a));
+  for (const auto& f : e.fields) {
+    if (f.system) continue;
+    const json::Value* v = json::member(values, f.name);
+    if ((!v || v->IsNull()) && !f.default_value.empty()) {
+      auto d = json::parse(f.default_value);
+      json::Value out;
+      if (d.ok() && schema::validate_value(f, *d, out, a).ok()) {
+        if (v) values.RemoveMember(f.name.c_str());
+        values.AddMember(json::str(f.name, a), out, a);
+        v = json::member(values, f.name);
+      }
+    }
+    if (f.required && (!v || v->IsNull()))
+      return make_error(Errc::kValidation, f.name + " is required", f.name);
+  }
+  if ((!json::member(values, "owner_id") || (*json::member(values, "owner_id")).IsNull()) &&
+      p.user_id) {
+    values.RemoveMember("owner_id");
+    values.AddMember("owner_id", json::str(std::to_string(p.user_id), a), a);
+  }
+  if ((!json::member(values, "team_id") || (*json::member(values, "team_id")).IsNull()) &&
+      p.team_id) {
+    values.RemoveMember("team_id");
+    values.AddMember("team_id", json::str(std::to_string(p.team_id), a), a);
+  }
+  return {};
+}
+
 }  // namespace
 
 const std::vector<Hooks>& HookRegistry::for_entity(const std::string& entity) const {
@@ -396,6 +429,14 @@ void RecordService::publish(const Entity& e, Event ev) {
   events_.publish(ev);
 }
 
+void RecordService::publish_summary(const Entity& e, std::vector<Event> records,
+                                    const Event& summary) {
+  for (const auto& h : hooks_.for_entity(e.name))
+    if (h.after_commit)
+      for (const auto& ev : records) h.after_commit(ev);
+  events_.publish(summary);
+}
+
 Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std::int64_t id,
                                         std::string_view fields) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
@@ -421,32 +462,7 @@ Result<RecordService::Inserted> RecordService::insert_one(storage::Tx& tx, const
   HookContext ctx{p, e, tx, "create", 0, input, values, a, {}};
   for (const auto& h : hooks_.for_entity(e.name))
     if (h.prepare) RP_TRY(h.prepare(ctx));
-  RP_TRY(collect_values(p, e, input, values, a));
-  for (const auto& f : e.fields) {
-    if (f.system) continue;
-    const json::Value* v = json::member(values, f.name);
-    if ((!v || v->IsNull()) && !f.default_value.empty()) {
-      auto d = json::parse(f.default_value);
-      json::Value out;
-      if (d.ok() && schema::validate_value(f, *d, out, a).ok()) {
-        if (v) values.RemoveMember(f.name.c_str());
-        values.AddMember(json::str(f.name, a), out, a);
-        v = json::member(values, f.name);
-      }
-    }
-    if (f.required && (!v || v->IsNull()))
-      return make_error(Errc::kValidation, f.name + " is required", f.name);
-  }
-  if ((!json::member(values, "owner_id") || (*json::member(values, "owner_id")).IsNull()) &&
-      p.user_id) {
-    values.RemoveMember("owner_id");
-    values.AddMember("owner_id", json::str(std::to_string(p.user_id), a), a);
-  }
-  if ((!json::member(values, "team_id") || (*json::member(values, "team_id")).IsNull()) &&
-      p.team_id) {
-    values.RemoveMember("team_id");
-    values.AddMember("team_id", json::str(std::to_string(p.team_id), a), a);
-  }
+  RP_TRY(new_values(p, e, input, values, a));
   RP_TRY(check_references(tx, e, values));
   for (const auto& h : hooks_.for_entity(e.name))
     if (h.before_write) RP_TRY(h.before_write(ctx));
@@ -590,6 +606,188 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
   RP_TRY(tx->commit());
   for (auto& ev : events) publish(e, std::move(ev));
   return ids;
+}
+
+Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
+                                  const std::string& cols, size_t ncols,
+                                  const std::vector<std::vector<SqlValue>>& rows) {
+  // Statements of kMaxRows rows, the rest in power-of-two sizes: few distinct statement texts
+  // (the backends cache prepared statements by text), parameters well below either backend's
+  // limit (SQLite 32766, PostgreSQL 65535).
+  const size_t max_rows = std::clamp<size_t>(30000 / std::max<size_t>(ncols, 1), 1, 256);
+  std::string one = "(";
+  for (size_t c = 0; c < ncols; ++c) one += c ? ", ?" : "?";
+  one += ")";
+  std::vector<SqlValue> params;
+  size_t at = 0;
+  while (at < rows.size()) {
+    size_t left = rows.size() - at, k = max_rows;
+    while (k > left) k /= 2;
+    std::string sql = "INSERT INTO " + table + " (" + cols + ") VALUES ";
+    sql.reserve(sql.size() + k * (one.size() + 2));
+    params.clear();
+    params.reserve(k * ncols);
+    for (size_t r = 0; r < k; ++r) {
+      if (r) sql += ", ";
+      sql += one;
+      const auto& row = rows[at + r];
+      params.insert(params.end(), row.begin(), row.begin() + static_cast<long>(ncols));
+    }
+    RP_TRY(tx.exec(sql, params));
+    at += k;
+  }
+  return {};
+}
+
+Result<RecordService::BulkInsert> RecordService::insert_many(
+    storage::Tx& tx, const Principal& p, const Entity& e,
+    const std::vector<const json::Value*>& inputs) {
+  const size_t n = inputs.size();
+  BulkInsert out;
+  out.ids.assign(n, 0);
+  out.errors.resize(n);
+  std::vector<json::Document> values(n);
+  auto ok = [&](size_t i) { return !out.errors[i].has_value(); };
+  // 1. each input on its own: values, defaults, required fields, owner and team
+  for (size_t i = 0; i < n; ++i) {
+    values[i].SetObject();
+    if (auto st = new_values(p, e, *inputs[i], values[i], values[i].GetAllocator()); !st.ok())
+      out.errors[i] = std::move(st).error();
+  }
+  // 2. references: each distinct target id read once, many per query
+  constexpr size_t kChunk = 500;
+  auto in_list = [](size_t k) {
+    std::string s = "(";
+    for (size_t j = 0; j < k; ++j) s += j ? ", ?" : "?";
+    return s + ")";
+  };
+  for (const auto& f : e.fields) {
+    if (f.type != FieldType::kReference) continue;
+    auto target = registry_.get(f.reference);
+    if (!target) continue;
+    std::map<std::int64_t, std::vector<size_t>> wanted;
+    for (size_t i = 0; i < n; ++i) {
+      if (!ok(i)) continue;
+      const json::Value* v = json::member(values[i], f.name);
+      if (!v || !v->IsString()) continue;
+      wanted[std::stoll(v->GetString())].push_back(i);
+    }
+    std::vector<SqlValue> ids;
+    std::set<std::int64_t> found;
+    for (auto it = wanted.begin(); it != wanted.end();) {
+      ids.clear();
+      for (; it != wanted.end() && ids.size() < kChunk; ++it) ids.emplace_back(it->first);
+      RP_ASSIGN(auto rows,
+                tx.query("SELECT \"id\" FROM " + quote(target->name) +
+                             " WHERE deleted_at IS NULL AND \"id\" IN " + in_list(ids.size()),
+                         ids));
+      for (const auto& r : rows.rows) found.insert(as_int(r[0]));
+    }
+    for (const auto& [id, rows] : wanted) {
+      if (found.count(id)) continue;
+      for (size_t i : rows)
+        if (ok(i))
+          out.errors[i] =
+              make_error(Errc::kValidation,
+                         f.name + " refers to a " + target->name + " that does not exist", f.name);
+    }
+  }
+  // 3. unique fields: against live records and among the inputs (the first one wins)
+  for (const auto& f : e.fields) {
+    if (!f.unique || f.system) continue;
+    std::map<std::string, size_t> first;
+    std::vector<std::pair<std::string, size_t>> keyed;
+    for (size_t i = 0; i < n; ++i) {
+      if (!ok(i)) continue;
+      const json::Value* v = json::member(values[i], f.name);
+      if (!v || v->IsNull()) continue;
+      std::vector<SqlValue> sv;
+      to_sql(f, *v, sv);
+      std::string key = as_text(sv[0]);
+      if (!first.emplace(key, i).second) {
+        out.errors[i] = make_error(Errc::kDuplicate,
+                                   "another row of this import has " + f.name + " " + key, f.name);
+        continue;
+      }
+    }
+    std::vector<SqlValue> keys;
+    for (auto it = first.begin(); it != first.end();) {
+      keys.clear();
+      for (; it != first.end() && keys.size() < kChunk; ++it) {
+        std::vector<SqlValue> sv;
+        to_sql(f, *json::member(values[it->second], f.name), sv);
+        keys.push_back(std::move(sv[0]));
+      }
+      RP_ASSIGN(auto rows, tx.query("SELECT " + quote(field_columns(f)[0]) + " FROM " +
+                                        quote(e.name) + " WHERE deleted_at IS NULL AND " +
+                                        quote(field_columns(f)[0]) + " IN " + in_list(keys.size()),
+                                    keys));
+      for (const auto& r : rows.rows) {
+        auto hit = first.find(as_text(r[0]));
+        if (hit != first.end() && ok(hit->second))
+          out.errors[hit->second] =
+              make_error(Errc::kDuplicate,
+                         "another " + e.name + " already has " + f.name + " " + hit->first, f.name);
+      }
+    }
+  }
+  // 4. the rows, as select_list yields them, and their audit entries
+  const std::string now = format_iso8601(clock_.now_ms());
+  const SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
+  const size_t ncols = field_column_count(e);
+  std::string cols;
+  for (const auto& f : e.fields)
+    for (const auto& c : field_columns(f)) cols += (cols.empty() ? "" : ", ") + quote(c);
+  std::vector<std::vector<SqlValue>> rows;
+  std::vector<std::vector<SqlValue>> audits;
+  std::vector<size_t> which;
+  rows.reserve(n);
+  audits.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!ok(i)) continue;
+    const std::int64_t id = ids_.next();
+    std::vector<SqlValue> row;
+    row.reserve(ncols + 2);
+    std::string changes = "[";
+    for (const auto& f : e.fields) {
+      if (f.name == "id") {
+        row.emplace_back(id);
+      } else if (f.name == "version") {
+        row.emplace_back(std::int64_t{1});
+      } else if (f.name == "created_at" || f.name == "updated_at") {
+        row.emplace_back(now);
+      } else if (f.name == "created_by" || f.name == "updated_by") {
+        row.push_back(user);
+      } else {
+        const json::Value* v = json::member(values[i], f.name);
+        if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) {
+          row.resize(row.size() + field_columns(f).size());
+          continue;
+        }
+        to_sql(f, *v, row);
+        if (!v->IsNull()) {
+          if (changes.size() > 1) changes += ",";
+          changes +=
+              "{\"field\":\"" + f.name + "\",\"from\":null,\"to\":" + json::stringify(*v) + "}";
+        }
+      }
+    }
+    changes += "]";
+    row.resize(ncols + 2);  // deleted_at, merged_into
+    audits.push_back({ids_.next(), e.name, id, std::string("create"), user,
+                      p.display_name.empty() ? p.username : p.display_name, p.channel, now,
+                      std::move(changes)});
+    rows.push_back(std::move(row));
+    which.push_back(i);
+    out.ids[i] = id;
+  }
+  RP_TRY(insert_rows(tx, quote(e.name), cols, ncols, rows));
+  for (size_t r = 0; r < rows.size(); ++r)
+    RP_TRY(derive(tx, e, out.ids[which[r]], rows[r], /*fresh=*/true));
+  RP_TRY(insert_rows(tx, "audit_log",
+                     "id, entity, record_id, action, user_id, user_name, channel, at, changes", 9,
+                     audits));
+  return out;
 }
 
 Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, std::int64_t id,

@@ -224,6 +224,21 @@ class RecordService {
   // Validation, hooks, insert, full-text, audit of one new record inside `tx`.
   Result<Inserted> insert_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                               json::Document& input);
+  // Bulk insert for imports, for entities without hooks: validates every input first (values,
+  // references, unique fields against the table and among the inputs), then writes the valid
+  // ones with multi-row INSERTs, their derived indexes and multi-row audit inserts, without
+  // reading them back. Invalid inputs get their error and are not written; an Error answer
+  // (the database refused a statement) leaves `tx` unusable for the batch.
+  struct BulkInsert {
+    std::vector<std::int64_t> ids;             // 0 where the input failed
+    std::vector<std::optional<Error>> errors;  // per input
+  };
+  Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
+                                 const schema::Entity& e,
+                                 const std::vector<const json::Value*>& inputs);
+  // Runs each table row's INSERT as multi-row statements (`rows` of `cols` values each).
+  Status insert_rows(storage::Tx& tx, const std::string& table, const std::string& cols,
+                     size_t ncols, const std::vector<std::vector<storage::SqlValue>>& rows);
   struct Updated {
     RecordResult result;
     std::optional<Event> event;  // none when nothing changed
@@ -248,6 +263,9 @@ class RecordService {
                std::int64_t id, std::string_view action, const std::string& changes_json,
                const std::string& at);
   void publish(const schema::Entity& e, Event ev);
+  // After a bulk write: the entity's after_commit hooks see every record's event, subscribers
+  // (WebSocket clients) the one summary event.
+  void publish_summary(const schema::Entity& e, std::vector<Event> records, const Event& summary);
 
   storage::Store& store_;
   schema::Registry& registry_;

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startServer, sleep } from './harness.mjs';
+import { startServer, sleep, listAll } from './harness.mjs';
 
 let srv;
 let admin, n1, n2, s1;
@@ -117,4 +117,32 @@ test('FailingEvents: an unauthenticated or badly authenticated upgrade is refuse
   // A plain GET (no upgrade) is not an event stream either.
   const r = await srv.request('GET', '/api/v1/events', { token: admin.token });
   assert.ok(r.status >= 400 && r.status < 500, `${r.status}`);
+});
+
+test('an import announces each committed batch with one "imported" event (counts), not one per row', async () => {
+  const own = await subscribe(wsUrl(`?token=${n1.token}`));
+  const other = await subscribe(wsUrl(`?token=${s1.token}`));
+  await n1.create('accounts', { name: 'Import event existing', customer_code: 'EV-IMP-1' });
+  const csv = 'name,customer_code,city\nImport event one,EV-IMP-1,北京\nImport event two,EV-IMP-2,上海\nImport event three,EV-IMP-3,\n';
+  const r = await n1.post('/api/v1/accounts/import?mode=commit&upsert=customer_code', csv, { headers: { 'content-type': 'text/csv' } });
+  assert.equal(r.status, 200, r.text);
+  const m = await own.next((x) => x.kind === 'imported');
+  assert.equal(m.entity, 'account');
+  assert.equal(m.id, r.json.import_id, 'the event names the import run');
+  assert.equal(m.created, 2);
+  assert.equal(m.updated, 1);
+  assert.deepEqual([...m.changed].sort(), ['city', 'customer_code', 'name']);
+  // the import_run's progress events come too; the imported records do not come one by one
+  await own.next((x) => x.entity === 'import_run' && x.id === r.json.import_id);
+  const created = await listAll(n1, 'accounts', { filter: { field: 'customer_code', op: 'starts_with', value: 'EV-IMP-' } });
+  assert.equal(created.length, 3);
+  assert.ok(!own.messages.some((x) => x.entity === 'account' && x.kind !== 'imported' && created.some((a) => a.id === x.id && a.name !== 'Import event one')),
+    `per-row events: ${JSON.stringify(own.messages)}`);
+  // a dry run announces nothing; another team's subscriber sees nothing of this import
+  const dry = await n1.post('/api/v1/accounts/import?mode=dry_run', 'name\nDry event\n', { headers: { 'content-type': 'text/csv' } });
+  assert.equal(dry.status, 200, dry.text);
+  const marker = await n1.create('accounts', { name: 'Import event marker' });
+  await own.next((x) => x.id === marker.id); // events arrive in order: the dry run's would be here
+  assert.equal(own.messages.filter((x) => x.kind === 'imported').length, 1);
+  assert.ok(!other.messages.some((x) => x.kind === 'imported'));
 });

@@ -3,9 +3,13 @@
 export interface RecordEvent {
   entity: string;
   id: string;
-  kind: 'created' | 'updated' | 'deleted' | 'restored' | string;
+  /** `imported`: one event per committed import batch; `id` is the import run, `changed` the
+   * fields the file writes, `created` / `updated` how many records the batch created / updated. */
+  kind: 'created' | 'updated' | 'deleted' | 'restored' | 'imported' | string;
   changed?: string[];
   at?: string;
+  created?: number;
+  updated?: number;
 }
 
 type Listener = (e: RecordEvent) => void;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Import throughput: POST /api/v1/accounts/import of a generated CSV into a fresh copy of a small
+# data set (rapport-gen --scale tiny: 500 accounts, so dedupe has existing data to check against).
+#   bench/import.sh [ROWS] [MODE]      ROWS default 100000, MODE commit (default) or dry_run
+# Prints rows, seconds and rows/s (wall time of the request, client side) and the server's CPU
+# seconds for it (user + system, the steadier figure on a shared machine). Needs a built
+# build/release (cmake --build build/release --target rapport rapport-gen).
+set -euo pipefail
+ROWS=${1:-100000}
+MODE=${2:-commit}
+BUILD=${BUILD:-build/release}  # RAPPORT=path/to/rapport measures another server binary
+WORK=$(mktemp -d /tmp/rapport-import.XXXXXX)
+SERVER_PID=
+cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+CSV=${IMPORT_CSV_DIR:-/tmp}/rapport-import-$ROWS.csv
+[[ -s $CSV ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV" --accounts "$ROWS"
+"$BUILD/bench/rapport-gen" --data "$WORK/data" --scale tiny >/dev/null 2>&1
+TOKEN=$(cat "$WORK/data/bench/token")
+: >"$WORK/server.log"  # exists before the server opens it (the loop below reads it)
+"${RAPPORT:-$BUILD/src/rapport}" serve --data "$WORK/data" --port 0 --io-threads 2 --workers 4 \
+  >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+PORT=
+for _ in $(seq 100); do
+  PORT=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$WORK/server.log")
+  [[ -n $PORT ]] && break
+  sleep 0.1
+done
+[[ -n $PORT ]] || { cat "$WORK/server.log"; exit 1; }
+# server CPU seconds (user + system), robust against a busy shared machine unlike wall time
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
+cpu0=$(cpu)
+start=$(date +%s.%N)
+code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' --data-binary "@$CSV" \
+  "http://127.0.0.1:$PORT/api/v1/accounts/import?mode=$MODE&upsert=customer_code")
+end=$(date +%s.%N)
+cpu1=$(cpu)
+[[ $code == 200 ]] || { echo "HTTP $code"; head -c 2000 "$WORK/answer.json"; exit 1; }
+node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+  const s=process.argv[3]-process.argv[2], c=process.argv[6]-process.argv[5];
+  console.log(`import ${process.argv[4]}: ${r.rows} rows, created ${r.created ?? r.would_create}, ` +
+    `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, ${s.toFixed(2)} s, ` +
+    `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second`)' \
+  "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1"
