@@ -1,5 +1,7 @@
 // OpenAPI 3.1 document generated from the entity metadata (GET /api/v1/openapi.json).
+#include <map>
 #include <string>
+#include <vector>
 
 #include "api/routes.h"
 #include "core/json.h"
@@ -253,9 +255,142 @@ void operation(json::Writer& w, const char* method, const std::string& id,
   w.EndObject();
 }
 
+// Captures of a path pattern: "/merges/{merge_id}/undo" → merge_id.
+std::vector<std::string> captures(const std::string& path) {
+  std::vector<std::string> out;
+  for (size_t at = path.find('{'); at != std::string::npos; at = path.find('{', at + 1)) {
+    size_t end = path.find('}', at);
+    if (end == std::string::npos) break;
+    out.push_back(path.substr(at + 1, end - at - 1));
+  }
+  return out;
+}
+
+// "post", "/accounts/{id}/merge" → "post_accounts_id_merge"
+std::string operation_id(const std::string& method, const std::string& path) {
+  std::string id = method;
+  for (char c : path) {
+    bool word = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    if (word)
+      id += c;
+    else if (c >= 'A' && c <= 'Z')
+      id += static_cast<char>(c - 'A' + 'a');
+    else if (id.back() != '_')
+      id += '_';
+  }
+  while (!id.empty() && id.back() == '_') id.pop_back();
+  return id;
+}
+
+// Schema JSON text of an action (or the fallback), written raw.
+void raw_schema(json::Writer& w, const std::string& schema, const char* fallback) {
+  const std::string& s = schema.empty() ? std::string(fallback) : schema;
+  w.RawValue(s.c_str(), s.size(), rapidjson::kObjectType);
+}
+
+// Every module action as an operation, grouped by path (several methods may share one).
+void action_paths(json::Writer& w, const record::ActionRegistry& actions) {
+  std::map<std::string, std::vector<const record::Action*>> by_path;
+  for (const auto& a : actions.all()) by_path[a.path].push_back(&a);
+  for (const auto& [path, list] : by_path) {
+    json::key(w, "/api/v1" + path);
+    w.StartObject();
+    for (const record::Action* a : list) {
+      std::string method;
+      for (char c : a->method)
+        method += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+      json::key(w, method);
+      w.StartObject();
+      w.Key("operationId");
+      w.String(operation_id(method, a->path));
+      w.Key("summary");
+      w.String(a->summary);
+      w.Key("tags");
+      w.StartArray();
+      w.String("actions");
+      w.EndArray();
+      w.Key("parameters");
+      w.StartArray();
+      for (const auto& c : captures(a->path)) param(w, c.c_str(), "path", "string", true);
+      for (const auto& q : a->query) {
+        w.StartObject();
+        w.Key("name");
+        w.String(q.name);
+        w.Key("in");
+        w.String("query");
+        w.Key("required");
+        w.Bool(q.required);
+        if (!q.description.empty()) {
+          w.Key("description");
+          w.String(q.description);
+        }
+        w.Key("schema");
+        w.StartObject();
+        w.Key("type");
+        w.String(q.type);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+      if (!a->request_schema.empty()) {
+        w.Key("requestBody");
+        w.StartObject();
+        w.Key("required");
+        w.Bool(true);
+        w.Key("content");
+        w.StartObject();
+        w.Key("application/json");
+        w.StartObject();
+        w.Key("schema");
+        raw_schema(w, a->request_schema, "");
+        w.EndObject();
+        w.EndObject();
+        w.EndObject();
+      }
+      w.Key("responses");
+      w.StartObject();
+      json::key(w, std::to_string(a->status));
+      w.StartObject();
+      w.Key("description");
+      w.String("success");
+      w.Key("content");
+      w.StartObject();
+      w.Key("application/json");
+      w.StartObject();
+      w.Key("schema");
+      raw_schema(w, a->response_schema, R"({"type":"object"})");
+      w.EndObject();
+      w.EndObject();
+      w.EndObject();
+      if (!a->entity.empty() && a->method == "GET") {
+        w.Key("308");
+        w.StartObject();
+        w.Key("description");
+        w.String("the id names a record merged into another: the same request on the survivor");
+        w.Key("headers");
+        w.StartObject();
+        w.Key("Location");
+        w.StartObject();
+        w.Key("schema");
+        w.StartObject();
+        w.Key("type");
+        w.String("string");
+        w.EndObject();
+        w.EndObject();
+        w.EndObject();
+        w.EndObject();
+      }
+      errors(w);
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+}
+
 }  // namespace
 
-std::string openapi_json(const schema::Registry& registry) {
+std::string openapi_json(const schema::Registry& registry, const record::ActionRegistry* actions) {
   json::Buffer buf;
   json::Writer w(buf);
   auto entities = registry.all();
@@ -321,6 +456,7 @@ std::string openapi_json(const schema::Registry& registry) {
   w.StartObject();
   operation(w, "post", "login", "Open a session", "auth", "Login", "200", "Me", false);
   w.EndObject();
+  if (actions) action_paths(w, *actions);
   w.EndObject();  // paths
 
   w.Key("components");

@@ -375,7 +375,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("GET", v1 + "/openapi.json",
              guarded(services, [](Services& s, http::Request&) -> Result<http::Response> {
-               return json_response(200, openapi_json(s.registry));
+               return json_response(200, openapi_json(s.registry, s.actions));
              }));
 
   router.add(
@@ -402,15 +402,35 @@ void register_routes(http::Router& router, Services services) {
   if (services.actions) {
     for (const auto& action : services.actions->all()) {
       const record::Action* a = &action;
-      router.add(a->method, v1 + a->path,
-                 guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
-                   RP_ASSIGN(access::Principal p, authenticate_request(s, req));
-                   auto query = http::parse_query(req.query);
-                   if (!query.ok()) return query.error();
-                   record::ActionRequest ar{p, req.params, *query, req.body};
-                   RP_ASSIGN(std::string out, a->handler(ar));
-                   return json_response(a->status, std::move(out));
-                 }));
+      router.add(
+          a->method, v1 + a->path,
+          guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
+            RP_ASSIGN(access::Principal p, authenticate_request(s, req));
+            auto query = http::parse_query(req.query);
+            if (!query.ok()) return query.error();
+            record::ActionRequest ar{p, req.params, *query, req.body};
+            auto out = a->handler(ar);
+            if (!out.ok() && out.error().code == Errc::kNotFound && a->method == "GET" &&
+                !a->entity.empty()) {
+              // A merged record's id resolves to the survivor, as GET /{plural}/{id}
+              // does: 308 to the same action on it.
+              auto e = s.registry.get(a->entity);
+              auto id = parse_id(ar.param("id"));
+              if (e && id.ok()) {
+                RP_ASSIGN(auto survivor, record::Deduper(s.records).merged_into(p, *e, *id));
+                if (survivor) {
+                  std::string to = std::to_string(*survivor), path = a->path;
+                  path.replace(path.find("{id}"), 4, to);
+                  http::Response moved = json_response(308, "{\"merged_into\":\"" + to + "\"}");
+                  moved.set_header("Location",
+                                   "/api/v1" + path + (req.query.empty() ? "" : "?" + req.query));
+                  return moved;
+                }
+              }
+            }
+            RP_ASSIGN(std::string body, std::move(out));
+            return json_response(a->status, std::move(body));
+          }));
     }
   }
 

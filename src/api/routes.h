@@ -23,7 +23,8 @@ void register_routes(http::Router& router, Services services);
 http::WsAcceptor make_ws_acceptor(Services services);
 // The text published to WebSocket subscribers for an event (filtered per subscriber).
 std::string ws_envelope(const record::Event& e);
-// OpenAPI 3.1 document generated from the metadata.
-std::string openapi_json(const schema::Registry& registry);
+// OpenAPI 3.1 document generated from the metadata and the registered module actions.
+std::string openapi_json(const schema::Registry& registry,
+                         const record::ActionRegistry* actions = nullptr);
 
 }  // namespace rapport::api

@@ -38,12 +38,29 @@ struct ActionRequest {
 // Answers the JSON body of a successful response; errors map to problem+json as everywhere.
 using ActionHandler = std::function<Result<std::string>(const ActionRequest&)>;
 
+// A query parameter of an action, for the API documentation (path captures are read from the
+// path pattern).
+struct ActionParam {
+  std::string name;
+  std::string description;
+  std::string type = "string";  // JSON Schema type: string, integer, boolean
+  bool required = false;
+};
+
 struct Action {
   std::string method;   // GET, POST, …
   std::string path;     // below /api/v1, with {captures}: "/lookup/phone", "/accounts/{id}/360"
   std::string summary;  // one line for the API documentation
   ActionHandler handler;
   int status = 200;  // status of a successful answer
+  // The entity whose record the path's {id} names ("" when none). A GET answering 404 for the
+  // id of a record merged into another is redirected (308) to the same action on the survivor.
+  std::string entity{};
+  // For the OpenAPI document (api/openapi.cc): query parameters, and JSON Schemas (JSON text)
+  // of the request body ("" = no body) and of the answer ("" = any JSON object).
+  std::vector<ActionParam> query{};
+  std::string request_schema{};
+  std::string response_schema{};
 };
 
 class ActionRegistry {

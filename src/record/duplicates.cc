@@ -496,44 +496,90 @@ std::vector<std::shared_ptr<const Entity>> Deduper::entities() const {
   return out;
 }
 
+namespace {
+
+constexpr const char* kCandidatesSchema =
+    R"({"type":"object","required":["candidates"],"properties":{"candidates":{"type":"array",)"
+    R"("items":{"type":"object","properties":{"id":{"type":"string"},"title":{"type":"string"},)"
+    R"("score":{"type":"number"},"reason":{"type":"string"},"field":{"type":"string"}}}}}})";
+
+std::string id_list_schema(const std::string& member, int min, int max) {
+  return R"({"type":"object","required":[")" + member + R"("],"properties":{")" + member +
+         R"(":{"type":"array","items":{"type":"string"},"minItems":)" + std::to_string(min) +
+         R"(,"maxItems":)" + std::to_string(max) + "}}}";
+}
+
+std::string merge_schema(const std::string& record_ref) {
+  return R"({"type":"object","properties":{"merge_id":{"type":"string"},)"
+         R"("survivor_id":{"type":"string"},"merged":{"type":"array","items":{"type":"string"}},)"
+         R"("moved":{"type":"object","additionalProperties":{"type":"integer"}},"record":)" +
+         record_ref + "}}";
+}
+
+}  // namespace
+
 void register_duplicate_actions(ActionRegistry& actions, RecordService& records) {
   for (const auto& e : Deduper(records).entities()) {
     std::string name = e->name;
     // The entity is looked up per request: custom fields replace its snapshot.
     auto entity = [&records, name]() { return Deduper(records).entity(name); };
-    actions.add({"POST", "/" + e->plural + "/duplicates/check",
+    const std::string record_ref = R"({"$ref":"#/components/schemas/)" + name + R"("})";
+    Action check{"POST", "/" + e->plural + "/duplicates/check",
                  "Likely duplicates of a " + name + " about to be created (score, reason)",
                  [&records, entity](const ActionRequest& r) -> Result<std::string> {
                    return Deduper(records).check(r.principal, *entity(), r.body);
-                 }});
-    actions.add({"POST", "/" + e->plural + "/{id}/merge",
-                 "Merge other " + e->plural + " into this one (undo: /merges/{merge_id}/undo)",
-                 [&records, entity](const ActionRequest& r) -> Result<std::string> {
-                   auto id = parse_id(r.param("id"), "id");
-                   if (!id.ok())
-                     return make_error(Errc::kNotFound, "no record " + std::string(r.param("id")));
-                   return Deduper(records).merge(r.principal, *entity(), *id, r.body);
-                 }});
-    actions.add({"POST", "/" + e->plural + "/merge",
-                 "Merge the listed " + e->plural + " into the oldest of them",
-                 [&records, entity](const ActionRequest& r) -> Result<std::string> {
-                   return Deduper(records).merge(r.principal, *entity(), std::nullopt, r.body);
-                 }});
+                 }};
+    check.request_schema = R"({"$ref":"#/components/schemas/)" + name + R"(_input"})";
+    check.response_schema = kCandidatesSchema;
+    actions.add(std::move(check));
+    Action merge_into{"POST", "/" + e->plural + "/{id}/merge",
+                      "Merge other " + e->plural + " into this one (undo: /merges/{merge_id}/undo)",
+                      [&records, entity](const ActionRequest& r) -> Result<std::string> {
+                        auto id = parse_id(r.param("id"), "id");
+                        if (!id.ok())
+                          return make_error(Errc::kNotFound,
+                                            "no record " + std::string(r.param("id")));
+                        return Deduper(records).merge(r.principal, *entity(), *id, r.body);
+                      }};
+    merge_into.entity = name;
+    merge_into.request_schema = id_list_schema("others", 1, kMaxMergeOthers);
+    merge_into.response_schema = merge_schema(record_ref);
+    actions.add(std::move(merge_into));
+    Action merge_listed{"POST", "/" + e->plural + "/merge",
+                        "Merge the listed " + e->plural + " into the oldest of them",
+                        [&records, entity](const ActionRequest& r) -> Result<std::string> {
+                          return Deduper(records).merge(r.principal, *entity(), std::nullopt,
+                                                        r.body);
+                        }};
+    merge_listed.request_schema = id_list_schema("records", 2, kMaxMergeOthers + 1);
+    merge_listed.response_schema = merge_schema(record_ref);
+    actions.add(std::move(merge_listed));
   }
-  actions.add({"POST", "/duplicates/scan",
-               "Administrators: fill the duplicate review queue (bounded batch per call)",
-               [&records](const ActionRequest& r) -> Result<std::string> {
-                 return Deduper(records).scan(r.principal, r.body);
-               }});
-  actions.add({"POST", "/merges/{merge_id}/undo",
-               "Undo a merge from its snapshot (409 when a touched record changed since)",
-               [&records](const ActionRequest& r) -> Result<std::string> {
-                 auto id = parse_id(r.param("merge_id"), "merge_id");
-                 if (!id.ok())
-                   return make_error(Errc::kNotFound,
-                                     "no merge " + std::string(r.param("merge_id")));
-                 return Deduper(records).undo(r.principal, *id);
-               }});
+  Action scan{"POST", "/duplicates/scan",
+              "Administrators: fill the duplicate review queue (bounded batch per call)",
+              [&records](const ActionRequest& r) -> Result<std::string> {
+                return Deduper(records).scan(r.principal, r.body);
+              }};
+  scan.request_schema =
+      R"({"type":"object","properties":{"entity":{"type":"string"},"after":{"type":"string"},)"
+      R"("limit":{"type":"integer","minimum":1,"maximum":50000}},"additionalProperties":false})";
+  scan.response_schema =
+      R"({"type":"object","properties":{"results":{"type":"array","items":{"type":"object",)"
+      R"("properties":{"entity":{"type":"string"},"scanned":{"type":"integer"},)"
+      R"("pairs":{"type":"integer"},"added":{"type":"integer"},)"
+      R"("next_after":{"type":["string","null"]}}}},"elapsed_ms":{"type":"integer"}}})";
+  actions.add(std::move(scan));
+  Action undo{"POST", "/merges/{merge_id}/undo",
+              "Undo a merge from its snapshot (409 when a touched record changed since)",
+              [&records](const ActionRequest& r) -> Result<std::string> {
+                auto id = parse_id(r.param("merge_id"), "merge_id");
+                if (!id.ok())
+                  return make_error(Errc::kNotFound,
+                                    "no merge " + std::string(r.param("merge_id")));
+                return Deduper(records).undo(r.principal, *id);
+              }};
+  undo.response_schema = R"({"type":"object"})";
+  actions.add(std::move(undo));
 }
 
 }  // namespace rapport::record

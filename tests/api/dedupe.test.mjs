@@ -243,6 +243,18 @@ test('merge: survivor values win, lists united, maximum relationship level, rela
   assert.equal(old.status, 308);
   assert.equal(old.headers.get('location'), `/api/v1/accounts/${a.id}?fields=name`);
   assert.equal(old.json.merged_into, a.id);
+  // So does the customer 360 page of the old id: 308 to the survivor's 360 (query kept); a
+  // client following the redirect gets the survivor's page.
+  const old360 = await n1.get(`/api/v1/accounts/${b.id}/360?limit=5`);
+  assert.equal(old360.status, 308, old360.text);
+  assert.equal(old360.headers.get('location'), `/api/v1/accounts/${a.id}/360?limit=5`);
+  assert.equal(old360.json.merged_into, a.id);
+  const followed = await fetch(`${srv.url}/api/v1/accounts/${b.id}/360`, { headers: { authorization: `Bearer ${n1.token}` } });
+  assert.equal(followed.status, 200);
+  assert.ok(followed.redirected);
+  assert.equal((await followed.json()).account.id, a.id);
+  // an id that was never merged still answers 404
+  assertProblem(await n1.get('/api/v1/accounts/999999/360'), 404, 'not_found');
   const list = await listAll(n1, 'accounts', { q: 'Merge M1' });
   assert.deepEqual(list.map((x) => x.id), [a.id]);
   const pop = await n1.get(`/api/v1/lookup/phone?${qs({ number: '13900001111' })}`);

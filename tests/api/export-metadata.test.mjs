@@ -170,3 +170,45 @@ test('openapi.json is a valid OpenAPI 3.1 document covering every collection', a
   assert.ok(spec.paths['/api/v1/accounts'].get && spec.paths['/api/v1/accounts'].post);
   assert.ok(JSON.stringify(spec).includes('bank_account'), 'the document describes the schema, not one caller\'s view');
 });
+
+test('openapi.json describes every module action (method, path and query parameters, bodies, answers)', async () => {
+  const spec = (await admin.get('/api/v1/openapi.json')).json;
+  const actions = [
+    ['get', '/lookup/phone', ['number']],
+    ['get', '/accounts/{id}/360', ['id', 'channel', 'limit']],
+    ['post', '/accounts/duplicates/check', []],
+    ['post', '/contacts/duplicates/check', []],
+    ['post', '/accounts/{id}/merge', ['id']],
+    ['post', '/contacts/{id}/merge', ['id']],
+    ['post', '/accounts/merge', []],
+    ['post', '/contacts/merge', []],
+    ['post', '/duplicates/scan', []],
+    ['post', '/merges/{merge_id}/undo', ['merge_id']],
+  ];
+  const described = Object.entries(spec.paths).flatMap(([path, ops]) =>
+    Object.entries(ops).filter(([, op]) => op.tags?.includes('actions')).map(([m]) => `${m} ${path}`));
+  assert.deepEqual(described.sort(), actions.map(([m, p]) => `${m} /api/v1${p}`).sort(), 'exactly the registered actions');
+  const ids = new Set();
+  for (const [method, path, params] of actions) {
+    const op = spec.paths[`/api/v1${path}`][method];
+    assert.ok(op.summary, `${method} ${path} has a summary`);
+    assert.ok(!ids.has(op.operationId), `operationId ${op.operationId} is unique`);
+    ids.add(op.operationId);
+    assert.deepEqual(op.parameters.map((p) => p.name), params, `${method} ${path} parameters`);
+    assert.ok(op.responses['200']?.content['application/json'].schema, `${method} ${path} answer schema`);
+    assert.ok(op.responses['404'], `${method} ${path} lists its problems`);
+    if (method === 'post' && !path.endsWith('/undo')) assert.ok(op.requestBody?.content['application/json'].schema, `${method} ${path} body`);
+    // and the route it describes exists (answers something other than "no route")
+    const url = `/api/v1${path.replace('{id}', '1').replace('{merge_id}', '1')}`;
+    const r = method === 'get' ? await admin.get(url) : await admin.post(url, {});
+    assert.ok(!(r.status === 404 && /no route/.test(r.json?.detail ?? '')), `${method} ${url}: ${r.status} ${r.text}`);
+  }
+  assert.equal(spec.paths['/api/v1/lookup/phone'].get.parameters[0].required, true);
+  assert.ok(spec.paths['/api/v1/accounts/{id}/360'].get.responses['308'], 'a merged id is redirected');
+  assert.deepEqual(spec.paths['/api/v1/accounts/duplicates/check'].post.requestBody.content['application/json'].schema,
+    { $ref: '#/components/schemas/account_input' });
+  assert.equal(spec.paths['/api/v1/accounts/{id}/merge'].post.requestBody.content['application/json'].schema.properties.others.maxItems, 20);
+  const v = new Validator();
+  const res = await v.validate(spec);
+  assert.ok(res.valid, `OpenAPI validation errors: ${JSON.stringify(res.errors, null, 1)?.slice(0, 3000)}`);
+});

@@ -259,16 +259,34 @@ Result<std::string> customer_360(const ActionRequest& r, RecordService& records,
 
 void register_actions(record::ActionRegistry& actions, RecordService& records,
                       const schema::Registry& registry) {
-  actions.add({"GET", "/lookup/phone",
-               "Customers (accounts, contacts, …) with this phone number, in any written form",
-               [&records, &registry](const ActionRequest& r) {
-                 return lookup_phone(r, records, registry);
-               }});
-  actions.add({"GET", "/accounts/{id}/360",
-               "Customer 360: account, contacts, dated profile and communication timeline",
-               [&records, &registry](const ActionRequest& r) {
-                 return customer_360(r, records, registry);
-               }});
+  record::Action lookup{
+      "GET", "/lookup/phone",
+      "Customers (accounts, contacts, …) with this phone number, in any written form",
+      [&records, &registry](const ActionRequest& r) { return lookup_phone(r, records, registry); }};
+  lookup.query = {{"number", "the number in any written form (010-6253 1234, +86 10 62531234)",
+                   "string", true}};
+  lookup.response_schema =
+      R"({"type":"object","required":["e164","matches"],"properties":{"number":{"type":"string"},)"
+      R"("e164":{"type":"string"},"matches":{"type":"array","items":{"type":"object","properties":)"
+      R"({"entity":{"type":"string"},"plural":{"type":"string"},"id":{"type":"string"},)"
+      R"("title":{"type":"string"},"account_id":{"type":["string","null"]},)"
+      R"("open_items":{"type":"object"}}}}}})";
+  actions.add(std::move(lookup));
+  record::Action c360{
+      "GET", "/accounts/{id}/360",
+      "Customer 360: account, contacts, dated profile and communication timeline",
+      [&records, &registry](const ActionRequest& r) { return customer_360(r, records, registry); }};
+  c360.entity = "account";
+  c360.query = {{"channel", "comma list of channels the timeline is narrowed to (phone,visit)"},
+                {"limit", "timeline entries per page (1–500, default 50)", "integer"}};
+  const char* section =
+      R"({"type":["object","null"],"properties":{"items":{"type":"array","items":{"type":"object"}},)"
+      R"("next_cursor":{"type":["string","null"]}}})";
+  c360.response_schema = std::string(R"({"type":"object","required":["account"],"properties":{)") +
+                         R"("account":{"type":"object"},"contacts":)" + section + R"(,"profile":)" +
+                         section + R"(,"timeline":)" + section +
+                         R"(,"timeline_query":{"type":"object"}}})";
+  actions.add(std::move(c360));
 }
 
 }  // namespace rapport::modules::accounts
