@@ -116,6 +116,45 @@ test('upsert on customer_code updates through the pipeline, audit channel import
   assert.equal(r2.json.errors[0].code, 'forbidden');
 });
 
+test('bulk-created rows: same record, audit, search and phone index as a single create; references and keys checked per row', async () => {
+  const csv = [
+    'name,customer_code,phones,emails,owner_id,tax_id',
+    'Bulk Alpha 甲,BULK-1,010-6253 9001,alpha@bulk.example,,91110108BULK01',
+    'Bulk Beta,BULK-2,,beta@bulk.example,999999,',       // owner_id refers to no user
+    'Bulk Gamma,BULK-1,,,,',                             // BULK-1 again: updates the first
+    'Bulk Delta,BULK-3,+86 138 0000 9003,,,',
+  ].join('\n');
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 2, r.text);
+  assert.equal(r.json.updated, 1, 'a key repeated in the batch updates the record its first row created');
+  assert.deepEqual(r.json.skipped_rows, [3]);
+  assert.equal(r.json.errors[0].field, 'owner_id');
+  assert.equal(r.json.errors[0].code, 'validation_failed');
+  const [first] = await accountsWhere({ field: 'customer_code', op: '=', value: 'BULK-1' });
+  assert.equal(first.name, 'Bulk Gamma');
+  assert.equal(first.version, 2);
+  assert.equal((await accountsWhere({ field: 'customer_code', op: '=', value: 'BULK-2' })).length, 0, 'the failed row wrote nothing');
+  const h = await admin.get(`/api/v1/accounts/${first.id}/history`);
+  assert.deepEqual(h.json.items.map((i) => [i.action, i.channel]), [['update', 'import'], ['create', 'import']]);
+  assert.ok(h.json.items[1].changes.some((c) => c.field === 'customer_code' && c.to === 'BULK-1'));
+  // derived indexes of bulk-created records: search (pinyin too), phone lookup, duplicates
+  const s = await admin.get('/api/v1/search?q=Bulk%20Delta');
+  assert.ok(s.json.items.some((i) => i.title === 'Bulk Delta'), s.text);
+  const pop = await admin.get('/api/v1/lookup/phone?number=13800009003');
+  assert.deepEqual(pop.json.matches.map((m) => m.title), ['Bulk Delta']);
+  const pop2 = await admin.get(`/api/v1/lookup/phone?number=${encodeURIComponent('+86 10 6253 9001')}`);
+  assert.deepEqual(pop2.json.matches.map((m) => m.id), [first.id]);
+  const dup = await admin.post('/api/v1/accounts/duplicates/check', { name: 'Someone', tax_id: '9111 0108 BULK01' });
+  assert.equal(dup.status, 200, dup.text);
+  assert.deepEqual(dup.json.candidates.map((c) => c.id), [first.id]);
+  // without upsert, a key already in the table or repeated in the file is a duplicate row
+  const r2 = await importCsv(admin, 'accounts', 'name,customer_code\nBulk Again,BULK-3\nBulk New,BULK-4\nBulk New Again,BULK-4\n', { mode: 'commit' });
+  assert.equal(r2.status, 200, r2.text);
+  assert.equal(r2.json.created, 1);
+  assert.deepEqual(r2.json.errors.map((e) => [e.row, e.code, e.field]), [[2, 'duplicate', 'customer_code'], [4, 'duplicate', 'customer_code']]);
+});
+
 test('upsert key checks', async () => {
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'customer_code' }), 400, 'bad_request', 'upsert');
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'city' }), 400, 'bad_request', 'upsert');
