@@ -144,11 +144,18 @@ Status Deduper::index(storage::Tx& tx, const Entity& e, std::int64_t id,
   const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
   if (!profile) return {};
   if (!fresh) RP_TRY(unindex(tx, e, id));
-  for (auto& key : dedupe::index_keys(*profile, facts_of_row(*profile, e, row))) {
+  for (auto& key : index_keys_of(e, row)) {
     SqlValue p[] = {std::move(key), e.name, id};
     RP_TRY(tx.exec("INSERT INTO match_index (key, entity, record_id) VALUES (?, ?, ?)", p));
   }
   return {};
+}
+
+std::vector<std::string> Deduper::index_keys_of(const Entity& e,
+                                                const std::vector<SqlValue>& row) const {
+  const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
+  if (!profile) return {};
+  return dedupe::index_keys(*profile, facts_of_row(*profile, e, row));
 }
 
 Status Deduper::rebuild_index() {

@@ -52,6 +52,10 @@ class Deduper {
   Status index(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                const std::vector<storage::SqlValue>& row, bool fresh);
   Status unindex(storage::Tx& tx, const schema::Entity& e, std::int64_t id);
+  // The match_index keys of one record (stored row), none when the entity has no profile; what
+  // index() writes (bulk inserts write them many rows per statement).
+  std::vector<std::string> index_keys_of(const schema::Entity& e,
+                                         const std::vector<storage::SqlValue>& row) const;
   Status rebuild_index();  // RecordOptions::rebuild_batch records per transaction
 
   // Inside create's transaction, after the insert: likely duplicates of the new record that the
