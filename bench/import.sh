@@ -41,6 +41,6 @@ cpu1=$(cpu)
 node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
   const s=process.argv[3]-process.argv[2], c=process.argv[6]-process.argv[5];
   console.log(`import ${process.argv[4]}: ${r.rows} rows, created ${r.created ?? r.would_create}, ` +
-    `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, ${s.toFixed(2)} s, ` +
+    `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, likely duplicates ${r.duplicate_count}, ${s.toFixed(2)} s, ` +
     `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second`)' \
   "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1"

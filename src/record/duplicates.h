@@ -66,6 +66,15 @@ class Deduper {
                                                     const dedupe::Profile& profile, std::int64_t id,
                                                     const std::vector<storage::SqlValue>& row,
                                                     DedupeMode mode);
+  // Inside an import batch's transaction, after its records were created (`ids`, stored
+  // `rows`): per record, its likely duplicates (score ≥ dedupe::kReviewScore, best first, at
+  // most kMaxCandidates) among the live records `p` may read — existing ones and the batch's
+  // others (a pair within the batch is reported once, on the later record). Empty lists for an
+  // entity without a profile.
+  Result<std::vector<std::vector<DuplicateCandidate>>> on_import(
+      storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
+      const std::vector<std::int64_t>& ids,
+      const std::vector<const std::vector<storage::SqlValue>*>& rows);
   // Likely duplicates of a record about to be created (`body` as for create), readable ones.
   // Answers {"candidates":[{"id","title","score","reason","field"}]}.
   Result<std::string> check(const access::Principal& p, const schema::Entity& e,

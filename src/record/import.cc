@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "core/text.h"
+#include "record/duplicates.h"
 #include "record/table.h"
 
 namespace rapport::record {
@@ -38,6 +39,53 @@ struct Row {
   std::string key;  // upsert key value ("" when none)
   std::vector<RowError> errors;
 };
+
+// Likely duplicates of a record an import created (Deduper::on_import).
+struct RowDuplicates {
+  std::size_t row = 0;
+  std::int64_t id = 0;
+  std::vector<DuplicateCandidate> candidates;
+};
+// Candidates kept per row in the answer and the stored run.
+constexpr size_t kMaxImportCandidates = 5;
+
+std::string score_text(double score) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.3f", score);
+  return buf;
+}
+
+void write_duplicates(json::Writer& w, const std::vector<RowDuplicates>& dupes, bool with_ids) {
+  w.StartArray();
+  for (const auto& d : dupes) {
+    w.StartObject();
+    w.Key("row");
+    w.Uint64(d.row);
+    if (with_ids) {
+      w.Key("id");
+      w.String(std::to_string(d.id));
+    }
+    w.Key("candidates");
+    w.StartArray();
+    for (const auto& c : d.candidates) {
+      w.StartObject();
+      w.Key("id");
+      w.String(std::to_string(c.id));
+      w.Key("title");
+      w.String(c.title);
+      w.Key("score");
+      w.Double(std::round(c.score * 1000) / 1000);
+      w.Key("reason");
+      w.String(c.reason);
+      w.Key("field");
+      w.String(c.field);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+}
 
 // Where a column goes: a field, and for money/address a part ("currency", "city", …).
 struct Target {
@@ -797,6 +845,9 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   // ---- rows, in batches
   std::size_t total = 0, created = 0, updated = 0, error_count = 0;
   std::vector<RowError> errors;
+  std::vector<RowDuplicates> duplicates;  // at most kMaxImportErrors rows
+  std::size_t duplicate_count = 0;        // rows created with likely duplicates
+  const bool dedupe = records_.hooks_.dedupe_for(e.name) != nullptr;
   std::vector<std::size_t> skipped_rows;
   std::set<std::size_t> bad_rows;
   auto note_error = [&](RowError err) {
@@ -942,6 +993,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     body.AddMember("updated", static_cast<std::int64_t>(updated), a);
     body.AddMember("skipped", static_cast<std::int64_t>(bad_rows.size()), a);
     body.AddMember("error_count", static_cast<std::int64_t>(error_count), a);
+    body.AddMember("duplicate_count", static_cast<std::int64_t>(duplicate_count), a);
     body.AddMember("status", json::str(status, a), a);
     if (std::string_view(status) != "running") {
       body.AddMember("finished_at", json::str(format_iso8601(records_.clock_.now_ms()), a), a);
@@ -955,6 +1007,15 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         errs.PushBack(o, a);
       }
       body.AddMember("errors", errs, a);
+      json::Buffer dbuf;
+      json::Writer dw(dbuf);
+      write_duplicates(dw, duplicates, !req.dry_run);
+      auto dupes_doc = json::parse(std::string_view(dbuf.GetString(), dbuf.GetSize()));
+      if (dupes_doc.ok()) {
+        json::Value dv;
+        dv.CopyFrom(*dupes_doc, a);
+        body.AddMember("duplicates", dv, a);
+      }
       if (!message.empty()) body.AddMember("message", json::str(message, a), a);
     }
     auto r = records_.update(runner, *run_entity, run_id, json::stringify(body));
@@ -973,6 +1034,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     std::set<std::size_t> excluded;  // indexes into rows that failed
     std::map<std::size_t, RowError> failures;
     bool bulk = !hooks;
+    std::vector<RowDuplicates> kept_dupes;  // of the attempt that committed
+    std::size_t batch_dupes_count = 0;
     for (int attempt = 0;; ++attempt) {
       RP_ASSIGN(auto tx, records_.store_.write());
       if (key_is_email && !email_ids) {
@@ -996,6 +1059,10 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       bool retry = false;
       std::vector<char> done(rows.size(), 0);
       std::map<std::size_t, RowError> bulk_failures;
+      // records created by this batch (row index, id, stored row), for duplicate detection
+      std::vector<size_t> created_at;
+      std::vector<std::int64_t> created_ids;
+      std::vector<std::vector<SqlValue>> created_rows;
       if (bulk) {
         // rows that create a record: upsert key new to the table and first in the batch
         std::unordered_map<std::string, std::int64_t> existing_keys;
@@ -1059,6 +1126,11 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           }
           ++batch_created;
           for (const auto& key : row_email_keys(rows[i])) new_emails.emplace(key, ins->ids[k]);
+          if (dedupe) {
+            created_at.push_back(i);
+            created_ids.push_back(ins->ids[k]);
+            created_rows.push_back(std::move(ins->rows[k]));
+          }
         }
       }
       for (size_t i = 0; i < rows.size() && !retry; ++i) {
@@ -1107,6 +1179,11 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           if (ins.ok()) {
             ++batch_created;
             written_id = ins->id;
+            if (dedupe) {
+              created_at.push_back(i);
+              created_ids.push_back(ins->id);
+              created_rows.push_back(ins->row);
+            }
             events.push_back(std::move(ins->event));
           } else {
             st = std::move(ins).error();
@@ -1126,10 +1203,26 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         if (!tx->exec("ROLLBACK TO SAVEPOINT import_row").ok()) retry = true;
       }
       if (retry) continue;
+      // A row whose savepoint was rolled back after its insert is not among the created ones:
+      // rows fail before or at their insert, and a failed row is never in created_at.
+      std::vector<RowDuplicates> batch_dupes;
+      if (dedupe && !created_ids.empty()) {
+        std::vector<const std::vector<SqlValue>*> ptrs;
+        ptrs.reserve(created_rows.size());
+        for (const auto& r : created_rows) ptrs.push_back(&r);
+        RP_ASSIGN(auto found, Deduper(records_).on_import(*tx, p, e, created_ids, ptrs));
+        for (size_t k = 0; k < found.size(); ++k) {
+          if (found[k].empty()) continue;
+          if (found[k].size() > kMaxImportCandidates) found[k].resize(kMaxImportCandidates);
+          batch_dupes.push_back({rows[created_at[k]].number, created_ids[k], std::move(found[k])});
+        }
+      }
       for (auto& [i, err] : bulk_failures) {
         excluded.insert(i);
         failures[i] = std::move(err);
       }
+      batch_dupes_count = batch_dupes.size();
+      kept_dupes = std::move(batch_dupes);
       if (!req.dry_run) {
         RP_TRY(tx->commit());
         if (batch_created + batch_updated > 0) {
@@ -1148,6 +1241,10 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       }
       break;
     }
+    duplicate_count += batch_dupes_count;
+    for (auto& d : kept_dupes)
+      if (duplicates.size() < static_cast<size_t>(kMaxImportErrors))
+        duplicates.push_back(std::move(d));
     for (auto& [i, err] : failures) {
       bad_rows.insert(rows[i].number);
       skipped_rows.push_back(rows[i].number);
@@ -1214,6 +1311,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   }
   if (!batch.empty() || total == 0)
     if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+  std::stable_sort(duplicates.begin(), duplicates.end(),
+                   [](const RowDuplicates& x, const RowDuplicates& y) { return x.row < y.row; });
   RP_TRY(progress("completed", ""));
 
   std::sort(skipped_rows.begin(), skipped_rows.end());
@@ -1261,6 +1360,10 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     w.EndObject();
   }
   w.EndArray();
+  w.Key("duplicates");
+  write_duplicates(w, duplicates, !req.dry_run);
+  w.Key("duplicate_count");
+  w.Uint64(duplicate_count);
   w.Key("error_count");
   w.Uint64(error_count);
   w.Key("errors_truncated");
@@ -1296,18 +1399,46 @@ Result<std::string> Importer::report_csv(const Principal& p, std::int64_t run_id
     }
     out += '"';
   };
-  const json::Value* errs = json::member(doc, "errors");
-  if (errs && errs->IsArray()) {
-    for (const auto& err : errs->GetArray()) {
-      const json::Value* row = json::member(err, "row");
-      out += row && row->IsInt64() ? std::to_string(row->GetInt64()) : "";
-      for (const char* k : {"field", "code", "message"}) {
-        out += ',';
-        const json::Value* v = json::member(err, k);
-        cell(v && v->IsString() ? v->GetString() : "");
+  // errors, then likely duplicates (code likely_duplicate, one line per candidate), by row
+  struct Line {
+    std::int64_t row;
+    std::string field, code, message;
+  };
+  std::vector<Line> lines;
+  auto text = [](const json::Value& o, const char* k) {
+    const json::Value* v = json::member(o, k);
+    return std::string(v && v->IsString() ? v->GetString() : "");
+  };
+  auto row_of = [](const json::Value& o) -> std::int64_t {
+    const json::Value* row = json::member(o, "row");
+    return row && row->IsInt64() ? row->GetInt64() : 0;
+  };
+  if (const json::Value* errs = json::member(doc, "errors"); errs && errs->IsArray())
+    for (const auto& err : errs->GetArray())
+      lines.push_back({row_of(err), text(err, "field"), text(err, "code"), text(err, "message")});
+  if (const json::Value* dupes = json::member(doc, "duplicates"); dupes && dupes->IsArray()) {
+    for (const auto& d : dupes->GetArray()) {
+      const json::Value* cands = json::member(d, "candidates");
+      if (!cands || !cands->IsArray()) continue;
+      for (const auto& c : cands->GetArray()) {
+        const json::Value* score = json::member(c, "score");
+        lines.push_back({row_of(d), text(c, "field"), "likely_duplicate",
+                         "likely duplicate of " + text(doc, "entity") + " " + text(c, "id") + " " +
+                             text(c, "title") + ": " + text(c, "reason") + " (score " +
+                             score_text(score && score->IsNumber() ? score->GetDouble() : 0) +
+                             ")"});
       }
-      out += "\r\n";
     }
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const Line& x, const Line& y) { return x.row < y.row; });
+  for (const auto& l : lines) {
+    out += l.row ? std::to_string(l.row) : "";
+    for (const std::string* v : {&l.field, &l.code, &l.message}) {
+      out += ',';
+      cell(*v);
+    }
+    out += "\r\n";
   }
   return out;
 }

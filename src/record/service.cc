@@ -802,6 +802,8 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   RP_TRY(insert_rows(tx, "audit_log",
                      "id, entity, record_id, action, user_id, user_name, channel, at, changes", 9,
                      audits));
+  out.rows.resize(n);
+  for (size_t r = 0; r < rows.size(); ++r) out.rows[which[r]] = std::move(rows[r]);
   return out;
 }
 

@@ -230,8 +230,9 @@ class RecordService {
   // reading them back. Invalid inputs get their error and are not written; an Error answer
   // (the database refused a statement) leaves `tx` unusable for the batch.
   struct BulkInsert {
-    std::vector<std::int64_t> ids;             // 0 where the input failed
-    std::vector<std::optional<Error>> errors;  // per input
+    std::vector<std::int64_t> ids;                     // 0 where the input failed
+    std::vector<std::optional<Error>> errors;          // per input
+    std::vector<std::vector<storage::SqlValue>> rows;  // as stored (select_list), per input
   };
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,

@@ -155,6 +155,54 @@ test('bulk-created rows: same record, audit, search and phone index as a single 
   assert.deepEqual(r2.json.errors.map((e) => [e.row, e.code, e.field]), [[2, 'duplicate', 'customer_code'], [4, 'duplicate', 'customer_code']]);
 });
 
+test('likely duplicates of imported records are reported: against existing data and within the file', async () => {
+  const existing = await admin.create('accounts', { name: 'Dedupe Import Existing', tax_id: '91110108IMPDUP1' });
+  const csv = [
+    'name,tax_id,website',
+    'Dedupe Import Copy,9111 0108 IMPDUP1,',          // same tax id as an existing account
+    'Dedupe Import Fresh,,https://www.dedupe-fresh.cn',
+    'Dedupe Import Twin,,dedupe-fresh.cn/about',     // same company domain as the row before
+    'Dedupe Import Alone,,',
+  ].join('\n');
+  const dry = await importCsv(admin, 'accounts', csv, { mode: 'dry_run' });
+  assert.equal(dry.status, 200, dry.text);
+  assert.equal(dry.json.duplicate_count, 2, dry.text);
+  assert.deepEqual(dry.json.duplicates.map((d) => d.row), [2, 4]);
+  assert.equal(dry.json.duplicates[0].id, undefined, 'a dry run creates no ids');
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 4, 'likely duplicates are reported, not refused');
+  assert.equal(r.json.duplicate_count, 2);
+  const [copy, twin] = r.json.duplicates;
+  assert.equal(copy.row, 2);
+  assert.equal(copy.candidates[0].id, existing.id);
+  assert.equal(copy.candidates[0].title, 'Dedupe Import Existing');
+  assert.equal(copy.candidates[0].field, 'tax_id');
+  assert.ok(copy.candidates[0].score >= 0.9, JSON.stringify(copy));
+  assert.match(copy.candidates[0].reason, /tax id/);
+  const created = await accountsWhere({ field: 'name', op: 'starts_with', value: 'Dedupe Import ' });
+  const byName = Object.fromEntries(created.map((a) => [a.name, a.id]));
+  assert.equal(copy.id, byName['Dedupe Import Copy']);
+  assert.equal(twin.row, 4);
+  assert.equal(twin.id, byName['Dedupe Import Twin']);
+  assert.deepEqual(twin.candidates.map((c) => c.id), [byName['Dedupe Import Fresh']], 'a pair within the file is reported once, on the later row');
+  // the run keeps them, and the downloadable report lists them
+  const run = await admin.get(`/api/v1/import_runs/${r.json.import_id}`);
+  assert.equal(run.json.duplicate_count, 2);
+  assert.deepEqual(run.json.duplicates.map((d) => d.row), [2, 4]);
+  const rep = await admin.get(r.json.report, { raw: true });
+  const lines = rep.text.slice(1).trim().split('\r\n');
+  assert.equal(lines.length, 3, rep.text);
+  assert.match(lines[1], new RegExp(`^2,tax_id,likely_duplicate,likely duplicate of account ${existing.id} Dedupe Import Existing: .*\\(score [01]\\.\\d{3}\\)$`));
+  assert.match(lines[2], /^4,website,likely_duplicate,/);
+  // a Sales user's import reports only candidates they may read
+  const hidden = await sales2.create('accounts', { name: 'Dedupe Hidden South', tax_id: '91110108IMPDUP9' });
+  const s = await importCsv(sales, 'accounts', 'name,tax_id\nDedupe Hidden Copy,91110108IMPDUP9\n', { mode: 'dry_run' });
+  assert.equal(s.status, 200, s.text);
+  assert.ok(hidden.id);
+  assert.equal(s.json.duplicate_count, 0, s.text);
+});
+
 test('upsert key checks', async () => {
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'customer_code' }), 400, 'bad_request', 'upsert');
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'city' }), 400, 'bad_request', 'upsert');
