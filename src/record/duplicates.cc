@@ -289,18 +289,17 @@ Result<std::vector<DuplicateCandidate>> Deduper::on_create(
 
 Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
     storage::Tx& tx, const Principal& p, const Entity& e, const std::vector<std::int64_t>& ids,
-    const std::vector<const std::vector<SqlValue>*>& rows) {
+    const std::vector<const std::vector<SqlValue>*>& rows, FactsCache& cache) {
   std::vector<std::vector<DuplicateCandidate>> out(ids.size());
   const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
   if (!profile || ids.empty()) return out;
   // The batch's facts, computed once; candidates read from the table join them in the cache.
   const Columns cols(e);
-  FactsCache cache;
   std::set<std::int64_t> batch(ids.begin(), ids.end());
   for (size_t i = 0; i < ids.size(); ++i)
-    cache.emplace(ids[i],
-                  CachedFacts{facts_of_row(*profile, e, *rows[i]), as_int((*rows[i])[cols.owner]),
-                              as_int((*rows[i])[cols.team])});
+    cache.insert_or_assign(
+        ids[i], CachedFacts{facts_of_row(*profile, e, *rows[i]), as_int((*rows[i])[cols.owner]),
+                            as_int((*rows[i])[cols.team])});
   for (size_t i = 0; i < ids.size(); ++i) {
     RP_ASSIGN(auto found, find(tx, &p, e, *profile, cache.at(ids[i]).facts, ids[i], &cache));
     for (auto& c : found) {

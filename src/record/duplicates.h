@@ -71,10 +71,20 @@ class Deduper {
   // most kMaxCandidates) among the live records `p` may read — existing ones and the batch's
   // others (a pair within the batch is reported once, on the later record). Empty lists for an
   // entity without a profile.
+  // `cache` carries the facts of records read (and of the batch's records) from one batch to
+  // the next of the same import: a candidate is read and normalised once per import, not once
+  // per batch. The caller bounds it (clear() when large) and erases records it updates; facts
+  // of a record changed meanwhile by someone else may be stale, which only shifts a reported
+  // score (the candidates are advice, not a refusal).
+  struct CachedFacts {
+    dedupe::Facts facts;
+    std::int64_t owner = 0, team = 0;
+  };
+  using FactsCache = std::map<std::int64_t, CachedFacts>;
   Result<std::vector<std::vector<DuplicateCandidate>>> on_import(
       storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
       const std::vector<std::int64_t>& ids,
-      const std::vector<const std::vector<storage::SqlValue>*>& rows);
+      const std::vector<const std::vector<storage::SqlValue>*>& rows, FactsCache& cache);
   // Likely duplicates of a record about to be created (`body` as for create), readable ones.
   // Answers {"candidates":[{"id","title","score","reason","field"}]}.
   Result<std::string> check(const access::Principal& p, const schema::Entity& e,
@@ -100,11 +110,6 @@ class Deduper {
  private:
   dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
                              const std::vector<storage::SqlValue>& row) const;
-  struct CachedFacts {
-    dedupe::Facts facts;
-    std::int64_t owner = 0, team = 0;
-  };
-  using FactsCache = std::map<std::int64_t, CachedFacts>;
   // Scored candidates of `f` among live records of `e` (not `self`); only those `viewer` may
   // read unless it is null. `cache` keeps the facts of records read (a scan reads each once).
   Result<std::vector<DuplicateCandidate>> find(storage::Tx& tx, const access::Principal* viewer,

@@ -48,6 +48,9 @@ struct RowDuplicates {
 };
 // Candidates kept per row in the answer and the stored run.
 constexpr size_t kMaxImportCandidates = 5;
+// Records whose duplicate-matching facts an import keeps from batch to batch (a few hundred
+// bytes each).
+constexpr size_t kMaxImportFactsCache = 100000;
 
 std::string score_text(double score) {
   char buf[16];
@@ -848,6 +851,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   std::vector<RowDuplicates> duplicates;  // at most kMaxImportErrors rows
   std::size_t duplicate_count = 0;        // rows created with likely duplicates
   const bool dedupe = records_.hooks_.dedupe_for(e.name) != nullptr;
+  Deduper::FactsCache facts_cache;  // across batches (Deduper::on_import)
   std::vector<std::size_t> skipped_rows;
   std::set<std::size_t> bad_rows;
   auto note_error = [&](RowError err) {
@@ -1163,6 +1167,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         Status st;
         std::int64_t written_id = 0;
         if (existing) {
+          facts_cache.erase(existing);
           auto u = records_.update_one(*tx, ip, e, existing, *input, std::nullopt);
           if (u.ok()) {
             ++batch_updated;
@@ -1210,7 +1215,9 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         std::vector<const std::vector<SqlValue>*> ptrs;
         ptrs.reserve(created_rows.size());
         for (const auto& r : created_rows) ptrs.push_back(&r);
-        RP_ASSIGN(auto found, Deduper(records_).on_import(*tx, p, e, created_ids, ptrs));
+        if (facts_cache.size() > kMaxImportFactsCache) facts_cache.clear();
+        RP_ASSIGN(auto found,
+                  Deduper(records_).on_import(*tx, p, e, created_ids, ptrs, facts_cache));
         for (size_t k = 0; k < found.size(); ++k) {
           if (found[k].empty()) continue;
           if (found[k].size() > kMaxImportCandidates) found[k].resize(kMaxImportCandidates);
