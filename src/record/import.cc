@@ -174,7 +174,7 @@ std::string normalise_date(std::string_view s) {
     i += skip - 1;
   }
   if (idx != 2 || digits == 0 || parts[0] < 1000) return std::string(s);
-  char buf[16];
+  char buf[40];  // room for any int, so the compiler sees no truncation
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", parts[0], parts[1], parts[2]);
   return buf;
 }

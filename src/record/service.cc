@@ -594,6 +594,22 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
   std::vector<std::int64_t> ids;
   std::vector<Event> events;
   ids.reserve(bodies.size());
+  if (hooks_.for_entity(e.name).empty()) {
+    std::vector<const json::Value*> ptrs;
+    ptrs.reserve(inputs.size());
+    for (const auto& in : inputs) ptrs.push_back(&in);
+    RP_ASSIGN(BulkInsert bulk, insert_many(*tx, p, e, ptrs));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (bulk.errors[i]) {
+        Error err = std::move(*bulk.errors[i]);
+        err.message = "row " + std::to_string(i + 1) + ": " + err.message;
+        return err;
+      }
+    }
+    RP_TRY(tx->commit());
+    for (auto& ev : bulk.events) publish(e, std::move(ev));
+    return std::move(bulk.ids);
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto ins = insert_one(*tx, p, e, inputs[i]);
     if (!ins.ok()) {
@@ -742,6 +758,7 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   std::vector<std::vector<SqlValue>> rows;
   std::vector<std::vector<SqlValue>> audits;
   std::vector<size_t> which;
+  const RowIndex ix(e);
   rows.reserve(n);
   audits.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -775,9 +792,17 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
     }
     changes += "]";
     row.resize(ncols + 2);  // deleted_at, merged_into
+    // the distribution key (as audit() and index_phones() store it), from the row as written
     audits.push_back({ids_.next(), e.name, id, std::string("create"), user,
                       p.display_name.empty() ? p.username : p.display_name, p.channel, now,
-                      std::move(changes)});
+                      std::move(changes),
+                      distribution_value(e, options_.distribution_entity, id, row)});
+    Event ev{e.name, id, "created", {}, 0, 0, p.user_id, now};
+    ev.owner_id = as_int(row[ix.owner]);
+    ev.team_id = as_int(row[ix.team]);
+    for (auto it = values[i].MemberBegin(); it != values[i].MemberEnd(); ++it)
+      ev.changed.emplace_back(it->name.GetString());
+    out.events.push_back(std::move(ev));
     rows.push_back(std::move(row));
     which.push_back(i);
     out.ids[i] = id;
@@ -793,15 +818,16 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
     if (fts) RP_TRY(tx.fts_put(e.name, id, fts_text(e, rows[r])));
     if (phones)
       for (auto& key : phone_keys(e, rows[r], options_.phone_region))
-        phone_rows.push_back({std::move(key), e.name, id});
+        phone_rows.push_back({std::move(key), e.name, id, audits[r].back()});
     for (auto& key : dedupe.index_keys_of(e, rows[r]))
       match_rows.push_back({std::move(key), e.name, id});
   }
-  RP_TRY(insert_rows(tx, "phone_index", "e164, entity, record_id", 3, phone_rows));
+  RP_TRY(insert_rows(tx, "phone_index", "e164, entity, record_id, account_id", 4, phone_rows));
   RP_TRY(insert_rows(tx, "match_index", "key, entity, record_id", 3, match_rows));
   RP_TRY(insert_rows(tx, "audit_log",
-                     "id, entity, record_id, action, user_id, user_name, channel, at, changes", 9,
-                     audits));
+                     "id, entity, record_id, action, user_id, user_name, channel, at, changes, "
+                     "account_id",
+                     10, audits));
   out.rows.resize(n);
   for (size_t r = 0; r < rows.size(); ++r) out.rows[which[r]] = std::move(rows[r]);
   return out;

@@ -157,7 +157,8 @@ class RecordService {
                               std::string_view body, std::string_view idempotency_key = {},
                               DedupeMode dedupe = DedupeMode::kWarn);
   // Creates many records in one transaction (bulk loads, data generators): all or nothing; the
-  // error names the 1-based row. Hooks, audit and events run as for single creates.
+  // error names the 1-based row. Hooks, audit and events run as for single creates; entities
+  // without hooks go through insert_many (multi-row inserts).
   Result<std::vector<std::int64_t>> create_batch(const access::Principal& p,
                                                  const schema::Entity& e,
                                                  const std::vector<std::string>& bodies);
@@ -233,6 +234,7 @@ class RecordService {
     std::vector<std::int64_t> ids;                     // 0 where the input failed
     std::vector<std::optional<Error>> errors;          // per input
     std::vector<std::vector<storage::SqlValue>> rows;  // as stored (select_list), per input
+    std::vector<Event> events;  // "created", one per created record in input order
   };
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,

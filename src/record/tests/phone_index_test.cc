@@ -291,5 +291,76 @@ TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
   EXPECT_EQ(found("010 6253 1041"), std::vector<std::int64_t>{});  // deleted
 }
 
+// Bulk creates (create_batch, imports: RecordService::insert_many) write the same derived rows as
+// single creates: phone index and audit entries with the distribution key, search bodies, and
+// a failing row fails the whole batch without writing anything.
+TEST_F(PhoneIndexTest, BulkCreatesWriteWhatSingleCreatesWrite) {
+  RecordOptions options;
+  options.distribution_entity = "lead";
+  open(options);
+  auto note = registry.get("note");
+  auto leads = service->create_batch(
+      admin, *lead,
+      {R"({"name":"批量一号","phones":["138 0000 0011"],"fax":["010-6253 0011"]})",
+       R"({"name":"Bulk Two","phones":["+86 138 0000 0012"]})"});
+  ASSERT_TRUE(leads.ok()) << leads.error().message;
+  ASSERT_EQ(leads->size(), 2u);
+  const std::int64_t l1 = (*leads)[0], l2 = (*leads)[1];
+  auto notes = service->create_batch(
+      admin, *note,
+      {R"({"title":"bn1","lead_id":")" + std::to_string(l1) + R"(","phones":["13800000013"]})",
+       R"({"title":"bn2","phones":["13800000014"]})"});
+  ASSERT_TRUE(notes.ok()) << notes.error().message;
+  auto keys = [&](const std::string& sql) {
+    auto tx = store->read().value();
+    std::map<std::int64_t, std::vector<storage::SqlValue>> out;
+    auto rows = tx->query(sql);
+    EXPECT_TRUE(rows.ok()) << sql;
+    if (rows.ok())
+      for (const auto& r : rows->rows) out[as_int(r[0])].push_back(r[1]);
+    return out;
+  };
+  const storage::SqlValue k1 = l1, k2 = l2, none;
+  auto phones = keys("SELECT record_id, account_id FROM phone_index ORDER BY e164");
+  EXPECT_EQ(phones[l1], (std::vector{k1, k1})) << "phones and fax";
+  EXPECT_EQ(phones[l2], std::vector{k2});
+  EXPECT_EQ(phones[(*notes)[0]], std::vector{k1}) << "a note carries its lead's id";
+  EXPECT_EQ(phones[(*notes)[1]], std::vector{none});
+  auto e164 = keys("SELECT record_id, e164 FROM phone_index ORDER BY e164");
+  EXPECT_EQ(e164[l1], (std::vector<storage::SqlValue>{std::string("+861062530011"),
+                                                      std::string("+8613800000011")}));
+  auto audit = keys("SELECT record_id, account_id FROM audit_log ORDER BY id");
+  EXPECT_EQ(audit[l1], std::vector{k1});
+  EXPECT_EQ(audit[(*notes)[0]], std::vector{k1});
+  EXPECT_EQ(audit[(*notes)[1]], std::vector{none});
+  auto actions = keys("SELECT record_id, action || ' ' || channel FROM audit_log");
+  EXPECT_EQ(actions[l2], std::vector<storage::SqlValue>{std::string("create api")});
+  // found by phone and by search like any record
+  auto hit = service->lookup_phone(admin, "13800000012");
+  ASSERT_TRUE(hit.ok());
+  ASSERT_EQ(hit->matches.size(), 1u);
+  EXPECT_EQ(hit->matches[0].id, l2);
+  auto found = service->search(admin, "批量", "lead", 10);
+  ASSERT_TRUE(found.ok());
+  EXPECT_NE(found->find(std::to_string(l1)), std::string::npos) << *found;
+  // the record reads back as written
+  auto got = service->get(admin, *lead, l2);
+  ASSERT_TRUE(got.ok());
+  EXPECT_NE(got->body.find("\"name\":\"Bulk Two\""), std::string::npos) << got->body;
+  EXPECT_EQ(got->version, 1);
+
+  // A bad row fails the batch, naming it; nothing of the batch is written.
+  auto bad = service->create_batch(
+      admin, *note,
+      {R"({"title":"bn3","phones":["13800000015"]})", R"({"title":"bn4","lead_id":"999999"})"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kValidation);
+  EXPECT_EQ(bad.error().field, "lead_id");
+  EXPECT_EQ(bad.error().message.rfind("row 2: ", 0), 0u) << bad.error().message;
+  auto none_hit = service->lookup_phone(admin, "13800000015");
+  ASSERT_TRUE(none_hit.ok());
+  EXPECT_TRUE(none_hit->matches.empty());
+}
+
 }  // namespace
 }  // namespace rapport::record
