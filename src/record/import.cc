@@ -45,6 +45,8 @@ struct RowDuplicates {
   std::size_t row = 0;
   std::int64_t id = 0;
   std::vector<DuplicateCandidate> candidates;
+  std::vector<std::size_t> candidate_rows;  // row in the file of a candidate created by the same
+                                            // batch, else 0
 };
 // Candidates kept per row in the answer and the stored run.
 constexpr size_t kMaxImportCandidates = 5;
@@ -70,10 +72,18 @@ void write_duplicates(json::Writer& w, const std::vector<RowDuplicates>& dupes, 
     }
     w.Key("candidates");
     w.StartArray();
-    for (const auto& c : d.candidates) {
+    for (size_t k = 0; k < d.candidates.size(); ++k) {
+      const auto& c = d.candidates[k];
+      const std::size_t row = k < d.candidate_rows.size() ? d.candidate_rows[k] : 0;
       w.StartObject();
-      w.Key("id");
-      w.String(std::to_string(c.id));
+      if (row) {  // another row of the file (a dry run has no ids for it)
+        w.Key("row");
+        w.Uint64(row);
+      }
+      if (with_ids || !row) {
+        w.Key("id");
+        w.String(std::to_string(c.id));
+      }
       w.Key("title");
       w.String(c.title);
       w.Key("score");
@@ -1208,8 +1218,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         if (!tx->exec("ROLLBACK TO SAVEPOINT import_row").ok()) retry = true;
       }
       if (retry) continue;
-      // A row whose savepoint was rolled back after its insert is not among the created ones:
-      // rows fail before or at their insert, and a failed row is never in created_at.
+      // Only rows whose insert succeeded are in created_at (a failed row's savepoint is rolled
+      // back before anything of it is noted there).
       std::vector<RowDuplicates> batch_dupes;
       if (dedupe && !created_ids.empty()) {
         std::vector<const std::vector<SqlValue>*> ptrs;
@@ -1218,10 +1228,18 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         if (facts_cache.size() > kMaxImportFactsCache) facts_cache.clear();
         RP_ASSIGN(auto found,
                   Deduper(records_).on_import(*tx, p, e, created_ids, ptrs, facts_cache));
+        std::unordered_map<std::int64_t, std::size_t> row_of_id;
+        for (size_t k = 0; k < created_ids.size(); ++k)
+          row_of_id.emplace(created_ids[k], rows[created_at[k]].number);
         for (size_t k = 0; k < found.size(); ++k) {
           if (found[k].empty()) continue;
           if (found[k].size() > kMaxImportCandidates) found[k].resize(kMaxImportCandidates);
-          batch_dupes.push_back({rows[created_at[k]].number, created_ids[k], std::move(found[k])});
+          RowDuplicates d{rows[created_at[k]].number, created_ids[k], std::move(found[k]), {}};
+          for (const auto& c : d.candidates) {
+            auto it = row_of_id.find(c.id);
+            d.candidate_rows.push_back(it == row_of_id.end() ? 0 : it->second);
+          }
+          batch_dupes.push_back(std::move(d));
         }
       }
       for (auto& [i, err] : bulk_failures) {

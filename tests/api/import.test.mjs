@@ -169,6 +169,9 @@ test('likely duplicates of imported records are reported: against existing data 
   assert.equal(dry.json.duplicate_count, 2, dry.text);
   assert.deepEqual(dry.json.duplicates.map((d) => d.row), [2, 4]);
   assert.equal(dry.json.duplicates[0].id, undefined, 'a dry run creates no ids');
+  assert.equal(dry.json.duplicates[0].candidates[0].id, existing.id);
+  assert.deepEqual(dry.json.duplicates[1].candidates, [{ row: 3, title: 'Dedupe Import Fresh', score: dry.json.duplicates[1].candidates[0].score, reason: dry.json.duplicates[1].candidates[0].reason, field: 'website' }],
+    'a candidate from the same file is named by its row');
   const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.created, 4, 'likely duplicates are reported, not refused');
@@ -185,7 +188,7 @@ test('likely duplicates of imported records are reported: against existing data 
   assert.equal(copy.id, byName['Dedupe Import Copy']);
   assert.equal(twin.row, 4);
   assert.equal(twin.id, byName['Dedupe Import Twin']);
-  assert.deepEqual(twin.candidates.map((c) => c.id), [byName['Dedupe Import Fresh']], 'a pair within the file is reported once, on the later row');
+  assert.deepEqual(twin.candidates.map((c) => [c.id, c.row]), [[byName['Dedupe Import Fresh'], 3]], 'a pair within the file is reported once, on the later row');
   // the run keeps them, and the downloadable report lists them
   const run = await admin.get(`/api/v1/import_runs/${r.json.import_id}`);
   assert.equal(run.json.duplicate_count, 2);
