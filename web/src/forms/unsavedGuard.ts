@@ -1,5 +1,6 @@
 // Asks before an edited form is left: on a route change (vue-router guard, window.confirm) and on
-// closing or reloading the tab (beforeunload, the browser's own dialog). Used by the create/edit page.
+// closing or reloading the tab (beforeunload, the browser's own dialog). Used by the create/edit page
+// (and so the role editor, a part of the role's form) and the custom-field form in settings.
 import { onBeforeUnmount, onMounted } from 'vue';
 import { onBeforeRouteLeave, onBeforeRouteUpdate } from 'vue-router';
 import { unloadState } from '../util/unload';

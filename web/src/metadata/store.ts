@@ -3,7 +3,7 @@
 // except the navigation order, so custom entities and fields work without front-end changes.
 import { reactive } from 'vue';
 import { api } from '../api/client';
-import type { EntityMeta, FieldMeta, LocalizedLabel, RecordData } from '../api/types';
+import type { EntityMeta, FieldMeta, FilterExpr, LocalizedLabel, RecordData } from '../api/types';
 import { pickLabel } from '../i18n';
 
 export const SYSTEM_FIELDS = [
@@ -110,6 +110,18 @@ export function titleField(entity: EntityMeta): string {
   if (entity.title_field) return entity.title_field;
   const f = entity.fields.find((x) => x.name === 'name' || x.name === 'title' || x.name === 'subject');
   return f?.name ?? entity.fields.find((x) => x.type === 'text')?.name ?? 'id';
+}
+
+/**
+ * How a picker narrows an entity's list to typed text: full-text `q` when the entity has searchable
+ * fields, else (roles, for one: the server refuses `q` there) its title field `contains` the text.
+ */
+export function textSearchParams(entity: EntityMeta, text: string): { q?: string; filter?: FilterExpr } {
+  const typed = text.trim();
+  if (!typed) return {};
+  if (entity.fields.some((f) => f.searchable)) return { q: typed };
+  const field = titleField(entity);
+  return field === 'id' ? {} : { filter: { field, op: 'contains', value: typed } };
 }
 
 export function recordTitle(entity: EntityMeta | undefined, record: Partial<RecordData> | null | undefined): string {
