@@ -211,10 +211,28 @@ void param(json::Writer& w, const char* name, const char* in, const char* type, 
   w.EndObject();
 }
 
+// A query parameter of a generic operation: name, JSON type, required.
+struct QueryParam {
+  const char* name;
+  const char* type;
+  bool required;
+};
+
+// The query of a list (docs/API.md, "Lists").
+const std::vector<QueryParam> kListParams = {
+    {"filter", "string", false}, {"sort", "string", false}, {"cursor", "string", false},
+    {"fields", "string", false}, {"q", "string", false},    {"limit", "integer", false},
+    {"deleted", "string", false}};
+// The query of an aggregate (docs/API.md, "Aggregates"): the list's filter and q, grouped.
+const std::vector<QueryParam> kAggregateParams = {{"group_by", "string", true},
+                                                  {"bucket", "string", false},
+                                                  {"filter", "string", false},
+                                                  {"q", "string", false}};
+
 void operation(json::Writer& w, const char* method, const std::string& id,
                const std::string& summary, const std::string& tag, const std::string& body_ref,
                const char* ok_status, const std::string& ok_ref, bool with_id,
-               bool list_params = false) {
+               const std::vector<QueryParam>& query = {}) {
   w.Key(method);
   w.StartObject();
   w.Key("operationId");
@@ -228,9 +246,7 @@ void operation(json::Writer& w, const char* method, const std::string& id,
   w.Key("parameters");
   w.StartArray();
   if (with_id) param(w, "id", "path", "string", true);
-  if (list_params)
-    for (const char* p : {"filter", "sort", "cursor", "fields", "q", "limit", "deleted"})
-      param(w, p, "query", p == std::string("limit") ? "integer" : "string", false);
+  for (const auto& q : query) param(w, q.name, "query", q.type, q.required);
   w.EndArray();
   if (!body_ref.empty()) {
     w.Key("requestBody");
@@ -424,9 +440,14 @@ std::string openapi_json(const schema::Registry& registry, const record::ActionR
     json::key(w, base);
     w.StartObject();
     operation(w, "get", "list_" + e->plural, "List " + e->label_plural.en, e->plural, "", "200",
-              e->name + "_list", false, true);
+              e->name + "_list", false, kListParams);
     operation(w, "post", "create_" + e->name, "Create a " + e->label.en, e->plural,
               e->name + "_input", "201", e->name, false);
+    w.EndObject();
+    json::key(w, base + "/aggregate");
+    w.StartObject();
+    operation(w, "get", "aggregate_" + e->plural, "Count " + e->label_plural.en + " by group",
+              e->plural, "", "200", "Aggregate", false, kAggregateParams);
     w.EndObject();
     json::key(w, base + "/{id}");
     w.StartObject();
@@ -527,7 +548,7 @@ std::string openapi_json(const schema::Registry& registry, const record::ActionR
     w.EndObject();
   }
   const char* fixed =
-      R"({"Problem":{"type":"object","properties":{"type":{"type":"string"},"title":{"type":"string"},"status":{"type":"integer"},"code":{"type":"string"},"detail":{"type":"string"},"field":{"type":"string"}},"required":["type","title","status","code"]},"History":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}},"SearchResult":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"entity":{"type":"string"},"id":{"type":"string"},"title":{"type":"string"}}}}}},"Login":{"type":"object","properties":{"username":{"type":"string"},"password":{"type":"string"}},"required":["username","password"]},"Me":{"type":"object"}})";
+      R"({"Problem":{"type":"object","properties":{"type":{"type":"string"},"title":{"type":"string"},"status":{"type":"integer"},"code":{"type":"string"},"detail":{"type":"string"},"field":{"type":"string"}},"required":["type","title","status","code"]},"History":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}},"SearchResult":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"entity":{"type":"string"},"id":{"type":"string"},"title":{"type":"string"}}}}}},"Login":{"type":"object","properties":{"username":{"type":"string"},"password":{"type":"string"}},"required":["username","password"]},"Me":{"type":"object"},"Aggregate":{"type":"object","properties":{"entity":{"type":"string"},"group_by":{"type":"array","items":{"type":"string"}},"bucket":{"type":["string","null"],"enum":["day","month","year",null]},"groups":{"type":"array","items":{"type":"object","properties":{"values":{"type":"array","items":{"type":["string","integer","number","boolean","null"]}},"count":{"type":"integer"}},"required":["values","count"]}},"total":{"type":"integer"},"truncated":{"type":"boolean"}},"required":["entity","group_by","bucket","groups","total","truncated"]}})";
   std::string s(fixed);
   // merge the fixed schemas into the open object
   s = s.substr(1, s.size() - 2);

@@ -212,3 +212,54 @@ test('openapi.json describes every module action (method, path and query paramet
   const res = await v.validate(spec);
   assert.ok(res.valid, `OpenAPI validation errors: ${JSON.stringify(res.errors, null, 1)?.slice(0, 3000)}`);
 });
+
+/** Checks a value against the small JSON-schema subset the spec's fixed schemas use (type,
+ *  enum, properties, required, items); returns the first mismatch or null. */
+function schemaMismatch(schema, value, at = '$') {
+  const types = [].concat(schema.type ?? []);
+  const typeOf = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v);
+  const t = typeOf(value);
+  if (types.length && !types.includes(t) && !(t === 'integer' && types.includes('number'))) return `${at}: ${t} is not ${types}`;
+  if (schema.enum && !schema.enum.includes(value)) return `${at}: ${JSON.stringify(value)} not in ${JSON.stringify(schema.enum)}`;
+  for (const k of schema.required ?? []) if (!(k in value)) return `${at}.${k} missing`;
+  for (const [k, sub] of Object.entries(schema.properties ?? {})) {
+    if (value && k in value) { const m = schemaMismatch(sub, value[k], `${at}.${k}`); if (m) return m; }
+  }
+  if (schema.items && Array.isArray(value)) {
+    for (const [i, v] of value.entries()) { const m = schemaMismatch(schema.items, v, `${at}[${i}]`); if (m) return m; }
+  }
+  return null;
+}
+
+test('openapi.json describes GET /{plural}/aggregate for every entity, and real answers fit its schema', async () => {
+  const spec = (await admin.get('/api/v1/openapi.json')).json;
+  const meta = (await admin.get('/api/v1/metadata')).json;
+  for (const e of meta.entities) {
+    const op = spec.paths[`/api/v1/${e.plural}/aggregate`]?.get;
+    assert.ok(op, `aggregate of ${e.plural}`);
+    assert.equal(op.operationId, `aggregate_${e.plural}`);
+    const params = Object.fromEntries(op.parameters.map((p) => [p.name, p]));
+    assert.deepEqual(Object.keys(params).sort(), ['bucket', 'filter', 'group_by', 'q']);
+    assert.equal(params.group_by.required, true);
+    assert.equal(params.group_by.in, 'query');
+    assert.equal(params.filter.required, false);
+    assert.deepEqual(op.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/Aggregate' });
+    assert.equal(op.responses['400'].content['application/problem+json'].schema.$ref, '#/components/schemas/Problem');
+  }
+  const schema = spec.components.schemas.Aggregate;
+  const mine = (await admin.create('accounts', { name: '聚合测试客户', tier: 'A' })).id;
+  await admin.create('interactions', { subject: 'Aggregate call', channel: 'phone', account_id: mine, occurred_at: '2026-03-04T05:06:07Z' });
+  for (const [plural, query] of [
+    ['accounts', { group_by: 'tier' }],
+    ['accounts', { group_by: 'key_account' }],
+    ['interactions', { group_by: 'channel,occurred_at', bucket: 'month' }],
+  ]) {
+    const r = await admin.get(`/api/v1/${plural}/aggregate?${qs(query)}`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.groups.length > 0);
+    assert.equal(schemaMismatch(schema, r.json), null, `${plural} ${JSON.stringify(query)}: ${JSON.stringify(r.json)}`);
+  }
+  // The schema check does catch an answer of another shape.
+  assert.match(schemaMismatch(schema, { entity: 'account', group_by: ['tier'], bucket: 'week', groups: [], total: 0, truncated: false }), /bucket/);
+  assert.match(schemaMismatch(schema, { entity: 'account', group_by: ['tier'], bucket: null, groups: [{ values: [{}], count: 1 }], total: 1, truncated: false }), /values\[0\]/);
+});

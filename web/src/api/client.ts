@@ -1,6 +1,7 @@
 // Typed fetch client for the Rapport REST API v1 (docs/API.md): session cookie + CSRF header,
 // problem+json errors turned into ApiError, and a 401 hook that sends the user back to the login page.
 import type {
+  AggregateAnswer,
   EntityMeta,
   FieldMeta,
   FilterExpr,
@@ -22,6 +23,8 @@ import { unloadState } from '../util/unload';
 // a renamed list parameter, path or schema property breaks the type check of the build.
 /** The list parameters the spec declares (the same for every entity). */
 export type SpecListQuery = NonNullable<operations['list_accounts']['parameters']['query']>;
+/** The aggregate parameters the spec declares (the same for every entity). */
+export type SpecAggregateQuery = operations['aggregate_accounts']['parameters']['query'];
 /** A path the spec declares, without the /api/v1 prefix. */
 export type SpecPath = keyof paths extends `/api/v1${infer P}` ? P : never;
 const specPath = <P extends SpecPath>(p: P): P => p;
@@ -311,6 +314,11 @@ export class ApiClient {
   // --- records ---
   list<T = RecordData>(plural: string, params: ListParams = {}, signal?: AbortSignal): Promise<ListResponse<T>> {
     return this.get<ListResponse<T>>(`/${plural}`, listQuery(params) as RequestOptions['query'], signal);
+  }
+
+  /** GET /{plural}/aggregate: counts of the readable records by one or two fields. */
+  aggregate(plural: string, query: SpecAggregateQuery, signal?: AbortSignal): Promise<AggregateAnswer> {
+    return this.get<AggregateAnswer>(`/${plural}/aggregate`, query, signal);
   }
 
   async getRecord(plural: string, id: string): Promise<{ record: RecordData; etag: string | null }> {

@@ -119,6 +119,11 @@ export interface HistoryEntry {
 }
 
 /** A search hit: the spec's SearchResult item, every property present. */
+/** The answer of GET /{plural}/aggregate (docs/API.md, "Aggregates"), as the spec describes it. */
+export type AggregateAnswer = components['schemas']['Aggregate'];
+/** A group value: typed as in records (ids and months as strings), null for records without one. */
+export type AggValue = AggregateAnswer['groups'][number]['values'][number];
+
 export type SearchHit = Required<NonNullable<components['schemas']['SearchResult']['items']>[number]>;
 
 export interface User {

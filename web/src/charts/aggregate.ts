@@ -1,19 +1,10 @@
 // Charts from GET /{plural}/aggregate answers: series for ECharts (a bar or pie of one field, a
 // stacked bar of a field per period), labels from the metadata, and the list filter a chart
 // element stands for (so a bar or a row of the data table opens the matching records).
-import type { FieldMeta, FilterExpr } from '../api/types';
+import type { AggregateAnswer, AggValue, FieldMeta, FilterExpr } from '../api/types';
 import { optionLabel } from '../metadata/store';
 
-export type AggValue = string | number | boolean | null;
-
-export interface AggregateAnswer {
-  entity: string;
-  group_by: string[];
-  bucket: 'day' | 'month' | 'year' | null;
-  groups: { values: AggValue[]; count: number }[];
-  total: number;
-  truncated: boolean;
-}
+export type { AggregateAnswer, AggValue };
 
 /** The text shown for a group value: option labels for enums, yes/no, "(none)" for null. */
 export function valueLabel(
