@@ -55,6 +55,12 @@ uiTest('settings: add a custom text field to accounts', P, async () => {
   await page.getByTestId('cf-submit').click();
   await page.getByTestId('cf-error-name').waitFor();
   assert.match(await page.getByTestId('cf-error-name').textContent(), /already|exists|clash|used/i);
+
+  // The refused field is still typed in: leaving asks first (OK discards it).
+  const asked = new Promise((res) => page.once('dialog', async (d) => { res(d.type()); await d.accept(); }));
+  await page.getByTestId('nav-accounts').click();
+  assert.equal(await asked, 'confirm');
+  await page.waitForURL(/\/accounts$/);
 });
 
 uiTest('the custom field is in the account form, the record page and the column chooser', P, async () => {
