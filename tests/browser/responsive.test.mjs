@@ -1,5 +1,6 @@
 // The app at the sizes people use it: a phone (390×844) works the record view end to end — menu
-// button instead of the navigation, fields in one column, every tab reachable, the edit form —
+// button instead of the navigation, fields in one column, every tab reachable, the edit form, the
+// customer's 360 page —
 // without the page ever scrolling sideways; and the top bar of a small laptop (901–1240 px) fits
 // the window with every navigation item, the search and the phone lookup in sight.
 import { before, after } from 'node:test';
@@ -106,6 +107,13 @@ uiTest('on a phone: open an account from the menu and list, read it, see its con
   const got = await (await app.api('admin')).get(`/api/v1/accounts/${account.id}`);
   assert.equal(got.json.city, '宁波');
   await assertNoHorizontalOverflow(page, 'record page after saving');
+
+  // The customer's 360 page fits too (the timeline's "new" button included).
+  await page.getByTestId('open-360').click();
+  await page.getByTestId('c360-timeline').waitFor();
+  await page.getByTestId('c360-contact').first().waitFor();
+  await assertNoHorizontalOverflow(page, 'customer 360');
+  await assertInsideWindow(page, page.getByTestId('c360-new-interaction'), 'new interaction on the 360 page');
   await page.context().close();
   page = null;
 });
