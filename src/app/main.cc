@@ -12,6 +12,7 @@
 #include "app/app.h"
 #include "app/copy.h"
 #include "http/server.h"
+#include "record/scan_scheduler.h"
 
 #ifndef RAPPORT_VERSION
 #define RAPPORT_VERSION "dev"
@@ -57,7 +58,8 @@ void notify_other_servers(storage::Store& store, const std::string& origin, cons
     spdlog::warn("event {} {} not sent to other servers: {}", e.entity, e.id, st.error().message);
 }
 
-int serve(const std::string& data, const std::string& database, http::ServerOptions opts) {
+int serve(const std::string& data, const std::string& database, http::ServerOptions opts,
+          std::chrono::milliseconds scan_every) {
   auto app = open_or_exit(data, database);
   http::Router router;
   api::Services services{*app->records, *app->auth, app->registry, &app->actions};
@@ -102,7 +104,12 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
     std::printf("log in as admin / %s (from %s)\n", password.c_str(),
                 (fs::path(data) / kPasswordFile).c_str());
   std::fflush(stdout);
+  // The duplicate review queue fills itself in the background (one server of a database at a
+  // time); stopped before the store closes.
+  record::ScanScheduler scan(*app->records, app->system, scan_every);
+  scan.start();
   server.run();
+  scan.stop();
   app->store->stop_listening();
   spdlog::info("stopped");
   return 0;
@@ -145,6 +152,21 @@ int main(int argc, char** argv) {
       ->add_option("--max-connections", opts.max_connections,
                    "open connections at most; a new one beyond is answered 503 (default 10000)")
       ->check(CLI::PositiveNumber);
+
+  std::chrono::milliseconds scan_every = std::chrono::hours(24);
+  serve_cmd
+      ->add_option_function<std::string>(
+          "--scan-every",
+          [&scan_every](const std::string& text) {
+            auto d = record::parse_duration(text);
+            if (!d)
+              throw CLI::ValidationError(
+                  "--scan-every",
+                  "expects a duration such as 24h, 90m, 30s or 0 (off), not " + text);
+            scan_every = *d;
+          },
+          "run the duplicate scan in the background this often (24h default; 0: off)")
+      ->type_name("DURATION");
 
   auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database");
   data_opts(migrate_cmd);
@@ -204,7 +226,7 @@ int main(int argc, char** argv) {
 
   if (serve_cmd->parsed()) {
     if (fs::is_directory(static_dir)) opts.static_dir = static_dir;
-    return serve(data, database, opts);
+    return serve(data, database, opts, scan_every);
   }
   if (migrate_cmd->parsed()) {
     auto app = open_or_exit(data, database);

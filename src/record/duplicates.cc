@@ -350,6 +350,95 @@ Result<std::string> Deduper::check(const Principal& p, const Entity& e, std::str
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+Result<Deduper::ScanBatch> Deduper::scan_batch(const Principal& p, const Entity& e,
+                                               std::int64_t after, int limit,
+                                               const std::string& since) {
+  const dedupe::Profile* profile_ptr = rs_.hooks_.dedupe_for(e.name);
+  if (!profile_ptr) return make_error(Errc::kInternal, e.name + " has no duplicate detection");
+  const dedupe::Profile& profile = *profile_ptr;
+  auto queue = rs_.registry_.get(kCandidateEntity);
+  if (!queue) return make_error(Errc::kInternal, "the review queue entity is not registered");
+  struct Pair {
+    std::int64_t a, b;
+    std::string title_a, title_b;
+    double score;
+    std::string reason;
+  };
+  std::map<std::pair<std::int64_t, std::int64_t>, Pair> pairs;
+  ScanBatch out;
+  std::int64_t last = 0;
+  FactsCache cache;  // every record's facts computed once per call
+  {
+    RP_ASSIGN(auto tx, rs_.store_.read());
+    std::vector<SqlValue> params{after};
+    std::string where = " WHERE \"id\" > ? AND deleted_at IS NULL";
+    if (!since.empty()) {
+      where += " AND updated_at >= ?";
+      params.emplace_back(since);
+    }
+    params.emplace_back(std::int64_t{limit});
+    RP_ASSIGN(auto rows, tx->query("SELECT " + select_list(e) + " FROM " + quote(e.name) + where +
+                                       " ORDER BY \"id\" LIMIT ?",
+                                   params));
+    for (const auto& row : rows.rows) {
+      dedupe::Facts facts = facts_of_row(profile, e, row);
+      last = facts.id;
+      ++out.scanned;
+      RP_ASSIGN(auto found, find(*tx, nullptr, e, profile, facts, facts.id, &cache));
+      for (auto& c : found) {
+        auto key = std::minmax(facts.id, c.id);
+        if (pairs.count(key)) continue;  // found from the other side already
+        const bool self_first = facts.id < c.id;
+        pairs.emplace(key, Pair{key.first, key.second, self_first ? facts.title : c.title,
+                                self_first ? c.title : facts.title, c.score, c.reason});
+      }
+    }
+    if (static_cast<int>(rows.rows.size()) < limit) last = 0;  // reached the end
+  }
+  out.next_after = last;
+  out.pairs = static_cast<int>(pairs.size());
+  if (!pairs.empty()) {
+    RP_ASSIGN(auto tx, rs_.store_.write());
+    std::string now = format_iso8601(rs_.clock_.now_ms());
+    for (const auto& [key, pr] : pairs) {
+      std::string pair_key = e.name + ":" + std::to_string(pr.a) + ":" + std::to_string(pr.b);
+      SqlValue k[] = {pair_key};
+      RP_ASSIGN(auto existing, tx->query("SELECT 1 FROM " + quote(kCandidateEntity) +
+                                             " WHERE pair_key = ? AND deleted_at IS NULL",
+                                         k));
+      if (!existing.rows.empty()) continue;  // queued before (maybe dismissed): left as is
+      SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
+      SqlValue team = p.team_id ? SqlValue(p.team_id) : SqlValue();
+      SqlValue row[] = {rs_.ids_.next(),
+                        now,
+                        now,
+                        user,
+                        user,
+                        user,
+                        team,
+                        e.name,
+                        std::to_string(pr.a),
+                        std::to_string(pr.b),
+                        pr.title_a,
+                        pr.title_b,
+                        pr.score,
+                        pr.reason,
+                        std::string("open"),
+                        pair_key};
+      RP_TRY(tx->exec("INSERT INTO " + quote(kCandidateEntity) +
+                          " (\"id\", \"version\", \"created_at\", \"updated_at\", "
+                          "\"created_by\", \"updated_by\", \"owner_id\", \"team_id\", "
+                          "\"entity\", \"record_a\", \"record_b\", \"title_a\", \"title_b\", "
+                          "\"score\", \"reason\", \"status\", \"pair_key\") VALUES (?, 1, ?, "
+                          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      row));
+      ++out.added;
+    }
+    RP_TRY(tx->commit());
+  }
+  return out;
+}
+
 Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
   if (!p.is_admin()) return make_error(Errc::kForbidden, "only administrators run a scan");
   auto started = std::chrono::steady_clock::now();
@@ -399,86 +488,17 @@ Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
   w.Key("results");
   w.StartArray();
   for (const auto& e : entities) {
-    const dedupe::Profile& profile = *rs_.hooks_.dedupe_for(e->name);
-    struct Pair {
-      std::int64_t a, b;
-      std::string title_a, title_b;
-      double score;
-      std::string reason;
-    };
-    std::map<std::pair<std::int64_t, std::int64_t>, Pair> pairs;
-    int scanned = 0;
-    std::int64_t last = 0;
-    FactsCache cache;  // every record's facts computed once per call
-    {
-      RP_ASSIGN(auto tx, rs_.store_.read());
-      SqlValue params[] = {after, std::int64_t{limit}};
-      RP_ASSIGN(auto rows, tx->query("SELECT " + select_list(*e) + " FROM " + quote(e->name) +
-                                         " WHERE \"id\" > ? AND deleted_at IS NULL ORDER BY "
-                                         "\"id\" LIMIT ?",
-                                     params));
-      for (const auto& row : rows.rows) {
-        dedupe::Facts facts = facts_of_row(profile, *e, row);
-        last = facts.id;
-        ++scanned;
-        RP_ASSIGN(auto found, find(*tx, nullptr, *e, profile, facts, facts.id, &cache));
-        for (auto& c : found) {
-          auto key = std::minmax(facts.id, c.id);
-          if (pairs.count(key)) continue;  // found from the other side already
-          const bool self_first = facts.id < c.id;
-          pairs.emplace(key, Pair{key.first, key.second, self_first ? facts.title : c.title,
-                                  self_first ? c.title : facts.title, c.score, c.reason});
-        }
-      }
-      if (static_cast<int>(rows.rows.size()) < limit) last = 0;  // reached the end
-    }
-    int added = 0;
-    if (!pairs.empty()) {
-      RP_ASSIGN(auto tx, rs_.store_.write());
-      std::string now = format_iso8601(rs_.clock_.now_ms());
-      for (const auto& [key, pr] : pairs) {
-        std::string pair_key = e->name + ":" + std::to_string(pr.a) + ":" + std::to_string(pr.b);
-        SqlValue k[] = {pair_key};
-        RP_ASSIGN(auto existing, tx->query("SELECT 1 FROM " + quote(kCandidateEntity) +
-                                               " WHERE pair_key = ? AND deleted_at IS NULL",
-                                           k));
-        if (!existing.rows.empty()) continue;  // queued before (maybe dismissed): left as is
-        SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
-        SqlValue team = p.team_id ? SqlValue(p.team_id) : SqlValue();
-        SqlValue row[] = {rs_.ids_.next(),
-                          now,
-                          now,
-                          user,
-                          user,
-                          user,
-                          team,
-                          e->name,
-                          std::to_string(pr.a),
-                          std::to_string(pr.b),
-                          pr.title_a,
-                          pr.title_b,
-                          pr.score,
-                          pr.reason,
-                          std::string("open"),
-                          pair_key};
-        RP_TRY(tx->exec("INSERT INTO " + quote(kCandidateEntity) +
-                            " (\"id\", \"version\", \"created_at\", \"updated_at\", "
-                            "\"created_by\", \"updated_by\", \"owner_id\", \"team_id\", "
-                            "\"entity\", \"record_a\", \"record_b\", \"title_a\", \"title_b\", "
-                            "\"score\", \"reason\", \"status\", \"pair_key\") VALUES (?, 1, ?, "
-                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row));
-        ++added;
-      }
-      RP_TRY(tx->commit());
-    }
+    RP_ASSIGN(ScanBatch batch, scan_batch(p, *e, after, limit));
+    const int scanned = batch.scanned, added = batch.added;
+    const std::size_t pair_count = batch.pairs;
+    const std::int64_t last = batch.next_after;
     w.StartObject();
     w.Key("entity");
     w.String(e->name);
     w.Key("scanned");
     w.Int(scanned);
     w.Key("pairs");
-    w.Int(static_cast<int>(pairs.size()));
+    w.Int(static_cast<int>(pair_count));
     w.Key("added");
     w.Int(added);
     w.Key("next_after");
@@ -493,6 +513,117 @@ Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
   w.Int64(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                 started)
               .count());
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Result<std::optional<Deduper::ScanRun>> Deduper::last_scheduled_scan() {
+  RP_ASSIGN(auto tx, rs_.store_.read());
+  SqlValue k[] = {std::string(kScanJobName)};
+  RP_ASSIGN(auto rows, tx->query("SELECT started_ms, finished_ms, scanned, pairs, added, since_ms, "
+                                 "error, ok_started_ms FROM job_run WHERE name = ?",
+                                 k));
+  if (rows.rows.empty()) return std::optional<ScanRun>();
+  const auto& r = rows.rows[0];
+  ScanRun run;
+  run.started = as_int(r[0]);
+  run.finished = as_int(r[1]);
+  run.scanned = as_int(r[2]);
+  run.pairs = as_int(r[3]);
+  run.added = as_int(r[4]);
+  if (!storage::is_null(r[5])) run.since = as_int(r[5]);
+  if (!storage::is_null(r[6])) run.error = as_text(r[6]);
+  run.ok_started = as_int(r[7]);
+  return std::optional<ScanRun>(run);
+}
+
+Result<std::optional<Deduper::ScanRun>> Deduper::scheduled_scan(const Principal& p, int batch,
+                                                                const std::atomic<bool>* cancel) {
+  RP_ASSIGN(auto lock, rs_.store_.try_job_lock(kScanJobLock));
+  if (!lock) return std::optional<ScanRun>();  // another server runs it
+  RP_ASSIGN(auto previous, last_scheduled_scan());
+  ScanRun run;
+  run.started = rs_.clock_.now_ms();
+  if (previous && previous->ok_started > 0) {
+    run.since = previous->ok_started - kScanOverlapMs;
+    run.ok_started = previous->ok_started;
+  }
+  const std::string since = run.since ? format_iso8601(*run.since) : std::string();
+  auto scanned = [&]() -> Status {
+    for (const auto& e : entities()) {
+      std::int64_t after = 0;
+      do {
+        if (cancel && cancel->load())
+          return make_error(Errc::kInternal, "interrupted (the server stopped)");
+        auto current = entity(e->name);  // custom fields may have replaced the snapshot
+        RP_ASSIGN(ScanBatch b, scan_batch(p, *current, after, batch, since));
+        run.scanned += b.scanned;
+        run.pairs += b.pairs;
+        run.added += b.added;
+        after = b.next_after;
+      } while (after);
+    }
+    return {};
+  }();
+  run.finished = rs_.clock_.now_ms();
+  if (scanned.ok())
+    run.ok_started = run.started;
+  else
+    run.error = scanned.error().message;
+  RP_ASSIGN(auto tx, rs_.store_.write());
+  SqlValue k[] = {std::string(kScanJobName)};
+  RP_TRY(tx->exec("DELETE FROM job_run WHERE name = ?", k));
+  SqlValue row[] = {std::string(kScanJobName),
+                    run.started,
+                    run.finished,
+                    run.scanned,
+                    run.pairs,
+                    run.added,
+                    run.since ? SqlValue(*run.since) : SqlValue(),
+                    run.error.empty() ? SqlValue() : SqlValue(run.error),
+                    run.ok_started};
+  RP_TRY(
+      tx->exec("INSERT INTO job_run (name, started_ms, finished_ms, scanned, pairs, added, "
+               "since_ms, error, ok_started_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               row));
+  RP_TRY(tx->commit());
+  return std::optional<ScanRun>(run);
+}
+
+Result<std::string> Deduper::scan_status(const Principal& p) {
+  if (!p.is_admin())
+    return make_error(Errc::kForbidden, "only administrators see the scheduled scan");
+  RP_ASSIGN(auto last, last_scheduled_scan());
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("last_run");
+  if (!last) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("started_at");
+    w.String(format_iso8601(last->started));
+    w.Key("finished_at");
+    w.String(format_iso8601(last->finished));
+    w.Key("scanned");
+    w.Int64(last->scanned);
+    w.Key("pairs");
+    w.Int64(last->pairs);
+    w.Key("added");
+    w.Int64(last->added);
+    w.Key("changed_since");
+    if (last->since)
+      w.String(format_iso8601(*last->since));
+    else
+      w.Null();
+    w.Key("error");
+    if (last->error.empty())
+      w.Null();
+    else
+      w.String(last->error);
+    w.EndObject();
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -600,6 +731,18 @@ void register_duplicate_actions(ActionRegistry& actions, RecordService& records)
       R"("pairs":{"type":"integer"},"added":{"type":"integer"},)"
       R"("next_after":{"type":["string","null"]}}}},"elapsed_ms":{"type":"integer"}}})";
   actions.add(std::move(scan));
+  Action scan_status{"GET", "/duplicates/scan",
+                     "Administrators: the last scheduled duplicate scan (rapport serve "
+                     "--scan-every)",
+                     [&records](const ActionRequest& r) -> Result<std::string> {
+                       return Deduper(records).scan_status(r.principal);
+                     }};
+  scan_status.response_schema =
+      R"({"type":"object","required":["last_run"],"properties":{"last_run":{"type":["object",)"
+      R"("null"],"properties":{"started_at":{"type":"string"},"finished_at":{"type":"string"},)"
+      R"("scanned":{"type":"integer"},"pairs":{"type":"integer"},"added":{"type":"integer"},)"
+      R"("changed_since":{"type":["string","null"]},"error":{"type":["string","null"]}}}}})";
+  actions.add(std::move(scan_status));
   Action undo{"POST", "/merges/{merge_id}/undo",
               "Undo a merge from its snapshot (409 when a touched record changed since)",
               [&records](const ActionRequest& r) -> Result<std::string> {

@@ -12,6 +12,7 @@
 // A stateless façade over RecordService (its friend); as thread-safe as the service.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -35,6 +36,13 @@ constexpr int kMaxCandidates = 20;
 // Records a scan call reads per entity (default and most).
 constexpr int kScanBatch = 5000;
 constexpr int kMaxScanBatch = 50000;
+// Records a scheduled scan reads per transaction, and how far before the last successful run's
+// start it looks again for changed records (writes that committed during that run).
+constexpr int kBackgroundScanBatch = 1000;
+constexpr Millis kScanOverlapMs = 60'000;
+// Store::try_job_lock key of the scheduled scan; job_run name of its last run.
+constexpr std::int32_t kScanJobLock = 1;
+constexpr const char* kScanJobName = "duplicate_scan";
 // Records merged into one survivor in one call.
 constexpr int kMaxMergeOthers = 20;
 // The review queue's entity (declared by the accounts module).
@@ -93,6 +101,37 @@ class Deduper {
   // scoring ≥ kReviewScore to the review queue (pairs already queued are left as they are).
   // `body`: {"entity"?, "after"?, "limit"?}.
   Result<std::string> scan(const access::Principal& p, std::string_view body);
+  // One bounded step of a scan: up to `limit` live records of `e` with id > `after` (and, when
+  // `since` is not empty, updated_at >= since, an ISO 8601 time) read in one read transaction,
+  // then the new pairs queued (owned by `p`) in one short write transaction.
+  struct ScanBatch {
+    int scanned = 0, pairs = 0, added = 0;
+    std::int64_t next_after = 0;  // 0 at the end of the table
+  };
+  Result<ScanBatch> scan_batch(const access::Principal& p, const schema::Entity& e,
+                               std::int64_t after, int limit, const std::string& since = {});
+
+  // The scheduled scan (rapport serve --scan-every): when no other process on the database
+  // runs it (Store::try_job_lock), scans every entity with a profile in batches of `batch`
+  // records — all live records the first time, afterwards those changed since the last
+  // successful run began (less kScanOverlapMs) — and records the run in job_run. nullopt when
+  // another process holds the lock. A failed batch ends the run; the run is recorded with the
+  // error and the next run starts from the last successful one again.
+  struct ScanRun {
+    Millis started = 0, finished = 0;
+    std::int64_t scanned = 0, pairs = 0, added = 0;
+    std::optional<Millis> since;  // changed records from this time; nullopt: all records
+    std::string error;            // empty when it succeeded
+    Millis ok_started = 0;        // start of the last successful run (this one if it succeeded)
+  };
+  // `cancel`, when set between batches, ends the run with the error "interrupted".
+  Result<std::optional<ScanRun>> scheduled_scan(const access::Principal& p,
+                                                int batch = kBackgroundScanBatch,
+                                                const std::atomic<bool>* cancel = nullptr);
+  // The last recorded scheduled run (nullopt before the first).
+  Result<std::optional<ScanRun>> last_scheduled_scan();
+  // GET /duplicates/scan (administrators): {"last_run":{…}|null}.
+  Result<std::string> scan_status(const access::Principal& p);
   // Merges `others` (or, with no survivor, the listed records into the oldest) — see above.
   // `body`: {"others":[id…]} with a survivor, {"records":[id…]} without.
   Result<std::string> merge(const access::Principal& p, const schema::Entity& e,

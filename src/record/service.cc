@@ -213,7 +213,13 @@ std::vector<storage::Migration> RecordService::migrations() {
       {6,
        "distribution key",
        {"ALTER TABLE audit_log ADD COLUMN account_id INTEGER",
-        "ALTER TABLE phone_index ADD COLUMN account_id INTEGER"}}};
+        "ALTER TABLE phone_index ADD COLUMN account_id INTEGER"}},
+      // The last run of each background job (the scheduled duplicate scan), for administrators.
+      {7,
+       "job runs",
+       {"CREATE TABLE job_run (name TEXT PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms "
+        "INTEGER NOT NULL, scanned INTEGER NOT NULL, pairs INTEGER NOT NULL, added INTEGER NOT "
+        "NULL, since_ms INTEGER, error TEXT, ok_started_ms INTEGER NOT NULL)"}}};
 }
 
 namespace {

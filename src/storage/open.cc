@@ -1,6 +1,8 @@
 // Picks the storage backend from a store URL: open_store() and restore_store() are the only
 // places that know which backends exist.
+#include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -49,6 +51,29 @@ ScopedReadRouting::~ScopedReadRouting() { t_routing = previous_; }
 Result<int> Store::claim_node_id() {
   std::random_device rd;
   return static_cast<int>(rd() % 256);
+}
+
+namespace {
+std::mutex g_job_mu;
+std::set<std::pair<const Store*, std::int32_t>> g_job_locks;  // guarded by g_job_mu
+
+class LocalJobLock final : public Store::JobLock {
+ public:
+  explicit LocalJobLock(std::pair<const Store*, std::int32_t> key) : key_(key) {}
+  ~LocalJobLock() override {
+    std::lock_guard lock(g_job_mu);
+    g_job_locks.erase(key_);
+  }
+
+ private:
+  std::pair<const Store*, std::int32_t> key_;
+};
+}  // namespace
+
+Result<std::unique_ptr<Store::JobLock>> Store::try_job_lock(std::int32_t key) {
+  std::lock_guard lock(g_job_mu);
+  if (!g_job_locks.emplace(this, key).second) return std::unique_ptr<JobLock>();
+  return std::unique_ptr<JobLock>(std::make_unique<LocalJobLock>(std::make_pair(this, key)));
 }
 
 Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {

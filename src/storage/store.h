@@ -130,6 +130,17 @@ class Store {
   // number (one server per database file; other processes are short command-line tools).
   virtual Result<int> claim_node_id();
 
+  // A lock named by `key` across every process on this database, for background jobs that one
+  // server at a time should run (the duplicate scan). Held until the returned handle is
+  // destroyed; nullptr (no error) when another holder has it. PostgreSQL: a session advisory
+  // lock (pg_try_advisory_lock) on a connection of its own, released when the handle closes it
+  // or the process dies. SQLite (one server per database file): a lock within this process.
+  class JobLock {
+   public:
+    virtual ~JobLock() = default;
+  };
+  virtual Result<std::unique_ptr<JobLock>> try_job_lock(std::int32_t key);
+
   // True when read() may be served by read replicas (PostgreSQL --database-replica); commit
   // positions are then recorded in the thread's ReadRouting (see below).
   virtual bool has_replicas() const { return false; }

@@ -47,6 +47,8 @@ constexpr std::size_t kStatementCacheLimit = 512;
 constexpr std::int64_t kSchemaLockKey = 0x7261707061727431;
 // First key of the two-key advisory locks that hand out id node numbers ("rapp").
 constexpr std::int64_t kNodeLockKey = 0x72617070;
+// First key of the two-key advisory locks of background jobs (try_job_lock; "rapj").
+constexpr std::int64_t kJobLockKey = 0x7261706a;
 
 // Type OIDs from the server's catalog/pg_type.h (not shipped with libpq-dev).
 constexpr Oid kBoolOid = 16;
@@ -984,6 +986,26 @@ Result<int> PgStore::claim_node_id() {
     }
   }
   return make_error(Errc::kBusy, "all 256 id node numbers are held by other processes");
+}
+
+namespace {
+class PgJobLock final : public Store::JobLock {
+ public:
+  explicit PgJobLock(std::unique_ptr<PgConnection> conn) : conn_(std::move(conn)) {}
+
+ private:
+  std::unique_ptr<PgConnection> conn_;  // closing it releases the session lock
+};
+}  // namespace
+
+Result<std::unique_ptr<Store::JobLock>> PgStore::try_job_lock(std::int32_t key) {
+  RP_ASSIGN(auto conn, PgConnection::connect(url_, options_));
+  const SqlValue k[] = {kJobLockKey, std::int64_t{key}};
+  Rows rows;
+  RP_TRY(
+      conn->run("SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))", k, &rows));
+  if (rows.rows[0][0] != SqlValue(std::int64_t{1})) return std::unique_ptr<JobLock>();
+  return std::unique_ptr<JobLock>(std::make_unique<PgJobLock>(std::move(conn)));
 }
 
 void PgStore::stop_listening() {

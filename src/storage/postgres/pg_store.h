@@ -78,6 +78,8 @@ class PgStore final : public Store {
   // pg_try_advisory_lock(key, n) for n from a random start until one is free; the lock's
   // connection stays open (outside the pool) until the store closes, or dies with the process.
   Result<int> claim_node_id() override;
+  // pg_try_advisory_lock(kJobLockKey, key) on a new connection that the handle owns.
+  Result<std::unique_ptr<JobLock>> try_job_lock(std::int32_t key) override;
 
  private:
   class Notifier;  // pg_store.cc

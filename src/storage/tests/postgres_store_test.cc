@@ -856,6 +856,34 @@ TEST_F(PgStoreTest, NodeIdsOfLiveStoresDifferAndAreFreedOnClose) {
   EXPECT_EQ(held(), "0") << "closing a store frees its number";
 }
 
+// Background jobs (the scheduled duplicate scan) run on one server of a database at a time.
+TEST_F(PgStoreTest, JobLockIsHeldByOneStoreAtATime) {
+  auto a = open_ok(url_);
+  auto b = open_ok(url_);
+  auto held = a->try_job_lock(7);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  ASSERT_TRUE(*held);
+  auto refused = b->try_job_lock(7);
+  ASSERT_TRUE(refused.ok()) << refused.error().message;
+  EXPECT_FALSE(*refused) << "another server holds it";
+  auto same_store = a->try_job_lock(7);
+  ASSERT_TRUE(same_store.ok());
+  EXPECT_FALSE(*same_store) << "a second holder in the same process is refused too";
+  auto other_key = b->try_job_lock(8);
+  ASSERT_TRUE(other_key.ok());
+  EXPECT_TRUE(*other_key) << "another key is a lock of its own";
+  held->reset();
+  // The server notices the closed connection asynchronously.
+  bool taken = false;
+  for (int i = 0; i < 250 && !taken; ++i) {
+    auto again = b->try_job_lock(7);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    taken = static_cast<bool>(*again);
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(taken) << "closing the handle releases the lock";
+}
+
 // Read replicas (a real streaming replica is exercised by tests/api/replicas.test.mjs): what
 // the routing does when no replica can serve.
 TEST_F(PgStoreTest, WritesRecordTheirCommitPositionOnlyWithReplicas) {

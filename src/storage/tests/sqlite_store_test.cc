@@ -101,6 +101,27 @@ TEST_F(SqliteStoreTest, RoundTripsEverySqlValueType) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// One server per SQLite file: the job lock is a lock within the process, per store.
+TEST_F(SqliteStoreTest, JobLockIsHeldOnceUntilItsHandleCloses) {
+  auto first = store_->try_job_lock(7);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(*first);
+  auto second = store_->try_job_lock(7);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(*second) << "held: the second caller gets no handle";
+  auto other_key = store_->try_job_lock(8);
+  ASSERT_TRUE(other_key.ok());
+  EXPECT_TRUE(*other_key) << "another key is a lock of its own";
+  auto other_store = open_ok("sqlite:" + dir_.file("other.db"));
+  auto elsewhere = other_store->try_job_lock(7);
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_TRUE(*elsewhere) << "another database is a lock of its own";
+  first->reset();
+  auto again = store_->try_job_lock(7);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*again) << "released when the handle closed";
+}
+
 TEST_F(SqliteStoreTest, ExecReturnsRowsChangedAndZeroForDdl) {
   auto tx = begin_write(*store_);
   exec_ok(*tx, "INSERT INTO t(name) VALUES ('a')");
