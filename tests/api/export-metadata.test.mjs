@@ -183,6 +183,7 @@ test('openapi.json describes every module action (method, path and query paramet
     ['post', '/accounts/merge', []],
     ['post', '/contacts/merge', []],
     ['post', '/duplicates/scan', []],
+    ['get', '/duplicates/scan', []],
     ['post', '/merges/{merge_id}/undo', ['merge_id']],
   ];
   const described = Object.entries(spec.paths).flatMap(([path, ops]) =>
