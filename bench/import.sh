@@ -18,7 +18,7 @@ CSV=${IMPORT_CSV_DIR:-/tmp}/rapport-import-$ROWS.csv
 "$BUILD/bench/rapport-gen" --data "$WORK/data" --scale tiny >/dev/null 2>&1
 TOKEN=$(cat "$WORK/data/bench/token")
 : >"$WORK/server.log"  # exists before the server opens it (the loop below reads it)
-"${RAPPORT:-$BUILD/src/rapport}" serve --data "$WORK/data" --port 0 --io-threads 2 --workers 4 \
+"${RAPPORT:-$BUILD/src/rapport}" serve --data "$WORK/data" --port 0 --io-threads 2 --workers 4 --scan-every 0 \
   >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 PORT=

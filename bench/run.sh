@@ -77,13 +77,14 @@ echo "   data set: $(cat "$DATA/bench/manifest.json")"
 rm -rf "$RUN_DATA"
 cp -r --reflink=auto "$DATA" "$RUN_DATA"
 
-# Starts the server on the run copy (extra arguments: --database URL) and waits for it.
+# Starts the server on the run copy (extra arguments: --database URL) and waits for it; the
+# scheduled duplicate scan is off so that it does not run beside the measured requests.
 # out: $1/server.start (seconds to listen), URL.
 start_server() {
   local out=$1
   shift
   echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS $*"
-  "$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" "$@" \
+  "$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" --scan-every 0 "$@" \
     >"$out/server.log" 2>&1 &
   SERVER_PID=$!
   # Start-up runs pending migrations, which on a large data set can take a while: wait for it

@@ -60,7 +60,7 @@ else
   finish
 fi
 
-"$RAPPORT" serve --data "$WORK/data" --port 0 --io-threads 2 --workers 4 >"$WORK/server.log" 2>&1 &
+"$RAPPORT" serve --data "$WORK/data" --port 0 --io-threads 2 --workers 4 --scan-every 0 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 PORT=
 for _ in $(seq 1 100); do
