@@ -819,15 +819,18 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   const bool fts = e.has_searchable(), phones = has_phone_list(e);
   Deduper dedupe(*this);
   std::vector<std::vector<SqlValue>> phone_rows, match_rows;
+  std::vector<storage::Tx::FtsRow> fts_rows;
+  if (fts) fts_rows.reserve(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) {
     const std::int64_t id = out.ids[which[r]];
-    if (fts) RP_TRY(tx.fts_put(e.name, id, fts_text(e, rows[r])));
+    if (fts) fts_rows.push_back({id, fts_text(e, rows[r])});
     if (phones)
       for (auto& key : phone_keys(e, rows[r], options_.phone_region))
         phone_rows.push_back({std::move(key), e.name, id, audits[r].back()});
     for (auto& key : dedupe.index_keys_of(e, rows[r]))
       match_rows.push_back({std::move(key), e.name, id});
   }
+  if (fts) RP_TRY(tx.fts_put_many(e.name, fts_rows, /*fresh=*/true));  // ids just generated
   RP_TRY(insert_rows(tx, "phone_index", "e164, entity, record_id, account_id", 4, phone_rows));
   RP_TRY(insert_rows(tx, "match_index", "key, entity, record_id", 3, match_rows));
   RP_TRY(insert_rows(tx, "audit_log",

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -47,6 +48,14 @@ class Tx {
   // the record's searchable fields. Substring match (also Chinese) for queries of >= 3 chars.
   virtual Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) = 0;
   virtual Status fts_delete(std::string_view entity, std::int64_t id) = 0;
+  // fts_put of many records in a few statements (bulk inserts and imports). `fresh`: none of
+  // the ids has an entry yet (records just created), so nothing is looked up to be replaced.
+  // When an id appears twice the last text wins. The default puts them one by one.
+  struct FtsRow {
+    std::int64_t id;
+    std::string text;
+  };
+  virtual Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh);
   // Ids of records whose text contains every whitespace-separated term of `query`.
   // Column names of `table`, or nullopt when no such table exists (without failing the
   // transaction, which matters on PostgreSQL where an error aborts it).
@@ -56,6 +65,29 @@ class Tx {
 };
 
 // Dialect-specific SQL fragments.
+// The rows of an fts_put_many with each id once (its last text), in first-seen order.
+inline std::vector<const Tx::FtsRow*> last_per_id(std::span<const Tx::FtsRow> rows) {
+  std::unordered_map<std::int64_t, std::size_t> at;
+  std::vector<const Tx::FtsRow*> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    auto [it, added] = at.emplace(r.id, out.size());
+    if (added)
+      out.push_back(&r);
+    else
+      out[it->second] = &r;
+  }
+  return out;
+}
+// Rows in the next multi-row statement of `remaining`: `most`, and below it the largest power of
+// two, so that few distinct statement texts reach the prepared-statement caches.
+inline std::size_t rows_in_next_statement(std::size_t remaining, std::size_t most) {
+  if (remaining >= most) return most;
+  std::size_t n = 1;
+  while (n * 2 <= remaining) n *= 2;
+  return n;
+}
+
 class Dialect {
  public:
   virtual ~Dialect() = default;

@@ -622,6 +622,30 @@ class PgTx final : public Tx {
     return {};
   }
 
+  // Multi-row upserts of up to kFtsChunk rows (an id at most once per statement: PostgreSQL
+  // refuses to update one row twice in an ON CONFLICT statement). `fresh` needs no other path.
+  Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows,
+                      bool /*fresh*/) override {
+    RP_TRY(check_usable());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const auto unique = last_per_id(rows);
+    constexpr std::size_t kFtsChunk = 500;
+    std::vector<SqlValue> params;
+    for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
+      n = rows_in_next_statement(unique.size() - at, kFtsChunk);
+      params.clear();
+      std::string sql = "INSERT INTO " + table + " (id, body) VALUES ";
+      for (std::size_t i = 0; i < n; ++i) {
+        sql += i ? ",(?,?)" : "(?,?)";
+        params.emplace_back(unique[at + i]->id);
+        params.emplace_back(unique[at + i]->text);
+      }
+      RP_TRY(remember(
+          conn_->run(sql + " ON CONFLICT (id) DO UPDATE SET body = excluded.body", params)));
+    }
+    return {};
+  }
+
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     RP_TRY(check_usable());
     RP_ASSIGN(std::string table, fts_table(entity));

@@ -282,6 +282,35 @@ class ConnTx : public Tx {
     return {};
   }
 
+  // Multi-row INSERTs of up to kFtsChunk rows; unless `fresh`, a DELETE of the chunk's ids first.
+  Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
+    RP_ASSIGN(std::string table, fts_table(entity));
+    const auto unique = last_per_id(rows);
+    constexpr std::size_t kFtsChunk = 500;
+    std::vector<SqlValue> params;
+    for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
+      n = rows_in_next_statement(unique.size() - at, kFtsChunk);
+      if (!fresh) {
+        params.clear();
+        std::string sql = "DELETE FROM " + table + " WHERE rowid IN (";
+        for (std::size_t i = 0; i < n; ++i) {
+          sql += i ? ",?" : "?";
+          params.emplace_back(unique[at + i]->id);
+        }
+        RP_TRY(run(sql + ")", params));
+      }
+      params.clear();
+      std::string sql = "INSERT INTO " + table + "(rowid, body) VALUES ";
+      for (std::size_t i = 0; i < n; ++i) {
+        sql += i ? ",(?,?)" : "(?,?)";
+        params.emplace_back(unique[at + i]->id);
+        params.emplace_back(unique[at + i]->text);
+      }
+      RP_TRY(run(sql, params));
+    }
+    return {};
+  }
+
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     RP_ASSIGN(std::string table, fts_table(entity));
     const SqlValue key[] = {id};
