@@ -1,8 +1,11 @@
 // Micro-benchmarks of the per-request building blocks (Google Benchmark): JSON decode/encode of a
 // typical record, filter compilation, validation of a phone list. Phone normalisation and name
-// similarity get theirs when those functions exist (issue #4).
+// similarity get theirs when those functions exist (issue #4). Full-text puts of a bulk insert on
+// SQLite, one by one against fts_put_many.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -125,5 +128,52 @@ void BM_ValidatePhoneList(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * 4));
 }
 BENCHMARK(BM_ValidatePhoneList);
+
+}  // namespace
+
+namespace {
+
+// Full-text maintenance of a bulk insert on SQLite (FTS5 trigram): 1,000 new records' text per
+// write transaction, put one by one (DELETE + INSERT each) or with fts_put_many (fresh ids:
+// multi-row INSERTs only). Arg 0: one by one, 1: fts_put_many.
+void BM_SqliteFtsPut1000(benchmark::State& state) {
+  const bool many = state.range(0) == 1;
+  std::string dir = (std::filesystem::temp_directory_path() / "rapport-micro-fts-XXXXXX").string();
+  if (!mkdtemp(dir.data())) {
+    state.SkipWithError("mkdtemp failed");
+    return;
+  }
+  {
+    auto store = storage::open_store("sqlite:" + dir + "/fts.db");
+    if (!store.ok()) {
+      state.SkipWithError(store.error().message.c_str());
+      return;
+    }
+    {
+      auto tx = (*store)->write();
+      for (const auto& sql : (*store)->dialect().fts_create("account")) (void)(*tx)->exec(sql);
+      (void)(*tx)->commit();
+    }
+    std::int64_t next = 1;
+    std::vector<storage::Tx::FtsRow> rows(1000);
+    for (auto _ : state) {
+      for (auto& r : rows) {
+        r.id = next++;
+        r.text = "上海瑞丰机械制造有限公司 shanghai ruifeng jixie zhizao srfjxzz B" +
+                 std::to_string(r.id) + " info" + std::to_string(r.id) + "@example.com 上海";
+      }
+      auto tx = (*store)->write();
+      if (many) {
+        (void)(*tx)->fts_put_many("account", rows, true);
+      } else {
+        for (const auto& r : rows) (void)(*tx)->fts_put("account", r.id, r.text);
+      }
+      (void)(*tx)->commit();
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows.size()));
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_SqliteFtsPut1000)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
