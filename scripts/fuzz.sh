@@ -8,7 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-100000}
 CXX=clang++-14 cmake -S fuzz -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null || exit 1
-cmake --build build/fuzz -j "${JOBS:-$(nproc)}" >/dev/null || { echo "fuzz: 0 passed, 1 failed (build)"; exit 1; }
+cmake --build build/fuzz -j "${JOBS:-$(nproc)}" >build/fuzz/build.log 2>&1 ||
+  { grep -E "error|undefined" build/fuzz/build.log | head -20; echo "fuzz: 0 passed, 1 failed (build)"; exit 1; }
 mkdir -p fuzz/crashes
 passed=0
 failed=0

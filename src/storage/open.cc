@@ -48,11 +48,6 @@ ScopedReadRouting::ScopedReadRouting(ReadRouting& routing) : previous_(t_routing
 }
 ScopedReadRouting::~ScopedReadRouting() { t_routing = previous_; }
 
-Status Tx::fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool /*fresh*/) {
-  for (const auto& r : rows) RP_TRY(fts_put(entity, r.id, r.text));
-  return {};
-}
-
 Result<int> Store::claim_node_id() {
   std::random_device rd;
   return static_cast<int>(rd() % 256);
