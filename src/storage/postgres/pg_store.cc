@@ -391,12 +391,19 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
-  bool idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+  bool healthy() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+  // Idle: no transaction open and no answer outstanding.
+  bool idle() const { return !pending_ && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
   bool in_failed_transaction() const { return PQtransactionStatus(conn_) == PQTRANS_INERROR; }
+  // An end of transaction sent by end_async() whose answer has not been read yet.
+  bool pending() const { return pending_; }
+  // Counts the exchanges this connection waits for (one per query, prepare or pipeline).
+  void count_round_trips(std::atomic<std::uint64_t>* counter) { round_trips_ = counter; }
 
   // Runs SQL without parameters through the simple query protocol (several statements allowed).
   Status simple(const std::string& sql) {
+    RP_TRY(settle());
+    waited();
     PGresult* res = PQexec(conn_, sql.c_str());
     Status s = check(res);
     PQclear(res);
@@ -405,16 +412,58 @@ class PgConnection {
 
   // Ends any open transaction, ignoring errors (used on paths that are already failing).
   void rollback_quietly() {
-    if (healthy() && !idle()) (void)simple("ROLLBACK");
+    if (healthy() && !pending_ && !idle()) (void)simple("ROLLBACK");
+  }
+
+  // Sends `sql` (COMMIT or ROLLBACK of a read-only transaction) without waiting for its answer:
+  // the server ends the transaction (and drops its snapshot) at once, the answer is read by
+  // settle() at the connection's next use. A send failure marks the connection broken.
+  void end_async(const char* sql) {
+    if (PQenterPipelineMode(conn_) == 0 ||
+        PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 0 ||
+        PQpipelineSync(conn_) == 0) {
+      broken_ = true;
+      return;
+    }
+    pending_ = true;
+  }
+
+  // Reads the answer of an end_async(); kStorage when it failed (the connection is then broken).
+  Status settle() {
+    if (!pending_) return {};
+    pending_ = false;
+    std::optional<Error> error;
+    while (PGresult* r = PQgetResult(conn_)) {
+      if (PQresultStatus(r) == PGRES_FATAL_ERROR && !error) error = pg_error(conn_, r);
+      PQclear(r);
+    }
+    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
+    if (PQexitPipelineMode(conn_) == 0 || error) {
+      broken_ = true;
+      return error ? *error : pg_error(conn_, nullptr, "ending a read transaction");
+    }
+    return {};
   }
 
   // Runs one statement as a cached prepared statement; collects result rows into `out` when
-  // given. Returns the number of rows changed (0 for DDL and queries).
+  // given. Returns the number of rows changed (0 for DDL and queries). When `*begin` is set
+  // (a transaction's deferred BEGIN), it is sent ahead of the statement in the same pipeline
+  // and `*begin` is cleared; a statement not yet prepared is prepared in that pipeline too, so
+  // every call waits for one round trip.
   Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
-                           Rows* out = nullptr) {
-    RP_ASSIGN(const Prepared* stmt, prepare(sql));
-    if (stmt->params != static_cast<int>(params.size())) {
-      return make_error(Errc::kInternal, "statement expects " + std::to_string(stmt->params) +
+                           Rows* out = nullptr, const char** begin = nullptr) {
+    RP_TRY(settle());
+    const Prepared* stmt = nullptr;
+    std::string translated;
+    int count = 0;
+    if (auto it = cache_.find(sql); it != cache_.end()) {
+      stmt = &it->second;
+      count = stmt->params;
+    } else {
+      RP_ASSIGN(translated, translate_sql(sql, &count));
+    }
+    if (count != static_cast<int>(params.size())) {
+      return make_error(Errc::kInternal, "statement expects " + std::to_string(count) +
                                              " parameters, got " + std::to_string(params.size()) +
                                              ": " + std::string(sql));
     }
@@ -437,35 +486,77 @@ class PgConnection {
       }
       values[i] = text[i].c_str();
     }
-    PGresult* res = PQexecPrepared(conn_, stmt->name.c_str(), static_cast<int>(params.size()),
-                                   values.data(), nullptr, nullptr, 0);
-    struct Clear {
-      PGresult* r;
-      ~Clear() { PQclear(r); }
-    } clear{res};
-    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (status == PGRES_COMMAND_OK) {
-      if (out != nullptr) *out = Rows{};
-      const char* n = PQcmdTuples(res);
-      return static_cast<std::int64_t>(n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10)
-                                                                  : 0);
+    const bool with_begin = begin != nullptr && *begin != nullptr;
+    if (stmt != nullptr && !with_begin) {
+      waited();
+      PGresult* res =
+          PQexecPrepared(conn_, stmt->name.c_str(), count, values.data(), nullptr, nullptr, 0);
+      return finish_exec(sql, res, out);
     }
-    if (status != PGRES_TUPLES_OK) {
-      // "cached plan must not change result type": a `SELECT *` prepared before its table
-      // gained a column. Forget it so the next use prepares it afresh (this use has failed
-      // and aborted the transaction); the server-side statement is deallocated later.
-      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      if (state != nullptr && std::string_view(state) == "0A000") {
-        if (auto it = cache_.find(sql); it != cache_.end()) {
-          stale_.push_back(std::move(it->second.name));
-          cache_.erase(it);
+    // Outside a transaction (a deferred BEGIN) or in one that has not failed: DEALLOCATE can run.
+    if (stmt == nullptr) {
+      if (cache_.size() >= kStatementCacheLimit) {
+        RP_TRY(simple("DEALLOCATE ALL"));
+        cache_.clear();
+        stale_.clear();
+      }
+      for (; !stale_.empty(); stale_.pop_back()) RP_TRY(simple("DEALLOCATE " + stale_.back()));
+    }
+    const std::string name =
+        stmt != nullptr ? stmt->name : "rp" + std::to_string(++next_statement_);
+    waited();
+    int sent = 0;
+    bool ok = PQenterPipelineMode(conn_) != 0;
+    if (ok && with_begin) {
+      ok = PQsendQueryParams(conn_, *begin, 0, nullptr, nullptr, nullptr, nullptr, 0) != 0;
+      sent += ok ? 1 : 0;
+      *begin = nullptr;
+    }
+    if (ok && stmt == nullptr) {
+      ok = PQsendPrepare(conn_, name.c_str(), translated.c_str(), count, nullptr) != 0;
+      sent += ok ? 1 : 0;
+    }
+    if (ok) {
+      ok = PQsendQueryPrepared(conn_, name.c_str(), count, values.data(), nullptr, nullptr, 0) != 0;
+      sent += ok ? 1 : 0;
+    }
+    ok = ok && PQpipelineSync(conn_) != 0;
+    if (!ok) {
+      broken_ = true;  // a send failed: the connection is not usable any more
+      return pg_error(conn_, nullptr);
+    }
+    // One result per message sent (an earlier failure makes the later ones PIPELINE_ABORTED).
+    std::vector<PGresult*> results(sent, nullptr);
+    for (int i = 0; i < sent; ++i) {
+      while (PGresult* r = PQgetResult(conn_)) {
+        if (results[i] == nullptr) {
+          results[i] = r;
+        } else {
+          PQclear(r);
         }
       }
-      return pg_error(conn_, res);
     }
-    if (out == nullptr) return std::int64_t{0};
-    convert(res, *out);
-    return std::int64_t{0};
+    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
+    if (PQexitPipelineMode(conn_) == 0) broken_ = true;
+    struct ClearAll {
+      std::vector<PGresult*>& rs;
+      ~ClearAll() {
+        for (PGresult* r : rs) PQclear(r);
+      }
+    } clear_all{results};
+    int at = 0;
+    if (with_begin) {
+      if (Status s = check(results[at]); !s.ok()) return std::move(s).error();
+      ++at;
+    }
+    if (stmt == nullptr) {
+      if (Status s = check(results[at]); !s.ok()) return std::move(s).error();
+      cache_.emplace(std::string(sql), Prepared{name, count});
+      ++at;
+    }
+    if (broken_) return pg_error(conn_, nullptr);
+    PGresult* res = std::exchange(results[at], nullptr);
+    return finish_exec(sql, res, out);
   }
 
  private:
@@ -484,24 +575,39 @@ class PgConnection {
     return pg_error(conn_, res);
   }
 
-  Result<const Prepared*> prepare(std::string_view sql) {
-    if (auto it = cache_.find(sql); it != cache_.end()) return &it->second;
-    int count = 0;
-    RP_ASSIGN(std::string translated, translate_sql(sql, &count));
-    if (cache_.size() >= kStatementCacheLimit) {
-      RP_TRY(simple("DEALLOCATE ALL"));
-      cache_.clear();
-      stale_.clear();
+  void waited() {
+    if (round_trips_ != nullptr) round_trips_->fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // The outcome of executing `sql` (its result `res`, which this frees).
+  Result<std::int64_t> finish_exec(std::string_view sql, PGresult* res, Rows* out) {
+    struct Clear {
+      PGresult* r;
+      ~Clear() { PQclear(r); }
+    } clear{res};
+    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK) {
+      if (out != nullptr) *out = Rows{};
+      const char* n = PQcmdTuples(res);
+      return static_cast<std::int64_t>(n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10)
+                                                                  : 0);
     }
-    // Only reached in a transaction that has not failed, where DEALLOCATE can run.
-    for (; !stale_.empty(); stale_.pop_back()) RP_TRY(simple("DEALLOCATE " + stale_.back()));
-    Prepared p{"rp" + std::to_string(++next_statement_), count};
-    PGresult* res = PQprepare(conn_, p.name.c_str(), translated.c_str(), count, nullptr);
-    Status s = check(res);
-    PQclear(res);
-    if (!s.ok()) return std::move(s).error();
-    auto [it, inserted] = cache_.emplace(std::string(sql), std::move(p));
-    return &it->second;
+    if (status != PGRES_TUPLES_OK) {
+      // "cached plan must not change result type": a `SELECT *` prepared before its table
+      // gained a column. Forget it so the next use prepares it afresh (this use has failed
+      // and aborted the transaction); the server-side statement is deallocated later.
+      const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+      if (state != nullptr && std::string_view(state) == "0A000") {
+        if (auto it = cache_.find(sql); it != cache_.end()) {
+          stale_.push_back(std::move(it->second.name));
+          cache_.erase(it);
+        }
+      }
+      return pg_error(conn_, res);
+    }
+    if (out == nullptr) return std::int64_t{0};
+    convert(res, *out);
+    return std::int64_t{0};
   }
 
   static void convert(const PGresult* res, Rows& out) {
@@ -552,6 +658,9 @@ class PgConnection {
   std::unordered_map<std::string, Prepared, StringHash, std::equal_to<>> cache_;
   std::vector<std::string> stale_;  // statement names to deallocate
   std::uint64_t next_statement_ = 0;
+  bool pending_ = false;  // an end_async() answer is outstanding
+  bool broken_ = false;   // a pipeline went wrong: dropped when released
+  std::atomic<std::uint64_t>* round_trips_ = nullptr;
 };
 
 namespace {
@@ -559,17 +668,29 @@ namespace {
 // A transaction on one pooled connection. Lives on the thread that opened it. PostgreSQL aborts
 // a transaction at its first failed statement, so every later call (and commit) returns that
 // first error; the connection goes back to the pool rolled back.
+//
+// Round trips: the BEGIN (`begin_sql`, when given) is deferred and sent in one pipeline with
+// the first statement, so a transaction's snapshot is taken at its first statement; a read-only
+// transaction's end is sent without waiting (PgConnection::end_async). A read of one statement
+// thus waits for one round trip, not three. When the deferred BEGIN finds the pooled connection
+// dead (closed by the server while idle), the statement is retried once on a fresh connection
+// from `reacquire`.
 class PgTx final : public Tx {
  public:
-  PgTx(PgConnection* conn, bool writable, std::function<void()> release,
-       std::function<void(std::uint64_t)> on_commit = {})
+  using Release = std::function<void(PgConnection*)>;
+  using Reacquire = std::function<Result<PgConnection*>()>;
+  PgTx(PgConnection* conn, bool writable, const char* begin_sql, Release release,
+       Reacquire reacquire = {}, std::function<void(std::uint64_t)> on_commit = {})
       : conn_(conn),
         writable_(writable),
+        begin_sql_(begin_sql),
+        begin_(begin_sql),
         release_(std::move(release)),
+        reacquire_(std::move(reacquire)),
         on_commit_(std::move(on_commit)) {}
   ~PgTx() override {
     if (conn_ != nullptr) {
-      conn_->rollback_quietly();
+      end_quietly();
       finish();
     }
   }
@@ -579,21 +700,30 @@ class PgTx final : public Tx {
   Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
     RP_TRY(check_usable());
     Rows rows;
-    RP_TRY(remember(conn_->run(sql, params, &rows)));
+    RP_TRY(run(sql, params, &rows));
     return rows;
   }
 
   Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
     RP_TRY(check_usable());
-    return remember(conn_->run(sql, params));
+    return run(sql, params);
   }
 
   Status commit() override {
-    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
+    if (conn_ == nullptr) {
+      if (failed_) return *failed_;
+      return make_error(Errc::kInternal, "transaction already finished");
+    }
     if (failed_) {
-      conn_->rollback_quietly();
+      end_quietly();
       finish();
       return *failed_;
+    }
+    if (begin_ != nullptr || !writable_) {
+      // Nothing ran (no transaction was opened), or a read-only one: nothing to make durable.
+      end_quietly();
+      finish();
+      return {};
     }
     Status s = conn_->simple("COMMIT");
     if (!s.ok()) {
@@ -615,10 +745,10 @@ class PgTx final : public Tx {
     RP_TRY(check_usable());
     RP_ASSIGN(std::string table, fts_table(entity));
     const SqlValue row[] = {id, std::string(text)};
-    RP_TRY(remember(conn_->run("INSERT INTO " + table +
-                                   " (id, body) VALUES (?, ?) "
-                                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                               row)));
+    RP_TRY(run("INSERT INTO " + table +
+                   " (id, body) VALUES (?, ?) "
+                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+               row));
     return {};
   }
 
@@ -650,7 +780,7 @@ class PgTx final : public Tx {
     RP_TRY(check_usable());
     RP_ASSIGN(std::string table, fts_table(entity));
     const SqlValue key[] = {id};
-    RP_TRY(remember(conn_->run("DELETE FROM " + table + " WHERE id = ?", key)));
+    RP_TRY(run("DELETE FROM " + table + " WHERE id = ?", key));
     return {};
   }
 
@@ -661,16 +791,16 @@ class PgTx final : public Tx {
     RP_TRY(check_usable());
     if (writable_ && !schema_locked_) {
       const SqlValue key[] = {kSchemaLockKey};
-      RP_TRY(remember(conn_->run("SELECT pg_advisory_xact_lock(?)", key)));
+      RP_TRY(run("SELECT pg_advisory_xact_lock(?)", key));
       schema_locked_ = true;
     }
     const SqlValue name[] = {std::string(table)};
     Rows rows;
     RP_TRY(
-        remember(conn_->run("SELECT column_name::text FROM information_schema.columns "
-                            "WHERE table_schema = current_schema() AND table_name = ? "
-                            "ORDER BY ordinal_position",
-                            name, &rows)));
+        run("SELECT column_name::text FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? "
+            "ORDER BY ordinal_position",
+            name, &rows));
     if (rows.rows.empty()) return std::optional<std::vector<std::string>>();
     std::vector<std::string> cols;
     for (const auto& r : rows.rows) cols.push_back(std::get<std::string>(r[0]));
@@ -692,7 +822,7 @@ class PgTx final : public Tx {
                       " ORDER BY id DESC LIMIT ?";
     params.emplace_back(static_cast<std::int64_t>(limit));
     Rows rows;
-    RP_TRY(remember(conn_->run(sql, params, &rows)));
+    RP_TRY(run(sql, params, &rows));
     ids.reserve(rows.rows.size());
     for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
     return ids;
@@ -700,12 +830,12 @@ class PgTx final : public Tx {
 
  private:
   Status check_usable() const {
-    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
     if (failed_) {
       return make_error(failed_->code,
                         "transaction aborted by an earlier error: " + failed_->message,
                         failed_->field);
     }
+    if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");
     return {};
   }
 
@@ -720,15 +850,50 @@ class PgTx final : public Tx {
     return r;
   }
 
+  // One statement on the connection (with the deferred BEGIN, if still due); a connection found
+  // dead by that first exchange is replaced once.
+  Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
+                           Rows* out = nullptr) {
+    const bool first = begin_ != nullptr;
+    auto r = conn_->run(sql, params, out, &begin_);
+    if (!r.ok() && first && begin_ == nullptr && !conn_->healthy() && reacquire_) {
+      release_(std::exchange(conn_, nullptr));
+      auto fresh = reacquire_();
+      if (!fresh.ok()) {
+        release_ = nullptr;
+        failed_ = fresh.error();
+        return std::move(fresh).error();
+      }
+      conn_ = *fresh;
+      begin_ = begin_sql_;
+      r = conn_->run(sql, params, out, &begin_);
+    }
+    return remember(std::move(r));
+  }
+
+  // Ends the transaction without reporting errors: nothing when it never began, a ROLLBACK sent
+  // without waiting for a read-only one, a waited ROLLBACK for a writer.
+  void end_quietly() {
+    if (begin_ != nullptr) return;
+    if (!writable_ && conn_->healthy() && !conn_->idle()) {
+      conn_->end_async("ROLLBACK");
+    } else {
+      conn_->rollback_quietly();
+    }
+  }
+
   void finish() {
-    conn_ = nullptr;
-    if (release_) std::exchange(release_, nullptr)();
+    PgConnection* conn = std::exchange(conn_, nullptr);
+    if (release_) std::exchange(release_, nullptr)(conn);
   }
 
   PgConnection* conn_;
   bool writable_;
+  const char* begin_sql_;  // the BEGIN statement (nullptr: the caller has begun already)
+  const char* begin_;      // begin_sql_ until it has been sent
   bool schema_locked_ = false;
-  std::function<void()> release_;
+  Release release_;
+  Reacquire reacquire_;
   std::function<void(std::uint64_t)> on_commit_;
   std::optional<Error> failed_;
 };
@@ -1047,6 +1212,7 @@ class PgStore::Pool {
         connect_timeout_(connect_timeout) {}
 
   void adopt(std::unique_ptr<PgConnection> conn) {
+    conn->count_round_trips(&round_trips_);
     std::lock_guard lock(mu_);
     free_.push_back(conn.get());
     conns_.push_back(std::move(conn));
@@ -1062,7 +1228,15 @@ class PgStore::Pool {
       if (!free_.empty()) {
         PgConnection* conn = free_.back();
         free_.pop_back();
-        return conn;
+        if (!conn->pending()) return conn;
+        // The previous read's end was sent without waiting: its answer is read now (it has
+        // normally arrived long ago). A connection that fails this is closed.
+        lock.unlock();
+        bool usable = conn->settle().ok() && conn->healthy() && conn->idle();
+        lock.lock();
+        if (usable) return conn;
+        close_locked(conn);
+        continue;
       }
       if (static_cast<int>(conns_.size()) + connecting_ < size_) {
         ++connecting_;
@@ -1075,6 +1249,7 @@ class PgStore::Pool {
           return std::move(conn).error();
         }
         PgConnection* raw = conn->get();
+        raw->count_round_trips(&round_trips_);
         conns_.push_back(std::move(conn).value());
         return raw;
       }
@@ -1092,7 +1267,7 @@ class PgStore::Pool {
     std::unique_ptr<PgConnection> dropped;  // closed outside the lock
     {
       std::lock_guard lock(mu_);
-      if (conn->healthy() && conn->idle()) {
+      if (conn->healthy() && (conn->pending() || conn->idle())) {
         free_.push_back(conn);
       } else {
         auto it = std::find_if(conns_.begin(), conns_.end(),
@@ -1121,11 +1296,22 @@ class PgStore::Pool {
     free_.clear();
   }
 
+  std::uint64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
+
  private:
+  // Forgets a connection taken out of free_ (closing it: it holds no lock of ours).
+  void close_locked(PgConnection* conn) {
+    auto it =
+        std::find_if(conns_.begin(), conns_.end(), [&](const auto& c) { return c.get() == conn; });
+    if (it != conns_.end()) conns_.erase(it);
+    cv_.notify_one();
+  }
+
   std::string url_;
   StoreOptions options_;
   int size_;
   const char* connect_timeout_;
+  std::atomic<std::uint64_t> round_trips_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<PgConnection>> conns_;  // guarded by mu_
@@ -1186,23 +1372,16 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url,
 }
 
 Result<std::unique_ptr<Tx>> PgStore::begin(const char* begin_sql, bool writable) {
-  // A pooled connection may have been closed by the server (restart, idle timeout) since its
-  // last use; that shows only now. Such a connection is dropped and the BEGIN retried once on
-  // a fresh one.
+  // The BEGIN itself is deferred to the transaction's first statement (PgTx).
   std::function<void(std::uint64_t)> on_commit;
   if (writable && !replicas_.empty()) on_commit = [this](std::uint64_t lsn) { committed(lsn); };
-  for (int attempt = 0;; ++attempt) {
-    RP_ASSIGN(PgConnection * conn, pool_->acquire());
-    Status s = conn->simple(begin_sql);
-    if (s.ok()) {
-      return std::unique_ptr<Tx>(std::make_unique<PgTx>(
-          conn, writable, [this, conn] { pool_->release(conn); }, on_commit));
-    }
-    bool lost = !conn->healthy();
-    pool_->release(conn);
-    if (!lost || attempt > 0) return std::move(s).error();
-  }
+  RP_ASSIGN(PgConnection * conn, pool_->acquire());
+  return std::unique_ptr<Tx>(std::make_unique<PgTx>(
+      conn, writable, begin_sql, [this](PgConnection* c) { pool_->release(c); },
+      [this] { return pool_->acquire(); }, on_commit));
 }
+
+std::uint64_t PgStore::round_trips() const { return pool_->round_trips(); }
 
 void PgStore::committed(std::uint64_t position) {
   if (ReadRouting* routing = current_read_routing()) {
@@ -1273,13 +1452,13 @@ std::unique_ptr<Tx> PgStore::replica_read(std::uint64_t after) {
     if (r.failing.exchange(false)) spdlog::info("read replica {} in use again", r.url);
     Pool* pool = r.pool.get();
     Replica* replica = &r;
-    return std::make_unique<PgTx>(c, false, [pool, replica, c] {
+    return std::make_unique<PgTx>(c, false, nullptr, [pool, replica](PgConnection* used) {
       // A connection lost during the transaction takes the replica out of rotation for a while.
-      if (!c->healthy()) {
+      if (!used->healthy()) {
         replica->retry_at_ms.store(steady_ms() + kReplicaRetryMs, std::memory_order_relaxed);
         pool->drop_idle();
       }
-      pool->release(c);
+      pool->release(used);
     });
   }
   return nullptr;
@@ -1295,9 +1474,9 @@ Result<std::unique_ptr<Tx>> PgStore::read() {
       return tx;
     }
   }
-  // The snapshot of a REPEATABLE READ transaction is taken at its first query, so take it now:
-  // the caller sees the database as of this call, not of its own first query.
-  return begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1", false);
+  // The snapshot of a REPEATABLE READ transaction is taken at its first statement, which
+  // carries the deferred BEGIN with it (one round trip for both).
+  return begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false);
 }
 
 Status PgStore::migrate(std::span<const Migration> migrations) {

@@ -47,10 +47,14 @@ class PgStore final : public Store {
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
 
-  // Both take a connection from the pool (waiting up to busy_timeout_ms for a free one).
+  // Both take a connection from the pool (waiting up to busy_timeout_ms for a free one). The
+  // BEGIN is deferred and sent in one pipeline with the transaction's first statement (a
+  // transaction that runs none sends nothing), so its snapshot is taken at that statement.
   // write() runs BEGIN (READ COMMITTED); row locks are waited for up to busy_timeout_ms.
   Result<std::unique_ptr<Tx>> write() override;
-  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, with the snapshot taken at once. With
+  // BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; its end (commit or rollback) is sent
+  // without waiting for the answer, which the connection's next user reads. A read of one
+  // statement thus waits for one round trip. With
   // replicas and a thread ReadRouting that allows them, a replica serves it (round robin) when
   // its pg_last_wal_replay_lsn(), read just before the snapshot, is at or past both the
   // routing's `after` and the lag floor (a commit position of this process at least
@@ -60,6 +64,9 @@ class PgStore final : public Store {
   static constexpr int kMaxReplicaLagMs = 5000;
   static constexpr int kReplicaRetryMs = 2000;
   bool has_replicas() const override { return !replicas_.empty(); }
+  // Exchanges with the primary that a caller waited for (a statement, a pipeline, a COMMIT)
+  // since the store opened: what the round-trip figures in docs/SCALING.md count.
+  std::uint64_t round_trips() const;
   Status migrate(std::span<const Migration> migrations) override;
   Result<int> schema_version() override;
   // Not supported: kBadRequest "use pg_dump for PostgreSQL backups".

@@ -555,8 +555,11 @@ TEST_F(PgStoreTest, PortableQueryShapesOfTheRecordLayer) {
   EXPECT_EQ(like.rows[0][0], SqlValue(std::int64_t{1}));
 }
 
+// The snapshot is taken at the read's first statement (which carries the deferred BEGIN).
 TEST_F(PgStoreTest, ReaderSeesOneSnapshotWhileWriterCommits) {
   auto reader = begin_read(*store_);
+  Rows before = query_ok(*reader, "SELECT count(*) FROM t");
+  EXPECT_EQ(before.rows[0][0], SqlValue(std::int64_t{0}));
   {
     auto tx = begin_write(*store_);
     exec_ok(*tx, "INSERT INTO t(name) VALUES ('new')");
@@ -566,6 +569,74 @@ TEST_F(PgStoreTest, ReaderSeesOneSnapshotWhileWriterCommits) {
   EXPECT_EQ(rows.rows[0][0], SqlValue(std::int64_t{0}));
   reader.reset();
   EXPECT_EQ(count(*store_, "t"), 1);
+}
+
+// Round trips a caller waits for: BEGIN travels with the first statement, a statement not yet
+// prepared is prepared in the same pipeline, a read's end is not waited for; a transaction
+// that runs nothing sends nothing. The answer to the unawaited end is read by the next user of
+// the connection, which finds it idle (not "idle in transaction").
+TEST_F(PgStoreTest, ReadsWaitForOneRoundTripPerStatement) {
+  StoreOptions options;
+  options.pool_size = 1;
+  auto opened = postgres::PgStore::open(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  postgres::PgStore& store = **opened;
+  {
+    auto w = begin_write(store);
+    exec_ok(*w, "INSERT INTO t(id, name) VALUES (7, 'seven')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const std::string sql = "SELECT name FROM t WHERE id = ? AND name <> 'rt-test'";
+  for (int round = 0; round < 2; ++round) {  // first: not prepared yet; then: cached
+    const auto before = store.round_trips();
+    {
+      auto tx = begin_read(store);
+      Rows rows = query_ok(*tx, sql, {std::int64_t{7}});
+      ASSERT_EQ(rows.rows.size(), 1u);
+      EXPECT_EQ(rows.rows[0][0], SqlValue(std::string("seven")));
+      ASSERT_TRUE(tx->commit().ok());
+    }
+    EXPECT_EQ(store.round_trips() - before, 1u) << "round " << round;
+  }
+  // Two statements in one read: two round trips, one snapshot (checked above).
+  auto before = store.round_trips();
+  {
+    auto tx = begin_read(store);
+    query_ok(*tx, sql, {std::int64_t{7}});
+    query_ok(*tx, sql, {std::int64_t{8}});
+  }  // destroyed without commit: rolled back without waiting
+  EXPECT_EQ(store.round_trips() - before, 2u);
+  // Nothing run: nothing sent.
+  before = store.round_trips();
+  { ASSERT_TRUE(begin_read(store)->commit().ok()); }
+  { auto unused = begin_write(store); }
+  EXPECT_EQ(store.round_trips(), before);
+  // A write: BEGIN with the statement, then the waited COMMIT.
+  before = store.round_trips();
+  {
+    auto w = begin_write(store);
+    exec_ok(*w, "UPDATE t SET name = 'seven' WHERE id = ?", {std::int64_t{7}});
+    ASSERT_TRUE(w->commit().ok());
+  }
+  EXPECT_EQ(store.round_trips() - before, 2u);
+  // The unawaited end reaches the server at once: the read's backend turns idle (its snapshot
+  // released) while the connection waits unused in the pool.
+  std::int64_t pid = 0;
+  {
+    auto tx = begin_read(store);
+    pid = std::get<std::int64_t>(query_ok(*tx, "SELECT pg_backend_pid()").rows[0][0]);
+  }
+  std::string state;
+  for (int i = 0; i < 200 && state != "idle"; ++i) {  // polled: up to 20 s on a loaded machine
+    auto tx = begin_read(*store_);
+    Rows rows = query_ok(*tx, "SELECT state FROM pg_stat_activity WHERE pid = ?", {pid});
+    state = rows.rows.empty() ? "" : std::get<std::string>(rows.rows[0][0]);
+    if (state != "idle") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(state, "idle");
+  // …and the next user of that connection reads the answer and proceeds.
+  auto tx = begin_read(store);
+  EXPECT_EQ(query_ok(*tx, "SELECT pg_backend_pid()").rows[0][0], SqlValue(pid));
 }
 
 TEST_F(PgStoreTest, TransactionsWaitForAPooledConnectionThenTimeOut) {
