@@ -153,26 +153,41 @@ Status AuthService::logout(std::string_view session_token) {
   return tx->commit();
 }
 
+// The principal's columns and joins, after a credential table aliased `c` (a session or an API
+// token): one statement finds the credential and loads its user and role. The user is
+// left-joined so that a credential of a disabled or deleted user is told from an unknown one.
+namespace {
+constexpr std::string_view kPrincipalSelect =
+    "u.id, u.username, u.display_name, u.team_id, r.id, r.version, r.name, r.is_admin, "
+    "r.permissions";
+constexpr std::string_view kPrincipalJoins =
+    " LEFT JOIN \"user\" u ON u.id = c.user_id AND u.deleted_at IS NULL AND "
+    "(u.active IS NULL OR u.active = 1) LEFT JOIN \"role\" r ON r.id = u.role_id AND "
+    "r.deleted_at IS NULL";
+}  // namespace
+
 Result<Principal> AuthService::from_session(std::string_view session_token) {
   RP_ASSIGN(auto tx, store_.read());
   SqlValue p[] = {token_hash(session_token), clock_.now_ms()};
-  RP_ASSIGN(auto rows,
-            tx->query("SELECT user_id, csrf_token FROM auth_session WHERE token_hash = ? "
-                      "AND expires_at > ?",
-                      p));
+  static const std::string sql = "SELECT c.csrf_token, " + std::string(kPrincipalSelect) +
+                                 " FROM auth_session c" + std::string(kPrincipalJoins) +
+                                 " WHERE c.token_hash = ? AND c.expires_at > ?";
+  RP_ASSIGN(auto rows, tx->query(sql, p));
   if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "session expired or unknown");
-  RP_ASSIGN(Principal pr, load_principal(*tx, as_int(rows.rows[0][0])));
+  RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 1));
   pr.channel = "ui";
-  pr.csrf_token = as_text(rows.rows[0][1]);
+  pr.csrf_token = as_text(rows.rows[0][0]);
   return pr;
 }
 
 Result<Principal> AuthService::from_bearer(std::string_view api_token) {
   RP_ASSIGN(auto tx, store_.read());
   SqlValue p[] = {token_hash(api_token)};
-  RP_ASSIGN(auto rows, tx->query("SELECT user_id FROM api_token WHERE token_hash = ?", p));
+  static const std::string sql = "SELECT " + std::string(kPrincipalSelect) + " FROM api_token c" +
+                                 std::string(kPrincipalJoins) + " WHERE c.token_hash = ?";
+  RP_ASSIGN(auto rows, tx->query(sql, p));
   if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "unknown API token");
-  RP_ASSIGN(Principal pr, load_principal(*tx, as_int(rows.rows[0][0])));
+  RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 0));
   pr.channel = "api";
   return pr;
 }
@@ -244,7 +259,15 @@ Result<Principal> AuthService::load_principal(storage::Tx& tx, std::int64_t user
                "(u.active IS NULL OR u.active = 1)",
                p));
   if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "user is disabled or deleted");
-  const auto& r = rows.rows[0];
+  return principal_from_row(rows.rows[0], 0);
+}
+
+Result<Principal> AuthService::principal_from_row(const std::vector<SqlValue>& row,
+                                                  std::size_t at) {
+  const SqlValue* r = row.data() + at;
+  if (row.size() < at + 9 || storage::is_null(r[0])) {
+    return make_error(Errc::kUnauthenticated, "user is disabled or deleted");
+  }
   Principal pr;
   pr.user_id = as_int(r[0]);
   pr.username = as_text(r[1]);

@@ -63,6 +63,9 @@ class AuthService {
   static Result<bool> throttled(storage::Tx& tx, const std::string& key, Millis now);
   // Stores a failure for each key (own transaction) and drops those older than the window.
   Status record_failures(const std::vector<std::string>& keys, Millis now);
+  // The principal from the 9 columns of its SELECT starting at row[at] (kUnauthenticated "user
+  // is disabled or deleted" when the user column is NULL: no such active user).
+  Result<Principal> principal_from_row(const std::vector<storage::SqlValue>& row, std::size_t at);
   std::shared_ptr<const Role> role_from_row(std::int64_t id, std::int64_t version,
                                             const std::string& name, bool is_admin,
                                             const std::string& permissions);

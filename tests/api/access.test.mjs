@@ -215,9 +215,19 @@ test('admin manages users over the API: password never echoed or audited, deacti
   assertProblem(await admin.post('/api/v1/users', { username: 'Bad Name', display_name: 'N', role_id: salesRole.id, password: 'another-password-1' }), 422, 'validation_failed', 'username');
   assertProblem(await admin.del(`/api/v1/users/${admin.user.id}`), 422, 'rule_violation');
 
+  const token = await srv.token('newbie');
+  assert.equal((await srv.request('GET', '/api/v1/auth/me', { token })).status, 200);
   const d = await admin.patch(`/api/v1/users/${r.json.id}`, { active: false });
   assert.equal(d.status, 200, d.text);
   assertProblem(await srv.request('GET', '/api/v1/auth/me', { session: s }), 401, 'unauthenticated');
+  // The credential and its user are read in one statement: a known token of a disabled user is
+  // told from an unknown one.
+  const byToken = await srv.request('GET', '/api/v1/auth/me', { token });
+  assertProblem(byToken, 401, 'unauthenticated');
+  assert.match(byToken.json.detail, /user is disabled or deleted/);
+  const unknown = await srv.request('GET', '/api/v1/auth/me', { token: `${token}x` });
+  assertProblem(unknown, 401, 'unauthenticated');
+  assert.match(unknown.json.detail, /unknown API token/);
   assertProblem(await srv.request('POST', '/api/v1/auth/login', { body: { username: 'newbie', password: 'newbie-password-1' } }), 401, 'invalid_credentials');
 });
 
