@@ -1203,22 +1203,42 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
 
 Result<std::int64_t> RecordService::count(const Principal& p, const Entity& e,
                                           std::string_view filter) {
+  RP_ASSIGN(auto n, counts(p, e, filter, {}));
+  return n[0];
+}
+
+Result<std::vector<std::int64_t>> RecordService::counts(const Principal& p, const Entity& e,
+                                                        std::string_view filter,
+                                                        std::span<const std::string> narrower) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
-  std::vector<SqlValue> params;
-  std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
-  if (!filter.empty()) {
-    auto doc = json::parse(filter);
+  auto compile = [&](std::string_view text, std::vector<SqlValue>& params) -> Result<std::string> {
+    auto doc = json::parse(text);
     if (!doc.ok())
       return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
                         "filter");
-    RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params));
+    return compile_filter(*doc, e, p, store_.dialect(), params);
+  };
+  // Parameters in text order: the narrower conditions (columns) first, then the WHERE clause.
+  std::vector<SqlValue> params;
+  std::string columns = "COUNT(*)";
+  for (const auto& f : narrower) {
+    RP_ASSIGN(std::string cond, compile(f, params));
+    columns += ", COUNT(CASE WHEN " + cond + " THEN 1 END)";
+  }
+  std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
+  if (!filter.empty()) {
+    RP_ASSIGN(std::string cond, compile(filter, params));
     where += " AND " + cond;
   }
   RP_ASSIGN(auto tx, store_.read());
   RP_ASSIGN(auto rows,
-            tx->query("SELECT COUNT(*) FROM " + quote(e.name) + " WHERE " + where, params));
-  return rows.rows.empty() ? std::int64_t{0} : as_int(rows.rows[0][0]);
+            tx->query("SELECT " + columns + " FROM " + quote(e.name) + " WHERE " + where, params));
+  std::vector<std::int64_t> out(narrower.size() + 1, 0);
+  if (!rows.rows.empty()) {
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = as_int(rows.rows[0][i]);
+  }
+  return out;
 }
 
 Result<std::vector<const Field*>> RecordService::export_columns(const Principal& p, const Entity& e,

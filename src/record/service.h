@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -177,6 +178,11 @@ class RecordService {
   // Number of live records matching `filter` (JSON text, as for list) within the caller's scope.
   Result<std::int64_t> count(const access::Principal& p, const schema::Entity& e,
                              std::string_view filter);
+  // In one statement: that count first, then for each of `narrower` (filters, JSON text) the
+  // number of those records that also match it.
+  Result<std::vector<std::int64_t>> counts(const access::Principal& p, const schema::Entity& e,
+                                           std::string_view filter,
+                                           std::span<const std::string> narrower);
   // Counts of live records in the caller's scope (and `filter`, `q` as for lists) grouped by one
   // or two readable fields, date/datetime values by `bucket` (day, month, year; UTC) —
   // aggregate.cc. JSON of GET /{plural}/aggregate.

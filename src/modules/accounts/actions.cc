@@ -61,15 +61,13 @@ void write_open_items(json::Writer& w, RecordService& records, const access::Pri
   w.StartObject();
   if (interaction) {
     std::string own = equals_filter(field, id);
-    auto total = records.count(p, *interaction, own);
-    auto follow_up = records.count(
-        p, *interaction,
-        R"({"and":[)" + own + R"(,{"field":"outcome","op":"=","value":"follow_up"}]})");
-    if (total.ok() && follow_up.ok()) {
+    const std::string follow_up[] = {R"({"field":"outcome","op":"=","value":"follow_up"})"};
+    auto n = records.counts(p, *interaction, own, follow_up);
+    if (n.ok()) {
       w.Key("interactions");
-      w.Int64(*total);
+      w.Int64((*n)[0]);
       w.Key("follow_up");
-      w.Int64(*follow_up);
+      w.Int64((*n)[1]);
     }
   }
   w.EndObject();
