@@ -770,8 +770,7 @@ class PgTx final : public Tx {
         params.emplace_back(unique[at + i]->id);
         params.emplace_back(unique[at + i]->text);
       }
-      RP_TRY(remember(
-          conn_->run(sql + " ON CONFLICT (id) DO UPDATE SET body = excluded.body", params)));
+      RP_TRY(run(sql + " ON CONFLICT (id) DO UPDATE SET body = excluded.body", params));
     }
     return {};
   }
@@ -851,7 +850,8 @@ class PgTx final : public Tx {
   }
 
   // One statement on the connection (with the deferred BEGIN, if still due); a connection found
-  // dead by that first exchange is replaced once.
+  // dead by that first exchange is replaced once. Every statement of the transaction must go
+  // through here: conn_->run() directly would run a first statement outside the transaction.
   Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
                            Rows* out = nullptr) {
     const bool first = begin_ != nullptr;

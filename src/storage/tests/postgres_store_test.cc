@@ -1283,6 +1283,27 @@ TEST_F(PgFtsTest, PutManyFindsBulkRowsAndReplaces) {
   }
 }
 
+// Each full-text write as the first statement of a transaction (which carries the deferred
+// BEGIN) still runs inside it: rolled back, it leaves nothing.
+TEST_F(PgFtsTest, FirstStatementRunsInsideTheTransaction) {
+  const std::vector<Tx::FtsRow> rows{{900, "rolled back many"}};
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, /*fresh=*/true).ok());
+  }
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put("account", 901, "rolled back one").ok());
+  }
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_delete("account", 1).ok());
+  }
+  auto tx = begin_read(*store_);
+  Rows n = query_ok(*tx, "SELECT count(*) FROM account_fts WHERE id IN (1, 900, 901)");
+  EXPECT_EQ(n.rows[0][0], SqlValue(std::int64_t{1}));
+}
+
 TEST_F(PgFtsTest, TrigramIndexServesSubstringSearch) {
   auto tx = begin_write(*store_);
   for (std::int64_t id = 100; id < 2100; ++id) {
