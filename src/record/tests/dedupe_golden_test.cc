@@ -12,6 +12,7 @@
 #include <string>
 
 #include "record/dedupe.h"
+#include "record/tests/dedupe_fixtures.h"
 
 #ifndef RAPPORT_DEDUPE_GOLDEN
 #error "RAPPORT_DEDUPE_GOLDEN (the path of data/dedupe_golden.jsonl) must be defined"
@@ -24,41 +25,10 @@ constexpr double kMinDuplicatePrecision = 0.95;  // score ≥ kDuplicateScore
 constexpr double kMinReviewPrecision = 0.90;     // score ≥ kReviewScore
 constexpr double kMinReviewRecall = 0.80;
 
-schema::Entity contact_entity() {
-  return schema::parse_entity(R"({"name":"contact","title_field":"full_name","fields":[
-      {"name":"full_name","type":"text"},
-      {"name":"account_id","type":"reference","reference":"account"},
-      {"name":"phones","type":"phone_list"},{"name":"emails","type":"email_list"}]})",
-                              "t")
-      .value();
-}
-schema::Entity account_entity() {
-  return schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
-      {"name":"name","type":"text"},{"name":"tax_id","type":"text"},
-      {"name":"website","type":"text"},{"name":"city","type":"text"},
-      {"name":"address","type":"address"},
-      {"name":"phones","type":"phone_list"},{"name":"emails","type":"email_list"}]})",
-                              "t")
-      .value();
-}
-// As the accounts module declares them (modules/accounts/dedupe.cc).
-Profile person() {
-  Profile p;
-  p.kind = Profile::Kind::kPerson;
-  p.name_field = "full_name";
-  p.company_field = "account_id";
-  return p;
-}
-Profile organisation() {
-  Profile p;
-  p.kind = Profile::Kind::kOrganisation;
-  p.name_field = "name";
-  p.tax_id_field = "tax_id";
-  p.website_field = "website";
-  p.city_field = "city";
-  p.address_field = "address";
-  return p;
-}
+using fixtures::account_entity;
+using fixtures::contact_entity;
+using fixtures::organisation;
+using fixtures::person;
 
 struct Tally {
   int tp = 0, fp = 0, fn = 0, tn = 0;

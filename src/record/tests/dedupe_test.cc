@@ -2,6 +2,7 @@
 // DOMAIN §9 and every match rule for persons (contacts) and organisations (accounts), with the
 // near misses that must not match.
 #include "record/dedupe.h"
+#include "record/tests/dedupe_fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -95,41 +96,10 @@ TEST(NameSimilarity, LatinChineseAndPinyin) {
   EXPECT_EQ(first_last_similarity("欧阳修", "欧阳修"), 1.0);
 }
 
-// Minimal entities in the shape of the accounts module's.
-schema::Entity contact_entity() {
-  return schema::parse_entity(R"({"name":"contact","title_field":"full_name","fields":[
-      {"name":"full_name","type":"text"},
-      {"name":"account_id","type":"reference","reference":"account"},
-      {"name":"phones","type":"phone_list"},{"name":"emails","type":"email_list"}]})",
-                              "t")
-      .value();
-}
-schema::Entity account_entity() {
-  return schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
-      {"name":"name","type":"text"},{"name":"tax_id","type":"text"},
-      {"name":"website","type":"text"},{"name":"city","type":"text"},
-      {"name":"address","type":"address"},
-      {"name":"phones","type":"phone_list"},{"name":"emails","type":"email_list"}]})",
-                              "t")
-      .value();
-}
-Profile person() {
-  Profile p;
-  p.kind = Profile::Kind::kPerson;
-  p.name_field = "full_name";
-  p.company_field = "account_id";
-  return p;
-}
-Profile organisation() {
-  Profile p;
-  p.kind = Profile::Kind::kOrganisation;
-  p.name_field = "name";
-  p.tax_id_field = "tax_id";
-  p.website_field = "website";
-  p.city_field = "city";
-  p.address_field = "address";
-  return p;
-}
+using fixtures::account_entity;
+using fixtures::contact_entity;
+using fixtures::organisation;
+using fixtures::person;
 
 Facts contact(const char* json_text) {
   static const schema::Entity e = contact_entity();
