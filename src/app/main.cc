@@ -25,6 +25,35 @@ namespace {
 
 constexpr const char* kPasswordFile = "initial-admin-password";
 
+// `rapport config example`: every key a configuration file may hold. Keys are the long option
+// names without "--"; a command's own options go in its section. tests/api/config.test.mjs
+// uncomments every line and checks that the binary accepts the result.
+constexpr const char* kConfigExample = R"(# Rapport configuration (TOML). Read from --config FILE, else $RAPPORT_CONFIG, else
+# /etc/rapport/rapport.toml when it exists. An option given on the command line overrides
+# the file; an unknown key or a bad value is refused, naming the key.
+
+# Options of every command.
+# data = "/var/lib/rapport"                        # data directory (SQLite file, backups)
+# database = "postgresql://rapport@db1/rapport"    # PostgreSQL instead of the SQLite file
+# log-level = "info"                               # trace, debug, info, warn, error
+# phone-region = "CN"                              # region of numbers without a country code
+
+[serve]
+# address = "127.0.0.1"                          # 0.0.0.0 listens on every interface
+# port = 8080                                      # 0 picks a free one
+# static = "/usr/share/rapport/web"                # the built web app
+# io-threads = 2
+# workers = 8                                      # request worker threads
+# read-timeout = 30                                # seconds a request may take to arrive
+# max-connections = 10000
+# pool-size = 8                                    # PostgreSQL connections (primary, each replica)
+# database-replica = ["postgresql://rapport@db2/rapport", "postgresql://rapport@db3/rapport"]
+# scan-every = "24h"                               # background duplicate scan; "0" is off
+
+[demo]
+# accounts = 1000
+)";
+
 int fail(const Error& e) {
   std::cerr << "error: " << e.message << (e.field.empty() ? "" : " (" + e.field + ")") << "\n";
   return 1;
@@ -121,20 +150,34 @@ int main(int argc, char** argv) {
   CLI::App cli{"Rapport — customer relationship management server"};
   cli.set_version_flag("--version", std::string("rapport ") + RAPPORT_VERSION);
   cli.require_subcommand(1);
+  // Options of the whole program are given before or after the command (`rapport serve
+  // --database URL`); subcommands made below inherit these two settings.
+  cli.fallthrough();
+  cli.allow_config_extras(CLI::config_extras_mode::error);
+  std::string config_default = "/etc/rapport/rapport.toml";
+  if (const char* env = std::getenv("RAPPORT_CONFIG"); env && *env) {
+    config_default = env;
+    if (!fs::is_regular_file(config_default)) {
+      std::cerr << "error: RAPPORT_CONFIG names " << config_default
+                << ", which is not a readable file\n";
+      return 1;
+    }
+  }
+  cli.set_config("--config", config_default,
+                 "TOML file of options (default $RAPPORT_CONFIG, else /etc/rapport/rapport.toml "
+                 "if it exists); the command line overrides it; see `rapport config example`")
+      ->type_name("FILE");
   std::string data = "var", database, log_level = "info";
-  auto data_opts = [&](CLI::App* sub) {
-    sub->add_option("--data", data, "data directory (default ./var)");
-    sub->add_option("--database", database,
-                    "database URL instead of the data directory's SQLite file");
-    sub->add_option("--log-level", log_level, "trace, debug, info, warn, error");
-    sub->add_option("--phone-region", record_options.phone_region,
-                    "region of phone numbers written without a country code (default CN)");
-  };
-
+  cli.add_option("--data", data, "data directory (default ./var)");
+  cli.add_option("--database", database,
+                 "database URL instead of the data directory's SQLite file");
+  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
+  cli.add_option("--phone-region", record_options.phone_region,
+                 "region of phone numbers written without a country code (default CN)");
   http::ServerOptions opts;
   std::string static_dir = "web/dist";
   auto* serve_cmd = cli.add_subcommand("serve", "serve the API and the web app");
-  data_opts(serve_cmd);
   serve_cmd->add_option("--address", opts.address, "address to listen on");
   serve_cmd->add_option("--port", opts.port, "port (0 picks a free one)");
   serve_cmd->add_option("--static", static_dir, "directory of the built web app");
@@ -169,46 +212,38 @@ int main(int argc, char** argv) {
       ->type_name("DURATION");
 
   auto* migrate_cmd = cli.add_subcommand("migrate", "create or upgrade the database");
-  data_opts(migrate_cmd);
 
   auto* user_cmd = cli.add_subcommand("user", "manage users");
   user_cmd->require_subcommand(1);
   std::string username, password, role = "Sales", display, team;
   auto* user_add =
       user_cmd->add_subcommand("add", "add a user (prints a generated password if none is given)");
-  data_opts(user_add);
   user_add->add_option("username", username)->required();
   user_add->add_option("--password", password);
   user_add->add_option("--role", role, "role name (default Sales)");
   user_add->add_option("--name", display, "display name");
   user_add->add_option("--team", team, "team name (created if missing)");
   auto* user_passwd = user_cmd->add_subcommand("passwd", "set a user's password");
-  data_opts(user_passwd);
   user_passwd->add_option("username", username)->required();
   user_passwd->add_option("--password", password);
   auto* user_list = user_cmd->add_subcommand("list", "list users");
-  data_opts(user_list);
 
   auto* token_cmd = cli.add_subcommand("token", "API tokens");
   token_cmd->require_subcommand(1);
   std::string token_name = "cli";
   auto* token_create = token_cmd->add_subcommand("create", "print a new API token for USER");
-  data_opts(token_create);
   token_create->add_option("user", username)->required();
   token_create->add_option("--name", token_name, "what the token is for");
 
   int demo_accounts = 1000;
   auto* demo_cmd = cli.add_subcommand("demo", "create the admin user and seed demo data");
-  data_opts(demo_cmd);
   demo_cmd->add_option("--accounts", demo_accounts, "number of demo accounts (default 1000)");
 
   std::string file;
   auto* backup_cmd = cli.add_subcommand("backup", "consistent online copy of the database to FILE");
-  data_opts(backup_cmd);
   backup_cmd->add_option("file", file)->required();
   auto* restore_cmd =
       cli.add_subcommand("restore", "replace the database with the backup FILE (server stopped)");
-  data_opts(restore_cmd);
   restore_cmd->add_option("file", file)->required();
 
   std::string copy_from, copy_to;
@@ -216,11 +251,30 @@ int main(int argc, char** argv) {
       "copy", "copy an installation's SQLite database into an empty database (PostgreSQL)");
   copy_cmd->add_option("--from", copy_from, "source: sqlite:PATH")->required();
   copy_cmd->add_option("--to", copy_to, "target URL: postgresql://USER@HOST/DB")->required();
-  copy_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error");
-  copy_cmd->add_option("--phone-region", record_options.phone_region,
-                       "region of phone numbers written without a country code (default CN)");
 
-  CLI11_PARSE(cli, argc, argv);
+  auto* config_cmd = cli.add_subcommand("config", "the configuration file");
+  config_cmd->require_subcommand(1);
+  auto* config_example =
+      config_cmd->add_subcommand("example", "print a commented example configuration file");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {
+    // CLI11 says "INI was not able to parse KEY" of a key that is no option.
+    std::string what = e.what();
+    constexpr std::string_view kUnknown = "INI was not able to parse ";
+    if (what.rfind(kUnknown, 0) == 0)
+      what = "unknown key " + what.substr(kUnknown.size()) + " (see `rapport config example`)";
+    std::cerr << "error: config file " << cli.get_config_ptr()->as<std::string>() << ": " << what
+              << "\n";
+    return 2;
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+  if (config_example->parsed()) {
+    std::fputs(kConfigExample, stdout);
+    return 0;
+  }
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 

@@ -7,6 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer, tempDir, addUser, createToken, databaseFor, login, request, PG_URL, BIN } from './harness.mjs';
 
 const skip = PG_URL ? false : 'needs PostgreSQL: set RAPPORT_TEST_PG_URL (make test does)';
@@ -60,8 +62,13 @@ before(async () => {
   await poll('the test database on the replica', () => {
     try { return psql(onReplica(dbUrl), 'SELECT count(*) FROM "user"') === '2'; } catch { return false; }
   });
-  const args = ['--database-replica', onReplica(dbUrl)];
-  [a, b] = await Promise.all([startServer({ dataDir: dir, args }), startServer({ dataDir: dir, args })]);
+  // Server A has its replica on the command line, server B in its configuration file.
+  const config = join(tempDir(), 'rapport.toml');
+  writeFileSync(config, `[serve]\ndatabase-replica = ["${onReplica(dbUrl)}"]\npool-size = 4\n`);
+  [a, b] = await Promise.all([
+    startServer({ dataDir: dir, args: ['--database-replica', onReplica(dbUrl)] }),
+    startServer({ dataDir: dir, args: ['--config', config] }),
+  ]);
   servers.push(a, b);
 });
 after(async () => {
@@ -78,6 +85,13 @@ test('GET requests are served by the replica (header and the replica\'s pg_stat_
     const res = await request(a.url, 'GET', '/api/v1/accounts', { session });
     assert.equal(res.status, 200, res.text);
     return res.headers.get('rapport-read-from') === 'replica' && res;
+  });
+  // B's replica comes from its configuration file.
+  const sessionB = await login(b.url, 'sales', 'sales-password-1');
+  await poll('a list served by B\'s replica (from the config file)', async () => {
+    const res = await request(b.url, 'GET', '/api/v1/accounts', { session: sessionB });
+    assert.equal(res.status, 200, res.text);
+    return res.headers.get('rapport-read-from') === 'replica';
   });
   assert.ok(Array.isArray(r.json.items));
   const dbName = new URL(dbUrl).pathname.slice(1);
