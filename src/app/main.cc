@@ -28,7 +28,8 @@ constexpr const char* kPasswordFile = "initial-admin-password";
 // `rapport config example`: every key a configuration file may hold. Keys are the long option
 // names without "--"; a command's own options go in its section. tests/api/config.test.mjs
 // uncomments every line and checks that the binary accepts the result.
-constexpr const char* kConfigExample = R"(# Rapport configuration (TOML). Read from --config FILE, else $RAPPORT_CONFIG, else
+constexpr const char* kConfigExample =
+    R"(# Rapport configuration (TOML). Read from --config FILE, else $RAPPORT_CONFIG, else
 # /etc/rapport/rapport.toml when it exists. An option given on the command line overrides
 # the file; an unknown key or a bad value is refused, naming the key.
 
@@ -172,7 +173,8 @@ int main(int argc, char** argv) {
   cli.add_option("--database", database,
                  "database URL instead of the data directory's SQLite file");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
+      ->check(
+          CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
   cli.add_option("--phone-region", record_options.phone_region,
                  "region of phone numbers written without a country code (default CN)");
   http::ServerOptions opts;
