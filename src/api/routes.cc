@@ -318,6 +318,10 @@ std::string ws_envelope(const record::Event& e) {
          record::event_json(e);
 }
 
+std::string ws_broadcast_envelope(std::string_view json) {
+  return "\t0\t0\t" + std::string(json);
+}
+
 void register_routes(http::Router& router, Services services) {
   const std::string v1 = "/api/v1";
 
@@ -684,6 +688,7 @@ http::WsAcceptor make_ws_acceptor(Services services) {
              c = envelope.find('\t', b + 1);
       if (a == std::string::npos || b == std::string::npos || c == std::string::npos)
         return std::nullopt;
+      if (a == 0) return envelope.substr(c + 1);  // ws_broadcast_envelope: for everyone
       std::string entity = envelope.substr(0, a);
       std::int64_t owner = std::stoll(envelope.substr(a + 1, b - a - 1));
       std::int64_t team = std::stoll(envelope.substr(b + 1, c - b - 1));

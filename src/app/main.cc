@@ -120,6 +120,19 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
           spdlog::info("custom field {} added by another server loaded", field);
       });
   if (!schema_listening.ok()) return fail(schema_listening.error());
+  // The link to the other servers was lost for a while and is back: what its messages would
+  // have brought is re-read — custom fields added meanwhile are loaded, and WebSocket clients
+  // are told that events may have been missed, so that they re-read what they show. (Roles,
+  // sessions, tokens and login throttling are read from the database on each request.)
+  app->store->on_listen_resumed([&server, &app] {
+    auto added = app->records->reload_custom_fields();
+    if (!added.ok())
+      spdlog::warn("reloading custom fields after a lost LISTEN connection failed: {}",
+                   added.error().message);
+    else if (*added > 0)
+      spdlog::info("{} custom field(s) added while the LISTEN connection was lost loaded", *added);
+    server.publish(api::ws_broadcast_envelope(api::kWsResync));
+  });
   std::uint16_t port;
   try {
     port = server.listen();

@@ -145,8 +145,11 @@ class Store {
   // kBadRequest when the payload is longer than kMaxNotifyPayload bytes.
   // listen() calls `on_message` with each payload sent on `channel` by any process, on a
   // background thread of the store, in the order each sender sent them; a dropped connection is
-  // re-established (messages sent meanwhile are lost). stop_listening() removes every callback:
-  // none is running or will run once it returns.
+  // re-established (messages sent meanwhile are lost). on_listen_resumed() adds a callback run
+  // on that same thread each time the listening connection has been re-established after a loss
+  // and every channel is listened to again, before any later message is passed on: whatever the
+  // lost messages would have announced is to be re-read then. stop_listening() removes every
+  // callback: none is running or will run once it returns.
   // SQLite: one server per database file, so these are no-ops (no message is ever delivered).
   static constexpr std::size_t kMaxNotifyPayload = 7999;  // PostgreSQL: below 8000 bytes
   virtual Status notify(std::string_view /*channel*/, std::string_view payload) {
@@ -160,6 +163,7 @@ class Store {
                         std::function<void(std::string)> /*on_message*/) {
     return {};
   }
+  virtual void on_listen_resumed(std::function<void()> /*cb*/) {}
   virtual void stop_listening() {}
 
   // A number in [0, 256) for this process's generated ids (IdGenerator::set_node), held by no

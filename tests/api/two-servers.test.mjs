@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startServer, tempDir, addUser, createToken, request, listAll, sleep, assertProblem, PG_URL } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { startServer, tempDir, addUser, createToken, request, listAll, sleep, assertProblem, databaseFor, PG_URL } from './harness.mjs';
 
 const skip = PG_URL ? false : 'needs PostgreSQL: set RAPPORT_TEST_PG_URL (make test does)';
 
@@ -27,6 +28,10 @@ after(async () => {
   for (const ws of sockets) ws.terminate();
   for (const s of servers) await s.kill();
 });
+
+function psql(url, sql) {
+  return execFileSync('psql', [url, '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { timeout: 30_000 }).toString().trim();
+}
 
 /** Opens a subscription on `srv`; resolves once open with {messages, next(pred, ms)}. */
 function subscribe(srv) {
@@ -126,6 +131,52 @@ test('a custom field added through A is known to B without a restart (NOTIFY rap
   assert.equal((await ca.get(`/api/v1/accounts/${made.id}`)).json.region_code, 'HZ-01');
   // Adding it again through B is a conflict on name, as on A.
   assertProblem(await cb.post('/api/v1/metadata/account/fields', { name: 'region_code', type: 'text' }), 409, 'conflict', 'name');
+});
+
+test('B\'s LISTEN connection lost while A adds a custom field: B loads it on reconnecting, and its WebSocket clients get a resync event', { skip }, async () => {
+  // Server C logs in as a role of its own, so that its LISTEN connection can be killed and
+  // kept from reconnecting (NOLOGIN) while A adds the field: C cannot get the notification.
+  const role = `rt_resync_${process.pid}`;
+  psql(PG_URL, `DROP ROLE IF EXISTS ${role}`);
+  psql(PG_URL, `CREATE ROLE ${role} SUPERUSER LOGIN`);
+  const url = new URL(await databaseFor(dir));
+  url.username = role;
+  const c = await startServer({ dataDir: dir, args: ['--database', url.toString()] });
+  servers.push(c);
+  try {
+    const ca = a.client({ token });
+    const cc = c.client({ token });
+    const fieldsOn = async (cl) => (await cl.get('/api/v1/metadata')).json.entities.find((e) => e.name === 'account').fields;
+    const onC = await subscribe(c);
+    // Events flow to C, so its listener is connected (the probe's event comes through it).
+    for (let i = 0; ; i++) {
+      const probe = await ca.create('accounts', { name: `resync probe ${i}` });
+      try { await onC.next((m) => m.id === probe.id, 200); break; } catch { if (i > 50) throw new Error('no event reached C'); }
+    }
+    assert.ok(!(await fieldsOn(cc)).some((f) => f.name === 'resync_code'));  // C's pool has a connection now
+    psql(PG_URL, `ALTER ROLE ${role} NOLOGIN`);
+    const killed = psql(PG_URL, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '${role}' AND application_name = 'rapport-notify'`);
+    assert.equal(killed, '1', 'C\'s LISTEN connection terminated');
+    const add = await ca.post('/api/v1/metadata/account/fields', { name: 'resync_code', type: 'text', label: { en: 'Resync code' } });
+    assert.equal(add.status, 201, add.text);
+    await sleep(300);
+    // Nothing can have told C (it reads through the pooled connection it already has).
+    assert.ok(!(await fieldsOn(cc)).some((f) => f.name === 'resync_code'), 'C cannot know the field while disconnected');
+    assert.ok(!onC.messages.some((m) => m.kind === 'resync'));
+    psql(PG_URL, `ALTER ROLE ${role} LOGIN`);
+    // C's listener reconnects (back-off at most 5 s), reloads the fields and tells its clients.
+    await onC.next((m) => m.kind === 'resync', 20_000);
+    assert.ok((await fieldsOn(cc)).some((f) => f.name === 'resync_code'), 'C knows the field after reconnecting, without a restart');
+    const made = await cc.create('accounts', { name: '重连后自定义字段', resync_code: 'R-1' });
+    assert.equal(made.resync_code, 'R-1');
+    assert.equal((await ca.get(`/api/v1/accounts/${made.id}`)).json.resync_code, 'R-1');
+    // Events flow again after the resync.
+    const after = await ca.create('accounts', { name: 'after resync' });
+    await onC.next((m) => m.id === after.id && m.kind === 'created');
+  } finally {
+    await c.kill();
+    psql(PG_URL, `ALTER ROLE ${role} LOGIN`);
+  }
 });
 
 test('a session made by logging in on A works on B, and logging out on B ends it on A', { skip }, async () => {

@@ -972,10 +972,16 @@ class PgStore::Notifier {
     wake();
   }
 
+  void on_resumed(std::function<void()> cb) {
+    std::lock_guard lock(mu_);
+    resumed_callbacks_.push_back(std::move(cb));
+  }
+
   void stop_listening() {
     std::lock_guard dispatching(dispatch_mu_);
     std::lock_guard lock(mu_);
     callbacks_.clear();
+    resumed_callbacks_.clear();
   }
 
  private:
@@ -1045,9 +1051,29 @@ class PgStore::Notifier {
     }
   }
 
+  // The connection was lost and is listening again: tell the resumed callbacks.
+  void dispatch_resumed() {
+    std::lock_guard dispatching(dispatch_mu_);
+    std::vector<std::function<void()>> cbs;
+    {
+      std::lock_guard lock(mu_);
+      cbs = resumed_callbacks_;
+    }
+    spdlog::info("PostgreSQL LISTEN connection re-established: resynchronising");
+    for (auto& cb : cbs) {
+      try {
+        cb();
+      } catch (const std::exception& e) {
+        spdlog::error("LISTEN resume handler failed: {}", e.what());
+      }
+    }
+  }
+
   void run() {
     PGconn* conn = nullptr;
     std::vector<std::string> listening;  // channels LISTENed on `conn`
+    bool connected_before = false;       // a connection existed, so one was lost
+    bool resume_pending = false;         // re-connected; resumed callbacks not yet run
     int backoff_ms = 100;
     while (!stopping()) {
       if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
@@ -1063,6 +1089,8 @@ class PgStore::Notifier {
           continue;
         }
         backoff_ms = 100;
+        resume_pending = connected_before;
+        connected_before = true;
       }
       // LISTEN to channels added since the last round.
       std::vector<std::string> wanted;
@@ -1105,6 +1133,12 @@ class PgStore::Notifier {
         if (PQstatus(conn) == CONNECTION_OK) sleep_ms(1000, -1);  // a LISTEN refused: retry later
         continue;
       }
+      // Every channel is listened to again: what was sent while none was is re-read now, and
+      // anything sent from here on arrives as a message.
+      if (resume_pending) {
+        resume_pending = false;
+        dispatch_resumed();
+      }
       // Receive.
       if (PQconsumeInput(conn) == 0) continue;  // connection lost: reconnect next round
       while (PGnotify* n = PQnotifies(conn)) {
@@ -1129,7 +1163,8 @@ class PgStore::Notifier {
   bool warned_full_ = false;                               // guarded by mu_
   std::deque<std::pair<std::string, std::string>> queue_;  // guarded by mu_
   std::map<std::string, std::vector<std::function<void(std::string)>>, std::less<>>
-      callbacks_;  // guarded by mu_
+      callbacks_;                                            // guarded by mu_
+  std::vector<std::function<void()>> resumed_callbacks_;  // guarded by mu_
   std::thread thread_;
 };
 
@@ -1154,6 +1189,10 @@ Status PgStore::listen(std::string_view channel, std::function<void(std::string)
   }
   notifier().listen(std::string(channel), std::move(on_message));
   return {};
+}
+
+void PgStore::on_listen_resumed(std::function<void()> cb) {
+  if (cb) notifier().on_resumed(std::move(cb));
 }
 
 Result<int> PgStore::claim_node_id() {

@@ -78,9 +78,11 @@ class PgStore final : public Store {
   // NOTIFY / LISTEN on one dedicated connection (not from the pool) owned by a background
   // thread, started on first use: notify() queues pg_notify(channel, payload) for that thread
   // (at most 10000 queued; the oldest are dropped beyond), listen() adds a LISTEN and runs
-  // callbacks on that thread. A lost connection is re-opened with back-off and LISTENs again.
+  // callbacks on that thread. A lost connection is re-opened with back-off and LISTENs again;
+  // then the on_listen_resumed() callbacks run (not after the first connection).
   Status notify(std::string_view channel, std::string_view payload) override;
   Status listen(std::string_view channel, std::function<void(std::string)> on_message) override;
+  void on_listen_resumed(std::function<void()> cb) override;
   void stop_listening() override;
   // pg_try_advisory_lock(key, n) for n from a random start until one is free; the lock's
   // connection stays open (outside the pool) until the store closes, or dies with the process.

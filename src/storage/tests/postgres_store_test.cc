@@ -864,10 +864,12 @@ TEST_F(PgStoreTest, NotifyReachesListenersOfEveryStoreOnTheDatabaseInOrder) {
   EXPECT_EQ(there.got.size(), 3u);
 }
 
-TEST_F(PgStoreTest, ListenerSurvivesALostConnection) {
+TEST_F(PgStoreTest, ListenerSurvivesALostConnectionAndReportsTheGap) {
   auto other = open_ok(url_);
   Inbox inbox;
+  std::atomic<int> resumed{0};
   ASSERT_TRUE(other->listen("events", [&](std::string s) { inbox.add(std::move(s)); }).ok());
+  other->on_listen_resumed([&] { ++resumed; });
   // The LISTEN happens on the listener's thread: send until one arrives.
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(store_->notify("events", "before").ok());
@@ -880,6 +882,7 @@ TEST_F(PgStoreTest, ListenerSurvivesALostConnection) {
     ASSERT_FALSE(inbox.got.empty());
     inbox.got.clear();
   }
+  EXPECT_EQ(resumed.load(), 0) << "the first connection is no resumption";
   PgCluster::get().admin(url_,
                          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                          "application_name = 'rapport-notify' AND datname = '" +
@@ -894,6 +897,9 @@ TEST_F(PgStoreTest, ListenerSurvivesALostConnection) {
                           [](const std::string& m) { return m.starts_with("after"); });
   }
   EXPECT_TRUE(arrived) << "the listener re-connected and LISTENs again";
+  // The resumed callback ran, once.
+  EXPECT_EQ(resumed.load(), 1);
+  other->stop_listening();
 }
 
 TEST_F(PgStoreTest, NodeIdsOfLiveStoresDifferAndAreFreedOnClose) {

@@ -5,7 +5,9 @@ export interface RecordEvent {
   id: string;
   /** `imported`: one event per committed import batch; `id` is the import run, `changed` the
    * fields the file writes, `created` / `updated` how many records the batch created / updated. */
-  kind: 'created' | 'updated' | 'deleted' | 'restored' | 'imported' | string;
+  /** `resync` (entity `*`): events may have been missed — the server's link to the other
+   * servers, or this tab's own connection, was lost and is back; views re-read what they show. */
+  kind: 'created' | 'updated' | 'deleted' | 'restored' | 'imported' | 'resync' | string;
   changed?: string[];
   at?: string;
   created?: number;
@@ -18,6 +20,27 @@ let socket: WebSocket | null = null;
 let wanted = false;
 let attempt = 0;
 let timer: ReturnType<typeof setTimeout> | null = null;
+let everOpen = false; // a socket was open before: a reopened one may have missed events
+
+/** Passes one message of the stream to every listener; `resync` goes to all as entity `*`. */
+export function dispatchEventMessage(data: string): void {
+  let e: RecordEvent;
+  try {
+    e = JSON.parse(data) as RecordEvent;
+  } catch {
+    return;
+  }
+  if (e && e.kind === 'resync') e = { entity: '*', id: '', kind: 'resync' };
+  if (!e || typeof e.entity !== 'string') return;
+  e.id = String(e.id);
+  listeners.forEach((fn) => {
+    try {
+      fn(e);
+    } catch {
+      /* one view's failure does not stop the others */
+    }
+  });
+}
 
 export function eventsUrl(loc: Pick<Location, 'protocol' | 'host'> = window.location): string {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/api/v1/events`;
@@ -35,24 +58,10 @@ function open(): void {
   socket = ws;
   ws.onopen = () => {
     attempt = 0;
+    if (everOpen) dispatchEventMessage('{"kind":"resync"}');
+    everOpen = true;
   };
-  ws.onmessage = (msg) => {
-    let e: RecordEvent;
-    try {
-      e = JSON.parse(String(msg.data)) as RecordEvent;
-    } catch {
-      return;
-    }
-    if (!e || typeof e.entity !== 'string') return;
-    e.id = String(e.id);
-    listeners.forEach((fn) => {
-      try {
-        fn(e);
-      } catch {
-        /* one view's failure does not stop the others */
-      }
-    });
-  };
+  ws.onmessage = (msg) => dispatchEventMessage(String(msg.data));
   ws.onclose = () => {
     socket = null;
     schedule();
@@ -76,6 +85,7 @@ export function connectEvents(): void {
 
 export function disconnectEvents(): void {
   wanted = false;
+  everOpen = false;
   if (timer) clearTimeout(timer);
   timer = null;
   socket?.close();
