@@ -318,9 +318,7 @@ std::string ws_envelope(const record::Event& e) {
          record::event_json(e);
 }
 
-std::string ws_broadcast_envelope(std::string_view json) {
-  return "\t0\t0\t" + std::string(json);
-}
+std::string ws_broadcast_envelope(std::string_view json) { return "\t0\t0\t" + std::string(json); }
 
 void register_routes(http::Router& router, Services services) {
   const std::string v1 = "/api/v1";

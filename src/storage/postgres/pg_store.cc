@@ -1163,7 +1163,7 @@ class PgStore::Notifier {
   bool warned_full_ = false;                               // guarded by mu_
   std::deque<std::pair<std::string, std::string>> queue_;  // guarded by mu_
   std::map<std::string, std::vector<std::function<void(std::string)>>, std::less<>>
-      callbacks_;                                            // guarded by mu_
+      callbacks_;                                         // guarded by mu_
   std::vector<std::function<void()>> resumed_callbacks_;  // guarded by mu_
   std::thread thread_;
 };
