@@ -230,6 +230,9 @@ http::Handler guarded(Services s, F f) {
       if (const std::string* h = req.header("rapport-read-after"))
         state.routing.after = std::max(state.routing.after, parse_position(*h));
     }
+    // A GET's reads (authentication included) share one transaction on PostgreSQL.
+    const bool reading = req.method == "GET" || req.method == "HEAD";
+    state.routing.share_reads = reading;
     t_request = &state;
     Result<http::Response> r = [&] {
       storage::ScopedReadRouting scope(state.routing);
@@ -245,6 +248,7 @@ http::Handler guarded(Services s, F f) {
       retry.user_id = state.user_id;
       retry.routing.after = state.routing.after;
       retry.primary_only = true;
+      retry.routing.share_reads = reading;
       t_request = &retry;
       {
         storage::ScopedReadRouting scope(retry.routing);

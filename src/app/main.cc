@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
   cli.add_option("--data", data, "data directory (default ./var)");
   cli.add_option("--database", database,
                  "database URL instead of the data directory's SQLite file");
-  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error (the last one given)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->check(
           CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
   cli.add_option("--phone-region", record_options.phone_region,

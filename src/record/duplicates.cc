@@ -538,10 +538,14 @@ Result<std::optional<Deduper::ScanRun>> Deduper::last_scheduled_scan() {
 }
 
 Result<std::optional<Deduper::ScanRun>> Deduper::scheduled_scan(const Principal& p, int batch,
-                                                                const std::atomic<bool>* cancel) {
+                                                                const std::atomic<bool>* cancel,
+                                                                Millis every_ms) {
   RP_ASSIGN(auto lock, rs_.store_.try_job_lock(kScanJobLock));
   if (!lock) return std::optional<ScanRun>();  // another server runs it
   RP_ASSIGN(auto previous, last_scheduled_scan());
+  // Looked at again under the lock: another server may have run it since the caller looked.
+  if (every_ms > 0 && previous && previous->started + every_ms > rs_.clock_.now_ms())
+    return std::optional<ScanRun>();
   ScanRun run;
   run.started = rs_.clock_.now_ms();
   if (previous && previous->ok_started > 0) {

@@ -124,10 +124,13 @@ class Deduper {
     std::string error;            // empty when it succeeded
     Millis ok_started = 0;        // start of the last successful run (this one if it succeeded)
   };
-  // `cancel`, when set between batches, ends the run with the error "interrupted".
+  // `cancel`, when set between batches, ends the run with the error "interrupted". With
+  // `every_ms`, a run recorded less than that long ago (by any server, seen once the lock is
+  // held) means nothing is due: nullopt, as when another server holds the lock.
   Result<std::optional<ScanRun>> scheduled_scan(const access::Principal& p,
                                                 int batch = kBackgroundScanBatch,
-                                                const std::atomic<bool>* cancel = nullptr);
+                                                const std::atomic<bool>* cancel = nullptr,
+                                                Millis every_ms = 0);
   // The last recorded scheduled run (nullopt before the first).
   Result<std::optional<ScanRun>> last_scheduled_scan();
   // GET /duplicates/scan (administrators): {"last_run":{…}|null}.

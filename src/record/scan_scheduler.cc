@@ -69,7 +69,8 @@ void ScanScheduler::loop() {
       if (due > now) wait = milliseconds(due - now);
     }
     if (wait.count() == 0) {
-      auto run = Deduper(records_).scheduled_scan(system_, kBackgroundScanBatch, &cancel_);
+      auto run =
+          Deduper(records_).scheduled_scan(system_, kBackgroundScanBatch, &cancel_, every_.count());
       if (!run.ok()) {
         spdlog::warn("duplicate scan failed: {}", run.error().message);
         wait = retry;
@@ -79,9 +80,9 @@ void ScanScheduler::loop() {
         spdlog::warn("duplicate scan stopped: {}", (*run)->error);
         wait = retry;
       } else {
-        spdlog::info("duplicate scan: {} records scanned, {} pairs, {} added in {} ms",
+        spdlog::info("duplicate scan: {} records scanned, {} pairs, {} added in {} ms (ran {}..{})",
                      (*run)->scanned, (*run)->pairs, (*run)->added,
-                     (*run)->finished - (*run)->started);
+                     (*run)->finished - (*run)->started, (*run)->started, (*run)->finished);
         continue;  // the recorded start makes the next one due `every` later
       }
     }

@@ -43,10 +43,14 @@ thread_local ReadRouting* t_routing = nullptr;
 
 ReadRouting* current_read_routing() { return t_routing; }
 
-ScopedReadRouting::ScopedReadRouting(ReadRouting& routing) : previous_(t_routing) {
+ScopedReadRouting::ScopedReadRouting(ReadRouting& routing)
+    : routing_(routing), previous_(t_routing) {
   t_routing = &routing;
 }
-ScopedReadRouting::~ScopedReadRouting() { t_routing = previous_; }
+ScopedReadRouting::~ScopedReadRouting() {
+  routing_.shared_read.reset();  // the shared read ends with the scope
+  t_routing = previous_;
+}
 
 Result<int> Store::claim_node_id() {
   std::random_device rd;

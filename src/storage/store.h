@@ -196,6 +196,11 @@ struct ReadRouting {
   std::uint64_t after = 0;       // in: …one that has replayed at least this commit position
   std::uint64_t committed = 0;   // out: highest commit position of writes on this thread
   int replica_reads = 0;         // out: read transactions a replica served
+  // in: read() transactions on the primary share one transaction (one snapshot) while this
+  // routing is installed, until the thread begins a write() or a shared statement fails.
+  // PostgreSQL: a GET's authentication and its reads then send one BEGIN and one end.
+  bool share_reads = false;
+  std::shared_ptr<Tx> shared_read;  // the backend's: the open shared transaction, if any
 };
 // The routing installed on this thread, or nullptr.
 ReadRouting* current_read_routing();
@@ -208,6 +213,7 @@ class ScopedReadRouting {
   ScopedReadRouting& operator=(const ScopedReadRouting&) = delete;
 
  private:
+  ReadRouting& routing_;
   ReadRouting* previous_;
 };
 

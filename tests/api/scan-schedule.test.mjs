@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startServer, assertProblem, listAll, sleep, BIN, tempDir } from './harness.mjs';
+import { startServer, assertProblem, listAll, sleep, BIN, tempDir, PG_URL } from './harness.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -85,5 +85,37 @@ test('serve --scan-every nonsense is refused naming the option', async () => {
         return true;
       },
       `--scan-every ${JSON.stringify(bad)}`);
+  }
+});
+
+test('two servers with --scan-every 1s on one PostgreSQL database: never two scans at once, one run per period', { skip: PG_URL ? false : 'needs PostgreSQL: set RAPPORT_TEST_PG_URL (make test does)' }, async () => {
+  const dir = tempDir();
+  const args = ['--scan-every', '1s', '--log-level', 'info'];
+  const [a, b] = await Promise.all([startServer({ dataDir: dir, args }), startServer({ dataDir: dir, args })]);
+  try {
+    const admin = await a.userClient('admin', { role: 'Administrator' });
+    // Some records, so that a run takes a while; more arrive while the servers scan.
+    for (let i = 0; i < 40; i++) await admin.create('contacts', { full_name: `扫描 ${i}`, phones: [`1390000${String(i).padStart(4, '0')}`] });
+    const starts = new Set();
+    const runs = () => [a, b].flatMap((s, n) => [...s.output.matchAll(/duplicate scan: .* \(ran (\d+)\.\.(\d+)\)/g)]
+      .map((m) => ({ server: 'AB'[n], started: Number(m[1]), finished: Number(m[2]) })));
+    for (let i = 0; i < 200 && runs().length < 5; i++) {
+      const s = await admin.get('/api/v1/duplicates/scan');
+      if (s.json.last_run) starts.add(s.json.last_run.started_at);
+      if (i % 5 === 0) await admin.create('contacts', { full_name: `后来 ${i}` });
+      await sleep(100);
+    }
+    const all = runs().sort((x, y) => x.started - y.started);
+    assert.ok(all.length >= 5, `five runs within 20 s: ${JSON.stringify(all)}\n${a.output}\n${b.output}`);
+    for (let i = 1; i < all.length; i++) {
+      assert.ok(all[i].started >= all[i - 1].finished, `runs overlap: ${JSON.stringify([all[i - 1], all[i]])}`);
+      assert.ok(all[i].started - all[i - 1].started >= 1000, `two runs in one period: ${JSON.stringify([all[i - 1], all[i]])}`);
+    }
+    // The job_run record shows these runs, one at a time.
+    const recorded = new Set(all.map((r) => new Date(r.started).toISOString()));
+    for (const s of starts) assert.ok(recorded.has(s), `job_run shows a run no server logged: ${s}`);
+    assert.ok(starts.size >= 2, `job_run moved on from run to run: ${[...starts]}`);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
   }
 });

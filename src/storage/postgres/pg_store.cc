@@ -898,6 +898,49 @@ class PgTx final : public Tx {
   std::optional<Error> failed_;
 };
 
+// A handle on the thread's shared read transaction (ReadRouting::share_reads): forwards to it,
+// leaves it open when committed or destroyed (the routing's scope ends it), and takes it out of
+// the routing when a statement fails, so that later reads begin a fresh one.
+class SharedReadTx final : public Tx {
+ public:
+  SharedReadTx(std::shared_ptr<Tx> tx, ReadRouting* routing)
+      : tx_(std::move(tx)), routing_(routing) {}
+
+  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
+    return checked(tx_->query(sql, params));
+  }
+  Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
+    return checked(tx_->exec(sql, params));
+  }
+  Status commit() override { return {}; }  // read-only: nothing to make durable
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
+    return checked(tx_->fts_put(entity, id, text));
+  }
+  Status fts_delete(std::string_view entity, std::int64_t id) override {
+    return checked(tx_->fts_delete(entity, id));
+  }
+  Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
+    return checked(tx_->fts_put_many(entity, rows, fresh));
+  }
+  Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
+    return checked(tx_->table_columns(table));
+  }
+  Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
+                                               int limit) override {
+    return checked(tx_->fts_search(entity, query, limit));
+  }
+
+ private:
+  template <typename T>
+  T checked(T r) {
+    if (!r.ok() && routing_->shared_read == tx_) routing_->shared_read.reset();
+    return r;
+  }
+
+  std::shared_ptr<Tx> tx_;
+  ReadRouting* routing_;
+};
+
 }  // namespace
 
 std::string PgDialect::column_type(ColumnType t) const {
@@ -1482,40 +1525,53 @@ std::unique_ptr<Tx> PgStore::replica_read(std::uint64_t after) {
       r.pool->release(c);
       continue;
     }
-    Status s = c->simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
-    if (!s.ok()) {
-      r.pool->release(c);
-      fail(s.error().message);
-      continue;
-    }
     if (r.failing.exchange(false)) spdlog::info("read replica {} in use again", r.url);
     Pool* pool = r.pool.get();
     Replica* replica = &r;
-    return std::make_unique<PgTx>(c, false, nullptr, [pool, replica](PgConnection* used) {
-      // A connection lost during the transaction takes the replica out of rotation for a while.
-      if (!used->healthy()) {
-        replica->retry_at_ms.store(steady_ms() + kReplicaRetryMs, std::memory_order_relaxed);
-        pool->drop_idle();
-      }
-      pool->release(used);
-    });
+    // The BEGIN is deferred to the first statement, as on the primary: its snapshot, taken
+    // after the replay position was read, shows at least that position.
+    return std::make_unique<PgTx>(c, false, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                                  [pool, replica](PgConnection* used) {
+                                    // A connection lost during the transaction takes the replica
+                                    // out of rotation for a while.
+                                    if (!used->healthy()) {
+                                      replica->retry_at_ms.store(steady_ms() + kReplicaRetryMs,
+                                                                 std::memory_order_relaxed);
+                                      pool->drop_idle();
+                                    }
+                                    pool->release(used);
+                                  });
   }
   return nullptr;
 }
 
-Result<std::unique_ptr<Tx>> PgStore::write() { return begin("BEGIN", true); }
+Result<std::unique_ptr<Tx>> PgStore::write() {
+  // Reads after this write see it: they no longer share the snapshot taken before. (The shared
+  // transaction ends now unless a read handle still holds it.)
+  if (ReadRouting* routing = current_read_routing()) routing->shared_read.reset();
+  return begin("BEGIN", true);
+}
 
 Result<std::unique_ptr<Tx>> PgStore::read() {
+  constexpr const char* kBeginRead = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
   ReadRouting* routing = current_read_routing();
   if (routing != nullptr && routing->replica_allowed && !replicas_.empty()) {
     if (auto tx = replica_read(routing->after)) {
       ++routing->replica_reads;
+      routing->shared_read.reset();  // the primary's connection is not needed meanwhile
       return tx;
     }
   }
   // The snapshot of a REPEATABLE READ transaction is taken at its first statement, which
   // carries the deferred BEGIN with it (one round trip for both).
-  return begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false);
+  if (routing != nullptr && routing->share_reads) {
+    if (!routing->shared_read) {
+      RP_ASSIGN(auto tx, begin(kBeginRead, false));
+      routing->shared_read = std::shared_ptr<Tx>(std::move(tx));
+    }
+    return std::unique_ptr<Tx>(std::make_unique<SharedReadTx>(routing->shared_read, routing));
+  }
+  return begin(kBeginRead, false);
 }
 
 Status PgStore::migrate(std::span<const Migration> migrations) {

@@ -639,6 +639,80 @@ TEST_F(PgStoreTest, ReadsWaitForOneRoundTripPerStatement) {
   EXPECT_EQ(query_ok(*tx, "SELECT pg_backend_pid()").rows[0][0], SqlValue(pid));
 }
 
+// A GET's routing shares one read transaction among the thread's reads (authentication and
+// the request): one BEGIN, one snapshot, one connection; a write or a failed statement ends it.
+TEST_F(PgStoreTest, ReadsOfASharingRoutingAreOneTransaction) {
+  StoreOptions options;
+  options.pool_size = 1;  // sharing needs one connection even for nested reads
+  auto opened = postgres::PgStore::open(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  postgres::PgStore& store = **opened;
+  {
+    auto w = begin_write(store);
+    exec_ok(*w, "INSERT INTO t(id, name) VALUES (7, 'seven')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const std::string sql = "SELECT name FROM t WHERE id = ? AND name <> 'share-test'";
+  {  // prepare the statement on the connection, so that every round below is alike
+    auto tx = begin_read(store);
+    query_ok(*tx, sql, {std::int64_t{7}});
+  }
+  auto snapshot = [](Tx& tx) {
+    return std::get<std::string>(query_ok(tx, "SELECT pg_current_snapshot()::text").rows[0][0]);
+  };
+  ReadRouting routing;
+  routing.share_reads = true;
+  {
+    ScopedReadRouting scope(routing);
+    const auto before = store.round_trips();
+    std::string first;
+    {
+      auto auth = begin_read(store);  // as authentication: one statement, then committed
+      EXPECT_EQ(query_ok(*auth, sql, {std::int64_t{7}}).rows.size(), 1u);
+      first = snapshot(*auth);
+      ASSERT_TRUE(auth->commit().ok());
+    }
+    // Another thread commits meanwhile: the shared snapshot does not see it.
+    std::thread([&] {
+      auto w = begin_write(*store_);
+      exec_ok(*w, "INSERT INTO t(id, name) VALUES (8, 'eight')");
+      EXPECT_TRUE(w->commit().ok());
+    }).join();
+    {
+      auto request = begin_read(store);  // the request's read: the same transaction
+      auto nested = begin_read(store);   // nested: also the same (pool size 1 would block)
+      EXPECT_TRUE(query_ok(*request, sql, {std::int64_t{8}}).rows.empty());
+      EXPECT_EQ(snapshot(*nested), first);
+    }
+    EXPECT_EQ(store.round_trips() - before, 4u) << "no BEGIN or end waited beyond the first";
+    // A failed statement takes the transaction out of the routing; the next read is fresh.
+    {
+      auto tx = begin_read(store);
+      EXPECT_FALSE(tx->query("SELECT * FROM no_such_table").ok());
+    }
+    {
+      auto tx = begin_read(store);
+      EXPECT_EQ(query_ok(*tx, sql, {std::int64_t{8}}).rows.size(), 1u);
+    }
+    // A write ends the sharing (with pool size 1 it gets the connection) and later reads see it.
+    {
+      auto w = begin_write(store);
+      exec_ok(*w, "UPDATE t SET name = 'sieben' WHERE id = ?", {std::int64_t{7}});
+      ASSERT_TRUE(w->commit().ok());
+    }
+    {
+      auto tx = begin_read(store);
+      EXPECT_EQ(query_ok(*tx, "SELECT name FROM t WHERE id = 7").rows[0][0],
+                SqlValue(std::string("sieben")));
+    }
+    EXPECT_NE(routing.shared_read, nullptr);
+  }
+  EXPECT_EQ(routing.shared_read, nullptr) << "the scope's end ends the shared transaction";
+  // Without sharing every read is its own transaction again (and the connection is free).
+  auto a = begin_read(store);
+  EXPECT_NE(snapshot(*a), "");
+}
+
 TEST_F(PgStoreTest, TransactionsWaitForAPooledConnectionThenTimeOut) {
   StoreOptions options;
   options.pool_size = 1;
