@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 
 #include "access/auth.h"
@@ -273,6 +274,16 @@ int main(int argc, char** argv) {
   auto* config_example =
       config_cmd->add_subcommand("example", "print a commented example configuration file");
 
+  // A command's --help lists its own options; the program's apply to every command.
+  std::function<void(CLI::App*)> footers = [&](CLI::App* app) {
+    for (CLI::App* sub : app->get_subcommands({})) {
+      sub->footer(
+          "Every command also takes --config FILE, --data DIR, --database URL, --log-level and "
+          "--phone-region (rapport --help).");
+      footers(sub);
+    }
+  };
+  footers(&cli);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ConfigError& e) {

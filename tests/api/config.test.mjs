@@ -48,6 +48,17 @@ test('config example: every key it shows, uncommented, is accepted', async () =>
   assert.equal(r.code, 0, r.stderr);
 });
 
+test('a command\'s --help names the options every command takes', async () => {
+  const r = await run(['serve', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Every command also takes --config FILE, --data DIR, --database URL/);
+  // …and they are accepted after the command, as before.
+  const dir = tempDir();
+  const m = await run(['migrate', '--data', dir, '--log-level', 'warn', ...(PG_URL ? ['--database', await databaseFor(dir)] : [])]);
+  assert.equal(m.code, 0, m.stderr);
+  assert.match(m.stdout, /schema version \d+/);
+});
+
 test('an unknown key is refused with the key named, nothing is opened', async () => {
   const { dir, text } = await dataLines();
   const f = configFile(`${text}[serve]\nprot = 8080\n`);
