@@ -38,6 +38,8 @@ for (const k of keys) {
   add(`${k} ratio to ceiling %`, x.ratio != null ? x.ratio * 100 : null, y.ratio != null ? y.ratio * 100 : null, true, 1);
   add(`${k} p50 ms`, x.p50_ms, y.p50_ms, false, 2);
   add(`${k} p99 ms`, x.p99_ms, y.p99_ms, false, 2);
+  add(`${k} server p50 ms`, x.server?.p50_ms, y.server?.p50_ms, false, 3);
+  add(`${k} server p99 ms`, x.server?.p99_ms, y.server?.p99_ms, false, 3);
   add(`${k} errors + non-2xx`, x.rps != null ? x.errors + x.non2xx : null, y.rps != null ? y.errors + y.non2xx : null, false);
 }
 add("server peak RSS MB", a.server?.peak_rss_mb, b.server?.peak_rss_mb, false, 1);

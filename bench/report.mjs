@@ -1,6 +1,7 @@
 // Assembles one benchmark run (bench/run.sh) into bench/results/latest.json and prints the table.
 // Inputs in --work: <scenario>.json (BENCH_RESULT lines of the wrk scripts), server.mem
-// (VmHWM/VmRSS), server.errors, micro.json (Google Benchmark JSON).
+// (VmHWM/VmRSS), server.errors, micro.json (Google Benchmark JSON), <scenario>.server.json (the
+// server's own latency per route during the scenario, GET /api/v1/admin/latency).
 import { execSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -26,6 +27,7 @@ export const SCENARIOS = [
   ["list", "list 50, filter city = X, sort -created_at"],
   ["search", "search as you type (1-, 2-, 3+-char prefixes)"],
   ["phone", "phone lookup (GET /api/v1/lookup/phone)"],
+  ["360", "customer 360 page data (GET /accounts/{id}/360)"],
   ["create", "durable create (POST /accounts, synchronous=FULL)"],
   ["mixed", "mixed 90% read / 10% create"],
 ];
@@ -39,13 +41,25 @@ const sh = (cmd) => {
   }
 };
 
+// The server-side figures of a scenario: its busiest route's histogram summary (server = from
+// the request's first byte to the handler's end, worker-pool wait included; handler = alone).
+const serverSide = (dir, key) => {
+  const routes = readJson(`${dir}/${key}.server.json`)?.routes || [];
+  const top = [...routes].sort((a, b) => b.count - a.count)[0];
+  if (!top) return {};
+  return {
+    server: { route: `${top.method} ${top.route}`, count: top.count, ...top.server },
+    handler: top.handler,
+  };
+};
+
 const w = args.work;
 const ceiling = readJson(`${w}/ceiling.json`);
 const scenarios = [];
 for (const [key, label] of SCENARIOS) {
   const r = readJson(`${w}/${key}.json`);
   if (!r) continue;
-  scenarios.push({ key, label, ...r, ratio: ceiling ? r.rps / ceiling.rps : null });
+  scenarios.push({ key, label, ...r, ratio: ceiling ? r.rps / ceiling.rps : null, ...serverSide(w, key) });
 }
 const memOf = (dir) => (existsSync(`${dir}/server.mem`) ? readFileSync(`${dir}/server.mem`, "utf8") : "");
 const kbOf = (mem, name) => Number((mem.match(new RegExp(`${name}:\\s*(\\d+)`)) || [])[1] || 0);
@@ -61,7 +75,7 @@ for (const spec of args.backend) {
   const list = [];
   for (const [key, label] of SCENARIOS) {
     const r = readJson(`${dir}/${key}.json`);
-    if (r) list.push({ key, label, ...r, ratio: c ? r.rps / c.rps : null });
+    if (r) list.push({ key, label, ...r, ratio: c ? r.rps / c.rps : null, ...serverSide(dir, key) });
   }
   const m = memOf(dir);
   backends[name] = {
@@ -132,13 +146,15 @@ console.log(
 );
 console.log("Shared machine: figures are noisy; compare ratios to the ceiling, not absolute req/s.");
 console.log();
-const head = `${pad("scenario", 62)}${lpad("req/s", 9)}${lpad("p50 ms", 9)}${lpad("p99 ms", 9)}${lpad("errors", 8)}${lpad("non-2xx", 8)}${lpad("ratio", 8)}`;
+console.log("p50/p99: wrk (client side); srv p50/p99: the server's own figures (first byte → handler done).");
+const head = `${pad("scenario", 52)}${lpad("req/s", 8)}${lpad("p50 ms", 8)}${lpad("p99 ms", 8)}${lpad("srv p50", 9)}${lpad("srv p99", 9)}${lpad("errors", 7)}${lpad("non-2xx", 8)}${lpad("ratio", 8)}`;
 console.log(head);
 console.log("-".repeat(head.length));
 const row = (label, r, ratio) =>
   console.log(
-    `${pad(label, 62)}${lpad(fmt(r.rps), 9)}${lpad(fmt(r.p50_ms, 2), 9)}${lpad(fmt(r.p99_ms, 2), 9)}` +
-      `${lpad(r.errors, 8)}${lpad(r.non2xx, 8)}${lpad(ratio == null ? "-" : (ratio * 100).toFixed(1) + "%", 8)}`,
+    `${pad(label, 52)}${lpad(fmt(r.rps), 8)}${lpad(fmt(r.p50_ms, 2), 8)}${lpad(fmt(r.p99_ms, 2), 8)}` +
+      `${lpad(fmt(r.server?.p50_ms, 3), 9)}${lpad(fmt(r.server?.p99_ms, 3), 9)}` +
+      `${lpad(r.errors, 7)}${lpad(r.non2xx, 8)}${lpad(ratio == null ? "-" : (ratio * 100).toFixed(1) + "%", 8)}`,
   );
 if (ceiling) row("ceiling: GET /healthz", ceiling, 1);
 for (const s of scenarios) row(s.label, s, s.ratio);

@@ -103,17 +103,30 @@ start_server() {
   URL=http://127.0.0.1:$port
 }
 
+# The server's own latency figures (GET /api/v1/admin/latency, the admin token of the data set):
+# reset before a scenario, read after it into out/<name>.server.json.
+server_latency() {
+  local method=$1 out=${2:-/dev/null}
+  curl -fsS -X "$method" -H "Authorization: Bearer $(head -1 "$RUN_DATA/bench/token")" \
+    "$URL/api/v1/admin/latency" -o "$out" 2>/dev/null || true
+}
+
 # name, seconds, out dir → out/<name>.json (the BENCH_RESULT line of the script's done() hook)
+# and out/<name>.server.json (server-side latency per route during the scenario)
 scenario() {
   local name=$1 secs=$2 out=$3
   printf '   %-8s %2ss … ' "$name" "$secs"
+  server_latency DELETE
   if BENCH_DIR=$RUN_DATA/bench wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency \
     -s "bench/wrk/$name.lua" "$URL" >"$out/$name.wrk" 2>&1; then :; fi
+  server_latency GET "$out/$name.server.json"
   if ! sed -n 's/^BENCH_RESULT //p' "$out/$name.wrk" >"$out/$name.json" || [[ ! -s $out/$name.json ]]; then
     echo "failed"; tail -5 "$out/$name.wrk"; rm -f "$out/$name.json"; return 0
   fi
-  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms`)' "$out/$name.json"
+  node -e 'const fs=require("fs"), r=JSON.parse(fs.readFileSync(process.argv[1]));
+    let s=""; try { const t=JSON.parse(fs.readFileSync(process.argv[2])).routes
+      .sort((a,b)=>b.count-a.count)[0]; if (t) s=`; server p50 ${t.server.p50_ms} ms, p99 ${t.server.p99_ms} ms (handler p99 ${t.handler.p99_ms} ms)` } catch {}
+    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms${s}`)' "$out/$name.json" "$out/$name.server.json"
 }
 
 # Every scenario against the running server into `out`, then its memory and error lines; stops it.
@@ -122,7 +135,7 @@ measure() {
   echo "== wrk: 2 threads, $CONNECTIONS connections, keep-alive, ${SECONDS_PER}s per scenario (shared machine: figures are noisy)"
   scenario ceiling 1 "$out" >/dev/null  # warm-up
   scenario ceiling "$SECONDS_PER" "$out"
-  local scenarios=(read list search phone create mixed)
+  local scenarios=(read list search phone 360 create mixed)
   for s in "${scenarios[@]}"; do
     if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $s "* ]]; then continue; fi
     scenario "$s" "$SECONDS_PER" "$out"

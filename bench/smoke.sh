@@ -74,9 +74,33 @@ if [[ -z $PORT ]]; then
   finish
 fi
 
-for s in ceiling read list search phone create mixed; do
+# Server-side latency (GET /api/v1/admin/latency), reset before each scenario as bench/run.sh does.
+latency() {
+  curl -fsS -X "$1" -H "Authorization: Bearer $(head -1 "$WORK/data/bench/token")" \
+    "http://127.0.0.1:$PORT/api/v1/admin/latency" -o "${2:-/dev/null}"
+}
+declare -A ROUTE=([read]="GET /api/v1/{entity}/{id}" [list]="GET /api/v1/{entity}"
+  [phone]="GET /api/v1/lookup/phone" [360]="GET /api/v1/accounts/{id}/360")
+for s in ceiling read list search phone 360 create mixed; do
+  latency DELETE
   BENCH_DIR=$WORK/data/bench BENCH_CHECK=1 wrk -t1 -c4 -d1s --timeout 5s -s "bench/wrk/$s.lua" \
     "http://127.0.0.1:$PORT" >"$WORK/$s.wrk" 2>&1
+  latency GET "$WORK/$s.server.json"
+  if [[ -n ${ROUTE[$s]:-} ]]; then
+    # The busiest route of the scenario is its own, with as many requests as wrk made (±1 for
+    # a request cut off by wrk's end) and ordered percentiles.
+    if node -e 'const fs=require("fs"); const [file, route, wrkFile]=process.argv.slice(1);
+        const r=JSON.parse(fs.readFileSync(file)).routes.sort((a,b)=>b.count-a.count)[0];
+        const w=JSON.parse(fs.readFileSync(wrkFile).toString().split("\n").find((l)=>l.startsWith("BENCH_RESULT ")).slice(13));
+        const h=r.server, ok=`${r.method} ${r.route}`===route && Math.abs(r.count-w.requests)<=4 &&
+          h.p50_ms>0 && h.p50_ms<=h.p99_ms && h.p99_ms<=h.max_ms && r.handler.p99_ms<=h.max_ms;
+        if (!ok) console.log(JSON.stringify(r), w.requests); process.exit(ok?0:1)' \
+      "$WORK/$s.server.json" "${ROUTE[$s]}" "$WORK/$s.wrk" >"$WORK/$s.lat" 2>&1; then
+      ok "server-side latency of $s: ${ROUTE[$s]}"
+    else
+      bad "server-side latency of $s" "$(cat "$WORK/$s.lat")"
+    fi
+  fi
   sed -n 's/^BENCH_RESULT //p' "$WORK/$s.wrk" >"$WORK/$s.json"
   if node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
       const okay = r.requests > 0 && r.checked > 0 && r.errors === 0 && r.non2xx === 0 && r.empty === 0;
@@ -109,7 +133,8 @@ fi
 if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.json" --scale tiny \
   --workers 4 --connections 4 --seconds 1 --out "$WORK/result.json" >"$WORK/report.out" 2>&1 &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-    process.exit(r.ceiling && r.scenarios.length === 6 && r.server.peak_rss_mb > 0 ? 0 : 1)' \
+    process.exit(r.ceiling && r.scenarios.length === 7 && r.server.peak_rss_mb > 0 &&
+      r.scenarios.find((s) => s.key === "phone").server.p99_ms > 0 ? 0 : 1)' \
     "$WORK/result.json" &&
   node bench/compare.mjs "$WORK/result.json" "$WORK/result.json" >"$WORK/compare.out" 2>&1; then
   ok "results JSON and bench-compare"
@@ -125,7 +150,7 @@ if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.js
   grep -q "SQLite and postgresql side by side" "$WORK/report2.out" &&
   grep -qE "^read one record by id +[0-9]+ +[0-9]+ +1\.00×" "$WORK/report2.out" &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-    process.exit(r.backends.postgresql.scenarios.length === 6 ? 0 : 1)' "$WORK/result2.json"; then
+    process.exit(r.backends.postgresql.scenarios.length === 7 ? 0 : 1)' "$WORK/result2.json"; then
   ok "side-by-side backend report"
 else
   bad "side-by-side backend report" "$(tail -15 "$WORK/report2.out" 2>/dev/null)"

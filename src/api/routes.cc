@@ -284,6 +284,46 @@ http::Handler guarded(Services s, F f) {
   };
 }
 
+void write_latency(json::Writer& w, const http::LatencyHistogram::Summary& h) {
+  w.StartObject();
+  w.Key("p50_ms");
+  w.Double(h.p50_ms);
+  w.Key("p90_ms");
+  w.Double(h.p90_ms);
+  w.Key("p99_ms");
+  w.Double(h.p99_ms);
+  w.Key("max_ms");
+  w.Double(h.max_ms);
+  w.Key("mean_ms");
+  w.Double(h.mean_ms);
+  w.EndObject();
+}
+
+std::string latency_json(const std::vector<http::Router::RouteLatencySummary>& routes) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("routes");
+  w.StartArray();
+  for (const auto& r : routes) {
+    w.StartObject();
+    w.Key("method");
+    w.String(r.method);
+    w.Key("route");
+    w.String(r.pattern);
+    w.Key("count");
+    w.Uint64(r.handler.count);
+    w.Key("handler");
+    write_latency(w, r.handler);
+    w.Key("server");
+    write_latency(w, r.server);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 Result<record::ListParams> list_params(const http::Request& req) {
   auto q = http::parse_query(req.query);
   if (!q.ok()) return q.error();
@@ -401,6 +441,30 @@ void register_routes(http::Router& router, Services services) {
         }
         RP_ASSIGN(std::string out, s.records.search(p, q, query_param(req, "entity"), limit));
         return json_response(200, std::move(out));
+      }));
+
+  // Server-side latency per route since start-up or the last reset (administrators only):
+  // what the benchmark reports beside wrk's client-side figures.
+  router.add(
+      "GET", v1 + "/admin/latency",
+      guarded(services, [&router](Services& s, http::Request& req) -> Result<http::Response> {
+        RP_ASSIGN(access::Principal p, authenticate_request(s, req));
+        if (!p.is_admin())
+          return make_error(Errc::kForbidden,
+                            "only administrators may read the server's latency figures");
+        return json_response(200, latency_json(router.latency()));
+      }));
+  router.add(
+      "DELETE", v1 + "/admin/latency",
+      guarded(services, [&router](Services& s, http::Request& req) -> Result<http::Response> {
+        RP_ASSIGN(access::Principal p, authenticate_request(s, req));
+        if (!p.is_admin())
+          return make_error(Errc::kForbidden,
+                            "only administrators may reset the server's latency figures");
+        router.reset_latency();
+        http::Response r;
+        r.status = 204;
+        return r;
       }));
 
   // Module actions (phone lookup, customer 360, …): same authentication and error mapping as

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <exception>
 
 #include "http/internal.h"
@@ -65,7 +66,8 @@ Response internal_error() { return detail::problem(500, "Internal Server Error",
 void Router::add(std::string method, std::string pattern, Handler handler) {
   std::vector<std::string> segments;
   for (auto segment : split_path(pattern)) segments.emplace_back(segment);
-  routes_.push_back(Route{std::move(method), std::move(segments), std::move(handler)});
+  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments),
+                          std::move(handler), std::make_unique<RouteLatency>()});
 }
 
 void Router::set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback) {
@@ -108,6 +110,18 @@ Response Router::dispatch(Request& req) const {
         req.params.emplace_back(segment.substr(1, segment.size() - 2), std::string(path[i]));
       }
     }
+    const auto began = std::chrono::steady_clock::now();
+    struct Timer {  // records on every way out, a throwing handler included
+      const Route& route;
+      const Request& req;
+      std::chrono::steady_clock::time_point began;
+      ~Timer() {
+        const auto done = std::chrono::steady_clock::now();
+        route.latency->handler.record(done - began);
+        if (req.received != std::chrono::steady_clock::time_point{})
+          route.latency->server.record(done - req.received);
+      }
+    } timer{*best, req, began};
     return best->handler(req);
   } catch (const std::exception& e) {
     spdlog::error("request {} {} {}: handler threw: {}", req.request_id, req.method, req.path,
@@ -117,6 +131,23 @@ Response Router::dispatch(Request& req) const {
                   req.path);
   }
   return internal_error();
+}
+
+std::vector<Router::RouteLatencySummary> Router::latency() const {
+  std::vector<RouteLatencySummary> out;
+  for (const auto& route : routes_) {
+    auto handler = route.latency->handler.summary();
+    if (handler.count == 0) continue;
+    out.push_back({route.method, route.pattern, handler, route.latency->server.summary()});
+  }
+  return out;
+}
+
+void Router::reset_latency() const {
+  for (const auto& route : routes_) {
+    route.latency->handler.reset();
+    route.latency->server.reset();
+  }
 }
 
 }  // namespace rapport::http

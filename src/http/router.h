@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "http/latency.h"
 #include "http/types.h"
 
 namespace rapport::http {
@@ -16,13 +17,27 @@ class Router {
   // Fallback for unmatched paths (404) and wrong methods (405: `method_not_allowed` is true).
   void set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback);
   // Finds the handler, fills req.params, runs it. Never throws: exceptions become 500.
+  // Records each matched route's handler time and, when req.received is set, the server time
+  // (received → handler done) in that route's histograms.
   Response dispatch(Request& req) const;
+
+  // Server-side latency of every route that answered since the last reset, in registration order.
+  struct RouteLatencySummary {
+    std::string method;
+    std::string pattern;  // "/api/v1/{entity}/{id}"
+    LatencyHistogram::Summary handler;
+    LatencyHistogram::Summary server;
+  };
+  std::vector<RouteLatencySummary> latency() const;
+  void reset_latency() const;
 
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     Handler handler;
+    std::unique_ptr<RouteLatency> latency;  // stable address: routes_ may grow
   };
   std::vector<Route> routes_;
   std::function<Response(Request&, bool)> fallback_;

@@ -616,6 +616,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       auto& breq = parser.get();
       bool bad_target = false;
       Request req = to_request(breq, remote_addr_, bad_target);
+      req.received = start;
       ReplyInfo info{breq.version(), breq.keep_alive(), req.method == "HEAD", req.request_id};
       const std::string method = req.method;
       const std::string path = req.path;

@@ -2,6 +2,7 @@
 // without Boost headers. The http library converts to and from Beast messages.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -26,6 +27,9 @@ struct Request {
   std::string remote_addr;  // peer IP
   std::string request_id;   // X-Request-Id from the client if sane, else generated
   Headers params;           // path parameters filled by the Router ("entity", "id", …)
+  // When the server began reading the request (its first bytes); the Router measures the
+  // server-side latency from here. Unset (epoch) for requests not from the network.
+  std::chrono::steady_clock::time_point received{};
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* header(std::string_view name) const;

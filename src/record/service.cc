@@ -1009,7 +1009,8 @@ Result<RecordResult> RecordService::restore(const Principal& p, const Entity& e,
   return RecordResult{id, as_int((*row)[ix.version]), record_json(e, p, *row), 200};
 }
 
-Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
+Result<ListStatement> RecordService::list_statement(const Principal& p, const Entity& e,
+                                                    const ListParams& lp) const {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
   if (lp.limit < 1 || lp.limit > kMaxPageSize)
@@ -1030,16 +1031,22 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       return make_error(Errc::kBadRequest, e.plural + " have no searchable fields", "q");
     where += " AND " + store_.dialect().fts_condition(e.name, text::search_query(lp.q), params);
   }
-  RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? "-id" : lp.sort, e, p));
+  RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? kDefaultSort : lp.sort, e, p));
   if (!lp.cursor.empty()) {
     RP_ASSIGN(auto values, decode_cursor(lp.cursor, keys.size()));
     where += " AND " + after_cursor(keys, values, params);
   }
   params.emplace_back(static_cast<std::int64_t>(lp.limit) + 1);
+  return ListStatement{"SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE " + where +
+                           " ORDER BY " + order_by(keys) + " LIMIT ?",
+                       std::move(params), std::move(keys)};
+}
+
+Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
+  RP_ASSIGN(ListStatement st, list_statement(p, e, lp));
+  const auto& keys = st.keys;
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(auto rows, tx->query("SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE " +
-                                     where + " ORDER BY " + order_by(keys) + " LIMIT ?",
-                                 params));
+  RP_ASSIGN(auto rows, tx->query(st.sql, st.params));
   bool more = static_cast<int>(rows.rows.size()) > lp.limit;
   if (more) rows.rows.pop_back();
   auto only = split_fields(lp.fields);

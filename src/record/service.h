@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "record/dedupe.h"
 #include "record/events.h"
+#include "record/query.h"
 #include "schema/schema.h"
 #include "storage/store.h"
 
@@ -70,6 +71,10 @@ class HookRegistry {
   std::map<std::string, dedupe::Profile, std::less<>> dedupe_;
 };
 
+// Newest first: creation time, then id. Every non-unique indexed field's index ends with
+// created_at (table.cc), so this order comes from an index under an equality filter too.
+inline constexpr std::string_view kDefaultSort = "-created_at";
+
 struct ListParams {
   std::string filter;  // JSON text
   std::string sort;
@@ -78,6 +83,14 @@ struct ListParams {
   std::string q;       // full-text narrowing
   int limit = kDefaultPageSize;
   bool deleted = false;  // recycle bin
+};
+
+// The SELECT a list runs (the caller may run EXPLAIN on it): SQL, its parameters (the page
+// size + 1 last) and the sort keys (id last).
+struct ListStatement {
+  std::string sql;
+  std::vector<storage::SqlValue> params;
+  std::vector<SortKey> keys;
 };
 
 // Settings of the record layer (from the command line / composition root).
@@ -154,6 +167,8 @@ class RecordService {
                            std::string_view fields = {});
   Result<std::string> list(const access::Principal& p, const schema::Entity& e,
                            const ListParams& params);
+  Result<ListStatement> list_statement(const access::Principal& p, const schema::Entity& e,
+                                       const ListParams& params) const;
   Result<RecordResult> create(const access::Principal& p, const schema::Entity& e,
                               std::string_view body, std::string_view idempotency_key = {},
                               DedupeMode dedupe = DedupeMode::kWarn);

@@ -113,13 +113,27 @@ std::string index_ddl(const schema::Entity& e, const std::vector<std::string>& c
          (unique ? " WHERE deleted_at IS NULL" : "");
 }
 
+// The index of a non-unique indexed field carries created_at after the field: it serves an
+// equality or range filter on the field as the one-column index did, and under an equality
+// filter it also yields the default list order (-created_at, then id — SQLite's index entries
+// end with the rowid) without sorting the matching rows. The one-column index of earlier
+// versions is dropped (statements run in order: create, then drop).
+std::vector<std::string> indexed_columns(const Field& f) {
+  if (f.name == "created_at") return {f.name};
+  return {f.name, "created_at"};
+}
+
 std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f) {
   std::vector<std::string> out;
   if (f.name == "id") return out;
-  if (f.unique)
+  if (f.unique) {
     out.push_back(index_ddl(e, {f.name}, true));
-  else if (f.indexed)
-    out.push_back(index_ddl(e, {f.name}, false));
+  } else if (f.indexed) {
+    auto cols = indexed_columns(f);
+    out.push_back(index_ddl(e, cols, false));
+    if (cols.size() > 1)
+      out.push_back("DROP INDEX IF EXISTS " + quote("ix_" + e.name + "__" + f.name));
+  }
   return out;
 }
 }  // namespace

@@ -204,6 +204,69 @@ TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
   EXPECT_EQ(seen.size(), 23u);
 }
 
+// The query plan of the list statement, one line per step (SQLite's EXPLAIN QUERY PLAN).
+std::string list_plan(storage::Store& store, RecordService& service, const access::Principal& p,
+                      const schema::Entity& e, const ListParams& lp) {
+  auto st = service.list_statement(p, e, lp);
+  EXPECT_TRUE(st.ok());
+  if (!st.ok()) return {};
+  auto tx = store.read().value();
+  auto rows = tx->query("EXPLAIN QUERY PLAN " + st->sql, st->params).value();
+  std::string plan;
+  for (const auto& r : rows.rows) plan += std::get<std::string>(r.back()) + "\n";
+  return plan;
+}
+
+TEST_F(ServiceTest, FilteredNewestFirstListReadsAnIndexInOrderWithoutSorting) {
+  ListParams lp;
+  lp.filter = R"({"field":"name","op":"=","value":"Acme"})";
+  for (std::string sort : {"", "-created_at", "created_at"}) {
+    lp.sort = sort;
+    std::string plan = list_plan(*store, *service, admin, *account, lp);
+    EXPECT_NE(plan.find("USING INDEX ix_account__name__created_at (name=?)"), std::string::npos)
+        << sort << ": " << plan;
+    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << sort << ": " << plan;
+  }
+  // Unfiltered, newest first walks the created_at index.
+  lp.filter.clear();
+  lp.sort.clear();
+  std::string plan = list_plan(*store, *service, admin, *account, lp);
+  EXPECT_NE(plan.find("ix_account__created_at"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+}
+
+TEST_F(ServiceTest, OneColumnIndexOfEarlierVersionsGivesWayToTheCompositeOne) {
+  {
+    auto tx = store->write().value();
+    ASSERT_TRUE(tx->exec("DROP INDEX \"ix_account__name__created_at\"").ok());
+    ASSERT_TRUE(tx->exec("CREATE INDEX \"ix_account__name\" ON \"account\" (\"name\")").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  ASSERT_TRUE(service->sync_schema().ok());
+  auto tx = store->read().value();
+  auto rows = tx->query(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                    "'account' AND name LIKE 'ix_account__name%' ORDER BY name",
+                    {})
+                  .value();
+  ASSERT_EQ(rows.rows.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(rows.rows[0][0]), "ix_account__name__created_at");
+}
+
+TEST_F(ServiceTest, DefaultOrderIsNewestCreatedFirst) {
+  // The clock steps back between two creates: the later id was created earlier.
+  clock.now = 1795000005000;
+  auto a = service->create(admin, *account, R"({"name":"A"})").value();
+  clock.now = 1795000001000;
+  auto b = service->create(admin, *account, R"({"name":"B"})").value();
+  ASSERT_GT(b.id, a.id);
+  auto doc = json::parse(service->list(admin, *account, {}).value());
+  const auto& items = (*json::member(*doc, "items")).GetArray();
+  ASSERT_EQ(items.Size(), 2u);
+  EXPECT_STREQ((*json::member(items[0], "name")).GetString(), "A");
+  EXPECT_STREQ((*json::member(items[1], "name")).GetString(), "B");
+}
+
 TEST_F(ServiceTest, CustomFieldIsARealColumnAtOnce) {
   auto f = service->add_custom_field(
       admin, "account",
