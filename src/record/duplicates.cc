@@ -126,7 +126,7 @@ dedupe::Facts Deduper::facts_of_row(const dedupe::Profile& profile, const Entity
       to_json(f, row, col, v, a);
       doc.AddMember(json::str(f.name, a), v, a);
     }
-    col += field_columns(f).size();
+    col += column_count(f);
   }
   dedupe::Facts facts = dedupe::facts_of(profile, e, doc, rs_.options_.phone_region);
   facts.id = as_int(row[column_of(e, "id")]);

@@ -128,7 +128,7 @@ std::string row_changes(const Entity& e, const std::vector<SqlValue>& from,
   auto& a = scratch.GetAllocator();
   size_t col = 0;
   for (const auto& f : e.fields) {
-    const size_t n = field_columns(f).size();
+    const size_t n = column_count(f);
     if (f.name != "version" && f.name != "updated_at" && f.name != "updated_by") {
       json::Value x, y;
       to_json(f, from, col, x, a);
@@ -280,7 +280,7 @@ Result<std::string> Deduper::merge(const Principal& p, const Entity& e,
   std::vector<std::string> changed;
   size_t col = 0;
   for (const auto& f : e.fields) {
-    const size_t n = field_columns(f).size();
+    const size_t n = column_count(f);
     if (!f.system && !f.readonly) {
       json::Value mine;
       to_json(f, srow, col, mine, a);

@@ -37,7 +37,7 @@ std::vector<std::string> phone_keys(const schema::Entity& e, const std::vector<S
   for (const auto& f : e.fields) {
     if (f.type == FieldType::kPhoneList && col < row.size())
       append_phone_keys(row[col], region, out);
-    col += field_columns(f).size();
+    col += column_count(f);
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -72,7 +72,7 @@ void write_record(json::Writer& w, const Entity& e, const Principal& p,
   w.StartObject();
   size_t col = 0;
   for (const auto& f : e.fields) {
-    size_t n = field_columns(f).size();
+    size_t n = column_count(f);
     bool wanted =
         !only || only->empty() || only->count(f.name) || f.name == "id" || f.name == "version";
     if (wanted && access::field_access(p, e, f) != FieldAccess::kHidden) {
@@ -395,7 +395,7 @@ std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>
         text += '\n';
       }
     }
-    col += field_columns(f).size();
+    col += column_count(f);
   }
   return text;
 }
@@ -785,7 +785,7 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
       } else {
         const json::Value* v = json::member(values[i], f.name);
         if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) {
-          row.resize(row.size() + field_columns(f).size());
+          row.resize(row.size() + column_count(f));
           continue;
         }
         to_sql(f, *v, row);
@@ -897,7 +897,7 @@ Result<RecordService::Updated> RecordService::update_one(storage::Tx& tx_ref, co
   std::vector<std::string> changed;
   size_t col = 0;
   for (const auto& f : e.fields) {
-    size_t n = field_columns(f).size();
+    size_t n = column_count(f);
     const json::Value* v = json::member(values, f.name);
     if (v) {
       json::Value old;

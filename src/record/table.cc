@@ -28,12 +28,20 @@ std::vector<std::string> field_columns(const Field& f) {
 }
 
 std::string select_list(const schema::Entity& e) {
+  // Built on every read: appended in place, without the per-field vectors of field_columns.
   std::string s;
-  for (const auto& f : e.fields)
-    for (const auto& c : field_columns(f)) {
-      if (!s.empty()) s += ", ";
-      s += quote(c);
+  s.reserve(e.fields.size() * 16 + 32);
+  for (const auto& f : e.fields) {
+    if (!s.empty()) s += ", ";
+    s += '"';
+    s += f.name;
+    s += '"';
+    if (f.type == FieldType::kMoney) {
+      s += ", \"";
+      s += f.name;
+      s += "__cur\"";
     }
+  }
   s += ", \"deleted_at\", \"merged_into\"";
   return s;
 }
@@ -42,7 +50,7 @@ size_t column_index(const schema::Entity& e, std::string_view field) {
   size_t col = 0;
   for (const auto& f : e.fields) {
     if (f.name == field) return col;
-    col += field_columns(f).size();
+    col += column_count(f);
   }
   return col;
 }
@@ -73,7 +81,7 @@ storage::SqlValue distribution_value(const schema::Entity& e, std::string_view k
 
 size_t field_column_count(const schema::Entity& e) {
   size_t n = 0;
-  for (const auto& f : e.fields) n += field_columns(f).size();
+  for (const auto& f : e.fields) n += column_count(f);
   return n;
 }
 

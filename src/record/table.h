@@ -19,6 +19,10 @@ std::string quote(std::string_view ident);
 
 // Columns of a field, in order (one, or two for money).
 std::vector<std::string> field_columns(const schema::Field& f);
+// field_columns(f).size() without building the names (money: amount and currency, else one).
+inline size_t column_count(const schema::Field& f) {
+  return f.type == schema::FieldType::kMoney ? 2 : 1;
+}
 // "SELECT" column list for all fields of the entity plus the internal columns
 // deleted_at and merged_into (always last two).
 std::string select_list(const schema::Entity& e);
