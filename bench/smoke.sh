@@ -90,7 +90,8 @@ for s in ceiling read list search phone 360 create mixed; do
     # The busiest route of the scenario is its own, with as many requests as wrk made (±1 for
     # a request cut off by wrk's end) and ordered percentiles.
     if node -e 'const fs=require("fs"); const [file, route, wrkFile]=process.argv.slice(1);
-        const r=JSON.parse(fs.readFileSync(file)).routes.sort((a,b)=>b.count-a.count)[0];
+        const r=JSON.parse(fs.readFileSync(file)).routes.filter((x)=>x.route!=="/api/v1/admin/latency")
+          .sort((a,b)=>b.count-a.count)[0];
         const w=JSON.parse(fs.readFileSync(wrkFile).toString().split("\n").find((l)=>l.startsWith("BENCH_RESULT ")).slice(13));
         const h=r.server, ok=`${r.method} ${r.route}`===route && Math.abs(r.count-w.requests)<=4 &&
           h.p50_ms>0 && h.p50_ms<=h.p99_ms && h.p99_ms<=h.max_ms && r.handler.p99_ms<=h.max_ms;
