@@ -49,13 +49,18 @@ end
 
 non2xx, empty, checked, first_bad = 0, 0, 0, ""
 
+-- Whether a 2xx answer counts as an empty result (BENCH_CHECK=1); a script may replace it.
+function M.is_empty(body)
+  return body == nil or body == "" or body:find('"items":%[%]') or body:find('"matches":%[%]')
+end
+
 if M.check then
   function response(status, headers, body)
     checked = checked + 1
     if status < 200 or status > 299 then
       non2xx = non2xx + 1
       if first_bad == "" then first_bad = status .. " " .. (body or ""):sub(1, 200) end
-    elseif body == nil or body == "" or body:find('"items":%[%]') or body:find('"matches":%[%]') then
+    elseif M.is_empty(body) then
       empty = empty + 1
       if first_bad == "" then first_bad = "empty: " .. (body or ""):sub(1, 200) end
     end
