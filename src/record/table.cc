@@ -1,6 +1,7 @@
 // Entity ↔ table mapping: DDL, column lists and value conversions.
 #include "record/table.h"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -264,22 +265,32 @@ size_t write_json(json::Writer& w, const Field& f, const std::vector<SqlValue>& 
     case FieldType::kBoolean:
       w.Bool(as_int(v) != 0);
       break;
-    case FieldType::kReference:
-      w.String(std::to_string(as_int(v)));
+    case FieldType::kReference: {
+      // Ids are strings in JSON; formatted on the stack (every row of a list has several).
+      char buf[24];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, as_int(v));
+      w.String(buf, static_cast<rapidjson::SizeType>(ec == std::errc() ? end - buf : 0));
       break;
+    }
     case FieldType::kMultiEnum:
     case FieldType::kPhoneList:
     case FieldType::kEmailList:
     case FieldType::kAddress:
-    case FieldType::kJson: {
-      std::string s = as_text(v);
-      w.RawValue(s.data(), s.size(), rapidjson::kObjectType);
+    case FieldType::kJson:
+      if (const auto* text = std::get_if<std::string>(&v)) {
+        w.RawValue(text->data(), text->size(), rapidjson::kObjectType);
+      } else {
+        std::string s = as_text(v);
+        w.RawValue(s.data(), s.size(), rapidjson::kObjectType);
+      }
       break;
-    }
-    default: {
-      std::string s = as_text(v);
-      w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-    }
+    default:
+      if (const auto* text = std::get_if<std::string>(&v)) {  // no copy of the column's text
+        w.String(text->data(), static_cast<rapidjson::SizeType>(text->size()));
+      } else {
+        std::string s = as_text(v);
+        w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      }
   }
   return 1;
 }
