@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "core/parallel.h"
 #include "record/duplicates_internal.h"
 #include "record/table.h"
 
@@ -76,6 +77,25 @@ struct Scored {
   DuplicateCandidate c;
   bool visible = false;
 };
+
+// Candidates best first, at most kMaxCandidates. Block mode must see every duplicate, so the
+// first invisible one ≥ 0.90 is kept (with its id cleared) for on_create to refuse on; otherwise
+// unreadable records are left out.
+std::vector<DuplicateCandidate> ranked(std::vector<Scored> found) {
+  std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
+    return a.c.score != b.c.score ? a.c.score > b.c.score : a.c.id < b.c.id;
+  });
+  std::vector<DuplicateCandidate> out;
+  for (auto& s : found) {
+    if (!s.visible) {
+      if (s.c.score < dedupe::kDuplicateScore || !out.empty()) continue;
+      s.c.id = 0;
+    }
+    out.push_back(std::move(s.c));
+    if (static_cast<int>(out.size()) >= kMaxCandidates) break;
+  }
+  return out;
+}
 
 void write_candidates(json::Writer& w, const std::vector<DuplicateCandidate>& cs) {
   w.StartArray();
@@ -253,21 +273,7 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
     if (viewer) s.visible = access::in_scope(*viewer, scope, owner, team);
     found.push_back(std::move(s));
   }
-  std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
-    return a.c.score != b.c.score ? a.c.score > b.c.score : a.c.id < b.c.id;
-  });
-  std::vector<DuplicateCandidate> out;
-  for (auto& s : found) {
-    // Block mode must see every duplicate, so the first invisible one ≥ 0.90 is kept (with its
-    // id cleared) for on_create to refuse on; otherwise unreadable records are left out.
-    if (!s.visible) {
-      if (s.c.score < dedupe::kDuplicateScore || !out.empty()) continue;
-      s.c.id = 0;
-    }
-    out.push_back(std::move(s.c));
-    if (static_cast<int>(out.size()) >= kMaxCandidates) break;
-  }
-  return out;
+  return ranked(std::move(found));
 }
 
 Result<std::vector<DuplicateCandidate>> Deduper::on_create(
@@ -289,25 +295,147 @@ Result<std::vector<DuplicateCandidate>> Deduper::on_create(
 
 Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
     storage::Tx& tx, const Principal& p, const Entity& e, const std::vector<std::int64_t>& ids,
-    const std::vector<const std::vector<SqlValue>*>& rows, FactsCache& cache) {
-  std::vector<std::vector<DuplicateCandidate>> out(ids.size());
+    const std::vector<const std::vector<SqlValue>*>& rows,
+    std::vector<std::optional<dedupe::Facts>> facts, FactsCache& cache) {
+  const size_t n = ids.size();
+  std::vector<std::vector<DuplicateCandidate>> out(n);
   const dedupe::Profile* profile = rs_.hooks_.dedupe_for(e.name);
   if (!profile || ids.empty()) return out;
-  // The batch's facts, computed once; candidates read from the table join them in the cache.
+  // What find() does for one record, for the whole batch: the anchors of every record read with
+  // one query per kind and up to kChunk keys (a key hit by kMaxAnchorHits records or more is
+  // ubiquitous and left out, as in find), the candidates missing from the cache read many per
+  // query, then the scoring on the worker threads.
   const Columns cols(e);
+  facts.resize(n);
+  parallel::for_ranges(n, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i)
+      if (!facts[i]) facts[i] = facts_of_row(*profile, e, *rows[i]);
+  });
   std::set<std::int64_t> batch(ids.begin(), ids.end());
-  for (size_t i = 0; i < ids.size(); ++i)
-    cache.insert_or_assign(
-        ids[i], CachedFacts{facts_of_row(*profile, e, *rows[i]), as_int((*rows[i])[cols.owner]),
-                            as_int((*rows[i])[cols.team])});
-  for (size_t i = 0; i < ids.size(); ++i) {
-    RP_ASSIGN(auto found, find(tx, &p, e, *profile, cache.at(ids[i]).facts, ids[i], &cache));
-    for (auto& c : found) {
-      if (c.id == 0 || c.score < dedupe::kReviewScore) continue;
-      if (batch.count(c.id) && c.id > ids[i]) continue;  // reported on the later record
-      out[i].push_back(std::move(c));
+  for (size_t i = 0; i < n; ++i)
+    cache.insert_or_assign(ids[i], CachedFacts{std::move(*facts[i]), as_int((*rows[i])[cols.owner]),
+                                               as_int((*rows[i])[cols.team])});
+  std::vector<const dedupe::Facts*> of(n);
+  std::vector<std::vector<std::string>> keys_of(n);
+  for (size_t i = 0; i < n; ++i) {
+    of[i] = &cache.at(ids[i]).facts;
+    keys_of[i] = dedupe::index_keys(*profile, *of[i]);
+  }
+  constexpr size_t kChunk = 500;
+  const SqlValue limit = std::int64_t{kMaxAnchorHits};
+  // key → the records it finds (empty when ubiquitous)
+  auto anchors = [&](const std::string& table, const std::string& key_col,
+                     const std::set<std::string>& keys,
+                     std::map<std::string, std::vector<std::int64_t>>& hits) -> Status {
+    std::vector<SqlValue> params;
+    for (auto it = keys.begin(); it != keys.end();) {
+      params.assign({e.name});
+      std::string marks;
+      for (; it != keys.end() && params.size() <= kChunk; ++it) {
+        marks += marks.empty() ? "?" : ", ?";
+        params.emplace_back(*it);
+      }
+      params.push_back(limit);
+      RP_ASSIGN(auto found,
+                tx.query("SELECT k, record_id FROM (SELECT " + key_col +
+                             " AS k, record_id, ROW_NUMBER() OVER (PARTITION BY " + key_col +
+                             " ORDER BY record_id) AS rn FROM " + table + " WHERE entity = ? AND " +
+                             key_col + " IN (" + marks + ")) AS hits WHERE rn <= ?",
+                         params));
+      for (const auto& r : found.rows) hits[as_text(r[0])].push_back(as_int(r[1]));
+    }
+    for (auto& [key, found] : hits)
+      if (found.size() >= static_cast<size_t>(kMaxAnchorHits)) found.clear();
+    return {};
+  };
+  std::set<std::string> phone_keys, match_keys;
+  std::set<std::int64_t> companies;
+  for (size_t i = 0; i < n; ++i) {
+    phone_keys.insert(of[i]->phones.begin(), of[i]->phones.end());
+    match_keys.insert(keys_of[i].begin(), keys_of[i].end());
+  }
+  std::map<std::string, std::vector<std::int64_t>> by_phone, by_key;
+  RP_TRY(anchors("phone_index", "e164", phone_keys, by_phone));
+  RP_TRY(anchors("match_index", "key", match_keys, by_key));
+  std::map<std::int64_t, std::vector<std::int64_t>> by_company;
+  std::vector<std::int64_t> company_of(n, 0);
+  if (!profile->company_field.empty()) {
+    for (size_t i = 0; i < n; ++i) {
+      if (of[i]->company.empty()) continue;
+      auto company = parse_id(of[i]->company, profile->company_field);
+      if (!company.ok()) continue;
+      company_of[i] = *company;
+      if (by_company.count(*company)) continue;
+      auto& found = by_company[*company];
+      SqlValue params[] = {*company, std::int64_t{kMaxCompanyHits}};
+      RP_ASSIGN(auto rows_found, tx.query("SELECT \"id\" FROM " + quote(e.name) + " WHERE " +
+                                              quote(profile->company_field) +
+                                              " = ? AND deleted_at IS NULL ORDER BY \"id\" LIMIT ?",
+                                          params));
+      for (const auto& r : rows_found.rows) found.push_back(as_int(r[0]));
     }
   }
+  // every record's anchored candidates, then those not cached read many per query
+  std::vector<std::set<std::int64_t>> candidates(n);
+  std::set<std::int64_t> missing;
+  for (size_t i = 0; i < n; ++i) {
+    auto& c = candidates[i];
+    for (const auto& phone : of[i]->phones)
+      if (auto it = by_phone.find(phone); it != by_phone.end())
+        c.insert(it->second.begin(), it->second.end());
+    for (const auto& key : keys_of[i])
+      if (auto it = by_key.find(key); it != by_key.end())
+        c.insert(it->second.begin(), it->second.end());
+    if (company_of[i]) {
+      const auto& found = by_company[company_of[i]];
+      c.insert(found.begin(), found.end());
+    }
+    c.erase(ids[i]);
+    for (std::int64_t id : c)
+      if (!cache.count(id)) missing.insert(id);
+  }
+  std::vector<std::vector<SqlValue>> loaded;
+  for (auto it = missing.begin(); it != missing.end();) {
+    std::vector<SqlValue> params;
+    std::string marks;
+    for (; it != missing.end() && params.size() < kChunk; ++it) {
+      marks += marks.empty() ? "?" : ", ?";
+      params.emplace_back(*it);
+    }
+    RP_ASSIGN(auto found, tx.query("SELECT " + select_list(e) + " FROM " + quote(e.name) +
+                                       " WHERE \"id\" IN (" + marks + ") AND deleted_at IS NULL",
+                                   params));
+    for (auto& r : found.rows) loaded.push_back(std::move(r));
+  }
+  std::vector<dedupe::Facts> loaded_facts(loaded.size());
+  parallel::for_ranges(loaded.size(), [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) loaded_facts[k] = facts_of_row(*profile, e, loaded[k]);
+  });
+  for (size_t k = 0; k < loaded.size(); ++k)
+    cache.emplace(as_int(loaded[k][cols.id]),
+                  CachedFacts{std::move(loaded_facts[k]), as_int(loaded[k][cols.owner]),
+                              as_int(loaded[k][cols.team])});
+  // scoring: the cache is only read from here on
+  const Scope scope = access::scope_for(p, e.name, Op::kRead);
+  parallel::for_ranges(n, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      std::vector<Scored> found;
+      for (std::int64_t id : candidates[i]) {
+        auto hit = cache.find(id);
+        if (hit == cache.end()) continue;  // deleted meanwhile
+        auto m = dedupe::match(*profile, *of[i], hit->second.facts);
+        if (!m) continue;
+        Scored s{DuplicateCandidate{id, hit->second.facts.title, m->score, m->reason, m->field},
+                 access::in_scope(p, scope, hit->second.owner, hit->second.team)};
+        found.push_back(std::move(s));
+      }
+      for (auto& c : ranked(std::move(found))) {
+        if (c.id == 0 || c.score < dedupe::kReviewScore) continue;
+        if (batch.count(c.id) && c.id > ids[i]) continue;  // reported on the later record
+        out[i].push_back(std::move(c));
+      }
+    }
+  });
   return out;
 }
 

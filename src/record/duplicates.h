@@ -89,10 +89,14 @@ class Deduper {
     std::int64_t owner = 0, team = 0;
   };
   using FactsCache = std::map<std::int64_t, CachedFacts>;
+  // `facts`: the batch's facts when the caller has them (RecordService::BulkInsert::facts;
+  // computed here where missing or empty). Reads the candidates of the whole batch with one
+  // query per anchor kind and a few hundred keys, and scores on parallel::for_ranges.
   Result<std::vector<std::vector<DuplicateCandidate>>> on_import(
       storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
       const std::vector<std::int64_t>& ids,
-      const std::vector<const std::vector<storage::SqlValue>*>& rows, FactsCache& cache);
+      const std::vector<const std::vector<storage::SqlValue>*>& rows,
+      std::vector<std::optional<dedupe::Facts>> facts, FactsCache& cache);
   // Likely duplicates of a record about to be created (`body` as for create), readable ones.
   // Answers {"candidates":[{"id","title","score","reason","field"}]}.
   Result<std::string> check(const access::Principal& p, const schema::Entity& e,
@@ -148,10 +152,11 @@ class Deduper {
   // Entities with a dedupe profile; the current snapshot of one entity.
   std::vector<std::shared_ptr<const schema::Entity>> entities() const;
   std::shared_ptr<const schema::Entity> entity(std::string_view name) const;
-
- private:
+  // Duplicate-matching facts of a stored row (pure: safe on any thread).
   dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
                              const std::vector<storage::SqlValue>& row) const;
+
+ private:
   // Scored candidates of `f` among live records of `e` (not `self`); only those `viewer` may
   // read unless it is null. `cache` keeps the facts of records read (a scan reads each once).
   Result<std::vector<DuplicateCandidate>> find(storage::Tx& tx, const access::Principal* viewer,

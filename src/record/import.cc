@@ -1077,6 +1077,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       std::vector<size_t> created_at;
       std::vector<std::int64_t> created_ids;
       std::vector<std::vector<SqlValue>> created_rows;
+      std::vector<std::optional<dedupe::Facts>> created_facts;  // where insert_many has them
       if (bulk) {
         // rows that create a record: upsert key new to the table and first in the batch
         std::unordered_map<std::string, std::int64_t> existing_keys;
@@ -1144,6 +1145,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
             created_at.push_back(i);
             created_ids.push_back(ins->ids[k]);
             created_rows.push_back(std::move(ins->rows[k]));
+            created_facts.push_back(k < ins->facts.size() ? std::move(ins->facts[k])
+                                                          : std::nullopt);
           }
         }
       }
@@ -1198,6 +1201,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
               created_at.push_back(i);
               created_ids.push_back(ins->id);
               created_rows.push_back(ins->row);
+              created_facts.emplace_back();
             }
             events.push_back(std::move(ins->event));
           } else {
@@ -1226,8 +1230,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         ptrs.reserve(created_rows.size());
         for (const auto& r : created_rows) ptrs.push_back(&r);
         if (facts_cache.size() > kMaxImportFactsCache) facts_cache.clear();
-        RP_ASSIGN(auto found,
-                  Deduper(records_).on_import(*tx, p, e, created_ids, ptrs, facts_cache));
+        RP_ASSIGN(auto found, Deduper(records_).on_import(*tx, p, e, created_ids, ptrs,
+                                                          std::move(created_facts), facts_cache));
         std::unordered_map<std::int64_t, std::size_t> row_of_id;
         for (size_t k = 0; k < created_ids.size(); ++k)
           row_of_id.emplace(created_ids[k], rows[created_at[k]].number);

@@ -250,12 +250,17 @@ class RecordService {
   // references, unique fields against the table and among the inputs), then writes the valid
   // ones with multi-row INSERTs, their derived indexes and multi-row audit inserts, without
   // reading them back. Invalid inputs get their error and are not written; an Error answer
-  // (the database refused a statement) leaves `tx` unusable for the batch.
+  // (the database refused a statement) leaves `tx` unusable for the batch, possibly holding part
+  // of a statement's rows (Dialect::bulk_insert): the caller must roll it back. The per-row work
+  // that needs no database (validation, rows, search text, phone and match keys, duplicate
+  // facts) runs on parallel::for_ranges; the statements on `tx`'s thread.
   struct BulkInsert {
     std::vector<std::int64_t> ids;                     // 0 where the input failed
     std::vector<std::optional<Error>> errors;          // per input
     std::vector<std::vector<storage::SqlValue>> rows;  // as stored (select_list), per input
     std::vector<Event> events;  // "created", one per created record in input order
+    // duplicate-matching facts per input (Deduper::on_import), for entities with a profile
+    std::vector<std::optional<dedupe::Facts>> facts;
   };
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,

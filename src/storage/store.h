@@ -102,6 +102,11 @@ class Dialect {
   virtual std::vector<std::string> fts_create(std::string_view entity) const = 0;
   // Case-insensitive LIKE operator ("LIKE" on SQLite where LIKE is already ASCII case-insensitive).
   virtual std::string ilike() const = 0;
+  // The verb of a multi-row INSERT whose failure abandons the whole transaction (bulk imports):
+  // on SQLite "INSERT OR FAIL", which spares each statement its statement journal (the rows a
+  // failed statement wrote before the error stay until the transaction is rolled back, which
+  // the caller then must do); plain INSERT elsewhere.
+  virtual std::string bulk_insert() const { return "INSERT"; }
   // A boolean SQL expression on the entity table's "id" column that holds when the record's
   // full-text body contains every whitespace-separated term of `query`; appends its parameters.
   // An empty query yields a condition that matches nothing.

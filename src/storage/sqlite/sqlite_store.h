@@ -22,6 +22,7 @@ class SqliteDialect final : public Dialect {
   // Throws std::invalid_argument when `entity` is not a valid identifier (a metadata bug).
   std::vector<std::string> fts_create(std::string_view entity) const override;
   std::string ilike() const override { return "LIKE"; }
+  std::string bulk_insert() const override { return "INSERT OR FAIL"; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
 };
