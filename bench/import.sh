@@ -2,6 +2,8 @@
 # Import throughput: POST /api/v1/accounts/import of a generated CSV into a fresh copy of a small
 # data set (rapport-gen --scale tiny: 500 accounts, so dedupe has existing data to check against).
 #   bench/import.sh [ROWS] [MODE]      ROWS default 100000, MODE commit (default) or dry_run
+# After a commit it also exports the whole account list (GET /api/v1/accounts/export.csv) and
+# prints rows/s and server CPU seconds of that, and the server's peak RSS (EXPORT=0 skips it).
 # Prints rows, seconds and rows/s (wall time of the request, client side) and the server's CPU
 # seconds for it (user + system, the steadier figure on a shared machine). Needs a built
 # build/release (cmake --build build/release --target rapport rapport-gen).
@@ -44,3 +46,18 @@ node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
     `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, likely duplicates ${r.duplicate_count}, ${s.toFixed(2)} s, ` +
     `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second`)' \
   "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1"
+if [[ $MODE == commit && ${EXPORT:-1} != 0 ]]; then
+  cpu0=$(cpu)
+  start=$(date +%s.%N)
+  code=$(curl -s -o "$WORK/export.csv" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+    "http://127.0.0.1:$PORT/api/v1/accounts/export.csv")
+  end=$(date +%s.%N)
+  cpu1=$(cpu)
+  [[ $code == 200 ]] || { echo "export: HTTP $code"; head -c 2000 "$WORK/export.csv"; exit 1; }
+  lines=$(($(wc -l <"$WORK/export.csv") - 1))
+  bytes=$(stat -c %s "$WORK/export.csv")
+  rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER_PID/status")
+  awk -v n="$lines" -v b="$bytes" -v s="$start" -v e="$end" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" \
+    'BEGIN { printf "export csv: %d rows, %.1f MB, %.2f s, %d rows/s; server CPU %.2f s, %d rows per CPU-second; server peak RSS %d MB\n",
+      n, b / 1e6, e - s, n / (e - s), c1 - c0, n / (c1 - c0 > 0 ? c1 - c0 : 0.01), rss }'
+fi

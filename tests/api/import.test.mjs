@@ -206,6 +206,29 @@ test('likely duplicates of imported records are reported: against existing data 
   assert.equal(s.json.duplicate_count, 0, s.text);
 });
 
+test('import duplicates by phone: one batch checks its numbers together; a number 100 records share is no anchor', async () => {
+  // the batch reads its anchors in bulk (one query per kind): the answer must be what a
+  // per-record check gives
+  // organisations: a shared phone counts with the same city (DOMAIN §9)
+  const twin = await admin.create('accounts', { name: 'Phonetwin Trading', city: 'Shenzhen', phones: ['0755-2688 1001'] });
+  const hotline = '400 820 1234';
+  const rows = ['name,city,phones'];
+  for (let i = 1; i <= 100; i += 1) rows.push(`Hotline Trading ${i},Shenzhen,${hotline}`);
+  const first = await importCsv(admin, 'accounts', rows.join('\n'), { mode: 'commit' });
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.created, 100);
+  assert.equal(first.json.duplicate_count, 0, 'a number shared by 100 records anchors nothing');
+  const csv = ['name,city,phones', 'Phonetwin Trading Ltd,Shenzhen,+86 755 26881001', 'Hotline Trading 101,Shenzhen,400-820-1234', 'Lonely Phone Shop,Shenzhen,0755 2688 9999'].join('\n');
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 3);
+  assert.deepEqual(r.json.duplicates.map((d) => d.row), [2], r.text);
+  assert.equal(r.json.duplicates[0].candidates.length, 1, r.text);
+  assert.equal(r.json.duplicates[0].candidates[0].id, twin.id);
+  assert.equal(r.json.duplicates[0].candidates[0].field, 'name');
+  assert.match(r.json.duplicates[0].candidates[0].reason, /same phone \+8675526881001/);
+});
+
 test('upsert key checks', async () => {
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'customer_code' }), 400, 'bad_request', 'upsert');
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'city' }), 400, 'bad_request', 'upsert');
