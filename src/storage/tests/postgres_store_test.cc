@@ -287,6 +287,20 @@ TEST_F(PgStoreTest, RoundTripsEverySqlValueType) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// Dialect::bulk_insert is a plain INSERT here: a multi-row insert failing in the middle writes
+// nothing, and the dropped transaction leaves nothing either.
+TEST_F(PgStoreTest, BulkInsertFailingMidStatementChangesNothing) {
+  EXPECT_EQ(store_->dialect().bulk_insert(), "INSERT");
+  {
+    auto tx = begin_write(*store_);
+    auto r = tx->exec(store_->dialect().bulk_insert() +
+                      " INTO t(email, name) VALUES ('a@x.cn', 'a'), ('b@x.cn', 'b'), "
+                      "('a@x.cn', 'again'), ('c@x.cn', 'c')");
+    ASSERT_FALSE(r.ok());
+  }
+  EXPECT_EQ(count(*store_, "t"), 0);
+}
+
 TEST_F(PgStoreTest, ResultTypesFollowTheColumnType) {
   auto tx = begin_write(*store_);
   exec_ok(*tx, "CREATE TABLE n(a INTEGER, b BIGINT)");

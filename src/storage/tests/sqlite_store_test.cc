@@ -150,6 +150,25 @@ TEST_F(SqliteStoreTest, CommitPersistsAndDestructorRollsBack) {
   EXPECT_EQ(count(*store_, "t"), 1);
 }
 
+// Dialect::bulk_insert ("INSERT OR FAIL"): a multi-row insert that fails in the middle keeps
+// its earlier rows in the transaction (no statement journal), and dropping the transaction,
+// as a bulk import does after a refused statement, leaves nothing of it.
+TEST_F(SqliteStoreTest, BulkInsertFailingMidStatementIsUndoneWithItsTransaction) {
+  EXPECT_EQ(store_->dialect().bulk_insert(), "INSERT OR FAIL");
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(email, name) VALUES ('before@x.cn', 'before')");
+    auto r = tx->exec(store_->dialect().bulk_insert() +
+                      " INTO t(email, name) VALUES ('a@x.cn', 'a'), ('b@x.cn', 'b'), "
+                      "('a@x.cn', 'again'), ('c@x.cn', 'c')");
+    ASSERT_FALSE(r.ok());
+    auto rows = tx->query("SELECT name FROM t ORDER BY id");
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->rows.size(), 3u) << "the rows before the failing one stay in the transaction";
+  }
+  EXPECT_EQ(count(*store_, "t"), 0);
+}
+
 TEST_F(SqliteStoreTest, FailingUseAfterCommit) {
   auto tx = begin_write(*store_);
   ASSERT_TRUE(tx->commit().ok());
