@@ -59,20 +59,27 @@ Result<Charset> charset_of_content_type(std::string_view ct) {
   return parse_charset(v);
 }
 
-Result<std::string> to_utf8(std::string_view raw, Charset cs) {
+Result<std::string_view> utf8_view(std::string_view raw) {
   if (raw.size() > kMaxBytes)
     return too_large("the file is larger than " + std::to_string(kMaxBytes) + " bytes");
+  if (raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
+  std::size_t bad = invalid_utf8_offset(raw);
+  if (bad != std::string_view::npos)
+    return make_error(Errc::kBadRequest,
+                      "row " + std::to_string(record_at(raw, bad)) + " is not valid UTF-8 (byte " +
+                          std::to_string(bad + 1) +
+                          "); save the file as UTF-8, or declare charset=gb18030 for GBK/GB18030",
+                      "encoding");
+  return raw;
+}
+
+Result<std::string> to_utf8(std::string_view raw, Charset cs) {
   if (cs == Charset::kUtf8) {
-    if (raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
-    std::size_t bad = invalid_utf8_offset(raw);
-    if (bad != std::string_view::npos)
-      return make_error(Errc::kBadRequest,
-                        "row " + std::to_string(record_at(raw, bad)) +
-                            " is not valid UTF-8 (byte " + std::to_string(bad + 1) +
-                            "); save the file as UTF-8, or declare charset=gb18030 for GBK/GB18030",
-                        "encoding");
-    return std::string(raw);
+    RP_ASSIGN(std::string_view text, utf8_view(raw));
+    return std::string(text);
   }
+  if (raw.size() > kMaxBytes)
+    return too_large("the file is larger than " + std::to_string(kMaxBytes) + " bytes");
   // GB18030 (a superset of GBK and GB2312) → UTF-16 → UTF-8; an ill-formed sequence stops.
   UErrorCode status = U_ZERO_ERROR;
   std::unique_ptr<UConverter, void (*)(UConverter*)> conv(ucnv_open("gb18030", &status),

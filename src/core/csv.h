@@ -32,6 +32,9 @@ Result<Charset> charset_of_content_type(std::string_view content_type);
 // names the record — 1 is the header — and the byte offset of the first bad sequence, and says
 // to declare charset=gb18030), converted when it is GB18030. Over kMaxBytes → kTooLarge.
 Result<std::string> to_utf8(std::string_view raw, Charset cs);
+// The UTF-8 case of to_utf8 without a copy: `raw` checked (same errors) and its BOM skipped; a
+// view into `raw`.
+Result<std::string_view> utf8_view(std::string_view raw);
 
 using rapport::invalid_utf8_offset;  // base/utf8.h
 

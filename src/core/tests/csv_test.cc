@@ -76,6 +76,18 @@ TEST(Csv, BadUtf8NamesTheRowAndByte) {
   EXPECT_NE(t.error().message.find("row 3"), std::string::npos) << t.error().message;
 }
 
+TEST(Csv, Utf8ViewIsAViewWithoutTheBomAndFailsAsToUtf8) {
+  const std::string raw = "\xEF\xBB\xBFname\n张三\n";
+  auto v = utf8_view(raw);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, "name\n张三\n");
+  EXPECT_EQ(v->data(), raw.data() + 3) << "no copy";
+  auto bad = utf8_view("name,city\nAcme,Beijing\n\xD5\xC5\xC8\xFD,x\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "encoding");
+  EXPECT_NE(bad.error().message.find("row 3"), std::string::npos) << bad.error().message;
+}
+
 TEST(Csv, Utf8Validation) {
   EXPECT_EQ(invalid_utf8_offset("abc 张三 😀"), std::string_view::npos);
   EXPECT_EQ(invalid_utf8_offset("a\xC0\xAF"), 1u);         // overlong
