@@ -450,7 +450,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     subscriber_id_ = core_.add_subscriber(shared_from_this());
     beast::error_code ec;
     co_await ws_.async_accept(upgrade, redirect(ec));
-    if (!ec && !closed_) {
+    if (!ec && closed_ && stop_during_handshake_) {
+      // stop() came while the 101 was being sent: the client sees the handshake succeed, so it
+      // gets the same going-away close frame as every other open WebSocket.
+      co_await ws_.async_close(websocket::close_code::going_away, redirect(ec));
+    } else if (!ec && !closed_) {
       accepted_ = true;
       if (!queue_.empty() && !writing_) start_writer();
       beast::flat_buffer buffer;
@@ -481,7 +485,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (closed_) return;
     closed_ = true;
     if (!accepted_) {
-      beast::get_lowest_layer(ws_).close();
+      // The upgrade request has been read and the 101 is on its way; the accept coroutine
+      // sends the close frame once it is out (see run()).
+      stop_during_handshake_ = true;
       return;
     }
     asio::co_spawn(
@@ -518,6 +524,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   websocket::stream<beast::tcp_stream> ws_;
   WsSubscription subscription_;
   std::uint64_t subscriber_id_ = 0;
+  bool stop_during_handshake_ = false;
   std::deque<std::string> queue_;
   bool accepted_ = false;
   bool writing_ = false;
