@@ -404,6 +404,138 @@ void action_paths(json::Writer& w, const record::ActionRegistry& actions) {
   }
 }
 
+// An operation whose parameters, request body and success answer are given as JSON text
+// (import and export: bodies and answers that are not the generic JSON records).
+void raw_operation(json::Writer& w, const char* method, const std::string& id,
+                   const std::string& summary, const std::string& tag,
+                   const std::string& parameters, const std::string& request_body,
+                   const std::string& ok_status, const std::string& ok_response) {
+  w.Key(method);
+  w.StartObject();
+  w.Key("operationId");
+  w.String(id);
+  w.Key("summary");
+  w.String(summary);
+  w.Key("tags");
+  w.StartArray();
+  w.String(tag);
+  w.EndArray();
+  w.Key("parameters");
+  w.RawValue(parameters.c_str(), parameters.size(), rapidjson::kArrayType);
+  if (!request_body.empty()) {
+    w.Key("requestBody");
+    w.RawValue(request_body.c_str(), request_body.size(), rapidjson::kObjectType);
+  }
+  w.Key("responses");
+  w.StartObject();
+  json::key(w, ok_status);
+  w.RawValue(ok_response.c_str(), ok_response.size(), rapidjson::kObjectType);
+  errors(w);
+  w.EndObject();
+  w.EndObject();
+}
+
+// A file answer: `Content-Disposition: attachment` with the given media type (docs/API.md).
+std::string download_response(const std::string& media, const std::string& description) {
+  return R"({"description":")" + description +
+         R"(","headers":{"Content-Disposition":{"description":"attachment; filename=…","schema":{"type":"string"}}},"content":{")" +
+         media + R"(":{"schema":{"type":"string","format":"binary"}}}})";
+}
+
+// The query of an export: the list's filter, sort, search and columns (docs/API.md, "Lists");
+// an export is not paged. vCards have no columns.
+std::string export_params(bool with_fields) {
+  std::string s =
+      R"([{"name":"filter","in":"query","required":false,"description":"the list's filter as JSON, see docs/API.md","schema":{"type":"string"}},)"
+      R"({"name":"sort","in":"query","required":false,"description":"comma-separated fields, '-' for descending","schema":{"type":"string"}},)"
+      R"({"name":"q","in":"query","required":false,"description":"full-text search within the list","schema":{"type":"string"}},)"
+      R"({"name":"deleted","in":"query","required":false,"description":"true: the recycle bin instead","schema":{"type":"string","enum":["true","false","1","0"]}})";
+  if (with_fields)
+    s +=
+        R"(,{"name":"fields","in":"query","required":false,"description":"comma-separated columns; default: every readable field",
+      "schema" : {
+    "type" : "string"
+  }
+})";
+  return s + "]";
+}
+
+// POST /{plural}/import: the file is the body (CSV or vCard; Excel is converted to CSV by the
+// client, the server has no .xlsx reader).
+const char* kImportParams =
+    R"([{"name":"mode","in":"query","required":false,"description":"dry_run (default) checks every row and writes nothing but the import run; commit writes the valid rows in batches of 5,000","schema":{"type":"string","enum":["dry_run","commit"],"default":"dry_run"}},)"
+    R"({"name":"upsert","in":"query","required":false,"description":"key that makes a matching live record an update: customer_code, external_id, email or another unique text field","schema":{"type":"string"}},)"
+    R"({"name":"mapping","in":"query","required":false,"description":"JSON object {\"CSV header\":\"field\"}; \"\" skips a column; \"address.city\", \"annual_revenue.currency\" address and money parts","schema":{"type":"string"}},)"
+    R"({"name":"template","in":"query","required":false,"description":"name of a saved import_templates record whose mapping applies; an explicit mapping overrides it column by column",
+   "schema" : {
+  "type" : "string"
+}
+},)"
+    R"({"name":"encoding","in":"query","required":false,"description":"character set of the file when the Content-Type does not declare it: utf-8, or gb18030; gbk, gb2312 and cp936 are read as GB18030; case-insensitive","schema":{
+  "type" : "string"
+}
+},)"
+    R"({"name":"file_name","in":"query","required":false,"description":"the uploaded file's name, kept on the import run","schema":{"type":"string"}}])";
+
+const char* kImportBody =
+    R"({"required":true,"description":"the file itself (max 256 MiB, 1,000,000 rows, 500 columns, 1 MiB per field). CSV per RFC 4180 with a header row, delimiter , ; or tab detected, UTF-8 (BOM stripped) or GB18030 when declared (charset=gb18030). vCard 3/4 when the Content-Type is text/vcard. Excel workbooks are read by the client and sent as CSV.",)"
+    R"("content":{"text/csv":{"schema":{"type":"string"}},"text/plain":{"schema":{"type":"string"}},"text/vcard":{"schema":{"type":"string"}},"text/x-vcard":{"schema":{"type":"string"}},"text/directory":{"schema":{"type":"string"}},"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}})";
+
+const char* kImportResult =
+    R"({"type":"object","properties":{"import_id":{"type":"string","description":"id of the import_runs record, for progress and the report"
+},"entity":{"type":"string"},"mode":{"type":"string","enum":["dry_run","commit"]},"rows":{"type":"integer"},"valid":{"type":"integer"},)"
+    R"("created":{"type":"integer"},"would_create":{"type":"integer"},"updated":{"type":"integer"},"would_update":{"type":"integer"},"skipped":{"type":"integer"},"skipped_rows":{"type":"array","items":{"type":"integer"}},)"
+    R"("errors":{"type":"array","items":{"type":"object","properties":{"row":{"type":"integer"},"field":{"type":["string","null"]},"code":{"type":"string"},"message":{"type":"string"}},"required":["row","field","code","message"]}},)"
+    R"("error_count":{"type":"integer"},"errors_truncated":{"type":"boolean"},)"
+    R"("columns":{"type":"array","items":{"type":"object","properties":{"column":{"type":"string"},"field":{"type":"string"}},"required":["column","field"]}},)"
+    R"("ignored_columns":{"type":"array","items":{"type":"object","properties":{"column":{"type":"string"},"reason":{"type":"string","enum":["unknown","read-only","skipped"]}},"required":["column","reason"]}},)"
+    R"("duplicates":{"type":"array","items":{"type":"object","properties":{"row":{"type":"integer"},"id":{"type":"string"},"candidates":{"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"row":{"type":"integer"},"title":{"type":"string"},"score":{"type":"number"},"reason":{"type":"string"},"field":{"type":"string"}},"required":["title","score","reason","field"]}}},"required":["row","candidates"]}},)"
+    R"("duplicate_count":{"type":"integer"},"report":{"type":"string","description":"path of the report download"}},)"
+    R"("required":["import_id","entity","mode","rows","valid","skipped","skipped_rows","errors","error_count","errors_truncated","columns","ignored_columns","duplicates","duplicate_count","report"]})";
+
+// Import and export operations of one entity (routes.cc: /{plural}/import, /{plural}/export.*).
+void file_paths(json::Writer& w, const schema::Entity& e) {
+  const std::string base = "/api/v1/" + e.plural;
+  json::key(w, base + "/import");
+  w.StartObject();
+  raw_operation(
+      w, "post", "import_" + e.plural,
+      "Import " + e.label_plural.en + " from a CSV or vCard file (dry run or commit)", e.plural,
+      kImportParams, kImportBody, "200",
+      R"({"description":"the import summary; row errors and likely duplicates are listed, not refused","content":{"application/json":{"schema":{"$ref":"#/components/schemas/ImportResult"}}}})");
+  w.EndObject();
+  json::key(w, base + "/export.csv");
+  w.StartObject();
+  raw_operation(
+      w, "get", "export_" + e.plural + "_csv",
+      "Export the list of " + e.label_plural.en + " as CSV", e.plural, export_params(true), "",
+      "200",
+      download_response("text/csv",
+                        "CSV (UTF-8 with BOM), one row per record; hidden fields left out"));
+  w.EndObject();
+  json::key(w, base + "/export.xlsx");
+  w.StartObject();
+  raw_operation(
+      w, "get", "export_" + e.plural + "_xlsx",
+      "Export the list of " + e.label_plural.en + " as an Excel workbook", e.plural,
+      export_params(true), "", "200",
+      download_response("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        "one sheet, numbers and booleans typed; hidden fields left out"));
+  w.EndObject();
+  bool has_contact_data = false;
+  for (const auto& f : e.fields)
+    if (f.type == FieldType::kPhoneList || f.type == FieldType::kEmailList) has_contact_data = true;
+  if (has_contact_data) {
+    json::key(w, base + "/export.vcf");
+    w.StartObject();
+    raw_operation(w, "get", "export_" + e.plural + "_vcf",
+                  "Export the list of " + e.label_plural.en + " as vCard 4", e.plural,
+                  export_params(false), "", "200",
+                  download_response("text/vcard", "vCard 4 (RFC 6350), one card per record"));
+    w.EndObject();
+  }
+}
+
 }  // namespace
 
 std::string openapi_json(const schema::Registry& registry, const record::ActionRegistry* actions) {
@@ -467,7 +599,18 @@ std::string openapi_json(const schema::Registry& registry, const record::ActionR
     w.StartObject();
     operation(w, "get", "history_" + e->name, "Audit trail", e->plural, "", "200", "History", true);
     w.EndObject();
+    file_paths(w, *e);
   }
+  w.Key("/api/v1/imports/{id}/report.csv");
+  w.StartObject();
+  raw_operation(
+      w, "get", "import_report", "Download an import run's errors and likely duplicates", "imports",
+      R"([{"name":"id","in":"path","required":true,"description":"the import_id of the run","schema":{"type":"string"}}])",
+      "", "200",
+      download_response("text/csv",
+                        "CSV (UTF-8 with BOM): row,field,code,message; one line per row error and "
+                        "per likely-duplicate candidate (code likely_duplicate), by row"));
+  w.EndObject();
   w.Key("/api/v1/search");
   w.StartObject();
   operation(w, "get", "search", "Full-text search over searchable fields", "search", "", "200",
@@ -552,6 +695,7 @@ std::string openapi_json(const schema::Registry& registry, const record::ActionR
   std::string s(fixed);
   // merge the fixed schemas into the open object
   s = s.substr(1, s.size() - 2);
+  s += std::string(",\"ImportResult\":") + kImportResult;
   w.EndObject();
   w.EndObject();
   w.EndObject();

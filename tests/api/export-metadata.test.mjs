@@ -264,3 +264,77 @@ test('openapi.json describes GET /{plural}/aggregate for every entity, and real 
   assert.match(schemaMismatch(schema, { entity: 'account', group_by: ['tier'], bucket: 'week', groups: [], total: 0, truncated: false }), /bucket/);
   assert.match(schemaMismatch(schema, { entity: 'account', group_by: ['tier'], bucket: null, groups: [{ values: [{}], count: 1 }], total: 1, truncated: false }), /values\[0\]/);
 });
+
+test('openapi.json describes import, export and the import report for every entity, and real answers fit it', async () => {
+  const spec = (await admin.get('/api/v1/openapi.json')).json;
+  const meta = (await admin.get('/api/v1/metadata')).json;
+  const problem = { $ref: '#/components/schemas/Problem' };
+  const ids = new Set();
+  for (const e of meta.entities) {
+    const imp = spec.paths[`/api/v1/${e.plural}/import`]?.post;
+    assert.ok(imp, `import of ${e.plural}`);
+    assert.equal(imp.operationId, `import_${e.plural}`);
+    const params = Object.fromEntries(imp.parameters.map((p) => [p.name, p]));
+    assert.deepEqual(Object.keys(params).sort(), ['encoding', 'file_name', 'mapping', 'mode', 'template', 'upsert']);
+    for (const p of Object.values(params)) assert.equal(p.in, 'query');
+    assert.deepEqual(params.mode.schema.enum, ['dry_run', 'commit']);
+    assert.equal(params.mode.schema.default, 'dry_run');
+    assert.equal(imp.requestBody.required, true);
+    for (const media of ['text/csv', 'text/vcard']) assert.ok(imp.requestBody.content[media], `${e.plural} import accepts ${media}`);
+    assert.match(imp.requestBody.description, /Excel/);
+    assert.deepEqual(imp.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/ImportResult' });
+    for (const s of ['400', '403', '413', '422']) assert.deepEqual(imp.responses[s].content['application/problem+json'].schema, problem);
+
+    const hasCards = e.fields.some((f) => f.type === 'phone_list' || f.type === 'email_list');
+    for (const [suffix, media] of [['csv', 'text/csv'],
+      ['xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'], ['vcf', 'text/vcard']]) {
+      const op = spec.paths[`/api/v1/${e.plural}/export.${suffix}`]?.get;
+      if (suffix === 'vcf' && !hasCards) { assert.equal(op, undefined, `${e.plural} has no vCard export`); continue; }
+      assert.ok(op, `export.${suffix} of ${e.plural}`);
+      assert.ok(!ids.has(op.operationId));
+      ids.add(op.operationId);
+      const names = op.parameters.map((p) => p.name).sort();
+      assert.deepEqual(names, suffix === 'vcf' ? ['deleted', 'filter', 'q', 'sort'] : ['deleted', 'fields', 'filter', 'q', 'sort']);
+      assert.deepEqual(op.responses['200'].content[media].schema, { type: 'string', format: 'binary' });
+      assert.ok(op.responses['200'].headers['Content-Disposition']);
+      assert.deepEqual(op.responses['400'].content['application/problem+json'].schema, problem);
+    }
+  }
+  const report = spec.paths['/api/v1/imports/{id}/report.csv'].get;
+  assert.deepEqual(report.parameters.map((p) => [p.name, p.in, p.required]), [['id', 'path', true]]);
+  assert.ok(report.responses['200'].content['text/csv']);
+  assert.deepEqual(report.responses['404'].content['application/problem+json'].schema, problem);
+
+  // Real answers: a dry run with a row error and a likely duplicate fits ImportResult, as does a commit.
+  const schema = spec.components.schemas.ImportResult;
+  const csv = 'name,website,tier\nOpenAPI Import Co,https://openapi-import.cn,B\nNo tier,,Z\nOpenAPI Import Twin,openapi-import.cn/about,A\n';
+  for (const mode of ['dry_run', 'commit']) {
+    const r = await admin.post(`/api/v1/accounts/import?${qs({ mode, file_name: 'a.csv' })}`, csv, { headers: { 'content-type': 'text/csv' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.errors.length, 1);
+    assert.ok(r.json.duplicates.length >= 1, r.text);
+    assert.equal(schemaMismatch(schema, r.json), null, `${mode}: ${r.text}`);
+    const rep = await admin.get(r.json.report);
+    assert.equal(rep.status, 200);
+    assert.match(rep.headers.get('content-type'), /^text\/csv/);
+    assert.match(rep.headers.get('content-disposition'), /attachment/);
+  }
+  const vcf = 'BEGIN:VCARD\r\nVERSION:4.0\r\nFN:OpenAPI vCard\r\nTEL:+86 10 6253 1234\r\nEND:VCARD\r\n';
+  const rv = await admin.post('/api/v1/contacts/import?mode=dry_run', vcf, { headers: { 'content-type': 'text/vcard' } });
+  assert.equal(rv.status, 200, rv.text);
+  assert.equal(schemaMismatch(schema, rv.json), null, rv.text);
+  // The schema check does catch another shape, and the documented problems are what the server answers.
+  assert.match(schemaMismatch(schema, { ...rv.json, mode: 'try' }), /mode/);
+  assertProblem(await admin.post('/api/v1/accounts/import?mode=maybe', csv, { headers: { 'content-type': 'text/csv' } }), 400, 'bad_request', 'mode');
+  assertProblem(await admin.post('/api/v1/accounts/import?encoding=latin1', csv, { headers: { 'content-type': 'text/csv' } }), 400, 'bad_request', 'encoding');
+  assertProblem(await admin.get('/api/v1/interactions/export.vcf'), 400, 'bad_request');
+  assertProblem(await admin.get('/api/v1/imports/999999/report.csv'), 404, 'not_found');
+  for (const suffix of ['csv', 'xlsx', 'vcf']) {
+    const r = await admin.get(`/api/v1/accounts/export.${suffix}?${qs({ filter: JSON.stringify({ field: 'tier', op: '=', value: 'B' }), sort: '-created_at', q: '浦东', deleted: 'false' })}`);
+    assert.equal(r.status, 200, `${suffix}: ${r.text}`);
+    assert.match(r.headers.get('content-disposition'), /attachment/);
+  }
+  const v = new Validator();
+  const res = await v.validate(spec);
+  assert.ok(res.valid, `OpenAPI validation errors: ${JSON.stringify(res.errors, null, 1)?.slice(0, 3000)}`);
+});
