@@ -177,9 +177,14 @@ PersonName split_person(std::string_view key) {
   return n;
 }
 
+// A given or family name both written in Chinese characters meets another by pinyin only as a
+// homophone (an input method's slip: 王芳 = 汪芳): one or two syllables a letter apart (李明
+// ming, 李敏 min) are other names, though Jaro–Winkler of the pinyin says 0.93. Near pinyin is
+// for a Chinese name against a Latin one (and for whole names, name_similarity).
 double part_similarity(const std::string& a, const std::string& a_latin, const std::string& b,
                        const std::string& b_latin) {
   if (a.empty() && b.empty()) return 1;
+  if (text::has_han(a) && text::has_han(b)) return a_latin == b_latin ? 1.0 : jaro_winkler(a, b);
   return std::max(jaro_winkler(a, b), jaro_winkler(a_latin, b_latin));
 }
 
@@ -286,7 +291,17 @@ std::string name_key(std::string_view name) {
   std::string key = words_only(text::strip_legal_suffix(name));
   // Punctuation gone, a suffix may now end the name ("Acme (Beijing) Ltd" → "acme beijing").
   std::string again = text::strip_legal_suffix(key);
-  return again.empty() ? key : words_only(again);
+  if (!again.empty()) key = words_only(again);
+  // "&" is punctuation, so "and" (und) between words goes too: "Smith & Sons" = "Smith and Sons".
+  auto words = split_words(key);
+  if (words.size() < 3) return key;
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i > 0 && i + 1 < words.size() && (words[i] == "and" || words[i] == "und")) continue;
+    if (!out.empty()) out += ' ';
+    out += words[i];
+  }
+  return out;
 }
 
 std::string tax_id_key(std::string_view raw) {
@@ -302,6 +317,51 @@ std::string city_key(std::string_view city) {
   std::string s = without_spaces(words_only(text::fold(city)));
   if (s.size() > 3 && s.compare(s.size() - 3, 3, "市") == 0) s.resize(s.size() - 3);
   return s;
+}
+
+std::string street_key(std::string_view street, std::string_view city) {
+  // Usual abbreviations of street words (USPS and Royal Mail style) and their long forms meet
+  // on the short one; house-number words ("No.", "#") go; "12th Floor" and "12/F" both read
+  // "12f". Traditional 號 is 号.
+  static const std::map<std::string, std::string, std::less<>> kShort = {
+      {"road", "rd"},       {"street", "st"},      {"str", "st"},        {"avenue", "ave"},
+      {"av", "ave"},        {"boulevard", "blvd"}, {"drive", "dr"},      {"lane", "ln"},
+      {"court", "ct"},      {"place", "pl"},       {"square", "sq"},     {"highway", "hwy"},
+      {"parkway", "pkwy"},  {"terrace", "ter"},    {"crescent", "cres"}, {"circle", "cir"},
+      {"building", "bldg"}, {"bld", "bldg"},       {"tower", "twr"},     {"floor", "f"},
+      {"fl", "f"},          {"flr", "f"},          {"suite", "ste"},     {"room", "rm"},
+      {"apartment", "apt"}, {"north", "n"},        {"south", "s"},       {"east", "e"},
+      {"west", "w"},        {"centre", "ctr"},     {"center", "ctr"},    {"mount", "mt"},
+      {"district", "dist"}, {"industrial", "ind"}, {"estate", "est"},    {"saint", "st"},
+      {"strasse", "str"},   {"straße", "str"}};
+  std::string folded = text::fold(street);
+  for (size_t at = folded.find("號"); at != std::string::npos; at = folded.find("號", at))
+    folded.replace(at, std::string_view("號").size(), "号");
+  std::string out;
+  for (std::string w : split_words(words_only(folded))) {
+    if (w == "no" || w == "nr" || w == "number") continue;
+    // An ordinal number is its number: "12th" → "12".
+    size_t digits = 0;
+    while (digits < w.size() && w[digits] >= '0' && w[digits] <= '9') ++digits;
+    if (digits > 0 && w.size() == digits + 2) {
+      std::string_view tail = std::string_view(w).substr(digits);
+      if (tail == "st" || tail == "nd" || tail == "rd" || tail == "th") w.resize(digits);
+    }
+    // German compounds: "Hauptstraße" and "Hauptstr." meet.
+    for (std::string_view long_form : {"strasse", "straße"})
+      if (w.size() > long_form.size() && w.ends_with(long_form))
+        w = w.substr(0, w.size() - long_form.size()) + "str";
+    auto it = kShort.find(w);
+    out += it == kShort.end() ? w : it->second;
+  }
+  // A Chinese street often repeats the city first: "北京市海淀区…" is "海淀区…" in 北京.
+  const std::string c = city_key(city);
+  if (!c.empty() && out.size() > c.size() && out.compare(0, c.size(), c) == 0) {
+    std::string rest = out.substr(c.size());
+    if (rest.rfind("市", 0) == 0) rest.erase(0, std::string_view("市").size());
+    if (!rest.empty() && text::has_han(rest)) out = rest;
+  }
+  return out;
 }
 
 std::string country_key(std::string_view country) {
@@ -441,11 +501,12 @@ Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Valu
     }
     if (!v->IsString()) {
       if (field.name == profile.address_field && v->IsObject()) {
-        std::string street = words_only(text::fold(str_member(*v, "street")));
-        std::string city = city_key(str_member(*v, "city"));
+        std::string raw_city = str_member(*v, "city");
+        std::string street = street_key(str_member(*v, "street"), raw_city);
+        std::string city = city_key(raw_city);
         if (f.city.empty()) f.city = city;
         f.country = country_key(str_member(*v, "country"));
-        if (!street.empty()) f.address = without_spaces(street) + "|" + city;
+        if (!street.empty()) f.address = street + "|" + city;
       }
       continue;
     }

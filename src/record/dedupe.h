@@ -38,6 +38,11 @@ std::string name_key(std::string_view name);
 std::string tax_id_key(std::string_view raw);
 // City without the administrative suffix 市 and punctuation, folded: "北京市" → "北京".
 std::string city_key(std::string_view city);
+// A street compared as written differently: NFKC + case folded, punctuation and spaces removed,
+// street words abbreviated the usual way ("Road" = "Rd.", "Avenue" = "Ave", "12th Floor" =
+// "12/F"), "No." dropped, 號 = 号, and a leading city (with or without 市) dropped for Chinese
+// streets in that city: ("8 Harbour Road", "Hong Kong") = ("No. 8 Harbour Rd.", "Hong Kong").
+std::string street_key(std::string_view street, std::string_view city);
 // Two-letter country for the usual spellings ("China", "中国", "PRC", "cn" → "cn"); other values
 // folded.
 std::string country_key(std::string_view country);

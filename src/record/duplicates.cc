@@ -71,7 +71,7 @@ using namespace detail;
 namespace {
 
 // Bumped when what goes into match_index changes; the index is then rebuilt at start-up.
-constexpr int kMatchIndexVersion = 2;
+constexpr int kMatchIndexVersion = 3;  // 3: street_key (abbreviations, "No.", city prefix)
 
 struct Scored {
   DuplicateCandidate c;

@@ -21,9 +21,13 @@
 namespace rapport::record::dedupe {
 namespace {
 
-constexpr double kMinDuplicatePrecision = 0.95;  // score ≥ kDuplicateScore
-constexpr double kMinReviewPrecision = 0.90;     // score ≥ kReviewScore
-constexpr double kMinReviewRecall = 0.80;
+// Measured on the set as committed, rounded down; the set holds hard non-pairs that the rules
+// as DOMAIN §9 states them call duplicates (colleagues with near names on one switchboard,
+// Michael and Michelle at one company, two clinics at one address), so precision is below 1.
+constexpr double kMinDuplicatePrecision = 0.90;  // score ≥ kDuplicateScore
+constexpr double kMinDuplicateRecall = 0.92;
+constexpr double kMinReviewPrecision = 0.88;  // score ≥ kReviewScore
+constexpr double kMinReviewRecall = 0.95;
 
 using fixtures::account_entity;
 using fixtures::contact_entity;
@@ -76,9 +80,10 @@ TEST(DedupeGolden, PrecisionAndRecallOnTheLabelledSet) {
     count(is_contact ? contacts : accounts, score >= kReviewScore);
     ++pairs;
     same += truth;
-    if ((score >= kReviewScore) != truth || (!truth && score >= kDuplicateScore)) {
+    if ((score >= kDuplicateScore) != truth || (!truth && score >= kReviewScore)) {
       const json::Value* note = json::member(*doc, "note");
-      std::printf("  line %d %s: %s — %s, score %.2f\n", n, truth ? "missed" : "false match",
+      const char* what = !truth ? "false match" : score >= kReviewScore ? "review only" : "missed";
+      std::printf("  line %d %s: %s — %s, score %.2f\n", n, what,
                   note && note->IsString() ? note->GetString() : "",
                   m ? m->reason.c_str() : "no rule", score);
     }
@@ -89,10 +94,11 @@ TEST(DedupeGolden, PrecisionAndRecallOnTheLabelledSet) {
       pairs, same, kDuplicateScore, dup.precision(), dup.recall(), kReviewScore, review.precision(),
       review.recall(), contacts.precision(), contacts.recall(), accounts.precision(),
       accounts.recall());
-  ASSERT_GE(pairs, 40) << "the golden set is read whole";
-  ASSERT_GE(same, 15);
-  ASSERT_GE(pairs - same, 15);
+  ASSERT_GE(pairs, 75) << "the golden set is read whole";
+  ASSERT_GE(same, 40);
+  ASSERT_GE(pairs - same, 30);
   EXPECT_GE(dup.precision(), kMinDuplicatePrecision);
+  EXPECT_GE(dup.recall(), kMinDuplicateRecall);
   EXPECT_GE(review.precision(), kMinReviewPrecision);
   EXPECT_GE(review.recall(), kMinReviewRecall);
 }

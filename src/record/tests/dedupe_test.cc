@@ -76,6 +76,42 @@ TEST(Normalise, Names) {
   EXPECT_EQ(country_key("CN"), "cn");
 }
 
+TEST(Normalise, AndBetweenWordsGoes) {
+  EXPECT_EQ(name_key("Smith & Sons Trading Co."), "smith sons trading");
+  EXPECT_EQ(name_key("Smith and Sons Trading Company"), "smith sons trading");
+  EXPECT_EQ(name_key("Müller und Söhne GmbH"), "müller söhne");
+  // Only between words: a name that is "and" at an end keeps it.
+  EXPECT_EQ(name_key("Sand and"), "sand and");
+  EXPECT_EQ(name_key("And Co"), "and");
+}
+
+TEST(Normalise, Streets) {
+  EXPECT_EQ(street_key("8 Harbour Road", "Hong Kong"), street_key("8 Harbour Rd.", "Hong Kong"));
+  EXPECT_EQ(street_key("No. 18 Nathan Road", ""), "18nathanrd");
+  EXPECT_EQ(street_key("500 West 5th Avenue, Suite 200", "Austin"),
+            street_key("500 W 5th Ave Ste 200", "Austin"));
+  EXPECT_EQ(street_key("Flat 5, 12/F, 88 Queen's Road Central", "Hong Kong"),
+            street_key("Flat 5, 12th Floor, 88 Queen's Rd Central", "Hong Kong"));
+  EXPECT_EQ(street_key("Hauptstraße 12", "München"), "hauptstr12");
+  EXPECT_EQ(street_key("Hauptstr. 12", "München"), "hauptstr12");
+  EXPECT_EQ(street_key("北京市海淀区中关村大街1號", "北京"), "海淀区中关村大街1号");
+  EXPECT_EQ(street_key("北京海淀区中关村大街1号", "北京市"), "海淀区中关村大街1号");
+  // A street that is only the city, or a Latin street starting with the city's letters, stays.
+  EXPECT_EQ(street_key("北京", "北京"), "北京");
+  EXPECT_EQ(street_key("Hong Kong Road 5", "Hong"), "hongkongrd5");
+  // Different numbers and different streets stay different.
+  EXPECT_NE(street_key("100 Nanjing Road", "Shanghai"), street_key("200 Nanjing Rd", "Shanghai"));
+  EXPECT_NE(street_key("1 Beach Road", ""), street_key("1 Beach Lane", ""));
+}
+
+TEST(NameSimilarity, HanGivenNamesMeetByPinyinOnlyAsHomophones) {
+  // 伟 and 玮 are both "wei" (an input method's slip); 明 (ming) and 敏 (min) are two names.
+  EXPECT_DOUBLE_EQ(first_last_similarity("张伟", "张玮"), 1.0);
+  EXPECT_LT(first_last_similarity("李明", "李敏"), 0.75);
+  // Against a Latin spelling, near pinyin still counts.
+  EXPECT_GE(first_last_similarity("李明", "li min"), 0.90);
+}
+
 TEST(NameSimilarity, LatinChineseAndPinyin) {
   EXPECT_DOUBLE_EQ(name_similarity("zhang san", "zhang san").score, 1.0);
   auto s = name_similarity(name_key("Zhang San"), name_key("张三"));
