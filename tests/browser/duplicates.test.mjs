@@ -1,6 +1,6 @@
 // Duplicate review queue (issue 4): an administrator sees a scanned pair with score and reason,
 // compares the two contacts side by side, keeps the second, merges, sees the result and undoes it;
-// another pair is dismissed.
+// another pair is dismissed; the last scheduled scan and "Scan now" are shown (en and zh-CN).
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startApp, launchBrowser, newPage, loginAs, uiTest } from './helpers.mjs';
@@ -64,4 +64,42 @@ uiTest('dismiss a pair', P, async () => {
   await page.getByTestId('dup-notice').waitFor();
   const r = await api.get(`/api/v1/duplicate_candidates/${id}`);
   assert.equal(r.json.status, 'dismissed');
+});
+
+uiTest('an administrator sees the last scheduled scan and scans now, in English and Chinese', P, async () => {
+  // The server's first scheduled scan runs at start-up (--scan-every defaults to 24h).
+  let status;
+  for (const t0 = Date.now(); Date.now() - t0 < 30_000;) {
+    status = await api.get('/api/v1/duplicates/scan');
+    assert.equal(status.status, 200, status.text);
+    if (status.json.last_run) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const run = status.json.last_run;
+  assert.ok(run, 'the start-up scan was recorded');
+  await page.goto(`${app.url}/duplicates`);
+  const panel = page.getByTestId('dup-scan-status');
+  await panel.waitFor();
+  assert.equal(await panel.getAttribute('data-state'), run.error ? 'failed' : 'ok');
+  const counts = await page.getByTestId('dup-scan-counts').textContent();
+  assert.match(counts, new RegExp(`${run.scanned} record\\(s\\) read, ${run.pairs} pair\\(s\\) found, ${run.added} new`));
+  assert.match(await page.getByTestId('dup-scan-last').textContent(), /^Last run .+, took \d[\d.,]* (ms|sec|min)/);
+  assert.match(await page.getByTestId('dup-scan-scope').textContent(), /Full scan of all records/);
+
+  // Scan now: the two live contacts are read, and the queue reloads.
+  await page.getByTestId('dup-scan').click();
+  const notice = page.getByTestId('dup-notice');
+  await notice.waitFor();
+  assert.match(await notice.textContent(), /^Scan done in .+: 2 record\(s\) read, 1 pair\(s\) found, \d+ new in the queue\.$/);
+
+  // Chinese labels.
+  await page.evaluate(() => localStorage.setItem('rapport.locale', 'zh-CN'));
+  await page.reload();
+  await page.getByTestId('dup-scan-status').waitFor();
+  assert.match(await page.getByTestId('dup-scan-status').textContent(), /定时扫描/);
+  assert.match(await page.getByTestId('dup-scan-counts').textContent(), new RegExp(`读取 ${run.scanned} 条记录，发现 ${run.pairs} 对`));
+  assert.match(await page.getByTestId('dup-scan-last').textContent(), /^上次运行于 .+，用时/);
+  assert.equal((await page.getByTestId('dup-scan').textContent()).trim(), '立即扫描');
+  await page.evaluate(() => localStorage.removeItem('rapport.locale'));
+  assert.deepEqual(page.consoleErrors, []);
 });

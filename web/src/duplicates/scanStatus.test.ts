@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, scanDurationMs, scanState, scanTotals, type ScanRun } from './scanStatus';
+
+const run = (over: Partial<ScanRun> = {}): ScanRun => ({
+  started_at: '2026-11-22T03:00:00.000Z',
+  finished_at: '2026-11-22T03:00:01.250Z',
+  scanned: 3000,
+  pairs: 12,
+  added: 4,
+  changed_since: null,
+  error: null,
+  ...over,
+});
+
+describe('scan status', () => {
+  it('tells none, ok and failed apart', () => {
+    expect(scanState(null)).toBe('none');
+    expect(scanState({ last_run: null })).toBe('none');
+    expect(scanState({ last_run: run() })).toBe('ok');
+    expect(scanState({ last_run: run({ error: 'interrupted (the server stopped)' }) })).toBe('failed');
+  });
+
+  it('measures the duration from start to finish', () => {
+    expect(scanDurationMs(run())).toBe(1250);
+    expect(scanDurationMs(run({ finished_at: '2026-11-22T02:59:59Z' }))).toBe(0);
+    expect(scanDurationMs(run({ finished_at: 'nonsense' }))).toBe(0);
+  });
+
+  it('formats durations in the locale', () => {
+    expect(formatDuration(850, 'en')).toBe('850 ms');
+    expect(formatDuration(1250, 'en')).toBe('1.3 sec');
+    expect(formatDuration(185_000, 'en')).toBe('3 min 5 sec');
+    expect(formatDuration(2 * 3600_000 + 4 * 60_000, 'en')).toBe('2 hr 4 min');
+    expect(formatDuration(1250, 'zh-CN')).toBe('1.3秒');
+    expect(formatDuration(185_000, 'zh-CN')).toBe('3分钟 5秒');
+  });
+
+  it('adds up a scan started by hand over its entities', () => {
+    expect(
+      scanTotals({
+        results: [
+          { entity: 'account', scanned: 10, pairs: 2, added: 1, next_after: null },
+          { entity: 'contact', scanned: 5, pairs: 3, added: 3, next_after: null },
+        ],
+        elapsed_ms: 7,
+      }),
+    ).toEqual({ scanned: 15, pairs: 5, added: 4 });
+    expect(scanTotals({ results: [], elapsed_ms: 0 })).toEqual({ scanned: 0, pairs: 0, added: 0 });
+  });
+});
