@@ -138,6 +138,7 @@ const en = {
     recycleBin: 'Recycle bin',
     restore: 'Restore',
     changed: 'Records in this list were changed by someone.',
+    imported: 'An import added {created} and updated {updated} record(s) in this list.',
     refresh: 'Refresh',
     open: 'Open {title}',
   },

@@ -140,6 +140,7 @@ const zhCN: Messages = {
     recycleBin: '回收站',
     restore: '恢复',
     changed: '列表中的记录已被他人修改。',
+    imported: '导入新增了 {created} 条、更新了 {updated} 条记录。',
     refresh: '刷新',
     open: '打开 {title}',
   },
