@@ -5,9 +5,15 @@
 // every acknowledged account is there (GET 200 with its name), no request of the writers got a
 // 5xx, and PRAGMA integrity_check says ok. Peak RSS of each server run is reported.
 //
+// --kill-every 0: one server for the whole run, never killed — the memory check (issue 5: "memory
+// growth < 10% after warm-up"). The server's RSS (VmRSS) is sampled every second from the end of
+// --warmup seconds of load to the end of the load; the run fails when the median of the last
+// window of samples is --max-growth (0.10) or more above the median of the first window.
+//
 //   node bench/soak.mjs --rapport BIN --data DIR [--seconds 300] [--kill-every 30]
-//                       [--writers 4] [--connections 32]
-// Exits 1 when anything acknowledged is missing, on a 5xx, or on a failed integrity check.
+//                       [--writers 4] [--connections 32] [--warmup S] [--max-growth 0.10]
+// Exits 1 when anything acknowledged is missing, on a 5xx, on a failed integrity check, or (kill
+// every 0) when RSS grew too much after the warm-up.
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -25,6 +31,9 @@ const SECONDS = Number(args.seconds ?? 300);
 const KILL_EVERY = Number(args['kill-every'] ?? 30);
 const WRITERS = Number(args.writers ?? 4);
 const CONNECTIONS = Number(args.connections ?? 32);
+// Kill-free mode: warm-up (default a quarter of the run, 10–60 s) and the allowed RSS growth.
+const WARMUP = Number(args.warmup ?? Math.min(60, Math.max(10, SECONDS / 4)));
+const MAX_GROWTH = Number(args['max-growth'] ?? 0.10);
 if (!RAPPORT || !DATA) {
   console.error('usage: node bench/soak.mjs --rapport BIN --data DIR [--seconds S] [--kill-every S]');
   process.exit(2);
@@ -54,6 +63,20 @@ async function startServer(port) {
   throw new Error(`server did not start:\n${log.slice(-2000)}`);
 }
 
+function rssNow(pid) {
+  return rssParts(pid).total;
+}
+
+// VmRSS and its parts: RssAnon (heap, SQLite page caches) and RssFile (mapped files, among them
+// the database through SQLite's mmap, which fills as more of the file is read).
+function rssParts(pid) {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? 0) * 1024;
+    return { total: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+  } catch { return { total: 0, anon: 0, file: 0 }; }
+}
+
 function peakRss(pid) {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -78,10 +101,18 @@ let fivexx = 0;
 let writesTried = 0;
 const fivexxSamples = [];
 
-async function round(n, port, seconds) {
+// Kill-free mode: RSS samples (one a second) from the end of the warm-up to the end of the load.
+// RSS under load moves with the requests in flight (buffers, SQLite statements), so the check
+// compares the median of the first and of the last window of samples (10 s, or a quarter of the
+// samples when fewer), not two single readings.
+const memory = { samples: [], anon: [], file: [], warm: 0, end: 0, lastReading: 0 };
+const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length ? v[Math.floor(v.length / 2)] : 0; };
+
+async function round(n, port, seconds, { kill = true } = {}) {
   const srv = await startServer(port);
-  const end = Date.now() + seconds * 1000;
-  const killAt = Date.now() + (seconds / 2 + Math.random() * seconds / 2) * 1000;
+  const begun = Date.now();
+  const end = begun + seconds * 1000;
+  const killAt = kill ? begun + (seconds / 2 + Math.random() * seconds / 2) * 1000 : end;
   const wrk = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${Math.ceil(seconds)}s`, '--timeout', '10s',
     '-s', join(here, 'wrk', 'mixed.lua'), url(port)],
   { env: { ...process.env, BENCH_DIR: join(DATA, 'bench') }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -109,27 +140,78 @@ async function round(n, port, seconds) {
       }
     }
   })());
-  while (Date.now() < Math.min(killAt, end)) await sleep(100);
+  const warmAt = begun + WARMUP * 1000;
+  let nextSample = warmAt;
+  while (Date.now() < Math.min(killAt, end)) {
+    if (!kill && Date.now() >= nextSample) {
+      const parts = rssParts(srv.proc.pid);
+      memory.samples.push(parts.total);
+      memory.anon.push(parts.anon);
+      memory.file.push(parts.file);
+      nextSample += 1000;
+    }
+    await sleep(100);
+  }
   const rss = peakRss(srv.proc.pid);
-  dead = true;
-  srv.proc.kill('SIGKILL');
-  await srv.exited;
-  wrk.kill('SIGINT');
-  await wrkDone;
-  await Promise.all(writers);
+  if (!kill) {
+    // End of the load: the last RSS under load, then a clean stop (the writers see no error).
+    memory.lastReading = rssNow(srv.proc.pid);
+    const w = Math.max(1, Math.min(10, Math.floor(memory.samples.length / 4)));
+    memory.warm = median(memory.samples.slice(0, w));
+    memory.end = median(memory.samples.slice(-w));
+    memory.window = w;
+    dead = true;
+    wrk.kill('SIGINT');
+    await wrkDone;
+    await Promise.all(writers);
+    srv.proc.kill('SIGTERM');
+    await srv.exited;
+  } else {
+    dead = true;
+    srv.proc.kill('SIGKILL');
+    await srv.exited;
+    wrk.kill('SIGINT');
+    await wrkDone;
+    await Promise.all(writers);
+  }
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(wrkOut)?.[1] ?? '?';
-  console.log(`   round ${n}: killed after ${Math.round((Date.now() - (end - seconds * 1000)) / 1000)} s; ` +
+  console.log(`   round ${n}: ${kill ? 'killed' : 'stopped'} after ${Math.round((Date.now() - begun) / 1000)} s; ` +
     `wrk mixed ${rps} req/s; ${acked.size} acknowledged creates so far; peak RSS ${(rss / 1048576).toFixed(1)} MB`);
 }
 
+const MB = (b) => `${(b / 1048576).toFixed(1)} MB`;
+
 const port = await freePort();
 const started = Date.now();
-console.log(`== soak: ${SECONDS} s of mixed load (wrk ${CONNECTIONS} connections) + ${WRITERS} writers, kill -9 every ~${KILL_EVERY} s`);
-for (let n = 0; ; n++) {
-  const left = (SECONDS * 1000 - (Date.now() - started)) / 1000;
-  if (left < 2) break;
-  // The last round takes the rest rather than leaving a tail of short ones.
-  await round(n, port, left < 1.5 * KILL_EVERY ? left : KILL_EVERY);
+if (KILL_EVERY > 0) {
+  console.log(`== soak: ${SECONDS} s of mixed load (wrk ${CONNECTIONS} connections) + ${WRITERS} writers, kill -9 every ~${KILL_EVERY} s`);
+  for (let n = 0; ; n++) {
+    const left = (SECONDS * 1000 - (Date.now() - started)) / 1000;
+    if (left < 2) break;
+    // The last round takes the rest rather than leaving a tail of short ones.
+    await round(n, port, left < 1.5 * KILL_EVERY ? left : KILL_EVERY);
+  }
+} else {
+  if (WARMUP >= SECONDS) {
+    console.error(`soak: the warm-up (${WARMUP} s) must be shorter than the run (${SECONDS} s)`);
+    process.exit(2);
+  }
+  console.log(`== soak: ${SECONDS} s of mixed load (wrk ${CONNECTIONS} connections) + ${WRITERS} writers, no kills; ` +
+    `RSS after a ${WARMUP} s warm-up vs at the end, growth < ${(MAX_GROWTH * 100).toFixed(0)}%`);
+  await round(0, port, SECONDS, { kill: false });
+}
+const growth = memory.warm ? (memory.end - memory.warm) / memory.warm : NaN;
+if (KILL_EVERY <= 0) {
+  const xs = memory.samples;
+  console.log(`== memory: RSS median ${MB(memory.warm)} over the first ${memory.window} s after the ${WARMUP} s warm-up, ` +
+    `${MB(memory.end)} over the last ${memory.window} s (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%); ` +
+    `${xs.length} samples, range ${MB(Math.min(...xs))}–${MB(Math.max(...xs))}, first ${MB(xs[0] ?? 0)}, ` +
+    `last ${MB(memory.lastReading)}`);
+  const w = memory.window;
+  for (const part of ['anon', 'file']) {
+    const a = median(memory[part].slice(0, w)), b = median(memory[part].slice(-w));
+    console.log(`   Rss${part === 'anon' ? 'Anon' : 'File'}: ${MB(a)} → ${MB(b)} (${a ? ((b - a) / a * 100).toFixed(1) : '?'}%)`);
+  }
 }
 
 // Check: restart once more and read every acknowledged account back.
@@ -153,6 +235,8 @@ const integrity = execFileSync('sqlite3', [join(DATA, 'rapport.db'), 'PRAGMA int
 console.log(`== soak result: ${Math.round((Date.now() - started) / 1000)} s, ${writesTried} creates tried, ` +
   `${acked.size} acknowledged, ${missing} missing, ${fivexx} 5xx, integrity_check ${integrity}`);
 for (const s of [...samples, ...fivexxSamples]) console.log(`   ${s}`);
-const ok = missing === 0 && fivexx === 0 && integrity === 'ok' && acked.size > 0;
+const memoryOk = KILL_EVERY > 0 || (memory.warm > 0 && memory.end > 0 && growth < MAX_GROWTH);
+if (!memoryOk) console.log(`   RSS grew ${(growth * 100).toFixed(1)}% after the warm-up (limit ${(MAX_GROWTH * 100).toFixed(0)}%)`);
+const ok = missing === 0 && fivexx === 0 && integrity === 'ok' && acked.size > 0 && memoryOk;
 console.log(ok ? 'soak: passed' : 'soak: FAILED');
 process.exit(ok ? 0 : 1);

@@ -5,7 +5,11 @@
 # acknowledged create is there, no 5xx, integrity_check ok. Not part of make test.
 #
 #   SOAK_SECONDS=N      total length (default 300)
-#   SOAK_KILL_EVERY=N   seconds between kills (default 30)
+#   SOAK_KILL_EVERY=N   seconds between kills (default 30); 0: no kills, one server for the whole
+#                       run, and the run fails when its RSS grows 10% or more after the warm-up
+#   SOAK_WARMUP=N       kill-free mode: warm-up seconds before the first RSS reading
+#                       (default a quarter of SOAK_SECONDS, 10–60)
+#   SOAK_MAX_GROWTH=F   kill-free mode: allowed RSS growth after the warm-up (default 0.10)
 #   BENCH_SCALE=small   data set (default small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +35,5 @@ if [[ ! -f $DATA/bench/manifest.json || $(cat "$DATA/bench/key" 2>/dev/null) != 
 fi
 cp -r --reflink=auto "$DATA" "$RUN/data"
 node bench/soak.mjs --rapport "$BUILD/src/rapport" --data "$RUN/data" \
-  --seconds "${SOAK_SECONDS:-300}" --kill-every "${SOAK_KILL_EVERY:-30}"
+  --seconds "${SOAK_SECONDS:-300}" --kill-every "${SOAK_KILL_EVERY:-30}" \
+  ${SOAK_WARMUP:+--warmup "$SOAK_WARMUP"} ${SOAK_MAX_GROWTH:+--max-growth "$SOAK_MAX_GROWTH"}
