@@ -2,6 +2,8 @@
 // duplicates.h). Merge and undo are in merge.cc.
 #include "record/duplicates.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -645,6 +647,45 @@ Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+Status Deduper::record_scan_progress(const ScanRun& run) {
+  RP_ASSIGN(auto tx, rs_.store_.write());
+  SqlValue k[] = {std::string(kScanProgressName)};
+  RP_TRY(tx->exec("DELETE FROM job_run WHERE name = ?", k));
+  SqlValue row[] = {std::string(kScanProgressName),
+                    run.started,
+                    rs_.clock_.now_ms(),
+                    run.scanned,
+                    run.pairs,
+                    run.added,
+                    run.since ? SqlValue(*run.since) : SqlValue(),
+                    SqlValue(),
+                    run.ok_started};
+  RP_TRY(
+      tx->exec("INSERT INTO job_run (name, started_ms, finished_ms, scanned, pairs, added, "
+               "since_ms, error, ok_started_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               row));
+  return tx->commit();
+}
+
+Result<std::optional<Deduper::ScanRun>> Deduper::running_scheduled_scan() {
+  RP_ASSIGN(auto tx, rs_.store_.read());
+  SqlValue k[] = {std::string(kScanProgressName)};
+  RP_ASSIGN(auto rows, tx->query("SELECT started_ms, finished_ms, scanned, pairs, added, since_ms "
+                                 "FROM job_run WHERE name = ?",
+                                 k));
+  if (rows.rows.empty()) return std::optional<ScanRun>();
+  const auto& r = rows.rows[0];
+  ScanRun run;
+  run.started = as_int(r[0]);
+  run.finished = as_int(r[1]);
+  if (rs_.clock_.now_ms() - run.finished > kScanProgressStaleMs) return std::optional<ScanRun>();
+  run.scanned = as_int(r[2]);
+  run.pairs = as_int(r[3]);
+  run.added = as_int(r[4]);
+  if (!storage::is_null(r[5])) run.since = as_int(r[5]);
+  return std::optional<ScanRun>(run);
+}
+
 Result<std::optional<Deduper::ScanRun>> Deduper::last_scheduled_scan() {
   RP_ASSIGN(auto tx, rs_.store_.read());
   SqlValue k[] = {std::string(kScanJobName)};
@@ -681,6 +722,12 @@ Result<std::optional<Deduper::ScanRun>> Deduper::scheduled_scan(const Principal&
     run.ok_started = previous->ok_started;
   }
   const std::string since = run.since ? format_iso8601(*run.since) : std::string();
+  // Progress for GET /duplicates/scan; a failure to record it does not stop the scan.
+  auto progress = [&] {
+    if (auto st = record_scan_progress(run); !st.ok())
+      spdlog::warn("duplicate scan: cannot record progress: {}", st.error().message);
+  };
+  progress();
   auto scanned = [&]() -> Status {
     for (const auto& e : entities()) {
       std::int64_t after = 0;
@@ -693,6 +740,7 @@ Result<std::optional<Deduper::ScanRun>> Deduper::scheduled_scan(const Principal&
         run.pairs += b.pairs;
         run.added += b.added;
         after = b.next_after;
+        progress();
       } while (after);
     }
     return {};
@@ -703,8 +751,8 @@ Result<std::optional<Deduper::ScanRun>> Deduper::scheduled_scan(const Principal&
   else
     run.error = scanned.error().message;
   RP_ASSIGN(auto tx, rs_.store_.write());
-  SqlValue k[] = {std::string(kScanJobName)};
-  RP_TRY(tx->exec("DELETE FROM job_run WHERE name = ?", k));
+  SqlValue k[] = {std::string(kScanJobName), std::string(kScanProgressName)};
+  RP_TRY(tx->exec("DELETE FROM job_run WHERE name IN (?, ?)", k));
   SqlValue row[] = {std::string(kScanJobName),
                     run.started,
                     run.finished,
@@ -754,6 +802,29 @@ Result<std::string> Deduper::scan_status(const Principal& p) {
       w.Null();
     else
       w.String(last->error);
+    w.EndObject();
+  }
+  RP_ASSIGN(auto running, running_scheduled_scan());
+  w.Key("running");
+  if (!running) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("started_at");
+    w.String(format_iso8601(running->started));
+    w.Key("updated_at");
+    w.String(format_iso8601(running->finished));
+    w.Key("scanned");
+    w.Int64(running->scanned);
+    w.Key("pairs");
+    w.Int64(running->pairs);
+    w.Key("added");
+    w.Int64(running->added);
+    w.Key("changed_since");
+    if (running->since)
+      w.String(format_iso8601(*running->since));
+    else
+      w.Null();
     w.EndObject();
   }
   w.EndObject();
@@ -870,10 +941,13 @@ void register_duplicate_actions(ActionRegistry& actions, RecordService& records)
                        return Deduper(records).scan_status(r.principal);
                      }};
   scan_status.response_schema =
-      R"({"type":"object","required":["last_run"],"properties":{"last_run":{"type":["object",)"
+      R"({"type":"object","required":["last_run","running"],"properties":{"last_run":{"type":["object",)"
       R"("null"],"properties":{"started_at":{"type":"string"},"finished_at":{"type":"string"},)"
       R"("scanned":{"type":"integer"},"pairs":{"type":"integer"},"added":{"type":"integer"},)"
-      R"("changed_since":{"type":["string","null"]},"error":{"type":["string","null"]}}}}})";
+      R"("changed_since":{"type":["string","null"]},"error":{"type":["string","null"]}}},)"
+      R"("running":{"type":["object","null"],"properties":{"started_at":{"type":"string"},)"
+      R"("updated_at":{"type":"string"},"scanned":{"type":"integer"},"pairs":{"type":"integer"},)"
+      R"("added":{"type":"integer"},"changed_since":{"type":["string","null"]}}}}})";
   actions.add(std::move(scan_status));
   Action undo{"POST", "/merges/{merge_id}/undo",
               "Undo a merge from its snapshot (409 when a touched record changed since)",

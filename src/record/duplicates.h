@@ -43,6 +43,10 @@ constexpr Millis kScanOverlapMs = 60'000;
 // Store::try_job_lock key of the scheduled scan; job_run name of its last run.
 constexpr std::int32_t kScanJobLock = 1;
 constexpr const char* kScanJobName = "duplicate_scan";
+// job_run name of the scheduled scan under way (its progress, refreshed after every batch), and
+// how old that refresh may be before the run is taken for dead (the server stopped during it).
+constexpr const char* kScanProgressName = "duplicate_scan.running";
+constexpr Millis kScanProgressStaleMs = 10 * 60'000;
 // Records merged into one survivor in one call.
 constexpr int kMaxMergeOthers = 20;
 // The review queue's entity (declared by the accounts module).
@@ -137,7 +141,12 @@ class Deduper {
                                                 Millis every_ms = 0);
   // The last recorded scheduled run (nullopt before the first).
   Result<std::optional<ScanRun>> last_scheduled_scan();
-  // GET /duplicates/scan (administrators): {"last_run":{…}|null}.
+  // The scheduled run under way, as its last progress record says (`finished` is the time of
+  // that record): written when a run starts and after every batch, removed when it is recorded.
+  // nullopt when none runs, or when the record is older than kScanProgressStaleMs.
+  Status record_scan_progress(const ScanRun& run);
+  Result<std::optional<ScanRun>> running_scheduled_scan();
+  // GET /duplicates/scan (administrators): {"last_run":{…}|null,"running":{…}|null}.
   Result<std::string> scan_status(const access::Principal& p);
   // Merges `others` (or, with no survivor, the listed records into the oldest) — see above.
   // `body`: {"others":[id…]} with a survivor, {"records":[id…]} without.

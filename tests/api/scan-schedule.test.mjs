@@ -39,6 +39,9 @@ test('serve --scan-every 1s: two likely duplicates reach the review queue by the
     assert.ok(run.pairs >= 0 && run.added >= 0, status.text);
     assert.ok(Date.parse(run.finished_at) >= Date.parse(run.started_at), status.text);
     assert.equal(run.error, null);
+    // Between runs (1 s apart) a run under way shows its progress; either way the field is there.
+    assert.ok('running' in status.json, status.text);
+    if (status.json.running) assert.ok(status.json.running.scanned >= 0 && status.json.running.updated_at, status.text);
     // Runs after the first look only at records changed since the previous successful one.
     let incremental = run.changed_since !== null ? run : undefined;
     for (let i = 0; i < 100 && !incremental; i++) {
@@ -68,6 +71,7 @@ test('serve --scan-every 0: no background scan; the status says none ran', async
     const status = await admin.get('/api/v1/duplicates/scan');
     assert.equal(status.status, 200, status.text);
     assert.equal(status.json.last_run, null);
+    assert.equal(status.json.running, null);
     assert.equal((await listAll(admin, 'duplicate_candidates')).length, 0);
   } finally {
     await srv.stop();

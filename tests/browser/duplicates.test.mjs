@@ -1,8 +1,11 @@
 // Duplicate review queue (issue 4): an administrator sees a scanned pair with score and reason,
 // compares the two contacts side by side, keeps the second, merges, sees the result and undoes it;
-// another pair is dismissed; the last scheduled scan and "Scan now" are shown (en and zh-CN).
+// another pair is dismissed; the last scheduled scan (done, failed, under way) and "Scan now" are
+// shown (en and zh-CN).
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startApp, launchBrowser, newPage, loginAs, uiTest } from './helpers.mjs';
 
 let app, browser, page, api;
@@ -101,5 +104,31 @@ uiTest('an administrator sees the last scheduled scan and scans now, in English 
   assert.match(await page.getByTestId('dup-scan-last').textContent(), /^上次运行于 .+，用时/);
   assert.equal((await page.getByTestId('dup-scan').textContent()).trim(), '立即扫描');
   await page.evaluate(() => localStorage.removeItem('rapport.locale'));
+  assert.deepEqual(page.consoleErrors, []);
+});
+
+uiTest('a scheduled scan under way shows its progress, a failed one its error', P, async () => {
+  // What a run in progress and a failed run leave in job_run (record/duplicates.cc), written
+  // beside the running server as its scan thread would.
+  const now = Date.now();
+  const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 10000', join(app.dataDir, 'rapport.db'), q], { encoding: 'utf8' });
+  sql(`UPDATE job_run SET error = 'interrupted (the server stopped)' WHERE name = 'duplicate_scan';
+       INSERT INTO job_run (name, started_ms, finished_ms, scanned, pairs, added, since_ms, error, ok_started_ms)
+       VALUES ('duplicate_scan.running', ${now - 9000}, ${now}, 2000, 3, 1, NULL, NULL, 0);`);
+  const status = await api.get('/api/v1/duplicates/scan');
+  assert.equal(status.json.running.scanned, 2000);
+  assert.equal(status.json.last_run.error, 'interrupted (the server stopped)');
+  await page.goto(`${app.url}/duplicates`);
+  const panel = page.getByTestId('dup-scan-status');
+  await panel.waitFor();
+  assert.equal(await panel.getAttribute('data-state'), 'running');
+  assert.match(await page.getByTestId('dup-scan-running').textContent(),
+    /A scheduled scan is running since .+: 2000 record\(s\) read, 3 pair\(s\) found, 1 new so far\./);
+  assert.match(await page.getByTestId('dup-scan-failed').textContent(),
+    /^\s*The last run \(.+\) failed after .+: interrupted \(the server stopped\)\s*$/);
+  // The run ends: its progress record goes, and the page (polling while a run is under way) says so.
+  sql(`DELETE FROM job_run WHERE name = 'duplicate_scan.running';`);
+  await page.getByTestId('dup-scan-running').waitFor({ state: 'detached', timeout: 15_000 });
+  assert.equal(await panel.getAttribute('data-state'), 'failed');
   assert.deepEqual(page.consoleErrors, []);
 });

@@ -8172,6 +8172,14 @@ export interface operations {
                             scanned?: number;
                             started_at?: string;
                         } | null;
+                        running: {
+                            added?: number;
+                            changed_since?: string | null;
+                            pairs?: number;
+                            scanned?: number;
+                            started_at?: string;
+                            updated_at?: string;
+                        } | null;
                     };
                 };
             };

@@ -18,6 +18,10 @@ describe('scan status', () => {
     expect(scanState({ last_run: null })).toBe('none');
     expect(scanState({ last_run: run() })).toBe('ok');
     expect(scanState({ last_run: run({ error: 'interrupted (the server stopped)' }) })).toBe('failed');
+    const running = { started_at: '2026-11-22T04:00:00Z', updated_at: '2026-11-22T04:00:09Z', scanned: 2000, pairs: 3, added: 1, changed_since: null };
+    expect(scanState({ last_run: run({ error: 'boom' }), running })).toBe('running');
+    expect(scanState({ last_run: null, running })).toBe('running');
+    expect(scanState({ last_run: run(), running: null })).toBe('ok');
   });
 
   it('measures the duration from start to finish', () => {

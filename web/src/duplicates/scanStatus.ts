@@ -11,8 +11,18 @@ export interface ScanRun {
   changed_since: string | null;
   error: string | null;
 }
+/** `running` of GET /api/v1/duplicates/scan: the scheduled run under way, as of `updated_at`. */
+export interface ScanProgress {
+  started_at: string;
+  updated_at: string;
+  scanned: number;
+  pairs: number;
+  added: number;
+  changed_since: string | null;
+}
 export interface ScanStatus {
   last_run: ScanRun | null;
+  running?: ScanProgress | null;
 }
 /** POST /api/v1/duplicates/scan. */
 export interface ScanAnswer {
@@ -20,9 +30,10 @@ export interface ScanAnswer {
   elapsed_ms: number;
 }
 
-export type ScanState = 'none' | 'ok' | 'failed';
+export type ScanState = 'none' | 'running' | 'ok' | 'failed';
 
 export function scanState(s: ScanStatus | null | undefined): ScanState {
+  if (s?.running) return 'running';
   if (!s?.last_run) return 'none';
   return s.last_run.error ? 'failed' : 'ok';
 }

@@ -79,6 +79,7 @@ const en = {
     scannedDetail: 'Scan done in {duration}: {scanned} record(s) read, {pairs} pair(s) found, {added} new in the queue.',
     scanning: 'Scanning…',
     scanNow: 'Scan now',
+    scanRunning: 'A scheduled scan is running since {when}: {scanned} record(s) read, {pairs} pair(s) found, {added} new so far.',
     scanStatusTitle: 'Scheduled scan',
     scanNone: 'No scheduled scan has run yet.',
     scanLast: 'Last run {when}, took {duration}.',

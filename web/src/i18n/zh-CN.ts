@@ -81,6 +81,7 @@ const zhCN: Messages = {
     scannedDetail: '扫描完成，用时 {duration}：读取 {scanned} 条记录，发现 {pairs} 对，新增 {added} 对待审核。',
     scanning: '正在扫描…',
     scanNow: '立即扫描',
+    scanRunning: '定时扫描正在运行（开始于 {when}）：已读取 {scanned} 条记录，发现 {pairs} 对，新增 {added} 对。',
     scanStatusTitle: '定时扫描',
     scanNone: '尚未运行过定时扫描。',
     scanLast: '上次运行于 {when}，用时 {duration}。',
