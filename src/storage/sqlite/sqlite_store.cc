@@ -11,6 +11,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -426,6 +428,60 @@ bool names_to(std::string_view sql) {
 
 constexpr std::string_view kMemberSavepoint = "rapport_write";
 
+// A full-text write of a member, applied when its batch ends (see WriteTx).
+struct FtsOp {
+  enum Kind { kPut, kPutFresh, kDelete };
+  std::string entity;
+  std::int64_t id;
+  std::string text;
+  Kind kind;
+};
+
+// Runs the batch's full-text writes on the writer connection through the ordinary ConnTx
+// statements, outside any member's savepoint.
+class BatchFtsTx final : public ConnTx {
+ public:
+  using ConnTx::ConnTx;
+  Status commit() override { return make_error(Errc::kInternal, "not a transaction"); }
+};
+
+// Applies `ops` in their order, reduced to one write per record: the last put (fresh when the
+// record's first operation in the batch was a fresh put: it had no entry before the batch), or
+// a delete. Few statements per entity, so FTS5 writes one segment for the whole batch.
+Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
+  struct Final {
+    bool was_absent;    // the record had no entry before the batch
+    const FtsOp* last;  // the operation that decides the entry
+  };
+  std::map<std::string_view,
+           std::pair<std::vector<std::int64_t>, std::unordered_map<std::int64_t, Final>>>
+      by_entity;
+  for (const auto& op : ops) {
+    auto& [order, finals] = by_entity[op.entity];
+    auto [it, added] = finals.try_emplace(op.id, Final{op.kind == FtsOp::kPutFresh, &op});
+    if (added)
+      order.push_back(op.id);
+    else
+      it->second.last = &op;
+  }
+  BatchFtsTx tx(&conn);
+  for (const auto& [entity, entry] : by_entity) {
+    const auto& [order, finals] = entry;
+    std::vector<Tx::FtsRow> fresh, replaced;
+    for (std::int64_t id : order) {
+      const Final& f = finals.at(id);
+      if (f.last->kind == FtsOp::kDelete) {
+        if (!f.was_absent) RP_TRY(tx.fts_delete(entity, id));
+      } else {
+        (f.was_absent ? fresh : replaced).push_back({id, f.last->text});
+      }
+    }
+    if (!fresh.empty()) RP_TRY(tx.fts_put_many(entity, fresh, /*fresh=*/true));
+    if (!replaced.empty()) RP_TRY(tx.fts_put_many(entity, replaced, /*fresh=*/false));
+  }
+  return {};
+}
+
 }  // namespace
 
 struct SqliteStore::Batch {
@@ -433,12 +489,19 @@ struct SqliteStore::Batch {
   // Written and read only by the writer holding the connection (handed over under group_mu_):
   int members = 0;            // released savepoints that the COMMIT will make durable
   std::optional<Error> lost;  // SQLite ended the shared transaction: every member fails
+  std::vector<FtsOp> fts;     // full-text writes of the released members, in order
   // Guarded by group_mu_:
   bool done = false;
   Status result;
 };
 
 // A member of the shared write transaction: its own SAVEPOINT on the writer connection.
+// Its full-text writes are queued, not run: they join the batch's queue when the member's
+// savepoint is released (dropped when it rolls back) and the batch applies them all just before
+// its COMMIT. FTS5 flushes its pending terms into a new segment at every savepoint, so writing
+// them inside each member's savepoint cost one segment write (and its merges) per member.
+// Consequence: a write transaction's own full-text reads do not see its full-text writes
+// (nothing reads the index inside a write transaction).
 class WriteTx final : public ConnTx {
  public:
   WriteTx(SqliteStore* store, Connection* conn, std::shared_ptr<SqliteStore::Batch> batch)
@@ -452,6 +515,27 @@ class WriteTx final : public ConnTx {
   }
   WriteTx(const WriteTx&) = delete;
   WriteTx& operator=(const WriteTx&) = delete;
+
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
+    RP_TRY(check_open());
+    RP_TRY(fts_table(entity));
+    pending_fts_.push_back({std::string(entity), id, std::string(text), FtsOp::kPut});
+    return {};
+  }
+  Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
+    RP_TRY(check_open());
+    RP_TRY(fts_table(entity));
+    for (const auto& r : rows)
+      pending_fts_.push_back(
+          {std::string(entity), r.id, r.text, fresh ? FtsOp::kPutFresh : FtsOp::kPut});
+    return {};
+  }
+  Status fts_delete(std::string_view entity, std::int64_t id) override {
+    RP_TRY(check_open());
+    RP_TRY(fts_table(entity));
+    pending_fts_.push_back({std::string(entity), id, {}, FtsOp::kDelete});
+    return {};
+  }
 
   Status commit() override {
     RP_TRY(check_open());
@@ -506,6 +590,8 @@ class WriteTx final : public ConnTx {
     if (!r.ok()) return std::move(r).error();
     if (batch_->lost) return *batch_->lost;
     ++batch_->members;
+    std::move(pending_fts_.begin(), pending_fts_.end(), std::back_inserter(batch_->fts));
+    pending_fts_.clear();
     return {};
   }
 
@@ -522,6 +608,7 @@ class WriteTx final : public ConnTx {
 
   SqliteStore* store_;
   std::shared_ptr<SqliteStore::Batch> batch_;
+  std::vector<FtsOp> pending_fts_;  // this member's full-text writes, until it is released
 };
 
 namespace {
@@ -686,10 +773,14 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
     writer_->rollback_quietly();
   } else if (batch->members == 0) {
     writer_->rollback_quietly();  // every member rolled back: nothing to make durable
+  } else if (auto f = apply_fts(*writer_, batch->fts); !f.ok()) {
+    result = std::move(f);  // the members' full-text writes are part of what they committed
+    writer_->rollback_quietly();
   } else if (auto r = writer_->run("COMMIT"); !r.ok()) {
     result = std::move(r).error();
     writer_->rollback_quietly();
   }
+  batch->fts.clear();
   {
     std::lock_guard lock(group_mu_);
     batch->done = true;

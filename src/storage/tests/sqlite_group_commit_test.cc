@@ -367,6 +367,75 @@ TEST_F(GroupCommitTest, FailingTransactionControlInsideAWriteIsRefused) {
   EXPECT_EQ(names(*store_), std::vector<std::string>{"kept"});
 }
 
+std::vector<std::int64_t> found(Store& store, const std::string& text) {
+  auto tx = store.read();
+  EXPECT_TRUE(tx.ok());
+  auto ids = (*tx)->fts_search("thing", text, 10);
+  EXPECT_TRUE(ids.ok()) << (ids.ok() ? "" : ids.error().message);
+  return ids.ok() ? *ids : std::vector<std::int64_t>{};
+}
+
+TEST_F(GroupCommitTest, FullTextWritesOfABatchAreAppliedOnceAtItsCommit) {
+  {
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    for (const auto& sql : store_->dialect().fts_create("thing"))
+      ASSERT_TRUE((*tx)->exec(sql).ok()) << sql;
+    ASSERT_TRUE((*tx)->fts_put("thing", 10, "oldtext").ok());
+    ASSERT_TRUE((*tx)->fts_put("thing", 11, "formertext").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  ASSERT_EQ(found(*store_, "oldtext"), std::vector<std::int64_t>{10});
+  auto before = store_->group_commit_stats();
+  const Tx::FtsRow beta[] = {{2, "betatext"}};
+  // The held member's write is queued: not even its own full-text read sees it yet.
+  auto held = [](Tx& tx) -> Status {
+    RP_TRY(tx.fts_put("thing", 1, "alphatext"));
+    RP_ASSIGN(auto own, tx.fts_search("thing", "alphatext", 10));
+    if (!own.empty()) return make_error(Errc::kInternal, "written inside the savepoint");
+    return {};
+  };
+  auto results = batch(held, 3, [&](int i, Tx& tx) -> Status {
+    if (i == 0) {  // a created record, updated in the same transaction
+      RP_TRY(tx.fts_put_many("thing", beta, /*fresh=*/true));
+      return tx.fts_put("thing", 2, "gammatext");
+    }
+    if (i == 1) {  // fails after its write: rolled back alone
+      RP_TRY(tx.fts_put_many("thing", {{{3, "deltatext"}}}, true));
+      RP_TRY(insert(tx, "x"));
+      return insert(tx, "x");
+    }
+    RP_TRY(tx.fts_delete("thing", 10));  // existing entries
+    return tx.fts_put("thing", 11, "newertext");
+  });
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].ok());
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, Errc::kDuplicate);
+  EXPECT_TRUE(results[3].ok());
+  auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.committed - before.committed, 3);
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    EXPECT_EQ(found(*store_, "alphatext"), std::vector<std::int64_t>{1});
+    EXPECT_TRUE(found(*store_, "betatext").empty());
+    EXPECT_EQ(found(*store_, "gammatext"), std::vector<std::int64_t>{2});
+    EXPECT_TRUE(found(*store_, "deltatext").empty());
+    EXPECT_TRUE(found(*store_, "oldtext").empty());
+    EXPECT_TRUE(found(*store_, "formertext").empty());
+    EXPECT_EQ(found(*store_, "newertext"), std::vector<std::int64_t>{11});
+    store_.reset();
+    store_ = open_store_at(path_);
+    ASSERT_NE(store_, nullptr);
+  }
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+  // A full-text write of an unknown entity name fails at once, in its member.
+  auto tx = store_->write();
+  ASSERT_TRUE(tx.ok());
+  auto bad = (*tx)->fts_put("no such", 1, "x");
+  ASSERT_FALSE(bad.ok());
+}
+
 TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
   FaultVfs vfs;
   TempDir dir;
