@@ -28,15 +28,18 @@ bool is_han(UChar32 c) {
   return uscript_getScript(c, &status) == USCRIPT_HAN && U_SUCCESS(status);
 }
 
-// "Han-Latin" gives toned syllables ("zhāng"); "Latin-ASCII" drops the tones. Created once per
-// thread: instances are not thread-safe and take milliseconds to build.
+// "Han-Latin" gives toned syllables ("zhāng"); "Latin-ASCII" drops the tones. Instances are not
+// thread-safe, so each thread has its own — a clone of one built once per process: building one
+// parses the rules under ICU's registry lock, which took the first requests of a server with
+// many workers seconds, while a clone shares the frozen rule data.
 icu::Transliterator* han_latin() {
-  thread_local std::unique_ptr<icu::Transliterator> t = [] {
+  static const std::unique_ptr<icu::Transliterator> prototype = [] {
     UErrorCode status = U_ZERO_ERROR;
     std::unique_ptr<icu::Transliterator> tr(
         icu::Transliterator::createInstance("Han-Latin; Latin-ASCII", UTRANS_FORWARD, status));
     return U_SUCCESS(status) ? std::move(tr) : nullptr;
   }();
+  thread_local std::unique_ptr<icu::Transliterator> t(prototype ? prototype->clone() : nullptr);
   return t.get();
 }
 

@@ -281,7 +281,13 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
 Result<std::vector<DuplicateCandidate>> Deduper::on_create(
     storage::Tx& tx, const Principal& p, const Entity& e, const dedupe::Profile& profile,
     std::int64_t id, const std::vector<SqlValue>& row, DedupeMode mode) {
-  RP_ASSIGN(auto found, find(tx, &p, e, profile, facts_of_row(profile, e, row), id));
+  return on_create(tx, p, e, profile, id, facts_of_row(profile, e, row), mode);
+}
+
+Result<std::vector<DuplicateCandidate>> Deduper::on_create(
+    storage::Tx& tx, const Principal& p, const Entity& e, const dedupe::Profile& profile,
+    std::int64_t id, const dedupe::Facts& facts, DedupeMode mode) {
+  RP_ASSIGN(auto found, find(tx, &p, e, profile, facts, id));
   if (mode == DedupeMode::kBlock && !found.empty() &&
       found.front().score >= dedupe::kDuplicateScore) {
     const auto& best = found.front();

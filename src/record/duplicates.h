@@ -78,6 +78,15 @@ class Deduper {
                                                     const dedupe::Profile& profile, std::int64_t id,
                                                     const std::vector<storage::SqlValue>& row,
                                                     DedupeMode mode);
+  // The same with the new record's facts already known (create computes them, and the match
+  // index keys from them, before it takes the write transaction).
+  Result<std::vector<DuplicateCandidate>> on_create(storage::Tx& tx, const access::Principal& p,
+                                                    const schema::Entity& e,
+                                                    const dedupe::Profile& profile, std::int64_t id,
+                                                    const dedupe::Facts& facts, DedupeMode mode);
+  // The facts of one record (stored row, as select_list yields it) that matching compares.
+  dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
+                             const std::vector<storage::SqlValue>& row) const;
   // Inside an import batch's transaction, after its records were created (`ids`, stored
   // `rows`): per record, its likely duplicates (score ≥ dedupe::kReviewScore, best first, at
   // most kMaxCandidates) among the live records `p` may read — existing ones and the batch's
@@ -161,9 +170,6 @@ class Deduper {
   // Entities with a dedupe profile; the current snapshot of one entity.
   std::vector<std::shared_ptr<const schema::Entity>> entities() const;
   std::shared_ptr<const schema::Entity> entity(std::string_view name) const;
-  // Duplicate-matching facts of a stored row (pure: safe on any thread).
-  dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
-                             const std::vector<storage::SqlValue>& row) const;
 
  private:
   // Scored candidates of `f` among live records of `e` (not `self`); only those `viewer` may

@@ -48,6 +48,10 @@ std::string fnv1a(std::string_view a, std::string_view b) {
   return std::to_string(h);
 }
 
+// The columns of an audit_log row as NewRow::audit holds them.
+constexpr const char* kAuditColumns =
+    "id, entity, record_id, action, user_id, user_name, channel, at, changes, account_id";
+
 struct RowIndex {
   size_t version, owner, team, deleted;
   explicit RowIndex(const Entity& e)
@@ -525,6 +529,32 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   if (idempotency_key.size() > 255)
     return make_error(Errc::kBadRequest, "Idempotency-Key is longer than 255 characters",
                       "Idempotency-Key");
+  // An entity without hooks has everything but the statements done before the write
+  // transaction begins, so the writer, which every create waits for, runs only statements:
+  // values, the row as stored, derived index rows, dedupe facts. (Invalid values with an
+  // Idempotency-Key take the path below, whose replay check comes first, as before.)
+  struct Prepared {
+    json::Document values{rapidjson::kObjectType};
+    NewRow nr;
+    Derived derived;
+    std::optional<dedupe::Facts> facts;
+  };
+  std::optional<Prepared> prepared;
+  const dedupe::Profile* profile = hooks_.dedupe_for(e.name);
+  if (hooks_.for_entity(e.name).empty()) {
+    prepared.emplace();
+    Status valid = new_values(p, e, input, prepared->values, prepared->values.GetAllocator());
+    if (!valid.ok() && idempotency_key.empty()) return valid.error();
+    if (valid.ok()) {
+      prepared->nr =
+          build_new_row(p, e, prepared->values, ids_.next(), format_iso8601(clock_.now_ms()));
+      if (profile) prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row);
+      add_derived(e, prepared->nr, prepared->derived,
+                  prepared->facts ? &*prepared->facts : nullptr);
+    } else {
+      prepared.reset();
+    }
+  }
   RP_ASSIGN(auto tx, store_.write());
   std::string request_hash = fnv1a(e.name, body);
   // The answer given to an earlier request with this key, if there was one.
@@ -549,11 +579,28 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     RP_ASSIGN(auto prior, replay(*tx));
     if (prior) return std::move(*prior);
   }
-  RP_ASSIGN(Inserted ins, insert_one(*tx, p, e, input));
+  Inserted ins;
+  if (prepared) {
+    RP_TRY(check_references(*tx, e, prepared->values));
+    std::string cols;
+    for (const auto& f : e.fields)
+      for (const auto& c : field_columns(f)) cols += (cols.empty() ? "" : ", ") + quote(c);
+    const std::vector<std::vector<SqlValue>> rows{prepared->nr.row};
+    RP_TRY(insert_rows(*tx, quote(e.name), cols, field_column_count(e), rows));
+    RP_TRY(write_derived(*tx, e, prepared->derived));
+    const std::vector<std::vector<SqlValue>> audits{prepared->nr.audit};
+    RP_TRY(insert_rows(*tx, "audit_log", kAuditColumns, 10, audits));
+    ins = Inserted{prepared->nr.id, std::move(prepared->nr.row), std::move(prepared->nr.event)};
+  } else {
+    RP_ASSIGN(ins, insert_one(*tx, p, e, input));
+  }
   std::int64_t id = ins.id;
   // Likely duplicates: reported, or the create refused in block mode (rolled back).
   std::optional<std::vector<DuplicateCandidate>> duplicates;
-  if (const dedupe::Profile* profile = hooks_.dedupe_for(e.name)) {
+  if (profile && prepared && prepared->facts) {
+    RP_ASSIGN(duplicates,
+              Deduper(*this).on_create(*tx, p, e, *profile, id, *prepared->facts, dedupe));
+  } else if (profile) {
     RP_ASSIGN(duplicates, Deduper(*this).on_create(*tx, p, e, *profile, id, ins.row, dedupe));
   }
   auto row = std::optional<std::vector<SqlValue>>(std::move(ins.row));
@@ -663,6 +710,85 @@ Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
     RP_TRY(tx.exec(sql, params));
     at += k;
   }
+  return {};
+}
+
+RecordService::NewRow RecordService::build_new_row(const Principal& p, const Entity& e,
+                                                   const json::Value& values, std::int64_t id,
+                                                   const std::string& now) {
+  const SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
+  const size_t ncols = field_column_count(e);
+  NewRow nr;
+  nr.id = id;
+  auto& row = nr.row;
+  row.reserve(ncols + 2);
+  std::string changes = "[";
+  for (const auto& f : e.fields) {
+    if (f.name == "id") {
+      row.emplace_back(id);
+    } else if (f.name == "version") {
+      row.emplace_back(std::int64_t{1});
+    } else if (f.name == "created_at" || f.name == "updated_at") {
+      row.emplace_back(now);
+    } else if (f.name == "created_by" || f.name == "updated_by") {
+      row.push_back(user);
+    } else {
+      const json::Value* v = json::member(values, f.name);
+      if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) {
+        row.resize(row.size() + column_count(f));
+        continue;
+      }
+      to_sql(f, *v, row);
+      if (!v->IsNull()) {
+        if (changes.size() > 1) changes += ",";
+        changes +=
+            "{\"field\":\"" + f.name + "\",\"from\":null,\"to\":" + json::stringify(*v) + "}";
+      }
+    }
+  }
+  changes += "]";
+  row.resize(ncols + 2);  // deleted_at, merged_into
+  // the distribution key (as audit() and index_phones() store it), from the row as written
+  nr.audit = {ids_.next(),
+              e.name,
+              id,
+              std::string("create"),
+              user,
+              p.display_name.empty() ? p.username : p.display_name,
+              p.channel,
+              now,
+              std::move(changes),
+              distribution_value(e, options_.distribution_entity, id, row)};
+  const RowIndex ix(e);
+  nr.event = Event{e.name, id, "created", {}, 0, 0, p.user_id, now};
+  nr.event.owner_id = as_int(row[ix.owner]);
+  nr.event.team_id = as_int(row[ix.team]);
+  for (auto it = values.MemberBegin(); it != values.MemberEnd(); ++it)
+    nr.event.changed.emplace_back(it->name.GetString());
+  return nr;
+}
+
+void RecordService::add_derived(const Entity& e, const NewRow& nr, Derived& out,
+                                const dedupe::Facts* facts) {
+  const std::int64_t id = nr.id;
+  if (e.has_searchable()) out.fts.push_back({id, fts_text(e, nr.row)});
+  if (has_phone_list(e))
+    for (auto& key : phone_keys(e, nr.row, options_.phone_region))
+      out.phones.push_back({std::move(key), e.name, id, nr.audit.back()});
+  std::vector<std::string> keys;
+  if (facts) {
+    if (const dedupe::Profile* profile = hooks_.dedupe_for(e.name))
+      keys = dedupe::index_keys(*profile, *facts);
+  } else {
+    keys = Deduper(*this).index_keys_of(e, nr.row);
+  }
+  for (auto& key : keys) out.matches.push_back({std::move(key), e.name, id});
+}
+
+Status RecordService::write_derived(storage::Tx& tx, const Entity& e, const Derived& d) {
+  if (!d.fts.empty()) RP_TRY(tx.fts_put_many(e.name, d.fts, /*fresh=*/true));  // new ids
+  RP_TRY(insert_rows(tx, "phone_index", "e164, entity, record_id, account_id", 4, d.phones));
+  RP_TRY(insert_rows(tx, "match_index", "key, entity, record_id", 3, d.matches));
   return {};
 }
 

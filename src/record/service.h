@@ -265,6 +265,29 @@ class RecordService {
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,
                                  const std::vector<const json::Value*>& inputs);
+  // A new record built in memory from its validated values (new_values), without a
+  // transaction: the row as stored (select_list order, deleted_at and merged_into included),
+  // its audit entry (audit_log columns in insert_many's order, the distribution key last) and
+  // its "created" event. insert_many builds one per input; create builds its one before it
+  // takes the write transaction, so the writer only runs statements.
+  struct NewRow {
+    std::int64_t id = 0;
+    std::vector<storage::SqlValue> row;
+    std::vector<storage::SqlValue> audit;
+    Event event;
+  };
+  NewRow build_new_row(const access::Principal& p, const schema::Entity& e,
+                       const json::Value& values, std::int64_t id, const std::string& now);
+  // Derived index rows of new records (what derive() writes for one record, fresh): full-text
+  // bodies, phone index and match index rows, written by write_derived with multi-row
+  // statements. `facts`: the record's dedupe facts when the caller has them already.
+  struct Derived {
+    std::vector<storage::Tx::FtsRow> fts;
+    std::vector<std::vector<storage::SqlValue>> phones, matches;
+  };
+  void add_derived(const schema::Entity& e, const NewRow& nr, Derived& out,
+                   const dedupe::Facts* facts = nullptr);
+  Status write_derived(storage::Tx& tx, const schema::Entity& e, const Derived& d);
   // Runs each table row's INSERT as multi-row statements (`rows` of `cols` values each).
   Status insert_rows(storage::Tx& tx, const std::string& table, const std::string& cols,
                      size_t ncols, const std::vector<std::vector<storage::SqlValue>>& rows);
