@@ -3,6 +3,7 @@
 // GCC 12 with Boost 1.74 needs <utility> before any Asio header.
 #include <utility>
 
+#include "base/blocking.h"
 #include "http/server.h"
 
 #include <spdlog/spdlog.h>
@@ -263,7 +264,8 @@ class ServerCore {
     return asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
         [this](auto handler, F fn) {
           auto ex = asio::get_associated_executor(handler);
-          asio::post(pool_, [handler = std::move(handler), fn = std::move(fn), ex]() mutable {
+          asio::post(pool_, [this, handler = std::move(handler), fn = std::move(fn), ex]() mutable {
+            set_blocking_observer(&growth_);
             std::exception_ptr error;
             std::optional<R> result;
             try {
@@ -321,6 +323,7 @@ class ServerCore {
     if (pool_joined_.exchange(true)) return;
     pool_.stop();
     pool_.join();
+    growth_.join();
   }
 
   ServerOptions options_;
@@ -329,6 +332,52 @@ class ServerCore {
   std::optional<fs::path> static_root_;
 
   asio::thread_pool pool_;
+  // Keeps the pool's width of running handlers while some of them wait (ScopedBlocking: a write
+  // waiting for its group commit): a handler about to wait when no other pool thread is free
+  // starts one more thread that joins the pool (attach), up to kMaxExtra. Threads are not
+  // retired; they end with the pool.
+  class Growth final : public BlockingObserver {
+   public:
+    static constexpr int kMaxExtra = 256;
+    Growth(asio::thread_pool& pool, int width) : pool_(pool), threads_(width), width_(width) {}
+    void enter() override {
+      std::lock_guard lock(mu_);
+      ++waiting_;
+      if (threads_ - waiting_ >= width_ || stopped_ || static_cast<int>(extra_.size()) >= kMaxExtra)
+        return;
+      ++threads_;
+      extra_.emplace_back([this] {
+        set_blocking_observer(this);
+        pool_.attach();  // runs handlers until the pool stops
+      });
+    }
+    void leave() override {
+      std::lock_guard lock(mu_);
+      --waiting_;
+    }
+    int threads() const {
+      std::lock_guard lock(mu_);
+      return threads_;
+    }
+    void join() {  // after the pool has stopped
+      std::vector<std::thread> extra;
+      {
+        std::lock_guard lock(mu_);
+        stopped_ = true;
+        extra.swap(extra_);
+      }
+      for (auto& t : extra) t.join();
+    }
+
+   private:
+    asio::thread_pool& pool_;
+    mutable std::mutex mu_;
+    int threads_;      // pool threads, extra ones included
+    int waiting_ = 0;  // of them, inside a ScopedBlocking
+    const int width_;  // --workers
+    bool stopped_ = false;
+    std::vector<std::thread> extra_;
+  } growth_{pool_, std::max(1, options_.worker_threads)};
   // Filters run here, one event at a time, so subscribers see events in publish order.
   asio::strand<asio::thread_pool::executor_type> publish_strand_;
   std::atomic<bool> pool_joined_{false};

@@ -213,6 +213,14 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
                                                       const dedupe::Profile& profile,
                                                       const dedupe::Facts& f, std::int64_t self,
                                                       FactsCache* cache) {
+  RP_ASSIGN(auto read, read_candidates(tx, e, profile, f, self, cache));
+  return score_candidates(viewer, e, profile, f, std::move(read), cache);
+}
+
+Result<Deduper::CandidateRows> Deduper::read_candidates(storage::Tx& tx, const Entity& e,
+                                                        const dedupe::Profile& profile,
+                                                        const dedupe::Facts& f, std::int64_t self,
+                                                        const FactsCache* cache) {
   // Every record sharing an anchor: a phone, an index key, the company. Indexed reads only.
   std::set<std::int64_t> ids;
   // A key that very many records share (a hotline, a hosting provider's domain) says nothing
@@ -245,21 +253,37 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
   }
   ids.erase(self);
 
+  CandidateRows out;
+  const Columns cols(e);
+  for (std::int64_t id : ids) {
+    if (cache && cache->count(id)) {
+      out.push_back({id, std::nullopt});
+      continue;
+    }
+    RP_ASSIGN(auto row, rs_.load(tx, e, id));
+    if (!row || !storage::is_null((*row)[cols.deleted])) continue;
+    out.push_back({id, std::move(row)});
+  }
+  return out;
+}
+
+std::vector<DuplicateCandidate> Deduper::score_candidates(const Principal* viewer, const Entity& e,
+                                                          const dedupe::Profile& profile,
+                                                          const dedupe::Facts& f,
+                                                          CandidateRows read, FactsCache* cache) {
   std::vector<Scored> found;
   const Columns cols(e);
   const Scope scope = viewer ? access::scope_for(*viewer, e.name, Op::kRead) : Scope::kAll;
-  for (std::int64_t id : ids) {
+  for (auto& [id, row] : read) {
     const dedupe::Facts* other = nullptr;
     std::int64_t owner = 0, team = 0;
     dedupe::Facts loaded;
-    auto hit = cache ? cache->find(id) : FactsCache::iterator();
-    if (cache && hit != cache->end()) {
+    auto hit = cache && !row ? cache->find(id) : FactsCache::iterator();
+    if (cache && !row && hit != cache->end()) {
       other = &hit->second.facts;
       owner = hit->second.owner;
       team = hit->second.team;
-    } else {
-      RP_ASSIGN(auto row, rs_.load(tx, e, id));
-      if (!row || !storage::is_null((*row)[cols.deleted])) continue;
+    } else if (row) {
       loaded = facts_of_row(profile, e, *row);
       owner = as_int((*row)[cols.owner]);
       team = as_int((*row)[cols.team]);
@@ -268,6 +292,8 @@ Result<std::vector<DuplicateCandidate>> Deduper::find(storage::Tx& tx, const Pri
             &cache->emplace(id, CachedFacts{std::move(loaded), owner, team}).first->second.facts;
       else
         other = &loaded;
+    } else {
+      continue;
     }
     auto m = dedupe::match(profile, f, *other);
     if (!m) continue;
@@ -297,6 +323,22 @@ Result<std::vector<DuplicateCandidate>> Deduper::on_create(
     return make_error(Errc::kDuplicate, "a likely duplicate " + e.name + " exists" + detail,
                       best.field);
   }
+  std::erase_if(found, [](const DuplicateCandidate& c) { return c.id == 0; });
+  return found;
+}
+
+Result<Deduper::CandidateRows> Deduper::on_create_reads(storage::Tx& tx, const Entity& e,
+                                                        const dedupe::Profile& profile,
+                                                        std::int64_t id,
+                                                        const dedupe::Facts& facts) {
+  return read_candidates(tx, e, profile, facts, id, nullptr);
+}
+
+std::vector<DuplicateCandidate> Deduper::on_create_score(const Principal& p, const Entity& e,
+                                                         const dedupe::Profile& profile,
+                                                         const dedupe::Facts& facts,
+                                                         CandidateRows rows) {
+  auto found = score_candidates(&p, e, profile, facts, std::move(rows), nullptr);
   std::erase_if(found, [](const DuplicateCandidate& c) { return c.id == 0; });
   return found;
 }

@@ -84,6 +84,19 @@ class Deduper {
                                                     const schema::Entity& e,
                                                     const dedupe::Profile& profile, std::int64_t id,
                                                     const dedupe::Facts& facts, DedupeMode mode);
+  // on_create in warn mode, in two steps: the indexed reads inside create's transaction
+  // (candidate ids by anchor and their rows), the scoring — normalising and comparing the
+  // candidates, most of the CPU — after it, so the writer that every create waits for is not
+  // held for it. The answer is the one on_create gives.
+  using CandidateRows =
+      std::vector<std::pair<std::int64_t, std::optional<std::vector<storage::SqlValue>>>>;
+  Result<CandidateRows> on_create_reads(storage::Tx& tx, const schema::Entity& e,
+                                        const dedupe::Profile& profile, std::int64_t id,
+                                        const dedupe::Facts& facts);
+  std::vector<DuplicateCandidate> on_create_score(const access::Principal& p,
+                                                  const schema::Entity& e,
+                                                  const dedupe::Profile& profile,
+                                                  const dedupe::Facts& facts, CandidateRows rows);
   // The facts of one record (stored row, as select_list yields it) that matching compares.
   dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
                              const std::vector<storage::SqlValue>& row) const;
@@ -172,6 +185,16 @@ class Deduper {
   std::shared_ptr<const schema::Entity> entity(std::string_view name) const;
 
  private:
+  // find() in two steps: the reads (rows of the records sharing an anchor, live ones; records
+  // in `cache` without their row) and the scoring of what they read.
+  Result<CandidateRows> read_candidates(storage::Tx& tx, const schema::Entity& e,
+                                        const dedupe::Profile& profile, const dedupe::Facts& f,
+                                        std::int64_t self, const FactsCache* cache);
+  std::vector<DuplicateCandidate> score_candidates(const access::Principal* viewer,
+                                                   const schema::Entity& e,
+                                                   const dedupe::Profile& profile,
+                                                   const dedupe::Facts& f, CandidateRows read,
+                                                   FactsCache* cache);
   // Scored candidates of `f` among live records of `e` (not `self`); only those `viewer` may
   // read unless it is null. `cache` keeps the facts of records read (a scan reads each once).
   Result<std::vector<DuplicateCandidate>> find(storage::Tx& tx, const access::Principal* viewer,

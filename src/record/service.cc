@@ -538,6 +538,7 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     NewRow nr;
     Derived derived;
     std::optional<dedupe::Facts> facts;
+    std::string out;  // the answer: the record as the caller may read it
   };
   std::optional<Prepared> prepared;
   const dedupe::Profile* profile = hooks_.dedupe_for(e.name);
@@ -551,6 +552,7 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
       if (profile) prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row);
       add_derived(e, prepared->nr, prepared->derived,
                   prepared->facts ? &*prepared->facts : nullptr);
+      prepared->out = record_json(e, p, prepared->nr.row);
     } else {
       prepared.reset();
     }
@@ -597,14 +599,16 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   std::int64_t id = ins.id;
   // Likely duplicates: reported, or the create refused in block mode (rolled back).
   std::optional<std::vector<DuplicateCandidate>> duplicates;
-  if (profile && prepared && prepared->facts) {
+  std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
+  if (profile && prepared && prepared->facts && dedupe == DedupeMode::kWarn) {
+    RP_ASSIGN(candidates, Deduper(*this).on_create_reads(*tx, e, *profile, id, *prepared->facts));
+  } else if (profile && prepared && prepared->facts) {
     RP_ASSIGN(duplicates,
               Deduper(*this).on_create(*tx, p, e, *profile, id, *prepared->facts, dedupe));
   } else if (profile) {
     RP_ASSIGN(duplicates, Deduper(*this).on_create(*tx, p, e, *profile, id, ins.row, dedupe));
   }
-  auto row = std::optional<std::vector<SqlValue>>(std::move(ins.row));
-  std::string out = record_json(e, p, *row);
+  std::string out = prepared ? std::move(prepared->out) : record_json(e, p, ins.row);
   if (!idempotency_key.empty()) {
     SqlValue k[] = {p.user_id,      std::string(idempotency_key), request_hash, id, out,
                     clock_.now_ms()};
@@ -623,6 +627,9 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     RP_TRY(claimed);
   }
   RP_TRY(tx->commit());
+  if (candidates)
+    duplicates = Deduper(*this).on_create_score(p, e, *profile, *prepared->facts,
+                                                std::move(*candidates));
   publish(e, std::move(ins.event));
   RecordResult result{id, 1, std::move(out), 201};
   if (duplicates) {

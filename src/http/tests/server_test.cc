@@ -2,6 +2,7 @@
 // limits, keep-alive, gzip, headers, static files, WebSocket events and graceful stop.
 #include <utility>
 
+#include "base/blocking.h"
 #include "http/server.h"
 
 #include <gtest/gtest.h>
@@ -480,6 +481,39 @@ TEST_F(ServerTest, StopWaitsForInFlightRequestAndClosesIdleConnections) {
   beast::error_code ec;
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
   EXPECT_TRUE(ec);
+}
+
+TEST_F(ServerTest, HandlerWaitingInsideScopedBlockingLeavesThePoolFreeForOthers) {
+  // One worker. The first request waits (as a write waits for its group commit) until the
+  // second one has run: without the pool growing while a handler waits, the second could
+  // never run and the first would time out.
+  std::promise<void> released;
+  std::shared_future<void> release = released.get_future().share();
+  std::atomic<bool> waited_ok{false}, wait_started{false};
+  router_.add("GET", "/api/v1/wait", [&](Request&) {
+    ScopedBlocking waiting;
+    wait_started = true;
+    waited_ok = release.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    return json(R"({"waited":true})");
+  });
+  router_.add("GET", "/api/v1/release", [&](Request&) {
+    released.set_value();
+    return json(R"({"released":true})");
+  });
+  options_.worker_threads = 1;
+  start_server();
+  std::thread first([&] {
+    Client a(port_);
+    auto res = a.request(bhttp::verb::get, "/api/v1/wait");
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), R"({"waited":true})");
+  });
+  while (!wait_started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Client b(port_);
+  auto res = b.request(bhttp::verb::get, "/api/v1/release");
+  EXPECT_EQ(res.result_int(), 200);
+  first.join();
+  EXPECT_TRUE(waited_ok);
 }
 
 TEST(ServerListen, FailingBindOnBusyPortThrows) {

@@ -1,6 +1,7 @@
 // The implementation of the SQLite backend: connections with a prepared-statement cache, the
 // writer lock and reader pool, transactions, FTS5 search, migrations, online backup and restore.
 #include "storage/sqlite/sqlite_store.h"
+#include "base/blocking.h"
 #include "storage/migrations.h"
 #include "storage/text_search.h"
 
@@ -722,6 +723,8 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
   std::shared_ptr<Batch> batch;
   {
     std::unique_lock lock(group_mu_);
+    std::optional<ScopedBlocking> waiting;  // for the writer, held by another member
+    if (writer_busy_) waiting.emplace();
     ++writers_waiting_;
     bool free = writer_free_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
                                          [&] { return !writer_busy_; });
@@ -800,6 +803,8 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
 
 Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {
   std::unique_lock lock(group_mu_);
+  std::optional<ScopedBlocking> waiting;  // for the batch's COMMIT (its fsync)
+  if (!batch->done) waiting.emplace();
   batch_done_cv_.wait(lock, [&] { return batch->done; });
   return batch->result;
 }
