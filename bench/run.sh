@@ -59,7 +59,7 @@ cmake --build "$BUILD" -j "$JOBS" --target rapport rapport-gen >"$WORK/build.log
   { tail -40 "$WORK/build.log"; exit 1; }
 MICRO=$BUILD/bench/rapport-micro
 cmake --build "$BUILD" -j "$JOBS" --target rapport-micro >>"$WORK/build.log" 2>&1 || MICRO=
-RAPPORT=$BUILD/src/rapport
+RAPPORT=${BENCH_RAPPORT:-$BUILD/src/rapport}  # BENCH_RAPPORT: measure another server binary
 GEN=$BUILD/bench/rapport-gen
 
 # The data set is cached per scale and regenerated when the generator or the entity declarations

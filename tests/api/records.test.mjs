@@ -263,3 +263,39 @@ test('system fields: created_at and id in a body are ignored, not stored', async
   assert.equal(p.json.city, 'Echo City');
   assert.equal(p.json.version, 2);
 });
+
+test('concurrent creates share commits: each answered 201 is stored as answered, searchable and in the phone lookup; a failing one (duplicate customer code) is absent and fails no other', async () => {
+  const taken = await admin.create('accounts', { name: 'Group Commit Holder', customer_code: 'GCX-TAKEN' });
+  const n = 24;
+  const bodies = Array.from({ length: n }, (_, i) => ({
+    name: `Batchmate gcq${String(i).padStart(2, '0')}zz`,
+    customer_code: i % 4 === 3 ? 'GCX-TAKEN' : `GCX-${i}`,
+    phones: [`021-7788-${String(1000 + i)}`],
+  }));
+  const answers = await Promise.all(bodies.map((b) => admin.post('/api/v1/accounts', b)));
+  for (let i = 0; i < n; ++i) {
+    const r = answers[i];
+    if (i % 4 === 3) {
+      assertProblem(r, 409, 'duplicate', 'customer_code');
+      continue;
+    }
+    assert.equal(r.status, 201, r.text);
+    const got = await admin.get(`/api/v1/accounts/${r.json.id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.deepEqual(got.json, r.json, 'the answer is the record as stored');
+  }
+  const search = await admin.get(`/api/v1/search?q=${encodeURIComponent('gcq')}&limit=50`);
+  assert.equal(search.status, 200, search.text);
+  const found = search.json.items.map((it) => it.title).sort();
+  const created = bodies.filter((_, i) => i % 4 !== 3).map((b) => b.name).sort();
+  assert.deepEqual(found, created, 'full-text entries of the committed creates only');
+  for (let i = 0; i < n; ++i) {
+    const r = await admin.get(`/api/v1/lookup/phone?number=${encodeURIComponent(bodies[i].phones[0])}`);
+    assert.equal(r.status, 200, r.text);
+    const ids = r.json.matches.map((m) => m.id);
+    if (i % 4 === 3) assert.deepEqual(ids, [], `failed create ${i} left no phone index row`);
+    else assert.deepEqual(ids, [answers[i].json.id]);
+  }
+  const holder = await admin.get(`/api/v1/accounts/${taken.id}`);
+  assert.equal(holder.json.customer_code, 'GCX-TAKEN');
+});
