@@ -672,7 +672,46 @@ std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) cons
 SqliteStore::SqliteStore(std::string path, const StoreOptions& options)
     : path_(std::move(path)), options_(options) {}
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  if (checkpoint_thread_.joinable()) {
+    {
+      std::lock_guard lock(group_mu_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpoint_thread_.join();
+  }
+  if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
+}
+
+int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (frames >= kCheckpointFrames) {
+    {
+      std::lock_guard lock(store->group_mu_);
+      store->checkpoint_wanted_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpoint_loop() {
+  std::unique_lock lock(group_mu_);
+  while (true) {
+    checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || stopping_; });
+    if (stopping_) return;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    int log = 0, done = 0;
+    // SQLITE_BUSY (another checkpoint, a writer of another process) is harmless: the next
+    // COMMIT past the threshold asks again.
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &done);
+    lock.lock();
+    if (rc == SQLITE_OK) ++stats_.checkpoints;
+  }
+}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                        const StoreOptions& options) {
@@ -703,6 +742,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
         "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456"}) {
     if (auto s = pragma(*store->writer_, sql); !s.ok()) return context(std::move(s).error());
   }
+
+  RP_ASSIGN(store->checkpointer_,
+            Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE,
+                             options.busy_timeout_ms));
+  if (auto s = pragma(*store->checkpointer_, "PRAGMA synchronous=FULL"); !s.ok())
+    return context(std::move(s).error());
+  // Replaces SQLite's automatic checkpoint on the writer (which is itself a WAL hook).
+  sqlite3_wal_hook(store->writer_->db(), &SqliteStore::on_wal_commit, store.get());
+  store->checkpoint_thread_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
 
   int readers = std::max(1, options.readers);
   for (int i = 0; i < readers; ++i) {

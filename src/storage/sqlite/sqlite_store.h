@@ -7,9 +7,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/store.h"
+
+struct sqlite3;  // sqlite3.h stays in the .cc file
 
 namespace rapport::storage::sqlite {
 
@@ -37,6 +40,7 @@ class SqliteDialect final : public Dialect {
 // its savepoint. Should SQLite end the shared transaction on its own (I/O error, disk full), the
 // whole batch fails.
 struct GroupCommitStats {
+  std::int64_t checkpoints = 0;     // WAL checkpoints run by the background checkpointer
   std::int64_t batches = 0;         // batches ended (COMMIT or rollback)
   std::int64_t committed = 0;       // member transactions acknowledged by a successful COMMIT
   std::int64_t failed_batches = 0;  // batches whose COMMIT failed or whose transaction was lost
@@ -71,6 +75,9 @@ class SqliteStore final : public Store {
 
   struct Batch;  // one shared write transaction (sqlite_store.cc)
 
+  // WAL frames after a COMMIT at which the background checkpointer is woken (below).
+  static constexpr int kCheckpointFrames = 1000;
+
  private:
   friend class WriteTx;
   SqliteStore(std::string path, const StoreOptions& options);
@@ -94,6 +101,19 @@ class SqliteStore final : public Store {
   int writers_waiting_ = 0;
   std::shared_ptr<Batch> batch_;  // the open shared transaction, if any
   GroupCommitStats stats_;
+
+  // WAL checkpoints run on a thread and connection of their own, not by the committing writer
+  // (SQLite's automatic checkpoint ran in the COMMIT that crossed 1000 WAL frames, copying
+  // pages and syncing the database file while every waiting writer waited too). A hook on the
+  // writer wakes the thread after a COMMIT leaves kCheckpointFrames or more frames in the WAL;
+  // it runs a PASSIVE checkpoint, which never blocks writers or readers.
+  static int on_wal_commit(void* self, ::sqlite3* db, const char* schema, int frames);
+  void checkpoint_loop();
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::condition_variable checkpoint_cv_;  // guarded by group_mu_
+  bool checkpoint_wanted_ = false;
+  bool stopping_ = false;
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

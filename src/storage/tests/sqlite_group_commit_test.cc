@@ -436,6 +436,40 @@ TEST_F(GroupCommitTest, FullTextWritesOfABatchAreAppliedOnceAtItsCommit) {
   ASSERT_FALSE(bad.ok());
 }
 
+TEST_F(GroupCommitTest, WalIsCheckpointedInTheBackgroundOnceItGrowsPastTheThreshold) {
+  EXPECT_EQ(store_->group_commit_stats().checkpoints, 0);
+  {  // well over kCheckpointFrames pages of WAL in one commit
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE big(id INTEGER PRIMARY KEY, pad TEXT)").ok());
+    for (int i = 0; i < SqliteStore::kCheckpointFrames + 200; ++i) {
+      const SqlValue p[] = {std::string(4000, static_cast<char>('a' + i % 26))};
+      ASSERT_TRUE((*tx)->exec("INSERT INTO big(pad) VALUES (?)", p).ok());
+    }
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (store_->group_commit_stats().checkpoints == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(store_->group_commit_stats().checkpoints, 1);
+  // Writes go on as before, and everything is there after a reopen.
+  ASSERT_TRUE([&] {
+    auto tx = store_->write();
+    return tx.ok() && insert(**tx, "after").ok() && (*tx)->commit().ok();
+  }());
+  store_.reset();
+  store_ = open_store_at(path_);
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(names(*store_), std::vector<std::string>{"after"});
+  auto tx = store_->read();
+  ASSERT_TRUE(tx.ok());
+  auto n = (*tx)->query("SELECT count(*) FROM big");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::get<std::int64_t>(n->rows[0][0]), SqliteStore::kCheckpointFrames + 200);
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+}
+
 TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
   FaultVfs vfs;
   TempDir dir;
