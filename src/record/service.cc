@@ -628,8 +628,8 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   }
   RP_TRY(tx->commit());
   if (candidates)
-    duplicates = Deduper(*this).on_create_score(p, e, *profile, *prepared->facts,
-                                                std::move(*candidates));
+    duplicates =
+        Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
   publish(e, std::move(ins.event));
   RecordResult result{id, 1, std::move(out), 201};
   if (duplicates) {
