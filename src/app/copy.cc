@@ -83,20 +83,31 @@ Status copy_table(Tx& src, Tx& dst, const std::string& table) {
   return {};
 }
 
-// Copies an entity's full-text bodies (SQLite FTS5: rowid = record id).
-Result<std::int64_t> copy_fts(Tx& src, Tx& dst, const std::string& entity) {
-  std::int64_t after = std::numeric_limits<std::int64_t>::min(), copied = 0;
+// Copies an entity's search terms ("<entity>_terms", a WITHOUT ROWID table: paged by its key
+// (term, id) instead of a rowid).
+Result<std::int64_t> copy_terms(Tx& src, Tx& dst, const std::string& entity) {
+  const std::string table = record::quote(entity + "_terms");
+  std::string after_term;
+  std::int64_t after_id = std::numeric_limits<std::int64_t>::min(), copied = 0;
   for (;;) {
-    SqlValue page[] = {after, kBatchRows};
-    RP_ASSIGN(Rows rows, src.query("SELECT rowid, body FROM " + record::quote(entity + "_fts") +
-                                       " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+    SqlValue page[] = {after_term, after_term, after_id, kBatchRows};
+    RP_ASSIGN(Rows rows, src.query("SELECT term, id, account_id FROM " + table +
+                                       " WHERE term > ? OR (term = ? AND id > ?) "
+                                       "ORDER BY term, id LIMIT ?",
                                    page));
-    for (const auto& r : rows.rows) {
-      RP_TRY(dst.fts_put(entity, record::as_int(r[0]), record::as_text(r[1])));
-      ++copied;
+    const std::size_t per_insert = kMaxParams / 3;
+    for (std::size_t start = 0; start < rows.rows.size(); start += per_insert) {
+      std::size_t n = std::min(per_insert, rows.rows.size() - start);
+      std::vector<SqlValue> params;
+      params.reserve(n * 3);
+      for (std::size_t r = start; r < start + n; ++r)
+        params.insert(params.end(), rows.rows[r].begin(), rows.rows[r].end());
+      RP_TRY(dst.exec(insert_sql(entity + "_terms", {"term", "id", "account_id"}, n), params));
+      copied += static_cast<std::int64_t>(n);
     }
     if (rows.rows.empty()) break;
-    after = record::as_int(rows.rows.back()[0]);
+    after_term = record::as_text(rows.rows.back()[0]);
+    after_id = record::as_int(rows.rows.back()[1]);
     if (static_cast<std::int64_t>(rows.rows.size()) < kBatchRows) break;
   }
   return copied;
@@ -126,21 +137,17 @@ Status copy_database(const std::string& from, const std::string& to, std::ostrea
   RP_ASSIGN(auto src, source->store->read());  // one snapshot for the copy and the counts
   RP_ASSIGN(Rows listed, src->query("SELECT name FROM sqlite_master WHERE type = 'table' AND "
                                     "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"));
-  std::set<std::string> fts_tables;
-  for (const auto& e : source->registry.all()) fts_tables.insert(e->name + "_fts");
-  std::vector<std::string> tables;  // plain tables, copied row by row
-  std::vector<std::string> fts_of;  // entities whose full-text table exists
+  std::set<std::string> term_tables;
+  for (const auto& e : source->registry.all()) term_tables.insert(e->name + "_terms");
+  std::vector<std::string> tables;    // plain tables, copied row by row
+  std::vector<std::string> terms_of;  // entities whose search term table exists
   for (const auto& r : listed.rows) {
     std::string name = record::as_text(r[0]);
     if (name == "_migrations") continue;  // the target's migrations write their own
-    if (fts_tables.count(name)) {
-      fts_of.push_back(name.substr(0, name.size() - 4));
-      continue;
-    }
-    bool shadow = std::any_of(fts_tables.begin(), fts_tables.end(), [&](const std::string& f) {
-      return name.starts_with(f + "_");  // FTS5's own tables (…_fts_data, …_fts_idx, …)
-    });
-    if (!shadow) tables.push_back(name);
+    if (term_tables.count(name))
+      terms_of.push_back(name.substr(0, name.size() - 6));
+    else
+      tables.push_back(name);
   }
 
   // Refuse a target that holds anything.
@@ -176,10 +183,10 @@ Status copy_database(const std::string& from, const std::string& to, std::ostrea
         return e;
       }
     }
-    for (const auto& e : fts_of) {
-      RP_ASSIGN(auto cols, dst->table_columns(e + "_fts"));
-      if (!cols) continue;  // the target keeps no full-text table for this entity
-      RP_ASSIGN(fts_copied[e], copy_fts(*src, *dst, e));
+    for (const auto& e : terms_of) {
+      RP_ASSIGN(auto cols, dst->table_columns(e + "_terms"));
+      if (!cols) continue;  // the target keeps no search terms for this entity
+      RP_ASSIGN(fts_copied[e], copy_terms(*src, *dst, e));
     }
     RP_TRY(dst->commit());
   }
@@ -202,7 +209,7 @@ Status copy_database(const std::string& from, const std::string& to, std::ostrea
     return {};
   };
   for (const auto& t : tables) RP_TRY(compare(t));
-  for (const auto& [e, n] : fts_copied) RP_TRY(compare(e + "_fts"));
+  for (const auto& [e, n] : fts_copied) RP_TRY(compare(e + "_terms"));
   out << "copied " << total << " rows in " << tables.size() + fts_copied.size() << " tables"
       << std::endl;
   if (!mismatches.empty())

@@ -9,10 +9,10 @@ namespace rapport::record {
 
 using storage::SqlValue;
 
-Status for_each_live_row_batched(
-    storage::Store& store, const schema::Entity& e, int batch,
-    const std::function<Status(storage::Tx& tx, std::int64_t id, const std::vector<SqlValue>& row)>&
-        fn) {
+Status for_each_live_row_batched(storage::Store& store, const schema::Entity& e, int batch,
+                                 const std::function<Status(storage::Tx& tx, std::int64_t id,
+                                                            const std::vector<SqlValue>& row)>& fn,
+                                 const std::function<Status(storage::Tx& tx)>& end_batch) {
   batch = std::max(1, batch);
   const size_t id_col = column_index(e, "id");
   const std::string sql = "SELECT " + select_list(e) + " FROM " + quote(e.name) +
@@ -26,6 +26,7 @@ Status for_each_live_row_batched(
       after = as_int(row[id_col]);
       RP_TRY(fn(*tx, after, row));
     }
+    if (end_batch) RP_TRY(end_batch(*tx));
     RP_TRY(tx->commit());
     if (static_cast<int>(rows.rows.size()) < batch) return {};
   }

@@ -30,9 +30,13 @@ namespace {
 const std::vector<Hooks> kNoHooks;
 
 // Bumped when fts_text changes what goes into a record's full-text body (1: folded text, pinyin
-// and initials of Han text, names without legal suffixes, E.164 of phones); bodies are then
-// rebuilt at start-up.
-constexpr int kFtsVersion = 1;
+// and initials of Han text, names without legal suffixes, E.164 of phones) or the index changes
+// how it stores it (2: term tables with word prefixes, CJK bigrams and account_id instead of
+// trigrams); the index is then rebuilt at start-up.
+constexpr int kFtsVersion = 2;
+// Index entries a search as you type reads per entity at most (Dialect::fts_ranked): bounds its
+// cost when a one-letter prefix matches most records or the caller's scope hides most hits.
+constexpr int kSearchScanBound = 1000;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -305,14 +309,25 @@ Status RecordService::rebuild_derived() {
   for (const auto& e : registry_.all()) {
     const bool do_fts = fts && e->has_searchable(), do_phones = phones && has_phone_list(*e);
     if (!do_fts && !do_phones) continue;
+    if (do_fts) {  // emptied first, then filled batch by batch with fresh ids
+      RP_ASSIGN(auto tx, store_.write());
+      RP_TRY(tx->fts_clear(e->name));
+      RP_TRY(tx->commit());
+    }
+    std::vector<storage::Tx::FtsRow> fts_rows;
     RP_TRY(for_each_live_row_batched(
         store_, *e, options_.rebuild_batch,
         [&](storage::Tx& tx, std::int64_t id, const auto& row) -> Status {
-          if (do_fts) RP_TRY(tx.fts_put(e->name, id, fts_text(*e, row)));
-          if (do_phones)
-            RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true,
-                                distribution_value(*e, options_.distribution_entity, id, row)));
+          const SqlValue key = distribution_value(*e, options_.distribution_entity, id, row);
+          if (do_fts) fts_rows.push_back({id, fts_text(*e, row), key});
+          if (do_phones) RP_TRY(index_phones(tx, *e, id, row, options_.phone_region, true, key));
           ++total;
+          return {};
+        },
+        [&](storage::Tx& tx) -> Status {
+          if (fts_rows.empty()) return {};
+          RP_TRY(tx.fts_put_many(e->name, fts_rows, /*fresh=*/true));
+          fts_rows.clear();
           return {};
         }));
   }
@@ -335,10 +350,9 @@ Status RecordService::rebuild_derived() {
 // insert_many does the same for many new records at once: keep the two in step.
 Status RecordService::derive(storage::Tx& tx, const Entity& e, std::int64_t id,
                              const std::vector<SqlValue>& row, bool fresh) {
-  if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, row)));
-  if (has_phone_list(e))
-    RP_TRY(index_phones(tx, e, id, row, options_.phone_region, fresh,
-                        distribution_value(e, options_.distribution_entity, id, row)));
+  const SqlValue key = distribution_value(e, options_.distribution_entity, id, row);
+  if (e.has_searchable()) RP_TRY(tx.fts_put(e.name, id, fts_text(e, row), key));
+  if (has_phone_list(e)) RP_TRY(index_phones(tx, e, id, row, options_.phone_region, fresh, key));
   if (hooks_.dedupe_for(e.name)) RP_TRY(Deduper(*this).index(tx, e, id, row, fresh));
   return {};
 }
@@ -972,7 +986,7 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
       for (auto it = values[i].MemberBegin(); it != values[i].MemberEnd(); ++it)
         ev.changed.emplace_back(it->name.GetString());
       events[r] = std::move(ev);
-      if (fts) fts_rows[r] = {id, fts_text(e, row)};
+      if (fts) fts_rows[r] = {id, fts_text(e, row), account};
       if (phones) phone_keys_of[r] = phone_keys(e, row, options_.phone_region);
       if (profile) {
         out.facts[i] = dedupe.facts_of_row(*profile, e, row);
@@ -1307,15 +1321,21 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     if (!entity.empty() && e->name != entity) continue;
     Scope scope = access::scope_for(p, e->name, Op::kRead);
     if (!e->has_searchable() || scope == Scope::kNone) continue;
+    // The index's first kSearchScanBound entries for the query, in term order (prefix
+    // matches stop there however many records match), then live records in the caller's
+    // scope among them: the best matching word first (exact before longer), then newest.
     std::vector<SqlValue> params;
-    // Two statements: the operands of + are unsequenced, and both calls append to params.
-    std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
-    where += " AND " + store_.dialect().fts_condition(e->name, query, params);
+    const std::string hits = store_.dialect().fts_ranked(e->name, query, kSearchScanBound, params);
+    if (hits.empty()) continue;
+    const std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
     params.emplace_back(static_cast<std::int64_t>(limit));
     RP_ASSIGN(auto rows,
-              tx->query("SELECT \"id\", " + quote(e->title_field) + " FROM " + quote(e->name) +
-                            " WHERE " + where + " ORDER BY \"id\" DESC LIMIT ?",
+              tx->query("SELECT \"id\", " + quote(e->title_field) + " FROM " + hits + " f JOIN " +
+                            quote(e->name) + " ON \"id\" = f.fts_id WHERE " + where +
+                            " ORDER BY f.fts_rank, \"id\" DESC LIMIT ?",
                         params));
+    const Field* title = e->field(e->title_field);
+    const bool title_hidden = title && access::field_access(p, *e, *title) == FieldAccess::kHidden;
     for (const auto& r : rows.rows) {
       w.StartObject();
       w.Key("entity");
@@ -1325,7 +1345,10 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       w.Key("id");
       w.String(std::to_string(as_int(r[0])));
       w.Key("title");
-      w.String(as_text(r[1]));
+      if (title_hidden)
+        w.Null();
+      else
+        w.String(as_text(r[1]));
       w.EndObject();
     }
   }

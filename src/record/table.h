@@ -43,11 +43,13 @@ storage::SqlValue distribution_value(const schema::Entity& e, std::string_view k
 // `batch` rows in a write transaction of its own (committed before the next batch is read), so
 // rebuilding derived data of a large table never holds one giant
 // transaction. `fn` gets the batch's transaction. A failure stops the walk; batches committed
-// before it stay.
+// before it stay. `end_batch`, when given, runs in each batch's transaction after its last row
+// (for writes collected over the batch).
 Status for_each_live_row_batched(
     storage::Store& store, const schema::Entity& e, int batch,
     const std::function<Status(storage::Tx& tx, std::int64_t id,
-                               const std::vector<storage::SqlValue>& row)>& fn);
+                               const std::vector<storage::SqlValue>& row)>& fn,
+    const std::function<Status(storage::Tx& tx)>& end_batch = {});
 // Number of columns select_list yields before the two internal ones.
 size_t field_column_count(const schema::Entity& e);
 

@@ -44,28 +44,37 @@ class Tx {
                                     std::span<const SqlValue> params = {}) = 0;
   virtual Status commit() = 0;
 
-  // Full-text index per entity (created by Dialect::fts_create). `text` is the concatenation of
-  // the record's searchable fields. Substring match (also Chinese) for queries of >= 3 chars.
-  virtual Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) = 0;
+  // Full-text index per entity (created by Dialect::fts_create): a term table holding the words
+  // of `text` (the concatenation of the record's searchable fields), their digit suffixes and
+  // the CJK characters and bigrams, so that a query matches word prefixes and Chinese
+  // substrings (see storage/text_search.h). `account_id`: the record's distribution key
+  // (NULL when it has none), stored beside each term. fts_put replaces the record's terms.
+  virtual Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
+                         const SqlValue& account_id = {}) = 0;
   virtual Status fts_delete(std::string_view entity, std::int64_t id) = 0;
+  // Removes every record's entry (before a rebuild).
+  virtual Status fts_clear(std::string_view entity) = 0;
   // fts_put of many records in a few statements (bulk inserts and imports). `fresh`: none of
   // the ids has an entry yet (records just created), so nothing is looked up to be replaced.
   // When an id appears twice the last text wins. The default puts them one by one.
   struct FtsRow {
     std::int64_t id;
     std::string text;
+    SqlValue account_id{};
   };
   // Defined here, not in a .cc: Tx keeps no out-of-line virtual function, so its type
   // information is emitted wherever it is used (the fuzz targets link no storage backend).
   virtual Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows,
                               bool /*fresh*/) {
-    for (const auto& r : rows) RP_TRY(fts_put(entity, r.id, r.text));
+    for (const auto& r : rows) RP_TRY(fts_put(entity, r.id, r.text, r.account_id));
     return {};
   }
-  // Ids of records whose text contains every whitespace-separated term of `query`.
   // Column names of `table`, or nullopt when no such table exists (without failing the
   // transaction, which matters on PostgreSQL where an error aborts it).
   virtual Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) = 0;
+  // Ids of up to `limit` records that match every whitespace-separated term of `query` (as
+  // Dialect::fts_condition), best match first: the one whose matching term sorts first (an
+  // exact word before longer words it begins), then the newest.
   virtual Result<std::vector<std::int64_t>> fts_search(std::string_view entity,
                                                        std::string_view query, int limit) = 0;
 };
@@ -107,11 +116,20 @@ class Dialect {
   // failed statement wrote before the error stay until the transaction is rolled back, which
   // the caller then must do); plain INSERT elsewhere.
   virtual std::string bulk_insert() const { return "INSERT"; }
-  // A boolean SQL expression on the entity table's "id" column that holds when the record's
-  // full-text body contains every whitespace-separated term of `query`; appends its parameters.
-  // An empty query yields a condition that matches nothing.
+  // A boolean SQL expression on the entity table's "id" column that holds when the record
+  // matches every whitespace-separated term of `query`: each word of a term is the prefix of a
+  // word of the record's text, each CJK character or bigram of it occurs there. Appends its
+  // parameters. A query without such words (empty, punctuation) matches nothing. Unbounded:
+  // its cost grows with the records that match (lists and reports over every match).
   virtual std::string fts_condition(std::string_view entity, std::string_view query,
                                     std::vector<SqlValue>& params) const = 0;
+  // For search as you type: a subquery for FROM with columns fts_id and fts_rank — records
+  // matching `query` as fts_condition, found among the first `bound` entries of the index in
+  // term order, so its cost is bounded however many records match; ORDER BY fts_rank puts the
+  // records whose matching word sorts first (the exact word before longer ones) first.
+  // Empty when nothing can match. Appends its parameters.
+  virtual std::string fts_ranked(std::string_view entity, std::string_view query, int bound,
+                                 std::vector<SqlValue>& params) const = 0;
 };
 
 struct Migration {

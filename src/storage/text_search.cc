@@ -2,11 +2,12 @@
 #include "storage/text_search.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace rapport::storage::detail {
 
 bool valid_identifier(std::string_view name) {
-  if (name.empty() || name.size() > 58) return false;  // room for "_fts" within 63 bytes
+  if (name.empty() || name.size() > 54) return false;  // room for "_terms_id" within 63 bytes
   auto first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
   if (!first(name[0])) return false;
   return std::all_of(name.begin(), name.end(),
@@ -18,6 +19,10 @@ Result<std::string> fts_table(std::string_view entity) {
     return make_error(Errc::kInternal,
                       "invalid entity name for full-text index: '" + std::string(entity) + "'");
   }
+  return "\"" + std::string(entity) + "_terms\"";
+}
+
+std::string legacy_fts_table(std::string_view entity) {
   return "\"" + std::string(entity) + "_fts\"";
 }
 
@@ -61,6 +66,250 @@ std::string like_pattern(std::string_view term) {
   }
   out += '%';
   return out;
+}
+
+namespace {
+
+// The code point at s[i] (advancing i); a malformed byte is taken as itself.
+char32_t next_code_point(std::string_view s, std::size_t& i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  if (i + n > s.size()) n = 1;
+  char32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+  for (std::size_t k = 1; k < n; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  i += n;
+  return cp;
+}
+
+// Han, kana and Hangul: written without spaces, so indexed by characters and bigrams.
+bool is_cjk(char32_t c) {
+  return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+// Letters and digits of words; punctuation, symbols and spaces separate them.
+bool is_word(char32_t c) {
+  if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  if (c < 0xC0 || c == 0xD7 || c == 0xF7) return false;  // Latin-1 punctuation
+  if (c >= 0x2000 && c <= 0x2BFF) return false;          // punctuation, symbols
+  if (c >= 0x3000 && c <= 0x303F) return false;          // CJK punctuation
+  if (c >= 0xFE10 && c <= 0xFE6F) return false;          // vertical/small forms
+  if ((c >= 0xFF00 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||
+      (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65))
+    return false;                                  // full-width punctuation
+  if (c >= 0xFFF0 && c <= 0xFFFF) return false;    // specials
+  if (c >= 0x1F000 && c <= 0x1FAFF) return false;  // emoji
+  return true;
+}
+
+// `s` cut to at most kMaxTermBytes at a code point boundary.
+std::string cut(std::string s) {
+  if (s.size() <= kMaxTermBytes) return s;
+  std::size_t n = kMaxTermBytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  s.resize(n);
+  return s;
+}
+
+// Calls word(w) for each word (ASCII lowercased) and cjk(chars) for each CJK run of `text`.
+template <typename Word, typename Cjk>
+void scan(std::string_view text, Word&& word, Cjk&& cjk) {
+  std::string w;
+  std::vector<std::string_view> run;
+  auto flush = [&] {
+    if (!w.empty()) word(std::exchange(w, {}));
+    if (!run.empty()) {
+      cjk(run);
+      run.clear();
+    }
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    const char32_t c = next_code_point(text, i);
+    if (is_cjk(c)) {
+      if (!w.empty()) flush();
+      run.push_back(text.substr(start, i - start));
+    } else if (is_word(c)) {
+      if (!run.empty()) flush();
+      if (c >= 'A' && c <= 'Z')
+        w += static_cast<char>(c - 'A' + 'a');
+      else
+        w.append(text.substr(start, i - start));
+    } else {
+      flush();
+    }
+  }
+  flush();
+}
+
+bool all_digits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string key_sql(std::string_view alias, const TermKey& k, std::vector<SqlValue>& params) {
+  const std::string col = std::string(alias) + ".term";
+  params.emplace_back(k.term);
+  if (!k.prefix) return col + " = ?";
+  params.emplace_back(prefix_end(k.term));
+  return col + " >= ? AND " + col + " < ?";
+}
+
+// The key that drives the lookup: an exact one before a prefix, the longest (most selective).
+std::size_t driver_key(const std::vector<TermKey>& keys) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < keys.size(); ++i) {
+    const auto& a = keys[i];
+    const auto& b = keys[best];
+    if (a.prefix != b.prefix ? !a.prefix : a.term.size() > b.term.size()) best = i;
+  }
+  return best;
+}
+
+// " AND EXISTS (…)" for every key but the driver: the record `d.id` has them too (an index
+// range on (id, term) each).
+std::string other_keys_sql(const std::string& table, const std::vector<TermKey>& keys,
+                           std::size_t driver, std::vector<SqlValue>& params) {
+  std::string sql;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i == driver) continue;
+    sql += " AND EXISTS (SELECT 1 FROM " + table + " x WHERE x.id = d.id AND " +
+           key_sql("x", keys[i], params) + ")";
+  }
+  return sql;
+}
+
+}  // namespace
+
+std::vector<std::string> index_terms(std::string_view body) {
+  std::vector<std::string> out;
+  scan(
+      body,
+      [&](std::string w) {
+        if (w.size() >= 5 && all_digits(w))
+          for (std::size_t k = 1; w.size() - k >= 4; ++k) out.push_back(cut(w.substr(k)));
+        out.push_back(cut(std::move(w)));
+      },
+      [&](const std::vector<std::string_view>& run) {
+        // Bigrams, and the last character alone: a character's prefix range then finds it
+        // wherever it stands, at half the rows of indexing every character.
+        for (std::size_t k = 0; k + 1 < run.size(); ++k)
+          out.push_back(std::string(run[k]) + std::string(run[k + 1]));
+        out.emplace_back(run.back());
+      });
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<TermKey> query_keys(std::string_view query) {
+  std::vector<TermKey> keys;
+  auto add = [&](TermKey k) {
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(std::move(k));
+  };
+  for (std::string_view term : split_terms(query)) {
+    scan(
+        term,
+        [&](std::string w) {
+          add({cut(std::move(w)), true});
+        },
+        [&](const std::vector<std::string_view>& run) {
+          if (run.size() == 1) add({std::string(run[0]), true});
+          for (std::size_t k = 0; k + 1 < run.size(); ++k)
+            add({std::string(run[k]) + std::string(run[k + 1]), false});
+        });
+  }
+  return keys;
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xFF) end.pop_back();
+  if (end.empty()) return "\xFF";
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+std::string terms_condition(std::string_view entity, std::string_view query,
+                            std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  if (!table.ok() || keys.empty()) return "1 = 0";
+  const std::size_t driver = driver_key(keys);
+  std::string sql =
+      "\"id\" IN (SELECT d.id FROM " + *table + " d WHERE " + key_sql("d", keys[driver], params);
+  sql += other_keys_sql(*table, keys, driver, params);
+  return sql + ")";
+}
+
+std::string terms_ranked(std::string_view entity, std::string_view query, int bound,
+                         std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  if (!table.ok() || keys.empty() || bound <= 0) return {};
+  const std::size_t driver = driver_key(keys);
+  std::string sql = "(SELECT d.id AS fts_id, MIN(d.term) AS fts_rank FROM (SELECT term, id FROM " +
+                    *table + " WHERE " + key_sql(*table, keys[driver], params) +
+                    " ORDER BY term, id LIMIT ?) d";
+  params.emplace_back(static_cast<std::int64_t>(bound));
+  std::string others = other_keys_sql(*table, keys, driver, params);
+  if (!others.empty()) sql += " WHERE " + others.substr(5);  // without the leading " AND "
+  return sql + " GROUP BY d.id)";
+}
+
+Status put_terms(const std::string& table, std::span<const Tx::FtsRow> rows, bool fresh,
+                 std::string_view insert_suffix,
+                 const std::function<Status(const std::string&, std::span<const SqlValue>)>& run) {
+  const auto unique = last_per_id(rows);
+  std::vector<SqlValue> params;
+  if (!fresh) {
+    constexpr std::size_t kDeleteChunk = 256;
+    for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
+      n = rows_in_next_statement(unique.size() - at, kDeleteChunk);
+      params.clear();
+      std::string sql = "DELETE FROM " + table + " WHERE id IN (";
+      for (std::size_t i = 0; i < n; ++i) {
+        sql += i ? ",?" : "?";
+        params.emplace_back(unique[at + i]->id);
+      }
+      RP_TRY(run(sql + ")", params));
+    }
+  }
+  struct TermRow {
+    std::string term;
+    const Tx::FtsRow* row;
+  };
+  std::vector<TermRow> terms;
+  for (const Tx::FtsRow* r : unique)
+    for (auto& t : index_terms(r->text)) terms.push_back({std::move(t), r});
+  std::sort(terms.begin(), terms.end(), [](const TermRow& a, const TermRow& b) {
+    return a.term != b.term ? a.term < b.term : a.row->id < b.row->id;
+  });
+  constexpr std::size_t kInsertChunk = 512;
+  for (std::size_t at = 0, n = 0; at < terms.size(); at += n) {
+    n = rows_in_next_statement(terms.size() - at, kInsertChunk);
+    params.clear();
+    std::string sql = "INSERT INTO " + table + " (term, id, account_id) VALUES ";
+    for (std::size_t i = 0; i < n; ++i) {
+      sql += i ? ",(?,?,?)" : "(?,?,?)";
+      params.emplace_back(std::move(terms[at + i].term));
+      params.emplace_back(terms[at + i].row->id);
+      params.push_back(terms[at + i].row->account_id);
+    }
+    RP_TRY(run(sql.append(insert_suffix), params));
+  }
+  return {};
+}
+
+std::string terms_search_sql(const std::string& table, const std::vector<TermKey>& keys, int limit,
+                             std::vector<SqlValue>& params) {
+  const std::size_t driver = driver_key(keys);
+  std::string sql = "SELECT d.id FROM " + table + " d WHERE " + key_sql("d", keys[driver], params);
+  sql += other_keys_sql(table, keys, driver, params);
+  params.emplace_back(static_cast<std::int64_t>(limit));
+  return sql + " GROUP BY d.id ORDER BY MIN(d.term), d.id DESC LIMIT ?";
 }
 
 }  // namespace rapport::storage::detail

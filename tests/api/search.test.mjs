@@ -1,5 +1,6 @@
-// Full-text search: Chinese substrings (3+ and 2 characters), English case-insensitive, phone
-// digits, deletions, and record scope.
+// Full-text search: word prefixes (one and two characters too), pinyin full and initials,
+// Chinese substrings (1, 2 and 3+ characters), legal suffixes, phone digits, edits, deletions,
+// merges and record scope.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, assertProblem } from './harness.mjs';
@@ -53,10 +54,12 @@ test('search finds 2-character Chinese substrings (张三 within 张三丰)', as
   assert.ok(hit(await search(admin, '武术'), rec.wudang.id));
 });
 
-test('search is case-insensitive for English and finds e-mail parts', async () => {
-  for (const q of ['acme', 'ACME', 'Widgets INTERNATIONAL', 'idget']) {
+test('search is case-insensitive for English word prefixes and finds e-mail parts', async () => {
+  for (const q of ['acme', 'ACME', 'Widgets INTERNATIONAL', 'widg', 'wi inter']) {
     assert.ok(hit(await search(admin, q), rec.acme.id), q);
   }
+  // Prefixes of words, not text inside a word.
+  assert.ok(!hit(await search(admin, 'idget'), rec.acme.id), 'idget');
   assert.ok(hit(await search(admin, 'bruce@acme'), rec.contact.id));
   assert.ok(hit(await search(admin, 'quarterly'), rec.note.id));
 });
@@ -109,4 +112,76 @@ test('search respects scope: a Sales user does not find another team\'s account'
   // The same goes for q on lists.
   const r = await north.get(`/api/v1/accounts?q=${encodeURIComponent('张三丰')}`);
   assert.deepEqual(r.json.items.map((i) => i.id), [rec.wudang.id]);
+});
+
+test('one- and two-character prefixes find records, the exact word first', async () => {
+  const exact = await admin.create('accounts', { name: 'Qu Trading' });
+  const longer = await admin.create('accounts', { name: 'Quxian Machinery' });
+  const other = await admin.create('accounts', { name: 'Quokka Foods' });
+  for (const q of ['q', 'Q', 'qu']) {
+    const items = await search(admin, q, '&entity=account');
+    for (const r of [exact, longer, other]) assert.ok(hit(items, r.id), `${q} finds ${r.id}`);
+  }
+  const items = await search(admin, 'qu', '&entity=account');
+  assert.equal(items[0].id, exact.id, 'the record whose word is exactly "qu" comes first');
+  assert.ok(hit(await search(admin, 'quo'), other.id));
+  assert.ok(!hit(await search(admin, 'quo'), longer.id));
+  // A one-character Chinese query finds the character anywhere in a name.
+  assert.ok(hit(await search(admin, '丰'), rec.wudang.id));
+  assert.ok(hit(await search(admin, '校'), rec.wudang.id));
+});
+
+test('pinyin full spelling, its prefixes and initials find Chinese names', async () => {
+  const p = await admin.create('contacts', { full_name: '张三', account_id: rec.acme.id });
+  for (const q of ['zhangsan', 'zhang', 'zh', 'z', 'zs', 'ZS', '张三', '张', '三']) {
+    assert.ok(hit(await search(admin, q, '&entity=contact&limit=100'), p.id), q);
+  }
+  assert.ok(hit(await search(admin, 'zhangsanfeng'), rec.wudang.id), 'pinyin of a company name');
+  assert.ok(hit(await search(admin, 'zsf'), rec.wudang.id), 'initials of a company name');
+  assert.ok(!hit(await search(admin, 'lisi', '&entity=contact'), p.id));
+});
+
+test('company names match with or without their legal suffix', async () => {
+  const hw = await admin.create('accounts', { name: '华为技术有限公司' });
+  const ac = await admin.create('accounts', { name: 'Initrode Co., Ltd.' });
+  for (const q of ['华为技术有限公司', '华为技术', '华为', '华为 有限公司', 'huaweijishu', 'huawei', 'hwjs']) {
+    assert.ok(hit(await search(admin, q), hw.id), q);
+  }
+  for (const q of ['initrode', 'Initrode Ltd', 'INITRODE GmbH', 'initrode co., ltd.', 'init']) {
+    assert.ok(hit(await search(admin, q), ac.id), q);
+  }
+  const r = await admin.get(`/api/v1/accounts?q=${encodeURIComponent('华为技术有限公司')}`);
+  assert.deepEqual(r.json.items.map((i) => i.id), [hw.id], 'q on lists too');
+});
+
+test('an edited record is no longer found by its old words, in any script', async () => {
+  const a = await admin.create('accounts', { name: '李四贸易 Lisi Trading' });
+  for (const q of ['李四', 'lisi', 'ls', 'trad']) assert.ok(hit(await search(admin, q), a.id), q);
+  await admin.patch(`/api/v1/accounts/${a.id}`, { name: '王五物流' });
+  for (const q of ['李四', 'lisi', 'trad']) assert.ok(!hit(await search(admin, q), a.id), `old ${q}`);
+  for (const q of ['王五', 'wangwu', 'ww', '物流']) assert.ok(hit(await search(admin, q), a.id), q);
+});
+
+test('a merged-away record leaves search; the survivor is found', async () => {
+  const a = await admin.create('accounts', { name: 'Mergeable Pumps Ltd' });
+  const b = await admin.create('accounts', { name: 'Mergeable Pumps Limited' });
+  let items = await search(admin, 'mergeable');
+  assert.ok(hit(items, a.id) && hit(items, b.id));
+  const r = await admin.post(`/api/v1/accounts/${a.id}/merge`, { others: [b.id] });
+  assert.equal(r.status, 200, r.text);
+  items = await search(admin, 'mergeable');
+  assert.ok(hit(items, a.id));
+  assert.ok(!hit(items, b.id), 'the merged record is gone from search');
+});
+
+test('scope applies to one-character prefixes: many hidden hits do not crowd out a visible one', async () => {
+  // South owns many "kx…" accounts; North's single one is still found by North, and North
+  // never sees South's.
+  const mine = await north.create('accounts', { name: 'Kxz North Only' });
+  await Promise.all(Array.from({ length: 40 }, (_, i) => south.create('accounts', { name: `Kxa South ${i}` })));
+  const n = await search(north, 'kx');
+  assert.deepEqual(n.map((i) => i.id), [mine.id]);
+  const s = await search(south, 'k', '&entity=account&limit=100');
+  assert.ok(!hit(s, mine.id));
+  assert.ok(s.length >= 40);
 });

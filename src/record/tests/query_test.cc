@@ -16,6 +16,10 @@ class FakeDialect : public storage::Dialect {
                             std::vector<storage::SqlValue>&) const override {
     return "1 = 0";
   }
+  std::string fts_ranked(std::string_view, std::string_view, int,
+                         std::vector<storage::SqlValue>&) const override {
+    return {};
+  }
 };
 
 class QueryTest : public ::testing::Test {

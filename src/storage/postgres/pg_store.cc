@@ -31,11 +31,7 @@
 namespace rapport::storage::postgres {
 namespace {
 
-using detail::code_points;
 using detail::fts_table;
-using detail::like_pattern;
-using detail::split_terms;
-using detail::valid_identifier;
 
 // Above this many cached statements the cache is dropped (DEALLOCATE ALL) and rebuilt; bounds
 // the server memory that dynamically shaped SQL (fts_search with varying term counts) can pin.
@@ -74,18 +70,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
          });
-}
-
-// "body ILIKE ? ESCAPE '\' AND …", one condition per term; the pg_trgm GIN index on body
-// serves ILIKE for terms of >= 3 characters (also Chinese), shorter ones are rechecked.
-std::string fts_where(const std::vector<std::string_view>& terms, std::vector<SqlValue>& params) {
-  std::string sql;
-  for (std::string_view term : terms) {
-    if (!sql.empty()) sql += " AND ";
-    sql += "body ILIKE ? ESCAPE '\\'";
-    params.emplace_back(like_pattern(term));
-  }
-  return sql;
 }
 
 std::string trim(std::string s) {
@@ -741,37 +725,28 @@ class PgTx final : public Tx {
     return s;
   }
 
-  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
-    RP_TRY(check_usable());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    const SqlValue row[] = {id, std::string(text)};
-    RP_TRY(run("INSERT INTO " + table +
-                   " (id, body) VALUES (?, ?) "
-                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-               row));
-    return {};
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
+                 const SqlValue& account_id) override {
+    const FtsRow row{id, std::string(text), account_id};
+    return fts_put_many(entity, std::span<const FtsRow>(&row, 1), false);
   }
 
-  // Multi-row upserts of up to kFtsChunk rows (an id at most once per statement: PostgreSQL
-  // refuses to update one row twice in an ON CONFLICT statement). `fresh` needs no other path.
-  Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows,
-                      bool /*fresh*/) override {
+  Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     RP_TRY(check_usable());
     RP_ASSIGN(std::string table, fts_table(entity));
-    const auto unique = last_per_id(rows);
-    constexpr std::size_t kFtsChunk = 500;
-    std::vector<SqlValue> params;
-    for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
-      n = rows_in_next_statement(unique.size() - at, kFtsChunk);
-      params.clear();
-      std::string sql = "INSERT INTO " + table + " (id, body) VALUES ";
-      for (std::size_t i = 0; i < n; ++i) {
-        sql += i ? ",(?,?)" : "(?,?)";
-        params.emplace_back(unique[at + i]->id);
-        params.emplace_back(unique[at + i]->text);
-      }
-      RP_TRY(run(sql + " ON CONFLICT (id) DO UPDATE SET body = excluded.body", params));
-    }
+    // DO NOTHING: a record whose terms a concurrent fts_put just wrote ends up with them once.
+    return detail::put_terms(
+        table, rows, fresh, " ON CONFLICT DO NOTHING",
+        [&](const std::string& sql, std::span<const SqlValue> params) -> Status {
+          RP_TRY(run(sql, params));
+          return Status{};
+        });
+  }
+
+  Status fts_clear(std::string_view entity) override {
+    RP_TRY(check_usable());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    RP_TRY(run("DELETE FROM " + table, {}));
     return {};
   }
 
@@ -806,20 +781,16 @@ class PgTx final : public Tx {
     return std::optional<std::vector<std::string>>(std::move(cols));
   }
 
-  // Every whitespace-separated term must occur (case-insensitively) in the body; newest id
-  // first. An empty query or a non-positive limit matches nothing.
+  // An empty query (or one without indexable words) or a non-positive limit matches nothing.
   Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
                                                int limit) override {
     RP_TRY(check_usable());
     RP_ASSIGN(std::string table, fts_table(entity));
     std::vector<std::int64_t> ids;
-    auto terms = split_terms(query);
-    if (terms.empty() || limit <= 0) return ids;
-
+    auto keys = detail::query_keys(query);
+    if (keys.empty() || limit <= 0) return ids;
     std::vector<SqlValue> params;
-    std::string sql = "SELECT id FROM " + table + " WHERE " + fts_where(terms, params) +
-                      " ORDER BY id DESC LIMIT ?";
-    params.emplace_back(static_cast<std::int64_t>(limit));
+    std::string sql = detail::terms_search_sql(table, keys, limit, params);
     Rows rows;
     RP_TRY(run(sql, params, &rows));
     ids.reserve(rows.rows.size());
@@ -955,21 +926,28 @@ std::string PgDialect::column_type(ColumnType t) const {
   return "TEXT";
 }
 
+// The term table (see text_search.h) with the distribution key account_id; COLLATE "C" so
+// that a prefix range compares bytes, as on SQLite, and uses the (term, id) B-tree. The pg_trgm
+// table of earlier versions is dropped (RecordService rebuilds the terms).
 std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
   auto table = fts_table(entity);
   if (!table.ok()) throw std::invalid_argument(table.error().message);
-  // pg_trgm itself is enabled once when the store opens.
-  return {"CREATE TABLE IF NOT EXISTS " + *table + " (id BIGINT PRIMARY KEY, body TEXT NOT NULL)",
-          "CREATE INDEX IF NOT EXISTS \"" + std::string(entity) + "_fts_body\" ON " + *table +
-              " USING gin (body gin_trgm_ops)"};
+  return {"DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
+          "CREATE TABLE IF NOT EXISTS " + *table +
+              " (term TEXT COLLATE \"C\" NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
+              "PRIMARY KEY (term, id))",
+          "CREATE INDEX IF NOT EXISTS \"" + std::string(entity) + "_terms_id\" ON " + *table +
+              " (id, term)"};
 }
 
 std::string PgDialect::fts_condition(std::string_view entity, std::string_view query,
                                      std::vector<SqlValue>& params) const {
-  auto table = fts_table(entity);
-  auto terms = split_terms(query);
-  if (!table.ok() || terms.empty()) return "1 = 0";
-  return "\"id\" IN (SELECT id FROM " + *table + " WHERE " + fts_where(terms, params) + ")";
+  return detail::terms_condition(entity, query, params);
+}
+
+std::string PgDialect::fts_ranked(std::string_view entity, std::string_view query, int bound,
+                                  std::vector<SqlValue>& params) const {
+  return detail::terms_ranked(entity, query, bound, params);
 }
 
 // The LISTEN/NOTIFY thread: one connection of its own, a queue of outgoing notifications, the

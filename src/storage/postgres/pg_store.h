@@ -27,6 +27,8 @@ class PgDialect final : public Dialect {
   std::string ilike() const override { return "ILIKE"; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
+  std::string fts_ranked(std::string_view entity, std::string_view query, int bound,
+                         std::vector<SqlValue>& params) const override;
 };
 
 // `sql` in PostgreSQL's spelling: each `?` outside quoted literals, quoted identifiers and

@@ -23,11 +23,7 @@
 namespace rapport::storage::sqlite {
 namespace {
 
-using detail::code_points;
 using detail::fts_table;
-using detail::like_pattern;
-using detail::split_terms;
-using detail::valid_identifier;
 
 // Above this many cached statements the cache is dropped and rebuilt; bounds the memory that
 // dynamically shaped SQL (fts_search with varying term counts) can pin.
@@ -66,48 +62,6 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view context) {
     default:
       return make_error(Errc::kStorage, std::move(msg));
   }
-}
-
-// An FTS5 phrase: the term in double quotes, embedded quotes doubled. Matches the term as a
-// contiguous substring under the trigram tokenizer.
-std::string fts_phrase(std::string_view term) {
-  std::string out = "\"";
-  for (char c : term) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
-// Conditions on an entity's fts table for the given terms. Terms of >= 3 code points go through
-// the trigram index as quoted phrases; shorter ones cannot use it and become LIKE conditions.
-std::string fts_where(const std::string& table, const std::vector<std::string_view>& terms,
-                      std::vector<SqlValue>& params) {
-  std::string match;
-  std::vector<std::string> conditions;
-  for (std::string_view term : terms) {
-    if (code_points(term) >= 3) {
-      if (!match.empty()) match += " AND ";
-      match += fts_phrase(term);
-    }
-  }
-  if (!match.empty()) {
-    conditions.push_back(table + " MATCH ?");
-    params.emplace_back(std::move(match));
-  }
-  for (std::string_view term : terms) {
-    if (code_points(term) < 3) {
-      conditions.emplace_back("body LIKE ? ESCAPE '\\'");
-      params.emplace_back(like_pattern(term));
-    }
-  }
-  std::string sql;
-  for (std::size_t i = 0; i < conditions.size(); ++i) {
-    if (i > 0) sql += " AND ";
-    sql += conditions[i];
-  }
-  return sql;
 }
 
 }  // namespace
@@ -276,48 +230,32 @@ class ConnTx : public Tx {
     return run(sql, params);
   }
 
-  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
-    RP_ASSIGN(std::string table, fts_table(entity));
-    const SqlValue key[] = {id};
-    RP_TRY(run("DELETE FROM " + table + " WHERE rowid = ?", key));
-    const SqlValue row[] = {id, std::string(text)};
-    RP_TRY(run("INSERT INTO " + table + "(rowid, body) VALUES (?, ?)", row));
-    return {};
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
+                 const SqlValue& account_id) override {
+    const FtsRow row{id, std::string(text), account_id};
+    return fts_put_many(entity, std::span<const FtsRow>(&row, 1), false);
   }
 
-  // Multi-row INSERTs of up to kFtsChunk rows; unless `fresh`, a DELETE of the chunk's ids first.
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     RP_ASSIGN(std::string table, fts_table(entity));
-    const auto unique = last_per_id(rows);
-    constexpr std::size_t kFtsChunk = 500;
-    std::vector<SqlValue> params;
-    for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
-      n = rows_in_next_statement(unique.size() - at, kFtsChunk);
-      if (!fresh) {
-        params.clear();
-        std::string sql = "DELETE FROM " + table + " WHERE rowid IN (";
-        for (std::size_t i = 0; i < n; ++i) {
-          sql += i ? ",?" : "?";
-          params.emplace_back(unique[at + i]->id);
-        }
-        RP_TRY(run(sql + ")", params));
-      }
-      params.clear();
-      std::string sql = "INSERT INTO " + table + "(rowid, body) VALUES ";
-      for (std::size_t i = 0; i < n; ++i) {
-        sql += i ? ",(?,?)" : "(?,?)";
-        params.emplace_back(unique[at + i]->id);
-        params.emplace_back(unique[at + i]->text);
-      }
-      RP_TRY(run(sql, params));
-    }
+    return detail::put_terms(
+        table, rows, fresh, "",
+        [&](const std::string& sql, std::span<const SqlValue> params) -> Status {
+          RP_TRY(run(sql, params));
+          return Status{};
+        });
+  }
+
+  Status fts_clear(std::string_view entity) override {
+    RP_ASSIGN(std::string table, fts_table(entity));
+    RP_TRY(run("DELETE FROM " + table, {}));
     return {};
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     RP_ASSIGN(std::string table, fts_table(entity));
     const SqlValue key[] = {id};
-    RP_TRY(run("DELETE FROM " + table + " WHERE rowid = ?", key));
+    RP_TRY(run("DELETE FROM " + table + " WHERE id = ?", key));
     return {};
   }
 
@@ -331,24 +269,18 @@ class ConnTx : public Tx {
     return std::optional<std::vector<std::string>>(std::move(cols));
   }
 
-  // Terms of >= 3 code points go through the trigram index as quoted phrases; shorter ones
-  // cannot use it and become LIKE conditions scanned on the same table. An empty query or a
-  // non-positive limit matches nothing.
+  // An empty query (or one without indexable words) or a non-positive limit matches nothing.
   Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
                                                int limit) override {
     RP_ASSIGN(std::string table, fts_table(entity));
     std::vector<std::int64_t> ids;
-    auto terms = split_terms(query);
-    if (terms.empty() || limit <= 0) {
+    auto keys = detail::query_keys(query);
+    if (keys.empty() || limit <= 0) {
       RP_TRY(check_open());
       return ids;
     }
-
     std::vector<SqlValue> params;
-    std::string sql = "SELECT rowid FROM " + table + " WHERE " + fts_where(table, terms, params);
-    sql += " ORDER BY rowid DESC LIMIT ?";
-    params.emplace_back(static_cast<std::int64_t>(limit));
-
+    std::string sql = detail::terms_search_sql(table, keys, limit, params);
     Rows rows;
     RP_TRY(run(sql, params, &rows));
     ids.reserve(rows.rows.size());
@@ -656,17 +588,26 @@ std::string SqliteDialect::column_type(ColumnType t) const {
 
 std::string SqliteDialect::fts_condition(std::string_view entity, std::string_view query,
                                          std::vector<SqlValue>& params) const {
-  auto table = fts_table(entity);
-  auto terms = split_terms(query);
-  if (!table.ok() || terms.empty()) return "1 = 0";
-  return "\"id\" IN (SELECT rowid FROM " + *table + " WHERE " + fts_where(*table, terms, params) +
-         ")";
+  return detail::terms_condition(entity, query, params);
 }
 
+std::string SqliteDialect::fts_ranked(std::string_view entity, std::string_view query, int bound,
+                                      std::vector<SqlValue>& params) const {
+  return detail::terms_ranked(entity, query, bound, params);
+}
+
+// The term table (see text_search.h), clustered on (term, id) so that a prefix is one range;
+// (id, term) serves replacing a record's terms and checking a record's other query keys. The
+// FTS5 trigram table of earlier versions is dropped (RecordService rebuilds the terms).
 std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {
   auto table = fts_table(entity);
   if (!table.ok()) throw std::invalid_argument(table.error().message);
-  return {"CREATE VIRTUAL TABLE IF NOT EXISTS " + *table + " USING fts5(body, tokenize='trigram')"};
+  return {"DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
+          "CREATE TABLE IF NOT EXISTS " + *table +
+              " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
+              "PRIMARY KEY (term, id)) WITHOUT ROWID",
+          "CREATE INDEX IF NOT EXISTS \"" + std::string(entity) + "_terms_id\" ON " + *table +
+              " (id, term)"};
 }
 
 SqliteStore::SqliteStore(std::string path, const StoreOptions& options)

@@ -370,19 +370,34 @@ class SqliteFtsTest : public SqliteStoreTest {
   using Ids = std::vector<std::int64_t>;
 };
 
-TEST_F(SqliteFtsTest, EnglishSubstringCaseInsensitiveNewestFirst) {
-  EXPECT_EQ(search("cme"), (Ids{5, 1}));
+TEST_F(SqliteFtsTest, WordPrefixesCaseInsensitiveBestFirst) {
+  EXPECT_EQ(search("acme"), (Ids{5, 1})) << "same word: newest first";
+  EXPECT_EQ(search("a"), (Ids{5, 1})) << "one letter";
+  EXPECT_EQ(search("ac"), (Ids{5, 1})) << "two letters";
   EXPECT_EQ(search("CORPORAT"), (Ids{1}));
   EXPECT_EQ(search("acme", 1), (Ids{5}));
+  EXPECT_EQ(search("cme"), Ids{}) << "inside a word is not a prefix";
   EXPECT_EQ(search("nothing-like-this"), Ids{});
+  {
+    auto tx = begin_write(*store_);
+    put(*tx, 6, "Acmeco Trading");
+    put(*tx, 7, "Ac Industries");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  // The record whose matching word sorts first leads: the exact word before longer ones.
+  EXPECT_EQ(search("ac"), (Ids{7, 5, 1, 6}));
+  EXPECT_EQ(search("acme"), (Ids{5, 1, 6}));
 }
 
 TEST_F(SqliteFtsTest, ChineseSubstrings) {
   EXPECT_EQ(search("字节跳动"), (Ids{2}));
-  EXPECT_EQ(search("张三"), (Ids{3}));  // 2 code points (6 bytes): LIKE path
-  EXPECT_EQ(search("丰"), (Ids{3}));
+  EXPECT_EQ(search("张三"), (Ids{3}));
+  EXPECT_EQ(search("丰"), (Ids{3})) << "the last character of a run";
   EXPECT_EQ(search("北"), (Ids{2}));
+  EXPECT_EQ(search("三"), (Ids{3})) << "a character inside a run";
   EXPECT_EQ(search("张三丰"), (Ids{3}));
+  EXPECT_EQ(search("三张"), Ids{}) << "bigrams are ordered";
+  EXPECT_EQ(search("跳动科技有限"), (Ids{2}));
 }
 
 TEST_F(SqliteFtsTest, MultiTermIsAnd) {
@@ -397,15 +412,15 @@ TEST_F(SqliteFtsTest, MultiTermIsAnd) {
 TEST_F(SqliteFtsTest, QuotesAndWildcardsInTheQueryAreHarmless) {
   EXPECT_EQ(search("\"Quoted\""), (Ids{4}));
   EXPECT_EQ(search("\"Quo"), (Ids{4}));
-  EXPECT_EQ(search("\""), (Ids{4}));
+  EXPECT_EQ(search("\""), Ids{}) << "nothing indexable: matches nothing";
   EXPECT_EQ(search("'); DROP TABLE t; --"), Ids{});
-  EXPECT_EQ(search("0%"), (Ids{4}));
-  EXPECT_EQ(search("%"), (Ids{4}));
-  EXPECT_EQ(search("l_d"), (Ids{4}));
-  EXPECT_EQ(search("_"), (Ids{4}));
-  EXPECT_EQ(search("OR"), (Ids{1}));
+  EXPECT_EQ(search("100%"), (Ids{4}));
+  EXPECT_EQ(search("%"), Ids{});
+  EXPECT_EQ(search("real_d"), (Ids{4}));
+  EXPECT_EQ(search("_"), Ids{});
+  EXPECT_EQ(search("OR"), Ids{});
   EXPECT_EQ(search("NOT acme"), Ids{});
-  EXPECT_EQ(search("a*"), Ids{});
+  EXPECT_EQ(search("a*"), (Ids{5, 1})) << "* is a separator, not a wildcard";
   EXPECT_EQ(search(""), Ids{});
   EXPECT_EQ(count(*store_, "t"), 0);
 }
@@ -418,45 +433,71 @@ TEST_F(SqliteFtsTest, PutReplacesAndDeleteRemoves) {
     ASSERT_TRUE(tx->commit().ok());
   }
   EXPECT_EQ(search("acme"), Ids{});
-  EXPECT_EQ(search("nitec"), (Ids{1}));
+  EXPECT_EQ(search("berlin"), Ids{}) << "no word of the old text is left";
+  EXPECT_EQ(search("init"), (Ids{1}));
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_clear("account").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  EXPECT_EQ(search("init"), Ids{});
+  EXPECT_EQ(search("张三"), Ids{});
 }
 
-TEST_F(SqliteFtsTest, PutManyFindsBulkRowsAndReplaces) {
-  // Several statements' worth (500 rows each, then power-of-two remainders) of new records.
-  std::vector<Tx::FtsRow> fresh;
-  for (std::int64_t id = 100; id < 1300; ++id)
-    fresh.push_back({id, "bulk item " + std::to_string(id) + (id == 777 ? " 东方明珠" : "")});
+TEST_F(SqliteFtsTest, PhoneDigitsMatchFromAnyFourDigitsOn) {
   {
     auto tx = begin_write(*store_);
-    auto s = tx->fts_put_many("account", fresh, /*fresh=*/true);
-    ASSERT_TRUE(s.ok()) << s.error().message;
+    put(*tx, 8, "13812345678\n+8613812345678");
     ASSERT_TRUE(tx->commit().ok());
   }
-  EXPECT_EQ(search("item 1234"), (Ids{1234}));
-  EXPECT_EQ(search("明珠"), (Ids{777}));
-  EXPECT_EQ(search("bulk", 5000).size(), 1200u);
-  EXPECT_EQ(search("acme"), (Ids{5, 1})) << "records put one by one are untouched";
-  // Re-putting replaces: bulk and single-put records, an id twice (the last text wins).
-  std::vector<Tx::FtsRow> again{
-      {1, "Initech"}, {777, "first text"}, {1299, "Umbrella"}, {777, "Hooli 东方"}};
+  for (const char* q : {"138", "13812345678", "1234", "5678", "+86 138", "138-1234-5678"})
+    EXPECT_EQ(search(q), (Ids{8})) << q;
+  EXPECT_EQ(search("678"), Ids{}) << "suffixes start at four digits";
+}
+
+TEST_F(SqliteFtsTest, AccountIdIsStoredBesideTheTerms) {
   {
     auto tx = begin_write(*store_);
-    auto s = tx->fts_put_many("account", again, /*fresh=*/false);
-    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE(tx->fts_put("account", 9, "Keyed", SqlValue{std::int64_t{42}}).ok());
+    std::vector<Tx::FtsRow> rows{{10, "Keyed too", SqlValue{std::int64_t{43}}}};
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
     ASSERT_TRUE(tx->commit().ok());
   }
-  EXPECT_EQ(search("acme"), (Ids{5}));
-  EXPECT_EQ(search("nitec"), (Ids{1}));
-  EXPECT_EQ(search("明珠"), Ids{});
-  EXPECT_EQ(search("first text"), Ids{});
-  EXPECT_EQ(search("hooli"), (Ids{777}));
-  EXPECT_EQ(search("umbrella"), (Ids{1299}));
-  EXPECT_EQ(search("bulk", 5000).size(), 1198u);
+  auto tx = begin_read(*store_);
+  auto r = tx->query("SELECT id, account_id FROM account_terms WHERE term = 'keyed' ORDER BY id");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->rows.size(), 2u);
+  EXPECT_EQ(std::get<std::int64_t>(r->rows[0][1]), 42);
+  EXPECT_EQ(std::get<std::int64_t>(r->rows[1][1]), 43);
+}
+
+TEST_F(SqliteFtsTest, RankedIsBoundedAndConditionIsNot) {
+  std::vector<Tx::FtsRow> rows;
+  for (std::int64_t id = 100; id < 400; ++id) rows.push_back({id, "zhang" + std::to_string(id)});
   {
     auto tx = begin_write(*store_);
-    EXPECT_TRUE(tx->fts_put_many("account", {}, true).ok()) << "nothing to put is fine";
-    EXPECT_EQ(tx->fts_put_many("Account\"; --", again, false).error().code, Errc::kInternal);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
   }
+  auto tx = begin_read(*store_);
+  auto count_of = [&](const std::string& sql, const std::vector<SqlValue>& params) {
+    auto r = tx->query(sql, params);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::get<std::int64_t>(r->rows[0][0]) : -1;
+  };
+  std::vector<SqlValue> params;
+  std::string ranked = store_->dialect().fts_ranked("account", "zh", 50, params);
+  EXPECT_EQ(count_of("SELECT count(*) FROM " + ranked + " f", params), 50);
+  params.clear();
+  ranked = store_->dialect().fts_ranked("account", "zhang1 zhang", 500, params);
+  EXPECT_EQ(count_of("SELECT count(*) FROM " + ranked + " f", params), 100);
+  params.clear();
+  std::string cond = store_->dialect().fts_condition("account", "zh", params);
+  EXPECT_EQ(count_of("SELECT count(DISTINCT id) FROM account_terms WHERE " + cond, params), 300);
+  params.clear();
+  EXPECT_EQ(store_->dialect().fts_ranked("account", "!!", 50, params), "");
+  EXPECT_EQ(store_->dialect().fts_condition("account", "!!", params), "1 = 0");
+  EXPECT_TRUE(params.empty());
 }
 
 TEST_F(SqliteFtsTest, FailingBadEntityName) {

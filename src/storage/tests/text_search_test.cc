@@ -1,0 +1,67 @@
+// The search index's terms and query keys (storage/text_search.h), shared by both backends.
+#include "storage/text_search.h"
+
+#include <gtest/gtest.h>
+
+namespace rapport::storage::detail {
+namespace {
+
+using Terms = std::vector<std::string>;
+
+TEST(IndexTerms, WordsLowercasedDigitSuffixesAndCjkBigrams) {
+  EXPECT_EQ(index_terms("Acme GmbH, acme@x.org"), (Terms{"acme", "gmbh", "org", "x"}));
+  EXPECT_EQ(index_terms("张三丰"), (Terms{"三丰", "丰", "张三"}));  // bytewise order
+  EXPECT_EQ(index_terms("张"), (Terms{"张"}));
+  EXPECT_EQ(index_terms("138123"), (Terms{"138123", "38123", "8123"}));
+  EXPECT_EQ(index_terms("1234"), (Terms{"1234"}));
+  EXPECT_EQ(index_terms("华为ltd"), (Terms{"ltd", "为", "华为"}));
+  EXPECT_EQ(index_terms("Straße Zürich"), (Terms{"straße", "zürich"}));
+  EXPECT_EQ(index_terms("!!! ··· 、"), Terms{});
+  std::string longword(100, 'x');
+  EXPECT_EQ(index_terms(longword), (Terms{std::string(kMaxTermBytes, 'x')}));
+}
+
+TEST(QueryKeys, PrefixesForWordsExactBigramsForCjk) {
+  using K = std::vector<TermKey>;
+  EXPECT_EQ(query_keys("ZS"), (K{{"zs", true}}));
+  EXPECT_EQ(query_keys("张"), (K{{"张", true}}));
+  EXPECT_EQ(query_keys("张三丰"), (K{{"张三", false}, {"三丰", false}}));
+  EXPECT_EQ(query_keys("bruce@acme acme"), (K{{"bruce", true}, {"acme", true}}));
+  EXPECT_EQ(query_keys("华为 ltd"), (K{{"华为", false}, {"ltd", true}}));
+  EXPECT_EQ(query_keys("\" * %"), K{});
+  EXPECT_EQ(query_keys(""), K{});
+}
+
+TEST(PrefixEnd, IncrementsTheLastByte) {
+  EXPECT_EQ(prefix_end("zh"), "zi");
+  EXPECT_EQ(prefix_end("a"), "b");
+  // 张 = E5 BC A0: every term starting with it sorts below E5 BC A1.
+  EXPECT_EQ(prefix_end("\xE5\xBC\xA0"), "\xE5\xBC\xA1");
+  EXPECT_LT(std::string("张三"), prefix_end("张"));
+}
+
+TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
+  std::vector<SqlValue> params;
+  std::string sql = terms_condition("account", "a 张三", params);
+  // The exact bigram drives; the prefix is checked per record.
+  EXPECT_EQ(sql,
+            "\"id\" IN (SELECT d.id FROM \"account_terms\" d WHERE d.term = ? AND EXISTS (SELECT 1 "
+            "FROM \"account_terms\" x WHERE x.id = d.id AND x.term >= ? AND x.term < ?))");
+  ASSERT_EQ(params.size(), 3u);
+  EXPECT_EQ(std::get<std::string>(params[0]), "张三");
+  EXPECT_EQ(std::get<std::string>(params[1]), "a");
+  EXPECT_EQ(std::get<std::string>(params[2]), "b");
+  params.clear();
+  EXPECT_EQ(terms_condition("bad name", "x", params), "1 = 0");
+  EXPECT_EQ(terms_ranked("account", "x", 0, params), "");
+  EXPECT_TRUE(params.empty());
+}
+
+TEST(ValidIdentifier, LeavesRoomForTheTermIndexName) {
+  EXPECT_TRUE(valid_identifier(std::string(54, 'a')));
+  EXPECT_FALSE(valid_identifier(std::string(55, 'a')));
+  EXPECT_EQ(*fts_table("account"), "\"account_terms\"");
+}
+
+}  // namespace
+}  // namespace rapport::storage::detail
