@@ -22,6 +22,10 @@ Result<std::string> fts_table(std::string_view entity) {
   return "\"" + std::string(entity) + "_terms\"";
 }
 
+std::string term_lists_table(std::string_view entity) {
+  return "\"" + std::string(entity) + "_terms_of\"";
+}
+
 std::string legacy_fts_table(std::string_view entity) {
   return "\"" + std::string(entity) + "_fts\"";
 }
@@ -168,17 +172,31 @@ std::size_t driver_key(const std::vector<TermKey>& keys) {
   return best;
 }
 
-// " AND EXISTS (…)" for every key but the driver: the record `d.id` has them too (an index
-// range on (id, term) each).
-std::string other_keys_sql(const std::string& table, const std::vector<TermKey>& keys,
-                           std::size_t driver, std::vector<SqlValue>& params) {
-  std::string sql;
+// The keys but the driver, checked on the record's term list: " JOIN <lists> o ON o.id = d.id"
+// and " AND contains(o.terms, ?) > 0" per key (one primary-key read per candidate record, then
+// a substring test of a short text).
+struct OtherKeys {
+  std::string join, conditions;
+};
+OtherKeys other_keys_sql(std::string_view entity, const std::vector<TermKey>& keys,
+                         std::size_t driver, std::string_view contains,
+                         std::vector<SqlValue>& params) {
+  OtherKeys out;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i == driver) continue;
-    sql += " AND EXISTS (SELECT 1 FROM " + table + " x WHERE x.id = d.id AND " +
-           key_sql("x", keys[i], params) + ")";
+    out.conditions += " AND " + std::string(contains) + "(o.terms, ?) > 0";
+    params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
   }
-  return sql;
+  if (!out.conditions.empty()) out.join = " JOIN " + term_lists_table(entity) + " o ON o.id = d.id";
+  return out;
+}
+
+// Rows in a statement for `n` rows: the next power of two (at most `most`), the missing ones
+// repeating the last, so that few statement texts reach the prepared-statement caches.
+std::size_t padded(std::size_t n, std::size_t most) {
+  std::size_t p = 1;
+  while (p < n && p < most) p *= 2;
+  return p;
 }
 
 }  // namespace
@@ -233,19 +251,23 @@ std::string prefix_end(std::string_view prefix) {
 }
 
 std::string terms_condition(std::string_view entity, std::string_view query,
-                            std::vector<SqlValue>& params) {
+                            std::string_view contains, std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty()) return "1 = 0";
   const std::size_t driver = driver_key(keys);
-  std::string sql =
-      "\"id\" IN (SELECT d.id FROM " + *table + " d WHERE " + key_sql("d", keys[driver], params);
-  sql += other_keys_sql(*table, keys, driver, params);
-  return sql + ")";
+  std::string sql = "\"id\" IN (SELECT d.id FROM " + *table + " d";
+  std::vector<SqlValue> driver_params;
+  const std::string where = key_sql("d", keys[driver], driver_params);
+  std::vector<SqlValue> other_params;
+  OtherKeys others = other_keys_sql(entity, keys, driver, contains, other_params);
+  params.insert(params.end(), driver_params.begin(), driver_params.end());
+  params.insert(params.end(), other_params.begin(), other_params.end());
+  return sql + others.join + " WHERE " + where + others.conditions + ")";
 }
 
 std::string terms_ranked(std::string_view entity, std::string_view query, int bound,
-                         std::vector<SqlValue>& params) {
+                         std::string_view contains, std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty() || bound <= 0) return {};
@@ -254,62 +276,148 @@ std::string terms_ranked(std::string_view entity, std::string_view query, int bo
                     *table + " WHERE " + key_sql(*table, keys[driver], params) +
                     " ORDER BY term, id LIMIT ?) d";
   params.emplace_back(static_cast<std::int64_t>(bound));
-  std::string others = other_keys_sql(*table, keys, driver, params);
-  if (!others.empty()) sql += " WHERE " + others.substr(5);  // without the leading " AND "
+  OtherKeys others = other_keys_sql(entity, keys, driver, contains, params);
+  sql += others.join;
+  if (!others.conditions.empty()) sql += " WHERE " + others.conditions.substr(5);  // no " AND "
   return sql + " GROUP BY d.id)";
 }
 
-Status put_terms(const std::string& table, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert_suffix,
-                 const std::function<Status(const std::string&, std::span<const SqlValue>)>& run) {
-  const auto unique = last_per_id(rows);
+std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,
+                             std::string_view contains, std::vector<SqlValue>& params) {
+  const std::size_t driver = driver_key(keys);
+  std::vector<SqlValue> driver_params;
+  const std::string where = key_sql("d", keys[driver], driver_params);
+  std::vector<SqlValue> other_params;
+  OtherKeys others = other_keys_sql(entity, keys, driver, contains, other_params);
+  params.insert(params.end(), driver_params.begin(), driver_params.end());
+  params.insert(params.end(), other_params.begin(), other_params.end());
+  params.emplace_back(static_cast<std::int64_t>(limit));
+  return "SELECT d.id FROM " + *fts_table(entity) + " d" + others.join + " WHERE " + where +
+         others.conditions + " GROUP BY d.id ORDER BY MIN(d.term), d.id DESC LIMIT ?";
+}
+
+Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, const TermsRun& run,
+                    const TermsQuery& query) {
+  RP_ASSIGN(std::string table, fts_table(entity));
+  const std::string lists = term_lists_table(entity);
+  constexpr std::size_t kIdChunk = 256, kTermChunk = 512;
   std::vector<SqlValue> params;
-  if (!fresh) {
-    constexpr std::size_t kDeleteChunk = 256;
-    for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
-      n = rows_in_next_statement(unique.size() - at, kDeleteChunk);
-      params.clear();
-      std::string sql = "DELETE FROM " + table + " WHERE id IN (";
-      for (std::size_t i = 0; i < n; ++i) {
-        sql += i ? ",?" : "?";
-        params.emplace_back(unique[at + i]->id);
-      }
-      RP_TRY(run(sql + ")", params));
+  for (std::size_t at = 0, n = 0; at < ids.size(); at += n) {
+    n = std::min(kIdChunk, ids.size() - at);
+    const std::size_t shape = padded(n, kIdChunk);
+    std::string in;
+    params.clear();
+    for (std::size_t i = 0; i < shape; ++i) {
+      in += i ? ",?" : "?";
+      params.emplace_back(ids[at + std::min(i, n - 1)]);
     }
+    RP_ASSIGN(Rows found,
+              query("SELECT id, terms FROM " + lists + " WHERE id IN (" + in + ")", params));
+    for (const auto& row : found.rows) {
+      const auto id = std::get<std::int64_t>(row[0]);
+      const auto& text = std::get<std::string>(row[1]);
+      std::vector<std::string_view> terms;
+      for (std::size_t p = 1; p < text.size();) {
+        const std::size_t end = text.find('\n', p);
+        if (end == std::string::npos) break;
+        if (end > p) terms.push_back(std::string_view(text).substr(p, end - p));
+        p = end + 1;
+      }
+      for (std::size_t t = 0, m = 0; t < terms.size(); t += m) {
+        m = std::min(kTermChunk, terms.size() - t);
+        const std::size_t tshape = padded(m, kTermChunk);
+        std::vector<SqlValue> tp{id};
+        std::string tin;
+        for (std::size_t i = 0; i < tshape; ++i) {
+          tin += i ? ",?" : "?";
+          tp.emplace_back(std::string(terms[t + std::min(i, m - 1)]));
+        }
+        RP_TRY(run("DELETE FROM " + table + " WHERE id = ? AND term IN (" + tin + ")", tp));
+      }
+    }
+    RP_TRY(run("DELETE FROM " + lists + " WHERE id IN (" + in + ")", params));
   }
+  return {};
+}
+
+Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
+                 std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
+                 const TermsQuery& query) {
+  RP_ASSIGN(std::string table, fts_table(entity));
+  const auto unique = last_per_id(rows);
+  if (!fresh) {
+    std::vector<std::int64_t> ids;
+    ids.reserve(unique.size());
+    for (const auto* r : unique) ids.push_back(r->id);
+    RP_TRY(remove_terms(entity, ids, run, query));
+  }
+  // Each record's terms, then every (term, record) in term order, as views into them.
   struct TermRow {
-    std::string term;
+    std::string_view term;
     const Tx::FtsRow* row;
   };
+  std::vector<std::vector<std::string>> per_record;
+  per_record.reserve(unique.size());
+  std::vector<std::string> lists;
+  lists.reserve(unique.size());
+  std::size_t total = 0;
+  for (const Tx::FtsRow* r : unique) {
+    per_record.push_back(index_terms(r->text));
+    std::string list = "\n";
+    for (const auto& t : per_record.back()) {
+      list += t;
+      list += '\n';
+    }
+    lists.push_back(std::move(list));
+    total += per_record.back().size();
+  }
   std::vector<TermRow> terms;
-  for (const Tx::FtsRow* r : unique)
-    for (auto& t : index_terms(r->text)) terms.push_back({std::move(t), r});
+  terms.reserve(total);
+  for (std::size_t k = 0; k < unique.size(); ++k)
+    for (const auto& t : per_record[k]) terms.push_back({t, unique[k]});
   std::sort(terms.begin(), terms.end(), [](const TermRow& a, const TermRow& b) {
-    return a.term != b.term ? a.term < b.term : a.row->id < b.row->id;
+    const int c = a.term.compare(b.term);
+    return c != 0 ? c < 0 : a.row->id < b.row->id;
   });
+  std::vector<SqlValue> params;
   constexpr std::size_t kInsertChunk = 512;
   for (std::size_t at = 0, n = 0; at < terms.size(); at += n) {
-    n = rows_in_next_statement(terms.size() - at, kInsertChunk);
+    n = std::min(kInsertChunk, terms.size() - at);
+    const std::size_t shape = padded(n, kInsertChunk);
     params.clear();
-    std::string sql = "INSERT INTO " + table + " (term, id, account_id) VALUES ";
-    for (std::size_t i = 0; i < n; ++i) {
+    std::string sql = std::string(insert) + " " + table + " (term, id, account_id) VALUES ";
+    for (std::size_t i = 0; i < shape; ++i) {
+      const TermRow& t = terms[at + std::min(i, n - 1)];
       sql += i ? ",(?,?,?)" : "(?,?,?)";
-      params.emplace_back(std::move(terms[at + i].term));
-      params.emplace_back(terms[at + i].row->id);
-      params.push_back(terms[at + i].row->account_id);
+      params.emplace_back(std::string(t.term));
+      params.emplace_back(t.row->id);
+      params.push_back(t.row->account_id);
+    }
+    RP_TRY(run(sql.append(insert_suffix), params));
+  }
+  constexpr std::size_t kListChunk = 256;
+  for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
+    n = std::min(kListChunk, unique.size() - at);
+    const std::size_t shape = padded(n, kListChunk);
+    params.clear();
+    std::string sql =
+        std::string(insert) + " " + term_lists_table(entity) + " (id, account_id, terms) VALUES ";
+    for (std::size_t i = 0; i < shape; ++i) {
+      const std::size_t k = at + std::min(i, n - 1);
+      sql += i ? ",(?,?,?)" : "(?,?,?)";
+      params.emplace_back(unique[k]->id);
+      params.push_back(unique[k]->account_id);
+      params.emplace_back(lists[k]);
     }
     RP_TRY(run(sql.append(insert_suffix), params));
   }
   return {};
 }
 
-std::string terms_search_sql(const std::string& table, const std::vector<TermKey>& keys, int limit,
-                             std::vector<SqlValue>& params) {
-  const std::size_t driver = driver_key(keys);
-  std::string sql = "SELECT d.id FROM " + table + " d WHERE " + key_sql("d", keys[driver], params);
-  sql += other_keys_sql(table, keys, driver, params);
-  params.emplace_back(static_cast<std::int64_t>(limit));
-  return sql + " GROUP BY d.id ORDER BY MIN(d.term), d.id DESC LIMIT ?";
+Status clear_terms(std::string_view entity, const TermsRun& run) {
+  RP_ASSIGN(std::string table, fts_table(entity));
+  RP_TRY(run("DELETE FROM " + table, {}));
+  return run("DELETE FROM " + term_lists_table(entity), {});
 }
 
 }  // namespace rapport::storage::detail

@@ -2,8 +2,10 @@
 // per-entity term table name, the terms a body is indexed under, the keys of a query and the SQL
 // that looks them up (both backends run the same). Internal to storage/.
 //
-// The index is an ordinary table per entity, "<entity>_terms" (term, id, account_id) with a
-// B-tree on (term, id) and one on (id, term):
+// The index is an ordinary table per entity, "<entity>_terms" (term, id, account_id) with its
+// B-tree on (term, id), and beside it "<entity>_terms_of" (id, account_id, terms): each record's
+// term list, for replacing a record's terms and for checking a query's further keys on a
+// candidate without a second index on the terms (which would double the write cost). Terms:
 // - each word of the body (a run of letters and digits outside CJK, ASCII lowercased), which
 //   also covers the pinyin (full spelling and initials) and folded forms the record layer puts
 //   into the body;
@@ -31,6 +33,10 @@ bool valid_identifier(std::string_view name);
 // The quoted term table name for an entity ("<entity>_terms"), or kInternal for a name that
 // is not an identifier.
 Result<std::string> fts_table(std::string_view entity);
+// The quoted name of the table of each record's terms ("<entity>_terms_of": id, account_id,
+// terms as "\nterm\nterm\n"), read to remove a record's terms and to check a candidate's other
+// query keys.
+std::string term_lists_table(std::string_view entity);
 // The name of the full-text table of earlier versions ("<entity>_fts"), dropped on start-up.
 std::string legacy_fts_table(std::string_view entity);
 std::size_t code_points(std::string_view s);
@@ -59,19 +65,32 @@ std::vector<TermKey> query_keys(std::string_view query);
 std::string prefix_end(std::string_view prefix);
 
 // The SQL both backends run (see Dialect::fts_condition and Dialect::fts_ranked); "1 = 0" /
-// "" when the query has no keys or the entity name is invalid.
+// "" when the query has no keys or the entity name is invalid. `contains`: the backend's
+// function for the position of a substring (instr on SQLite, strpos on PostgreSQL).
 std::string terms_condition(std::string_view entity, std::string_view query,
-                            std::vector<SqlValue>& params);
+                            std::string_view contains, std::vector<SqlValue>& params);
 std::string terms_ranked(std::string_view entity, std::string_view query, int bound,
-                         std::vector<SqlValue>& params);
-// fts_put_many on either backend: unless `fresh`, DELETEs of the records' terms (by the (id,
-// term) index), then multi-row INSERTs of every term row of the batch in term order
-// (neighbouring B-tree pages), each statement ending with `insert_suffix`; `run` executes one.
-Status put_terms(const std::string& table, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert_suffix,
-                 const std::function<Status(const std::string&, std::span<const SqlValue>)>& run);
+                         std::string_view contains, std::vector<SqlValue>& params);
 // fts_search on either backend: ids of up to `limit` records with every key, best match first.
-std::string terms_search_sql(const std::string& table, const std::vector<TermKey>& keys, int limit,
-                             std::vector<SqlValue>& params);
+// `entity` must be valid and `keys` non-empty.
+std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,
+                             std::string_view contains, std::vector<SqlValue>& params);
+
+// The writes, through the backend's transaction.
+using TermsRun = std::function<Status(const std::string&, std::span<const SqlValue>)>;
+using TermsQuery = std::function<Result<Rows>(const std::string&, std::span<const SqlValue>)>;
+// fts_put_many: unless `fresh`, remove_terms of the ids; then multi-row INSERTs (`insert`:
+// "INSERT INTO" or "INSERT OR IGNORE INTO", each statement ending with `insert_suffix`) of every
+// term row of the batch in term order (neighbouring B-tree pages), and of each record's term
+// list. Statements carry a power-of-two number of rows, padded by repeating the last one (so
+// the inserts must ignore duplicates).
+Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
+                 std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
+                 const TermsQuery& query);
+// fts_delete: the records' terms, found through their term lists, and the lists.
+Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, const TermsRun& run,
+                    const TermsQuery& query);
+// fts_clear.
+Status clear_terms(std::string_view entity, const TermsRun& run);
 
 }  // namespace rapport::storage::detail

@@ -731,36 +731,36 @@ class PgTx final : public Tx {
     return fts_put_many(entity, std::span<const FtsRow>(&row, 1), false);
   }
 
+  // Padded statements repeat their last row: the inserts ignore duplicates.
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     RP_TRY(check_usable());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    // DO NOTHING: a record whose terms a concurrent fts_put just wrote ends up with them once.
-    return detail::put_terms(
-        table, rows, fresh, " ON CONFLICT DO NOTHING",
-        [&](const std::string& sql, std::span<const SqlValue> params) -> Status {
-          RP_TRY(run(sql, params));
-          return Status{};
-        });
+    return detail::put_terms(entity, rows, fresh, "INSERT INTO", " ON CONFLICT DO NOTHING",
+                             terms_run(), terms_query());
   }
 
   Status fts_clear(std::string_view entity) override {
     RP_TRY(check_usable());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    RP_TRY(run("DELETE FROM " + table, {}));
-    return {};
+    return detail::clear_terms(entity, terms_run());
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     RP_TRY(check_usable());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    const SqlValue key[] = {id};
-    RP_TRY(run("DELETE FROM " + table + " WHERE id = ?", key));
-    return {};
+    return detail::remove_terms(entity, std::span<const std::int64_t>(&id, 1), terms_run(),
+                                terms_query());
   }
 
-  // In a write transaction this first takes the schema lock, held to the end of the
-  // transaction: "look, then CREATE/ALTER" (the record layer's schema sync) is then exact even
-  // when two servers start at once on a fresh database.
+  detail::TermsRun terms_run() {
+    return [this](const std::string& sql, std::span<const SqlValue> params) -> Status {
+      RP_TRY(run(sql, params));
+      return {};
+    };
+  }
+  detail::TermsQuery terms_query() {
+    return [this](const std::string& sql, std::span<const SqlValue> params) -> Result<Rows> {
+      return query(sql, params);
+    };
+  }
+
   Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
     RP_TRY(check_usable());
     if (writable_ && !schema_locked_) {
@@ -790,7 +790,7 @@ class PgTx final : public Tx {
     auto keys = detail::query_keys(query);
     if (keys.empty() || limit <= 0) return ids;
     std::vector<SqlValue> params;
-    std::string sql = detail::terms_search_sql(table, keys, limit, params);
+    std::string sql = detail::terms_search_sql(entity, keys, limit, "strpos", params);
     Rows rows;
     RP_TRY(run(sql, params, &rows));
     ids.reserve(rows.rows.size());
@@ -926,7 +926,8 @@ std::string PgDialect::column_type(ColumnType t) const {
   return "TEXT";
 }
 
-// The term table (see text_search.h) with the distribution key account_id; COLLATE "C" so
+// The term table and the records' term lists (see text_search.h) with the distribution key
+// account_id; COLLATE "C" so
 // that a prefix range compares bytes, as on SQLite, and uses the (term, id) B-tree. The pg_trgm
 // table of earlier versions is dropped (RecordService rebuilds the terms).
 std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
@@ -936,18 +937,18 @@ std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
           "CREATE TABLE IF NOT EXISTS " + *table +
               " (term TEXT COLLATE \"C\" NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
               "PRIMARY KEY (term, id))",
-          "CREATE INDEX IF NOT EXISTS \"" + std::string(entity) + "_terms_id\" ON " + *table +
-              " (id, term)"};
+          "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
+              " (id INTEGER PRIMARY KEY, account_id INTEGER, terms TEXT NOT NULL)"};
 }
 
 std::string PgDialect::fts_condition(std::string_view entity, std::string_view query,
                                      std::vector<SqlValue>& params) const {
-  return detail::terms_condition(entity, query, params);
+  return detail::terms_condition(entity, query, "strpos", params);
 }
 
 std::string PgDialect::fts_ranked(std::string_view entity, std::string_view query, int bound,
                                   std::vector<SqlValue>& params) const {
-  return detail::terms_ranked(entity, query, bound, params);
+  return detail::terms_ranked(entity, query, bound, "strpos", params);
 }
 
 // The LISTEN/NOTIFY thread: one connection of its own, a queue of outgoing notifications, the

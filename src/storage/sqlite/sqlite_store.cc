@@ -236,27 +236,31 @@ class ConnTx : public Tx {
     return fts_put_many(entity, std::span<const FtsRow>(&row, 1), false);
   }
 
+  // Padded statements repeat their last row: the inserts ignore duplicates.
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
-    RP_ASSIGN(std::string table, fts_table(entity));
-    return detail::put_terms(
-        table, rows, fresh, "",
-        [&](const std::string& sql, std::span<const SqlValue> params) -> Status {
-          RP_TRY(run(sql, params));
-          return Status{};
-        });
+    return detail::put_terms(entity, rows, fresh, "INSERT OR IGNORE INTO", "", terms_run(),
+                             terms_query());
   }
 
   Status fts_clear(std::string_view entity) override {
-    RP_ASSIGN(std::string table, fts_table(entity));
-    RP_TRY(run("DELETE FROM " + table, {}));
-    return {};
+    return detail::clear_terms(entity, terms_run());
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
-    RP_ASSIGN(std::string table, fts_table(entity));
-    const SqlValue key[] = {id};
-    RP_TRY(run("DELETE FROM " + table + " WHERE id = ?", key));
-    return {};
+    return detail::remove_terms(entity, std::span<const std::int64_t>(&id, 1), terms_run(),
+                                terms_query());
+  }
+
+  detail::TermsRun terms_run() {
+    return [this](const std::string& sql, std::span<const SqlValue> params) -> Status {
+      RP_TRY(run(sql, params));
+      return {};
+    };
+  }
+  detail::TermsQuery terms_query() {
+    return [this](const std::string& sql, std::span<const SqlValue> params) -> Result<Rows> {
+      return query(sql, params);
+    };
   }
 
   Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
@@ -280,7 +284,7 @@ class ConnTx : public Tx {
       return ids;
     }
     std::vector<SqlValue> params;
-    std::string sql = detail::terms_search_sql(table, keys, limit, params);
+    std::string sql = detail::terms_search_sql(entity, keys, limit, "instr", params);
     Rows rows;
     RP_TRY(run(sql, params, &rows));
     ids.reserve(rows.rows.size());
@@ -588,17 +592,17 @@ std::string SqliteDialect::column_type(ColumnType t) const {
 
 std::string SqliteDialect::fts_condition(std::string_view entity, std::string_view query,
                                          std::vector<SqlValue>& params) const {
-  return detail::terms_condition(entity, query, params);
+  return detail::terms_condition(entity, query, "instr", params);
 }
 
 std::string SqliteDialect::fts_ranked(std::string_view entity, std::string_view query, int bound,
                                       std::vector<SqlValue>& params) const {
-  return detail::terms_ranked(entity, query, bound, params);
+  return detail::terms_ranked(entity, query, bound, "instr", params);
 }
 
-// The term table (see text_search.h), clustered on (term, id) so that a prefix is one range;
-// (id, term) serves replacing a record's terms and checking a record's other query keys. The
-// FTS5 trigram table of earlier versions is dropped (RecordService rebuilds the terms).
+// The term table (see text_search.h), clustered on (term, id) so that a prefix is one range,
+// and the records' term lists. The FTS5 trigram table of earlier versions is dropped (RecordService
+// rebuilds the terms).
 std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {
   auto table = fts_table(entity);
   if (!table.ok()) throw std::invalid_argument(table.error().message);
@@ -606,8 +610,8 @@ std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) cons
           "CREATE TABLE IF NOT EXISTS " + *table +
               " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
               "PRIMARY KEY (term, id)) WITHOUT ROWID",
-          "CREATE INDEX IF NOT EXISTS \"" + std::string(entity) + "_terms_id\" ON " + *table +
-              " (id, term)"};
+          "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
+              " (id INTEGER PRIMARY KEY, account_id INTEGER, terms TEXT NOT NULL)"};
 }
 
 SqliteStore::SqliteStore(std::string path, const StoreOptions& options)

@@ -42,18 +42,27 @@ TEST(PrefixEnd, IncrementsTheLastByte) {
 
 TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
   std::vector<SqlValue> params;
-  std::string sql = terms_condition("account", "a 张三", params);
-  // The exact bigram drives; the prefix is checked per record.
+  std::string sql = terms_condition("account", "a 张三", "instr", params);
+  // The exact bigram drives; the prefix is checked on the candidate's term list.
   EXPECT_EQ(sql,
-            "\"id\" IN (SELECT d.id FROM \"account_terms\" d WHERE d.term = ? AND EXISTS (SELECT 1 "
-            "FROM \"account_terms\" x WHERE x.id = d.id AND x.term >= ? AND x.term < ?))");
-  ASSERT_EQ(params.size(), 3u);
+            "\"id\" IN (SELECT d.id FROM \"account_terms\" d JOIN \"account_terms_of\" o ON o.id = "
+            "d.id WHERE d.term = ? AND instr(o.terms, ?) > 0)");
+  ASSERT_EQ(params.size(), 2u);
   EXPECT_EQ(std::get<std::string>(params[0]), "张三");
-  EXPECT_EQ(std::get<std::string>(params[1]), "a");
-  EXPECT_EQ(std::get<std::string>(params[2]), "b");
+  EXPECT_EQ(std::get<std::string>(params[1]), "\na");
   params.clear();
-  EXPECT_EQ(terms_condition("bad name", "x", params), "1 = 0");
-  EXPECT_EQ(terms_ranked("account", "x", 0, params), "");
+  sql = terms_condition("account", "张三 ab", "strpos", params);
+  EXPECT_EQ(std::get<std::string>(params[0]), "张三");
+  EXPECT_EQ(std::get<std::string>(params[1]), "\nab");
+  params.clear();
+  sql = terms_condition("account", "abc", "strpos", params);
+  EXPECT_EQ(sql,
+            "\"id\" IN (SELECT d.id FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ?)");
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(params[1]), "abd");
+  params.clear();
+  EXPECT_EQ(terms_condition("bad name", "x", "instr", params), "1 = 0");
+  EXPECT_EQ(terms_ranked("account", "x", 0, "instr", params), "");
   EXPECT_TRUE(params.empty());
 }
 
