@@ -500,6 +500,44 @@ TEST_F(SqliteFtsTest, RankedIsBoundedAndConditionIsNot) {
   EXPECT_TRUE(params.empty());
 }
 
+TEST_F(SqliteFtsTest, PutManyFindsBulkRowsAndReplaces) {
+  // Several statements' worth (500 rows each, then power-of-two remainders) of new records.
+  std::vector<Tx::FtsRow> fresh;
+  for (std::int64_t id = 100; id < 1300; ++id)
+    fresh.push_back({id, "bulk item " + std::to_string(id) + (id == 777 ? " 东方明珠" : "")});
+  {
+    auto tx = begin_write(*store_);
+    auto s = tx->fts_put_many("account", fresh, /*fresh=*/true);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  EXPECT_EQ(search("item 1234"), (Ids{1234}));
+  EXPECT_EQ(search("明珠"), (Ids{777}));
+  EXPECT_EQ(search("bulk", 5000).size(), 1200u);
+  EXPECT_EQ(search("acme"), (Ids{5, 1})) << "records put one by one are untouched";
+  // Re-putting replaces: bulk and single-put records, an id twice (the last text wins).
+  std::vector<Tx::FtsRow> again{
+      {1, "Initech"}, {777, "first text"}, {1299, "Umbrella"}, {777, "Hooli 东方"}};
+  {
+    auto tx = begin_write(*store_);
+    auto s = tx->fts_put_many("account", again, /*fresh=*/false);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  EXPECT_EQ(search("acme"), (Ids{5}));
+  EXPECT_EQ(search("initec"), (Ids{1}));
+  EXPECT_EQ(search("明珠"), Ids{});
+  EXPECT_EQ(search("first text"), Ids{});
+  EXPECT_EQ(search("hooli"), (Ids{777}));
+  EXPECT_EQ(search("umbrella"), (Ids{1299}));
+  EXPECT_EQ(search("bulk", 5000).size(), 1198u);
+  {
+    auto tx = begin_write(*store_);
+    EXPECT_TRUE(tx->fts_put_many("account", {}, true).ok()) << "nothing to put is fine";
+    EXPECT_EQ(tx->fts_put_many("Account\"; --", again, false).error().code, Errc::kInternal);
+  }
+}
+
 TEST_F(SqliteFtsTest, FailingBadEntityName) {
   auto tx = begin_write(*store_);
   EXPECT_EQ(tx->fts_put("Account\"; --", 1, "x").error().code, Errc::kInternal);
