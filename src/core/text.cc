@@ -82,6 +82,7 @@ constexpr std::pair<char32_t, const char*> kSurnames[] = {
 
 void add_syllable(std::string_view syl, Pinyin& out) {
   if (syl.empty()) return;
+  out.starts.push_back(out.full.size());
   out.full += syl;
   out.initials += syl[0];
 }
@@ -256,11 +257,23 @@ std::string search_extras(std::string_view s, bool is_name) {
     }
   }
   std::string stripped = strip_legal_suffix(s);
+  Pinyin sp = stripped != folded ? pinyin(stripped) : std::move(p);
   if (stripped != folded) {
     add(stripped);
-    Pinyin sp = pinyin(stripped);
     add(sp.full);
     add(sp.initials);
+  }
+  // The stripped name's pinyin from each syllable after the first of its run on: "huawei"
+  // finds 北京华为技术有限公司 as a word prefix.
+  std::string later;
+  for (std::size_t k : sp.starts) {
+    if (k == 0 || sp.full[k - 1] == ' ') continue;
+    later += sp.full.substr(k, sp.full.find(' ', k) - k);
+    later += ' ';
+  }
+  if (!later.empty()) {
+    later.back() = '\n';
+    out += later;
   }
   return out;
 }

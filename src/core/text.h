@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rapport::text {
 
@@ -17,6 +18,7 @@ bool has_han(std::string_view s);
 struct Pinyin {
   std::string full;      // toneless syllables without spaces per run of Han characters: "zhangsan"
   std::string initials;  // first letters of the syllables: "zs"
+  std::vector<std::size_t> starts;  // offset in `full` of each syllable: {0, 5}
 };
 // Pinyin of the Han characters of `s`; other characters are left out. Runs of Han characters
 // separated by anything else give space-separated words ("张三、李四" → "zhangsan lisi").
@@ -31,7 +33,9 @@ std::string strip_legal_suffix(std::string_view name);
 // Extra text for a record's full-text body, so that searches by folded text, pinyin, initials
 // or the name without its legal suffix find it: the folded form when it differs from `s`, the
 // pinyin and initials when `s` has Han characters, and for names (`is_name`) the stripped name
-// and its pinyin. Lines separated by '\n'; empty when there is nothing to add.
+// and its pinyin, also from each later syllable on ("beijinghuawei" and "huawei", "wei"), so
+// that a word prefix search finds a name by the pinyin of any of its parts. Lines separated by
+// '\n'; empty when there is nothing to add.
 std::string search_extras(std::string_view s, bool is_name);
 
 // A search query as the full-text index should see it: folded, and without a legal suffix when

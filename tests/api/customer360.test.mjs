@@ -239,9 +239,14 @@ test('a database without the phone index and pinyin bodies gets them rebuilt at 
   const dataDir = srv.dataDir;
   // What a database from before this feature looks like: empty index, no version rows, plain bodies.
   execFileSync('sqlite3', [join(dataDir, 'rapport.db'),
-    "DELETE FROM phone_index; DELETE FROM derived_index; UPDATE contact_fts SET body = '张三';"]);
+    "DELETE FROM phone_index; DELETE FROM derived_index; DELETE FROM contact_terms; " +
+    "DELETE FROM contact_terms_of; CREATE VIRTUAL TABLE contact_fts USING fts5(body, tokenize='trigram');"]);
   srv = await startServer({ dataDir });
   const north = srv.client({ token: n1.token });
   assert.deepEqual(matchIds(await lookup(north, '13812345678')), [zhang.id]);
   assert.ok((await searchIds(north, 'zhangsan', 'contact')).includes(zhang.id));
+  assert.ok((await searchIds(north, 'zs', 'contact')).includes(zhang.id));
+  const left = execFileSync('sqlite3', [join(dataDir, 'rapport.db'),
+    "SELECT count(*) FROM sqlite_master WHERE name = 'contact_fts'"]).toString().trim();
+  assert.equal(left, '0', 'the trigram table of the earlier version is dropped');
 });

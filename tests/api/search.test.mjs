@@ -138,6 +138,8 @@ test('pinyin full spelling, its prefixes and initials find Chinese names', async
   }
   assert.ok(hit(await search(admin, 'zhangsanfeng'), rec.wudang.id), 'pinyin of a company name');
   assert.ok(hit(await search(admin, 'zsf'), rec.wudang.id), 'initials of a company name');
+  assert.ok(hit(await search(admin, 'wushu'), rec.wudang.id), 'pinyin of a later part of a name');
+  assert.ok(hit(await search(admin, 'sanfeng'), rec.wudang.id));
   assert.ok(!hit(await search(admin, 'lisi', '&entity=contact'), p.id));
 });
 

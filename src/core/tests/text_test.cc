@@ -90,6 +90,17 @@ TEST(Text, SearchExtrasForACompanyName) {
   EXPECT_NE(x.find("acme ltd"), std::string::npos) << x;
 }
 
+TEST(Text, SearchExtrasNameFromEachLaterSyllable) {
+  // Word-prefix search then finds a company by the pinyin of its brand or trade.
+  std::string x = search_extras("北京华为技术有限公司", true);
+  EXPECT_NE(x.find("\njingh"), std::string::npos) << x;
+  EXPECT_NE(x.find(" huaweijishu "), std::string::npos) << x;
+  EXPECT_NE(x.find(" jishu"), std::string::npos) << x;
+  EXPECT_EQ(x.find("youxian"), x.find("beijinghuaweijishuyouxiangongsi") + 18)
+      << "not past the suffix";
+  EXPECT_EQ(search_extras("华为技术", false).find("jishu "), std::string::npos) << "names only";
+}
+
 TEST(Text, SearchExtrasEmptyForPlainAscii) {
   EXPECT_EQ(search_extras("Acme", true), "");
   EXPECT_EQ(search_extras("Acme Ltd", true), "");  // "acme" is already a substring
