@@ -39,7 +39,8 @@ test('copy a SQLite installation (demo --accounts 100, a custom field) to Postgr
   const target = await databaseFor(tempDir());
   const out = await cli('copy', '--from', sqlite, '--to', target);
   assert.match(out, /^account\s+101\s+101$/m, out);
-  assert.match(out, /^account_fts\s+101\s+101$/m, out);
+  assert.match(out, /^account_terms_of\s+101\s+101$/m, out);  // the search index: term lists
+  assert.match(out, /^account_terms\s+([1-9]\d*)\s+\1$/m, out);   // …and terms
   assert.match(out, /^audit_log\s+(\d+)\s+\1$/m, out);
   assert.match(out, /copy verified/);
   assert.doesNotMatch(out, /MISMATCH/);
