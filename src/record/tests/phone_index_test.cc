@@ -225,7 +225,8 @@ std::vector<std::string> derived_snapshot(storage::Store& store) {
   auto tx = store.read().value();
   std::vector<std::string> out;
   for (const char* sql :
-       {"SELECT rowid, body FROM lead_fts ORDER BY rowid",
+       {"SELECT term, id, account_id FROM lead_terms ORDER BY term, id",
+        "SELECT id, account_id, terms FROM lead_terms_of ORDER BY id",
         "SELECT e164, entity, record_id, account_id FROM phone_index "
         "ORDER BY e164, entity, record_id",
         "SELECT key, entity, record_id FROM match_index ORDER BY key, entity, record_id"}) {
@@ -273,7 +274,8 @@ TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
   {
     auto tx = store->write().value();
     ASSERT_TRUE(tx->exec("UPDATE derived_index SET version = 'old'").ok());
-    ASSERT_TRUE(tx->exec("DELETE FROM lead_fts").ok());
+    ASSERT_TRUE(tx->exec("DELETE FROM lead_terms").ok());
+    ASSERT_TRUE(tx->exec("DELETE FROM lead_terms_of").ok());
     ASSERT_TRUE(tx->exec("DELETE FROM phone_index").ok());
     ASSERT_TRUE(tx->exec("DELETE FROM match_index").ok());
     ASSERT_TRUE(tx->commit().ok());
