@@ -884,9 +884,11 @@ class SharedReadTx final : public Tx {
     return checked(tx_->exec(sql, params));
   }
   Status commit() override { return {}; }  // read-only: nothing to make durable
-  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
-    return checked(tx_->fts_put(entity, id, text));
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
+                 const SqlValue& account_id) override {
+    return checked(tx_->fts_put(entity, id, text, account_id));
   }
+  Status fts_clear(std::string_view entity) override { return checked(tx_->fts_clear(entity)); }
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     return checked(tx_->fts_delete(entity, id));
   }
