@@ -367,11 +367,12 @@ constexpr std::string_view kMemberSavepoint = "rapport_write";
 
 // A full-text write of a member, applied when its batch ends (see WriteTx).
 struct FtsOp {
-  enum Kind { kPut, kPutFresh, kDelete };
+  enum Kind { kPut, kPutFresh, kDelete, kClear };
   std::string entity;
   std::int64_t id;
   std::string text;
   Kind kind;
+  SqlValue account_id{};
 };
 
 // Runs the batch's full-text writes on the writer connection through the ordinary ConnTx
@@ -393,15 +394,25 @@ Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
   std::map<std::string_view,
            std::pair<std::vector<std::int64_t>, std::unordered_map<std::int64_t, Final>>>
       by_entity;
-  for (const auto& op : ops) {
+  // A clear drops every earlier write of its entity: it runs first, and every record is then
+  // absent (no entry to replace or delete).
+  std::map<std::string_view, std::size_t> last_clear;
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].kind == FtsOp::kClear) last_clear[ops[i].entity] = i;
+  BatchFtsTx tx(&conn);
+  for (const auto& [entity, at] : last_clear) RP_TRY(tx.fts_clear(entity));
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const FtsOp& op = ops[i];
+    auto cleared = last_clear.find(op.entity);
+    if (cleared != last_clear.end() && i <= cleared->second) continue;
     auto& [order, finals] = by_entity[op.entity];
-    auto [it, added] = finals.try_emplace(op.id, Final{op.kind == FtsOp::kPutFresh, &op});
+    bool absent = op.kind == FtsOp::kPutFresh || cleared != last_clear.end();
+    auto [it, added] = finals.try_emplace(op.id, Final{absent, &op});
     if (added)
       order.push_back(op.id);
     else
       it->second.last = &op;
   }
-  BatchFtsTx tx(&conn);
   for (const auto& [entity, entry] : by_entity) {
     const auto& [order, finals] = entry;
     std::vector<Tx::FtsRow> fresh, replaced;
@@ -410,7 +421,7 @@ Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
       if (f.last->kind == FtsOp::kDelete) {
         if (!f.was_absent) RP_TRY(tx.fts_delete(entity, id));
       } else {
-        (f.was_absent ? fresh : replaced).push_back({id, f.last->text});
+        (f.was_absent ? fresh : replaced).push_back({id, f.last->text, f.last->account_id});
       }
     }
     if (!fresh.empty()) RP_TRY(tx.fts_put_many(entity, fresh, /*fresh=*/true));
@@ -453,24 +464,31 @@ class WriteTx final : public ConnTx {
   WriteTx(const WriteTx&) = delete;
   WriteTx& operator=(const WriteTx&) = delete;
 
-  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text) override {
+  Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
+                 const SqlValue& account_id) override {
     RP_TRY(check_open());
     RP_TRY(fts_table(entity));
-    pending_fts_.push_back({std::string(entity), id, std::string(text), FtsOp::kPut});
+    pending_fts_.push_back({std::string(entity), id, std::string(text), FtsOp::kPut, account_id});
     return {};
   }
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     RP_TRY(check_open());
     RP_TRY(fts_table(entity));
     for (const auto& r : rows)
-      pending_fts_.push_back(
-          {std::string(entity), r.id, r.text, fresh ? FtsOp::kPutFresh : FtsOp::kPut});
+      pending_fts_.push_back({std::string(entity), r.id, r.text,
+                              fresh ? FtsOp::kPutFresh : FtsOp::kPut, r.account_id});
     return {};
   }
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     RP_TRY(check_open());
     RP_TRY(fts_table(entity));
     pending_fts_.push_back({std::string(entity), id, {}, FtsOp::kDelete});
+    return {};
+  }
+  Status fts_clear(std::string_view entity) override {
+    RP_TRY(check_open());
+    RP_TRY(fts_table(entity));
+    pending_fts_.push_back({std::string(entity), 0, {}, FtsOp::kClear});
     return {};
   }
 

@@ -436,6 +436,44 @@ TEST_F(GroupCommitTest, FullTextWritesOfABatchAreAppliedOnceAtItsCommit) {
   ASSERT_FALSE(bad.ok());
 }
 
+TEST_F(GroupCommitTest, FullTextClearInABatchDropsEarlierWritesOnlyWhenItsMemberCommits) {
+  {
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    for (const auto& sql : store_->dialect().fts_create("thing"))
+      ASSERT_TRUE((*tx)->exec(sql).ok()) << sql;
+    ASSERT_TRUE((*tx)->fts_put("thing", 10, "oldtext").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  // A member that clears and then fails: its clear is dropped with it, the entries stay.
+  auto results = batch([](Tx& tx) { return tx.fts_put("thing", 1, "alphatext"); }, 1,
+                       [&](int, Tx& tx) -> Status {
+                         RP_TRY(tx.fts_clear("thing"));
+                         RP_TRY(insert(tx, "y"));
+                         return insert(tx, "y");
+                       });
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(found(*store_, "oldtext"), std::vector<std::int64_t>{10});
+  EXPECT_EQ(found(*store_, "alphatext"), std::vector<std::int64_t>{1});
+  // A clear that commits removes what was written before it, in its batch or earlier, and
+  // keeps what was written after it.
+  {
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->fts_put("thing", 2, "betatext").ok());
+    ASSERT_TRUE((*tx)->fts_clear("thing").ok());
+    ASSERT_TRUE((*tx)->fts_put("thing", 3, "gammatext").ok());
+    ASSERT_TRUE((*tx)->fts_delete("thing", 10).ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  EXPECT_TRUE(found(*store_, "oldtext").empty());
+  EXPECT_TRUE(found(*store_, "alphatext").empty());
+  EXPECT_TRUE(found(*store_, "betatext").empty());
+  EXPECT_EQ(found(*store_, "gammatext"), std::vector<std::int64_t>{3});
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+}
+
 TEST_F(GroupCommitTest, WalIsCheckpointedInTheBackgroundOnceItGrowsPastTheThreshold) {
   EXPECT_EQ(store_->group_commit_stats().checkpoints, 0);
   {  // well over kCheckpointFrames pages of WAL in one commit
