@@ -15,6 +15,10 @@ class Dialect : public rapport::storage::Dialect {
                             std::vector<rapport::storage::SqlValue>&) const override {
     return "1 = 0";
   }
+  std::string fts_ranked(std::string_view, std::string_view, int,
+                         std::vector<rapport::storage::SqlValue>&) const override {
+    return {};
+  }
 };
 }  // namespace
 
