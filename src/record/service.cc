@@ -561,8 +561,8 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     Status valid = new_values(p, e, input, prepared->values, prepared->values.GetAllocator());
     if (!valid.ok() && idempotency_key.empty()) return valid.error();
     if (valid.ok()) {
-      prepared->nr =
-          build_new_row(p, e, prepared->values, ids_.next(), format_iso8601(clock_.now_ms()));
+      prepared->nr = build_new_row(p, e, prepared->values, ids_.next(),
+                                   format_iso8601(clock_.now_ms()), ids_.next());
       if (profile) prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row);
       add_derived(e, prepared->nr, prepared->derived,
                   prepared->facts ? &*prepared->facts : nullptr);
@@ -736,7 +736,7 @@ Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
 
 RecordService::NewRow RecordService::build_new_row(const Principal& p, const Entity& e,
                                                    const json::Value& values, std::int64_t id,
-                                                   const std::string& now) {
+                                                   const std::string& now, std::int64_t audit_id) {
   const SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
   const size_t ncols = field_column_count(e);
   NewRow nr;
@@ -770,7 +770,7 @@ RecordService::NewRow RecordService::build_new_row(const Principal& p, const Ent
   changes += "]";
   row.resize(ncols + 2);  // deleted_at, merged_into
   // the distribution key (as audit() and index_phones() store it), from the row as written
-  nr.audit = {ids_.next(),
+  nr.audit = {audit_id,
               e.name,
               id,
               std::string("create"),
@@ -911,7 +911,6 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   // 4. the rows, as select_list yields them, and their audit entries: ids in input order here,
   // then every row built on the worker threads too
   const std::string now = format_iso8601(clock_.now_ms());
-  const SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
   const size_t ncols = field_column_count(e);
   std::string cols;
   for (const auto& f : e.fields)
@@ -935,57 +934,16 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   std::vector<storage::Tx::FtsRow> fts_rows(fts ? m : 0);
   std::vector<std::vector<std::string>> phone_keys_of(m), match_keys_of(m);
   if (profile) out.facts.resize(n);
-  const RowIndex ix(e);
   parallel::for_ranges(m, [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) {
       const size_t i = which[r];
       const std::int64_t id = out.ids[i];
-      std::vector<SqlValue>& row = rows[r];
-      row.reserve(ncols + 2);
-      std::string changes = "[";
-      for (const auto& f : e.fields) {
-        if (f.name == "id") {
-          row.emplace_back(id);
-        } else if (f.name == "version") {
-          row.emplace_back(std::int64_t{1});
-        } else if (f.name == "created_at" || f.name == "updated_at") {
-          row.emplace_back(now);
-        } else if (f.name == "created_by" || f.name == "updated_by") {
-          row.push_back(user);
-        } else {
-          const json::Value* v = json::member(values[i], f.name);
-          if (!v || (f.system && f.name != "owner_id" && f.name != "team_id")) {
-            row.resize(row.size() + column_count(f));
-            continue;
-          }
-          to_sql(f, *v, row);
-          if (!v->IsNull()) {
-            if (changes.size() > 1) changes += ",";
-            changes +=
-                "{\"field\":\"" + f.name + "\",\"from\":null,\"to\":" + json::stringify(*v) + "}";
-          }
-        }
-      }
-      changes += "]";
-      row.resize(ncols + 2);  // deleted_at, merged_into
-      // the distribution key (as audit() and index_phones() store it), from the row as written
-      SqlValue account = distribution_value(e, options_.distribution_entity, id, row);
-      audits[r] = {audit_ids[r],
-                   e.name,
-                   id,
-                   std::string("create"),
-                   user,
-                   p.display_name.empty() ? p.username : p.display_name,
-                   p.channel,
-                   now,
-                   std::move(changes),
-                   account};
-      Event ev{e.name, id, "created", {}, 0, 0, p.user_id, now};
-      ev.owner_id = as_int(row[ix.owner]);
-      ev.team_id = as_int(row[ix.team]);
-      for (auto it = values[i].MemberBegin(); it != values[i].MemberEnd(); ++it)
-        ev.changed.emplace_back(it->name.GetString());
-      events[r] = std::move(ev);
+      NewRow nr = build_new_row(p, e, values[i], id, now, audit_ids[r]);
+      rows[r] = std::move(nr.row);
+      audits[r] = std::move(nr.audit);
+      events[r] = std::move(nr.event);
+      const std::vector<SqlValue>& row = rows[r];
+      const SqlValue& account = audits[r].back();
       if (fts) fts_rows[r] = {id, fts_text(e, row), account};
       if (phones) phone_keys_of[r] = phone_keys(e, row, options_.phone_region);
       if (profile) {

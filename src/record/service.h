@@ -277,7 +277,8 @@ class RecordService {
     Event event;
   };
   NewRow build_new_row(const access::Principal& p, const schema::Entity& e,
-                       const json::Value& values, std::int64_t id, const std::string& now);
+                       const json::Value& values, std::int64_t id, const std::string& now,
+                       std::int64_t audit_id);
   // Derived index rows of new records (what derive() writes for one record, fresh): full-text
   // bodies, phone index and match index rows, written by write_derived with multi-row
   // statements. `facts`: the record's dedupe facts when the caller has them already.
