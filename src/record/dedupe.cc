@@ -477,8 +477,9 @@ double first_last_similarity(std::string_view a, std::string_view b) {
 }
 
 Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Value& record,
-               std::string_view phone_region) {
+               std::string_view phone_region, const std::vector<std::string>* e164) {
   Facts f;
+  if (e164) f.phones = *e164;
   for (const auto& field : e.fields) {
     const json::Value* v = json::member(record, field.name);
     if (!v || v->IsNull()) continue;
@@ -490,8 +491,9 @@ Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Valu
         if (!val || !val->IsString()) continue;
         std::string_view raw(val->GetString(), val->GetStringLength());
         if (field.type == schema::FieldType::kPhoneList) {
-          auto e164 = phone::to_e164(raw, phone_region);
-          if (e164.ok()) f.phones.push_back(std::move(e164).value());
+          if (e164) continue;
+          auto normalised = phone::to_e164(raw, phone_region);
+          if (normalised.ok()) f.phones.push_back(std::move(normalised).value());
         } else if (std::string email = canonical_email(raw); !email.empty()) {
           if (std::string d = company_domain(email); !d.empty()) f.mail_domains.push_back(d);
           f.emails.push_back(std::move(email));

@@ -106,8 +106,10 @@ struct Facts {
 
 // Facts of a record given as a JSON object of field values (the API's shape, as stored values
 // are written out or as validated input). Numbers that do not normalise are left out.
+// `e164`: the record's numbers already normalised (as the phone index holds them): its phone
+// fields are then not parsed again.
 Facts facts_of(const Profile& profile, const schema::Entity& e, const json::Value& record,
-               std::string_view phone_region);
+               std::string_view phone_region, const std::vector<std::string>* e164 = nullptr);
 
 // Keys under which a record is found by candidate search ("email:…", "domain:…" for
 // organisations, "tax:…", "addr:…"); phones are found through the phone index.

@@ -13,6 +13,7 @@
 
 #include "core/parallel.h"
 #include "record/duplicates_internal.h"
+#include "record/phone_index.h"
 #include "record/table.h"
 
 namespace rapport::record {
@@ -134,15 +135,17 @@ std::vector<std::string> Deduper::migration_statements() {
 }
 
 dedupe::Facts Deduper::facts_of_row(const dedupe::Profile& profile, const Entity& e,
-                                    const std::vector<SqlValue>& row) const {
+                                    const std::vector<SqlValue>& row,
+                                    const std::vector<std::string>* e164) const {
   json::Document doc(rapidjson::kObjectType);
   auto& a = doc.GetAllocator();
   size_t col = 0;
   for (const auto& f : e.fields) {
-    const bool wanted = f.type == FieldType::kPhoneList || f.type == FieldType::kEmailList ||
-                        f.name == profile.name_field || f.name == profile.company_field ||
-                        f.name == profile.tax_id_field || f.name == profile.website_field ||
-                        f.name == profile.city_field || f.name == profile.address_field;
+    const bool wanted = (f.type == FieldType::kPhoneList && !e164) ||
+                        f.type == FieldType::kEmailList || f.name == profile.name_field ||
+                        f.name == profile.company_field || f.name == profile.tax_id_field ||
+                        f.name == profile.website_field || f.name == profile.city_field ||
+                        f.name == profile.address_field;
     if (wanted && col < row.size()) {
       json::Value v;
       to_json(f, row, col, v, a);
@@ -150,7 +153,7 @@ dedupe::Facts Deduper::facts_of_row(const dedupe::Profile& profile, const Entity
     }
     col += column_count(f);
   }
-  dedupe::Facts facts = dedupe::facts_of(profile, e, doc, rs_.options_.phone_region);
+  dedupe::Facts facts = dedupe::facts_of(profile, e, doc, rs_.options_.phone_region, e164);
   facts.id = as_int(row[column_of(e, "id")]);
   return facts;
 }
@@ -457,9 +460,36 @@ Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
                                    params));
     for (auto& r : found.rows) loaded.push_back(std::move(r));
   }
+  // Their numbers as the phone index holds them (normalised when written): parsing every
+  // candidate's numbers again was the largest cost of a big import's duplicate check.
+  std::map<std::int64_t, std::vector<std::string>> e164_of;
+  const bool phones = has_phone_list(e);
+  if (phones) {
+    for (auto it = missing.begin(); it != missing.end();) {
+      std::vector<SqlValue> params{e.name};
+      std::string marks;
+      for (; it != missing.end() && params.size() <= kChunk; ++it) {
+        marks += marks.empty() ? "?" : ", ?";
+        params.emplace_back(*it);
+      }
+      RP_ASSIGN(auto found, tx.query("SELECT record_id, e164 FROM phone_index WHERE entity = ? "
+                                     "AND record_id IN (" +
+                                         marks + ")",
+                                     params));
+      for (auto& r : found.rows) e164_of[as_int(r[0])].push_back(as_text(r[1]));
+    }
+  }
+  static const std::vector<std::string> kNone;
   std::vector<dedupe::Facts> loaded_facts(loaded.size());
   parallel::for_ranges(loaded.size(), [&](size_t begin, size_t end) {
-    for (size_t k = begin; k < end; ++k) loaded_facts[k] = facts_of_row(*profile, e, loaded[k]);
+    for (size_t k = begin; k < end; ++k) {
+      const std::vector<std::string>* e164 = nullptr;
+      if (phones) {
+        auto hit = e164_of.find(as_int(loaded[k][cols.id]));
+        e164 = hit == e164_of.end() ? &kNone : &hit->second;
+      }
+      loaded_facts[k] = facts_of_row(*profile, e, loaded[k], e164);
+    }
   });
   for (size_t k = 0; k < loaded.size(); ++k)
     cache.emplace(as_int(loaded[k][cols.id]),

@@ -98,8 +98,10 @@ class Deduper {
                                                   const dedupe::Profile& profile,
                                                   const dedupe::Facts& facts, CandidateRows rows);
   // The facts of one record (stored row, as select_list yields it) that matching compares.
+  // `e164`: the record's numbers from the phone index, so that they are not parsed again.
   dedupe::Facts facts_of_row(const dedupe::Profile& profile, const schema::Entity& e,
-                             const std::vector<storage::SqlValue>& row) const;
+                             const std::vector<storage::SqlValue>& row,
+                             const std::vector<std::string>* e164 = nullptr) const;
   // Inside an import batch's transaction, after its records were created (`ids`, stored
   // `rows`): per record, its likely duplicates (score ≥ dedupe::kReviewScore, best first, at
   // most kMaxCandidates) among the live records `p` may read — existing ones and the batch's
