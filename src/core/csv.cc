@@ -172,12 +172,8 @@ Result<bool> Reader::next(std::vector<std::string>& fields) {
                        " bytes");
     if (pos_ >= n) return true;
     char c = text_[pos_];
-    if (c == delim_) {
+    if (c == delim_) {  // at the end of the text too: the empty last field counts as a column
       ++pos_;
-      if (pos_ >= n) {
-        fields.emplace_back();
-        return true;
-      }
       continue;
     }
     // line end: CRLF, LF or a lone CR
