@@ -852,59 +852,45 @@ Result<std::string> Deduper::scan_status(const Principal& p) {
   if (!p.is_admin())
     return make_error(Errc::kForbidden, "only administrators see the scheduled scan");
   RP_ASSIGN(auto last, last_scheduled_scan());
+  RP_ASSIGN(auto running, running_scheduled_scan());
   json::Buffer buf;
   json::Writer w(buf);
+  // A finished run has its end and error; a running one the time of its last progress.
+  auto write_run = [&w](const std::optional<ScanRun>& run, bool finished) {
+    if (!run) {
+      w.Null();
+      return;
+    }
+    w.StartObject();
+    w.Key("started_at");
+    w.String(format_iso8601(run->started));
+    w.Key(finished ? "finished_at" : "updated_at");
+    w.String(format_iso8601(run->finished));
+    w.Key("scanned");
+    w.Int64(run->scanned);
+    w.Key("pairs");
+    w.Int64(run->pairs);
+    w.Key("added");
+    w.Int64(run->added);
+    w.Key("changed_since");
+    if (run->since)
+      w.String(format_iso8601(*run->since));
+    else
+      w.Null();
+    if (finished) {
+      w.Key("error");
+      if (run->error.empty())
+        w.Null();
+      else
+        w.String(run->error);
+    }
+    w.EndObject();
+  };
   w.StartObject();
   w.Key("last_run");
-  if (!last) {
-    w.Null();
-  } else {
-    w.StartObject();
-    w.Key("started_at");
-    w.String(format_iso8601(last->started));
-    w.Key("finished_at");
-    w.String(format_iso8601(last->finished));
-    w.Key("scanned");
-    w.Int64(last->scanned);
-    w.Key("pairs");
-    w.Int64(last->pairs);
-    w.Key("added");
-    w.Int64(last->added);
-    w.Key("changed_since");
-    if (last->since)
-      w.String(format_iso8601(*last->since));
-    else
-      w.Null();
-    w.Key("error");
-    if (last->error.empty())
-      w.Null();
-    else
-      w.String(last->error);
-    w.EndObject();
-  }
-  RP_ASSIGN(auto running, running_scheduled_scan());
+  write_run(last, true);
   w.Key("running");
-  if (!running) {
-    w.Null();
-  } else {
-    w.StartObject();
-    w.Key("started_at");
-    w.String(format_iso8601(running->started));
-    w.Key("updated_at");
-    w.String(format_iso8601(running->finished));
-    w.Key("scanned");
-    w.Int64(running->scanned);
-    w.Key("pairs");
-    w.Int64(running->pairs);
-    w.Key("added");
-    w.Int64(running->added);
-    w.Key("changed_since");
-    if (running->since)
-      w.String(format_iso8601(*running->since));
-    else
-      w.Null();
-    w.EndObject();
-  }
+  write_run(running, false);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
