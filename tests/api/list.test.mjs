@@ -155,7 +155,10 @@ function expectedOrder(keys) {
 }
 
 const SORTS = {
-  '': [],
+  // The default order is newest created first (ties by id, newest first too). Ids and created_at
+  // usually agree, but not always: concurrent creates may take their id and their time in
+  // different orders, so the expectation sorts on created_at as the server does.
+  '': [{ field: 'created_at', desc: true }],
   name: [{ field: 'name', desc: false }],
   '-name': [{ field: 'name', desc: true }],
   city: [{ field: 'city', desc: false }],
