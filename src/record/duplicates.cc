@@ -745,28 +745,10 @@ Status Deduper::record_scan_progress(const ScanRun& run) {
   return tx->commit();
 }
 
-Result<std::optional<Deduper::ScanRun>> Deduper::running_scheduled_scan() {
+// The job_run row `name` (a finished run, or the progress of a running one), nullopt when none.
+Result<std::optional<Deduper::ScanRun>> Deduper::read_scan_run(std::string_view name) {
   RP_ASSIGN(auto tx, rs_.store_.read());
-  SqlValue k[] = {std::string(kScanProgressName)};
-  RP_ASSIGN(auto rows, tx->query("SELECT started_ms, finished_ms, scanned, pairs, added, since_ms "
-                                 "FROM job_run WHERE name = ?",
-                                 k));
-  if (rows.rows.empty()) return std::optional<ScanRun>();
-  const auto& r = rows.rows[0];
-  ScanRun run;
-  run.started = as_int(r[0]);
-  run.finished = as_int(r[1]);
-  if (rs_.clock_.now_ms() - run.finished > kScanProgressStaleMs) return std::optional<ScanRun>();
-  run.scanned = as_int(r[2]);
-  run.pairs = as_int(r[3]);
-  run.added = as_int(r[4]);
-  if (!storage::is_null(r[5])) run.since = as_int(r[5]);
-  return std::optional<ScanRun>(run);
-}
-
-Result<std::optional<Deduper::ScanRun>> Deduper::last_scheduled_scan() {
-  RP_ASSIGN(auto tx, rs_.store_.read());
-  SqlValue k[] = {std::string(kScanJobName)};
+  SqlValue k[] = {std::string(name)};
   RP_ASSIGN(auto rows, tx->query("SELECT started_ms, finished_ms, scanned, pairs, added, since_ms, "
                                  "error, ok_started_ms FROM job_run WHERE name = ?",
                                  k));
@@ -780,8 +762,20 @@ Result<std::optional<Deduper::ScanRun>> Deduper::last_scheduled_scan() {
   run.added = as_int(r[4]);
   if (!storage::is_null(r[5])) run.since = as_int(r[5]);
   if (!storage::is_null(r[6])) run.error = as_text(r[6]);
-  run.ok_started = as_int(r[7]);
+  if (!storage::is_null(r[7])) run.ok_started = as_int(r[7]);
   return std::optional<ScanRun>(run);
+}
+
+Result<std::optional<Deduper::ScanRun>> Deduper::running_scheduled_scan() {
+  RP_ASSIGN(auto run, read_scan_run(kScanProgressName));
+  // progress not updated for that long: the server running it died
+  if (run && rs_.clock_.now_ms() - run->finished > kScanProgressStaleMs)
+    return std::optional<ScanRun>();
+  return run;
+}
+
+Result<std::optional<Deduper::ScanRun>> Deduper::last_scheduled_scan() {
+  return read_scan_run(kScanJobName);
 }
 
 Result<std::optional<Deduper::ScanRun>> Deduper::scheduled_scan(const Principal& p, int batch,

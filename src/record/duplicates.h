@@ -170,6 +170,7 @@ class Deduper {
   // nullopt when none runs, or when the record is older than kScanProgressStaleMs.
   Status record_scan_progress(const ScanRun& run);
   Result<std::optional<ScanRun>> running_scheduled_scan();
+  Result<std::optional<ScanRun>> read_scan_run(std::string_view name);
   // GET /duplicates/scan (administrators): {"last_run":{…}|null,"running":{…}|null}.
   Result<std::string> scan_status(const access::Principal& p);
   // Merges `others` (or, with no survivor, the listed records into the oldest) — see above.
