@@ -229,12 +229,9 @@ const std::vector<QueryParam> kAggregateParams = {{"group_by", "string", true},
                                                   {"filter", "string", false},
                                                   {"q", "string", false}};
 
-void operation(json::Writer& w, const char* method, const std::string& id,
-               const std::string& summary, const std::string& tag, const std::string& body_ref,
-               const char* ok_status, const std::string& ok_ref, bool with_id,
-               const std::vector<QueryParam>& query = {}) {
-  w.Key(method);
-  w.StartObject();
+// The fields every operation starts with: its id, its summary and its one tag.
+void operation_header(json::Writer& w, const std::string& id, const std::string& summary,
+                      const std::string& tag) {
   w.Key("operationId");
   w.String(id);
   w.Key("summary");
@@ -243,6 +240,15 @@ void operation(json::Writer& w, const char* method, const std::string& id,
   w.StartArray();
   w.String(tag);
   w.EndArray();
+}
+
+void operation(json::Writer& w, const char* method, const std::string& id,
+               const std::string& summary, const std::string& tag, const std::string& body_ref,
+               const char* ok_status, const std::string& ok_ref, bool with_id,
+               const std::vector<QueryParam>& query = {}) {
+  w.Key(method);
+  w.StartObject();
+  operation_header(w, id, summary, tag);
   w.Key("parameters");
   w.StartArray();
   if (with_id) param(w, "id", "path", "string", true);
@@ -317,14 +323,7 @@ void action_paths(json::Writer& w, const record::ActionRegistry& actions) {
         method += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
       json::key(w, method);
       w.StartObject();
-      w.Key("operationId");
-      w.String(operation_id(method, a->path));
-      w.Key("summary");
-      w.String(a->summary);
-      w.Key("tags");
-      w.StartArray();
-      w.String("actions");
-      w.EndArray();
+      operation_header(w, operation_id(method, a->path), a->summary, "actions");
       w.Key("parameters");
       w.StartArray();
       for (const auto& c : captures(a->path)) param(w, c.c_str(), "path", "string", true);
@@ -412,14 +411,7 @@ void raw_operation(json::Writer& w, const char* method, const std::string& id,
                    const std::string& ok_status, const std::string& ok_response) {
   w.Key(method);
   w.StartObject();
-  w.Key("operationId");
-  w.String(id);
-  w.Key("summary");
-  w.String(summary);
-  w.Key("tags");
-  w.StartArray();
-  w.String(tag);
-  w.EndArray();
+  operation_header(w, id, summary, tag);
   w.Key("parameters");
   w.RawValue(parameters.c_str(), parameters.size(), rapidjson::kArrayType);
   if (!request_body.empty()) {
