@@ -992,9 +992,24 @@ void register_duplicate_actions(ActionRegistry& actions, RecordService& records)
       R"("pairs":{"type":"integer"},"added":{"type":"integer"},)"
       R"("next_after":{"type":["string","null"]}}}},"elapsed_ms":{"type":"integer"}}})";
   actions.add(std::move(scan));
+  Action scan_run{"POST", "/duplicates/scan/run",
+                  "Administrators: start the scheduled duplicate scan now (progress and totals: "
+                  "GET /duplicates/scan)",
+                  [&records](const ActionRequest& r) -> Result<std::string> {
+                    if (!r.principal.is_admin())
+                      return make_error(Errc::kForbidden, "only administrators run a scan");
+                    if (!records.trigger_scan())
+                      return make_error(Errc::kConflict,
+                                        "no scheduled duplicate scan runs in this process");
+                    return std::string(R"({"started":true})");
+                  }};
+  scan_run.status = 202;
+  scan_run.response_schema =
+      R"({"type":"object","required":["started"],"properties":{"started":{"type":"boolean"}}})";
+  actions.add(std::move(scan_run));
   Action scan_status{"GET", "/duplicates/scan",
                      "Administrators: the last scheduled duplicate scan (rapport serve "
-                     "--scan-every)",
+                     "--scan-every, or POST /duplicates/scan/run) and the one under way",
                      [&records](const ActionRequest& r) -> Result<std::string> {
                        return Deduper(records).scan_status(r.principal);
                      }};

@@ -39,11 +39,21 @@ ScanScheduler::ScanScheduler(RecordService& records, access::Principal system,
 ScanScheduler::~ScanScheduler() { stop(); }
 
 void ScanScheduler::start() {
-  if (every_.count() <= 0 || thread_.joinable()) return;
+  if (thread_.joinable()) return;
   thread_ = std::thread([this] { loop(); });
+  records_.set_scan_trigger([this] { run_now(); });
+}
+
+void ScanScheduler::run_now() {
+  {
+    std::lock_guard lock(mu_);
+    run_now_ = true;
+  }
+  cv_.notify_all();
 }
 
 void ScanScheduler::stop() {
+  records_.set_scan_trigger(nullptr);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -55,39 +65,55 @@ void ScanScheduler::stop() {
 
 void ScanScheduler::loop() {
   using std::chrono::milliseconds;
+  const bool scheduled = every_.count() > 0;
   // Another server holding the lock, or a failing database: look again after this long.
-  const milliseconds retry = std::min(every_, milliseconds(60'000));
+  const milliseconds retry = scheduled ? std::min(every_, milliseconds(60'000)) : milliseconds(0);
+  bool now = false;  // a run asked for by run_now: due whatever the last run
   for (;;) {
-    milliseconds wait(0);
-    auto last = Deduper(records_).last_scheduled_scan();
-    if (!last.ok()) {
-      spdlog::warn("duplicate scan: cannot read the last run: {}", last.error().message);
-      wait = retry;
-    } else if (*last) {
-      const Millis due = (*last)->started + every_.count();
-      const Millis now = SystemClock().now_ms();
-      if (due > now) wait = milliseconds(due - now);
+    std::optional<milliseconds> wait;  // nullopt: until run_now (nothing scheduled)
+    if (now) {
+      wait = milliseconds(0);
+    } else if (scheduled) {
+      wait = milliseconds(0);
+      auto last = Deduper(records_).last_scheduled_scan();
+      if (!last.ok()) {
+        spdlog::warn("duplicate scan: cannot read the last run: {}", last.error().message);
+        wait = retry;
+      } else if (*last) {
+        const Millis due = (*last)->started + every_.count();
+        const Millis at = SystemClock().now_ms();
+        if (due > at) wait = milliseconds(due - at);
+      }
     }
-    if (wait.count() == 0) {
-      auto run =
-          Deduper(records_).scheduled_scan(system_, kBackgroundScanBatch, &cancel_, every_.count());
+    if (wait && wait->count() == 0) {
+      auto run = Deduper(records_).scheduled_scan(system_, kBackgroundScanBatch, &cancel_,
+                                                  now ? 0 : every_.count());
+      now = false;
       if (!run.ok()) {
         spdlog::warn("duplicate scan failed: {}", run.error().message);
-        wait = retry;
+        if (scheduled) wait = retry;
       } else if (!*run) {
-        wait = retry;  // another server is scanning; it records its run
+        if (scheduled) wait = retry;  // another server is scanning; it records its run
       } else if (!(*run)->error.empty()) {
         spdlog::warn("duplicate scan stopped: {}", (*run)->error);
-        wait = retry;
+        if (scheduled) wait = retry;
       } else {
         spdlog::info("duplicate scan: {} records scanned, {} pairs, {} added in {} ms (ran {}..{})",
                      (*run)->scanned, (*run)->pairs, (*run)->added,
                      (*run)->finished - (*run)->started, (*run)->started, (*run)->finished);
-        continue;  // the recorded start makes the next one due `every` later
+        if (scheduled) continue;  // the recorded start makes the next one due `every` later
       }
+      if (!scheduled) wait.reset();
     }
     std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
+    auto woken = [this] { return stopping_ || run_now_; };
+    if (wait)
+      cv_.wait_for(lock, *wait, woken);
+    else
+      cv_.wait(lock, woken);
+    if (stopping_) return;
+    now = run_now_;
+    run_now_ = false;
   }
 }
 

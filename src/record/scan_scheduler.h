@@ -28,8 +28,14 @@ class ScanScheduler {
   ScanScheduler(const ScanScheduler&) = delete;
   ScanScheduler& operator=(const ScanScheduler&) = delete;
 
-  void start();  // no-op when `every` is 0
-  void stop();   // ends a run under way after its current batch (recorded as interrupted)
+  // Starts the thread and registers run_now as the RecordService's scan trigger. With `every`
+  // 0 nothing runs on a schedule, only on run_now.
+  void start();
+  void stop();  // ends a run under way after its current batch (recorded as interrupted)
+  // "Scan now": the next run starts at once, whatever its schedule (a run under way finishes
+  // first). It is recorded like any scheduled run, so GET /duplicates/scan shows its progress
+  // and totals. With another server of the database scanning, that server's run counts.
+  void run_now();
 
  private:
   void loop();
@@ -40,6 +46,7 @@ class ScanScheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;            // guarded by mu_
+  bool run_now_ = false;             // guarded by mu_
   std::atomic<bool> cancel_{false};  // tells a run under way to stop after its batch
   std::thread thread_;
 };

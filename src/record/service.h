@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -223,6 +224,19 @@ class RecordService {
   // to kMaxExportRows.
   Status export_each(const access::Principal& p, const schema::Entity& e, ListParams params,
                      const std::function<Status(const json::Value&)>& each);
+  // "Scan now" (POST /duplicates/scan/run): the process's scheduled duplicate scan
+  // (ScanScheduler) sets the function that starts its next run at once; trigger_scan answers
+  // false when this process runs no scheduler.
+  void set_scan_trigger(std::function<void()> trigger) {
+    std::lock_guard lock(scan_trigger_mu_);
+    scan_trigger_ = std::move(trigger);
+  }
+  bool trigger_scan() {
+    std::lock_guard lock(scan_trigger_mu_);
+    if (!scan_trigger_) return false;
+    scan_trigger_();
+    return true;
+  }
   // Metadata of every entity as the principal may see it.
   std::string metadata_json(const access::Principal& p) const;
   // Adds a custom field (administrators): a real column, immediately usable everywhere. Then
@@ -327,6 +341,8 @@ class RecordService {
   const Clock& clock_;
   IdGenerator& ids_;
   RecordOptions options_;
+  std::mutex scan_trigger_mu_;
+  std::function<void()> scan_trigger_;  // guarded by scan_trigger_mu_
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

@@ -78,6 +78,53 @@ test('serve --scan-every 0: no background scan; the status says none ran', async
   }
 });
 
+test('POST /duplicates/scan/run ("Scan now") starts the scheduled scan at once, recorded as its last run', async () => {
+  const srv = await startServer({ args: ['--scan-every', '0'] });
+  try {
+    const [admin, mgr] = await Promise.all([
+      srv.userClient('admin', { role: 'Administrator' }),
+      srv.userClient('manager', { role: 'Sales manager', team: 'North' }),
+    ]);
+    const a = await admin.create('contacts', { full_name: '赵六', phones: ['13900003333'] });
+    const b = await admin.create('contacts', { full_name: 'Zhao Liu', phones: ['+86 139 0000 3333'] });
+    const [lo, hi] = BigInt(a.id) < BigInt(b.id) ? [a.id, b.id] : [b.id, a.id];
+    assertProblem(await mgr.post('/api/v1/duplicates/scan/run', {}), 403, 'forbidden');
+    assert.equal((await admin.get('/api/v1/duplicates/scan')).json.last_run, null, 'the refused call started nothing');
+
+    const before = Date.now();
+    const started = await admin.post('/api/v1/duplicates/scan/run', {});
+    assert.equal(started.status, 202, started.text);
+    assert.deepEqual(started.json, { started: true });
+    let run;
+    for (let i = 0; i < 300 && !run; i++) {
+      run = (await admin.get('/api/v1/duplicates/scan')).json.last_run;
+      if (!run) await sleep(100);
+    }
+    assert.ok(run, 'the run was recorded within 30 s');
+    assert.equal(run.error, null);
+    assert.equal(run.changed_since, null, 'the first run reads every record');
+    assert.ok(run.scanned >= 2 && run.added >= 1, JSON.stringify(run));
+    assert.ok(Date.parse(run.started_at) >= before - 1000, JSON.stringify(run));
+    const queue = await listAll(admin, 'duplicate_candidates');
+    assert.equal(queue.filter((c) => c.record_a === lo && c.record_b === hi).length, 1);
+
+    // A second "Scan now" right after runs again (no schedule holds it back): records changed since.
+    await admin.create('contacts', { full_name: '赵六', emails: ['zhao.liu@example.cn'] });
+    assert.equal((await admin.post('/api/v1/duplicates/scan/run', {})).status, 202);
+    let second;
+    for (let i = 0; i < 300 && !second; i++) {
+      const r = (await admin.get('/api/v1/duplicates/scan')).json.last_run;
+      if (r.started_at !== run.started_at) second = r;
+      else await sleep(100);
+    }
+    assert.ok(second, 'the second run was recorded within 30 s');
+    assert.ok(second.changed_since !== null, JSON.stringify(second));
+    assert.ok(second.scanned >= 1, JSON.stringify(second));
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('serve --scan-every nonsense is refused naming the option', async () => {
   for (const bad of ['nonsense', '10', '-1h', '5x', '']) {
     await assert.rejects(

@@ -1,7 +1,7 @@
 // Duplicate review queue (issue 4): an administrator sees a scanned pair with score and reason,
 // compares the two contacts side by side, keeps the second, merges, sees the result and undoes it;
-// another pair is dismissed; the last scheduled scan (done, failed, under way) and "Scan now" are
-// shown (en and zh-CN).
+// another pair is dismissed; the last scheduled scan (done, failed, under way) is shown, and
+// "Scan now" runs it at once (en and zh-CN).
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -89,18 +89,24 @@ uiTest('an administrator sees the last scheduled scan and scans now, in English 
   assert.match(await page.getByTestId('dup-scan-last').textContent(), /^Last run .+, took \d[\d.,]* (ms|sec|min)/);
   assert.match(await page.getByTestId('dup-scan-scope').textContent(), /Full scan of all records/);
 
-  // Scan now: the two live contacts are read, and the queue reloads.
+  // Scan now starts the scheduled scan at once: it reads what changed since the start-up run (the
+  // two contacts, merged and restored above), its totals are announced, and it becomes the last run.
   await page.getByTestId('dup-scan').click();
   const notice = page.getByTestId('dup-notice');
-  await notice.waitFor();
+  await notice.waitFor({ timeout: 30_000 });
   assert.match(await notice.textContent(), /^Scan done in .+: 2 record\(s\) read, 1 pair\(s\) found, \d+ new in the queue\.$/);
+  const now = (await api.get('/api/v1/duplicates/scan')).json.last_run;
+  assert.notEqual(now.started_at, run.started_at, 'Scan now was recorded as the last run');
+  assert.equal(now.scanned, 2);
+  assert.ok(now.changed_since, 'it read the records changed since the last run');
+  assert.match(await page.getByTestId('dup-scan-counts').textContent(), /^2 record\(s\) read, 1 pair\(s\) found/);
 
   // Chinese labels.
   await page.evaluate(() => localStorage.setItem('rapport.locale', 'zh-CN'));
   await page.reload();
   await page.getByTestId('dup-scan-status').waitFor();
   assert.match(await page.getByTestId('dup-scan-status').textContent(), /定时扫描/);
-  assert.match(await page.getByTestId('dup-scan-counts').textContent(), new RegExp(`读取 ${run.scanned} 条记录，发现 ${run.pairs} 对`));
+  assert.match(await page.getByTestId('dup-scan-counts').textContent(), new RegExp(`读取 ${now.scanned} 条记录，发现 ${now.pairs} 对`));
   assert.match(await page.getByTestId('dup-scan-last').textContent(), /^上次运行于 .+，用时/);
   assert.equal((await page.getByTestId('dup-scan').textContent()).trim(), '立即扫描');
   await page.evaluate(() => localStorage.removeItem('rapport.locale'));

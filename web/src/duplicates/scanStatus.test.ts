@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, scanDurationMs, scanState, scanTotals, type ScanRun } from './scanStatus';
+import { formatDuration, runAfter, scanDurationMs, scanState, type ScanRun } from './scanStatus';
 
 const run = (over: Partial<ScanRun> = {}): ScanRun => ({
   started_at: '2026-11-22T03:00:00.000Z',
@@ -39,16 +39,16 @@ describe('scan status', () => {
     expect(formatDuration(185_000, 'zh-CN')).toBe('3分钟 5秒');
   });
 
-  it('adds up a scan started by hand over its entities', () => {
-    expect(
-      scanTotals({
-        results: [
-          { entity: 'account', scanned: 10, pairs: 2, added: 1, next_after: null },
-          { entity: 'contact', scanned: 5, pairs: 3, added: 3, next_after: null },
-        ],
-        elapsed_ms: 7,
-      }),
-    ).toEqual({ scanned: 15, pairs: 5, added: 4 });
-    expect(scanTotals({ results: [], elapsed_ms: 0 })).toEqual({ scanned: 0, pairs: 0, added: 0 });
+  it('waits for a run newer than the one recorded before "Scan now", and for its end', () => {
+    const old = run({ started_at: '2026-11-22T10:00:00.000Z' });
+    const fresh = run({ started_at: '2026-11-22T11:00:00.000Z' });
+    const progress = { started_at: fresh.started_at, updated_at: fresh.started_at, scanned: 5, pairs: 0, added: 0, changed_since: null };
+    expect(runAfter({ last_run: old, running: null }, old.started_at)).toBeNull();
+    expect(runAfter({ last_run: old, running: progress }, old.started_at)).toBeNull();
+    expect(runAfter({ last_run: fresh, running: progress }, old.started_at)).toBeNull();
+    expect(runAfter({ last_run: fresh, running: null }, old.started_at)).toBe(fresh);
+    expect(runAfter({ last_run: null, running: null }, null)).toBeNull();
+    expect(runAfter({ last_run: fresh, running: null }, null)).toBe(fresh);
+    expect(runAfter(null, null)).toBeNull();
   });
 });

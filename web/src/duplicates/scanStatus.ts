@@ -1,5 +1,5 @@
 // The duplicate scan as the review queue shows it: the last scheduled run (GET
-// /duplicates/scan, administrators) and the answer of a scan started by hand (POST).
+// /duplicates/scan, administrators) and the run "Scan now" starts (POST /duplicates/scan/run).
 
 /** `last_run` of GET /api/v1/duplicates/scan (docs/API.md, "Scheduled scan"). */
 export interface ScanRun {
@@ -24,10 +24,9 @@ export interface ScanStatus {
   last_run: ScanRun | null;
   running?: ScanProgress | null;
 }
-/** POST /api/v1/duplicates/scan. */
-export interface ScanAnswer {
-  results: { entity: string; scanned: number; pairs: number; added: number; next_after: string | null }[];
-  elapsed_ms: number;
+/** POST /api/v1/duplicates/scan/run. */
+export interface ScanStarted {
+  started: boolean;
 }
 
 export type ScanState = 'none' | 'running' | 'ok' | 'failed';
@@ -56,10 +55,13 @@ export function formatDuration(ms: number, locale: string): string {
   return `${unit(Math.floor(m / 60), 'hour')} ${unit(m % 60, 'minute')}`;
 }
 
-/** Totals of a scan started by hand: records read, pairs found, pairs new to the queue. */
-export function scanTotals(a: ScanAnswer): { scanned: number; pairs: number; added: number } {
-  return (a.results ?? []).reduce(
-    (t, r) => ({ scanned: t.scanned + (r.scanned ?? 0), pairs: t.pairs + (r.pairs ?? 0), added: t.added + (r.added ?? 0) }),
-    { scanned: 0, pairs: 0, added: 0 },
-  );
+/**
+ * The run "Scan now" (POST /duplicates/scan/run) waits for: the recorded last run once it is not
+ * the one recorded before the button was pressed (`before`: its started_at, null when none) and
+ * no run is under way any more; null while it is still to come.
+ */
+export function runAfter(s: ScanStatus | null | undefined, before: string | null): ScanRun | null {
+  const run = s?.last_run;
+  if (!run || s?.running || run.started_at === before) return null;
+  return run;
 }
