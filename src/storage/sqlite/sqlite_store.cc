@@ -647,8 +647,20 @@ SqliteStore::~SqliteStore() {
   if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
 }
 
-int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
+int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames) {
   auto* store = static_cast<SqliteStore*>(self);
+  if (frames >= store->options_.wal_max_frames) {
+    int log = 0, done = 0;
+    // SQLite answers SQLITE_BUSY at once, without waiting, while another checkpoint runs: wait
+    // for the background one here. Not SQLITE_OK otherwise (readers held on past the busy
+    // timeout, another process's checkpoint): it ran as far as it could, as a PASSIVE one
+    // would; the next COMMIT tries again.
+    std::lock_guard running(store->checkpoint_run_mu_);
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &done);
+    std::lock_guard lock(store->group_mu_);
+    if (rc == SQLITE_OK) ++store->stats_.writer_checkpoints;
+    return SQLITE_OK;
+  }
   if (frames >= kCheckpointFrames) {
     {
       std::lock_guard lock(store->group_mu_);
@@ -669,8 +681,12 @@ void SqliteStore::checkpoint_loop() {
     int log = 0, done = 0;
     // SQLITE_BUSY (another checkpoint, a writer of another process) is harmless: the next
     // COMMIT past the threshold asks again.
-    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                       &log, &done);
+    int rc;
+    {
+      std::lock_guard running(checkpoint_run_mu_);
+      rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                     &done);
+    }
     lock.lock();
     if (rc == SQLITE_OK) ++stats_.checkpoints;
   }

@@ -42,7 +42,10 @@ class SqliteDialect final : public Dialect {
 // its savepoint. Should SQLite end the shared transaction on its own (I/O error, disk full), the
 // whole batch fails.
 struct GroupCommitStats {
-  std::int64_t checkpoints = 0;     // WAL checkpoints run by the background checkpointer
+  std::int64_t checkpoints = 0;  // WAL checkpoints run by the background checkpointer
+  // RESTART checkpoints run by the committing writer because the WAL reached
+  // StoreOptions::wal_max_frames.
+  std::int64_t writer_checkpoints = 0;
   std::int64_t batches = 0;         // batches ended (COMMIT or rollback)
   std::int64_t committed = 0;       // member transactions acknowledged by a successful COMMIT
   std::int64_t failed_batches = 0;  // batches whose COMMIT failed or whose transaction was lost
@@ -108,12 +111,17 @@ class SqliteStore final : public Store {
   // (SQLite's automatic checkpoint ran in the COMMIT that crossed 1000 WAL frames, copying
   // pages and syncing the database file while every waiting writer waited too). A hook on the
   // writer wakes the thread after a COMMIT leaves kCheckpointFrames or more frames in the WAL;
-  // it runs a PASSIVE checkpoint, which never blocks writers or readers.
+  // it runs a PASSIVE checkpoint, which never blocks writers or readers. A PASSIVE checkpoint
+  // racing back-to-back writes never copies the last frames before the next write begins, so the
+  // log never starts again: once a COMMIT leaves StoreOptions::wal_max_frames frames, the
+  // committing writer runs a RESTART checkpoint itself (waiting for readers and for the
+  // background checkpoint, up to the busy timeout), holding its waiting writers back meanwhile.
   static int on_wal_commit(void* self, ::sqlite3* db, const char* schema, int frames);
   void checkpoint_loop();
   std::unique_ptr<Connection> checkpointer_;
   std::thread checkpoint_thread_;
   std::condition_variable checkpoint_cv_;  // guarded by group_mu_
+  std::mutex checkpoint_run_mu_;           // held while either checkpoint runs
   bool checkpoint_wanted_ = false;
   bool stopping_ = false;
 

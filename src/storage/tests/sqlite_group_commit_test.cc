@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -161,10 +162,12 @@ class FaultVfs {
 
 // ---- helpers
 
-std::unique_ptr<SqliteStore> open_store_at(const std::string& path, int max_members = 64) {
+std::unique_ptr<SqliteStore> open_store_at(const std::string& path, int max_members = 64,
+                                           int wal_max_frames = StoreOptions{}.wal_max_frames) {
   StoreOptions options;
   options.group_commit_max_ms = 0;  // batches bounded by size only: deterministic
   options.group_commit_max_members = max_members;
+  options.wal_max_frames = wal_max_frames;
   auto store = SqliteStore::open(path, options);
   EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
   return store.ok() ? std::move(store).value() : nullptr;
@@ -506,6 +509,46 @@ TEST_F(GroupCommitTest, WalIsCheckpointedInTheBackgroundOnceItGrowsPastTheThresh
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(std::get<std::int64_t>(n->rows[0][0]), SqliteStore::kCheckpointFrames + 200);
   EXPECT_EQ(*store_->integrity_check(), "ok");
+}
+
+// Back-to-back writes (an index rebuild, an import, a generator) gave the background PASSIVE
+// checkpoint no moment to copy the last frames before the next write began, so the WAL never
+// started again: 22 GB during one rebuild. The writer now checkpoints once the WAL reaches
+// wal_max_frames, and the log starts again: its file stays near that size.
+TEST(GroupCommitWal, BackToBackWritesKeepTheWalNearItsBound) {
+  TempDir dir;
+  const std::string path = dir.file("w.db");
+  constexpr int kMaxFrames = 2000, kRowsPerTx = 600, kTransactions = 40;
+  auto store = open_store_at(path, 64, kMaxFrames);
+  ASSERT_NE(store, nullptr);
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE big(id INTEGER PRIMARY KEY, pad TEXT)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  std::uintmax_t largest = 0;
+  for (int t = 0; t < kTransactions; ++t) {  // about 25,000 frames in all
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    for (int i = 0; i < kRowsPerTx; ++i) {
+      const SqlValue p[] = {std::string(4000, static_cast<char>('a' + (t + i) % 26))};
+      ASSERT_TRUE((*tx)->exec("INSERT INTO big(pad) VALUES (?)", p).ok());
+    }
+    ASSERT_TRUE((*tx)->commit().ok());
+    largest = std::max(largest, std::filesystem::file_size(path + "-wal"));
+  }
+  EXPECT_GE(store->group_commit_stats().writer_checkpoints, 1);
+  // At most the bound plus one transaction's frames (4 KiB pages, 24-byte frame headers).
+  const std::uintmax_t bound = std::uintmax_t{kMaxFrames + 2 * kRowsPerTx} * (4096 + 24);
+  EXPECT_LE(largest, bound) << "the WAL grew to " << largest << " bytes";
+  auto tx = store->read();
+  ASSERT_TRUE(tx.ok());
+  auto n = (*tx)->query("SELECT count(*) FROM big");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::get<std::int64_t>(n->rows[0][0]), kRowsPerTx * kTransactions);
+  tx->reset();
+  EXPECT_EQ(*store->integrity_check(), "ok");
 }
 
 TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
