@@ -43,7 +43,7 @@ class SqliteDialect final : public Dialect {
 // whole batch fails.
 struct GroupCommitStats {
   std::int64_t checkpoints = 0;  // WAL checkpoints run by the background checkpointer
-  // RESTART checkpoints run by the committing writer because the WAL reached
+  // TRUNCATE checkpoints run by the committing writer because the WAL reached
   // StoreOptions::wal_max_frames.
   std::int64_t writer_checkpoints = 0;
   std::int64_t batches = 0;         // batches ended (COMMIT or rollback)
@@ -114,7 +114,7 @@ class SqliteStore final : public Store {
   // it runs a PASSIVE checkpoint, which never blocks writers or readers. A PASSIVE checkpoint
   // racing back-to-back writes never copies the last frames before the next write begins, so the
   // log never starts again: once a COMMIT leaves StoreOptions::wal_max_frames frames, the
-  // committing writer runs a RESTART checkpoint itself (waiting for readers and for the
+  // committing writer runs a TRUNCATE checkpoint itself (waiting for readers and for the
   // background checkpoint, up to the busy timeout), holding its waiting writers back meanwhile.
   static int on_wal_commit(void* self, ::sqlite3* db, const char* schema, int frames);
   void checkpoint_loop();
