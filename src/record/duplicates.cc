@@ -227,45 +227,76 @@ Result<Deduper::CandidateRows> Deduper::read_candidates(storage::Tx& tx, const E
   // Every record sharing an anchor: a phone, an index key, the company. Indexed reads only.
   std::set<std::int64_t> ids;
   // A key that very many records share (a hotline, a hosting provider's domain) says nothing
-  // about identity: its hits are left out rather than cut off at an arbitrary few.
-  auto collect = [&](const std::string& sql, std::vector<SqlValue> params,
-                     size_t ubiquitous) -> Status {
+  // about identity: its hits are left out rather than cut off at an arbitrary few. Every phone
+  // and key in one statement (a create runs it inside the shared write transaction): each arm
+  // counts its key's first kMaxAnchorHits index entries and yields its records only below
+  // that, so a ubiquitous key returns no rows to be built and thrown away.
+  std::string sql;
+  std::vector<SqlValue> params;
+  const SqlValue limit = std::int64_t{kMaxAnchorHits};
+  auto arm = [&](const char* table, const char* column, const std::string& value) {
+    if (!sql.empty()) sql += " UNION ALL ";
+    // Both scans bounded by LIMIT: a condition on the outer scan alone would be tested on
+    // every entry of a ubiquitous key (thousands), as SQLite does not hoist it out of the loop.
+    const std::string hits = std::string("SELECT record_id FROM ") + table + " WHERE " + column +
+                             " = ? AND entity = ? LIMIT ?";
+    sql += "SELECT record_id FROM (" + hits + ") AS anchor WHERE (SELECT count(*) FROM (" + hits +
+           ") AS hits) < ?";
+    params.insert(params.end(), {value, e.name, limit, value, e.name, limit, limit});
+  };
+  for (const auto& phone : f.phones) arm("phone_index", "e164", phone);
+  for (const auto& key : dedupe::index_keys(profile, f)) arm("match_index", "key", key);
+  if (!sql.empty()) {
     RP_ASSIGN(auto rows, tx.query(sql, params));
-    if (ubiquitous && rows.rows.size() >= ubiquitous) return {};
+    for (const auto& r : rows.rows) ids.insert(as_int(r[0]));
+  }
+  auto collect = [&](const std::string& q, std::vector<SqlValue> p) -> Status {
+    RP_ASSIGN(auto rows, tx.query(q, p));
     for (const auto& r : rows.rows) ids.insert(as_int(r[0]));
     return {};
   };
-  const SqlValue limit = std::int64_t{kMaxAnchorHits};
-  for (const auto& phone : f.phones)
-    RP_TRY(collect(
-        "SELECT record_id FROM phone_index WHERE e164 = ? AND entity = ? ORDER BY record_id "
-        "LIMIT ?",
-        {phone, e.name, limit}, kMaxAnchorHits));
-  for (const auto& key : dedupe::index_keys(profile, f))
-    RP_TRY(
-        collect("SELECT record_id FROM match_index WHERE key = ? AND entity = ? ORDER BY record_id "
-                "LIMIT ?",
-                {key, e.name, limit}, kMaxAnchorHits));
   if (!profile.company_field.empty() && !f.company.empty()) {
     auto company = parse_id(f.company, profile.company_field);
     if (company.ok())
       RP_TRY(collect("SELECT \"id\" FROM " + quote(e.name) + " WHERE " +
                          quote(profile.company_field) +
                          " = ? AND deleted_at IS NULL ORDER BY \"id\" LIMIT ?",
-                     {*company, std::int64_t{kMaxCompanyHits}}, 0));
+                     {*company, std::int64_t{kMaxCompanyHits}}));
   }
   ids.erase(self);
 
-  CandidateRows out;
+  // The rows of the candidates not in the cache: one statement per kLoadChunk of them.
+  constexpr std::size_t kLoadChunk = 256;
+  std::vector<SqlValue> wanted;
+  for (std::int64_t id : ids)
+    if (!cache || !cache->count(id)) wanted.emplace_back(id);
+  std::map<std::int64_t, std::vector<SqlValue>> loaded;
   const Columns cols(e);
+  for (std::size_t at = 0; at < wanted.size();) {
+    // few distinct statement texts for the prepared-statement cache
+    const std::size_t k = storage::rows_in_next_statement(wanted.size() - at, kLoadChunk);
+    std::string marks;
+    for (std::size_t j = 0; j < k; ++j) marks += j ? ", ?" : "?";
+    std::span<const SqlValue> chunk(wanted.data() + at, k);
+    RP_ASSIGN(auto rows, tx.query("SELECT " + select_list(e) + " FROM " + quote(e.name) +
+                                      " WHERE \"id\" IN (" + marks + ")",
+                                  chunk));
+    for (auto& row : rows.rows) {
+      if (!storage::is_null(row[cols.deleted])) continue;
+      std::int64_t id = as_int(row[cols.id]);
+      loaded.emplace(id, std::move(row));
+    }
+    at += k;
+  }
+  CandidateRows out;
   for (std::int64_t id : ids) {
     if (cache && cache->count(id)) {
       out.push_back({id, std::nullopt});
       continue;
     }
-    RP_ASSIGN(auto row, rs_.load(tx, e, id));
-    if (!row || !storage::is_null((*row)[cols.deleted])) continue;
-    out.push_back({id, std::move(row)});
+    auto row = loaded.find(id);
+    if (row == loaded.end()) continue;  // gone or deleted
+    out.push_back({id, std::move(row->second)});
   }
   return out;
 }

@@ -99,6 +99,32 @@ test('create: a similar Chinese company name (same pinyin) in the same city with
   assert.deepEqual(await candidatesOf(n1, 'accounts', { name: '北京华为技术', city: '深圳', phones: ['01062531234'] }), []);
 });
 
+test('a phone 99 accounts share anchors candidates (read together, deleted ones left out); shared by 100 it anchors none', async () => {
+  const phone = '0755-2600 7777';
+  const made = [];
+  for (let i = 1; i <= 99; i += 20) {
+    const group = [];
+    for (let j = i; j < i + 20 && j <= 99; j += 1) group.push(admin.create('accounts', { name: `Anchorline Trading ${j}`, city: 'Shenzhen', phones: [phone] }));
+    made.push(...(await Promise.all(group)));
+  }
+  const probe = { name: 'Anchorline Trading 7', city: 'Shenzhen', phones: ['+86 755 26007777'] };
+  const found = await candidatesOf(admin, 'accounts', probe);
+  assert.equal(found[0].id, made[6].id, JSON.stringify(found[0]));
+  assert.match(found[0].reason, /same phone \+8675526007777/);
+  assert.ok(found.length > 1, 'every account sharing the phone was read and scored');
+  // A deleted candidate is not reported (the candidates' rows are read in one statement).
+  assert.equal((await admin.del(`/api/v1/accounts/${made[6].id}`)).status, 204);
+  assert.ok(!(await candidatesOf(admin, 'accounts', probe)).some((c) => c.id === made[6].id));
+  // The 100th and 101st accounts with that number: it is now a hotline, no anchor, for the
+  // check and for a create alike.
+  await admin.create('accounts', { name: 'Anchorline Trading 100', city: 'Shenzhen', phones: [phone] });
+  await admin.create('accounts', { name: 'Anchorline Trading 101', city: 'Shenzhen', phones: [phone] });
+  assert.deepEqual(await candidatesOf(admin, 'accounts', { ...probe, name: 'Anchorline Trading 8' }), []);
+  const r = await admin.post('/api/v1/accounts', { name: 'Anchorline Trading 8', city: 'Shenzhen', phones: [phone] });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(dupHeader(r), '0');
+});
+
 test('block mode: ?dedupe=block refuses a likely duplicate with 409 naming the field', async () => {
   await n1.create('accounts', { name: 'Block Test', tax_id: 'BLK-0001' });
   const before = await n1.list('accounts', { filter: { field: 'name', op: '=', value: 'Blocked twin' } });
