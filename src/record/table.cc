@@ -1,9 +1,11 @@
 // Entity ↔ table mapping: DDL, column lists and value conversions.
 #include "record/table.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <set>
 
 namespace rapport::record {
@@ -107,41 +109,59 @@ std::vector<std::pair<std::string, ColumnType>> columns_with_types(const Field& 
   return {{f.name, column_type(f)}};
 }
 
-std::string index_ddl(const schema::Entity& e, const std::vector<std::string>& cols, bool unique) {
-  std::string name = e.name;
+std::string index_name(const schema::Entity& e, const std::vector<std::string>& cols) {
+  std::string name = "ix_" + e.name;
+  for (const auto& c : cols) name += "__" + c;
+  return name;
+}
+
+// `key_column` spells each quoted column of the key (the dialect's list order for the derived
+// list indexes; the column itself for unique and declared indexes).
+std::string index_ddl(const schema::Entity& e, const std::vector<std::string>& cols, bool unique,
+                      const std::function<std::string(const std::string&)>& key_column = {}) {
   std::string list;
   for (const auto& c : cols) {
-    name += "__" + c;
     if (!list.empty()) list += ", ";
-    list += quote(c);
+    list += key_column ? key_column(quote(c)) : quote(c);
   }
   // Uniqueness applies to live records: a deleted record's code can be reused.
   return std::string(unique ? "CREATE UNIQUE INDEX IF NOT EXISTS "
                             : "CREATE INDEX IF NOT EXISTS ") +
-         quote("ix_" + name) + " ON " + quote(e.name) + " (" + list + ")" +
+         quote(index_name(e, cols)) + " ON " + quote(e.name) + " (" + list + ")" +
          (unique ? " WHERE deleted_at IS NULL" : "");
 }
 
 // The index of a non-unique indexed field carries created_at after the field: it serves an
 // equality or range filter on the field as the one-column index did, and under an equality
-// filter it also yields the default list order (-created_at, then id — SQLite's index entries
-// end with the rowid) without sorting the matching rows. The one-column index of earlier
-// versions is dropped (statements run in order: create, then drop).
-std::vector<std::string> indexed_columns(const Field& f) {
-  if (f.name == "created_at") return {f.name};
-  return {f.name, "created_at"};
+// filter it also yields the default list order (-created_at, then id) without sorting the
+// matching rows. SQLite's index entries end with the rowid (the id); on PostgreSQL "id" is the
+// last column and every column is NULLS FIRST, so that the list order (DESC NULLS LAST, or ASC
+// NULLS FIRST) is the index read backwards or forwards (Dialect::index_key_column).
+std::vector<std::string> indexed_columns(const Field& f, const storage::Dialect& d) {
+  std::vector<std::string> cols{f.name};
+  if (f.name != "created_at") cols.push_back("created_at");
+  if (!d.index_key_ends_with_id()) cols.push_back("id");
+  return cols;
 }
 
-std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f) {
+// Statements in order: create the list index, then drop the indexes of earlier versions on a
+// leading part of its columns (the one-column index; on PostgreSQL also the one without "id").
+std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f,
+                                         const storage::Dialect& d) {
   std::vector<std::string> out;
   if (f.name == "id") return out;
   if (f.unique) {
     out.push_back(index_ddl(e, {f.name}, true));
   } else if (f.indexed) {
-    auto cols = indexed_columns(f);
-    out.push_back(index_ddl(e, cols, false));
-    if (cols.size() > 1)
-      out.push_back("DROP INDEX IF EXISTS " + quote("ix_" + e.name + "__" + f.name));
+    auto cols = indexed_columns(f, d);
+    out.push_back(
+        index_ddl(e, cols, false, [&d](const std::string& c) { return d.index_key_column(c); }));
+    for (std::size_t n = 1; n < cols.size(); ++n) {
+      std::vector<std::string> earlier(cols.begin(), cols.begin() + static_cast<long>(n));
+      // …unless the entity declares an index on just those columns.
+      if (std::find(e.indexes.begin(), e.indexes.end(), earlier) != e.indexes.end()) continue;
+      out.push_back("DROP INDEX IF EXISTS " + quote(index_name(e, earlier)));
+    }
   }
   return out;
 }
@@ -171,7 +191,7 @@ Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Enti
                          d.column_type(type)));
   }
   for (const auto& f : e.fields)
-    for (const auto& s : field_index_ddl(e, f)) RP_TRY(tx.exec(s));
+    for (const auto& s : field_index_ddl(e, f, d)) RP_TRY(tx.exec(s));
   for (const auto& cols : e.indexes) RP_TRY(tx.exec(index_ddl(e, cols, false)));
   if (e.has_searchable())
     for (const auto& s : d.fts_create(e.name)) RP_TRY(tx.exec(s));
@@ -184,7 +204,7 @@ std::vector<std::string> add_field_ddl(const storage::Dialect& d, const schema::
   for (const auto& [col, type] : columns_with_types(f))
     out.push_back("ALTER TABLE " + quote(e.name) + " ADD COLUMN " + quote(col) + " " +
                   d.column_type(type));
-  for (auto& s : field_index_ddl(e, f)) out.push_back(std::move(s));
+  for (auto& s : field_index_ddl(e, f, d)) out.push_back(std::move(s));
   return out;
 }
 

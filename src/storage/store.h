@@ -116,6 +116,15 @@ class Dialect {
   // failed statement wrote before the error stay until the transaction is rolled back, which
   // the caller then must do); plain INSERT elsewhere.
   virtual std::string bulk_insert() const { return "INSERT"; }
+  // The key of a derived list index, so that the list statements' orders (every key
+  // `ASC NULLS FIRST`, or every key `DESC NULLS LAST`, the id last) read it in order, forwards
+  // or backwards, without a sort. SQLite sorts NULLs first and ends every index entry with the
+  // rowid (the id): the quoted columns as they are. PostgreSQL sorts NULLs last unless told and
+  // keeps no id in an index entry: each column NULLS FIRST (see index_key_ends_with_id).
+  virtual std::string index_key_column(const std::string& quoted) const { return quoted; }
+  // Whether index entries end with the record's id already (SQLite's rowid); when not, the
+  // derived list indexes add "id" as their last column.
+  virtual bool index_key_ends_with_id() const { return true; }
   // A boolean SQL expression on the entity table's "id" column that holds when the record
   // matches every whitespace-separated term of `query`: each word of a term is the prefix of a
   // word of the record's text, each CJK character or bigram of it occurs there. Appends its

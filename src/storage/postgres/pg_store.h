@@ -25,6 +25,11 @@ class PgDialect final : public Dialect {
   // Throws std::invalid_argument when `entity` is not a valid identifier (a metadata bug).
   std::vector<std::string> fts_create(std::string_view entity) const override;
   std::string ilike() const override { return "ILIKE"; }
+  // A B-tree column ASC NULLS FIRST: read backwards it is DESC NULLS LAST, the list order.
+  std::string index_key_column(const std::string& quoted) const override {
+    return quoted + " NULLS FIRST";
+  }
+  bool index_key_ends_with_id() const override { return false; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
   std::string fts_ranked(std::string_view entity, std::string_view query, int bound,

@@ -1,0 +1,182 @@
+// The record layer on a real PostgreSQL (see pg_test_db.h): what depends on PostgreSQL's
+// planner and dialect rather than on the portable SQL — the derived list indexes read in order.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "access/auth.h"
+#include "record/service.h"
+#include "record/tests/pg_test_db.h"
+
+namespace rapport::record {
+namespace {
+
+class FixedClock : public Clock {
+ public:
+  Millis now_ms() const override { return now; }
+  Millis now = 1795000000000;
+};
+
+class PgRecordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string label = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    label = label.substr(0, 30);
+    std::transform(label.begin(), label.end(), label.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    db = std::make_unique<testing::PgTestSchema>(label);
+    ASSERT_TRUE(db->ok());
+    auto opened = storage::open_store(db->url());
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    store = std::move(opened).value();
+    auto migrations = RecordService::migrations();
+    ASSERT_TRUE(store->migrate(migrations).ok());
+    registry.add(schema::parse_entity(R"({"name":"user","title_field":"username","fields":[
+        {"name":"username","type":"text"}]})",
+                                      "t")
+                     .value());
+    registry.add(schema::parse_entity(R"({"name":"team","title_field":"name","fields":[
+        {"name":"name","type":"text"}]})",
+                                      "t")
+                     .value());
+    registry.add(schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
+        {"name":"name","type":"text","required":true,"searchable":true,"indexed":true},
+        {"name":"city","type":"text","indexed":true},
+        {"name":"code","type":"text","unique":true}]})",
+                                      "t")
+                     .value());
+    service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids);
+    ASSERT_TRUE(service->sync_schema().ok());
+    auto role = std::make_shared<access::Role>();
+    role->is_admin = true;
+    admin.role = role;
+    admin.user_id = 0;
+    admin.username = "tester";
+    admin.channel = "api";
+    account = registry.get("account");
+  }
+  void TearDown() override {
+    service.reset();
+    store.reset();
+    db.reset();
+  }
+
+  // The plan of the list statement (EXPLAIN, costs off) with sorting disabled: a Sort node
+  // then appears only when no index can give the order.
+  std::string list_plan(const ListParams& lp) {
+    auto st = service->list_statement(admin, *account, lp);
+    EXPECT_TRUE(st.ok());
+    if (!st.ok()) return {};
+    auto tx = store->read().value();
+    EXPECT_TRUE(tx->exec("SET LOCAL enable_sort = off").ok());
+    auto rows = tx->query("EXPLAIN (COSTS OFF) " + st->sql, st->params);
+    EXPECT_TRUE(rows.ok()) << rows.error().message;
+    if (!rows.ok()) return {};
+    std::string plan;
+    for (const auto& r : rows->rows) plan += std::get<std::string>(r[0]) + "\n";
+    return plan;
+  }
+
+  std::vector<std::string> indexes_of(const std::string& table) {
+    auto tx = store->read().value();
+    const storage::SqlValue params[] = {table};
+    auto rows = tx->query(
+                      "SELECT indexname::text || ' ' || indexdef FROM pg_indexes WHERE "
+                      "schemaname = current_schema() AND tablename = ? ORDER BY indexname",
+                      params)
+                    .value();
+    std::vector<std::string> out;
+    for (const auto& r : rows.rows) out.push_back(std::get<std::string>(r[0]));
+    return out;
+  }
+
+  std::unique_ptr<testing::PgTestSchema> db;
+  std::unique_ptr<storage::Store> store;
+  schema::Registry registry;
+  HookRegistry hooks;
+  EventBus bus;
+  FixedClock clock;
+  IdGenerator ids{clock};
+  std::unique_ptr<RecordService> service;
+  access::Principal admin;
+  std::shared_ptr<const schema::Entity> account;
+};
+
+TEST_F(PgRecordTest, FilteredNewestFirstListReadsAnIndexInOrderWithoutSorting) {
+  ListParams lp;
+  lp.filter = R"({"field":"name","op":"=","value":"Acme"})";
+  for (std::string sort : {"", "-created_at", "created_at"}) {
+    lp.sort = sort;
+    std::string plan = list_plan(lp);
+    EXPECT_NE(plan.find("Index Scan"), std::string::npos) << sort << ": " << plan;
+    EXPECT_NE(plan.find("using ix_account__name__created_at__id on account"), std::string::npos)
+        << sort << ": " << plan;
+    EXPECT_EQ(plan.find("Sort"), std::string::npos) << sort << ": " << plan;
+  }
+  // …and the next page (a cursor) too.
+  lp.sort.clear();
+  lp.limit = 1;
+  for (const char* name : {"Acme", "Acme", "Other"})
+    ASSERT_TRUE(service->create(admin, *account, std::string(R"({"name":")") + name + "\"}").ok());
+  auto first = json::parse(service->list(admin, *account, lp).value());
+  lp.cursor = json::member(*first, "next_cursor")->GetString();
+  std::string plan = list_plan(lp);
+  EXPECT_NE(plan.find("using ix_account__name__created_at__id on account"), std::string::npos)
+      << plan;
+  EXPECT_EQ(plan.find("Sort"), std::string::npos) << plan;
+  // Unfiltered, newest first (and oldest first) walks the created_at index.
+  lp = {};
+  for (std::string sort : {"", "created_at"}) {
+    lp.sort = sort;
+    plan = list_plan(lp);
+    EXPECT_NE(plan.find("using ix_account__created_at__id on account"), std::string::npos)
+        << sort << ": " << plan;
+    EXPECT_EQ(plan.find("Sort"), std::string::npos) << sort << ": " << plan;
+  }
+}
+
+TEST_F(PgRecordTest, ListIndexesEndWithIdNullsFirstAndReplaceThoseOfEarlierVersions) {
+  {
+    // As an earlier version left them: the one-column and the two-column index.
+    auto tx = store->write().value();
+    ASSERT_TRUE(tx->exec("DROP INDEX ix_account__city__created_at__id").ok());
+    ASSERT_TRUE(tx->exec("CREATE INDEX ix_account__city ON account (city)").ok());
+    ASSERT_TRUE(
+        tx->exec("CREATE INDEX ix_account__city__created_at ON account (city, created_at)").ok());
+    ASSERT_TRUE(tx->exec("DROP INDEX ix_account__created_at__id").ok());
+    ASSERT_TRUE(tx->exec("CREATE INDEX ix_account__created_at ON account (created_at)").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  ASSERT_TRUE(service->sync_schema().ok());
+  std::vector<std::string> got;
+  for (const auto& ix : indexes_of("account"))
+    if (ix.starts_with("ix_account__")) got.push_back(ix.substr(0, ix.find(' ')));
+  EXPECT_EQ(
+      got, (std::vector<std::string>{
+               "ix_account__city__created_at__id", "ix_account__code", "ix_account__created_at__id",
+               "ix_account__name__created_at__id", "ix_account__owner_id__created_at__id",
+               "ix_account__team_id__created_at__id", "ix_account__updated_at__created_at__id"}));
+  for (const auto& ix : indexes_of("account")) {
+    if (ix.starts_with("ix_account__city__created_at__id ")) {
+      EXPECT_NE(ix.find("(city NULLS FIRST, created_at NULLS FIRST, id NULLS FIRST)"),
+                std::string::npos)
+          << ix;
+    }
+  }
+  // The list still answers newest first, filtered.
+  clock.now += 1000;
+  ASSERT_TRUE(service->create(admin, *account, R"({"name":"Old","city":"Hefei"})").ok());
+  clock.now += 1000;
+  ASSERT_TRUE(service->create(admin, *account, R"({"name":"New","city":"Hefei"})").ok());
+  ListParams lp;
+  lp.filter = R"({"field":"city","op":"=","value":"Hefei"})";
+  auto doc = json::parse(service->list(admin, *account, lp).value());
+  const auto& items = (*json::member(*doc, "items")).GetArray();
+  ASSERT_EQ(items.Size(), 2u);
+  EXPECT_STREQ((*json::member(items[0], "name")).GetString(), "New");
+  EXPECT_STREQ((*json::member(items[1], "name")).GetString(), "Old");
+}
+
+}  // namespace
+}  // namespace rapport::record
