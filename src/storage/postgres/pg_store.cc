@@ -1,6 +1,7 @@
 // The implementation of the PostgreSQL backend: SQL translation (`?` → $n), connections with a
 // prepared-statement cache, the connection pool, transactions, pg_trgm search and migrations.
 #include "storage/postgres/pg_store.h"
+#include "base/blocking.h"
 #include "storage/migrations.h"
 #include "storage/text_search.h"
 
@@ -349,7 +350,11 @@ class PgConnection {
     const char* keys[] = {"connect_timeout", "dbname", "client_encoding",
                           "fallback_application_name", nullptr};
     const char* values[] = {connect_timeout, url.c_str(), "UTF8", "rapport", nullptr};
-    PGconn* conn = PQconnectdbParams(keys, values, 1);
+    PGconn* conn;
+    {
+      ScopedBlocking waiting;  // for the server to accept the connection
+      conn = PQconnectdbParams(keys, values, 1);
+    }
     if (conn == nullptr)
       return make_error(Errc::kStorage, "cannot connect to PostgreSQL: out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -388,7 +393,11 @@ class PgConnection {
   Status simple(const std::string& sql) {
     RP_TRY(settle());
     waited();
-    PGresult* res = PQexec(conn_, sql.c_str());
+    PGresult* res;
+    {
+      ScopedBlocking waiting;  // for the server's answer
+      res = PQexec(conn_, sql.c_str());
+    }
     Status s = check(res);
     PQclear(res);
     return s;
@@ -417,11 +426,16 @@ class PgConnection {
     if (!pending_) return {};
     pending_ = false;
     std::optional<Error> error;
-    while (PGresult* r = PQgetResult(conn_)) {
-      if (PQresultStatus(r) == PGRES_FATAL_ERROR && !error) error = pg_error(conn_, r);
-      PQclear(r);
+    {
+      // The answer has normally arrived long ago; when not, this waits for the server.
+      std::optional<ScopedBlocking> waiting;
+      if (PQconsumeInput(conn_) == 0 || PQisBusy(conn_) != 0) waiting.emplace();
+      while (PGresult* r = PQgetResult(conn_)) {
+        if (PQresultStatus(r) == PGRES_FATAL_ERROR && !error) error = pg_error(conn_, r);
+        PQclear(r);
+      }
+      if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
     }
-    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
     if (PQexitPipelineMode(conn_) == 0 || error) {
       broken_ = true;
       return error ? *error : pg_error(conn_, nullptr, "ending a read transaction");
@@ -473,8 +487,11 @@ class PgConnection {
     const bool with_begin = begin != nullptr && *begin != nullptr;
     if (stmt != nullptr && !with_begin) {
       waited();
-      PGresult* res =
-          PQexecPrepared(conn_, stmt->name.c_str(), count, values.data(), nullptr, nullptr, 0);
+      PGresult* res;
+      {
+        ScopedBlocking waiting;  // for the server's answer
+        res = PQexecPrepared(conn_, stmt->name.c_str(), count, values.data(), nullptr, nullptr, 0);
+      }
       return finish_exec(sql, res, out);
     }
     // Outside a transaction (a deferred BEGIN) or in one that has not failed: DEALLOCATE can run.
@@ -511,16 +528,19 @@ class PgConnection {
     }
     // One result per message sent (an earlier failure makes the later ones PIPELINE_ABORTED).
     std::vector<PGresult*> results(sent, nullptr);
-    for (int i = 0; i < sent; ++i) {
-      while (PGresult* r = PQgetResult(conn_)) {
-        if (results[i] == nullptr) {
-          results[i] = r;
-        } else {
-          PQclear(r);
+    {
+      ScopedBlocking waiting;  // for the server's answers
+      for (int i = 0; i < sent; ++i) {
+        while (PGresult* r = PQgetResult(conn_)) {
+          if (results[i] == nullptr) {
+            results[i] = r;
+          } else {
+            PQclear(r);
+          }
         }
       }
+      if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
     }
-    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
     if (PQexitPipelineMode(conn_) == 0) broken_ = true;
     struct ClearAll {
       std::vector<PGresult*>& rs;
@@ -1317,7 +1337,12 @@ class PgStore::Pool {
         return raw;
       }
       if (!wait) return static_cast<PgConnection*>(nullptr);
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && free_.empty() &&
+      std::cv_status woke;
+      {
+        ScopedBlocking waiting;  // for another transaction to give its connection back
+        woke = cv_.wait_until(lock, deadline);
+      }
+      if (woke == std::cv_status::timeout && free_.empty() &&
           static_cast<int>(conns_.size()) + connecting_ >= size_) {
         return make_error(Errc::kBusy, "timed out waiting for a PostgreSQL connection");
       }

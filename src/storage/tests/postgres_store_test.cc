@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/blocking.h"
 #include "storage/postgres/pg_store.h"
 #include "storage/store.h"
 
@@ -751,6 +752,97 @@ TEST_F(PgStoreTest, TransactionsWaitForAPooledConnectionThenTimeOut) {
   auto r = impatient->read();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kBusy);
+}
+
+// Counts a thread's waits as a worker pool's BlockingObserver sees them (http::Server grows its
+// pool while a handler waits inside a ScopedBlocking, so that waiting handlers leave the others
+// free to run).
+class CountingObserver final : public BlockingObserver {
+ public:
+  void enter() override {
+    ++entered_;
+    ++waiting_;
+  }
+  void leave() override { --waiting_; }
+  int entered() const { return entered_; }
+  int waiting() const { return waiting_; }
+
+ private:
+  std::atomic<int> entered_{0};
+  std::atomic<int> waiting_{0};
+};
+
+// Polls `done` for up to 30 s; its last answer.
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 3000 && !done(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
+TEST_F(PgStoreTest, StatementWaitingForTheServerIsInsideScopedBlocking) {
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx, "INSERT INTO t(id, name) VALUES (1, 'a')");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  StoreOptions options;
+  options.busy_timeout_ms = 60000;
+  auto store = open_ok(url_, options);
+  auto holder = begin_write(*store);
+  exec_ok(*holder, "UPDATE t SET name = 'holder' WHERE id = 1");
+  CountingObserver observer;
+  std::atomic<bool> updated{false};
+  std::thread waiter([&] {
+    set_blocking_observer(&observer);
+    auto tx = begin_write(*store);
+    exec_ok(*tx, "UPDATE t SET name = 'waiter' WHERE id = 1");  // waits for the row lock
+    EXPECT_TRUE(tx->commit().ok());
+    updated = true;
+    set_blocking_observer(nullptr);
+  });
+  // The waiter's UPDATE waits for the row lock in the server, and its thread is inside a
+  // ScopedBlocking meanwhile: a worker pool would run other handlers.
+  auto lock_waits = [&] {
+    auto tx = begin_read(*store_);
+    return std::get<std::int64_t>(
+               query_ok(*tx,
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'")
+                   .rows[0][0]) == 1;
+  };
+  ASSERT_TRUE(eventually(lock_waits));
+  EXPECT_TRUE(eventually([&] { return observer.waiting() == 1; }));
+  EXPECT_FALSE(updated);
+  ASSERT_TRUE(holder->commit().ok());
+  waiter.join();
+  EXPECT_TRUE(updated);
+  EXPECT_EQ(observer.waiting(), 0);
+  EXPECT_GE(observer.entered(), 2);  // the UPDATE and the COMMIT
+}
+
+TEST_F(PgStoreTest, TransactionWaitingForAPooledConnectionIsInsideScopedBlocking) {
+  StoreOptions options;
+  options.pool_size = 1;
+  options.busy_timeout_ms = 60000;
+  auto store = open_ok(url_, options);
+  auto held = begin_read(*store);
+  query_ok(*held, "SELECT 1");
+  CountingObserver observer;
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    set_blocking_observer(&observer);
+    auto tx = store->read();  // waits for the one connection
+    EXPECT_TRUE(tx.ok());
+    got = true;
+    set_blocking_observer(nullptr);
+  });
+  ASSERT_TRUE(eventually([&] { return observer.waiting() == 1; }));
+  EXPECT_FALSE(got);
+  held.reset();
+  waiter.join();
+  EXPECT_TRUE(got);
+  EXPECT_EQ(observer.waiting(), 0);
 }
 
 TEST_F(PgStoreTest, FailingRowLockHeldPastTheBusyTimeoutIsBusy) {
