@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { BIN, Client, addUser, createToken } from '../api/harness.mjs';
+import { BIN, Client, addUser, createToken, databaseFor } from '../api/harness.mjs';
 
 export { BIN };
 
@@ -50,14 +50,23 @@ function tempDir(prefix) {
  * Starts `rapport serve --static web/dist` on a fresh data dir with the given users
  * ([{name, role, team, password}], password defaults to PASSWORD). Resolves to
  * {url, dataDir, users: {name: {id, password, …}}, api(name) → Client with a bearer token, stop()}.
+ * With RAPPORT_TEST_PG_URL set, the data dir's database is a fresh one on that PostgreSQL
+ * (as for the API harness's commands); `databaseUser` then names the role the server logs in as.
  */
-export async function startApp({ users = [] } = {}) {
+export async function startApp({ users = [], databaseUser } = {}) {
   const dataDir = tempDir('rapport-browser-');
   const byName = {};
   for (const u of users) {
     byName[u.name] = await addUser(dataDir, u.name, { password: u.password || PASSWORD, role: u.role, team: u.team });
   }
-  const proc = spawn(BIN, ['serve', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--static', WEB_DIST], {
+  const database = [];
+  const dbUrl = await databaseFor(dataDir);
+  if (dbUrl) {
+    const u = new URL(dbUrl);
+    if (databaseUser) u.username = databaseUser;
+    database.push('--database', u.toString());
+  }
+  const proc = spawn(BIN, ['serve', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--static', WEB_DIST, ...database], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);
