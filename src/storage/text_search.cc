@@ -1,6 +1,8 @@
 // Shared full-text helpers of the SQLite and PostgreSQL backends.
 #include "storage/text_search.h"
 
+#include <cstdint>
+
 #include <algorithm>
 #include <utility>
 
@@ -244,10 +246,48 @@ std::vector<TermKey> query_keys(std::string_view query) {
 
 std::string prefix_end(std::string_view prefix) {
   std::string end(prefix);
-  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xFF) end.pop_back();
-  if (end.empty()) return "\xFF";
-  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-  return end;
+  // The last code point's successor (UTF-8's byte order is code point order), so that the bound
+  // is valid UTF-8: PostgreSQL refuses text that is not (incrementing the last byte of 长,
+  // E9 95 BF, gave E9 95 C0). A code point without a successor is dropped, and the one before
+  // it is incremented.
+  while (!end.empty()) {
+    std::size_t start = end.size() - 1;
+    while (start > 0 && (static_cast<unsigned char>(end[start]) & 0xC0) == 0x80) --start;
+    const auto lead = static_cast<unsigned char>(end[start]);
+    const std::size_t len = end.size() - start;
+    const std::size_t want = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (lead >= 0xF8 || (lead & 0xC0) == 0x80 || len != want) {
+      // Not UTF-8: the last byte's successor (SQLite compares bytes; PostgreSQL never gets here).
+      while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xFF) end.pop_back();
+      if (end.empty()) return "\xFF";
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    std::uint32_t cp = want == 1 ? lead : lead & (0xFF >> (want + 1));
+    for (std::size_t i = 1; i < want; ++i)
+      cp = (cp << 6) | (static_cast<unsigned char>(end[start + i]) & 0x3F);
+    end.resize(start);
+    ++cp;
+    if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xE000;  // no surrogates in UTF-8
+    if (cp > 0x10FFFF) continue;
+    if (cp < 0x80) {
+      end += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      end += static_cast<char>(0xC0 | (cp >> 6));
+      end += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      end += static_cast<char>(0xE0 | (cp >> 12));
+      end += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      end += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      end += static_cast<char>(0xF0 | (cp >> 18));
+      end += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      end += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      end += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return end;
+  }
+  return "\xFF";  // only U+10FFFF: above every UTF-8 string
 }
 
 std::string terms_condition(std::string_view entity, std::string_view query,

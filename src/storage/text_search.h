@@ -60,8 +60,9 @@ struct TermKey {
 // words as prefixes, and its CJK runs as the single character (a prefix) or the bigrams (two
 // or more, each exact). Empty when the query has nothing indexable (punctuation only).
 std::vector<TermKey> query_keys(std::string_view query);
-// The least string above every string that starts with `prefix` (bytewise; UTF-8 never holds
-// 0xFF, so the last byte is incremented).
+// The least string above every string that starts with `prefix` (bytewise): `prefix` with its
+// last code point replaced by the next one, so valid UTF-8 stays valid (PostgreSQL refuses
+// anything else); the last byte incremented when `prefix` is not UTF-8.
 std::string prefix_end(std::string_view prefix);
 
 // The SQL both backends run (see Dialect::fts_condition and Dialect::fts_ranked); "1 = 0" /

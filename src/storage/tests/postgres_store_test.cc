@@ -1404,6 +1404,16 @@ TEST_F(PgFtsTest, ChineseSubstrings) {
   EXPECT_EQ(search("北"), (Ids{2}));
   EXPECT_EQ(search("张三丰"), (Ids{3}));
   EXPECT_EQ(search("字节跳舞"), Ids{});
+  // 北 is E5 8C 97; a character ending in byte BF (长 E9 95 BF, 广 E5 B9 BF) once made an upper
+  // bound that was not UTF-8, which PostgreSQL refused (422 for "长" as in 长沙).
+  {
+    auto tx = begin_write(*store_);
+    put(*tx, 7, "长沙广西实业");
+    exec_ok(*tx, "INSERT INTO account VALUES (?, ?)", {std::int64_t{7}, std::string("n")});
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  EXPECT_EQ(search("长"), (Ids{7}));
+  EXPECT_EQ(search("广"), (Ids{7}));
 }
 
 TEST_F(PgFtsTest, PhoneDigitsAndAccountId) {

@@ -32,12 +32,21 @@ TEST(QueryKeys, PrefixesForWordsExactBigramsForCjk) {
   EXPECT_EQ(query_keys(""), K{});
 }
 
-TEST(PrefixEnd, IncrementsTheLastByte) {
+TEST(PrefixEnd, IsTheNextCodePointAndValidUtf8) {
   EXPECT_EQ(prefix_end("zh"), "zi");
   EXPECT_EQ(prefix_end("a"), "b");
   // 张 = E5 BC A0: every term starting with it sorts below E5 BC A1.
   EXPECT_EQ(prefix_end("\xE5\xBC\xA0"), "\xE5\xBC\xA1");
   EXPECT_LT(std::string("张三"), prefix_end("张"));
+  // 长 = U+957F (E9 95 BF): the next code point U+9580 (E9 96 80), not the invalid E9 95 C0.
+  EXPECT_EQ(prefix_end("长"), "\xE9\x96\x80");
+  EXPECT_LT(std::string("长沙"), prefix_end("长"));
+  EXPECT_EQ(prefix_end("\x7F"), "\xC2\x80");                  // U+007F → U+0080
+  EXPECT_EQ(prefix_end("x\xC3\xBF"), "x\xC4\x80");            // ÿ U+00FF → U+0100
+  EXPECT_EQ(prefix_end("\xED\x9F\xBF"), "\xEE\x80\x80");      // U+D7FF → U+E000, past surrogates
+  EXPECT_EQ(prefix_end("\xEF\xBF\xBF"), "\xF0\x90\x80\x80");  // U+FFFF → U+10000
+  EXPECT_EQ(prefix_end("a\xF4\x8F\xBF\xBF"), "b");            // U+10FFFF has no successor
+  EXPECT_EQ(prefix_end("\xBF"), "\xC0");                      // not UTF-8: the last byte
 }
 
 TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
