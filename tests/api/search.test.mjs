@@ -187,3 +187,14 @@ test('scope applies to one-character prefixes: many hidden hits do not crowd out
   assert.ok(!hit(s, mine.id));
   assert.ok(s.length >= 40);
 });
+
+test('one character whose UTF-8 ends in byte BF (长, 广, 西) finds records, in lists too', async () => {
+  // The prefix range's upper bound was once that byte plus one, not UTF-8: PostgreSQL answered 422.
+  const made = await admin.create('accounts', { name: '长沙广西贸易公司' });
+  for (const q of ['长', '广', '西', '长沙']) {
+    assert.ok(hit(await search(admin, q), made.id), `search ${q}`);
+    const list = await admin.get(`/api/v1/accounts?q=${encodeURIComponent(q)}`);
+    assert.equal(list.status, 200, list.text);
+    assert.ok(list.json.items.some((i) => i.id === made.id), `list q=${q}`);
+  }
+});
