@@ -84,19 +84,27 @@ Status copy_table(Tx& src, Tx& dst, const std::string& table) {
 }
 
 // Copies an entity's search terms ("<entity>_terms", a WITHOUT ROWID table: paged by its key
-// (term, id) instead of a rowid).
+// (term, id DESC) instead of a rowid).
 Result<std::int64_t> copy_terms(Tx& src, Tx& dst, const std::string& entity) {
   const std::string table = record::quote(entity + "_terms");
   std::string after_term;
-  std::int64_t after_id = std::numeric_limits<std::int64_t>::min(), copied = 0;
+  std::int64_t after_id = std::numeric_limits<std::int64_t>::max(), copied = 0;
   for (;;) {
-    // A row value: the key range starts right after the last row. (`term > ? OR (term = ? AND
-    // id > ?)` made SQLite scan every earlier row of the current term again for each page, so a
+    // The key range right after the last row, as two index ranges: the rest of the current
+    // term (ids below the last one), then the terms after it. (One `term > ? OR (term = ? AND
+    // id < ?)` made SQLite scan every earlier row of the current term again for each page, so a
     // term shared by many records, such as a mail domain, cost pages × rows.)
-    SqlValue page[] = {after_term, after_id, kBatchRows};
+    SqlValue rest[] = {after_term, after_id, kBatchRows};
     RP_ASSIGN(Rows rows, src.query("SELECT term, id, account_id FROM " + table +
-                                       " WHERE (term, id) > (?, ?) ORDER BY term, id LIMIT ?",
-                                   page));
+                                       " WHERE term = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                                   rest));
+    if (static_cast<std::int64_t>(rows.rows.size()) < kBatchRows) {
+      SqlValue next[] = {after_term, kBatchRows - static_cast<std::int64_t>(rows.rows.size())};
+      RP_ASSIGN(Rows more, src.query("SELECT term, id, account_id FROM " + table +
+                                         " WHERE term > ? ORDER BY term, id DESC LIMIT ?",
+                                     next));
+      for (auto& r : more.rows) rows.rows.push_back(std::move(r));
+    }
     const std::size_t per_insert = kMaxParams / 3;
     for (std::size_t start = 0; start < rows.rows.size(); start += per_insert) {
       std::size_t n = std::min(per_insert, rows.rows.size() - start);

@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "core/parallel.h"
 #include "core/phone.h"
@@ -32,11 +34,13 @@ const std::vector<Hooks> kNoHooks;
 // Bumped when fts_text changes what goes into a record's full-text body (1: folded text, pinyin
 // and initials of Han text, names without legal suffixes, E.164 of phones) or the index changes
 // how it stores it (2: term tables with word prefixes, CJK bigrams and account_id instead of
-// trigrams); the index is then rebuilt at start-up.
-constexpr int kFtsVersion = 2;
-// Index entries a search as you type reads per entity at most (Dialect::fts_ranked): bounds its
-// cost when a one-letter prefix matches most records or the caller's scope hides most hits.
-constexpr int kSearchScanBound = 1000;
+// trigrams; 3: keyed (term, id DESC), newest first within a term); the index is then rebuilt at
+// start-up.
+constexpr int kFtsVersion = 3;
+// Index entries a search as you type reads per entity in its first page (at least; twice the
+// limit when more, for records that match with several words) and in later pages at most
+// (Dialect::fts_page; each page is four times the one before).
+constexpr int kSearchFirstPage = 16, kSearchMaxPage = 1024;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -1279,35 +1283,65 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     if (!entity.empty() && e->name != entity) continue;
     Scope scope = access::scope_for(p, e->name, Op::kRead);
     if (!e->has_searchable() || scope == Scope::kNone) continue;
-    // The index's first kSearchScanBound entries for the query, in term order (prefix
-    // matches stop there however many records match), then live records in the caller's
-    // scope among them: the best matching word first (exact before longer), then newest.
-    std::vector<SqlValue> params;
-    const std::string hits = store_.dialect().fts_ranked(e->name, query, kSearchScanBound, params);
-    if (hits.empty()) continue;
-    const std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
-    params.emplace_back(static_cast<std::int64_t>(limit));
-    RP_ASSIGN(auto rows,
-              tx->query("SELECT \"id\", " + quote(e->title_field) + " FROM " + hits + " f JOIN " +
-                            quote(e->name) + " ON \"id\" = f.fts_id WHERE " + where +
-                            " ORDER BY f.fts_rank, \"id\" DESC LIMIT ?",
-                        params));
-    const Field* title = e->field(e->title_field);
-    const bool title_hidden = title && access::field_access(p, *e, *title) == FieldAccess::kHidden;
-    for (const auto& r : rows.rows) {
-      w.StartObject();
-      w.Key("entity");
-      w.String(e->name);
-      w.Key("plural");
-      w.String(e->plural);
-      w.Key("id");
-      w.String(std::to_string(as_int(r[0])));
-      w.Key("title");
-      if (title_hidden)
-        w.Null();
-      else
-        w.String(as_text(r[1]));
-      w.EndObject();
+    // What the item shows as its title: the title field, or when the caller may not see it the
+    // first of the searchable fields they may see that has a value (a contact without its name
+    // shows its phones or e-mails); null when none has.
+    std::vector<const Field*> shown;
+    const Field* t = e->field(e->title_field);
+    const bool title_visible = t && access::field_access(p, *e, *t) != FieldAccess::kHidden;
+    if (title_visible) {
+      shown.push_back(t);
+    } else {
+      for (const auto& f : e->fields)
+        if (f.searchable && access::field_access(p, *e, f) != FieldAccess::kHidden)
+          shown.push_back(&f);
+    }
+    std::string columns;
+    for (const Field* f : shown)
+      for (const auto& c : field_columns(*f)) columns += ", t." + quote(c);
+    // The index in its order (the best matching word first: exact before longer, then newest),
+    // page by page, until `limit` live records in the caller's scope or the end of the
+    // matching entries: the first page of a common prefix already holds them, and a narrow
+    // scope reads on instead of missing the matches it may see.
+    std::unordered_set<std::int64_t> listed;
+    std::optional<storage::FtsPosition> after;
+    int found = 0;
+    for (int page = std::max(kSearchFirstPage, 2 * limit); found < limit;
+         page = std::min(page * 4, kSearchMaxPage)) {
+      std::vector<SqlValue> params;
+      const std::string entries =
+          store_.dialect().fts_page(e->name, query, after ? &*after : nullptr, page, params);
+      if (entries.empty()) break;
+      const std::string visible = "t.deleted_at IS NULL AND " + scope_sql(p, scope, params);
+      RP_ASSIGN(auto rows,
+                tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + columns + " FROM " + entries +
+                              " f LEFT JOIN " + quote(e->name) + " t ON t.\"id\" = f.fts_id AND " +
+                              visible + " ORDER BY f.fts_term, f.fts_id DESC",
+                          params));
+      for (const auto& r : rows.rows) {
+        if (storage::is_null(r[2]) || !listed.insert(as_int(r[1])).second) continue;
+        w.StartObject();
+        w.Key("entity");
+        w.String(e->name);
+        w.Key("plural");
+        w.String(e->plural);
+        w.Key("id");
+        w.String(std::to_string(as_int(r[1])));
+        w.Key("title");
+        std::string title;
+        for (std::size_t f = 0, col = 3; f < shown.size() && title.empty(); ++f) {
+          title = to_text(*shown[f], r, col);
+          col += column_count(*shown[f]);
+        }
+        if (title.empty() && !title_visible)
+          w.Null();
+        else
+          w.String(title);
+        w.EndObject();
+        if (++found == limit) break;
+      }
+      if (rows.rows.size() < static_cast<std::size_t>(page)) break;  // the last entries
+      after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
     }
   }
   w.EndArray();

@@ -103,6 +103,12 @@ inline std::size_t rows_in_next_statement(std::size_t remaining, std::size_t mos
   return n;
 }
 
+// A position in a full-text index: the last entry a page of Dialect::fts_page returned.
+struct FtsPosition {
+  std::string term;
+  std::int64_t id = 0;
+};
+
 class Dialect {
  public:
   virtual ~Dialect() = default;
@@ -132,13 +138,17 @@ class Dialect {
   // its cost grows with the records that match (lists and reports over every match).
   virtual std::string fts_condition(std::string_view entity, std::string_view query,
                                     std::vector<SqlValue>& params) const = 0;
-  // For search as you type: a subquery for FROM with columns fts_id and fts_rank — records
-  // matching `query` as fts_condition, found among the first `bound` entries of the index in
-  // term order, so its cost is bounded however many records match; ORDER BY fts_rank puts the
-  // records whose matching word sorts first (the exact word before longer ones) first.
-  // Empty when nothing can match. Appends its parameters.
-  virtual std::string fts_ranked(std::string_view entity, std::string_view query, int bound,
-                                 std::vector<SqlValue>& params) const = 0;
+  // For search as you type: one page of the index entries matching `query` (as fts_condition:
+  // the entries of its most selective key whose record has every other key), in index order
+  // (term, then newest id first) after `after` (none: from the start), at most `page` entries.
+  // A subquery for FROM with columns fts_term and fts_id; ORDER BY fts_term, fts_id DESC gives
+  // the index order, in which a record's first entry is its best match (the exact word before
+  // longer ones it begins, then newer records). Each page costs about `page` index entries
+  // (plus one term-list read per entry for a query with several keys), however many records
+  // match. Empty when nothing can match. Appends its parameters.
+  virtual std::string fts_page(std::string_view entity, std::string_view query,
+                               const FtsPosition* after, int page,
+                               std::vector<SqlValue>& params) const = 0;
 };
 
 struct Migration {

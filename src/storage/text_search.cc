@@ -306,20 +306,35 @@ std::string terms_condition(std::string_view entity, std::string_view query,
   return sql + others.join + " WHERE " + where + others.conditions + ")";
 }
 
-std::string terms_ranked(std::string_view entity, std::string_view query, int bound,
-                         std::string_view contains, std::vector<SqlValue>& params) {
+std::string terms_page(std::string_view entity, std::string_view query, const FtsPosition* after,
+                       int page, std::string_view contains, std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
-  if (!table.ok() || keys.empty() || bound <= 0) return {};
+  if (!table.ok() || keys.empty() || page <= 0) return {};
   const std::size_t driver = driver_key(keys);
-  std::string sql = "(SELECT d.id AS fts_id, MIN(d.term) AS fts_rank FROM (SELECT term, id FROM " +
-                    *table + " WHERE " + key_sql(*table, keys[driver], params) +
-                    " ORDER BY term, id LIMIT ?) d";
-  params.emplace_back(static_cast<std::int64_t>(bound));
-  OtherKeys others = other_keys_sql(entity, keys, driver, contains, params);
-  sql += others.join;
-  if (!others.conditions.empty()) sql += " WHERE " + others.conditions.substr(5);  // no " AND "
-  return sql + " GROUP BY d.id)";
+  const TermKey& k = keys[driver];
+  // One ordered, limited range of the (term, id DESC) key per part: the rest of the term
+  // `after` stopped in, then the terms after it (a single OR condition would not be a range).
+  auto part = [&](const std::string& where, std::vector<SqlValue> where_params) {
+    params.insert(params.end(), where_params.begin(), where_params.end());
+    OtherKeys others = other_keys_sql(entity, keys, driver, contains, params);
+    params.emplace_back(static_cast<std::int64_t>(page));
+    return "SELECT d.term AS fts_term, d.id AS fts_id FROM " + *table + " d" + others.join +
+           " WHERE " + where + others.conditions + " ORDER BY d.term, d.id DESC LIMIT ?";
+  };
+  if (after == nullptr) {
+    std::vector<SqlValue> p;
+    const std::string where = key_sql("d", k, p);
+    return "(" + part(where, std::move(p)) + ")";
+  }
+  std::string sql =
+      "(SELECT * FROM (" + part("d.term = ? AND d.id < ?", {after->term, after->id}) + ") fts_a";
+  if (!k.prefix) return sql + ")";
+  sql += " UNION ALL SELECT * FROM (" +
+         part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}) +
+         ") fts_b ORDER BY fts_term, fts_id DESC LIMIT ?";
+  params.emplace_back(static_cast<std::int64_t>(page));
+  return sql + ")";
 }
 
 std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,
@@ -454,10 +469,13 @@ Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool
   return {};
 }
 
-Status clear_terms(std::string_view entity, const TermsRun& run) {
+Status clear_terms(std::string_view entity, const std::vector<std::string>& create,
+                   const TermsRun& run) {
   RP_ASSIGN(std::string table, fts_table(entity));
-  RP_TRY(run("DELETE FROM " + table, {}));
-  return run("DELETE FROM " + term_lists_table(entity), {});
+  RP_TRY(run("DROP TABLE IF EXISTS " + table, {}));
+  RP_TRY(run("DROP TABLE IF EXISTS " + term_lists_table(entity), {}));
+  for (const auto& sql : create) RP_TRY(run(sql, {}));
+  return {};
 }
 
 }  // namespace rapport::storage::detail

@@ -65,13 +65,13 @@ std::vector<TermKey> query_keys(std::string_view query);
 // anything else); the last byte incremented when `prefix` is not UTF-8.
 std::string prefix_end(std::string_view prefix);
 
-// The SQL both backends run (see Dialect::fts_condition and Dialect::fts_ranked); "1 = 0" /
+// The SQL both backends run (see Dialect::fts_condition and Dialect::fts_page); "1 = 0" /
 // "" when the query has no keys or the entity name is invalid. `contains`: the backend's
 // function for the position of a substring (instr on SQLite, strpos on PostgreSQL).
 std::string terms_condition(std::string_view entity, std::string_view query,
                             std::string_view contains, std::vector<SqlValue>& params);
-std::string terms_ranked(std::string_view entity, std::string_view query, int bound,
-                         std::string_view contains, std::vector<SqlValue>& params);
+std::string terms_page(std::string_view entity, std::string_view query, const FtsPosition* after,
+                       int page, std::string_view contains, std::vector<SqlValue>& params);
 // fts_search on either backend: ids of up to `limit` records with every key, best match first.
 // `entity` must be valid and `keys` non-empty.
 std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,
@@ -91,7 +91,10 @@ Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool
 // fts_delete: the records' terms, found through their term lists, and the lists.
 Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, const TermsRun& run,
                     const TermsQuery& query);
-// fts_clear.
-Status clear_terms(std::string_view entity, const TermsRun& run);
+// fts_clear: drops the tables and creates them anew (`create`: Dialect::fts_create), which is
+// quicker than deleting every row, leaves no half-empty pages for a rebuild to fill, and brings
+// a table of an earlier layout to the current one.
+Status clear_terms(std::string_view entity, const std::vector<std::string>& create,
+                   const TermsRun& run);
 
 }  // namespace rapport::storage::detail

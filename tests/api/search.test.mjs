@@ -198,3 +198,49 @@ test('one character whose UTF-8 ends in byte BF (长, 广, 西) finds records, i
     assert.ok(list.json.items.some((i) => i.id === made.id), `list q=${q}`);
   }
 });
+
+test('a narrow scope still gets `limit` results when many hidden matches come first in the index', async () => {
+  // North's three "Jqv…" accounts are the oldest; South's 60 newer ones come first in the
+  // index (newest first), more than a first page: North still gets all three, in order.
+  const mine = [];
+  for (const name of ['Jqva North', 'Jqvb North', 'Jqvc North']) mine.push(await north.create('accounts', { name }));
+  await Promise.all(Array.from({ length: 60 }, (_, i) => south.create('accounts', { name: `Jqv South ${i}` })));
+  const n = await search(north, 'j', '&entity=account&limit=3');
+  assert.deepEqual(n.map((i) => i.id), mine.map((m) => m.id), 'word order: jqva, jqvb, jqvc');
+  const two = await search(north, 'jq', '&entity=account&limit=2');
+  assert.deepEqual(two.map((i) => i.id), mine.slice(0, 2).map((m) => m.id));
+  const s = await search(south, 'jqv', '&entity=account&limit=100');
+  assert.equal(s.length, 60);
+  assert.ok(!s.some((i) => mine.some((m) => m.id === i.id)));
+  assert.equal((await search(south, 'jqv', '&entity=account&limit=7')).length, 7);
+});
+
+test('the same word: newest first; exact word before longer words', async () => {
+  const older = await admin.create('accounts', { name: 'Vexo Older' });
+  const newer = await admin.create('accounts', { name: 'Vexo Newer' });
+  const longer = await admin.create('accounts', { name: 'Vexolith Newest' });
+  const items = await search(admin, 'vex', '&entity=account');
+  assert.deepEqual(items.map((i) => i.id), [newer.id, older.id, longer.id]);
+});
+
+test('a caller who may not see the title field gets the first searchable field they may see with a value as title', async () => {
+  const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
+  const perms = structuredClone(sales.permissions);
+  perms.entities.contact = { ...perms.entities.contact, read: 'all' };
+  perms.fields = { ...(perms.fields || {}), 'contact.full_name': 'hidden', 'contact.phones': 'hidden' };
+  const role = await admin.post('/api/v1/roles', { name: 'Masked', permissions: perms });
+  assert.equal(role.status, 201, role.text);
+  const masked = await srv.userClient('masked1', { role: 'Masked' });
+  const c = await admin.create('contacts', {
+    full_name: 'Quillon Secretname', phones: ['+86 139-0000-1111'], emails: ['quillon@masked.example'],
+  });
+  const bare = await admin.create('contacts', { full_name: 'Quillon Bare', phones: ['+86 139-0000-2222'] });
+  const items = await search(masked, 'quillon', '&entity=contact');
+  const item = items.find((i) => i.id === c.id);
+  assert.equal(item.title, 'quillon@masked.example', 'e-mails: the first searchable field Masked may see');
+  assert.ok(!JSON.stringify(items).includes('Secretname') && !JSON.stringify(items).includes('139'),
+    'neither the hidden name nor the hidden phones');
+  assert.equal(items.find((i) => i.id === bare.id).title, null, 'nothing visible to show');
+  // Whoever may see the name still gets it.
+  assert.equal((await search(admin, 'quillon', '&entity=contact')).find((i) => i.id === c.id).title, 'Quillon Secretname');
+});

@@ -16,8 +16,8 @@ class FakeDialect : public storage::Dialect {
                             std::vector<storage::SqlValue>&) const override {
     return "1 = 0";
   }
-  std::string fts_ranked(std::string_view, std::string_view, int,
-                         std::vector<storage::SqlValue>&) const override {
+  std::string fts_page(std::string_view, std::string_view, const storage::FtsPosition*, int,
+                       std::vector<storage::SqlValue>&) const override {
     return {};
   }
 };

@@ -760,7 +760,8 @@ class PgTx final : public Tx {
 
   Status fts_clear(std::string_view entity) override {
     RP_TRY(check_usable());
-    return detail::clear_terms(entity, terms_run());
+    RP_TRY(fts_table(entity));  // fts_create throws on a bad name
+    return detail::clear_terms(entity, PgDialect().fts_create(entity), terms_run());
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
@@ -949,16 +950,18 @@ std::string PgDialect::column_type(ColumnType t) const {
 }
 
 // The term table and the records' term lists (see text_search.h) with the distribution key
-// account_id; COLLATE "C" so
-// that a prefix range compares bytes, as on SQLite, and uses the (term, id) B-tree. The pg_trgm
-// table of earlier versions is dropped (RecordService rebuilds the terms).
+// account_id; COLLATE "C" so that a prefix range compares bytes, as on SQLite, and uses the
+// unique (term, id DESC) B-tree "<entity>_terms_pk" (a primary key cannot order a column
+// descending), whose first entries of a range are the best matches. The pg_trgm table of
+// earlier versions is dropped (RecordService rebuilds the terms).
 std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
   auto table = fts_table(entity);
   if (!table.ok()) throw std::invalid_argument(table.error().message);
   return {"DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
           "CREATE TABLE IF NOT EXISTS " + *table +
-              " (term TEXT COLLATE \"C\" NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
-              "PRIMARY KEY (term, id))",
+              " (term TEXT COLLATE \"C\" NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
+          "CREATE UNIQUE INDEX IF NOT EXISTS \"" + std::string(entity) + "_terms_pk\" ON " +
+              *table + " (term, id DESC)",
           "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
               " (id INTEGER PRIMARY KEY, account_id INTEGER, terms TEXT NOT NULL)"};
 }
@@ -968,9 +971,10 @@ std::string PgDialect::fts_condition(std::string_view entity, std::string_view q
   return detail::terms_condition(entity, query, "strpos", params);
 }
 
-std::string PgDialect::fts_ranked(std::string_view entity, std::string_view query, int bound,
-                                  std::vector<SqlValue>& params) const {
-  return detail::terms_ranked(entity, query, bound, "strpos", params);
+std::string PgDialect::fts_page(std::string_view entity, std::string_view query,
+                                const FtsPosition* after, int page,
+                                std::vector<SqlValue>& params) const {
+  return detail::terms_page(entity, query, after, page, "strpos", params);
 }
 
 // The LISTEN/NOTIFY thread: one connection of its own, a queue of outgoing notifications, the

@@ -32,8 +32,8 @@ class PgDialect final : public Dialect {
   bool index_key_ends_with_id() const override { return false; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
-  std::string fts_ranked(std::string_view entity, std::string_view query, int bound,
-                         std::vector<SqlValue>& params) const override;
+  std::string fts_page(std::string_view entity, std::string_view query, const FtsPosition* after,
+                       int page, std::vector<SqlValue>& params) const override;
 };
 
 // `sql` in PostgreSQL's spelling: each `?` outside quoted literals, quoted identifiers and

@@ -243,7 +243,8 @@ class ConnTx : public Tx {
   }
 
   Status fts_clear(std::string_view entity) override {
-    return detail::clear_terms(entity, terms_run());
+    RP_TRY(fts_table(entity));  // fts_create throws on a bad name
+    return detail::clear_terms(entity, SqliteDialect().fts_create(entity), terms_run());
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
@@ -613,12 +614,14 @@ std::string SqliteDialect::fts_condition(std::string_view entity, std::string_vi
   return detail::terms_condition(entity, query, "instr", params);
 }
 
-std::string SqliteDialect::fts_ranked(std::string_view entity, std::string_view query, int bound,
-                                      std::vector<SqlValue>& params) const {
-  return detail::terms_ranked(entity, query, bound, "instr", params);
+std::string SqliteDialect::fts_page(std::string_view entity, std::string_view query,
+                                    const FtsPosition* after, int page,
+                                    std::vector<SqlValue>& params) const {
+  return detail::terms_page(entity, query, after, page, "instr", params);
 }
 
-// The term table (see text_search.h), clustered on (term, id) so that a prefix is one range,
+// The term table (see text_search.h), clustered on (term, id DESC) so that a prefix is one
+// range whose first entries are the best matches (exact word first, then newest),
 // and the records' term lists. The FTS5 trigram table of earlier versions is dropped (RecordService
 // rebuilds the terms).
 std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {
@@ -627,7 +630,7 @@ std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) cons
   return {"DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
           "CREATE TABLE IF NOT EXISTS " + *table +
               " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
-              "PRIMARY KEY (term, id)) WITHOUT ROWID",
+              "PRIMARY KEY (term, id DESC)) WITHOUT ROWID",
           "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
               " (id INTEGER PRIMARY KEY, account_id INTEGER, terms TEXT NOT NULL)"};
 }

@@ -28,8 +28,8 @@ class SqliteDialect final : public Dialect {
   std::string bulk_insert() const override { return "INSERT OR FAIL"; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
-  std::string fts_ranked(std::string_view entity, std::string_view query, int bound,
-                         std::vector<SqlValue>& params) const override;
+  std::string fts_page(std::string_view entity, std::string_view query, const FtsPosition* after,
+                       int page, std::vector<SqlValue>& params) const override;
 };
 
 // Group commit: the writer connection runs one shared transaction at a time (a "batch"). Each

@@ -1543,21 +1543,32 @@ TEST_F(PgFtsTest, FirstStatementRunsInsideTheTransaction) {
   EXPECT_EQ(n.rows[0][0], SqlValue(std::int64_t{1}));
 }
 
-TEST_F(PgFtsTest, PrefixLookupIsAnIndexRangeThatStopsAtTheBound) {
+TEST_F(PgFtsTest, PrefixPageIsAnIndexRangeNewestFirst) {
   auto tx = begin_write(*store_);
   std::vector<Tx::FtsRow> rows;
   for (std::int64_t id = 100; id < 2100; ++id) rows.push_back({id, "filler " + std::to_string(id)});
   ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
   exec_ok(*tx, "ANALYZE \"account_terms\"");
   std::vector<SqlValue> params;
-  std::string ranked = store_->dialect().fts_ranked("account", "fi", 50, params);
-  Rows n = query_ok(*tx, "SELECT count(*) FROM " + ranked + " f", params);
-  EXPECT_EQ(n.rows[0][0], SqlValue(std::int64_t{50}));
-  Rows plan = query_ok(*tx, "EXPLAIN SELECT count(*) FROM " + ranked + " f", params);
+  std::string first = store_->dialect().fts_page("account", "fi", nullptr, 50, params);
+  Rows n = query_ok(*tx, "SELECT max(fts_id), min(fts_id), count(*) FROM " + first + " f", params);
+  EXPECT_EQ(n.rows[0][0], SqlValue(std::int64_t{2099})) << "newest first";
+  EXPECT_EQ(n.rows[0][1], SqlValue(std::int64_t{2050}));
+  EXPECT_EQ(n.rows[0][2], SqlValue(std::int64_t{50}));
+  Rows plan = query_ok(*tx, "EXPLAIN SELECT count(*) FROM " + first + " f", params);
   std::string text;
   for (const auto& r : plan.rows) text += std::get<std::string>(r[0]) + "\n";
-  EXPECT_NE(text.find("account_terms_pkey"), std::string::npos) << text;
+  EXPECT_NE(text.find("account_terms_pk"), std::string::npos) << text;
   EXPECT_NE(text.find("Limit"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Sort"), std::string::npos) << "read in index order: " << text;
+  // The next page: the rest of "filler", then the terms after it (the numbers are other words).
+  params.clear();
+  const FtsPosition after{"filler", 101};
+  std::string next = store_->dialect().fts_page("account", "fi", &after, 50, params);
+  n = query_ok(*tx, "SELECT fts_term, fts_id FROM " + next + " f ORDER BY fts_term, fts_id DESC",
+               params);
+  ASSERT_EQ(n.rows.size(), 1u);
+  EXPECT_EQ(n.rows[0][1], SqlValue(std::int64_t{100}));
 }
 
 TEST_F(PgFtsTest, FailingBadEntityName) {

@@ -471,33 +471,76 @@ TEST_F(SqliteFtsTest, AccountIdIsStoredBesideTheTerms) {
   EXPECT_EQ(std::get<std::int64_t>(r->rows[1][1]), 43);
 }
 
-TEST_F(SqliteFtsTest, RankedIsBoundedAndConditionIsNot) {
+// fts_page reads the index in its order (term, then newest first) a page at a time from where
+// the last page stopped; fts_condition sees every match.
+TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   std::vector<Tx::FtsRow> rows;
-  for (std::int64_t id = 100; id < 400; ++id) rows.push_back({id, "zhang" + std::to_string(id)});
+  for (std::int64_t id = 100; id < 400; ++id)
+    rows.push_back({id, "zhang wei" + std::to_string(id)});
+  rows.push_back({50, "zhao"});
   {
     auto tx = begin_write(*store_);
     ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
     ASSERT_TRUE(tx->commit().ok());
   }
   auto tx = begin_read(*store_);
-  auto count_of = [&](const std::string& sql, const std::vector<SqlValue>& params) {
-    auto r = tx->query(sql, params);
-    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? std::get<std::int64_t>(r->rows[0][0]) : -1;
+  using Entries = std::vector<std::pair<std::string, std::int64_t>>;
+  auto page = [&](std::string_view q, const FtsPosition* after, int n) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, after, n, params);
+    auto r = tx->query("SELECT fts_term, fts_id FROM " + sub + " f ORDER BY fts_term, fts_id DESC",
+                       params);
+    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
+    Entries out;
+    if (r.ok())
+      for (const auto& row : r->rows)
+        out.emplace_back(std::get<std::string>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
   };
+  Entries first = page("zh", nullptr, 50);
+  ASSERT_EQ(first.size(), 50u);
+  EXPECT_EQ(first.front(), (std::pair<std::string, std::int64_t>{"zhang", 399})) << "newest first";
+  EXPECT_EQ(first.back().second, 350);
+  FtsPosition after{"zhang", 350};
+  Entries second = page("zh", &after, 50);
+  ASSERT_EQ(second.size(), 50u);
+  EXPECT_EQ(second.front().second, 349);
+  EXPECT_EQ(second.back().second, 300);
+  after = {"zhang", 101};  // the end of one term, then the next term of the prefix
+  EXPECT_EQ(page("zh", &after, 50), (Entries{{"zhang", 100}, {"zhao", 50}}));
+  after = {"zhao", 50};
+  EXPECT_EQ(page("zh", &after, 50), Entries{});
+  // Several keys: the most selective ("wei1") drives, the others are checked on its records.
+  Entries several = page("zh wei1", nullptr, 500);
+  ASSERT_EQ(several.size(), 100u);
+  EXPECT_EQ(several.front(), (std::pair<std::string, std::int64_t>{"wei100", 100}));
+  EXPECT_EQ(page("zhao wei1", nullptr, 500), Entries{});
   std::vector<SqlValue> params;
-  std::string ranked = store_->dialect().fts_ranked("account", "zh", 50, params);
-  EXPECT_EQ(count_of("SELECT count(*) FROM " + ranked + " f", params), 50);
-  params.clear();
-  ranked = store_->dialect().fts_ranked("account", "zhang1 zhang", 500, params);
-  EXPECT_EQ(count_of("SELECT count(*) FROM " + ranked + " f", params), 100);
-  params.clear();
   std::string cond = store_->dialect().fts_condition("account", "zh", params);
-  EXPECT_EQ(count_of("SELECT count(DISTINCT id) FROM account_terms WHERE " + cond, params), 300);
+  auto all = tx->query("SELECT count(DISTINCT id) FROM account_terms WHERE " + cond, params);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(std::get<std::int64_t>(all->rows[0][0]), 301);
   params.clear();
-  EXPECT_EQ(store_->dialect().fts_ranked("account", "!!", 50, params), "");
+  EXPECT_EQ(store_->dialect().fts_page("account", "!!", nullptr, 50, params), "");
   EXPECT_EQ(store_->dialect().fts_condition("account", "!!", params), "1 = 0");
   EXPECT_TRUE(params.empty());
+}
+
+TEST_F(SqliteFtsTest, ExactKeyPagesWithinItsTerm) {
+  {
+    auto tx = begin_write(*store_);
+    for (std::int64_t id = 10; id < 15; ++id) put(*tx, id, "三丰");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  FtsPosition after{"三丰", 12};
+  std::vector<SqlValue> params;
+  const std::string sub = store_->dialect().fts_page("account", "三丰", &after, 10, params);
+  auto r = tx->query("SELECT fts_id FROM " + sub + " f ORDER BY fts_term, fts_id DESC", params);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::vector<std::int64_t> ids;
+  for (const auto& row : r->rows) ids.push_back(std::get<std::int64_t>(row[0]));
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{11, 10, 3})) << "after 12: 11, 10, then 张三丰 (id 3)";
 }
 
 TEST_F(SqliteFtsTest, PutManyFindsBulkRowsAndReplaces) {
