@@ -330,10 +330,15 @@ Status RecordService::rebuild_derived() {
         },
         [&](storage::Tx& tx) -> Status {
           if (fts_rows.empty()) return {};
-          RP_TRY(tx.fts_put_many(e->name, fts_rows, /*fresh=*/true));
+          RP_TRY(tx.fts_load(e->name, fts_rows));  // held back, then sorted into the index once
           fts_rows.clear();
           return {};
         }));
+    if (do_fts) {
+      RP_ASSIGN(auto tx, store_.write());
+      RP_TRY(tx->fts_load_finish(e->name));
+      RP_TRY(tx->commit());
+    }
   }
   RP_ASSIGN(auto tx, store_.write());
   for (const auto& [name, version] : {std::pair<std::string, std::string>{"fts", fts_version},
@@ -1303,14 +1308,31 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     // page by page, until `limit` live records in the caller's scope or the end of the
     // matching entries: the first page of a common prefix already holds them, and a narrow
     // scope reads on instead of missing the matches it may see.
+    // With several keys the one with the fewest entries drives, and a key without any means
+    // no match: counted up to kSearchMaxPage each, a bounded index read.
+    int driver = -1;
+    {
+      std::vector<SqlValue> params;
+      const std::string counts =
+          store_.dialect().fts_key_counts(e->name, query, kSearchMaxPage, params);
+      if (!counts.empty()) {
+        RP_ASSIGN(auto n, tx->query(counts, params));
+        if (n.rows.empty()) continue;
+        const auto& c = n.rows[0];
+        for (std::size_t k = 0; k < c.size(); ++k)
+          if (driver < 0 || as_int(c[k]) < as_int(c[static_cast<std::size_t>(driver)]))
+            driver = static_cast<int>(k);
+        if (as_int(c[static_cast<std::size_t>(driver)]) == 0) continue;
+      }
+    }
     std::unordered_set<std::int64_t> listed;
     std::optional<storage::FtsPosition> after;
     int found = 0;
     for (int page = std::max(kSearchFirstPage, 2 * limit); found < limit;
          page = std::min(page * 4, kSearchMaxPage)) {
       std::vector<SqlValue> params;
-      const std::string entries =
-          store_.dialect().fts_page(e->name, query, after ? &*after : nullptr, page, params);
+      const std::string entries = store_.dialect().fts_page(
+          e->name, query, driver, after ? &*after : nullptr, page, params);
       if (entries.empty()) break;
       const std::string visible = "t.deleted_at IS NULL AND " + scope_sql(p, scope, params);
       RP_ASSIGN(auto rows,

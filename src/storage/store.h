@@ -69,6 +69,17 @@ class Tx {
     for (const auto& r : rows) RP_TRY(fts_put(entity, r.id, r.text, r.account_id));
     return {};
   }
+  // Rebuilding an index from scratch (after fts_clear): fts_load takes new records' entries
+  // as fts_put_many(fresh) does, but may hold their terms back in a staging table, unordered
+  // and unindexed, until fts_load_finish (in a later transaction) moves them into the index
+  // in key order in one statement. Searches do not see the held-back terms until then. Much
+  // cheaper than fts_put_many for a whole table: each batch of terms spans the whole key
+  // space, so indexing it batch by batch rewrites most of the index's pages every batch.
+  // The defaults index at once.
+  virtual Status fts_load(std::string_view entity, std::span<const FtsRow> rows) {
+    return fts_put_many(entity, rows, /*fresh=*/true);
+  }
+  virtual Status fts_load_finish(std::string_view /*entity*/) { return {}; }
   // Column names of `table`, or nullopt when no such table exists (without failing the
   // transaction, which matters on PostgreSQL where an error aborts it).
   virtual Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) = 0;
@@ -138,15 +149,22 @@ class Dialect {
   // its cost grows with the records that match (lists and reports over every match).
   virtual std::string fts_condition(std::string_view entity, std::string_view query,
                                     std::vector<SqlValue>& params) const = 0;
+  // For search as you type, a query with several keys (query words, CJK bigrams): a statement
+  // giving one row with, per key, how many index entries it has, counted up to `cap` — the
+  // cheapest key to drive fts_page, and 0 when nothing can match. Empty for fewer than two
+  // keys. Appends its parameters.
+  virtual std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
+                                     std::vector<SqlValue>& params) const = 0;
   // For search as you type: one page of the index entries matching `query` (as fts_condition:
-  // the entries of its most selective key whose record has every other key), in index order
-  // (term, then newest id first) after `after` (none: from the start), at most `page` entries.
-  // A subquery for FROM with columns fts_term and fts_id; ORDER BY fts_term, fts_id DESC gives
-  // the index order, in which a record's first entry is its best match (the exact word before
-  // longer ones it begins, then newer records). Each page costs about `page` index entries
-  // (plus one term-list read per entry for a query with several keys), however many records
-  // match. Empty when nothing can match. Appends its parameters.
-  virtual std::string fts_page(std::string_view entity, std::string_view query,
+  // the entries of one key, `driver` (the position of a column of fts_key_counts; -1: the
+  // longest key), whose record has every other key), in index order (term, then newest id
+  // first) after `after` (none: from the start), at most `page` entries. A subquery for FROM
+  // with columns fts_term and fts_id; ORDER BY fts_term, fts_id DESC gives the index order, in
+  // which a record's first entry is its best match (the exact word before longer ones it
+  // begins, then newer records). Each page costs about `page` index entries (plus one
+  // term-list read per entry for a query with several keys), however many records match.
+  // Empty when nothing can match. Appends its parameters.
+  virtual std::string fts_page(std::string_view entity, std::string_view query, int driver,
                                const FtsPosition* after, int page,
                                std::vector<SqlValue>& params) const = 0;
 };

@@ -306,12 +306,30 @@ std::string terms_condition(std::string_view entity, std::string_view query,
   return sql + others.join + " WHERE " + where + others.conditions + ")";
 }
 
-std::string terms_page(std::string_view entity, std::string_view query, const FtsPosition* after,
-                       int page, std::string_view contains, std::vector<SqlValue>& params) {
+std::string terms_key_counts(std::string_view entity, std::string_view query, int cap,
+                             std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  if (!table.ok() || keys.size() < 2 || cap <= 0) return {};
+  std::string sql = "SELECT ";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i) sql += ", ";
+    sql += "(SELECT count(*) FROM (SELECT 1 FROM " + *table + " d WHERE " +
+           key_sql("d", keys[i], params) + " LIMIT ?) c" + std::to_string(i) + ")";
+    params.emplace_back(static_cast<std::int64_t>(cap));
+  }
+  return sql;
+}
+
+std::string terms_page(std::string_view entity, std::string_view query, int driver_hint,
+                       const FtsPosition* after, int page, std::string_view contains,
+                       std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty() || page <= 0) return {};
-  const std::size_t driver = driver_key(keys);
+  const std::size_t driver = driver_hint >= 0 && static_cast<std::size_t>(driver_hint) < keys.size()
+                                 ? static_cast<std::size_t>(driver_hint)
+                                 : driver_key(keys);
   const TermKey& k = keys[driver];
   // One ordered, limited range of the (term, id DESC) key per part: the rest of the term
   // `after` stopped in, then the terms after it (a single OR condition would not be a range).
@@ -395,17 +413,16 @@ Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, 
   return {};
 }
 
-Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
-                 const TermsQuery& query) {
-  RP_ASSIGN(std::string table, fts_table(entity));
-  const auto unique = last_per_id(rows);
-  if (!fresh) {
-    std::vector<std::int64_t> ids;
-    ids.reserve(unique.size());
-    for (const auto* r : unique) ids.push_back(r->id);
-    RP_TRY(remove_terms(entity, ids, run, query));
-  }
+namespace {
+
+std::string staging_table(std::string_view entity) {
+  return "\"" + std::string(entity) + "_terms_in\"";
+}
+
+// put_terms of new records into `table` (the term table or the staging table).
+Status insert_terms(std::string_view entity, const std::string& table,
+                    const std::vector<const Tx::FtsRow*>& unique, std::string_view insert,
+                    std::string_view insert_suffix, const TermsRun& run) {
   // Each record's terms, then every (term, record) in term order, as views into them.
   struct TermRow {
     std::string_view term;
@@ -469,11 +486,52 @@ Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool
   return {};
 }
 
+}  // namespace
+
+Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
+                 std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
+                 const TermsQuery& query) {
+  RP_ASSIGN(std::string table, fts_table(entity));
+  const auto unique = last_per_id(rows);
+  if (!fresh) {
+    std::vector<std::int64_t> ids;
+    ids.reserve(unique.size());
+    for (const auto* r : unique) ids.push_back(r->id);
+    RP_TRY(remove_terms(entity, ids, run, query));
+  }
+  return insert_terms(entity, table, unique, insert, insert_suffix, run);
+}
+
+Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,
+                  std::string_view insert, std::string_view insert_suffix, const TermsRun& run) {
+  RP_TRY(fts_table(entity));
+  const std::string staging = staging_table(entity);
+  RP_TRY(run("CREATE TABLE IF NOT EXISTS " + staging +
+                 " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
+             {}));
+  return insert_terms(entity, staging, last_per_id(rows), insert, insert_suffix, run);
+}
+
+Status finish_load_terms(std::string_view entity, std::string_view insert,
+                         std::string_view insert_suffix, const TermsRun& run) {
+  RP_ASSIGN(std::string table, fts_table(entity));
+  const std::string staging = staging_table(entity);
+  RP_TRY(run("CREATE TABLE IF NOT EXISTS " + staging +
+                 " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
+             {}));
+  RP_TRY(run(std::string(insert) + " " + table + " (term, id, account_id) SELECT term, id, " +
+                 "account_id FROM " + staging + " ORDER BY term, id DESC" +
+                 std::string(insert_suffix),
+             {}));
+  return run("DROP TABLE " + staging, {});
+}
+
 Status clear_terms(std::string_view entity, const std::vector<std::string>& create,
                    const TermsRun& run) {
   RP_ASSIGN(std::string table, fts_table(entity));
   RP_TRY(run("DROP TABLE IF EXISTS " + table, {}));
   RP_TRY(run("DROP TABLE IF EXISTS " + term_lists_table(entity), {}));
+  RP_TRY(run("DROP TABLE IF EXISTS " + staging_table(entity), {}));
   for (const auto& sql : create) RP_TRY(run(sql, {}));
   return {};
 }

@@ -70,8 +70,11 @@ std::string prefix_end(std::string_view prefix);
 // function for the position of a substring (instr on SQLite, strpos on PostgreSQL).
 std::string terms_condition(std::string_view entity, std::string_view query,
                             std::string_view contains, std::vector<SqlValue>& params);
-std::string terms_page(std::string_view entity, std::string_view query, const FtsPosition* after,
-                       int page, std::string_view contains, std::vector<SqlValue>& params);
+std::string terms_key_counts(std::string_view entity, std::string_view query, int cap,
+                             std::vector<SqlValue>& params);
+std::string terms_page(std::string_view entity, std::string_view query, int driver,
+                       const FtsPosition* after, int page, std::string_view contains,
+                       std::vector<SqlValue>& params);
 // fts_search on either backend: ids of up to `limit` records with every key, best match first.
 // `entity` must be valid and `keys` non-empty.
 std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,
@@ -88,12 +91,21 @@ using TermsQuery = std::function<Result<Rows>(const std::string&, std::span<cons
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
                  std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
                  const TermsQuery& query);
+// fts_load: put_terms(fresh) of `rows` with the term rows going into the staging table
+// "<entity>_terms_in" (term, id, account_id; no key, created here when missing).
+Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,
+                  std::string_view insert, std::string_view insert_suffix, const TermsRun& run);
+// fts_load_finish: the staged term rows into the term table in its key order (one sorted
+// INSERT ... SELECT), then the staging table dropped.
+Status finish_load_terms(std::string_view entity, std::string_view insert,
+                         std::string_view insert_suffix, const TermsRun& run);
 // fts_delete: the records' terms, found through their term lists, and the lists.
 Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, const TermsRun& run,
                     const TermsQuery& query);
-// fts_clear: drops the tables and creates them anew (`create`: Dialect::fts_create), which is
-// quicker than deleting every row, leaves no half-empty pages for a rebuild to fill, and brings
-// a table of an earlier layout to the current one.
+// fts_clear: drops the tables (and a staging table left by an interrupted load) and creates them
+// anew (`create`: Dialect::fts_create), which is quicker than deleting every row, leaves no
+// half-empty pages for a rebuild to fill, and brings a table of an earlier layout to the current
+// one.
 Status clear_terms(std::string_view entity, const std::vector<std::string>& create,
                    const TermsRun& run);
 

@@ -16,7 +16,11 @@ class FakeDialect : public storage::Dialect {
                             std::vector<storage::SqlValue>&) const override {
     return "1 = 0";
   }
-  std::string fts_page(std::string_view, std::string_view, const storage::FtsPosition*, int,
+  std::string fts_key_counts(std::string_view, std::string_view, int,
+                             std::vector<storage::SqlValue>&) const override {
+    return {};
+  }
+  std::string fts_page(std::string_view, std::string_view, int, const storage::FtsPosition*, int,
                        std::vector<storage::SqlValue>&) const override {
     return {};
   }

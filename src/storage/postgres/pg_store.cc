@@ -770,6 +770,16 @@ class PgTx final : public Tx {
                                 terms_query());
   }
 
+  Status fts_load(std::string_view entity, std::span<const FtsRow> rows) override {
+    RP_TRY(check_usable());
+    return detail::load_terms(entity, rows, "INSERT INTO", " ON CONFLICT DO NOTHING", terms_run());
+  }
+
+  Status fts_load_finish(std::string_view entity) override {
+    RP_TRY(check_usable());
+    return detail::finish_load_terms(entity, "INSERT INTO", " ON CONFLICT DO NOTHING", terms_run());
+  }
+
   detail::TermsRun terms_run() {
     return [this](const std::string& sql, std::span<const SqlValue> params) -> Status {
       RP_TRY(run(sql, params));
@@ -916,6 +926,12 @@ class SharedReadTx final : public Tx {
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     return checked(tx_->fts_put_many(entity, rows, fresh));
   }
+  Status fts_load(std::string_view entity, std::span<const FtsRow> rows) override {
+    return checked(tx_->fts_load(entity, rows));
+  }
+  Status fts_load_finish(std::string_view entity) override {
+    return checked(tx_->fts_load_finish(entity));
+  }
   Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
     return checked(tx_->table_columns(table));
   }
@@ -971,10 +987,15 @@ std::string PgDialect::fts_condition(std::string_view entity, std::string_view q
   return detail::terms_condition(entity, query, "strpos", params);
 }
 
-std::string PgDialect::fts_page(std::string_view entity, std::string_view query,
+std::string PgDialect::fts_key_counts(std::string_view entity, std::string_view query, int cap,
+                                      std::vector<SqlValue>& params) const {
+  return detail::terms_key_counts(entity, query, cap, params);
+}
+
+std::string PgDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                 const FtsPosition* after, int page,
                                 std::vector<SqlValue>& params) const {
-  return detail::terms_page(entity, query, after, page, "strpos", params);
+  return detail::terms_page(entity, query, driver, after, page, "strpos", params);
 }
 
 // The LISTEN/NOTIFY thread: one connection of its own, a queue of outgoing notifications, the

@@ -32,8 +32,11 @@ class PgDialect final : public Dialect {
   bool index_key_ends_with_id() const override { return false; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
-  std::string fts_page(std::string_view entity, std::string_view query, const FtsPosition* after,
-                       int page, std::vector<SqlValue>& params) const override;
+  std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
+                             std::vector<SqlValue>& params) const override;
+  std::string fts_page(std::string_view entity, std::string_view query, int driver,
+                       const FtsPosition* after, int page,
+                       std::vector<SqlValue>& params) const override;
 };
 
 // `sql` in PostgreSQL's spelling: each `?` outside quoted literals, quoted identifiers and

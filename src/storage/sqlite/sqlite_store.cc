@@ -252,6 +252,24 @@ class ConnTx : public Tx {
                                 terms_query());
   }
 
+  // Run at once even in a group-commit member (not queued as its other full-text writes are):
+  // plain inserts into the staging table and the term lists.
+  Status fts_load(std::string_view entity, std::span<const FtsRow> rows) override {
+    RP_TRY(check_open());
+    return detail::load_terms(entity, rows, "INSERT OR IGNORE INTO", "", terms_run());
+  }
+
+  // The sort spills to temporary files (temp_store=MEMORY would hold every term in memory).
+  Status fts_load_finish(std::string_view entity) override {
+    RP_TRY(check_open());
+    RP_TRY(run("PRAGMA temp_store=FILE", {}));
+    Status s = detail::finish_load_terms(entity, "INSERT OR IGNORE INTO", "", terms_run());
+    auto back = run("PRAGMA temp_store=MEMORY", {});
+    RP_TRY(s);
+    RP_TRY(back);
+    return {};
+  }
+
   detail::TermsRun terms_run() {
     return [this](const std::string& sql, std::span<const SqlValue> params) -> Status {
       RP_TRY(run(sql, params));
@@ -614,10 +632,15 @@ std::string SqliteDialect::fts_condition(std::string_view entity, std::string_vi
   return detail::terms_condition(entity, query, "instr", params);
 }
 
-std::string SqliteDialect::fts_page(std::string_view entity, std::string_view query,
+std::string SqliteDialect::fts_key_counts(std::string_view entity, std::string_view query, int cap,
+                                          std::vector<SqlValue>& params) const {
+  return detail::terms_key_counts(entity, query, cap, params);
+}
+
+std::string SqliteDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                     const FtsPosition* after, int page,
                                     std::vector<SqlValue>& params) const {
-  return detail::terms_page(entity, query, after, page, "instr", params);
+  return detail::terms_page(entity, query, driver, after, page, "instr", params);
 }
 
 // The term table (see text_search.h), clustered on (term, id DESC) so that a prefix is one

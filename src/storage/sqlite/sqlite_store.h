@@ -28,8 +28,11 @@ class SqliteDialect final : public Dialect {
   std::string bulk_insert() const override { return "INSERT OR FAIL"; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
-  std::string fts_page(std::string_view entity, std::string_view query, const FtsPosition* after,
-                       int page, std::vector<SqlValue>& params) const override;
+  std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
+                             std::vector<SqlValue>& params) const override;
+  std::string fts_page(std::string_view entity, std::string_view query, int driver,
+                       const FtsPosition* after, int page,
+                       std::vector<SqlValue>& params) const override;
 };
 
 // Group commit: the writer connection runs one shared transaction at a time (a "batch"). Each

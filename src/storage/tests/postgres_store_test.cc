@@ -1550,7 +1550,7 @@ TEST_F(PgFtsTest, PrefixPageIsAnIndexRangeNewestFirst) {
   ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
   exec_ok(*tx, "ANALYZE \"account_terms\"");
   std::vector<SqlValue> params;
-  std::string first = store_->dialect().fts_page("account", "fi", nullptr, 50, params);
+  std::string first = store_->dialect().fts_page("account", "fi", -1, nullptr, 50, params);
   Rows n = query_ok(*tx, "SELECT max(fts_id), min(fts_id), count(*) FROM " + first + " f", params);
   EXPECT_EQ(n.rows[0][0], SqlValue(std::int64_t{2099})) << "newest first";
   EXPECT_EQ(n.rows[0][1], SqlValue(std::int64_t{2050}));
@@ -1564,7 +1564,7 @@ TEST_F(PgFtsTest, PrefixPageIsAnIndexRangeNewestFirst) {
   // The next page: the rest of "filler", then the terms after it (the numbers are other words).
   params.clear();
   const FtsPosition after{"filler", 101};
-  std::string next = store_->dialect().fts_page("account", "fi", &after, 50, params);
+  std::string next = store_->dialect().fts_page("account", "fi", -1, &after, 50, params);
   n = query_ok(*tx, "SELECT fts_term, fts_id FROM " + next + " f ORDER BY fts_term, fts_id DESC",
                params);
   ASSERT_EQ(n.rows.size(), 1u);

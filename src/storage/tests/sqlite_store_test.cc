@@ -487,7 +487,7 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   using Entries = std::vector<std::pair<std::string, std::int64_t>>;
   auto page = [&](std::string_view q, const FtsPosition* after, int n) {
     std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, after, n, params);
+    const std::string sub = store_->dialect().fts_page("account", q, -1, after, n, params);
     auto r = tx->query("SELECT fts_term, fts_id FROM " + sub + " f ORDER BY fts_term, fts_id DESC",
                        params);
     EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
@@ -521,7 +521,7 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(std::get<std::int64_t>(all->rows[0][0]), 301);
   params.clear();
-  EXPECT_EQ(store_->dialect().fts_page("account", "!!", nullptr, 50, params), "");
+  EXPECT_EQ(store_->dialect().fts_page("account", "!!", -1, nullptr, 50, params), "");
   EXPECT_EQ(store_->dialect().fts_condition("account", "!!", params), "1 = 0");
   EXPECT_TRUE(params.empty());
 }
@@ -535,7 +535,7 @@ TEST_F(SqliteFtsTest, ExactKeyPagesWithinItsTerm) {
   auto tx = begin_read(*store_);
   FtsPosition after{"三丰", 12};
   std::vector<SqlValue> params;
-  const std::string sub = store_->dialect().fts_page("account", "三丰", &after, 10, params);
+  const std::string sub = store_->dialect().fts_page("account", "三丰", -1, &after, 10, params);
   auto r = tx->query("SELECT fts_id FROM " + sub + " f ORDER BY fts_term, fts_id DESC", params);
   ASSERT_TRUE(r.ok()) << r.error().message;
   std::vector<std::int64_t> ids;
