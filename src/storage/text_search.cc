@@ -76,6 +76,12 @@ std::string like_pattern(std::string_view term) {
 
 namespace {
 
+// tx.exec as a Status (the row count is not needed).
+Status exec_status(Tx& tx, const std::string& sql, std::span<const SqlValue> params) {
+  RP_TRY(tx.exec(sql, params));
+  return {};
+}
+
 // The code point at s[i] (advancing i); a malformed byte is taken as itself.
 char32_t next_code_point(std::string_view s, std::size_t& i) {
   const auto c = static_cast<unsigned char>(s[i]);
@@ -369,8 +375,7 @@ std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>
          others.conditions + " GROUP BY d.id ORDER BY MIN(d.term), d.id DESC LIMIT ?";
 }
 
-Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, const TermsRun& run,
-                    const TermsQuery& query) {
+Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, Tx& tx) {
   RP_ASSIGN(std::string table, fts_table(entity));
   const std::string lists = term_lists_table(entity);
   constexpr std::size_t kIdChunk = 256, kTermChunk = 512;
@@ -385,7 +390,7 @@ Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, 
       params.emplace_back(ids[at + std::min(i, n - 1)]);
     }
     RP_ASSIGN(Rows found,
-              query("SELECT id, terms FROM " + lists + " WHERE id IN (" + in + ")", params));
+              tx.query("SELECT id, terms FROM " + lists + " WHERE id IN (" + in + ")", params));
     for (const auto& row : found.rows) {
       const auto id = std::get<std::int64_t>(row[0]);
       const auto& text = std::get<std::string>(row[1]);
@@ -405,10 +410,11 @@ Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, 
           tin += i ? ",?" : "?";
           tp.emplace_back(std::string(terms[t + std::min(i, m - 1)]));
         }
-        RP_TRY(run("DELETE FROM " + table + " WHERE id = ? AND term IN (" + tin + ")", tp));
+        RP_TRY(exec_status(tx, "DELETE FROM " + table + " WHERE id = ? AND term IN (" + tin + ")",
+                           tp));
       }
     }
-    RP_TRY(run("DELETE FROM " + lists + " WHERE id IN (" + in + ")", params));
+    RP_TRY(exec_status(tx, "DELETE FROM " + lists + " WHERE id IN (" + in + ")", params));
   }
   return {};
 }
@@ -422,7 +428,7 @@ std::string staging_table(std::string_view entity) {
 // put_terms of new records into `table` (the term table or the staging table).
 Status insert_terms(std::string_view entity, const std::string& table,
                     const std::vector<const Tx::FtsRow*>& unique, std::string_view insert,
-                    std::string_view insert_suffix, const TermsRun& run) {
+                    std::string_view insert_suffix, Tx& tx) {
   // Each record's terms, then every (term, record) in term order, as views into them.
   struct TermRow {
     std::string_view term;
@@ -465,7 +471,7 @@ Status insert_terms(std::string_view entity, const std::string& table,
       params.emplace_back(t.row->id);
       params.push_back(t.row->account_id);
     }
-    RP_TRY(run(sql.append(insert_suffix), params));
+    RP_TRY(exec_status(tx, sql.append(insert_suffix), params));
   }
   constexpr std::size_t kListChunk = 256;
   for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
@@ -481,7 +487,7 @@ Status insert_terms(std::string_view entity, const std::string& table,
       params.push_back(unique[k]->account_id);
       params.emplace_back(lists[k]);
     }
-    RP_TRY(run(sql.append(insert_suffix), params));
+    RP_TRY(exec_status(tx, sql.append(insert_suffix), params));
   }
   return {};
 }
@@ -489,50 +495,51 @@ Status insert_terms(std::string_view entity, const std::string& table,
 }  // namespace
 
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
-                 const TermsQuery& query) {
+                 std::string_view insert, std::string_view insert_suffix, Tx& tx) {
   RP_ASSIGN(std::string table, fts_table(entity));
   const auto unique = last_per_id(rows);
   if (!fresh) {
     std::vector<std::int64_t> ids;
     ids.reserve(unique.size());
     for (const auto* r : unique) ids.push_back(r->id);
-    RP_TRY(remove_terms(entity, ids, run, query));
+    RP_TRY(remove_terms(entity, ids, tx));
   }
-  return insert_terms(entity, table, unique, insert, insert_suffix, run);
+  return insert_terms(entity, table, unique, insert, insert_suffix, tx);
 }
 
 Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,
-                  std::string_view insert, std::string_view insert_suffix, const TermsRun& run) {
+                  std::string_view insert, std::string_view insert_suffix, Tx& tx) {
   RP_TRY(fts_table(entity));
   const std::string staging = staging_table(entity);
-  RP_TRY(run("CREATE TABLE IF NOT EXISTS " + staging +
-                 " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
-             {}));
-  return insert_terms(entity, staging, last_per_id(rows), insert, insert_suffix, run);
+  RP_TRY(exec_status(tx,
+                     "CREATE TABLE IF NOT EXISTS " + staging +
+                         " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
+                     {}));
+  return insert_terms(entity, staging, last_per_id(rows), insert, insert_suffix, tx);
 }
 
 Status finish_load_terms(std::string_view entity, std::string_view insert,
-                         std::string_view insert_suffix, const TermsRun& run) {
+                         std::string_view insert_suffix, Tx& tx) {
   RP_ASSIGN(std::string table, fts_table(entity));
   const std::string staging = staging_table(entity);
-  RP_TRY(run("CREATE TABLE IF NOT EXISTS " + staging +
-                 " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
-             {}));
-  RP_TRY(run(std::string(insert) + " " + table + " (term, id, account_id) SELECT term, id, " +
-                 "account_id FROM " + staging + " ORDER BY term, id DESC" +
-                 std::string(insert_suffix),
-             {}));
-  return run("DROP TABLE " + staging, {});
+  RP_TRY(exec_status(tx,
+                     "CREATE TABLE IF NOT EXISTS " + staging +
+                         " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
+                     {}));
+  RP_TRY(exec_status(tx,
+                     std::string(insert) + " " + table +
+                         " (term, id, account_id) SELECT term, id, " + "account_id FROM " +
+                         staging + " ORDER BY term, id DESC" + std::string(insert_suffix),
+                     {}));
+  return exec_status(tx, "DROP TABLE " + staging, {});
 }
 
-Status clear_terms(std::string_view entity, const std::vector<std::string>& create,
-                   const TermsRun& run) {
+Status clear_terms(std::string_view entity, const std::vector<std::string>& create, Tx& tx) {
   RP_ASSIGN(std::string table, fts_table(entity));
-  RP_TRY(run("DROP TABLE IF EXISTS " + table, {}));
-  RP_TRY(run("DROP TABLE IF EXISTS " + term_lists_table(entity), {}));
-  RP_TRY(run("DROP TABLE IF EXISTS " + staging_table(entity), {}));
-  for (const auto& sql : create) RP_TRY(run(sql, {}));
+  RP_TRY(exec_status(tx, "DROP TABLE IF EXISTS " + table, {}));
+  RP_TRY(exec_status(tx, "DROP TABLE IF EXISTS " + term_lists_table(entity), {}));
+  RP_TRY(exec_status(tx, "DROP TABLE IF EXISTS " + staging_table(entity), {}));
+  for (const auto& sql : create) RP_TRY(exec_status(tx, sql, {}));
   return {};
 }
 

@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -80,33 +79,28 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
 std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,
                              std::string_view contains, std::vector<SqlValue>& params);
 
-// The writes, through the backend's transaction.
-using TermsRun = std::function<Status(const std::string&, std::span<const SqlValue>)>;
-using TermsQuery = std::function<Result<Rows>(const std::string&, std::span<const SqlValue>)>;
+// The writes, through the backend's transaction (its exec and query).
 // fts_put_many: unless `fresh`, remove_terms of the ids; then multi-row INSERTs (`insert`:
 // "INSERT INTO" or "INSERT OR IGNORE INTO", each statement ending with `insert_suffix`) of every
 // term row of the batch in term order (neighbouring B-tree pages), and of each record's term
 // list. Statements carry a power-of-two number of rows, padded by repeating the last one (so
 // the inserts must ignore duplicates).
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert, std::string_view insert_suffix, const TermsRun& run,
-                 const TermsQuery& query);
+                 std::string_view insert, std::string_view insert_suffix, Tx& tx);
 // fts_load: put_terms(fresh) of `rows` with the term rows going into the staging table
 // "<entity>_terms_in" (term, id, account_id; no key, created here when missing).
 Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,
-                  std::string_view insert, std::string_view insert_suffix, const TermsRun& run);
+                  std::string_view insert, std::string_view insert_suffix, Tx& tx);
 // fts_load_finish: the staged term rows into the term table in its key order (one sorted
 // INSERT ... SELECT), then the staging table dropped.
 Status finish_load_terms(std::string_view entity, std::string_view insert,
-                         std::string_view insert_suffix, const TermsRun& run);
+                         std::string_view insert_suffix, Tx& tx);
 // fts_delete: the records' terms, found through their term lists, and the lists.
-Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, const TermsRun& run,
-                    const TermsQuery& query);
+Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, Tx& tx);
 // fts_clear: drops the tables (and a staging table left by an interrupted load) and creates them
 // anew (`create`: Dialect::fts_create), which is quicker than deleting every row, leaves no
 // half-empty pages for a rebuild to fill, and brings a table of an earlier layout to the current
 // one.
-Status clear_terms(std::string_view entity, const std::vector<std::string>& create,
-                   const TermsRun& run);
+Status clear_terms(std::string_view entity, const std::vector<std::string>& create, Tx& tx);
 
 }  // namespace rapport::storage::detail

@@ -754,42 +754,28 @@ class PgTx final : public Tx {
   // Padded statements repeat their last row: the inserts ignore duplicates.
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     RP_TRY(check_usable());
-    return detail::put_terms(entity, rows, fresh, "INSERT INTO", " ON CONFLICT DO NOTHING",
-                             terms_run(), terms_query());
+    return detail::put_terms(entity, rows, fresh, "INSERT INTO", " ON CONFLICT DO NOTHING", *this);
   }
 
   Status fts_clear(std::string_view entity) override {
     RP_TRY(check_usable());
     RP_TRY(fts_table(entity));  // fts_create throws on a bad name
-    return detail::clear_terms(entity, PgDialect().fts_create(entity), terms_run());
+    return detail::clear_terms(entity, PgDialect().fts_create(entity), *this);
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
     RP_TRY(check_usable());
-    return detail::remove_terms(entity, std::span<const std::int64_t>(&id, 1), terms_run(),
-                                terms_query());
+    return detail::remove_terms(entity, std::span<const std::int64_t>(&id, 1), *this);
   }
 
   Status fts_load(std::string_view entity, std::span<const FtsRow> rows) override {
     RP_TRY(check_usable());
-    return detail::load_terms(entity, rows, "INSERT INTO", " ON CONFLICT DO NOTHING", terms_run());
+    return detail::load_terms(entity, rows, "INSERT INTO", " ON CONFLICT DO NOTHING", *this);
   }
 
   Status fts_load_finish(std::string_view entity) override {
     RP_TRY(check_usable());
-    return detail::finish_load_terms(entity, "INSERT INTO", " ON CONFLICT DO NOTHING", terms_run());
-  }
-
-  detail::TermsRun terms_run() {
-    return [this](const std::string& sql, std::span<const SqlValue> params) -> Status {
-      RP_TRY(run(sql, params));
-      return {};
-    };
-  }
-  detail::TermsQuery terms_query() {
-    return [this](const std::string& sql, std::span<const SqlValue> params) -> Result<Rows> {
-      return query(sql, params);
-    };
+    return detail::finish_load_terms(entity, "INSERT INTO", " ON CONFLICT DO NOTHING", *this);
   }
 
   Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {

@@ -238,48 +238,34 @@ class ConnTx : public Tx {
 
   // Padded statements repeat their last row: the inserts ignore duplicates.
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
-    return detail::put_terms(entity, rows, fresh, "INSERT OR IGNORE INTO", "", terms_run(),
-                             terms_query());
+    return detail::put_terms(entity, rows, fresh, "INSERT OR IGNORE INTO", "", *this);
   }
 
   Status fts_clear(std::string_view entity) override {
     RP_TRY(fts_table(entity));  // fts_create throws on a bad name
-    return detail::clear_terms(entity, SqliteDialect().fts_create(entity), terms_run());
+    return detail::clear_terms(entity, SqliteDialect().fts_create(entity), *this);
   }
 
   Status fts_delete(std::string_view entity, std::int64_t id) override {
-    return detail::remove_terms(entity, std::span<const std::int64_t>(&id, 1), terms_run(),
-                                terms_query());
+    return detail::remove_terms(entity, std::span<const std::int64_t>(&id, 1), *this);
   }
 
   // Run at once even in a group-commit member (not queued as its other full-text writes are):
   // plain inserts into the staging table and the term lists.
   Status fts_load(std::string_view entity, std::span<const FtsRow> rows) override {
     RP_TRY(check_open());
-    return detail::load_terms(entity, rows, "INSERT OR IGNORE INTO", "", terms_run());
+    return detail::load_terms(entity, rows, "INSERT OR IGNORE INTO", "", *this);
   }
 
   // The sort spills to temporary files (temp_store=MEMORY would hold every term in memory).
   Status fts_load_finish(std::string_view entity) override {
     RP_TRY(check_open());
     RP_TRY(run("PRAGMA temp_store=FILE", {}));
-    Status s = detail::finish_load_terms(entity, "INSERT OR IGNORE INTO", "", terms_run());
+    Status s = detail::finish_load_terms(entity, "INSERT OR IGNORE INTO", "", *this);
     auto back = run("PRAGMA temp_store=MEMORY", {});
     RP_TRY(s);
     RP_TRY(back);
     return {};
-  }
-
-  detail::TermsRun terms_run() {
-    return [this](const std::string& sql, std::span<const SqlValue> params) -> Status {
-      RP_TRY(run(sql, params));
-      return {};
-    };
-  }
-  detail::TermsQuery terms_query() {
-    return [this](const std::string& sql, std::span<const SqlValue> params) -> Result<Rows> {
-      return query(sql, params);
-    };
   }
 
   Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
