@@ -41,6 +41,10 @@ constexpr int kFtsVersion = 3;
 // limit when more, for records that match with several words) and in later pages at most
 // (Dialect::fts_page; each page is four times the one before).
 constexpr int kSearchFirstPage = 16, kSearchMaxPage = 1024;
+// Index entries a search as you type reads per entity at most: bounds its cost when the
+// caller's scope hides nearly every match of a short prefix, or when two common words rarely
+// stand in the same record ("li n").
+constexpr int kSearchMaxEntries = 8192;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -1327,19 +1331,20 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     }
     std::unordered_set<std::int64_t> listed;
     std::optional<storage::FtsPosition> after;
-    int found = 0;
-    for (int page = std::max(kSearchFirstPage, 2 * limit); found < limit;
-         page = std::min(page * 4, kSearchMaxPage)) {
+    int found = 0, read = 0;
+    for (int page = std::max(kSearchFirstPage, 2 * limit);
+         found < limit && read < kSearchMaxEntries;
+         page = std::min({page * 4, kSearchMaxPage, kSearchMaxEntries - read})) {
       std::vector<SqlValue> params;
       const std::string entries = store_.dialect().fts_page(
           e->name, query, driver, after ? &*after : nullptr, page, params);
       if (entries.empty()) break;
       const std::string visible = "t.deleted_at IS NULL AND " + scope_sql(p, scope, params);
-      RP_ASSIGN(auto rows,
-                tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + columns + " FROM " + entries +
-                              " f LEFT JOIN " + quote(e->name) + " t ON t.\"id\" = f.fts_id AND " +
-                              visible + " ORDER BY f.fts_term, f.fts_id DESC",
-                          params));
+      RP_ASSIGN(auto rows, tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + columns + " FROM " +
+                                         entries + " f LEFT JOIN " + quote(e->name) +
+                                         " t ON f.fts_match = 1 AND t.\"id\" = f.fts_id AND " +
+                                         visible + " ORDER BY f.fts_term, f.fts_id DESC",
+                                     params));
       for (const auto& r : rows.rows) {
         if (storage::is_null(r[2]) || !listed.insert(as_int(r[1])).second) continue;
         w.StartObject();
@@ -1362,6 +1367,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         w.EndObject();
         if (++found == limit) break;
       }
+      read += static_cast<int>(rows.rows.size());
       if (rows.rows.size() < static_cast<std::size_t>(page)) break;  // the last entries
       after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
     }

@@ -155,15 +155,15 @@ class Dialect {
   // keys. Appends its parameters.
   virtual std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
                                      std::vector<SqlValue>& params) const = 0;
-  // For search as you type: one page of the index entries matching `query` (as fts_condition:
-  // the entries of one key, `driver` (the position of a column of fts_key_counts; -1: the
-  // longest key), whose record has every other key), in index order (term, then newest id
-  // first) after `after` (none: from the start), at most `page` entries. A subquery for FROM
-  // with columns fts_term and fts_id; ORDER BY fts_term, fts_id DESC gives the index order, in
-  // which a record's first entry is its best match (the exact word before longer ones it
-  // begins, then newer records). Each page costs about `page` index entries (plus one
-  // term-list read per entry for a query with several keys), however many records match.
-  // Empty when nothing can match. Appends its parameters.
+  // For search as you type: one page of the index entries of one key of `query`, `driver` (the
+  // position of a column of fts_key_counts; -1: the longest key), in index order (term, then newest
+  // id first) after `after` (none: from the start), at most `page` entries. A subquery for FROM
+  // with columns fts_term, fts_id and fts_match (1 when the record has every other key, else
+  // 0); ORDER BY fts_term, fts_id DESC gives the index order, in which a record's first entry
+  // is its best match (the exact word before longer ones it begins, then newer records). Each
+  // page costs `page` index entries (plus one term-list read per entry for a query with
+  // several keys), however many or few of them match. Empty when nothing can match. Appends
+  // its parameters.
   virtual std::string fts_page(std::string_view entity, std::string_view query, int driver,
                                const FtsPosition* after, int page,
                                std::vector<SqlValue>& params) const = 0;

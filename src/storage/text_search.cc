@@ -337,27 +337,47 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
                                  ? static_cast<std::size_t>(driver_hint)
                                  : driver_key(keys);
   const TermKey& k = keys[driver];
+  // The other keys, tested on each entry's term list: fts_match says whether all are there.
+  // Outside the LIMIT, so that a page costs `page` entries however few of them match.
+  std::string match = "1";
+  std::vector<SqlValue> match_params;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i == driver) continue;
+    match += " AND " + std::string(contains) + "(o.terms, ?) > 0";
+    match_params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
+  }
+  std::string sql = "(SELECT p.fts_term, p.fts_id, ";
+  if (match_params.empty()) {
+    sql += "1 AS fts_match FROM ";
+  } else {
+    sql += "CASE WHEN " + match.substr(6) + " THEN 1 ELSE 0 END AS fts_match FROM ";
+    params.insert(params.end(), match_params.begin(), match_params.end());
+  }
   // One ordered, limited range of the (term, id DESC) key per part: the rest of the term
   // `after` stopped in, then the terms after it (a single OR condition would not be a range).
   auto part = [&](const std::string& where, std::vector<SqlValue> where_params) {
     params.insert(params.end(), where_params.begin(), where_params.end());
-    OtherKeys others = other_keys_sql(entity, keys, driver, contains, params);
     params.emplace_back(static_cast<std::int64_t>(page));
-    return "SELECT d.term AS fts_term, d.id AS fts_id FROM " + *table + " d" + others.join +
-           " WHERE " + where + others.conditions + " ORDER BY d.term, d.id DESC LIMIT ?";
+    return "SELECT d.term AS fts_term, d.id AS fts_id FROM " + *table + " d WHERE " + where +
+           " ORDER BY d.term, d.id DESC LIMIT ?";
   };
   if (after == nullptr) {
     std::vector<SqlValue> p;
     const std::string where = key_sql("d", k, p);
-    return "(" + part(where, std::move(p)) + ")";
+    sql += "(" + part(where, std::move(p)) + ") p";
+  } else {
+    sql +=
+        "(SELECT * FROM (" + part("d.term = ? AND d.id < ?", {after->term, after->id}) + ") fts_a";
+    if (k.prefix) {
+      sql += " UNION ALL SELECT * FROM (" +
+             part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}) +
+             ") fts_b ORDER BY fts_term, fts_id DESC LIMIT ?";
+      params.emplace_back(static_cast<std::int64_t>(page));
+    }
+    sql += ") p";
   }
-  std::string sql =
-      "(SELECT * FROM (" + part("d.term = ? AND d.id < ?", {after->term, after->id}) + ") fts_a";
-  if (!k.prefix) return sql + ")";
-  sql += " UNION ALL SELECT * FROM (" +
-         part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}) +
-         ") fts_b ORDER BY fts_term, fts_id DESC LIMIT ?";
-  params.emplace_back(static_cast<std::int64_t>(page));
+  if (!match_params.empty())
+    sql += " LEFT JOIN " + term_lists_table(entity) + " o ON o.id = p.fts_id";
   return sql + ")";
 }
 

@@ -488,7 +488,8 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   auto page = [&](std::string_view q, const FtsPosition* after, int n) {
     std::vector<SqlValue> params;
     const std::string sub = store_->dialect().fts_page("account", q, -1, after, n, params);
-    auto r = tx->query("SELECT fts_term, fts_id FROM " + sub + " f ORDER BY fts_term, fts_id DESC",
+    auto r = tx->query("SELECT fts_term, fts_id FROM " + sub +
+                           " f WHERE fts_match = 1 ORDER BY fts_term, fts_id DESC",
                        params);
     EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
     Entries out;
@@ -515,6 +516,26 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   ASSERT_EQ(several.size(), 100u);
   EXPECT_EQ(several.front(), (std::pair<std::string, std::int64_t>{"wei100", 100}));
   EXPECT_EQ(page("zhao wei1", nullptr, 500), Entries{});
+  {  // the page still holds the entries of the driving key that do not match, for the position
+    std::vector<SqlValue> params;
+    const std::string sub =
+        store_->dialect().fts_page("account", "zhao wei1", -1, nullptr, 9, params);
+    auto r = tx->query("SELECT fts_id, fts_match FROM " + sub + " f", params);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->rows.size(), 1u);
+    EXPECT_EQ(std::get<std::int64_t>(r->rows[0][0]), 50);
+    EXPECT_EQ(std::get<std::int64_t>(r->rows[0][1]), 0);
+  }
+  {  // the key counts, capped: "zhao" 1, "wei1" 100 (cap 50)
+    std::vector<SqlValue> params;
+    const std::string counts = store_->dialect().fts_key_counts("account", "zhao wei1", 50, params);
+    auto r = tx->query(counts, params);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(std::get<std::int64_t>(r->rows[0][0]), 1);
+    EXPECT_EQ(std::get<std::int64_t>(r->rows[0][1]), 50);
+    params.clear();
+    EXPECT_EQ(store_->dialect().fts_key_counts("account", "zhao", 50, params), "") << "one key";
+  }
   std::vector<SqlValue> params;
   std::string cond = store_->dialect().fts_condition("account", "zh", params);
   auto all = tx->query("SELECT count(DISTINCT id) FROM account_terms WHERE " + cond, params);
