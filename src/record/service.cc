@@ -44,7 +44,7 @@ constexpr int kSearchFirstPage = 16, kSearchMaxPage = 1024;
 // Index entries a search as you type reads per entity at most: bounds its cost when the
 // caller's scope hides nearly every match of a short prefix, or when two common words rarely
 // stand in the same record ("li n").
-constexpr int kSearchMaxEntries = 8192;
+constexpr int kSearchMaxEntries = 2048;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
