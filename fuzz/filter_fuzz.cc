@@ -15,8 +15,13 @@ class Dialect : public rapport::storage::Dialect {
                             std::vector<rapport::storage::SqlValue>&) const override {
     return "1 = 0";
   }
-  std::string fts_ranked(std::string_view, std::string_view, int,
-                         std::vector<rapport::storage::SqlValue>&) const override {
+  std::string fts_key_counts(std::string_view, std::string_view, int,
+                             std::vector<rapport::storage::SqlValue>&) const override {
+    return {};
+  }
+  std::string fts_page(std::string_view, std::string_view, int,
+                       const rapport::storage::FtsPosition*, int,
+                       std::vector<rapport::storage::SqlValue>&) const override {
     return {};
   }
 };
