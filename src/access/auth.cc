@@ -3,6 +3,8 @@
 
 #include <sodium.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace rapport::access {
@@ -150,7 +152,50 @@ Status AuthService::logout(std::string_view session_token) {
   RP_ASSIGN(auto tx, store_.write());
   SqlValue p[] = {token_hash(session_token)};
   RP_TRY(tx->exec("DELETE FROM auth_session WHERE token_hash = ?", p));
-  return tx->commit();
+  RP_TRY(tx->commit());
+  changed();
+  return {};
+}
+
+std::optional<Principal> AuthService::cached(const std::string& key, Millis now) {
+  if (cache_max_age_ms_ <= 0) return std::nullopt;
+  std::shared_lock lock(cache_mu_);
+  auto it = cache_.find(key);
+  if (it == cache_.end() || it->second.generation != generation_.load() ||
+      it->second.valid_until <= now)
+    return std::nullopt;
+  return it->second.principal;
+}
+
+void AuthService::remember(std::string key, const Principal& p, Millis valid_until,
+                           std::uint64_t generation) {
+  if (cache_max_age_ms_ <= 0) return;
+  std::unique_lock lock(cache_mu_);
+  // Checked under the lock that forget_cached() takes after bumping the generation: an entry
+  // read before a change is either refused here or cleared there.
+  if (generation != generation_.load()) return;
+  if (cache_.size() >= kAuthCacheMaxEntries) cache_.clear();
+  cache_.insert_or_assign(std::move(key), Cached{p, valid_until, generation});
+}
+
+void AuthService::forget_cached() {
+  generation_.fetch_add(1);
+  {
+    std::unique_lock lock(cache_mu_);
+    cache_.clear();
+  }
+  std::lock_guard lock(mu_);
+  roles_.clear();
+}
+
+void AuthService::changed() {
+  forget_cached();
+  if (auto st = store_.notify(kAuthChannel, "changed"); !st.ok())
+    spdlog::warn("other servers not told that credentials changed: {}", st.error().message);
+}
+
+Status AuthService::listen_for_changes() {
+  return store_.listen(kAuthChannel, [this](const std::string&) { forget_cached(); });
 }
 
 // The principal's columns and joins, after a credential table aliased `c` (a session or an API
@@ -167,29 +212,71 @@ constexpr std::string_view kPrincipalJoins =
 }  // namespace
 
 Result<Principal> AuthService::from_session(std::string_view session_token) {
+  Millis now = clock_.now_ms();
+  std::string hash = token_hash(session_token);
+  std::string key = "s" + hash;
+  if (auto hit = cached(key, now)) return std::move(*hit);
+  std::uint64_t generation = generation_.load();
   RP_ASSIGN(auto tx, store_.read());
-  SqlValue p[] = {token_hash(session_token), clock_.now_ms()};
-  static const std::string sql = "SELECT c.csrf_token, " + std::string(kPrincipalSelect) +
-                                 " FROM auth_session c" + std::string(kPrincipalJoins) +
+  SqlValue p[] = {std::move(hash), now};
+  static const std::string sql = "SELECT c.csrf_token, c.expires_at, " +
+                                 std::string(kPrincipalSelect) + " FROM auth_session c" +
+                                 std::string(kPrincipalJoins) +
                                  " WHERE c.token_hash = ? AND c.expires_at > ?";
   RP_ASSIGN(auto rows, tx->query(sql, p));
   if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "session expired or unknown");
-  RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 1));
+  RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 2));
   pr.channel = "ui";
   pr.csrf_token = as_text(rows.rows[0][0]);
+  remember(std::move(key), pr, std::min(as_int(rows.rows[0][1]), now + cache_max_age_ms_),
+           generation);
   return pr;
 }
 
 Result<Principal> AuthService::from_bearer(std::string_view api_token) {
+  Millis now = clock_.now_ms();
+  std::string hash = token_hash(api_token);
+  std::string key = "b" + hash;
+  if (auto hit = cached(key, now)) return std::move(*hit);
+  std::uint64_t generation = generation_.load();
   RP_ASSIGN(auto tx, store_.read());
-  SqlValue p[] = {token_hash(api_token)};
+  SqlValue p[] = {std::move(hash)};
   static const std::string sql = "SELECT " + std::string(kPrincipalSelect) + " FROM api_token c" +
                                  std::string(kPrincipalJoins) + " WHERE c.token_hash = ?";
   RP_ASSIGN(auto rows, tx->query(sql, p));
   if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "unknown API token");
   RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 0));
   pr.channel = "api";
+  remember(std::move(key), pr, now + cache_max_age_ms_, generation);
   return pr;
+}
+
+Result<std::int64_t> AuthService::user_id(std::string_view username) {
+  RP_ASSIGN(auto tx, store_.read());
+  SqlValue p[] = {std::string(username)};
+  RP_ASSIGN(auto rows,
+            tx->query("SELECT id FROM \"user\" WHERE username = ? AND deleted_at IS NULL", p));
+  if (rows.rows.empty()) return make_error(Errc::kNotFound, "no user " + std::string(username));
+  return as_int(rows.rows[0][0]);
+}
+
+Result<std::int64_t> AuthService::revoke_tokens(std::int64_t user_id, std::string_view name) {
+  RP_ASSIGN(auto tx, store_.write());
+  SqlValue u[] = {user_id};
+  RP_ASSIGN(auto rows, tx->query("SELECT id FROM \"user\" WHERE id = ?", u));
+  if (rows.rows.empty())
+    return make_error(Errc::kNotFound, "no user with id " + std::to_string(user_id), "user_id");
+  std::int64_t n = 0;
+  if (name.empty()) {
+    SqlValue p[] = {user_id};
+    RP_ASSIGN(n, tx->exec("DELETE FROM api_token WHERE user_id = ?", p));
+  } else {
+    SqlValue p[] = {user_id, std::string(name)};
+    RP_ASSIGN(n, tx->exec("DELETE FROM api_token WHERE user_id = ? AND name = ?", p));
+  }
+  RP_TRY(tx->commit());
+  changed();
+  return n;
 }
 
 Result<std::string> AuthService::create_token(std::string_view username, std::string_view name) {
@@ -206,7 +293,8 @@ Result<std::string> AuthService::create_token(std::string_view username, std::st
   return token;
 }
 
-Status AuthService::set_password(storage::Tx& tx, std::int64_t user_id, std::string_view password) {
+Status AuthService::set_password(storage::Tx& tx, std::int64_t user_id, std::string_view password,
+                                 std::string_view keep_session_csrf) {
   if (static_cast<int>(password.size()) < kMinPasswordLength)
     return make_error(
         Errc::kValidation,
@@ -219,6 +307,8 @@ Status AuthService::set_password(storage::Tx& tx, std::int64_t user_id, std::str
   RP_TRY(tx.exec("DELETE FROM auth_credential WHERE user_id = ?", std::span(p, 1)));
   RP_TRY(tx.exec(
       "INSERT INTO auth_credential (user_id, password_hash, updated_at) VALUES (?, ?, ?)", p));
+  SqlValue sessions[] = {user_id, std::string(keep_session_csrf)};
+  RP_TRY(tx.exec("DELETE FROM auth_session WHERE user_id = ? AND csrf_token <> ?", sessions));
   return {};
 }
 
@@ -242,11 +332,6 @@ std::shared_ptr<const Role> AuthService::role_from_row(std::int64_t id, std::int
   auto sp = std::make_shared<const Role>(std::move(role));
   roles_[id] = {version, sp};
   return sp;
-}
-
-void AuthService::invalidate_roles() {
-  std::lock_guard lock(mu_);
-  roles_.clear();
 }
 
 Result<Principal> AuthService::load_principal(storage::Tx& tx, std::int64_t user_id) {

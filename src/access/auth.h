@@ -2,12 +2,16 @@
 // throttling, and loading a Principal (user + role) from the store. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "access/access.h"
@@ -21,6 +25,14 @@ constexpr int kMinPasswordLength = 8;
 constexpr Millis kSessionLifetimeMs = 12LL * 3600 * 1000;
 constexpr int kMaxLoginFailures = 5;                        // per user name or address …
 constexpr Millis kLoginFailureWindowMs = 15LL * 60 * 1000;  // … within this window → 429
+// Authentication cache: a credential's principal is remembered at most this long (a backstop
+// for changes made by another process that cannot tell this one: `rapport user passwd` or
+// `rapport token revoke` on SQLite while a server runs), and for at most this many credentials.
+constexpr Millis kAuthCacheMaxAgeMs = 5'000;
+constexpr std::size_t kAuthCacheMaxEntries = 10'000;
+// The store channel on which a server tells the others that credentials, users or roles changed
+// (PostgreSQL NOTIFY; the payload is unused): each forgets every cached principal.
+constexpr const char* kAuthChannel = "rapport_auth";
 
 // The tables this module owns.
 std::vector<storage::Migration> migrations();
@@ -48,15 +60,36 @@ class AuthService {
   Result<Session> login(std::string_view username, std::string_view password,
                         std::string_view remote_addr);
   Status logout(std::string_view session_token);
+  // The principal of a session cookie or an API token. Answered from a cache of recent
+  // credentials (kAuthCacheMaxAgeMs) that every change to credentials, users or roles empties:
+  // see changed().
   Result<Principal> from_session(std::string_view session_token);
   Result<Principal> from_bearer(std::string_view api_token);
   // Issues an API token for `username`; only its hash is stored.
   Result<std::string> create_token(std::string_view username, std::string_view name);
-  // Sets a user's password inside the caller's transaction (validates length).
-  Status set_password(storage::Tx& tx, std::int64_t user_id, std::string_view password);
+  // Deletes the API tokens of user `user_id` (only those called `name` when it is not empty);
+  // returns how many (kNotFound when there is no such user). Cached principals are forgotten
+  // (changed()).
+  Result<std::int64_t> revoke_tokens(std::int64_t user_id, std::string_view name);
+  // The id of the user called `username` (not deleted), or kNotFound.
+  Result<std::int64_t> user_id(std::string_view username);
+  // Sets a user's password inside the caller's transaction (validates length) and ends the
+  // user's sessions but the one whose CSRF token is `keep_session_csrf` (the caller's own, when
+  // a user changes their own password). The caller calls changed() after committing.
+  Status set_password(storage::Tx& tx, std::int64_t user_id, std::string_view password,
+                      std::string_view keep_session_csrf = {});
   Result<Principal> load_principal(storage::Tx& tx, std::int64_t user_id);
-  // Forget cached role documents (after a role record changes).
-  void invalidate_roles();
+  // After a committed change to credentials, users or roles: forgets every cached principal and
+  // role here and tells the other servers on the same database (kAuthChannel), whose
+  // forget_cached() runs when it arrives.
+  void changed();
+  // Forgets every cached principal and role of this process.
+  void forget_cached();
+  // Starts listening on kAuthChannel (once, when serving).
+  Status listen_for_changes();
+  // How long a cached principal may be answered (default kAuthCacheMaxAgeMs; 0: no cache).
+  // Set before serving.
+  void set_cache_max_age(Millis ms) { cache_max_age_ms_ = ms; }
 
  private:
   // Failures of `key` within the window reach kMaxLoginFailures.
@@ -70,10 +103,25 @@ class AuthService {
                                             const std::string& name, bool is_admin,
                                             const std::string& permissions);
 
+  // A principal found by the hash of its credential ("s" or "b" + token hash).
+  struct Cached {
+    Principal principal;
+    Millis valid_until;        // session expiry or cache age limit, whichever is first
+    std::uint64_t generation;  // generation_ when its query started
+  };
+  std::optional<Principal> cached(const std::string& key, Millis now);
+  void remember(std::string key, const Principal& p, Millis valid_until, std::uint64_t generation);
+
   storage::Store& store_;
   const Clock& clock_;
   std::mutex mu_;  // guards roles_
   std::map<std::int64_t, std::pair<std::int64_t, std::shared_ptr<const Role>>> roles_;
+  // Bumped by every forget_cached(): an entry of an older generation is never answered, so a
+  // query that raced with a change cannot put back what the change ended.
+  std::atomic<std::uint64_t> generation_{1};
+  Millis cache_max_age_ms_ = kAuthCacheMaxAgeMs;
+  std::shared_mutex cache_mu_;  // guards cache_
+  std::unordered_map<std::string, Cached> cache_;
 };
 
 }  // namespace rapport::access

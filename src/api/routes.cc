@@ -399,6 +399,37 @@ void register_routes(http::Router& router, Services services) {
                return r;
              }));
 
+  // Ends API tokens: every token of a user, or those of one name. Administrators revoke anyone's,
+  // others their own. Takes effect at once on every server (cached principals are forgotten).
+  router.add("POST", v1 + "/auth/revoke-tokens",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
+               RP_ASSIGN(json::Document body, json::parse(req.body));
+               if (!body.IsObject())
+                 return make_error(Errc::kBadRequest, "the body must be a JSON object");
+               const json::Value* uid = json::member(body, "user_id");
+               std::int64_t user_id = 0;
+               if (uid && uid->IsInt64()) user_id = uid->GetInt64();
+               if (uid && uid->IsString()) {
+                 std::string_view t(uid->GetString(), uid->GetStringLength());
+                 auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), user_id);
+                 if (ec != std::errc() || ptr != t.data() + t.size()) user_id = 0;
+               }
+               if (user_id <= 0)
+                 return make_error(Errc::kValidation, "user_id must be a user's id", "user_id");
+               std::string name;
+               if (const json::Value* n = json::member(body, "name")) {
+                 if (!n->IsString())
+                   return make_error(Errc::kValidation, "name must be a string", "name");
+                 name.assign(n->GetString(), n->GetStringLength());
+               }
+               if (!p.is_admin() && user_id != p.user_id)
+                 return make_error(Errc::kForbidden,
+                                   "only administrators revoke other users' tokens", "user_id");
+               RP_ASSIGN(std::int64_t revoked, s.auth.revoke_tokens(user_id, name));
+               return json_response(200, "{\"revoked\":" + std::to_string(revoked) + "}");
+             }));
+
   router.add("GET", v1 + "/auth/me",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate_request(s, req));

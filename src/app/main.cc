@@ -51,6 +51,7 @@ constexpr const char* kConfigExample =
 # pool-size = 8                                    # PostgreSQL connections (primary, each replica)
 # database-replica = ["postgresql://rapport@db2/rapport", "postgresql://rapport@db3/rapport"]
 # scan-every = "24h"                               # background duplicate scan; "0" is off
+# auth-cache = "5s"                                # how long a credential's user is cached; "0" is off
 
 [demo]
 # accounts = 1000
@@ -90,8 +91,9 @@ void notify_other_servers(storage::Store& store, const std::string& origin, cons
 }
 
 int serve(const std::string& data, const std::string& database, http::ServerOptions opts,
-          std::chrono::milliseconds scan_every) {
+          std::chrono::milliseconds scan_every, std::chrono::milliseconds auth_cache) {
   auto app = open_or_exit(data, database);
+  app->auth->set_cache_max_age(auth_cache.count());
   http::Router router;
   api::Services services{*app->records, *app->auth, app->registry, &app->actions};
   api::register_routes(router, services);
@@ -121,11 +123,14 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
           spdlog::info("custom field {} added by another server loaded", field);
       });
   if (!schema_listening.ok()) return fail(schema_listening.error());
+  // Sessions, tokens, users or roles changed through another server: forget cached principals.
+  if (auto st = app->auth->listen_for_changes(); !st.ok()) return fail(st.error());
   // The link to the other servers was lost for a while and is back: what its messages would
   // have brought is re-read — custom fields added meanwhile are loaded, and WebSocket clients
-  // are told that events may have been missed, so that they re-read what they show. (Roles,
-  // sessions, tokens and login throttling are read from the database on each request.)
+  // are told that events may have been missed, so that they re-read what they show, and cached
+  // principals are forgotten (a session or token may have ended meanwhile).
   app->store->on_listen_resumed([&server, &app] {
+    app->auth->forget_cached();
     auto added = app->records->reload_custom_fields();
     if (!added.ok())
       spdlog::warn("reloading custom fields after a lost LISTEN connection failed: {}",
@@ -213,6 +218,20 @@ int main(int argc, char** argv) {
                    "open connections at most; a new one beyond is answered 503 (default 10000)")
       ->check(CLI::PositiveNumber);
 
+  std::chrono::milliseconds auth_cache{access::kAuthCacheMaxAgeMs};
+  serve_cmd
+      ->add_option_function<std::string>(
+          "--auth-cache",
+          [&auth_cache](const std::string& text) {
+            auto d = record::parse_duration(text);
+            if (!d)
+              throw CLI::ValidationError(
+                  "--auth-cache", "expects a duration such as 5s, 1m or 0 (off), not " + text);
+            auth_cache = *d;
+          },
+          "answer a session's or token's user from memory for up to this long (5s default; 0: "
+          "off); logouts, revocations and user or role changes through any server end it at once")
+      ->type_name("DURATION");
   std::chrono::milliseconds scan_every = std::chrono::hours(24);
   serve_cmd
       ->add_option_function<std::string>(
@@ -251,6 +270,11 @@ int main(int argc, char** argv) {
   auto* token_create = token_cmd->add_subcommand("create", "print a new API token for USER");
   token_create->add_option("user", username)->required();
   token_create->add_option("--name", token_name, "what the token is for");
+  std::string revoke_name;
+  auto* token_revoke =
+      token_cmd->add_subcommand("revoke", "delete USER's API tokens (only those called NAME)");
+  token_revoke->add_option("user", username)->required();
+  token_revoke->add_option("--name", revoke_name, "revoke only the tokens of this name");
 
   int demo_accounts = 1000;
   auto* demo_cmd = cli.add_subcommand("demo", "create the admin user and seed demo data");
@@ -307,7 +331,7 @@ int main(int argc, char** argv) {
 
   if (serve_cmd->parsed()) {
     if (fs::is_directory(static_dir)) opts.static_dir = static_dir;
-    return serve(data, database, opts, scan_every);
+    return serve(data, database, opts, scan_every, auth_cache);
   }
   if (migrate_cmd->parsed()) {
     auto app = open_or_exit(data, database);
@@ -340,6 +364,7 @@ int main(int argc, char** argv) {
     if (!st.ok()) return fail(st.error());
     auto c = (*tx)->commit();
     if (!c.ok()) return fail(c.error());
+    app->auth->changed();
     std::printf("password of %s changed%s%s\n", username.c_str(), generated ? ": " : "",
                 generated ? password.c_str() : "");
     return 0;
@@ -364,6 +389,15 @@ int main(int argc, char** argv) {
     auto token = app->auth->create_token(username, token_name);
     if (!token.ok()) return fail(token.error());
     std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (token_revoke->parsed()) {
+    auto app = open_or_exit(data, database);
+    auto id = app->auth->user_id(username);
+    if (!id.ok()) return fail(id.error());
+    auto n = app->auth->revoke_tokens(*id, revoke_name);
+    if (!n.ok()) return fail(n.error());
+    std::printf("%lld token(s) of %s revoked\n", static_cast<long long>(*n), username.c_str());
     return 0;
   }
   if (demo_cmd->parsed()) {

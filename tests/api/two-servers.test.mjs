@@ -190,6 +190,58 @@ test('a session made by logging in on A works on B, and logging out on B ends it
   assert.equal((await a.request('GET', '/api/v1/auth/me', { session })).status, 401);
 });
 
+test('credentials cached on D end at once when C logs out, revokes, changes a password, disables a user or edits a role (NOTIFY rapport_auth)', { skip }, async () => {
+  // Two more servers whose cache would keep a principal for 10 minutes: only the notification
+  // from the other server can explain a refusal.
+  const [c, d] = await Promise.all([startServer({ dataDir: dir, args: ['--auth-cache', '10m'] }), startServer({ dataDir: dir, args: ['--auth-cache', '10m'] })]);
+  servers.push(c, d);
+  const admin = c.client({ token });
+  const refusedOnD = async (opts, status, what) => {
+    let r;
+    for (let i = 0; i < 100; i++) {
+      r = await d.request('GET', opts.path || '/api/v1/auth/me', opts);
+      if (r.status === status) return r;
+      await sleep(100);
+    }
+    assert.fail(`${what}: D still answers ${r.status} ${r.text.slice(0, 200)}`);
+  };
+  await addUser(dir, 'fay', { role: 'Sales', password: 'fay-password-1' });
+  const fayToken = await createToken(dir, 'fay');
+  const fayId = (await d.request('GET', '/api/v1/auth/me', { token: fayToken })).json.user.id;
+  // Logout on C.
+  let s = await c.login('fay', 'fay-password-1');
+  assert.equal((await d.request('GET', '/api/v1/auth/me', { session: s })).status, 200);
+  assert.equal((await c.request('POST', '/api/v1/auth/logout', { session: s })).status, 204);
+  assertProblem(await refusedOnD({ session: s }, 401, 'logout'), 401, 'unauthenticated');
+  // A password set on C ends fay's sessions cached on D.
+  s = await c.login('fay', 'fay-password-1');
+  assert.equal((await d.request('GET', '/api/v1/auth/me', { session: s })).status, 200);
+  assert.equal((await admin.patch(`/api/v1/users/${fayId}`, { password: 'fay-password-2' })).status, 200);
+  await refusedOnD({ session: s }, 401, 'password change');
+  // A role edited on C narrows fay's token cached on D.
+  assert.equal((await d.request('GET', '/api/v1/contacts', { token: fayToken })).status, 200);
+  const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
+  const perms = structuredClone(sales.permissions);
+  perms.entities.contact = { create: false, read: 'none', update: 'none', delete: 'none' };
+  assert.equal((await admin.patch(`/api/v1/roles/${sales.id}`, { permissions: perms })).status, 200);
+  try {
+    assertProblem(await refusedOnD({ path: '/api/v1/contacts', token: fayToken }, 403, 'role edit'), 403, 'forbidden');
+  } finally {
+    assert.equal((await admin.patch(`/api/v1/roles/${sales.id}`, { permissions: sales.permissions })).status, 200);
+  }
+  await refusedOnD({ path: '/api/v1/contacts', token: fayToken }, 200, 'role restored');
+  // A user disabled on C.
+  assert.equal((await admin.patch(`/api/v1/users/${fayId}`, { active: false })).status, 200);
+  await refusedOnD({ token: fayToken }, 401, 'user disabled');
+  assert.equal((await admin.patch(`/api/v1/users/${fayId}`, { active: true })).status, 200);
+  await refusedOnD({ token: fayToken }, 200, 'user enabled');
+  // Tokens revoked on C.
+  const r = await admin.post('/api/v1/auth/revoke-tokens', { user_id: fayId });
+  assert.deepEqual(r.json, { revoked: 1 });
+  assertProblem(await refusedOnD({ token: fayToken }, 401, 'token revoked'), 401, 'unauthenticated');
+  await Promise.all([c.stop(), d.stop()]);
+});
+
 test('failed logins through A count on B: the sixth attempt, through B with the right password, is 429', { skip }, async () => {
   await addUser(dir, 'dave', { role: 'Sales', password: 'dave-password-1' });
   for (let i = 0; i < 5; i++) {

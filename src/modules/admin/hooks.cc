@@ -27,8 +27,15 @@ void register_hooks(record::HookRegistry& hooks, access::AuthService& auth) {
   user.after_write = [&auth](record::HookContext& ctx) -> Status {
     auto it = ctx.stash.find("password");
     if (it == ctx.stash.end()) return {};
-    return auth.set_password(ctx.tx, ctx.id, it->second);
+    // A user who changes their own password keeps the session they did it in; every other
+    // session of the user ends.
+    std::string_view keep =
+        ctx.id == ctx.principal.user_id ? std::string_view(ctx.principal.csrf_token) : "";
+    return auth.set_password(ctx.tx, ctx.id, it->second, keep);
   };
+  // Disabling, deleting or moving a user to another role or team, a new password: cached
+  // principals are forgotten here and on the other servers.
+  user.after_commit = [&auth](const record::Event&) { auth.changed(); };
   hooks.add("user", std::move(user));
 
   record::Hooks role;
@@ -37,7 +44,7 @@ void register_hooks(record::HookRegistry& hooks, access::AuthService& auth) {
       return access::validate_permissions(*perms);
     return {};
   };
-  role.after_commit = [&auth](const record::Event&) { auth.invalidate_roles(); };
+  role.after_commit = [&auth](const record::Event&) { auth.changed(); };
   hooks.add("role", std::move(role));
 }
 
