@@ -230,7 +230,7 @@ http::Handler guarded(Services s, F f) {
       if (const std::string* h = req.header("rapport-read-after"))
         state.routing.after = std::max(state.routing.after, parse_position(*h));
     }
-    // A GET's reads (authentication included) share one transaction on PostgreSQL.
+    // A GET's reads (authentication included) share one transaction.
     const bool reading = req.method == "GET" || req.method == "HEAD";
     state.routing.share_reads = reading;
     t_request = &state;

@@ -3,6 +3,7 @@
 #include "storage/sqlite/sqlite_store.h"
 #include "base/blocking.h"
 #include "storage/migrations.h"
+#include "storage/shared_read.h"
 #include "storage/text_search.h"
 
 #include <sqlite3.h>
@@ -759,6 +760,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
 }
 
 Result<std::unique_ptr<Tx>> SqliteStore::write() {
+  // Reads after this write see it: they no longer share the snapshot taken before. (The shared
+  // transaction ends now unless a read handle still holds it.)
+  if (ReadRouting* routing = current_read_routing()) routing->shared_read.reset();
   std::shared_ptr<Batch> batch;
   {
     std::unique_lock lock(group_mu_);
@@ -859,6 +863,19 @@ GroupCommitStats SqliteStore::group_commit_stats() const {
 }
 
 Result<std::unique_ptr<Tx>> SqliteStore::read() {
+  // A GET's reads share one transaction (one snapshot, one reader taken from the pool once).
+  ReadRouting* routing = current_read_routing();
+  if (routing != nullptr && routing->share_reads) {
+    if (!routing->shared_read) {
+      RP_ASSIGN(auto tx, begin_read());
+      routing->shared_read = std::shared_ptr<Tx>(std::move(tx));
+    }
+    return std::unique_ptr<Tx>(std::make_unique<SharedReadTx>(routing->shared_read, routing));
+  }
+  return begin_read();
+}
+
+Result<std::unique_ptr<Tx>> SqliteStore::begin_read() {
   Connection* conn = nullptr;
   {
     std::unique_lock lock(pool_mu_);

@@ -101,6 +101,76 @@ TEST_F(SqliteStoreTest, RoundTripsEverySqlValueType) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// A GET's reads (ReadRouting::share_reads) share one read transaction: one snapshot, one reader
+// taken from the pool (so nested reads need only one), until a write on the thread or a failed
+// statement; the routing's scope ends it.
+TEST_F(SqliteStoreTest, SharedReadsUseOneSnapshotUntilAWriteOrAFailure) {
+  StoreOptions options;
+  options.readers = 1;  // nested reads would wait for a second reader without sharing
+  auto store = open_ok("sqlite:" + dir_.file("shared.db"), options);
+  ASSERT_NE(store, nullptr);
+  {
+    auto w = begin_write(*store);
+    exec_ok(*w, "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)");
+    exec_ok(*w, "INSERT INTO t(id, name) VALUES (7, 'seven')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  auto name_of = [](Tx& tx, std::int64_t id) -> std::string {
+    SqlValue p[] = {id};
+    auto rows = tx.query("SELECT name FROM t WHERE id = ?", p);
+    EXPECT_TRUE(rows.ok());
+    if (!rows.ok() || rows->rows.empty()) return "";
+    return std::get<std::string>(rows->rows[0][0]);
+  };
+  ReadRouting routing;
+  routing.share_reads = true;
+  {
+    ScopedReadRouting scope(routing);
+    {
+      auto first = begin_read(*store);
+      EXPECT_EQ(name_of(*first, 7), "seven");
+      ASSERT_TRUE(first->commit().ok());  // leaves the shared transaction open
+    }
+    // Another thread commits meanwhile: the shared snapshot does not see it.
+    std::thread([&] {
+      auto w = begin_write(*store);
+      exec_ok(*w, "INSERT INTO t(id, name) VALUES (8, 'eight')");
+      EXPECT_TRUE(w->commit().ok());
+    }).join();
+    {
+      auto request = begin_read(*store);
+      auto nested = begin_read(*store);  // the same transaction: one reader is enough
+      EXPECT_EQ(name_of(*request, 8), "");
+      EXPECT_EQ(name_of(*nested, 7), "seven");
+    }
+    // A failed statement takes the transaction out of the routing; the next read is fresh.
+    {
+      auto tx = begin_read(*store);
+      EXPECT_FALSE(tx->query("SELECT * FROM no_such_table").ok());
+    }
+    EXPECT_EQ(routing.shared_read, nullptr);
+    {
+      auto tx = begin_read(*store);
+      EXPECT_EQ(name_of(*tx, 8), "eight");
+    }
+    // A write ends the sharing, and later reads see it.
+    {
+      auto w = begin_write(*store);
+      exec_ok(*w, "UPDATE t SET name = 'sieben' WHERE id = 7");
+      ASSERT_TRUE(w->commit().ok());
+    }
+    {
+      auto tx = begin_read(*store);
+      EXPECT_EQ(name_of(*tx, 7), "sieben");
+    }
+    EXPECT_NE(routing.shared_read, nullptr);
+  }
+  EXPECT_EQ(routing.shared_read, nullptr) << "the scope's end ends the shared transaction";
+  // Without sharing every read is its own transaction again, on the one reader, now free.
+  auto a = begin_read(*store);
+  EXPECT_EQ(name_of(*a, 8), "eight");
+}
+
 // One server per SQLite file: the job lock is a lock within the process, per store.
 TEST_F(SqliteStoreTest, JobLockIsHeldOnceUntilItsHandleCloses) {
   auto first = store_->try_job_lock(7);
