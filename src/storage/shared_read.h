@@ -58,5 +58,4 @@ class SharedReadTx final : public Tx {
   ReadRouting* routing_;
 };
 
-
 }  // namespace rapport::storage
