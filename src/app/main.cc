@@ -1,12 +1,16 @@
 // rapport — the command line: serve, migrate, users, tokens, demo data, backup and restore.
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <mutex>
 
 #include "access/auth.h"
 #include "api/routes.h"
@@ -60,6 +64,32 @@ constexpr const char* kConfigExample =
 int fail(const Error& e) {
   std::cerr << "error: " << e.message << (e.field.empty() ? "" : " (" + e.field + ")") << "\n";
   return 1;
+}
+
+// Log lines to a file or pipe (a service's journal, the benchmark's log) go through stdio's
+// buffer and are flushed every second, at once from warnings up, and at exit, instead of one
+// write per line: the access log line of every request then costs no system call of its own.
+// A terminal keeps the default colour sink, flushed per line.
+class BufferedStdoutSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+  }
+  void flush_() override { std::fflush(stdout); }
+};
+
+void use_buffered_log_output() {
+  if (::isatty(::fileno(stdout))) return;
+  auto logger = std::make_shared<spdlog::logger>("", std::make_shared<BufferedStdoutSink>());
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(std::move(logger));
+  spdlog::flush_every(std::chrono::seconds(1));
+  std::atexit([] {
+    spdlog::default_logger_raw()->flush();
+    spdlog::shutdown();
+  });
 }
 
 // Settings shared by every command that opens the data directory.
@@ -326,6 +356,7 @@ int main(int argc, char** argv) {
     std::fputs(kConfigExample, stdout);
     return 0;
   }
+  use_buffered_log_output();
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
