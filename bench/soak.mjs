@@ -7,7 +7,8 @@
 //
 // --kill-every 0: one server for the whole run, never killed — the memory check (issue 5: "memory
 // growth < 10% after warm-up"). The server's RSS (VmRSS) is sampled every second from the end of
-// --warmup seconds of load to the end of the load; the run fails when the median of the last
+// the warm-up — --warmup seconds of load, and on while the store's bounded caches still fill (GET
+// /api/v1/admin/memory), up to half the run — to the end of the load; the run fails when the median of the last
 // window of samples is --max-growth (0.10) or more above the median of the first window.
 //
 //   node bench/soak.mjs --rapport BIN --data DIR [--seconds 300] [--kill-every 30]
@@ -85,6 +86,16 @@ function peakRss(pid) {
 }
 
 const url = (port) => `http://127.0.0.1:${port}`;
+// The server's own memory figures (GET /api/v1/admin/memory), or null.
+async function memoryFigures(port) {
+  try {
+    const r = await call(port, 'GET', '/api/v1/admin/memory');
+    return r.status === 200 ? JSON.parse(r.text) : null;
+  } catch {
+    return null;
+  }
+}
+
 async function call(port, method, path, body) {
   const res = await fetch(url(port) + path, {
     method,
@@ -140,10 +151,36 @@ async function round(n, port, seconds, { kill = true } = {}) {
       }
     }
   })());
-  const warmAt = begun + WARMUP * 1000;
-  let nextSample = warmAt;
+  // Kill-free mode: the warm-up lasts WARMUP seconds and then on while the store's caches still
+  // fill (GET /admin/memory: SQLite's heap grew by more than 1 MiB over the last 10 s and is
+  // below 90% of its bound), up to half the run, so that the check compares the server after
+  // its bounded caches have filled rather than measuring them filling.
+  const minWarmAt = begun + WARMUP * 1000;
+  const maxWarmAt = begun + Math.max(WARMUP, seconds / 2) * 1000;
+  const cacheSeries = [];
+  let warmAt = kill ? minWarmAt : 0;
+  let nextSample = minWarmAt;
+  let nextCache = begun + 1000;
   while (Date.now() < Math.min(killAt, end)) {
-    if (!kill && Date.now() >= nextSample) {
+    if (!kill && !warmAt && Date.now() >= nextCache) {
+      nextCache += 1000;
+      const m = await memoryFigures(port);
+      if (m) cacheSeries.push(m);
+      const now = Date.now();
+      const last = cacheSeries[cacheSeries.length - 1];
+      const tenAgo = cacheSeries[cacheSeries.length - 11];
+      const settled = !last || !last.store_cache_bound_bytes ||
+        last.store_cache_bytes >= 0.9 * last.store_cache_bound_bytes ||
+        (tenAgo && last.store_cache_bytes - tenAgo.store_cache_bytes < 1048576);
+      if ((now >= minWarmAt && settled) || now >= maxWarmAt) {
+        warmAt = now;
+        nextSample = now;
+        memory.warmup = Math.round((now - begun) / 1000);
+        memory.cacheAtWarm = last;
+        memory.cacheSettled = settled;
+      }
+    }
+    if (!kill && warmAt && Date.now() >= nextSample) {
       const parts = rssParts(srv.proc.pid);
       memory.samples.push(parts.total);
       memory.anon.push(parts.anon);
@@ -156,6 +193,7 @@ async function round(n, port, seconds, { kill = true } = {}) {
   if (!kill) {
     // End of the load: the last RSS under load, then a clean stop (the writers see no error).
     memory.lastReading = rssNow(srv.proc.pid);
+    memory.cacheAtEnd = await memoryFigures(port);
     const w = Math.max(1, Math.min(10, Math.floor(memory.samples.length / 4)));
     memory.warm = median(memory.samples.slice(0, w));
     memory.end = median(memory.samples.slice(-w));
@@ -203,7 +241,12 @@ if (KILL_EVERY > 0) {
 const growth = memory.warm ? (memory.end - memory.warm) / memory.warm : NaN;
 if (KILL_EVERY <= 0) {
   const xs = memory.samples;
-  console.log(`== memory: RSS median ${MB(memory.warm)} over the first ${memory.window} s after the ${WARMUP} s warm-up, ` +
+  const c0 = memory.cacheAtWarm, c1 = memory.cacheAtEnd;
+  if (c0 && c1 && c0.store_cache_bound_bytes) {
+    console.log(`== store caches (SQLite heap): ${MB(c0.store_cache_bytes)} after the warm-up` +
+      `${memory.cacheSettled ? '' : ' (still filling at half the run)'}, ${MB(c1.store_cache_bytes)} at the end, bound ${MB(c1.store_cache_bound_bytes)}`);
+  }
+  console.log(`== memory: RSS median ${MB(memory.warm)} over the first ${memory.window} s after the ${memory.warmup ?? WARMUP} s warm-up, ` +
     `${MB(memory.end)} over the last ${memory.window} s (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%); ` +
     `${xs.length} samples, range ${MB(Math.min(...xs))}–${MB(Math.max(...xs))}, first ${MB(xs[0] ?? 0)}, ` +
     `last ${MB(memory.lastReading)}`);

@@ -246,6 +246,16 @@ class Store {
   // True when read() may be served by read replicas (PostgreSQL --database-replica); commit
   // positions are then recorded in the thread's ReadRouting (see below).
   virtual bool has_replicas() const { return false; }
+
+  // Memory the backend keeps in this process for its caches: what it holds now and the most
+  // its settings let it hold (both 0 when it keeps none here, as PostgreSQL, whose caches live in
+  // the database server). SQLite: its whole heap (sqlite3_memory_used: page caches, statements)
+  // against the page caches' bound (the writer's plus every reader's cache_size).
+  struct CacheMemory {
+    std::int64_t used = 0;
+    std::int64_t bound = 0;
+  };
+  virtual CacheMemory cache_memory() const { return {}; }
 };
 
 // Routing of Store::read() to read replicas for the current thread (one request on a worker

@@ -857,6 +857,14 @@ int SqliteStore::writers_waiting() const {
   return writers_waiting_;
 }
 
+Store::CacheMemory SqliteStore::cache_memory() const {
+  // The cache_size PRAGMAs of open(): 64 MiB for the writer, 16 MiB per reader.
+  constexpr std::int64_t kMiB = 1024 * 1024, kWriterCacheMiB = 64, kReaderCacheMiB = 16;
+  return {
+      sqlite3_memory_used(),
+      kWriterCacheMiB * kMiB + static_cast<std::int64_t>(readers_.size()) * kReaderCacheMiB * kMiB};
+}
+
 GroupCommitStats SqliteStore::group_commit_stats() const {
   std::lock_guard lock(group_mu_);
   return stats_;

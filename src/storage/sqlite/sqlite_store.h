@@ -80,6 +80,7 @@ class SqliteStore final : public Store {
   // Observability (and deterministic tests): writers blocked in write() right now, and totals.
   int writers_waiting() const;
   GroupCommitStats group_commit_stats() const;
+  CacheMemory cache_memory() const override;
 
   struct Batch;  // one shared write transaction (sqlite_store.cc)
 
