@@ -309,6 +309,9 @@ struct StoreOptions {
   // background checkpointer never catches up and the WAL would grow without bound (22 GB in
   // one index rebuild). 16,000 frames of 4 KiB: 64 MiB.
   int wal_max_frames = 16000;
+  // SQLite: the write connection's page cache in MiB. Bulk loaders (rapport-gen) raise it: the
+  // random-key indexes of a large data set otherwise leave the cache on almost every insert.
+  int writer_cache_mib = 64;
 };
 
 // Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if

@@ -729,9 +729,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   }
   // The writer's page cache holds the random-key indexes (full text, phones, audit) of bulk
   // writes: SQLite's 2 MB default made imports and generators page-thrash (1.6x slower).
-  for (const char* sql :
-       {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536",
-        "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456"}) {
+  const std::string cache =
+      "PRAGMA cache_size=-" + std::to_string(1024LL * std::max(1, options.writer_cache_mib));
+  for (const char* sql : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", cache.c_str(),
+                          "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456"}) {
     if (auto s = pragma(*store->writer_, sql); !s.ok()) return context(std::move(s).error());
   }
 

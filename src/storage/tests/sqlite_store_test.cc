@@ -204,6 +204,24 @@ TEST_F(SqliteStoreTest, ExecReturnsRowsChangedAndZeroForDdl) {
   EXPECT_EQ(*ddl, 0);
 }
 
+TEST(SqliteStoreOptions, WriterCacheSizeIsTheOptionInMebibytes) {
+  TempDir dir;
+  auto cache_of = [](Store& store) {
+    auto tx = begin_write(store);
+    auto rows = tx->query("PRAGMA cache_size");
+    EXPECT_TRUE(rows.ok()) << (rows.ok() ? "" : rows.error().message);
+    return rows.ok() ? std::get<std::int64_t>(rows->rows[0][0]) : 0;
+  };
+  auto defaults = open_ok("sqlite:" + dir.file("a.db"));
+  ASSERT_NE(defaults, nullptr);
+  EXPECT_EQ(cache_of(*defaults), -64 * 1024);  // KiB, negative: a size rather than pages
+  StoreOptions options;
+  options.writer_cache_mib = 300;
+  auto large = open_ok("sqlite:" + dir.file("b.db"), options);
+  ASSERT_NE(large, nullptr);
+  EXPECT_EQ(cache_of(*large), -300 * 1024);
+}
+
 TEST_F(SqliteStoreTest, CommitPersistsAndDestructorRollsBack) {
   {
     auto tx = begin_write(*store_);
