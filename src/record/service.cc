@@ -398,9 +398,11 @@ Status RecordService::check_references(storage::Tx& tx, const Entity& e,
   return {};
 }
 
-std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>& row) const {
+std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>& row,
+                                    const std::vector<std::string>* e164) const {
   std::string text;
   size_t col = 0;
+  bool first_phones = true;
   for (const auto& f : e.fields) {
     if (f.searchable) {
       std::string t = to_text(f, row, col);
@@ -421,8 +423,14 @@ std::string RecordService::fts_text(const Entity& e, const std::vector<SqlValue>
         }
         text += digits + '\n';
         // E.164 too, so "+8613812345678" finds "138-1234-5678"
+        // (the terms are a set: the numbers of every phone list under the first one are the
+        // same terms as each list's under its own)
         std::vector<std::string> keys;
-        append_phone_keys(row[col], options_.phone_region, keys);
+        if (!e164)
+          append_phone_keys(row[col], options_.phone_region, keys);
+        else if (first_phones)
+          keys = *e164;
+        first_phones = false;
         for (const auto& key : keys) text += key + ' ';
         text += '\n';
       }
@@ -671,13 +679,20 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
   if (!access::can_create(p, e.name))
     return make_error(Errc::kForbidden, "you may not create " + e.plural);
   std::vector<json::Document> inputs(bodies.size());
-  for (size_t i = 0; i < bodies.size(); ++i) {
-    auto doc = json::parse(bodies[i]);
-    if (!doc.ok() || !doc->IsObject())
+  std::vector<char> bad(bodies.size(), 0);
+  parallel::for_ranges(bodies.size(), [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      auto doc = json::parse(bodies[i]);
+      if (!doc.ok() || !doc->IsObject())
+        bad[i] = 1;
+      else
+        inputs[i] = std::move(doc).value();
+    }
+  });
+  for (size_t i = 0; i < bodies.size(); ++i)
+    if (bad[i])
       return make_error(Errc::kBadRequest,
                         "row " + std::to_string(i + 1) + " is not a JSON object");
-    inputs[i] = std::move(doc).value();
-  }
   RP_ASSIGN(auto tx, store_.write());
   std::vector<std::int64_t> ids;
   std::vector<Event> events;
@@ -957,10 +972,12 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
       events[r] = std::move(nr.event);
       const std::vector<SqlValue>& row = rows[r];
       const SqlValue& account = audits[r].back();
-      if (fts) fts_rows[r] = {id, fts_text(e, row), account};
+      // each number parsed once, for the phone index, the full-text body and the facts
       if (phones) phone_keys_of[r] = phone_keys(e, row, options_.phone_region);
+      const std::vector<std::string>* e164 = phones ? &phone_keys_of[r] : nullptr;
+      if (fts) fts_rows[r] = {id, fts_text(e, row, e164), account};
       if (profile) {
-        out.facts[i] = dedupe.facts_of_row(*profile, e, row);
+        out.facts[i] = dedupe.facts_of_row(*profile, e, row, e164);
         match_keys_of[r] = dedupe::index_keys(*profile, *out.facts[i]);
       }
     }

@@ -318,7 +318,10 @@ class RecordService {
                                                              const schema::Entity& e,
                                                              std::int64_t id);
   Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
-  std::string fts_text(const schema::Entity& e, const std::vector<storage::SqlValue>& row) const;
+  // `e164`: the record's phone numbers as phone_keys gives them (all phone-list fields), so
+  // that they are not parsed again; they go where the first phone list's numbers go.
+  std::string fts_text(const schema::Entity& e, const std::vector<storage::SqlValue>& row,
+                       const std::vector<std::string>* e164 = nullptr) const;
   // Full-text body and phone index of one live record, after a write.
   Status derive(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                 const std::vector<storage::SqlValue>& row, bool fresh);

@@ -34,8 +34,8 @@ class PhoneIndexTest : public ::testing::Test {
                             // Not an account or contact: any entity with phone lists is covered.
                             R"({"name":"lead","title_field":"name","fields":[
                                   {"name":"name","type":"text","searchable":true},
-                                  {"name":"phones","type":"phone_list"},
-                                  {"name":"fax","type":"phone_list"},
+                                  {"name":"phones","type":"phone_list","searchable":true},
+                                  {"name":"fax","type":"phone_list","searchable":true},
                                   {"name":"emails","type":"email_list"},
                                   {"name":"tax_id","type":"text"}]})",
                             // Refers to a lead: carries its distribution key when leads shard.
@@ -345,6 +345,14 @@ TEST_F(PhoneIndexTest, BulkCreatesWriteWhatSingleCreatesWrite) {
   auto found = service->search(admin, "批量", "lead", 10);
   ASSERT_TRUE(found.ok());
   EXPECT_NE(found->find(std::to_string(l1)), std::string::npos) << *found;
+  // the numbers of every phone list are search terms in E.164 and as digits (parsed once per
+  // row for the phone index, the search body and the duplicate facts)
+  for (const char* q : {"+8613800000011", "+861062530011", "62530011", "13800000011"}) {
+    auto by = service->search(admin, q, "lead", 10);
+    ASSERT_TRUE(by.ok()) << q;
+    EXPECT_NE(by->find(std::to_string(l1)), std::string::npos) << q << ": " << *by;
+    EXPECT_EQ(by->find(std::to_string(l2)), std::string::npos) << q << ": " << *by;
+  }
   // the record reads back as written
   auto got = service->get(admin, *lead, l2);
   ASSERT_TRUE(got.ok());
@@ -362,6 +370,14 @@ TEST_F(PhoneIndexTest, BulkCreatesWriteWhatSingleCreatesWrite) {
   auto none_hit = service->lookup_phone(admin, "13800000015");
   ASSERT_TRUE(none_hit.ok());
   EXPECT_TRUE(none_hit->matches.empty());
+  // A body that is not a JSON object fails the batch, naming its row.
+  auto not_object = service->create_batch(admin, *note, {R"({"title":"bn5"})", "[1]", "{"});
+  ASSERT_FALSE(not_object.ok());
+  EXPECT_EQ(not_object.error().code, Errc::kBadRequest);
+  EXPECT_EQ(not_object.error().message, "row 2 is not a JSON object");
+  auto bn5 = service->search(admin, "bn5", "note", 10);
+  ASSERT_TRUE(bn5.ok());
+  EXPECT_EQ(bn5->find("bn5"), std::string::npos) << *bn5;
 }
 
 }  // namespace
