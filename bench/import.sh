@@ -15,7 +15,7 @@ WORK=$(mktemp -d /tmp/rapport-import.XXXXXX)
 SERVER_PID=
 cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-CSV=${IMPORT_CSV_DIR:-/tmp}/rapport-import-$ROWS.csv
+CSV=${IMPORT_CSV_DIR:-/tmp}/rapport-import-v2-$ROWS.csv  # v2: varied addresses
 [[ -s $CSV ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV" --accounts "$ROWS"
 "$BUILD/bench/rapport-gen" --data "$WORK/data" --scale tiny >/dev/null 2>&1
 TOKEN=$(cat "$WORK/data/bench/token")

@@ -12,6 +12,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/parallel.h"
 #include "core/text.h"
 #include "record/duplicates.h"
 #include "record/table.h"
@@ -1319,6 +1320,16 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
 
   std::vector<Row> batch;
   batch.reserve(kImportBatchRows);
+  // The cells of the batch's CSV rows, converted together on the thread pool before the batch
+  // is written (each row's conversion is its own: cells in, JSON input, key and errors out).
+  std::vector<std::vector<std::string>> batch_cells;
+  batch_cells.reserve(kImportBatchRows);
+  auto convert_batch = [&] {
+    parallel::for_ranges(batch_cells.size(), [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) convert(batch_cells[i], batch[i]);
+    });
+    batch_cells.clear();
+  };
   if (req.format == ImportFormat::kCsv) {
     std::vector<std::string> cells;
     for (;;) {
@@ -1331,10 +1342,14 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       ++total;
       Row& row = batch.emplace_back();
       row.number = reader->record();
-      convert(cells, row);
-      if (batch.size() >= static_cast<size_t>(kImportBatchRows))
+      batch_cells.push_back(std::move(cells));
+      cells.clear();
+      if (batch.size() >= static_cast<size_t>(kImportBatchRows)) {
+        convert_batch();
         if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+      }
     }
+    convert_batch();
   } else {
     for (size_t i = 0; i < cards.size(); ++i) {
       ++total;
