@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace rapport {
@@ -13,5 +14,8 @@ std::size_t invalid_utf8_offset(std::string_view s);
 inline bool valid_utf8(std::string_view s) {
   return invalid_utf8_offset(s) == std::string_view::npos;
 }
+
+// Appends code point `c` (at most U+10FFFF, not a surrogate) as UTF-8.
+void append_utf8(std::string& out, char32_t c);
 
 }  // namespace rapport

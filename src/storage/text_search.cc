@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/utf8.h"
+
 namespace rapport::storage::detail {
 
 bool valid_identifier(std::string_view name) {
@@ -276,21 +278,7 @@ std::string prefix_end(std::string_view prefix) {
     ++cp;
     if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xE000;  // no surrogates in UTF-8
     if (cp > 0x10FFFF) continue;
-    if (cp < 0x80) {
-      end += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      end += static_cast<char>(0xC0 | (cp >> 6));
-      end += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      end += static_cast<char>(0xE0 | (cp >> 12));
-      end += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      end += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      end += static_cast<char>(0xF0 | (cp >> 18));
-      end += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      end += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      end += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    append_utf8(end, cp);
     return end;
   }
   return "\xFF";  // only U+10FFFF: above every UTF-8 string

@@ -96,6 +96,15 @@ TEST(Csv, Utf8Validation) {
   EXPECT_EQ(invalid_utf8_offset("x\xE4\xB8"), 1u);         // truncated
 }
 
+TEST(Csv, Utf8EncodingOfEachLength) {
+  std::string s;
+  for (char32_t c : {U'a', U'\x7F', U'\x80', U'\x7FF', U'\x800', U'张', U'\xFFFF', U'\x10000', U'😀',
+                     U'\x10FFFF'})
+    append_utf8(s, c);
+  EXPECT_EQ(s, "a\x7F\xC2\x80\xDF\xBF\xE0\xA0\x80张\xEF\xBF\xBF\xF0\x90\x80\x80😀\xF4\x8F\xBF\xBF");
+  EXPECT_TRUE(valid_utf8(s));
+}
+
 TEST(Csv, Gb18030IsConverted) {
   auto t = to_utf8("name,city\n\xD5\xC5\xC8\xFD,\xB1\xB1\xBE\xA9\n", Charset::kGb18030);
   ASSERT_TRUE(t.ok()) << t.error().message;
