@@ -8,6 +8,7 @@
 #include "record/phone_index.h"
 #include "record/service.h"
 #include "record/table.h"
+#include "record/tests/record_fixtures.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace rapport::record {
@@ -27,19 +28,17 @@ class PhoneIndexTest : public ::testing::Test {
     auto migrations = RecordService::migrations();
     auto migrated = store->migrate(migrations);
     ASSERT_TRUE(migrated.ok()) << migrated.error().message;
-    for (const char* def : {R"({"name":"user","title_field":"username","fields":[
-                                  {"name":"username","type":"text"}]})",
-                            R"({"name":"team","title_field":"name","fields":[
-                                  {"name":"name","type":"text"}]})",
-                            // Not an account or contact: any entity with phone lists is covered.
-                            R"({"name":"lead","title_field":"name","fields":[
+    fixtures::add_users_and_teams(registry);
+    // A lead is not an account or contact: any entity with phone lists is covered.
+    for (const char* def : {
+             R"({"name":"lead","title_field":"name","fields":[
                                   {"name":"name","type":"text","searchable":true},
                                   {"name":"phones","type":"phone_list","searchable":true},
                                   {"name":"fax","type":"phone_list","searchable":true},
                                   {"name":"emails","type":"email_list"},
                                   {"name":"tax_id","type":"text"}]})",
-                            // Refers to a lead: carries its distribution key when leads shard.
-                            R"({"name":"note","title_field":"title","fields":[
+             // Refers to a lead: carries its distribution key when leads shard.
+             R"({"name":"note","title_field":"title","fields":[
                                   {"name":"title","type":"text"},
                                   {"name":"lead_id","type":"reference","reference":"lead"},
                                   {"name":"phones","type":"phone_list"}]})"})
@@ -47,10 +46,7 @@ class PhoneIndexTest : public ::testing::Test {
     service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids, options);
     auto synced = service->sync_schema();
     ASSERT_TRUE(synced.ok()) << synced.error().message;
-    auto role = std::make_shared<access::Role>();
-    role->is_admin = true;
-    admin.role = role;
-    admin.username = "tester";
+    admin = fixtures::admin_principal();
     lead = registry.get("lead");
   }
   void TearDown() override {

@@ -8,6 +8,7 @@
 #include "record/duplicates.h"
 #include "record/service.h"
 #include "record/tests/dedupe_fixtures.h"
+#include "record/tests/record_fixtures.h"
 #include "storage/sqlite/sqlite_store.h"
 
 namespace rapport::record {
@@ -33,11 +34,8 @@ class ScanProgressTest : public ::testing::Test {
     store = storage::open_store((dir / "t.db").string()).value();
     auto migrations = RecordService::migrations();
     ASSERT_TRUE(store->migrate(migrations).ok());
-    for (const char* def : {R"({"name":"user","title_field":"username","fields":[
-                                  {"name":"username","type":"text"}]})",
-                            R"({"name":"team","title_field":"name","fields":[
-                                  {"name":"name","type":"text"}]})",
-                            R"({"name":"duplicate_candidate","title_field":"reason","fields":[
+    fixtures::add_users_and_teams(registry);
+    for (const char* def : {R"({"name":"duplicate_candidate","title_field":"reason","fields":[
                                   {"name":"entity","type":"text"},
                                   {"name":"record_a","type":"text"},
                                   {"name":"record_b","type":"text"},
@@ -52,10 +50,7 @@ class ScanProgressTest : public ::testing::Test {
     hooks.set_dedupe("account", dedupe::fixtures::organisation());
     service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids);
     ASSERT_TRUE(service->sync_schema().ok());
-    auto role = std::make_shared<access::Role>();
-    role->is_admin = true;
-    admin.role = role;
-    admin.username = "tester";
+    admin = fixtures::admin_principal();
   }
   void TearDown() override {
     service.reset();

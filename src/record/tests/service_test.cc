@@ -6,6 +6,7 @@
 
 #include "access/auth.h"
 #include "record/service.h"
+#include "record/tests/record_fixtures.h"
 
 namespace rapport::record {
 namespace {
@@ -29,14 +30,7 @@ class ServiceTest : public ::testing::Test {
     store = storage::open_store((dir / "t.db").string()).value();
     auto migrations = RecordService::migrations();
     ASSERT_TRUE(store->migrate(migrations).ok());
-    registry.add(schema::parse_entity(R"({"name":"user","title_field":"username","fields":[
-        {"name":"username","type":"text"}]})",
-                                      "t")
-                     .value());
-    registry.add(schema::parse_entity(R"({"name":"team","title_field":"name","fields":[
-        {"name":"name","type":"text"}]})",
-                                      "t")
-                     .value());
+    fixtures::add_users_and_teams(registry);
     registry.add(schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
         {"name":"name","type":"text","required":true,"searchable":true,"indexed":true},
         {"name":"code","type":"text","unique":true},
@@ -56,12 +50,7 @@ class ServiceTest : public ::testing::Test {
     service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids);
     ASSERT_TRUE(service->sync_schema().ok());
     bus.subscribe([this](const Event& e) { events.push_back(e); });
-    auto role = std::make_shared<access::Role>();
-    role->is_admin = true;
-    admin.role = role;
-    admin.user_id = 0;
-    admin.username = "tester";
-    admin.channel = "api";
+    admin = fixtures::admin_principal();
     account = registry.get("account");
   }
   void TearDown() override {
