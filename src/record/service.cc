@@ -45,6 +45,9 @@ constexpr int kSearchFirstPage = 16, kSearchMaxPage = 1024;
 // caller's scope hides nearly every match of a short prefix, or when two common words rarely
 // stand in the same record ("li n").
 constexpr int kSearchMaxEntries = 2048;
+// The shortest query (in bytes, after folding) for which an empty search falls back to "did you
+// mean": shorter ones share a trigram with too many titles to be a misspelling of any.
+constexpr std::size_t kFuzzyMinQuery = 3;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -1299,32 +1302,72 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     return make_error(Errc::kBadRequest, "limit must be between 1 and 100", "limit");
   if (!entity.empty() && !registry_.get(entity))
     return make_error(Errc::kBadRequest, "no entity " + std::string(entity), "entity");
-  RP_ASSIGN(auto tx, store_.read());
-  json::Buffer buf;
-  json::Writer w(buf);
-  w.StartObject();
-  w.Key("items");
-  w.StartArray();
-  for (const auto& e : registry_.all()) {
-    if (!entity.empty() && e->name != entity) continue;
-    Scope scope = access::scope_for(p, e->name, Op::kRead);
-    if (!e->has_searchable() || scope == Scope::kNone) continue;
+  // What each searched entity's items show and which of its records the caller may see: the
+  // same for the term index and the "did you mean" fallback.
+  struct Target {
+    const Entity* e;
+    Scope scope;
     // What the item shows as its title: the title field, or when the caller may not see it the
     // first of the searchable fields they may see that has a value (a contact without its name
     // shows its phones or e-mails); null when none has.
     std::vector<const Field*> shown;
+    bool title_visible;
+    std::string columns;  // ", t.<column>" of each shown field
+  };
+  std::vector<Target> targets;
+  for (const auto& e : registry_.all()) {
+    if (!entity.empty() && e->name != entity) continue;
+    Scope scope = access::scope_for(p, e->name, Op::kRead);
+    if (!e->has_searchable() || scope == Scope::kNone) continue;
+    Target tg{e.get(), scope, {}, false, {}};
     const Field* t = e->field(e->title_field);
-    const bool title_visible = t && access::field_access(p, *e, *t) != FieldAccess::kHidden;
-    if (title_visible) {
-      shown.push_back(t);
+    tg.title_visible = t && access::field_access(p, *e, *t) != FieldAccess::kHidden;
+    if (tg.title_visible) {
+      tg.shown.push_back(t);
     } else {
       for (const auto& f : e->fields)
         if (f.searchable && access::field_access(p, *e, f) != FieldAccess::kHidden)
-          shown.push_back(&f);
+          tg.shown.push_back(&f);
     }
-    std::string columns;
-    for (const Field* f : shown)
-      for (const auto& c : field_columns(*f)) columns += ", t." + quote(c);
+    for (const Field* f : tg.shown)
+      for (const auto& c : field_columns(*f)) tg.columns += ", t." + quote(c);
+    targets.push_back(std::move(tg));
+  }
+  // The join condition on the entity table `t` that keeps the live records the caller may read.
+  auto visible = [&p](const Target& tg, std::vector<SqlValue>& params) {
+    return "t.deleted_at IS NULL AND " + scope_sql(p, tg.scope, params);
+  };
+  json::Buffer buf;
+  json::Writer w(buf);
+  // One item: `r` holds the shown fields' columns from position 3 (after two columns of the
+  // index read and the record's id).
+  auto write_item = [&w](const Target& tg, std::int64_t id, const std::vector<SqlValue>& r) {
+    w.StartObject();
+    w.Key("entity");
+    w.String(tg.e->name);
+    w.Key("plural");
+    w.String(tg.e->plural);
+    w.Key("id");
+    w.String(std::to_string(id));
+    w.Key("title");
+    std::string title;
+    for (std::size_t f = 0, col = 3; f < tg.shown.size() && title.empty(); ++f) {
+      title = to_text(*tg.shown[f], r, col);
+      col += column_count(*tg.shown[f]);
+    }
+    if (title.empty() && !tg.title_visible)
+      w.Null();
+    else
+      w.String(title);
+    w.EndObject();
+  };
+  RP_ASSIGN(auto tx, store_.read());
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  int total = 0;
+  for (const Target& tg : targets) {
+    const Entity* e = tg.e;
     // The index in its order (the best matching word first: exact before longer, then newest),
     // page by page, until `limit` live records in the caller's scope or the end of the
     // matching entries: the first page of a common prefix already holds them, and a narrow
@@ -1356,32 +1399,16 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       const std::string entries = store_.dialect().fts_page(
           e->name, query, driver, after ? &*after : nullptr, page, params);
       if (entries.empty()) break;
-      const std::string visible = "t.deleted_at IS NULL AND " + scope_sql(p, scope, params);
-      RP_ASSIGN(auto rows, tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + columns + " FROM " +
-                                         entries + " f LEFT JOIN " + quote(e->name) +
+      const std::string cond = visible(tg, params);
+      RP_ASSIGN(auto rows, tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns +
+                                         " FROM " + entries + " f LEFT JOIN " + quote(e->name) +
                                          " t ON f.fts_match = 1 AND t.\"id\" = f.fts_id AND " +
-                                         visible + " ORDER BY f.fts_term, f.fts_id DESC",
+                                         cond + " ORDER BY f.fts_term, f.fts_id DESC",
                                      params));
       for (const auto& r : rows.rows) {
         if (storage::is_null(r[2]) || !listed.insert(as_int(r[1])).second) continue;
-        w.StartObject();
-        w.Key("entity");
-        w.String(e->name);
-        w.Key("plural");
-        w.String(e->plural);
-        w.Key("id");
-        w.String(std::to_string(as_int(r[1])));
-        w.Key("title");
-        std::string title;
-        for (std::size_t f = 0, col = 3; f < shown.size() && title.empty(); ++f) {
-          title = to_text(*shown[f], r, col);
-          col += column_count(*shown[f]);
-        }
-        if (title.empty() && !title_visible)
-          w.Null();
-        else
-          w.String(title);
-        w.EndObject();
+        write_item(tg, as_int(r[1]), r);
+        ++total;
         if (++found == limit) break;
       }
       read += static_cast<int>(rows.rows.size());
@@ -1389,7 +1416,33 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
     }
   }
+  // "Did you mean": when the term index found nothing, records whose title is similar to the
+  // query (a misspelt name), most similar first, up to `limit` per entity, on backends that
+  // support it (PostgreSQL's pg_trgm). Only titles the caller may see are compared, and only
+  // records they may read are listed. `fuzzy`: the items are such similar records (never on
+  // SQLite; false when nothing is similar either).
+  bool fuzzy = false;
+  if (total == 0 && query.size() >= kFuzzyMinQuery) {
+    for (const Target& tg : targets) {
+      const Field* t = fuzzy_title(*tg.e);
+      if (!t || !tg.title_visible) continue;
+      std::vector<SqlValue> params;
+      auto similar = store_.dialect().fuzzy_titles(tg.e->name, t->name, query, params);
+      if (!similar) break;  // not supported by this backend
+      const std::string cond = visible(tg, params);
+      params.emplace_back(static_cast<std::int64_t>(limit));
+      RP_ASSIGN(auto rows, tx->query("SELECT f.fuzzy_score, f.fuzzy_id, t.\"id\"" + tg.columns +
+                                         " FROM " + *similar + " f JOIN " + quote(tg.e->name) +
+                                         " t ON t.\"id\" = f.fuzzy_id AND " + cond +
+                                         " ORDER BY f.fuzzy_score DESC, f.fuzzy_id DESC LIMIT ?",
+                                     params));
+      for (const auto& r : rows.rows) write_item(tg, as_int(r[1]), r);
+      if (!rows.rows.empty()) fuzzy = true;
+    }
+  }
   w.EndArray();
+  w.Key("fuzzy");
+  w.Bool(fuzzy);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

@@ -167,6 +167,11 @@ std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f
 }
 }  // namespace
 
+const Field* fuzzy_title(const schema::Entity& e) {
+  const Field* t = e.has_searchable() ? e.field(e.title_field) : nullptr;
+  return t && t->type == FieldType::kText ? t : nullptr;
+}
+
 Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e) {
   std::string t = quote(e.name);
   RP_ASSIGN(auto existing, tx.table_columns(e.name));
@@ -195,6 +200,10 @@ Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Enti
   for (const auto& cols : e.indexes) RP_TRY(tx.exec(index_ddl(e, cols, false)));
   if (e.has_searchable())
     for (const auto& s : d.fts_create(e.name)) RP_TRY(tx.exec(s));
+  // The "did you mean" index of a searchable entity's text title (PostgreSQL's pg_trgm; none
+  // on SQLite): RecordService::search falls back to it when the term index finds nothing.
+  if (const Field* t = fuzzy_title(e))
+    for (const auto& s : d.fuzzy_index_create(e.name, t->name)) RP_TRY(tx.exec(s));
   return {};
 }
 

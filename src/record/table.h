@@ -53,6 +53,10 @@ Status for_each_live_row_batched(
 // Number of columns select_list yields before the two internal ones.
 size_t field_column_count(const schema::Entity& e);
 
+// The field a "did you mean" search compares with a misspelt query (Dialect::fuzzy_titles):
+// the title field of an entity that has searchable fields, when it is a one-line text field;
+// else nullptr.
+const schema::Field* fuzzy_title(const schema::Entity& e);
 // Creates the table, adds missing columns and creates indexes; idempotent.
 Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e);
 // DDL for one newly added field (custom field).

@@ -167,6 +167,23 @@ class Dialect {
   virtual std::string fts_page(std::string_view entity, std::string_view query, int driver,
                                const FtsPosition* after, int page,
                                std::vector<SqlValue>& params) const = 0;
+  // "Did you mean": records whose title is similar to a misspelt query (PostgreSQL's pg_trgm;
+  // SQLite has none). fuzzy_index_create: the statements creating the index that serves
+  // fuzzy_titles on the text column `column` of `entity` (none where not supported).
+  // fuzzy_titles: a subquery for FROM with columns fuzzy_id (a record of `entity` whose
+  // `column` is similar to `query`, deleted ones too) and fuzzy_score (in (0, 1], higher is more
+  // similar), its cost bounded by the records sharing enough trigrams with `query`; appends its
+  // parameters. nullopt when the backend does not support fuzzy matching (SQLite).
+  virtual std::vector<std::string> fuzzy_index_create(std::string_view /*entity*/,
+                                                      std::string_view /*column*/) const {
+    return {};
+  }
+  virtual std::optional<std::string> fuzzy_titles(std::string_view /*entity*/,
+                                                  std::string_view /*column*/,
+                                                  std::string_view /*query*/,
+                                                  std::vector<SqlValue>& /*params*/) const {
+    return std::nullopt;
+  }
 };
 
 struct Migration {

@@ -934,6 +934,33 @@ std::string PgDialect::fts_page(std::string_view entity, std::string_view query,
   return detail::terms_page(entity, query, driver, after, page, "strpos", params);
 }
 
+namespace {
+void check_fuzzy_names(std::string_view entity, std::string_view column) {
+  if (!detail::valid_identifier(entity) || !detail::valid_identifier(column))
+    throw std::invalid_argument("invalid name for a fuzzy title index: '" + std::string(entity) +
+                                "." + std::string(column) + "'");
+}
+}  // namespace
+
+std::vector<std::string> PgDialect::fuzzy_index_create(std::string_view entity,
+                                                       std::string_view column) const {
+  check_fuzzy_names(entity, column);
+  const std::string e(entity), c(column);
+  return {"CREATE INDEX IF NOT EXISTS \"ix_" + e + "__" + c + "__trgm\" ON \"" + e +
+          "\" USING gin (\"" + c + "\" gin_trgm_ops)"};
+}
+
+std::optional<std::string> PgDialect::fuzzy_titles(std::string_view entity, std::string_view column,
+                                                   std::string_view query,
+                                                   std::vector<SqlValue>& params) const {
+  check_fuzzy_names(entity, column);
+  const std::string e(entity), c(column);
+  params.emplace_back(std::string(query));
+  params.emplace_back(std::string(query));
+  return "(SELECT \"id\" AS fuzzy_id, similarity(\"" + c + "\", ?) AS fuzzy_score FROM \"" + e +
+         "\" WHERE \"" + c + "\" % ?)";
+}
+
 // The LISTEN/NOTIFY thread: one connection of its own, a queue of outgoing notifications, the
 // callbacks per channel. The thread sleeps in poll() on the connection's socket and a wake-up
 // pipe; it sends what is queued, LISTENs to new channels and dispatches what arrives.

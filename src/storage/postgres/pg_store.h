@@ -37,6 +37,14 @@ class PgDialect final : public Dialect {
   std::string fts_page(std::string_view entity, std::string_view query, int driver,
                        const FtsPosition* after, int page,
                        std::vector<SqlValue>& params) const override;
+  // pg_trgm: a GIN gin_trgm_ops index on the column; the `%` operator (similarity at least
+  // pg_trgm.similarity_threshold, 0.3 by default) read through it, ranked by similarity().
+  // Both throw std::invalid_argument when a name is not a valid identifier (a metadata bug).
+  std::vector<std::string> fuzzy_index_create(std::string_view entity,
+                                              std::string_view column) const override;
+  std::optional<std::string> fuzzy_titles(std::string_view entity, std::string_view column,
+                                          std::string_view query,
+                                          std::vector<SqlValue>& params) const override;
 };
 
 // `sql` in PostgreSQL's spelling: each `?` outside quoted literals, quoted identifiers and

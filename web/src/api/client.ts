@@ -361,8 +361,22 @@ export class ApiClient {
   }
 
   async search(q: string, opts: { entity?: string; limit?: number } = {}, signal?: AbortSignal): Promise<SearchHit[]> {
-    const r = await this.get<{ items: SearchHit[] }>(specPath('/search'), { q, entity: opts.entity, limit: opts.limit }, signal);
-    return r?.items ?? [];
+    return (await this.searchResult(q, opts, signal)).items;
+  }
+
+  /** The whole answer of a search: `fuzzy` when nothing matched and the items are records whose
+   *  title is similar to `q` instead ("did you mean"; PostgreSQL only). */
+  async searchResult(
+    q: string,
+    opts: { entity?: string; limit?: number } = {},
+    signal?: AbortSignal,
+  ): Promise<{ items: SearchHit[]; fuzzy: boolean }> {
+    const r = await this.get<{ items: SearchHit[]; fuzzy?: boolean }>(
+      specPath('/search'),
+      { q, entity: opts.entity, limit: opts.limit },
+      signal,
+    );
+    return { items: r?.items ?? [], fuzzy: r?.fuzzy === true };
   }
 
   /** Imports CSV text (docs/API.md "Import"): a dry run or a commit with an explicit column mapping. */

@@ -3061,7 +3061,9 @@ export interface components {
             next_cursor?: string | null;
         };
         SearchResult: {
-            items?: {
+            /** @description true when no record matched the query and the items are records whose title is similar to it instead: "did you mean", on PostgreSQL only; always false on SQLite */
+            fuzzy: boolean;
+            items: {
                 entity?: string;
                 id?: string;
                 title?: string;

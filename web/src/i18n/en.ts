@@ -106,6 +106,7 @@ const en = {
     noResults: 'Nothing found for “{q}”',
     searching: 'Searching…',
     results: '{n} results',
+    didYouMean: 'Did you mean:',
   },
   list: {
     import: 'Import',

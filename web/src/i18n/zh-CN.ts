@@ -108,6 +108,7 @@ const zhCN: Messages = {
     noResults: '没有找到与“{q}”相关的结果',
     searching: '正在搜索…',
     results: '共 {n} 条结果',
+    didYouMean: '您是不是要找：',
   },
   list: {
     import: '导入',
