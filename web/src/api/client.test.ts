@@ -88,6 +88,18 @@ describe('ApiClient requests', () => {
     expect(r.etag).toBe('"3"');
   });
 
+  it('reads whether a search answer is the fuzzy ("did you mean") fallback', async () => {
+    const hit = { entity: 'account', plural: 'accounts', id: '7', title: 'Zenith Textiles' };
+    const fetch = vi.fn(async (_url: RequestInfo | URL, _init?: RequestInit) => jsonResponse({ items: [hit], fuzzy: true }));
+    const client = new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, onUnauthenticated: () => {} });
+    expect(await client.searchResult('Zenitth Textils', { limit: 12 })).toEqual({ items: [hit], fuzzy: true });
+    expect(String(fetch.mock.calls[0][0])).toBe('/api/v1/search?q=Zenitth+Textils&limit=12');
+    fetch.mockImplementation(async () => jsonResponse({ items: [] }));
+    expect(await client.searchResult('zz')).toEqual({ items: [], fuzzy: false });
+    fetch.mockImplementation(async () => jsonResponse({ items: [hit], fuzzy: false }));
+    expect(await client.search('Zenith')).toEqual([hit]);
+  });
+
   it('throws ApiError with the problem on failure', async () => {
     const fetch = vi.fn(async () =>
       problemResponse(409, { code: 'conflict', status: 409, title: 'Conflict', detail: 'version is 4, not 3' }),
