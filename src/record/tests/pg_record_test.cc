@@ -125,6 +125,52 @@ TEST_F(PgRecordTest, FilteredNewestFirstListReadsAnIndexInOrderWithoutSorting) {
   }
 }
 
+// The "did you mean" fallback of search: a pg_trgm GIN index on the title, which serves the
+// similarity condition of Dialect::fuzzy_titles. (Whether the planner reads it depends on the
+// table's size: on a small table a scan is cheaper; docs/SCALING.md has the plan at 100k.)
+TEST_F(PgRecordTest, FuzzyTitlesHaveATrigramIndexOnTheTitle) {
+  auto ix = indexes_of("account");
+  auto trgm = std::find_if(ix.begin(), ix.end(), [](const std::string& s) {
+    return s.rfind("ix_account__name__trgm ", 0) == 0;
+  });
+  ASSERT_NE(trgm, ix.end());
+  EXPECT_NE(trgm->find("USING gin (name gin_trgm_ops)"), std::string::npos) << *trgm;
+  // The subquery's columns: the similar records and how similar they are.
+  ASSERT_TRUE(service->create(admin, *account, R"({"name":"Zenith Textiles"})").ok());
+  ASSERT_TRUE(service->create(admin, *account, R"({"name":"Harbour Logistics"})").ok());
+  std::vector<storage::SqlValue> params;
+  auto similar = store->dialect().fuzzy_titles("account", "name", "zenitth textils", params);
+  ASSERT_TRUE(similar.has_value());
+  auto tx = store->read().value();
+  auto rows = tx->query(
+      "SELECT a.name, f.fuzzy_score FROM " + *similar + " f JOIN account a ON a.id = f.fuzzy_id",
+      params);
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->rows.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(rows->rows[0][0]), "Zenith Textiles");
+  const double score = std::get<double>(rows->rows[0][1]);
+  EXPECT_GT(score, 0.3);
+  EXPECT_LE(score, 1.0);
+}
+
+// Through the service: nothing matches "Zenitth Textils" in the term index, so the answer is the
+// similar title, marked fuzzy; a matching query is not fuzzy.
+TEST_F(PgRecordTest, EmptySearchFallsBackToSimilarTitles) {
+  auto made = service->create(admin, *account, R"({"name":"Zenith Textiles"})");
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  const std::string id = std::to_string(made->id);
+  auto fuzzy = json::parse(service->search(admin, "Zenitth Textils", "", 20).value());
+  ASSERT_TRUE(fuzzy.ok());
+  EXPECT_TRUE(json::member(*fuzzy, "fuzzy")->GetBool());
+  const auto& items = json::member(*fuzzy, "items")->GetArray();
+  ASSERT_EQ(items.Size(), 1u);
+  EXPECT_EQ(std::string(json::member(items[0], "id")->GetString()), id);
+  auto exact = json::parse(service->search(admin, "Zenith", "", 20).value());
+  ASSERT_TRUE(exact.ok());
+  EXPECT_FALSE(json::member(*exact, "fuzzy")->GetBool());
+  EXPECT_EQ(json::member(*exact, "items")->GetArray().Size(), 1u);
+}
+
 TEST_F(PgRecordTest, ListIndexesEndWithIdNullsFirstAndReplaceThoseOfEarlierVersions) {
   {
     // As an earlier version left them: the one-column and the two-column index.
@@ -144,8 +190,9 @@ TEST_F(PgRecordTest, ListIndexesEndWithIdNullsFirstAndReplaceThoseOfEarlierVersi
   EXPECT_EQ(
       got, (std::vector<std::string>{
                "ix_account__city__created_at__id", "ix_account__code", "ix_account__created_at__id",
-               "ix_account__name__created_at__id", "ix_account__owner_id__created_at__id",
-               "ix_account__team_id__created_at__id", "ix_account__updated_at__created_at__id"}));
+               "ix_account__name__created_at__id", "ix_account__name__trgm",
+               "ix_account__owner_id__created_at__id", "ix_account__team_id__created_at__id",
+               "ix_account__updated_at__created_at__id"}));
   for (const auto& ix : indexes_of("account")) {
     if (ix.starts_with("ix_account__city__created_at__id ")) {
       EXPECT_NE(ix.find("(city NULLS FIRST, created_at NULLS FIRST, id NULLS FIRST)"),

@@ -192,6 +192,15 @@ TEST_F(SqliteStoreTest, JobLockIsHeldOnceUntilItsHandleCloses) {
   EXPECT_TRUE(*again) << "released when the handle closed";
 }
 
+// SQLite has no "did you mean" matching: no index to create, and fuzzy_titles answers "not
+// supported" (nullopt) without parameters, so search answers an empty list, not fuzzy.
+TEST_F(SqliteStoreTest, FuzzyTitlesAreNotSupported) {
+  EXPECT_TRUE(store_->dialect().fuzzy_index_create("account", "name").empty());
+  std::vector<SqlValue> params;
+  EXPECT_EQ(store_->dialect().fuzzy_titles("account", "name", "zenitth", params), std::nullopt);
+  EXPECT_TRUE(params.empty());
+}
+
 TEST_F(SqliteStoreTest, ExecReturnsRowsChangedAndZeroForDdl) {
   auto tx = begin_write(*store_);
   exec_ok(*tx, "INSERT INTO t(name) VALUES ('a')");
