@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -1228,6 +1229,35 @@ TEST(PgOpen, FailingMissingDatabaseIsStorage) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kStorage);
   EXPECT_NE(r.error().message.find("no_such_db"), std::string::npos);
+}
+
+// pg_trgm (search's "did you mean" index) is created when the store opens. A role that may not
+// create it in a database that lacks it (no CREATE privilege on the database) is refused with
+// a message that names the extension, not a later failure of the first trigram index.
+TEST(PgOpen, FailingPgTrgmExtensionIsNamed) {
+  auto& cluster = PgCluster::get();
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  const std::string url = cluster.create_database();
+  const std::string role = "rp_noext_" + std::to_string(::getpid());
+  cluster.admin(cluster.url("postgres"), "DROP ROLE IF EXISTS " + role);
+  cluster.admin(cluster.url("postgres"), "CREATE ROLE " + role + " LOGIN");
+  const std::string as_role = std::regex_replace(url, std::regex("//postgres@"), "//" + role + "@");
+  ASSERT_NE(as_role, url);
+  {
+    auto r = open_store(as_role);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kStorage);
+    EXPECT_EQ(r.error().message.rfind("cannot enable the pg_trgm extension: ", 0), 0u)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("permission denied"), std::string::npos) << r.error().message;
+  }
+  // Once the extension exists the same role opens the store.
+  cluster.admin(url, "CREATE EXTENSION pg_trgm");
+  {
+    auto r = open_store(as_role);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+  }
+  cluster.admin(cluster.url("postgres"), "DROP ROLE " + role);
 }
 
 TEST(PgTranslate, PlaceholdersAndDdlTypes) {
