@@ -64,6 +64,17 @@ test('the fuzzy fallback never lists a record the caller may not read', { skip: 
   }
 });
 
+test('a title the caller may not see is not compared with the query', { skip: pgOnly }, async () => {
+  const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
+  const perms = structuredClone(sales.permissions);
+  perms.entities.account = { ...perms.entities.account, read: 'all' };
+  perms.fields = { ...(perms.fields || {}), 'account.name': 'hidden' };
+  const role = await admin.post('/api/v1/roles', { name: 'NoAccountNames', permissions: perms });
+  assert.equal(role.status, 201, role.text);
+  const masked = await srv.userClient('masked1', { role: 'NoAccountNames' });
+  assert.deepEqual(await search(masked, 'Zenitth Textils', '&entity=account'), { items: [], fuzzy: false });
+});
+
 test('a search that matches is not fuzzy and lists only matches', async () => {
   const r = await search(north, 'Zenith Text');
   assert.equal(r.fuzzy, false);
