@@ -586,19 +586,14 @@ void register_routes(http::Router& router, Services services) {
                return resp;
              }));
 
-  router.add("GET", v1 + "/{entity}/export.csv",
-             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
-               RP_ASSIGN(auto e, entity_of(s, req));
-               RP_ASSIGN(record::ListParams lp, list_params(req));
-               RP_ASSIGN(std::string csv, s.records.export_csv(p, *e, lp));
-               return download("text/csv; charset=utf-8", e->plural + ".csv", std::move(csv));
-             }));
-
-  // Excel and vCard exports: same list, scope and field permissions as export.csv.
+  // Exports of any list: same list query, scope and field permissions as the list. The body is
+  // streamed (http::Response::stream): the first page is read here, so errors in fields, filter
+  // or sort are answered as problem+json; later pages are read as the body goes out, and a
+  // client that disconnects stops the export. A failure after the first byte resets the
+  // connection without the last chunk (never a complete-looking file).
   for (const auto& [suffix, type] :
-       {std::pair<std::string, std::string>{
-            "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+       {std::pair<std::string, std::string>{"csv", "text/csv; charset=utf-8"},
+        {"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
         {"vcf", "text/vcard; charset=utf-8"}}) {
     router.add("GET", v1 + "/{entity}/export." + suffix,
                guarded(services,
@@ -606,10 +601,16 @@ void register_routes(http::Router& router, Services services) {
                          RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                          RP_ASSIGN(auto e, entity_of(s, req));
                          RP_ASSIGN(record::ListParams lp, list_params(req));
-                         RP_ASSIGN(std::string data, suffix == "xlsx"
-                                                         ? s.records.export_xlsx(p, *e, lp)
-                                                         : s.records.export_vcard(p, *e, lp));
-                         return download(type, e->plural + "." + suffix, std::move(data));
+                         RP_ASSIGN(record::RecordService::ExportBody body,
+                                   suffix == "csv"    ? s.records.export_csv(p, *e, lp)
+                                   : suffix == "xlsx" ? s.records.export_xlsx(p, *e, lp)
+                                                      : s.records.export_vcard(p, *e, lp));
+                         http::Response r = download(type, e->plural + "." + suffix, {});
+                         // `e` is captured: the body reads the entity while it runs.
+                         r.stream = [e, body = std::move(body)](const http::Response::BodyWriter& w) {
+                           return body(w);
+                         };
+                         return r;
                        }));
   }
 

@@ -253,6 +253,8 @@ class ServerCore {
   // --- used by sessions ---
   const ServerOptions& options() const { return options_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  // The I/O threads have been told to stop: nothing posted to them will run any more.
+  bool io_stopped() const { return io_stopped_.load(std::memory_order_acquire); }
   bool ws_enabled() const { return static_cast<bool>(ws_acceptor_); }
 
   // Runs `f` on the blocking worker pool and resumes the calling coroutine on its own
@@ -388,6 +390,7 @@ class ServerCore {
   std::uint64_t next_id_ = 0;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> io_stopped_{false};
   std::atomic<int> refusing_{0};  // connections being answered 503 right now
 
   std::mutex hub_mu_;
@@ -421,13 +424,14 @@ struct ReplyInfo {
   std::string request_id;
 };
 
-bhttp::response<bhttp::string_body> to_beast(Response&& res, const ReplyInfo& info) {
-  bhttp::response<bhttp::string_body> out;
+// Status line and headers of `res` (everything but the body) into `out`.
+template <typename Body>
+void set_head(bhttp::response<Body>& out, const Response& res, const ReplyInfo& info) {
   out.version(info.version);
   out.result(static_cast<unsigned>(res.status));
   const bool no_body = res.status == 204 || res.status == 304 || res.status < 200;
   if (!res.content_type.empty() && !no_body) out.set(bhttp::field::content_type, res.content_type);
-  for (auto& [name, value] : res.headers) out.insert(name, value);
+  for (const auto& [name, value] : res.headers) out.insert(name, value);
   // A handler may choose a different policy (say, a framable widget); otherwise the safe one.
   auto set_default = [&](std::string_view name, std::string_view value) {
     if (out.find(bsv(name)) == out.end()) out.set(bsv(name), bsv(value));
@@ -438,6 +442,12 @@ bhttp::response<bhttp::string_body> to_beast(Response&& res, const ReplyInfo& in
   set_default("X-Frame-Options", "DENY");
   out.set("X-Request-Id", info.request_id);
   out.keep_alive(info.keep_alive);
+}
+
+bhttp::response<bhttp::string_body> to_beast(Response&& res, const ReplyInfo& info) {
+  bhttp::response<bhttp::string_body> out;
+  set_head(out, res, info);
+  const bool no_body = res.status == 204 || res.status == 304 || res.status < 200;
   if (no_body) return out;
   if (info.head) {
     out.content_length(res.body.size());
@@ -736,6 +746,10 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
         return core.handle(*req);
       };
       auto res = co_await core_.on_pool(std::move(task));
+      if (res.stream) {
+        if (!co_await reply_stream(std::move(res), info, method, path, start)) break;
+        continue;
+      }
       if (!co_await reply(std::move(res), info, method, path, start)) break;
     }
     if (!ws_) {
@@ -756,6 +770,113 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     log_access(info.request_id, method, path, status, start);
     co_return !ec && info.keep_alive && !core_.stopping();
   }
+
+  // Sends the status and headers, then runs the response's producer on the worker pool; each
+  // piece it writes is handed to this connection's strand and written before the producer goes
+  // on (one piece in flight: memory stays bounded whatever the body's size). False when the
+  // connection must close afterwards — always after a failed or cut-off body, which ends with
+  // a reset instead of the last chunk.
+  awaitable<bool> reply_stream(Response res, ReplyInfo info, std::string_view method,
+                               std::string_view path, std::chrono::steady_clock::time_point start) {
+    if (core_.stopping()) info.keep_alive = false;
+    // HTTP/1.0 has no chunked transfer: the body ends when the connection closes.
+    const bool chunked = info.version >= 11;
+    if (!chunked) info.keep_alive = false;
+    const int status = res.status;
+    auto producer = std::move(res.stream);
+    bhttp::response<bhttp::empty_body> head;
+    set_head(head, res, info);
+    if (chunked) head.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> serializer(head);
+    const auto timeout = std::chrono::seconds(core_.options().read_timeout_s);
+    stream_.expires_after(timeout);
+    beast::error_code ec;
+    co_await bhttp::async_write_header(stream_, serializer, redirect(ec));
+    if (ec || info.head) {
+      log_access(info.request_id, method, path, status, start);
+      co_return !ec && info.keep_alive && !core_.stopping();
+    }
+
+    auto sent = std::make_shared<std::atomic<std::uint64_t>>(0);
+    BodyWriterState writer{this, chunked, timeout, sent};
+    auto task = [producer = std::move(producer), writer]() -> std::string {
+      Response::BodyWriter write = [&writer](std::string_view piece) { return writer(piece); };
+      try {
+        Status done = producer(write);
+        return done.ok() ? std::string() : done.error().message;
+      } catch (const std::exception& e) {
+        return std::string("exception: ") + e.what();
+      }
+    };
+    const std::string failure = co_await core_.on_pool(std::move(task));
+    if (failure.empty() && chunked) {
+      stream_.expires_after(timeout);
+      co_await asio::async_write(stream_, bhttp::make_chunk_last(), redirect(ec));
+    }
+    if (!failure.empty() || ec) {
+      spdlog::warn("request {}: {} {}: body cut off after {} bytes: {}", info.request_id, method,
+                   path, sent->load(), failure.empty() ? ec.message() : failure);
+      log_access(info.request_id, method, path, status, start);
+      // An abortive close (RST): the client sees an error, never a body that looks complete.
+      beast::error_code ignored;
+      stream_.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+      stream_.socket().close(ignored);
+      co_return false;
+    }
+    log_access(info.request_id, method, path, status, start);
+    co_return info.keep_alive && !core_.stopping();
+  }
+
+  // The BodyWriter of a streamed response, called on a pool thread while the connection's
+  // coroutine waits for the producer: posts the piece's write to the strand and waits for it.
+  struct BodyWriterState {
+    HttpSession* session;
+    bool chunked;
+    std::chrono::seconds timeout;
+    std::shared_ptr<std::atomic<std::uint64_t>> sent;
+
+    bool operator()(std::string_view piece) const {
+      if (piece.empty()) return !session->core_.io_stopped();
+      struct Wait {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool done = false;
+        beast::error_code ec;
+        std::string piece;  // owned here: the producer may give up waiting (shutdown)
+      };
+      auto wait = std::make_shared<Wait>();
+      wait->piece.assign(piece);
+      HttpSession* s = session;
+      const bool chunk = chunked;
+      const auto limit = timeout;
+      asio::post(s->executor_, [s, wait, chunk, limit] {
+        const std::string& piece = wait->piece;
+        auto finish = [wait](beast::error_code ec, std::size_t) {
+          std::lock_guard lock(wait->mu);
+          wait->ec = ec;
+          wait->done = true;
+          wait->cv.notify_all();
+        };
+        s->stream_.expires_after(limit);
+        if (chunk) {
+          asio::async_write(s->stream_, bhttp::make_chunk(asio::buffer(piece.data(), piece.size())),
+                            finish);
+        } else {
+          asio::async_write(s->stream_, asio::buffer(piece.data(), piece.size()), finish);
+        }
+      });
+      ScopedBlocking blocking;
+      std::unique_lock lock(wait->mu);
+      while (!wait->done) {
+        // Once the I/O threads have stopped (drain timeout at shutdown) the write never ends.
+        if (session->core_.io_stopped()) return false;
+        wait->cv.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      if (wait->ec) return false;
+      *sent += piece.size();
+      return true;
+    }
+  };
 
   awaitable<void> reply_to_read_error(beast::error_code ec,
                                       bhttp::request_parser<bhttp::string_body>& parser,
@@ -964,6 +1085,7 @@ void ServerCore::run() {
     }
   }
   work.reset();
+  io_stopped_.store(true, std::memory_order_release);
   ioc_.stop();
   for (auto& t : threads) t.join();
   join_pool();
@@ -1015,7 +1137,7 @@ Response ServerCore::handle(Request& req) const {
     }
   }
   res = file ? std::move(*file) : router_.dispatch(req);
-  maybe_gzip(res, req.header("accept-encoding"));
+  if (!res.stream) maybe_gzip(res, req.header("accept-encoding"));
   return res;
 }
 

@@ -42,6 +42,15 @@ struct Response {
   std::string content_type = "application/json";
   Headers headers;  // extra headers (Set-Cookie may repeat)
   std::string body;
+  // A body too large to hold in memory (exports): when set, `body` is ignored and the server
+  // sends the status and headers, then calls this on the worker pool to write the body piece by
+  // piece (HTTP/1.1 chunked transfer; HTTP/1.0: until the connection closes). `write` sends one
+  // piece and answers false once the client has gone (disconnected, or stopped reading for
+  // ServerOptions::read_timeout_s), after which the producer should stop. When the producer
+  // answers an error (or throws) the server resets the connection (TCP RST) without the last
+  // chunk, so a client never mistakes a cut-off body for a complete one. Not compressed.
+  using BodyWriter = std::function<bool(std::string_view piece)>;
+  std::function<Status(const BodyWriter& write)> stream;
 
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

@@ -1,12 +1,13 @@
 // Exports beyond CSV: Excel workbooks (libxlsxwriter) and vCard 4 (RFC 6350). Same list query,
-// scope and field permissions as export.csv (service.cc).
+// scope and field permissions as export.csv (service.cc). vCards stream like CSV; a workbook is
+// a zip that is only complete at its end, so it is built in a temporary file first (its rows
+// never all in memory) and then sent from that file.
 #include <unistd.h>
 #include <xlsxwriter.h>
 
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "record/import.h"
 #include "record/service.h"
@@ -38,15 +39,16 @@ struct TempFile {
 
 }  // namespace
 
-Result<std::string> RecordService::export_xlsx(const access::Principal& p, const schema::Entity& e,
-                                               ListParams lp) {
+Result<RecordService::ExportBody> RecordService::export_xlsx(const access::Principal& p,
+                                                             const schema::Entity& e, ListParams lp,
+                                                             int max_rows) {
   RP_ASSIGN(auto cols, export_columns(p, e, lp.fields));
-  TempFile file;
-  if (file.path.empty()) return make_error(Errc::kInternal, "cannot create a temporary file");
+  auto file = std::make_shared<TempFile>();
+  if (file->path.empty()) return make_error(Errc::kInternal, "cannot create a temporary file");
   lxw_workbook_options opts{};
   opts.constant_memory = LXW_TRUE;  // rows go straight to disk: exports of any size
   std::unique_ptr<lxw_workbook, void (*)(lxw_workbook*)> wb(
-      workbook_new_opt(file.path.c_str(), &opts), [](lxw_workbook* w) {
+      workbook_new_opt(file->path.c_str(), &opts), [](lxw_workbook* w) {
         if (w) workbook_close(w);
       });
   if (!wb) return make_error(Errc::kInternal, "cannot start the workbook");
@@ -60,6 +62,11 @@ Result<std::string> RecordService::export_xlsx(const access::Principal& p, const
   worksheet_freeze_panes(ws, 1, 0);
   lxw_row_t r = 0;
   RP_TRY(export_each(p, e, lp, [&](const json::Value& item) -> Status {
+    if (r >= static_cast<lxw_row_t>(max_rows))
+      return make_error(Errc::kTooLarge,
+                        "more than " + std::to_string(max_rows) +
+                            " rows do not fit in one Excel sheet; narrow the filter or export CSV",
+                        "filter");
     ++r;
     for (size_t c = 0; c < cols.size(); ++c) {
       const Field& f = *cols[c];
@@ -83,25 +90,34 @@ Result<std::string> RecordService::export_xlsx(const access::Principal& p, const
   if (err != LXW_NO_ERROR)
     return make_error(Errc::kInternal,
                       std::string("writing the workbook failed: ") + lxw_strerror(err));
-  std::ifstream in(file.path, std::ios::binary);
-  std::ostringstream data;
-  data << in.rdbuf();
-  return data.str();
+  auto in = std::make_shared<std::ifstream>(file->path, std::ios::binary);
+  if (!*in) return make_error(Errc::kInternal, "cannot read the workbook back");
+  // The file is removed when the body (holding `file`) is destroyed.
+  return ExportBody([file, in](const ExportWriter& write) -> Status {
+    std::string piece(64 * 1024, '\0');
+    while (*in) {
+      in->read(piece.data(), static_cast<std::streamsize>(piece.size()));
+      const auto n = static_cast<std::size_t>(in->gcount());
+      if (n == 0) break;
+      if (!write(std::string_view(piece.data(), n)))
+        return make_error(Errc::kBadRequest, "the export's receiver went away; export stopped");
+    }
+    if (in->bad()) return make_error(Errc::kInternal, "reading the workbook back failed");
+    return {};
+  });
 }
 
-Result<std::string> RecordService::export_vcard(const access::Principal& p, const schema::Entity& e,
-                                                ListParams lp) {
+Result<RecordService::ExportBody> RecordService::export_vcard(const access::Principal& p,
+                                                              const schema::Entity& e,
+                                                              ListParams lp) {
   bool has_contact_data = false;
   for (const auto& f : e.fields)
     if (f.type == FieldType::kPhoneList || f.type == FieldType::kEmailList) has_contact_data = true;
   if (!has_contact_data)
     return make_error(Errc::kBadRequest, e.plural + " have no phones or emails to put in vCards");
-  std::string out;
-  RP_TRY(export_each(p, e, lp, [&](const json::Value& item) -> Status {
-    out += vcard_of(e, item);
-    return {};
-  }));
-  return out;
+  return export_text_body(
+      p, e, std::move(lp), std::string(),
+      [&e](std::string& out, const json::Value& item) { out += vcard_of(e, item); });
 }
 
 }  // namespace rapport::record

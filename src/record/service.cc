@@ -1539,24 +1539,54 @@ Result<std::vector<const Field*>> RecordService::export_columns(const Principal&
   return cols;
 }
 
+Status RecordService::each_listed(const Principal& p, const Entity& e, ListParams lp,
+                                  std::string page,
+                                  const std::function<Status(const json::Value&)>& each) {
+  for (;;) {
+    // Pages through the same list query as the UI so filters, sort and scope agree.
+    RP_ASSIGN(json::Document doc, json::parse(page));
+    for (const auto& item : (*json::member(doc, "items")).GetArray()) RP_TRY(each(item));
+    const json::Value* next = json::member(doc, "next_cursor");
+    if (!next || !next->IsString()) return {};
+    lp.cursor = next->GetString();
+    RP_ASSIGN(page, list(p, e, lp));
+  }
+}
+
 Status RecordService::export_each(const Principal& p, const Entity& e, ListParams lp,
                                   const std::function<Status(const json::Value&)>& each) {
   lp.limit = kMaxPageSize;
   lp.fields.clear();
-  int total = 0;
-  for (;;) {
-    // Pages through the same list query as the UI so filters, sort and scope agree.
-    RP_ASSIGN(std::string page, list(p, e, lp));
-    RP_ASSIGN(json::Document doc, json::parse(page));
-    for (const auto& item : (*json::member(doc, "items")).GetArray()) {
-      RP_TRY(each(item));
-      if (++total >= kMaxExportRows) return {};
-    }
-    const json::Value* next = json::member(doc, "next_cursor");
-    if (!next || !next->IsString()) break;
-    lp.cursor = next->GetString();
-  }
-  return {};
+  RP_ASSIGN(std::string page, list(p, e, lp));
+  return each_listed(p, e, std::move(lp), std::move(page), each);
+}
+
+Result<RecordService::ExportBody> RecordService::export_text_body(
+    const Principal& p, const Entity& e, ListParams lp, std::string head,
+    std::function<void(std::string&, const json::Value&)> row) {
+  // Pieces of about this size go to the writer: large enough that writing costs little per row.
+  constexpr std::size_t kPiece = 64 * 1024;
+  lp.limit = kMaxPageSize;
+  lp.fields.clear();
+  RP_ASSIGN(std::string first, list(p, e, lp));
+  auto page = std::make_shared<std::string>(std::move(first));
+  return ExportBody([this, p, &e, lp = std::move(lp), head = std::move(head), row = std::move(row),
+                     page](const ExportWriter& write) -> Status {
+    std::string out = head;
+    out.reserve(kPiece + 4096);
+    auto flush = [&]() -> Status {
+      if (!write(out))
+        return make_error(Errc::kBadRequest, "the export's receiver went away; export stopped");
+      out.clear();
+      return {};
+    };
+    RP_TRY(each_listed(p, e, lp, std::move(*page), [&](const json::Value& item) -> Status {
+      row(out, item);
+      if (out.size() >= kPiece) RP_TRY(flush());
+      return {};
+    }));
+    return out.empty() ? Status{} : flush();
+  });
 }
 
 std::string export_text(const Field& f, const json::Value* v) {
@@ -1568,23 +1598,23 @@ std::string export_text(const Field& f, const json::Value* v) {
   return to_text(f, row, 0);
 }
 
-Result<std::string> RecordService::export_csv(const Principal& p, const Entity& e, ListParams lp) {
+Result<RecordService::ExportBody> RecordService::export_csv(const Principal& p, const Entity& e,
+                                                            ListParams lp) {
   RP_ASSIGN(auto cols, export_columns(p, e, lp.fields));
-  std::string out = "\xEF\xBB\xBF";
+  std::string head = "\xEF\xBB\xBF";
   for (size_t i = 0; i < cols.size(); ++i) {
-    if (i) out += ',';
-    csv_cell(out, cols[i]->name);
+    if (i) head += ',';
+    csv_cell(head, cols[i]->name);
   }
-  out += "\r\n";
-  RP_TRY(export_each(p, e, lp, [&](const json::Value& item) -> Status {
-    for (size_t i = 0; i < cols.size(); ++i) {
-      if (i) out += ',';
-      csv_cell(out, export_text(*cols[i], json::member(item, cols[i]->name)));
-    }
-    out += "\r\n";
-    return {};
-  }));
-  return out;
+  head += "\r\n";
+  return export_text_body(p, e, std::move(lp), std::move(head),
+                          [cols](std::string& out, const json::Value& item) {
+                            for (size_t i = 0; i < cols.size(); ++i) {
+                              if (i) out += ',';
+                              csv_cell(out, export_text(*cols[i], json::member(item, cols[i]->name)));
+                            }
+                            out += "\r\n";
+                          });
 }
 
 std::string RecordService::metadata_json(const Principal& p) const {

@@ -28,7 +28,9 @@ namespace rapport::record {
 
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
-constexpr int kMaxExportRows = 1000000;
+// Data rows of one Excel sheet (Excel's limit is 1,048,576 rows, the header row included): an
+// xlsx export of more is refused (kTooLarge). CSV and vCard exports stream and have no limit.
+constexpr int kMaxXlsxRows = 1048575;
 
 // What a hook sees. `input` is the request body (hooks may remove members they consume in
 // `prepare`, stashing them); `values` holds the validated field values about to be written.
@@ -207,21 +209,30 @@ class RecordService {
   };
   Result<std::string> aggregate(const access::Principal& p, const schema::Entity& e,
                                 const AggregateParams& ap);
-  // CSV (RFC 4180, UTF-8 with BOM) of the list, all pages, readable fields only.
-  Result<std::string> export_csv(const access::Principal& p, const schema::Entity& e,
-                                 ListParams params);
-  // The same list as an Excel workbook (.xlsx, one sheet) and, for entities with phone/email
-  // lists, as vCard 4 (RFC 6350) — export.cc.
-  Result<std::string> export_xlsx(const access::Principal& p, const schema::Entity& e,
+  // An export's body: writes the whole file through `write`, piece by piece (about 64 KiB
+  // each); `write` answers false once the receiver is gone, and the export then stops with an
+  // error. Call it at most once; the entity passed to the export must outlive it.
+  using ExportWriter = std::function<bool(std::string_view piece)>;
+  using ExportBody = std::function<Status(const ExportWriter& write)>;
+  // CSV (RFC 4180, UTF-8 with BOM) of the list, every page, readable fields only. Columns,
+  // filter, sort and scope are checked and the first page is read before this returns, so their
+  // errors come before any byte is written; the other pages are read (each in its own read
+  // transaction, by cursor) while the body is written, so memory does not grow with the list.
+  Result<ExportBody> export_csv(const access::Principal& p, const schema::Entity& e,
+                                ListParams params);
+  // The same list, for entities with phone/email lists, as vCard 4 (RFC 6350) — export.cc.
+  Result<ExportBody> export_vcard(const access::Principal& p, const schema::Entity& e,
                                   ListParams params);
-  Result<std::string> export_vcard(const access::Principal& p, const schema::Entity& e,
-                                   ListParams params);
+  // …and as an Excel workbook (.xlsx, one sheet). The workbook is written to a temporary file
+  // (libxlsxwriter's constant-memory mode) before this returns, and the body sends that file;
+  // more than `max_rows` rows is kTooLarge (nothing written) — export.cc.
+  Result<ExportBody> export_xlsx(const access::Principal& p, const schema::Entity& e,
+                                 ListParams params, int max_rows = kMaxXlsxRows);
   // Columns an export writes: `fields` (comma list) or the default set, readable fields only.
   Result<std::vector<const schema::Field*>> export_columns(const access::Principal& p,
                                                            const schema::Entity& e,
                                                            std::string_view fields) const;
-  // Calls `each` with every record of the list (as JSON, hidden fields left out), all pages, up
-  // to kMaxExportRows.
+  // Calls `each` with every record of the list (as JSON, hidden fields left out), all pages.
   Status export_each(const access::Principal& p, const schema::Entity& e, ListParams params,
                      const std::function<Status(const json::Value&)>& each);
   // "Scan now" (POST /duplicates/scan/run): the process's scheduled duplicate scan
@@ -252,6 +263,14 @@ class RecordService {
  private:
   friend class Importer;  // import.cc: batches through insert_one/update_one
   friend class Deduper;   // duplicates.cc, merge.cc: candidate search, merge and undo
+  // Calls `each` with every record of `page` (a list answer for `params`) and of the pages after
+  // it, reading each next page by its cursor.
+  Status each_listed(const access::Principal& p, const schema::Entity& e, ListParams params,
+                     std::string page, const std::function<Status(const json::Value&)>& each);
+  // A streamed text export: `head`, then `row` appends each record's text (export_csv, _vcard).
+  Result<ExportBody> export_text_body(const access::Principal& p, const schema::Entity& e,
+                                      ListParams params, std::string head,
+                                      std::function<void(std::string&, const json::Value&)> row);
   struct Inserted {
     std::int64_t id;
     std::vector<storage::SqlValue> row;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -514,6 +515,112 @@ TEST_F(ServerTest, HandlerWaitingInsideScopedBlockingLeavesThePoolFreeForOthers)
   EXPECT_EQ(res.result_int(), 200);
   first.join();
   EXPECT_TRUE(waited_ok);
+}
+
+// A streamed response of `pieces` pieces "piece 0\n", "piece 1\n", …; fails after `fail_after`
+// pieces when that is ≥ 0. Counts the pieces the client accepted and whether `write` refused.
+struct Streamer {
+  int pieces = 0;
+  int fail_after = -1;
+  std::atomic<int> written{0};
+  std::atomic<bool> refused{false};
+  std::atomic<bool> done{false};
+
+  Response response() {
+    Response res;
+    res.content_type = "text/plain";
+    res.stream = [this](const Response::BodyWriter& write) -> Status {
+      struct Done {
+        std::atomic<bool>& flag;
+        ~Done() { flag = true; }
+      } mark{done};
+      for (int i = 0; i < pieces; ++i) {
+        if (i == fail_after) return make_error(Errc::kStorage, "the database went away");
+        // Large pieces, so that a client that stopped reading is noticed once the kernel
+        // buffers are full.
+        std::string piece = "piece " + std::to_string(i) + "\n" + std::string(64 * 1024, '.') + "\n";
+        if (!write(piece)) {
+          refused = true;
+          return make_error(Errc::kBadRequest, "client gone");
+        }
+        ++written;
+      }
+      return {};
+    };
+    return res;
+  }
+};
+
+TEST_F(ServerTest, StreamedBodyIsChunkedAndTheConnectionStaysUsable) {
+  Streamer streamer;
+  streamer.pieces = 20;
+  router_.add("GET", "/api/v1/stream", [&](Request&) { return streamer.response(); });
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/api/v1/stream", {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_TRUE(res.chunked());
+  EXPECT_EQ(res.find(bhttp::field::content_encoding), res.end()) << "streams are not compressed";
+  EXPECT_EQ(sv(res["X-Content-Type-Options"]), "nosniff");
+  std::string expected;
+  for (int i = 0; i < 20; ++i)
+    expected += "piece " + std::to_string(i) + "\n" + std::string(64 * 1024, '.') + "\n";
+  EXPECT_TRUE(res.body() == expected) << "body of " << res.body().size() << " bytes";
+  EXPECT_TRUE(res.keep_alive());
+  // HEAD: the headers alone; the producer does not run.
+  streamer.written = 0;
+  auto head = c.request(bhttp::verb::head, "/api/v1/stream");
+  EXPECT_EQ(head.result_int(), 200);
+  EXPECT_EQ(streamer.written, 0);
+  // Same connection, next request.
+  EXPECT_EQ(c.request(bhttp::verb::get, "/api/v1/items/7").body(), R"({"id":"7"})");
+}
+
+TEST_F(ServerTest, FailingStreamedBodyEndsWithAResetNotTheLastChunk) {
+  Streamer streamer;
+  streamer.pieces = 10;
+  streamer.fail_after = 3;
+  router_.add("GET", "/api/v1/stream", [&](Request&) { return streamer.response(); });
+  start_server();
+  Client c(port_);
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/api/v1/stream", 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  bhttp::write(c.socket(), req);
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  bhttp::read(c.socket(), buffer, parser, ec);
+  EXPECT_TRUE(ec) << "the body must not parse as complete";
+  EXPECT_FALSE(parser.is_done());
+  EXPECT_TRUE(parser.is_header_done());
+  EXPECT_EQ(parser.get().result_int(), 200);
+  EXPECT_EQ(streamer.written, 3);
+  // The server is fine for everyone else.
+  Client other(port_);
+  EXPECT_EQ(other.request(bhttp::verb::get, "/api/v1/items/1").result_int(), 200);
+}
+
+TEST_F(ServerTest, FailingClientThatDisconnectsStopsTheStreamProducer) {
+  Streamer streamer;
+  streamer.pieces = 100000;  // ~6.5 GB: only stops because the client goes away
+  router_.add("GET", "/api/v1/stream", [&](Request&) { return streamer.response(); });
+  start_server();
+  {
+    Client c(port_);
+    bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/api/v1/stream", 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    bhttp::write(c.socket(), req);
+    std::array<char, 4096> some;
+    c.socket().read_some(asio::buffer(some));
+    while (streamer.written < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    c.socket().set_option(asio::socket_base::linger(true, 0));
+  }  // closed (reset) with the body unread
+  while (!streamer.done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(streamer.refused);
+  EXPECT_LT(streamer.written, 1000);
+  Client other(port_);
+  EXPECT_EQ(other.request(bhttp::verb::get, "/api/v1/items/1").result_int(), 200);
 }
 
 TEST(ServerListen, FailingBindOnBusyPortThrows) {
