@@ -193,6 +193,62 @@ TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
   EXPECT_EQ(seen.size(), 23u);
 }
 
+TEST_F(ServiceTest, ExportCsvStreamsEveryPageAndStopsWhenTheWriterRefuses) {
+  for (int i = 0; i < 1203; ++i)
+    ASSERT_TRUE(service->create(admin, *account, "{\"name\":\"E" + std::to_string(i) + "\"}").ok());
+  ListParams lp;
+  lp.fields = "name";
+  auto body = service->export_csv(admin, *account, lp);
+  ASSERT_TRUE(body.ok());
+  std::string csv;
+  int pieces = 0;
+  ASSERT_TRUE((*body)([&](std::string_view piece) {
+                ++pieces;
+                csv += piece;
+                return true;
+              }).ok());
+  std::size_t lines = 0;
+  for (std::size_t at = csv.find("\r\n"); at != std::string::npos; at = csv.find("\r\n", at + 2))
+    ++lines;
+  for (int i = 0; i < 1203; ++i)
+    EXPECT_NE(csv.find("\r\nE" + std::to_string(i) + "\r\n"), std::string::npos) << i;
+  EXPECT_EQ(lines, 1204u) << "header + every record once";
+  EXPECT_TRUE(csv.starts_with("\xEF\xBB\xBFname\r\n"));
+
+  // A writer that refuses (the client went away) stops the export with an error.
+  lp.fields.clear();
+  auto again = service->export_csv(admin, *account, lp);
+  ASSERT_TRUE(again.ok());
+  int calls = 0;
+  auto stopped = (*again)([&](std::string_view) { return ++calls < 2; });
+  EXPECT_FALSE(stopped.ok());
+  EXPECT_EQ(calls, 2) << "no write after the refusal";
+
+  // Errors in the request come before the body exists.
+  lp.sort = "nope";
+  auto bad = service->export_csv(admin, *account, lp);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "sort");
+}
+
+TEST_F(ServiceTest, FailingXlsxExportOverTheSheetLimitIsTooLarge) {
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(service->create(admin, *account, "{\"name\":\"X" + std::to_string(i) + "\"}").ok());
+  auto over = service->export_xlsx(admin, *account, {}, 3);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, Errc::kTooLarge);
+  EXPECT_EQ(over.error().field, "filter");
+  EXPECT_NE(over.error().message.find("more than 3 rows"), std::string::npos);
+  auto fits = service->export_xlsx(admin, *account, {}, 4);
+  ASSERT_TRUE(fits.ok());
+  std::string file;
+  ASSERT_TRUE((*fits)([&](std::string_view piece) {
+                file += piece;
+                return true;
+              }).ok());
+  EXPECT_TRUE(file.starts_with("PK"));
+}
+
 // The query plan of the list statement, one line per step (SQLite's EXPLAIN QUERY PLAN).
 std::string list_plan(storage::Store& store, RecordService& service, const access::Principal& p,
                       const schema::Entity& e, const ListParams& lp) {
