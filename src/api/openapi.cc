@@ -503,7 +503,9 @@ void file_paths(json::Writer& w, const schema::Entity& e) {
       "Export the list of " + e.label_plural.en + " as CSV", e.plural, export_params(true), "",
       "200",
       download_response("text/csv",
-                        "CSV (UTF-8 with BOM), one row per record; hidden fields left out"));
+                        "CSV (UTF-8 with BOM), one row per record; hidden fields left out. "
+                        "Streamed with chunked transfer as the pages are read: a download that "
+                        "fails midway ends with a connection reset, not a short file"));
   w.EndObject();
   json::key(w, base + "/export.xlsx");
   w.StartObject();
@@ -512,7 +514,8 @@ void file_paths(json::Writer& w, const schema::Entity& e) {
       "Export the list of " + e.label_plural.en + " as an Excel workbook", e.plural,
       export_params(true), "", "200",
       download_response("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        "one sheet, numbers and booleans typed; hidden fields left out"));
+                        "one sheet, numbers and booleans typed; hidden fields left out; at "
+                        "most 1,048,575 rows (413 too_large above)"));
   w.EndObject();
   bool has_contact_data = false;
   for (const auto& f : e.fields)
@@ -523,7 +526,9 @@ void file_paths(json::Writer& w, const schema::Entity& e) {
     raw_operation(w, "get", "export_" + e.plural + "_vcf",
                   "Export the list of " + e.label_plural.en + " as vCard 4", e.plural,
                   export_params(false), "", "200",
-                  download_response("text/vcard", "vCard 4 (RFC 6350), one card per record"));
+                  download_response("text/vcard",
+                                    "vCard 4 (RFC 6350), one card per record; "
+                                    "streamed like the CSV"));
     w.EndObject();
   }
 }

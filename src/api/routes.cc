@@ -607,9 +607,8 @@ void register_routes(http::Router& router, Services services) {
                                                       : s.records.export_vcard(p, *e, lp));
                          http::Response r = download(type, e->plural + "." + suffix, {});
                          // `e` is captured: the body reads the entity while it runs.
-                         r.stream = [e, body = std::move(body)](const http::Response::BodyWriter& w) {
-                           return body(w);
-                         };
+                         r.stream = [e, body = std::move(body)](
+                                        const http::Response::BodyWriter& w) { return body(w); };
                          return r;
                        }));
   }

@@ -1607,14 +1607,14 @@ Result<RecordService::ExportBody> RecordService::export_csv(const Principal& p, 
     csv_cell(head, cols[i]->name);
   }
   head += "\r\n";
-  return export_text_body(p, e, std::move(lp), std::move(head),
-                          [cols](std::string& out, const json::Value& item) {
-                            for (size_t i = 0; i < cols.size(); ++i) {
-                              if (i) out += ',';
-                              csv_cell(out, export_text(*cols[i], json::member(item, cols[i]->name)));
-                            }
-                            out += "\r\n";
-                          });
+  return export_text_body(
+      p, e, std::move(lp), std::move(head), [cols](std::string& out, const json::Value& item) {
+        for (size_t i = 0; i < cols.size(); ++i) {
+          if (i) out += ',';
+          csv_cell(out, export_text(*cols[i], json::member(item, cols[i]->name)));
+        }
+        out += "\r\n";
+      });
 }
 
 std::string RecordService::metadata_json(const Principal& p) const {

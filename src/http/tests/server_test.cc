@@ -538,7 +538,8 @@ struct Streamer {
         if (i == fail_after) return make_error(Errc::kStorage, "the database went away");
         // Large pieces, so that a client that stopped reading is noticed once the kernel
         // buffers are full.
-        std::string piece = "piece " + std::to_string(i) + "\n" + std::string(64 * 1024, '.') + "\n";
+        std::string piece =
+            "piece " + std::to_string(i) + "\n" + std::string(64 * 1024, '.') + "\n";
         if (!write(piece)) {
           refused = true;
           return make_error(Errc::kBadRequest, "client gone");

@@ -3945,7 +3945,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -4041,7 +4041,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -5243,7 +5243,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -5337,7 +5337,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description vCard 4 (RFC 6350), one card per record */
+            /** @description vCard 4 (RFC 6350), one card per record; streamed like the CSV */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -5433,7 +5433,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -6706,7 +6706,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -6800,7 +6800,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description vCard 4 (RFC 6350), one card per record */
+            /** @description vCard 4 (RFC 6350), one card per record; streamed like the CSV */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -6896,7 +6896,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -7888,7 +7888,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -7984,7 +7984,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -9165,7 +9165,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -9261,7 +9261,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -10156,7 +10156,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -10252,7 +10252,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -11235,7 +11235,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -11331,7 +11331,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -12408,7 +12408,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -12504,7 +12504,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -13399,7 +13399,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -13495,7 +13495,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -14473,7 +14473,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -14569,7 +14569,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -15464,7 +15464,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out */
+            /** @description CSV (UTF-8 with BOM), one row per record; hidden fields left out. Streamed with chunked transfer as the pages are read: a download that fails midway ends with a connection reset, not a short file */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -15560,7 +15560,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one sheet, numbers and booleans typed; hidden fields left out */
+            /** @description one sheet, numbers and booleans typed; hidden fields left out; at most 1,048,575 rows (413 too_large above) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
