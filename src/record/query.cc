@@ -293,10 +293,29 @@ Result<std::vector<SqlValue>> decode_cursor(std::string_view cursor, size_t arit
   return out;
 }
 
+namespace {
+// System columns every row has a value in: a cursor condition on them needs no NULL arm, so the
+// database can seek its index to the cursor instead of scanning it from the first row (an
+// `OR col IS NULL` arm made every page of a newest-first list scan all the rows before it).
+bool never_null(const Field& f) {
+  return f.system &&
+         (f.name == "id" || f.name == "created_at" || f.name == "updated_at" || f.name == "version");
+}
+}  // namespace
+
 std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<SqlValue>& values,
                          std::vector<SqlValue>& params) {
   // Rows after (v1..vn) in order: OR over i of (k1 = v1 AND … AND k(i-1) = v(i-1) AND ki after vi),
   // with NULLs first in ascending and last in descending order.
+  // First a range on k1 that every such row is in, when there is one (k1 ≥ v1 ascending; k1 ≤ v1
+  // descending when k1 is never NULL): with parameters the database cannot derive it from the
+  // OR, and without it a later page scans the index from its first row instead of seeking.
+  std::string range;
+  if (!keys.empty() && !storage::is_null(values[0]) &&
+      (!keys[0].desc || never_null(*keys[0].field))) {
+    range = quote(keys[0].field->name) + (keys[0].desc ? " <= ? AND " : " >= ? AND ");
+    params.push_back(values[0]);
+  }
   std::string out;
   for (size_t i = 0; i < keys.size(); ++i) {
     std::string term;
@@ -321,7 +340,10 @@ std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<Sql
     } else {
       if (null)
         term += "1 = 0";
-      else {
+      else if (never_null(*keys[i].field)) {
+        term += col + " < ?";
+        params.push_back(values[i]);
+      } else {
         term += "(" + col + " < ? OR " + col + " IS NULL)";
         params.push_back(values[i]);
       }
@@ -329,7 +351,7 @@ std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<Sql
     if (!out.empty()) out += " OR ";
     out += "(" + term + ")";
   }
-  return "(" + out + ")";
+  return "(" + range + "(" + out + "))";
 }
 
 std::string scope_sql(const access::Principal& p, access::Scope s, std::vector<SqlValue>& params) {

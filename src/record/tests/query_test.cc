@@ -161,10 +161,27 @@ TEST_F(QueryTest, CursorRoundTripAndKeysetCondition) {
   auto keys = parse_sort("-employees,name", entity, sales).value();
   std::vector<storage::SqlValue> p;
   std::string cond = after_cursor(keys, *back, p);
+  // A descending key that may be NULL gets no leading range (NULLs come after the cursor).
   EXPECT_EQ(cond,
-            "(((\"employees\" < ? OR \"employees\" IS NULL)) OR (\"employees\" = ? AND \"name\" IS "
-            "NOT NULL) "
-            "OR (\"employees\" = ? AND \"name\" IS NULL AND (\"id\" < ? OR \"id\" IS NULL)))");
+            "((((\"employees\" < ? OR \"employees\" IS NULL)) OR (\"employees\" = ? AND \"name\" "
+            "IS NOT NULL) OR (\"employees\" = ? AND \"name\" IS NULL AND \"id\" < ?)))");
+  EXPECT_EQ(p.size(), 4u);
+
+  // Never-NULL system keys: no NULL arm, and a leading range the index can seek to.
+  std::vector<storage::SqlValue> at = {std::string("2026-11-23T01:00:00.000Z"), std::int64_t{7}};
+  p.clear();
+  cond = after_cursor(parse_sort("-created_at", entity, sales).value(), at, p);
+  EXPECT_EQ(cond,
+            "(\"created_at\" <= ? AND ((\"created_at\" < ?) OR (\"created_at\" = ? AND \"id\" < "
+            "?)))");
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_EQ(std::get<std::string>(p[0]), "2026-11-23T01:00:00.000Z");
+  EXPECT_EQ(std::get<std::int64_t>(p[3]), 7);
+  // Ascending: the range holds whatever the key (NULLs come before the cursor).
+  p.clear();
+  std::vector<storage::SqlValue> named = {std::string("Acme"), std::int64_t{7}};
+  cond = after_cursor(parse_sort("name", entity, sales).value(), named, p);
+  EXPECT_EQ(cond.rfind("(\"name\" >= ? AND ", 0), 0u) << cond;
   EXPECT_EQ(p.size(), 4u);
 }
 
