@@ -310,6 +310,22 @@ std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<Sql
   // First a range on k1 that every such row is in, when there is one (k1 ≥ v1 ascending; k1 ≤ v1
   // descending when k1 is never NULL): with parameters the database cannot derive it from the
   // OR, and without it a later page scans the index from its first row instead of seeking.
+  // Keys that are all never NULL and all in one direction (the default newest first: created_at,
+  // id) compare as one row value, which the database seeks to even among rows that share the
+  // first key's value (a batch imported in one transaction shares its created_at).
+  bool row_value = !keys.empty();
+  for (size_t i = 0; i < keys.size(); ++i)
+    row_value = row_value && never_null(*keys[i].field) && keys[i].desc == keys[0].desc &&
+                !storage::is_null(values[i]);
+  if (row_value) {
+    std::string cols, marks;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      cols += (i ? ", " : "") + quote(keys[i].field->name);
+      marks += i ? ", ?" : "?";
+      params.push_back(values[i]);
+    }
+    return "((" + cols + ") " + (keys[0].desc ? "<" : ">") + " (" + marks + "))";
+  }
   std::string range;
   if (!keys.empty() && !storage::is_null(values[0]) &&
       (!keys[0].desc || never_null(*keys[0].field))) {

@@ -167,16 +167,24 @@ TEST_F(QueryTest, CursorRoundTripAndKeysetCondition) {
             "IS NOT NULL) OR (\"employees\" = ? AND \"name\" IS NULL AND \"id\" < ?)))");
   EXPECT_EQ(p.size(), 4u);
 
-  // Never-NULL system keys: no NULL arm, and a leading range the index can seek to.
+  // Never-NULL system keys in one direction: one row-value comparison the index seeks to.
   std::vector<storage::SqlValue> at = {std::string("2026-11-23T01:00:00.000Z"), std::int64_t{7}};
   p.clear();
   cond = after_cursor(parse_sort("-created_at", entity, sales).value(), at, p);
-  EXPECT_EQ(cond,
-            "(\"created_at\" <= ? AND ((\"created_at\" < ?) OR (\"created_at\" = ? AND \"id\" < "
-            "?)))");
-  ASSERT_EQ(p.size(), 4u);
+  EXPECT_EQ(cond, "((\"created_at\", \"id\") < (?, ?))");
+  ASSERT_EQ(p.size(), 2u);
   EXPECT_EQ(std::get<std::string>(p[0]), "2026-11-23T01:00:00.000Z");
-  EXPECT_EQ(std::get<std::int64_t>(p[3]), 7);
+  EXPECT_EQ(std::get<std::int64_t>(p[1]), 7);
+  p.clear();
+  EXPECT_EQ(after_cursor(parse_sort("created_at", entity, sales).value(), at, p),
+            "((\"created_at\", \"id\") > (?, ?))");
+  // Never NULL but mixed directions: no NULL arm, and a leading range the index can seek to.
+  std::vector<storage::SqlValue> three = {std::string("2026-11-23T01:00:00.000Z"),
+                                          std::string("2026-11-22T01:00:00.000Z"), std::int64_t{7}};
+  p.clear();
+  cond = after_cursor(parse_sort("-created_at,updated_at", entity, sales).value(), three, p);
+  EXPECT_EQ(cond.rfind("(\"created_at\" <= ? AND ((\"created_at\" < ?) OR ", 0), 0u) << cond;
+  EXPECT_EQ(cond.find("IS NULL"), std::string::npos) << cond;
   // Ascending: the range holds whatever the key (NULLs come before the cursor).
   p.clear();
   std::vector<storage::SqlValue> named = {std::string("Acme"), std::int64_t{7}};
