@@ -298,8 +298,8 @@ namespace {
 // database can seek its index to the cursor instead of scanning it from the first row (an
 // `OR col IS NULL` arm made every page of a newest-first list scan all the rows before it).
 bool never_null(const Field& f) {
-  return f.system &&
-         (f.name == "id" || f.name == "created_at" || f.name == "updated_at" || f.name == "version");
+  return f.system && (f.name == "id" || f.name == "created_at" || f.name == "updated_at" ||
+                      f.name == "version");
 }
 }  // namespace
 
