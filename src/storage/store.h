@@ -322,7 +322,8 @@ struct StoreOptions {
   int group_commit_max_members = 64;
   int group_commit_max_ms = 30;
   // SQLite: WAL frames (pages) after a COMMIT at which the committing writer checkpoints the
-  // WAL itself, waiting for readers, and empties the log file. Under back-to-back writes the
+  // WAL itself, waiting for readers, and starts the log again from the beginning of its file
+  // (whose size stays at most about this bound). Under back-to-back writes the
   // background checkpointer never catches up and the WAL would grow without bound (22 GB in
   // one index rebuild). 16,000 frames of 4 KiB: 64 MiB.
   int wal_max_frames = 16000;

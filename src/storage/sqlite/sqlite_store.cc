@@ -669,15 +669,19 @@ int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames)
     // timeout, another process's checkpoint): it ran as far as it could, as a PASSIVE one
     // would; the next COMMIT tries again.
     std::lock_guard running(store->checkpoint_run_mu_);
-    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &done);
     std::lock_guard lock(store->group_mu_);
     if (rc == SQLITE_OK) ++store->stats_.writer_checkpoints;
     return SQLITE_OK;
   }
-  if (frames >= kCheckpointFrames) {
+  // Only the writer holding the connection runs this hook: checkpoint_woken_at_ needs no lock.
+  if (frames < store->checkpoint_woken_at_) store->checkpoint_woken_at_ = 0;  // the log restarted
+  if (frames - store->checkpoint_woken_at_ >= kCheckpointFrames) {
+    store->checkpoint_woken_at_ = frames;
     {
       std::lock_guard lock(store->group_mu_);
       store->checkpoint_wanted_ = true;
+      ++store->stats_.checkpoint_requests;
     }
     store->checkpoint_cv_.notify_one();
   }

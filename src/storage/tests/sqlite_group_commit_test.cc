@@ -511,6 +511,44 @@ TEST_F(GroupCommitTest, WalIsCheckpointedInTheBackgroundOnceItGrowsPastTheThresh
   EXPECT_EQ(*store_->integrity_check(), "ok");
 }
 
+// The checkpointer is woken once per kCheckpointFrames new WAL frames, not after every COMMIT
+// once the WAL is past them: woken after every small COMMIT it copied (and synced) each batch's
+// pages into the database file one batch at a time, the pages that every batch writes again
+// and again. A reader holding an old snapshot keeps the log from starting again meanwhile.
+TEST_F(GroupCommitTest, CheckpointerIsWokenOncePerThresholdOfNewFrames) {
+  auto write_rows = [&](int rows, int bytes) {
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    for (int i = 0; i < rows; ++i) {
+      const SqlValue p[] = {std::string(static_cast<std::size_t>(bytes), 'x')};
+      ASSERT_TRUE((*tx)->exec("INSERT INTO big(pad) VALUES (?)", p).ok());
+    }
+    ASSERT_TRUE((*tx)->commit().ok());
+  };
+  {
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE big(id INTEGER PRIMARY KEY, pad TEXT)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  auto reader = store_->read();
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->query("SELECT count(*) FROM big").ok());  // its snapshot begins
+  EXPECT_EQ(store_->group_commit_stats().checkpoint_requests, 0);
+  write_rows(SqliteStore::kCheckpointFrames + 100, 4000);  // a page of WAL per row
+  EXPECT_EQ(store_->group_commit_stats().checkpoint_requests, 1);
+  for (int i = 0; i < 50; ++i) write_rows(1, 100);  // a few frames each, far fewer in all
+  EXPECT_EQ(store_->group_commit_stats().checkpoint_requests, 1);
+  write_rows(SqliteStore::kCheckpointFrames, 4000);
+  EXPECT_EQ(store_->group_commit_stats().checkpoint_requests, 2);
+  reader->reset();
+  auto tx = store_->read();
+  ASSERT_TRUE(tx.ok());
+  auto n = (*tx)->query("SELECT count(*) FROM big");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::get<std::int64_t>(n->rows[0][0]), 2 * SqliteStore::kCheckpointFrames + 150);
+}
+
 // Back-to-back writes (an index rebuild, an import, a generator) gave the background PASSIVE
 // checkpoint no moment to copy the last frames before the next write began, so the WAL never
 // started again: 22 GB during one rebuild. The writer now checkpoints once the WAL reaches
