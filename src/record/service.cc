@@ -587,9 +587,15 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     if (valid.ok()) {
       prepared->nr = build_new_row(p, e, prepared->values, ids_.next(),
                                    format_iso8601(clock_.now_ms()), ids_.next());
-      if (profile) prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row);
-      add_derived(e, prepared->nr, prepared->derived,
-                  prepared->facts ? &*prepared->facts : nullptr);
+      // each phone number parsed once, for the phone index, the search body and the facts
+      std::vector<std::string> e164;
+      const bool phones = has_phone_list(e);
+      if (phones) e164 = phone_keys(e, prepared->nr.row, options_.phone_region);
+      const std::vector<std::string>* keys = phones ? &e164 : nullptr;
+      if (profile)
+        prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row, keys);
+      add_derived(e, prepared->nr, prepared->derived, prepared->facts ? &*prepared->facts : nullptr,
+                  keys);
       prepared->out = record_json(e, p, prepared->nr.row);
     } else {
       prepared.reset();
@@ -821,12 +827,15 @@ RecordService::NewRow RecordService::build_new_row(const Principal& p, const Ent
 }
 
 void RecordService::add_derived(const Entity& e, const NewRow& nr, Derived& out,
-                                const dedupe::Facts* facts) {
+                                const dedupe::Facts* facts, const std::vector<std::string>* e164) {
   const std::int64_t id = nr.id;
-  if (e.has_searchable()) out.fts.push_back({id, fts_text(e, nr.row)});
-  if (has_phone_list(e))
-    for (auto& key : phone_keys(e, nr.row, options_.phone_region))
-      out.phones.push_back({std::move(key), e.name, id, nr.audit.back()});
+  const SqlValue& account = nr.audit.back();  // the distribution key, as derive() stores it
+  if (e.has_searchable()) out.fts.push_back({id, fts_text(e, nr.row, e164), account});
+  if (has_phone_list(e)) {
+    std::vector<std::string> parsed;
+    if (!e164) parsed = phone_keys(e, nr.row, options_.phone_region);
+    for (const auto& key : e164 ? *e164 : parsed) out.phones.push_back({key, e.name, id, account});
+  }
   std::vector<std::string> keys;
   if (facts) {
     if (const dedupe::Profile* profile = hooks_.dedupe_for(e.name))

@@ -314,13 +314,15 @@ class RecordService {
                        std::int64_t audit_id);
   // Derived index rows of new records (what derive() writes for one record, fresh): full-text
   // bodies, phone index and match index rows, written by write_derived with multi-row
-  // statements. `facts`: the record's dedupe facts when the caller has them already.
+  // statements. `facts`: the record's dedupe facts when the caller has them already; `e164`:
+  // its phone numbers as phone_keys gives them, when the caller has parsed them already.
   struct Derived {
     std::vector<storage::Tx::FtsRow> fts;
     std::vector<std::vector<storage::SqlValue>> phones, matches;
   };
   void add_derived(const schema::Entity& e, const NewRow& nr, Derived& out,
-                   const dedupe::Facts* facts = nullptr);
+                   const dedupe::Facts* facts = nullptr,
+                   const std::vector<std::string>* e164 = nullptr);
   Status write_derived(storage::Tx& tx, const schema::Entity& e, const Derived& d);
   // Runs each table row's INSERT as multi-row statements (`rows` of `cols` values each).
   Status insert_rows(storage::Tx& tx, const std::string& table, const std::string& cols,

@@ -188,6 +188,13 @@ TEST_F(PhoneIndexTest, RowsCarryTheDistributionKey) {
   EXPECT_EQ(phones[l1->id], std::vector{k1});
   EXPECT_EQ(phones[n1->id], std::vector{k1}) << "a note carries its lead's id";
   EXPECT_EQ(phones[n2->id], std::vector{none}) << "no lead, no key";
+  // the search index's rows of a created record carry it too (as derive() and bulk inserts
+  // write them)
+  auto terms = keys("SELECT id, account_id FROM lead_terms_of");
+  EXPECT_EQ(terms[l1->id], std::vector{k1});
+  EXPECT_EQ(terms[l2->id], std::vector{k2});
+  auto term_keys = keys("SELECT DISTINCT id, account_id FROM lead_terms");
+  EXPECT_EQ(term_keys[l1->id], std::vector{k1});
   const char* audit_sql = "SELECT record_id, account_id FROM audit_log ORDER BY id";
   auto audit = keys(audit_sql);
   EXPECT_EQ(audit[l1->id], std::vector{k1});
