@@ -95,6 +95,8 @@ void use_buffered_log_output() {
 // Settings shared by every command that opens the data directory.
 record::RecordOptions record_options;
 storage::StoreOptions store_options;
+// How long a command other than serve waits for a lock held by a running server.
+constexpr int kCommandBusyTimeoutMs = 30000;
 
 std::unique_ptr<app::App> open_or_exit(const std::string& data, const std::string& database) {
   auto a = app::open_app(data, database, record_options, store_options);
@@ -364,6 +366,10 @@ int main(int argc, char** argv) {
     if (fs::is_directory(static_dir)) opts.static_dir = static_dir;
     return serve(data, database, opts, scan_every, auth_cache);
   }
+  // Every other command may run beside a server writing to the same database: it waits for the
+  // write lock (SQLite) or for row locks (PostgreSQL) as long as a person would wait for a
+  // command, rather than failing with "database is locked" after the server's 5 s.
+  store_options.busy_timeout_ms = kCommandBusyTimeoutMs;
   if (migrate_cmd->parsed()) {
     auto app = open_or_exit(data, database);
     auto v = app->store->schema_version();

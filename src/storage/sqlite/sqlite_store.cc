@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -81,8 +82,10 @@ class Connection {
       return make_error(Errc::kStorage, "cannot open database '" + path + "': " + msg);
     }
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, busy_timeout_ms);
-    return std::unique_ptr<Connection>(new Connection(db));
+    std::unique_ptr<Connection> conn(new Connection(db));
+    conn->busy_timeout_ms_ = busy_timeout_ms;
+    sqlite3_busy_handler(db, &Connection::on_busy, conn.get());
+    return conn;
   }
 
   ~Connection() {
@@ -210,8 +213,24 @@ class Connection {
     return stmt;
   }
 
+  // The busy handler: another process holds the lock this connection wants. SQLite's own
+  // (sqlite3_busy_timeout) sleeps up to 100 ms between tries; a server under write load takes
+  // the write lock again within microseconds of each COMMIT, so a CLI command polling that
+  // rarely almost never found it free and failed with "database is locked" after its timeout.
+  // Trying again every millisecond finds the gaps between the server's batches.
+  static int on_busy(void* self, int tries) {
+    auto* c = static_cast<Connection*>(self);
+    const auto now = std::chrono::steady_clock::now();
+    if (tries == 0) c->busy_since_ = now;
+    if (now - c->busy_since_ >= std::chrono::milliseconds(c->busy_timeout_ms_)) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return 1;
+  }
+
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
+  int busy_timeout_ms_ = 0;
+  std::chrono::steady_clock::time_point busy_since_;  // the first try of the current wait
 };
 
 namespace {
