@@ -95,24 +95,25 @@ Result<std::int64_t> copy_terms(Tx& src, Tx& dst, const std::string& entity) {
     // id < ?)` made SQLite scan every earlier row of the current term again for each page, so a
     // term shared by many records, such as a mail domain, cost pages × rows.)
     SqlValue rest[] = {after_term, after_id, kBatchRows};
-    RP_ASSIGN(Rows rows, src.query("SELECT term, id, account_id FROM " + table +
+    RP_ASSIGN(Rows rows, src.query("SELECT term, id, account_id, sig FROM " + table +
                                        " WHERE term = ? AND id < ? ORDER BY id DESC LIMIT ?",
                                    rest));
     if (static_cast<std::int64_t>(rows.rows.size()) < kBatchRows) {
       SqlValue next[] = {after_term, kBatchRows - static_cast<std::int64_t>(rows.rows.size())};
-      RP_ASSIGN(Rows more, src.query("SELECT term, id, account_id FROM " + table +
+      RP_ASSIGN(Rows more, src.query("SELECT term, id, account_id, sig FROM " + table +
                                          " WHERE term > ? ORDER BY term, id DESC LIMIT ?",
                                      next));
       for (auto& r : more.rows) rows.rows.push_back(std::move(r));
     }
-    const std::size_t per_insert = kMaxParams / 3;
+    const std::size_t per_insert = kMaxParams / 4;
     for (std::size_t start = 0; start < rows.rows.size(); start += per_insert) {
       std::size_t n = std::min(per_insert, rows.rows.size() - start);
       std::vector<SqlValue> params;
-      params.reserve(n * 3);
+      params.reserve(n * 4);
       for (std::size_t r = start; r < start + n; ++r)
         params.insert(params.end(), rows.rows[r].begin(), rows.rows[r].end());
-      RP_TRY(dst.exec(insert_sql(entity + "_terms", {"term", "id", "account_id"}, n), params));
+      RP_TRY(
+          dst.exec(insert_sql(entity + "_terms", {"term", "id", "account_id", "sig"}, n), params));
       copied += static_cast<std::int64_t>(n);
     }
     if (rows.rows.empty()) break;

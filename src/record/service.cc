@@ -34,9 +34,9 @@ const std::vector<Hooks> kNoHooks;
 // Bumped when fts_text changes what goes into a record's full-text body (1: folded text, pinyin
 // and initials of Han text, names without legal suffixes, E.164 of phones) or the index changes
 // how it stores it (2: term tables with word prefixes, CJK bigrams and account_id instead of
-// trigrams; 3: keyed (term, id DESC), newest first within a term); the index is then rebuilt at
-// start-up.
-constexpr int kFtsVersion = 3;
+// trigrams; 3: keyed (term, id DESC), newest first within a term; 4: each entry with its
+// record's term signature); the index is then rebuilt at start-up.
+constexpr int kFtsVersion = 4;
 // Index entries a search as you type reads per entity in its first page (at least; twice the
 // limit when more, for records that match with several words) and in later pages at most
 // (Dialect::fts_page; each page is four times the one before).
@@ -48,6 +48,10 @@ constexpr int kSearchMaxEntries = 2048;
 // The shortest query (in bytes, after folding) for which an empty search falls back to "did you
 // mean": shorter ones share a trigram with too many titles to be a misspelling of any.
 constexpr std::size_t kFuzzyMinQuery = 3;
+// A caller whose scope (own, team) holds fewer live and deleted records of an entity than this
+// is searched through those records' term lists rather than the index (counted up to it: a
+// bounded read of the owner and team indexes).
+constexpr int kSearchScopedMax = 1024;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -1377,6 +1381,78 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   int total = 0;
   for (const Target& tg : targets) {
     const Entity* e = tg.e;
+    const Scope scope = tg.scope;
+    // A caller who may not see a searchable field must not find a record by it: the index
+    // holds every searchable field, so each record it finds is checked again against the
+    // search text of the fields the caller may see.
+    const bool hidden_searchable = std::any_of(e->fields.begin(), e->fields.end(), [&](auto& f) {
+      return f.searchable && access::field_access(p, *e, f) == FieldAccess::kHidden;
+    });
+    const auto matches_visible = [&](std::int64_t id) -> Result<bool> {
+      RP_ASSIGN(auto row, load(*tx, *e, id));
+      if (!row) return false;
+      std::size_t col = 0;
+      for (const auto& f : e->fields) {
+        if (f.searchable && access::field_access(p, *e, f) == FieldAccess::kHidden)
+          for (std::size_t k = 0; k < column_count(f); ++k) (*row)[col + k] = SqlValue{};
+        col += column_count(f);
+      }
+      return storage::fts_text_matches(fts_text(*e, *row, nullptr), query);
+    };
+    std::unordered_set<std::int64_t> listed;
+    int found = 0;
+    // Writes the items of a page of entries (fts_term, fts_id, then t."id" and the shown
+    // columns of the live record in the caller's scope, else NULL) until `limit`.
+    const auto emit = [&](const storage::Rows& rows) -> Status {
+      for (const auto& r : rows.rows) {
+        if (storage::is_null(r[2]) || !listed.insert(as_int(r[1])).second) continue;
+        if (hidden_searchable) {
+          RP_ASSIGN(bool visible_match, matches_visible(as_int(r[1])));
+          if (!visible_match) continue;
+        }
+        write_item(tg, as_int(r[1]), r);
+        ++total;
+        if (++found == limit) break;
+      }
+      return Status{};
+    };
+    const auto page_sql = [&](const std::string& entries, std::vector<SqlValue>& params) {
+      const std::string cond = visible(tg, params);
+      // The record is read only for an entry that has every key: its id is the join key only
+      // then (NULL finds nothing without a read), since a LEFT JOIN's condition on the entry
+      // alone does not spare the lookup.
+      return "SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries +
+             " f LEFT JOIN " + quote(e->name) +
+             " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN f.fts_id END AND " + cond +
+             " ORDER BY f.fts_term, f.fts_id DESC";
+    };
+    // A caller who sees few records of the entity (own or team scope): their records' term
+    // lists instead of the index, whose matches may be nearly all hidden from them.
+    if (scope == Scope::kOwn || scope == Scope::kTeam) {
+      std::vector<SqlValue> params;
+      const std::string mine = scope_sql(p, scope, params);
+      params.emplace_back(static_cast<std::int64_t>(kSearchScopedMax));
+      RP_ASSIGN(auto n, tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e->name) +
+                                      " WHERE " + mine + " LIMIT ?) c",
+                                  params));
+      const std::int64_t seen = n.rows.empty() ? 0 : as_int(n.rows[0][0]);
+      if (seen == 0) continue;
+      if (seen < kSearchScopedMax) {
+        std::vector<SqlValue> ids_params;
+        const std::string ids = "SELECT s.\"id\" FROM " + quote(e->name) +
+                                " s WHERE s.deleted_at IS NULL AND " +
+                                scope_sql(p, scope, ids_params);
+        params.clear();
+        const std::string entries =
+            store_.dialect().fts_scoped(e->name, query, ids, ids_params, params);
+        if (!entries.empty()) {
+          const std::string sql = page_sql(entries, params);
+          RP_ASSIGN(auto rows, tx->query(sql, params));
+          RP_TRY(emit(rows));
+          continue;
+        }
+      }
+    }
     // The index in its order (the best matching word first: exact before longer, then newest),
     // page by page, until `limit` live records in the caller's scope or the end of the
     // matching entries: the first page of a common prefix already holds them, and a narrow
@@ -1398,9 +1474,8 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         if (as_int(c[static_cast<std::size_t>(driver)]) == 0) continue;
       }
     }
-    std::unordered_set<std::int64_t> listed;
     std::optional<storage::FtsPosition> after;
-    int found = 0, read = 0;
+    int read = 0;
     for (int page = std::max(kSearchFirstPage, 2 * limit);
          found < limit && read < kSearchMaxEntries;
          page = std::min({page * 4, kSearchMaxPage, kSearchMaxEntries - read})) {
@@ -1408,18 +1483,9 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       const std::string entries = store_.dialect().fts_page(
           e->name, query, driver, after ? &*after : nullptr, page, params);
       if (entries.empty()) break;
-      const std::string cond = visible(tg, params);
-      RP_ASSIGN(auto rows, tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns +
-                                         " FROM " + entries + " f LEFT JOIN " + quote(e->name) +
-                                         " t ON f.fts_match = 1 AND t.\"id\" = f.fts_id AND " +
-                                         cond + " ORDER BY f.fts_term, f.fts_id DESC",
-                                     params));
-      for (const auto& r : rows.rows) {
-        if (storage::is_null(r[2]) || !listed.insert(as_int(r[1])).second) continue;
-        write_item(tg, as_int(r[1]), r);
-        ++total;
-        if (++found == limit) break;
-      }
+      const std::string sql = page_sql(entries, params);
+      RP_ASSIGN(auto rows, tx->query(sql, params));
+      RP_TRY(emit(rows));
       read += static_cast<int>(rows.rows.size());
       if (rows.rows.size() < static_cast<std::size_t>(page)) break;  // the last entries
       after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};

@@ -184,6 +184,18 @@ class Dialect {
                                                   std::vector<SqlValue>& /*params*/) const {
     return std::nullopt;
   }
+  // For search as you type by a caller who sees few records: a subquery for FROM with the
+  // columns of fts_page (fts_match always 1) whose rows are the records of `ids_sql` (a SELECT
+  // of ids, with its parameters `ids_params`) that have every key of `query`, each with its
+  // best entry of the longest key (its first such term), read from their term lists instead of
+  // the index: its cost grows with those records, not with the matches the caller may not
+  // see. Unordered. Empty when the backend has no such plan or nothing can match.
+  virtual std::string fts_scoped(std::string_view /*entity*/, std::string_view /*query*/,
+                                 std::string_view /*ids_sql*/,
+                                 std::span<const SqlValue> /*ids_params*/,
+                                 std::vector<SqlValue>& /*params*/) const {
+    return {};
+  }
 };
 
 struct Migration {
@@ -338,5 +350,10 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOpt
 
 // Replaces the database at `target_url` with the backup file at `backup_path` (server stopped).
 Status restore_store(const std::string& target_url, const std::string& backup_path);
+
+// Whether a record whose search body is `text` has every key of `query` (as the full-text
+// index would find it): for checking a match against only part of a record's text, such as
+// the fields a caller may see.
+bool fts_text_matches(std::string_view text, std::string_view query);
 
 }  // namespace rapport::storage

@@ -163,6 +163,31 @@ bool all_digits(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// Bits of term_signature: 0-25 a term starts with that ASCII letter, 26-35 with that digit,
+// 36-62 a hash of any other first character and of a non-digit term's first two characters.
+constexpr int kSigHashed = 36, kSigHashBits = 27;
+
+std::int64_t hashed_bit(std::string_view s) {
+  std::uint32_t h = 2166136261U;
+  for (unsigned char c : s) h = (h ^ c) * 16777619U;
+  return std::int64_t{1} << (kSigHashed + static_cast<int>(h % kSigHashBits));
+}
+
+// The signature bits every term starting with `t` has (its first one and two characters).
+std::int64_t head_bits(std::string_view t) {
+  if (t.empty()) return 0;
+  std::size_t i = 0;
+  const char32_t first = next_code_point(t, i);
+  std::int64_t bits = first >= 'a' && first <= 'z'   ? std::int64_t{1} << (first - 'a')
+                      : first >= '0' && first <= '9' ? std::int64_t{1} << (26 + first - '0')
+                                                     : hashed_bit(t.substr(0, i));
+  if (i < t.size() && !(first >= '0' && first <= '9')) {
+    next_code_point(t, i);
+    bits |= hashed_bit(t.substr(0, i));
+  }
+  return bits;
+}
+
 std::string key_sql(std::string_view alias, const TermKey& k, std::vector<SqlValue>& params) {
   const std::string col = std::string(alias) + ".term";
   params.emplace_back(k.term);
@@ -192,6 +217,13 @@ OtherKeys other_keys_sql(std::string_view entity, const std::vector<TermKey>& ke
                          std::size_t driver, std::string_view contains,
                          std::vector<SqlValue>& params) {
   OtherKeys out;
+  if (keys.size() > 1) {
+    // The entry's signature first: it rules out most candidates without reading a term list.
+    const std::int64_t sig = keys_signature(keys, driver);
+    out.conditions += " AND (d.sig & ?) = ?";
+    params.emplace_back(sig);
+    params.emplace_back(sig);
+  }
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i == driver) continue;
     out.conditions += " AND " + std::string(contains) + "(o.terms, ?) > 0";
@@ -230,6 +262,19 @@ std::vector<std::string> index_terms(std::string_view body) {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+std::int64_t term_signature(std::span<const std::string> terms) {
+  std::int64_t sig = 0;
+  for (const auto& t : terms) sig |= head_bits(t);
+  return sig;
+}
+
+std::int64_t keys_signature(std::span<const TermKey> keys, std::size_t skip) {
+  std::int64_t sig = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (i != skip) sig |= head_bits(keys[i].term);
+  return sig;
 }
 
 std::vector<TermKey> query_keys(std::string_view query) {
@@ -325,29 +370,33 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
                                  ? static_cast<std::size_t>(driver_hint)
                                  : driver_key(keys);
   const TermKey& k = keys[driver];
-  // The other keys, tested on each entry's term list: fts_match says whether all are there.
-  // Outside the LIMIT, so that a page costs `page` entries however few of them match.
-  std::string match = "1";
-  std::vector<SqlValue> match_params;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (i == driver) continue;
-    match += " AND " + std::string(contains) + "(o.terms, ?) > 0";
-    match_params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
-  }
+  // The other keys, tested on each entry's signature and then, only where it has their bits,
+  // on its term list: fts_match says whether all are there. Outside the LIMIT, so that a page
+  // costs `page` entries however few of them match; the signature spares most of them the
+  // term-list read (a CASE evaluates its branches in order).
   std::string sql = "(SELECT p.fts_term, p.fts_id, ";
-  if (match_params.empty()) {
+  if (keys.size() == 1) {
     sql += "1 AS fts_match FROM ";
   } else {
-    sql += "CASE WHEN " + match.substr(6) + " THEN 1 ELSE 0 END AS fts_match FROM ";
-    params.insert(params.end(), match_params.begin(), match_params.end());
+    const std::int64_t sig = keys_signature(keys, driver);
+    sql += "CASE WHEN (p.fts_sig & ?) <> ? THEN 0 WHEN EXISTS (SELECT 1 FROM " +
+           term_lists_table(entity) + " o WHERE o.id = p.fts_id";
+    params.emplace_back(sig);
+    params.emplace_back(sig);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (i == driver) continue;
+      sql += " AND " + std::string(contains) + "(o.terms, ?) > 0";
+      params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
+    }
+    sql += ") THEN 1 ELSE 0 END AS fts_match FROM ";
   }
   // One ordered, limited range of the (term, id DESC) key per part: the rest of the term
   // `after` stopped in, then the terms after it (a single OR condition would not be a range).
   auto part = [&](const std::string& where, std::vector<SqlValue> where_params) {
     params.insert(params.end(), where_params.begin(), where_params.end());
     params.emplace_back(static_cast<std::int64_t>(page));
-    return "SELECT d.term AS fts_term, d.id AS fts_id FROM " + *table + " d WHERE " + where +
-           " ORDER BY d.term, d.id DESC LIMIT ?";
+    return "SELECT d.term AS fts_term, d.id AS fts_id, d.sig AS fts_sig FROM " + *table +
+           " d WHERE " + where + " ORDER BY d.term, d.id DESC LIMIT ?";
   };
   if (after == nullptr) {
     std::vector<SqlValue> p;
@@ -364,8 +413,34 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
     }
     sql += ") p";
   }
-  if (!match_params.empty())
-    sql += " LEFT JOIN " + term_lists_table(entity) + " o ON o.id = p.fts_id";
+  return sql + ")";
+}
+
+std::string terms_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,
+                         std::span<const SqlValue> ids_params, std::string_view contains,
+                         std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  if (!table.ok() || keys.empty()) return {};
+  const TermKey& k = keys[driver_key(keys)];
+  const std::string c(contains);
+  const std::string first = c + "(o.terms, ?) + 1";
+  // The term list is sorted: the first term the key finds in it is the record's first entry
+  // of that key in the index (term from just after the key's newline to the next newline).
+  std::string sql = "(SELECT substr(o.terms, " + first + ", " + c + "(substr(o.terms, " + first +
+                    "), ?) - 1) AS fts_term, o.id AS fts_id, 1 AS fts_match FROM " +
+                    term_lists_table(entity) + " o WHERE o.id IN (" + std::string(ids_sql) + ")";
+  const auto pattern = [](const TermKey& key) {
+    return "\n" + key.term + (key.prefix ? "" : "\n");
+  };
+  params.emplace_back(pattern(k));
+  params.emplace_back(pattern(k));
+  params.emplace_back(std::string("\n"));
+  params.insert(params.end(), ids_params.begin(), ids_params.end());
+  for (const auto& key : keys) {
+    sql += " AND " + c + "(o.terms, ?) > 0";
+    params.emplace_back(pattern(key));
+  }
   return sql + ")";
 }
 
@@ -441,6 +516,7 @@ Status insert_terms(std::string_view entity, const std::string& table,
   struct TermRow {
     std::string_view term;
     const Tx::FtsRow* row;
+    std::int64_t sig;
   };
   std::vector<std::vector<std::string>> per_record;
   per_record.reserve(unique.size());
@@ -459,8 +535,10 @@ Status insert_terms(std::string_view entity, const std::string& table,
   }
   std::vector<TermRow> terms;
   terms.reserve(total);
-  for (std::size_t k = 0; k < unique.size(); ++k)
-    for (const auto& t : per_record[k]) terms.push_back({t, unique[k]});
+  for (std::size_t k = 0; k < unique.size(); ++k) {
+    const std::int64_t sig = term_signature(per_record[k]);
+    for (const auto& t : per_record[k]) terms.push_back({t, unique[k], sig});
+  }
   std::sort(terms.begin(), terms.end(), [](const TermRow& a, const TermRow& b) {
     const int c = a.term.compare(b.term);
     return c != 0 ? c < 0 : a.row->id < b.row->id;
@@ -471,13 +549,14 @@ Status insert_terms(std::string_view entity, const std::string& table,
     n = std::min(kInsertChunk, terms.size() - at);
     const std::size_t shape = padded(n, kInsertChunk);
     params.clear();
-    std::string sql = std::string(insert) + " " + table + " (term, id, account_id) VALUES ";
+    std::string sql = std::string(insert) + " " + table + " (term, id, account_id, sig) VALUES ";
     for (std::size_t i = 0; i < shape; ++i) {
       const TermRow& t = terms[at + std::min(i, n - 1)];
-      sql += i ? ",(?,?,?)" : "(?,?,?)";
+      sql += i ? ",(?,?,?,?)" : "(?,?,?,?)";
       params.emplace_back(std::string(t.term));
       params.emplace_back(t.row->id);
       params.push_back(t.row->account_id);
+      params.emplace_back(t.sig);
     }
     RP_TRY(exec_status(tx, sql.append(insert_suffix), params));
   }
@@ -519,10 +598,11 @@ Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,
                   std::string_view insert, std::string_view insert_suffix, Tx& tx) {
   RP_TRY(fts_table(entity));
   const std::string staging = staging_table(entity);
-  RP_TRY(exec_status(tx,
-                     "CREATE TABLE IF NOT EXISTS " + staging +
-                         " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
-                     {}));
+  RP_TRY(exec_status(
+      tx,
+      "CREATE TABLE IF NOT EXISTS " + staging +
+          " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, sig INTEGER NOT NULL)",
+      {}));
   return insert_terms(entity, staging, last_per_id(rows), insert, insert_suffix, tx);
 }
 
@@ -530,13 +610,14 @@ Status finish_load_terms(std::string_view entity, std::string_view insert,
                          std::string_view insert_suffix, Tx& tx) {
   RP_ASSIGN(std::string table, fts_table(entity));
   const std::string staging = staging_table(entity);
-  RP_TRY(exec_status(tx,
-                     "CREATE TABLE IF NOT EXISTS " + staging +
-                         " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
-                     {}));
+  RP_TRY(exec_status(
+      tx,
+      "CREATE TABLE IF NOT EXISTS " + staging +
+          " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, sig INTEGER NOT NULL)",
+      {}));
   RP_TRY(exec_status(tx,
                      std::string(insert) + " " + table +
-                         " (term, id, account_id) SELECT term, id, " + "account_id FROM " +
+                         " (term, id, account_id, sig) SELECT term, id, account_id, sig FROM " +
                          staging + " ORDER BY term, id DESC" + std::string(insert_suffix),
                      {}));
   return exec_status(tx, "DROP TABLE " + staging, {});
@@ -552,3 +633,17 @@ Status clear_terms(std::string_view entity, const std::vector<std::string>& crea
 }
 
 }  // namespace rapport::storage::detail
+
+namespace rapport::storage {
+
+bool fts_text_matches(std::string_view text, std::string_view query) {
+  const auto keys = detail::query_keys(query);
+  if (keys.empty()) return false;
+  const auto terms = detail::index_terms(text);
+  return std::all_of(keys.begin(), keys.end(), [&](const detail::TermKey& k) {
+    auto it = std::lower_bound(terms.begin(), terms.end(), k.term);
+    return it != terms.end() && (k.prefix ? it->starts_with(k.term) : *it == k.term);
+  });
+}
+
+}  // namespace rapport::storage

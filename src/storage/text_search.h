@@ -2,10 +2,11 @@
 // per-entity term table name, the terms a body is indexed under, the keys of a query and the SQL
 // that looks them up (both backends run the same). Internal to storage/.
 //
-// The index is an ordinary table per entity, "<entity>_terms" (term, id, account_id) with its
-// B-tree on (term, id), and beside it "<entity>_terms_of" (id, account_id, terms): each record's
-// term list, for replacing a record's terms and for checking a query's further keys on a
-// candidate without a second index on the terms (which would double the write cost). Terms:
+// The index is an ordinary table per entity, "<entity>_terms" (term, id, account_id, sig) with
+// its B-tree on (term, id DESC), sig the record's term_signature, and beside it "<entity>_terms_of"
+// (id, account_id, terms): each record's term list, for replacing a record's terms and for checking
+// a query's further keys on a candidate without a second index on the terms (which would double the
+// write cost). Terms:
 // - each word of the body (a run of letters and digits outside CJK, ASCII lowercased), which
 //   also covers the pinyin (full spelling and initials) and folded forms the record layer puts
 //   into the body;
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,6 +52,13 @@ inline constexpr std::size_t kMaxTermBytes = 48;
 // The distinct terms `body` is indexed under, sorted.
 std::vector<std::string> index_terms(std::string_view body);
 
+// A record's signature, stored with each of its index entries: 63 bits, each set when one of
+// its terms begins with a given letter or digit, or (hashed) with a given other character or
+// pair of characters. A record can have a query's further keys only when its signature has
+// every bit of keys_signature, so that an entry is ruled out mostly without reading its term
+// list.
+std::int64_t term_signature(std::span<const std::string> terms);
+
 struct TermKey {
   std::string term;
   bool prefix;  // true: any term starting with `term`; false: exactly `term`
@@ -59,6 +68,9 @@ struct TermKey {
 // words as prefixes, and its CJK runs as the single character (a prefix) or the bigrams (two
 // or more, each exact). Empty when the query has nothing indexable (punctuation only).
 std::vector<TermKey> query_keys(std::string_view query);
+// The bits a record's signature has when it has every key of `keys` but keys[skip] (skip >=
+// keys.size(): every key).
+std::int64_t keys_signature(std::span<const TermKey> keys, std::size_t skip);
 // The least string above every string that starts with `prefix` (bytewise): `prefix` with its
 // last code point replaced by the next one, so valid UTF-8 stays valid (PostgreSQL refuses
 // anything else); the last byte incremented when `prefix` is not UTF-8.
@@ -74,6 +86,9 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
 std::string terms_page(std::string_view entity, std::string_view query, int driver,
                        const FtsPosition* after, int page, std::string_view contains,
                        std::vector<SqlValue>& params);
+std::string terms_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,
+                         std::span<const SqlValue> ids_params, std::string_view contains,
+                         std::vector<SqlValue>& params);
 // fts_search on either backend: ids of up to `limit` records with every key, best match first.
 // `entity` must be valid and `keys` non-empty.
 std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>& keys, int limit,

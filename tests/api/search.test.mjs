@@ -240,7 +240,47 @@ test('a caller who may not see the title field gets the first searchable field t
   assert.equal(item.title, 'quillon@masked.example', 'e-mails: the first searchable field Masked may see');
   assert.ok(!JSON.stringify(items).includes('Secretname') && !JSON.stringify(items).includes('139'),
     'neither the hidden name nor the hidden phones');
-  assert.equal(items.find((i) => i.id === bare.id).title, null, 'nothing visible to show');
+  // Bare has nothing Masked may see that says "quillon": it is not found (before search
+  // matched hidden fields too, it was listed with a null title).
+  assert.ok(!hit(items, bare.id), 'found only through its hidden name');
   // Whoever may see the name still gets it.
   assert.equal((await search(admin, 'quillon', '&entity=contact')).find((i) => i.id === c.id).title, 'Quillon Secretname');
+  // Masked finds nobody by what it may not see: not by the hidden name, nor by the hidden
+  // phone's digits; by the e-mail it may see, yes. The administrator finds both ways.
+  assert.ok(!hit(await search(masked, 'secretname', '&entity=contact'), c.id), 'hidden name');
+  assert.ok(!hit(await search(masked, 'quillon s', '&entity=contact'), c.id), 'hidden name, two words');
+  assert.ok(!hit(await search(masked, '13900001111', '&entity=contact'), c.id), 'hidden phone');
+  assert.ok(!hit(await search(masked, '1111'), c.id), 'hidden phone digits, every entity');
+  assert.ok(hit(await search(masked, 'quillon@masked'), c.id), 'visible e-mail');
+  for (const q of ['secretname', '13900001111']) assert.ok(hit(await search(admin, q, '&entity=contact'), c.id), q);
+});
+
+test('a caller who sees few records searches just those: own, team and all scopes; nothing hidden leaks', async () => {
+  const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
+  const perms = structuredClone(sales.permissions);
+  perms.entities.account = { ...perms.entities.account, read: 'own' };
+  const role = await admin.post('/api/v1/roles', { name: 'OwnAccounts', permissions: perms });
+  assert.equal(role.status, 201, role.text);
+  const own = await srv.userClient('own1', { role: 'OwnAccounts', team: 'North' });
+  const lone = await srv.userClient('lone1', { role: 'Sales', team: 'Nobody' });
+  const mine = await own.create('accounts', { name: 'Wuxal Own Account' });
+  const mate = await north.create('accounts', { name: 'Wuxal North Account' });
+  const theirs = await south.create('accounts', { name: 'Wuxal South Account' });
+  const ids = (items) => items.map((i) => i.id);
+  // own: only the caller's record, by a word prefix, one letter and several words
+  assert.deepEqual(ids(await search(own, 'wux', '&entity=account')), [mine.id]);
+  assert.ok(!hit(await search(own, 'w', '&entity=account&limit=100'), mate.id));
+  assert.deepEqual(ids(await search(own, 'wuxal ow', '&entity=account')), [mine.id]);
+  assert.deepEqual(ids(await search(own, 'wuxal north', '&entity=account')), []);
+  // team: the team's records (own1 is in North), newest first; never South's
+  assert.deepEqual(ids(await search(north, 'wux', '&entity=account')), [mate.id, mine.id]);
+  assert.deepEqual(ids(await search(north, 'wuxal s')), []);
+  // a Sales user whose team owns nothing and who owns nothing finds nothing
+  assert.deepEqual(await search(lone, 'wux'), []);
+  assert.deepEqual(await search(lone, 'w', '&limit=100'), []);
+  // all: everything
+  assert.deepEqual(new Set(ids(await search(admin, 'wux', '&entity=account'))), new Set([theirs.id, mate.id, mine.id]));
+  // a deleted record leaves its owner's search
+  assert.equal((await own.del(`/api/v1/accounts/${mine.id}`)).status, 204);
+  assert.deepEqual(await search(own, 'wux', '&entity=account'), []);
 });

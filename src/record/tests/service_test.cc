@@ -367,5 +367,98 @@ TEST_F(ServiceTest, CustomFieldIsARealColumnAtOnce) {
   EXPECT_EQ(bad.error().field, "type");
 }
 
+// A caller with account read scope `read` as user `user` of team `team`.
+access::Principal reader(access::Scope read, std::int64_t user, std::int64_t team) {
+  auto role = std::make_shared<access::Role>();
+  role->entities["account"].read = read;
+  access::Principal p;
+  p.role = role;
+  p.user_id = user;
+  p.team_id = team;
+  p.username = "reader" + std::to_string(user);
+  return p;
+}
+
+// The ids of a search's items, in order.
+std::vector<std::int64_t> found_ids(const Result<std::string>& answer) {
+  EXPECT_TRUE(answer.ok()) << (answer.ok() ? "" : answer.error().message);
+  std::vector<std::int64_t> ids;
+  if (!answer.ok()) return ids;
+  auto doc = json::parse(*answer);
+  for (const auto& item : (*json::member(*doc, "items")).GetArray())
+    ids.push_back(std::stoll((*json::member(item, "id")).GetString()));
+  return ids;
+}
+
+TEST_F(ServiceTest, SearchInAScopeOfFewRecordsFindsThemPastManyHiddenMatchesBestFirst) {
+  auto user = registry.get("user");
+  auto team = registry.get("team");
+  auto id_of = [&](const schema::Entity& e, const std::string& body) {
+    auto r = service->create(admin, e, body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->id : 0;
+  };
+  const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
+                     u2 = id_of(*user, R"({"username":"u2"})"),
+                     u3 = id_of(*user, R"({"username":"u3"})"),
+                     u4 = id_of(*user, R"({"username":"u4"})"),
+                     t1 = id_of(*team, R"({"name":"T1"})"), t2 = id_of(*team, R"({"name":"T2"})");
+  auto acc = [&](const std::string& name, std::int64_t owner, std::int64_t t) {
+    return id_of(*account, R"({"name":")" + name + R"(","owner_id":")" + std::to_string(owner) +
+                               R"(","team_id":")" + std::to_string(t) + R"("})");
+  };
+  const std::int64_t longer = acc("Vexolith Mine", u1, t2);
+  const std::int64_t exact = acc("Vex Mine", u1, t2);
+  const std::int64_t mate = acc("Vex Teammate", u2, t1);
+  const std::int64_t gone = acc("Vex Deleted Mine", u1, t1);
+  ASSERT_TRUE(service->remove(admin, *account, gone).ok());
+  // More hidden matches than a search reads of the index (2,048 entries), all newer.
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 2100; ++i)
+    bodies.push_back(R"({"name":"Vex Hidden )" + std::to_string(i) + R"(","owner_id":")" +
+                     std::to_string(u3) + R"(","team_id":")" + std::to_string(t2) + R"("})");
+  ASSERT_TRUE(service->create_batch(admin, *account, bodies).ok());
+
+  // Own: only u1's live records, the exact word first, then the longer one.
+  const auto own = reader(access::Scope::kOwn, u1, t1);
+  EXPECT_EQ(found_ids(service->search(own, "vex", "account", 10)),
+            (std::vector<std::int64_t>{exact, longer}));
+  EXPECT_EQ(found_ids(service->search(own, "v", "account", 1)), (std::vector<std::int64_t>{exact}));
+  EXPECT_EQ(found_ids(service->search(own, "vex teammate", "account", 10)),
+            std::vector<std::int64_t>{});
+  // Team: u1's and team T1's (u2's), newest first within the exact word; several words.
+  const auto team_scope = reader(access::Scope::kTeam, u1, t1);
+  EXPECT_EQ(found_ids(service->search(team_scope, "vex", "account", 10)),
+            (std::vector<std::int64_t>{mate, exact, longer}));
+  EXPECT_EQ(found_ids(service->search(team_scope, "v m", "account", 10)),
+            (std::vector<std::int64_t>{exact, longer}));
+  EXPECT_EQ(found_ids(service->search(team_scope, "vex t", "account", 10)),
+            (std::vector<std::int64_t>{mate}));
+  // Someone who owns nothing and whose team owns nothing finds nothing, not even by its name.
+  EXPECT_EQ(found_ids(service->search(reader(access::Scope::kTeam, u4, 0), "vex", "account", 10)),
+            std::vector<std::int64_t>{});
+  EXPECT_EQ(found_ids(service->search(reader(access::Scope::kOwn, u4, t1), "hidden", "", 10)),
+            std::vector<std::int64_t>{});
+  // All: the index, newest first: hidden ones.
+  auto all = found_ids(service->search(reader(access::Scope::kAll, u4, 0), "vex", "account", 10));
+  ASSERT_EQ(all.size(), 10u);
+  for (auto id : all) EXPECT_TRUE(id != exact && id != longer && id != mate && id != gone);
+}
+
+TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
+  const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
+  auto role = std::make_shared<access::Role>();
+  role->entities["account"].read = access::Scope::kAll;
+  role->fields["account.name"] = access::FieldAccess::kHidden;
+  access::Principal masked;
+  masked.role = role;
+  masked.user_id = 77;
+  EXPECT_EQ(found_ids(service->search(masked, "qortex", "account", 10)),
+            std::vector<std::int64_t>{});
+  EXPECT_EQ(found_ids(service->search(masked, "q h", "", 10)), std::vector<std::int64_t>{});
+  EXPECT_EQ(found_ids(service->search(admin, "qortex", "account", 10)),
+            (std::vector<std::int64_t>{id}));
+}
+
 }  // namespace
 }  // namespace rapport::record

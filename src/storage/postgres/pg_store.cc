@@ -911,7 +911,8 @@ std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
   if (!table.ok()) throw std::invalid_argument(table.error().message);
   return {"DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
           "CREATE TABLE IF NOT EXISTS " + *table +
-              " (term TEXT COLLATE \"C\" NOT NULL, id INTEGER NOT NULL, account_id INTEGER)",
+              " (term TEXT COLLATE \"C\" NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
+              "sig INTEGER NOT NULL)",
           "CREATE UNIQUE INDEX IF NOT EXISTS \"" + std::string(entity) + "_terms_pk\" ON " +
               *table + " (term, id DESC)",
           "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
@@ -921,6 +922,12 @@ std::vector<std::string> PgDialect::fts_create(std::string_view entity) const {
 std::string PgDialect::fts_condition(std::string_view entity, std::string_view query,
                                      std::vector<SqlValue>& params) const {
   return detail::terms_condition(entity, query, "strpos", params);
+}
+
+std::string PgDialect::fts_scoped(std::string_view entity, std::string_view query,
+                                  std::string_view ids_sql, std::span<const SqlValue> ids_params,
+                                  std::vector<SqlValue>& params) const {
+  return detail::terms_scoped(entity, query, ids_sql, ids_params, "strpos", params);
 }
 
 std::string PgDialect::fts_key_counts(std::string_view entity, std::string_view query, int cap,

@@ -643,6 +643,13 @@ std::string SqliteDialect::fts_key_counts(std::string_view entity, std::string_v
   return detail::terms_key_counts(entity, query, cap, params);
 }
 
+std::string SqliteDialect::fts_scoped(std::string_view entity, std::string_view query,
+                                      std::string_view ids_sql,
+                                      std::span<const SqlValue> ids_params,
+                                      std::vector<SqlValue>& params) const {
+  return detail::terms_scoped(entity, query, ids_sql, ids_params, "instr", params);
+}
+
 std::string SqliteDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                     const FtsPosition* after, int page,
                                     std::vector<SqlValue>& params) const {
@@ -656,12 +663,13 @@ std::string SqliteDialect::fts_page(std::string_view entity, std::string_view qu
 std::vector<std::string> SqliteDialect::fts_create(std::string_view entity) const {
   auto table = fts_table(entity);
   if (!table.ok()) throw std::invalid_argument(table.error().message);
-  return {"DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
-          "CREATE TABLE IF NOT EXISTS " + *table +
-              " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, "
-              "PRIMARY KEY (term, id DESC)) WITHOUT ROWID",
-          "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
-              " (id INTEGER PRIMARY KEY, account_id INTEGER, terms TEXT NOT NULL)"};
+  return {
+      "DROP TABLE IF EXISTS " + detail::legacy_fts_table(entity),
+      "CREATE TABLE IF NOT EXISTS " + *table +
+          " (term TEXT NOT NULL, id INTEGER NOT NULL, account_id INTEGER, sig INTEGER NOT NULL, "
+          "PRIMARY KEY (term, id DESC)) WITHOUT ROWID",
+      "CREATE TABLE IF NOT EXISTS " + detail::term_lists_table(entity) +
+          " (id INTEGER PRIMARY KEY, account_id INTEGER, terms TEXT NOT NULL)"};
 }
 
 SqliteStore::SqliteStore(std::string path, const StoreOptions& options)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "storage/store.h"
+#include "storage/text_search.h"
 
 namespace rapport::storage {
 namespace {
@@ -659,6 +660,33 @@ TEST_F(SqliteFtsTest, ExactKeyPagesWithinItsTerm) {
   std::vector<std::int64_t> ids;
   for (const auto& row : r->rows) ids.push_back(std::get<std::int64_t>(row[0]));
   EXPECT_EQ(ids, (std::vector<std::int64_t>{11, 10, 3})) << "after 12: 11, 10, then 张三丰 (id 3)";
+}
+
+TEST_F(SqliteFtsTest, EachEntryCarriesItsRecordsSignatureAlsoWhenLoaded) {
+  // fts_put (SetUp) and the rebuild's fts_load + fts_load_finish write the same signature.
+  std::vector<Tx::FtsRow> rows{{20, "Zhang Wei 张伟 zw"}, {21, "Li Na lina"}};
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_load("account", rows).ok());
+    ASSERT_TRUE(tx->fts_load_finish("account").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  for (const auto& [id, text] : std::vector<std::pair<std::int64_t, std::string>>{
+           {1, "Acme Corporation Berlin"}, {20, rows[0].text}, {21, rows[1].text}}) {
+    SqlValue p[] = {id};
+    auto sigs = tx->query("SELECT DISTINCT sig FROM account_terms WHERE id = ?", p);
+    ASSERT_TRUE(sigs.ok());
+    ASSERT_EQ(sigs->rows.size(), 1u) << id;
+    EXPECT_EQ(std::get<std::int64_t>(sigs->rows[0][0]),
+              detail::term_signature(detail::index_terms(text)))
+        << id;
+  }
+  tx.reset();
+  // Several words: the signature rules out Li Na for "zhang w"; both records stay findable.
+  EXPECT_EQ(search("zhang w"), (Ids{20}));
+  EXPECT_EQ(search("li n"), (Ids{21}));
+  EXPECT_EQ(search("li w"), Ids{});
 }
 
 TEST_F(SqliteFtsTest, PutManyFindsBulkRowsAndReplaces) {

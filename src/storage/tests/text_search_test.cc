@@ -52,17 +52,20 @@ TEST(PrefixEnd, IsTheNextCodePointAndValidUtf8) {
 TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
   std::vector<SqlValue> params;
   std::string sql = terms_condition("account", "a 张三", "instr", params);
-  // The exact bigram drives; the prefix is checked on the candidate's term list.
+  // The exact bigram drives; the prefix is checked on the entry's signature, then on the
+  // candidate's term list.
   EXPECT_EQ(sql,
             "\"id\" IN (SELECT d.id FROM \"account_terms\" d JOIN \"account_terms_of\" o ON o.id = "
-            "d.id WHERE d.term = ? AND instr(o.terms, ?) > 0)");
-  ASSERT_EQ(params.size(), 2u);
+            "d.id WHERE d.term = ? AND (d.sig & ?) = ? AND instr(o.terms, ?) > 0)");
+  ASSERT_EQ(params.size(), 4u);
   EXPECT_EQ(std::get<std::string>(params[0]), "张三");
-  EXPECT_EQ(std::get<std::string>(params[1]), "\na");
+  EXPECT_EQ(std::get<std::int64_t>(params[1]), std::int64_t{1} << ('a' - 'a'));
+  EXPECT_EQ(std::get<std::int64_t>(params[2]), std::int64_t{1} << ('a' - 'a'));
+  EXPECT_EQ(std::get<std::string>(params[3]), "\na");
   params.clear();
   sql = terms_condition("account", "张三 ab", "strpos", params);
   EXPECT_EQ(std::get<std::string>(params[0]), "张三");
-  EXPECT_EQ(std::get<std::string>(params[1]), "\nab");
+  EXPECT_EQ(std::get<std::string>(params[3]), "\nab");
   params.clear();
   sql = terms_condition("account", "abc", "strpos", params);
   EXPECT_EQ(sql,
@@ -73,6 +76,55 @@ TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
   EXPECT_EQ(terms_condition("bad name", "x", "instr", params), "1 = 0");
   EXPECT_EQ(terms_page("account", "x", -1, nullptr, 0, "instr", params), "");
   EXPECT_TRUE(params.empty());
+}
+
+TEST(TermSignature, HasTheBitsOfEveryPrefixOfEveryTerm) {
+  // A record's signature has every bit of any key that is a prefix of one of its terms (or the
+  // term itself), so that the signature test never drops a match.
+  for (const char* body : {"Zhang Wei 张伟 zw 13812345678", "Acme Shanghai Trading acme.example",
+                           "北京远丰纺织集团有限公司 beijing yuanfeng", "Émile Zola 2024 x"}) {
+    const auto terms = index_terms(body);
+    const std::int64_t sig = term_signature(terms);
+    EXPECT_GE(sig, 0) << body;  // bit 63 unused: the same number on both backends
+    for (const auto& t : terms) {
+      for (std::size_t n = 1; n <= t.size(); ++n) {
+        if (n < t.size() && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) continue;
+        const TermKey k{t.substr(0, n), n < t.size()};
+        const std::int64_t need = keys_signature(std::vector<TermKey>{k}, 1);
+        EXPECT_EQ(sig & need, need) << body << " key " << k.term;
+      }
+    }
+  }
+}
+
+TEST(TermSignature, RulesOutARecordWithoutAWordOfThatLetter) {
+  const std::int64_t sig = term_signature(index_terms("Li Na 李娜 lina ln"));
+  const auto has = [&](std::string_view q) {
+    const auto keys = query_keys(q);
+    const std::int64_t need = keys_signature(keys, keys.size());
+    return (sig & need) == need;
+  };
+  EXPECT_TRUE(has("li n"));
+  EXPECT_TRUE(has("na"));
+  EXPECT_FALSE(has("li w"));  // no word starts with w: exact, never a false positive
+  EXPECT_FALSE(has("li 7"));
+  // The first key's bits are left out when it is the one skipped (it drives the lookup).
+  const auto keys = query_keys("w li");
+  const std::int64_t need = keys_signature(keys, 0);
+  EXPECT_EQ(sig & need, need);
+}
+
+TEST(FtsTextMatches, EveryKeyAsTheIndexWouldFindIt) {
+  const std::string body = "Zhang Wei 张伟 zhangwei zw 138-1234-5678";
+  EXPECT_TRUE(fts_text_matches(body, "zhang w"));
+  EXPECT_TRUE(fts_text_matches(body, "张伟"));
+  EXPECT_TRUE(fts_text_matches(body, "伟"));
+  EXPECT_TRUE(fts_text_matches(body, "5678"));
+  EXPECT_FALSE(fts_text_matches(body, "zhang x"));
+  EXPECT_FALSE(fts_text_matches(body, "伟张"));
+  EXPECT_FALSE(fts_text_matches(body, "hang"));  // a prefix of a word, not any substring
+  EXPECT_FALSE(fts_text_matches(body, "!!"));    // nothing indexable matches nothing
+  EXPECT_FALSE(fts_text_matches("", "zhang"));
 }
 
 TEST(ValidIdentifier, LeavesRoomForTheTermIndexName) {
