@@ -271,10 +271,11 @@ test('a caller who sees few records searches just those: own, team and all scope
   assert.deepEqual(ids(await search(own, 'wux', '&entity=account')), [mine.id]);
   assert.ok(!hit(await search(own, 'w', '&entity=account&limit=100'), mate.id));
   assert.deepEqual(ids(await search(own, 'wuxal ow', '&entity=account')), [mine.id]);
-  assert.deepEqual(ids(await search(own, 'wuxal north', '&entity=account')), []);
+  // (no term match; on PostgreSQL "did you mean" may then list similar titles the caller sees)
+  assert.ok(!hit(await search(own, 'wuxal north', '&entity=account'), mate.id));
   // team: the team's records (own1 is in North), newest first; never South's
   assert.deepEqual(ids(await search(north, 'wux', '&entity=account')), [mate.id, mine.id]);
-  assert.deepEqual(ids(await search(north, 'wuxal s')), []);
+  assert.ok(!hit(await search(north, 'wuxal s'), theirs.id));
   // a Sales user whose team owns nothing and who owns nothing finds nothing
   assert.deepEqual(await search(lone, 'wux'), []);
   assert.deepEqual(await search(lone, 'w', '&limit=100'), []);
