@@ -49,8 +49,29 @@ bool known_region(std::string_view region) {
   return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(std::string(region)) != 0;
 }
 
+// "+86 138 1234 5678", "+86-13812345678": E.164 written with spaces or hyphens (a third of
+// the numbers of a typical import file). Without them it is E.164, unless a digit where a
+// national prefix could stand (the first digit after a country code of one to three digits) is
+// 0: "+86 010 …" is +8610…, which only the parser knows. Other input: empty.
+std::string separated_e164(std::string_view raw) {
+  if (raw.size() < 9 || raw.size() > kMaxInput || raw[0] != '+') return {};
+  std::string out;
+  out.reserve(raw.size());
+  out += '+';
+  for (size_t i = 1; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c >= '0' && c <= '9')
+      out += c;
+    else if (c != ' ' && c != '-')
+      return {};
+  }
+  if (!is_e164(out) || out[2] == '0' || out[3] == '0' || out[4] == '0') return {};
+  return out;
+}
+
 Result<std::string> to_e164(std::string_view raw, std::string_view region) {
   if (is_e164(raw)) return std::string(raw);
+  if (std::string e164 = separated_e164(raw); !e164.empty()) return e164;
   if (raw.empty() || raw.size() > kMaxInput)
     return make_error(Errc::kValidation, "not a phone number: " + std::string(raw));
   thread_local std::unordered_map<std::string, Result<std::string>> cache;

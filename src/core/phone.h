@@ -17,7 +17,9 @@ constexpr const char* kDefaultRegion = "CN";
 bool is_e164(std::string_view s);
 
 // E.164 form of a written number, read in `region` (ISO 3166 alpha-2) when it has no country
-// code. Numbers that cannot be a phone number in their region fail with kValidation.
+// code. Numbers that cannot be a phone number in their region fail with kValidation. E.164
+// input, also with spaces or hyphens between its digits ("+86 138 1234 5678"), skips the parser
+// unless a 0 follows the first one to three digits (a national prefix the parser drops).
 Result<std::string> to_e164(std::string_view raw, std::string_view region = kDefaultRegion);
 
 // Whether libphonenumber knows the region code ("CN", "DE", …).

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 namespace rapport::phone {
 namespace {
 
@@ -35,6 +38,25 @@ TEST(Phone, E164FastPathReturnsInputUnchanged) {
   EXPECT_FALSE(is_e164("+1234567"));           // 7 digits: too short
   EXPECT_FALSE(is_e164("+1234567890123456"));  // 16 digits: too long
   EXPECT_EQ(to_e164("+861062531234").value(), "+861062531234");
+}
+
+// E.164 with spaces or hyphens skips the parser; the answer is the parser's.
+TEST(Phone, SeparatedE164AgreesWithTheParser) {
+  for (const char* raw : {"+86 138 1234 5678", "+86-13812345678", "+86 198 6155 1298",
+                          "+49 30 1234567", "+44 20 7946 0958", "+86 10 62531234",
+                          "+1 202-555-0123", "+86 010 6253 1234", "+33 1 23 45 67 89"}) {
+    auto fast = to_e164(raw);
+    ASSERT_TRUE(fast.ok()) << raw << ": " << fast.error().message;
+    std::string dotted(raw);  // dots: not a fast-path form, so the parser reads it
+    std::replace(dotted.begin(), dotted.end(), ' ', '.');
+    std::replace(dotted.begin(), dotted.end(), '-', '.');
+    auto parsed = to_e164(dotted);
+    ASSERT_TRUE(parsed.ok()) << raw;
+    EXPECT_EQ(*fast, *parsed) << raw;
+  }
+  EXPECT_EQ(to_e164("+86 010 6253 1234").value(), "+861062531234");  // national prefix dropped
+  EXPECT_FALSE(to_e164("+86 1").ok());
+  EXPECT_FALSE(to_e164("+86 (0) 10 - x").ok());
 }
 
 TEST(Phone, FailingInvalidNumbers) {
