@@ -6,7 +6,10 @@
 # prints rows/s and server CPU seconds of that, and the server's peak RSS (EXPORT=0 skips it).
 # Prints rows, seconds and rows/s (wall time of the request, client side) and the server's CPU
 # seconds for it (user + system, the steadier figure on a shared machine). Needs a built
-# build/release (cmake --build build/release --target rapport rapport-gen).
+# build/release (cmake --build build/release --target rapport rapport-gen). PERF=FILE records a
+# call-graph profile of the server (perf record -g, or PERF_ARGS) during the import request into
+# FILE. AGAIN=1 then imports a file of the same customer codes with other values (every row an
+# upsert that changes the first pass's record).
 set -euo pipefail
 ROWS=${1:-100000}
 MODE=${2:-commit}
@@ -32,20 +35,40 @@ done
 [[ -n $PORT ]] || { cat "$WORK/server.log"; exit 1; }
 # server CPU seconds (user + system), robust against a busy shared machine unlike wall time
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
-cpu0=$(cpu)
-start=$(date +%s.%N)
-code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST \
-  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' --data-binary "@$CSV" \
-  "http://127.0.0.1:$PORT/api/v1/accounts/import?mode=$MODE&upsert=customer_code")
-end=$(date +%s.%N)
-cpu1=$(cpu)
-[[ $code == 200 ]] || { echo "HTTP $code"; head -c 2000 "$WORK/answer.json"; exit 1; }
-node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-  const s=process.argv[3]-process.argv[2], c=process.argv[6]-process.argv[5];
-  console.log(`import ${process.argv[4]}: ${r.rows} rows, created ${r.created ?? r.would_create}, ` +
-    `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, likely duplicates ${r.duplicate_count}, ${s.toFixed(2)} s, ` +
-    `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second`)' \
-  "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1"
+rss() { awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER_PID/status"; }
+# import_once LABEL: POST the file once, print its figures and the server's peak RSS so far
+import_once() {
+  local cpu0 cpu1 start end code PERF_PID= CSV=${2:-$CSV}
+  cpu0=$(cpu)
+  if [[ -n ${PERF:-} ]]; then  # PERF=FILE: perf record of the server during the import request
+    perf record ${PERF_ARGS:--g} -o "$PERF" -p "$SERVER_PID" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 1
+  fi
+  start=$(date +%s.%N)
+  code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' --data-binary "@$CSV" \
+    "http://127.0.0.1:$PORT/api/v1/accounts/import?mode=$MODE&upsert=customer_code")
+  end=$(date +%s.%N)
+  cpu1=$(cpu)
+  if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
+  [[ $code == 200 ]] || { echo "HTTP $code"; head -c 2000 "$WORK/answer.json"; exit 1; }
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+    const s=process.argv[3]-process.argv[2], c=process.argv[6]-process.argv[5];
+    console.log(`${process.argv[7]} ${process.argv[4]}: ${r.rows} rows, created ${r.created ?? r.would_create}, ` +
+      `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, likely duplicates ${r.duplicate_count}, ${s.toFixed(2)} s, ` +
+      `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second; ` +
+      `server peak RSS ${process.argv[8]} MB`)' \
+    "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1" "$1" "$(rss)"
+}
+import_once import
+# AGAIN=1: a second file with the same customer codes and other values (seed 2), so every row
+# updates, and changes, the record the first pass created (upsert on customer_code)
+if [[ $MODE == commit && ${AGAIN:-0} != 0 ]]; then
+  CSV2=${IMPORT_CSV_DIR:-/tmp}/rapport-import-v2-$ROWS-seed2.csv
+  [[ -s $CSV2 ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV2" --accounts "$ROWS" --seed 2
+  PERF= import_once upsert "$CSV2"
+fi
 if [[ $MODE == commit && ${EXPORT:-1} != 0 ]]; then
   cpu0=$(cpu)
   start=$(date +%s.%N)
@@ -56,7 +79,7 @@ if [[ $MODE == commit && ${EXPORT:-1} != 0 ]]; then
   [[ $code == 200 ]] || { echo "export: HTTP $code"; head -c 2000 "$WORK/export.csv"; exit 1; }
   lines=$(($(wc -l <"$WORK/export.csv") - 1))
   bytes=$(stat -c %s "$WORK/export.csv")
-  rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER_PID/status")
+  rss=$(rss)
   awk -v n="$lines" -v b="$bytes" -v s="$start" -v e="$end" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" \
     'BEGIN { printf "export csv: %d rows, %.1f MB, %.2f s, %d rows/s; server CPU %.2f s, %d rows per CPU-second; server peak RSS %d MB\n",
       n, b / 1e6, e - s, n / (e - s), c1 - c0, n / (c1 - c0 > 0 ? c1 - c0 : 0.01), rss }'
