@@ -340,6 +340,58 @@ test('invalid rows in the middle of a batch are skipped and reported; valid rows
   assert.equal(run.json.rows, 7);
 });
 
+// The rows of a batch that update run without a savepoint each: a row that fails starts the
+// batch again without it. Failures in update validation, at the UPDATE (unique key) and in
+// access, in the middle of one batch of upserts.
+test('upserts of one batch: a failing row is skipped with nothing of it written; the other rows land', async () => {
+  const mine = [];
+  for (let n = 1; n <= 5; n++)
+    mine.push(await sales.create('accounts', { name: `Batch Up ${n}`, customer_code: `BUP-${n}`,
+      ...(n === 5 ? { external_id: 'BUP-EXT-5' } : {}) }));
+  const theirs = await sales2.create('accounts', { name: 'Batch Up Theirs', customer_code: 'BUP-T' });
+  const csv = [
+    'customer_code,name,tier,emails,external_id,phones',
+    'BUP-1,Batch Up One Renamed,A,,,+86 138 0070 0001',
+    'BUP-2,Batch Up Two Renamed,,not-an-email,,+86 138 0070 0002',
+    'BUP-3,Batch Up Three Renamed,B,,BUP-EXT-5,+86 138 0070 0003',
+    'BUP-T,Batch Up Theirs Renamed,,,,+86 138 0070 0009',
+    'BUP-4,Batch Up Four Renamed,C,,,+86 138 0070 0004',
+    'BUP-NEW,Batch Up New,,,,+86 138 0070 0006',
+  ].join('\n');
+  const r = await importCsv(sales, 'accounts', csv, { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.updated, 2, r.text);
+  assert.equal(r.json.created, 1, r.text);
+  assert.deepEqual(r.json.skipped_rows, [3, 4, 5]);
+  const byRow = Object.fromEntries(r.json.errors.map((e) => [e.row, e]));
+  assert.equal(byRow[3].field, 'emails');
+  assert.equal(byRow[3].code, 'validation_failed');
+  assert.equal(byRow[4].code, 'duplicate');
+  assert.equal(byRow[5].code, 'forbidden');
+  for (const [i, name] of [[0, 'Batch Up One Renamed'], [3, 'Batch Up Four Renamed']]) {
+    const got = await sales.get(`/api/v1/accounts/${mine[i].id}`);
+    assert.equal(got.json.name, name);
+    assert.equal(got.json.version, 2);
+  }
+  // the failed rows' records are as they were: fields, version, history, phone index, search
+  for (const [rec, client] of [[mine[1], sales], [mine[2], sales], [theirs, sales2]]) {
+    const got = await client.get(`/api/v1/accounts/${rec.id}`);
+    assert.equal(got.json.name, rec.name);
+    assert.equal(got.json.version, 1);
+    assert.equal(got.json.external_id ?? null, null);
+    const h = await client.get(`/api/v1/accounts/${rec.id}/history`);
+    assert.deepEqual(h.json.items.map((x) => x.action), ['create']);
+  }
+  for (const [number, ids] of [['+8613800700001', [mine[0].id]], ['+8613800700002', []],
+    ['+8613800700003', []], ['+8613800700009', []], ['+8613800700004', [mine[3].id]]]) {
+    const l = await admin.get(`/api/v1/lookup/phone?${qs({ number })}`);
+    assert.equal(l.status, 200, l.text);
+    assert.deepEqual(l.json.matches.map((m) => m.id), ids, number);
+  }
+  const s = await admin.get(`/api/v1/search?${qs({ q: 'Renamed', entity: 'account' })}`);
+  assert.deepEqual(s.json.items.map((x) => x.id).sort(), [mine[0].id, mine[3].id].sort());
+});
+
 test('import reports belong to their importer', async () => {
   const r = await importCsv(sales, 'accounts', 'name,tier\nReport Owner Co,Q\n', { mode: 'dry_run' });
   assert.equal(r.status, 200, r.text);
