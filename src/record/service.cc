@@ -741,6 +741,16 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
   return ids;
 }
 
+Status RecordService::finish_deferred_search_index() {
+  for (const auto& e : registry_.all()) {
+    if (!e->has_searchable()) continue;
+    RP_ASSIGN(auto tx, store_.write());
+    RP_TRY(tx->fts_load_finish(e->name));
+    RP_TRY(tx->commit());
+  }
+  return {};
+}
+
 Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
                                   const std::string& cols, size_t ncols,
                                   const std::vector<std::vector<SqlValue>>& rows) {
@@ -1007,7 +1017,9 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
       phone_rows.push_back({std::move(key), e.name, id, audits[r].back()});
     for (auto& key : match_keys_of[r]) match_rows.push_back({std::move(key), e.name, id});
   }
-  if (fts) RP_TRY(tx.fts_put_many(e.name, fts_rows, /*fresh=*/true));  // ids just generated
+  if (fts)  // ids just generated
+    RP_TRY(options_.defer_search_index ? tx.fts_load(e.name, fts_rows)
+                                       : tx.fts_put_many(e.name, fts_rows, /*fresh=*/true));
   RP_TRY(insert_rows(tx, "phone_index", "e164, entity, record_id, account_id", 4, phone_rows));
   RP_TRY(insert_rows(tx, "match_index", "key, entity, record_id", 3, match_rows));
   RP_TRY(insert_rows(tx, "audit_log",

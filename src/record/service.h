@@ -106,6 +106,11 @@ struct RecordOptions {
   // Records per transaction when derived indexes (search bodies, phone and match index) are
   // rebuilt at start-up.
   int rebuild_batch = 10000;
+  // Bulk loading into a new data set (the benchmark data generator): create_batch stages new
+  // records' full-text terms (Tx::fts_load: appended, unsorted) instead of inserting them into
+  // the term index, and finish_deferred_search_index() sorts them into it once at the end. Until
+  // then the staged records are not found by search.
+  bool defer_search_index = false;
 };
 
 // One record carrying a looked-up phone number, as the caller may see it.
@@ -181,6 +186,9 @@ class RecordService {
   Result<std::vector<std::int64_t>> create_batch(const access::Principal& p,
                                                  const schema::Entity& e,
                                                  const std::vector<std::string>& bodies);
+  // With RecordOptions::defer_search_index: the staged full-text terms of every entity into the
+  // term index (one sorted insert per entity, its own transaction).
+  Status finish_deferred_search_index();
   Result<RecordResult> update(const access::Principal& p, const schema::Entity& e, std::int64_t id,
                               std::string_view body, std::optional<std::int64_t> if_match = {});
   Status remove(const access::Principal& p, const schema::Entity& e, std::int64_t id);
