@@ -110,6 +110,12 @@ async function call(port, method, path, body) {
 const acked = new Map(); // id → name
 let fivexx = 0;
 let writesTried = 0;
+// Connection errors: a writer's request that failed (no answer, refused, reset, timed out) while
+// its server was up, and wrk's socket errors and non-2xx answers summed over the rounds (in the
+// kill mode wrk's connections die with the server: its read errors there are expected).
+let connErrors = 0;
+const connSamples = [];
+const wrkErrors = { connect: 0, read: 0, write: 0, timeout: 0, non2xx: 0 };
 const fivexxSamples = [];
 
 // Kill-free mode: RSS samples (one a second) from the end of the warm-up to the end of the load.
@@ -138,8 +144,10 @@ async function round(n, port, seconds, { kill = true } = {}) {
       let r;
       try {
         r = await call(port, 'POST', '/api/v1/accounts', { name, city: '成都', phones: [`028-8555 ${String(i % 10000).padStart(4, '0')}`] });
-      } catch {
+      } catch (e) {
         if (dead) break; // killed: this create was not acknowledged
+        connErrors++;
+        if (connSamples.length < 5) connSamples.push(`writer: ${e?.cause?.code ?? e?.name ?? e}`);
         await sleep(50);
         continue;
       }
@@ -213,8 +221,12 @@ async function round(n, port, seconds, { kill = true } = {}) {
     await Promise.all(writers);
   }
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(wrkOut)?.[1] ?? '?';
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(wrkOut);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(wrkOut)?.[1] ?? 0);
+  if (sock) ['connect', 'read', 'write', 'timeout'].forEach((k, i) => { wrkErrors[k] += Number(sock[i + 1]); });
+  wrkErrors.non2xx += non2xx;
   console.log(`   round ${n}: ${kill ? 'killed' : 'stopped'} after ${Math.round((Date.now() - begun) / 1000)} s; ` +
-    `wrk mixed ${rps} req/s; ${acked.size} acknowledged creates so far; peak RSS ${(rss / 1048576).toFixed(1)} MB`);
+    `wrk mixed ${rps} req/s${sock ? ` (socket errors: ${sock.slice(1).join('/')})` : ''}${non2xx ? `, ${non2xx} non-2xx` : ''}; ${acked.size} acknowledged creates so far; peak RSS ${(rss / 1048576).toFixed(1)} MB`);
 }
 
 const MB = (b) => `${(b / 1048576).toFixed(1)} MB`;
@@ -277,9 +289,16 @@ const integrity = execFileSync('sqlite3', [join(DATA, 'rapport.db'), 'PRAGMA int
 
 console.log(`== soak result: ${Math.round((Date.now() - started) / 1000)} s, ${writesTried} creates tried, ` +
   `${acked.size} acknowledged, ${missing} missing, ${fivexx} 5xx, integrity_check ${integrity}`);
-for (const s of [...samples, ...fivexxSamples]) console.log(`   ${s}`);
+console.log(`   connection errors: ${connErrors} of the writers (server up); wrk socket errors connect ` +
+  `${wrkErrors.connect}, read ${wrkErrors.read}, write ${wrkErrors.write}, timeout ${wrkErrors.timeout}` +
+  `${KILL_EVERY > 0 ? ' (kill mode: connections cut by the kills count here)' : ''}; wrk non-2xx ${wrkErrors.non2xx}`);
+for (const s of [...samples, ...fivexxSamples, ...connSamples]) console.log(`   ${s}`);
 const memoryOk = KILL_EVERY > 0 || (memory.warm > 0 && memory.end > 0 && growth < MAX_GROWTH);
 if (!memoryOk) console.log(`   RSS grew ${(growth * 100).toFixed(1)}% after the warm-up (limit ${(MAX_GROWTH * 100).toFixed(0)}%)`);
-const ok = missing === 0 && fivexx === 0 && integrity === 'ok' && acked.size > 0 && memoryOk;
+// Without kills no connection may fail: neither a writer's nor one of wrk's.
+const wrkSocketErrors = wrkErrors.connect + wrkErrors.read + wrkErrors.write + wrkErrors.timeout;
+const connOk = connErrors === 0 && (KILL_EVERY > 0 || wrkSocketErrors === 0);
+if (!connOk) console.log('   connection errors while the server was up');
+const ok = missing === 0 && fivexx === 0 && integrity === 'ok' && acked.size > 0 && memoryOk && connOk;
 console.log(ok ? 'soak: passed' : 'soak: FAILED');
 process.exit(ok ? 0 : 1);
