@@ -9,7 +9,7 @@
 #                       run, and the run fails when its RSS grows 10% or more after the warm-up
 #   SOAK_WARMUP=N       kill-free mode: warm-up seconds before the first RSS reading
 #                       (default a quarter of SOAK_SECONDS, 10–60)
-#   SOAK_MAX_GROWTH=F   kill-free mode: allowed RSS growth after the warm-up (default 0.10)
+#   SOAK_MAX_GROWTH=F   kill-free mode: allowed growth of RssAnon (the process's own memory) after the warm-up (default 0.10)
 #   BENCH_SCALE=small   data set (default small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
