@@ -11,13 +11,7 @@ const BANK = '6222 0210 0123 4567';
 
 before(async () => {
   srv = await startServer();
-  [admin, n1, n2, s1, mgr] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('north2', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-    srv.userClient('manager', { role: 'Sales manager', team: 'North' }),
-  ]);
+  [admin, n1, n2, s1, mgr] = await srv.cast('admin', 'north1', 'north2', 'south1', 'manager');
   accN1 = await n1.create('accounts', { name: 'North One Co', city: '北京' });
   accN2 = await n2.create('accounts', { name: 'North Two Co', city: '天津' });
   accS1 = await s1.create('accounts', { name: 'South One Co', city: '广州' });

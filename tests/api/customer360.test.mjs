@@ -16,12 +16,7 @@ const MOBILE = '+8613812345678';
 
 before(async () => {
   srv = await startServer();
-  [admin, n1, s1, mgr] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-    srv.userClient('manager', { role: 'Sales manager', team: 'North' }),
-  ]);
+  [admin, n1, s1, mgr] = await srv.cast('admin', 'north1', 'south1', 'manager');
   accN = await n1.create('accounts', {
     name: '北京华为技术有限公司', phones: ['010-6253 1234'], key_account: true,
     relationship_level: 'proactive', credit_class: 'A',

@@ -13,13 +13,7 @@ let admin, n1, n2, s1, mgr;
 
 before(async () => {
   srv = await startServer();
-  [admin, n1, n2, s1, mgr] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('north2', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-    srv.userClient('manager', { role: 'Sales manager', team: 'North' }),
-  ]);
+  [admin, n1, n2, s1, mgr] = await srv.cast('admin', 'north1', 'north2', 'south1', 'manager');
 });
 after(async () => { await srv?.stop(); });
 

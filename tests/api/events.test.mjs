@@ -10,12 +10,7 @@ const sockets = [];
 
 before(async () => {
   srv = await startServer();
-  [admin, n1, n2, s1] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('north2', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-  ]);
+  [admin, n1, n2, s1] = await srv.cast('admin', 'north1', 'north2', 'south1');
 });
 after(async () => {
   for (const ws of sockets) ws.terminate();

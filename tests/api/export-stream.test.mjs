@@ -19,11 +19,7 @@ function csvOf(prefix) {
 
 before(async () => {
   srv = await startServer();
-  [admin, north, south] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-  ]);
+  [admin, north, south] = await srv.cast('admin', 'north1', 'south1');
   for (const [client, prefix] of [[north, 'NORTH'], [south, 'SOUTH']]) {
     const r = await client.post(`/api/v1/accounts/import?${qs({ mode: 'commit' })}`, csvOf(prefix),
       { headers: { 'content-type': 'text/csv' } });

@@ -217,6 +217,15 @@ export function assertProblem(r, status, code, field) {
   if (field !== undefined) assert.equal(r.json.field, field, `expected field ${field}, got ${where}`);
 }
 
+// Server.cast: the standing users of the API tests and what they are.
+const CAST = {
+  admin: { role: 'Administrator' },
+  north1: { role: 'Sales', team: 'North' },
+  north2: { role: 'Sales', team: 'North' },
+  south1: { role: 'Sales', team: 'South' },
+  manager: { role: 'Sales manager', team: 'North' },
+};
+
 export class Server {
   constructor(dataDir, extraArgs = []) {
     this.dataDir = dataDir;
@@ -269,6 +278,19 @@ export class Server {
     c.user = user;
     c.token = token;
     return c;
+  }
+
+  /**
+   * The tests' standing cast, one userClient each, in the order named: admin (Administrator),
+   * north1 and north2 (Sales, team North), south1 (Sales, team South), manager (Sales manager,
+   * team North). `const [admin, north, south] = await srv.cast('admin', 'north1', 'south1')`.
+   */
+  cast(...names) {
+    return Promise.all(names.map((n) => {
+      const opts = CAST[n];
+      if (!opts) throw new Error(`cast: no standing user ${n} (${Object.keys(CAST).join(', ')})`);
+      return this.userClient(n, opts);
+    }));
   }
 
   /** Graceful stop: SIGTERM, wait for exit; returns {code, signal}. */

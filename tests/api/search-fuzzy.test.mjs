@@ -15,11 +15,7 @@ const rec = {};
 
 before(async () => {
   srv = await startServer();
-  [admin, north, south] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-  ]);
+  [admin, north, south] = await srv.cast('admin', 'north1', 'south1');
   rec.north = await north.create('accounts', { name: 'Zenith Textiles' });
   rec.south = await south.create('accounts', { name: 'Zenith Textiles South' });
   rec.other = await north.create('accounts', { name: 'Harbour Logistics' });

@@ -13,11 +13,7 @@ const rec = {};
 
 before(async () => {
   srv = await startServer();
-  [admin, north, south] = await Promise.all([
-    srv.userClient('admin', { role: 'Administrator' }),
-    srv.userClient('north1', { role: 'Sales', team: 'North' }),
-    srv.userClient('south1', { role: 'Sales', team: 'South' }),
-  ]);
+  [admin, north, south] = await srv.cast('admin', 'north1', 'south1');
   rec.wudang = await north.create('accounts', { name: '张三丰武术学校', city: '十堰' });
   rec.acme = await north.create('accounts', { name: 'Acme Widgets International', phones: ['+86 138-1234-5678'] });
   rec.southOnly = await south.create('accounts', { name: '张三丰南方分校 Southern Branch' });
