@@ -377,6 +377,23 @@ Status RecordService::derive(storage::Tx& tx, const Entity& e, std::int64_t id,
   return {};
 }
 
+bool RecordService::hides_searchable(const Principal& p, const Entity& e) const {
+  return std::any_of(e.fields.begin(), e.fields.end(), [&](const Field& f) {
+    return f.searchable && access::field_access(p, e, f) == FieldAccess::kHidden;
+  });
+}
+
+bool RecordService::visible_text_matches(const Principal& p, const Entity& e,
+                                         std::vector<SqlValue> row, std::string_view query) const {
+  std::size_t col = 0;
+  for (const auto& f : e.fields) {
+    if (f.searchable && access::field_access(p, e, f) == FieldAccess::kHidden)
+      for (std::size_t k = 0; k < column_count(f); ++k) row[col + k] = SqlValue{};
+    col += column_count(f);
+  }
+  return storage::fts_text_matches(fts_text(e, row, nullptr), query);
+}
+
 Result<std::optional<std::vector<SqlValue>>> RecordService::load(storage::Tx& tx, const Entity& e,
                                                                  std::int64_t id) {
   SqlValue p[] = {id};
@@ -1238,6 +1255,38 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   RP_ASSIGN(auto rows, tx->query(st.sql, st.params));
   bool more = static_cast<int>(rows.rows.size()) > lp.limit;
   if (more) rows.rows.pop_back();
+  // `q` for a caller who may not see a searchable field: the term index matched every field,
+  // so each row is checked again against the fields they may see, and further pages are read
+  // (up to kMaxRecheckRows rows in all) to fill the page. A page cut short by that bound still
+  // has its next_cursor, after the last row read.
+  std::vector<SqlValue> last_read;
+  if (!lp.q.empty() && hides_searchable(p, e)) {
+    constexpr std::size_t kMaxRecheckRows = 5000;
+    const std::string query = text::search_query(lp.q);
+    std::vector<std::vector<SqlValue>> kept;
+    std::size_t read = 0;
+    for (;;) {
+      read += rows.rows.size();
+      for (auto& r : rows.rows) {
+        if (static_cast<int>(kept.size()) == lp.limit) {
+          more = true;
+          break;
+        }
+        last_read.clear();
+        for (const auto& k : keys) last_read.push_back(r[column_index(e, k.field->name)]);
+        if (visible_text_matches(p, e, r, query)) kept.push_back(std::move(r));
+      }
+      if (!more || static_cast<int>(kept.size()) == lp.limit || read >= kMaxRecheckRows) break;
+      ListParams next = lp;
+      next.cursor = encode_cursor(last_read);
+      RP_ASSIGN(st, list_statement(p, e, next));
+      RP_ASSIGN(rows, tx->query(st.sql, st.params));
+      more = static_cast<int>(rows.rows.size()) > lp.limit;
+      if (more) rows.rows.pop_back();
+    }
+    rows.rows = std::move(kept);
+    if (!more) last_read.clear();
+  }
   auto only = split_fields(lp.fields);
   for (const auto& f : only)
     if (!e.field(f))
@@ -1250,7 +1299,9 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   for (const auto& r : rows.rows) write_record(w, e, p, r, &only);
   w.EndArray();
   w.Key("next_cursor");
-  if (more && !rows.rows.empty()) {
+  if (more && !last_read.empty()) {
+    w.String(encode_cursor(last_read));
+  } else if (more && !rows.rows.empty()) {
     std::vector<SqlValue> last;
     for (const auto& k : keys) last.push_back(rows.rows.back()[column_index(e, k.field->name)]);
     w.String(encode_cursor(last));
@@ -1397,19 +1448,10 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     // A caller who may not see a searchable field must not find a record by it: the index
     // holds every searchable field, so each record it finds is checked again against the
     // search text of the fields the caller may see.
-    const bool hidden_searchable = std::any_of(e->fields.begin(), e->fields.end(), [&](auto& f) {
-      return f.searchable && access::field_access(p, *e, f) == FieldAccess::kHidden;
-    });
+    const bool hidden_searchable = hides_searchable(p, *e);
     const auto matches_visible = [&](std::int64_t id) -> Result<bool> {
       RP_ASSIGN(auto row, load(*tx, *e, id));
-      if (!row) return false;
-      std::size_t col = 0;
-      for (const auto& f : e->fields) {
-        if (f.searchable && access::field_access(p, *e, f) == FieldAccess::kHidden)
-          for (std::size_t k = 0; k < column_count(f); ++k) (*row)[col + k] = SqlValue{};
-        col += column_count(f);
-      }
-      return storage::fts_text_matches(fts_text(*e, *row, nullptr), query);
+      return row && visible_text_matches(p, *e, std::move(*row), query);
     };
     std::unordered_set<std::int64_t> listed;
     int found = 0;

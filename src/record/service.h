@@ -351,6 +351,13 @@ class RecordService {
   // that they are not parsed again; they go where the first phone list's numbers go.
   std::string fts_text(const schema::Entity& e, const std::vector<storage::SqlValue>& row,
                        const std::vector<std::string>* e164 = nullptr) const;
+  // Whether `p` may not see one of e's searchable fields. The term index holds every searchable
+  // field, so what it finds for such a caller is checked again with visible_text_matches.
+  bool hides_searchable(const access::Principal& p, const schema::Entity& e) const;
+  // Whether the search text of the fields of `row` (select_list order) that `p` may see matches
+  // the folded `query` as the term index would.
+  bool visible_text_matches(const access::Principal& p, const schema::Entity& e,
+                            std::vector<storage::SqlValue> row, std::string_view query) const;
   // Full-text body and phone index of one live record, after a write.
   Status derive(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                 const std::vector<storage::SqlValue>& row, bool fresh);

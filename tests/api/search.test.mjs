@@ -251,6 +251,42 @@ test('a caller who may not see the title field gets the first searchable field t
   for (const q of ['secretname', '13900001111']) assert.ok(hit(await search(admin, q, '&entity=contact'), c.id), q);
 });
 
+test('a list with q does not match fields the caller may not see, and its pages fill past such rows', async () => {
+  const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
+  const perms = structuredClone(sales.permissions);
+  perms.entities.contact = { ...perms.entities.contact, read: 'all' };
+  perms.fields = { ...(perms.fields || {}), 'contact.full_name': 'hidden' };
+  const role = await admin.post('/api/v1/roles', { name: 'MaskedList', permissions: perms });
+  assert.equal(role.status, 201, role.text);
+  const masked = await srv.userClient('maskedlist1', { role: 'MaskedList' });
+  // Oldest first: three contacts Masked may find by their e-mail, then five newer ones found
+  // only through the hidden name — a newest-first list meets those first.
+  const visible = [];
+  for (let i = 0; i < 3; i++) visible.push((await admin.create('contacts', { full_name: `Plain ${i}`, emails: [`vorzex${i}@seen.example`] })).id);
+  const hidden = [];
+  for (let i = 0; i < 5; i++) hidden.push((await admin.create('contacts', { full_name: `Vorzex Hidden ${i}` })).id);
+  const all = async (client, limit) => {
+    const ids = [];
+    let cursor;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await client.list('contacts', { q: 'vorzex', limit, ...(cursor ? { cursor } : {}) });
+      assert.ok(page.items.length <= limit);
+      ids.push(...page.items.map((i) => i.id));
+      if (!page.next_cursor) return { ids, pages: pages + 1 };
+      cursor = page.next_cursor;
+    }
+    assert.fail('more than 20 pages');
+  };
+  const first = await masked.list('contacts', { q: 'vorzex', limit: 2 });
+  assert.deepEqual(first.items.map((i) => i.id), [visible[2], visible[1]], 'the page is filled past the hidden-only matches');
+  assert.ok(first.next_cursor, 'one more visible match follows');
+  const got = await all(masked, 2);
+  assert.deepEqual(got.ids, [visible[2], visible[1], visible[0]], 'every visible match once, no hidden-only one');
+  assert.deepEqual((await all(masked, 50)).ids, [visible[2], visible[1], visible[0]]);
+  // Whoever may see the name finds all eight, newest first.
+  assert.deepEqual((await all(admin, 3)).ids, [...hidden].reverse().concat([...visible].reverse()));
+});
+
 test('a caller who sees few records searches just those: own, team and all scopes; nothing hidden leaks', async () => {
   const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
   const perms = structuredClone(sales.permissions);
