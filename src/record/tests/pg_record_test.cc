@@ -13,11 +13,7 @@
 namespace rapport::record {
 namespace {
 
-class FixedClock : public Clock {
- public:
-  Millis now_ms() const override { return now; }
-  Millis now = 1795000000000;
-};
+using fixtures::FixedClock;
 
 class PgRecordTest : public ::testing::Test {
  protected:

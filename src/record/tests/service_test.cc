@@ -13,11 +13,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class FixedClock : public Clock {
- public:
-  Millis now_ms() const override { return now; }
-  Millis now = 1795000000000;
-};
+using fixtures::FixedClock;
 
 class ServiceTest : public ::testing::Test {
  protected:
