@@ -1255,11 +1255,16 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   RP_ASSIGN(auto rows, tx->query(st.sql, st.params));
   bool more = static_cast<int>(rows.rows.size()) > lp.limit;
   if (more) rows.rows.pop_back();
+  const auto cursor_of = [&](const std::vector<SqlValue>& row) {
+    std::vector<SqlValue> values;
+    for (const auto& k : keys) values.push_back(row[column_index(e, k.field->name)]);
+    return encode_cursor(values);
+  };
   // `q` for a caller who may not see a searchable field: the term index matched every field,
   // so each row is checked again against the fields they may see, and further pages are read
   // (up to kMaxRecheckRows rows in all) to fill the page. A page cut short by that bound still
   // has its next_cursor, after the last row read.
-  std::vector<SqlValue> last_read;
+  std::optional<std::string> after_read;
   if (!lp.q.empty() && hides_searchable(p, e)) {
     constexpr std::size_t kMaxRecheckRows = 5000;
     const std::string query = text::search_query(lp.q);
@@ -1267,25 +1272,20 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
     std::size_t read = 0;
     for (;;) {
       read += rows.rows.size();
-      for (auto& r : rows.rows) {
-        if (static_cast<int>(kept.size()) == lp.limit) {
-          more = true;
-          break;
-        }
-        last_read.clear();
-        for (const auto& k : keys) last_read.push_back(r[column_index(e, k.field->name)]);
-        if (visible_text_matches(p, e, r, query)) kept.push_back(std::move(r));
-      }
+      std::size_t i = 0;
+      for (; i < rows.rows.size() && static_cast<int>(kept.size()) < lp.limit; ++i)
+        if (visible_text_matches(p, e, rows.rows[i], query)) kept.push_back(rows.rows[i]);
+      if (i > 0) after_read = cursor_of(rows.rows[i - 1]);
+      more = more || i < rows.rows.size();
       if (!more || static_cast<int>(kept.size()) == lp.limit || read >= kMaxRecheckRows) break;
       ListParams next = lp;
-      next.cursor = encode_cursor(last_read);
+      next.cursor = *after_read;
       RP_ASSIGN(st, list_statement(p, e, next));
       RP_ASSIGN(rows, tx->query(st.sql, st.params));
       more = static_cast<int>(rows.rows.size()) > lp.limit;
       if (more) rows.rows.pop_back();
     }
     rows.rows = std::move(kept);
-    if (!more) last_read.clear();
   }
   auto only = split_fields(lp.fields);
   for (const auto& f : only)
@@ -1299,12 +1299,10 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   for (const auto& r : rows.rows) write_record(w, e, p, r, &only);
   w.EndArray();
   w.Key("next_cursor");
-  if (more && !last_read.empty()) {
-    w.String(encode_cursor(last_read));
+  if (more && after_read) {
+    w.String(*after_read);
   } else if (more && !rows.rows.empty()) {
-    std::vector<SqlValue> last;
-    for (const auto& k : keys) last.push_back(rows.rows.back()[column_index(e, k.field->name)]);
-    w.String(encode_cursor(last));
+    w.String(cursor_of(rows.rows.back()));
   } else {
     w.Null();
   }
