@@ -622,6 +622,49 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
       prepared.reset();
     }
   }
+  // The prepared record's statements: the reference check, the row, its index rows, its audit
+  // entry.
+  auto insert_prepared = [&](storage::Tx& t) -> Status {
+    RP_TRY(check_references(t, e, prepared->values));
+    std::string cols;
+    for (const auto& f : e.fields)
+      for (const auto& c : field_columns(f)) cols += (cols.empty() ? "" : ", ") + quote(c);
+    const std::vector<std::vector<SqlValue>> rows{prepared->nr.row};
+    RP_TRY(insert_rows(t, quote(e.name), cols, field_column_count(e), rows));
+    RP_TRY(write_derived(t, e, prepared->derived));
+    const std::vector<std::vector<SqlValue>> audits{prepared->nr.audit};
+    return insert_rows(t, "audit_log", kAuditColumns, 10, audits);
+  };
+  if (prepared && idempotency_key.empty()) {
+    // The common create: its statements are run wherever the writer connection is, with the
+    // other creates queued meanwhile (Store::write_grouped), instead of the connection being
+    // handed to this thread and back.
+    const std::int64_t id = prepared->nr.id;
+    std::optional<std::vector<DuplicateCandidate>> duplicates;
+    std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
+    RP_TRY(store_.write_grouped([&](storage::Tx& t) -> Status {
+      RP_TRY(insert_prepared(t));
+      // Likely duplicates: read now, scored after the commit; or the create refused in block
+      // mode (rolled back).
+      if (profile && prepared->facts && dedupe == DedupeMode::kWarn) {
+        RP_ASSIGN(candidates, Deduper(*this).on_create_reads(t, e, *profile, id, *prepared->facts));
+      } else if (profile && prepared->facts) {
+        RP_ASSIGN(duplicates,
+                  Deduper(*this).on_create(t, p, e, *profile, id, *prepared->facts, dedupe));
+      }
+      return {};
+    }));
+    if (candidates)
+      duplicates =
+          Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
+    publish(e, std::move(prepared->nr.event));
+    RecordResult result{id, 1, std::move(prepared->out), 201};
+    if (duplicates) {
+      result.dedupe_checked = true;
+      result.duplicates = std::move(*duplicates);
+    }
+    return result;
+  }
   RP_ASSIGN(auto tx, store_.write());
   std::string request_hash = fnv1a(e.name, body);
   // The answer given to an earlier request with this key, if there was one.
@@ -648,15 +691,7 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   }
   Inserted ins;
   if (prepared) {
-    RP_TRY(check_references(*tx, e, prepared->values));
-    std::string cols;
-    for (const auto& f : e.fields)
-      for (const auto& c : field_columns(f)) cols += (cols.empty() ? "" : ", ") + quote(c);
-    const std::vector<std::vector<SqlValue>> rows{prepared->nr.row};
-    RP_TRY(insert_rows(*tx, quote(e.name), cols, field_column_count(e), rows));
-    RP_TRY(write_derived(*tx, e, prepared->derived));
-    const std::vector<std::vector<SqlValue>> audits{prepared->nr.audit};
-    RP_TRY(insert_rows(*tx, "audit_log", kAuditColumns, 10, audits));
+    RP_TRY(insert_prepared(*tx));
     ins = Inserted{prepared->nr.id, std::move(prepared->nr.row), std::move(prepared->nr.event)};
   } else {
     RP_ASSIGN(ins, insert_one(*tx, p, e, input));

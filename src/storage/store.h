@@ -213,6 +213,18 @@ class Store {
   // runs in a savepoint of the shared transaction and its commit() returns once that COMMIT
   // has succeeded, so callers see the same contract.)
   virtual Result<std::unique_ptr<Tx>> write() = 0;
+  // One durable write transaction that runs `work` and commits it, as write() + work +
+  // commit(). Returns `work`'s error (nothing of it written) or the commit's result. The SQLite
+  // store may run `work` on another thread: whichever thread holds the writer connection runs
+  // every queued work item in its own savepoint of the shared transaction, back to back, and
+  // commits them together (flat combining), so a group of small writes costs no hand-over of
+  // the connection between threads per member. `work` must not rely on thread-local state and
+  // must not call commit(); it runs before write_grouped returns.
+  virtual Status write_grouped(const std::function<Status(Tx&)>& work) {
+    RP_ASSIGN(auto tx, write());
+    RP_TRY(work(*tx));
+    return tx->commit();
+  }
   // A read-only snapshot transaction from the reader pool.
   virtual Result<std::unique_ptr<Tx>> read() = 0;
   // Applies migrations whose version is above the stored one, each in its own transaction.

@@ -389,6 +389,7 @@ bool names_to(std::string_view sql) {
 }
 
 constexpr std::string_view kMemberSavepoint = "rapport_write";
+constexpr std::string_view kSavepointSql = "SAVEPOINT rapport_write";
 
 // A full-text write of a member, applied when its batch ends (see WriteTx).
 struct FtsOp {
@@ -468,6 +469,14 @@ struct SqliteStore::Batch {
   Status result;
 };
 
+struct SqliteStore::Job {
+  const std::function<Status(Tx&)>* work = nullptr;
+  // Set by the thread that ran the item, under group_mu_:
+  std::shared_ptr<Batch> batch;  // the batch it ran in (its COMMIT decides)
+  Status own;                    // its own result (work, savepoint), before the COMMIT
+  bool ran = false;
+};
+
 // A member of the shared write transaction: its own SAVEPOINT on the writer connection.
 // Its full-text writes are queued, not run: they join the batch's queue when the member's
 // savepoint is released (dropped when it rolls back) and the batch applies them all just before
@@ -480,7 +489,7 @@ class WriteTx final : public ConnTx {
   WriteTx(SqliteStore* store, Connection* conn, std::shared_ptr<SqliteStore::Batch> batch)
       : ConnTx(conn), store_(store), batch_(std::move(batch)) {}
   ~WriteTx() override {
-    if (conn_ != nullptr) {
+    if (conn_ != nullptr && !combined_) {
       rollback_member();
       conn_ = nullptr;
       store_->leave_writer(batch_);
@@ -517,7 +526,24 @@ class WriteTx final : public ConnTx {
     return {};
   }
 
+  // A write_grouped() item's member: ended by the thread running it (end_combined), never by
+  // commit() (the group commits) nor by the destructor.
+  void set_combined() { combined_ = true; }
+  // Releases the member's savepoint (`ok`: its work succeeded and the release did too) or
+  // rolls it back; returns the release's result. The connection stays with the caller.
+  Status end_combined(bool ok) {
+    Status own;
+    if (ok) {
+      own = check_open();
+      if (own.ok()) own = release_member();
+    }
+    if (!ok || !own.ok()) rollback_member();
+    conn_ = nullptr;
+    return own;
+  }
+
   Status commit() override {
+    if (combined_) return make_error(Errc::kInternal, "a grouped write is committed by its group");
     RP_TRY(check_open());
     Status own = release_member();
     if (!own.ok()) rollback_member();
@@ -589,6 +615,7 @@ class WriteTx final : public ConnTx {
   SqliteStore* store_;
   std::shared_ptr<SqliteStore::Batch> batch_;
   std::vector<FtsOp> pending_fts_;  // this member's full-text writes, until it is released
+  bool combined_ = false;
 };
 
 namespace {
@@ -806,24 +833,9 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
     --writers_waiting_;
     if (!free) return make_error(Errc::kBusy, "timed out waiting for the write transaction");
     writer_busy_ = true;
-    batch = batch_;
   }
-  if (batch == nullptr) {
-    // BEGIN IMMEDIATE takes the database write lock now, so another process's writer makes us
-    // wait (busy timeout) here rather than fail half-way through the transaction.
-    if (auto r = writer_->run("BEGIN IMMEDIATE"); !r.ok()) {
-      {
-        std::lock_guard lock(group_mu_);
-        writer_busy_ = false;
-      }
-      writer_free_cv_.notify_one();
-      return std::move(r).error();
-    }
-    batch = std::make_shared<Batch>();
-    std::lock_guard lock(group_mu_);
-    batch_ = batch;
-  }
-  if (auto r = writer_->run("SAVEPOINT " + std::string(kMemberSavepoint)); !r.ok()) {
+  RP_ASSIGN(batch, join_or_begin_batch());
+  if (auto r = writer_->run(kSavepointSql); !r.ok()) {
     if (!batch->lost && !writer_->in_transaction()) batch->lost = r.error();
     leave_writer(batch);
     return std::move(r).error();
@@ -831,19 +843,118 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
   return std::unique_ptr<Tx>(std::make_unique<WriteTx>(this, writer_.get(), batch));
 }
 
-void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
+Result<std::shared_ptr<SqliteStore::Batch>> SqliteStore::join_or_begin_batch() {
   {
+    std::lock_guard lock(group_mu_);
+    if (batch_ != nullptr) return batch_;
+  }
+  // BEGIN IMMEDIATE takes the database write lock now, so another process's writer makes us
+  // wait (busy timeout) here rather than fail half-way through the transaction.
+  if (auto r = writer_->run("BEGIN IMMEDIATE"); !r.ok()) {
+    {
+      std::lock_guard lock(group_mu_);
+      writer_busy_ = false;
+    }
+    writer_free_cv_.notify_one();
+    batch_done_cv_.notify_all();  // queued grouped writes: one of them takes the writer
+    return std::move(r).error();
+  }
+  auto batch = std::make_shared<Batch>();
+  std::lock_guard lock(group_mu_);
+  batch_ = batch;
+  return batch;
+}
+
+void SqliteStore::run_job(Job& job, const std::shared_ptr<Batch>& batch) {
+  Status own;
+  if (batch->lost) {
+    own = *batch->lost;
+  } else if (auto r = writer_->run(kSavepointSql); !r.ok()) {
+    if (!batch->lost && !writer_->in_transaction()) batch->lost = r.error();
+    own = std::move(r).error();
+  } else {
+    WriteTx tx(this, writer_.get(), batch);
+    tx.set_combined();
+    try {
+      own = (*job.work)(tx);
+    } catch (const std::exception& ex) {
+      own = make_error(Errc::kInternal, std::string("grouped write failed: ") + ex.what());
+    }
+    Status released = tx.end_combined(own.ok());
+    if (own.ok()) own = std::move(released);
+  }
+  std::lock_guard lock(group_mu_);
+  job.batch = batch;
+  job.own = std::move(own);
+  job.ran = true;
+}
+
+Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
+  if (ReadRouting* routing = current_read_routing()) routing->shared_read.reset();
+  Job job;
+  job.work = &work;
+  std::unique_lock lock(group_mu_);
+  jobs_.push_back(&job);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
+  std::optional<ScopedBlocking> waiting;
+  for (;;) {
+    if (job.ran && job.batch->done) break;
+    if (!job.ran && !writer_busy_) {
+      // The connection is free: run every queued item (this one first among them) and end
+      // the batch (or hand it on), as leave_writer does for a member of write().
+      writer_busy_ = true;
+      waiting.reset();
+      lock.unlock();
+      auto batch = join_or_begin_batch();
+      if (!batch.ok()) {
+        lock.lock();
+        std::erase(jobs_, &job);
+        return std::move(batch).error();
+      }
+      leave_writer(*batch);
+      lock.lock();
+      continue;
+    }
+    // Timed out only while still queued: once taken, the running thread writes to `job`.
+    if (!job.ran && std::chrono::steady_clock::now() >= deadline &&
+        std::find(jobs_.begin(), jobs_.end(), &job) != jobs_.end()) {
+      std::erase(jobs_, &job);
+      return make_error(Errc::kBusy, "timed out waiting for the write transaction");
+    }
+    if (!waiting) waiting.emplace();  // for the writer, or for the batch's COMMIT
+    // Woken when a batch ends or the connection is free; the timed wait re-checks regardless.
+    batch_done_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  if (!job.own.ok()) return job.own;
+  return job.batch->result;
+}
+
+void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
+  for (;;) {
     std::unique_lock lock(group_mu_);
-    const bool full = batch->members >= std::max(1, options_.group_commit_max_members);
+    const int room = std::max(1, options_.group_commit_max_members) - batch->members;
     const bool old = options_.group_commit_max_ms > 0 &&
                      std::chrono::steady_clock::now() - batch->opened >=
                          std::chrono::milliseconds(options_.group_commit_max_ms);
-    if (!batch->lost && writers_waiting_ > 0 && !full && !old) {
+    if (batch->lost || room <= 0 || old) break;
+    if (!jobs_.empty()) {
+      // Queued grouped writes run here, on this thread, back to back: no hand-over.
+      const std::size_t take = std::min(jobs_.size(), static_cast<std::size_t>(room));
+      std::vector<Job*> run(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
+      jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
+      stats_.combined += static_cast<std::int64_t>(take);
+      lock.unlock();
+      for (Job* job : run) run_job(*job, batch);
+      continue;
+    }
+    if (writers_waiting_ > 0) {
       writer_busy_ = false;  // the next writer joins this batch
       lock.unlock();
       writer_free_cv_.notify_one();
       return;
     }
+    break;
   }
   Status result;
   if (batch->lost) {

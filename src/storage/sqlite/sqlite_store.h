@@ -57,6 +57,8 @@ struct GroupCommitStats {
   std::int64_t batches = 0;         // batches ended (COMMIT or rollback)
   std::int64_t committed = 0;       // member transactions acknowledged by a successful COMMIT
   std::int64_t failed_batches = 0;  // batches whose COMMIT failed or whose transaction was lost
+  // write_grouped() items run (each by whichever thread held the writer connection)
+  std::int64_t combined = 0;
 };
 
 // Owns the writer connection (one writer at a time, handed over under group_mu_) and the reader
@@ -72,6 +74,10 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   Result<std::unique_ptr<Tx>> write() override;
+  // Queues `work`; the thread holding the writer connection runs it in a savepoint of the open
+  // batch (see Store::write_grouped). A thread that finds the connection free takes it and
+  // runs every queued item itself.
+  Status write_grouped(const std::function<Status(Tx&)>& work) override;
   Result<std::unique_ptr<Tx>> read() override;
   Status migrate(std::span<const Migration> migrations) override;
   Result<int> schema_version() override;
@@ -88,6 +94,7 @@ class SqliteStore final : public Store {
   CacheMemory cache_memory() const override;
 
   struct Batch;  // one shared write transaction (sqlite_store.cc)
+  struct Job;    // one write_grouped() item (sqlite_store.cc)
 
   // WAL frames added since the background checkpointer was last woken at which a COMMIT wakes
   // it again (below).
@@ -102,7 +109,13 @@ class SqliteStore final : public Store {
   // Called by the writer that holds the connection once its savepoint is released or rolled
   // back: hands the connection to a waiting writer, or ends the batch (COMMIT, or ROLLBACK when
   // it is broken or holds nothing) and wakes every member waiting for it.
+  // Queued write_grouped() items are run first (in `batch`, by the calling thread) while the
+  // batch has room.
   void leave_writer(const std::shared_ptr<Batch>& batch);
+  // Begins a batch on the writer connection (held by the caller) unless one is open.
+  Result<std::shared_ptr<Batch>> join_or_begin_batch();
+  // Runs one queued item in its own savepoint of `batch` (writer held by the caller).
+  void run_job(Job& job, const std::shared_ptr<Batch>& batch);
   // Blocks until `batch` has ended; its result.
   Status wait_for(const std::shared_ptr<Batch>& batch);
 
@@ -117,6 +130,7 @@ class SqliteStore final : public Store {
   bool writer_busy_ = false;                // a member transaction holds the writer connection
   int writers_waiting_ = 0;
   std::shared_ptr<Batch> batch_;  // the open shared transaction, if any
+  std::vector<Job*> jobs_;        // write_grouped() items not yet run
   GroupCommitStats stats_;
 
   // WAL checkpoints run on a thread and connection of their own, not by the committing writer
