@@ -995,6 +995,11 @@ Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {
   return batch->result;
 }
 
+int SqliteStore::grouped_writes_queued() const {
+  std::lock_guard lock(group_mu_);
+  return static_cast<int>(jobs_.size());
+}
+
 int SqliteStore::writers_waiting() const {
   std::lock_guard lock(group_mu_);
   return writers_waiting_;

@@ -90,6 +90,7 @@ class SqliteStore final : public Store {
 
   // Observability (and deterministic tests): writers blocked in write() right now, and totals.
   int writers_waiting() const;
+  int grouped_writes_queued() const;  // write_grouped() items waiting to be run
   GroupCommitStats group_commit_stats() const;
   CacheMemory cache_memory() const override;
 

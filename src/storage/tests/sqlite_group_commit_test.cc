@@ -202,6 +202,16 @@ bool wait_for_waiters(SqliteStore& store, int n) {
   return true;
 }
 
+// Waits (polling, generous bound) until `n` write_grouped() items are queued.
+bool wait_for_queued(SqliteStore& store, int n) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (store.grouped_writes_queued() < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 class GroupCommitTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -246,10 +256,122 @@ class GroupCommitTest : public ::testing::Test {
     return results;
   }
 
+  // As batch(), with the others calling write_grouped(): once they are all queued, `held`
+  // runs and commits, and its commit() runs their items on its own thread.
+  std::vector<Status> grouped_batch(const std::function<Status(Tx&)>& held, int others,
+                                    const std::function<Status(int, Tx&)>& item) {
+    std::vector<Status> results(others + 1);
+    auto first = store_->write();
+    EXPECT_TRUE(first.ok());
+    std::vector<std::thread> threads;
+    for (int i = 0; i < others; ++i)
+      threads.emplace_back(
+          [&, i] { results[i + 1] = store_->write_grouped([&](Tx& tx) { return item(i, tx); }); });
+    EXPECT_TRUE(wait_for_queued(*store_, others));
+    Status s = held(**first);
+    results[0] = s.ok() ? (*first)->commit() : s;
+    for (auto& th : threads) th.join();
+    return results;
+  }
+
   TempDir dir_;
   std::string path_;
   std::unique_ptr<SqliteStore> store_;
 };
+
+TEST_F(GroupCommitTest, QueuedGroupedWritesRunOnTheHoldersThreadAndShareItsCommit) {
+  auto before = store_->group_commit_stats();
+  const auto holder = std::this_thread::get_id();
+  std::atomic<int> on_holder{0};
+  auto results = grouped_batch([](Tx& tx) { return insert(tx, "held"); }, 3,
+                               [&](int i, Tx& tx) {
+                                 if (std::this_thread::get_id() == holder) ++on_holder;
+                                 return insert(tx, "g" + std::to_string(i));
+                               });
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(on_holder, 3);
+  auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.committed - before.committed, 4);
+  EXPECT_EQ(after.combined - before.combined, 3);
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g1", "g2", "held"}));
+}
+
+TEST_F(GroupCommitTest, FailingGroupedWriteRollsBackAloneAndTheOthersCommit) {
+  // Item 1 writes a row, then breaks a unique constraint: its error is its caller's answer and
+  // its first row vanishes; the other items and the held writer commit together.
+  auto results = grouped_batch([](Tx& tx) { return insert(tx, "held"); }, 3,
+                               [](int i, Tx& tx) -> Status {
+                                 RP_TRY(insert(tx, "g" + std::to_string(i)));
+                                 if (i == 1) RP_TRY(insert(tx, "held"));
+                                 return {};
+                               });
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].ok());
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, Errc::kDuplicate);
+  EXPECT_EQ(results[2].error().field, "name");
+  EXPECT_TRUE(results[3].ok());
+  const std::vector<std::string> expected{"g0", "g2", "held"};
+  EXPECT_EQ(names(*store_), expected);
+  store_.reset();
+  store_ = open_store_at(path_);
+  EXPECT_EQ(names(*store_), expected);
+}
+
+TEST_F(GroupCommitTest, FailingCommitInsideAGroupedWriteIsRefused) {
+  Status inner;
+  Status s = store_->write_grouped([&](Tx& tx) -> Status {
+    RP_TRY(insert(tx, "x"));
+    inner = tx.commit();
+    return inner;
+  });
+  ASSERT_FALSE(inner.ok());
+  EXPECT_EQ(inner.error().code, Errc::kInternal);
+  EXPECT_EQ(inner.error().message, "a grouped write is committed by its group");
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(names(*store_).empty());
+}
+
+TEST_F(GroupCommitTest, GroupedWritesOfAFullBatchRunInTheNextOne) {
+  // At most 2 members per batch: the held writer takes one item into its batch; the two
+  // items left over form the next batch, started by one of their own threads.
+  store_.reset();
+  store_ = open_store_at(path_, 2);
+  ASSERT_NE(store_, nullptr);
+  auto results = grouped_batch([](Tx& tx) { return insert(tx, "held"); }, 3,
+                               [](int i, Tx& tx) { return insert(tx, "g" + std::to_string(i)); });
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.error().message;
+  auto stats = store_->group_commit_stats();
+  EXPECT_EQ(stats.batches, 2);
+  EXPECT_EQ(stats.committed, 4);
+  EXPECT_EQ(stats.combined, 3);
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g1", "g2", "held"}));
+}
+
+TEST_F(GroupCommitTest, ManyConcurrentGroupedWritesAreAllAcknowledgedAndDurable) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Status s = store_->write_grouped(
+            [&](Tx& tx) { return insert(tx, "w" + std::to_string(t) + "_" + std::to_string(i)); });
+        if (!s.ok()) ++failed;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed, 0);
+  auto stats = store_->group_commit_stats();
+  EXPECT_EQ(stats.combined, kThreads * kPerThread);
+  EXPECT_EQ(stats.committed, kThreads * kPerThread + 1);  // + the schema in SetUp
+  store_.reset();
+  store_ = open_store_at(path_);
+  EXPECT_EQ(static_cast<int>(names(*store_).size()), kThreads * kPerThread);
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+}
 
 TEST_F(GroupCommitTest, ManyConcurrentWritersAreAllAcknowledgedAndDurable) {
   constexpr int kThreads = 8;
@@ -620,9 +742,18 @@ TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
     });
   }
   ASSERT_TRUE(wait_for_waiters(*store, kOthers));
+  // …and grouped writes queued behind it fail with the same COMMIT
+  std::vector<Status> grouped(2);
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&, i] {
+      grouped[i] =
+          store->write_grouped([&](Tx& tx) { return insert(tx, "lost-g" + std::to_string(i)); });
+    });
+  ASSERT_TRUE(wait_for_queued(*store, 2));
   ASSERT_TRUE(insert(**held, "lost-held").ok());
   results[0] = (*held)->commit();
   for (auto& th : threads) th.join();
+  results.insert(results.end(), grouped.begin(), grouped.end());
   g_fail_wal_writes = false;
 
   for (const auto& r : results) {
