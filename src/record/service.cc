@@ -1099,6 +1099,17 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
   RP_ASSIGN(json::Document input, json::parse(body));
   if (!input.IsObject())
     return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  if (hooks_.for_entity(e.name).empty()) {
+    // Run wherever the writer connection is, with the other writes queued meanwhile
+    // (Store::write_grouped). (Hooks may keep state of the request's thread: not for them.)
+    std::optional<Updated> u;
+    RP_TRY(store_.write_grouped([&](storage::Tx& t) -> Status {
+      RP_ASSIGN(u, update_one(t, p, e, id, input, if_match));
+      return {};
+    }));
+    if (u->event) publish(e, std::move(*u->event));
+    return std::move(u->result);
+  }
   RP_ASSIGN(auto tx, store_.write());
   RP_ASSIGN(Updated u, update_one(*tx, p, e, id, input, if_match));
   if (!u.event) return std::move(u.result);  // nothing to change
