@@ -641,30 +641,23 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     // handed to this thread and back.
     const std::int64_t id = prepared->nr.id;
     std::optional<std::vector<DuplicateCandidate>> duplicates;
-    const bool block = profile && prepared->facts && dedupe != DedupeMode::kWarn;
+    std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
     RP_TRY(store_.write_grouped([&](storage::Tx& t) -> Status {
       RP_TRY(insert_prepared(t));
-      // Block mode refuses a likely duplicate before anything is committed (rolled back).
-      if (block) {
+      // Likely duplicates: read here (the writer's cache holds the pages just written; on a
+      // reader after the COMMIT they cost twice as much CPU), scored after the commit; or the
+      // create refused in block mode (rolled back).
+      if (profile && prepared->facts && dedupe == DedupeMode::kWarn) {
+        RP_ASSIGN(candidates, Deduper(*this).on_create_reads(t, e, *profile, id, *prepared->facts));
+      } else if (profile && prepared->facts) {
         RP_ASSIGN(duplicates,
                   Deduper(*this).on_create(t, p, e, *profile, id, *prepared->facts, dedupe));
       }
       return {};
     }));
-    // Warn mode only reports likely duplicates: their reads run after the COMMIT, on a reader
-    // (off the single writer, which every create waits for), and see every committed record,
-    // those committed in the same batch included. Should they fail, the record is created
-    // all the same and the answer says nothing about duplicates (as for an entity without a
-    // dedupe profile) rather than failing a durable create.
-    if (profile && prepared->facts && !block) {
-      auto found = [&]() -> Result<std::vector<DuplicateCandidate>> {
-        RP_ASSIGN(auto rtx, store_.read());
-        RP_ASSIGN(auto rows,
-                  Deduper(*this).on_create_reads(*rtx, e, *profile, id, *prepared->facts));
-        return Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(rows));
-      }();
-      if (found.ok()) duplicates = std::move(found).value();
-    }
+    if (candidates)
+      duplicates =
+          Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
     publish(e, std::move(prepared->nr.event));
     RecordResult result{id, 1, std::move(prepared->out), 201};
     if (duplicates) {
