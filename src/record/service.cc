@@ -1194,37 +1194,43 @@ Result<RecordService::Updated> RecordService::update_one(storage::Tx& tx_ref, co
 Status RecordService::remove(const Principal& p, const Entity& e, std::int64_t id) {
   Scope scope = access::scope_for(p, e.name, Op::kDelete);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not delete " + e.plural);
-  RP_ASSIGN(auto tx, store_.write());
-  RP_ASSIGN(auto row, load(*tx, e, id));
-  RowIndex ix(e);
-  if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
-  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
-    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
-  if (e.name == "user" && id == p.user_id)
-    return make_error(Errc::kRuleViolation, "you cannot delete yourself");
-  std::string now = format_iso8601(clock_.now_ms());
-  SqlValue params[] = {now, now, id};
-  RP_TRY(tx->exec("UPDATE " + quote(e.name) +
-                      " SET deleted_at = ?, \"version\" = \"version\" + 1, "
-                      "\"updated_at\" = ? WHERE \"id\" = ?",
-                  params));
-  if (e.has_searchable()) RP_TRY(tx->fts_delete(e.name, id));
-  if (has_phone_list(e)) RP_TRY(unindex_phones(*tx, e, id));
-  if (hooks_.dedupe_for(e.name)) RP_TRY(Deduper(*this).unindex(*tx, e, id));
-  RP_TRY(audit(*tx, p, e, id, "delete", "[]", now));
-  json::Document input(rapidjson::kObjectType), values(rapidjson::kObjectType);
-  HookContext ctx{p, e, *tx, "delete", id, input, values, values.GetAllocator(), {}};
-  for (const auto& h : hooks_.for_entity(e.name))
-    if (h.after_write) RP_TRY(h.after_write(ctx));
-  RP_TRY(tx->commit());
-  publish(e, Event{e.name,
-                   id,
-                   "deleted",
-                   {},
-                   as_int((*row)[ix.owner]),
-                   as_int((*row)[ix.team]),
-                   p.user_id,
-                   now});
+  std::optional<Event> deleted;
+  // Entities without hooks run wherever the writer connection is, with the other writes queued
+  // meanwhile (Store::write_grouped); hooks may keep state of the request's thread.
+  auto work = [&](storage::Tx& tx) -> Status {
+    RP_ASSIGN(auto row, load(tx, e, id));
+    RowIndex ix(e);
+    if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
+    if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
+      return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+    if (e.name == "user" && id == p.user_id)
+      return make_error(Errc::kRuleViolation, "you cannot delete yourself");
+    std::string now = format_iso8601(clock_.now_ms());
+    SqlValue params[] = {now, now, id};
+    RP_TRY(tx.exec("UPDATE " + quote(e.name) +
+                       " SET deleted_at = ?, \"version\" = \"version\" + 1, "
+                       "\"updated_at\" = ? WHERE \"id\" = ?",
+                   params));
+    if (e.has_searchable()) RP_TRY(tx.fts_delete(e.name, id));
+    if (has_phone_list(e)) RP_TRY(unindex_phones(tx, e, id));
+    if (hooks_.dedupe_for(e.name)) RP_TRY(Deduper(*this).unindex(tx, e, id));
+    RP_TRY(audit(tx, p, e, id, "delete", "[]", now));
+    json::Document input(rapidjson::kObjectType), values(rapidjson::kObjectType);
+    HookContext ctx{p, e, tx, "delete", id, input, values, values.GetAllocator(), {}};
+    for (const auto& h : hooks_.for_entity(e.name))
+      if (h.after_write) RP_TRY(h.after_write(ctx));
+    deleted = Event{e.name,    id, "deleted", {}, as_int((*row)[ix.owner]), as_int((*row)[ix.team]),
+                    p.user_id, now};
+    return {};
+  };
+  if (hooks_.for_entity(e.name).empty()) {
+    RP_TRY(store_.write_grouped(work));
+  } else {
+    RP_ASSIGN(auto tx, store_.write());
+    RP_TRY(work(*tx));
+    RP_TRY(tx->commit());
+  }
+  publish(e, std::move(*deleted));
   return {};
 }
 
