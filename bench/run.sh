@@ -10,6 +10,10 @@
 #   BENCH_CONNECTIONS=N      wrk connections (default 64; wrk threads are always 2)
 #   BENCH_ONLY="read list"   run only these scenarios (the ceiling always runs)
 #   BENCH_GEN_MAX_SECONDS=N  time budget of the generator (default 1140 at full)
+#   BENCH_DATA_DIR=DIR       where the data set is cached (default bench/data/<scale>), e.g. a
+#                            shared /work/data/full; generated there when DIR holds no data set,
+#                            used as it is (never deleted or regenerated) when it holds one
+#   BENCH_RUN_DIR=DIR        the copy the server runs on (default bench/data/<scale>.run)
 #   BENCH_BACKENDS="sqlite postgresql"  run every scenario on both (default, except at full
 #                            scale where it is "sqlite") — PostgreSQL on a throw-away
 #                            cluster from tests/pg/start_pg.sh, the data set moved over with
@@ -31,8 +35,10 @@ WORKERS=${BENCH_WORKERS:-4}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 GEN_MAX=${BENCH_GEN_MAX_SECONDS:-$([[ $SCALE == full ]] && echo 1140 || echo 0)}
 RESULTS=bench/results
-DATA=bench/data/$SCALE
-RUN_DATA=bench/data/$SCALE.run
+DATA=${BENCH_DATA_DIR:-bench/data/$SCALE}
+RUN_DATA=${BENCH_RUN_DIR:-bench/data/$SCALE.run}
+[[ $(realpath -m "$RUN_DATA") != "$(realpath -m "$DATA")" ]] ||
+  { echo "BENCH_RUN_DIR must not be the data set itself (it is replaced by a copy)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/rapport-bench.XXXXXX)
 SERVER_PID=
 # Both backends side by side by default (issue #6); at full scale SQLite only, because moving
@@ -67,17 +73,28 @@ GEN=$BUILD/bench/rapport-gen
 
 # The data set is cached per scale and regenerated when the generator or the entity declarations
 # change. Scenarios write (creates), so every run serves a fresh copy.
+# A data set in BENCH_DATA_DIR (shared, expensive to make) is never deleted: it is used as it is,
+# with a warning when it was made by another generator or other entity declarations.
 key=$(cat bench/gen/gen.cc src/modules/*/entities/*.json | sha1sum | cut -c1-16)
-if [[ ! -f $DATA/bench/manifest.json || $(cat "$DATA/bench/key" 2>/dev/null) != "$key" ]]; then
+if [[ -n ${BENCH_DATA_DIR:-} && -f $DATA/bench/manifest.json &&
+  $(cat "$DATA/bench/key" 2>/dev/null) != "$key" ]]; then
+  echo "   note: $DATA was made by another generator or entity declarations (key" \
+    "$(cat "$DATA/bench/key" 2>/dev/null || echo none), this checkout's $key); using it as it is"
+elif [[ ! -f $DATA/bench/manifest.json || $(cat "$DATA/bench/key" 2>/dev/null) != "$key" ]]; then
   echo "== generating the $SCALE data set (cached in $DATA)"
+  if [[ -n ${BENCH_DATA_DIR:-} && -e $DATA && -n $(ls -A "$DATA") ]]; then
+    echo "BENCH_DATA_DIR=$DATA holds no complete data set but is not empty: not touching it" >&2
+    exit 1
+  fi
   rm -rf "$DATA" "$DATA.tmp"
-  mkdir -p bench/data
+  mkdir -p "$(dirname "$DATA")"
   "$GEN" --data "$DATA.tmp" --scale "$SCALE" --max-seconds "$GEN_MAX" >"$WORK/gen.out"
   echo "$key" >"$DATA.tmp/bench/key"
   mv "$DATA.tmp" "$DATA"
 fi
 echo "   data set: $(cat "$DATA/bench/manifest.json")"
 rm -rf "$RUN_DATA"
+mkdir -p "$(dirname "$RUN_DATA")"
 cp -r --reflink=auto "$DATA" "$RUN_DATA"
 
 # Starts the server on the run copy (extra arguments: --database URL) and waits for it; the
