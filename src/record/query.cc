@@ -370,17 +370,20 @@ std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<Sql
   return "(" + range + "(" + out + "))";
 }
 
-std::string scope_sql(const access::Principal& p, access::Scope s, std::vector<SqlValue>& params) {
+std::string scope_sql(const access::Principal& p, access::Scope s, std::vector<SqlValue>& params,
+                      bool unindexed) {
+  const char* owner = unindexed ? "+\"owner_id\"" : "\"owner_id\"";
+  const char* team = unindexed ? "+\"team_id\"" : "\"team_id\"";
   switch (s) {
     case access::Scope::kAll:
       return "1 = 1";
     case access::Scope::kTeam:
       params.emplace_back(p.user_id);
       params.emplace_back(p.team_id);
-      return "(\"owner_id\" = ? OR (\"team_id\" = ? AND \"team_id\" <> 0))";
+      return std::string("(") + owner + " = ? OR (" + team + " = ? AND " + team + " <> 0))";
     case access::Scope::kOwn:
       params.emplace_back(p.user_id);
-      return "\"owner_id\" = ?";
+      return std::string(owner) + " = ?";
     case access::Scope::kNone:
       return "1 = 0";
   }

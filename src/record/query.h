@@ -42,7 +42,9 @@ std::string after_cursor(const std::vector<SortKey>& keys,
                          std::vector<storage::SqlValue>& params);
 
 // Scope-limiting SQL condition of list queries (owner / team / all / nothing); appends its values.
+// `unindexed`: the columns written `+"owner_id"`, `+"team_id"`, so that a planner without
+// statistics (Dialect::plans_by_written_order) reads no owner or team index for them.
 std::string scope_sql(const access::Principal& p, access::Scope s,
-                      std::vector<storage::SqlValue>& params);
+                      std::vector<storage::SqlValue>& params, bool unindexed = false);
 
 }  // namespace rapport::record

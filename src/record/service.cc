@@ -1269,14 +1269,42 @@ Result<RecordResult> RecordService::restore(const Principal& p, const Entity& e,
 }
 
 Result<ListStatement> RecordService::list_statement(const Principal& p, const Entity& e,
-                                                    const ListParams& lp) const {
+                                                    const ListParams& lp, storage::Tx* tx) const {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
   if (lp.limit < 1 || lp.limit > kMaxPageSize)
     return make_error(Errc::kBadRequest, "limit must be between 1 and 500", "limit");
   std::vector<SqlValue> params;
-  std::string where = lp.deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
-  where += " AND " + scope_sql(p, scope, params);
+  // A caller of own or team scope, on a planner without statistics: which index drives is
+  // chosen by the scope's size, counted up to kScopeFirstMax records through the owner and team
+  // indexes (deleted records too: a bound, not the answer). A smaller scope drives: its ids
+  // are read first (CROSS JOIN keeps that order), then their rows filtered and sorted, so a
+  // page costs at most that many rows however large the table — the filter's index would read
+  // every row with the filtered value, nearly all of them outside the scope. A larger scope
+  // leaves the filter's or the order's index to drive (as for an administrator), and a team
+  // scope's columns are then written unindexed, so that the planner does not collect and sort
+  // every record of the team for each page.
+  std::string from = quote(e.name);
+  bool scope_first = false, unindexed_scope = false;
+  if (tx && (scope == Scope::kOwn || scope == Scope::kTeam) &&
+      store_.dialect().plans_by_written_order()) {
+    std::vector<SqlValue> probe;
+    const std::string mine = scope_sql(p, scope, probe);
+    probe.emplace_back(static_cast<std::int64_t>(kScopeFirstMax));
+    RP_ASSIGN(auto n, tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e.name) + " WHERE " +
+                                    mine + " LIMIT ?) c",
+                                probe));
+    if (!n.rows.empty() && as_int(n.rows[0][0]) < kScopeFirstMax) {
+      scope_first = true;
+      from = "(SELECT \"id\" AS \"scope_id\" FROM " + quote(e.name) + " WHERE " +
+             scope_sql(p, scope, params) + ") \"scope\" CROSS JOIN " + quote(e.name);
+    } else {
+      unindexed_scope = scope == Scope::kTeam;
+    }
+  }
+  std::string where = scope_first ? "\"id\" = \"scope_id\" AND " : "";
+  where += lp.deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+  where += " AND " + scope_sql(p, scope, params, unindexed_scope);
   if (!lp.filter.empty()) {
     auto doc = json::parse(lp.filter);
     if (!doc.ok())
@@ -1296,15 +1324,15 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
     where += " AND " + after_cursor(keys, values, params);
   }
   params.emplace_back(static_cast<std::int64_t>(lp.limit) + 1);
-  return ListStatement{"SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE " + where +
+  return ListStatement{"SELECT " + select_list(e) + " FROM " + from + " WHERE " + where +
                            " ORDER BY " + order_by(keys) + " LIMIT ?",
                        std::move(params), std::move(keys)};
 }
 
 Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
-  RP_ASSIGN(ListStatement st, list_statement(p, e, lp));
-  const auto& keys = st.keys;
   RP_ASSIGN(auto tx, store_.read());
+  RP_ASSIGN(ListStatement st, list_statement(p, e, lp, tx.get()));
+  const auto& keys = st.keys;
   RP_ASSIGN(auto rows, tx->query(st.sql, st.params));
   bool more = static_cast<int>(rows.rows.size()) > lp.limit;
   if (more) rows.rows.pop_back();
@@ -1333,7 +1361,7 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       if (!more || static_cast<int>(kept.size()) == lp.limit || read >= kMaxRecheckRows) break;
       ListParams next = lp;
       next.cursor = *after_read;
-      RP_ASSIGN(st, list_statement(p, e, next));
+      RP_ASSIGN(st, list_statement(p, e, next, tx.get()));
       RP_ASSIGN(rows, tx->query(st.sql, st.params));
       more = static_cast<int>(rows.rows.size()) > lp.limit;
       if (more) rows.rows.pop_back();

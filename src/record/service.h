@@ -77,6 +77,9 @@ class HookRegistry {
 // Newest first: creation time, then id. Every non-unique indexed field's index ends with
 // created_at (table.cc), so this order comes from an index under an equality filter too.
 inline constexpr std::string_view kDefaultSort = "-created_at";
+// A list by a caller of own or team scope with fewer records in it than this is read from the
+// scope's records (RecordService::list_statement): a page costs at most this many rows.
+constexpr int kScopeFirstMax = 1024;
 
 struct ListParams {
   std::string filter;  // JSON text
@@ -175,8 +178,10 @@ class RecordService {
                            std::string_view fields = {});
   Result<std::string> list(const access::Principal& p, const schema::Entity& e,
                            const ListParams& params);
+  // The statement of one list page. With `tx` (a read transaction) it may first count the
+  // caller's scope to choose its plan (see the .cc); without, the plain statement.
   Result<ListStatement> list_statement(const access::Principal& p, const schema::Entity& e,
-                                       const ListParams& params) const;
+                                       const ListParams& params, storage::Tx* tx = nullptr) const;
   Result<RecordResult> create(const access::Principal& p, const schema::Entity& e,
                               std::string_view body, std::string_view idempotency_key = {},
                               DedupeMode dedupe = DedupeMode::kWarn);

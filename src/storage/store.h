@@ -142,6 +142,12 @@ class Dialect {
   // Whether index entries end with the record's id already (SQLite's rowid); when not, the
   // derived list indexes add "id" as their last column.
   virtual bool index_key_ends_with_id() const { return true; }
+  // Whether the database plans without statistics of the data (SQLite here: no ANALYZE), so
+  // that a statement must say which index drives it: such a planner keeps the written order of
+  // a CROSS JOIN's tables and uses no index for a term on `+"column"`. Lists then choose by the
+  // size of the caller's scope (RecordService::list_statement). PostgreSQL plans with its own
+  // statistics and gets the plain statement.
+  virtual bool plans_by_written_order() const { return false; }
   // A boolean SQL expression on the entity table's "id" column that holds when the record
   // matches every whitespace-separated term of `query`: each word of a term is the prefix of a
   // word of the record's text, each CJK character or bigram of it occurs there. Appends its

@@ -441,6 +441,126 @@ TEST_F(ServiceTest, SearchInAScopeOfFewRecordsFindsThemPastManyHiddenMatchesBest
   for (auto id : all) EXPECT_TRUE(id != exact && id != longer && id != mate && id != gone);
 }
 
+// The plan of the list statement a caller's page runs (list_statement with the read
+// transaction, so that it may count the caller's scope first), one line per step.
+std::string scoped_list_plan(storage::Store& store, RecordService& service,
+                             const access::Principal& p, const schema::Entity& e,
+                             const ListParams& lp) {
+  auto tx = store.read().value();
+  auto st = service.list_statement(p, e, lp, tx.get());
+  EXPECT_TRUE(st.ok());
+  if (!st.ok()) return {};
+  auto rows = tx->query("EXPLAIN QUERY PLAN " + st->sql, st->params).value();
+  std::string plan;
+  for (const auto& r : rows.rows) plan += std::get<std::string>(r.back()) + "\n";
+  return plan;
+}
+
+// Every page of a list, in order: the ids of its items.
+std::vector<std::int64_t> listed_ids(RecordService& service, const access::Principal& p,
+                                     const schema::Entity& e, ListParams lp) {
+  std::vector<std::int64_t> ids;
+  for (int page = 0; page < 100; ++page) {
+    auto answer = service.list(p, e, lp);
+    EXPECT_TRUE(answer.ok()) << (answer.ok() ? "" : answer.error().message);
+    if (!answer.ok()) break;
+    auto doc = json::parse(*answer);
+    for (const auto& item : (*json::member(*doc, "items")).GetArray())
+      ids.push_back(std::stoll((*json::member(item, "id")).GetString()));
+    const json::Value* next = json::member(*doc, "next_cursor");
+    if (next->IsNull()) break;
+    lp.cursor = next->GetString();
+  }
+  return ids;
+}
+
+TEST_F(ServiceTest, ListOfAFewRecordScopeIsReadFromTheScopeAndALargeScopeFromTheFiltersIndex) {
+  auto user = registry.get("user");
+  auto team = registry.get("team");
+  auto id_of = [&](const schema::Entity& e, const std::string& body) {
+    auto r = service->create(admin, e, body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->id : 0;
+  };
+  const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
+                     u2 = id_of(*user, R"({"username":"u2"})"),
+                     u3 = id_of(*user, R"({"username":"u3"})"),
+                     t1 = id_of(*team, R"({"name":"T1"})"), t2 = id_of(*team, R"({"name":"T2"})");
+  auto body = [](const std::string& name, std::int64_t owner, std::int64_t t) {
+    return R"({"name":")" + name + R"(","owner_id":")" + std::to_string(owner) +
+           R"(","team_id":")" + std::to_string(t) + R"("})";
+  };
+  // Newest first: each create a millisecond after the one before.
+  std::vector<std::int64_t> mine, mates;  // u1's Acme records; u2's Acme records in u1's team
+  auto add = [&](const std::string& name, std::int64_t owner, std::int64_t t) {
+    clock.now += 1;
+    return id_of(*account, body(name, owner, t));
+  };
+  for (int i = 0; i < 4; ++i) {
+    mine.push_back(add("Acme", u1, t2));
+    add("Other", u1, t2);
+    mates.push_back(add("Acme", u2, t1));
+    add("Acme", u3, t2);  // neither u1's nor in u1's team
+  }
+  const std::int64_t gone = add("Acme", u1, t1);
+  ASSERT_TRUE(service->remove(admin, *account, gone).ok());
+
+  ListParams lp;
+  lp.filter = R"({"field":"name","op":"=","value":"Acme"})";
+  lp.limit = 3;
+  const auto own = reader(access::Scope::kOwn, u1, t1);
+  const auto in_team = reader(access::Scope::kTeam, u1, t1);
+  // A small scope drives: its ids through the owner (and team) index, then the rows by id,
+  // filtered and sorted — not the name index, whose "Acme" rows are mostly someone else's.
+  for (const auto* p : {&own, &in_team}) {
+    std::string plan = scoped_list_plan(*store, *service, *p, *account, lp);
+    EXPECT_NE(plan.find("ix_account__owner_id__created_at"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("INTEGER PRIMARY KEY (rowid=?)"), std::string::npos) << plan;
+    EXPECT_EQ(plan.find("ix_account__name__created_at"), std::string::npos) << plan;
+  }
+  EXPECT_NE(scoped_list_plan(*store, *service, in_team, *account, lp)
+                .find("ix_account__team_id__created_at"),
+            std::string::npos);
+  // The same records, pages and order as the plain statement gives.
+  std::vector<std::int64_t> want(mine.rbegin(), mine.rend());
+  EXPECT_EQ(listed_ids(*service, own, *account, lp), want);
+  std::vector<std::int64_t> both;
+  for (int i = 3; i >= 0; --i)
+    both.insert(both.end(), {mates[static_cast<size_t>(i)], mine[static_cast<size_t>(i)]});
+  EXPECT_EQ(listed_ids(*service, in_team, *account, lp), both);
+  ListParams oldest = lp;
+  oldest.sort = "created_at";
+  EXPECT_EQ(listed_ids(*service, own, *account, oldest), mine);
+  // An administrator's list is planned as before.
+  EXPECT_NE(scoped_list_plan(*store, *service, admin, *account, lp)
+                .find("USING INDEX ix_account__name__created_at (name=?)"),
+            std::string::npos);
+
+  // A scope of kScopeFirstMax records or more does not drive: the filter's index does, and a
+  // team scope is not collected through the owner and team indexes and sorted whole.
+  std::vector<std::string> many;
+  for (int i = 0; i < kScopeFirstMax; ++i)
+    many.push_back(body("Bulk " + std::to_string(i), u2, t1));
+  clock.now += 1;
+  ASSERT_TRUE(service->create_batch(admin, *account, many).ok());
+  std::string plan = scoped_list_plan(*store, *service, in_team, *account, lp);
+  EXPECT_NE(plan.find("USING INDEX ix_account__name__created_at (name=?)"), std::string::npos)
+      << plan;
+  EXPECT_EQ(plan.find("MULTI-INDEX OR"), std::string::npos) << plan;
+  ListParams unfiltered;
+  plan = scoped_list_plan(*store, *service, in_team, *account, unfiltered);
+  EXPECT_NE(plan.find("ix_account__created_at"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("MULTI-INDEX OR"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  EXPECT_EQ(listed_ids(*service, in_team, *account, lp), both);
+  // Every record of the scope once: u1's 8 and the team's 4 + kScopeFirstMax.
+  unfiltered.limit = 500;
+  auto every = listed_ids(*service, in_team, *account, unfiltered);
+  EXPECT_EQ(std::set<std::int64_t>(every.begin(), every.end()).size(),
+            static_cast<size_t>(kScopeFirstMax) + 12u);
+  EXPECT_EQ(every.size(), static_cast<size_t>(kScopeFirstMax) + 12u);
+}
+
 TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
   const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
   auto role = std::make_shared<access::Role>();

@@ -26,6 +26,7 @@ class SqliteDialect final : public Dialect {
   std::vector<std::string> fts_create(std::string_view entity) const override;
   std::string ilike() const override { return "LIKE"; }
   std::string bulk_insert() const override { return "INSERT OR FAIL"; }
+  bool plans_by_written_order() const override { return true; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
   std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
