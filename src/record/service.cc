@@ -1286,6 +1286,28 @@ Result<RecordResult> RecordService::restore(const Principal& p, const Entity& e,
   return RecordResult{id, as_int((*row)[ix.version]), record_json(e, p, *row), 200};
 }
 
+namespace {
+// A condition `{"field": f, "op": "="}` on an indexed (or unique) field that every match of the
+// filter `expr` must meet: `expr` itself or a member of its top-level "and"; else nullptr.
+const json::Value* required_indexed_equality(const json::Value& expr, const Entity& e) {
+  auto fits = [&e](const json::Value& c) {
+    const json::Value* f = json::member(c, "field");
+    const json::Value* op = json::member(c, "op");
+    if (!f || !f->IsString() || !op || !op->IsString() || std::string_view(op->GetString()) != "=")
+      return false;
+    const Field* field = e.field(f->GetString());
+    return field && (field->indexed || field->unique);
+  };
+  if (!expr.IsObject()) return nullptr;
+  if (fits(expr)) return &expr;
+  const json::Value* all = json::member(expr, "and");
+  if (all && all->IsArray())
+    for (const auto& c : all->GetArray())
+      if (c.IsObject() && fits(c)) return &c;
+  return nullptr;
+}
+}  // namespace
+
 Result<ListStatement> RecordService::list_statement(const Principal& p, const Entity& e,
                                                     const ListParams& lp, storage::Tx* tx) const {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
@@ -1298,7 +1320,8 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
   // indexes (deleted records too: a bound, not the answer). A smaller scope drives: its ids
   // are read first (CROSS JOIN keeps that order), then their rows filtered and sorted, so a
   // page costs at most that many rows however large the table — the filter's index would read
-  // every row with the filtered value, nearly all of them outside the scope. A larger scope
+  // every row with the filtered value, nearly all of them outside the scope (unless that value
+  // has fewer rows than the scope, see below). A larger scope
   // leaves the filter's or the order's index to drive (as for an administrator), and a team
   // scope's columns are then written unindexed, so that the planner does not collect and sort
   // every record of the team for each page.
@@ -1312,7 +1335,26 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
     RP_ASSIGN(auto n, tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e.name) + " WHERE " +
                                     mine + " LIMIT ?) c",
                                 probe));
-    if (!n.rows.empty() && as_int(n.rows[0][0]) < kScopeFirstMax) {
+    const std::int64_t in_scope = n.rows.empty() ? 0 : as_int(n.rows[0][0]);
+    bool narrower_filter = false;
+    if (in_scope < kScopeFirstMax && !lp.filter.empty()) {
+      // …unless an equality on an indexed field that the filter requires has fewer rows than
+      // the scope (an account's contacts): counted through that field's index up to the
+      // scope's size, a bounded index read, and then that index drives.
+      auto doc = json::parse(lp.filter);
+      const json::Value* eq = doc.ok() ? required_indexed_equality(*doc, e) : nullptr;
+      std::vector<SqlValue> eq_params;
+      auto cond = eq ? compile_filter(*eq, e, p, store_.dialect(), eq_params)
+                     : Result<std::string>(std::string());
+      if (cond.ok() && !cond->empty()) {
+        eq_params.emplace_back(in_scope);
+        RP_ASSIGN(auto m, tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e.name) +
+                                        " WHERE " + *cond + " LIMIT ?) c",
+                                    eq_params));
+        narrower_filter = !m.rows.empty() && as_int(m.rows[0][0]) < in_scope;
+      }
+    }
+    if (in_scope < kScopeFirstMax && !narrower_filter) {
       scope_first = true;
       from = "(SELECT \"id\" AS \"scope_id\" FROM " + quote(e.name) + " WHERE " +
              scope_sql(p, scope, params) + ") \"scope\" CROSS JOIN " + quote(e.name);

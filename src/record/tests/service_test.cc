@@ -531,6 +531,15 @@ TEST_F(ServiceTest, ListOfAFewRecordScopeIsReadFromTheScopeAndALargeScopeFromThe
   ListParams oldest = lp;
   oldest.sort = "created_at";
   EXPECT_EQ(listed_ids(*service, own, *account, oldest), mine);
+  // An equality the filter requires that has fewer rows than the scope lets its index drive
+  // (four "Other" records against the thirteen of u1's team scope, the deleted one counted).
+  ListParams other = lp;
+  other.filter =
+      R"({"and":[{"field":"name","op":"=","value":"Other"},{"field":"kind","op":"=","value":"company"}]})";
+  std::string narrow = scoped_list_plan(*store, *service, in_team, *account, other);
+  EXPECT_NE(narrow.find("USING INDEX ix_account__name__created_at (name=?)"), std::string::npos)
+      << narrow;
+  EXPECT_EQ(listed_ids(*service, in_team, *account, other).size(), 4u);
   // An administrator's list is planned as before.
   EXPECT_NE(scoped_list_plan(*store, *service, admin, *account, lp)
                 .find("USING INDEX ix_account__name__created_at (name=?)"),
