@@ -1435,9 +1435,9 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   for (const auto& f : only)
     if (!e.field(f))
       return make_error(Errc::kUnknownField, e.name + " has no field " + f, "fields");
-  // Sized for the page up front (a row of a wide entity is about a kilobyte of JSON), so that
+  // Sized for the page up front (a row of a wide entity is one to two kilobytes of JSON), so that
   // the buffer is not regrown and copied as it fills.
-  json::Buffer buf(nullptr, 256 + rows.rows.size() * 1024);
+  json::Buffer buf(nullptr, 256 + rows.rows.size() * 2048);
   json::Writer w(buf);
   w.StartObject();
   w.Key("items");
