@@ -235,11 +235,18 @@ http::Handler guarded(Services s, F f) {
     // A GET's reads (authentication included) share one transaction.
     const bool reading = req.method == "GET" || req.method == "HEAD";
     state.routing.share_reads = reading;
+    // Tried on an I/O thread: the store refuses whatever would wait (a busy reader pool, the
+    // network), and then the whole request runs again on a worker, whatever it answered here.
+    state.routing.no_wait = req.in_place;
     t_request = &state;
     Result<http::Response> r = [&] {
       storage::ScopedReadRouting scope(state.routing);
       return f(s, req);
     }();
+    if (state.routing.would_wait) {
+      t_request = nullptr;
+      return http::Response::deferred();
+    }
     bool from_replica = state.routing.replica_reads > 0;
     if (!r.ok() && from_replica && http_status(r.error().code) >= 500) {
       // A replica failed (went away, conflict with recovery, not yet replayed a new column):
@@ -552,7 +559,8 @@ void register_routes(http::Router& router, Services services) {
             }
             RP_ASSIGN(std::string body, std::move(out));
             return json_response(a->status, std::move(body));
-          }));
+          }),
+          a->quick ? http::Lane::kIoThread : http::Lane::kWorker);
     }
   }
 
@@ -716,7 +724,8 @@ void register_routes(http::Router& router, Services services) {
                  return nm;
                }
                return record_response(r);
-             }));
+             }),
+             http::Lane::kIoThread);
 
   router.add("PATCH", v1 + "/{entity}/{id}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {

@@ -63,11 +63,13 @@ Response internal_error() { return detail::problem(500, "Internal Server Error",
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
+void Router::add(std::string method, std::string pattern, Handler handler, Lane lane) {
   std::vector<std::string> segments;
   for (auto segment : split_path(pattern)) segments.emplace_back(segment);
+  // Only reads may be tried in place: a deferred request runs again from the start.
+  if (method != "GET" && method != "HEAD") lane = Lane::kWorker;
   routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments),
-                          std::move(handler), std::make_unique<RouteLatency>()});
+                          std::move(handler), lane, std::make_unique<RouteLatency>()});
 }
 
 void Router::set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback) {
@@ -94,6 +96,10 @@ Response Router::dispatch(Request& req) const {
     }
   }
   if (best == nullptr) best = best_get;
+  if (req.in_place && (best == nullptr || best->lane != Lane::kIoThread ||
+                       (req.method != "GET" && req.method != "HEAD"))) {
+    return Response::deferred();
+  }
 
   try {
     if (best == nullptr) {
@@ -115,14 +121,18 @@ Response Router::dispatch(Request& req) const {
       const Route& route;
       const Request& req;
       std::chrono::steady_clock::time_point began;
+      bool deferred = false;  // not answered here: the pool's run is the one recorded
       ~Timer() {
+        if (deferred) return;
         const auto done = std::chrono::steady_clock::now();
         route.latency->handler.record(done - began);
         if (req.received != std::chrono::steady_clock::time_point{})
           route.latency->server.record(done - req.received);
       }
     } timer{*best, req, began};
-    return best->handler(req);
+    Response res = best->handler(req);
+    timer.deferred = res.defer;
+    return res;
   } catch (const std::exception& e) {
     spdlog::error("request {} {} {}: handler threw: {}", req.request_id, req.method, req.path,
                   e.what());

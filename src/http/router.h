@@ -13,12 +13,14 @@ namespace rapport::http {
 
 class Router {
  public:
-  void add(std::string method, std::string pattern, Handler handler);
+  void add(std::string method, std::string pattern, Handler handler, Lane lane = Lane::kWorker);
   // Fallback for unmatched paths (404) and wrong methods (405: `method_not_allowed` is true).
   void set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback);
   // Finds the handler, fills req.params, runs it. Never throws: exceptions become 500.
   // Records each matched route's handler time and, when req.received is set, the server time
-  // (received → handler done) in that route's histograms.
+  // (received → handler done) in that route's histograms. With req.in_place, only a GET/HEAD
+  // route of Lane::kIoThread runs; anything else answers Response::deferred() untouched, and a
+  // deferred answer is not recorded.
   Response dispatch(Request& req) const;
 
   // Server-side latency of every route that answered since the last reset, in registration order.
@@ -37,6 +39,7 @@ class Router {
     std::string pattern;
     std::vector<std::string> segments;
     Handler handler;
+    Lane lane = Lane::kWorker;
     std::unique_ptr<RouteLatency> latency;  // stable address: routes_ may grow
   };
   std::vector<Route> routes_;

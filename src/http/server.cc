@@ -742,10 +742,26 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
         co_return;
       }
 
+      if (may_run_in_place(req)) {
+        // A quick read (Lane::kIoThread) is answered here, without the hand-off to a worker
+        // and the wait behind slower requests there; it defers when it would have to wait.
+        req.in_place = true;
+        Response res = core_.handle(req);
+        req.in_place = false;
+        if (!res.defer) {
+          if (!co_await reply(std::move(res), info, method, path, start)) break;
+          continue;
+        }
+      }
       auto task = [&core = core_, req = std::make_shared<Request>(std::move(req))] {
         return core.handle(*req);
       };
       auto res = co_await core_.on_pool(std::move(task));
+      if (res.defer) {
+        spdlog::error("request {}: {} {}: the handler deferred on a worker", info.request_id,
+                      method, path);
+        res = detail::problem(500, "Internal Server Error", "internal");
+      }
       if (res.stream) {
         if (!co_await reply_stream(std::move(res), info, method, path, start)) break;
         continue;
@@ -756,6 +772,12 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
+  }
+
+  // Router requests that may be tried on this I/O thread (the Router decides by the route's
+  // lane): reads only, never static files (their reads hit the disk).
+  static bool may_run_in_place(const Request& req) {
+    return (req.method == "GET" || req.method == "HEAD") && req.path.starts_with("/api/");
   }
 
   // Writes the response; false when the connection must close afterwards.
@@ -1137,7 +1159,7 @@ Response ServerCore::handle(Request& req) const {
     }
   }
   res = file ? std::move(*file) : router_.dispatch(req);
-  if (!res.stream) maybe_gzip(res, req.header("accept-encoding"));
+  if (!res.stream && !res.defer) maybe_gzip(res, req.header("accept-encoding"));
   return res;
 }
 

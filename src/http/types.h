@@ -30,6 +30,11 @@ struct Request {
   // When the server began reading the request (its first bytes); the Router measures the
   // server-side latency from here. Unset (epoch) for requests not from the network.
   std::chrono::steady_clock::time_point received{};
+  // True while an I/O thread tries the request in place (a route of Lane::kIoThread, GET or
+  // HEAD): the handler must not wait for anything (a database connection, the network, a lock
+  // held for long) and answers Response::deferred() instead; the server then runs it again on
+  // the worker pool with this false.
+  bool in_place = false;
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* header(std::string_view name) const;
@@ -52,14 +57,30 @@ struct Response {
   using BodyWriter = std::function<bool(std::string_view piece)>;
   std::function<Status(const BodyWriter& write)> stream;
 
+  // Set by deferred(): not an answer — run the request again on the worker pool.
+  bool defer = false;
+
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
+  }
+  // The answer of a handler tried in place (Request::in_place) that would have to wait.
+  static Response deferred() {
+    Response r;
+    r.defer = true;
+    return r;
   }
 };
 
 // Handlers are plain synchronous functions. The server runs them on its blocking worker pool,
-// never on an I/O thread, so they may wait on the database.
+// so they may wait on the database — except that a handler of a Lane::kIoThread route is first
+// tried on the I/O thread that read the request (Request::in_place), which spares the hand-off
+// to a worker and the wait behind slower requests; it answers Response::deferred() whenever it
+// would wait.
 using Handler = std::function<Response(Request&)>;
+
+// Where a route's handler runs. kIoThread is for quick read-only GET/HEAD handlers (a record by
+// id, a phone lookup): tried in place first, on the pool when they defer.
+enum class Lane { kWorker, kIoThread };
 
 // Decoded query string pairs, in order. kBadRequest on malformed percent-encoding, and when a
 // decoded name or value is not well-formed UTF-8 (the error's field names the parameter).

@@ -56,6 +56,9 @@ struct Action {
   // The entity whose record the path's {id} names ("" when none). A GET answering 404 for the
   // id of a record merged into another is redirected (308) to the same action on the survivor.
   std::string entity{};
+  // A quick read (GET): a few indexed reads and little CPU, nothing else waited for. The server
+  // may then answer it on the thread that read the request (http::Lane::kIoThread).
+  bool quick{};
   // For the OpenAPI document (api/openapi.cc): query parameters, and JSON Schemas (JSON text)
   // of the request body ("" = no body) and of the answer ("" = any JSON object).
   std::vector<ActionParam> query{};

@@ -318,6 +318,12 @@ struct ReadRouting {
   // PostgreSQL: a GET's authentication and its reads then send one BEGIN and one end.
   bool share_reads = false;
   std::shared_ptr<Tx> shared_read;  // the backend's: the open shared transaction, if any
+  // in: the thread must not wait (an I/O thread trying a quick request in place): read() answers
+  // kBusy at once instead of waiting for a free connection or for the network (PostgreSQL: every
+  // read), and write() always does; either sets `would_wait`, so the caller runs the request
+  // again where it may wait, whatever the error became on its way up.
+  bool no_wait = false;
+  bool would_wait = false;  // out
 };
 // The routing installed on this thread, or nullptr.
 ReadRouting* current_read_routing();

@@ -123,5 +123,58 @@ TEST_F(RouterTest, FailingHandlerExceptionBecomes500Problem) {
       R"({"type":"https://rapport.dev/problems/internal","title":"Internal Server Error","status":500,"code":"internal"})");
 }
 
+
+TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
+  Router r;
+  int worker_calls = 0, quick_calls = 0;
+  r.add("GET", "/api/v1/list", [&](Request&) {
+    ++worker_calls;
+    return text("list");
+  });
+  r.add(
+      "GET", "/api/v1/items/{id}",
+      [&](Request& req) {
+        ++quick_calls;
+        return req.param("id") == "busy" ? Response::deferred() : text("item");
+      },
+      Lane::kIoThread);
+  // A write can never be tried in place, whatever lane it asks for.
+  r.add(
+      "POST", "/api/v1/items/{id}", [&](Request&) { return text("written"); }, Lane::kIoThread);
+
+  auto list = make("GET", "/api/v1/list");
+  list.in_place = true;
+  EXPECT_TRUE(r.dispatch(list).defer);
+  EXPECT_EQ(worker_calls, 0);
+
+  auto post = make("POST", "/api/v1/items/1");
+  post.in_place = true;
+  EXPECT_TRUE(r.dispatch(post).defer);
+
+  auto unknown = make("GET", "/api/v1/nothing/here/at/all");
+  unknown.in_place = true;
+  EXPECT_TRUE(r.dispatch(unknown).defer);
+
+  auto item = make("GET", "/api/v1/items/1");
+  item.in_place = true;
+  auto answered = r.dispatch(item);
+  EXPECT_FALSE(answered.defer);
+  EXPECT_EQ(answered.body, "item");
+  auto head = make("HEAD", "/api/v1/items/1");  // HEAD by the GET route, in place too
+  head.in_place = true;
+  EXPECT_FALSE(r.dispatch(head).defer);
+
+  auto busy = make("GET", "/api/v1/items/busy");
+  busy.in_place = true;
+  EXPECT_TRUE(r.dispatch(busy).defer);
+  EXPECT_EQ(quick_calls, 3);
+
+  // Only the two answers count; the deferred attempt will be recorded by its run on a worker.
+  auto latency = r.latency();
+  ASSERT_EQ(latency.size(), 1u);
+  EXPECT_EQ(latency[0].pattern, "/api/v1/items/{id}");
+  EXPECT_EQ(latency[0].handler.count, 2u);
+}
+
 }  // namespace
 }  // namespace rapport::http

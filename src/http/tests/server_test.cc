@@ -517,6 +517,75 @@ TEST_F(ServerTest, HandlerWaitingInsideScopedBlockingLeavesThePoolFreeForOthers)
   EXPECT_TRUE(waited_ok);
 }
 
+TEST_F(ServerTest, QuickReadIsAnsweredInPlaceWhileEveryWorkerIsBlocked) {
+  // One worker, held by a request that waits outside ScopedBlocking (so the pool does not grow):
+  // a Lane::kIoThread read is still answered, on an I/O thread, with the usual headers; a
+  // worker-lane read would wait for the worker.
+  std::promise<void> released;
+  std::shared_future<void> release = released.get_future().share();
+  std::atomic<bool> blocked{false};
+  router_.add("GET", "/api/v1/block", [&](Request&) {
+    blocked = true;
+    release.wait();
+    return json(R"({"blocked":true})");
+  });
+  std::atomic<bool> saw_in_place{false};
+  std::thread::id quick_thread;
+  router_.add(
+      "GET", "/api/v1/quick/{id}",
+      [&](Request& req) {
+        saw_in_place = req.in_place;
+        quick_thread = std::this_thread::get_id();
+        return json(R"({"quick":")" + std::string(req.param("id")) + "\"}");
+      },
+      Lane::kIoThread);
+  options_.worker_threads = 1;
+  start_server();
+  auto first = std::async(std::launch::async, [this] {
+    Client a(port_);
+    return a.request(bhttp::verb::get, "/api/v1/block");
+  });
+  while (!blocked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Client b(port_);
+  auto res = b.request(bhttp::verb::get, "/api/v1/quick/7");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"quick":"7"})");
+  EXPECT_EQ(sv(res["X-Frame-Options"]), "DENY");
+  EXPECT_TRUE(saw_in_place);
+  EXPECT_NE(quick_thread, runner_.get_id());
+  // Keep-alive: the same connection answers the next quick read too.
+  EXPECT_EQ(b.request(bhttp::verb::get, "/api/v1/quick/8").body(), R"({"quick":"8"})");
+  EXPECT_EQ(first.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  released.set_value();
+  auto blocked_res = first.get();
+  EXPECT_EQ(blocked_res.result_int(), 200);
+  EXPECT_EQ(blocked_res.body(), R"({"blocked":true})");
+}
+
+TEST_F(ServerTest, QuickReadThatWouldWaitRunsAgainOnAWorker) {
+  std::atomic<int> attempts{0};
+  std::atomic<bool> pool_run_in_place{true};
+  router_.add(
+      "GET", "/api/v1/maybe",
+      [&](Request& req) {
+        ++attempts;
+        if (req.in_place) return Response::deferred();
+        pool_run_in_place = false;
+        handler_thread_ = std::this_thread::get_id();
+        return json(R"({"from":"worker"})");
+      },
+      Lane::kIoThread);
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::get, "/api/v1/maybe");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"from":"worker"})");
+  EXPECT_EQ(attempts, 2);
+  EXPECT_FALSE(pool_run_in_place);
+  // Worker-lane routes are never tried in place.
+  EXPECT_EQ(c.request(bhttp::verb::get, "/api/v1/thread").result_int(), 200);
+}
+
 // A streamed response of `pieces` pieces "piece 0\n", "piece 1\n", …; fails after `fail_after`
 // pieces when that is ≥ 0. Counts the pieces the client accepted and whether `write` refused.
 struct Streamer {

@@ -269,12 +269,14 @@ void register_actions(record::ActionRegistry& actions, RecordService& records,
       R"({"entity":{"type":"string"},"plural":{"type":"string"},"id":{"type":"string"},)"
       R"("title":{"type":"string"},"account_id":{"type":["string","null"]},)"
       R"("open_items":{"type":"object"}}}}}})";
+  lookup.quick = true;
   actions.add(std::move(lookup));
   record::Action c360{
       "GET", "/accounts/{id}/360",
       "Customer 360: account, contacts, dated profile and communication timeline",
       [&records, &registry](const ActionRequest& r) { return customer_360(r, records, registry); }};
   c360.entity = "account";
+  c360.quick = true;
   c360.query = {{"channel", "comma list of channels the timeline is narrowed to (phone,visit)"},
                 {"limit", "timeline entries per page (1–500, default 50)", "integer"}};
   const char* section =

@@ -1549,13 +1549,25 @@ std::unique_ptr<Tx> PgStore::replica_read(std::uint64_t after) {
 Result<std::unique_ptr<Tx>> PgStore::write() {
   // Reads after this write see it: they no longer share the snapshot taken before. (The shared
   // transaction ends now unless a read handle still holds it.)
-  if (ReadRouting* routing = current_read_routing()) routing->shared_read.reset();
+  if (ReadRouting* routing = current_read_routing()) {
+    if (routing->no_wait) {
+      routing->would_wait = true;
+      return make_error(Errc::kBusy, "a write waits for the network: not on this thread");
+    }
+    routing->shared_read.reset();
+  }
   return begin("BEGIN", true);
 }
 
 Result<std::unique_ptr<Tx>> PgStore::read() {
   constexpr const char* kBeginRead = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
   ReadRouting* routing = current_read_routing();
+  if (routing != nullptr && routing->no_wait) {
+    // Every statement is a round trip; an open shared transaction is not reused either (its
+    // connection is only ever used by one thread at a time).
+    routing->would_wait = true;
+    return make_error(Errc::kBusy, "a read waits for the network: not on this thread");
+  }
   if (routing != nullptr && routing->replica_allowed && !replicas_.empty()) {
     if (auto tx = replica_read(routing->after)) {
       ++routing->replica_reads;

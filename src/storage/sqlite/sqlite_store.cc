@@ -821,7 +821,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
 Result<std::unique_ptr<Tx>> SqliteStore::write() {
   // Reads after this write see it: they no longer share the snapshot taken before. (The shared
   // transaction ends now unless a read handle still holds it.)
-  if (ReadRouting* routing = current_read_routing()) routing->shared_read.reset();
+  if (ReadRouting* routing = current_read_routing()) {
+    if (routing->no_wait) {
+      routing->would_wait = true;
+      return make_error(Errc::kBusy, "a write may wait for the writer: not on this thread");
+    }
+    routing->shared_read.reset();
+  }
   std::shared_ptr<Batch> batch;
   {
     std::unique_lock lock(group_mu_);
@@ -1023,18 +1029,22 @@ Result<std::unique_ptr<Tx>> SqliteStore::read() {
   ReadRouting* routing = current_read_routing();
   if (routing != nullptr && routing->share_reads) {
     if (!routing->shared_read) {
-      RP_ASSIGN(auto tx, begin_read());
+      RP_ASSIGN(auto tx, begin_read(routing));
       routing->shared_read = std::shared_ptr<Tx>(std::move(tx));
     }
     return std::unique_ptr<Tx>(std::make_unique<SharedReadTx>(routing->shared_read, routing));
   }
-  return begin_read();
+  return begin_read(routing);
 }
 
-Result<std::unique_ptr<Tx>> SqliteStore::begin_read() {
+Result<std::unique_ptr<Tx>> SqliteStore::begin_read(ReadRouting* routing) {
   Connection* conn = nullptr;
   {
     std::unique_lock lock(pool_mu_);
+    if (routing != nullptr && routing->no_wait && free_readers_.empty()) {
+      routing->would_wait = true;
+      return make_error(Errc::kBusy, "every reader connection is in use");
+    }
     if (!pool_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
                            [&] { return !free_readers_.empty(); })) {
       return make_error(Errc::kBusy, "timed out waiting for a reader connection");

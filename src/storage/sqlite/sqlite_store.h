@@ -108,7 +108,8 @@ class SqliteStore final : public Store {
   friend class WriteTx;
   SqliteStore(std::string path, const StoreOptions& options);
   // A read transaction of its own on a pooled reader.
-  Result<std::unique_ptr<Tx>> begin_read();
+  // A reader from the pool; with routing->no_wait, kBusy at once when none is free.
+  Result<std::unique_ptr<Tx>> begin_read(ReadRouting* routing = nullptr);
   void return_reader(Connection* reader);
   // Called by the writer that holds the connection once its savepoint is released or rolled
   // back: hands the connection to a waiting writer, or ends the batch (COMMIT, or ROLLBACK when

@@ -366,6 +366,37 @@ TEST_F(SqliteStoreTest, ReadersWaitForAFreeConnection) {
   EXPECT_TRUE(got);
 }
 
+TEST_F(SqliteStoreTest, NoWaitRoutingRefusesWhatWouldWaitAndSaysSo) {
+  StoreOptions options;
+  options.readers = 1;
+  auto store = open_ok("sqlite:" + dir_.file("no_wait.db"), options);
+  {
+    // A free reader: the read runs in place, and the shared transaction serves a second one.
+    ReadRouting routing;
+    routing.no_wait = true;
+    routing.share_reads = true;
+    ScopedReadRouting scope(routing);
+    auto first = store->read();
+    ASSERT_TRUE(first.ok());
+    EXPECT_TRUE((*first)->query("SELECT 1", {}).ok());
+    EXPECT_TRUE(store->read().ok());
+    EXPECT_FALSE(routing.would_wait);
+    // A write would wait for the writer (its group commit): refused at once.
+    auto write = store->write();
+    ASSERT_FALSE(write.ok());
+    EXPECT_EQ(write.error().code, Errc::kBusy);
+    EXPECT_TRUE(routing.would_wait);
+  }
+  auto held = begin_read(*store);  // the only reader
+  ReadRouting routing;
+  routing.no_wait = true;
+  ScopedReadRouting scope(routing);
+  auto read = store->read();  // answers at once instead of waiting for `held`
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, Errc::kBusy);
+  EXPECT_TRUE(routing.would_wait);
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritersAreSerialisedAndAllSucceed) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 50;
