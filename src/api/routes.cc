@@ -559,8 +559,8 @@ void register_routes(http::Router& router, Services services) {
             }
             RP_ASSIGN(std::string body, std::move(out));
             return json_response(a->status, std::move(body));
-          }),
-          a->quick ? http::Lane::kIoThread : http::Lane::kWorker);
+          }));
+      if (a->quick) router.set_lane(a->method, v1 + a->path, http::Lane::kIoThread);
     }
   }
 
@@ -724,8 +724,8 @@ void register_routes(http::Router& router, Services services) {
                  return nm;
                }
                return record_response(r);
-             }),
-             http::Lane::kIoThread);
+             }));
+  router.set_lane("GET", v1 + "/{entity}/{id}", http::Lane::kIoThread);
 
   router.add("PATCH", v1 + "/{entity}/{id}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <exception>
+#include <stdexcept>
 
 #include "http/internal.h"
 
@@ -70,6 +71,15 @@ void Router::add(std::string method, std::string pattern, Handler handler, Lane 
   if (method != "GET" && method != "HEAD") lane = Lane::kWorker;
   routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments),
                           std::move(handler), lane, std::make_unique<RouteLatency>()});
+}
+
+void Router::set_lane(std::string_view method, std::string_view pattern, Lane lane) {
+  for (auto& route : routes_) {
+    if (route.method != method || route.pattern != pattern) continue;
+    route.lane = method == "GET" || method == "HEAD" ? lane : Lane::kWorker;
+    return;
+  }
+  throw std::logic_error("no route " + std::string(method) + " " + std::string(pattern));
 }
 
 void Router::set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback) {

@@ -14,6 +14,9 @@ namespace rapport::http {
 class Router {
  public:
   void add(std::string method, std::string pattern, Handler handler, Lane lane = Lane::kWorker);
+  // Moves the route added as (method, pattern) to `lane` (GET/HEAD routes only; others stay on
+  // the workers). Throws std::logic_error when there is no such route.
+  void set_lane(std::string_view method, std::string_view pattern, Lane lane);
   // Fallback for unmatched paths (404) and wrong methods (405: `method_not_allowed` is true).
   void set_fallback(std::function<Response(Request&, bool method_not_allowed)> fallback);
   // Finds the handler, fills req.params, runs it. Never throws: exceptions become 500.

@@ -458,6 +458,53 @@ bhttp::response<bhttp::string_body> to_beast(Response&& res, const ReplyInfo& in
   return out;
 }
 
+// The security headers every answer carries unless its handler set its own, as header lines.
+struct DefaultHeader {
+  std::string_view name;
+  std::string_view line;
+};
+constexpr std::string_view kCspLine =
+    "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'\r\n";
+constexpr std::array<DefaultHeader, 4> kDefaultHeaders{{
+    {"X-Content-Type-Options", "X-Content-Type-Options: nosniff\r\n"},
+    {"Content-Security-Policy", kCspLine},
+    {"Referrer-Policy", "Referrer-Policy: same-origin\r\n"},
+    {"X-Frame-Options", "X-Frame-Options: DENY\r\n"},
+}};
+
+// The status line and headers of `res` as sent (what set_head() and Beast's serializer write
+// for a string body, without building Beast's field container): the body follows it in the same
+// write.
+std::string serialize_head(const Response& res, const ReplyInfo& info, bool no_body) {
+  std::string out;
+  out.reserve(512);
+  out += info.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(res.status);
+  out += ' ';
+  out += sv(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)));
+  out += "\r\n";
+  auto line = [&](std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  };
+  if (!res.content_type.empty() && !no_body) line("Content-Type", res.content_type);
+  for (const auto& [name, value] : res.headers) line(name, value);
+  for (const auto& d : kDefaultHeaders) {
+    // A handler may choose a different policy (say, a framable widget); otherwise the safe one.
+    if (!has_header(res, d.name)) out += d.line;
+  }
+  line("X-Request-Id", info.request_id);
+  // As Beast's keep_alive(): HTTP/1.1 stays open unless told; HTTP/1.0 closes unless told.
+  if (info.version >= 11 && !info.keep_alive) out += "Connection: close\r\n";
+  if (info.version < 11 && info.keep_alive) out += "Connection: keep-alive\r\n";
+  if (!no_body) line("Content-Length", std::to_string(res.body.size()));
+  out += "\r\n";
+  return out;
+}
+
 Request to_request(bhttp::request<bhttp::string_body>& in, const std::string& remote_addr,
                    bool& bad_target) {
   Request req;
@@ -785,10 +832,14 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
                         std::string_view path, std::chrono::steady_clock::time_point start) {
     if (core_.stopping()) info.keep_alive = false;
     const int status = res.status;
-    auto out = to_beast(std::move(res), info);
+    const bool no_body = res.status == 204 || res.status == 304 || res.status < 200;
+    // Head and body in one gathered write; HEAD: the length of the body not sent.
+    const std::string head = serialize_head(res, info, no_body);
+    std::array<asio::const_buffer, 2> buffers{
+        asio::buffer(head), no_body || info.head ? asio::const_buffer() : asio::buffer(res.body)};
     stream_.expires_after(std::chrono::seconds(core_.options().read_timeout_s));
     beast::error_code ec;
-    co_await bhttp::async_write(stream_, out, redirect(ec));
+    co_await asio::async_write(stream_, buffers, redirect(ec));
     log_access(info.request_id, method, path, status, start);
     co_return !ec && info.keep_alive && !core_.stopping();
   }

@@ -123,7 +123,6 @@ TEST_F(RouterTest, FailingHandlerExceptionBecomes500Problem) {
       R"({"type":"https://rapport.dev/problems/internal","title":"Internal Server Error","status":500,"code":"internal"})");
 }
 
-
 TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
   Router r;
   int worker_calls = 0, quick_calls = 0;
@@ -146,6 +145,13 @@ TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
   list.in_place = true;
   EXPECT_TRUE(r.dispatch(list).defer);
   EXPECT_EQ(worker_calls, 0);
+  // Moved to the I/O lane after it was added (as api/ does): now it runs in place.
+  r.set_lane("GET", "/api/v1/list", Lane::kIoThread);
+  EXPECT_EQ(r.dispatch(list).body, "list");
+  EXPECT_EQ(worker_calls, 1);
+  r.set_lane("GET", "/api/v1/list", Lane::kWorker);
+  EXPECT_TRUE(r.dispatch(list).defer);
+  EXPECT_THROW(r.set_lane("GET", "/api/v1/none", Lane::kIoThread), std::logic_error);
 
   auto post = make("POST", "/api/v1/items/1");
   post.in_place = true;
@@ -171,9 +177,11 @@ TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
 
   // Only the two answers count; the deferred attempt will be recorded by its run on a worker.
   auto latency = r.latency();
-  ASSERT_EQ(latency.size(), 1u);
-  EXPECT_EQ(latency[0].pattern, "/api/v1/items/{id}");
-  EXPECT_EQ(latency[0].handler.count, 2u);
+  ASSERT_EQ(latency.size(), 2u);
+  EXPECT_EQ(latency[0].pattern, "/api/v1/list");
+  EXPECT_EQ(latency[0].handler.count, 1u);
+  EXPECT_EQ(latency[1].pattern, "/api/v1/items/{id}");
+  EXPECT_EQ(latency[1].handler.count, 2u);
 }
 
 }  // namespace
