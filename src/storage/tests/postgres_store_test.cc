@@ -289,6 +289,26 @@ TEST_F(PgStoreTest, RoundTripsEverySqlValueType) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// Every read and write is a round trip: with a no-wait routing (an I/O thread trying a quick
+// request) both are refused at once and say so, so the request runs again on a worker.
+TEST_F(PgStoreTest, NoWaitRoutingRefusesEveryReadAndWrite) {
+  ReadRouting routing;
+  routing.no_wait = true;
+  routing.share_reads = true;
+  ScopedReadRouting scope(routing);
+  auto read = store_->read();
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, Errc::kBusy);
+  EXPECT_TRUE(routing.would_wait);
+  routing.would_wait = false;
+  auto write = store_->write();
+  ASSERT_FALSE(write.ok());
+  EXPECT_EQ(write.error().code, Errc::kBusy);
+  EXPECT_TRUE(routing.would_wait);
+  routing.no_wait = false;  // on a worker: reads as usual
+  EXPECT_TRUE(store_->read().ok());
+}
+
 // Dialect::bulk_insert is a plain INSERT here: a multi-row insert failing in the middle writes
 // nothing, and the dropped transaction leaves nothing either.
 TEST_F(PgStoreTest, BulkInsertFailingMidStatementChangesNothing) {
