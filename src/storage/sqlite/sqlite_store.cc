@@ -896,7 +896,13 @@ void SqliteStore::run_job(Job& job, const std::shared_ptr<Batch>& batch) {
 }
 
 Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
-  if (ReadRouting* routing = current_read_routing()) routing->shared_read.reset();
+  if (ReadRouting* routing = current_read_routing()) {
+    if (routing->no_wait) {  // as write(): never on a thread that must not wait
+      routing->would_wait = true;
+      return make_error(Errc::kBusy, "a write may wait for the writer: not on this thread");
+    }
+    routing->shared_read.reset();
+  }
   Job job;
   job.work = &work;
   std::unique_lock lock(group_mu_);

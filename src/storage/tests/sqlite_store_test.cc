@@ -386,6 +386,16 @@ TEST_F(SqliteStoreTest, NoWaitRoutingRefusesWhatWouldWaitAndSaysSo) {
     ASSERT_FALSE(write.ok());
     EXPECT_EQ(write.error().code, Errc::kBusy);
     EXPECT_TRUE(routing.would_wait);
+    routing.would_wait = false;
+    bool ran = false;
+    auto grouped = store->write_grouped([&](Tx&) -> Status {
+      ran = true;
+      return {};
+    });
+    ASSERT_FALSE(grouped.ok());
+    EXPECT_EQ(grouped.error().code, Errc::kBusy);
+    EXPECT_TRUE(routing.would_wait);
+    EXPECT_FALSE(ran);
   }
   auto held = begin_read(*store);  // the only reader
   ReadRouting routing;
