@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +66,51 @@ class Reader {
   char delim_;
   std::size_t pos_ = 0;
   std::size_t record_ = 0;
+};
+
+// Reads records from bytes that arrive in pieces (an import body spooled to a file): each piece
+// decoded as it comes — UTF-8 validated, or GB18030 converted — with a character, a quoted
+// field or a CRLF split across pieces read as if the text were whole. Holds one piece and the
+// record being read, never the whole text. Same records, limits and errors as to_utf8 + Reader
+// over the whole text (an encoding error names the record that holds the bad byte).
+class StreamReader {
+ public:
+  // Fills `buf` with up to `cap` bytes: the count read, 0 at the end.
+  using Source = std::function<Result<std::size_t>(char* buf, std::size_t cap)>;
+  static constexpr std::size_t kPieceBytes = 1024 * 1024;
+
+  // delimiter 0 detects it from the first line.
+  StreamReader(Source source, Charset cs, char delimiter = 0,
+               std::size_t piece_bytes = kPieceBytes);
+  ~StreamReader();
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  // As Reader::next.
+  Result<bool> next(std::vector<std::string>& fields);
+  // The delimiter in use; detected on the first call of next().
+  char delimiter() const { return delim_; }
+  std::size_t record() const { return record_; }
+
+ private:
+  Status fill();  // reads, decodes and appends the next piece to text_; sets end_ at the end
+  Status decode(std::string_view raw, bool last);
+  Error bad_encoding() const;
+
+  Source source_;
+  Charset cs_;
+  char delim_;
+  std::size_t piece_bytes_;
+  std::string text_;  // decoded UTF-8 not yet read (from pos_)
+  std::size_t pos_ = 0;
+  std::string raw_;          // bytes read but not yet decoded (a split character, the BOM)
+  std::size_t decoded_ = 0;  // UTF-8 bytes decoded so far, after the BOM
+  bool bom_checked_ = false;
+  bool end_ = false;  // the source is exhausted and every byte decoded
+  bool bad_ = false;  // decoding stopped at an invalid byte (at decoded_)
+  std::size_t record_ = 0;
+  struct Converter;
+  std::unique_ptr<Converter> conv_;  // GB18030
 };
 
 // Whole text → records (tests, small inputs); the first error stops.

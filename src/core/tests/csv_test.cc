@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
+
 namespace rapport::csv {
 namespace {
 
@@ -159,6 +162,101 @@ TEST(Csv, LimitsAnswerTooLarge) {
   ASSERT_FALSE(more.ok());
   EXPECT_EQ(more.error().code, Errc::kTooLarge);
   EXPECT_EQ(n, kMaxRecords);
+}
+
+// A source that hands out `text` at most `piece` bytes at a time.
+StreamReader::Source pieces_of(std::string text, std::size_t piece) {
+  auto at = std::make_shared<std::size_t>(0);
+  auto all = std::make_shared<std::string>(std::move(text));
+  return [all, at, piece](char* buf, std::size_t cap) -> Result<std::size_t> {
+    std::size_t n = std::min({piece, cap, all->size() - *at});
+    std::copy_n(all->data() + *at, n, buf);
+    *at += n;
+    return n;
+  };
+}
+
+Result<Rows> stream(std::string text, std::size_t piece, Charset cs = Charset::kUtf8) {
+  StreamReader r(pieces_of(std::move(text), piece), cs, 0, piece);
+  Rows out;
+  std::vector<std::string> fields;
+  for (;;) {
+    RP_ASSIGN(bool more, r.next(fields));
+    if (!more) break;
+    out.push_back(fields);
+  }
+  return out;
+}
+
+TEST(CsvStream, EveryPieceSizeReadsTheRecordsOfTheWholeText) {
+  // BOM, `;` detected, quoted delimiter/quote/CRLF, 2-, 3- and 4-byte characters, a blank line,
+  // a lone CR, and a last record without a line end: each split at every byte by some size
+  const std::string text =
+      "\xEF\xBB\xBFname;note;city\r\n"
+      "\"Smith; \"\"Junior\"\"\";\"line 1\r\nline 2\";Zürich\r\n"
+      "张三;😀 ok;北京\n"
+      "\n"
+      "\"\";\"\"\"\";x\r"
+      "last;€;end";
+  auto whole = to_utf8(text, Charset::kUtf8);
+  ASSERT_TRUE(whole.ok());
+  const Rows expected = parse(*whole);
+  ASSERT_EQ(expected.size(), 6u);
+  EXPECT_EQ(expected[1][1], "line 1\r\nline 2");
+  for (std::size_t piece = 1; piece <= text.size() + 1; ++piece) {
+    auto got = stream(text, piece);
+    ASSERT_TRUE(got.ok()) << "piece " << piece << ": " << got.error().message;
+    EXPECT_EQ(*got, expected) << "piece " << piece;
+  }
+}
+
+TEST(CsvStream, Gb18030CharactersSplitAcrossPiecesAreConverted) {
+  // 张三 = D5C5 C8FD (2 bytes each), 😀 = 9439 FC36 (4 bytes), € = A2E3; a quoted field
+  const std::string text =
+      "name,note\r\n\xD5\xC5\xC8\xFD,\"\x94\x39\xFC\x36, \xA2\xE3\"\r\nplain,x\r\n";
+  const Rows expected{{"name", "note"}, {"张三", "😀, €"}, {"plain", "x"}};
+  for (std::size_t piece = 1; piece <= text.size(); ++piece) {
+    auto got = stream(text, piece, Charset::kGb18030);
+    ASSERT_TRUE(got.ok()) << "piece " << piece << ": " << got.error().message;
+    EXPECT_EQ(*got, expected) << "piece " << piece;
+  }
+  auto cut = stream("name\r\n\xD5\xC5\xC8", 1, Charset::kGb18030);  // 三 cut off
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().field, "encoding");
+}
+
+TEST(CsvStream, BadUtf8NamesTheRowAndByteAsTheWholeTextDoes) {
+  const std::string text = "name,city\nAcme,Beijing\n\xD5\xC5\xC8\xFD,x\nmore,rows\n";
+  for (std::size_t piece : {1u, 2u, 5u, 24u, 1024u}) {
+    auto got = stream(text, piece);
+    ASSERT_FALSE(got.ok()) << "piece " << piece;
+    EXPECT_EQ(got.error().field, "encoding");
+    EXPECT_NE(got.error().message.find("row 3 "), std::string::npos) << got.error().message;
+    EXPECT_NE(got.error().message.find("byte 24"), std::string::npos) << got.error().message;
+  }
+  // a character cut off by the end of the file
+  auto cut = stream("a\n\xE5\xBC", 1);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.error().message.find("row 2 "), std::string::npos) << cut.error().message;
+}
+
+TEST(CsvStream, StructureErrorsAndLimitsAsTheReader) {
+  auto open = stream("a,b\n\"never closed,x\n", 2);
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.error().message.find("row 2: a quoted field is never closed"), std::string::npos)
+      << open.error().message;
+  auto after = stream("a,b\n\"q\"x,y\n", 1);
+  ASSERT_FALSE(after.ok());
+  EXPECT_NE(after.error().message.find("row 2: text after the closing quote"), std::string::npos);
+  auto empty = stream("", 4);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+  // a field longer than a piece is read whole
+  const std::string long_field(100'000, 'x');
+  auto big = stream("h\n\"" + long_field + "\"\n", 7);
+  ASSERT_TRUE(big.ok());
+  ASSERT_EQ(big->size(), 2u);
+  EXPECT_EQ((*big)[1][0], long_field);
 }
 
 }  // namespace
