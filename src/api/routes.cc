@@ -656,6 +656,7 @@ void register_routes(http::Router& router, Services services) {
                if (!q.ok()) return q.error();
                record::ImportRequest ir;
                ir.body = req.body;
+               ir.body_file = req.body_file.get();  // an upload's body, spooled by the server
                const std::string* ct = req.header("content-type");
                std::string content_type = ct ? *ct : "";
                std::string lower = content_type;

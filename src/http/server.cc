@@ -19,6 +19,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <filesystem>
@@ -30,6 +32,9 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "http/internal.h"
 
@@ -81,6 +86,78 @@ bool is_upload(std::string_view target, const ServerOptions& opts) {
   return !suffix.empty() && path.size() >= suffix.size() &&
          path.substr(path.size() - suffix.size()) == suffix;
 }
+
+// An unnamed temporary file (in $TMPDIR, else /tmp), gone when closed; nullptr on failure.
+std::shared_ptr<std::FILE> temporary_file() {
+  const char* env = std::getenv("TMPDIR");
+  std::string dir = env && *env ? env : "/tmp";
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {  // no O_TMPFILE on this file system: create and unlink
+    std::string path = dir + "/rapport-upload-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) return nullptr;
+  std::FILE* f = ::fdopen(fd, "w+b");
+  if (!f) {
+    ::close(fd);
+    return nullptr;
+  }
+  return {f, &std::fclose};
+}
+
+// The request body: a string, or — for upload routes (`spool` set once the header is read) — a
+// temporary file the body is written to as it arrives, so an import of hundreds of MiB never
+// sits in memory (Request::body_file).
+struct SpoolBody {
+  struct value_type {
+    std::string text;
+    bool spool = false;
+    std::shared_ptr<std::FILE> file;
+  };
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(bhttp::header<isRequest, Fields>&, value_type& v) : v_(v) {}
+    void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
+      ec = {};
+      if (v_.spool) {
+        v_.file = temporary_file();
+        if (!v_.file) ec = beast::error_code(errno, boost::system::generic_category());
+      } else if (length) {
+        v_.text.reserve(static_cast<std::size_t>(*length));  // within body_limit
+      }
+    }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      ec = {};
+      std::size_t n = 0;
+      for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
+           ++it) {
+        asio::const_buffer b = *it;
+        if (v_.file) {
+          if (std::fwrite(b.data(), 1, b.size(), v_.file.get()) != b.size()) {
+            ec = beast::error_code(errno ? errno : EIO, boost::system::generic_category());
+            return n;
+          }
+        } else {
+          v_.text.append(static_cast<const char*>(b.data()), b.size());
+        }
+        n += b.size();
+      }
+      return n;
+    }
+    void finish(beast::error_code& ec) {
+      ec = {};
+      if (v_.file && std::fflush(v_.file.get()) != 0)
+        ec = beast::error_code(errno ? errno : EIO, boost::system::generic_category());
+    }
+
+   private:
+    value_type& v_;
+  };
+};
+using RequestParser = bhttp::request_parser<SpoolBody>;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -505,7 +582,7 @@ std::string serialize_head(const Response& res, const ReplyInfo& info, bool no_b
   return out;
 }
 
-Request to_request(bhttp::request<bhttp::string_body>& in, const std::string& remote_addr,
+Request to_request(bhttp::request<SpoolBody>& in, const std::string& remote_addr,
                    bool& bad_target) {
   Request req;
   req.method = std::string(in.method_string());
@@ -524,7 +601,11 @@ Request to_request(bhttp::request<bhttp::string_body>& in, const std::string& re
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     req.headers.emplace_back(std::move(name), std::string(field.value()));
   }
-  req.body = std::move(in.body());
+  req.body = std::move(in.body().text);
+  if (in.body().file) {
+    req.body_file = std::move(in.body().file);
+    std::rewind(req.body_file.get());
+  }
   req.remote_addr = remote_addr;
   const std::string* id = req.header("x-request-id");
   req.request_id = id && valid_request_id(*id) ? *id : generate_request_id();
@@ -541,7 +622,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   const WsSubscription& subscription() const { return subscription_; }
   asio::any_io_executor executor() { return ws_.get_executor(); }
 
-  awaitable<void> run(bhttp::request<bhttp::string_body> upgrade, std::string request_id) {
+  awaitable<void> run(bhttp::request<SpoolBody> upgrade, std::string request_id) {
     // The WebSocket's own timeouts replace the tcp_stream's; Beast wants only one active.
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{kWsHandshakeTimeout, kWsIdleTimeout, true};
@@ -693,7 +774,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       const auto start = std::chrono::steady_clock::now();
       // One deadline for the whole request, so a trickling client cannot hold the slot.
       stream_.expires_after(std::chrono::seconds(opts.read_timeout_s));
-      bhttp::request_parser<bhttp::string_body> parser;
+      RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
       // Beast checks Content-Length against the limit while parsing the header, before the
       // target is known: start with the larger limit, then narrow it for non-upload targets.
@@ -705,6 +786,8 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
           ec = bhttp::error::body_limit;
         else
           parser.body_limit(opts.body_limit);
+      } else if (!ec) {
+        parser.get().body().spool = true;  // an upload goes to a temporary file
       }
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[bhttp::field::expect];
@@ -951,8 +1034,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     }
   };
 
-  awaitable<void> reply_to_read_error(beast::error_code ec,
-                                      bhttp::request_parser<bhttp::string_body>& parser,
+  awaitable<void> reply_to_read_error(beast::error_code ec, RequestParser& parser,
                                       std::chrono::steady_clock::time_point start) {
     if (ec.category() != bhttp::make_error_code(bhttp::error::end_of_stream).category() ||
         ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
@@ -970,7 +1052,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   }
 
   // Answers a request refused before it was read in full, then closes the connection.
-  awaitable<void> reply_and_close(Response res, bhttp::request_parser<bhttp::string_body>& parser,
+  awaitable<void> reply_and_close(Response res, RequestParser& parser,
                                   std::chrono::steady_clock::time_point start) {
     ReplyInfo info;
     info.keep_alive = false;

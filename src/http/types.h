@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +26,9 @@ struct Request {
   std::string query;   // raw query string after '?', not decoded
   Headers headers;     // names lower-cased
   std::string body;
+  // Upload routes (ServerOptions::upload_path_suffix): the body arrives spooled to an unnamed
+  // temporary file, positioned at its start, and `body` is empty. Null for other requests.
+  std::shared_ptr<std::FILE> body_file;
   std::string remote_addr;  // peer IP
   std::string request_id;   // X-Request-Id from the client if sane, else generated
   Headers params;           // path parameters filled by the Router ("entity", "id", …)

@@ -693,27 +693,46 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   }
   if (!req.mapping_json.empty()) RP_TRY(add_mapping(req.mapping_json, "mapping"));
 
-  // ---- the rows' source
-  std::string text;
-  std::unique_ptr<csv::Reader> reader;
+  // ---- the rows' source: a body in memory or spooled to a file, read piece by piece
+  auto source = [&req, at = std::size_t{0}](char* buf,
+                                            std::size_t cap) mutable -> Result<std::size_t> {
+    if (req.body_file) {
+      std::size_t n = std::fread(buf, 1, cap, req.body_file);
+      if (n == 0 && std::ferror(req.body_file))
+        return make_error(Errc::kInternal, "the uploaded file could not be read back");
+      return n;
+    }
+    std::size_t n = std::min(cap, req.body.size() - at);
+    std::copy_n(req.body.data() + at, n, buf);
+    at += n;
+    return n;
+  };
+  // Each reader takes its own copy of `source`: an in-memory body starts at 0 in each; a file
+  // is shared and rewound.
+  auto rewind_source = [&req] {
+    if (req.body_file) std::rewind(req.body_file);
+  };
+  std::unique_ptr<csv::StreamReader> reader;
   std::vector<std::string> header;
   std::vector<std::vector<VcardProperty>> cards;
   if (req.format == ImportFormat::kCsv) {
-    // UTF-8 files are read in place (an import body may be 256 MiB); others converted first
-    std::string_view utf8;
-    if (req.charset == csv::Charset::kUtf8) {
-      RP_ASSIGN(utf8, csv::utf8_view(req.body));
-    } else {
-      RP_ASSIGN(text, csv::to_utf8(req.body, req.charset));
-      utf8 = text;
-    }
-    reader = std::make_unique<csv::Reader>(utf8);
+    reader = std::make_unique<csv::StreamReader>(source, req.charset);
     RP_ASSIGN(bool any, reader->next(header));
     if (!any || (header.size() == 1 && trim(header[0]).empty()))
       return make_error(Errc::kBadRequest,
                         "the file is empty: the first row must name the columns");
   } else {
-    RP_ASSIGN(text, csv::to_utf8(req.body, req.charset));
+    std::string raw;
+    if (req.body_file) {
+      std::string piece(1 << 20, '\0');
+      for (;;) {
+        RP_ASSIGN(std::size_t n, source(piece.data(), piece.size()));
+        if (n == 0) break;
+        raw.append(piece.data(), n);
+        if (raw.size() > csv::kMaxBytes) break;  // to_utf8 answers kTooLarge
+      }
+    }
+    RP_ASSIGN(std::string text, csv::to_utf8(req.body_file ? raw : req.body, req.charset));
     RP_ASSIGN(cards, parse_vcards(text));
   }
 
@@ -835,6 +854,24 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
                         "upsert");
   } else if (key_field && !key_is_email) {
     return make_error(Errc::kBadRequest, "vCard imports upsert on email only", "upsert");
+  }
+
+  if (req.format == ImportFormat::kCsv) {
+    // The whole file is read once before anything is written, so an encoding, quoting or size
+    // error fails the call and changes nothing; then again from the first row, batch by batch.
+    rewind_source();
+    {
+      csv::StreamReader check(source, req.charset);
+      std::vector<std::string> fields;
+      for (;;) {
+        RP_ASSIGN(bool more, check.next(fields));
+        if (!more) break;
+      }
+    }
+    rewind_source();
+    reader = std::make_unique<csv::StreamReader>(source, req.charset);
+    RP_ASSIGN(bool any, reader->next(header));
+    if (!any) return make_error(Errc::kInternal, "the uploaded file changed while it was read");
   }
 
   // ---- the import_run record

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,9 @@ enum class ImportFormat { kCsv, kVcard };
 
 struct ImportRequest {
   std::string_view body;
+  // When set, the body is read from this file (from its start) instead of `body`: a CSV body
+  // piece by piece (csv::StreamReader), so it is never held whole in memory.
+  std::FILE* body_file = nullptr;
   ImportFormat format = ImportFormat::kCsv;
   csv::Charset charset = csv::Charset::kUtf8;
   bool dry_run = true;

@@ -6,8 +6,10 @@
 #include "http/server.h"
 
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 #include <zlib.h>
+#include <cstdio>
 
 #include <array>
 #include <atomic>
@@ -292,6 +294,37 @@ TEST_F(ServerTest, FailingOversizedBodyIs413BeforeTheBodyIsRead) {
   EXPECT_EQ(sv(res[bhttp::field::content_type]), "application/problem+json");
   EXPECT_NE(res.body().find(R"("code":"too_large")"), std::string::npos);
   EXPECT_FALSE(res.keep_alive());
+}
+
+TEST_F(ServerTest, UploadBodyArrivesInATemporaryFileNotInMemory) {
+  // an upload route: the body, larger than body_limit, is spooled to a file; `body` stays empty
+  router_.add("POST", "/api/v1/things/import", [](Request& req) {
+    std::string content;
+    if (req.body_file) {
+      char buf[4096];
+      for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, req.body_file.get())) > 0;)
+        content.append(buf, n);
+    }
+    return json(std::string(req.body_file ? "file:" : "none:") + std::to_string(req.body.size()) +
+                ":" + content);
+  });
+  router_.add("POST", "/api/v1/spooled",
+              [](Request& req) { return json(req.body_file ? "file" : "memory:" + req.body); });
+  start_server();
+  Client c(port_);
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += "row " + std::to_string(i) + ",张三\n";
+  ASSERT_GT(big.size(), options_.body_limit * 100);
+  auto res = c.request(bhttp::verb::post, "/api/v1/things/import?mode=commit", {}, big);
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), "file:0:" + big);
+  // chunked transfer as well
+  std::string chunked =
+      "POST /api/v1/things/import HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n";
+  EXPECT_EQ(c.raw(chunked).body(), "file:0:hello, world");
+  // other routes keep their body in memory
+  EXPECT_EQ(c.request(bhttp::verb::post, "/api/v1/spooled", {}, "small").body(), "memory:small");
 }
 
 TEST_F(ServerTest, FailingOversizedHeadersAre431) {
