@@ -540,3 +540,17 @@ test('import bodies may exceed the 10 MiB request limit (up to 256 MiB)', async 
   assertProblem(r, 400, 'bad_request', 'mapping'); // read in full, then refused for its columns
   // other routes keep the 10 MiB limit (declared and streamed): validation.test.mjs
 });
+
+test('a file broken after its first batch (bad UTF-8, unclosed quote) is refused whole: nothing written', async () => {
+  // the body is read piece by piece; the whole file is checked before the first batch is written
+  let rows = 'name,customer_code\n';
+  for (let i = 0; i < 5100; i++) rows += `Late Break ${i},LATE-${i}\n`;
+  const badUtf8 = Buffer.concat([Buffer.from(rows), Buffer.from([0xd5, 0xc5]), Buffer.from(',LATE-X\n')]);
+  const r = await importCsv(admin, 'accounts', badUtf8, { mode: 'commit' });
+  assertProblem(r, 400, 'bad_request', 'encoding');
+  assert.match(r.json.detail, /row 5102 /);
+  const r2 = await importCsv(admin, 'accounts', rows + '"never closed,LATE-Y\n', { mode: 'commit' });
+  assert.equal(r2.status, 400, r2.text);
+  assert.match(r2.json.detail, /row 5102: a quoted field is never closed/);
+  assert.equal((await accountsWhere({ field: 'name', op: 'starts_with', value: 'Late Break' })).length, 0, 'nothing written');
+});
