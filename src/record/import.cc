@@ -12,6 +12,10 @@
 #include <set>
 #include <unordered_map>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "core/parallel.h"
 #include "core/text.h"
 #include "record/duplicates.h"
@@ -54,6 +58,16 @@ constexpr size_t kMaxImportCandidates = 5;
 // Records whose duplicate-matching facts an import keeps from batch to batch (a few hundred
 // bytes each).
 constexpr size_t kMaxImportFactsCache = 100000;
+
+// A batch's rows, JSON documents and statements are allocated on the worker pool and freed on
+// the writer (and the other way round): glibc keeps such memory in its per-thread arenas, so a
+// long import's RSS grows batch by batch. Handing the free pages back after each batch keeps it
+// flat (a few milliseconds per 5,000 rows).
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 std::string score_text(double score) {
   char buf[16];
@@ -1353,6 +1367,9 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     }
     batch.clear();
     if (!good.empty()) RP_TRY(write_batch(good));
+    good.clear();
+    good.shrink_to_fit();
+    release_free_memory();
     if (!req.dry_run) RP_TRY(progress("running", ""));
     return {};
   };
