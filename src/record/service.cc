@@ -37,14 +37,19 @@ const std::vector<Hooks> kNoHooks;
 // trigrams; 3: keyed (term, id DESC), newest first within a term; 4: each entry with its
 // record's term signature); the index is then rebuilt at start-up.
 constexpr int kFtsVersion = 4;
-// Index entries a search as you type reads per entity in its first page (at least; twice the
-// limit when more, for records that match with several words) and in later pages at most
-// (Dialect::fts_page; each page is four times the one before).
-constexpr int kSearchFirstPage = 16, kSearchMaxPage = 1024;
-// Index entries a search as you type reads per entity at most: bounds its cost when the
-// caller's scope hides nearly every match of a short prefix, or when two common words rarely
-// stand in the same record ("li n").
-constexpr int kSearchMaxEntries = 2048;
+// Search as you type reads, per entity, a window of at most kSearchWindow index entries of the
+// driving key in index order, and stops as soon as it has `want` entries whose record has every
+// key and is visible to the caller (want: twice the limit, at least kSearchFirstWant; each
+// further round four times more). An entry whose record's signature lacks a further key costs
+// a comparison within the index read (no row, no record read), so a window of common words that
+// rarely stand in one record ("li n") is cheap. A round that stops at `want` is followed by
+// another window from its last entry only while duplicates or records matching only on hidden
+// fields keep the items short, at most kSearchRounds in all: at most kSearchRounds windows per
+// entity, whatever the data.
+constexpr int kSearchFirstWant = 16, kSearchWindow = 8192, kSearchRounds = 3;
+// Keys are counted up to this many entries each to pick the rarest as the driver (and to skip
+// an entity where a key has none).
+constexpr int kSearchKeyCountCap = 1024;
 // The shortest query (in bytes, after folding) for which an empty search falls back to "did you
 // mean": shorter ones share a trigram with too many titles to be a misspelling of any.
 constexpr std::size_t kFuzzyMinQuery = 3;
@@ -1653,16 +1658,17 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       }
     }
     // The index in its order (the best matching word first: exact before longer, then newest),
-    // page by page, until `limit` live records in the caller's scope or the end of the
-    // matching entries: the first page of a common prefix already holds them, and a narrow
-    // scope reads on instead of missing the matches it may see.
-    // With several keys the one with the fewest entries drives, and a key without any means
-    // no match: counted up to kSearchMaxPage each, a bounded index read.
+    // a window at a time (see kSearchWindow), until `limit` live records in the caller's scope
+    // or the end of the window: the first entries of a common prefix already hold them, and a
+    // narrow scope reads on instead of missing the matches it may see.
+    // With several keys the one with the fewest entries drives (the dialect's choice, the
+    // longest exact one, when all have at least kSearchKeyCountCap), and a key without any
+    // means no match: counted up to kSearchKeyCountCap each, a bounded index read.
     int driver = -1;
     {
       std::vector<SqlValue> params;
       const std::string counts =
-          store_.dialect().fts_key_counts(e->name, query, kSearchMaxPage, params);
+          store_.dialect().fts_key_counts(e->name, query, kSearchKeyCountCap, params);
       if (!counts.empty()) {
         RP_ASSIGN(auto n, tx->query(counts, params));
         if (n.rows.empty()) continue;
@@ -1670,25 +1676,44 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         for (std::size_t k = 0; k < c.size(); ++k)
           if (driver < 0 || as_int(c[k]) < as_int(c[static_cast<std::size_t>(driver)]))
             driver = static_cast<int>(k);
-        if (as_int(c[static_cast<std::size_t>(driver)]) == 0) continue;
+        const std::int64_t fewest = as_int(c[static_cast<std::size_t>(driver)]);
+        if (fewest == 0) continue;
+        if (fewest >= kSearchKeyCountCap) driver = -1;
       }
     }
     std::optional<storage::FtsPosition> after;
-    int read = 0;
-    for (int page = std::max(kSearchFirstPage, 2 * limit);
-         found < limit && read < kSearchMaxEntries;
-         page = std::min({page * 4, kSearchMaxPage, kSearchMaxEntries - read})) {
+    bool window_ended = false;
+    for (int round = 0, want = std::max(kSearchFirstWant, 2 * limit);
+         found < limit && round < kSearchRounds; ++round, want *= 4) {
       std::vector<SqlValue> params;
       const std::string entries = store_.dialect().fts_page(
-          e->name, query, driver, after ? &*after : nullptr, page, params);
+          e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
       if (entries.empty()) break;
-      const std::string sql = page_sql(entries, params);
-      RP_ASSIGN(auto rows, tx->query(sql, params));
+      const std::string cond = visible(tg, params);
+      params.emplace_back(static_cast<std::int64_t>(want));
+      // Only an entry with every key joins its record (the join key is NULL otherwise), and
+      // the statement stops at `want` such records the caller may see, so that neither the
+      // entries without a further key nor hidden records come back as rows. No ORDER BY: the
+      // entries come in index order and the engine stops early (a sort would read the whole
+      // window first); the rows are put in index order below all the same.
+      RP_ASSIGN(auto rows,
+                tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " +
+                              entries + " f " + store_.dialect().ordered_join() + " " +
+                              quote(e->name) + " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN f.fts_id END AND " +
+                              cond + " LIMIT ?",
+                          params));
+      std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
+        const int c = as_text(x[0]).compare(as_text(y[0]));
+        return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
+      });
       RP_TRY(emit(rows));
-      read += static_cast<int>(rows.rows.size());
-      if (rows.rows.size() < static_cast<std::size_t>(page)) break;  // the last entries
+      if (rows.rows.size() < static_cast<std::size_t>(want)) {  // the window or the key ended
+        window_ended = true;
+        break;
+      }
       after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
     }
+    (void)window_ended;
   }
   // "Did you mean": when the term index found nothing, records whose title is similar to the
   // query (a misspelt name), most similar first, up to `limit` per entity, on backends that
