@@ -1,6 +1,7 @@
 // GET /{plural}/aggregate: record counts grouped by fields, for charts. Same scope, field
 // permissions and filter language as lists; values grouped in SQL, one query.
 #include <algorithm>
+#include <map>
 
 #include "core/text.h"
 #include "record/query.h"
@@ -150,24 +151,64 @@ Result<std::string> RecordService::aggregate(const Principal& p, const Entity& e
     }
     positions += std::to_string(i + 1);
   }
-  params.emplace_back(static_cast<std::int64_t>(kMaxGroups + 1));
-  RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(auto rows, tx->query("SELECT " + select + ", COUNT(*) FROM " + quote(e.name) +
-                                     " WHERE " + where + " GROUP BY " + positions + " ORDER BY " +
-                                     std::to_string(fields.size() + 1) + " DESC LIMIT ?",
-                                 params));
-  bool truncated = rows.rows.size() > kMaxGroups;
-  if (truncated) rows.rows.resize(kMaxGroups);
   const std::size_t nf = fields.size();
   // Largest groups first; equal counts in the order of their values, so answers are stable.
-  std::sort(rows.rows.begin(), rows.rows.end(), [nf](const auto& a, const auto& b) {
+  const auto larger = [nf](const auto& a, const auto& b) {
     if (as_int(a[nf]) != as_int(b[nf])) return as_int(a[nf]) > as_int(b[nf]);
     for (std::size_t i = 0; i < nf; ++i) {
       if (value_less(a[i], b[i])) return true;
       if (value_less(b[i], a[i])) return false;
     }
     return false;
-  });
+  };
+  RP_ASSIGN(auto tx, store_.read());
+  storage::Rows rows;
+  if (!ap.q.empty() && hides_searchable(p, e)) {
+    // A caller who may not see a searchable field must not count records by it (nor learn how
+    // many hold a hidden value): the term index matched every field, so each matching record
+    // is checked against the search text of the fields they may see (as lists and /search
+    // do), and the groups are counted here. Its cost grows with the records the index matches.
+    const std::string query = text::search_query(ap.q);
+    RP_ASSIGN(auto found,
+              tx->query("SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE " + where,
+                        params));
+    std::vector<std::size_t> at;
+    std::vector<std::size_t> cut;
+    for (const Field* f : fields) {
+      at.push_back(column_index(e, f->name));
+      cut.push_back(is_time(f->type) ? (keep ? keep : (f->type == FieldType::kDatetime ? 10 : 0))
+                                     : 0);
+    }
+    const auto key_less = [](const std::vector<SqlValue>& a, const std::vector<SqlValue>& b) {
+      return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), value_less);
+    };
+    std::map<std::vector<SqlValue>, std::int64_t, decltype(key_less)> groups(key_less);
+    for (auto& r : found.rows) {
+      std::vector<SqlValue> key;
+      for (std::size_t i = 0; i < nf; ++i) {
+        SqlValue v = r[at[i]];
+        if (cut[i] && !storage::is_null(v)) v = as_text(v).substr(0, cut[i]);
+        key.push_back(std::move(v));
+      }
+      if (!visible_text_matches(p, e, std::move(r), query)) continue;
+      ++groups[std::move(key)];
+    }
+    for (auto& [key, n] : groups) {
+      rows.rows.push_back(key);
+      rows.rows.back().emplace_back(n);
+    }
+    std::sort(rows.rows.begin(), rows.rows.end(), larger);
+    if (rows.rows.size() > kMaxGroups + 1) rows.rows.resize(kMaxGroups + 1);
+  } else {
+    params.emplace_back(static_cast<std::int64_t>(kMaxGroups + 1));
+    RP_ASSIGN(rows, tx->query("SELECT " + select + ", COUNT(*) FROM " + quote(e.name) + " WHERE " +
+                                  where + " GROUP BY " + positions + " ORDER BY " +
+                                  std::to_string(fields.size() + 1) + " DESC LIMIT ?",
+                              params));
+  }
+  bool truncated = rows.rows.size() > kMaxGroups;
+  if (truncated) rows.rows.resize(kMaxGroups);
+  std::sort(rows.rows.begin(), rows.rows.end(), larger);
 
   json::Buffer buf;
   json::Writer w(buf);

@@ -1661,10 +1661,13 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     // a window at a time (see kSearchWindow), until `limit` live records in the caller's scope
     // or the end of the window: the first entries of a common prefix already hold them, and a
     // narrow scope reads on instead of missing the matches it may see.
-    // With several keys the one with the fewest entries drives (the dialect's choice, the
-    // longest exact one, when all have at least kSearchKeyCountCap), and a key without any
-    // means no match: counted up to kSearchKeyCountCap each, a bounded index read.
-    int driver = -1;
+    // With several keys the one with the fewest entries drives, and a key without any means
+    // no match: counted up to kSearchKeyCountCap each, a bounded index read. When every key
+    // has at least that many (two common words), the longest exact one drives, and should its
+    // window end with too few items, the next key's window is read too (at most two windows):
+    // "li n" among contacts finds the few with both through "n" when the first 8,192 of "li…"
+    // hold none of them.
+    std::vector<int> drivers{-1};
     {
       std::vector<SqlValue> params;
       const std::string counts =
@@ -1673,48 +1676,55 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         RP_ASSIGN(auto n, tx->query(counts, params));
         if (n.rows.empty()) continue;
         const auto& c = n.rows[0];
-        for (std::size_t k = 0; k < c.size(); ++k)
-          if (driver < 0 || as_int(c[k]) < as_int(c[static_cast<std::size_t>(driver)]))
-            driver = static_cast<int>(k);
-        const std::int64_t fewest = as_int(c[static_cast<std::size_t>(driver)]);
-        if (fewest == 0) continue;
-        if (fewest >= kSearchKeyCountCap) driver = -1;
+        std::size_t fewest = 0;
+        for (std::size_t k = 1; k < c.size(); ++k)
+          if (as_int(c[k]) < as_int(c[fewest])) fewest = k;
+        if (as_int(c[fewest]) == 0) continue;
+        if (as_int(c[fewest]) < kSearchKeyCountCap) {
+          drivers = {static_cast<int>(fewest)};
+        } else {
+          drivers = storage::fts_driver_order(query);
+          drivers.resize(std::min<std::size_t>(drivers.size(), 2));
+        }
       }
     }
-    std::optional<storage::FtsPosition> after;
-    bool window_ended = false;
-    for (int round = 0, want = std::max(kSearchFirstWant, 2 * limit);
-         found < limit && round < kSearchRounds; ++round, want *= 4) {
-      std::vector<SqlValue> params;
-      const std::string entries = store_.dialect().fts_page(
-          e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
-      if (entries.empty()) break;
-      const std::string cond = visible(tg, params);
-      params.emplace_back(static_cast<std::int64_t>(want));
-      // Only an entry with every key joins its record (the join key is NULL otherwise), and
-      // the statement stops at `want` such records the caller may see, so that neither the
-      // entries without a further key nor hidden records come back as rows. No ORDER BY: the
-      // entries come in index order and the engine stops early (a sort would read the whole
-      // window first); the rows are put in index order below all the same.
-      RP_ASSIGN(
-          auto rows,
-          tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries +
-                        " f " + store_.dialect().ordered_join() + " " + quote(e->name) +
-                        " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN f.fts_id END AND " + cond +
-                        " LIMIT ?",
-                    params));
-      std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
-        const int c = as_text(x[0]).compare(as_text(y[0]));
-        return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
-      });
-      RP_TRY(emit(rows));
-      if (rows.rows.size() < static_cast<std::size_t>(want)) {  // the window or the key ended
-        window_ended = true;
-        break;
+    for (const int driver : drivers) {
+      if (found == limit) break;
+      std::optional<storage::FtsPosition> after;
+      bool window_ended = false;
+      for (int round = 0, want = std::max(kSearchFirstWant, 2 * limit);
+           found < limit && round < kSearchRounds; ++round, want *= 4) {
+        std::vector<SqlValue> params;
+        const std::string entries = store_.dialect().fts_page(
+            e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
+        if (entries.empty()) break;
+        const std::string cond = visible(tg, params);
+        params.emplace_back(static_cast<std::int64_t>(want));
+        // Only an entry with every key joins its record (the join key is NULL otherwise), and
+        // the statement stops at `want` such records the caller may see, so that neither the
+        // entries without a further key nor hidden records come back as rows. No ORDER BY: the
+        // entries come in index order and the engine stops early (a sort would read the whole
+        // window first); the rows are put in index order below all the same.
+        RP_ASSIGN(auto rows, tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns +
+                                           " FROM " + entries + " f " +
+                                           store_.dialect().ordered_join() + " " + quote(e->name) +
+                                           " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN "
+                                           "f.fts_id END AND " +
+                                           cond + " LIMIT ?",
+                                       params));
+        std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
+          const int c = as_text(x[0]).compare(as_text(y[0]));
+          return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
+        });
+        RP_TRY(emit(rows));
+        if (rows.rows.size() < static_cast<std::size_t>(want)) {  // the window or the key ended
+          window_ended = true;
+          break;
+        }
+        after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
       }
-      after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
+      if (!window_ended) break;  // rounds used up: no second driver
     }
-    (void)window_ended;
   }
   // "Did you mean": when the term index found nothing, records whose title is similar to the
   // query (a misspelt name), most similar first, up to `limit` per entity, on backends that

@@ -384,5 +384,9 @@ Status restore_store(const std::string& target_url, const std::string& backup_pa
 // index would find it): for checking a match against only part of a record's text, such as
 // the fields a caller may see.
 bool fts_text_matches(std::string_view text, std::string_view query);
+// The order in which search as you type would rather drive by the keys of `query` when their
+// entry counts do not tell (Dialect::fts_key_counts' columns, the default driver first: an
+// exact key before a prefix, the longest).
+std::vector<int> fts_driver_order(std::string_view query);
 
 }  // namespace rapport::storage

@@ -646,4 +646,15 @@ bool fts_text_matches(std::string_view text, std::string_view query) {
   });
 }
 
+std::vector<int> fts_driver_order(std::string_view query) {
+  const auto keys = detail::query_keys(query);
+  std::vector<int> order;
+  if (keys.empty()) return order;
+  const auto first = static_cast<int>(detail::driver_key(keys));
+  order.push_back(first);
+  for (int k = 0; k < static_cast<int>(keys.size()); ++k)
+    if (k != first) order.push_back(k);
+  return order;
+}
+
 }  // namespace rapport::storage

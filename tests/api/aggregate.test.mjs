@@ -111,3 +111,29 @@ test('problems: hidden, unknown and ungroupable fields, bad bucket, bad paramete
   assertProblem(await agg(admin, 'nothings', { group_by: 'x' }), 404, 'not_found');
   assertProblem(await srv.request('GET', '/api/v1/accounts/aggregate?group_by=tier'), 401, 'unauthenticated');
 });
+
+test('q counts only matches on fields the caller may see: a hidden value is not counted, by one word or several', async () => {
+  const sales = (await admin.list('roles')).items.find((r) => r.name === 'Sales');
+  const perms = structuredClone(sales.permissions);
+  perms.entities.contact = { ...perms.entities.contact, read: 'all' };
+  perms.fields = { ...(perms.fields || {}), 'contact.full_name': 'hidden' };
+  const role = await admin.post('/api/v1/roles', { name: 'AggMasked', permissions: perms });
+  assert.equal(role.status, 201, role.text);
+  const masked = await srv.userClient('aggmasked1', { role: 'AggMasked' });
+  // One contact Masked may find by its e-mail; three only through the hidden name.
+  await admin.create('contacts', { full_name: 'Plain Person', emails: ['zorvane@seen.example'] });
+  for (let i = 0; i < 3; i++) await admin.create('contacts', { full_name: `Zorvane Hidden${i}` });
+  const total = async (client, q) => {
+    const r = await agg(client, 'contacts', { group_by: 'created_at', bucket: 'year', q });
+    assert.equal(r.status, 200, r.text);
+    return r.json.total;
+  };
+  assert.equal(await total(admin, 'zorvane'), 4);
+  assert.equal(await total(masked, 'zorvane'), 1, 'only the match on the visible e-mail');
+  assert.equal(await total(masked, 'zorvane hidden'), 0, 'several words, all in the hidden name');
+  assert.equal(await total(admin, 'zorvane hidden'), 3);
+  // The groups themselves carry the same counts.
+  const r = await agg(masked, 'contacts', { group_by: 'created_at', bucket: 'year', q: 'zorvane' });
+  assert.deepEqual(r.json.groups.map((g) => g.count), [1]);
+  assert.equal(r.json.truncated, false);
+});
