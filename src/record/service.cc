@@ -53,6 +53,9 @@ constexpr int kSearchKeyCountCap = 1024;
 // The shortest query (in bytes, after folding) for which an empty search falls back to "did you
 // mean": shorter ones share a trigram with too many titles to be a misspelling of any.
 constexpr std::size_t kFuzzyMinQuery = 3;
+// Records of a narrow scope (own, team) read through their term lists, newest first, when the
+// index window found too few of its matches (see search).
+constexpr int kSearchScopeWalk = 4096;
 // A caller whose scope (own, team) holds fewer live and deleted records of an entity than this
 // is searched through those records' term lists rather than the index (counted up to it: a
 // bounded read of the owner and team indexes).
@@ -1592,6 +1595,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.Key("items");
   w.StartArray();
   int total = 0;
+  const std::vector<int> key_order = storage::fts_driver_order(query);
   for (const Target& tg : targets) {
     const Entity* e = tg.e;
     const Scope scope = tg.scope;
@@ -1668,7 +1672,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     // "li n" among contacts finds the few with both through "n" when the first 8,192 of "li…"
     // hold none of them.
     std::vector<int> drivers{-1};
-    {
+    if (key_order.size() >= 2) {
       std::vector<SqlValue> params;
       const std::string counts =
           store_.dialect().fts_key_counts(e->name, query, kSearchKeyCountCap, params);
@@ -1683,15 +1687,18 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         if (as_int(c[fewest]) < kSearchKeyCountCap) {
           drivers = {static_cast<int>(fewest)};
         } else {
-          drivers = storage::fts_driver_order(query);
+          drivers = key_order;
           drivers.resize(std::min<std::size_t>(drivers.size(), 2));
         }
       }
     }
+    bool window_ended = false;
+    int last_driver = -1;
     for (const int driver : drivers) {
       if (found == limit) break;
       std::optional<storage::FtsPosition> after;
-      bool window_ended = false;
+      window_ended = false;
+      last_driver = driver;
       for (int round = 0, want = std::max(kSearchFirstWant, 2 * limit);
            found < limit && round < kSearchRounds; ++round, want *= 4) {
         std::vector<SqlValue> params;
@@ -1724,6 +1731,33 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
       }
       if (!window_ended) break;  // rounds used up: no second driver
+    }
+    // A narrow scope (own, team) of many records whose matches the window held hidden ones
+    // only: when the driving key has more entries than the window read, the newest
+    // kSearchScopeWalk records of the caller's scope are searched through their term lists
+    // too, so that a team still gets its matches however many newer hidden ones come first
+    // in the index (at a cost bounded by that many term-list reads).
+    if (found < limit && window_ended && (scope == Scope::kOwn || scope == Scope::kTeam)) {
+      std::vector<SqlValue> params;
+      const std::string counts =
+          store_.dialect().fts_key_counts(e->name, query, kSearchWindow + 1, params);
+      if (counts.empty()) continue;
+      RP_ASSIGN(auto n, tx->query(counts, params));
+      const auto col = static_cast<std::size_t>(last_driver >= 0 ? last_driver : key_order.at(0));
+      if (n.rows.empty() || col >= n.rows[0].size() || as_int(n.rows[0][col]) <= kSearchWindow)
+        continue;  // the window read every entry of the key
+      std::vector<SqlValue> ids_params;
+      const std::string ids = "SELECT s.\"id\" FROM " + quote(e->name) +
+                              " s WHERE s.deleted_at IS NULL AND " +
+                              scope_sql(p, scope, ids_params) + " ORDER BY s.\"id\" DESC LIMIT ?";
+      ids_params.emplace_back(static_cast<std::int64_t>(kSearchScopeWalk));
+      params.clear();
+      const std::string entries =
+          store_.dialect().fts_scoped(e->name, query, ids, ids_params, params);
+      if (entries.empty()) continue;
+      const std::string sql = page_sql(entries, params);
+      RP_ASSIGN(auto rows, tx->query(sql, params));
+      RP_TRY(emit(rows));
     }
   }
   // "Did you mean": when the term index found nothing, records whose title is similar to the

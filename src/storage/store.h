@@ -160,10 +160,10 @@ class Dialect {
   // its cost grows with the records that match (lists and reports over every match).
   virtual std::string fts_condition(std::string_view entity, std::string_view query,
                                     std::vector<SqlValue>& params) const = 0;
-  // For search as you type, a query with several keys (query words, CJK bigrams): a statement
-  // giving one row with, per key, how many index entries it has, counted up to `cap` — the
-  // cheapest key to drive fts_page, and 0 when nothing can match. Empty for fewer than two
-  // keys. Appends its parameters.
+  // For search as you type (query words, CJK bigrams): a statement giving one row with, per
+  // key, how many index entries it has, counted up to `cap` — the cheapest key to drive
+  // fts_page, 0 when nothing can match, and whether a window of fts_page read all of a key.
+  // Empty when the query has no keys. Appends its parameters.
   virtual std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
                                      std::vector<SqlValue>& params) const = 0;
   // For search as you type: one page of the index entries of one key of `query`, `driver` (the

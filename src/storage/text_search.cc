@@ -349,7 +349,7 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
                              std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
-  if (!table.ok() || keys.size() < 2 || cap <= 0) return {};
+  if (!table.ok() || keys.empty() || cap <= 0) return {};
   std::string sql = "SELECT ";
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i) sql += ", ";

@@ -570,6 +570,47 @@ TEST_F(ServiceTest, ListOfAFewRecordScopeIsReadFromTheScopeAndALargeScopeFromThe
   EXPECT_EQ(every.size(), static_cast<size_t>(kScopeFirstMax) + 12u);
 }
 
+TEST_F(ServiceTest, SearchInATeamOfManyRecordsFindsItsMatchesPastMoreHiddenOnesThanAWindow) {
+  auto user = registry.get("user");
+  auto team = registry.get("team");
+  auto id_of = [&](const schema::Entity& e, const std::string& body) {
+    auto r = service->create(admin, e, body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->id : 0;
+  };
+  const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
+                     u2 = id_of(*user, R"({"username":"u2"})"),
+                     t1 = id_of(*team, R"({"name":"T1"})"), t2 = id_of(*team, R"({"name":"T2"})");
+  auto body = [](const std::string& name, std::int64_t owner, std::int64_t t) {
+    return R"({"name":")" + name + R"(","owner_id":")" + std::to_string(owner) +
+           R"(","team_id":")" + std::to_string(t) + R"("})";
+  };
+  // Team T1 sees more records than are searched through their term lists alone (1,024)...
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 1100; ++i) bodies.push_back(body("Other " + std::to_string(i), u1, t1));
+  ASSERT_TRUE(service->create_batch(admin, *account, bodies).ok());
+  const std::int64_t first = id_of(*account, body("Zyx Mine One", u1, t1));
+  const std::int64_t second = id_of(*account, body("Zyx Mine Two", u1, t1));
+  // ...and more newer matches of another team than a search window reads (8,192 entries).
+  bodies.clear();
+  for (int i = 0; i < 8300; ++i) bodies.push_back(body("Zyx Hidden " + std::to_string(i), u2, t2));
+  ASSERT_TRUE(service->create_batch(admin, *account, bodies).ok());
+
+  const auto team_scope = reader(access::Scope::kTeam, u1, t1);
+  EXPECT_EQ(found_ids(service->search(team_scope, "zyx", "account", 10)),
+            (std::vector<std::int64_t>{second, first}));
+  EXPECT_EQ(found_ids(service->search(team_scope, "z", "account", 1)),
+            (std::vector<std::int64_t>{second}));
+  EXPECT_EQ(found_ids(service->search(team_scope, "zyx m", "account", 10)),
+            (std::vector<std::int64_t>{second, first}));
+  EXPECT_EQ(found_ids(service->search(team_scope, "zyx hidden", "account", 10)),
+            std::vector<std::int64_t>{});
+  // Whoever sees everything gets the newest matches.
+  auto all = found_ids(service->search(reader(access::Scope::kAll, u1, 0), "zyx", "account", 10));
+  ASSERT_EQ(all.size(), 10u);
+  for (auto id : all) EXPECT_TRUE(id != first && id != second);
+}
+
 TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
   const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
   auto role = std::make_shared<access::Role>();

@@ -673,7 +673,13 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
     EXPECT_EQ(std::get<std::int64_t>(r->rows[0][0]), 1);
     EXPECT_EQ(std::get<std::int64_t>(r->rows[0][1]), 50);
     params.clear();
-    EXPECT_EQ(store_->dialect().fts_key_counts("account", "zhao", 50, params), "") << "one key";
+    const std::string one = store_->dialect().fts_key_counts("account", "wei1", 50, params);
+    auto single = tx->query(one, params);
+    ASSERT_TRUE(single.ok()) << single.error().message;
+    ASSERT_EQ(single->rows[0].size(), 1u) << "one key, one count";
+    EXPECT_EQ(std::get<std::int64_t>(single->rows[0][0]), 50);
+    params.clear();
+    EXPECT_EQ(store_->dialect().fts_key_counts("account", "!!", 50, params), "") << "no key";
   }
   std::vector<SqlValue> params;
   std::string cond = store_->dialect().fts_condition("account", "zh", params);
