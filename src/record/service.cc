@@ -1711,14 +1711,19 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         // the statement stops at `want` such records the caller may see, so that neither the
         // entries without a further key nor hidden records come back as rows. No ORDER BY: the
         // entries come in index order and the engine stops early (a sort would read the whole
-        // window first); the rows are put in index order below all the same.
-        RP_ASSIGN(auto rows, tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns +
-                                           " FROM " + entries + " f " +
-                                           store_.dialect().ordered_join() + " " + quote(e->name) +
-                                           " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN "
-                                           "f.fts_id END AND " +
-                                           cond + " LIMIT ?",
-                                       params));
+        // window first); the rows are put in index order below all the same. A CROSS JOIN
+        // where the planner keeps the written order (SQLite), which otherwise materializes the
+        // whole window to consider the other join order.
+        RP_ASSIGN(
+            auto rows,
+            tx->query(
+                "SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries + " f " +
+                    std::string(store_.dialect().plans_by_written_order() ? "CROSS JOIN" : "JOIN") +
+                    " " + quote(e->name) +
+                    " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN "
+                    "f.fts_id END AND " +
+                    cond + " LIMIT ?",
+                params));
         std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
           const int c = as_text(x[0]).compare(as_text(y[0]));
           return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);

@@ -139,11 +139,6 @@ class Dialect {
   // rowid (the id): the quoted columns as they are. PostgreSQL sorts NULLs last unless told and
   // keeps no id in an index entry: each column NULLS FIRST (see index_key_ends_with_id).
   virtual std::string index_key_column(const std::string& quoted) const { return quoted; }
-  // The inner join keyword that keeps its left side the outer loop, so that a subquery on the
-  // left (an ordered, limited index read) is read as it comes and a LIMIT stops it early:
-  // "CROSS JOIN" on SQLite (which would otherwise materialize the whole subquery to consider
-  // the other order), plain "JOIN" elsewhere.
-  virtual std::string ordered_join() const { return "JOIN"; }
   // Whether index entries end with the record's id already (SQLite's rowid); when not, the
   // derived list indexes add "id" as their last column.
   virtual bool index_key_ends_with_id() const { return true; }

@@ -27,7 +27,6 @@ class SqliteDialect final : public Dialect {
   std::string ilike() const override { return "LIKE"; }
   std::string bulk_insert() const override { return "INSERT OR FAIL"; }
   bool plans_by_written_order() const override { return true; }
-  std::string ordered_join() const override { return "CROSS JOIN"; }
   std::string fts_condition(std::string_view entity, std::string_view query,
                             std::vector<SqlValue>& params) const override;
   std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
