@@ -1036,6 +1036,18 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
 
   awaitable<void> reply_to_read_error(beast::error_code ec, RequestParser& parser,
                                       std::chrono::steady_clock::time_point start) {
+    if (ec.category() == boost::system::generic_category()) {
+      // Only SpoolBody reports in this category: an upload's temporary file could not be
+      // created or written. The client is told, and nothing was imported.
+      // Named, not a temporary inside co_await (GCC 12 destroys such temporaries twice).
+      Response res =
+          ec.value() == ENOSPC || ec.value() == EDQUOT
+              ? detail::problem(507, "Insufficient Storage: no room for the upload",
+                                "upload_storage_full")
+              : detail::problem(500, "The upload could not be stored", "upload_not_stored");
+      co_await reply_and_close(std::move(res), parser, start);
+      co_return;
+    }
     if (ec.category() != bhttp::make_error_code(bhttp::error::end_of_stream).category() ||
         ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
       co_return;  // timeout, reset, or the client went away: nobody to answer

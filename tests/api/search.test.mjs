@@ -234,8 +234,9 @@ test('a caller who may not see the title field gets the first searchable field t
   const items = await search(masked, 'quillon', '&entity=contact');
   const item = items.find((i) => i.id === c.id);
   assert.equal(item.title, 'quillon@masked.example', 'e-mails: the first searchable field Masked may see');
-  assert.ok(!JSON.stringify(items).includes('Secretname') && !JSON.stringify(items).includes('139'),
-    'neither the hidden name nor the hidden phones');
+  // (ids left out: a numeric id may well contain "139")
+  const shown = JSON.stringify(items.map(({ id, ...rest }) => rest));
+  assert.ok(!shown.includes('Secretname') && !shown.includes('139'), 'neither the hidden name nor the hidden phones');
   // Bare has nothing Masked may see that says "quillon": it is not found (before search
   // matched hidden fields too, it was listed with a null title).
   assert.ok(!hit(items, bare.id), 'found only through its hidden name');

@@ -327,6 +327,29 @@ TEST_F(ServerTest, UploadBodyArrivesInATemporaryFileNotInMemory) {
   EXPECT_EQ(c.request(bhttp::verb::post, "/api/v1/spooled", {}, "small").body(), "memory:small");
 }
 
+TEST_F(ServerTest, FailingUploadWhoseTemporaryFileCannotBeCreatedIs500AndNamesIt) {
+  // the upload's body goes to $TMPDIR; a directory that does not exist cannot take it
+  bool reached = false;
+  router_.add("POST", "/api/v1/things/import", [&](Request&) {
+    reached = true;
+    return json("imported");
+  });
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old ? old : "";
+  ::setenv("TMPDIR", "/nonexistent/rapport-upload-dir", 1);
+  start_server();
+  Client c(port_);
+  auto res = c.request(bhttp::verb::post, "/api/v1/things/import?mode=commit", {}, "a,b\n1,2\n");
+  if (old)
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  else
+    ::unsetenv("TMPDIR");
+  EXPECT_EQ(res.result_int(), 500);
+  EXPECT_EQ(sv(res[bhttp::field::content_type]), "application/problem+json");
+  EXPECT_NE(res.body().find(R"("code":"upload_not_stored")"), std::string::npos) << res.body();
+  EXPECT_FALSE(reached);
+}
+
 TEST_F(ServerTest, FailingOversizedHeadersAre431) {
   start_server();
   Client c(port_);
