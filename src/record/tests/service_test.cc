@@ -54,6 +54,17 @@ class ServiceTest : public ::testing::Test {
     store.reset();
     fs::remove_all(dir);
   }
+  // The id of a record the administrator creates (0, and a test failure, when refused).
+  std::int64_t id_of(const schema::Entity& e, const std::string& body) {
+    auto r = service->create(admin, e, body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->id : 0;
+  }
+  // An account's body with its name, owner and team.
+  static std::string body(const std::string& name, std::int64_t owner, std::int64_t team) {
+    return R"({"name":")" + name + R"(","owner_id":")" + std::to_string(owner) +
+           R"(","team_id":")" + std::to_string(team) + R"("})";
+  }
   int count_accounts() {
     auto list = service->list(admin, *account, {});
     auto doc = json::parse(list.value());
@@ -389,11 +400,6 @@ std::vector<std::int64_t> found_ids(const Result<std::string>& answer) {
 TEST_F(ServiceTest, SearchInAScopeOfFewRecordsFindsThemPastManyHiddenMatchesBestFirst) {
   auto user = registry.get("user");
   auto team = registry.get("team");
-  auto id_of = [&](const schema::Entity& e, const std::string& body) {
-    auto r = service->create(admin, e, body);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? r->id : 0;
-  };
   const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
                      u2 = id_of(*user, R"({"username":"u2"})"),
                      u3 = id_of(*user, R"({"username":"u3"})"),
@@ -477,19 +483,10 @@ std::vector<std::int64_t> listed_ids(RecordService& service, const access::Princ
 TEST_F(ServiceTest, ListOfAFewRecordScopeIsReadFromTheScopeAndALargeScopeFromTheFiltersIndex) {
   auto user = registry.get("user");
   auto team = registry.get("team");
-  auto id_of = [&](const schema::Entity& e, const std::string& body) {
-    auto r = service->create(admin, e, body);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? r->id : 0;
-  };
   const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
                      u2 = id_of(*user, R"({"username":"u2"})"),
                      u3 = id_of(*user, R"({"username":"u3"})"),
                      t1 = id_of(*team, R"({"name":"T1"})"), t2 = id_of(*team, R"({"name":"T2"})");
-  auto body = [](const std::string& name, std::int64_t owner, std::int64_t t) {
-    return R"({"name":")" + name + R"(","owner_id":")" + std::to_string(owner) +
-           R"(","team_id":")" + std::to_string(t) + R"("})";
-  };
   // Newest first: each create a millisecond after the one before.
   std::vector<std::int64_t> mine, mates;  // u1's Acme records; u2's Acme records in u1's team
   auto add = [&](const std::string& name, std::int64_t owner, std::int64_t t) {
@@ -573,18 +570,9 @@ TEST_F(ServiceTest, ListOfAFewRecordScopeIsReadFromTheScopeAndALargeScopeFromThe
 TEST_F(ServiceTest, SearchInATeamOfManyRecordsFindsItsMatchesPastMoreHiddenOnesThanAWindow) {
   auto user = registry.get("user");
   auto team = registry.get("team");
-  auto id_of = [&](const schema::Entity& e, const std::string& body) {
-    auto r = service->create(admin, e, body);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? r->id : 0;
-  };
   const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
                      u2 = id_of(*user, R"({"username":"u2"})"),
                      t1 = id_of(*team, R"({"name":"T1"})"), t2 = id_of(*team, R"({"name":"T2"})");
-  auto body = [](const std::string& name, std::int64_t owner, std::int64_t t) {
-    return R"({"name":")" + name + R"(","owner_id":")" + std::to_string(owner) +
-           R"(","team_id":")" + std::to_string(t) + R"("})";
-  };
   // Team T1 sees more records than are searched through their term lists alone (1,024)...
   std::vector<std::string> bodies;
   for (int i = 0; i < 1100; ++i) bodies.push_back(body("Other " + std::to_string(i), u1, t1));
