@@ -205,9 +205,7 @@ Status Deduper::rebuild_index() {
                                      }));
   }
   RP_ASSIGN(auto tx, store.write());
-  RP_TRY(tx->exec("DELETE FROM derived_index WHERE name = 'match_index'"));
-  SqlValue row[] = {std::string("match_index"), version};
-  RP_TRY(tx->exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
+  RP_TRY(record_derived_version(*tx, "match_index", version));
   return tx->commit();
 }
 

@@ -1,5 +1,5 @@
-// for_each_live_row_batched (table.h): apart from table.cc, whose pure helpers the fuzz
-// targets link without any storage backend.
+// for_each_live_row_batched and record_derived_version (table.h): apart from table.cc, whose
+// pure helpers the fuzz targets link without any storage backend.
 #include <algorithm>
 #include <string>
 
@@ -30,6 +30,16 @@ Status for_each_live_row_batched(storage::Store& store, const schema::Entity& e,
     RP_TRY(tx->commit());
     if (static_cast<int>(rows.rows.size()) < batch) return {};
   }
+}
+
+Status record_derived_version(storage::Tx& tx, const std::string& name,
+                              const std::string& version) {
+  storage::SqlValue row[] = {name, version};
+  RP_TRY(
+      tx.exec("INSERT INTO derived_index (name, version) VALUES (?, ?) "
+              "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+              row));
+  return {};
 }
 
 }  // namespace rapport::record

@@ -381,10 +381,7 @@ Status RecordService::rebuild_derived() {
   for (const auto& [name, version] : {std::pair<std::string, std::string>{"fts", fts_version},
                                       {"phone_index", phone_version},
                                       {"audit_key", audit_version}}) {
-    SqlValue key[] = {name};
-    RP_TRY(tx->exec("DELETE FROM derived_index WHERE name = ?", key));
-    SqlValue row[] = {name, version};
-    RP_TRY(tx->exec("INSERT INTO derived_index (name, version) VALUES (?, ?)", row));
+    RP_TRY(record_derived_version(*tx, name, version));
   }
   RP_TRY(tx->commit());
   if (total > 0)

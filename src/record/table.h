@@ -50,6 +50,10 @@ Status for_each_live_row_batched(
     const std::function<Status(storage::Tx& tx, std::int64_t id,
                                const std::vector<storage::SqlValue>& row)>& fn,
     const std::function<Status(storage::Tx& tx)>& end_batch = {});
+// Records that derived data `name` (search bodies, phone index, match index, …) is built at
+// `version` (table derived_index). An upsert, so that two servers opening one fresh database
+// at the same moment both succeed (a DELETE then INSERT let the second fail on the key).
+Status record_derived_version(storage::Tx& tx, const std::string& name, const std::string& version);
 // Number of columns select_list yields before the two internal ones.
 size_t field_column_count(const schema::Entity& e);
 

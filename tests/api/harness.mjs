@@ -324,6 +324,19 @@ export async function startServer({ dataDir, args = [] } = {}) {
   }
 }
 
+/**
+ * Starts several servers at once (e.g. two on one PostgreSQL database). If any fails to start,
+ * the others are stopped before the error is thrown: a server left running would keep the test
+ * process alive, and the suite would hang instead of failing.
+ */
+export async function startServers(...optionsList) {
+  const settled = await Promise.allSettled(optionsList.map((o) => startServer(o)));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (!failed) return settled.map((r) => r.value);
+  await Promise.all(settled.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop()));
+  throw failed.reason;
+}
+
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 /** Walks every page of a list; returns all items. */

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startServer, assertProblem, listAll, sleep, BIN, tempDir, PG_URL } from './harness.mjs';
+import { startServer, startServers, assertProblem, listAll, sleep, BIN, tempDir, PG_URL } from './harness.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -142,7 +142,7 @@ test('serve --scan-every nonsense is refused naming the option', async () => {
 test('two servers with --scan-every 1s on one PostgreSQL database: never two scans at once, one run per period', { skip: PG_URL ? false : 'needs PostgreSQL: set RAPPORT_TEST_PG_URL (make test does)' }, async () => {
   const dir = tempDir();
   const args = ['--scan-every', '1s', '--log-level', 'info'];
-  const [a, b] = await Promise.all([startServer({ dataDir: dir, args }), startServer({ dataDir: dir, args })]);
+  const [a, b] = await startServers({ dataDir: dir, args }, { dataDir: dir, args });
   try {
     const admin = await a.userClient('admin', { role: 'Administrator' });
     // Some records, so that a run takes a while; more arrive while the servers scan.

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { execFileSync } from 'node:child_process';
-import { startServer, tempDir, addUser, createToken, request, listAll, sleep, assertProblem, databaseFor, PG_URL } from './harness.mjs';
+import { startServer, startServers, tempDir, addUser, createToken, request, listAll, sleep, assertProblem, databaseFor, PG_URL } from './harness.mjs';
 
 const skip = PG_URL ? false : 'needs PostgreSQL: set RAPPORT_TEST_PG_URL (make test does)';
 
@@ -21,7 +21,7 @@ before(async () => {
   dir = tempDir();
   await addUser(dir, 'admin', { role: 'Administrator', password: 'admin-password-1' });
   token = await createToken(dir, 'admin');
-  [a, b] = await Promise.all([startServer({ dataDir: dir }), startServer({ dataDir: dir })]);
+  [a, b] = await startServers({ dataDir: dir }, { dataDir: dir });
   servers.push(a, b);
 });
 after(async () => {
@@ -193,7 +193,7 @@ test('a session made by logging in on A works on B, and logging out on B ends it
 test('credentials cached on D end at once when C logs out, revokes, changes a password, disables a user or edits a role (NOTIFY rapport_auth)', { skip }, async () => {
   // Two more servers whose cache would keep a principal for 10 minutes: only the notification
   // from the other server can explain a refusal.
-  const [c, d] = await Promise.all([startServer({ dataDir: dir, args: ['--auth-cache', '10m'] }), startServer({ dataDir: dir, args: ['--auth-cache', '10m'] })]);
+  const [c, d] = await startServers({ dataDir: dir, args: ['--auth-cache', '10m'] }, { dataDir: dir, args: ['--auth-cache', '10m'] });
   servers.push(c, d);
   const admin = c.client({ token });
   const refusedOnD = async (opts, status, what) => {
