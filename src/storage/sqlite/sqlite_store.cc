@@ -818,9 +818,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   return store;
 }
 
-Result<std::unique_ptr<Tx>> SqliteStore::write() {
-  // Reads after this write see it: they no longer share the snapshot taken before. (The shared
-  // transaction ends now unless a read handle still holds it.)
+namespace {
+// Before write() or write_grouped() on this thread: refused on a thread that must not wait
+// (ReadRouting::no_wait, the I/O thread's quick reads); otherwise the thread's shared read
+// snapshot is let go, so that reads after the write see it.
+Status prepare_thread_for_write() {
   if (ReadRouting* routing = current_read_routing()) {
     if (routing->no_wait) {
       routing->would_wait = true;
@@ -828,6 +830,14 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
     }
     routing->shared_read.reset();
   }
+  return {};
+}
+}  // namespace
+
+Result<std::unique_ptr<Tx>> SqliteStore::write() {
+  // Reads after this write see it: they no longer share the snapshot taken before. (The shared
+  // transaction ends now unless a read handle still holds it.)
+  RP_TRY(prepare_thread_for_write());
   std::shared_ptr<Batch> batch;
   {
     std::unique_lock lock(group_mu_);
@@ -896,13 +906,7 @@ void SqliteStore::run_job(Job& job, const std::shared_ptr<Batch>& batch) {
 }
 
 Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
-  if (ReadRouting* routing = current_read_routing()) {
-    if (routing->no_wait) {  // as write(): never on a thread that must not wait
-      routing->would_wait = true;
-      return make_error(Errc::kBusy, "a write may wait for the writer: not on this thread");
-    }
-    routing->shared_read.reset();
-  }
+  RP_TRY(prepare_thread_for_write());
   Job job;
   job.work = &work;
   std::unique_lock lock(group_mu_);
