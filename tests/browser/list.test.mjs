@@ -22,10 +22,11 @@ before(async () => {
   }));
   for (let i = 0; i < specs.length; i += 8) {
     const made = await Promise.all(specs.slice(i, i + 8).map((s) => api.create('accounts', s)));
-    accounts.push(...made.map((a) => ({ id: a.id, name: a.name, city: a.city })));
+    accounts.push(...made.map((a) => ({ id: a.id, name: a.name, city: a.city, created_at: Date.parse(a.created_at) })));
   }
-  // Oldest first, by id (ids grow with time), whatever order the parallel creates finished in.
-  accounts.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  // Oldest first as the list's default order has it: by created_at, then id. (Parallel creates
+  // take their id and their created_at at different moments, so id order alone may differ.)
+  accounts.sort((a, b) => a.created_at - b.created_at || (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
   page = await newPage(browser, app);
   await loginAs(page, 'admin');
 }, { timeout: 90_000 });
