@@ -1,7 +1,7 @@
 // Micro-benchmarks of the per-request building blocks (Google Benchmark): JSON decode/encode of a
-// typical record, filter compilation, validation of a phone list. Phone normalisation and name
-// similarity get theirs when those functions exist (issue #4). Full-text puts of a bulk insert on
-// SQLite, one by one against fts_put_many.
+// typical record, filter compilation, validation of a phone list, phone normalisation to E.164.
+// Full-text puts of a bulk insert on SQLite, one by one against fts_put_many. Name similarity is
+// in dedupe_bench.cc.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
