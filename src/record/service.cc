@@ -14,6 +14,7 @@
 #include "record/duplicates.h"
 #include "record/phone_index.h"
 #include "record/query.h"
+#include "record/row_json.h"
 #include "record/table.h"
 
 namespace rapport::record {
@@ -26,6 +27,7 @@ using schema::Entity;
 using schema::Field;
 using schema::FieldType;
 using storage::SqlValue;
+using storage::SqlView;
 
 namespace {
 
@@ -1401,22 +1403,47 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   RP_ASSIGN(auto tx, store_.read());
   RP_ASSIGN(ListStatement st, list_statement(p, e, lp, tx.get()));
   const auto& keys = st.keys;
-  RP_ASSIGN(auto rows, tx->query(st.sql, st.params));
-  bool more = static_cast<int>(rows.rows.size()) > lp.limit;
-  if (more) rows.rows.pop_back();
-  const auto cursor_of = [&](const std::vector<SqlValue>& row) {
+  auto only = split_fields(lp.fields);
+  for (const auto& f : only)
+    if (!e.field(f))
+      return make_error(Errc::kUnknownField, e.name + " has no field " + f, "fields");
+  // The page is written straight from the rows' columns as the store hands them over
+  // (Tx::each_row: on SQLite its own buffers, nothing copied per row), only the shown fields'
+  // columns read (RecordJson), into one string sized for the page up front (a row of a wide
+  // entity is one to two kilobytes of JSON).
+  const RecordJson record_json(e, shown_fields(e, p, &only));
+  std::string out;
+  out.reserve(64 + static_cast<size_t>(lp.limit) * 1536);
+  out.append("{\"items\":[");
+  bool first = true;
+  const auto add = [&](std::span<const SqlView> row) {
+    if (!first) out.push_back(',');
+    first = false;
+    record_json.append(out, row);
+  };
+  const auto cursor_of = [&](std::span<const SqlView> row) {
+    std::vector<SqlValue> values;
+    for (const auto& k : keys)
+      values.push_back(storage::value_of(row[column_index(e, k.field->name)]));
+    return encode_cursor(values);
+  };
+  const auto cursor_of_row = [&](const std::vector<SqlValue>& row) {
     std::vector<SqlValue> values;
     for (const auto& k : keys) values.push_back(row[column_index(e, k.field->name)]);
     return encode_cursor(values);
   };
-  // `q` for a caller who may not see a searchable field: the term index matched every field,
-  // so each row is checked again against the fields they may see, and further pages are read
-  // (up to kMaxRecheckRows rows in all) to fill the page. A page cut short by that bound still
-  // has its next_cursor, after the last row read.
-  std::optional<std::string> after_read;
+  std::optional<std::string> next;
   if (!lp.q.empty() && hides_searchable(p, e)) {
+    // `q` for a caller who may not see a searchable field: the term index matched every field,
+    // so each row is checked again against the fields they may see, and further pages are read
+    // (up to kMaxRecheckRows rows in all) to fill the page. A page cut short by that bound
+    // still has its next_cursor, after the last row read.
     constexpr std::size_t kMaxRecheckRows = 5000;
     const std::string query = text::search_query(lp.q);
+    RP_ASSIGN(auto rows, tx->query(st.sql, st.params));
+    bool more = static_cast<int>(rows.rows.size()) > lp.limit;
+    if (more) rows.rows.pop_back();
+    std::optional<std::string> after_read;
     std::vector<std::vector<SqlValue>> kept;
     std::size_t read = 0;
     for (;;) {
@@ -1424,42 +1451,48 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       std::size_t i = 0;
       for (; i < rows.rows.size() && static_cast<int>(kept.size()) < lp.limit; ++i)
         if (visible_text_matches(p, e, rows.rows[i], query)) kept.push_back(rows.rows[i]);
-      if (i > 0) after_read = cursor_of(rows.rows[i - 1]);
+      if (i > 0) after_read = cursor_of_row(rows.rows[i - 1]);
       more = more || i < rows.rows.size();
       if (!more || static_cast<int>(kept.size()) == lp.limit || read >= kMaxRecheckRows) break;
-      ListParams next = lp;
-      next.cursor = *after_read;
-      RP_ASSIGN(st, list_statement(p, e, next, tx.get()));
+      ListParams following = lp;
+      following.cursor = *after_read;
+      RP_ASSIGN(st, list_statement(p, e, following, tx.get()));
       RP_ASSIGN(rows, tx->query(st.sql, st.params));
       more = static_cast<int>(rows.rows.size()) > lp.limit;
       if (more) rows.rows.pop_back();
     }
-    rows.rows = std::move(kept);
-  }
-  auto only = split_fields(lp.fields);
-  for (const auto& f : only)
-    if (!e.field(f))
-      return make_error(Errc::kUnknownField, e.name + " has no field " + f, "fields");
-  // Sized for the page up front (a row of a wide entity is one to two kilobytes of JSON), so that
-  // the buffer is not regrown and copied as it fills.
-  json::Buffer buf(nullptr, 256 + rows.rows.size() * 2048);
-  json::Writer w(buf);
-  w.StartObject();
-  w.Key("items");
-  w.StartArray();
-  const std::vector<char> shown = shown_fields(e, p, &only);
-  for (const auto& r : rows.rows) write_record(w, e, shown, r);
-  w.EndArray();
-  w.Key("next_cursor");
-  if (more && after_read) {
-    w.String(*after_read);
-  } else if (more && !rows.rows.empty()) {
-    w.String(cursor_of(rows.rows.back()));
+    std::vector<SqlView> view;
+    for (const auto& r : kept) {
+      view.clear();
+      for (const auto& v : r) view.push_back(storage::view_of(v));
+      add(view);
+    }
+    if (more && after_read)
+      next = std::move(after_read);
+    else if (more && !kept.empty())
+      next = cursor_of_row(kept.back());
   } else {
-    w.Null();
+    // The statement reads limit + 1 rows: the last one only tells that there is a next page,
+    // whose cursor is the previous row's sort key.
+    int n = 0;
+    std::string last_cursor;
+    RP_TRY(tx->each_row(st.sql, st.params, [&](std::span<const SqlView> row) {
+      if (n++ == lp.limit) {
+        next = std::move(last_cursor);
+        return false;
+      }
+      add(row);
+      if (n == lp.limit) last_cursor = cursor_of(row);
+      return true;
+    }));
   }
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  out.append("],\"next_cursor\":");
+  if (next)
+    append_json_string(out, *next);
+  else
+    out.append("null");
+  out.push_back('}');
+  return out;
 }
 
 Result<std::string> RecordService::history(const Principal& p, const Entity& e, std::int64_t id) {

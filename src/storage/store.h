@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -25,6 +26,32 @@ namespace rapport::storage {
 using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string>;
 
 inline bool is_null(const SqlValue& v) { return v.index() == 0; }
+
+// A value of a row that Tx::each_row hands over: text points into the backend's row, valid only
+// during the call that receives it.
+using SqlView = std::variant<std::monostate, std::int64_t, double, std::string_view>;
+// Called with each row of Tx::each_row in turn; returning false stops the statement there.
+using RowVisitor = std::function<bool(std::span<const SqlView> row)>;
+inline SqlView view_of(const SqlValue& v) {
+  return std::visit(
+      [](const auto& x) -> SqlView {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::string>)
+          return std::string_view(x);
+        else
+          return x;
+      },
+      v);
+}
+inline SqlValue value_of(const SqlView& v) {
+  return std::visit(
+      [](const auto& x) -> SqlValue {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::string_view>)
+          return std::string(x);
+        else
+          return x;
+      },
+      v);
+}
 
 struct Rows {
   std::vector<std::string> columns;
@@ -39,6 +66,20 @@ class Tx {
  public:
   virtual ~Tx() = default;
   virtual Result<Rows> query(std::string_view sql, std::span<const SqlValue> params = {}) = 0;
+  // query() without copying the rows out: `visit` sees each row as the backend holds it (for
+  // writing a page of JSON straight from the columns). The default runs query() and shows its
+  // rows; SQLite hands over its own column buffers.
+  virtual Status each_row(std::string_view sql, std::span<const SqlValue> params,
+                          const RowVisitor& visit) {
+    RP_ASSIGN(Rows rows, query(sql, params));
+    std::vector<SqlView> view;
+    for (const auto& r : rows.rows) {
+      view.clear();
+      for (const auto& v : r) view.push_back(view_of(v));
+      if (!visit(view)) break;
+    }
+    return {};
+  }
   // Runs a statement; returns the number of rows changed.
   virtual Result<std::int64_t> exec(std::string_view sql,
                                     std::span<const SqlValue> params = {}) = 0;

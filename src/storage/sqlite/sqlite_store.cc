@@ -98,9 +98,11 @@ class Connection {
   sqlite3* db() const { return db_; }
   bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
-  // Runs one statement; collects result rows into `out` when given. Returns rows changed.
+  // Runs one statement; collects result rows into `out` when given, or shows each to `visit`
+  // (SQLite's own column buffers, nothing copied; false from it stops the statement). Returns
+  // rows changed.
   Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params = {},
-                           Rows* out = nullptr) {
+                           Rows* out = nullptr, const RowVisitor* visit = nullptr) {
     RP_ASSIGN(sqlite3_stmt * stmt, prepare(sql));
     // Leave the cached statement reusable whatever happens below.
     struct Reset {
@@ -144,10 +146,35 @@ class Connection {
       for (int c = 0; c < ncols; ++c) out->columns.emplace_back(sqlite3_column_name(stmt, c));
     }
     std::int64_t before = sqlite3_total_changes64(db_);
+    std::vector<SqlView> view;
     while (true) {
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
+      if (visit != nullptr) {
+        view.clear();
+        for (int c = 0; c < ncols; ++c) {
+          switch (sqlite3_column_type(stmt, c)) {
+            case SQLITE_INTEGER:
+              view.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, c)));
+              break;
+            case SQLITE_FLOAT:
+              view.emplace_back(sqlite3_column_double(stmt, c));
+              break;
+            case SQLITE_NULL:
+              view.emplace_back(std::monostate{});
+              break;
+            default: {
+              const auto* p = sqlite3_column_blob(stmt, c);
+              int n = sqlite3_column_bytes(stmt, c);
+              view.emplace_back(
+                  std::string_view(static_cast<const char*>(p), p != nullptr ? n : 0));
+            }
+          }
+        }
+        if (!(*visit)(view)) break;
+        continue;
+      }
       if (out == nullptr) continue;
       std::vector<SqlValue>& row = out->rows.emplace_back();
       row.reserve(ncols);
@@ -248,6 +275,13 @@ class ConnTx : public Tx {
 
   Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
     return run(sql, params);
+  }
+
+  Status each_row(std::string_view sql, std::span<const SqlValue> params,
+                  const RowVisitor& visit) override {
+    RP_TRY(check_open());
+    RP_TRY(conn_->run(sql, params, nullptr, &visit));
+    return {};
   }
 
   Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
@@ -572,6 +606,13 @@ class WriteTx final : public ConnTx {
     auto r = conn_->run(sql, params, out);
     note_lost();
     return r;
+  }
+
+  Status each_row(std::string_view sql, std::span<const SqlValue> params,
+                  const RowVisitor& visit) override {
+    Status s = ConnTx::each_row(sql, params, visit);
+    note_lost();
+    return s;
   }
 
   // SQLite rolls the whole transaction back on some errors (I/O error, disk full, out of

@@ -1,0 +1,172 @@
+// A list page's records written straight from their columns (RecordJson) give the same text as
+// write_json/write_record (rapidjson), for every field kind, every value shape (NULL, escapes,
+// Chinese, control characters), and a hidden field is never in the text.
+#include "record/row_json.h"
+
+#include <gtest/gtest.h>
+
+#include "core/json.h"
+#include "record/table.h"
+
+namespace rapport::record {
+namespace {
+
+using schema::FieldType;
+using storage::SqlValue;
+
+const char* kEntity = R"({"name":"thing","plural":"things","title_field":"name","fields":[
+  {"name":"name","type":"text"},
+  {"name":"notes","type":"long_text"},
+  {"name":"n","type":"integer"},
+  {"name":"ratio","type":"decimal"},
+  {"name":"price","type":"money"},
+  {"name":"flag","type":"boolean"},
+  {"name":"day","type":"date"},
+  {"name":"at","type":"datetime"},
+  {"name":"color","type":"enum","options":["red","blue"]},
+  {"name":"colors","type":"multi_enum","options":["red","blue"]},
+  {"name":"phones","type":"phone_list"},
+  {"name":"emails","type":"email_list"},
+  {"name":"addr","type":"address"},
+  {"name":"owner","type":"reference","reference":"user"},
+  {"name":"extra","type":"json"}]})";
+
+// A distinct value per field (so that a hidden one can be looked for in the text), with the
+// characters JSON must escape in every text.
+SqlValue value_for(const schema::Field& f, size_t i) {
+  const std::string tag = "v" + std::to_string(i) + "_";
+  switch (f.type) {
+    case FieldType::kInteger:
+    case FieldType::kReference:
+    case FieldType::kMoney:
+      return static_cast<std::int64_t>(9000000000000 + i);
+    case FieldType::kBoolean:
+      return std::int64_t{1};
+    case FieldType::kDecimal:
+      return 1234.5625 + static_cast<double>(i);
+    case FieldType::kMultiEnum:
+    case FieldType::kPhoneList:
+    case FieldType::kEmailList:
+      return "[\"" + tag + "a\",\"b\\\"\"]";
+    case FieldType::kAddress:
+    case FieldType::kJson:
+      return "{\"city\":\"" + tag + "北京\"}";
+    default:
+      return tag + "q\"b\\s/c\x01\x1f\b\f\n\r\t 上海 \xF0\x9F\x98\x80 end";
+  }
+}
+
+// The row of `e` in select_list order: every field's value (or NULL when `nulls`), then
+// deleted_at and merged_into.
+std::vector<SqlValue> row_of(const schema::Entity& e, bool nulls, bool deleted) {
+  std::vector<SqlValue> row;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    const auto& f = e.fields[i];
+    row.push_back(nulls ? SqlValue{} : value_for(f, i));
+    if (f.type == FieldType::kMoney) row.push_back(nulls ? SqlValue{} : SqlValue{"CNY\"x"});
+  }
+  row.push_back(deleted ? SqlValue{"2026-11-23T08:00:00.000Z"} : SqlValue{});
+  row.push_back(deleted ? SqlValue{std::int64_t{42}} : SqlValue{});
+  return row;
+}
+
+// What rapidjson's writer gives (as list pages were written before RecordJson).
+std::string with_rapidjson(const schema::Entity& e, const std::vector<char>& shown,
+                           const std::vector<SqlValue>& row) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  size_t col = 0;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    const auto& f = e.fields[i];
+    if (shown[i]) {
+      w.Key(f.name.c_str());
+      write_json(w, f, row, col);
+    }
+    col += column_count(f);
+  }
+  if (!storage::is_null(row[col])) {
+    w.Key("deleted_at");
+    w.String(as_text(row[col]));
+  }
+  if (!storage::is_null(row[col + 1])) {
+    w.Key("merged_into");
+    w.String(std::to_string(as_int(row[col + 1])));
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string with_record_json(const schema::Entity& e, const std::vector<char>& shown,
+                             const std::vector<SqlValue>& row) {
+  std::vector<storage::SqlView> view;
+  for (const auto& v : row) view.push_back(storage::view_of(v));
+  std::string out;
+  RecordJson(e, shown).append(out, view);
+  return out;
+}
+
+class RowJsonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto parsed = schema::parse_entity(kEntity, "test");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    e = std::move(parsed).value();
+  }
+  schema::Entity e;
+};
+
+TEST_F(RowJsonTest, EveryFieldKindIsWrittenAsRapidjsonWritesIt) {
+  const std::vector<char> all(e.fields.size(), 1);
+  for (bool nulls : {false, true})
+    for (bool deleted : {false, true}) {
+      const auto row = row_of(e, nulls, deleted);
+      const std::string text = with_record_json(e, all, row);
+      EXPECT_EQ(text, with_rapidjson(e, all, row)) << "nulls " << nulls << " deleted " << deleted;
+      EXPECT_TRUE(json::parse(text).ok()) << text;
+    }
+}
+
+TEST_F(RowJsonTest, AHiddenFieldOfEveryKindIsNeverWritten) {
+  const auto row = row_of(e, false, false);
+  for (size_t hidden = 0; hidden < e.fields.size(); ++hidden) {
+    std::vector<char> shown(e.fields.size(), 1);
+    shown[hidden] = 0;
+    const std::string text = with_record_json(e, shown, row);
+    EXPECT_EQ(text, with_rapidjson(e, shown, row)) << e.fields[hidden].name;
+    auto doc = json::parse(text);
+    ASSERT_TRUE(doc.ok()) << text;
+    EXPECT_EQ(json::member(*doc, e.fields[hidden].name), nullptr) << e.fields[hidden].name;
+    // Nor its value: every field's value is distinct ("vI_" or 9000000000000 + I).
+    const auto& f = e.fields[hidden];
+    const std::string value =
+        (f.type == FieldType::kInteger || f.type == FieldType::kReference ||
+         f.type == FieldType::kMoney)
+            ? std::to_string(9000000000000 + hidden)
+        : (f.type == FieldType::kDecimal) ? std::to_string(1234 + hidden) + ".5625"
+        : (f.type == FieldType::kBoolean) ? std::string()
+                                          : "v" + std::to_string(hidden) + "_";
+    if (!value.empty()) {
+      EXPECT_EQ(text.find(value), std::string::npos) << f.name << ": " << text;
+    }
+  }
+  // Nothing shown: an empty object.
+  EXPECT_EQ(with_record_json(e, std::vector<char>(e.fields.size(), 0), row), "{}");
+}
+
+TEST_F(RowJsonTest, StringsAreEscapedAsRapidjsonEscapesThem) {
+  std::string every;
+  for (int c = 1; c < 256; ++c) every.push_back(static_cast<char>(c));
+  std::string ours;
+  append_json_string(ours, every);
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.String(every.data(), static_cast<rapidjson::SizeType>(every.size()));
+  EXPECT_EQ(ours, std::string(buf.GetString(), buf.GetSize()));
+  std::string empty;
+  append_json_string(empty, "");
+  EXPECT_EQ(empty, "\"\"");
+}
+
+}  // namespace
+}  // namespace rapport::record
