@@ -2,8 +2,11 @@
 
 #include <rapidjson/internal/dtoa.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <variant>
 
 #include "record/table.h"
@@ -129,25 +132,46 @@ void append_value(std::string& out, const schema::Field& f, std::span<const SqlV
   }
 }
 
+// Whether any of the 8 bytes of `x` is below 0x20, '"' or '\\' (exact for the word as a whole:
+// the borrows of the subtraction only ever set flags above a byte that is itself flagged).
+bool any_to_escape(std::uint64_t x) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const auto zero_in = [&](std::uint64_t y) { return (y - kOnes) & ~y & kHigh; };
+  const std::uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;
+  return (below_space | zero_in(x ^ (kOnes * '"')) | zero_in(x ^ (kOnes * '\\'))) != 0;
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   out.push_back('"');
   size_t run = 0;  // start of the bytes not yet appended
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const char e = kTable.e[c];
-    if (e == 0) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    out.push_back('\\');
-    out.push_back(e);
-    if (e == 'u') {
-      out.append("00");
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
+  size_t i = 0;
+  for (;;) {
+    // Eight bytes at a time while none of them needs escaping (most text).
+    while (i + 8 <= s.size()) {
+      std::uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if (any_to_escape(word)) break;
+      i += 8;
     }
+    const size_t stop = std::min(s.size(), i + 8);
+    for (; i < stop; ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      const char e = kTable.e[c];
+      if (e == 0) continue;
+      out.append(s.data() + run, i - run);
+      run = i + 1;
+      out.push_back('\\');
+      out.push_back(e);
+      if (e == 'u') {
+        out.append("00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+      }
+    }
+    if (i >= s.size()) break;
   }
   out.append(s.data() + run, s.size() - run);
   out.push_back('"');

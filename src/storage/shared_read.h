@@ -21,6 +21,10 @@ class SharedReadTx final : public Tx {
   Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
     return checked(tx_->exec(sql, params));
   }
+  Status each_row(std::string_view sql, std::span<const SqlValue> params,
+                  const RowVisitor& visit) override {
+    return checked(tx_->each_row(sql, params, visit));
+  }
   Status commit() override { return {}; }  // read-only: nothing to make durable
   Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
                  const SqlValue& account_id) override {

@@ -163,6 +163,20 @@ TEST_F(RowJsonTest, StringsAreEscapedAsRapidjsonEscapesThem) {
   json::Writer w(buf);
   w.String(every.data(), static_cast<rapidjson::SizeType>(every.size()));
   EXPECT_EQ(ours, std::string(buf.GetString(), buf.GetSize()));
+  // Each character that needs escaping at every position of a longer text (the text is
+  // scanned eight bytes at a time).
+  for (char special : {'"', '\\', '\x01', '\x1f', '\n'})
+    for (size_t at = 0; at < 19; ++at) {
+      std::string text(19, 'a');
+      text[at] = special;
+      text += "\xE4\xB8\x8A";  // 上
+      std::string mine;
+      append_json_string(mine, text);
+      json::Buffer b;
+      json::Writer rw(b);
+      rw.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      EXPECT_EQ(mine, std::string(b.GetString(), b.GetSize())) << at;
+    }
   std::string empty;
   append_json_string(empty, "");
   EXPECT_EQ(empty, "\"\"");

@@ -154,19 +154,23 @@ class Connection {
       if (visit != nullptr) {
         view.clear();
         for (int c = 0; c < ncols; ++c) {
-          switch (sqlite3_column_type(stmt, c)) {
+          // One API call per column, then the value's own accessors (each sqlite3_column_*
+          // call looks the column up and checks for an error again). The connection is
+          // NOMUTEX, so the column's value may be read directly.
+          sqlite3_value* v = sqlite3_column_value(stmt, c);
+          switch (sqlite3_value_type(v)) {
             case SQLITE_INTEGER:
-              view.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, c)));
+              view.emplace_back(static_cast<std::int64_t>(sqlite3_value_int64(v)));
               break;
             case SQLITE_FLOAT:
-              view.emplace_back(sqlite3_column_double(stmt, c));
+              view.emplace_back(sqlite3_value_double(v));
               break;
             case SQLITE_NULL:
               view.emplace_back(std::monostate{});
               break;
             default: {
-              const auto* p = sqlite3_column_blob(stmt, c);
-              int n = sqlite3_column_bytes(stmt, c);
+              const auto* p = sqlite3_value_blob(v);
+              int n = sqlite3_value_bytes(v);
               view.emplace_back(
                   std::string_view(static_cast<const char*>(p), p != nullptr ? n : 0));
             }
