@@ -102,6 +102,61 @@ TEST_F(SqliteStoreTest, RoundTripsEverySqlValueType) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// each_row shows the rows query() returns, value for value (SQLite's own buffers, no copy), in
+// every kind of transaction (read, write, a shared read), and stops where the visitor says.
+TEST_F(SqliteStoreTest, EachRowShowsWhatQueryReturnsAndStopsWhenTold) {
+  {
+    auto w = begin_write(*store_);
+    exec_ok(*w, "CREATE TABLE v(i INTEGER, r REAL, s TEXT, n TEXT)");
+    for (int k = 0; k < 3; ++k) {
+      std::vector<SqlValue> params{std::int64_t{-9007199254740993} + k, 2.5 + k,
+                                   std::string("héllo\0x", 7) + std::to_string(k),
+                                   std::monostate{}};
+      auto changed = w->exec("INSERT INTO v VALUES (?, ?, ?, ?)", params);
+      ASSERT_TRUE(changed.ok());
+    }
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const std::string sql = "SELECT i, r, s, n FROM v ORDER BY i";
+  auto seen_by_each_row = [&](Tx& tx, size_t stop_after) {
+    std::vector<std::vector<SqlValue>> seen;
+    Status s = tx.each_row(sql, {}, [&](std::span<const SqlView> row) {
+      std::vector<SqlValue> copy;
+      for (const auto& v : row) copy.push_back(value_of(v));
+      seen.push_back(std::move(copy));
+      return seen.size() < stop_after;
+    });
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    return seen;
+  };
+  auto r = begin_read(*store_);
+  auto all = r->query(sql);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->rows.size(), 3u);
+  EXPECT_EQ(seen_by_each_row(*r, 10), all->rows);
+  auto two = seen_by_each_row(*r, 2);
+  EXPECT_EQ(two, std::vector<std::vector<SqlValue>>(all->rows.begin(), all->rows.begin() + 2));
+  // The statement is reusable after a visitor stopped it.
+  EXPECT_EQ(seen_by_each_row(*r, 10), all->rows);
+  {
+    auto w = begin_write(*store_);
+    EXPECT_EQ(seen_by_each_row(*w, 10), all->rows);
+  }
+  ReadRouting routing;
+  routing.share_reads = true;
+  {
+    ScopedReadRouting scope(routing);
+    auto shared = begin_read(*store_);
+    EXPECT_EQ(seen_by_each_row(*shared, 10), all->rows);
+    // A failing statement takes the shared transaction out of the routing, as query() does.
+    Status bad = shared->each_row("SELECT * FROM no_such_table", {},
+                                  [](std::span<const SqlView>) { return true; });
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("no_such_table"), std::string::npos) << bad.error().message;
+    EXPECT_EQ(routing.shared_read, nullptr);
+  }
+}
+
 // A GET's reads (ReadRouting::share_reads) share one read transaction: one snapshot, one reader
 // taken from the pool (so nested reads need only one), until a write on the thread or a failed
 // statement; the routing's scope ends it.
