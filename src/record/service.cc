@@ -660,39 +660,7 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     const std::vector<std::vector<SqlValue>> audits{prepared->nr.audit};
     return insert_rows(t, "audit_log", kAuditColumns, 10, audits);
   };
-  if (prepared && idempotency_key.empty()) {
-    // The common create: its statements are run wherever the writer connection is, with the
-    // other creates queued meanwhile (Store::write_grouped), instead of the connection being
-    // handed to this thread and back.
-    const std::int64_t id = prepared->nr.id;
-    std::optional<std::vector<DuplicateCandidate>> duplicates;
-    std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
-    RP_TRY(store_.write_grouped([&](storage::Tx& t) -> Status {
-      RP_TRY(insert_prepared(t));
-      // Likely duplicates: read here (the writer's cache holds the pages just written; on a
-      // reader after the COMMIT they cost twice as much CPU), scored after the commit; or the
-      // create refused in block mode (rolled back).
-      if (profile && prepared->facts && dedupe == DedupeMode::kWarn) {
-        RP_ASSIGN(candidates, Deduper(*this).on_create_reads(t, e, *profile, id, *prepared->facts));
-      } else if (profile && prepared->facts) {
-        RP_ASSIGN(duplicates,
-                  Deduper(*this).on_create(t, p, e, *profile, id, *prepared->facts, dedupe));
-      }
-      return {};
-    }));
-    if (candidates)
-      duplicates =
-          Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
-    publish(e, std::move(prepared->nr.event));
-    RecordResult result{id, 1, std::move(prepared->out), 201};
-    if (duplicates) {
-      result.dedupe_checked = true;
-      result.duplicates = std::move(*duplicates);
-    }
-    return result;
-  }
-  RP_ASSIGN(auto tx, store_.write());
-  std::string request_hash = fnv1a(e.name, body);
+  const std::string request_hash = idempotency_key.empty() ? std::string() : fnv1a(e.name, body);
   // The answer given to an earlier request with this key, if there was one.
   auto replay = [&](storage::Tx& t) -> Result<std::optional<RecordResult>> {
     SqlValue k[] = {p.user_id, std::string(idempotency_key)};
@@ -711,51 +679,100 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     return std::optional<RecordResult>(
         RecordResult{as_int(rows.rows[0][1]), 1, as_text(rows.rows[0][2]), 201});
   };
-  if (!idempotency_key.empty()) {
-    RP_ASSIGN(auto prior, replay(*tx));
-    if (prior) return std::move(*prior);
-  }
-  Inserted ins;
-  if (prepared) {
-    RP_TRY(insert_prepared(*tx));
-    ins = Inserted{prepared->nr.id, std::move(prepared->nr.row), std::move(prepared->nr.event)};
-  } else {
-    RP_ASSIGN(ins, insert_one(*tx, p, e, input));
-  }
-  std::int64_t id = ins.id;
-  // Likely duplicates: reported, or the create refused in block mode (rolled back).
-  std::optional<std::vector<DuplicateCandidate>> duplicates;
-  std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
-  if (profile && prepared && prepared->facts && dedupe == DedupeMode::kWarn) {
-    RP_ASSIGN(candidates, Deduper(*this).on_create_reads(*tx, e, *profile, id, *prepared->facts));
-  } else if (profile && prepared && prepared->facts) {
-    RP_ASSIGN(duplicates,
-              Deduper(*this).on_create(*tx, p, e, *profile, id, *prepared->facts, dedupe));
-  } else if (profile) {
-    RP_ASSIGN(duplicates, Deduper(*this).on_create(*tx, p, e, *profile, id, ins.row, dedupe));
-  }
-  std::string out = prepared ? std::move(prepared->out) : record_json(e, p, ins.row);
-  if (!idempotency_key.empty()) {
+  // Records the key as answered by the new record `id` with `out`. A concurrent request with
+  // the same key that committed first (PostgreSQL runs writers at once, several servers share
+  // one database) makes it fail with kDuplicate.
+  auto claim = [&](storage::Tx& t, std::int64_t id, const std::string& out) -> Status {
     SqlValue k[] = {p.user_id,      std::string(idempotency_key), request_hash, id, out,
                     clock_.now_ms()};
-    auto claimed = tx->exec(
-        "INSERT INTO idempotency (user_id, idem_key, request_hash, record_id, response, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        k);
-    // A concurrent request with the same key committed first (PostgreSQL runs writers at once,
-    // several servers share one database): drop this attempt and answer as that one did.
+    RP_TRY(
+        t.exec("INSERT INTO idempotency (user_id, idem_key, request_hash, record_id, response, "
+               "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+               k));
+    return {};
+  };
+  // …and then the answer of the request that claimed the key first.
+  auto replay_lost_claim = [&]() -> Result<std::optional<RecordResult>> {
+    RP_ASSIGN(auto again, store_.read());
+    return replay(*again);
+  };
+  if (prepared) {
+    // The common create: its statements are run wherever the writer connection is, with the
+    // other creates queued meanwhile (Store::write_grouped), instead of the connection being
+    // handed to this thread and back. With an Idempotency-Key, the replay check and the key's
+    // claim are statements of the same grouped write: a retry queued in the same batch as the
+    // first request sees its claim (one shared transaction) and answers with its record once
+    // that batch has committed.
+    const std::int64_t id = prepared->nr.id;
+    std::optional<RecordResult> prior;  // the earlier answer to this Idempotency-Key
+    bool claim_lost = false;
+    std::optional<std::vector<DuplicateCandidate>> duplicates;
+    std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
+    Status written = store_.write_grouped([&](storage::Tx& t) -> Status {
+      if (!idempotency_key.empty()) {
+        RP_ASSIGN(prior, replay(t));
+        if (prior) return {};  // nothing written
+      }
+      RP_TRY(insert_prepared(t));
+      // Likely duplicates: read here (the writer's cache holds the pages just written; on a
+      // reader after the COMMIT they cost twice as much CPU), scored after the commit; or the
+      // create refused in block mode (rolled back).
+      if (profile && prepared->facts && dedupe == DedupeMode::kWarn) {
+        RP_ASSIGN(candidates, Deduper(*this).on_create_reads(t, e, *profile, id, *prepared->facts));
+      } else if (profile && prepared->facts) {
+        RP_ASSIGN(duplicates,
+                  Deduper(*this).on_create(t, p, e, *profile, id, *prepared->facts, dedupe));
+      }
+      if (!idempotency_key.empty()) {
+        Status claimed = claim(t, id, prepared->out);
+        claim_lost = !claimed.ok() && claimed.error().code == Errc::kDuplicate;
+        RP_TRY(claimed);
+      }
+      return {};
+    });
+    if (claim_lost) {
+      RP_ASSIGN(auto earlier, replay_lost_claim());
+      if (earlier) return std::move(*earlier);
+    }
+    RP_TRY(written);
+    if (prior) return std::move(*prior);
+    if (candidates)
+      duplicates =
+          Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
+    publish(e, std::move(prepared->nr.event));
+    RecordResult result{id, 1, std::move(prepared->out), 201};
+    if (duplicates) {
+      result.dedupe_checked = true;
+      result.duplicates = std::move(*duplicates);
+    }
+    return result;
+  }
+  // Entities with hooks (which may keep state of the request's thread), and invalid values
+  // with an Idempotency-Key (whose replay check comes before the validation error): the
+  // writer connection on this thread.
+  RP_ASSIGN(auto tx, store_.write());
+  if (!idempotency_key.empty()) {
+    RP_ASSIGN(auto earlier, replay(*tx));
+    if (earlier) return std::move(*earlier);
+  }
+  RP_ASSIGN(Inserted ins, insert_one(*tx, p, e, input));
+  const std::int64_t id = ins.id;
+  // Likely duplicates: reported, or the create refused in block mode (rolled back).
+  std::optional<std::vector<DuplicateCandidate>> duplicates;
+  if (profile) {
+    RP_ASSIGN(duplicates, Deduper(*this).on_create(*tx, p, e, *profile, id, ins.row, dedupe));
+  }
+  std::string out = record_json(e, p, ins.row);
+  if (!idempotency_key.empty()) {
+    Status claimed = claim(*tx, id, out);
     if (!claimed.ok() && claimed.error().code == Errc::kDuplicate) {
       tx.reset();
-      RP_ASSIGN(auto again, store_.read());
-      RP_ASSIGN(auto prior, replay(*again));
-      if (prior) return std::move(*prior);
+      RP_ASSIGN(auto earlier, replay_lost_claim());
+      if (earlier) return std::move(*earlier);
     }
     RP_TRY(claimed);
   }
   RP_TRY(tx->commit());
-  if (candidates)
-    duplicates =
-        Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
   publish(e, std::move(ins.event));
   RecordResult result{id, 1, std::move(out), 201};
   if (duplicates) {

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "access/auth.h"
 #include "record/service.h"
 #include "record/tests/record_fixtures.h"
+#include "storage/sqlite/sqlite_store.h"
 
 namespace rapport::record {
 namespace {
@@ -174,6 +176,61 @@ TEST_F(ServiceTest, IdempotentCreateReturnsTheFirstRecord) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, Errc::kConflict);
   EXPECT_EQ(c.error().field, "Idempotency-Key");
+}
+
+// An entity without hooks takes the grouped write (Store::write_grouped) with an
+// Idempotency-Key too: the replay check and the key's claim run in the grouped item.
+TEST_F(ServiceTest, IdempotentCreateWithoutHooksIsAGroupedWriteAndReplaysTheFirstAnswer) {
+  registry.add(schema::parse_entity(R"({"name":"lead","title_field":"title","fields":[
+      {"name":"title","type":"text","required":true}]})",
+                                    "t")
+                   .value());
+  ASSERT_TRUE(service->sync_schema().ok());
+  const auto lead = registry.get("lead");
+  auto* sqlite = dynamic_cast<storage::sqlite::SqliteStore*>(store.get());
+  ASSERT_NE(sqlite, nullptr);
+  auto leads = [&]() {
+    auto doc = json::parse(service->list(admin, *lead, {}).value());
+    return static_cast<int>((*json::member(*doc, "items")).Size());
+  };
+  const auto before = sqlite->group_commit_stats().combined;
+  auto a = service->create(admin, *lead, R"({"title":"A"})", "key-1");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  auto b = service->create(admin, *lead, R"({"title":"A"})", "key-1");
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->id, a->id);
+  EXPECT_EQ(b->body, a->body);
+  EXPECT_EQ(sqlite->group_commit_stats().combined - before, 2);
+  EXPECT_EQ(leads(), 1);
+  const auto published = events.size();
+  // another body with the same key: refused, nothing written
+  auto c = service->create(admin, *lead, R"({"title":"Other"})", "key-1");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, Errc::kConflict);
+  EXPECT_EQ(c.error().field, "Idempotency-Key");
+  EXPECT_EQ(leads(), 1);
+  EXPECT_EQ(events.size(), published);  // a replay or a conflict announces nothing
+  // a new key: a new record; invalid values with a key: the error naming the field
+  auto d = service->create(admin, *lead, R"({"title":"A"})", "key-2");
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE(d->id, a->id);
+  auto invalid = service->create(admin, *lead, R"({"title":5})", "key-3");
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_EQ(invalid.error().code, Errc::kValidation);
+  EXPECT_EQ(invalid.error().field, "title");
+  // concurrent requests with one key: one record, every answer names it
+  constexpr int kThreads = 8;
+  std::vector<std::int64_t> ids(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      auto r = service->create(admin, *lead, R"({"title":"Concurrent"})", "key-concurrent");
+      if (r.ok()) ids[i] = r->id;
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i) EXPECT_EQ(ids[i], ids[0]) << i;
+  EXPECT_NE(ids[0], 0);
+  EXPECT_EQ(leads(), 3);
 }
 
 TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
