@@ -1,8 +1,10 @@
 -- Durable create: POST /api/v1/accounts, each answered after its commit (synchronous=FULL).
+-- BENCH_IDEMPOTENCY=1: each request carries an Idempotency-Key of its own.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local B = dofile(dir .. "common.lua")
 local cities = { "北京", "上海", "Shenzhen", "Hangzhou" }
 local n = 0
+local idempotency = os.getenv("BENCH_IDEMPOTENCY") == "1"
 function B.create_request()
   n = n + 1
   local tag = (thread_no or 0) .. "-" .. n .. "-" .. math.random(1000000)
@@ -13,6 +15,7 @@ function B.create_request()
                '"address":{"street":"南京西路1号","city":"上海","country":"CN"}}'
   local headers = { ["Content-Type"] = "application/json" }
   for k, v in pairs(wrk.headers) do headers[k] = v end
+  if idempotency then headers["Idempotency-Key"] = "bench-" .. tag end
   return wrk.format("POST", "/api/v1/accounts", headers, body)
 end
 function init(args) B.seed() end
