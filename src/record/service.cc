@@ -623,6 +623,8 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     Derived derived;
     std::optional<dedupe::Facts> facts;
     std::string out;  // the answer: the record as the caller may read it
+    // the statements inserting the row and its audit entry
+    std::string insert_row, insert_audit;
   };
   std::optional<Prepared> prepared;
   const dedupe::Profile* profile = hooks_.dedupe_for(e.name);
@@ -643,6 +645,9 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
       add_derived(e, prepared->nr, prepared->derived, prepared->facts ? &*prepared->facts : nullptr,
                   keys);
       prepared->out = record_json(e, p, prepared->nr.row);
+      prepared->insert_row =
+          insert_sql(quote(e.name), field_column_list(e), field_column_count(e), 1);
+      prepared->insert_audit = insert_sql("audit_log", kAuditColumns, 10, 1);
     } else {
       prepared.reset();
     }
@@ -651,14 +656,11 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
   // entry.
   auto insert_prepared = [&](storage::Tx& t) -> Status {
     RP_TRY(check_references(t, e, prepared->values));
-    std::string cols;
-    for (const auto& f : e.fields)
-      for (const auto& c : field_columns(f)) cols += (cols.empty() ? "" : ", ") + quote(c);
-    const std::vector<std::vector<SqlValue>> rows{prepared->nr.row};
-    RP_TRY(insert_rows(t, quote(e.name), cols, field_column_count(e), rows));
+    RP_TRY(t.exec(prepared->insert_row,
+                  std::span<const SqlValue>(prepared->nr.row.data(), field_column_count(e))));
     RP_TRY(write_derived(t, e, prepared->derived));
-    const std::vector<std::vector<SqlValue>> audits{prepared->nr.audit};
-    return insert_rows(t, "audit_log", kAuditColumns, 10, audits);
+    RP_TRY(t.exec(prepared->insert_audit, prepared->nr.audit));
+    return {};
   };
   const std::string request_hash = idempotency_key.empty() ? std::string() : fnv1a(e.name, body);
   // The answer given to an earlier request with this key, if there was one.
@@ -846,6 +848,22 @@ Status RecordService::finish_deferred_search_index() {
   return {};
 }
 
+std::string RecordService::insert_sql(const std::string& table, const std::string& cols,
+                                      size_t ncols, size_t rows) const {
+  std::string one = "(";
+  for (size_t c = 0; c < ncols; ++c) one += c ? ", ?" : "?";
+  one += ")";
+  // A failed statement fails the whole bulk insert, whose caller drops the transaction: no
+  // statement journal needed (on SQLite about half the cost of a multi-row insert).
+  std::string sql = store_.dialect().bulk_insert() + " INTO " + table + " (" + cols + ") VALUES ";
+  sql.reserve(sql.size() + rows * (one.size() + 2));
+  for (size_t r = 0; r < rows; ++r) {
+    if (r) sql += ", ";
+    sql += one;
+  }
+  return sql;
+}
+
 Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
                                   const std::string& cols, size_t ncols,
                                   const std::vector<std::vector<SqlValue>>& rows) {
@@ -853,28 +871,24 @@ Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
   // (the backends cache prepared statements by text), parameters well below either backend's
   // limit (SQLite 32766, PostgreSQL 65535).
   const size_t max_rows = std::clamp<size_t>(30000 / std::max<size_t>(ncols, 1), 1, 256);
-  std::string one = "(";
-  for (size_t c = 0; c < ncols; ++c) one += c ? ", ?" : "?";
-  one += ")";
-  // A failed statement fails the whole bulk insert, whose caller drops the transaction: no
-  // statement journal needed (on SQLite about half the cost of a multi-row insert).
-  const std::string verb = store_.dialect().bulk_insert();
   std::vector<SqlValue> params;
   size_t at = 0;
   while (at < rows.size()) {
     size_t left = rows.size() - at, k = max_rows;
     while (k > left) k /= 2;
-    std::string sql = verb + " INTO " + table + " (" + cols + ") VALUES ";
-    sql.reserve(sql.size() + k * (one.size() + 2));
+    if (k == 1) {  // one row: its values bound as they are
+      RP_TRY(tx.exec(insert_sql(table, cols, ncols, 1),
+                     std::span<const SqlValue>(rows[at].data(), ncols)));
+      ++at;
+      continue;
+    }
     params.clear();
     params.reserve(k * ncols);
     for (size_t r = 0; r < k; ++r) {
-      if (r) sql += ", ";
-      sql += one;
       const auto& row = rows[at + r];
       params.insert(params.end(), row.begin(), row.begin() + static_cast<long>(ncols));
     }
-    RP_TRY(tx.exec(sql, params));
+    RP_TRY(tx.exec(insert_sql(table, cols, ncols, k), params));
     at += k;
   }
   return {};

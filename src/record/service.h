@@ -337,6 +337,9 @@ class RecordService {
                    const dedupe::Facts* facts = nullptr,
                    const std::vector<std::string>* e164 = nullptr);
   Status write_derived(storage::Tx& tx, const schema::Entity& e, const Derived& d);
+  // The text of a multi-row INSERT of `rows` rows of `ncols` values into `table` (`cols`).
+  std::string insert_sql(const std::string& table, const std::string& cols, size_t ncols,
+                         size_t rows) const;
   // Runs each table row's INSERT as multi-row statements (`rows` of `cols` values each).
   Status insert_rows(storage::Tx& tx, const std::string& table, const std::string& cols,
                      size_t ncols, const std::vector<std::vector<storage::SqlValue>>& rows);

@@ -30,10 +30,11 @@ std::vector<std::string> field_columns(const Field& f) {
   return {f.name};
 }
 
-std::string select_list(const schema::Entity& e) {
-  // Built on every read: appended in place, without the per-field vectors of field_columns.
-  std::string s;
-  s.reserve(e.fields.size() * 16 + 32);
+namespace {
+// The quoted columns of every field, comma-separated, appended in place (without the
+// per-field vectors of field_columns: built on every read and every create).
+void append_field_columns(std::string& s, const schema::Entity& e) {
+  s.reserve(s.size() + e.fields.size() * 16 + 32);
   for (const auto& f : e.fields) {
     if (!s.empty()) s += ", ";
     s += '"';
@@ -45,6 +46,18 @@ std::string select_list(const schema::Entity& e) {
       s += "__cur\"";
     }
   }
+}
+}  // namespace
+
+std::string field_column_list(const schema::Entity& e) {
+  std::string s;
+  append_field_columns(s, e);
+  return s;
+}
+
+std::string select_list(const schema::Entity& e) {
+  std::string s;
+  append_field_columns(s, e);
   s += ", \"deleted_at\", \"merged_into\"";
   return s;
 }

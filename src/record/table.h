@@ -26,6 +26,8 @@ inline size_t column_count(const schema::Field& f) {
 // "SELECT" column list for all fields of the entity plus the internal columns
 // deleted_at and merged_into (always last two).
 std::string select_list(const schema::Entity& e);
+// The columns of every field, as select_list without the internal two (an INSERT's column list).
+std::string field_column_list(const schema::Entity& e);
 // Position of a field's (first) column in a select_list row.
 size_t column_index(const schema::Entity& e, std::string_view field);
 // The distribution key (docs/SCALING.md) of records of `e`, where `key_entity` is the entity
