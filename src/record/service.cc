@@ -1857,13 +1857,15 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number) {
+Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number,
+                                                std::string_view fields) {
   number = trim_view(number);
   // A query parameter, so bad input is 400 bad_request like search's q and limit.
   if (number.empty()) return make_error(Errc::kBadRequest, "number is required", "number");
   auto e164 = phone::to_e164(number, options_.phone_region);
   if (!e164.ok()) return make_error(Errc::kBadRequest, e164.error().message, "number");
   PhoneLookup out{std::move(e164).value(), {}};
+  const auto only = split_fields(fields);
   RP_ASSIGN(auto tx, store_.read());
   SqlValue key[] = {out.e164};
   RP_ASSIGN(auto hits, tx->query("SELECT entity, record_id FROM phone_index WHERE e164 = ? "
@@ -1880,7 +1882,10 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
     if (!row || !storage::is_null((*row)[ix.deleted]) ||
         !access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
       continue;
-    PhoneMatch m{e, id, {}, record_json(*e, p, *row)};
+    json::Buffer buf;
+    json::Writer w(buf);
+    write_record(w, *e, p, *row, &only);
+    PhoneMatch m{e, id, {}, std::string(buf.GetString(), buf.GetSize())};
     if (const Field* tf = e->field(e->title_field);
         tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden)
       m.title = to_text(*tf, *row, column_index(*e, tf->name));
@@ -1896,28 +1901,62 @@ Result<std::int64_t> RecordService::count(const Principal& p, const Entity& e,
   return n[0];
 }
 
+Result<std::string> RecordService::compile_text(const Principal& p, const Entity& e,
+                                                std::string_view text,
+                                                std::vector<SqlValue>& params) {
+  auto doc = json::parse(text);
+  if (!doc.ok())
+    return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
+                      "filter");
+  return compile_filter(*doc, e, p, store_.dialect(), params);
+}
+
+Result<std::string> RecordService::compile_kept(const Principal& p, const Entity& e,
+                                                std::string_view text,
+                                                std::vector<SqlValue>& params) {
+  // Compilation depends on the principal only through its role's field rules.
+  constexpr std::size_t kMaxKept = 1024;
+  std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get()));
+  key.append(1, '\n').append(e.name).append(1, '\n').append(text);
+  {
+    std::lock_guard lock(compiled_mu_);
+    if (auto it = compiled_.find(key); it != compiled_.end()) {
+      params.insert(params.end(), it->second.params.begin(), it->second.params.end());
+      return it->second.sql;
+    }
+  }
+  std::vector<SqlValue> own;
+  RP_ASSIGN(std::string sql, compile_text(p, e, text, own));
+  {
+    std::lock_guard lock(compiled_mu_);
+    if (compiled_.size() >= kMaxKept) compiled_.clear();
+    ++filters_compiled_;
+    compiled_.insert_or_assign(std::move(key), CompiledFilter{p.role, sql, own});
+  }
+  params.insert(params.end(), own.begin(), own.end());
+  return sql;
+}
+
+std::size_t RecordService::filters_compiled() const {
+  std::lock_guard lock(compiled_mu_);
+  return filters_compiled_;
+}
+
 Result<std::vector<std::int64_t>> RecordService::counts(const Principal& p, const Entity& e,
                                                         std::string_view filter,
                                                         std::span<const std::string> narrower) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
-  auto compile = [&](std::string_view text, std::vector<SqlValue>& params) -> Result<std::string> {
-    auto doc = json::parse(text);
-    if (!doc.ok())
-      return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
-                        "filter");
-    return compile_filter(*doc, e, p, store_.dialect(), params);
-  };
   // Parameters in text order: the narrower conditions (columns) first, then the WHERE clause.
   std::vector<SqlValue> params;
   std::string columns = "COUNT(*)";
   for (const auto& f : narrower) {
-    RP_ASSIGN(std::string cond, compile(f, params));
+    RP_ASSIGN(std::string cond, compile_kept(p, e, f, params));
     columns += ", COUNT(CASE WHEN " + cond + " THEN 1 END)";
   }
   std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
   if (!filter.empty()) {
-    RP_ASSIGN(std::string cond, compile(filter, params));
+    RP_ASSIGN(std::string cond, compile_text(p, e, filter, params));
     where += " AND " + cond;
   }
   RP_ASSIGN(auto tx, store_.read());

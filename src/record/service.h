@@ -121,7 +121,7 @@ struct PhoneMatch {
   std::shared_ptr<const schema::Entity> entity;
   std::int64_t id = 0;
   std::string title;   // empty when the title field is hidden from the caller
-  std::string record;  // the record as JSON, hidden fields left out
+  std::string record;  // the record as JSON (the fields asked for), hidden fields left out
 };
 
 struct PhoneLookup {
@@ -204,8 +204,10 @@ class RecordService {
                              std::string_view entity, int limit);
   // Records of any entity whose phone_list fields hold `number` (any written form, normalised
   // to E.164 in the configured region), limited to those the caller may read. A number that
-  // does not normalise fails with kBadRequest on field "number".
-  Result<PhoneLookup> lookup_phone(const access::Principal& p, std::string_view number);
+  // does not normalise fails with kBadRequest on field "number". `fields` (comma-separated, as
+  // for get) limits each match's record JSON to those fields (and id, version); empty: all.
+  Result<PhoneLookup> lookup_phone(const access::Principal& p, std::string_view number,
+                                   std::string_view fields = {});
   // Number of live records matching `filter` (JSON text, as for list) within the caller's scope.
   Result<std::int64_t> count(const access::Principal& p, const schema::Entity& e,
                              std::string_view filter);
@@ -214,6 +216,8 @@ class RecordService {
   Result<std::vector<std::int64_t>> counts(const access::Principal& p, const schema::Entity& e,
                                            std::string_view filter,
                                            std::span<const std::string> narrower);
+  // How many narrower filter texts counts() has compiled so far: each once per role and entity.
+  std::size_t filters_compiled() const;
   // Counts of live records in the caller's scope (and `filter`, `q` as for lists) grouped by one
   // or two readable fields, date/datetime values by `bucket` (day, month, year; UTC) —
   // aggregate.cc. JSON of GET /{plural}/aggregate.
@@ -390,6 +394,22 @@ class RecordService {
   RecordOptions options_;
   std::mutex scan_trigger_mu_;
   std::function<void()> scan_trigger_;  // guarded by scan_trigger_mu_
+
+  // counts()' narrower conditions are constant filter texts (the phone pop's "outcome is
+  // follow_up"): each is parsed and compiled once per role and entity and kept here, not on
+  // every request. The role is held so that its address, part of the key, is not reused.
+  struct CompiledFilter {
+    std::shared_ptr<const access::Role> role;
+    std::string sql;
+    std::vector<storage::SqlValue> params;
+  };
+  Result<std::string> compile_text(const access::Principal& p, const schema::Entity& e,
+                                   std::string_view text, std::vector<storage::SqlValue>& params);
+  Result<std::string> compile_kept(const access::Principal& p, const schema::Entity& e,
+                                   std::string_view text, std::vector<storage::SqlValue>& params);
+  mutable std::mutex compiled_mu_;
+  std::map<std::string, CompiledFilter, std::less<>> compiled_;  // guarded by compiled_mu_
+  std::size_t filters_compiled_ = 0;                             // guarded by compiled_mu_
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

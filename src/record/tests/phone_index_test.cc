@@ -158,6 +158,82 @@ TEST_F(PhoneIndexTest, FailingLookupSkipsRecordsOutOfScope) {
   EXPECT_TRUE(hit->matches.empty());
 }
 
+// The screen pop asks only for the fields it shows; the record JSON of a match carries those
+// (and id, version), hidden ones still left out.
+TEST_F(PhoneIndexTest, LookupWithFieldsCarriesOnlyThoseFieldsOfEachMatch) {
+  open();
+  auto r = service->create(admin, *lead,
+                           R"({"name":"张三","tax_id":"91110000","phones":["13812345678"]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto all = service->lookup_phone(admin, "13812345678").value();
+  ASSERT_EQ(all.matches.size(), 1u);
+  auto full = json::parse(all.matches[0].record).value();
+  EXPECT_TRUE(json::member(full, "tax_id"));
+  EXPECT_TRUE(json::member(full, "phones"));
+  auto some = service->lookup_phone(admin, "13812345678", "name,no_such_field").value();
+  ASSERT_EQ(some.matches.size(), 1u);
+  EXPECT_EQ(some.matches[0].title, "张三");
+  auto only = json::parse(some.matches[0].record).value();
+  ASSERT_TRUE(json::member(only, "name"));
+  EXPECT_STREQ(json::member(only, "name")->GetString(), "张三");
+  EXPECT_TRUE(json::member(only, "id"));
+  EXPECT_TRUE(json::member(only, "version"));
+  EXPECT_FALSE(json::member(only, "tax_id"));
+  EXPECT_FALSE(json::member(only, "phones"));
+}
+
+// counts()' narrower filters (constant texts, such as the phone pop's open items) are compiled
+// once per role and entity and kept; the counts themselves are read fresh every time, and a
+// field the role may not see is still refused by name.
+TEST_F(PhoneIndexTest, CountsCompileEachNarrowerFilterOncePerRoleAndCountFresh) {
+  open();
+  auto l = service->create(admin, *lead, R"({"name":"a"})");
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  auto note = registry.get("note");
+  const std::string own = R"({"field":"lead_id","op":"=","value":")" + std::to_string(l->id) +
+                          R"("})";
+  const std::string narrower[] = {R"({"field":"title","op":"=","value":"open"})"};
+  for (const char* title : {"open", "done", "open"}) {
+    auto n = service->create(admin, *note,
+                             R"({"title":")" + std::string(title) + R"(","lead_id":")" +
+                                 std::to_string(l->id) + R"("})");
+    ASSERT_TRUE(n.ok()) << n.error().message;
+  }
+  EXPECT_EQ(service->counts(admin, *note, own, narrower).value(),
+            (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(service->filters_compiled(), 1u);
+  ASSERT_TRUE(service->create(admin, *note, R"({"title":"open"})").ok());  // another lead's
+  ASSERT_TRUE(service
+                  ->create(admin, *note,
+                           R"({"title":"open","lead_id":")" + std::to_string(l->id) + R"("})")
+                  .ok());
+  EXPECT_EQ(service->counts(admin, *note, own, narrower).value(),
+            (std::vector<std::int64_t>{4, 3}));
+  EXPECT_EQ(service->counts(admin, *note, "", narrower).value(),
+            (std::vector<std::int64_t>{5, 4}));
+  EXPECT_EQ(service->filters_compiled(), 1u);  // the same text for the same role: kept
+
+  // Another role compiles it for itself; one that may not see the field is refused by name.
+  auto reader = json::parse(R"({"entities":{"note":{"read":"all"}}})").value();
+  access::Principal other;
+  other.role = std::make_shared<access::Role>(access::parse_role_permissions(reader).value());
+  other.user_id = 42;
+  EXPECT_EQ(service->counts(other, *note, own, narrower).value(),
+            (std::vector<std::int64_t>{4, 3}));
+  EXPECT_EQ(service->filters_compiled(), 2u);
+  auto hiding =
+      json::parse(R"({"entities":{"note":{"read":"all"}},"fields":{"note.title":"hidden"}})")
+          .value();
+  access::Principal blind;
+  blind.role = std::make_shared<access::Role>(access::parse_role_permissions(hiding).value());
+  blind.user_id = 43;
+  for (int i = 0; i < 2; ++i) {
+    auto refused = service->counts(blind, *note, own, narrower);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().field, "title");
+  }
+}
+
 // The distribution key (docs/SCALING.md): phone index and audit rows carry the id of the
 // record of the distribution entity they belong to, so a sharded database keeps them with it.
 TEST_F(PhoneIndexTest, RowsCarryTheDistributionKey) {
