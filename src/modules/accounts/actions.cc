@@ -74,15 +74,15 @@ void write_open_items(json::Writer& w, RecordService& records, const access::Pri
 }
 
 // The fields of a phone match (and of its account) that the screen pop shows.
-constexpr std::string_view kPopFields = "account_id,name,relationship_level,credit_class,key_account";
+constexpr std::string_view kPopFields =
+    "account_id,name,relationship_level,credit_class,key_account";
 
 Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
                                  const schema::Registry& registry) {
   RP_TRY(only_params(r, {"number"}));
   std::string_view number = r.query_param("number");
   // Only what the answer shows: the account reference and the pop's account fields.
-  RP_ASSIGN(record::PhoneLookup found,
-            records.lookup_phone(r.principal, number, kPopFields));
+  RP_ASSIGN(record::PhoneLookup found, records.lookup_phone(r.principal, number, kPopFields));
   auto account = registry.get("account");
   auto interaction = registry.get("interaction");
   json::Buffer buf;

@@ -190,8 +190,8 @@ TEST_F(PhoneIndexTest, CountsCompileEachNarrowerFilterOncePerRoleAndCountFresh) 
   auto l = service->create(admin, *lead, R"({"name":"a"})");
   ASSERT_TRUE(l.ok()) << l.error().message;
   auto note = registry.get("note");
-  const std::string own = R"({"field":"lead_id","op":"=","value":")" + std::to_string(l->id) +
-                          R"("})";
+  const std::string own =
+      R"({"field":"lead_id","op":"=","value":")" + std::to_string(l->id) + R"("})";
   const std::string narrower[] = {R"({"field":"title","op":"=","value":"open"})"};
   for (const char* title : {"open", "done", "open"}) {
     auto n = service->create(admin, *note,
@@ -203,14 +203,13 @@ TEST_F(PhoneIndexTest, CountsCompileEachNarrowerFilterOncePerRoleAndCountFresh) 
             (std::vector<std::int64_t>{3, 2}));
   EXPECT_EQ(service->filters_compiled(), 1u);
   ASSERT_TRUE(service->create(admin, *note, R"({"title":"open"})").ok());  // another lead's
-  ASSERT_TRUE(service
-                  ->create(admin, *note,
-                           R"({"title":"open","lead_id":")" + std::to_string(l->id) + R"("})")
-                  .ok());
+  ASSERT_TRUE(
+      service
+          ->create(admin, *note, R"({"title":"open","lead_id":")" + std::to_string(l->id) + R"("})")
+          .ok());
   EXPECT_EQ(service->counts(admin, *note, own, narrower).value(),
             (std::vector<std::int64_t>{4, 3}));
-  EXPECT_EQ(service->counts(admin, *note, "", narrower).value(),
-            (std::vector<std::int64_t>{5, 4}));
+  EXPECT_EQ(service->counts(admin, *note, "", narrower).value(), (std::vector<std::int64_t>{5, 4}));
   EXPECT_EQ(service->filters_compiled(), 1u);  // the same text for the same role: kept
 
   // Another role compiles it for itself; one that may not see the field is refused by name.
