@@ -94,6 +94,9 @@ class SqliteStore final : public Store {
   int grouped_writes_queued() const;  // write_grouped() items waiting to be run
   GroupCommitStats group_commit_stats() const;
   CacheMemory cache_memory() const override;
+  // Database file descriptors of the reader connections marked for random access at open
+  // (posix_fadvise RANDOM: no readahead; one per reader on Linux, 0 where that is unknown).
+  int random_read_files() const { return random_read_files_; }
 
   struct Batch;  // one shared write transaction (sqlite_store.cc)
   struct Job;    // one write_grouped() item (sqlite_store.cc)
@@ -167,6 +170,7 @@ class SqliteStore final : public Store {
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Connection>> readers_;
+  int random_read_files_ = 0;
   std::vector<Connection*> free_readers_;  // guarded by pool_mu_
 };
 

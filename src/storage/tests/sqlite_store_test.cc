@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 #include "storage/text_search.h"
 
@@ -285,6 +286,24 @@ TEST(SqliteStoreOptions, WriterCacheSizeIsTheOptionInMebibytes) {
   auto large = open_ok("sqlite:" + dir.file("b.db"), options);
   ASSERT_NE(large, nullptr);
   EXPECT_EQ(cache_of(*large), -300 * 1024);
+}
+
+// Each reader connection's descriptor of the database file is marked for random access (no
+// readahead); the writer's and a second store's descriptors are not counted twice.
+TEST(SqliteStoreOptions, EveryReadersDatabaseFileIsMarkedForRandomReads) {
+  TempDir dir;
+  StoreOptions options;
+  options.readers = 3;
+  auto first = sqlite::SqliteStore::open(dir.file("a.db"), options);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ((*first)->random_read_files(), 3);
+  options.readers = 2;
+  auto second = sqlite::SqliteStore::open(dir.file("a.db"), options);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ((*second)->random_read_files(), 2);
+  auto tx = (*second)->read();
+  ASSERT_TRUE(tx.ok());
+  EXPECT_TRUE((*tx)->query("SELECT 1").ok());
 }
 
 TEST_F(SqliteStoreTest, CommitPersistsAndDestructorRollsBack) {
