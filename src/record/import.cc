@@ -1058,6 +1058,47 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     return keys;
   };
 
+  // The rows of a batch that update a record that existed before it, each the first row of the
+  // batch to name its key (or one of its emails) and its record, updated together
+  // (RecordService::update_many); a later row naming the same key or record, or one created by
+  // the batch, goes row by row after them, so that the file's order still decides.
+  struct BulkUpdated {
+    std::vector<size_t> rows;  // indexes into the batch
+    std::vector<std::int64_t> ids;
+    RecordService::BulkUpdate result;
+  };
+  auto update_existing = [&](storage::Tx& tx, const std::vector<Row>& rows,
+                             const std::set<std::size_t>& excluded, const std::vector<char>& done,
+                             const std::unordered_map<std::string, std::int64_t>& existing_keys)
+      -> Result<BulkUpdated> {
+    BulkUpdated up;
+    std::vector<const json::Value*> inputs;
+    std::set<std::string> named;  // keys and emails named by an earlier row
+    std::set<std::int64_t> claimed;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (excluded.count(i)) continue;
+      const Row& row = rows[i];
+      std::int64_t id = 0;
+      bool earlier = false;
+      if (key_is_email) {
+        for (const auto& k : row_email_keys(row)) {
+          earlier = !named.insert(k).second || earlier;
+          if (auto it = email_ids->find(k); !id && it != email_ids->end()) id = it->second;
+        }
+      } else if (!row.key.empty()) {
+        earlier = !named.insert(row.key).second;
+        if (auto it = existing_keys.find(row.key); it != existing_keys.end()) id = it->second;
+      }
+      if (done[i] || earlier || !id || !claimed.insert(id).second) continue;
+      up.rows.push_back(i);
+      up.ids.push_back(id);
+      inputs.push_back(&row.input);
+    }
+    if (up.rows.empty()) return up;
+    RP_ASSIGN(up.result, records_.update_many(tx, ip, e, up.ids, inputs));
+    return up;
+  };
+
   auto progress = [&](const char* status, const std::string& message) -> Status {
     json::Document body(rapidjson::kObjectType);
     auto& a = body.GetAllocator();
@@ -1161,11 +1202,12 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
             keys.clear();
             return {};
           };
+          // in key order: one sorted pass over the key's index
           std::set<std::string_view> asked;
-          for (size_t i = 0; i < rows.size(); ++i) {
-            if (excluded.count(i) || rows[i].key.empty() || !asked.insert(rows[i].key).second)
-              continue;
-            keys.emplace_back(rows[i].key);
+          for (size_t i = 0; i < rows.size(); ++i)
+            if (!excluded.count(i) && !rows[i].key.empty()) asked.insert(rows[i].key);
+          for (const auto& key : asked) {
+            keys.emplace_back(std::string(key));
             if (keys.size() >= 500) RP_TRY(flush());
           }
           RP_TRY(flush());
@@ -1213,6 +1255,32 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
             created_rows.push_back(std::move(ins->rows[k]));
             created_facts.push_back(k < ins->facts.size() ? std::move(ins->facts[k])
                                                           : std::nullopt);
+          }
+        }
+        // rows that update a record that existed before the batch, each the first row of the
+        // batch to name its key and its record: RecordService::update_many; the rest row by row
+        if (key_field) {
+          RP_ASSIGN(auto up, update_existing(*tx, rows, excluded, done, existing_keys));
+          for (size_t k = 0; k < up.rows.size(); ++k) {
+            const size_t i = up.rows[k];
+            if (auto& err = up.result.errors[k]) {
+              if (!is_row_error(err->code)) return *err;
+              RowError re{rows[i].number, err->field, error_code(err->code), err->message};
+              if (up.result.aborted == k) {  // the transaction holds part of the batch: again
+                excluded.insert(i);
+                failures[i] = std::move(re);
+                retry = true;
+                break;
+              }
+              done[i] = 1;
+              bulk_failures[i] = std::move(re);
+              continue;
+            }
+            done[i] = 1;
+            ++batch_updated;
+            facts_cache.erase(up.ids[k]);
+            if (auto& ev = up.result.events[k]) events.push_back(std::move(*ev));
+            for (const auto& key : row_email_keys(rows[i])) new_emails.emplace(key, up.ids[k]);
           }
         }
       }

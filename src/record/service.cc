@@ -1167,6 +1167,12 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
   return std::move(u.result);
 }
 
+Status RecordService::collect_input_values(const Principal& p, const Entity& e,
+                                           const json::Value& input, json::Value& values,
+                                           json::Allocator& a) {
+  return collect_values(p, e, input, values, a);
+}
+
 Result<RecordService::Updated> RecordService::update_one(storage::Tx& tx_ref, const Principal& p,
                                                          const Entity& e, std::int64_t id,
                                                          json::Document& input,

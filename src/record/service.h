@@ -355,6 +355,27 @@ class RecordService {
   Result<Updated> update_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                              std::int64_t id, json::Document& input,
                              std::optional<std::int64_t> if_match);
+  // Bulk update for import upsert (record/import_upsert.cc), for entities without hooks: what
+  // update_one does for each (id, input), with the stored rows read in id order, many per
+  // statement, the values checked and the new rows, search texts and index keys built on
+  // parallel::for_ranges, one UPDATE text per set of changed columns (prepared once, run per
+  // row in id order), and the search, phone and match index entries rewritten only for records
+  // whose indexed values changed; audit entries in multi-row inserts. An input that fails
+  // before the writes gets its error and is not written. `aborted`: the input a statement
+  // refused (its error is set): the transaction is unusable and holds part of the batch, the
+  // caller must drop it. An Error answer: likewise, for a fault that is no input's.
+  struct BulkUpdate {
+    std::vector<std::optional<Error>> errors;  // per input
+    std::vector<std::optional<Event>> events;  // per input; none when nothing changed
+    std::optional<std::size_t> aborted;
+  };
+  Result<BulkUpdate> update_many(storage::Tx& tx, const access::Principal& p,
+                                 const schema::Entity& e, const std::vector<std::int64_t>& ids,
+                                 const std::vector<const json::Value*>& inputs);
+  // The input's members validated into `values`, as update_one checks them.
+  static Status collect_input_values(const access::Principal& p, const schema::Entity& e,
+                                     const json::Value& input, json::Value& values,
+                                     json::Allocator& a);
   Result<std::optional<std::vector<storage::SqlValue>>> load(storage::Tx& tx,
                                                              const schema::Entity& e,
                                                              std::int64_t id);

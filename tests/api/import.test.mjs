@@ -392,6 +392,84 @@ test('upserts of one batch: a failing row is skipped with nothing of it written;
   assert.deepEqual(s.json.items.map((x) => x.id).sort(), [mine[0].id, mine[3].id].sort());
 });
 
+// Upserts of records that existed before the batch are written together
+// (RecordService::update_many): the search, phone and match index entries are rewritten only
+// where their values changed, so each is checked both ways here.
+test('bulk upsert: updated records are found by their new values, not their old ones; unchanged rows and indexes stay; file order decides', async () => {
+  const a = await admin.create('accounts', { name: 'Ostrava Kettle Works', customer_code: 'BUX-1',
+    phones: ['+86 138 0071 0001'], tax_id: '91110108BUXOLD1', city: '北京' });
+  const b = await admin.create('accounts', { name: 'Zlin Lantern Guild', customer_code: 'BUX-2',
+    phones: ['+86 138 0071 0002'], tier: 'A' });
+  const c = await admin.create('accounts', { name: 'Brno Anvil Union', customer_code: 'BUX-3', tier: 'B' });
+  const csv = [
+    'customer_code,name,phones,tax_id,tier',
+    'BUX-1,Plzen Teapot Works,+86 138 0071 0011,91110108BUXNEW1,',  // name, phone, tax id change
+    'BUX-2,,,,C',                                                   // tier only: indexes stay
+    'BUX-3,Brno Anvil Union,,,B',                                   // nothing changes
+    'BUX-2,,,,B',                                                   // BUX-2 again: the later row wins
+  ].join('\n');
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.updated, 4, r.text);
+  assert.equal(r.json.created, 0);
+  assert.deepEqual(r.json.errors, []);
+  const [ga, gb, gc] = await Promise.all([a, b, c].map((x) => admin.get(`/api/v1/accounts/${x.id}`)));
+  assert.equal(ga.json.name, 'Plzen Teapot Works');
+  assert.equal(ga.json.version, 2);
+  assert.equal(ga.json.city, '北京', 'a column the file does not have is left alone');
+  assert.equal(gb.json.tier, 'B', 'the later row of the same key is applied after the earlier one');
+  assert.equal(gb.json.version, 3);
+  assert.equal(gc.json.version, 1, 'a row that changes nothing writes nothing');
+  const hist = async (id) => (await admin.get(`/api/v1/accounts/${id}/history`)).json.items;
+  const ha = await hist(a.id);
+  assert.deepEqual(ha.map((x) => x.action), ['update', 'create']);
+  assert.equal(ha[0].channel, 'import');
+  assert.deepEqual(ha[0].changes.map((x) => x.field).sort(), ['name', 'phones', 'tax_id']);
+  assert.equal(ha[0].changes.find((x) => x.field === 'name').from, 'Ostrava Kettle Works');
+  const hb = await hist(b.id);
+  assert.deepEqual(hb.map((x) => x.action), ['update', 'update', 'create']);
+  assert.deepEqual(hb.slice(0, 2).map((x) => x.changes.map((y) => `${y.field}:${y.to}`).join()),
+    ['tier:B', 'tier:C']);
+  assert.deepEqual((await hist(c.id)).map((x) => x.action), ['create']);
+  // search: the new name finds it, the old one no longer does; untouched names still found
+  const search = async (q) => (await admin.get(`/api/v1/search?${qs({ q, entity: 'account' })}`)).json.items.map((x) => x.id);
+  assert.deepEqual(await search('Plzen Teapot'), [a.id]);
+  assert.deepEqual(await search('Ostrava Kettle'), []);
+  assert.deepEqual(await search('Zlin Lantern'), [b.id]);
+  assert.deepEqual(await search('Brno Anvil'), [c.id]);
+  // phone lookup: the new number, not the old one; b's number (not in the row) kept
+  const phone = async (number) => (await admin.get(`/api/v1/lookup/phone?${qs({ number })}`)).json.matches.map((m) => m.id);
+  assert.deepEqual(await phone('+8613800710011'), [a.id]);
+  assert.deepEqual(await phone('+8613800710001'), []);
+  assert.deepEqual(await phone('+8613800710002'), [b.id]);
+  // duplicate matching (match index): the new tax id, not the old one
+  const dup = async (tax_id) => (await admin.post('/api/v1/accounts/duplicates/check', { name: 'Someone Else', tax_id })).json.candidates.map((x) => x.id);
+  assert.deepEqual(await dup('91110108BUXNEW1'), [a.id]);
+  assert.deepEqual(await dup('91110108BUXOLD1'), []);
+  // the list filter reads the updated column
+  assert.deepEqual((await accountsWhere({ field: 'customer_code', op: 'starts_with', value: 'BUX-' }))
+    .filter((x) => x.tier === 'B').map((x) => x.id).sort(), [b.id, c.id].sort());
+});
+
+test('bulk upsert on email: each record found by its email updated once per row, in file order', async () => {
+  const x = await admin.create('contacts', { full_name: '王小明', emails: ['wang.bux@example.com'] });
+  const y = await admin.create('contacts', { full_name: '李小红', emails: ['li.bux@example.com', 'hong.bux@example.com'] });
+  const csv = ['full_name,emails,title', '王晓明,Wang.Bux@Example.com,经理',
+    ',hong.bux@example.com,总监', ',li.bux@example.com,董事'].join('\n');
+  const r = await importCsv(admin, 'contacts', csv, { mode: 'commit', upsert: 'email' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.updated, 3, r.text);
+  assert.equal(r.json.created, 0, r.text);
+  const gx = await admin.get(`/api/v1/contacts/${x.id}`);
+  assert.equal(gx.json.full_name, '王晓明');
+  assert.equal(gx.json.title, '经理');
+  const gy = await admin.get(`/api/v1/contacts/${y.id}`);
+  assert.equal(gy.json.title, '董事');
+  assert.equal(gy.json.version, 3);
+  const s = await admin.get(`/api/v1/search?${qs({ q: 'wangxiaoming', entity: 'contact' })}`);
+  assert.ok(s.json.items.some((i) => i.id === x.id), s.text);
+});
+
 test('import reports belong to their importer', async () => {
   const r = await importCsv(sales, 'accounts', 'name,tier\nReport Owner Co,Q\n', { mode: 'dry_run' });
   assert.equal(r.status, 200, r.text);
