@@ -19,6 +19,7 @@
 #include "core/parallel.h"
 #include "core/text.h"
 #include "record/duplicates.h"
+#include "record/small_document.h"
 #include "record/table.h"
 
 namespace rapport::record {
@@ -40,8 +41,8 @@ struct RowError {
 // One data row on its way in: the request-body-like input object and the errors its cells gave.
 struct Row {
   std::size_t number = 0;  // record number in the file (header = 1) or vCard number
-  json::Document input{rapidjson::kObjectType};
-  std::string key;  // upsert key value ("" when none)
+  SmallDocument input;     // a batch holds thousands: small pool chunks
+  std::string key;         // upsert key value ("" when none)
   std::vector<RowError> errors;
 };
 

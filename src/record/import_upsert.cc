@@ -8,6 +8,7 @@
 #include "record/duplicates.h"
 #include "record/phone_index.h"
 #include "record/service.h"
+#include "record/small_document.h"
 #include "record/table.h"
 
 namespace rapport::record {
@@ -90,7 +91,7 @@ Result<RecordService::BulkUpdate> RecordService::update_many(
     bool account_changed = false;
   };
   std::vector<std::optional<Change>> changes(n);
-  std::vector<json::Document> values(n);
+  std::vector<SmallDocument> values(n);  // small pool chunks (small_document.h)
   Deduper dedupe(*this);
   parallel::for_ranges(n, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
@@ -106,7 +107,6 @@ Result<RecordService::BulkUpdate> RecordService::update_many(
         continue;
       }
       auto& v = values[i];
-      v.SetObject();
       auto& a = v.GetAllocator();
       if (auto st = collect_input_values(p, e, *inputs[i], v, a); !st.ok()) {
         out.errors[i] = std::move(st).error();

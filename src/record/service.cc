@@ -15,6 +15,7 @@
 #include "record/phone_index.h"
 #include "record/query.h"
 #include "record/row_json.h"
+#include "record/small_document.h"
 #include "record/table.h"
 
 namespace rapport::record {
@@ -983,7 +984,7 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   BulkInsert out;
   out.ids.assign(n, 0);
   out.errors.resize(n);
-  std::vector<json::Document> values(n);
+  std::vector<SmallDocument> values(n);  // thousands at once: small pool chunks
   auto ok = [&](size_t i) { return !out.errors[i].has_value(); };
   // 1. each input on its own: values, defaults, required fields, owner and team (pure: on the
   // worker threads too)
