@@ -371,6 +371,24 @@ Result<bool> StreamReader::next(std::vector<std::string>& fields) {
   }
 }
 
+Result<bool> StreamReader::next_line(std::string& line) {
+  line.clear();
+  for (;;) {
+    const std::size_t nl = text_.find('\n', pos_);
+    if (nl != std::string::npos || (end_ && pos_ < text_.size())) {
+      const std::size_t stop = nl == std::string::npos ? text_.size() : nl;
+      line.assign(text_, pos_, stop - pos_);
+      pos_ = nl == std::string::npos ? stop : stop + 1;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      ++record_;
+      return true;
+    }
+    if (end_) return false;
+    if (bad_) return bad_encoding();
+    RP_TRY(fill());
+  }
+}
+
 Result<std::vector<std::vector<std::string>>> parse_all(std::string_view text, char delimiter) {
   Reader r(text, delimiter);
   std::vector<std::vector<std::string>> out;

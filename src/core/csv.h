@@ -88,6 +88,10 @@ class StreamReader {
 
   // As Reader::next.
   Result<bool> next(std::vector<std::string>& fields);
+  // The next line of the decoded text instead (its CR LF or LF removed; false at the end), for
+  // line-based formats read the same way (vCard, see core/vcard.h); record() counts lines. Do
+  // not mix with next().
+  Result<bool> next_line(std::string& line);
   // The delimiter in use; detected on the first call of next().
   char delimiter() const { return delim_; }
   std::size_t record() const { return record_; }

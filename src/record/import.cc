@@ -18,6 +18,7 @@
 
 #include "core/parallel.h"
 #include "core/text.h"
+#include "core/vcard.h"
 #include "record/duplicates.h"
 #include "record/small_document.h"
 #include "record/table.h"
@@ -354,36 +355,6 @@ std::string vcard_escape(std::string_view s) {
   return out;
 }
 
-std::string vcard_unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      char n = s[++i];
-      out += (n == 'n' || n == 'N') ? '\n' : n;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// Splits a structured value on unescaped `sep`.
-std::vector<std::string> vcard_split(std::string_view s, char sep) {
-  std::vector<std::string> out(1);
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      out.back() += s[i];
-      out.back() += s[++i];
-    } else if (s[i] == sep) {
-      out.emplace_back();
-    } else {
-      out.back() += s[i];
-    }
-  }
-  for (auto& part : out) part = vcard_unescape(part);
-  return out;
-}
-
 // Folds content lines at 75 octets without splitting a UTF-8 sequence (RFC 6350 §3.2).
 void vcard_line(std::string& out, std::string_view line) {
   size_t col = 0;
@@ -439,92 +410,8 @@ std::string label_to_vcard_type(std::string_view label) {
   return {};
 }
 
-struct VcardProperty {
-  std::string name;  // upper case, group removed
-  std::map<std::string, std::string> params;
-  std::string value;
-};
-
-// Cards of a vCard file as lists of properties; kBadRequest names the card.
-Result<std::vector<std::vector<VcardProperty>>> parse_vcards(std::string_view text) {
-  // unfold: CRLF (or LF) followed by a space or tab continues the line
-  std::vector<std::string> lines;
-  std::string cur;
-  size_t i = 0;
-  while (i <= text.size()) {
-    size_t nl = text.find('\n', i);
-    std::string_view line =
-        text.substr(i, nl == std::string_view::npos ? std::string_view::npos : nl - i);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
-      cur.append(line.substr(1));
-    } else {
-      if (!cur.empty()) lines.push_back(std::move(cur));
-      cur.assign(line);
-    }
-    if (nl == std::string_view::npos) break;
-    i = nl + 1;
-  }
-  if (!cur.empty()) lines.push_back(std::move(cur));
-
-  std::vector<std::vector<VcardProperty>> cards;
-  bool open = false;
-  for (const auto& line : lines) {
-    size_t colon = std::string::npos;
-    bool quoted = false;
-    for (size_t k = 0; k < line.size(); ++k) {
-      if (line[k] == '"') quoted = !quoted;
-      if (line[k] == ':' && !quoted) {
-        colon = k;
-        break;
-      }
-    }
-    if (colon == std::string::npos) {
-      if (trim(line).empty()) continue;
-      return make_error(Errc::kBadRequest, "vCard " + std::to_string(cards.size() + !open) +
-                                               ": a line without a colon: " + line.substr(0, 60));
-    }
-    std::string head = line.substr(0, colon);
-    VcardProperty prop;
-    prop.value = line.substr(colon + 1);
-    auto parts = vcard_split(head, ';');
-    prop.name = parts[0];
-    if (auto dot = prop.name.find('.'); dot != std::string::npos) prop.name.erase(0, dot + 1);
-    for (char& c : prop.name)
-      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    for (size_t k = 1; k < parts.size(); ++k) {
-      auto eq = parts[k].find('=');
-      std::string pn = lower_ascii(parts[k].substr(0, eq));
-      std::string pv = eq == std::string::npos ? parts[k] : parts[k].substr(eq + 1);
-      pv.erase(std::remove(pv.begin(), pv.end(), '"'), pv.end());
-      if (eq == std::string::npos) pn = "type";  // vCard 2.1 bare types: TEL;CELL
-      auto& slot = prop.params[pn];
-      slot += slot.empty() ? pv : "," + pv;
-    }
-    if (prop.name == "BEGIN" && lower_ascii(trim(prop.value)) == "vcard") {
-      if (open)
-        return make_error(Errc::kBadRequest,
-                          "vCard " + std::to_string(cards.size()) + " has no END:VCARD");
-      if (cards.size() >= kMaxVcards)
-        return make_error(Errc::kTooLarge,
-                          "the file has more than " + std::to_string(kMaxVcards) + " vCards");
-      cards.emplace_back();
-      open = true;
-    } else if (prop.name == "END") {
-      open = false;
-    } else if (open) {
-      cards.back().push_back(std::move(prop));
-    }
-  }
-  if (open)
-    return make_error(Errc::kBadRequest,
-                      "vCard " + std::to_string(cards.size()) + " has no END:VCARD");
-  if (cards.empty()) return make_error(Errc::kBadRequest, "the file holds no BEGIN:VCARD");
-  return cards;
-}
-
 // One card → a record input for `e`.
-void card_to_row(const Entity& e, const std::vector<VcardProperty>& card, Row& row) {
+void card_to_row(const Entity& e, const vcard::Card& card, Row& row) {
   auto& a = row.input.GetAllocator();
   const Field* title = e.field(e.title_field);
   const Field* phones = first_of_type(e, FieldType::kPhoneList);
@@ -538,9 +425,9 @@ void card_to_row(const Entity& e, const std::vector<VcardProperty>& card, Row& r
   for (const auto& p : card) {
     auto type = p.params.count("type") ? p.params.at("type") : std::string();
     if (p.name == "FN") {
-      fn = vcard_unescape(p.value);
+      fn = vcard::unescape(p.value);
     } else if (p.name == "N") {
-      auto parts = vcard_split(p.value, ';');
+      auto parts = vcard::split(p.value, ';');
       // family; given; additional — Chinese order when the family name is Han
       std::string family = parts.size() > 0 ? parts[0] : "",
                   given = parts.size() > 1 ? parts[1] : "";
@@ -548,7 +435,7 @@ void card_to_row(const Entity& e, const std::vector<VcardProperty>& card, Row& r
                    ? family + given
                    : given + (given.empty() || family.empty() ? "" : " ") + family;
     } else if (p.name == "TEL" && phones) {
-      std::string v = vcard_unescape(p.value);
+      std::string v = vcard::unescape(p.value);
       if (v.rfind("tel:", 0) == 0) v = v.substr(4);
       if (trim(v).empty()) continue;
       json::Value entry(rapidjson::kObjectType);
@@ -557,7 +444,7 @@ void card_to_row(const Entity& e, const std::vector<VcardProperty>& card, Row& r
         entry.AddMember("label", json::str(l, a), a);
       tels.PushBack(entry, a);
     } else if (p.name == "EMAIL" && emails) {
-      std::string v = vcard_unescape(p.value);
+      std::string v = vcard::unescape(p.value);
       if (v.rfind("mailto:", 0) == 0) v = v.substr(7);
       if (trim(v).empty()) continue;
       json::Value entry(rapidjson::kObjectType);
@@ -569,18 +456,18 @@ void card_to_row(const Entity& e, const std::vector<VcardProperty>& card, Row& r
         entry.AddMember("label", "home", a);
       mails.PushBack(entry, a);
     } else if (p.name == "TITLE" && job) {
-      set_member(row.input, job->name, json::str(vcard_unescape(p.value), a), a);
+      set_member(row.input, job->name, json::str(vcard::unescape(p.value), a), a);
     } else if (p.name == "ORG" && dept) {
-      auto parts = vcard_split(p.value, ';');
+      auto parts = vcard::split(p.value, ';');
       if (parts.size() > 1 && !parts[1].empty())
         set_member(row.input, dept->name, json::str(parts[1], a), a);
     } else if (p.name == "BDAY" && bday) {
-      std::string v = vcard_unescape(p.value);
+      std::string v = vcard::unescape(p.value);
       if (v.size() == 8 && std::all_of(v.begin(), v.end(), ::isdigit))
         v = v.substr(0, 4) + "-" + v.substr(4, 2) + "-" + v.substr(6, 2);
       set_member(row.input, bday->name, json::str(v.substr(0, 10), a), a);
     } else if (p.name == "NOTE" && note) {
-      set_member(row.input, note->name, json::str(vcard_unescape(p.value), a), a);
+      set_member(row.input, note->name, json::str(vcard::unescape(p.value), a), a);
     }
   }
   if (fn.empty()) fn = n_name;
@@ -728,8 +615,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     if (req.body_file) std::rewind(req.body_file);
   };
   std::unique_ptr<csv::StreamReader> reader;
+  std::unique_ptr<vcard::StreamReader> cards;  // a vCard body, card by card
   std::vector<std::string> header;
-  std::vector<std::vector<VcardProperty>> cards;
   if (req.format == ImportFormat::kCsv) {
     reader = std::make_unique<csv::StreamReader>(source, req.charset);
     RP_ASSIGN(bool any, reader->next(header));
@@ -737,18 +624,17 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       return make_error(Errc::kBadRequest,
                         "the file is empty: the first row must name the columns");
   } else {
-    std::string raw;
-    if (req.body_file) {
-      std::string piece(1 << 20, '\0');
-      for (;;) {
-        RP_ASSIGN(std::size_t n, source(piece.data(), piece.size()));
-        if (n == 0) break;
-        raw.append(piece.data(), n);
-        if (raw.size() > csv::kMaxBytes) break;  // to_utf8 answers kTooLarge
-      }
+    // The whole file is read once before anything is written (its encoding and structure
+    // checked, nothing kept), then again card by card as the rows are written.
+    rewind_source();
+    vcard::StreamReader check(source, req.charset);
+    vcard::Card card;
+    for (;;) {
+      RP_ASSIGN(bool more, check.next(card));
+      if (!more) break;
     }
-    RP_ASSIGN(std::string text, csv::to_utf8(req.body_file ? raw : req.body, req.charset));
-    RP_ASSIGN(cards, parse_vcards(text));
+    rewind_source();
+    cards = std::make_unique<vcard::StreamReader>(source, req.charset);
   }
 
   // ---- columns → fields
@@ -1483,11 +1369,15 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     }
     convert_batch();
   } else {
-    for (size_t i = 0; i < cards.size(); ++i) {
+    vcard::Card card;
+    for (;;) {
+      auto more = cards->next(card);
+      if (!more.ok()) return fail(std::move(more).error());
+      if (!*more) break;
       ++total;
       Row& row = batch.emplace_back();
-      row.number = i + 1;
-      card_to_row(e, cards[i], row);
+      row.number = cards->cards();
+      card_to_row(e, card, row);
       if (batch.size() >= static_cast<size_t>(kImportBatchRows))
         if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
     }

@@ -27,7 +27,6 @@ namespace rapport::record {
 constexpr int kImportBatchRows = 5000;
 // Row errors kept in the answer and the stored report (the total is always counted).
 constexpr int kMaxImportErrors = 10000;
-constexpr std::size_t kMaxVcards = 1'000'000;
 
 enum class ImportFormat { kCsv, kVcard };
 

@@ -553,6 +553,25 @@ function unzipList(buf) {
   return { list: execFileSync('unzip', ['-l', file]).toString(), read: (entry) => execFileSync('unzip', ['-p', file, entry]).toString() };
 }
 
+// vCard bodies are read card by card from the spooled file: checked whole first, then written.
+test('vCard: a file broken after its first batch is refused whole (nothing written); a whole one lands in batches', async () => {
+  const card = (n) => ['BEGIN:VCARD', 'VERSION:4.0', `FN:Streamed Card ${n}`,
+    `EMAIL:streamed.${n}@vcf.example`, 'NOTE:a note folded over', '  two lines', 'END:VCARD'].join('\r\n');
+  const cards = Array.from({ length: 5002 }, (_, i) => card(i + 1));
+  const countStreamed = async () => (await listAll(admin, 'contacts', { q: 'Streamed Card' })).length;
+  const broken = await importCsv(admin, 'contacts', cards.join('\r\n') + '\r\nBEGIN:VCARD\r\nFN:unfinished\r\n',
+    { mode: 'commit' }, 'text/vcard');
+  assertProblem(broken, 400, 'bad_request');
+  assert.match(broken.json.detail, /vCard 5003 has no END:VCARD/);
+  assert.equal(await countStreamed(), 0, 'nothing of the first batch was written');
+  const r = await importCsv(admin, 'contacts', cards.join('\r\n') + '\r\n', { mode: 'commit' }, 'text/vcard');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 5002, r.text);
+  const got = await listAll(admin, 'contacts', { filter: { field: 'full_name', op: '=', value: 'Streamed Card 5002' } });
+  assert.equal(got.length, 1);
+  assert.equal(got[0].notes, 'a note folded over two lines');
+});
+
 test('export.xlsx is a workbook with the list in sheet1', async () => {
   await admin.create('accounts', { name: 'Xlsx Export Co', customer_code: 'XL-1', employees: 42, key_account: true });
   const r = await admin.get(`/api/v1/accounts/export.xlsx?${qs({ filter: { field: 'customer_code', op: '=', value: 'XL-1' } })}`, { raw: true });
