@@ -284,10 +284,9 @@ Status StreamReader::decode(std::string_view raw, bool last) {
   const char* src = raw.data();
   ucnv_toUnicode(conv_->conv.get(), &target, target_start + u16.size(), &src,
                  raw.data() + raw.size(), nullptr, last, &status);
-  if (U_FAILURE(status)) {
-    bad_ = true;
-    return {};
-  }
+  // An ill-formed sequence: the text before it is kept (read before the error is given), as
+  // for UTF-8, so that what is read first does not depend on where the pieces end.
+  const bool ill_formed = U_FAILURE(status);
   raw_.clear();
   const auto n16 = static_cast<int32_t>(target - target_start);
   int32_t n8 = 0;
@@ -309,6 +308,7 @@ Status StreamReader::decode(std::string_view raw, bool last) {
   decoded_ += text_.size() - at;
   if (decoded_ > kMaxBytes)
     return too_large("the file is larger than " + std::to_string(kMaxBytes) + " bytes as UTF-8");
+  if (ill_formed) bad_ = true;
   return {};
 }
 

@@ -111,6 +111,22 @@ TEST(VcardStream, StructureAndEncodingErrorsAreTheSameForEveryPieceSize) {
   }
 }
 
+TEST(VcardStream, Gb18030TextBeforeAnIllFormedByteIsReadFirstWhateverThePieces) {
+  // a structure error before the ill-formed byte is the error for every piece size (the text
+  // before an ill-formed GB18030 sequence was dropped when it shared a piece with it)
+  const std::string text = "BEGIN:VCARD\r\nno colon\r\nN:x\r\nFN:\xD5\xC5 \xFF\r\nEND:VCARD\r\n";
+  for (std::size_t piece = 1; piece <= text.size() + 1; ++piece) {
+    auto got = stream(text, piece, csv::Charset::kGb18030);
+    ASSERT_FALSE(got.ok()) << "piece " << piece;
+    EXPECT_EQ(got.error().message, "vCard 1: a line without a colon: no colon")
+        << "piece " << piece;
+  }
+  auto bad =
+      stream("BEGIN:VCARD\r\nFN:\xD5\xC5 \xFF\r\nEND:VCARD\r\n", 1 << 20, csv::Charset::kGb18030);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "the file is not valid GB18030 text");
+}
+
 TEST(VcardEscapes, SplitAndUnescape) {
   EXPECT_EQ(unescape("a\\, b\\; c\\\\ d\\n e\\N"), "a, b; c\\ d\n e\n");
   EXPECT_EQ(split("Smith\\;Jr;John;;", ';'),
