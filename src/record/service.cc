@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <set>
 #include <unordered_set>
@@ -50,6 +51,9 @@ constexpr int kFtsVersion = 4;
 // fields keep the items short, at most kSearchRounds in all: at most kSearchRounds windows per
 // entity, whatever the data.
 constexpr int kSearchFirstWant = 16, kSearchWindow = 8192, kSearchRounds = 3;
+// A query whose two rarest keys both have many entries reads their windows in turn until one
+// key gives `limit` matches or ends (see search): at most this many windows per entity.
+constexpr int kSearchPairWindows = 16;
 // Keys are counted up to this many entries each to pick the rarest as the driver (and to skip
 // an entity where a key has none).
 constexpr int kSearchKeyCountCap = 1024;
@@ -1735,10 +1739,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     // narrow scope reads on instead of missing the matches it may see.
     // With several keys the one with the fewest entries drives, and a key without any means
     // no match: counted up to kSearchKeyCountCap each, a bounded index read. When every key
-    // has at least that many (two common words), the longest exact one drives, and should its
-    // window end with too few items, the next key's window is read too (at most two windows):
-    // "li n" among contacts finds the few with both through "n" when the first 8,192 of "li…"
-    // hold none of them.
+    // has at least that many (two common words), the two keys' windows are read in turn (below).
     std::vector<int> drivers{-1};
     if (key_order.size() >= 2) {
       std::vector<SqlValue> params;
@@ -1760,42 +1761,49 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         }
       }
     }
+    // One window of `driver`'s entries from `after`: the rows of at most `want` entries with
+    // every key whose record is live and in the caller's scope, in index order. Only an entry
+    // with every key joins its record (the join key is NULL otherwise), and the statement stops
+    // at `want` such records, so that neither the entries without a further key nor hidden
+    // records come back as rows. Where the planner keeps the written order (SQLite): a CROSS
+    // JOIN (which otherwise materializes the whole window to consider the other join order) and
+    // no ORDER BY, since the entries come in index order and the engine stops early (a sort
+    // would read the whole window first). Elsewhere (PostgreSQL) the ORDER BY of the index
+    // order, which a nested loop over the ordered window gives without a sort, so that the
+    // `want` rows are the first ones whatever the plan. The rows are put in index order here
+    // all the same.
+    const auto read_window = [&](int driver, const std::optional<storage::FtsPosition>& after,
+                                 int want) -> Result<storage::Rows> {
+      std::vector<SqlValue> params;
+      const std::string entries = store_.dialect().fts_page(
+          e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
+      if (entries.empty()) return storage::Rows{};
+      const std::string cond = visible(tg, params);
+      params.emplace_back(static_cast<std::int64_t>(want));
+      const bool written_order = store_.dialect().plans_by_written_order();
+      RP_ASSIGN(
+          auto rows,
+          tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries +
+                        " f " + (written_order ? "CROSS JOIN " : "JOIN ") + quote(e->name) +
+                        " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN f.fts_id END AND " + cond +
+                        (written_order ? "" : " ORDER BY f.fts_term, f.fts_id DESC") + " LIMIT ?",
+                    params));
+      std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
+        const int c = as_text(x[0]).compare(as_text(y[0]));
+        return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
+      });
+      return rows;
+    };
     bool window_ended = false;
     int last_driver = -1;
-    for (const int driver : drivers) {
-      if (found == limit) break;
+    const int first_want = std::max(kSearchFirstWant, 2 * limit);
+    if (drivers.size() == 1) {
+      const int driver = drivers[0];
       std::optional<storage::FtsPosition> after;
-      window_ended = false;
       last_driver = driver;
-      for (int round = 0, want = std::max(kSearchFirstWant, 2 * limit);
-           found < limit && round < kSearchRounds; ++round, want *= 4) {
-        std::vector<SqlValue> params;
-        const std::string entries = store_.dialect().fts_page(
-            e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
-        if (entries.empty()) break;
-        const std::string cond = visible(tg, params);
-        params.emplace_back(static_cast<std::int64_t>(want));
-        // Only an entry with every key joins its record (the join key is NULL otherwise), and
-        // the statement stops at `want` such records the caller may see, so that neither the
-        // entries without a further key nor hidden records come back as rows. No ORDER BY: the
-        // entries come in index order and the engine stops early (a sort would read the whole
-        // window first); the rows are put in index order below all the same. A CROSS JOIN
-        // where the planner keeps the written order (SQLite), which otherwise materializes the
-        // whole window to consider the other join order.
-        RP_ASSIGN(
-            auto rows,
-            tx->query(
-                "SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries + " f " +
-                    std::string(store_.dialect().plans_by_written_order() ? "CROSS JOIN" : "JOIN") +
-                    " " + quote(e->name) +
-                    " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN "
-                    "f.fts_id END AND " +
-                    cond + " LIMIT ?",
-                params));
-        std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
-          const int c = as_text(x[0]).compare(as_text(y[0]));
-          return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
-        });
+      for (int round = 0, want = first_want; found < limit && round < kSearchRounds;
+           ++round, want *= 4) {
+        RP_ASSIGN(auto rows, read_window(driver, after, want));
         RP_TRY(emit(rows));
         if (rows.rows.size() < static_cast<std::size_t>(want)) {  // the window or the key ended
           window_ended = true;
@@ -1803,7 +1811,75 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         }
         after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
       }
-      if (!window_ended) break;  // rounds used up: no second driver
+    } else {
+      // Two keys with many entries each ("li n"): every record with both is among the entries
+      // of either, so reading one of them to its end finds every match. Their windows are read
+      // in turn, each from where that key's last one stopped, until one key has given `limit`
+      // matches or has no entries left: the work is bounded by the rarer key (at most about
+      // twice its entries) and capped at kSearchPairWindows windows per entity whatever the
+      // data. The answer is that key's matches in its index order (a key read to its end has
+      // all of them); at the cap, the matches of the key with more, then the other's.
+      struct Stream {
+        int driver;
+        int want;
+        std::optional<storage::FtsPosition> after;
+        std::vector<std::vector<SqlValue>> rows;
+        std::unordered_set<std::int64_t> ids;
+        bool ended = false;
+      };
+      std::array<Stream, 2> streams{Stream{drivers[0], first_want, {}, {}, {}},
+                                    Stream{drivers[1], first_want, {}, {}, {}}};
+      int done = -1;
+      for (int w = 0; w < kSearchPairWindows && done < 0; ++w) {
+        Stream& s = streams[static_cast<std::size_t>(w % 2)];
+        RP_ASSIGN(auto rows, read_window(s.driver, s.after, s.want));
+        const bool cut = rows.rows.size() >= static_cast<std::size_t>(s.want);
+        if (cut)
+          s.after = storage::FtsPosition{as_text(rows.rows.back()[0]), as_int(rows.rows.back()[1])};
+        for (auto& r : rows.rows) {
+          if (storage::is_null(r[2]) || !s.ids.insert(as_int(r[1])).second) continue;
+          if (hidden_searchable) {
+            RP_ASSIGN(bool visible_match, matches_visible(as_int(r[1])));
+            if (!visible_match) continue;
+          }
+          s.rows.push_back(std::move(r));
+          if (static_cast<int>(s.rows.size()) == limit) break;
+        }
+        if (static_cast<int>(s.rows.size()) == limit) {
+          done = w % 2;
+        } else if (cut) {
+          s.want = std::min(s.want * 4, kSearchWindow);
+        } else {
+          // The window was read whole: the next one of this key starts where it ended, if
+          // the key goes on.
+          std::vector<SqlValue> params;
+          const std::string end = store_.dialect().fts_window_end(
+              e->name, query, s.driver, s.after ? &*s.after : nullptr, kSearchWindow, params);
+          if (end.empty()) break;
+          RP_ASSIGN(auto last, tx->query(end, params));
+          if (last.rows.empty()) {
+            s.ended = true;
+            done = w % 2;
+          } else {
+            s.after = storage::FtsPosition{as_text(last.rows[0][0]), as_int(last.rows[0][1])};
+          }
+        }
+      }
+      const std::size_t first = done >= 0
+                                    ? static_cast<std::size_t>(done)
+                                    : (streams[1].rows.size() > streams[0].rows.size() ? 1U : 0U);
+      window_ended = done < 0;
+      last_driver = streams[first].driver;
+      for (const Stream* s : {&streams[first], &streams[1 - first]}) {
+        for (const auto& r : s->rows) {
+          if (found == limit) break;
+          if (!listed.insert(as_int(r[1])).second) continue;
+          write_item(tg, as_int(r[1]), r);
+          ++total;
+          ++found;
+        }
+        if (done >= 0) break;  // that key's matches are the answer
+      }
     }
     // A narrow scope (own, team) of many records whose matches the window held hidden ones
     // only: when the driving key has more entries than the window read, the newest

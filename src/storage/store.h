@@ -214,6 +214,13 @@ class Dialect {
   virtual std::string fts_page(std::string_view entity, std::string_view query, int driver,
                                const FtsPosition* after, int page,
                                std::vector<SqlValue>& params) const = 0;
+  // Where the window fts_page(entity, query, driver, after, page) ends: a statement giving one
+  // row (fts_term, fts_id), the last of those `page` entries, from which the next window goes
+  // on; no row when fewer than `page` entries are left (that window read the key to its end).
+  // Costs `page` index entries, no term list and no record. Empty when nothing can match.
+  virtual std::string fts_window_end(std::string_view entity, std::string_view query, int driver,
+                                     const FtsPosition* after, int page,
+                                     std::vector<SqlValue>& params) const = 0;
   // "Did you mean": records whose title is similar to a misspelt query (PostgreSQL's pg_trgm;
   // SQLite has none). fuzzy_index_create: the statements creating the index that serves
   // fuzzy_titles on the text column `column` of `entity` (none where not supported).

@@ -360,15 +360,57 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
   return sql;
 }
 
+namespace {
+
+// The entries of key `k` in index order (term, then newest id first) after `after` (none: from
+// the start) as a FROM item with columns fts_term, fts_id and fts_sig, ending with `limit`
+// ("LIMIT ?" or "LIMIT 1 OFFSET ?", its value `n`). One ordered, limited range of the
+// (term, id DESC) key per part: the rest of the term `after` stopped in, then the terms after it
+// (a single OR condition would not be a range).
+std::string key_entries(const std::string& table, const TermKey& k, const FtsPosition* after,
+                        const std::string& limit, int n, std::vector<SqlValue>& params) {
+  auto part = [&](const std::string& where, std::vector<SqlValue> where_params,
+                  const std::string& part_limit, std::int64_t value) {
+    params.insert(params.end(), where_params.begin(), where_params.end());
+    params.emplace_back(value);
+    return "SELECT d.term AS fts_term, d.id AS fts_id, d.sig AS fts_sig FROM " + table +
+           " d WHERE " + where + " ORDER BY d.term, d.id DESC " + part_limit;
+  };
+  if (after == nullptr) {
+    std::vector<SqlValue> p;
+    const std::string where = key_sql("d", k, p);
+    return "(" + part(where, std::move(p), limit, n) + ")";
+  }
+  if (!k.prefix)
+    return "(" + part("d.term = ? AND d.id < ?", {after->term, after->id}, limit, n) + ")";
+  // Each part reads at most the entries the whole can need (an OFFSET's row is among the first
+  // n + 1).
+  const std::int64_t most = limit == "LIMIT ?" ? n : std::int64_t{n} + 1;
+  // Named in turn: each call appends its parameters, in the order of the text.
+  const std::string rest =
+      part("d.term = ? AND d.id < ?", {after->term, after->id}, "LIMIT ?", most);
+  const std::string later =
+      part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}, "LIMIT ?", most);
+  std::string sql = "(SELECT * FROM (" + rest + ") fts_a UNION ALL SELECT * FROM (" + later +
+                    ") fts_b ORDER BY fts_term, fts_id DESC " + limit + ")";
+  params.emplace_back(static_cast<std::int64_t>(n));
+  return sql;
+}
+
+std::size_t chosen_driver(const std::vector<TermKey>& keys, int hint) {
+  return hint >= 0 && static_cast<std::size_t>(hint) < keys.size() ? static_cast<std::size_t>(hint)
+                                                                   : driver_key(keys);
+}
+
+}  // namespace
+
 std::string terms_page(std::string_view entity, std::string_view query, int driver_hint,
                        const FtsPosition* after, int page, std::string_view contains,
                        std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty() || page <= 0) return {};
-  const std::size_t driver = driver_hint >= 0 && static_cast<std::size_t>(driver_hint) < keys.size()
-                                 ? static_cast<std::size_t>(driver_hint)
-                                 : driver_key(keys);
+  const std::size_t driver = chosen_driver(keys, driver_hint);
   const TermKey& k = keys[driver];
   // The other keys, tested on each entry's signature and then, only where it has their bits,
   // on its term list: fts_match says whether all are there. Outside the LIMIT, so that a page
@@ -390,30 +432,18 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
     }
     sql += ") THEN 1 ELSE 0 END AS fts_match FROM ";
   }
-  // One ordered, limited range of the (term, id DESC) key per part: the rest of the term
-  // `after` stopped in, then the terms after it (a single OR condition would not be a range).
-  auto part = [&](const std::string& where, std::vector<SqlValue> where_params) {
-    params.insert(params.end(), where_params.begin(), where_params.end());
-    params.emplace_back(static_cast<std::int64_t>(page));
-    return "SELECT d.term AS fts_term, d.id AS fts_id, d.sig AS fts_sig FROM " + *table +
-           " d WHERE " + where + " ORDER BY d.term, d.id DESC LIMIT ?";
-  };
-  if (after == nullptr) {
-    std::vector<SqlValue> p;
-    const std::string where = key_sql("d", k, p);
-    sql += "(" + part(where, std::move(p)) + ") p";
-  } else {
-    sql +=
-        "(SELECT * FROM (" + part("d.term = ? AND d.id < ?", {after->term, after->id}) + ") fts_a";
-    if (k.prefix) {
-      sql += " UNION ALL SELECT * FROM (" +
-             part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}) +
-             ") fts_b ORDER BY fts_term, fts_id DESC LIMIT ?";
-      params.emplace_back(static_cast<std::int64_t>(page));
-    }
-    sql += ") p";
-  }
+  sql += key_entries(*table, k, after, "LIMIT ?", page, params) + " p";
   return sql + ")";
+}
+
+std::string terms_window_end(std::string_view entity, std::string_view query, int driver_hint,
+                             const FtsPosition* after, int page, std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  if (!table.ok() || keys.empty() || page <= 0) return {};
+  const TermKey& k = keys[chosen_driver(keys, driver_hint)];
+  return "SELECT e.fts_term, e.fts_id FROM " +
+         key_entries(*table, k, after, "LIMIT 1 OFFSET ?", page - 1, params) + " e";
 }
 
 std::string terms_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,

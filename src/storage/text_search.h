@@ -86,6 +86,9 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
 std::string terms_page(std::string_view entity, std::string_view query, int driver,
                        const FtsPosition* after, int page, std::string_view contains,
                        std::vector<SqlValue>& params);
+// Dialect::fts_window_end on either backend.
+std::string terms_window_end(std::string_view entity, std::string_view query, int driver,
+                             const FtsPosition* after, int page, std::vector<SqlValue>& params);
 std::string terms_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,
                          std::span<const SqlValue> ids_params, std::string_view contains,
                          std::vector<SqlValue>& params);

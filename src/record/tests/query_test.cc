@@ -24,6 +24,10 @@ class FakeDialect : public storage::Dialect {
                        std::vector<storage::SqlValue>&) const override {
     return {};
   }
+  std::string fts_window_end(std::string_view, std::string_view, int, const storage::FtsPosition*,
+                             int, std::vector<storage::SqlValue>&) const override {
+    return {};
+  }
 };
 
 class QueryTest : public ::testing::Test {

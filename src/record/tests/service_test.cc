@@ -656,6 +656,37 @@ TEST_F(ServiceTest, SearchInATeamOfManyRecordsFindsItsMatchesPastMoreHiddenOnesT
   for (auto id : all) EXPECT_TRUE(id != first && id != second);
 }
 
+// Two words, each with more newer entries than a search window (8,192): the records with both
+// lie past the first window of either, and are found all the same (their entries are read in
+// turn until one word has no more), in the order of the word that was read to its end.
+// (Fails with only the first window of each word read: nothing found.)
+TEST_F(ServiceTest, SearchForTwoCommonWordsFindsTheirRecordsPastAWindowOfEach) {
+  const std::int64_t older = id_of(*account, R"({"name":"Qalpha Qbeta Older"})");
+  const std::int64_t newer = id_of(*account, R"({"name":"Qalpha Qbetamax Newer"})");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 8300; ++i) {
+    bodies.push_back(R"({"name":"Qalpha Xa)" + std::to_string(i) + R"("})");
+    bodies.push_back(R"({"name":"Qbeta Yb)" + std::to_string(i) + R"("})");
+  }
+  ASSERT_TRUE(service->create_batch(admin, *account, bodies).ok());
+  using Ids = std::vector<std::int64_t>;
+  // "qalpha" drives first (the longer word) and is read to its end first: its order, both
+  // records under the word "qalpha", newest first. The other word order and prefixes find the
+  // same records.
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta", "account", 10)), (Ids{newer, older}));
+  EXPECT_EQ(found_ids(service->search(admin, "qbeta qalpha", "", 10)), (Ids{newer, older}));
+  EXPECT_EQ(found_ids(service->search(admin, "qalp qbet", "account", 10)), (Ids{newer, older}));
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta", "account", 1)), (Ids{newer}));
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbetam", "account", 10)), (Ids{newer}));
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta newer", "account", 10)), (Ids{newer}));
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta nothing", "account", 10)), Ids{});
+  // A deleted record is not found.
+  ASSERT_TRUE(service->remove(admin, *account, older).ok());
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta", "account", 10)), (Ids{newer}));
+  ASSERT_TRUE(service->remove(admin, *account, newer).ok());
+  EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta", "account", 10)), Ids{});
+}
+
 TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
   const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
   auto role = std::make_shared<access::Role>();

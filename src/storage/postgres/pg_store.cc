@@ -941,6 +941,12 @@ std::string PgDialect::fts_page(std::string_view entity, std::string_view query,
   return detail::terms_page(entity, query, driver, after, page, "strpos", params);
 }
 
+std::string PgDialect::fts_window_end(std::string_view entity, std::string_view query, int driver,
+                                      const FtsPosition* after, int page,
+                                      std::vector<SqlValue>& params) const {
+  return detail::terms_window_end(entity, query, driver, after, page, params);
+}
+
 namespace {
 void check_fuzzy_names(std::string_view entity, std::string_view column) {
   if (!detail::valid_identifier(entity) || !detail::valid_identifier(column))

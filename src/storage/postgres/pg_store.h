@@ -40,6 +40,9 @@ class PgDialect final : public Dialect {
   std::string fts_page(std::string_view entity, std::string_view query, int driver,
                        const FtsPosition* after, int page,
                        std::vector<SqlValue>& params) const override;
+  std::string fts_window_end(std::string_view entity, std::string_view query, int driver,
+                             const FtsPosition* after, int page,
+                             std::vector<SqlValue>& params) const override;
   // pg_trgm: a GIN gin_trgm_ops index on the column; the `%` operator (similarity at least
   // pg_trgm.similarity_threshold, 0.3 by default) read through it, ranked by similarity().
   // Both throw std::invalid_argument when a name is not a valid identifier (a metadata bug).

@@ -732,6 +732,12 @@ std::string SqliteDialect::fts_page(std::string_view entity, std::string_view qu
   return detail::terms_page(entity, query, driver, after, page, "instr", params);
 }
 
+std::string SqliteDialect::fts_window_end(std::string_view entity, std::string_view query,
+                                          int driver, const FtsPosition* after, int page,
+                                          std::vector<SqlValue>& params) const {
+  return detail::terms_window_end(entity, query, driver, after, page, params);
+}
+
 // The term table (see text_search.h), clustered on (term, id DESC) so that a prefix is one
 // range whose first entries are the best matches (exact word first, then newest),
 // and the records' term lists. The FTS5 trigram table of earlier versions is dropped (RecordService

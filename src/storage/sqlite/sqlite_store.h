@@ -37,6 +37,9 @@ class SqliteDialect final : public Dialect {
   std::string fts_page(std::string_view entity, std::string_view query, int driver,
                        const FtsPosition* after, int page,
                        std::vector<SqlValue>& params) const override;
+  std::string fts_window_end(std::string_view entity, std::string_view query, int driver,
+                             const FtsPosition* after, int page,
+                             std::vector<SqlValue>& params) const override;
 };
 
 // Group commit: the writer connection runs one shared transaction at a time (a "batch"). Each

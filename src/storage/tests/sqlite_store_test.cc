@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -764,6 +765,51 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   EXPECT_EQ(store_->dialect().fts_page("account", "!!", -1, nullptr, 50, params), "");
   EXPECT_EQ(store_->dialect().fts_condition("account", "!!", params), "1 = 0");
   EXPECT_TRUE(params.empty());
+}
+
+// fts_window_end: the last entry of the window fts_page reads from the same position (where the
+// next window starts), and no row when fewer entries than the window are left.
+TEST_F(SqliteFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {
+  std::vector<Tx::FtsRow> rows;
+  for (std::int64_t id = 100; id < 130; ++id) rows.push_back({id, "zhang qqwei"});
+  for (std::int64_t id = 10; id < 20; ++id) rows.push_back({id, "zhao li"});
+  rows.insert(rows.end(), {{7, "丰武术"}, {8, "丰武"}, {9, "丰武"}});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  using Entry = std::pair<std::string, std::int64_t>;
+  auto end = [&](std::string_view q, int driver, const FtsPosition* after,
+                 int n) -> std::optional<Entry> {
+    std::vector<SqlValue> params;
+    const std::string sql =
+        store_->dialect().fts_window_end("account", q, driver, after, n, params);
+    auto r = tx->query(sql, params);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    if (!r.ok() || r->rows.empty()) return std::nullopt;
+    return Entry{std::get<std::string>(r->rows[0][0]), std::get<std::int64_t>(r->rows[0][1])};
+  };
+  EXPECT_EQ(end("zh", -1, nullptr, 1), (Entry{"zhang", 129}));
+  EXPECT_EQ(end("zh", -1, nullptr, 20), (Entry{"zhang", 110}));
+  FtsPosition after{"zhang", 110};
+  EXPECT_EQ(end("zh", -1, &after, 10), (Entry{"zhang", 100}));
+  EXPECT_EQ(end("zh", -1, &after, 11), (Entry{"zhao", 19})) << "on into the next term";
+  EXPECT_EQ(end("zh", -1, &after, 20), (Entry{"zhao", 10}));
+  EXPECT_EQ(end("zh", -1, &after, 21), std::nullopt) << "the key ends within the window";
+  EXPECT_EQ(end("zh", -1, nullptr, 41), std::nullopt);
+  // The driver chosen by its position among the keys; an exact key (a bigram) goes on within
+  // its one term.
+  EXPECT_EQ(end("zh qq", 1, nullptr, 30), (Entry{"qqwei", 100}));
+  EXPECT_EQ(end("zh qq", 1, nullptr, 31), std::nullopt);
+  FtsPosition in_wei{"qqwei", 120};
+  EXPECT_EQ(end("zh qq", 1, &in_wei, 20), (Entry{"qqwei", 100}));
+  FtsPosition in_bigram{"丰武", 9};
+  EXPECT_EQ(end("丰武", -1, &in_bigram, 2), (Entry{"丰武", 7}));
+  EXPECT_EQ(end("丰武", -1, &in_bigram, 3), std::nullopt);
+  std::vector<SqlValue> params;
+  EXPECT_EQ(store_->dialect().fts_window_end("account", "!!", -1, nullptr, 10, params), "");
 }
 
 TEST_F(SqliteFtsTest, ExactKeyPagesWithinItsTerm) {
