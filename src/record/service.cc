@@ -52,8 +52,9 @@ constexpr int kFtsVersion = 4;
 // entity, whatever the data.
 constexpr int kSearchFirstWant = 16, kSearchWindow = 8192, kSearchRounds = 3;
 // A query whose two rarest keys both have many entries reads their windows in turn until one
-// key gives `limit` matches or ends (see search): at most this many windows per entity.
-constexpr int kSearchPairWindows = 16;
+// key gives `limit` matches or ends (see search): at most this many windows per entity (two
+// of each key: records with both are found when either key has at most 16,384 entries).
+constexpr int kSearchPairWindows = 4;
 // Keys are counted up to this many entries each to pick the rarest as the driver (and to skip
 // an entity where a key has none).
 constexpr int kSearchKeyCountCap = 1024;

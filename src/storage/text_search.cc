@@ -366,9 +366,13 @@ namespace {
 // the start) as a FROM item with columns fts_term, fts_id and fts_sig, ending with `limit`
 // ("LIMIT ?" or "LIMIT 1 OFFSET ?", its value `n`). One ordered, limited range of the
 // (term, id DESC) key per part: the rest of the term `after` stopped in, then the terms after it
-// (a single OR condition would not be a range).
+// (a single OR condition would not be a range). `written_order`: the engine runs a UNION ALL's
+// parts in turn, each in its own order (SQLite), so the parts need no ORDER BY of their own,
+// which SQLite would carry out with two sorts of the whole window (it does not see that each
+// part comes in the key's order); elsewhere the ORDER BY, which PostgreSQL merges without a sort.
 std::string key_entries(const std::string& table, const TermKey& k, const FtsPosition* after,
-                        const std::string& limit, int n, std::vector<SqlValue>& params) {
+                        const std::string& limit, int n, bool written_order,
+                        std::vector<SqlValue>& params) {
   auto part = [&](const std::string& where, std::vector<SqlValue> where_params,
                   const std::string& part_limit, std::int64_t value) {
     params.insert(params.end(), where_params.begin(), where_params.end());
@@ -392,7 +396,8 @@ std::string key_entries(const std::string& table, const TermKey& k, const FtsPos
   const std::string later =
       part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}, "LIMIT ?", most);
   std::string sql = "(SELECT * FROM (" + rest + ") fts_a UNION ALL SELECT * FROM (" + later +
-                    ") fts_b ORDER BY fts_term, fts_id DESC " + limit + ")";
+                    ") fts_b" + (written_order ? " " : " ORDER BY fts_term, fts_id DESC ") + limit +
+                    ")";
   params.emplace_back(static_cast<std::int64_t>(n));
   return sql;
 }
@@ -406,7 +411,7 @@ std::size_t chosen_driver(const std::vector<TermKey>& keys, int hint) {
 
 std::string terms_page(std::string_view entity, std::string_view query, int driver_hint,
                        const FtsPosition* after, int page, std::string_view contains,
-                       std::vector<SqlValue>& params) {
+                       bool written_order, std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty() || page <= 0) return {};
@@ -432,18 +437,19 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
     }
     sql += ") THEN 1 ELSE 0 END AS fts_match FROM ";
   }
-  sql += key_entries(*table, k, after, "LIMIT ?", page, params) + " p";
+  sql += key_entries(*table, k, after, "LIMIT ?", page, written_order, params) + " p";
   return sql + ")";
 }
 
 std::string terms_window_end(std::string_view entity, std::string_view query, int driver_hint,
-                             const FtsPosition* after, int page, std::vector<SqlValue>& params) {
+                             const FtsPosition* after, int page, bool written_order,
+                             std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty() || page <= 0) return {};
   const TermKey& k = keys[chosen_driver(keys, driver_hint)];
   return "SELECT e.fts_term, e.fts_id FROM " +
-         key_entries(*table, k, after, "LIMIT 1 OFFSET ?", page - 1, params) + " e";
+         key_entries(*table, k, after, "LIMIT 1 OFFSET ?", page - 1, written_order, params) + " e";
 }
 
 std::string terms_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,

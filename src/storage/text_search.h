@@ -83,12 +83,15 @@ std::string terms_condition(std::string_view entity, std::string_view query,
                             std::string_view contains, std::vector<SqlValue>& params);
 std::string terms_key_counts(std::string_view entity, std::string_view query, int cap,
                              std::vector<SqlValue>& params);
+// `written_order`: the backend runs a UNION ALL's parts in turn in their own order (SQLite), so
+// a page after a position needs no ORDER BY over them (see Dialect::plans_by_written_order).
 std::string terms_page(std::string_view entity, std::string_view query, int driver,
                        const FtsPosition* after, int page, std::string_view contains,
-                       std::vector<SqlValue>& params);
+                       bool written_order, std::vector<SqlValue>& params);
 // Dialect::fts_window_end on either backend.
 std::string terms_window_end(std::string_view entity, std::string_view query, int driver,
-                             const FtsPosition* after, int page, std::vector<SqlValue>& params);
+                             const FtsPosition* after, int page, bool written_order,
+                             std::vector<SqlValue>& params);
 std::string terms_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,
                          std::span<const SqlValue> ids_params, std::string_view contains,
                          std::vector<SqlValue>& params);

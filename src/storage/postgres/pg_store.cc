@@ -938,13 +938,13 @@ std::string PgDialect::fts_key_counts(std::string_view entity, std::string_view 
 std::string PgDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                 const FtsPosition* after, int page,
                                 std::vector<SqlValue>& params) const {
-  return detail::terms_page(entity, query, driver, after, page, "strpos", params);
+  return detail::terms_page(entity, query, driver, after, page, "strpos", false, params);
 }
 
 std::string PgDialect::fts_window_end(std::string_view entity, std::string_view query, int driver,
                                       const FtsPosition* after, int page,
                                       std::vector<SqlValue>& params) const {
-  return detail::terms_window_end(entity, query, driver, after, page, params);
+  return detail::terms_window_end(entity, query, driver, after, page, false, params);
 }
 
 namespace {

@@ -729,13 +729,13 @@ std::string SqliteDialect::fts_scoped(std::string_view entity, std::string_view 
 std::string SqliteDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                     const FtsPosition* after, int page,
                                     std::vector<SqlValue>& params) const {
-  return detail::terms_page(entity, query, driver, after, page, "instr", params);
+  return detail::terms_page(entity, query, driver, after, page, "instr", true, params);
 }
 
 std::string SqliteDialect::fts_window_end(std::string_view entity, std::string_view query,
                                           int driver, const FtsPosition* after, int page,
                                           std::vector<SqlValue>& params) const {
-  return detail::terms_window_end(entity, query, driver, after, page, params);
+  return detail::terms_window_end(entity, query, driver, after, page, true, params);
 }
 
 // The term table (see text_search.h), clustered on (term, id DESC) so that a prefix is one

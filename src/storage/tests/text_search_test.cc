@@ -74,7 +74,7 @@ TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
   EXPECT_EQ(std::get<std::string>(params[1]), "abd");
   params.clear();
   EXPECT_EQ(terms_condition("bad name", "x", "instr", params), "1 = 0");
-  EXPECT_EQ(terms_page("account", "x", -1, nullptr, 0, "instr", params), "");
+  EXPECT_EQ(terms_page("account", "x", -1, nullptr, 0, "instr", true, params), "");
   EXPECT_TRUE(params.empty());
 }
 
