@@ -51,9 +51,8 @@ constexpr int kFtsVersion = 4;
 // fields keep the items short, at most kSearchRounds in all: at most kSearchRounds windows per
 // entity, whatever the data.
 constexpr int kSearchFirstWant = 16, kSearchWindow = 8192, kSearchRounds = 3;
-// A query whose two rarest keys both have many entries reads their windows in turn until one
-// key gives `limit` matches or ends (see search): at most this many windows per entity (two
-// of each key: records with both are found when either key has at most 16,384 entries).
+// A query whose two keys both have many entries reads a window of each, then the rarer one on
+// when it has at most two windows' worth (see search): at most this many windows per entity.
 constexpr int kSearchPairWindows = 4;
 // Keys are counted up to this many entries each to pick the rarest as the driver (and to skip
 // an entity where a key has none).
@@ -1814,12 +1813,13 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       }
     } else {
       // Two keys with many entries each ("li n"): every record with both is among the entries
-      // of either, so reading one of them to its end finds every match. Their windows are read
-      // in turn, each from where that key's last one stopped, until one key has given `limit`
-      // matches or has no entries left: the work is bounded by the rarer key (at most about
-      // twice its entries) and capped at kSearchPairWindows windows per entity whatever the
-      // data. The answer is that key's matches in its index order (a key read to its end has
-      // all of them); at the cap, the matches of the key with more, then the other's.
+      // of either, so reading one of them to its end finds every match. A first window of each
+      // is read; when neither gave `limit` matches nor ended, their entries are counted up to
+      // two windows' worth, and only the rarer key is read on, from where its window stopped,
+      // when it has at most that many (else the search stops there): the work is bounded by the
+      // rarer key, at most kSearchPairWindows windows per entity whatever the data. The answer
+      // is that key's matches in its index order (a key read to its end has all of them); when
+      // no key was read to its end, the matches of the key with more, then the other's.
       struct Stream {
         int driver;
         int want;
@@ -1831,8 +1831,25 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       std::array<Stream, 2> streams{Stream{drivers[0], first_want, {}, {}, {}},
                                     Stream{drivers[1], first_want, {}, {}, {}}};
       int done = -1;
+      std::optional<std::size_t> rarer;  // the stream read on after the first two windows
       for (int w = 0; w < kSearchPairWindows && done < 0; ++w) {
-        Stream& s = streams[static_cast<std::size_t>(w % 2)];
+        if (w == 2 && !rarer) {
+          std::vector<SqlValue> params;
+          const std::string counts =
+              store_.dialect().fts_key_counts(e->name, query, 2 * kSearchWindow + 1, params);
+          if (counts.empty()) break;
+          RP_ASSIGN(auto n, tx->query(counts, params));
+          if (n.rows.empty()) break;
+          const auto entries = [&](const Stream& st) {
+            const auto col = static_cast<std::size_t>(st.driver);
+            return col < n.rows[0].size() ? as_int(n.rows[0][col]) : std::int64_t{-1};
+          };
+          const std::int64_t c0 = entries(streams[0]), c1 = entries(streams[1]);
+          rarer = c1 >= 0 && (c0 < 0 || c1 < c0) ? 1U : 0U;
+          const std::int64_t fewest = rarer == 1U ? c1 : c0;
+          if (fewest < 0 || fewest > 2 * kSearchWindow) break;  // both too common: the cap
+        }
+        Stream& s = streams[rarer ? *rarer : static_cast<std::size_t>(w % 2)];
         RP_ASSIGN(auto rows, read_window(s.driver, s.after, s.want));
         const bool cut = rows.rows.size() >= static_cast<std::size_t>(s.want);
         if (cut)
