@@ -1621,6 +1621,31 @@ TEST_F(PgFtsTest, PrefixPageIsAnIndexRangeNewestFirst) {
   EXPECT_EQ(n.rows[0][1], SqlValue(std::int64_t{100}));
 }
 
+// fts_window_end on PostgreSQL: the last entry of a window, across the end of a term into the
+// next ones, and no row when the key ends within the window.
+TEST_F(PgFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {
+  auto tx = begin_write(*store_);
+  std::vector<Tx::FtsRow> rows;
+  for (std::int64_t id = 100; id < 130; ++id) rows.push_back({id, "zhang qqwei"});
+  for (std::int64_t id = 10; id < 20; ++id) rows.push_back({id, "zhao li"});
+  ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+  auto end = [&](const FtsPosition* after, int n) {
+    std::vector<SqlValue> params;
+    const std::string sql = store_->dialect().fts_window_end("account", "zh", -1, after, n, params);
+    return query_ok(*tx, sql, params).rows;
+  };
+  auto first = end(nullptr, 20);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0][0], SqlValue(std::string("zhang")));
+  EXPECT_EQ(first[0][1], SqlValue(std::int64_t{110}));
+  const FtsPosition after{"zhang", 110};
+  auto next = end(&after, 11);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0][0], SqlValue(std::string("zhao")));
+  EXPECT_EQ(next[0][1], SqlValue(std::int64_t{19}));
+  EXPECT_EQ(end(&after, 21).size(), 0u) << "the key ends within the window";
+}
+
 TEST_F(PgFtsTest, FailingBadEntityName) {
   auto tx = begin_write(*store_);
   EXPECT_EQ(tx->fts_put("Account\"; --", 1, "x").error().code, Errc::kInternal);
