@@ -380,19 +380,31 @@ std::string key_entries(const std::string& table, const TermKey& k, const FtsPos
     return "SELECT d.term AS fts_term, d.id AS fts_id, d.sig AS fts_sig FROM " + table +
            " d WHERE " + where + " ORDER BY d.term, d.id DESC " + part_limit;
   };
+  // One term as a range of one (PostgreSQL): with `d.term = ?` its planner takes the term for a
+  // constant, drops it from the order the subquery gives, and then sorts the joined window for
+  // the outer ORDER BY fts_term, fts_id DESC instead of stopping at its LIMIT.
+  const std::string one_term = written_order ? "d.term = ?" : "d.term >= ? AND d.term <= ?";
+  const auto term_params = [&](const std::string& term, std::vector<SqlValue> more) {
+    std::vector<SqlValue> out{term};
+    if (!written_order) out.emplace_back(term);
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  };
   if (after == nullptr) {
+    if (!k.prefix) return "(" + part(one_term, term_params(k.term, {}), limit, n) + ")";
     std::vector<SqlValue> p;
     const std::string where = key_sql("d", k, p);
     return "(" + part(where, std::move(p), limit, n) + ")";
   }
   if (!k.prefix)
-    return "(" + part("d.term = ? AND d.id < ?", {after->term, after->id}, limit, n) + ")";
+    return "(" + part(one_term + " AND d.id < ?", term_params(after->term, {after->id}), limit, n) +
+           ")";
   // Each part reads at most the entries the whole can need (an OFFSET's row is among the first
   // n + 1).
   const std::int64_t most = limit == "LIMIT ?" ? n : std::int64_t{n} + 1;
   // Named in turn: each call appends its parameters, in the order of the text.
   const std::string rest =
-      part("d.term = ? AND d.id < ?", {after->term, after->id}, "LIMIT ?", most);
+      part(one_term + " AND d.id < ?", term_params(after->term, {after->id}), "LIMIT ?", most);
   const std::string later =
       part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}, "LIMIT ?", most);
   std::string sql = "(SELECT * FROM (" + rest + ") fts_a UNION ALL SELECT * FROM (" + later +
