@@ -7,6 +7,7 @@
 #include <array>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_set>
 
 #include "core/parallel.h"
@@ -1131,6 +1132,14 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
       phone_rows.push_back({std::move(key), e.name, id, audits[r].back()});
     for (auto& key : match_keys_of[r]) match_rows.push_back({std::move(key), e.name, id});
   }
+  // In key order, as their unique indexes hold them: neighbouring keys share B-tree pages, so
+  // the statement walks the index once instead of jumping to a random page for every row.
+  const auto by_key = [](const std::vector<SqlValue>& a, const std::vector<SqlValue>& b) {
+    return std::tie(std::get<std::string>(a[0]), std::get<std::int64_t>(a[2])) <
+           std::tie(std::get<std::string>(b[0]), std::get<std::int64_t>(b[2]));
+  };
+  std::sort(phone_rows.begin(), phone_rows.end(), by_key);
+  std::sort(match_rows.begin(), match_rows.end(), by_key);
   if (fts)  // ids just generated
     RP_TRY(options_.defer_search_index ? tx.fts_load(e.name, fts_rows)
                                        : tx.fts_put_many(e.name, fts_rows, /*fresh=*/true));

@@ -8,8 +8,10 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "storage/sqlite/sqlite_store.h"
@@ -892,6 +894,41 @@ TEST_F(SqliteFtsTest, PutManyFindsBulkRowsAndReplaces) {
     EXPECT_TRUE(tx->fts_put_many("account", {}, true).ok()) << "nothing to put is fine";
     EXPECT_EQ(tx->fts_put_many("Account\"; --", again, false).error().code, Errc::kInternal);
   }
+}
+
+// A batch of many records: their terms are worked out and sorted in parts on the worker pool,
+// the parts merged; every (term, record, signature) row must land once, none lost or repeated.
+TEST_F(SqliteFtsTest, PutManyOfManyTermsWritesEveryTermRowOfEveryRecordOnce) {
+  std::vector<Tx::FtsRow> rows;
+  for (std::int64_t id = 2000; id < 5000; ++id)
+    rows.push_back({id, "Firma " + std::to_string(id * 7919) + " 北京" +
+                            (id % 3 ? " zhang wei" : " li na") + " 1380013" + std::to_string(id)});
+  std::set<std::tuple<std::string, std::int64_t, std::int64_t>> want;
+  for (const auto& r : rows) {
+    const auto terms = detail::index_terms(r.text);
+    const std::int64_t sig = detail::term_signature(terms);
+    for (const auto& t : terms) want.emplace(t, r.id, sig);
+  }
+  ASSERT_GT(want.size(), 3u * 4096) << "enough term rows for several sorted parts";
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, /*fresh=*/true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  auto r = tx->query("SELECT term, id, sig FROM account_terms WHERE id >= 2000");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::set<std::tuple<std::string, std::int64_t, std::int64_t>> got;
+  for (const auto& row : r->rows)
+    got.emplace(std::get<std::string>(row[0]), std::get<std::int64_t>(row[1]),
+                std::get<std::int64_t>(row[2]));
+  EXPECT_EQ(r->rows.size(), want.size()) << "each term row once";
+  EXPECT_EQ(got, want);
+  auto lists = tx->query("SELECT count(*) FROM account_terms_of WHERE id >= 2000");
+  ASSERT_TRUE(lists.ok());
+  EXPECT_EQ(std::get<std::int64_t>(lists->rows[0][0]), 3000) << "a term list per record";
+  tx.reset();
+  EXPECT_EQ(search(std::to_string(4321 * 7919)), (Ids{4321}));
 }
 
 TEST_F(SqliteFtsTest, FailingBadEntityName) {
