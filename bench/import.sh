@@ -36,10 +36,23 @@ done
 # server CPU seconds (user + system), robust against a busy shared machine unlike wall time
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
 rss() { awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER_PID/status"; }
+faults() { awk '{ print $10 }' "/proc/$SERVER_PID/stat"; }  # minor page faults so far
+# CPU seconds of each of the server's threads: "tid seconds" lines
+thread_cpu() {
+  local t
+  for t in /proc/"$SERVER_PID"/task/*; do
+    awk -v hz="$(getconf CLK_TCK)" -v tid="${t##*/}" '{ printf "%s %.2f\n", tid, ($14 + $15) / hz }' "$t/stat"
+  done 2>/dev/null
+}
+# The most CPU one thread spent between two thread_cpu snapshots: the importing request's thread,
+# which holds the single writer, i.e. the serial part that bounds rows/s however many cores
+busiest_thread() { awk 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > m) m = d } END { printf "%.2f", m }' "$1" "$2"; }
 # import_once LABEL: POST the file once, print its figures and the server's peak RSS so far
 import_once() {
-  local cpu0 cpu1 start end code PERF_PID= CSV=${2:-$CSV}
+  local cpu0 cpu1 start end code faults0 PERF_PID= CSV=${2:-$CSV}
   cpu0=$(cpu)
+  faults0=$(faults)
+  thread_cpu >"$WORK/threads0"
   if [[ -n ${PERF:-} ]]; then  # PERF=FILE: perf record of the server during the import request
     perf record ${PERF_ARGS:--g} -o "$PERF" -p "$SERVER_PID" >/dev/null 2>&1 &
     PERF_PID=$!
@@ -51,15 +64,18 @@ import_once() {
     "http://127.0.0.1:$PORT/api/v1/accounts/import?mode=$MODE&upsert=customer_code")
   end=$(date +%s.%N)
   cpu1=$(cpu)
+  thread_cpu >"$WORK/threads1"
   if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
   [[ $code == 200 ]] || { echo "HTTP $code"; head -c 2000 "$WORK/answer.json"; exit 1; }
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
     const s=process.argv[3]-process.argv[2], c=process.argv[6]-process.argv[5];
     console.log(`${process.argv[7]} ${process.argv[4]}: ${r.rows} rows, created ${r.created ?? r.would_create}, ` +
       `updated ${r.updated ?? r.would_update}, skipped ${r.skipped}, likely duplicates ${r.duplicate_count}, ${s.toFixed(2)} s, ` +
-      `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second; ` +
-      `server peak RSS ${process.argv[8]} MB`)' \
-    "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1" "$1" "$(rss)"
+      `${Math.round(r.rows / s)} rows/s; server CPU ${c.toFixed(2)} s, ${Math.round(r.rows / c)} rows per CPU-second ` +
+      `(busiest thread, the writer: ${process.argv[10]} s, ${Math.round(r.rows / process.argv[10])} rows per its CPU-second); ` +
+      `server peak RSS ${process.argv[8]} MB, ${process.argv[9]} minor page faults`)' \
+    "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1" "$1" "$(rss)" "$(($(faults) - faults0))" \
+    "$(busiest_thread "$WORK/threads0" "$WORK/threads1")"
 }
 import_once import
 # AGAIN=1: a second file with the same customer codes and other values (seed 2), so every row
