@@ -399,10 +399,10 @@ Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
                                                as_int((*rows[i])[cols.team])});
   std::vector<const dedupe::Facts*> of(n);
   std::vector<std::vector<std::string>> keys_of(n);
-  for (size_t i = 0; i < n; ++i) {
-    of[i] = &cache.at(ids[i]).facts;
-    keys_of[i] = dedupe::index_keys(*profile, *of[i]);
-  }
+  for (size_t i = 0; i < n; ++i) of[i] = &cache.at(ids[i]).facts;
+  parallel::for_ranges(n, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) keys_of[i] = dedupe::index_keys(*profile, *of[i]);
+  });
   constexpr size_t kChunk = 500;
   const SqlValue limit = std::int64_t{kMaxAnchorHits};
   // key → the records it finds (empty when ubiquitous)
