@@ -179,38 +179,8 @@ Result<RecordService::BulkUpdate> RecordService::update_many(
     }
   });
 
-  // 3. references: each distinct target id read once, many per query (as insert_many)
-  for (const auto& f : e.fields) {
-    if (f.type != FieldType::kReference) continue;
-    auto target = registry_.get(f.reference);
-    if (!target) continue;
-    std::map<std::int64_t, std::vector<size_t>> wanted;
-    for (size_t i = 0; i < n; ++i) {
-      if (!ok(i)) continue;
-      const json::Value* v = json::member(values[i], f.name);
-      if (!v || !v->IsString()) continue;
-      wanted[std::stoll(v->GetString())].push_back(i);
-    }
-    std::vector<SqlValue> chunk;
-    std::set<std::int64_t> found;
-    for (auto it = wanted.begin(); it != wanted.end();) {
-      chunk.clear();
-      for (; it != wanted.end() && chunk.size() < kChunk; ++it) chunk.emplace_back(it->first);
-      RP_ASSIGN(auto rows,
-                tx.query("SELECT \"id\" FROM " + quote(target->name) +
-                             " WHERE deleted_at IS NULL AND \"id\" IN " + in_list(chunk.size()),
-                         chunk));
-      for (const auto& r : rows.rows) found.insert(as_int(r[0]));
-    }
-    for (const auto& [id, which] : wanted) {
-      if (found.count(id)) continue;
-      for (size_t i : which)
-        if (ok(i))
-          out.errors[i] =
-              make_error(Errc::kValidation,
-                         f.name + " refers to a " + target->name + " that does not exist", f.name);
-    }
-  }
+  // 3. references
+  RP_TRY(check_references(tx, e, values, out.errors));
 
   // 4. the updates, in id order: one statement text per set of changed columns, prepared once
   // by the store's statement cache and run for every row of that shape

@@ -982,6 +982,47 @@ Status RecordService::write_derived(storage::Tx& tx, const Entity& e, const Deri
   return {};
 }
 
+Status RecordService::check_references(storage::Tx& tx, const Entity& e,
+                                       const std::vector<SmallDocument>& values,
+                                       std::vector<std::optional<Error>>& errors) const {
+  constexpr size_t kChunk = 500;
+  for (const auto& f : e.fields) {
+    if (f.type != FieldType::kReference) continue;
+    auto target = registry_.get(f.reference);
+    if (!target) continue;
+    std::map<std::int64_t, std::vector<size_t>> wanted;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (errors[i]) continue;
+      const json::Value* v = json::member(values[i], f.name);
+      if (!v || !v->IsString()) continue;
+      wanted[std::stoll(v->GetString())].push_back(i);
+    }
+    std::vector<SqlValue> ids;
+    std::set<std::int64_t> found;
+    for (auto it = wanted.begin(); it != wanted.end();) {
+      ids.clear();
+      std::string list = "(";
+      for (; it != wanted.end() && ids.size() < kChunk; ++it) {
+        list += ids.empty() ? "?" : ", ?";
+        ids.emplace_back(it->first);
+      }
+      RP_ASSIGN(auto rows, tx.query("SELECT \"id\" FROM " + quote(target->name) +
+                                        " WHERE deleted_at IS NULL AND \"id\" IN " + list + ")",
+                                    ids));
+      for (const auto& r : rows.rows) found.insert(as_int(r[0]));
+    }
+    for (const auto& [id, inputs] : wanted) {
+      if (found.count(id)) continue;
+      for (size_t i : inputs)
+        if (!errors[i])
+          errors[i] =
+              make_error(Errc::kValidation,
+                         f.name + " refers to a " + target->name + " that does not exist", f.name);
+    }
+  }
+  return {};
+}
+
 Result<RecordService::BulkInsert> RecordService::insert_many(
     storage::Tx& tx, const Principal& p, const Entity& e,
     const std::vector<const json::Value*>& inputs) {
@@ -1000,44 +1041,14 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
         out.errors[i] = std::move(st).error();
     }
   });
-  // 2. references: each distinct target id read once, many per query
+  // 2. references
+  RP_TRY(check_references(tx, e, values, out.errors));
   constexpr size_t kChunk = 500;
   auto in_list = [](size_t k) {
     std::string s = "(";
     for (size_t j = 0; j < k; ++j) s += j ? ", ?" : "?";
     return s + ")";
   };
-  for (const auto& f : e.fields) {
-    if (f.type != FieldType::kReference) continue;
-    auto target = registry_.get(f.reference);
-    if (!target) continue;
-    std::map<std::int64_t, std::vector<size_t>> wanted;
-    for (size_t i = 0; i < n; ++i) {
-      if (!ok(i)) continue;
-      const json::Value* v = json::member(values[i], f.name);
-      if (!v || !v->IsString()) continue;
-      wanted[std::stoll(v->GetString())].push_back(i);
-    }
-    std::vector<SqlValue> ids;
-    std::set<std::int64_t> found;
-    for (auto it = wanted.begin(); it != wanted.end();) {
-      ids.clear();
-      for (; it != wanted.end() && ids.size() < kChunk; ++it) ids.emplace_back(it->first);
-      RP_ASSIGN(auto rows,
-                tx.query("SELECT \"id\" FROM " + quote(target->name) +
-                             " WHERE deleted_at IS NULL AND \"id\" IN " + in_list(ids.size()),
-                         ids));
-      for (const auto& r : rows.rows) found.insert(as_int(r[0]));
-    }
-    for (const auto& [id, rows] : wanted) {
-      if (found.count(id)) continue;
-      for (size_t i : rows)
-        if (ok(i))
-          out.errors[i] =
-              make_error(Errc::kValidation,
-                         f.name + " refers to a " + target->name + " that does not exist", f.name);
-    }
-  }
   // 3. unique fields: against live records and among the inputs (the first one wins)
   for (const auto& f : e.fields) {
     if (!f.unique || f.system) continue;

@@ -21,6 +21,7 @@
 #include "record/dedupe.h"
 #include "record/events.h"
 #include "record/query.h"
+#include "record/small_document.h"
 #include "schema/schema.h"
 #include "storage/store.h"
 
@@ -373,6 +374,12 @@ class RecordService {
                                  const schema::Entity& e, const std::vector<std::int64_t>& ids,
                                  const std::vector<const json::Value*>& inputs);
   // The input's members validated into `values`, as update_one checks them.
+  // Marks each input not yet refused whose reference field names a record that does not exist
+  // (or is deleted) with a validation error naming the field: each distinct target id read once,
+  // many per statement. Shared by insert_many and update_many.
+  Status check_references(storage::Tx& tx, const schema::Entity& e,
+                          const std::vector<SmallDocument>& values,
+                          std::vector<std::optional<Error>>& errors) const;
   static Status collect_input_values(const access::Principal& p, const schema::Entity& e,
                                      const json::Value& input, json::Value& values,
                                      json::Allocator& a);

@@ -451,6 +451,26 @@ test('bulk upsert: updated records are found by their new values, not their old 
     .filter((x) => x.tier === 'B').map((x) => x.id).sort(), [b.id, c.id].sort());
 });
 
+test('bulk upsert: a row whose reference names no record is refused naming the field; the record and the other rows are as the file says', async () => {
+  const a = await admin.create('accounts', { name: 'Olomouc Bell Foundry', customer_code: 'BUR-1' });
+  const b = await admin.create('accounts', { name: 'Opava Clock Makers', customer_code: 'BUR-2' });
+  const csv = [
+    'customer_code,name,owner_id',
+    'BUR-1,Olomouc Bell Foundry Renamed,999999',  // owner_id refers to no user
+    `BUR-2,Opava Clock Makers Renamed,${admin.user.id}`,
+  ].join('\n');
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.updated, 1, r.text);
+  assert.deepEqual(r.json.skipped_rows, [2]);
+  assert.deepEqual(r.json.errors.map((e) => [e.row, e.code, e.field]), [[2, 'validation_failed', 'owner_id']]);
+  assert.match(r.json.errors[0].message, /owner_id refers to a user that does not exist/);
+  const [ga, gb] = await Promise.all([a, b].map((x) => admin.get(`/api/v1/accounts/${x.id}`)));
+  assert.equal(ga.json.name, 'Olomouc Bell Foundry', 'the refused row changed nothing');
+  assert.equal(ga.json.version, 1);
+  assert.equal(gb.json.name, 'Opava Clock Makers Renamed');
+});
+
 test('bulk upsert on email: each record found by its email updated once per row, in file order', async () => {
   const x = await admin.create('contacts', { full_name: '王小明', emails: ['wang.bux@example.com'] });
   const y = await admin.create('contacts', { full_name: '李小红', emails: ['li.bux@example.com', 'hong.bux@example.com'] });

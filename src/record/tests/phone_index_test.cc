@@ -343,7 +343,9 @@ TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
                                  n + R"(.cn"],"tax_id":"91110000X)" + n + R"("})");
     ASSERT_TRUE(r.ok()) << r.error().message;
     made.push_back(r->id);
-    if (i >= 40) ASSERT_TRUE(service->remove(admin, *lead, r->id).ok());  // not rebuilt
+    if (i >= 40) {
+      ASSERT_TRUE(service->remove(admin, *lead, r->id).ok());  // not rebuilt
+    }
   }
   const auto built = derived_snapshot(*store);
   ASSERT_GT(built.size(), 120u);
