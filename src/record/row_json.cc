@@ -217,4 +217,27 @@ void RecordJson::append(std::string& out, std::span<const SqlView> row) const {
   out.push_back('}');
 }
 
+void write_record(json::Writer& w, const schema::Entity& e, const std::vector<char>& shown,
+                  const std::vector<storage::SqlValue>& row) {
+  w.StartObject();
+  size_t col = 0;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    const schema::Field& f = e.fields[i];
+    if (shown[i]) {
+      w.Key(f.name.c_str(), static_cast<rapidjson::SizeType>(f.name.size()));
+      write_json(w, f, row, col);
+    }
+    col += column_count(f);
+  }
+  if (!storage::is_null(row[col])) {
+    w.Key("deleted_at");
+    w.String(as_text(row[col]));
+  }
+  if (!storage::is_null(row[col + 1])) {
+    w.Key("merged_into");
+    w.String(std::to_string(as_int(row[col + 1])));
+  }
+  w.EndObject();
+}
+
 }  // namespace rapport::record

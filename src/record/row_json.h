@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/json.h"
 #include "schema/schema.h"
 #include "storage/store.h"
 
@@ -19,6 +20,12 @@ namespace rapport::record {
 // Appends `s` as a JSON string (quotes included), escaped as rapidjson's Writer escapes it:
 // '"', '\\' and the control characters; other bytes as they are.
 void append_json_string(std::string& out, std::string_view s);
+
+// Writes the record of `row` (a select_list row) with rapidjson's writer: the fields flagged in
+// `shown`, then deleted_at and merged_into when set. Single records (GET by id, 360) use it;
+// RecordJson gives the same text for list pages.
+void write_record(json::Writer& w, const schema::Entity& e, const std::vector<char>& shown,
+                  const std::vector<storage::SqlValue>& row);
 
 class RecordJson {
  public:

@@ -122,32 +122,9 @@ std::vector<char> shown_fields(const Entity& e, const Principal& p,
   return shown;
 }
 
-void write_record(json::Writer& w, const Entity& e, const std::vector<char>& shown,
-                  const std::vector<SqlValue>& row) {
-  w.StartObject();
-  size_t col = 0;
-  for (size_t i = 0; i < e.fields.size(); ++i) {
-    const Field& f = e.fields[i];
-    if (shown[i]) {
-      w.Key(f.name.c_str(), static_cast<rapidjson::SizeType>(f.name.size()));
-      write_json(w, f, row, col);
-    }
-    col += column_count(f);
-  }
-  if (!storage::is_null(row[col])) {
-    w.Key("deleted_at");
-    w.String(as_text(row[col]));
-  }
-  if (!storage::is_null(row[col + 1])) {
-    w.Key("merged_into");
-    w.String(std::to_string(as_int(row[col + 1])));
-  }
-  w.EndObject();
-}
-
 void write_record(json::Writer& w, const Entity& e, const Principal& p,
                   const std::vector<SqlValue>& row, const std::set<std::string>* only) {
-  write_record(w, e, shown_fields(e, p, only), row);
+  record::write_record(w, e, shown_fields(e, p, only), row);
 }
 
 std::string record_json(const Entity& e, const Principal& p, const std::vector<SqlValue>& row) {

@@ -70,30 +70,12 @@ std::vector<SqlValue> row_of(const schema::Entity& e, bool nulls, bool deleted) 
   return row;
 }
 
-// What rapidjson's writer gives (as list pages were written before RecordJson).
+// What rapidjson's writer gives (write_record, as list pages were written before RecordJson).
 std::string with_rapidjson(const schema::Entity& e, const std::vector<char>& shown,
                            const std::vector<SqlValue>& row) {
   json::Buffer buf;
   json::Writer w(buf);
-  w.StartObject();
-  size_t col = 0;
-  for (size_t i = 0; i < e.fields.size(); ++i) {
-    const auto& f = e.fields[i];
-    if (shown[i]) {
-      w.Key(f.name.c_str());
-      write_json(w, f, row, col);
-    }
-    col += column_count(f);
-  }
-  if (!storage::is_null(row[col])) {
-    w.Key("deleted_at");
-    w.String(as_text(row[col]));
-  }
-  if (!storage::is_null(row[col + 1])) {
-    w.Key("merged_into");
-    w.String(std::to_string(as_int(row[col + 1])));
-  }
-  w.EndObject();
+  write_record(w, e, shown, row);
   return std::string(buf.GetString(), buf.GetSize());
 }
 
