@@ -24,6 +24,11 @@ class Dialect : public rapport::storage::Dialect {
                        std::vector<rapport::storage::SqlValue>&) const override {
     return {};
   }
+  std::string fts_window_end(std::string_view, std::string_view, int,
+                             const rapport::storage::FtsPosition*, int,
+                             std::vector<rapport::storage::SqlValue>&) const override {
+    return {};
+  }
 };
 }  // namespace
 
