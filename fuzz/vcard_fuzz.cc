@@ -13,21 +13,8 @@ using namespace rapport;
 
 // Every card flattened, or the error's message.
 std::string read(std::string_view text, std::size_t piece, csv::Charset cs) {
-  std::size_t at = 0;
-  vcard::StreamReader reader(
-      [&](char* buf, std::size_t cap) -> Result<std::size_t> {
-        const std::size_t n = std::min({cap, piece, text.size() - at});
-        std::copy_n(text.data() + at, n, buf);
-        at += n;
-        return n;
-      },
-      cs, piece);
   std::string out;
-  vcard::Card card;
-  for (;;) {
-    auto more = reader.next(card);
-    if (!more.ok()) return out + "error: " + more.error().message;
-    if (!*more) return out;
+  auto done = vcard::read_all(text, cs, piece, [&](const vcard::Card& card) {
     out += "card\n";
     for (const auto& p : card) {
       if (p.name.find_first_of("abcdefghijklmnopqrstuvwxyz") != std::string::npos)
@@ -35,7 +22,8 @@ std::string read(std::string_view text, std::size_t piece, csv::Charset cs) {
       out += p.name + ":" + p.value + "\n";
       for (const auto& [k, v] : p.params) out += k + "=" + v + "\n";
     }
-  }
+  });
+  return done.ok() ? out : out + "error: " + done.error().message;
 }
 
 }  // namespace

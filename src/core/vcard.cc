@@ -153,23 +153,28 @@ Result<bool> StreamReader::next(Card& card) {
   return false;
 }
 
-Result<std::vector<Card>> parse(std::string_view text) {
+Status read_all(std::string_view text, csv::Charset cs, std::size_t piece,
+                const std::function<void(Card&)>& on_card) {
   std::size_t at = 0;
   StreamReader reader(
       [&](char* buf, std::size_t cap) -> Result<std::size_t> {
-        const std::size_t n = std::min(cap, text.size() - at);
+        const std::size_t n = std::min({cap, piece, text.size() - at});
         std::copy_n(text.data() + at, n, buf);
         at += n;
         return n;
       },
-      csv::Charset::kUtf8);
-  std::vector<Card> cards;
+      cs, piece);
   Card card;
   for (;;) {
     RP_ASSIGN(bool more, reader.next(card));
-    if (!more) break;
-    cards.push_back(std::move(card));
+    if (!more) return {};
+    on_card(card);
   }
+}
+
+Result<std::vector<Card>> parse(std::string_view text, csv::Charset cs, std::size_t piece) {
+  std::vector<Card> cards;
+  RP_TRY(read_all(text, cs, piece, [&](Card& card) { cards.push_back(std::move(card)); }));
   return cards;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,7 +54,12 @@ class StreamReader {
   bool open_ = false;
 };
 
-// Every card of a whole UTF-8 text (tests, fuzzing): what StreamReader gives.
-Result<std::vector<Card>> parse(std::string_view text);
+// Reads a whole text in pieces of at most `piece` bytes, as StreamReader reads a spooled file,
+// handing each card to `on_card`; the first error ends it (cards before it were handed on).
+Status read_all(std::string_view text, csv::Charset cs, std::size_t piece,
+                const std::function<void(Card&)>& on_card);
+// Every card of a whole text (tests, fuzzing): what StreamReader gives.
+Result<std::vector<Card>> parse(std::string_view text, csv::Charset cs = csv::Charset::kUtf8,
+                                std::size_t piece = csv::StreamReader::kPieceBytes);
 
 }  // namespace rapport::vcard

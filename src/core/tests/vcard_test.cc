@@ -23,28 +23,6 @@ std::vector<std::string> flat(const std::vector<Card>& cards) {
   return out;
 }
 
-// The cards of `text` read from pieces of `piece` bytes.
-Result<std::vector<Card>> stream(std::string_view text, std::size_t piece,
-                                 csv::Charset cs = csv::Charset::kUtf8) {
-  std::size_t at = 0;
-  StreamReader reader(
-      [&](char* buf, std::size_t cap) -> Result<std::size_t> {
-        const std::size_t n = std::min({cap, piece, text.size() - at});
-        std::copy_n(text.data() + at, n, buf);
-        at += n;
-        return n;
-      },
-      cs, piece);
-  std::vector<Card> cards;
-  Card card;
-  for (;;) {
-    RP_ASSIGN(bool more, reader.next(card));
-    if (!more) break;
-    cards.push_back(std::move(card));
-  }
-  return cards;
-}
-
 TEST(VcardStream, EveryPieceSizeReadsTheCardsOfTheWholeText) {
   // BOM, CRLF and LF, lines folded with a space and a tab (a fold between two multi-byte
   // characters), 2-, 3- and 4-byte characters, a group, quoted parameters with a colon, vCard
@@ -72,7 +50,7 @@ TEST(VcardStream, EveryPieceSizeReadsTheCardsOfTheWholeText) {
             "limited to seventy-five octets; Zürich 北京\n");
   EXPECT_EQ(expected[1], "VERSION:2.1\nTEL:+1 415 555 0100;type=CELL\nNOTE:€\n");
   for (std::size_t piece = 1; piece <= text.size() + 1; ++piece) {
-    auto got = stream(text, piece);
+    auto got = parse(text, csv::Charset::kUtf8, piece);
     ASSERT_TRUE(got.ok()) << "piece " << piece << ": " << got.error().message;
     EXPECT_EQ(flat(*got), expected) << "piece " << piece;
   }
@@ -83,7 +61,7 @@ TEST(VcardStream, Gb18030CharactersSplitAcrossPiecesAreConverted) {
   const std::string text =
       "BEGIN:VCARD\r\nFN:\xD5\xC5\xC8\xFD\r\nNOTE:\x94\x39\xFC\x36\r\n \xA2\xE3\r\nEND:VCARD\r\n";
   for (std::size_t piece = 1; piece <= text.size(); ++piece) {
-    auto got = stream(text, piece, csv::Charset::kGb18030);
+    auto got = parse(text, csv::Charset::kGb18030, piece);
     ASSERT_TRUE(got.ok()) << "piece " << piece << ": " << got.error().message;
     EXPECT_EQ(flat(*got), std::vector<std::string>{"FN:张三\nNOTE:😀€\n"}) << "piece " << piece;
   }
@@ -103,7 +81,7 @@ TEST(VcardStream, StructureAndEncodingErrorsAreTheSameForEveryPieceSize) {
   };
   for (const auto& [text, message] : cases) {
     for (std::size_t piece = 1; piece <= text.size() + 1; ++piece) {
-      auto got = stream(text, piece);
+      auto got = parse(text, csv::Charset::kUtf8, piece);
       ASSERT_FALSE(got.ok()) << text << " piece " << piece;
       EXPECT_EQ(got.error().code, Errc::kBadRequest);
       EXPECT_EQ(got.error().message, message) << "piece " << piece;
@@ -116,13 +94,13 @@ TEST(VcardStream, Gb18030TextBeforeAnIllFormedByteIsReadFirstWhateverThePieces) 
   // before an ill-formed GB18030 sequence was dropped when it shared a piece with it)
   const std::string text = "BEGIN:VCARD\r\nno colon\r\nN:x\r\nFN:\xD5\xC5 \xFF\r\nEND:VCARD\r\n";
   for (std::size_t piece = 1; piece <= text.size() + 1; ++piece) {
-    auto got = stream(text, piece, csv::Charset::kGb18030);
+    auto got = parse(text, csv::Charset::kGb18030, piece);
     ASSERT_FALSE(got.ok()) << "piece " << piece;
     EXPECT_EQ(got.error().message, "vCard 1: a line without a colon: no colon")
         << "piece " << piece;
   }
   auto bad =
-      stream("BEGIN:VCARD\r\nFN:\xD5\xC5 \xFF\r\nEND:VCARD\r\n", 1 << 20, csv::Charset::kGb18030);
+      parse("BEGIN:VCARD\r\nFN:\xD5\xC5 \xFF\r\nEND:VCARD\r\n", csv::Charset::kGb18030, 1 << 20);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message, "the file is not valid GB18030 text");
 }
