@@ -2043,6 +2043,47 @@ std::size_t RecordService::filters_compiled() const {
 Result<std::vector<std::int64_t>> RecordService::counts(const Principal& p, const Entity& e,
                                                         std::string_view filter,
                                                         std::span<const std::string> narrower) {
+  return counts_where(p, e, narrower, [&](std::vector<SqlValue>& params) -> Result<std::string> {
+    if (filter.empty()) return std::string();
+    return compile_text(p, e, filter, params);
+  });
+}
+
+Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, const Entity& e,
+                                                           std::string_view field, std::int64_t id,
+                                                           std::span<const std::string> narrower) {
+  // {"field": field, "op": "=", "value": "<value>"}
+  auto equals = [&](std::string_view value) {
+    json::Buffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    w.Key("field");
+    w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
+    w.Key("op");
+    w.String("=");
+    w.Key("value");
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  };
+  return counts_where(p, e, narrower, [&](std::vector<SqlValue>& params) -> Result<std::string> {
+    // The filter with id 1 stands for every id: compiled (the field checked, readable by the
+    // role) and kept once; its one parameter, the id as stored, is then this id.
+    const std::size_t before = params.size();
+    RP_ASSIGN(std::string sql, compile_kept(p, e, equals("1"), params));
+    if (params.size() == before + 1 && std::holds_alternative<std::int64_t>(params.back())) {
+      params.back() = id;
+      return sql;
+    }
+    // Not a reference (another kind stores its operand otherwise): compiled as it is.
+    params.resize(before);
+    return compile_text(p, e, equals(std::to_string(id)), params);
+  });
+}
+
+Result<std::vector<std::int64_t>> RecordService::counts_where(
+    const Principal& p, const Entity& e, std::span<const std::string> narrower,
+    const std::function<Result<std::string>(std::vector<SqlValue>&)>& filter) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
   // Parameters in text order: the narrower conditions (columns) first, then the WHERE clause.
@@ -2053,10 +2094,8 @@ Result<std::vector<std::int64_t>> RecordService::counts(const Principal& p, cons
     columns += ", COUNT(CASE WHEN " + cond + " THEN 1 END)";
   }
   std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
-  if (!filter.empty()) {
-    RP_ASSIGN(std::string cond, compile_text(p, e, filter, params));
-    where += " AND " + cond;
-  }
+  RP_ASSIGN(std::string cond, filter(params));
+  if (!cond.empty()) where += " AND " + cond;
   RP_ASSIGN(auto tx, store_.read());
   RP_ASSIGN(auto rows,
             tx->query("SELECT " + columns + " FROM " + quote(e.name) + " WHERE " + where, params));

@@ -217,7 +217,14 @@ class RecordService {
   Result<std::vector<std::int64_t>> counts(const access::Principal& p, const schema::Entity& e,
                                            std::string_view filter,
                                            std::span<const std::string> narrower);
-  // How many narrower filter texts counts() has compiled so far: each once per role and entity.
+  // As counts() with the filter "`field` = `id`" (`field` a reference: the per-record filter of the
+  // phone pop's open items), compiled once per role, entity and field (not per id): the id is
+  // bound in place of the kept filter's one parameter.
+  Result<std::vector<std::int64_t>> counts_of(const access::Principal& p, const schema::Entity& e,
+                                              std::string_view field, std::int64_t id,
+                                              std::span<const std::string> narrower);
+  // How many filter texts counts() and counts_of() have compiled so far: each once per role and
+  // entity (counts_of: per field).
   std::size_t filters_compiled() const;
   // Counts of live records in the caller's scope (and `filter`, `q` as for lists) grouped by one
   // or two readable fields, date/datetime values by `bucket` (day, month, year; UTC) —
@@ -435,6 +442,11 @@ class RecordService {
                                    std::string_view text, std::vector<storage::SqlValue>& params);
   Result<std::string> compile_kept(const access::Principal& p, const schema::Entity& e,
                                    std::string_view text, std::vector<storage::SqlValue>& params);
+  // counts() and counts_of(): `where` (with its parameters, after the narrower ones') is the
+  // caller's filter condition, or empty.
+  Result<std::vector<std::int64_t>> counts_where(
+      const access::Principal& p, const schema::Entity& e, std::span<const std::string> narrower,
+      const std::function<Result<std::string>(std::vector<storage::SqlValue>&)>& where);
   mutable std::mutex compiled_mu_;
   std::map<std::string, CompiledFilter, std::less<>> compiled_;  // guarded by compiled_mu_
   std::size_t filters_compiled_ = 0;                             // guarded by compiled_mu_

@@ -60,9 +60,8 @@ void write_open_items(json::Writer& w, RecordService& records, const access::Pri
                       const schema::Entity* interaction, std::string_view field, std::int64_t id) {
   w.StartObject();
   if (interaction) {
-    std::string own = equals_filter(field, id);
-    const std::string follow_up[] = {R"({"field":"outcome","op":"=","value":"follow_up"})"};
-    auto n = records.counts(p, *interaction, own, follow_up);
+    static const std::string follow_up[] = {R"({"field":"outcome","op":"=","value":"follow_up"})"};
+    auto n = records.counts_of(p, *interaction, field, id, follow_up);
     if (n.ok()) {
       w.Key("interactions");
       w.Int64((*n)[0]);

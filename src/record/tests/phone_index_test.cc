@@ -233,6 +233,56 @@ TEST_F(PhoneIndexTest, CountsCompileEachNarrowerFilterOncePerRoleAndCountFresh) 
   }
 }
 
+// counts_of: the per-record filter ("lead_id = <id>") is compiled once per role and field, not
+// per id, and each id still counts its own records; a field the role may not see is refused.
+TEST_F(PhoneIndexTest, CountsOfCompileThePerRecordFilterOncePerRoleAndCountEachIdsOwn) {
+  open();
+  auto note = registry.get("note");
+  const std::string narrower[] = {R"({"field":"title","op":"=","value":"open"})"};
+  std::vector<std::int64_t> leads;
+  for (int k = 0; k < 3; ++k) {
+    auto l = service->create(admin, *lead, R"({"name":"l)" + std::to_string(k) + R"("})");
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    leads.push_back(l->id);
+    // lead k has k + 1 notes, the first of them "open"
+    for (int i = 0; i <= k; ++i) {
+      auto n = service->create(admin, *note,
+                               R"({"title":")" + std::string(i == 0 ? "open" : "done") +
+                                   R"(","lead_id":")" + std::to_string(l->id) + R"("})");
+      ASSERT_TRUE(n.ok()) << n.error().message;
+    }
+  }
+  for (int round = 0; round < 2; ++round)
+    for (int k = 0; k < 3; ++k) {
+      auto n = service->counts_of(admin, *note, "lead_id", leads[k], narrower);
+      ASSERT_TRUE(n.ok()) << n.error().message;
+      EXPECT_EQ(*n, (std::vector<std::int64_t>{k + 1, 1})) << "lead " << k;
+      // The same as counts() with the filter text.
+      const std::string own =
+          R"({"field":"lead_id","op":"=","value":")" + std::to_string(leads[k]) + R"("})";
+      EXPECT_EQ(*n, service->counts(admin, *note, own, narrower).value());
+    }
+  EXPECT_EQ(service->counts_of(admin, *note, "lead_id", leads[2] + 1000, narrower).value(),
+            (std::vector<std::int64_t>{0, 0}));
+  // The narrower filter and the per-record filter's shape: two, whatever the ids.
+  EXPECT_EQ(service->filters_compiled(), 2u);
+
+  auto unknown = service->counts_of(admin, *note, "no_such_field", leads[0], narrower);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().field, "no_such_field");
+  auto hiding =
+      json::parse(R"({"entities":{"note":{"read":"all"}},"fields":{"note.lead_id":"hidden"}})")
+          .value();
+  access::Principal blind;
+  blind.role = std::make_shared<access::Role>(access::parse_role_permissions(hiding).value());
+  blind.user_id = 43;
+  for (int i = 0; i < 2; ++i) {
+    auto refused = service->counts_of(blind, *note, "lead_id", leads[0], {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().field, "lead_id");
+  }
+}
+
 // The distribution key (docs/SCALING.md): phone index and audit rows carry the id of the
 // record of the distribution entity they belong to, so a sharded database keeps them with it.
 TEST_F(PhoneIndexTest, RowsCarryTheDistributionKey) {
