@@ -1660,6 +1660,14 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     w.EndObject();
   };
   RP_ASSIGN(auto tx, store_.read());
+  // Every statement below reads the index in its order up to a LIMIT, or records by id: the
+  // same plan whatever the words, planned once per connection (PostgreSQL planned each
+  // execution for its values, which cost more than running it). Until the search returns.
+  tx->plan_once(true);
+  struct PlanOnce {
+    storage::Tx& tx;
+    ~PlanOnce() { tx.plan_once(false); }
+  } plan_once{*tx};
   w.StartObject();
   w.Key("items");
   w.StartArray();

@@ -18,6 +18,10 @@ class SharedReadTx final : public Tx {
   Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
     return checked(tx_->query(sql, params));
   }
+  Result<std::vector<Rows>> query_many(std::span<const Query> queries) override {
+    return checked(tx_->query_many(queries));
+  }
+  void plan_once(bool on) override { tx_->plan_once(on); }
   Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
     return checked(tx_->exec(sql, params));
   }

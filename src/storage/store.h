@@ -80,6 +80,29 @@ class Tx {
     }
     return {};
   }
+  // Several queries none of which needs another's answer, answered in order. The default runs
+  // them in turn; PostgreSQL sends them in one pipeline (one round trip for all). Fails with
+  // the first error; the queries after the failed one may not have run (on PostgreSQL the
+  // transaction is then aborted, as by a failed query()).
+  struct Query {
+    std::string_view sql;
+    std::span<const SqlValue> params;
+  };
+  virtual Result<std::vector<Rows>> query_many(std::span<const Query> queries) {
+    std::vector<Rows> out;
+    out.reserve(queries.size());
+    for (const Query& q : queries) {
+      RP_ASSIGN(Rows rows, query(q.sql, q.params));
+      out.push_back(std::move(rows));
+    }
+    return out;
+  }
+  // plan_once(true): until plan_once(false), the statements run have plans whose shape does not
+  // depend on their parameters' values (search's index windows, read in index order up to a
+  // LIMIT): a backend that plans a prepared statement anew for each execution's values
+  // (PostgreSQL's custom plans: planning search's statements costs more than running them)
+  // plans each one once per connection instead. No-op by default (SQLite prepares once).
+  virtual void plan_once(bool /*on*/) {}
   // Runs a statement; returns the number of rows changed.
   virtual Result<std::int64_t> exec(std::string_view sql,
                                     std::span<const SqlValue> params = {}) = 0;

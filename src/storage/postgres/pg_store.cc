@@ -444,6 +444,15 @@ class PgConnection {
     return {};
   }
 
+  // One statement of run_many: its rows go to `out` when given, the number of rows it changed
+  // (0 for DDL and queries) to `changed`.
+  struct Statement {
+    std::string_view sql;
+    std::span<const SqlValue> params;
+    Rows* out = nullptr;
+    std::int64_t changed = 0;
+  };
+
   // Runs one statement as a cached prepared statement; collects result rows into `out` when
   // given. Returns the number of rows changed (0 for DDL and queries). When `*begin` is set
   // (a transaction's deferred BEGIN), it is sent ahead of the statement in the same pipeline
@@ -451,61 +460,105 @@ class PgConnection {
   // every call waits for one round trip.
   Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
                            Rows* out = nullptr, const char** begin = nullptr) {
+    Statement one{sql, params, out};
+    RP_TRY(run_many(std::span<Statement>(&one, 1), begin));
+    return one.changed;
+  }
+
+  // run() of several statements in one pipeline (one round trip; `*begin` and the statements
+  // not prepared yet go in it too). The first failure is returned: in a transaction the
+  // server has aborted it then and skipped the statements after it (PIPELINE_ABORTED); a
+  // statement refused before anything was sent (parameter count, NUL in text) sends none.
+  // The connection stays usable either way (the holder rolls the transaction back).
+  Status run_many(std::span<Statement> stmts, const char** begin = nullptr) {
     RP_TRY(settle());
-    const Prepared* stmt = nullptr;
-    std::string translated;
-    int count = 0;
-    if (auto it = cache_.find(sql); it != cache_.end()) {
-      stmt = &it->second;
-      count = stmt->params;
-    } else {
-      RP_ASSIGN(translated, translate_sql(sql, &count));
-    }
-    if (count != static_cast<int>(params.size())) {
-      return make_error(Errc::kInternal, "statement expects " + std::to_string(count) +
-                                             " parameters, got " + std::to_string(params.size()) +
-                                             ": " + std::string(sql));
-    }
-    std::vector<std::string> text(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const SqlValue& v = params[i];
-      if (const auto* n = std::get_if<std::int64_t>(&v)) {
-        text[i] = std::to_string(*n);
-      } else if (const auto* d = std::get_if<double>(&v)) {
-        text[i] = format_double(*d);
-      } else if (const auto* s = std::get_if<std::string>(&v)) {
-        if (s->find('\0') != std::string::npos) {
-          return make_error(Errc::kValidation, "text must not contain the NUL character");
-        }
-        values[i] = s->c_str();
-        continue;
+    struct Item {
+      const Prepared* stmt = nullptr;  // cached, or prepared earlier in this pipeline
+      std::string translated;          // the text to prepare when `stmt` is null
+      int count = 0;
+      std::string name;
+      bool prepares = false;  // this item sends the Parse of its statement
+      std::vector<std::string> text;
+      std::vector<const char*> values;
+    };
+    std::vector<Item> items(stmts.size());
+    for (std::size_t k = 0; k < stmts.size(); ++k) {
+      Item& it = items[k];
+      const Statement& st = stmts[k];
+      if (auto c = cache_.find(st.sql); c != cache_.end()) {
+        it.stmt = &c->second;
+        it.count = it.stmt->params;
       } else {
-        continue;  // NULL
+        RP_ASSIGN(it.translated, translate_sql(st.sql, &it.count));
       }
-      values[i] = text[i].c_str();
+      if (it.count != static_cast<int>(st.params.size())) {
+        return make_error(Errc::kInternal, "statement expects " + std::to_string(it.count) +
+                                               " parameters, got " +
+                                               std::to_string(st.params.size()) + ": " +
+                                               std::string(st.sql));
+      }
+      it.text.resize(st.params.size());
+      it.values.assign(st.params.size(), nullptr);
+      for (std::size_t i = 0; i < st.params.size(); ++i) {
+        const SqlValue& v = st.params[i];
+        if (const auto* n = std::get_if<std::int64_t>(&v)) {
+          it.text[i] = std::to_string(*n);
+        } else if (const auto* d = std::get_if<double>(&v)) {
+          it.text[i] = format_double(*d);
+        } else if (const auto* s = std::get_if<std::string>(&v)) {
+          if (s->find('\0') != std::string::npos) {
+            return make_error(Errc::kValidation, "text must not contain the NUL character");
+          }
+          it.values[i] = s->c_str();
+          continue;
+        } else {
+          continue;  // NULL
+        }
+        it.values[i] = it.text[i].c_str();
+      }
     }
     const bool with_begin = begin != nullptr && *begin != nullptr;
-    if (stmt != nullptr && !with_begin) {
+    if (stmts.size() == 1 && items[0].stmt != nullptr && !with_begin) {
       waited();
       PGresult* res;
       {
         ScopedBlocking waiting;  // for the server's answer
-        res = PQexecPrepared(conn_, stmt->name.c_str(), count, values.data(), nullptr, nullptr, 0);
+        res = PQexecPrepared(conn_, items[0].stmt->name.c_str(), items[0].count,
+                             items[0].values.data(), nullptr, nullptr, 0);
       }
-      return finish_exec(sql, res, out);
+      RP_ASSIGN(stmts[0].changed, finish_exec(stmts[0].sql, res, stmts[0].out));
+      return {};
     }
+    std::size_t new_statements = 0;
+    for (const Item& it : items) new_statements += it.stmt == nullptr ? 1 : 0;
     // Outside a transaction (a deferred BEGIN) or in one that has not failed: DEALLOCATE can run.
-    if (stmt == nullptr) {
-      if (cache_.size() >= kStatementCacheLimit) {
+    if (new_statements > 0) {
+      if (cache_.size() + new_statements > kStatementCacheLimit) {
         RP_TRY(simple("DEALLOCATE ALL"));
         cache_.clear();
         stale_.clear();
+        for (std::size_t k = 0; k < items.size(); ++k) {
+          if (items[k].stmt == nullptr) continue;
+          items[k].stmt = nullptr;
+          RP_ASSIGN(items[k].translated, translate_sql(stmts[k].sql, &items[k].count));
+        }
       }
       for (; !stale_.empty(); stale_.pop_back()) RP_TRY(simple("DEALLOCATE " + stale_.back()));
     }
-    const std::string name =
-        stmt != nullptr ? stmt->name : "rp" + std::to_string(++next_statement_);
+    // A text that comes twice is prepared once, by its first item.
+    std::unordered_map<std::string_view, std::size_t> preparing;
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      Item& it = items[k];
+      if (it.stmt != nullptr) {
+        it.name = it.stmt->name;
+      } else if (auto p = preparing.find(stmts[k].sql); p != preparing.end()) {
+        it.name = items[p->second].name;
+      } else {
+        it.name = "rp" + std::to_string(++next_statement_);
+        it.prepares = true;
+        preparing.emplace(stmts[k].sql, k);
+      }
+    }
     waited();
     int sent = 0;
     bool ok = PQenterPipelineMode(conn_) != 0;
@@ -514,13 +567,16 @@ class PgConnection {
       sent += ok ? 1 : 0;
       *begin = nullptr;
     }
-    if (ok && stmt == nullptr) {
-      ok = PQsendPrepare(conn_, name.c_str(), translated.c_str(), count, nullptr) != 0;
-      sent += ok ? 1 : 0;
-    }
-    if (ok) {
-      ok = PQsendQueryPrepared(conn_, name.c_str(), count, values.data(), nullptr, nullptr, 0) != 0;
-      sent += ok ? 1 : 0;
+    for (Item& it : items) {
+      if (ok && it.prepares) {
+        ok = PQsendPrepare(conn_, it.name.c_str(), it.translated.c_str(), it.count, nullptr) != 0;
+        sent += ok ? 1 : 0;
+      }
+      if (ok) {
+        ok = PQsendQueryPrepared(conn_, it.name.c_str(), it.count, it.values.data(), nullptr,
+                                 nullptr, 0) != 0;
+        sent += ok ? 1 : 0;
+      }
     }
     ok = ok && PQpipelineSync(conn_) != 0;
     if (!ok) {
@@ -549,19 +605,43 @@ class PgConnection {
         for (PGresult* r : rs) PQclear(r);
       }
     } clear_all{results};
-    int at = 0;
+    std::size_t at = 0;
+    std::optional<Error> first_error;
     if (with_begin) {
-      if (Status s = check(results[at]); !s.ok()) return std::move(s).error();
+      if (Status s = check(results[at]); !s.ok()) first_error = std::move(s).error();
       ++at;
     }
-    if (stmt == nullptr) {
-      if (Status s = check(results[at]); !s.ok()) return std::move(s).error();
-      cache_.emplace(std::string(sql), Prepared{name, count});
+    // Every statement whose Parse succeeded is cached, whatever failed around it.
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      Item& it = items[k];
+      if (it.prepares) {
+        if (Status s = check(results[at]); !s.ok()) {
+          if (!first_error) first_error = std::move(s).error();
+        } else {
+          cache_.emplace(std::string(stmts[k].sql), Prepared{it.name, it.count});
+        }
+        ++at;
+      }
+      PGresult* res = std::exchange(results[at], nullptr);
       ++at;
+      if (first_error) {
+        PQclear(res);
+        continue;
+      }
+      if (broken_) {
+        PQclear(res);
+        first_error = pg_error(conn_, nullptr);
+        continue;
+      }
+      auto changed = finish_exec(stmts[k].sql, res, stmts[k].out);
+      if (!changed.ok()) {
+        first_error = std::move(changed).error();
+      } else {
+        stmts[k].changed = *changed;
+      }
     }
-    if (broken_) return pg_error(conn_, nullptr);
-    PGresult* res = std::exchange(results[at], nullptr);
-    return finish_exec(sql, res, out);
+    if (first_error) return *first_error;
+    return {};
   }
 
  private:
@@ -709,6 +789,23 @@ class PgTx final : public Tx {
     return rows;
   }
 
+  // One pipeline: one round trip for all of them (and the deferred BEGIN).
+  Result<std::vector<Rows>> query_many(std::span<const Query> queries) override {
+    RP_TRY(check_usable());
+    std::vector<Rows> rows(queries.size());
+    std::vector<PgConnection::Statement> stmts;
+    stmts.reserve(queries.size());
+    for (std::size_t k = 0; k < queries.size(); ++k)
+      stmts.push_back({queries[k].sql, queries[k].params, &rows[k]});
+    RP_TRY(run_many(stmts));
+    return rows;
+  }
+
+  // plan_cache_mode force_generic_plan (or back to auto) for this transaction: a SET LOCAL sent
+  // in the pipeline of the next statement (no round trip of its own). A cached prepared
+  // statement then reuses its generic plan instead of planning each execution for its values.
+  void plan_once(bool on) override { plan_once_ = on; }
+
   Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
     RP_TRY(check_usable());
     return run(sql, params);
@@ -830,8 +927,7 @@ class PgTx final : public Tx {
   // Records the first failure: PostgreSQL has aborted the transaction. A statement refused
   // before it reached the server (a bad parameter count, several statements, a NUL in text)
   // leaves the transaction intact, as on SQLite.
-  template <typename T>
-  Result<T> remember(Result<T> r) {
+  Status remember(Status r) {
     if (!r.ok() && !failed_ && (!conn_->healthy() || conn_->in_failed_transaction())) {
       failed_ = r.error();
     }
@@ -843,8 +939,29 @@ class PgTx final : public Tx {
   // through here: conn_->run() directly would run a first statement outside the transaction.
   Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params,
                            Rows* out = nullptr) {
+    PgConnection::Statement one{sql, params, out};
+    RP_TRY(run_many(std::span<PgConnection::Statement>(&one, 1)));
+    return one.changed;
+  }
+
+  // run() of several statements in one pipeline, with plan_once()'s SET LOCAL ahead of them
+  // when the transaction's setting is not the one asked for.
+  Status run_many(std::span<PgConnection::Statement> stmts) {
     const bool first = begin_ != nullptr;
-    auto r = conn_->run(sql, params, out, &begin_);
+    auto attempt = [&]() -> Status {
+      if (plan_once_ == plan_once_sent_) return conn_->run_many(stmts, &begin_);
+      std::vector<PgConnection::Statement> with_set;
+      with_set.reserve(stmts.size() + 1);
+      with_set.push_back({plan_once_ ? "SET LOCAL plan_cache_mode = force_generic_plan"
+                                     : "SET LOCAL plan_cache_mode = auto",
+                          {}});
+      with_set.insert(with_set.end(), stmts.begin(), stmts.end());
+      Status s = conn_->run_many(with_set, &begin_);
+      for (std::size_t k = 0; k < stmts.size(); ++k) stmts[k].changed = with_set[k + 1].changed;
+      if (s.ok()) plan_once_sent_ = plan_once_;
+      return s;
+    };
+    Status r = attempt();
     if (!r.ok() && first && begin_ == nullptr && !conn_->healthy() && reacquire_) {
       release_(std::exchange(conn_, nullptr));
       auto fresh = reacquire_();
@@ -855,7 +972,8 @@ class PgTx final : public Tx {
       }
       conn_ = *fresh;
       begin_ = begin_sql_;
-      r = conn_->run(sql, params, out, &begin_);
+      plan_once_sent_ = false;
+      r = attempt();
     }
     return remember(std::move(r));
   }
@@ -881,6 +999,8 @@ class PgTx final : public Tx {
   const char* begin_sql_;  // the BEGIN statement (nullptr: the caller has begun already)
   const char* begin_;      // begin_sql_ until it has been sent
   bool schema_locked_ = false;
+  bool plan_once_ = false;       // plan_once(): asked for the statements that follow
+  bool plan_once_sent_ = false;  // the transaction's plan_cache_mode is force_generic_plan
   Release release_;
   Reacquire reacquire_;
   std::function<void(std::uint64_t)> on_commit_;
