@@ -1673,7 +1673,84 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.StartArray();
   int total = 0;
   const std::vector<int> key_order = storage::fts_driver_order(query);
-  for (const Target& tg : targets) {
+  // The statement counting up to kSearchScopedMax records of an own or team scope.
+  const auto scope_count_sql = [&p](const Target& tg, std::vector<SqlValue>& params) {
+    const std::string mine = scope_sql(p, tg.scope, params);
+    params.emplace_back(static_cast<std::int64_t>(kSearchScopedMax));
+    return "SELECT count(*) FROM (SELECT 1 FROM " + quote(tg.e->name) + " WHERE " + mine +
+           " LIMIT ?) c";
+  };
+  // One window of `driver`'s entries from `after`: the rows of at most `want` entries with
+  // every key whose record is live and in the caller's scope, in index order. Only an entry
+  // with every key joins its record (the join key is NULL otherwise), and the statement stops
+  // at `want` such records, so that neither the entries without a further key nor hidden
+  // records come back as rows. Where the planner keeps the written order (SQLite): a CROSS
+  // JOIN (which otherwise materializes the whole window to consider the other join order) and
+  // no ORDER BY, since the entries come in index order and the engine stops early (a sort
+  // would read the whole window first). Elsewhere (PostgreSQL) the ORDER BY of the index
+  // order, which a nested loop over the ordered window gives without a sort, so that the
+  // `want` rows are the first ones whatever the plan. Empty when nothing can match.
+  const auto window_sql = [&](const Target& tg, int driver,
+                              const std::optional<storage::FtsPosition>& after, int want,
+                              std::vector<SqlValue>& params) -> std::string {
+    const std::string entries = store_.dialect().fts_page(
+        tg.e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
+    if (entries.empty()) return {};
+    const std::string cond = visible(tg, params);
+    params.emplace_back(static_cast<std::int64_t>(want));
+    const bool written_order = store_.dialect().plans_by_written_order();
+    return "SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries + " f " +
+           (written_order ? "CROSS JOIN " : "JOIN ") + quote(tg.e->name) +
+           " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN f.fts_id END AND " + cond +
+           (written_order ? "" : " ORDER BY f.fts_term, f.fts_id DESC") + " LIMIT ?";
+  };
+  const int first_want = std::max(kSearchFirstWant, 2 * limit);
+  // The first statement of every entity's search below (its scope's count, its keys' counts or
+  // its first window) does not depend on another's answer: they are sent together
+  // (Tx::query_many: one round trip on PostgreSQL), and each entity's search takes its answer
+  // when it runs the same statement.
+  struct Ahead {
+    std::string sql;
+    std::vector<SqlValue> params;
+    std::optional<storage::Rows> rows;
+  };
+  std::vector<Ahead> ahead(targets.size());
+  {
+    std::vector<storage::Tx::Query> batch;
+    for (std::size_t k = 0; k < targets.size(); ++k) {
+      const Target& tg = targets[k];
+      Ahead& a = ahead[k];
+      if (tg.scope == Scope::kOwn || tg.scope == Scope::kTeam) {
+        a.sql = scope_count_sql(tg, a.params);
+      } else if (key_order.size() >= 2) {
+        a.sql = store_.dialect().fts_key_counts(tg.e->name, query, kSearchKeyCountCap, a.params);
+      }
+      if (a.sql.empty()) {
+        a.params.clear();
+        a.sql = window_sql(tg, -1, std::nullopt, first_want, a.params);
+      }
+      if (!a.sql.empty()) batch.push_back({a.sql, a.params});
+    }
+    if (batch.size() > 1) {
+      RP_ASSIGN(auto answers, tx->query_many(batch));
+      for (std::size_t k = 0, b = 0; k < targets.size(); ++k)
+        if (!ahead[k].sql.empty()) ahead[k].rows = std::move(answers[b++]);
+    }
+  }
+  for (std::size_t target = 0; target < targets.size(); ++target) {
+    const Target& tg = targets[target];
+    // A statement of this entity's search: its answer from the pipeline above when it is the
+    // one sent there, else run now.
+    const auto run = [&](const std::string& sql,
+                         const std::vector<SqlValue>& params) -> Result<storage::Rows> {
+      Ahead& a = ahead[target];
+      if (a.rows && a.sql == sql && a.params == params) {
+        storage::Rows rows = std::move(*a.rows);
+        a.rows.reset();
+        return rows;
+      }
+      return tx->query(sql, params);
+    };
     const Entity* e = tg.e;
     const Scope scope = tg.scope;
     // A caller who may not see a searchable field must not find a record by it: the index
@@ -1715,11 +1792,8 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     // lists instead of the index, whose matches may be nearly all hidden from them.
     if (scope == Scope::kOwn || scope == Scope::kTeam) {
       std::vector<SqlValue> params;
-      const std::string mine = scope_sql(p, scope, params);
-      params.emplace_back(static_cast<std::int64_t>(kSearchScopedMax));
-      RP_ASSIGN(auto n, tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e->name) +
-                                      " WHERE " + mine + " LIMIT ?) c",
-                                  params));
+      const std::string count = scope_count_sql(tg, params);
+      RP_ASSIGN(auto n, run(count, params));
       const std::int64_t seen = n.rows.empty() ? 0 : as_int(n.rows[0][0]);
       if (seen == 0) continue;
       if (seen < kSearchScopedMax) {
@@ -1751,7 +1825,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       const std::string counts =
           store_.dialect().fts_key_counts(e->name, query, kSearchKeyCountCap, params);
       if (!counts.empty()) {
-        RP_ASSIGN(auto n, tx->query(counts, params));
+        RP_ASSIGN(auto n, run(counts, params));
         if (n.rows.empty()) continue;
         const auto& c = n.rows[0];
         std::size_t fewest = 0;
@@ -1766,33 +1840,13 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         }
       }
     }
-    // One window of `driver`'s entries from `after`: the rows of at most `want` entries with
-    // every key whose record is live and in the caller's scope, in index order. Only an entry
-    // with every key joins its record (the join key is NULL otherwise), and the statement stops
-    // at `want` such records, so that neither the entries without a further key nor hidden
-    // records come back as rows. Where the planner keeps the written order (SQLite): a CROSS
-    // JOIN (which otherwise materializes the whole window to consider the other join order) and
-    // no ORDER BY, since the entries come in index order and the engine stops early (a sort
-    // would read the whole window first). Elsewhere (PostgreSQL) the ORDER BY of the index
-    // order, which a nested loop over the ordered window gives without a sort, so that the
-    // `want` rows are the first ones whatever the plan. The rows are put in index order here
-    // all the same.
+    // One window (window_sql), its rows put in index order all the same.
     const auto read_window = [&](int driver, const std::optional<storage::FtsPosition>& after,
                                  int want) -> Result<storage::Rows> {
       std::vector<SqlValue> params;
-      const std::string entries = store_.dialect().fts_page(
-          e->name, query, driver, after ? &*after : nullptr, kSearchWindow, params);
-      if (entries.empty()) return storage::Rows{};
-      const std::string cond = visible(tg, params);
-      params.emplace_back(static_cast<std::int64_t>(want));
-      const bool written_order = store_.dialect().plans_by_written_order();
-      RP_ASSIGN(
-          auto rows,
-          tx->query("SELECT f.fts_term, f.fts_id, t.\"id\"" + tg.columns + " FROM " + entries +
-                        " f " + (written_order ? "CROSS JOIN " : "JOIN ") + quote(e->name) +
-                        " t ON t.\"id\" = CASE WHEN f.fts_match = 1 THEN f.fts_id END AND " + cond +
-                        (written_order ? "" : " ORDER BY f.fts_term, f.fts_id DESC") + " LIMIT ?",
-                    params));
+      const std::string sql = window_sql(tg, driver, after, want, params);
+      if (sql.empty()) return storage::Rows{};
+      RP_ASSIGN(auto rows, run(sql, params));
       std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
         const int c = as_text(x[0]).compare(as_text(y[0]));
         return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
@@ -1801,7 +1855,6 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     };
     bool window_ended = false;
     int last_driver = -1;
-    const int first_want = std::max(kSearchFirstWant, 2 * limit);
     if (drivers.size() == 1) {
       const int driver = drivers[0];
       std::optional<storage::FtsPosition> after;
