@@ -675,6 +675,140 @@ TEST_F(PgStoreTest, ReadsWaitForOneRoundTripPerStatement) {
   EXPECT_EQ(query_ok(*tx, "SELECT pg_backend_pid()").rows[0][0], SqlValue(pid));
 }
 
+// Tx::query_many: every statement, the deferred BEGIN and the Parse of statements not prepared
+// yet go in one pipeline: one round trip, each statement's rows in the order asked.
+TEST_F(PgStoreTest, QueryManyIsOneRoundTripAnsweringEachStatementInOrder) {
+  StoreOptions options;
+  options.pool_size = 1;
+  auto opened = postgres::PgStore::open(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  postgres::PgStore& store = **opened;
+  {
+    auto w = begin_write(store);
+    exec_ok(*w, "INSERT INTO t(id, name) VALUES (7, 'seven'), (8, 'eight')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const std::string by_id = "SELECT name FROM t WHERE id = ? AND name <> 'query-many'";
+  const std::string counted = "SELECT count(*) FROM t WHERE name <> ?";
+  const std::vector<SqlValue> seven{std::int64_t{7}}, eight{std::int64_t{8}},
+      none{std::string("none")};
+  const std::vector<Tx::Query> queries{{by_id, seven}, {counted, none}, {by_id, eight}};
+  for (int round = 0; round < 2; ++round) {  // first: nothing prepared; then: cached
+    const auto before = store.round_trips();
+    auto tx = begin_read(store);
+    auto answers = tx->query_many(queries);
+    ASSERT_TRUE(answers.ok()) << answers.error().message;
+    EXPECT_EQ(store.round_trips() - before, 1u) << "round " << round;
+    ASSERT_EQ(answers->size(), 3u);
+    EXPECT_EQ((*answers)[0].rows, (std::vector<std::vector<SqlValue>>{{std::string("seven")}}));
+    EXPECT_EQ((*answers)[1].rows, (std::vector<std::vector<SqlValue>>{{std::int64_t{2}}}));
+    EXPECT_EQ((*answers)[2].rows, (std::vector<std::vector<SqlValue>>{{std::string("eight")}}));
+    EXPECT_EQ((*answers)[1].columns, (std::vector<std::string>{"count"}));
+    // In the transaction: a later statement sees the same snapshot and runs.
+    EXPECT_EQ(query_ok(*tx, counted, none).rows[0][0], SqlValue(std::int64_t{2}));
+    ASSERT_TRUE(tx->commit().ok());
+  }
+}
+
+// A statement failing in the middle of a pipeline: the call answers that statement's error
+// (the later ones did not run), the transaction is aborted as after a failed query(), and the
+// connection (the pool's only one) serves the next transaction, its prepared statements intact.
+// A statement refused before anything is sent (wrong parameter count) sends none of them and
+// leaves the transaction usable.
+TEST_F(PgStoreTest, FailingQueryManyMidwayAnswersItsErrorAndLeavesTheConnectionUsable) {
+  StoreOptions options;
+  options.pool_size = 1;
+  auto opened = postgres::PgStore::open(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  postgres::PgStore& store = **opened;
+  {
+    auto w = begin_write(store);
+    exec_ok(*w, "INSERT INTO t(id, name) VALUES (7, 'seven')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const std::string by_id = "SELECT name FROM t WHERE id = ? AND name <> 'failing-many'";
+  const std::string divide = "SELECT 10 / (? - 1) AS q";  // prepares; fails when run with 1
+  const std::vector<SqlValue> seven{std::int64_t{7}}, one{std::int64_t{1}}, three{std::int64_t{3}};
+  for (const std::string& bad : {std::string("SELECT * FROM no_such_table WHERE id = ?"), divide}) {
+    auto tx = begin_read(store);
+    const std::vector<Tx::Query> queries{{by_id, seven}, {bad, one}, {by_id, seven}};
+    auto answers = tx->query_many(queries);
+    ASSERT_FALSE(answers.ok()) << bad;
+    // A data exception is a validation error, as from query().
+    EXPECT_EQ(answers.error().code, bad == divide ? Errc::kValidation : Errc::kStorage);
+    EXPECT_NE(answers.error().message.find(bad == divide ? "division by zero" : "no_such_table"),
+              std::string::npos)
+        << answers.error().message;
+    auto after = tx->query(by_id, seven);
+    ASSERT_FALSE(after.ok());
+    EXPECT_NE(after.error().message.find("transaction aborted by an earlier error"),
+              std::string::npos)
+        << after.error().message;
+  }
+  // The next transaction on the same connection: both statements (the division prepared by
+  // the failed pipeline) run.
+  {
+    auto tx = begin_read(store);
+    const std::vector<Tx::Query> queries{{by_id, seven}, {divide, three}};
+    auto answers = tx->query_many(queries);
+    ASSERT_TRUE(answers.ok()) << answers.error().message;
+    EXPECT_EQ((*answers)[0].rows, (std::vector<std::vector<SqlValue>>{{std::string("seven")}}));
+    EXPECT_EQ((*answers)[1].rows, (std::vector<std::vector<SqlValue>>{{std::int64_t{5}}}));
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  // Refused before sending: nothing ran, the transaction goes on.
+  {
+    auto tx = begin_read(store);
+    const std::vector<SqlValue> no_params;
+    const std::vector<Tx::Query> queries{{by_id, seven}, {by_id, no_params}};
+    const auto before = store.round_trips();
+    auto answers = tx->query_many(queries);
+    ASSERT_FALSE(answers.ok());
+    EXPECT_EQ(answers.error().code, Errc::kInternal);
+    EXPECT_NE(answers.error().message.find("statement expects 1 parameters, got 0"),
+              std::string::npos)
+        << answers.error().message;
+    EXPECT_EQ(store.round_trips(), before);
+    EXPECT_EQ(query_ok(*tx, by_id, seven).rows.size(), 1u);
+    ASSERT_TRUE(tx->commit().ok());
+  }
+}
+
+// Tx::plan_once: the transaction's plan_cache_mode is force_generic_plan from the next
+// statement (its SET LOCAL goes in that statement's pipeline: no round trip of its own), so a
+// prepared statement runs its generic plan from its first execution on instead of a custom
+// plan per execution; plan_once(false) sets it back, and the next transaction has the default.
+TEST_F(PgStoreTest, PlanOnceRunsGenericPlansInThatTransactionWithoutARoundTrip) {
+  StoreOptions options;
+  options.pool_size = 1;
+  auto opened = postgres::PgStore::open(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  postgres::PgStore& store = **opened;
+  const std::string mode = "SELECT current_setting('plan_cache_mode') AS m";
+  const std::string by_id = "SELECT name FROM t WHERE id = ? AND name <> 'plan-once'";
+  const std::string plans =
+      "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE ?";
+  {
+    auto tx = begin_read(store);
+    tx->plan_once(true);
+    const auto before = store.round_trips();
+    EXPECT_EQ(query_ok(*tx, mode).rows[0][0], SqlValue(std::string("force_generic_plan")));
+    EXPECT_EQ(store.round_trips() - before, 1u) << "the SET went with the BEGIN and the query";
+    for (std::int64_t id = 1; id <= 3; ++id) query_ok(*tx, by_id, {id});
+    EXPECT_EQ(query_ok(*tx, plans, {std::string("%'plan-once'%")}).rows,
+              (std::vector<std::vector<SqlValue>>{{std::int64_t{3}, std::int64_t{0}}}));
+    tx->plan_once(false);
+    EXPECT_EQ(query_ok(*tx, mode).rows[0][0], SqlValue(std::string("auto")));
+    query_ok(*tx, by_id, {std::int64_t{4}});
+    EXPECT_EQ(query_ok(*tx, plans, {std::string("%'plan-once'%")}).rows,
+              (std::vector<std::vector<SqlValue>>{{std::int64_t{3}, std::int64_t{1}}}));
+    tx->plan_once(true);
+    ASSERT_TRUE(tx->commit().ok());  // a SET still due is simply not sent
+  }
+  auto tx = begin_read(store);
+  EXPECT_EQ(query_ok(*tx, mode).rows[0][0], SqlValue(std::string("auto")));
+}
+
 // A GET's routing shares one read transaction among the thread's reads (authentication and
 // the request): one BEGIN, one snapshot, one connection; a write or a failed statement ends it.
 TEST_F(PgStoreTest, ReadsOfASharingRoutingAreOneTransaction) {
