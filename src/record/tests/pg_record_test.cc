@@ -9,6 +9,7 @@
 #include "record/service.h"
 #include "record/tests/pg_test_db.h"
 #include "record/tests/record_fixtures.h"
+#include "storage/postgres/pg_store.h"
 
 namespace rapport::record {
 namespace {
@@ -165,6 +166,69 @@ TEST_F(PgRecordTest, EmptySearchFallsBackToSimilarTitles) {
   ASSERT_TRUE(exact.ok());
   EXPECT_FALSE(json::member(*exact, "fuzzy")->GetBool());
   EXPECT_EQ(json::member(*exact, "items")->GetArray().Size(), 1u);
+}
+
+// Search on PostgreSQL: the first statement of every searched entity (its first window, or
+// its keys' counts) goes in one pipeline, so a one-word search of two entities waits for one
+// round trip (it waited for one per entity), a two-word one for two; and its statements run
+// generic plans, planned once per connection (pg_prepared_statements of the store's only
+// connection), not a custom plan per execution.
+TEST_F(PgRecordTest, SearchSendsEveryEntitysFirstStatementTogetherAndPlansThemOnce) {
+  schema::Registry reg;
+  fixtures::add_users_and_teams(reg);
+  reg.add(schema::parse_entity(R"({"name":"account","title_field":"name","fields":[
+      {"name":"name","type":"text","required":true,"searchable":true}]})",
+                               "t")
+              .value());
+  reg.add(schema::parse_entity(R"({"name":"contact","title_field":"full_name","fields":[
+      {"name":"full_name","type":"text","required":true,"searchable":true}]})",
+                               "t")
+              .value());
+  storage::StoreOptions options;
+  options.pool_size = 1;
+  auto opened = storage::open_store(db->url(), options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto* pg = dynamic_cast<storage::postgres::PgStore*>(opened->get());
+  ASSERT_NE(pg, nullptr);
+  RecordService svc(*pg, reg, hooks, bus, clock, ids);
+  ASSERT_TRUE(svc.sync_schema().ok());
+  const auto acc = reg.get("account");
+  const auto con = reg.get("contact");
+  for (const char* name : {"Acme North", "Acme South", "Beta Works"})
+    ASSERT_TRUE(svc.create(admin, *acc, std::string(R"({"name":")") + name + "\"}").ok());
+  ASSERT_TRUE(svc.create(admin, *con, R"({"full_name":"Acme Person"})").ok());
+
+  const auto titles = [&](std::string_view q) {
+    auto body = svc.search(admin, q, "", 10);
+    EXPECT_TRUE(body.ok()) << body.error().message;
+    std::vector<std::string> out;
+    if (!body.ok()) return out;
+    auto doc = json::parse(*body);
+    for (const auto& item : json::member(*doc, "items")->GetArray())
+      out.push_back(std::string(json::member(item, "entity")->GetString()) + ":" +
+                    json::member(item, "title")->GetString());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto before = pg->round_trips();
+  EXPECT_EQ(titles("acme"), (std::vector<std::string>{"account:Acme North", "account:Acme South",
+                                                      "contact:Acme Person"}));
+  EXPECT_EQ(pg->round_trips() - before, 1u);
+  before = pg->round_trips();
+  EXPECT_EQ(titles("acme nor"), (std::vector<std::string>{"account:Acme North"}));
+  EXPECT_EQ(pg->round_trips() - before, 2u) << "the keys' counts together, then one window";
+
+  auto tx = pg->read().value();
+  const storage::SqlValue like[] = {std::string("%fts_match%")};
+  auto plans = tx->query(
+      "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE ?",
+      like);
+  ASSERT_TRUE(plans.ok()) << plans.error().message;
+  ASSERT_FALSE(plans->rows.empty());
+  for (const auto& r : plans->rows) {
+    EXPECT_GE(std::get<std::int64_t>(r[0]), 1);
+    EXPECT_EQ(std::get<std::int64_t>(r[1]), 0);
+  }
 }
 
 TEST_F(PgRecordTest, ListIndexesEndWithIdNullsFirstAndReplaceThoseOfEarlierVersions) {
