@@ -492,10 +492,9 @@ class PgConnection {
         RP_ASSIGN(it.translated, translate_sql(st.sql, &it.count));
       }
       if (it.count != static_cast<int>(st.params.size())) {
-        return make_error(Errc::kInternal, "statement expects " + std::to_string(it.count) +
-                                               " parameters, got " +
-                                               std::to_string(st.params.size()) + ": " +
-                                               std::string(st.sql));
+        return make_error(Errc::kInternal,
+                          "statement expects " + std::to_string(it.count) + " parameters, got " +
+                              std::to_string(st.params.size()) + ": " + std::string(st.sql));
       }
       it.text.resize(st.params.size());
       it.values.assign(st.params.size(), nullptr);
