@@ -1660,9 +1660,10 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     w.EndObject();
   };
   RP_ASSIGN(auto tx, store_.read());
-  // Every statement below reads the index in its order up to a LIMIT, or records by id: the
-  // same plan whatever the words, planned once per connection (PostgreSQL planned each
-  // execution for its values, which cost more than running it). Until the search returns.
+  // Every statement of the term-index search reads the index in its order up to a LIMIT, or
+  // records by id: the same plan whatever the words, planned once per connection (PostgreSQL
+  // planned each execution for its values, which cost more than running it). Until the
+  // "did you mean" fallback below or the end of the search.
   tx->plan_once(true);
   struct PlanOnce {
     storage::Tx& tx;
@@ -1992,6 +1993,9 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   // SQLite; false when nothing is similar either).
   bool fuzzy = false;
   if (total == 0 && query.size() >= kFuzzyMinQuery) {
+    // A similarity search's plan may depend on the query (pg_trgm's estimates): planned per
+    // execution, as before plan_once.
+    tx->plan_once(false);
     for (const Target& tg : targets) {
       const Field* t = fuzzy_title(*tg.e);
       if (!t || !tg.title_visible) continue;

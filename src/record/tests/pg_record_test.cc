@@ -172,7 +172,7 @@ TEST_F(PgRecordTest, EmptySearchFallsBackToSimilarTitles) {
 // its keys' counts) goes in one pipeline, so a one-word search of two entities waits for one
 // round trip (it waited for one per entity), a two-word one for two; and its statements run
 // generic plans, planned once per connection (pg_prepared_statements of the store's only
-// connection), not a custom plan per execution.
+// connection), not a custom plan per execution — except the "did you mean" fallback's.
 TEST_F(PgRecordTest, SearchSendsEveryEntitysFirstStatementTogetherAndPlansThemOnce) {
   schema::Registry reg;
   fixtures::add_users_and_teams(reg);
@@ -217,6 +217,10 @@ TEST_F(PgRecordTest, SearchSendsEveryEntitysFirstStatementTogetherAndPlansThemOn
   before = pg->round_trips();
   EXPECT_EQ(titles("acme nor"), (std::vector<std::string>{"account:Acme North"}));
   EXPECT_EQ(pg->round_trips() - before, 2u) << "the keys' counts together, then one window";
+  // The "did you mean" fallback's similarity statements are planned per execution, as before.
+  auto similar = json::parse(svc.search(admin, "Acmee Nortth", "", 10).value());
+  ASSERT_TRUE(similar.ok());
+  EXPECT_TRUE(json::member(*similar, "fuzzy")->GetBool());
 
   auto tx = pg->read().value();
   const storage::SqlValue like[] = {std::string("%fts_match%")};
@@ -228,6 +232,16 @@ TEST_F(PgRecordTest, SearchSendsEveryEntitysFirstStatementTogetherAndPlansThemOn
   for (const auto& r : plans->rows) {
     EXPECT_GE(std::get<std::int64_t>(r[0]), 1);
     EXPECT_EQ(std::get<std::int64_t>(r[1]), 0);
+  }
+  const storage::SqlValue fuzzy_like[] = {std::string("%fuzzy_score%")};
+  auto fuzzy_plans = tx->query(
+      "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE ?",
+      fuzzy_like);
+  ASSERT_TRUE(fuzzy_plans.ok()) << fuzzy_plans.error().message;
+  ASSERT_FALSE(fuzzy_plans->rows.empty());
+  for (const auto& r : fuzzy_plans->rows) {
+    EXPECT_EQ(std::get<std::int64_t>(r[0]), 0);
+    EXPECT_GE(std::get<std::int64_t>(r[1]), 1);
   }
 }
 
