@@ -164,6 +164,43 @@ TEST_F(SqliteStoreTest, EachRowShowsWhatQueryReturnsAndStopsWhenTold) {
 // A GET's reads (ReadRouting::share_reads) share one read transaction: one snapshot, one reader
 // taken from the pool (so nested reads need only one), until a write on the thread or a failed
 // statement; the routing's scope ends it.
+// Tx::query_many's default (SQLite): the queries in turn, each one's rows in the order asked,
+// also through a shared read; the first failure is the answer and the transaction goes on.
+TEST_F(SqliteStoreTest, QueryManyAnswersEachQueryInOrderAndFailsWithTheFirstError) {
+  {
+    auto w = begin_write(*store_);
+    exec_ok(*w, "CREATE TABLE q(id INTEGER PRIMARY KEY, name TEXT)");
+    exec_ok(*w, "INSERT INTO q VALUES (1, 'one'), (2, 'two')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const std::vector<SqlValue> one{std::int64_t{1}}, two{std::int64_t{2}};
+  const std::string by_id = "SELECT name FROM q WHERE id = ?";
+  ReadRouting routing;
+  routing.share_reads = true;
+  for (bool shared : {false, true}) {
+    std::optional<ScopedReadRouting> scope;
+    if (shared) scope.emplace(routing);
+    auto r = begin_read(*store_);
+    const std::vector<Tx::Query> queries{
+        {by_id, two}, {"SELECT count(*) FROM q", {}}, {by_id, one}};
+    auto answers = r->query_many(queries);
+    ASSERT_TRUE(answers.ok()) << answers.error().message;
+    ASSERT_EQ(answers->size(), 3u);
+    EXPECT_EQ((*answers)[0].rows, (std::vector<std::vector<SqlValue>>{{std::string("two")}}));
+    EXPECT_EQ((*answers)[1].rows, (std::vector<std::vector<SqlValue>>{{std::int64_t{2}}}));
+    EXPECT_EQ((*answers)[2].rows, (std::vector<std::vector<SqlValue>>{{std::string("one")}}));
+    const std::vector<Tx::Query> failing{{by_id, one}, {"SELECT * FROM no_such_table", {}}};
+    auto failed = r->query_many(failing);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_NE(failed.error().message.find("no_such_table"), std::string::npos)
+        << failed.error().message;
+    if (shared) continue;  // a failed statement ends the sharing (SharedReadsUse…)
+    auto after = r->query(by_id, one);
+    ASSERT_TRUE(after.ok()) << after.error().message;
+    EXPECT_EQ(after->rows.size(), 1u);
+  }
+}
+
 TEST_F(SqliteStoreTest, SharedReadsUseOneSnapshotUntilAWriteOrAFailure) {
   StoreOptions options;
   options.readers = 1;  // nested reads would wait for a second reader without sharing
