@@ -217,6 +217,141 @@ void RecordJson::append(std::string& out, std::span<const SqlView> row) const {
   out.push_back('}');
 }
 
+CachedRecord RecordJson::whole(std::span<const SqlView> row, std::int64_t version) const {
+  CachedRecord r;
+  r.version = version;
+  r.start.reserve(parts_.size() + 1);
+  r.text.reserve(1024);
+  for (const Part& p : parts_) {
+    if (!r.start.empty()) r.text.push_back(',');
+    r.start.push_back(static_cast<std::uint32_t>(r.text.size()));
+    r.text.append(p.key);
+    append_value(r.text, *p.field, row, p.col);
+  }
+  r.start.push_back(static_cast<std::uint32_t>(r.text.size() + 1));
+  if (row[internal_col_].index() != 0) {
+    r.tail.append("\"deleted_at\":");
+    append_text(r.tail, row[internal_col_], true);
+  }
+  if (row[internal_col_ + 1].index() != 0) {
+    if (!r.tail.empty()) r.tail.push_back(',');
+    r.tail.append("\"merged_into\":\"");
+    append_int(r.tail, view_int(row[internal_col_ + 1]));
+    r.tail.push_back('"');
+  }
+  r.text.shrink_to_fit();
+  return r;
+}
+
+CachedRecordJson::CachedRecordJson(const std::vector<char>& shown) {
+  for (std::uint32_t i = 0; i < shown.size(); ++i) {
+    if (!shown[i]) continue;
+    if (!runs_.empty() && runs_.back().second + 1 == i)
+      runs_.back().second = i;
+    else
+      runs_.emplace_back(i, i);
+  }
+}
+
+void CachedRecordJson::append(std::string& out, const CachedRecord& r) const {
+  out.push_back('{');
+  bool any = false;
+  for (const auto& [first, last] : runs_) {
+    if (any) out.push_back(',');
+    any = true;
+    const std::uint32_t from = r.start[first];
+    out.append(r.text, from, r.start[last + 1] - 1 - from);
+  }
+  if (!r.tail.empty()) {
+    if (any) out.push_back(',');
+    out.append(r.tail);
+  }
+  out.push_back('}');
+}
+
+RowJsonCache::RowJsonCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+std::uint32_t RowJsonCache::slot(std::string_view name) {
+  std::lock_guard lock(slots_mu_);
+  for (std::uint32_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i] == name) return i;
+  slots_.emplace_back(name);
+  return static_cast<std::uint32_t>(slots_.size() - 1);
+}
+
+std::shared_ptr<const CachedRecord> RowJsonCache::find(std::uint32_t slot, std::int64_t id,
+                                                       std::int64_t version, std::size_t fields) {
+  const Key key{slot, id};
+  Shard& s = shard(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.index.find(key);
+  if (it == s.index.end() || it->second->record->version != version ||
+      it->second->record->fields() != fields) {
+    ++s.misses;
+    return nullptr;
+  }
+  ++s.hits;
+  s.lru.splice(s.lru.begin(), s.lru, it->second);
+  return it->second->record;
+}
+
+void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<const CachedRecord> r) {
+  if (max_bytes_ == 0) return;
+  const Key key{slot, id};
+  // The text, offsets and tail, the record and the list node, and the index entry.
+  const std::size_t bytes = r->text.capacity() + r->tail.capacity() +
+                            r->start.capacity() * sizeof(std::uint32_t) + sizeof(CachedRecord) +
+                            sizeof(Node) + 64;
+  Shard& s = shard(key);
+  const std::size_t budget = max_bytes_ / kShards;
+  if (bytes > budget) return;
+  std::lock_guard lock(s.mu);
+  auto it = s.index.find(key);
+  if (it != s.index.end()) {
+    // A reader of an older snapshot does not push out the later version another one cached.
+    if (it->second->record->version > r->version && it->second->record->fields() >= r->fields())
+      return;
+    s.bytes -= it->second->bytes;
+    s.lru.erase(it->second);
+    s.index.erase(it);
+  }
+  while (s.bytes + bytes > budget && !s.lru.empty()) {
+    s.bytes -= s.lru.back().bytes;
+    s.index.erase(s.lru.back().key);
+    s.lru.pop_back();
+  }
+  s.lru.push_front(Node{key, std::move(r), bytes});
+  s.index.emplace(key, s.lru.begin());
+  s.bytes += bytes;
+}
+
+std::size_t RowJsonCache::bytes() const {
+  std::size_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.bytes;
+  }
+  return n;
+}
+
+std::uint64_t RowJsonCache::hits() const {
+  std::uint64_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.hits;
+  }
+  return n;
+}
+
+std::uint64_t RowJsonCache::misses() const {
+  std::uint64_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.misses;
+  }
+  return n;
+}
+
 void write_record(json::Writer& w, const schema::Entity& e, const std::vector<char>& shown,
                   const std::vector<storage::SqlValue>& row) {
   w.StartObject();

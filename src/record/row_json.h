@@ -6,9 +6,14 @@
 // columns are read at all.
 #pragma once
 
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/json.h"
@@ -27,6 +32,19 @@ void append_json_string(std::string& out, std::string_view s);
 void write_record(json::Writer& w, const schema::Entity& e, const std::vector<char>& shown,
                   const std::vector<storage::SqlValue>& row);
 
+// The text of one record with every field, as RecordJson writes each field, kept in RowJsonCache
+// so that a list page copies it instead of reading the record's columns and writing them again.
+// `text` is every field's `"name":value` in field order, separated by commas: field i is
+// text[start[i], start[i + 1] - 1). `tail` is its deleted_at / merged_into members ("" when
+// neither is set).
+struct CachedRecord {
+  std::int64_t version = 0;
+  std::string text;
+  std::vector<std::uint32_t> start;  // one per field, then text.size() + 1
+  std::string tail;
+  std::size_t fields() const { return start.empty() ? 0 : start.size() - 1; }
+};
+
 class RecordJson {
  public:
   // `shown`: one flag per field of `e` (shown_fields), fixed for the page.
@@ -34,6 +52,9 @@ class RecordJson {
   // Appends the record of `row` (a select_list row): its shown fields, then deleted_at and
   // merged_into when set.
   void append(std::string& out, std::span<const storage::SqlView> row) const;
+  // The record of `row` with every field of the entity, for RowJsonCache; `this` must show every
+  // field (constructed with `shown` all set).
+  CachedRecord whole(std::span<const storage::SqlView> row, std::int64_t version) const;
 
  private:
   struct Part {
@@ -43,6 +64,75 @@ class RecordJson {
   };
   std::vector<Part> parts_;
   size_t internal_col_;  // deleted_at; merged_into after it
+};
+
+// Writes a cached record (CachedRecord) with only the fields a page shows, byte for byte what
+// RecordJson with the same `shown` writes from the record's row: each run of consecutive shown
+// fields is one copy, the hidden fields' text is never copied.
+class CachedRecordJson {
+ public:
+  explicit CachedRecordJson(const std::vector<char>& shown);
+  // `r` must have as many fields as `shown` has flags.
+  void append(std::string& out, const CachedRecord& r) const;
+
+ private:
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> runs_;  // [first, last] shown fields
+};
+
+// Records' JSON text (CachedRecord) by entity and id, with the version it was written from: a
+// list page reads only the ids and versions of its rows and copies the text of those whose
+// version it holds. Every write of a record raises its version (update, delete, restore, merge,
+// bulk upsert), so a changed record is never served from here; a record cached with fewer
+// fields than its entity now has (a custom field added since) is not served either. Bounded by
+// bytes, least recently used first out; 16 shards with a mutex each. Thread-safe.
+class RowJsonCache {
+ public:
+  explicit RowJsonCache(std::size_t max_bytes);
+  bool enabled() const { return max_bytes_ > 0; }
+  // A small number standing for the entity `name` in this cache (once per page).
+  std::uint32_t slot(std::string_view name);
+  // The record `id` of the entity `slot` when cached at `version` with `fields` fields.
+  std::shared_ptr<const CachedRecord> find(std::uint32_t slot, std::int64_t id,
+                                           std::int64_t version, std::size_t fields);
+  // Keeps `r` for the record `id`, unless a later version of it is kept already.
+  void put(std::uint32_t slot, std::int64_t id, std::shared_ptr<const CachedRecord> r);
+  // Bytes held (text, offsets and bookkeeping), hits and misses of find() so far.
+  std::size_t bytes() const;
+  std::uint64_t hits() const;
+  std::uint64_t misses() const;
+
+ private:
+  struct Key {
+    std::uint32_t slot;
+    std::int64_t id;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      std::uint64_t h = (static_cast<std::uint64_t>(k.id) ^ (std::uint64_t{k.slot} << 56)) *
+                        0x9E3779B97F4A7C15ULL;
+      return static_cast<std::size_t>(h ^ (h >> 32));
+    }
+  };
+  struct Node {
+    Key key;
+    std::shared_ptr<const CachedRecord> record;
+    std::size_t bytes;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::list<Node> lru;  // most recently used first
+    std::unordered_map<Key, std::list<Node>::iterator, KeyHash> index;
+    std::size_t bytes = 0;
+    std::uint64_t hits = 0, misses = 0;
+  };
+  static constexpr std::size_t kShards = 16;
+  Shard& shard(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
+
+  std::size_t max_bytes_;
+  std::mutex slots_mu_;
+  std::vector<std::string> slots_;  // guarded by slots_mu_
+  Shard shards_[kShards];
 };
 
 }  // namespace rapport::record

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/parallel.h"
@@ -1433,9 +1434,100 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
   // a scope read whole, most do not).
   where += lp.deleted ? " AND deleted_at IS NOT NULL" : " AND deleted_at IS NULL";
   params.emplace_back(static_cast<std::int64_t>(lp.limit) + 1);
-  return ListStatement{"SELECT " + select_list(e) + " FROM " + from + " WHERE " + where +
-                           " ORDER BY " + order_by(keys) + " LIMIT ?",
-                       std::move(params), std::move(keys)};
+  std::string rest =
+      " FROM " + from + " WHERE " + where + " ORDER BY " + order_by(keys) + " LIMIT ?";
+  return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(params),
+                       std::move(keys)};
+}
+
+namespace {
+std::int64_t int_of(const SqlView& v) {
+  const auto* i = std::get_if<std::int64_t>(&v);
+  return i ? *i : 0;
+}
+}  // namespace
+
+// A page from the record text cache (list_cache_): the statement's rows are read first with only
+// their id, version and sort keys — the same rows in the same order, but no other column is
+// decoded — and the records cached at those versions are copied; the others are read by id in
+// one statement (of the same snapshot), written whole, cached, and copied. Only the `shown`
+// fields' text is copied (CachedRecordJson). Appends the records to `out`; the next page's
+// cursor, if any.
+Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, const ListParams& lp,
+                                                              const ListStatement& st,
+                                                              const std::vector<char>& shown,
+                                                              storage::Tx& tx, std::string& out) {
+  const auto& keys = st.keys;
+  std::string sql = "SELECT \"id\", \"version\"";
+  for (const auto& k : keys) sql += ", " + quote(k.field->name);
+  sql += st.from;
+  struct Listed {
+    std::int64_t id, version;
+    std::shared_ptr<const CachedRecord> record;
+  };
+  std::vector<Listed> listed;
+  listed.reserve(static_cast<size_t>(lp.limit));
+  std::optional<std::string> next;
+  std::string last_cursor;
+  RP_TRY(tx.each_row(sql, st.params, [&](std::span<const SqlView> row) {
+    if (static_cast<int>(listed.size()) == lp.limit) {
+      next = std::move(last_cursor);
+      return false;
+    }
+    listed.push_back({int_of(row[0]), int_of(row[1]), nullptr});
+    if (static_cast<int>(listed.size()) == lp.limit) {
+      std::vector<SqlValue> values;
+      for (size_t k = 0; k < keys.size(); ++k) values.push_back(storage::value_of(row[2 + k]));
+      last_cursor = encode_cursor(values);
+    }
+    return true;
+  }));
+  const std::uint32_t slot = list_cache_.slot(e.name);
+  std::vector<SqlValue> missing;
+  for (auto& r : listed) {
+    r.record = list_cache_.find(slot, r.id, r.version, e.fields.size());
+    if (!r.record) missing.emplace_back(r.id);
+  }
+  if (!missing.empty()) {
+    // As many placeholders as the next power of two (the last id repeated), so that a few
+    // statement texts serve every count.
+    size_t placeholders = 1;
+    while (placeholders < missing.size()) placeholders *= 2;
+    std::string in = "(?";
+    for (size_t i = 1; i < placeholders; ++i) in += ",?";
+    in += ")";
+    missing.resize(placeholders, missing.back());
+    const RecordJson every(e, std::vector<char>(e.fields.size(), 1));
+    const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
+    std::unordered_map<std::int64_t, std::shared_ptr<const CachedRecord>> read;
+    RP_TRY(tx.each_row(
+        "SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE \"id\" IN " + in, missing,
+        [&](std::span<const SqlView> row) {
+          auto rec =
+              std::make_shared<const CachedRecord>(every.whole(row, int_of(row[version_col])));
+          list_cache_.put(slot, int_of(row[id_col]), rec);
+          read.emplace(int_of(row[id_col]), std::move(rec));
+          return true;
+        }));
+    for (auto& r : listed) {
+      if (r.record) continue;
+      auto it = read.find(r.id);
+      // Records are never removed (deletes only mark them) and both statements read one
+      // snapshot: a listed record is always there.
+      if (it == read.end())
+        return make_error(Errc::kInternal, e.name + " " + std::to_string(r.id) +
+                                               " was listed but could not be read");
+      r.record = it->second;
+    }
+  }
+  const CachedRecordJson writer(shown);
+  bool first = true;
+  for (const auto& r : listed) {
+    if (!first) out.push_back(',');
+    first = false;
+    writer.append(out, *r.record);
+  }
+  return next;
 }
 
 Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
@@ -1450,7 +1542,8 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   // (Tx::each_row: on SQLite its own buffers, nothing copied per row), only the shown fields'
   // columns read (RecordJson), into one string sized for the page up front (a row of a wide
   // entity is one to two kilobytes of JSON).
-  const RecordJson record_json(e, shown_fields(e, p, &only));
+  const std::vector<char> shown = shown_fields(e, p, &only);
+  const RecordJson record_json(e, shown);
   std::string out;
   out.reserve(64 + static_cast<size_t>(lp.limit) * 1536);
   out.append("{\"items\":[");
@@ -1510,6 +1603,8 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       next = std::move(after_read);
     else if (more && !kept.empty())
       next = cursor_of_row(kept.back());
+  } else if (list_cache_.enabled()) {
+    RP_ASSIGN(next, cached_page(e, lp, st, shown, *tx, out));
   } else {
     // The statement reads limit + 1 rows: the last one only tells that there is a next page,
     // whose cursor is the previous row's sort key.

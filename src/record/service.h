@@ -21,6 +21,7 @@
 #include "record/dedupe.h"
 #include "record/events.h"
 #include "record/query.h"
+#include "record/row_json.h"
 #include "record/small_document.h"
 #include "schema/schema.h"
 #include "storage/store.h"
@@ -95,7 +96,8 @@ struct ListParams {
 // The SELECT a list runs (the caller may run EXPLAIN on it): SQL, its parameters (the page
 // size + 1 last) and the sort keys (id last).
 struct ListStatement {
-  std::string sql;
+  std::string sql;   // "SELECT " + select_list + from
+  std::string from;  // " FROM …" to the end (another column list before it reads the same rows)
   std::vector<storage::SqlValue> params;
   std::vector<SortKey> keys;
 };
@@ -115,6 +117,8 @@ struct RecordOptions {
   // the term index, and finish_deferred_search_index() sorts them into it once at the end. Until
   // then the staged records are not found by search.
   bool defer_search_index = false;
+  // Bytes of list pages' record text kept by id and version (RowJsonCache); 0: none.
+  std::size_t list_cache_bytes = std::size_t{32} << 20;
 };
 
 // One record carrying a looked-up phone number, as the caller may see it.
@@ -165,7 +169,8 @@ class RecordService {
         events_(events),
         clock_(clock),
         ids_(ids),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        list_cache_(options_.list_cache_bytes) {}
 
   // Tables this layer owns (audit, idempotency, custom fields, phone index).
   static std::vector<storage::Migration> migrations();
@@ -217,6 +222,8 @@ class RecordService {
   Result<std::vector<std::int64_t>> counts(const access::Principal& p, const schema::Entity& e,
                                            std::string_view filter,
                                            std::span<const std::string> narrower);
+  // The record text list pages copy by id and version (see list()).
+  const RowJsonCache& list_cache() const { return list_cache_; }
   // As counts() with the filter "`field` = `id`" (`field` a reference: the per-record filter of the
   // phone pop's open items), compiled once per role, entity and field (not per id): the id is
   // bound in place of the kept filter's one parameter.
@@ -416,6 +423,11 @@ class RecordService {
                std::int64_t id, std::string_view action, const std::string& changes_json,
                const std::string& at);
   void publish(const schema::Entity& e, Event ev);
+  // A list page's records through list_cache_ (see the .cc); the next page's cursor.
+  Result<std::optional<std::string>> cached_page(const schema::Entity& e, const ListParams& lp,
+                                                 const ListStatement& st,
+                                                 const std::vector<char>& shown, storage::Tx& tx,
+                                                 std::string& out);
   // After a bulk write: the entity's after_commit hooks see every record's event, subscribers
   // (WebSocket clients) the one summary event.
   void publish_summary(const schema::Entity& e, std::vector<Event> records, const Event& summary);
@@ -450,6 +462,7 @@ class RecordService {
   mutable std::mutex compiled_mu_;
   std::map<std::string, CompiledFilter, std::less<>> compiled_;  // guarded by compiled_mu_
   std::size_t filters_compiled_ = 0;                             // guarded by compiled_mu_
+  RowJsonCache list_cache_;
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.
