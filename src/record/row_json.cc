@@ -285,8 +285,7 @@ std::shared_ptr<const CachedRecord> RowJsonCache::find(std::uint32_t slot, std::
   Shard& s = shard(key);
   std::lock_guard lock(s.mu);
   auto it = s.index.find(key);
-  if (it == s.index.end() || it->second->record->version != version ||
-      it->second->record->fields() != fields) {
+  if (it == s.index.end() || it->second->version != version || it->second->fields != fields) {
     ++s.misses;
     return nullptr;
   }
@@ -309,8 +308,7 @@ void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<cons
   auto it = s.index.find(key);
   if (it != s.index.end()) {
     // A reader of an older snapshot does not push out the later version another one cached.
-    if (it->second->record->version > r->version && it->second->record->fields() >= r->fields())
-      return;
+    if (it->second->version > r->version && it->second->fields >= r->fields()) return;
     s.bytes -= it->second->bytes;
     s.lru.erase(it->second);
     s.index.erase(it);
@@ -320,7 +318,9 @@ void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<cons
     s.index.erase(s.lru.back().key);
     s.lru.pop_back();
   }
-  s.lru.push_front(Node{key, std::move(r), bytes});
+  const std::int64_t version = r->version;
+  const std::size_t fields = r->fields();
+  s.lru.push_front(Node{key, version, fields, std::move(r), bytes});
   s.index.emplace(key, s.lru.begin());
   s.bytes += bytes;
 }

@@ -116,6 +116,8 @@ class RowJsonCache {
   };
   struct Node {
     Key key;
+    std::int64_t version;  // the record's, here so that a lookup need not read the record
+    std::size_t fields;
     std::shared_ptr<const CachedRecord> record;
     std::size_t bytes;
   };

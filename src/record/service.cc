@@ -1538,12 +1538,14 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   for (const auto& f : only)
     if (!e.field(f))
       return make_error(Errc::kUnknownField, e.name + " has no field " + f, "fields");
-  // The page is written straight from the rows' columns as the store hands them over
-  // (Tx::each_row: on SQLite its own buffers, nothing copied per row), only the shown fields'
-  // columns read (RecordJson), into one string sized for the page up front (a row of a wide
+  // The page is copied from the records' cached text (cached_page, list_cache_), or, with the
+  // cache off and for `q` rechecked against the visible fields, written straight from the rows'
+  // columns as the store hands them over (Tx::each_row: on SQLite its own buffers, nothing
+  // copied per row; RecordJson), into one string sized for the page up front (a row of a wide
   // entity is one to two kilobytes of JSON).
   const std::vector<char> shown = shown_fields(e, p, &only);
-  const RecordJson record_json(e, shown);
+  // Built only for pages not written from list_cache_ (its keys are escaped once per page).
+  std::optional<RecordJson> record_json;
   std::string out;
   out.reserve(64 + static_cast<size_t>(lp.limit) * 1536);
   out.append("{\"items\":[");
@@ -1551,7 +1553,8 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
   const auto add = [&](std::span<const SqlView> row) {
     if (!first) out.push_back(',');
     first = false;
-    record_json.append(out, row);
+    if (!record_json) record_json.emplace(e, shown);
+    record_json->append(out, row);
   };
   const auto cursor_of = [&](std::span<const SqlView> row) {
     std::vector<SqlValue> values;

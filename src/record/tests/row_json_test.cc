@@ -164,5 +164,105 @@ TEST_F(RowJsonTest, StringsAreEscapedAsRapidjsonEscapesThem) {
   EXPECT_EQ(empty, "\"\"");
 }
 
+std::vector<storage::SqlView> view_of_row(const std::vector<SqlValue>& row) {
+  std::vector<storage::SqlView> view;
+  for (const auto& v : row) view.push_back(storage::view_of(v));
+  return view;
+}
+
+// The cached text of a record (every field), copied with a page's shown fields, is what
+// RecordJson writes from the row for those fields: every field hidden in turn, every other one,
+// none, all; live, deleted and merged records, NULLs. A hidden field's text is never copied.
+TEST_F(RowJsonTest, CachedTextWithTheShownFieldsIsWhatRecordJsonWrites) {
+  const std::vector<char> all(e.fields.size(), 1);
+  const RecordJson every(e, all);
+  std::vector<std::vector<char>> patterns{all, std::vector<char>(e.fields.size(), 0)};
+  for (size_t hidden = 0; hidden < e.fields.size(); ++hidden) {
+    patterns.push_back(all);
+    patterns.back()[hidden] = 0;
+    std::vector<char> only(e.fields.size(), 0);
+    only[hidden] = 1;
+    patterns.push_back(only);
+  }
+  for (int parity : {0, 1}) {
+    std::vector<char> alternate(e.fields.size());
+    for (size_t i = 0; i < alternate.size(); ++i)
+      alternate[i] = (i % 2) == static_cast<size_t>(parity);
+    patterns.push_back(alternate);
+  }
+  for (bool nulls : {false, true})
+    for (bool deleted : {false, true}) {
+      const auto row = row_of(e, nulls, deleted);
+      const auto view = view_of_row(row);
+      const CachedRecord cached = every.whole(view, 7);
+      EXPECT_EQ(cached.version, 7);
+      EXPECT_EQ(cached.fields(), e.fields.size());
+      for (const auto& shown : patterns) {
+        std::string text;
+        CachedRecordJson(shown).append(text, cached);
+        EXPECT_EQ(text, with_record_json(e, shown, row))
+            << "nulls " << nulls << " deleted " << deleted;
+        if (nulls) continue;
+        for (size_t i = 0; i < e.fields.size(); ++i)
+          if (!shown[i] && e.fields[i].type != FieldType::kBoolean &&
+              e.fields[i].type != FieldType::kDecimal && e.fields[i].type != FieldType::kInteger &&
+              e.fields[i].type != FieldType::kReference && e.fields[i].type != FieldType::kMoney)
+            EXPECT_EQ(text.find("v" + std::to_string(i) + "_"), std::string::npos)
+                << e.fields[i].name << ": " << text;
+      }
+    }
+}
+
+std::shared_ptr<const CachedRecord> record_at(std::int64_t version, size_t fields, size_t size) {
+  auto r = std::make_shared<CachedRecord>();
+  r->version = version;
+  r->text.assign(size, 'x');
+  for (size_t i = 0; i < fields; ++i) r->start.push_back(static_cast<std::uint32_t>(i));
+  r->start.push_back(static_cast<std::uint32_t>(size + 1));
+  return r;
+}
+
+// The cache answers a record only at the version and field count it was written with, keeps a
+// later version against an earlier one, tells entities apart, and stays within its bytes,
+// the least recently used out first.
+TEST(RowJsonCacheTest, ARecordIsFoundOnlyAtItsVersionAndTheCacheStaysWithinItsBytes) {
+  RowJsonCache cache(std::size_t{16} << 20);
+  ASSERT_TRUE(cache.enabled());
+  const auto accounts = cache.slot("account"), contacts = cache.slot("contact");
+  EXPECT_NE(accounts, contacts);
+  EXPECT_EQ(cache.slot("account"), accounts);
+  cache.put(accounts, 1, record_at(3, 5, 100));
+  EXPECT_NE(cache.find(accounts, 1, 3, 5), nullptr);
+  EXPECT_EQ(cache.find(accounts, 1, 4, 5), nullptr);  // changed since
+  EXPECT_EQ(cache.find(accounts, 1, 2, 5), nullptr);
+  EXPECT_EQ(cache.find(accounts, 1, 3, 6), nullptr);  // a field added since
+  EXPECT_EQ(cache.find(contacts, 1, 3, 5), nullptr);  // another entity's record 1
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ(cache.misses(), 4u);
+  cache.put(accounts, 1, record_at(4, 5, 100));
+  EXPECT_NE(cache.find(accounts, 1, 4, 5), nullptr);
+  cache.put(accounts, 1, record_at(3, 5, 100));  // a reader of an older snapshot
+  EXPECT_NE(cache.find(accounts, 1, 4, 5), nullptr);
+  EXPECT_EQ(cache.find(accounts, 1, 3, 5), nullptr);
+
+  // 1 MiB: far fewer than 4,000 records of 1 KiB fit; the newest stay, the oldest go.
+  RowJsonCache small(std::size_t{1} << 20);
+  const auto s = small.slot("account");
+  for (std::int64_t id = 1; id <= 4000; ++id) {
+    small.put(s, id, record_at(1, 5, 1024));
+    ASSERT_LE(small.bytes(), std::size_t{1} << 20);
+  }
+  EXPECT_EQ(small.find(s, 1, 1, 5), nullptr);
+  int kept = 0;
+  for (std::int64_t id = 3901; id <= 4000; ++id) kept += small.find(s, id, 1, 5) != nullptr;
+  EXPECT_GE(kept, 90);  // per shard, so not exactly the last ones
+
+  RowJsonCache off(0);
+  EXPECT_FALSE(off.enabled());
+  off.put(off.slot("account"), 1, record_at(1, 5, 10));
+  EXPECT_EQ(off.find(0, 1, 1, 5), nullptr);
+  EXPECT_EQ(off.bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace rapport::record

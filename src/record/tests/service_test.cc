@@ -702,5 +702,130 @@ TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
             (std::vector<std::int64_t>{id}));
 }
 
+// The ids and texts of a list page's items.
+std::vector<std::string> item_texts(const std::string& page) {
+  auto doc = json::parse(page);
+  std::vector<std::string> out;
+  for (const auto& item : (*json::member(*doc, "items")).GetArray()) {
+    json::Buffer buf;
+    json::Writer w(buf);
+    item.Accept(w);
+    out.emplace_back(buf.GetString(), buf.GetSize());
+  }
+  return out;
+}
+
+// List pages copy their records' text from the service's cache by id and version: a second
+// page of the same records is all hits; a record changed since (update, delete, restore) is
+// read again at once, never served at its old version; and every page is the text a service
+// without the cache writes from the rows.
+TEST_F(ServiceTest, ListPagesAreCopiedFromTheRecordTextCacheAndShowEveryChangeAtOnce) {
+  RecordOptions no_cache;
+  no_cache.list_cache_bytes = 0;
+  RecordService uncached(*store, registry, hooks, bus, clock, ids, no_cache);
+  EXPECT_FALSE(uncached.list_cache().enabled());
+  const auto a =
+      id_of(*account, R"({"name":"Alpha","code":"A1","limit":{"amount":5,"currency":"CNY"}})");
+  const auto b = id_of(*account, R"({"name":"Beta","code":"B1"})");
+  const auto c = id_of(*account, R"({"name":"Gamma \"quoted\" 上海","code":"C1"})");
+  ASSERT_TRUE(a && b && c);
+  ListParams lp;
+  lp.sort = "name";
+  const auto& cache = service->list_cache();
+  auto same_as_uncached = [&](const ListParams& params) {
+    auto mine = service->list(admin, *account, params);
+    auto theirs = uncached.list(admin, *account, params);
+    EXPECT_TRUE(mine.ok() && theirs.ok());
+    EXPECT_EQ(mine.value(), theirs.value());
+    return mine.value();
+  };
+  const std::string first = same_as_uncached(lp);
+  EXPECT_EQ(cache.hits(), 0u);
+  EXPECT_EQ(cache.misses(), 3u);
+  EXPECT_EQ(same_as_uncached(lp), first);
+  EXPECT_EQ(cache.hits(), 3u);  // every record copied from the cache
+  EXPECT_GT(cache.bytes(), 0u);
+
+  ASSERT_TRUE(service->update(admin, *account, b, R"({"name":"Beta Two"})").ok());
+  std::string page = same_as_uncached(lp);
+  EXPECT_NE(page.find("Beta Two"), std::string::npos);
+  EXPECT_EQ(page.find("\"Beta\""), std::string::npos);
+  EXPECT_EQ(cache.hits(), 5u);  // Alpha and Gamma; Beta read again
+  EXPECT_EQ(cache.misses(), 4u);
+
+  ASSERT_TRUE(service->remove(admin, *account, c).ok());
+  page = same_as_uncached(lp);
+  EXPECT_EQ(page.find("Gamma"), std::string::npos);
+  ListParams bin = lp;
+  bin.deleted = true;
+  page = same_as_uncached(bin);
+  EXPECT_NE(page.find("Gamma"), std::string::npos);
+  EXPECT_NE(page.find("\"deleted_at\""), std::string::npos);
+  ASSERT_TRUE(service->restore(admin, *account, c).ok());
+  page = same_as_uncached(lp);
+  EXPECT_NE(page.find("Gamma"), std::string::npos);
+  EXPECT_EQ(page.find("\"deleted_at\""), std::string::npos);
+
+  // Pages by cursor, one record each, are the uncached ones too, and so is the cursor.
+  ListParams one = lp;
+  one.limit = 1;
+  for (int i = 0; i < 3; ++i) {
+    const std::string p1 = same_as_uncached(one);
+    auto doc = json::parse(p1);
+    const json::Value* next = json::member(*doc, "next_cursor");
+    if (next->IsNull()) break;
+    one.cursor = next->GetString();
+  }
+}
+
+// A field the caller may not see is never in a page, even when the record's text was cached
+// with it (by an administrator's page): the cache keeps every field and a page copies only the
+// shown ones.
+TEST_F(ServiceTest, AHiddenFieldNeverLeaksFromTheRecordTextCache) {
+  RecordOptions no_cache;
+  no_cache.list_cache_bytes = 0;
+  RecordService uncached(*store, registry, hooks, bus, clock, ids, no_cache);
+  ASSERT_TRUE(id_of(*account, R"({"name":"Secretname One","code":"SECRETCODE1"})"));
+  ASSERT_TRUE(id_of(*account, R"({"name":"Secretname Two","code":"SECRETCODE2"})"));
+  ASSERT_NE(service->list(admin, *account, {}).value().find("SECRETCODE1"), std::string::npos);
+  const auto hits = service->list_cache().hits();
+
+  auto role = std::make_shared<access::Role>();
+  role->entities["account"].read = access::Scope::kAll;
+  role->fields["account.code"] = access::FieldAccess::kHidden;
+  access::Principal masked;
+  masked.role = role;
+  masked.user_id = 77;
+  const std::string page = service->list(masked, *account, {}).value();
+  EXPECT_EQ(service->list_cache().hits(), hits + 2);  // from the administrator's cached text
+  EXPECT_EQ(page, uncached.list(masked, *account, {}).value());
+  EXPECT_EQ(page.find("SECRETCODE"), std::string::npos) << page;
+  EXPECT_EQ(page.find("\"code\""), std::string::npos) << page;
+  EXPECT_NE(page.find("Secretname One"), std::string::npos);
+  for (const auto& item : item_texts(page)) EXPECT_EQ(item.find("code"), std::string::npos);
+
+  // Only the fields asked for (and never a hidden one among them).
+  ListParams only;
+  only.fields = "name,code";
+  const std::string some = service->list(masked, *account, only).value();
+  EXPECT_EQ(some, uncached.list(masked, *account, only).value());
+  EXPECT_EQ(some.find("SECRETCODE"), std::string::npos) << some;
+  EXPECT_EQ(some.find("\"kind\""), std::string::npos) << some;
+}
+
+// A record cached before a custom field was added is not served without that field: the
+// entry's field count no longer matches the entity's.
+TEST_F(ServiceTest, ARecordCachedBeforeACustomFieldIsWrittenAgainWithIt) {
+  ASSERT_TRUE(id_of(*account, R"({"name":"Alpha"})"));
+  ASSERT_EQ(service->list(admin, *account, {}).value().find("wechat_id"), std::string::npos);
+  ASSERT_TRUE(
+      service->add_custom_field(admin, "account", R"({"name":"wechat_id","type":"text"})").ok());
+  account = registry.get("account");
+  const auto misses = service->list_cache().misses();
+  const std::string page = service->list(admin, *account, {}).value();
+  EXPECT_NE(page.find("\"wechat_id\":null"), std::string::npos) << page;
+  EXPECT_EQ(service->list_cache().misses(), misses + 1);
+}
+
 }  // namespace
 }  // namespace rapport::record
