@@ -56,6 +56,7 @@ constexpr const char* kConfigExample =
 # database-replica = ["postgresql://rapport@db2/rapport", "postgresql://rapport@db3/rapport"]
 # scan-every = "24h"                               # background duplicate scan; "0" is off
 # auth-cache = "5s"                                # how long a credential's user is cached; "0" is off
+# list-cache-mib = 32                              # list pages' record text by id and version; 0 is off
 
 [demo]
 # accounts = 1000
@@ -245,6 +246,11 @@ int main(int argc, char** argv) {
       ->add_option("--pool-size", store_options.pool_size,
                    "PostgreSQL connections per server (primary and each replica; default 8)")
       ->check(CLI::Range(1, 1000));
+  serve_cmd
+      ->add_option_function<std::size_t>(
+          "--list-cache-mib", [](std::size_t mib) { record_options.list_cache_bytes = mib << 20; },
+          "MiB of list pages' record text kept by id and version (default 32; 0: none)")
+      ->check(CLI::Range(0, 65536));
   serve_cmd
       ->add_option("--max-connections", opts.max_connections,
                    "open connections at most; a new one beyond is answered 503 (default 10000)")
