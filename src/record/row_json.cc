@@ -271,7 +271,19 @@ void CachedRecordJson::append(std::string& out, const CachedRecord& r) const {
 
 RowJsonCache::RowJsonCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
-std::uint32_t RowJsonCache::slot(std::string_view name) {
+void RowJsonCache::count_page(std::uint32_t slot, std::size_t hits, std::size_t misses) {
+  if (slot >= kMaxSlots || hits + misses == 0) return;
+  const auto sample = static_cast<std::int64_t>(misses * 1000 / (hits + misses));
+  const auto old = static_cast<std::int64_t>(miss_permille_[slot].load(std::memory_order_relaxed));
+  miss_permille_[slot].store(static_cast<std::uint32_t>(old + (sample - old) / 4),
+                             std::memory_order_relaxed);
+}
+
+bool RowJsonCache::mostly_missed(std::uint32_t slot) const {
+  return slot < kMaxSlots && miss_permille_[slot].load(std::memory_order_relaxed) > 500;
+}
+
+std::uint32_t RowJsonCache::slot(std::string_view name) const {
   std::lock_guard lock(slots_mu_);
   for (std::uint32_t i = 0; i < slots_.size(); ++i)
     if (slots_[i] == name) return i;

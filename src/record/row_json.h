@@ -6,6 +6,7 @@
 // columns are read at all.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -90,7 +91,12 @@ class RowJsonCache {
   explicit RowJsonCache(std::size_t max_bytes);
   bool enabled() const { return max_bytes_ > 0; }
   // A small number standing for the entity `name` in this cache (once per page).
-  std::uint32_t slot(std::string_view name);
+  std::uint32_t slot(std::string_view name) const;
+  // A page of the entity `slot` found `hits` of its records cached and missed `misses`: kept as
+  // a moving share of misses (each page a quarter of it; updates racing on it may lose one).
+  void count_page(std::uint32_t slot, std::size_t hits, std::size_t misses);
+  // Whether more than half of that entity's recently listed records were missed.
+  bool mostly_missed(std::uint32_t slot) const;
   // The record `id` of the entity `slot` when cached at `version` with `fields` fields.
   std::shared_ptr<const CachedRecord> find(std::uint32_t slot, std::int64_t id,
                                            std::int64_t version, std::size_t fields);
@@ -131,9 +137,12 @@ class RowJsonCache {
   static constexpr std::size_t kShards = 16;
   Shard& shard(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
 
+  static constexpr std::size_t kMaxSlots = 64;  // entities past these are never "mostly missed"
+
   std::size_t max_bytes_;
-  std::mutex slots_mu_;
-  std::vector<std::string> slots_;  // guarded by slots_mu_
+  mutable std::mutex slots_mu_;
+  mutable std::vector<std::string> slots_;  // guarded by slots_mu_
+  std::atomic<std::uint32_t> miss_permille_[kMaxSlots] = {};
   Shard shards_[kShards];
 };
 

@@ -1453,11 +1453,58 @@ std::int64_t int_of(const SqlView& v) {
 // one statement (of the same snapshot), written whole, cached, and copied. Only the `shown`
 // fields' text is copied (CachedRecordJson). Appends the records to `out`; the next page's
 // cursor, if any.
+// While most of an entity's listed records have been missing from the cache (pages that do not
+// fit it, a cold start), reading each missing record twice would cost more than the cache saves:
+// the page is then read whole in one statement as without the cache, records found at their
+// version copied, the others written from their columns and cached, so that the cache fills and
+// the share of hits is still measured.
 Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, const ListParams& lp,
                                                               const ListStatement& st,
                                                               const std::vector<char>& shown,
                                                               storage::Tx& tx, std::string& out) {
   const auto& keys = st.keys;
+  const std::uint32_t slot = list_cache_.slot(e.name);
+  const CachedRecordJson writer(shown);
+  const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
+  std::optional<RecordJson> every;
+  // The record of a select_list row: from the cache at its version (when `look`), else written
+  // and cached.
+  std::size_t hits = 0, misses = 0;
+  const auto record_of = [&](std::span<const SqlView> row, bool look) {
+    const std::int64_t id = int_of(row[id_col]), version = int_of(row[version_col]);
+    std::shared_ptr<const CachedRecord> rec;
+    if (look) rec = list_cache_.find(slot, id, version, e.fields.size());
+    ++(rec ? hits : misses);
+    if (rec) return rec;
+    if (!every) every.emplace(e, std::vector<char>(e.fields.size(), 1));
+    rec = std::make_shared<const CachedRecord>(every->whole(row, version));
+    list_cache_.put(slot, id, rec);
+    return rec;
+  };
+  bool first = true;
+  if (list_cache_.mostly_missed(slot)) {
+    std::optional<std::string> next;
+    std::string last_cursor;
+    int n = 0;
+    RP_TRY(tx.each_row(st.sql, st.params, [&](std::span<const SqlView> row) {
+      if (n++ == lp.limit) {
+        next = std::move(last_cursor);
+        return false;
+      }
+      if (!first) out.push_back(',');
+      first = false;
+      writer.append(out, *record_of(row, true));
+      if (n == lp.limit) {
+        std::vector<SqlValue> values;
+        for (const auto& k : keys)
+          values.push_back(storage::value_of(row[column_index(e, k.field->name)]));
+        last_cursor = encode_cursor(values);
+      }
+      return true;
+    }));
+    list_cache_.count_page(slot, hits, misses);
+    return next;
+  }
   std::string sql = "SELECT \"id\", \"version\"";
   for (const auto& k : keys) sql += ", " + quote(k.field->name);
   sql += st.from;
@@ -1482,12 +1529,12 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     }
     return true;
   }));
-  const std::uint32_t slot = list_cache_.slot(e.name);
   std::vector<SqlValue> missing;
   for (auto& r : listed) {
     r.record = list_cache_.find(slot, r.id, r.version, e.fields.size());
     if (!r.record) missing.emplace_back(r.id);
   }
+  list_cache_.count_page(slot, listed.size() - missing.size(), missing.size());
   if (!missing.empty()) {
     // As many placeholders as the next power of two (the last id repeated), so that a few
     // statement texts serve every count.
@@ -1497,16 +1544,11 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     for (size_t i = 1; i < placeholders; ++i) in += ",?";
     in += ")";
     missing.resize(placeholders, missing.back());
-    const RecordJson every(e, std::vector<char>(e.fields.size(), 1));
-    const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
     std::unordered_map<std::int64_t, std::shared_ptr<const CachedRecord>> read;
     RP_TRY(tx.each_row(
         "SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE \"id\" IN " + in, missing,
         [&](std::span<const SqlView> row) {
-          auto rec =
-              std::make_shared<const CachedRecord>(every.whole(row, int_of(row[version_col])));
-          list_cache_.put(slot, int_of(row[id_col]), rec);
-          read.emplace(int_of(row[id_col]), std::move(rec));
+          read.emplace(int_of(row[id_col]), record_of(row, false));
           return true;
         }));
     for (auto& r : listed) {
@@ -1520,8 +1562,6 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
       r.record = it->second;
     }
   }
-  const CachedRecordJson writer(shown);
-  bool first = true;
   for (const auto& r : listed) {
     if (!first) out.push_back(',');
     first = false;

@@ -827,5 +827,42 @@ TEST_F(ServiceTest, ARecordCachedBeforeACustomFieldIsWrittenAgainWithIt) {
   EXPECT_EQ(service->list_cache().misses(), misses + 1);
 }
 
+// Pages whose records are mostly not cached (each page new records here) are read whole in one
+// statement, their records cached on the way; once pages find their records again, they are
+// read by id and version first again. Every page is the text the service without the cache
+// writes, in both modes.
+TEST_F(ServiceTest, MostlyMissedPagesAreReadWholeAndFillTheCacheUntilTheyHitAgain) {
+  RecordOptions no_cache;
+  no_cache.list_cache_bytes = 0;
+  RecordService uncached(*store, registry, hooks, bus, clock, ids, no_cache);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(id_of(*account, R"({"name":"N)" + std::to_string(100 + i) + R"("})"));
+  const auto& cache = service->list_cache();
+  const auto slot = cache.slot("account");
+  ListParams lp;
+  lp.sort = "name";
+  lp.limit = 5;
+  std::vector<std::string> cursors{""};
+  for (int page = 0; page < 8; ++page) {
+    lp.cursor = cursors.back();
+    const std::string text = service->list(admin, *account, lp).value();
+    EXPECT_EQ(text, uncached.list(admin, *account, lp).value()) << page;
+    auto doc = json::parse(text);
+    const json::Value* next = json::member(*doc, "next_cursor");
+    cursors.push_back(next->IsNull() ? "" : next->GetString());
+  }
+  EXPECT_TRUE(cache.mostly_missed(slot));  // eight pages of records never listed before
+  const auto misses = cache.misses();
+  // The pages again: their records were cached (also those of the pages read whole).
+  for (int round = 0; round < 2; ++round)
+    for (int page = 0; page < 8; ++page) {
+      lp.cursor = cursors[static_cast<size_t>(page)];
+      EXPECT_EQ(service->list(admin, *account, lp).value(),
+                uncached.list(admin, *account, lp).value());
+    }
+  EXPECT_EQ(cache.misses(), misses);
+  EXPECT_FALSE(cache.mostly_missed(slot));
+}
+
 }  // namespace
 }  // namespace rapport::record
