@@ -76,8 +76,9 @@ void append_text(std::string& out, const SqlView& v, bool quoted) {
   }
 }
 
-void append_value(std::string& out, const schema::Field& f, std::span<const SqlView> row,
-                  size_t col) {
+// Inlined into both writers (a call per field costs RecordJson::append about a fifth).
+[[gnu::always_inline]] inline void append_value(std::string& out, const schema::Field& f,
+                                                std::span<const SqlView> row, size_t col) {
   const SqlView& v = row[col];
   const bool null = v.index() == 0;
   if (f.type == FieldType::kMoney) {
