@@ -1646,7 +1646,7 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       next = std::move(after_read);
     else if (more && !kept.empty())
       next = cursor_of_row(kept.back());
-  } else if (list_cache_.enabled()) {
+  } else if (list_cache_.enabled() && lp.cached) {
     RP_ASSIGN(next, cached_page(e, lp, st, shown, *tx, out));
   } else {
     // The statement reads limit + 1 rows: the last one only tells that there is a next page,
@@ -2346,6 +2346,7 @@ Status RecordService::export_each(const Principal& p, const Entity& e, ListParam
                                   const std::function<Status(const json::Value&)>& each) {
   lp.limit = kMaxPageSize;
   lp.fields.clear();
+  lp.cached = false;
   RP_ASSIGN(std::string page, list(p, e, lp));
   return each_listed(p, e, std::move(lp), std::move(page), each);
 }
@@ -2357,6 +2358,7 @@ Result<RecordService::ExportBody> RecordService::export_text_body(
   constexpr std::size_t kPiece = 64 * 1024;
   lp.limit = kMaxPageSize;
   lp.fields.clear();
+  lp.cached = false;
   RP_ASSIGN(std::string first, list(p, e, lp));
   auto page = std::make_shared<std::string>(std::move(first));
   return ExportBody([this, p, &e, lp = std::move(lp), head = std::move(head), row = std::move(row),

@@ -91,6 +91,9 @@ struct ListParams {
   std::string q;       // full-text narrowing
   int limit = kDefaultPageSize;
   bool deleted = false;  // recycle bin
+  // Through the record text cache (RecordService::list_cache); exports, which read a whole list
+  // once, pass it by so as not to push out the records users' pages show.
+  bool cached = true;
 };
 
 // The SELECT a list runs (the caller may run EXPLAIN on it): SQL, its parameters (the page

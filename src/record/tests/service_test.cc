@@ -864,5 +864,33 @@ TEST_F(ServiceTest, MostlyMissedPagesAreReadWholeAndFillTheCacheUntilTheyHitAgai
   EXPECT_FALSE(cache.mostly_missed(slot));
 }
 
+// An export reads its whole list once: it passes the record text cache by, leaving the records
+// of users' pages in it.
+TEST_F(ServiceTest, AnExportPassesTheRecordTextCacheBy) {
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(id_of(*account, R"({"name":"X)" + std::to_string(i) + R"("})"));
+  auto body = service->export_csv(admin, *account, {});
+  ASSERT_TRUE(body.ok());
+  std::string csv;
+  ASSERT_TRUE((*body)([&](std::string_view piece) {
+                csv += piece;
+                return true;
+              }).ok());
+  EXPECT_NE(csv.find("X2"), std::string::npos);
+  int n = 0;
+  ASSERT_TRUE(service
+                  ->export_each(admin, *account, {},
+                                [&](const json::Value&) -> Status {
+                                  ++n;
+                                  return {};
+                                })
+                  .ok());
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(service->list_cache().misses(), 0u);
+  EXPECT_EQ(service->list_cache().bytes(), 0u);
+  service->list(admin, *account, {}).value();
+  EXPECT_EQ(service->list_cache().misses(), 3u);  // a page goes through it
+}
+
 }  // namespace
 }  // namespace rapport::record
