@@ -293,10 +293,13 @@ class Store {
   // One durable write transaction that runs `work` and commits it, as write() + work +
   // commit(). Returns `work`'s error (nothing of it written) or the commit's result. The SQLite
   // store may run `work` on another thread: whichever thread holds the writer connection runs
-  // every queued work item in its own savepoint of the shared transaction, back to back, and
+  // the queued work items back to back in one savepoint of the shared transaction, and
   // commits them together (flat combining), so a group of small writes costs no hand-over of
   // the connection between threads per member. `work` must not rely on thread-local state and
-  // must not call commit(); it runs before write_grouped returns.
+  // must not call commit(); it runs before write_grouped returns. It may run more than once:
+  // when a later item of its run fails, the run is rolled back and the items before the
+  // failing one run again, so `work` writes only through its Tx and sets nothing outside it
+  // that a second run would not set again.
   virtual Status write_grouped(const std::function<Status(Tx&)>& work) {
     RP_ASSIGN(auto tx, write());
     RP_TRY(work(*tx));

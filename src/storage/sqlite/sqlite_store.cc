@@ -568,18 +568,24 @@ class WriteTx final : public ConnTx {
     return {};
   }
 
-  // A write_grouped() item's member: ended by the thread running it (end_combined), never by
-  // commit() (the group commits) nor by the destructor.
-  void set_combined() { combined_ = true; }
-  // Releases the member's savepoint (`ok`: its work succeeded and the release did too) or
-  // rolls it back; returns the release's result. The connection stays with the caller.
-  Status end_combined(bool ok) {
+  // A write_grouped() item: run inside the savepoint of its run of items (SqliteStore::run_jobs),
+  // without one of its own, and ended by the thread running it (end_in_run), never by commit()
+  // (the group commits) nor by the destructor.
+  void set_in_run() { combined_ = true; }
+  // Ends an item whose work succeeded (`ok`): its result is a deferred foreign key it left
+  // unresolved (it fails the item, as release_member() does) or the transaction lost; on success
+  // its full-text writes move to `fts`, the run's. The connection stays with the caller.
+  Status end_in_run(bool ok, std::vector<FtsOp>& fts) {
     Status own;
     if (ok) {
       own = check_open();
-      if (own.ok()) own = release_member();
+      if (own.ok() && deferred_foreign_keys() > 0)
+        own = make_error(Errc::kValidation, "FOREIGN KEY constraint failed");
+      if (own.ok()) {
+        std::move(pending_fts_.begin(), pending_fts_.end(), std::back_inserter(fts));
+        pending_fts_.clear();
+      }
     }
-    if (!ok || !own.ok()) rollback_member();
     conn_ = nullptr;
     return own;
   }
@@ -635,11 +641,16 @@ class WriteTx final : public ConnTx {
 
   // Makes this member part of the batch's COMMIT. A deferred foreign key left unresolved would
   // fail the COMMIT of every member, so it fails this one alone, here.
-  Status release_member() {
+  int deferred_foreign_keys() const {
     int pending = 0;
     int highwater = 0;
     sqlite3_db_status(conn_->db(), SQLITE_DBSTATUS_DEFERRED_FKS, &pending, &highwater, 0);
-    if (pending > 0) return make_error(Errc::kValidation, "FOREIGN KEY constraint failed");
+    return pending;
+  }
+
+  Status release_member() {
+    if (deferred_foreign_keys() > 0)
+      return make_error(Errc::kValidation, "FOREIGN KEY constraint failed");
     auto r = conn_->run("RELEASE SAVEPOINT " + std::string(kMemberSavepoint));
     note_lost();
     if (!r.ok()) return std::move(r).error();
@@ -967,28 +978,76 @@ Result<std::shared_ptr<SqliteStore::Batch>> SqliteStore::join_or_begin_batch() {
   return batch;
 }
 
-void SqliteStore::run_job(Job& job, const std::shared_ptr<Batch>& batch) {
-  Status own;
-  if (batch->lost) {
-    own = *batch->lost;
-  } else if (auto r = writer_->run(kSavepointSql); !r.ok()) {
-    if (!batch->lost && !writer_->in_transaction()) batch->lost = r.error();
-    own = std::move(r).error();
-  } else {
-    WriteTx tx(this, writer_.get(), batch);
-    tx.set_combined();
-    try {
-      own = (*job.work)(tx);
-    } catch (const std::exception& ex) {
-      own = make_error(Errc::kInternal, std::string("grouped write failed: ") + ex.what());
+void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batch>& batch) {
+  const auto finish = [&](Job& job, Status own) {
+    std::lock_guard lock(group_mu_);
+    job.batch = batch;
+    job.own = std::move(own);
+    job.ran = true;
+  };
+  const std::string release = "RELEASE SAVEPOINT " + std::string(kMemberSavepoint);
+  const std::string rollback = "ROLLBACK TO SAVEPOINT " + std::string(kMemberSavepoint);
+  while (!pending.empty()) {
+    Status begun;
+    if (batch->lost) {
+      begun = *batch->lost;
+    } else if (auto r = writer_->run(kSavepointSql); !r.ok()) {
+      if (!batch->lost && !writer_->in_transaction()) batch->lost = r.error();
+      begun = std::move(r).error();
     }
-    Status released = tx.end_combined(own.ok());
-    if (own.ok()) own = std::move(released);
+    if (!begun.ok()) {
+      for (Job* job : pending) finish(*job, begun);
+      return;
+    }
+    std::vector<FtsOp> fts;  // the run's full-text writes, in item order
+    std::size_t failed = pending.size();
+    Status failure;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      WriteTx tx(this, writer_.get(), batch);
+      tx.set_in_run();
+      Status own;
+      try {
+        own = (*pending[i]->work)(tx);
+      } catch (const std::exception& ex) {
+        own = make_error(Errc::kInternal, std::string("grouped write failed: ") + ex.what());
+      }
+      Status ended = tx.end_in_run(own.ok(), fts);
+      if (own.ok()) own = std::move(ended);
+      if (!own.ok()) {
+        failed = i;
+        failure = std::move(own);
+        break;
+      }
+    }
+    if (failed == pending.size()) {
+      auto r = writer_->run(release);
+      if (!r.ok() && !batch->lost && !writer_->in_transaction()) batch->lost = r.error();
+      if (r.ok() && batch->lost) r = *batch->lost;
+      if (!r.ok()) {
+        if (!batch->lost) writer_->rollback_quietly();  // not released: nothing of the run stays
+        if (!batch->lost) batch->lost = r.error();
+        for (Job* job : pending) finish(*job, r.error());
+        return;
+      }
+      batch->members += static_cast<int>(pending.size());
+      std::move(fts.begin(), fts.end(), std::back_inserter(batch->fts));
+      for (Job* job : pending) finish(*job, Status());
+      return;
+    }
+    // The failing item fails alone: the run is rolled back to its savepoint and the items
+    // before it run again (the ones after it had not run).
+    if (!batch->lost) {
+      bool ok = writer_->run(rollback).ok() && writer_->run(release).ok();
+      if (!ok && !batch->lost) {
+        batch->lost = make_error(Errc::kStorage, std::string("cannot roll back a savepoint: ") +
+                                                     sqlite3_errmsg(writer_->db()));
+      }
+    }
+    finish(*pending[failed], std::move(failure));
+    pending.erase(pending.begin() + static_cast<long>(failed));
+    std::lock_guard lock(group_mu_);
+    stats_.rerun += static_cast<std::int64_t>(failed);
   }
-  std::lock_guard lock(group_mu_);
-  job.batch = batch;
-  job.own = std::move(own);
-  job.ran = true;
 }
 
 Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
@@ -1047,7 +1106,7 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
       jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
       stats_.combined += static_cast<std::int64_t>(take);
       lock.unlock();
-      for (Job* job : run) run_job(*job, batch);
+      run_jobs(std::move(run), batch);
       continue;
     }
     if (writers_waiting_ > 0) {

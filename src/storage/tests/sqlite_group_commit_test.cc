@@ -561,6 +561,110 @@ TEST_F(GroupCommitTest, FullTextWritesOfABatchAreAppliedOnceAtItsCommit) {
   ASSERT_FALSE(bad.ok());
 }
 
+// Grouped items run back to back in one savepoint (not one each). Queues `n` items in the order
+// 0..n-1 (each thread starts once the previous item is queued) behind a held write() member;
+// its commit() runs them. Returns each item's result (the held member's first).
+std::vector<Status> queued_in_order(SqliteStore& store, int n,
+                                    const std::function<Status(int, Tx&)>& item) {
+  std::vector<Status> results(n + 1);
+  auto first = store.write();
+  EXPECT_TRUE(first.ok());
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i + 1] = store.write_grouped([&](Tx& tx) { return item(i, tx); }); });
+    EXPECT_TRUE(wait_for_queued(store, i + 1));
+  }
+  Status s = insert(**first, "held");
+  results[0] = s.ok() ? (*first)->commit() : s;
+  for (auto& th : threads) th.join();
+  return results;
+}
+
+TEST_F(GroupCommitTest, FailingGroupedItemRollsBackItsRunAndTheItemsBeforeItRunAgainOnce) {
+  {
+    auto tx = store_->write();
+    ASSERT_TRUE(tx.ok());
+    for (const auto& sql : store_->dialect().fts_create("thing"))
+      ASSERT_TRUE((*tx)->exec(sql).ok()) << sql;
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  auto before = store_->group_commit_stats();
+  // Item 2 writes a row and a full-text entry, then breaks a unique constraint: the run (items
+  // 0, 1, 2) is rolled back, item 2 fails alone, items 0 and 1 run again, then item 3.
+  std::atomic<int> runs[4] = {0, 0, 0, 0};
+  const std::string words[] = {"zerotext", "onetext", "twotext", "threetext"};
+  auto results = queued_in_order(*store_, 4, [&](int i, Tx& tx) -> Status {
+    ++runs[i];
+    RP_TRY(insert(tx, "g" + std::to_string(i)));
+    const Tx::FtsRow row[] = {{100 + i, words[i]}};
+    RP_TRY(tx.fts_put_many("thing", row, /*fresh=*/true));
+    if (i == 2) RP_TRY(insert(tx, "g0"));
+    return {};
+  });
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].ok()) << results[1].error().message;
+  EXPECT_TRUE(results[2].ok()) << results[2].error().message;
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(results[3].error().code, Errc::kDuplicate);
+  EXPECT_EQ(results[3].error().field, "name");
+  EXPECT_TRUE(results[4].ok()) << results[4].error().message;
+  EXPECT_EQ(runs[0], 2);
+  EXPECT_EQ(runs[1], 2);
+  EXPECT_EQ(runs[2], 1);
+  EXPECT_EQ(runs[3], 1);
+  auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.committed - before.committed, 4);
+  EXPECT_EQ(after.rerun - before.rerun, 2);
+  const std::vector<std::string> expected{"g0", "g1", "g3", "held"};
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    EXPECT_EQ(names(*store_), expected);
+    EXPECT_EQ(found(*store_, "zerotext"), std::vector<std::int64_t>{100});
+    EXPECT_EQ(found(*store_, "onetext"), std::vector<std::int64_t>{101});
+    EXPECT_TRUE(found(*store_, "twotext").empty());
+    EXPECT_EQ(found(*store_, "threetext"), std::vector<std::int64_t>{103});
+    store_.reset();
+    store_ = open_store_at(path_);
+    ASSERT_NE(store_, nullptr);
+  }
+  EXPECT_EQ(*store_->integrity_check(), "ok");
+}
+
+TEST_F(GroupCommitTest, SeveralFailingGroupedItemsOfOneRunEachFailAloneAndTheOthersCommitOnce) {
+  // Items 1 and 3 fail: each failure rolls the run back; the others commit once each.
+  auto results = queued_in_order(*store_, 5, [&](int i, Tx& tx) -> Status {
+    RP_TRY(insert(tx, "g" + std::to_string(i)));
+    if (i % 2 == 1) RP_TRY(insert(tx, "held"));
+    return {};
+  });
+  EXPECT_TRUE(results[0].ok());
+  for (int i = 0; i < 5; ++i) {
+    if (i % 2 == 1) {
+      ASSERT_FALSE(results[i + 1].ok());
+      EXPECT_EQ(results[i + 1].error().code, Errc::kDuplicate);
+    } else {
+      EXPECT_TRUE(results[i + 1].ok()) << i << ": " << results[i + 1].error().message;
+    }
+  }
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g2", "g4", "held"}));
+}
+
+TEST_F(GroupCommitTest, FailingDeferredForeignKeyFailsOnlyItsGroupedItem) {
+  auto results = queued_in_order(*store_, 3, [&](int i, Tx& tx) -> Status {
+    RP_TRY(insert(tx, "g" + std::to_string(i)));
+    if (i == 1) RP_TRY(tx.exec("INSERT INTO child(id, parent_id) VALUES (1, 999)"));
+    return {};
+  });
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].ok());
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, Errc::kValidation);
+  EXPECT_EQ(results[2].error().message, "FOREIGN KEY constraint failed");
+  EXPECT_TRUE(results[3].ok());
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g2", "held"}));
+}
+
 TEST_F(GroupCommitTest, FullTextClearInABatchDropsEarlierWritesOnlyWhenItsMemberCommits) {
   {
     auto tx = store_->write();
