@@ -2,7 +2,9 @@
 // idempotency and the one-transaction rule for failed requests.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "access/auth.h"
@@ -452,6 +454,59 @@ std::vector<std::int64_t> found_ids(const Result<std::string>& answer) {
   for (const auto& item : (*json::member(*doc, "items")).GetArray())
     ids.push_back(std::stoll((*json::member(item, "id")).GetString()));
   return ids;
+}
+
+TEST_F(ServiceTest, GroupedCreatesRunAgainAfterAFailingOneAreWrittenOnceWithTheirAuditAndTerms) {
+  // Grouped creates share one savepoint per run: the third create breaks the unique code of the
+  // first, the run is rolled back and the first two run again. Each survivor is written once:
+  // one row, one audit entry, one search entry; the failing create answers naming the field.
+  registry.add(schema::parse_entity(R"({"name":"lead","title_field":"title","fields":[
+      {"name":"title","type":"text","required":true,"searchable":true},
+      {"name":"code","type":"text","unique":true}]})",
+                                    "t")
+                   .value());
+  ASSERT_TRUE(service->sync_schema().ok());
+  const auto lead = registry.get("lead");
+  auto* sqlite = dynamic_cast<storage::sqlite::SqliteStore*>(store.get());
+  ASSERT_NE(sqlite, nullptr);
+  const auto before = sqlite->group_commit_stats();
+  constexpr int kCreates = 4;
+  std::vector<std::optional<Result<RecordResult>>> results(kCreates);
+  std::vector<std::thread> threads;
+  {
+    auto held = store->write();  // holds the writer: the creates queue behind it, in order
+    ASSERT_TRUE(held.ok());
+    for (int i = 0; i < kCreates; ++i) {
+      threads.emplace_back([&, i] {
+        const std::string code = i == 2 ? "C0" : "C" + std::to_string(i);
+        results[i] = service->create(
+            admin, *lead,
+            R"({"title":"runagain)" + std::to_string(i) + R"(","code":")" + code + R"("})");
+      });
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (sqlite->grouped_writes_queued() < i + 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ASSERT_EQ(sqlite->grouped_writes_queued(), i + 1);
+    }
+    ASSERT_TRUE((*held)->commit().ok());
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_FALSE(results[2]->ok());
+  EXPECT_EQ(results[2]->error().code, Errc::kDuplicate);
+  EXPECT_EQ(results[2]->error().field, "code");
+  const auto after = sqlite->group_commit_stats();
+  EXPECT_EQ(after.rerun - before.rerun, 2);
+  for (int i : {0, 1, 3}) {
+    ASSERT_TRUE(results[i]->ok()) << i << ": " << results[i]->error().message;
+    const std::int64_t id = (*results[i])->id;
+    EXPECT_EQ(found_ids(service->search(admin, "runagain" + std::to_string(i), "lead", 10)),
+              std::vector<std::int64_t>{id});
+    auto h = json::parse(service->history(admin, *lead, id).value());
+    EXPECT_EQ((*json::member(*h, "items")).Size(), 1u) << i;
+  }
+  EXPECT_TRUE(found_ids(service->search(admin, "runagain2", "lead", 10)).empty());
+  auto list = json::parse(service->list(admin, *lead, {}).value());
+  EXPECT_EQ((*json::member(*list, "items")).Size(), 3u);
 }
 
 TEST_F(ServiceTest, SearchInAScopeOfFewRecordsFindsThemPastManyHiddenMatchesBestFirst) {
