@@ -1000,9 +1000,11 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
       return;
     }
     std::vector<FtsOp> fts;  // the run's full-text writes, in item order
-    std::size_t failed = pending.size();
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    std::size_t failed = kNone;  // the item whose failure rolls the run back
     Status failure;
-    for (std::size_t i = 0; i < pending.size(); ++i) {
+    for (std::size_t i = 0; i < pending.size();) {
+      const sqlite3_int64 changes = sqlite3_total_changes64(writer_->db());
       WriteTx tx(this, writer_.get(), batch);
       tx.set_in_run();
       Status own;
@@ -1013,13 +1015,23 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
       }
       Status ended = tx.end_in_run(own.ok(), fts);
       if (own.ok()) own = std::move(ended);
-      if (!own.ok()) {
-        failed = i;
-        failure = std::move(own);
-        break;
+      if (own.ok()) {
+        ++i;
+        continue;
       }
+      // An item refused before it changed a row (not found, a stale version, an Idempotency-Key
+      // conflict, a single INSERT refused by a constraint) fails alone, and the run goes on.
+      // (Its full-text writes were not taken; grouped items run no schema statements.)
+      if (sqlite3_total_changes64(writer_->db()) == changes && !batch->lost) {
+        finish(*pending[i], std::move(own));
+        pending.erase(pending.begin() + static_cast<long>(i));
+        continue;
+      }
+      failed = i;
+      failure = std::move(own);
+      break;
     }
-    if (failed == pending.size()) {
+    if (failed == kNone) {
       auto r = writer_->run(release);
       if (!r.ok() && !batch->lost && !writer_->in_transaction()) batch->lost = r.error();
       if (r.ok() && batch->lost) r = *batch->lost;

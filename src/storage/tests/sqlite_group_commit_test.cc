@@ -631,6 +631,34 @@ TEST_F(GroupCommitTest, FailingGroupedItemRollsBackItsRunAndTheItemsBeforeItRunA
   EXPECT_EQ(*store_->integrity_check(), "ok");
 }
 
+TEST_F(GroupCommitTest, GroupedItemRefusedBeforeItChangesARowFailsAloneWithoutARerun) {
+  // Item 1 reads, then refuses; item 2's only INSERT is refused by the unique constraint: neither
+  // changed a row, so the run goes on and no item runs twice.
+  auto before = store_->group_commit_stats();
+  std::atomic<int> runs[4] = {0, 0, 0, 0};
+  auto results = queued_in_order(*store_, 4, [&](int i, Tx& tx) -> Status {
+    ++runs[i];
+    if (i == 1) {
+      RP_ASSIGN(auto rows, tx.query("SELECT count(*) FROM t"));
+      if (rows.rows.empty()) return make_error(Errc::kInternal, "no count");
+      return make_error(Errc::kConflict, "refused after a read");
+    }
+    return insert(tx, i == 2 ? "g0" : "g" + std::to_string(i));
+  });
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].ok());
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, Errc::kConflict);
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(results[3].error().code, Errc::kDuplicate);
+  EXPECT_TRUE(results[4].ok());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(runs[i], 1) << i;
+  auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.rerun - before.rerun, 0);
+  EXPECT_EQ(after.committed - before.committed, 3);
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g3", "held"}));
+}
+
 TEST_F(GroupCommitTest, SeveralFailingGroupedItemsOfOneRunEachFailAloneAndTheOthersCommitOnce) {
   // Items 1 and 3 fail: each failure rolls the run back; the others commit once each.
   auto results = queued_in_order(*store_, 5, [&](int i, Tx& tx) -> Status {
