@@ -84,6 +84,7 @@ struct Compiler {
   const access::Principal& p;
   const storage::Dialect& d;
   std::vector<SqlValue>& params;
+  std::span<const Field* const> unindexed;
   int conditions = 0;
 
   Result<std::string> expr(const json::Value& v, int depth) {
@@ -130,6 +131,7 @@ struct Compiler {
     std::string op = ov->GetString();
     const json::Value* val = json::member(v, "value");
     std::string col = quote(f->name);
+    if (std::find(unindexed.begin(), unindexed.end(), f) != unindexed.end()) col = "+" + col;
 
     if (op == "is_null") {
       if (!val || !val->IsBool()) return bad("is_null takes true or false", name);
@@ -188,9 +190,10 @@ struct Compiler {
 
 Result<std::string> compile_filter(const json::Value& expr, const schema::Entity& e,
                                    const access::Principal& p, const storage::Dialect& d,
-                                   std::vector<SqlValue>& params) {
+                                   std::vector<SqlValue>& params,
+                                   std::span<const Field* const> unindexed) {
   std::vector<SqlValue> local;
-  Compiler c{e, p, d, local};
+  Compiler c{e, p, d, local, unindexed};
   RP_ASSIGN(std::string sql, c.expr(expr, 0));
   for (auto& v : local) params.push_back(std::move(v));
   return sql;

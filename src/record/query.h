@@ -2,6 +2,7 @@
 // cursors. Field names come from metadata only; values are always bound parameters.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,9 +21,11 @@ constexpr int kMaxSortKeys = 3;
 
 // Compiles a filter expression (see docs/API.md) into a SQL boolean expression; appends the
 // bound values to `params`. Fields the principal cannot read are refused like unknown ones.
+// The columns of the fields in `unindexed` are written `+"tier"` (SQLite: no index on them).
 Result<std::string> compile_filter(const json::Value& expr, const schema::Entity& e,
                                    const access::Principal& p, const storage::Dialect& d,
-                                   std::vector<storage::SqlValue>& params);
+                                   std::vector<storage::SqlValue>& params,
+                                   std::span<const schema::Field* const> unindexed = {});
 
 struct SortKey {
   const schema::Field* field;

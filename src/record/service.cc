@@ -1334,9 +1334,10 @@ Result<RecordResult> RecordService::restore(const Principal& p, const Entity& e,
 }
 
 namespace {
-// A condition `{"field": f, "op": "="}` on an indexed (or unique) field that every match of the
-// filter `expr` must meet: `expr` itself or a member of its top-level "and"; else nullptr.
-const json::Value* required_indexed_equality(const json::Value& expr, const Entity& e) {
+// The conditions `{"field": f, "op": "="}` on an indexed (or unique) field that every match of
+// the filter `expr` must meet: `expr` itself or members of its top-level "and".
+std::vector<const json::Value*> required_indexed_equalities(const json::Value& expr,
+                                                            const Entity& e) {
   auto fits = [&e](const json::Value& c) {
     const json::Value* f = json::member(c, "field");
     const json::Value* op = json::member(c, "op");
@@ -1345,15 +1346,49 @@ const json::Value* required_indexed_equality(const json::Value& expr, const Enti
     const Field* field = e.field(f->GetString());
     return field && (field->indexed || field->unique);
   };
-  if (!expr.IsObject()) return nullptr;
-  if (fits(expr)) return &expr;
+  std::vector<const json::Value*> out;
+  if (!expr.IsObject()) return out;
+  if (fits(expr)) out.push_back(&expr);
   const json::Value* all = json::member(expr, "and");
   if (all && all->IsArray())
     for (const auto& c : all->GetArray())
-      if (c.IsObject() && fits(c)) return &c;
-  return nullptr;
+      if (c.IsObject() && fits(c)) out.push_back(&c);
+  return out;
 }
 }  // namespace
+
+// A planner without statistics (SQLite) lets an equality on an indexed field drive whatever
+// the sort: it guesses such a value has a few rows. A common value (tier = 'A', a fifth of the
+// table) under another sort than the index's own order (its index ends with created_at) then
+// has every matching row read and sorted for each page. So each equality the filter requires
+// is counted through its index up to kEqualityFirstMax rows: the fields with that many are
+// answered here, to be written unindexed (+"tier"), and the sort's index drives, reading about
+// limit × rows / matches entries; a rarer value keeps its index (at most that many rows sorted).
+// Not when something else drives (`other_driver`: a scope read first, a search) or the sort's
+// first field has no index of its own.
+Result<std::vector<const Field*>> RecordService::common_equalities(
+    const Principal& p, const Entity& e, const json::Value& filter,
+    const std::vector<SortKey>& keys, bool other_driver, storage::Tx* tx) const {
+  std::vector<const Field*> common;
+  if (!tx || other_driver || keys.empty() || !store_.dialect().plans_by_written_order())
+    return common;
+  const Field* first = keys.front().field;
+  if (first->name == "created_at" || !(first->indexed || first->unique || first->name == "id"))
+    return common;
+  for (const json::Value* eq : required_indexed_equalities(filter, e)) {
+    const Field* f = e.field((*json::member(*eq, "field")).GetString());
+    if (f == first || f->unique) continue;
+    std::vector<SqlValue> params;
+    auto cond = compile_filter(*eq, e, p, store_.dialect(), params);
+    if (!cond.ok()) continue;  // the whole filter's compile names the error
+    params.emplace_back(static_cast<std::int64_t>(kEqualityFirstMax));
+    RP_ASSIGN(auto n, tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e.name) + " WHERE " +
+                                    *cond + " LIMIT ?) c",
+                                params));
+    if (!n.rows.empty() && as_int(n.rows[0][0]) >= kEqualityFirstMax) common.push_back(f);
+  }
+  return common;
+}
 
 Result<ListStatement> RecordService::list_statement(const Principal& p, const Entity& e,
                                                     const ListParams& lp, storage::Tx* tx) const {
@@ -1389,7 +1424,9 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
       // the scope (an account's contacts): counted through that field's index up to the
       // scope's size, a bounded index read, and then that index drives.
       auto doc = json::parse(lp.filter);
-      const json::Value* eq = doc.ok() ? required_indexed_equality(*doc, e) : nullptr;
+      const json::Value* eq = nullptr;
+      if (doc.ok())
+        if (auto eqs = required_indexed_equalities(*doc, e); !eqs.empty()) eq = eqs.front();
       std::vector<SqlValue> eq_params;
       auto cond = eq ? compile_filter(*eq, e, p, store_.dialect(), eq_params)
                      : Result<std::string>(std::string());
@@ -1409,6 +1446,7 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
       unindexed_scope = scope == Scope::kTeam;
     }
   }
+  RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? kDefaultSort : lp.sort, e, p));
   std::string where = scope_first ? "\"id\" = \"scope_id\" AND " : "";
   where += scope_sql(p, scope, params, unindexed_scope);
   if (!lp.filter.empty()) {
@@ -1416,7 +1454,9 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
     if (!doc.ok())
       return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
                         "filter");
-    RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params));
+    RP_ASSIGN(auto unindexed,
+              common_equalities(p, e, *doc, keys, scope_first || !lp.q.empty(), tx));
+    RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params, unindexed));
     where += " AND " + cond;
   }
   if (!lp.q.empty()) {
@@ -1424,7 +1464,6 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
       return make_error(Errc::kBadRequest, e.plural + " have no searchable fields", "q");
     where += " AND " + store_.dialect().fts_condition(e.name, text::search_query(lp.q), params);
   }
-  RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? kDefaultSort : lp.sort, e, p));
   if (!lp.cursor.empty()) {
     RP_ASSIGN(auto values, decode_cursor(lp.cursor, keys.size()));
     where += " AND " + after_cursor(keys, values, params);

@@ -82,6 +82,9 @@ inline constexpr std::string_view kDefaultSort = "-created_at";
 // A list by a caller of own or team scope with fewer records in it than this is read from the
 // scope's records (RecordService::list_statement): a page costs at most this many rows.
 constexpr int kScopeFirstMax = 1024;
+// An equality the list filter requires with this many rows or more does not drive a page sorted
+// by another indexed field: the sort's index does (RecordService::common_equalities).
+constexpr int kEqualityFirstMax = 4096;
 
 struct ListParams {
   std::string filter;  // JSON text
@@ -296,6 +299,11 @@ class RecordService {
   Result<int> reload_custom_fields();
 
  private:
+  // The fields of equalities `filter` requires that are too common to drive a page sorted by
+  // `keys` (see the .cc); empty without `tx`.
+  Result<std::vector<const schema::Field*>> common_equalities(
+      const access::Principal& p, const schema::Entity& e, const json::Value& filter,
+      const std::vector<SortKey>& keys, bool other_driver, storage::Tx* tx) const;
   friend class Importer;  // import.cc: batches through insert_one/update_one
   friend class Deduper;   // duplicates.cc, merge.cc: candidate search, merge and undo
   // Calls `each` with every record of `page` (a list answer for `params`) and of the pages after

@@ -681,6 +681,70 @@ TEST_F(ServiceTest, ListOfAFewRecordScopeIsReadFromTheScopeAndALargeScopeFromThe
   EXPECT_EQ(every.size(), static_cast<size_t>(kScopeFirstMax) + 12u);
 }
 
+TEST_F(ServiceTest, ACommonFilteredValueLetsTheSortsIndexDriveAndARareOneKeepsItsOwn) {
+  registry.add(schema::parse_entity(R"({"name":"item","title_field":"name","fields":[
+        {"name":"name","type":"text","required":true,"indexed":true},
+        {"name":"tier","type":"enum","options":["A","B"],"indexed":true},
+        {"name":"kind","type":"enum","options":["x","y"],"indexed":true}]})",
+                                    "t")
+                   .value());
+  ASSERT_TRUE(service->sync_schema().ok());
+  auto item = registry.get("item");
+  // kEqualityFirstMax records of tier A (names in reverse of their creation), three of tier B.
+  std::vector<std::string> bodies;
+  for (int i = 0; i < kEqualityFirstMax; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "n%05d", kEqualityFirstMax - i);
+    bodies.push_back(std::string(R"({"name":")") + name + R"(","tier":"A","kind":")" +
+                     (i % 2 ? "x" : "y") + R"("})");
+  }
+  for (const char* n : {"b3", "b1", "b2"})
+    bodies.push_back(std::string(R"({"name":")") + n + R"(","tier":"B","kind":"x"})");
+  ASSERT_TRUE(service->create_batch(admin, *item, bodies).ok());
+
+  ListParams common;
+  common.filter = R"({"field":"tier","op":"=","value":"A"})";
+  common.sort = "name";
+  common.limit = 50;
+  // The name index drives: the page is the first 50 names, not every A record sorted.
+  std::string plan = scoped_list_plan(*store, *service, admin, *item, common);
+  EXPECT_NE(plan.find("USING INDEX ix_item__name__created_at"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("ix_item__tier__created_at"), std::string::npos) << plan;
+  auto page = json::parse(service->list(admin, *item, common).value());
+  const auto& items = (*json::member(*page, "items")).GetArray();
+  ASSERT_EQ(items.Size(), 50u);
+  EXPECT_EQ(std::string((*json::member(items[0], "name")).GetString()), "n00001");
+  EXPECT_EQ(std::string((*json::member(items[49], "name")).GetString()), "n00050");
+  // Every page in order, each A record once.
+  common.limit = 500;
+  EXPECT_EQ(listed_ids(*service, admin, *item, common).size(),
+            static_cast<size_t>(kEqualityFirstMax));
+  // Of two equalities, the one under the bound (kind x: half of the A records) drives, the
+  // common one is written unindexed.
+  ListParams both = common;
+  both.filter =
+      R"({"and":[{"field":"tier","op":"=","value":"A"},{"field":"kind","op":"=","value":"x"}]})";
+  plan = scoped_list_plan(*store, *service, admin, *item, both);
+  EXPECT_NE(plan.find("USING INDEX ix_item__kind__created_at (kind=?)"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("ix_item__tier__created_at"), std::string::npos) << plan;
+  EXPECT_EQ(listed_ids(*service, admin, *item, both).size(),
+            static_cast<size_t>(kEqualityFirstMax / 2));
+  ListParams rare = common;
+  rare.filter = R"({"field":"tier","op":"=","value":"B"})";
+  plan = scoped_list_plan(*store, *service, admin, *item, rare);
+  EXPECT_NE(plan.find("USING INDEX ix_item__tier__created_at (tier=?)"), std::string::npos) << plan;
+  auto rare_page = json::parse(service->list(admin, *item, rare).value());
+  std::vector<std::string> names;
+  for (const auto& it : (*json::member(*rare_page, "items")).GetArray())
+    names.emplace_back((*json::member(it, "name")).GetString());
+  EXPECT_EQ(names, (std::vector<std::string>{"b1", "b2", "b3"}));
+  // The default order (newest first) is the equality index's own: it drives however common.
+  ListParams newest = common;
+  newest.sort.clear();
+  plan = scoped_list_plan(*store, *service, admin, *item, newest);
+  EXPECT_NE(plan.find("USING INDEX ix_item__tier__created_at (tier=?)"), std::string::npos) << plan;
+}
+
 TEST_F(ServiceTest, SearchInATeamOfManyRecordsFindsItsMatchesPastMoreHiddenOnesThanAWindow) {
   auto user = registry.get("user");
   auto team = registry.get("team");
