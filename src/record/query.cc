@@ -199,6 +199,20 @@ Result<std::string> compile_filter(const json::Value& expr, const schema::Entity
   return sql;
 }
 
+std::string equals_filter(std::string_view field, std::string_view value) {
+  json::Buffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("field");
+  w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
+  w.Key("op");
+  w.String("=");
+  w.Key("value");
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Entity& e,
                                         const access::Principal& p) {
   std::vector<SortKey> keys;

@@ -27,6 +27,9 @@ Result<std::string> compile_filter(const json::Value& expr, const schema::Entity
                                    std::vector<storage::SqlValue>& params,
                                    std::span<const schema::Field* const> unindexed = {});
 
+// The filter text {"field": field, "op": "=", "value": value}.
+std::string equals_filter(std::string_view field, std::string_view value);
+
 struct SortKey {
   const schema::Field* field;
   bool desc;

@@ -2294,32 +2294,18 @@ Result<std::vector<std::int64_t>> RecordService::counts(const Principal& p, cons
 Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, const Entity& e,
                                                            std::string_view field, std::int64_t id,
                                                            std::span<const std::string> narrower) {
-  // {"field": field, "op": "=", "value": "<value>"}
-  auto equals = [&](std::string_view value) {
-    json::Buffer buf;
-    json::Writer w(buf);
-    w.StartObject();
-    w.Key("field");
-    w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
-    w.Key("op");
-    w.String("=");
-    w.Key("value");
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-    w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
-  };
   return counts_where(p, e, narrower, [&](std::vector<SqlValue>& params) -> Result<std::string> {
     // The filter with id 1 stands for every id: compiled (the field checked, readable by the
     // role) and kept once; its one parameter, the id as stored, is then this id.
     const std::size_t before = params.size();
-    RP_ASSIGN(std::string sql, compile_kept(p, e, equals("1"), params));
+    RP_ASSIGN(std::string sql, compile_kept(p, e, equals_filter(field, "1"), params));
     if (params.size() == before + 1 && std::holds_alternative<std::int64_t>(params.back())) {
       params.back() = id;
       return sql;
     }
     // Not a reference (another kind stores its operand otherwise): compiled as it is.
     params.resize(before);
-    return compile_text(p, e, equals(std::to_string(id)), params);
+    return compile_text(p, e, equals_filter(field, std::to_string(id)), params);
   });
 }
 

@@ -30,21 +30,6 @@ Status only_params(const ActionRequest& r, std::initializer_list<std::string_vie
   return {};
 }
 
-// {"field": f, "op": "=", "value": "<id>"} as filter text.
-std::string equals_filter(std::string_view field, std::int64_t id) {
-  json::Buffer buf;
-  json::Writer w(buf);
-  w.StartObject();
-  w.Key("field");
-  w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
-  w.Key("op");
-  w.String("=");
-  w.Key("value");
-  w.String(std::to_string(id));
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
 void write_member(json::Writer& w, const json::Value& obj, const char* name) {
   w.Key(name);
   const json::Value* v = json::member(obj, name);
@@ -218,7 +203,7 @@ Result<std::string> customer_360(const ActionRequest& r, RecordService& records,
 
   // The account first: its scope decides (403 out of scope, 404 unknown or deleted).
   RP_ASSIGN(record::RecordResult acc, records.get(r.principal, *account, id));
-  std::string own = equals_filter("account_id", id);
+  std::string own = record::equals_filter("account_id", std::to_string(id));
 
   json::Buffer buf;
   json::Writer w(buf);
