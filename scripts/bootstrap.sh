@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libboost-dev libboost-system-dev rapidjson-dev liburiparser-dev libsqlite3-dev sqlite3
   libsodium-dev libphonenumber-dev libicu-dev libspdlog-dev libfmt-dev libcli11-dev zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpq-dev libxlsxwriter-dev nodejs npm)
+  libgtest-dev libgmock-dev libbenchmark-dev libpq-dev libxlsxwriter-dev libtcmalloc-minimal4
+  nodejs npm)
 test_pkgs=(chromium fonts-noto-cjk postgresql wrk clang-14 libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")

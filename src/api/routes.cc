@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "api/problem.h"
+#include "base/heap.h"
 #include "core/csv.h"
 #include "record/duplicates.h"
 #include "record/import.h"
@@ -495,7 +496,8 @@ void register_routes(http::Router& router, Services services) {
         return json_response(200, latency_json(router.latency()));
       }));
   // The server's memory (administrators only): its resident set and what the store's caches
-  // hold against their bound, so that a soak test can tell caches filling from a leak.
+  // hold against their bound, so that a soak test can tell caches filling from a leak; and
+  // which heap allocator it runs on (tcmalloc, linked where installed, or glibc's).
   router.add("GET", v1 + "/admin/memory",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate_request(s, req));
@@ -511,7 +513,8 @@ void register_routes(http::Router& router, Services services) {
                return json_response(
                    200, "{\"rss_bytes\":" + std::to_string(resident * ::sysconf(_SC_PAGESIZE)) +
                             ",\"store_cache_bytes\":" + std::to_string(cache.used) +
-                            ",\"store_cache_bound_bytes\":" + std::to_string(cache.bound) + "}");
+                            ",\"store_cache_bound_bytes\":" + std::to_string(cache.bound) +
+                            ",\"allocator\":\"" + std::string(heap::allocator()) + "\"}");
              }));
   router.add(
       "DELETE", v1 + "/admin/latency",

@@ -14,10 +14,7 @@
 
 #include <unistd.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
+#include "base/heap.h"
 #include "core/parallel.h"
 #include "core/text.h"
 #include "core/vcard.h"
@@ -77,16 +74,14 @@ std::size_t resident_bytes() {
 }
 
 // A batch's rows, JSON documents and statements are allocated on the worker pool and freed on
-// the writer (and the other way round): glibc keeps such memory in its per-thread arenas, so a
-// long import's RSS grows batch by batch. Handing the free pages back keeps it flat, but every
-// page handed back is faulted in (and zeroed by the kernel) again by the next batch: trimmed
-// after every batch, that was half of an import's page faults (550,000 per 100,000 rows, each
-// a zeroed 4 KiB page). So the free pages are handed back only once the process holds more
-// than kImportTrimAboveBytes.
+// the writer (and the other way round): the allocator keeps such memory in its per-thread arenas
+// or caches, so a long import's RSS grows batch by batch. Handing the free pages back keeps it
+// flat, but every page handed back is faulted in (and zeroed by the kernel) again by the next
+// batch: trimmed after every batch, that was half of an import's page faults (550,000 per 100,000
+// rows, each a zeroed 4 KiB page). So the free pages are handed back only once the process holds
+// more than kImportTrimAboveBytes.
 void release_free_memory() {
-#if defined(__GLIBC__)
-  if (resident_bytes() > kImportTrimAboveBytes) malloc_trim(0);
-#endif
+  if (resident_bytes() > kImportTrimAboveBytes) heap::release_free_memory();
 }
 
 std::string score_text(double score) {
