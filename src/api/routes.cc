@@ -162,8 +162,8 @@ http::Response download(std::string content_type, const std::string& filename, s
   return r;
 }
 
-http::Response record_response(const record::RecordResult& r) {
-  http::Response resp = json_response(r.status, r.body);
+http::Response record_response(record::RecordResult&& r) {
+  http::Response resp = json_response(r.status, std::move(r.body));
   resp.set_header("ETag", "\"" + std::to_string(r.version) + "\"");
   return resp;
 }
@@ -590,10 +590,13 @@ void register_routes(http::Router& router, Services services) {
                          s.records.create(p, *e, req.body, key ? *key : std::string(),
                                           dedupe == "block" ? record::DedupeMode::kBlock
                                                             : record::DedupeMode::kWarn));
-               http::Response resp = record_response(r);
-               resp.set_header("Location", "/api/v1/" + e->plural + "/" + std::to_string(r.id));
-               if (r.dedupe_checked)
-                 resp.set_header("X-Rapport-Duplicates", std::to_string(r.duplicates.size()));
+               const bool dedupe_checked = r.dedupe_checked;
+               const std::size_t duplicates = r.duplicates.size();
+               const std::int64_t created = r.id;
+               http::Response resp = record_response(std::move(r));
+               resp.set_header("Location", "/api/v1/" + e->plural + "/" + std::to_string(created));
+               if (dedupe_checked)
+                 resp.set_header("X-Rapport-Duplicates", std::to_string(duplicates));
                return resp;
              }));
 
@@ -727,7 +730,7 @@ void register_routes(http::Router& router, Services services) {
                  nm.set_header("ETag", *inm);
                  return nm;
                }
-               return record_response(r);
+               return record_response(std::move(r));
              }));
   // Not on the I/O threads (Lane::kIoThread): at 1M records a record by id is a random page of a
   // database larger than the page cache, and a disk read there stalls every connection of that
@@ -752,7 +755,7 @@ void register_routes(http::Router& router, Services services) {
                  if_match = n;
                }
                RP_ASSIGN(record::RecordResult r, s.records.update(p, *e, id, req.body, if_match));
-               return record_response(r);
+               return record_response(std::move(r));
              }));
 
   router.add("DELETE", v1 + "/{entity}/{id}",
@@ -772,7 +775,7 @@ void register_routes(http::Router& router, Services services) {
                RP_ASSIGN(auto e, entity_of(s, req));
                RP_ASSIGN(std::int64_t id, parse_id(req.param("id")));
                RP_ASSIGN(record::RecordResult r, s.records.restore(p, *e, id));
-               return record_response(r);
+               return record_response(std::move(r));
              }));
 
   router.add("GET", v1 + "/{entity}/{id}/history",

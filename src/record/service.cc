@@ -135,6 +135,11 @@ std::string record_json(const Entity& e, const Principal& p, const std::vector<S
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::int64_t int_of(const SqlView& v) {
+  const auto* i = std::get_if<std::int64_t>(&v);
+  return i ? *i : 0;
+}
+
 Error not_found(const Entity& e, std::int64_t id) {
   return make_error(Errc::kNotFound, "no " + e.name + " with id " + std::to_string(id));
 }
@@ -406,11 +411,126 @@ bool RecordService::visible_text_matches(const Principal& p, const Entity& e,
 Result<std::optional<std::vector<SqlValue>>> RecordService::load(storage::Tx& tx, const Entity& e,
                                                                  std::int64_t id) {
   SqlValue p[] = {id};
-  RP_ASSIGN(
-      auto rows,
-      tx.query("SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE \"id\" = ?", p));
+  RP_ASSIGN(auto rows, tx.query(by_id(e)->row, p));
   if (rows.rows.empty()) return std::optional<std::vector<SqlValue>>();
   return std::optional<std::vector<SqlValue>>(std::move(rows.rows[0]));
+}
+
+namespace {
+std::vector<char> every_field(const Entity& e) { return std::vector<char>(e.fields.size(), 1); }
+}  // namespace
+
+RecordService::ById::ById(const Entity& e, std::uint32_t cache_slot)
+    : version_col(column_index(e, "version")),
+      owner_col(column_index(e, "owner_id")),
+      team_col(column_index(e, "team_id")),
+      deleted_col(field_column_count(e)),
+      title_col(0),
+      title(e.field(e.title_field)),
+      slot(cache_slot),
+      every(e, every_field(e)) {
+  const std::string from = " FROM " + quote(e.name) + " WHERE \"id\" = ?";
+  row = "SELECT " + select_list(e) + from;
+  head = "SELECT \"version\", \"owner_id\", \"team_id\", \"deleted_at\"";
+  if (title) {
+    title_col = column_index(e, title->name);
+    for (const auto& c : field_columns(*title)) head += ", " + quote(c);
+  }
+  head += from;
+}
+
+// Built once per entity snapshot rather than per read (the SELECT text of a 45-field entity is
+// a kilobyte). A snapshot that is not the registry's current one (a request that began before a
+// custom field was added) gets its own, not kept.
+std::shared_ptr<const RecordService::ById> RecordService::by_id(const Entity& e) const {
+  {
+    std::lock_guard lock(by_id_mu_);
+    if (auto it = by_id_.find(&e); it != by_id_.end()) return it->second;
+  }
+  auto current = registry_.get(e.name);
+  auto made = std::make_shared<ById>(e, list_cache_.slot(e.name));
+  if (current.get() != &e) return made;
+  made->entity = std::move(current);
+  std::lock_guard lock(by_id_mu_);
+  // Snapshots replaced by custom fields stay held here; a bound keeps that small.
+  if (by_id_.size() >= 256) by_id_.clear();
+  return by_id_.try_emplace(&e, std::move(made)).first->second;
+}
+
+// With list_cache_ on and mostly hit, the record's version, owner, team and deletion mark are
+// read first (no other column decoded) and its text copied from the cache at that version; only
+// a record not cached at it is read whole (and cached). While the entity's records are mostly
+// missed (more than the cache holds, a cold start), reading a missed record twice would cost
+// more than the cache saves: it is read whole at once, and still looked up and cached, so that
+// the share of hits keeps being measured. Without the cache it is written from its columns
+// (RecordJson). Either way the text is the same (row_json.h).
+Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const Principal& p,
+                                                         const Entity& e, std::int64_t id,
+                                                         Scope scope,
+                                                         const std::vector<char>& shown,
+                                                         bool want_title) {
+  const auto by = by_id(e);
+  const SqlValue key[] = {id};
+  OneRecord out;
+  const auto title_of = [&](std::span<const SqlView> row, size_t col) {
+    std::vector<SqlValue> cols;
+    for (size_t k = 0; k < column_count(*by->title); ++k)
+      cols.push_back(storage::value_of(row[col + k]));
+    return to_text(*by->title, cols, 0);
+  };
+  // Whether the record may be shown at all; sets out.state.
+  const auto check = [&](bool deleted, std::int64_t owner, std::int64_t team) {
+    if (deleted)
+      out.state = OneRecord::State::kDeleted;
+    else if (!access::in_scope(p, scope, owner, team))
+      out.state = OneRecord::State::kOutOfScope;
+    else
+      out.state = OneRecord::State::kFound;
+    return out.state == OneRecord::State::kFound;
+  };
+  const bool cached = list_cache_.enabled();
+  bool looked = false;  // list_cache_ asked already (and missed)
+  if (cached && !list_cache_.mostly_missed(by->slot)) {
+    RP_TRY(tx.each_row(by->head, key, [&](std::span<const SqlView> row) {
+      out.version = int_of(row[0]);
+      if (check(row[3].index() != 0, int_of(row[1]), int_of(row[2])) && want_title && by->title)
+        out.title = title_of(row, 4);
+      return false;
+    }));
+    if (out.state != OneRecord::State::kFound) return out;
+    auto rec = list_cache_.find(by->slot, id, out.version, e.fields.size());
+    list_cache_.count_page(by->slot, rec ? 1 : 0, rec ? 0 : 1);
+    if (rec) {
+      CachedRecordJson(shown).append(out.text, *rec);
+      return out;
+    }
+    looked = true;
+  }
+  out = OneRecord{};
+  RP_TRY(tx.each_row(by->row, key, [&](std::span<const SqlView> row) {
+    out.version = int_of(row[by->version_col]);
+    if (!check(row[by->deleted_col].index() != 0, int_of(row[by->owner_col]),
+               int_of(row[by->team_col])))
+      return false;
+    if (want_title && by->title) out.title = title_of(row, by->title_col);
+    out.text.reserve(2048);
+    if (!cached) {
+      RecordJson(e, shown).append(out.text, row);
+      return false;
+    }
+    std::shared_ptr<const CachedRecord> rec;
+    if (!looked) {
+      rec = list_cache_.find(by->slot, id, out.version, e.fields.size());
+      list_cache_.count_page(by->slot, rec ? 1 : 0, rec ? 0 : 1);
+    }
+    if (!rec) {
+      rec = std::make_shared<const CachedRecord>(by->every.whole(row, out.version));
+      list_cache_.put(by->slot, id, rec);
+    }
+    CachedRecordJson(shown).append(out.text, *rec);
+    return false;
+  }));
+  return out;
 }
 
 Status RecordService::check_references(storage::Tx& tx, const Entity& e,
@@ -521,18 +641,20 @@ Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std
                                         std::string_view fields) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  const auto only = split_fields(fields);
+  const std::vector<char> shown = shown_fields(e, p, &only);
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(auto row, load(*tx, e, id));
-  RowIndex ix(e);
-  if (!row || !storage::is_null((*row)[ix.deleted])) return not_found(e, id);
-  if (!access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
-    return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
-  auto only = split_fields(fields);
-  json::Buffer buf;
-  json::Writer w(buf);
-  write_record(w, e, p, *row, &only);
-  return RecordResult{id, as_int((*row)[ix.version]), std::string(buf.GetString(), buf.GetSize()),
-                      200};
+  RP_ASSIGN(OneRecord r, read_one(*tx, p, e, id, scope, shown, false));
+  switch (r.state) {
+    case OneRecord::State::kMissing:
+    case OneRecord::State::kDeleted:
+      return not_found(e, id);
+    case OneRecord::State::kOutOfScope:
+      return make_error(Errc::kForbidden, "this " + e.name + " belongs to another owner or team");
+    case OneRecord::State::kFound:
+      break;
+  }
+  return RecordResult{id, r.version, std::move(r.text), 200};
 }
 
 Result<RecordService::Inserted> RecordService::insert_one(storage::Tx& tx, const Principal& p,
@@ -1479,13 +1601,6 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
                        std::move(keys)};
 }
 
-namespace {
-std::int64_t int_of(const SqlView& v) {
-  const auto* i = std::get_if<std::int64_t>(&v);
-  return i ? *i : 0;
-}
-}  // namespace
-
 // A page from the record text cache (list_cache_): the statement's rows are read first with only
 // their id, version and sort keys — the same rows in the same order, but no other column is
 // decoded — and the records cached at those versions are copied; the others are read by id in
@@ -2217,19 +2332,12 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
     Scope scope = access::scope_for(p, e->name, Op::kRead);
     if (scope == Scope::kNone) continue;
     std::int64_t id = as_int(hit[1]);
-    RP_ASSIGN(auto row, load(*tx, *e, id));
-    RowIndex ix(*e);
-    if (!row || !storage::is_null((*row)[ix.deleted]) ||
-        !access::in_scope(p, scope, as_int((*row)[ix.owner]), as_int((*row)[ix.team])))
-      continue;
-    json::Buffer buf;
-    json::Writer w(buf);
-    write_record(w, *e, p, *row, &only);
-    PhoneMatch m{e, id, {}, std::string(buf.GetString(), buf.GetSize())};
-    if (const Field* tf = e->field(e->title_field);
-        tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden)
-      m.title = to_text(*tf, *row, column_index(*e, tf->name));
-    out.matches.push_back(std::move(m));
+    const Field* tf = e->field(e->title_field);
+    const bool title_shown = tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden;
+    RP_ASSIGN(OneRecord r,
+              read_one(*tx, p, *e, id, scope, shown_fields(*e, p, &only), title_shown));
+    if (r.state != OneRecord::State::kFound) continue;
+    out.matches.push_back(PhoneMatch{e, id, std::move(r.title), std::move(r.text)});
     if (static_cast<int>(out.matches.size()) >= kMaxPhoneMatches) break;
   }
   return out;

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "access/access.h"
@@ -411,6 +412,32 @@ class RecordService {
   Result<std::optional<std::vector<storage::SqlValue>>> load(storage::Tx& tx,
                                                              const schema::Entity& e,
                                                              std::int64_t id);
+  // What reads one record by id, built once per entity snapshot (by_id()): the statements'
+  // texts, the positions of the columns the checks need and a writer of the whole record for
+  // list_cache_.
+  struct ById {
+    std::shared_ptr<const schema::Entity> entity;  // held, so that its address (the key) stays
+    std::string row;                               // SELECT select_list FROM t WHERE "id" = ?
+    std::string head;  // SELECT version, owner_id, team_id, deleted_at, title column(s) … ? too
+    size_t version_col, owner_col, team_col, deleted_col, title_col;
+    const schema::Field* title;  // the title field, or null
+    std::uint32_t slot;          // list_cache_.slot of the entity
+    RecordJson every;            // every field shown (RowJsonCache's text)
+    ById(const schema::Entity& e, std::uint32_t cache_slot);
+  };
+  std::shared_ptr<const ById> by_id(const schema::Entity& e) const;
+  // One record by id as `p` (whose read scope is `scope`) sees it: missing, deleted, out of
+  // scope, or found with its version, the JSON text of its `shown` fields (byte for byte what
+  // write_record gives) and, with `want_title`, its title field's text.
+  struct OneRecord {
+    enum class State { kMissing, kDeleted, kOutOfScope, kFound } state = State::kMissing;
+    std::int64_t version = 0;
+    std::string text;
+    std::string title;
+  };
+  Result<OneRecord> read_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
+                             std::int64_t id, access::Scope scope, const std::vector<char>& shown,
+                             bool want_title);
   Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
   // `e164`: the record's phone numbers as phone_keys gives them (all phone-list fields), so
   // that they are not parsed again; they go where the first phone list's numbers go.
@@ -474,6 +501,10 @@ class RecordService {
   std::map<std::string, CompiledFilter, std::less<>> compiled_;  // guarded by compiled_mu_
   std::size_t filters_compiled_ = 0;                             // guarded by compiled_mu_
   RowJsonCache list_cache_;
+  // by_id()'s entries, by entity snapshot; each holds its snapshot (see ById::entity).
+  mutable std::mutex by_id_mu_;
+  mutable std::unordered_map<const schema::Entity*, std::shared_ptr<const ById>>
+      by_id_;  // guarded by by_id_mu_
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

@@ -182,6 +182,43 @@ TEST_F(PhoneIndexTest, LookupWithFieldsCarriesOnlyThoseFieldsOfEachMatch) {
   EXPECT_FALSE(json::member(only, "phones"));
 }
 
+// A match's record text and title (R-CTI-1, the screen pop) are the stored row's, as rapidjson
+// writes it, whether read whole or copied from the record text cache: current after an update,
+// the title empty and the field left out when the title field is hidden from the caller.
+TEST_F(PhoneIndexTest, LookupMatchesAreTheStoredRowsTextCachedOrNotAndCurrentAfterAnUpdate) {
+  open();
+  auto r = service->create(admin, *lead,
+                           R"({"name":"李四 \"x\"","tax_id":"T-SECRET","phones":["13812345678"]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  for (int round = 0; round < 2; ++round) {  // read whole and cached, then from the cache
+    auto hit = service->lookup_phone(admin, "13812345678", "name,tax_id").value();
+    ASSERT_EQ(hit.matches.size(), 1u);
+    EXPECT_EQ(hit.matches[0].record,
+              fixtures::reference_text(*store, *lead, admin, r->id, "name,tax_id"));
+    EXPECT_EQ(hit.matches[0].title, "李四 \"x\"");
+  }
+  EXPECT_GE(service->list_cache().hits(), 1u);
+  ASSERT_TRUE(service->update(admin, *lead, r->id, R"({"name":"王五"})").ok());
+  auto hit = service->lookup_phone(admin, "13812345678").value();
+  ASSERT_EQ(hit.matches.size(), 1u);
+  EXPECT_EQ(hit.matches[0].title, "王五");
+  EXPECT_EQ(hit.matches[0].record, fixtures::reference_text(*store, *lead, admin, r->id, ""));
+
+  auto role = std::make_shared<access::Role>();
+  role->entities["lead"].read = access::Scope::kAll;
+  role->fields["lead.name"] = access::FieldAccess::kHidden;
+  role->fields["lead.tax_id"] = access::FieldAccess::kHidden;
+  access::Principal masked;
+  masked.role = role;
+  masked.user_id = 9;
+  auto seen = service->lookup_phone(masked, "13812345678").value();
+  ASSERT_EQ(seen.matches.size(), 1u);
+  EXPECT_EQ(seen.matches[0].title, "");
+  EXPECT_EQ(seen.matches[0].record, fixtures::reference_text(*store, *lead, masked, r->id, ""));
+  EXPECT_EQ(seen.matches[0].record.find("王五"), std::string::npos);
+  EXPECT_EQ(seen.matches[0].record.find("T-SECRET"), std::string::npos);
+}
+
 // counts()' narrower filters (constant texts, such as the phone pop's open items) are compiled
 // once per role and entity and kept; the counts themselves are read fresh every time, and a
 // field the role may not see is still refused by name.

@@ -1013,5 +1013,126 @@ TEST_F(ServiceTest, AnExportPassesTheRecordTextCacheBy) {
   EXPECT_EQ(service->list_cache().misses(), 3u);  // a page goes through it
 }
 
+// GET by id (R-CUS-1 master record; R-SAL-3: always current, so never a stale version) reads the
+// record's version, owner, team and deletion mark first and copies its text from the record text
+// cache at that version; a record not cached at it is read whole and cached. The answer is byte for
+// byte the rapidjson text of the stored row, cached or not, with or without the cache: after an
+// update (never the stale version), with a field hidden from the caller (never in the text, though
+// the cache holds it), with a custom field added after the record was cached, for fields asked for;
+// a deleted record is not found and one of another owner is forbidden, cached or not.
+TEST_F(ServiceTest, GetByIdCopiesTheCachedTextAtTheRecordsVersionAndNeverAStaleOrHiddenOne) {
+  RecordOptions no_cache;
+  no_cache.list_cache_bytes = 0;
+  RecordService uncached(*store, registry, hooks, bus, clock, ids, no_cache);
+  const auto a = id_of(
+      *account,
+      R"({"name":"Alpha \"q\" 上海\n","code":"SECRET-A","limit":{"amount":-5,"currency":"CNY"}})");
+  ASSERT_TRUE(a);
+  const auto& cache = service->list_cache();
+  const auto same = [&](const access::Principal& p, std::int64_t id, std::string_view only = {}) {
+    auto mine = service->get(p, *account, id, only);
+    auto theirs = uncached.get(p, *account, id, only);
+    EXPECT_TRUE(mine.ok() && theirs.ok());
+    if (!mine.ok() || !theirs.ok()) return std::string();
+    EXPECT_EQ(mine->body, fixtures::reference_text(*store, *account, p, id, only));
+    EXPECT_EQ(theirs->body, mine->body);
+    EXPECT_EQ(mine->version, theirs->version);
+    EXPECT_EQ(mine->id, id);
+    return mine->body;
+  };
+  const std::string first = same(admin, a);
+  EXPECT_EQ(cache.misses(), 1u);  // read whole and cached
+  EXPECT_EQ(cache.hits(), 0u);
+  EXPECT_EQ(same(admin, a), first);
+  EXPECT_EQ(cache.hits(), 1u);  // copied from the cache
+  EXPECT_EQ(service->get(admin, *account, a)->version, 1);
+
+  // An update raises the version: the cached text of version 1 is never answered again.
+  ASSERT_TRUE(service->update(admin, *account, a, R"({"name":"Alpha Two"})").ok());
+  std::string now = same(admin, a);
+  EXPECT_NE(now.find("Alpha Two"), std::string::npos) << now;
+  EXPECT_EQ(now.find("上海"), std::string::npos) << now;
+  EXPECT_EQ(service->get(admin, *account, a)->version, 2);
+  EXPECT_EQ(cache.misses(), 2u);  // version 2 read whole
+  same(admin, a);
+  EXPECT_EQ(cache.hits(), 4u);  // 2 before the update, then the version check and this one
+
+  // A field hidden from the caller is not in the text copied from the administrator's entry,
+  // not even when asked for.
+  auto role = std::make_shared<access::Role>();
+  role->entities["account"].read = access::Scope::kAll;
+  role->fields["account.code"] = access::FieldAccess::kHidden;
+  access::Principal masked;
+  masked.role = role;
+  masked.user_id = 77;
+  const auto hits = cache.hits();
+  for (std::string_view only : {"", "name,code", "code"}) {
+    const std::string text = same(masked, a, only);
+    EXPECT_EQ(text.find("SECRET-A"), std::string::npos) << text;
+    EXPECT_EQ(text.find("\"code\""), std::string::npos) << text;
+  }
+  EXPECT_EQ(cache.hits(), hits + 3);
+  EXPECT_EQ(same(admin, a, "name"),
+            R"({"id":")" + std::to_string(a) + R"(","version":2,"name":"Alpha Two"})");
+
+  // A custom field added after the record was cached is in its text at once.
+  ASSERT_TRUE(
+      service->add_custom_field(admin, "account", R"({"name":"wechat_id","type":"text"})").ok());
+  account = registry.get("account");
+  now = same(admin, a);
+  EXPECT_NE(now.find("\"wechat_id\":null"), std::string::npos) << now;
+  ASSERT_TRUE(service->update(admin, *account, a, R"({"wechat_id":"wx-1"})").ok());
+  EXPECT_NE(same(admin, a).find("\"wechat_id\":\"wx-1\""), std::string::npos);
+
+  // Out of scope: forbidden, though the record's text is cached.
+  auto own = std::make_shared<access::Role>();
+  own->entities["account"].read = access::Scope::kOwn;
+  access::Principal stranger;
+  stranger.role = own;
+  stranger.user_id = 4242;
+  for (RecordService* s : {service.get(), &uncached}) {
+    auto r = s->get(stranger, *account, a);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kForbidden);
+  }
+
+  // Deleted: not found (its cached text is not answered); restored: found again.
+  ASSERT_TRUE(service->remove(admin, *account, a).ok());
+  for (RecordService* s : {service.get(), &uncached}) {
+    auto r = s->get(admin, *account, a);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kNotFound);
+    EXPECT_EQ(r.error().message, "no account with id " + std::to_string(a));
+  }
+  ASSERT_TRUE(service->restore(admin, *account, a).ok());
+  now = same(admin, a);
+  EXPECT_EQ(now.find("deleted_at"), std::string::npos) << now;
+  auto missing = service->get(admin, *account, a + 1000);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+}
+
+// Reads of records never read before (more than half missed) are read whole in one statement,
+// each looked up and cached on the way, until reads find their records cached again; every
+// answer is the stored row's text in both modes.
+TEST_F(ServiceTest, MostlyMissedGetsAreReadWholeAndFillTheCacheUntilTheyHitAgain) {
+  std::vector<std::int64_t> made;
+  for (int i = 0; i < 12; ++i)
+    made.push_back(id_of(*account, R"({"name":"G)" + std::to_string(i) + R"("})"));
+  const auto& cache = service->list_cache();
+  const auto slot = cache.slot("account");
+  for (auto id : made)
+    EXPECT_EQ(service->get(admin, *account, id)->body,
+              fixtures::reference_text(*store, *account, admin, id, {}));
+  EXPECT_TRUE(cache.mostly_missed(slot));
+  const auto misses = cache.misses();
+  for (int round = 0; round < 2; ++round)
+    for (auto id : made)
+      EXPECT_EQ(service->get(admin, *account, id)->body,
+                fixtures::reference_text(*store, *account, admin, id, {}));
+  EXPECT_EQ(cache.misses(), misses);  // all cached on the way
+  EXPECT_FALSE(cache.mostly_missed(slot));
+}
+
 }  // namespace
 }  // namespace rapport::record
