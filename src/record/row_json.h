@@ -28,8 +28,9 @@ namespace rapport::record {
 void append_json_string(std::string& out, std::string_view s);
 
 // Writes the record of `row` (a select_list row) with rapidjson's writer: the fields flagged in
-// `shown`, then deleted_at and merged_into when set. Single records (GET by id, phone lookup) use
-// it; RecordJson gives the same text for list pages.
+// `shown`, then deleted_at and merged_into when set. The answers of writes (create, update,
+// restore) use it; RecordJson and CachedRecordJson give the same text for list pages and single
+// reads (GET by id, phone lookup matches: RecordService::read_one).
 void write_record(json::Writer& w, const schema::Entity& e, const std::vector<char>& shown,
                   const std::vector<storage::SqlValue>& row);
 

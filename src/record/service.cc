@@ -439,6 +439,20 @@ RecordService::ById::ById(const Entity& e, std::uint32_t cache_slot)
   head += from;
 }
 
+std::vector<char> RecordService::ById::shown(const Entity& e, const Principal& p,
+                                             std::string_view fields) const {
+  constexpr std::size_t kMaxKept = 64;
+  std::lock_guard lock(shown_mu_);
+  if (auto it = shown_.find(std::pair<const access::Role*, std::string_view>(p.role.get(), fields));
+      it != shown_.end())
+    return it->second.flags;
+  const auto only = split_fields(fields);
+  std::vector<char> flags = shown_fields(e, p, &only);
+  if (shown_.size() >= kMaxKept) shown_.clear();
+  shown_.try_emplace({p.role.get(), std::string(fields)}, Shown{p.role, flags});
+  return flags;
+}
+
 // Built once per entity snapshot rather than per read (the SELECT text of a 45-field entity is
 // a kilobyte). A snapshot that is not the registry's current one (a request that began before a
 // custom field was added) gets its own, not kept.
@@ -465,11 +479,11 @@ std::shared_ptr<const RecordService::ById> RecordService::by_id(const Entity& e)
 // the share of hits keeps being measured. Without the cache it is written from its columns
 // (RecordJson). Either way the text is the same (row_json.h).
 Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const Principal& p,
-                                                         const Entity& e, std::int64_t id,
-                                                         Scope scope,
+                                                         const Entity& e, const ById& by_ref,
+                                                         std::int64_t id, Scope scope,
                                                          const std::vector<char>& shown,
                                                          bool want_title) {
-  const auto by = by_id(e);
+  const ById* by = &by_ref;
   const SqlValue key[] = {id};
   OneRecord out;
   const auto title_of = [&](std::span<const SqlView> row, size_t col) {
@@ -641,10 +655,10 @@ Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std
                                         std::string_view fields) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
-  const auto only = split_fields(fields);
-  const std::vector<char> shown = shown_fields(e, p, &only);
+  const auto by = by_id(e);
+  const std::vector<char> shown = by->shown(e, p, fields);
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(OneRecord r, read_one(*tx, p, e, id, scope, shown, false));
+  RP_ASSIGN(OneRecord r, read_one(*tx, p, e, *by, id, scope, shown, false));
   switch (r.state) {
     case OneRecord::State::kMissing:
     case OneRecord::State::kDeleted:
@@ -2320,7 +2334,6 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
   auto e164 = phone::to_e164(number, options_.phone_region);
   if (!e164.ok()) return make_error(Errc::kBadRequest, e164.error().message, "number");
   PhoneLookup out{std::move(e164).value(), {}};
-  const auto only = split_fields(fields);
   RP_ASSIGN(auto tx, store_.read());
   SqlValue key[] = {out.e164};
   RP_ASSIGN(auto hits, tx->query("SELECT entity, record_id FROM phone_index WHERE e164 = ? "
@@ -2334,8 +2347,9 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
     std::int64_t id = as_int(hit[1]);
     const Field* tf = e->field(e->title_field);
     const bool title_shown = tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden;
+    const auto by = by_id(*e);
     RP_ASSIGN(OneRecord r,
-              read_one(*tx, p, *e, id, scope, shown_fields(*e, p, &only), title_shown));
+              read_one(*tx, p, *e, *by, id, scope, by->shown(*e, p, fields), title_shown));
     if (r.state != OneRecord::State::kFound) continue;
     out.matches.push_back(PhoneMatch{e, id, std::move(r.title), std::move(r.text)});
     if (static_cast<int>(out.matches.size()) >= kMaxPhoneMatches) break;

@@ -424,6 +424,28 @@ class RecordService {
     std::uint32_t slot;          // list_cache_.slot of the entity
     RecordJson every;            // every field shown (RowJsonCache's text)
     ById(const schema::Entity& e, std::uint32_t cache_slot);
+    // shown_fields of the entity for `p` and `fields` (a comma list, as get takes it), kept per
+    // role and list: field access looks each field's rule up by "entity.field". The role is
+    // held so that its address, part of the key, is not reused (as compile_kept's).
+    std::vector<char> shown(const schema::Entity& e, const access::Principal& p,
+                            std::string_view fields) const;
+
+   private:
+    struct Shown {
+      std::shared_ptr<const access::Role> role;
+      std::vector<char> flags;
+    };
+    mutable std::mutex shown_mu_;
+    struct KeyLess {  // (role, fields) against (role, fields as a string_view) too
+      using is_transparent = void;
+      template <class A, class B>
+      bool operator()(const A& a, const B& b) const {
+        using View = std::pair<const access::Role*, std::string_view>;
+        return View(a.first, a.second) < View(b.first, b.second);
+      }
+    };
+    mutable std::map<std::pair<const access::Role*, std::string>, Shown, KeyLess>
+        shown_;  // guarded by shown_mu_
   };
   std::shared_ptr<const ById> by_id(const schema::Entity& e) const;
   // One record by id as `p` (whose read scope is `scope`) sees it: missing, deleted, out of
@@ -436,8 +458,8 @@ class RecordService {
     std::string title;
   };
   Result<OneRecord> read_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
-                             std::int64_t id, access::Scope scope, const std::vector<char>& shown,
-                             bool want_title);
+                             const ById& by, std::int64_t id, access::Scope scope,
+                             const std::vector<char>& shown, bool want_title);
   Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
   // `e164`: the record's phone numbers as phone_keys gives them (all phone-list fields), so
   // that they are not parsed again; they go where the first phone list's numbers go.
