@@ -56,7 +56,7 @@ constexpr const char* kConfigExample =
 # database-replica = ["postgresql://rapport@db2/rapport", "postgresql://rapport@db3/rapport"]
 # scan-every = "24h"                               # background duplicate scan; "0" is off
 # auth-cache = "5s"                                # how long a credential's user is cached; "0" is off
-# list-cache-mib = 32                              # list pages' record text by id and version; 0 is off
+# list-cache-mib = 32                              # records' text (list pages, reads by id) by id and version; 0 is off
 
 [demo]
 # accounts = 1000
@@ -249,7 +249,8 @@ int main(int argc, char** argv) {
   serve_cmd
       ->add_option_function<std::size_t>(
           "--list-cache-mib", [](std::size_t mib) { record_options.list_cache_bytes = mib << 20; },
-          "MiB of list pages' record text kept by id and version (default 32; 0: none)")
+          "MiB of records' text (list pages, reads by id) kept by id and version (default 32; 0: "
+          "none)")
       ->check(CLI::Range(0, 65536));
   serve_cmd
       ->add_option("--max-connections", opts.max_connections,
