@@ -55,6 +55,28 @@ if "$GEN" --data "$WORK/data" --scale tiny >"$WORK/gen.out" 2>"$WORK/gen.err" &&
   else
     bad "generator is deterministic"
   fi
+  # Histories: the same seed gives the same created_at and updated_at; every account has its own
+  # created_at, spread over years, and no record was updated before it was created.
+  times() {
+    sqlite3 "$1/rapport.db" "SELECT customer_code, created_at, updated_at FROM account ORDER BY 1;
+      SELECT c.emails, c.created_at, c.updated_at FROM contact c ORDER BY 1;
+      SELECT count(*), min(created_at), max(created_at) FROM interaction"
+  }
+  if [[ -n $(times "$WORK/data") ]] && cmp -s <(times "$WORK/data") <(times "$WORK/data2"); then
+    ok "generator times are deterministic (same seed, same created_at and updated_at)"
+  else
+    bad "generator times are deterministic"
+  fi
+  facts=$(sqlite3 "$WORK/data/rapport.db" "SELECT count(DISTINCT created_at), min(created_at) < '2024-01-01',
+      (SELECT count(*) FROM account WHERE updated_at < created_at) +
+      (SELECT count(*) FROM contact WHERE updated_at < created_at) +
+      (SELECT count(*) FROM interaction WHERE updated_at < created_at),
+      (SELECT count(*) FROM account WHERE updated_at > created_at) > 100 FROM account")
+  if [[ $facts == "500|1|0|1" ]]; then
+    ok "generator times: 500 distinct account created_at since 2023, none updated before created"
+  else
+    bad "generator times" "distinct|before 2024|updated before created|edited > 100: $facts"
+  fi
 else
   bad "generator runs" "$(tail -5 "$WORK/gen.err")"
   finish

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -199,6 +200,58 @@ std::string person_en(std::mt19937_64& rng) {
   return std::string(pick(rng, kFirstEn)) + " " + pick(rng, kLastEn);
 }
 
+// --- history: when each record was created and last changed --------------------------------
+// Real records do not share one created_at per batch: an account is created now and then over
+// the years and edited later, its contacts soon after it, a communication record when it
+// happened. The times come from their own generator (seeded from the seed), so the rest of the
+// data is what it was before they existed, and the same seed gives the same times.
+
+// The generated history ends here (fixed, so that a data set does not depend on the day it
+// was generated) and begins kHistory earlier.
+constexpr Millis kHistoryEnd = 1793491200000;                 // 2026-11-01T00:00:00Z
+constexpr Millis kHistory = Millis{1096} * 24 * 3600 * 1000;  // three years
+constexpr Millis kDay = Millis{24} * 3600 * 1000;
+
+class History {
+ public:
+  // `accounts`: how many accounts the data set has (spread evenly over the history).
+  History(std::uint64_t seed, long accounts)
+      : rng_(seed * 0x9E3779B97F4A7C15ull + 0x5157),
+        step_(std::max<Millis>(1, kHistory / std::max<long>(1, accounts))) {}
+  // The i-th account: created at an increasing random point of its share of the history.
+  record::RowTimes account(long i) {
+    Millis created = kHistoryEnd - kHistory + i * step_ + below(step_);
+    return edited(created);
+  }
+  // A contact of an account created at `account_created`: within 60 days after it.
+  record::RowTimes contact(Millis account_created) {
+    return edited(
+        account_created +
+        below(std::max<Millis>(1, std::min<Millis>(60 * kDay, kHistoryEnd - account_created))));
+  }
+  // A communication record that occurred at `occurred`, of a contact created at
+  // `contact_created`: logged within two hours after both.
+  record::RowTimes interaction(Millis occurred, Millis contact_created) {
+    Millis created = std::max(occurred, contact_created) + below(2 * 3600 * 1000);
+    // most are never edited; the others within a week
+    Millis updated = below(4) == 0 ? created + below(7 * kDay) : created;
+    return {created, updated};
+  }
+
+ private:
+  Millis below(Millis n) { return static_cast<Millis>(rng_() % static_cast<std::uint64_t>(n)); }
+  // A third of the records never edited; the others last edited at a random point between
+  // creation and the end of the history, more of them soon after creation.
+  record::RowTimes edited(Millis created) {
+    if (below(3) == 0 || created >= kHistoryEnd) return {created, created};
+    double x = static_cast<double>(below(1 << 20)) / (1 << 20);
+    return {created,
+            created + static_cast<Millis>(x * x * static_cast<double>(kHistoryEnd - created))};
+  }
+  std::mt19937_64 rng_;
+  Millis step_;
+};
+
 struct Scale {
   long accounts;
   double contacts_per_account;
@@ -370,6 +423,8 @@ int main(int argc, char** argv) {
     }
   };
 
+  History history(seed, scale.accounts);
+  std::vector<record::RowTimes> account_times, contact_times, interaction_times;
   std::vector<std::string> bodies;
   std::vector<bool> chinese;
   std::vector<std::string> contact_bodies, interaction_bodies;
@@ -377,7 +432,9 @@ int main(int argc, char** argv) {
     long end = std::min<long>(scale.accounts, start + batch);
     bodies.clear();
     chinese.clear();
+    account_times.clear();
     for (long i = start; i < end; ++i) {
+      account_times.push_back(history.account(i));
       const City& c = kCities[rng() % std::size(kCities)];
       bool zh = i % 3 != 0;
       bool individual = i % 10 == 9;
@@ -415,7 +472,7 @@ int main(int argc, char** argv) {
           c.postal + "\",\"country\":\"CN\"}}");
     }
     auto ta = std::chrono::steady_clock::now();
-    auto ids = app.records->create_batch(app.system, *account_e, bodies);
+    auto ids = app.records->create_batch(app.system, *account_e, bodies, account_times);
     if (!ids.ok()) return fail(ids.error());
     t_accounts += since(ta);
     n_accounts += static_cast<long>(ids->size());
@@ -432,6 +489,7 @@ int main(int argc, char** argv) {
     // Contacts of this chunk's accounts (contacts_per_account on average), then their
     // communication records.
     contact_bodies.clear();
+    contact_times.clear();
     std::vector<size_t> contact_account;
     for (size_t k = 0; k < ids->size(); ++k) {
       int n = static_cast<int>(scale.contacts_per_account);
@@ -447,6 +505,7 @@ int main(int argc, char** argv) {
             std::to_string(start + static_cast<long>(k)) + "_" + std::to_string(c) +
             "@example.com\"],\"preferred_channel\":\"phone\"}");
         contact_account.push_back(k);
+        contact_times.push_back(history.contact(account_times[k].created_at));
       }
     }
     std::vector<std::int64_t> contact_ids;
@@ -456,7 +515,8 @@ int main(int argc, char** argv) {
           contact_bodies.begin() + static_cast<long>(off),
           contact_bodies.begin() +
               static_cast<long>(std::min(contact_bodies.size(), off + static_cast<size_t>(batch))));
-      auto cids = app.records->create_batch(app.system, *contact_e, part);
+      std::span<const record::RowTimes> times(contact_times.data() + off, part.size());
+      auto cids = app.records->create_batch(app.system, *contact_e, part, times);
       if (!cids.ok()) return fail(cids.error());
       contact_ids.insert(contact_ids.end(), cids->begin(), cids->end());
     }
@@ -464,6 +524,7 @@ int main(int argc, char** argv) {
     n_contacts += static_cast<long>(contact_ids.size());
 
     interaction_bodies.clear();
+    interaction_times.clear();
     double per_contact = scale.interactions_per_account / std::max(1.0, scale.contacts_per_account);
     for (size_t k = 0; k < contact_ids.size(); ++k) {
       // 0, 1 or 2 records per contact, averaging per_contact.
@@ -474,6 +535,9 @@ int main(int argc, char** argv) {
         std::snprintf(when, sizeof when, "2026-%02d-%02dT%02d:%02d:00+08:00",
                       1 + static_cast<int>(rng() % 11), 1 + static_cast<int>(rng() % 28),
                       9 + static_cast<int>(rng() % 9), static_cast<int>(rng() % 60));
+        Millis occurred = 0;
+        parse_iso8601(when, occurred, false);
+        interaction_times.push_back(history.interaction(occurred, contact_times[k].created_at));
         interaction_bodies.push_back(
             "{\"subject\":" + q(pick(rng, kSubjects)) + owned + ",\"account_id\":\"" +
             std::to_string((*ids)[contact_account[k]]) + "\",\"contact_id\":\"" +
@@ -490,7 +554,8 @@ int main(int argc, char** argv) {
           interaction_bodies.begin() +
               static_cast<long>(
                   std::min(interaction_bodies.size(), off + static_cast<size_t>(batch))));
-      auto r = app.records->create_batch(app.system, *interaction_e, part);
+      std::span<const record::RowTimes> times(interaction_times.data() + off, part.size());
+      auto r = app.records->create_batch(app.system, *interaction_e, part, times);
       if (!r.ok()) return fail(r.error());
       n_interactions += static_cast<long>(r->size());
     }

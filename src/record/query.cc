@@ -216,7 +216,7 @@ std::string equals_filter(std::string_view field, std::string_view value) {
 Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Entity& e,
                                         const access::Principal& p) {
   std::vector<SortKey> keys;
-  bool id_desc = true;
+  bool id_desc = true, explicit_id = false;
   while (!sort.empty()) {
     size_t comma = sort.find(',');
     std::string_view part = sort.substr(0, comma);
@@ -233,12 +233,18 @@ Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Ent
     if (keys.empty()) id_desc = desc;
     if (f->name == "id") {
       id_desc = desc;
+      explicit_id = true;
       break;
     }
     keys.push_back({f, desc});
     if (static_cast<int>(keys.size()) > kMaxSortKeys)
       return make_error(Errc::kBadRequest, "sort takes at most 3 fields", "sort");
   }
+  // The field's index is (field, created_at[, id]) (table.cc, indexed_columns): ties in that
+  // order are read from it, where ties by id alone would be every row of the group sorted.
+  if (keys.size() == 1 && !explicit_id && !keys[0].field->unique &&
+      keys[0].field->name != "created_at")
+    if (const Field* created = e.field("created_at")) keys.push_back({created, keys[0].desc});
   keys.push_back({e.field("id"), id_desc});
   return keys;
 }
@@ -252,7 +258,8 @@ std::string order_by(const std::vector<SortKey>& keys) {
   return s;
 }
 
-std::string encode_cursor(const std::vector<SqlValue>& values) {
+std::string encode_cursor(const std::vector<SqlValue>& values,
+                          const std::vector<std::string>* plan) {
   json::Buffer buf;
   json::Writer w(buf);
   w.StartArray();
@@ -266,6 +273,15 @@ std::string encode_cursor(const std::vector<SqlValue>& values) {
     else
       w.String(std::get<std::string>(v));
   }
+  if (plan) {
+    w.StartObject();
+    w.Key("unindexed");
+    w.StartArray();
+    for (const auto& name : *plan)
+      w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    w.EndArray();
+    w.EndObject();
+  }
   w.EndArray();
   static const char kHex[] = "0123456789abcdef";
   std::string out;
@@ -277,7 +293,8 @@ std::string encode_cursor(const std::vector<SqlValue>& values) {
   return out;
 }
 
-Result<std::vector<SqlValue>> decode_cursor(std::string_view cursor, size_t arity) {
+Result<std::vector<SqlValue>> decode_cursor(std::string_view cursor, size_t arity,
+                                            std::optional<std::vector<std::string>>* plan) {
   auto fail = [] {
     return make_error(Errc::kBadRequest, "cursor is not valid for this list", "cursor");
   };
@@ -292,7 +309,20 @@ Result<std::vector<SqlValue>> decode_cursor(std::string_view cursor, size_t arit
     text += static_cast<char>(hi * 16 + lo);
   }
   auto doc = json::parse(text);
-  if (!doc.ok() || !doc->IsArray() || doc->Size() != arity) return fail();
+  if (!doc.ok() || !doc->IsArray() || arity == 0) return fail();
+  if (doc->Size() == arity + 1 && plan) {  // the plan's decision last
+    const json::Value& decided = (*doc)[static_cast<rapidjson::SizeType>(arity)];
+    const json::Value* names = json::member(decided, "unindexed");
+    if (!decided.IsObject() || decided.MemberCount() != 1 || !names || !names->IsArray())
+      return fail();
+    plan->emplace();
+    for (const auto& n : names->GetArray()) {
+      if (!n.IsString()) return fail();
+      (*plan)->emplace_back(n.GetString(), n.GetStringLength());
+    }
+    doc->PopBack();
+  }
+  if (doc->Size() != arity) return fail();
   std::vector<SqlValue> out;
   for (const auto& v : doc->GetArray()) {
     if (v.IsNull())
@@ -320,8 +350,44 @@ bool never_null(const Field& f) {
 }
 }  // namespace
 
+std::optional<CursorArms> cursor_arms(const std::vector<SortKey>& keys,
+                                      const std::vector<SqlValue>& values) {
+  if (keys.size() < 2 || values.size() != keys.size()) return std::nullopt;
+  const bool desc = keys[0].desc;
+  for (size_t i = 1; i < keys.size(); ++i)
+    if (keys[i].desc != desc || !never_null(*keys[i].field) || storage::is_null(values[i]))
+      return std::nullopt;
+  // (k1, …, kn) compared with the cursor's values: a NULL k1 compares as neither (not a match).
+  auto row_value = [&](size_t from, std::vector<SqlValue>& params) {
+    std::string cols, marks;
+    for (size_t i = from; i < keys.size(); ++i) {
+      cols += (i > from ? ", " : "") + quote(keys[i].field->name);
+      marks += i > from ? ", ?" : "?";
+      params.push_back(values[i]);
+    }
+    return "(" + cols + ") " + (desc ? "<" : ">") + " (" + marks + ")";
+  };
+  const std::string k1 = quote(keys[0].field->name);
+  CursorArms arms;
+  if (!storage::is_null(values[0])) {
+    arms.first = row_value(0, arms.first_params);
+    // NULLs come first ascending (before the cursor), last descending (after it)
+    if (desc && !never_null(*keys[0].field)) arms.then = k1 + " IS NULL";
+  } else {
+    arms.first = k1 + " IS NULL AND " + row_value(1, arms.first_params);
+    if (!desc) arms.then = k1 + " IS NOT NULL";
+  }
+  return arms;
+}
+
 std::string after_cursor(const std::vector<SortKey>& keys, const std::vector<SqlValue>& values,
                          std::vector<SqlValue>& params) {
+  if (auto arms = cursor_arms(keys, values)) {
+    params.insert(params.end(), arms->first_params.begin(), arms->first_params.end());
+    if (arms->then.empty()) return "(" + arms->first + ")";
+    params.insert(params.end(), arms->then_params.begin(), arms->then_params.end());
+    return "(" + arms->first + " OR " + arms->then + ")";
+  }
   // Rows after (v1..vn) in order: OR over i of (k1 = v1 AND … AND k(i-1) = v(i-1) AND ki after vi),
   // with NULLs first in ascending and last in descending order.
   // First a range on k1 that every such row is in, when there is one (k1 ≥ v1 ascending; k1 ≤ v1

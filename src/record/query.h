@@ -2,6 +2,7 @@
 // cursors. Field names come from metadata only; values are always bound parameters.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,14 +35,35 @@ struct SortKey {
   const schema::Field* field;
   bool desc;
 };
-// Parses "-created_at,name" into keys; the id is appended as the final tie-breaker.
+// Parses "-created_at,name" into keys; the id is appended as the final tie-breaker. One field
+// with an index of its own that is not unique (`sort=tier`) is followed by created_at in its
+// direction before the id: its index is (field, created_at), so a page is read from it in order
+// instead of a whole group of equal values being sorted by id.
 Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Entity& e,
                                         const access::Principal& p);
 std::string order_by(const std::vector<SortKey>& keys);
 
-// Cursor = the sort-key values of the last row of a page, opaque to clients.
-std::string encode_cursor(const std::vector<storage::SqlValue>& values);
-Result<std::vector<storage::SqlValue>> decode_cursor(std::string_view cursor, size_t arity);
+// Cursor = the sort-key values of the last row of a page, opaque to clients, and, when the
+// list plan counted the filter's equalities, its decision (`plan`: the fields it writes
+// unindexed, RecordService::common_equalities), so that the next pages need not count again:
+// a trailing {"unindexed": [names]}. decode_cursor refuses that part without `plan`.
+std::string encode_cursor(const std::vector<storage::SqlValue>& values,
+                          const std::vector<std::string>* plan = nullptr);
+Result<std::vector<storage::SqlValue>> decode_cursor(
+    std::string_view cursor, size_t arity, std::optional<std::vector<std::string>>* plan = nullptr);
+// The rows strictly after the cursor position as at most two conditions that an index in the
+// sort's order seeks to: every row of `first` comes before every row of `then` in that order.
+// For keys in one direction whose keys after the first are never NULL (`tier, created_at, id`):
+// a row-value comparison, and for a first key that may be NULL the NULLs on the far side of it
+// (`then`: NULLs come last in descending order). Otherwise none (after_cursor's one condition).
+struct CursorArms {
+  std::string first;
+  std::vector<storage::SqlValue> first_params;
+  std::string then;  // empty: none
+  std::vector<storage::SqlValue> then_params;
+};
+std::optional<CursorArms> cursor_arms(const std::vector<SortKey>& keys,
+                                      const std::vector<storage::SqlValue>& values);
 // Condition selecting rows strictly after the cursor position in the given order.
 std::string after_cursor(const std::vector<SortKey>& keys,
                          const std::vector<storage::SqlValue>& values,

@@ -905,9 +905,27 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
 }
 
 Result<std::vector<std::int64_t>> RecordService::create_batch(
-    const Principal& p, const Entity& e, const std::vector<std::string>& bodies) {
+    const Principal& p, const Entity& e, const std::vector<std::string>& bodies,
+    std::span<const RowTimes> times) {
   if (!access::can_create(p, e.name))
     return make_error(Errc::kForbidden, "you may not create " + e.plural);
+  if (!times.empty()) {
+    if (p.channel != "system")
+      return make_error(Errc::kForbidden, "only the system sets created_at", "created_at");
+    if (times.size() != bodies.size())
+      return make_error(Errc::kBadRequest,
+                        std::to_string(times.size()) + " row times for " +
+                            std::to_string(bodies.size()) + " rows",
+                        "created_at");
+    if (!hooks_.for_entity(e.name).empty())
+      return make_error(Errc::kBadRequest,
+                        e.plural + " have hooks: their rows take the clock's time", "created_at");
+    for (size_t i = 0; i < times.size(); ++i)
+      if (times[i].updated_at < times[i].created_at)
+        return make_error(Errc::kBadRequest,
+                          "row " + std::to_string(i + 1) + ": updated_at before created_at",
+                          "updated_at");
+  }
   std::vector<json::Document> inputs(bodies.size());
   std::vector<char> bad(bodies.size(), 0);
   parallel::for_ranges(bodies.size(), [&](size_t begin, size_t end) {
@@ -931,7 +949,7 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
     std::vector<const json::Value*> ptrs;
     ptrs.reserve(inputs.size());
     for (const auto& in : inputs) ptrs.push_back(&in);
-    RP_ASSIGN(BulkInsert bulk, insert_many(*tx, p, e, ptrs));
+    RP_ASSIGN(BulkInsert bulk, insert_many(*tx, p, e, ptrs, times));
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (bulk.errors[i]) {
         Error err = std::move(*bulk.errors[i]);
@@ -1016,7 +1034,8 @@ Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
 
 RecordService::NewRow RecordService::build_new_row(const Principal& p, const Entity& e,
                                                    const json::Value& values, std::int64_t id,
-                                                   const std::string& now, std::int64_t audit_id) {
+                                                   const std::string& now, std::int64_t audit_id,
+                                                   const std::string* updated) {
   const SqlValue user = p.user_id ? SqlValue(p.user_id) : SqlValue();
   const size_t ncols = field_column_count(e);
   NewRow nr;
@@ -1029,8 +1048,10 @@ RecordService::NewRow RecordService::build_new_row(const Principal& p, const Ent
       row.emplace_back(id);
     } else if (f.name == "version") {
       row.emplace_back(std::int64_t{1});
-    } else if (f.name == "created_at" || f.name == "updated_at") {
+    } else if (f.name == "created_at") {
       row.emplace_back(now);
+    } else if (f.name == "updated_at") {
+      row.emplace_back(updated ? *updated : now);
     } else if (f.name == "created_by" || f.name == "updated_by") {
       row.push_back(user);
     } else {
@@ -1139,7 +1160,7 @@ Status RecordService::check_references(storage::Tx& tx, const Entity& e,
 
 Result<RecordService::BulkInsert> RecordService::insert_many(
     storage::Tx& tx, const Principal& p, const Entity& e,
-    const std::vector<const json::Value*>& inputs) {
+    const std::vector<const json::Value*>& inputs, std::span<const RowTimes> times) {
   const size_t n = inputs.size();
   BulkInsert out;
   out.ids.assign(n, 0);
@@ -1232,7 +1253,14 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
     for (size_t r = begin; r < end; ++r) {
       const size_t i = which[r];
       const std::int64_t id = out.ids[i];
-      NewRow nr = build_new_row(p, e, values[i], id, now, audit_ids[r]);
+      NewRow nr;
+      if (times.empty()) {
+        nr = build_new_row(p, e, values[i], id, now, audit_ids[r]);
+      } else {
+        const std::string created = format_iso8601(times[i].created_at),
+                          updated = format_iso8601(times[i].updated_at);
+        nr = build_new_row(p, e, values[i], id, created, audit_ids[r], &updated);
+      }
       rows[r] = std::move(nr.row);
       audits[r] = std::move(nr.audit);
       events[r] = std::move(nr.event);
@@ -1502,18 +1530,36 @@ std::vector<const json::Value*> required_indexed_equalities(const json::Value& e
 // limit × rows / matches entries; a rarer value keeps its index (at most that many rows sorted).
 // Not when something else drives (`other_driver`: a scope read first, a search) or the sort's
 // first field has no index of its own.
-Result<std::vector<const Field*>> RecordService::common_equalities(
+Result<std::optional<std::vector<const Field*>>> RecordService::common_equalities(
     const Principal& p, const Entity& e, const json::Value& filter,
-    const std::vector<SortKey>& keys, bool other_driver, storage::Tx* tx) const {
-  std::vector<const Field*> common;
-  if (!tx || other_driver || keys.empty() || !store_.dialect().plans_by_written_order())
-    return common;
+    const std::vector<SortKey>& keys, bool other_driver, storage::Tx* tx,
+    const std::optional<std::vector<std::string>>& carried) const {
+  using Decision = std::optional<std::vector<const Field*>>;
+  if (other_driver || keys.empty() || !store_.dialect().plans_by_written_order()) return Decision();
   const Field* first = keys.front().field;
   if (first->name == "created_at" || !(first->indexed || first->unique || first->name == "id"))
-    return common;
+    return Decision();
+  std::vector<std::pair<const Field*, const json::Value*>> eqs;
   for (const json::Value* eq : required_indexed_equalities(filter, e)) {
     const Field* f = e.field((*json::member(*eq, "field")).GetString());
-    if (f == first || f->unique) continue;
+    if (f != first && !f->unique) eqs.emplace_back(f, eq);
+  }
+  if (eqs.empty()) return Decision();
+  std::vector<const Field*> common;
+  if (carried) {
+    // An earlier page's decision: only fields of this filter's equalities (else the cursor
+    // belongs to another list).
+    for (const auto& name : *carried) {
+      auto it = std::find_if(eqs.begin(), eqs.end(),
+                             [&name](const auto& eq) { return eq.first->name == name; });
+      if (it == eqs.end())
+        return make_error(Errc::kBadRequest, "cursor is not valid for this list", "cursor");
+      common.push_back(it->first);
+    }
+    return Decision(std::move(common));
+  }
+  if (!tx) return Decision();
+  for (const auto& [f, eq] : eqs) {
     std::vector<SqlValue> params;
     auto cond = compile_filter(*eq, e, p, store_.dialect(), params);
     if (!cond.ok()) continue;  // the whole filter's compile names the error
@@ -1523,7 +1569,7 @@ Result<std::vector<const Field*>> RecordService::common_equalities(
                                 params));
     if (!n.rows.empty() && as_int(n.rows[0][0]) >= kEqualityFirstMax) common.push_back(f);
   }
-  return common;
+  return Decision(std::move(common));
 }
 
 Result<ListStatement> RecordService::list_statement(const Principal& p, const Entity& e,
@@ -1583,15 +1629,27 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
     }
   }
   RP_ASSIGN(auto keys, parse_sort(lp.sort.empty() ? kDefaultSort : lp.sort, e, p));
+  std::vector<SqlValue> cursor_values;
+  std::optional<std::vector<std::string>> carried;
+  if (!lp.cursor.empty()) {
+    RP_ASSIGN(cursor_values, decode_cursor(lp.cursor, keys.size(), &carried));
+  }
   std::string where = scope_first ? "\"id\" = \"scope_id\" AND " : "";
   where += scope_sql(p, scope, params, unindexed_scope);
+  std::optional<std::vector<std::string>> plan;
   if (!lp.filter.empty()) {
     auto doc = json::parse(lp.filter);
     if (!doc.ok())
       return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
                         "filter");
-    RP_ASSIGN(auto unindexed,
-              common_equalities(p, e, *doc, keys, scope_first || !lp.q.empty(), tx));
+    RP_ASSIGN(auto decided,
+              common_equalities(p, e, *doc, keys, scope_first || !lp.q.empty(), tx, carried));
+    std::vector<const Field*> unindexed;
+    if (decided) {
+      unindexed = std::move(*decided);
+      plan.emplace();
+      for (const Field* f : unindexed) plan->push_back(f->name);
+    }
     RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params, unindexed));
     where += " AND " + cond;
   }
@@ -1600,19 +1658,49 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
       return make_error(Errc::kBadRequest, e.plural + " have no searchable fields", "q");
     where += " AND " + store_.dialect().fts_condition(e.name, text::search_query(lp.q), params);
   }
-  if (!lp.cursor.empty()) {
-    RP_ASSIGN(auto values, decode_cursor(lp.cursor, keys.size()));
-    where += " AND " + after_cursor(keys, values, params);
-  }
   // Last: deleted_at is the row's last column but one, so SQLite decodes the whole row header
   // to test it; tested after the filter, only the rows that pass the filter pay for that (of
   // a scope read whole, most do not).
-  where += lp.deleted ? " AND deleted_at IS NOT NULL" : " AND deleted_at IS NULL";
-  params.emplace_back(static_cast<std::int64_t>(lp.limit) + 1);
-  std::string rest =
-      " FROM " + from + " WHERE " + where + " ORDER BY " + order_by(keys) + " LIMIT ?";
+  const char* live = lp.deleted ? " AND deleted_at IS NOT NULL" : " AND deleted_at IS NULL";
+  const std::string order = " ORDER BY " + order_by(keys) + " LIMIT ?";
+  const SqlValue limit = static_cast<std::int64_t>(lp.limit) + 1;
+  std::optional<CursorArms> arms;
+  if (!lp.cursor.empty()) {
+    const auto& values = cursor_values;
+    arms = cursor_arms(keys, values);
+    if (!arms) {
+      where += " AND " + after_cursor(keys, values, params);
+    } else if (arms->then.empty()) {
+      where += " AND (" + arms->first + ")";
+      params.insert(params.end(), arms->first_params.begin(), arms->first_params.end());
+    }
+  }
+  if (arms && !arms->then.empty()) {
+    // The rows after the cursor are two runs of the order (past the cursor's value, then the
+    // NULLs of a descending first key): one condition `a OR b` would have the index read from
+    // its first entry to the cursor, so each run is its own page read from the index at its
+    // place, and the two pages (at most 2 × (limit + 1) rows) are merged.
+    std::vector<SqlValue> all;
+    all.reserve(params.size() * 2 + arms->first_params.size() + arms->then_params.size() + 3);
+    auto arm = [&](const std::string& cond, const std::vector<SqlValue>& cond_params) {
+      all.insert(all.end(), params.begin(), params.end());
+      all.insert(all.end(), cond_params.begin(), cond_params.end());
+      all.push_back(limit);
+      return "SELECT * FROM " + from + " WHERE " + where + " AND (" + cond + ")" + live + order;
+    };
+    const std::string first = arm(arms->first, arms->first_params);
+    const std::string then = arm(arms->then, arms->then_params);
+    all.push_back(limit);
+    std::string rest = " FROM (SELECT * FROM (" + first + ") \"a\" UNION ALL SELECT * FROM (" +
+                       then + ") \"b\") \"page\"" + order;
+    return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(all),
+                         std::move(keys), std::move(plan)};
+  }
+  where += live;
+  params.push_back(limit);
+  std::string rest = " FROM " + from + " WHERE " + where + order;
   return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(params),
-                       std::move(keys)};
+                       std::move(keys), std::move(plan)};
 }
 
 // A page from the record text cache (list_cache_): the statement's rows are read first with only
@@ -1666,7 +1754,7 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
         std::vector<SqlValue> values;
         for (const auto& k : keys)
           values.push_back(storage::value_of(row[column_index(e, k.field->name)]));
-        last_cursor = encode_cursor(values);
+        last_cursor = st.cursor(values);
       }
       return true;
     }));
@@ -1693,7 +1781,7 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     if (static_cast<int>(listed.size()) == lp.limit) {
       std::vector<SqlValue> values;
       for (size_t k = 0; k < keys.size(); ++k) values.push_back(storage::value_of(row[2 + k]));
-      last_cursor = encode_cursor(values);
+      last_cursor = st.cursor(values);
     }
     return true;
   }));
@@ -1768,12 +1856,12 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
     std::vector<SqlValue> values;
     for (const auto& k : keys)
       values.push_back(storage::value_of(row[column_index(e, k.field->name)]));
-    return encode_cursor(values);
+    return st.cursor(values);
   };
   const auto cursor_of_row = [&](const std::vector<SqlValue>& row) {
     std::vector<SqlValue> values;
     for (const auto& k : keys) values.push_back(row[column_index(e, k.field->name)]);
-    return encode_cursor(values);
+    return st.cursor(values);
   };
   std::optional<std::string> next;
   if (!lp.q.empty() && hides_searchable(p, e)) {

@@ -107,6 +107,19 @@ struct ListStatement {
   std::string from;  // " FROM …" to the end (another column list before it reads the same rows)
   std::vector<storage::SqlValue> params;
   std::vector<SortKey> keys;
+  // The plan's decision on the filter's equalities (the fields written unindexed), when it
+  // counted them: carried in the next page's cursor (encode_cursor).
+  std::optional<std::vector<std::string>> plan;
+  // The cursor after a row with these sort-key values.
+  std::string cursor(const std::vector<storage::SqlValue>& values) const {
+    return encode_cursor(values, plan ? &*plan : nullptr);
+  }
+};
+
+// A bulk-loaded row's times (RecordService::create_batch), milliseconds since the epoch.
+struct RowTimes {
+  Millis created_at = 0;
+  Millis updated_at = 0;
 };
 
 // Settings of the record layer (from the command line / composition root).
@@ -201,9 +214,14 @@ class RecordService {
   // Creates many records in one transaction (bulk loads, data generators): all or nothing; the
   // error names the 1-based row. Hooks, audit and events run as for single creates; entities
   // without hooks go through insert_many (multi-row inserts).
+  // `times`: each row's created_at and updated_at (the audit entry and event carry created_at),
+  // one per body, for the system principal only (the data generator: realistic histories
+  // instead of one clock reading per batch); empty: the clock's now for every row. Nothing over
+  // HTTP reaches it — created_at and updated_at stay read-only there.
   Result<std::vector<std::int64_t>> create_batch(const access::Principal& p,
                                                  const schema::Entity& e,
-                                                 const std::vector<std::string>& bodies);
+                                                 const std::vector<std::string>& bodies,
+                                                 std::span<const RowTimes> times = {});
   // With RecordOptions::defer_search_index: the staged full-text terms of every entity into the
   // term index (one sorted insert per entity, its own transaction).
   Status finish_deferred_search_index();
@@ -301,10 +319,12 @@ class RecordService {
 
  private:
   // The fields of equalities `filter` requires that are too common to drive a page sorted by
-  // `keys` (see the .cc); empty without `tx`.
-  Result<std::vector<const schema::Field*>> common_equalities(
+  // `keys` (see the .cc); none (nullopt) when no equality was counted: not applicable, or no
+  // `tx`. `carried`: the decision an earlier page made (its cursor's), taken instead of counting.
+  Result<std::optional<std::vector<const schema::Field*>>> common_equalities(
       const access::Principal& p, const schema::Entity& e, const json::Value& filter,
-      const std::vector<SortKey>& keys, bool other_driver, storage::Tx* tx) const;
+      const std::vector<SortKey>& keys, bool other_driver, storage::Tx* tx,
+      const std::optional<std::vector<std::string>>& carried) const;
   friend class Importer;  // import.cc: batches through insert_one/update_one
   friend class Deduper;   // duplicates.cc, merge.cc: candidate search, merge and undo
   // Calls `each` with every record of `page` (a list answer for `params`) and of the pages after
@@ -339,9 +359,11 @@ class RecordService {
     // duplicate-matching facts per input (Deduper::on_import), for entities with a profile
     std::vector<std::optional<dedupe::Facts>> facts;
   };
+  // `times`: as create_batch's (one per input, or empty: now).
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,
-                                 const std::vector<const json::Value*>& inputs);
+                                 const std::vector<const json::Value*>& inputs,
+                                 std::span<const RowTimes> times = {});
   // A new record built in memory from its validated values (new_values), without a
   // transaction: the row as stored (select_list order, deleted_at and merged_into included),
   // its audit entry (audit_log columns in insert_many's order, the distribution key last) and
@@ -353,9 +375,11 @@ class RecordService {
     std::vector<storage::SqlValue> audit;
     Event event;
   };
+  // `updated`: the row's updated_at when it differs from `now` (created_at, the audit entry's
+  // and the event's time).
   NewRow build_new_row(const access::Principal& p, const schema::Entity& e,
                        const json::Value& values, std::int64_t id, const std::string& now,
-                       std::int64_t audit_id);
+                       std::int64_t audit_id, const std::string* updated = nullptr);
   // Derived index rows of new records (what derive() writes for one record, fresh): full-text
   // bodies, phone index and match index rows, written by write_derived with multi-row
   // statements. `facts`: the record's dedupe facts when the caller has them already; `e164`:

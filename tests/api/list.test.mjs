@@ -136,9 +136,11 @@ test('FailingFilter: bad JSON, unknown field, bad op, bad values → 400 bad_fil
 });
 
 // Expected order: keys [{field, desc}] then id in the first key's direction, NULLs first
-// ascending and last descending (as docs and the server define).
+// ascending and last descending (as docs and the server define). One field other than
+// created_at is followed by created_at in its direction (its index is (field, created_at)).
 function expectedOrder(keys) {
   const idDesc = keys.length ? keys[0].desc : true;
+  if (keys.length === 1 && keys[0].field !== 'created_at') keys = [...keys, { field: 'created_at', desc: keys[0].desc }];
   const val = (a, f) => (f === 'credit_limit' ? a.credit_limit.amount : a[f]);
   return [...accounts].sort((x, y) => {
     for (const { field, desc } of keys) {
@@ -171,7 +173,7 @@ const SORTS = {
   id: [],
 };
 
-test('sort: asc/desc on indexed fields, NULLs first ascending / last descending, ties broken by id', async () => {
+test('sort: asc/desc on indexed fields, NULLs first ascending / last descending, ties broken by created_at (one field) and id', async () => {
   for (const [sort, keys] of Object.entries(SORTS)) {
     const page = await admin.list('accounts', { sort: sort || undefined, limit: 500 });
     let want = expectedOrder(keys);

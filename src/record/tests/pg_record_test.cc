@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <tuple>
 
 #include "access/auth.h"
 #include "record/service.h"
@@ -286,6 +287,66 @@ TEST_F(PgRecordTest, ListIndexesEndWithIdNullsFirstAndReplaceThoseOfEarlierVersi
   ASSERT_EQ(items.Size(), 2u);
   EXPECT_STREQ((*json::member(items[0], "name")).GetString(), "New");
   EXPECT_STREQ((*json::member(items[1], "name")).GetString(), "Old");
+}
+
+// Issue #5 (list sorted), on PostgreSQL: sorting by one field (city) reads its index
+// (city, created_at, id) in order, first pages and cursor pages, forwards and backwards; the
+// cursor of a descending order reads the rest of its value's run and then the NULLs (last).
+TEST_F(PgRecordTest, SortByAFieldOfFewValuesReadsItsIndexInOrderAndPagesAcrossTheGroups) {
+  std::vector<std::string> bodies;
+  std::vector<RowTimes> times;
+  for (int i = 0; i < 30; ++i) {
+    const char* city = i % 5 == 0 ? "null" : i % 3 ? "\"Hefei\"" : "\"Xiamen\"";
+    bodies.push_back("{\"name\":\"n" + std::to_string(i) + "\",\"city\":" + city + "}");
+    const Millis created = 1700000000000 + (i * 7919 % 30) / 2 * 1000;  // pairs share a time
+    times.push_back({created, created});
+  }
+  access::Principal system = admin;
+  system.channel = "system";
+  auto ids = service->create_batch(system, *account, bodies, times);
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  struct Row {
+    int city;  // 0: none, 1: Hefei, 2: Xiamen
+    Millis created;
+    std::int64_t id;
+  };
+  std::vector<Row> rows;
+  for (int i = 0; i < 30; ++i)
+    rows.push_back({i % 5 == 0 ? 0 : i % 3 ? 1 : 2, times[i].created_at, (*ids)[i]});
+  for (bool desc : {false, true}) {
+    std::vector<Row> want = rows;
+    std::sort(want.begin(), want.end(), [desc](const Row& a, const Row& b) {
+      auto ka = std::tie(a.city, a.created, a.id), kb = std::tie(b.city, b.created, b.id);
+      return desc ? kb < ka : ka < kb;
+    });
+    ListParams lp;
+    lp.sort = desc ? "-city" : "city";
+    lp.limit = 4;
+    std::vector<std::int64_t> got;
+    std::string cursor_plan;
+    for (int page = 0; page < 20; ++page) {
+      if (page == 2) cursor_plan = list_plan(lp);  // past the 6 records without a city
+      auto doc = json::parse(service->list(admin, *account, lp).value());
+      for (const auto& item : (*json::member(*doc, "items")).GetArray())
+        got.push_back(std::stoll((*json::member(item, "id")).GetString()));
+      const json::Value* next = json::member(*doc, "next_cursor");
+      if (next->IsNull()) break;
+      lp.cursor = next->GetString();
+    }
+    std::vector<std::int64_t> want_ids;
+    for (const auto& r : want) want_ids.push_back(r.id);
+    EXPECT_EQ(got, want_ids) << lp.sort;
+    lp.cursor.clear();
+    std::string plan = list_plan(lp);
+    EXPECT_NE(plan.find(std::string(desc ? "Index Scan Backward" : "Index Scan") +
+                        " using ix_account__city__created_at__id on account"),
+              std::string::npos)
+        << lp.sort << ": " << plan;
+    EXPECT_EQ(plan.find("Sort"), std::string::npos) << lp.sort << ": " << plan;
+    // The cursor page seeks the index: a row comparison in its Index Cond.
+    EXPECT_NE(cursor_plan.find("Index Cond: (ROW(city, created_at, id) "), std::string::npos)
+        << lp.sort << ": " << cursor_plan;
+  }
 }
 
 }  // namespace

@@ -192,9 +192,64 @@ TEST_F(QueryTest, CursorRoundTripAndKeysetCondition) {
   // Ascending: the range holds whatever the key (NULLs come before the cursor).
   p.clear();
   std::vector<storage::SqlValue> named = {std::string("Acme"), std::int64_t{7}};
-  cond = after_cursor(parse_sort("name", entity, sales).value(), named, p);
+  cond = after_cursor(parse_sort("name,id", entity, sales).value(), named, p);
+  EXPECT_EQ(cond, "((\"name\", \"id\") > (?, ?))");
+  EXPECT_EQ(p.size(), 2u);
+  // Mixed directions after a key that may be NULL: the OR of every position, with its range.
+  p.clear();
+  cond = after_cursor(parse_sort("name,-id", entity, sales).value(), named, p);
   EXPECT_EQ(cond.rfind("(\"name\" >= ? AND ", 0), 0u) << cond;
   EXPECT_EQ(p.size(), 4u);
+}
+
+TEST_F(QueryTest, OneFieldOfItsOwnIndexSortsTiesByCreatedAtThenIdInItsDirection) {
+  EXPECT_EQ(order_by(parse_sort("name", entity, sales).value()),
+            "\"name\" ASC NULLS FIRST, \"created_at\" ASC NULLS FIRST, \"id\" ASC NULLS FIRST");
+  EXPECT_EQ(
+      order_by(parse_sort("-employees", entity, sales).value()),
+      "\"employees\" DESC NULLS LAST, \"created_at\" DESC NULLS LAST, \"id\" DESC NULLS LAST");
+  // Not for created_at itself, an explicit id, or several fields.
+  EXPECT_EQ(parse_sort("-created_at", entity, sales).value().size(), 2u);
+  EXPECT_EQ(parse_sort("name,-id", entity, sales).value().size(), 2u);
+  EXPECT_EQ(parse_sort("name,employees", entity, sales).value().size(), 3u);
+}
+
+TEST_F(QueryTest, CursorOfAKeyThatMayBeNullIsARowValueAndItsNullsOnTheFarSide) {
+  const std::string when = "2026-11-23T01:00:00.000Z";
+  std::vector<storage::SqlValue> at = {std::int64_t{5}, when, std::int64_t{7}};
+  // Ascending: NULLs came before the cursor; one row-value range.
+  auto arms = cursor_arms(parse_sort("employees", entity, sales).value(), at);
+  ASSERT_TRUE(arms);
+  EXPECT_EQ(arms->first, "(\"employees\", \"created_at\", \"id\") > (?, ?, ?)");
+  EXPECT_EQ(arms->first_params.size(), 3u);
+  EXPECT_EQ(arms->then, "");
+  // Descending: the range, then the NULLs (last in that order).
+  arms = cursor_arms(parse_sort("-employees", entity, sales).value(), at);
+  ASSERT_TRUE(arms);
+  EXPECT_EQ(arms->first, "(\"employees\", \"created_at\", \"id\") < (?, ?, ?)");
+  EXPECT_EQ(arms->then, "\"employees\" IS NULL");
+  EXPECT_TRUE(arms->then_params.empty());
+  std::vector<storage::SqlValue> p;
+  EXPECT_EQ(after_cursor(parse_sort("-employees", entity, sales).value(), at, p),
+            "((\"employees\", \"created_at\", \"id\") < (?, ?, ?) OR \"employees\" IS NULL)");
+  EXPECT_EQ(p.size(), 3u);
+  // A cursor among the NULLs: the rest of them, then (ascending) every value.
+  at[0] = storage::SqlValue{};
+  arms = cursor_arms(parse_sort("employees", entity, sales).value(), at);
+  ASSERT_TRUE(arms);
+  EXPECT_EQ(arms->first, "\"employees\" IS NULL AND (\"created_at\", \"id\") > (?, ?)");
+  ASSERT_EQ(arms->first_params.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(arms->first_params[0]), when);
+  EXPECT_EQ(arms->then, "\"employees\" IS NOT NULL");
+  arms = cursor_arms(parse_sort("-employees", entity, sales).value(), at);
+  ASSERT_TRUE(arms);
+  EXPECT_EQ(arms->first, "\"employees\" IS NULL AND (\"created_at\", \"id\") < (?, ?)");
+  EXPECT_EQ(arms->then, "");
+  // Mixed directions, or a later key that may be NULL: none.
+  EXPECT_FALSE(cursor_arms(parse_sort("employees,-id", entity, sales).value(),
+                           {std::int64_t{5}, std::int64_t{7}}));
+  EXPECT_FALSE(cursor_arms(parse_sort("employees,name", entity, sales).value(),
+                           {std::int64_t{5}, std::string("a"), std::int64_t{7}}));
 }
 
 }  // namespace
