@@ -229,10 +229,15 @@ class History {
         account_created +
         below(std::max<Millis>(1, std::min<Millis>(60 * kDay, kHistoryEnd - account_created))));
   }
-  // A communication record that occurred at `occurred`, of a contact created at
-  // `contact_created`: logged within two hours after both.
-  record::RowTimes interaction(Millis occurred, Millis contact_created) {
-    Millis created = std::max(occurred, contact_created) + below(2 * 3600 * 1000);
+  // A communication record of a contact created at `contact_created`: logged within 30 days
+  // after it. (Not at its occurred_at, spread over 2026 as before: logged in the order of their
+  // contacts, a batch's records go near each other into the (field, created_at) indexes, as in
+  // a real database where records arrive in time order; logged at random points of 2026, a
+  // 250k-account run took 195 CPU seconds against 173 without histories.)
+  record::RowTimes interaction(Millis contact_created) {
+    Millis created =
+        contact_created +
+        below(std::max<Millis>(1, std::min<Millis>(30 * kDay, kHistoryEnd - contact_created)));
     // most are never edited; the others within a week
     Millis updated = below(4) == 0 ? created + below(7 * kDay) : created;
     return {created, updated};
@@ -535,9 +540,7 @@ int main(int argc, char** argv) {
         std::snprintf(when, sizeof when, "2026-%02d-%02dT%02d:%02d:00+08:00",
                       1 + static_cast<int>(rng() % 11), 1 + static_cast<int>(rng() % 28),
                       9 + static_cast<int>(rng() % 9), static_cast<int>(rng() % 60));
-        Millis occurred = 0;
-        parse_iso8601(when, occurred, false);
-        interaction_times.push_back(history.interaction(occurred, contact_times[k].created_at));
+        interaction_times.push_back(history.interaction(contact_times[k].created_at));
         interaction_bodies.push_back(
             "{\"subject\":" + q(pick(rng, kSubjects)) + owned + ",\"account_id\":\"" +
             std::to_string((*ids)[contact_account[k]]) + "\",\"contact_id\":\"" +
