@@ -69,6 +69,8 @@ constexpr int kSearchScopeWalk = 4096;
 // is searched through those records' term lists rather than the index (counted up to it: a
 // bounded read of the owner and team indexes).
 constexpr int kSearchScopedMax = 1024;
+// Bounds of the search answer cache (RecordService::search_cache_): answers of a few KB each.
+constexpr std::size_t kSearchCacheEntries = 8192, kSearchCacheBytes = std::size_t{32} << 20;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -2054,6 +2056,26 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     w.EndObject();
   };
   RP_ASSIGN(auto tx, store_.read());
+  // The answer cache (search_cache_): only for a caller who may read every record of each
+  // searched entity, whose answer is the same for every holder of the role.
+  std::optional<std::uint64_t> stamp;
+  std::string cache_key;
+  if (!targets.empty() && std::all_of(targets.begin(), targets.end(),
+                                      [](const Target& tg) { return tg.scope == Scope::kAll; })) {
+    stamp = tx->change_stamp();
+  }
+  if (stamp) {
+    cache_key = std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get()));
+    cache_key.append(1, '\n').append(entity).append(1, '\n').append(std::to_string(limit));
+    cache_key.append(1, '\n').append(query);
+    std::lock_guard lock(search_cache_mu_);
+    if (search_cache_stamp_ == *stamp) {
+      if (auto it = search_cache_.find(cache_key); it != search_cache_.end()) {
+        ++search_cache_hits_;
+        return it->second.json;
+      }
+    }
+  }
   // Every statement of the term-index search reads the index in its order up to a LIMIT, or
   // records by id: the same plan whatever the words, planned once per connection (PostgreSQL
   // planned each execution for its values, which cost more than running it). Until the
@@ -2411,7 +2433,30 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.Key("fuzzy");
   w.Bool(fuzzy);
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  std::string answer(buf.GetString(), buf.GetSize());
+  if (stamp) {
+    std::lock_guard lock(search_cache_mu_);
+    if (*stamp > search_cache_stamp_) {  // the database changed: every kept answer is old
+      search_cache_.clear();
+      search_cache_bytes_ = 0;
+      search_cache_stamp_ = *stamp;
+    }
+    if (*stamp == search_cache_stamp_) {  // (an answer of an older stamp is not kept)
+      if (search_cache_.size() >= kSearchCacheEntries ||
+          search_cache_bytes_ + answer.size() + cache_key.size() > kSearchCacheBytes) {
+        search_cache_.clear();
+        search_cache_bytes_ = 0;
+      }
+      search_cache_bytes_ += answer.size() + cache_key.size();
+      search_cache_.insert_or_assign(std::move(cache_key), SearchAnswer{p.role, answer});
+    }
+  }
+  return answer;
+}
+
+std::size_t RecordService::search_cache_hits() const {
+  std::lock_guard lock(search_cache_mu_);
+  return search_cache_hits_;
 }
 
 Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number,

@@ -233,6 +233,8 @@ class RecordService {
   Result<std::string> history(const access::Principal& p, const schema::Entity& e, std::int64_t id);
   Result<std::string> search(const access::Principal& p, std::string_view q,
                              std::string_view entity, int limit);
+  // Search answers served from the answer cache so far (see search_cache_ below).
+  std::size_t search_cache_hits() const;
   // Records of any entity whose phone_list fields hold `number` (any written form, normalised
   // to E.164 in the configured region), limited to those the caller may read. A number that
   // does not normalise fails with kBadRequest on field "number". `fields` (comma-separated, as
@@ -551,6 +553,23 @@ class RecordService {
   mutable std::mutex by_id_mu_;
   mutable std::unordered_map<const schema::Entity*, std::shared_ptr<const ById>>
       by_id_;  // guarded by by_id_mu_
+
+  // Search answers of callers who may read every record of each searched entity (the answer
+  // then depends on the role, the query, the entity filter and the limit only), kept while the
+  // database is unchanged: each is tagged with the change stamp of the read transaction it was
+  // computed in (storage::Tx::change_stamp) and served only to a search whose transaction has
+  // that same stamp, so that any committed write (create, update, delete, restore, merge,
+  // import, a command-line tool's) retires every answer. Bounded by entries and bytes (all
+  // dropped when full). Nothing is cached where the store has no stamp (PostgreSQL).
+  struct SearchAnswer {
+    std::shared_ptr<const access::Role> role;  // holds the address that is part of the key
+    std::string json;
+  };
+  mutable std::mutex search_cache_mu_;
+  std::unordered_map<std::string, SearchAnswer> search_cache_;  // guarded by search_cache_mu_
+  std::uint64_t search_cache_stamp_ = 0;                        // guarded by search_cache_mu_
+  std::size_t search_cache_bytes_ = 0;                          // guarded by search_cache_mu_
+  std::size_t search_cache_hits_ = 0;                           // guarded by search_cache_mu_
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

@@ -30,6 +30,7 @@ class SharedReadTx final : public Tx {
     return checked(tx_->each_row(sql, params, visit));
   }
   Status commit() override { return {}; }  // read-only: nothing to make durable
+  std::optional<std::uint64_t> change_stamp() const override { return tx_->change_stamp(); }
   Status fts_put(std::string_view entity, std::int64_t id, std::string_view text,
                  const SqlValue& account_id) override {
     return checked(tx_->fts_put(entity, id, text, account_id));

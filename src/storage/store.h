@@ -107,6 +107,14 @@ class Tx {
   virtual Result<std::int64_t> exec(std::string_view sql,
                                     std::span<const SqlValue> params = {}) = 0;
   virtual Status commit() = 0;
+  // For caches of read answers (RecordService's search answers): a number taken before this
+  // read transaction's snapshot, equal for two read transactions only when no write was
+  // committed to the database between the two numbers' moments, by this process or another.
+  // A cached answer computed in a transaction with stamp S may be served to one with stamp S.
+  // nullopt when the backend cannot tell (PostgreSQL: other servers write to the same
+  // database; a write transaction; a read transaction whose snapshot began after a change
+  // the stamp did not yet count), so that nothing is cached or served then.
+  virtual std::optional<std::uint64_t> change_stamp() const { return std::nullopt; }
 
   // Full-text index per entity (created by Dialect::fts_create): a term table holding the words
   // of `text` (the concatenation of the record's searchable fields), their digit suffixes and

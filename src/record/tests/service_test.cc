@@ -984,6 +984,69 @@ TEST_F(ServiceTest, SearchForTwoCommonWordsFindsTheirRecordsPastAWindowOfEach) {
   EXPECT_EQ(found_ids(service->search(admin, "qalpha qbeta", "account", 10)), Ids{});
 }
 
+// Search as you type at scale (issue #4: p99 <= 20 ms): the answer of a caller who may read every
+// record is kept until the next committed write and served again as it was; any create, update,
+// delete or restore retires it, so a search after a write sees the write. A caller of a narrow
+// scope (own, team) is never served another's answer, and another role has its own answers.
+// (The first search on a reader after a write is not kept: its snapshot shows a change the
+// change stamp may not have counted yet; see storage::Tx::change_stamp.)
+// Without the cache no answer is served from it: the hit counts stay 0.
+TEST_F(ServiceTest, SearchAnswersAreKeptUntilAWriteAndOnlyForCallersWhoSeeEverything) {
+  using Ids = std::vector<std::int64_t>;
+  const auto hits = [&] { return service->search_cache_hits(); };
+  const std::int64_t first = id_of(*account, R"({"name":"Kestrel One"})");
+  const auto after_write = service->search(admin, "kes", "", 10);
+  ASSERT_TRUE(after_write.ok());
+  EXPECT_EQ(found_ids(after_write), (Ids{first}));
+  EXPECT_EQ(service->search(admin, "kes", "", 10).value(), *after_write);  // kept now
+  EXPECT_EQ(hits(), 0u);
+  EXPECT_EQ(service->search(admin, "kes", "", 10).value(), *after_write);
+  EXPECT_EQ(hits(), 1u) << "the same search again: the kept answer";
+  // Another limit, entity filter or query is another answer.
+  EXPECT_EQ(found_ids(service->search(admin, "kes", "account", 10)), (Ids{first}));
+  EXPECT_EQ(found_ids(service->search(admin, "kes", "", 1)), (Ids{first}));
+  EXPECT_EQ(found_ids(service->search(admin, "k", "", 10)), (Ids{first}));
+  EXPECT_EQ(hits(), 1u);
+  // A create retires it: the answers after it have the new record, also the kept one.
+  const std::int64_t second = id_of(*account, R"({"name":"Kestrel Two"})");
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(found_ids(service->search(admin, "kes", "", 10)), (Ids{second, first}));
+  EXPECT_GE(hits(), 2u);
+  // An update, a delete and a restore too.
+  auto renamed = service->update(admin, *account, first, R"({"name":"Osprey One"})");
+  ASSERT_TRUE(renamed.ok()) << renamed.error().message;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(found_ids(service->search(admin, "kes", "", 10)), (Ids{second}));
+    EXPECT_EQ(found_ids(service->search(admin, "osp", "", 10)), (Ids{first}));
+  }
+  ASSERT_TRUE(service->remove(admin, *account, second).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(found_ids(service->search(admin, "kes", "", 10)), Ids{});
+  ASSERT_TRUE(service->restore(admin, *account, second).ok());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(found_ids(service->search(admin, "kes", "", 10)), (Ids{second}));
+  const std::size_t before = hits();
+  EXPECT_GE(before, 5u);
+  // Own scope: the answer depends on the user, so none is kept or served.
+  auto user = registry.get("user");
+  const std::int64_t u1 = id_of(*user, R"({"username":"ku1"})"),
+                     u2 = id_of(*user, R"({"username":"ku2"})"),
+                     t1 = id_of(*registry.get("team"), R"({"name":"KT"})");
+  const std::int64_t mine = id_of(*account, body("Kestrel Mine", u1, t1));
+  const auto own1 = reader(access::Scope::kOwn, u1, t1);
+  auto own2 = reader(access::Scope::kOwn, u2, t1);
+  own2.role = own1.role;  // the same role, another user
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(found_ids(service->search(own1, "kes", "account", 10)), (Ids{mine}));
+    EXPECT_EQ(found_ids(service->search(own2, "kes", "account", 10)), Ids{});
+  }
+  EXPECT_EQ(hits(), before);
+  // Another role that sees every account keeps its own answers.
+  const auto all = reader(access::Scope::kAll, u1, t1);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(found_ids(service->search(all, "kes", "account", 10)), (Ids{mine, second}));
+  EXPECT_GE(hits(), before + 1);
+}
+
 TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
   const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
   auto role = std::make_shared<access::Role>();

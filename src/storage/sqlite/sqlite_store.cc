@@ -265,6 +265,14 @@ class Connection {
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
   int busy_timeout_ms_ = 0;
+
+ public:
+  // A reader's PRAGMA data_version at its last read transaction (-1: none yet), for
+  // SqliteStore's change stamp: it changes when another connection (this process's writer or
+  // another process) committed since.
+  std::int64_t last_data_version = -1;
+
+ private:
   std::chrono::steady_clock::time_point busy_since_;  // the first try of the current wait
 };
 
@@ -377,8 +385,8 @@ class ConnTx : public Tx {
 // A read transaction on a pooled reader. `release_` returns the reader to the pool.
 class ReadTx final : public ConnTx {
  public:
-  ReadTx(Connection* conn, std::function<void()> release)
-      : ConnTx(conn), release_(std::move(release)) {}
+  ReadTx(Connection* conn, std::function<void()> release, std::optional<std::uint64_t> stamp)
+      : ConnTx(conn), release_(std::move(release)), stamp_(stamp) {}
   ~ReadTx() override {
     if (conn_ != nullptr) {
       conn_->rollback_quietly();
@@ -396,6 +404,7 @@ class ReadTx final : public ConnTx {
     if (!r.ok()) return std::move(r).error();
     return {};
   }
+  std::optional<std::uint64_t> change_stamp() const override { return stamp_; }
 
  private:
   void finish() {
@@ -404,6 +413,7 @@ class ReadTx final : public ConnTx {
   }
 
   std::function<void()> release_;
+  std::optional<std::uint64_t> stamp_;
 };
 
 // The first keyword of `sql`, upper-cased (ASCII), and whether the statement names TO (as in
@@ -1143,6 +1153,9 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
     writer_->rollback_quietly();
   }
   batch->fts.clear();
+  // Before any member learns its result: a read that begins after a member's write was
+  // acknowledged has a newer change stamp than every answer cached before the COMMIT.
+  change_stamp_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard lock(group_mu_);
     batch->done = true;
@@ -1219,11 +1232,27 @@ Result<std::unique_ptr<Tx>> SqliteStore::begin_read(ReadRouting* routing) {
     conn = free_readers_.back();
     free_readers_.pop_back();
   }
+  // The change stamp before the snapshot (see Tx::change_stamp): a write committed after this
+  // load and before the snapshot makes the stamp older than the snapshot, never newer.
+  std::optional<std::uint64_t> stamp = change_stamp_.load(std::memory_order_acquire);
   // A deferred BEGIN takes its snapshot at the first read; read the schema now so the snapshot
   // is the database as of this call, not of the caller's first query.
   Status begun = [&]() -> Status {
     RP_TRY(conn->run("BEGIN"));
     RP_TRY(conn->run("SELECT 1 FROM sqlite_schema LIMIT 1"));
+    // Whether any other connection (this process's writer, or another process such as a
+    // command-line tool) committed since this reader's last snapshot: then the stamp counts
+    // one more change, and this transaction has none (its snapshot may hold a change that
+    // transactions with the same stamp began before). A reader's first transaction counts as
+    // a change: its earlier history is unknown.
+    Rows v;
+    RP_TRY(conn->run("PRAGMA data_version", {}, &v));
+    const std::int64_t version = v.rows.empty() ? -1 : std::get<std::int64_t>(v.rows[0][0]);
+    if (version < 0 || version != conn->last_data_version) {
+      conn->last_data_version = version;
+      change_stamp_.fetch_add(1, std::memory_order_acq_rel);
+      stamp.reset();
+    }
     return {};
   }();
   if (!begun.ok()) {
@@ -1231,7 +1260,8 @@ Result<std::unique_ptr<Tx>> SqliteStore::begin_read(ReadRouting* routing) {
     return_reader(conn);
     return std::move(begun).error();
   }
-  return std::unique_ptr<Tx>(std::make_unique<ReadTx>(conn, [this, conn] { return_reader(conn); }));
+  return std::unique_ptr<Tx>(std::make_unique<ReadTx>(
+      conn, [this, conn] { return_reader(conn); }, stamp));
 }
 
 void SqliteStore::return_reader(Connection* reader) {

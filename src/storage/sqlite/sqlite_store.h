@@ -2,6 +2,7 @@
 // WAL with synchronous=FULL, FTS5 trigram tables for search. sqlite3.h stays in the .cc file.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -184,6 +185,9 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Connection>> readers_;
   int random_read_files_ = 0;
   std::vector<Connection*> free_readers_;  // guarded by pool_mu_
+  // Tx::change_stamp of read transactions: counts every batch's end (after its COMMIT, before
+  // its members learn the result) and every change a reader's PRAGMA data_version shows.
+  std::atomic<std::uint64_t> change_stamp_{1};
 };
 
 // Replaces the SQLite database at `target_path` with the backup at `backup_path` after checking

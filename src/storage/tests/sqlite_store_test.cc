@@ -268,6 +268,56 @@ TEST_F(SqliteStoreTest, SharedReadsUseOneSnapshotUntilAWriteOrAFailure) {
   EXPECT_EQ(name_of(*a, 8), "eight");
 }
 
+// Tx::change_stamp (RecordService's search answer cache): equal for two read transactions only
+// when nothing was committed between them, by this store's writer or by another process's
+// connection (a second store on the same file); none for a read whose snapshot may hold a
+// change its stamp does not count yet, nor for a write. (Without the data_version check the
+// other process's write would leave the stamp unchanged.)
+TEST_F(SqliteStoreTest, ChangeStampIsEqualOnlyWhileNothingWasCommitted) {
+  StoreOptions options;
+  options.readers = 1;
+  auto store = open_ok(url_, options);
+  ASSERT_NE(store, nullptr);
+  auto stamp = [&] { return begin_read(*store)->change_stamp(); };
+  EXPECT_EQ(stamp(), std::nullopt) << "a reader's first snapshot: its history is unknown";
+  const auto s1 = stamp();
+  ASSERT_TRUE(s1.has_value());
+  EXPECT_EQ(stamp(), s1);
+  EXPECT_EQ(begin_write(*store)->change_stamp(), std::nullopt);
+  // A commit of this store's writer.
+  {
+    auto w = begin_write(*store);
+    exec_ok(*w, "INSERT INTO t(id, email, name) VALUES (1, 'a@x', 'a')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  const auto after_write = stamp();
+  const auto s2 = stamp();
+  ASSERT_TRUE(s2.has_value());
+  EXPECT_GT(*s2, *s1);
+  EXPECT_NE(after_write, s1);
+  EXPECT_EQ(stamp(), s2);
+  // A commit of another connection to the same file (another process, such as a command-line
+  // tool): this store's writer never saw it.
+  {
+    auto other = open_ok(url_);
+    ASSERT_NE(other, nullptr);
+    auto w = begin_write(*other);
+    exec_ok(*w, "INSERT INTO t(id, email, name) VALUES (2, 'b@x', 'b')");
+    ASSERT_TRUE(w->commit().ok());
+  }
+  EXPECT_EQ(stamp(), std::nullopt) << "the snapshot holds a change the stamp did not count";
+  const auto s3 = stamp();
+  ASSERT_TRUE(s3.has_value());
+  EXPECT_GT(*s3, *s2);
+  // A read shared by a request (ReadRouting::share_reads) has its transaction's stamp.
+  ReadRouting routing;
+  routing.share_reads = true;
+  {
+    ScopedReadRouting scope(routing);
+    EXPECT_EQ(begin_read(*store)->change_stamp(), s3);
+  }
+}
+
 // One server per SQLite file: the job lock is a lock within the process, per store.
 TEST_F(SqliteStoreTest, JobLockIsHeldOnceUntilItsHandleCloses) {
   auto first = store_->try_job_lock(7);
