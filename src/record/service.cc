@@ -59,6 +59,11 @@ constexpr int kSearchPairWindows = 4;
 // Keys are counted up to this many entries each to pick the rarest as the driver (and to skip
 // an entity where a key has none).
 constexpr int kSearchKeyCountCap = 1024;
+// When every key of a query is an exact term and has at least kSearchKeyCountCap entries, they
+// are counted again up to this many, and a key with fewer drives alone (read whole in one
+// window of kSearchWindow entries).
+constexpr int kSearchExactCountCap = 4096;
+static_assert(kSearchExactCountCap <= kSearchWindow);
 // The shortest query (in bytes, after folding) for which an empty search falls back to "did you
 // mean": shorter ones share a trigram with too many titles to be a misspelling of any.
 constexpr std::size_t kFuzzyMinQuery = 3;
@@ -2090,6 +2095,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.StartArray();
   int total = 0;
   const std::vector<int> key_order = storage::fts_driver_order(query);
+  const bool exact_keys = key_order.size() >= 2 && storage::fts_keys_exact(query);
   // The statement counting up to kSearchScopedMax records of an own or team scope.
   const auto scope_count_sql = [&p](const Target& tg, std::vector<SqlValue>& params) {
     const std::string mine = scope_sql(p, tg.scope, params);
@@ -2254,6 +2260,27 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         } else {
           drivers = key_order;
           drivers.resize(std::min<std::size_t>(drivers.size(), 2));
+          // Every key common, all of them exact terms (Chinese bigrams: "广州方科" → 广州 28,000
+          // entries at 1M accounts, 州方 3,100, 方科 1,600): counted again up to
+          // kSearchExactCountCap, and a key below it drives alone and is read whole in one
+          // window (its entries are one term, newest first, as every exact key's: the same
+          // records in the same order as the pair of windows below would give when one of them
+          // reaches its end), instead of windows of the first two keys in query order, which
+          // read 8,192 entries of the commonest (28 ms of CPU for that query).
+          if (exact_keys) {
+            std::vector<SqlValue> more_params;
+            const std::string more =
+                store_.dialect().fts_key_counts(e->name, query, kSearchExactCountCap, more_params);
+            if (more.empty()) continue;
+            RP_ASSIGN(auto m, tx->query(more, more_params));
+            if (!m.rows.empty()) {
+              const auto& mc = m.rows[0];
+              std::size_t rarest = 0;
+              for (std::size_t k = 1; k < mc.size(); ++k)
+                if (as_int(mc[k]) < as_int(mc[rarest])) rarest = k;
+              if (as_int(mc[rarest]) < kSearchExactCountCap) drivers = {static_cast<int>(rarest)};
+            }
+          }
         }
       }
     }

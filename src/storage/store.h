@@ -465,5 +465,8 @@ bool fts_text_matches(std::string_view text, std::string_view query);
 // entry counts do not tell (Dialect::fts_key_counts' columns, the default driver first: an
 // exact key before a prefix, the longest).
 std::vector<int> fts_driver_order(std::string_view query);
+// Whether every key of `query` is an exact term (CJK bigrams: "北京华信" → 北京, 京华, 华信), so
+// that each key's entries are one term, newest first: any of them drives to the same answer.
+bool fts_keys_exact(std::string_view query);
 
 }  // namespace rapport::storage

@@ -716,6 +716,12 @@ bool fts_text_matches(std::string_view text, std::string_view query) {
   });
 }
 
+bool fts_keys_exact(std::string_view query) {
+  const auto keys = detail::query_keys(query);
+  return !keys.empty() &&
+         std::none_of(keys.begin(), keys.end(), [](const detail::TermKey& k) { return k.prefix; });
+}
+
 std::vector<int> fts_driver_order(std::string_view query) {
   const auto keys = detail::query_keys(query);
   std::vector<int> order;
