@@ -9,6 +9,9 @@
 #   BENCH_WORKERS=N          server worker threads (default 4; I/O threads are always 2)
 #   BENCH_CONNECTIONS=N      wrk connections (default 64; wrk threads are always 2)
 #   BENCH_ONLY="read list"   run only these scenarios (the ceiling always runs)
+#   BENCH_SERVER_ARGS="…"    more `rapport serve` options, e.g. "--search-cache-mib 0" to measure
+#                            search without its answer cache (the scenarios never write, so
+#                            every repeated query is otherwise served from it)
 #   BENCH_GEN_MAX_SECONDS=N  time budget of the generator (default 1140 at full)
 #   BENCH_DATA_DIR=DIR       where the data set is cached (default bench/data/<scale>), e.g. a
 #                            shared /work/data/full; generated there when DIR holds no data set,
@@ -103,8 +106,10 @@ cp -r --reflink=auto "$DATA" "$RUN_DATA"
 start_server() {
   local out=$1
   shift
-  echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS $*"
-  "$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" --scan-every 0 "$@" \
+  echo "== server: $RAPPORT serve --io-threads 2 --workers $WORKERS ${BENCH_SERVER_ARGS:-} $*"
+  # shellcheck disable=SC2086 # BENCH_SERVER_ARGS is a list of words
+  "$RAPPORT" serve --data "$RUN_DATA" --port 0 --io-threads 2 --workers "$WORKERS" --scan-every 0 \
+    ${BENCH_SERVER_ARGS:-} "$@" \
     >"$out/server.log" 2>&1 &
   SERVER_PID=$!
   # Start-up runs pending migrations, which on a large data set can take a while: wait for it

@@ -57,6 +57,7 @@ constexpr const char* kConfigExample =
 # scan-every = "24h"                               # background duplicate scan; "0" is off
 # auth-cache = "5s"                                # how long a credential's user is cached; "0" is off
 # list-cache-mib = 32                              # records' text (list pages, reads by id) by id and version; 0 is off
+# search-cache-mib = 32                            # search answers kept until the next write; 0 is off
 
 [demo]
 # accounts = 1000
@@ -251,6 +252,12 @@ int main(int argc, char** argv) {
           "--list-cache-mib", [](std::size_t mib) { record_options.list_cache_bytes = mib << 20; },
           "MiB of records' text (list pages, reads by id) kept by id and version (default 32; 0: "
           "none)")
+      ->check(CLI::Range(0, 65536));
+  serve_cmd
+      ->add_option_function<std::size_t>(
+          "--search-cache-mib",
+          [](std::size_t mib) { record_options.search_cache_bytes = mib << 20; },
+          "MiB of search answers kept until the next write (default 32; 0: none)")
       ->check(CLI::Range(0, 65536));
   serve_cmd
       ->add_option("--max-connections", opts.max_connections,

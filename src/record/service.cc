@@ -75,7 +75,7 @@ constexpr int kSearchScopeWalk = 4096;
 // bounded read of the owner and team indexes).
 constexpr int kSearchScopedMax = 1024;
 // Bounds of the search answer cache (RecordService::search_cache_): answers of a few KB each.
-constexpr std::size_t kSearchCacheEntries = 8192, kSearchCacheBytes = std::size_t{32} << 20;
+constexpr std::size_t kSearchCacheEntries = 8192;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -2065,8 +2065,9 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   // searched entity, whose answer is the same for every holder of the role.
   std::optional<std::uint64_t> stamp;
   std::string cache_key;
-  if (!targets.empty() && std::all_of(targets.begin(), targets.end(),
-                                      [](const Target& tg) { return tg.scope == Scope::kAll; })) {
+  if (options_.search_cache_bytes > 0 && !targets.empty() &&
+      std::all_of(targets.begin(), targets.end(),
+                  [](const Target& tg) { return tg.scope == Scope::kAll; })) {
     stamp = tx->change_stamp();
   }
   if (stamp) {
@@ -2470,7 +2471,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     }
     if (*stamp == search_cache_stamp_) {  // (an answer of an older stamp is not kept)
       if (search_cache_.size() >= kSearchCacheEntries ||
-          search_cache_bytes_ + answer.size() + cache_key.size() > kSearchCacheBytes) {
+          search_cache_bytes_ + answer.size() + cache_key.size() > options_.search_cache_bytes) {
         search_cache_.clear();
         search_cache_bytes_ = 0;
       }

@@ -139,6 +139,8 @@ struct RecordOptions {
   bool defer_search_index = false;
   // Bytes of list pages' record text kept by id and version (RowJsonCache); 0: none.
   std::size_t list_cache_bytes = std::size_t{32} << 20;
+  // Bytes of search answers kept until the next committed write (search_cache_); 0: none.
+  std::size_t search_cache_bytes = std::size_t{32} << 20;
 };
 
 // One record carrying a looked-up phone number, as the caller may see it.

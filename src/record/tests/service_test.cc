@@ -1047,6 +1047,23 @@ TEST_F(ServiceTest, SearchAnswersAreKeptUntilAWriteAndOnlyForCallersWhoSeeEveryt
   EXPECT_GE(hits(), before + 1);
 }
 
+// `serve --search-cache-mib 0`: no answer is kept, each search is worked out again (and gives
+// the same answer as a service with the cache); the benchmark measures search this way too.
+TEST_F(ServiceTest, SearchAnswerCacheOfZeroBytesKeepsNothing) {
+  RecordOptions no_cache;
+  no_cache.search_cache_bytes = 0;
+  RecordService uncached(*store, registry, hooks, bus, clock, ids, no_cache);
+  const std::int64_t first = id_of(*account, R"({"name":"Kestrel One"})");
+  for (int i = 0; i < 3; ++i) {
+    auto mine = uncached.search(admin, "kes", "", 10);
+    ASSERT_TRUE(mine.ok()) << mine.error().message;
+    EXPECT_EQ(found_ids(mine), (std::vector<std::int64_t>{first}));
+    EXPECT_EQ(mine.value(), service->search(admin, "kes", "", 10).value());
+  }
+  EXPECT_EQ(uncached.search_cache_hits(), 0u);
+  EXPECT_GE(service->search_cache_hits(), 2u) << "the default service keeps them";
+}
+
 // Chinese names typed past two characters ("广州方科": the bigrams 广州, 州方, 方科) are exact
 // keys: when each is common, a key with fewer than 4,096 entries drives alone and is read whole,
 // so the records with every key are found however many newer entries the first two keys have
