@@ -447,6 +447,17 @@ access::Principal reader(access::Scope read, std::int64_t user, std::int64_t tea
   return p;
 }
 
+// User 77, who reads every account but not the account field `hidden`.
+access::Principal masked_reader(const std::string& hidden) {
+  auto role = std::make_shared<access::Role>();
+  role->entities["account"].read = access::Scope::kAll;
+  role->fields["account." + hidden] = access::FieldAccess::kHidden;
+  access::Principal p;
+  p.role = role;
+  p.user_id = 77;
+  return p;
+}
+
 // The ids of a search's items, in order.
 std::vector<std::int64_t> found_ids(const Result<std::string>& answer) {
   EXPECT_TRUE(answer.ok()) << (answer.ok() ? "" : answer.error().message);
@@ -1092,12 +1103,7 @@ TEST_F(ServiceTest, SearchForCommonChineseBigramsDrivesByARareEnoughOneAndFindsO
 
 TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
   const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
-  auto role = std::make_shared<access::Role>();
-  role->entities["account"].read = access::Scope::kAll;
-  role->fields["account.name"] = access::FieldAccess::kHidden;
-  access::Principal masked;
-  masked.role = role;
-  masked.user_id = 77;
+  const access::Principal masked = masked_reader("name");
   EXPECT_EQ(found_ids(service->search(masked, "qortex", "account", 10)),
             std::vector<std::int64_t>{});
   EXPECT_EQ(found_ids(service->search(masked, "q h", "", 10)), std::vector<std::int64_t>{});
@@ -1193,12 +1199,7 @@ TEST_F(ServiceTest, AHiddenFieldNeverLeaksFromTheRecordTextCache) {
   ASSERT_NE(service->list(admin, *account, {}).value().find("SECRETCODE1"), std::string::npos);
   const auto hits = service->list_cache().hits();
 
-  auto role = std::make_shared<access::Role>();
-  role->entities["account"].read = access::Scope::kAll;
-  role->fields["account.code"] = access::FieldAccess::kHidden;
-  access::Principal masked;
-  masked.role = role;
-  masked.user_id = 77;
+  const access::Principal masked = masked_reader("code");
   const std::string page = service->list(masked, *account, {}).value();
   EXPECT_EQ(service->list_cache().hits(), hits + 2);  // from the administrator's cached text
   EXPECT_EQ(page, uncached.list(masked, *account, {}).value());
@@ -1341,12 +1342,7 @@ TEST_F(ServiceTest, GetByIdCopiesTheCachedTextAtTheRecordsVersionAndNeverAStaleO
 
   // A field hidden from the caller is not in the text copied from the administrator's entry,
   // not even when asked for.
-  auto role = std::make_shared<access::Role>();
-  role->entities["account"].read = access::Scope::kAll;
-  role->fields["account.code"] = access::FieldAccess::kHidden;
-  access::Principal masked;
-  masked.role = role;
-  masked.user_id = 77;
+  const access::Principal masked = masked_reader("code");
   const auto hits = cache.hits();
   for (std::string_view only : {"", "name,code", "code"}) {
     const std::string text = same(masked, a, only);
