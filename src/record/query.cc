@@ -240,8 +240,9 @@ Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Ent
     if (static_cast<int>(keys.size()) > kMaxSortKeys)
       return make_error(Errc::kBadRequest, "sort takes at most 3 fields", "sort");
   }
-  // The field's index is (field, created_at[, id]) (table.cc, indexed_columns): ties in that
-  // order are read from it, where ties by id alone would be every row of the group sorted.
+  // An indexed field's index is (field, created_at[, id]) (table.cc, indexed_columns): ties in
+  // that order are read from it, where ties by id alone would be every row of the group sorted.
+  // Unindexed fields break ties the same way, so that the rule does not depend on the index.
   if (keys.size() == 1 && !explicit_id && !keys[0].field->unique &&
       keys[0].field->name != "created_at")
     if (const Field* created = e.field("created_at")) keys.push_back({created, keys[0].desc});

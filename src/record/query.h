@@ -36,9 +36,10 @@ struct SortKey {
   bool desc;
 };
 // Parses "-created_at,name" into keys; the id is appended as the final tie-breaker. One field
-// with an index of its own that is not unique (`sort=tier`) is followed by created_at in its
-// direction before the id: its index is (field, created_at), so a page is read from it in order
-// instead of a whole group of equal values being sorted by id.
+// other than created_at that is not unique (`sort=tier`, indexed or not; docs/API.md) is
+// followed by created_at in its direction before the id: an indexed field's index is
+// (field, created_at), so a page is read from it in order instead of a whole group of equal
+// values being sorted by id.
 Result<std::vector<SortKey>> parse_sort(std::string_view sort, const schema::Entity& e,
                                         const access::Principal& p);
 std::string order_by(const std::vector<SortKey>& keys);
