@@ -2475,8 +2475,12 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         search_cache_.clear();
         search_cache_bytes_ = 0;
       }
-      search_cache_bytes_ += answer.size() + cache_key.size();
-      search_cache_.insert_or_assign(std::move(cache_key), SearchAnswer{p.role, answer});
+      // Two callers that missed the same key together both keep their (equal) answer: the
+      // second replaces the first, whose bytes are no longer held.
+      auto [it, added] = search_cache_.try_emplace(std::move(cache_key));
+      if (!added) search_cache_bytes_ -= it->second.json.size() + it->first.size();
+      it->second = SearchAnswer{p.role, answer};
+      search_cache_bytes_ += answer.size() + it->first.size();
     }
   }
   return answer;
@@ -2485,6 +2489,11 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
 std::size_t RecordService::search_cache_hits() const {
   std::lock_guard lock(search_cache_mu_);
   return search_cache_hits_;
+}
+
+std::size_t RecordService::search_cache_used_bytes() const {
+  std::lock_guard lock(search_cache_mu_);
+  return search_cache_bytes_;
 }
 
 Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number,

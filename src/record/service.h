@@ -237,6 +237,10 @@ class RecordService {
                              std::string_view entity, int limit);
   // Search answers served from the answer cache so far (see search_cache_ below).
   std::size_t search_cache_hits() const;
+  // What the answer cache holds now: bytes of its keys and answers, against
+  // RecordServiceOptions::search_cache_bytes (GET /api/v1/admin/memory).
+  std::size_t search_cache_used_bytes() const;
+  std::size_t search_cache_bound_bytes() const { return options_.search_cache_bytes; }
   // Records of any entity whose phone_list fields hold `number` (any written form, normalised
   // to E.164 in the configured region), limited to those the caller may read. A number that
   // does not normalise fails with kBadRequest on field "number". `fields` (comma-separated, as
