@@ -437,7 +437,8 @@ RecordService::ById::ById(const Entity& e, std::uint32_t cache_slot)
       slot(cache_slot),
       every(e, every_field(e)) {
   const std::string from = " FROM " + quote(e.name) + " WHERE \"id\" = ?";
-  row = "SELECT " + select_list(e) + from;
+  select = "SELECT " + select_list(e);
+  row = select + from;
   head = "SELECT \"version\", \"owner_id\", \"team_id\", \"deleted_at\"";
   if (title) {
     title_col = column_index(e, title->name);
@@ -1546,6 +1547,14 @@ Result<std::optional<std::vector<const Field*>>> RecordService::common_equalitie
   const Field* first = keys.front().field;
   if (first->name == "created_at" || !(first->indexed || first->unique || first->name == "id"))
     return Decision();
+  // An equality on the first column of a declared index whose second is the sort's field (an
+  // account's timeline: account_id = ?, -occurred_at) is not counted: that index serves both,
+  // in the list order (table.cc), whatever the value's count.
+  const auto leads_with_sort = [&](const Field* f) {
+    return std::any_of(e.indexes.begin(), e.indexes.end(), [&](const auto& cols) {
+      return cols.size() >= 2 && cols[0] == f->name && cols[1] == first->name;
+    });
+  };
   std::vector<std::pair<const Field*, const json::Value*>> eqs;
   for (const json::Value* eq : required_indexed_equalities(filter, e)) {
     const Field* f = e.field((*json::member(*eq, "field")).GetString());
@@ -1567,6 +1576,7 @@ Result<std::optional<std::vector<const Field*>>> RecordService::common_equalitie
   }
   if (!tx) return Decision();
   for (const auto& [f, eq] : eqs) {
+    if (leads_with_sort(f)) continue;
     std::vector<SqlValue> params;
     auto cond = compile_filter(*eq, e, p, store_.dialect(), params);
     if (!cond.ok()) continue;  // the whole filter's compile names the error
@@ -1700,14 +1710,14 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
     all.push_back(limit);
     std::string rest = " FROM (SELECT * FROM (" + first + ") \"a\" UNION ALL SELECT * FROM (" +
                        then + ") \"b\") \"page\"" + order;
-    return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(all),
-                         std::move(keys), std::move(plan)};
+    return ListStatement{by_id(e)->select + rest, std::move(rest), std::move(all), std::move(keys),
+                         std::move(plan)};
   }
   where += live;
   params.push_back(limit);
   std::string rest = " FROM " + from + " WHERE " + where + order;
-  return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(params),
-                       std::move(keys), std::move(plan)};
+  return ListStatement{by_id(e)->select + rest, std::move(rest), std::move(params), std::move(keys),
+                       std::move(plan)};
 }
 
 // A page from the record text cache (list_cache_): the statement's rows are read first with only
@@ -1729,7 +1739,8 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
   const std::uint32_t slot = list_cache_.slot(e.name);
   const CachedRecordJson writer(shown);
   const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
-  std::optional<RecordJson> every;
+  // The entity's writer of whole records and its SELECT list, built once per entity snapshot.
+  const auto by = by_id(e);
   // The record of a select_list row: from the cache at its version (when `look`), else written
   // and cached.
   std::size_t hits = 0, misses = 0;
@@ -1739,8 +1750,7 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     if (look) rec = list_cache_.find(slot, id, version, e.fields.size());
     ++(rec ? hits : misses);
     if (rec) return rec;
-    if (!every) every.emplace(e, std::vector<char>(e.fields.size(), 1));
-    rec = std::make_shared<const CachedRecord>(every->whole(row, version));
+    rec = std::make_shared<const CachedRecord>(by->every.whole(row, version));
     list_cache_.put(slot, id, rec);
     return rec;
   };
@@ -1808,12 +1818,11 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     in += ")";
     missing.resize(placeholders, missing.back());
     std::unordered_map<std::int64_t, std::shared_ptr<const CachedRecord>> read;
-    RP_TRY(tx.each_row(
-        "SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE \"id\" IN " + in, missing,
-        [&](std::span<const SqlView> row) {
-          read.emplace(int_of(row[id_col]), record_of(row, false));
-          return true;
-        }));
+    RP_TRY(tx.each_row(by->select + " FROM " + quote(e.name) + " WHERE \"id\" IN " + in, missing,
+                       [&](std::span<const SqlView> row) {
+                         read.emplace(int_of(row[id_col]), record_of(row, false));
+                         return true;
+                       }));
     for (auto& r : listed) {
       if (r.record) continue;
       auto it = read.find(r.id);

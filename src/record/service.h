@@ -449,6 +449,7 @@ class RecordService {
   // list_cache_.
   struct ById {
     std::shared_ptr<const schema::Entity> entity;  // held, so that its address (the key) stays
+    std::string select;                            // SELECT select_list (a list page's too)
     std::string row;                               // SELECT select_list FROM t WHERE "id" = ?
     std::string head;  // SELECT version, owner_id, team_id, deleted_at, title column(s) … ? too
     size_t version_col, owner_col, team_col, deleted_col, title_col;
