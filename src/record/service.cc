@@ -1842,9 +1842,56 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
   return next;
 }
 
+// The key of a list page in page_cache_: the role and the entity snapshot (addresses: both are
+// held with the page) and every parameter, each with its length so that no two lists share one.
+std::string RecordService::page_key(const Principal& p, const Entity& e, const ListParams& lp) {
+  std::string key;
+  key.reserve(64 + lp.filter.size() + lp.sort.size() + lp.cursor.size() + lp.fields.size() +
+              lp.q.size());
+  const auto add = [&key](std::string_view part) {
+    key.append(std::to_string(part.size())).append(1, ':').append(part);
+  };
+  add(std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get())));
+  add(std::to_string(reinterpret_cast<std::uintptr_t>(&e)));
+  add(lp.filter);
+  add(lp.sort);
+  add(lp.cursor);
+  add(lp.fields);
+  add(lp.q);
+  add(std::to_string(lp.limit));
+  add(lp.deleted ? "deleted" : "live");
+  return key;
+}
+
 Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(ListStatement st, list_statement(p, e, lp, tx.get()));
+  // The page answer cache (page_cache_): only for a caller who may read every record of the
+  // entity, whose page is the same for every holder of the role, and only for the registry's
+  // current snapshot of the entity (held with the page, by ById).
+  std::optional<std::uint64_t> stamp;
+  std::shared_ptr<const ById> snapshot;
+  if (page_cache_.enabled() && lp.cached &&
+      access::scope_for(p, e.name, Op::kRead) == Scope::kAll) {
+    stamp = tx->change_stamp();
+    if (stamp) {
+      snapshot = by_id(e);
+      if (!snapshot->entity) stamp.reset();
+    }
+  }
+  std::string key;
+  if (stamp) {
+    key = page_key(p, e, lp);
+    if (auto kept = page_cache_.find(key, *stamp)) return *kept;
+  }
+  RP_ASSIGN(std::string page, list_page(p, e, lp, *tx));
+  if (stamp) page_cache_.put(std::move(key), *stamp, page, p.role, snapshot->entity);
+  return page;
+}
+
+Result<std::string> RecordService::list_page(const Principal& p, const Entity& e,
+                                             const ListParams& lp, storage::Tx& tx_ref) {
+  storage::Tx* const tx = &tx_ref;
+  RP_ASSIGN(ListStatement st, list_statement(p, e, lp, tx));
   const auto& keys = st.keys;
   auto only = split_fields(lp.fields);
   for (const auto& f : only)
@@ -1903,7 +1950,7 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       if (!more || static_cast<int>(kept.size()) == lp.limit || read >= kMaxRecheckRows) break;
       ListParams following = lp;
       following.cursor = *after_read;
-      RP_ASSIGN(st, list_statement(p, e, following, tx.get()));
+      RP_ASSIGN(st, list_statement(p, e, following, tx));
       RP_ASSIGN(rows, tx->query(st.sql, st.params));
       more = static_cast<int>(rows.rows.size()) > lp.limit;
       if (more) rows.rows.pop_back();
