@@ -489,8 +489,15 @@ using detail::ServerCore;
 
 void log_access(const std::string& request_id, std::string_view method, std::string_view path,
                 int status, std::chrono::steady_clock::time_point start) {
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  spdlog::info("access {} {} {} {} {:.3f}ms", request_id, method, path, status, ms.count());
+  spdlog::logger* logger = spdlog::default_logger_raw();
+  if (!logger->should_log(spdlog::level::info)) return;
+  const auto us =
+      std::chrono::round<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+          .count();
+  // "access ID METHOD PATH STATUS 1.234ms", written here rather than through fmt's format
+  // string and floating-point formatting: this line is written for every request.
+  std::string line = detail::access_line(request_id, method, path, status, us);
+  logger->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
 }
 
 // Per-request facts needed to shape the response after the Request moved to the worker pool.
