@@ -497,7 +497,8 @@ void register_routes(http::Router& router, Services services) {
       }));
   // The server's memory (administrators only): its resident set and what the store's caches
   // hold against their bound, so that a soak test can tell caches filling from a leak; the
-  // search answer cache (serve --search-cache-mib) likewise, with its hits; and which heap
+  // search answer and list page caches (serve --search-cache-mib, --page-cache-mib) likewise,
+  // with their hits; and which heap
   // allocator it runs on (tcmalloc, linked where installed, or glibc's).
   router.add(
       "GET", v1 + "/admin/memory",
@@ -521,6 +522,10 @@ void register_routes(http::Router& router, Services services) {
                 ",\"search_cache_bound_bytes\":" +
                 std::to_string(s.records.search_cache_bound_bytes()) +
                 ",\"search_cache_hits\":" + std::to_string(s.records.search_cache_hits()) +
+                ",\"page_cache_bytes\":" + std::to_string(s.records.page_cache_used_bytes()) +
+                ",\"page_cache_bound_bytes\":" +
+                std::to_string(s.records.page_cache_bound_bytes()) +
+                ",\"page_cache_hits\":" + std::to_string(s.records.page_cache_hits()) +
                 ",\"allocator\":\"" + std::string(heap::allocator()) + "\"}");
       }));
   router.add(

@@ -74,8 +74,6 @@ constexpr int kSearchScopeWalk = 4096;
 // is searched through those records' term lists rather than the index (counted up to it: a
 // bounded read of the owner and team indexes).
 constexpr int kSearchScopedMax = 1024;
-// Bounds of the search answer cache (RecordService::search_cache_): answers of a few KB each.
-constexpr std::size_t kSearchCacheEntries = 8192;
 // Rows per batch when rebuilding derived indexes.
 
 std::string_view trim_view(std::string_view s) {
@@ -2130,13 +2128,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
     cache_key = std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get()));
     cache_key.append(1, '\n').append(entity).append(1, '\n').append(std::to_string(limit));
     cache_key.append(1, '\n').append(query);
-    std::lock_guard lock(search_cache_mu_);
-    if (search_cache_stamp_ == *stamp) {
-      if (auto it = search_cache_.find(cache_key); it != search_cache_.end()) {
-        ++search_cache_hits_;
-        return it->second.json;
-      }
-    }
+    if (auto kept = search_cache_.find(cache_key, *stamp)) return *kept;
   }
   // Every statement of the term-index search reads the index in its order up to a LIMIT, or
   // records by id: the same plan whatever the words, planned once per connection (PostgreSQL
@@ -2519,37 +2511,9 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.EndObject();
   std::string answer(buf.GetString(), buf.GetSize());
   if (stamp) {
-    std::lock_guard lock(search_cache_mu_);
-    if (*stamp > search_cache_stamp_) {  // the database changed: every kept answer is old
-      search_cache_.clear();
-      search_cache_bytes_ = 0;
-      search_cache_stamp_ = *stamp;
-    }
-    if (*stamp == search_cache_stamp_) {  // (an answer of an older stamp is not kept)
-      if (search_cache_.size() >= kSearchCacheEntries ||
-          search_cache_bytes_ + answer.size() + cache_key.size() > options_.search_cache_bytes) {
-        search_cache_.clear();
-        search_cache_bytes_ = 0;
-      }
-      // Two callers that missed the same key together both keep their (equal) answer: the
-      // second replaces the first, whose bytes are no longer held.
-      auto [it, added] = search_cache_.try_emplace(std::move(cache_key));
-      if (!added) search_cache_bytes_ -= it->second.json.size() + it->first.size();
-      it->second = SearchAnswer{p.role, answer};
-      search_cache_bytes_ += answer.size() + it->first.size();
-    }
+    search_cache_.put(std::move(cache_key), *stamp, answer, p.role);
   }
   return answer;
-}
-
-std::size_t RecordService::search_cache_hits() const {
-  std::lock_guard lock(search_cache_mu_);
-  return search_cache_hits_;
-}
-
-std::size_t RecordService::search_cache_used_bytes() const {
-  std::lock_guard lock(search_cache_mu_);
-  return search_cache_bytes_;
 }
 
 Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number,

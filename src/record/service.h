@@ -196,7 +196,8 @@ class RecordService {
         ids_(ids),
         options_(std::move(options)),
         list_cache_(options_.list_cache_bytes),
-        page_cache_(options_.page_cache_bytes, kPageCacheEntries) {}
+        page_cache_(options_.page_cache_bytes, kPageCacheEntries),
+        search_cache_(options_.search_cache_bytes, kSearchCacheEntries) {}
 
   // Tables this layer owns (audit, idempotency, custom fields, phone index).
   static std::vector<storage::Migration> migrations();
@@ -242,11 +243,13 @@ class RecordService {
   Result<std::string> search(const access::Principal& p, std::string_view q,
                              std::string_view entity, int limit);
   // Search answers served from the answer cache so far (see search_cache_ below).
-  std::size_t search_cache_hits() const;
-  // What the answer cache holds now: bytes of its keys and answers, against
-  // RecordServiceOptions::search_cache_bytes (GET /api/v1/admin/memory).
-  std::size_t search_cache_used_bytes() const;
+  std::uint64_t search_cache_hits() const { return search_cache_.hits(); }
+  // What the answer caches hold now (keys, answers and bookkeeping, bytes), against their
+  // bounds RecordOptions::search_cache_bytes and page_cache_bytes (GET /api/v1/admin/memory).
+  std::size_t search_cache_used_bytes() const { return search_cache_.bytes(); }
   std::size_t search_cache_bound_bytes() const { return options_.search_cache_bytes; }
+  std::size_t page_cache_used_bytes() const { return page_cache_.bytes(); }
+  std::size_t page_cache_bound_bytes() const { return options_.page_cache_bytes; }
   // Records of any entity whose phone_list fields hold `number` (any written form, normalised
   // to E.164 in the configured region), limited to those the caller may read. A number that
   // does not normalise fails with kBadRequest on field "number". `fields` (comma-separated, as
@@ -588,15 +591,9 @@ class RecordService {
   // that same stamp, so that any committed write (create, update, delete, restore, merge,
   // import, a command-line tool's) retires every answer. Bounded by entries and bytes (all
   // dropped when full). Nothing is cached where the store has no stamp (PostgreSQL).
-  struct SearchAnswer {
-    std::shared_ptr<const access::Role> role;  // holds the address that is part of the key
-    std::string json;
-  };
-  mutable std::mutex search_cache_mu_;
-  std::unordered_map<std::string, SearchAnswer> search_cache_;  // guarded by search_cache_mu_
-  std::uint64_t search_cache_stamp_ = 0;                        // guarded by search_cache_mu_
-  std::size_t search_cache_bytes_ = 0;                          // guarded by search_cache_mu_
-  std::size_t search_cache_hits_ = 0;                           // guarded by search_cache_mu_
+  // The key holds the role's address: the role is kept with the answer.
+  static constexpr std::size_t kSearchCacheEntries = 8192;
+  AnswerCache search_cache_;
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

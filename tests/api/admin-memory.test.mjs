@@ -1,6 +1,7 @@
 // GET /api/v1/admin/memory: the server's resident set and its store's cache memory against the
 // bound (what the soak test reads to tell caches filling from a leak), the search answer cache
-// (serve --search-cache-mib) with its hits, and its heap allocator. Administrators only.
+// (serve --search-cache-mib) and the list page cache (--page-cache-mib) with their hits, and its
+// heap allocator. Administrators only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { realpathSync } from 'node:fs';
@@ -18,8 +19,9 @@ test('an administrator reads the RSS and the store cache figures', async () => {
   await admin.get('/api/v1/accounts');
   const r = await admin.get('/api/v1/admin/memory');
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(Object.keys(r.json).sort(), ['allocator', 'rss_bytes', 'search_cache_bound_bytes', 'search_cache_bytes', 'search_cache_hits',
-    'store_cache_bound_bytes', 'store_cache_bytes']);
+  assert.deepEqual(Object.keys(r.json).sort(), ['allocator', 'page_cache_bound_bytes', 'page_cache_bytes', 'page_cache_hits', 'rss_bytes',
+    'search_cache_bound_bytes', 'search_cache_bytes', 'search_cache_hits', 'store_cache_bound_bytes',
+    'store_cache_bytes']);
   assert.ok(r.json.rss_bytes > 1_000_000, r.text);
   if (BACKEND === 'sqlite') {
     assert.equal(r.json.store_cache_bound_bytes, (64 + 4 * 16) * 1048576, 'the writer\'s 64 MiB and 4 readers\' 16 MiB');
@@ -63,6 +65,45 @@ test('serve --search-cache-mib 0 keeps no search answers', async () => {
     const root = await off.userClient('root', { role: 'Administrator' });
     const m = await searchRepeatedly(root, 'Kestrel Mill Ltd');
     assert.deepEqual([m.search_cache_bound_bytes, m.search_cache_hits, m.search_cache_bytes], [0, 0, 0],
+      JSON.stringify(m));
+  } finally {
+    await off.stop();
+  }
+});
+
+// The same for list pages (serve --page-cache-mib, default 32): an administrator's page asked
+// for four times after a write is kept and served again on SQLite; 0 keeps none.
+async function listRepeatedly(client) {
+  assert.equal((await client.post('/api/v1/accounts', { name: 'Heron Quay Ltd' })).status, 201);
+  let first;
+  for (let i = 0; i < 4; i++) {
+    const r = await client.get('/api/v1/accounts?sort=-created_at&limit=5');
+    assert.equal(r.status, 200, r.text);
+    first ??= r.text;
+    assert.equal(r.text, first, 'a kept page is the page');
+  }
+  const m = await client.get('/api/v1/admin/memory');
+  assert.equal(m.status, 200, m.text);
+  return m.json;
+}
+
+test('the list page cache holds the pages it served again, within its 32 MiB default', async () => {
+  const m = await listRepeatedly(admin);
+  assert.equal(m.page_cache_bound_bytes, 32 * 1048576);
+  if (BACKEND === 'sqlite') {
+    assert.ok(m.page_cache_hits >= 1 && m.page_cache_hits <= 3, JSON.stringify(m));
+    assert.ok(m.page_cache_bytes > 0 && m.page_cache_bytes < 1048576, JSON.stringify(m));
+  } else {
+    assert.deepEqual([m.page_cache_hits, m.page_cache_bytes], [0, 0], JSON.stringify(m));
+  }
+});
+
+test('serve --page-cache-mib 0 keeps no list pages', async () => {
+  const off = await startServer({ args: ['--page-cache-mib', '0'] });
+  try {
+    const root = await off.userClient('root', { role: 'Administrator' });
+    const m = await listRepeatedly(root);
+    assert.deepEqual([m.page_cache_bound_bytes, m.page_cache_hits, m.page_cache_bytes], [0, 0, 0],
       JSON.stringify(m));
   } finally {
     await off.stop();
