@@ -1235,11 +1235,12 @@ Result<std::unique_ptr<Tx>> SqliteStore::begin_read(ReadRouting* routing) {
   // The change stamp before the snapshot (see Tx::change_stamp): a write committed after this
   // load and before the snapshot makes the stamp older than the snapshot, never newer.
   std::optional<std::uint64_t> stamp = change_stamp_.load(std::memory_order_acquire);
-  // A deferred BEGIN takes its snapshot at the first read; read the schema now so the snapshot
-  // is the database as of this call, not of the caller's first query.
+  // A deferred BEGIN takes its snapshot at the first read: PRAGMA data_version is that read
+  // (it opens the read transaction, as any statement reading the database does), so the
+  // snapshot is the database as of this call, not of the caller's first query, at no extra
+  // statement.
   Status begun = [&]() -> Status {
     RP_TRY(conn->run("BEGIN"));
-    RP_TRY(conn->run("SELECT 1 FROM sqlite_schema LIMIT 1"));
     // Whether any other connection (this process's writer, or another process such as a
     // command-line tool) committed since this reader's last snapshot: then the stamp counts
     // one more change, and this transaction has none (its snapshot may hold a change that
