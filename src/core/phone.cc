@@ -4,6 +4,7 @@
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
+#include <array>
 #include <cstdint>
 #include <unordered_map>
 
@@ -101,15 +102,21 @@ std::optional<std::string> national_cn_e164(std::string_view raw) {
     return std::nullopt;  // a mobile 13x–19x, not 179 (carrier-selection codes 179xx, 11xx, 12xx)
   // The length must be one CN's plan allows for a whole number, as the parser checks it: a
   // length possible only for local dialling (5–6 digits) keeps the parser from stripping the
-  // trunk 0 ("013032" stays +86013032), so it goes to the parser too.
-  PhoneNumber number;
-  number.set_country_code(86);
-  std::uint64_t n = 0;
-  for (const char c : national) n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  number.set_national_number(n);
-  if (PhoneNumberUtil::GetInstance()->IsPossibleNumberWithReason(number) !=
-      PhoneNumberUtil::IS_POSSIBLE)
-    return std::nullopt;
+  // trunk 0 ("013032" stays +86013032), so it goes to the parser too. For a country of one
+  // region, as CN, that check depends on the length alone: asked once per length.
+  static const std::array<bool, 18> possible = [] {
+    std::array<bool, 18> out{};
+    const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+    std::uint64_t n = 1;
+    for (size_t len = 1; len < out.size(); ++len, n *= 10) {
+      PhoneNumber probe;
+      probe.set_country_code(86);
+      probe.set_national_number(n);  // 1, 10, 100 …: `len` digits
+      out[len] = util->IsPossibleNumberWithReason(probe) == PhoneNumberUtil::IS_POSSIBLE;
+    }
+    return out;
+  }();
+  if (national.size() >= possible.size() || !possible[national.size()]) return std::nullopt;
   std::string out = "+86";
   out.append(national);
   return out;
