@@ -2658,7 +2658,7 @@ Result<std::vector<std::int64_t>> RecordService::run_counts(std::string_view sql
   std::vector<std::int64_t> out(narrower + 1, 0);
   RP_TRY(tx->each_row(sql, params, [&](std::span<const storage::SqlView> row) {
     for (std::size_t i = 0; i < out.size() && i < row.size(); ++i)
-      if (const auto* n = std::get_if<std::int64_t>(&row[i])) out[i] = *n;
+      out[i] = as_int(storage::value_of(row[i]));
     return false;
   }));
   return out;
