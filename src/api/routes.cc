@@ -496,26 +496,33 @@ void register_routes(http::Router& router, Services services) {
         return json_response(200, latency_json(router.latency()));
       }));
   // The server's memory (administrators only): its resident set and what the store's caches
-  // hold against their bound, so that a soak test can tell caches filling from a leak; and
-  // which heap allocator it runs on (tcmalloc, linked where installed, or glibc's).
-  router.add("GET", v1 + "/admin/memory",
-             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
-               if (!p.is_admin())
-                 return make_error(Errc::kForbidden,
-                                   "only administrators may read the server's memory figures");
-               long pages = 0, resident = 0;
-               if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-                 if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-                 std::fclose(f);
-               }
-               auto cache = s.records.store().cache_memory();
-               return json_response(
-                   200, "{\"rss_bytes\":" + std::to_string(resident * ::sysconf(_SC_PAGESIZE)) +
-                            ",\"store_cache_bytes\":" + std::to_string(cache.used) +
-                            ",\"store_cache_bound_bytes\":" + std::to_string(cache.bound) +
-                            ",\"allocator\":\"" + std::string(heap::allocator()) + "\"}");
-             }));
+  // hold against their bound, so that a soak test can tell caches filling from a leak; the
+  // search answer cache (serve --search-cache-mib) likewise, with its hits; and which heap
+  // allocator it runs on (tcmalloc, linked where installed, or glibc's).
+  router.add(
+      "GET", v1 + "/admin/memory",
+      guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+        RP_ASSIGN(access::Principal p, authenticate_request(s, req));
+        if (!p.is_admin())
+          return make_error(Errc::kForbidden,
+                            "only administrators may read the server's memory figures");
+        long pages = 0, resident = 0;
+        if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+          if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+          std::fclose(f);
+        }
+        auto cache = s.records.store().cache_memory();
+        return json_response(
+            200,
+            "{\"rss_bytes\":" + std::to_string(resident * ::sysconf(_SC_PAGESIZE)) +
+                ",\"store_cache_bytes\":" + std::to_string(cache.used) +
+                ",\"store_cache_bound_bytes\":" + std::to_string(cache.bound) +
+                ",\"search_cache_bytes\":" + std::to_string(s.records.search_cache_used_bytes()) +
+                ",\"search_cache_bound_bytes\":" +
+                std::to_string(s.records.search_cache_bound_bytes()) +
+                ",\"search_cache_hits\":" + std::to_string(s.records.search_cache_hits()) +
+                ",\"allocator\":\"" + std::string(heap::allocator()) + "\"}");
+      }));
   router.add(
       "DELETE", v1 + "/admin/latency",
       guarded(services, [&router](Services& s, http::Request& req) -> Result<http::Response> {

@@ -58,6 +58,7 @@ constexpr const char* kConfigExample =
 # auth-cache = "5s"                                # how long a credential's user is cached; "0" is off
 # list-cache-mib = 32                              # records' text (list pages, reads by id) by id and version; 0 is off
 # search-cache-mib = 32                            # search answers kept until the next write; 0 is off
+# page-cache-mib = 32                              # whole list pages kept until the next write; 0 is off
 
 [demo]
 # accounts = 1000
@@ -258,6 +259,11 @@ int main(int argc, char** argv) {
           "--search-cache-mib",
           [](std::size_t mib) { record_options.search_cache_bytes = mib << 20; },
           "MiB of search answers kept until the next write (default 32; 0: none)")
+      ->check(CLI::Range(0, 65536));
+  serve_cmd
+      ->add_option_function<std::size_t>(
+          "--page-cache-mib", [](std::size_t mib) { record_options.page_cache_bytes = mib << 20; },
+          "MiB of whole list pages kept until the next write (default 32; 0: none)")
       ->check(CLI::Range(0, 65536));
   serve_cmd
       ->add_option("--max-connections", opts.max_connections,

@@ -4,7 +4,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 
@@ -28,31 +31,30 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return out;
 }
 
+// A request path's segments, split as split_path does but without allocating (dispatch runs
+// for every request). `count` is the real number of segments, which may exceed what is kept:
+// such a path matches no route (add() refuses patterns longer than kMaxSegments).
+struct PathSegments {
+  std::array<std::string_view, Router::kMaxSegments> at;
+  std::size_t count = 0;
+};
+
+PathSegments split_request_path(std::string_view path) {
+  PathSegments out;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (path.empty()) return out;
+  for (;;) {
+    auto slash = path.find('/');
+    if (out.count < out.at.size()) out.at[out.count] = path.substr(0, slash);
+    ++out.count;
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
 bool is_capture(std::string_view segment) {
   return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
-}
-
-bool matches(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path) {
-  if (pattern.size() != path.size()) return false;
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    if (is_capture(pattern[i])) {
-      if (path[i].empty()) return false;
-    } else if (pattern[i] != path[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// True when `a` is more specific than `b`: at the first position where one has a literal and
-// the other a capture, the literal wins.
-bool more_specific(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    bool ca = is_capture(a[i]);
-    bool cb = is_capture(b[i]);
-    if (ca != cb) return !ca;
-  }
-  return false;
 }
 
 Response default_fallback(Request&, bool method_not_allowed) {
@@ -67,10 +69,29 @@ Response internal_error() { return detail::problem(500, "Internal Server Error",
 void Router::add(std::string method, std::string pattern, Handler handler, Lane lane) {
   std::vector<std::string> segments;
   for (auto segment : split_path(pattern)) segments.emplace_back(segment);
+  if (segments.size() > kMaxSegments)
+    throw std::logic_error("route pattern of more than " + std::to_string(kMaxSegments) +
+                           " segments: " + pattern);
+  std::uint32_t captures = 0;
+  for (std::size_t i = 0; i < segments.size(); ++i)
+    if (is_capture(segments[i])) captures |= std::uint32_t{1} << i;
   // Only reads may be tried in place: a deferred request runs again from the start.
   if (method != "GET" && method != "HEAD") lane = Lane::kWorker;
-  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments),
+  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), captures,
                           std::move(handler), lane, std::make_unique<RouteLatency>()});
+  // The routes of as many segments, most specific first: at the first position where two
+  // differ in kind, the literal one goes first (equal kinds: registration order). The first
+  // route of a bucket that matches a path and its method is then the most specific one.
+  const std::size_t n = routes_.back().segments.size();
+  if (by_count_.size() <= n) by_count_.resize(n + 1);
+  auto& bucket = by_count_[n];
+  bucket.push_back(routes_.size() - 1);
+  std::stable_sort(bucket.begin(), bucket.end(), [this](std::size_t a, std::size_t b) {
+    const std::uint32_t x = routes_[a].captures;
+    const std::uint32_t y = routes_[b].captures;
+    const std::uint32_t diff = x ^ y;
+    return diff != 0 && (x & (diff & (~diff + 1))) == 0;
+  });
 }
 
 void Router::set_lane(std::string_view method, std::string_view pattern, Lane lane) {
@@ -87,22 +108,32 @@ void Router::set_fallback(std::function<Response(Request&, bool method_not_allow
 }
 
 Response Router::dispatch(Request& req) const {
-  const auto path = split_path(req.path);
+  const PathSegments path = split_request_path(req.path);
+  // Whether `route` (of path.count segments) matches; literals compared last to first, where
+  // routes of a bucket mostly differ.
+  auto matches = [&path](const Route& route) {
+    for (std::size_t i = path.count; i-- > 0;) {
+      if (route.captures & (std::uint32_t{1} << i)) {
+        if (path.at[i].empty()) return false;
+      } else if (route.segments[i] != path.at[i]) {
+        return false;
+      }
+    }
+    return true;
+  };
   const Route* best = nullptr;
   const Route* best_get = nullptr;  // HEAD is answered by the GET route when there is no HEAD one
-  std::string allow;                // for the Allow header of a 405
-  for (const auto& route : routes_) {
-    if (!matches(route.segments, path)) continue;
-    if (allow.find(route.method) == std::string::npos) {
-      allow += allow.empty() ? "" : ", ";
-      allow += route.method;
-    }
-    if (route.method == req.method) {
-      if (best == nullptr || more_specific(route.segments, best->segments)) best = &route;
-    } else if (req.method == "HEAD" && route.method == "GET") {
-      if (best_get == nullptr || more_specific(route.segments, best_get->segments)) {
-        best_get = &route;
+  bool any = false;                 // some route matches the path, whatever its method
+  if (path.count < by_count_.size()) {
+    for (std::size_t index : by_count_[path.count]) {
+      const Route& route = routes_[index];
+      if (!matches(route)) continue;
+      any = true;
+      if (route.method == req.method) {
+        best = &route;  // the bucket is ordered most specific first
+        break;
       }
+      if (best_get == nullptr && route.method == "GET" && req.method == "HEAD") best_get = &route;
     }
   }
   if (best == nullptr) best = best_get;
@@ -113,17 +144,27 @@ Response Router::dispatch(Request& req) const {
 
   try {
     if (best == nullptr) {
-      const bool method_not_allowed = !allow.empty();
+      const bool method_not_allowed = any;
+      std::string allow;  // for the Allow header of a 405: the methods of the path's routes
+      if (method_not_allowed) {
+        for (const auto& route : routes_) {
+          if (route.segments.size() != path.count || !matches(route)) continue;
+          if (allow.find(route.method) == std::string::npos) {
+            allow += allow.empty() ? "" : ", ";
+            allow += route.method;
+          }
+        }
+      }
       Response res = fallback_ ? fallback_(req, method_not_allowed)
                                : default_fallback(req, method_not_allowed);
       if (method_not_allowed) res.set_header("Allow", allow);
       return res;
     }
     req.params.clear();
-    for (std::size_t i = 0; i < path.size(); ++i) {
+    for (std::size_t i = 0; i < path.count; ++i) {
       const auto& segment = best->segments[i];
-      if (is_capture(segment)) {
-        req.params.emplace_back(segment.substr(1, segment.size() - 2), std::string(path[i]));
+      if (best->captures & (std::uint32_t{1} << i)) {
+        req.params.emplace_back(segment.substr(1, segment.size() - 2), std::string(path.at[i]));
       }
     }
     const auto began = std::chrono::steady_clock::now();

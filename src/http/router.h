@@ -2,6 +2,8 @@
 // `{name}` captures, e.g. "/api/v1/{entity}/{id}". Literal segments win over captures.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,11 @@ namespace rapport::http {
 
 class Router {
  public:
+  // The most segments a route pattern may have (add() throws beyond it); a longer path
+  // matches no route.
+  static constexpr std::size_t kMaxSegments = 16;
+
+  // Throws std::logic_error for a pattern of more than kMaxSegments segments.
   void add(std::string method, std::string pattern, Handler handler, Lane lane = Lane::kWorker);
   // Moves the route added as (method, pattern) to `lane` (GET/HEAD routes only; others stay on
   // the workers). Throws std::logic_error when there is no such route.
@@ -41,11 +48,14 @@ class Router {
     std::string method;
     std::string pattern;
     std::vector<std::string> segments;
+    std::uint32_t captures = 0;  // bit i: segment i is a capture
     Handler handler;
     Lane lane = Lane::kWorker;
     std::unique_ptr<RouteLatency> latency;  // stable address: routes_ may grow
   };
-  std::vector<Route> routes_;
+  std::vector<Route> routes_;  // in registration order
+  // by_count_[n]: indices into routes_ of the routes of n segments, most specific first.
+  std::vector<std::vector<std::size_t>> by_count_;
   std::function<Response(Request&, bool)> fallback_;
 };
 

@@ -182,7 +182,12 @@ bool valid_request_id(std::string_view id) {
 
 std::string generate_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}", rng());
+  // 16 lower-case hex digits, as fmt's {:016x} wrote them, without its format string parse.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t n = rng();
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, n >>= 4) id[static_cast<std::size_t>(i)] = kHex[n & 0xf];
+  return id;
 }
 
 // Accept-Encoding: "gzip, deflate, br" or "gzip;q=0" (explicitly refused).
@@ -489,8 +494,15 @@ using detail::ServerCore;
 
 void log_access(const std::string& request_id, std::string_view method, std::string_view path,
                 int status, std::chrono::steady_clock::time_point start) {
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  spdlog::info("access {} {} {} {} {:.3f}ms", request_id, method, path, status, ms.count());
+  spdlog::logger* logger = spdlog::default_logger_raw();
+  if (!logger->should_log(spdlog::level::info)) return;
+  const auto us =
+      std::chrono::round<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+          .count();
+  // "access ID METHOD PATH STATUS 1.234ms", written here rather than through fmt's format
+  // string and floating-point formatting: this line is written for every request.
+  std::string line = detail::access_line(request_id, method, path, status, us);
+  logger->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
 }
 
 // Per-request facts needed to shape the response after the Request moved to the worker pool.
@@ -591,14 +603,21 @@ Request to_request(bhttp::request<SpoolBody>& in, const std::string& remote_addr
   auto q = target.find('?');
   std::string_view raw_path = target.substr(0, q);
   if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
-  auto decoded = detail::percent_decode(raw_path, false);
+  // Most paths hold no escape: then the path is the raw path (a NUL byte in it is refused as
+  // percent_decode refuses a decoded one).
+  std::optional<std::string> decoded;
+  if (raw_path.find('%') != std::string_view::npos) {
+    decoded = detail::percent_decode(raw_path, false);
+  } else if (raw_path.find('\0') == std::string_view::npos) {
+    decoded.emplace(raw_path);
+  }
   bad_target = !decoded || !raw_path.starts_with('/');
   if (decoded) req.path = std::move(*decoded);
   req.headers.reserve(static_cast<std::size_t>(std::distance(in.begin(), in.end())));
   for (const auto& field : in) {
     std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (char& c : name)  // ASCII only: field names are tokens
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     req.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   req.body = std::move(in.body().text);

@@ -4,6 +4,8 @@
 #include <uriparser/Uri.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <memory>
 
 #include "base/utf8.h"
@@ -96,6 +98,35 @@ Response problem(int status, std::string_view title, std::string_view code) {
              R"(","title":")" + std::string(title) + R"(","status":)" + std::to_string(status) +
              R"(,"code":")" + std::string(code) + "\"}";
   return res;
+}
+
+std::string access_line(std::string_view request_id, std::string_view method, std::string_view path,
+                        int status, std::int64_t micros) {
+  std::string line;
+  line.reserve(32 + request_id.size() + method.size() + path.size());
+  line += "access ";
+  line += request_id;
+  line += ' ';
+  line += method;
+  line += ' ';
+  line += path;
+  line += ' ';
+  char digits[24];
+  auto put = [&](std::int64_t n) {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    line.append(digits, end);
+  };
+  put(status);
+  line += ' ';
+  if (micros < 0) micros = 0;
+  put(micros / 1000);
+  const auto frac = static_cast<int>(micros % 1000);
+  line += '.';
+  line += static_cast<char>('0' + frac / 100);
+  line += static_cast<char>('0' + frac / 10 % 10);
+  line += static_cast<char>('0' + frac % 10);
+  line += "ms";
+  return line;
 }
 
 }  // namespace detail

@@ -437,7 +437,8 @@ RecordService::ById::ById(const Entity& e, std::uint32_t cache_slot)
       slot(cache_slot),
       every(e, every_field(e)) {
   const std::string from = " FROM " + quote(e.name) + " WHERE \"id\" = ?";
-  row = "SELECT " + select_list(e) + from;
+  select = "SELECT " + select_list(e);
+  row = select + from;
   head = "SELECT \"version\", \"owner_id\", \"team_id\", \"deleted_at\"";
   if (title) {
     title_col = column_index(e, title->name);
@@ -1546,6 +1547,14 @@ Result<std::optional<std::vector<const Field*>>> RecordService::common_equalitie
   const Field* first = keys.front().field;
   if (first->name == "created_at" || !(first->indexed || first->unique || first->name == "id"))
     return Decision();
+  // An equality on the first column of a declared index whose second is the sort's field (an
+  // account's timeline: account_id = ?, -occurred_at) is not counted: that index serves both,
+  // in the list order (table.cc), whatever the value's count.
+  const auto leads_with_sort = [&](const Field* f) {
+    return std::any_of(e.indexes.begin(), e.indexes.end(), [&](const auto& cols) {
+      return cols.size() >= 2 && cols[0] == f->name && cols[1] == first->name;
+    });
+  };
   std::vector<std::pair<const Field*, const json::Value*>> eqs;
   for (const json::Value* eq : required_indexed_equalities(filter, e)) {
     const Field* f = e.field((*json::member(*eq, "field")).GetString());
@@ -1567,6 +1576,7 @@ Result<std::optional<std::vector<const Field*>>> RecordService::common_equalitie
   }
   if (!tx) return Decision();
   for (const auto& [f, eq] : eqs) {
+    if (leads_with_sort(f)) continue;
     std::vector<SqlValue> params;
     auto cond = compile_filter(*eq, e, p, store_.dialect(), params);
     if (!cond.ok()) continue;  // the whole filter's compile names the error
@@ -1700,14 +1710,14 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
     all.push_back(limit);
     std::string rest = " FROM (SELECT * FROM (" + first + ") \"a\" UNION ALL SELECT * FROM (" +
                        then + ") \"b\") \"page\"" + order;
-    return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(all),
-                         std::move(keys), std::move(plan)};
+    return ListStatement{by_id(e)->select + rest, std::move(rest), std::move(all), std::move(keys),
+                         std::move(plan)};
   }
   where += live;
   params.push_back(limit);
   std::string rest = " FROM " + from + " WHERE " + where + order;
-  return ListStatement{"SELECT " + select_list(e) + rest, std::move(rest), std::move(params),
-                       std::move(keys), std::move(plan)};
+  return ListStatement{by_id(e)->select + rest, std::move(rest), std::move(params), std::move(keys),
+                       std::move(plan)};
 }
 
 // A page from the record text cache (list_cache_): the statement's rows are read first with only
@@ -1729,7 +1739,8 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
   const std::uint32_t slot = list_cache_.slot(e.name);
   const CachedRecordJson writer(shown);
   const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
-  std::optional<RecordJson> every;
+  // The entity's writer of whole records and its SELECT list, built once per entity snapshot.
+  const auto by = by_id(e);
   // The record of a select_list row: from the cache at its version (when `look`), else written
   // and cached.
   std::size_t hits = 0, misses = 0;
@@ -1739,8 +1750,7 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     if (look) rec = list_cache_.find(slot, id, version, e.fields.size());
     ++(rec ? hits : misses);
     if (rec) return rec;
-    if (!every) every.emplace(e, std::vector<char>(e.fields.size(), 1));
-    rec = std::make_shared<const CachedRecord>(every->whole(row, version));
+    rec = std::make_shared<const CachedRecord>(by->every.whole(row, version));
     list_cache_.put(slot, id, rec);
     return rec;
   };
@@ -1808,12 +1818,11 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
     in += ")";
     missing.resize(placeholders, missing.back());
     std::unordered_map<std::int64_t, std::shared_ptr<const CachedRecord>> read;
-    RP_TRY(tx.each_row(
-        "SELECT " + select_list(e) + " FROM " + quote(e.name) + " WHERE \"id\" IN " + in, missing,
-        [&](std::span<const SqlView> row) {
-          read.emplace(int_of(row[id_col]), record_of(row, false));
-          return true;
-        }));
+    RP_TRY(tx.each_row(by->select + " FROM " + quote(e.name) + " WHERE \"id\" IN " + in, missing,
+                       [&](std::span<const SqlView> row) {
+                         read.emplace(int_of(row[id_col]), record_of(row, false));
+                         return true;
+                       }));
     for (auto& r : listed) {
       if (r.record) continue;
       auto it = read.find(r.id);
@@ -1833,9 +1842,56 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
   return next;
 }
 
+// The key of a list page in page_cache_: the role and the entity snapshot (addresses: both are
+// held with the page) and every parameter, each with its length so that no two lists share one.
+std::string RecordService::page_key(const Principal& p, const Entity& e, const ListParams& lp) {
+  std::string key;
+  key.reserve(64 + lp.filter.size() + lp.sort.size() + lp.cursor.size() + lp.fields.size() +
+              lp.q.size());
+  const auto add = [&key](std::string_view part) {
+    key.append(std::to_string(part.size())).append(1, ':').append(part);
+  };
+  add(std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get())));
+  add(std::to_string(reinterpret_cast<std::uintptr_t>(&e)));
+  add(lp.filter);
+  add(lp.sort);
+  add(lp.cursor);
+  add(lp.fields);
+  add(lp.q);
+  add(std::to_string(lp.limit));
+  add(lp.deleted ? "deleted" : "live");
+  return key;
+}
+
 Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(ListStatement st, list_statement(p, e, lp, tx.get()));
+  // The page answer cache (page_cache_): only for a caller who may read every record of the
+  // entity, whose page is the same for every holder of the role, and only for the registry's
+  // current snapshot of the entity (held with the page, by ById).
+  std::optional<std::uint64_t> stamp;
+  std::shared_ptr<const ById> snapshot;
+  if (page_cache_.enabled() && lp.cached &&
+      access::scope_for(p, e.name, Op::kRead) == Scope::kAll) {
+    stamp = tx->change_stamp();
+    if (stamp) {
+      snapshot = by_id(e);
+      if (!snapshot->entity) stamp.reset();
+    }
+  }
+  std::string key;
+  if (stamp) {
+    key = page_key(p, e, lp);
+    if (auto kept = page_cache_.find(key, *stamp)) return *kept;
+  }
+  RP_ASSIGN(std::string page, list_page(p, e, lp, *tx));
+  if (stamp) page_cache_.put(std::move(key), *stamp, page, p.role, snapshot->entity);
+  return page;
+}
+
+Result<std::string> RecordService::list_page(const Principal& p, const Entity& e,
+                                             const ListParams& lp, storage::Tx& tx_ref) {
+  storage::Tx* const tx = &tx_ref;
+  RP_ASSIGN(ListStatement st, list_statement(p, e, lp, tx));
   const auto& keys = st.keys;
   auto only = split_fields(lp.fields);
   for (const auto& f : only)
@@ -1894,7 +1950,7 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
       if (!more || static_cast<int>(kept.size()) == lp.limit || read >= kMaxRecheckRows) break;
       ListParams following = lp;
       following.cursor = *after_read;
-      RP_ASSIGN(st, list_statement(p, e, following, tx.get()));
+      RP_ASSIGN(st, list_statement(p, e, following, tx));
       RP_ASSIGN(rows, tx->query(st.sql, st.params));
       more = static_cast<int>(rows.rows.size()) > lp.limit;
       if (more) rows.rows.pop_back();
@@ -2475,8 +2531,12 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
         search_cache_.clear();
         search_cache_bytes_ = 0;
       }
-      search_cache_bytes_ += answer.size() + cache_key.size();
-      search_cache_.insert_or_assign(std::move(cache_key), SearchAnswer{p.role, answer});
+      // Two callers that missed the same key together both keep their (equal) answer: the
+      // second replaces the first, whose bytes are no longer held.
+      auto [it, added] = search_cache_.try_emplace(std::move(cache_key));
+      if (!added) search_cache_bytes_ -= it->second.json.size() + it->first.size();
+      it->second = SearchAnswer{p.role, answer};
+      search_cache_bytes_ += answer.size() + it->first.size();
     }
   }
   return answer;
@@ -2485,6 +2545,11 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
 std::size_t RecordService::search_cache_hits() const {
   std::lock_guard lock(search_cache_mu_);
   return search_cache_hits_;
+}
+
+std::size_t RecordService::search_cache_used_bytes() const {
+  std::lock_guard lock(search_cache_mu_);
+  return search_cache_bytes_;
 }
 
 Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number,

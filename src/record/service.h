@@ -19,6 +19,7 @@
 #include "access/access.h"
 #include "base/clock.h"
 #include "core/json.h"
+#include "record/answer_cache.h"
 #include "record/dedupe.h"
 #include "record/events.h"
 #include "record/query.h"
@@ -141,6 +142,8 @@ struct RecordOptions {
   std::size_t list_cache_bytes = std::size_t{32} << 20;
   // Bytes of search answers kept until the next committed write (search_cache_); 0: none.
   std::size_t search_cache_bytes = std::size_t{32} << 20;
+  // Bytes of whole list pages kept until the next committed write (page_cache_); 0: none.
+  std::size_t page_cache_bytes = std::size_t{32} << 20;
 };
 
 // One record carrying a looked-up phone number, as the caller may see it.
@@ -192,7 +195,8 @@ class RecordService {
         clock_(clock),
         ids_(ids),
         options_(std::move(options)),
-        list_cache_(options_.list_cache_bytes) {}
+        list_cache_(options_.list_cache_bytes),
+        page_cache_(options_.page_cache_bytes, kPageCacheEntries) {}
 
   // Tables this layer owns (audit, idempotency, custom fields, phone index).
   static std::vector<storage::Migration> migrations();
@@ -204,6 +208,8 @@ class RecordService {
 
   Result<RecordResult> get(const access::Principal& p, const schema::Entity& e, std::int64_t id,
                            std::string_view fields = {});
+  // One list page's JSON ({"items":[…],"next_cursor":…}); a caller who may read every record
+  // of `e` may be served a page kept whole since the last committed write (page_cache_).
   Result<std::string> list(const access::Principal& p, const schema::Entity& e,
                            const ListParams& params);
   // The statement of one list page. With `tx` (a read transaction) it may first count the
@@ -237,6 +243,10 @@ class RecordService {
                              std::string_view entity, int limit);
   // Search answers served from the answer cache so far (see search_cache_ below).
   std::size_t search_cache_hits() const;
+  // What the answer cache holds now: bytes of its keys and answers, against
+  // RecordServiceOptions::search_cache_bytes (GET /api/v1/admin/memory).
+  std::size_t search_cache_used_bytes() const;
+  std::size_t search_cache_bound_bytes() const { return options_.search_cache_bytes; }
   // Records of any entity whose phone_list fields hold `number` (any written form, normalised
   // to E.164 in the configured region), limited to those the caller may read. A number that
   // does not normalise fails with kBadRequest on field "number". `fields` (comma-separated, as
@@ -253,6 +263,8 @@ class RecordService {
                                            std::span<const std::string> narrower);
   // The record text list pages copy by id and version (see list()).
   const RowJsonCache& list_cache() const { return list_cache_; }
+  // List pages served whole from the page answer cache so far (see page_cache_ below).
+  std::uint64_t page_cache_hits() const { return page_cache_.hits(); }
   // As counts() with the filter "`field` = `id`" (`field` a reference: the per-record filter of the
   // phone pop's open items), compiled once per role, entity and field (not per id): the id is
   // bound in place of the kept filter's one parameter.
@@ -445,6 +457,7 @@ class RecordService {
   // list_cache_.
   struct ById {
     std::shared_ptr<const schema::Entity> entity;  // held, so that its address (the key) stays
+    std::string select;                            // SELECT select_list (a list page's too)
     std::string row;                               // SELECT select_list FROM t WHERE "id" = ?
     std::string head;  // SELECT version, owner_id, team_id, deleted_at, title column(s) … ? too
     size_t version_col, owner_col, team_col, deleted_col, title_col;
@@ -511,6 +524,11 @@ class RecordService {
                std::int64_t id, std::string_view action, const std::string& changes_json,
                const std::string& at);
   void publish(const schema::Entity& e, Event ev);
+  // A list page's answer as list() gives it, computed (list() first looks in page_cache_).
+  Result<std::string> list_page(const access::Principal& p, const schema::Entity& e,
+                                const ListParams& lp, storage::Tx& tx);
+  static std::string page_key(const access::Principal& p, const schema::Entity& e,
+                              const ListParams& lp);
   // A list page's records through list_cache_ (see the .cc); the next page's cursor.
   Result<std::optional<std::string>> cached_page(const schema::Entity& e, const ListParams& lp,
                                                  const ListStatement& st,
@@ -575,6 +593,13 @@ class RecordService {
   std::map<std::string, std::shared_ptr<const KeptCounts>, std::less<>>
       counts_kept_;  // guarded by compiled_mu_
   RowJsonCache list_cache_;
+  // List pages of callers who may read every record of the entity (the page then depends on the
+  // role, the entity snapshot and the list's parameters only), whole, kept while the database is
+  // unchanged (AnswerCache: tagged with the read transaction's change stamp, so that any
+  // committed write retires every page). Nothing is kept where the store has no stamp
+  // (PostgreSQL).
+  static constexpr std::size_t kPageCacheEntries = 4096;
+  AnswerCache page_cache_;
   // by_id()'s entries, by entity snapshot; each holds its snapshot (see ById::entity).
   mutable std::mutex by_id_mu_;
   mutable std::unordered_map<const schema::Entity*, std::shared_ptr<const ById>>

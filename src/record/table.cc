@@ -178,6 +178,25 @@ std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f
   }
   return out;
 }
+
+// A declared index carries created_at after its columns too (and id on PostgreSQL, each column
+// NULLS FIRST), as a field's index does: under equalities on its leading columns and a sort by
+// its last one (an account's timeline: account_id = ?, sorted by -occurred_at), the whole list
+// order — that field, then created_at, then id — is the index read in order, and the matching
+// rows are not sorted (on SQLite a sort under LIMIT builds a temporary B-tree per statement).
+// Statements in order: create it, then drop the index of the declared columns alone (an earlier
+// version's).
+std::vector<std::string> declared_index_ddl(const schema::Entity& e,
+                                            const std::vector<std::string>& cols,
+                                            const storage::Dialect& d) {
+  std::vector<std::string> key = cols;
+  if (key.empty() || key.back() != "created_at") key.push_back("created_at");
+  if (!d.index_key_ends_with_id()) key.push_back("id");
+  std::vector<std::string> out{
+      index_ddl(e, key, false, [&d](const std::string& c) { return d.index_key_column(c); })};
+  if (key.size() > cols.size()) out.push_back("DROP INDEX IF EXISTS " + quote(index_name(e, cols)));
+  return out;
+}
 }  // namespace
 
 const Field* fuzzy_title(const schema::Entity& e) {
@@ -210,7 +229,8 @@ Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Enti
   }
   for (const auto& f : e.fields)
     for (const auto& s : field_index_ddl(e, f, d)) RP_TRY(tx.exec(s));
-  for (const auto& cols : e.indexes) RP_TRY(tx.exec(index_ddl(e, cols, false)));
+  for (const auto& cols : e.indexes)
+    for (const auto& s : declared_index_ddl(e, cols, d)) RP_TRY(tx.exec(s));
   if (e.has_searchable())
     for (const auto& s : d.fts_create(e.name)) RP_TRY(tx.exec(s));
   // The "did you mean" index of a searchable entity's text title (PostgreSQL's pg_trgm; none

@@ -237,6 +237,72 @@ test('360: Sales sees the account without bank_account; a manager and admin see 
   }
 });
 
+// The 360 is written as text from the sections' answers (no parse, no re-write): it must be byte
+// for byte the generic endpoints' answers for the same caller — the account by id, and the three
+// lists with the 360's filters, orders and page sizes — hidden fields left out the same way.
+test('360: the answer is byte for byte the generic endpoints\' answers for the same caller (R-CUS-1…3)', async () => {
+  for (const [client, q] of [[n1, ''], [admin, ''], [n1, '?channel=phone,visit&limit=1'], [mgr, '?limit=2']]) {
+    const r = await client.get(`/api/v1/accounts/${accN.id}/360${q}`);
+    assert.equal(r.status, 200, r.text);
+    const { filter, sort } = r.json.timeline_query;
+    const own = JSON.stringify({ field: 'account_id', op: '=', value: accN.id });
+    const limit = new URLSearchParams(q).get('limit') ?? '50';
+    const parts = await Promise.all([
+      client.get(`/api/v1/accounts/${accN.id}`),
+      client.get(`/api/v1/contacts?${qs({ filter: own, sort: 'full_name', limit: 500 })}`),
+      client.get(`/api/v1/account_profiles?${qs({ filter: own, sort: '-recorded_on', limit: 100 })}`),
+      client.get(`/api/v1/interactions?${qs({ filter, sort, limit })}`),
+    ]);
+    for (const p of parts) assert.equal(p.status, 200, p.text);
+    const [acc, contacts, profile, timeline] = parts;
+    assert.deepEqual(r.json, {
+      account: acc.json, contacts: contacts.json, profile: profile.json, timeline: timeline.json,
+      timeline_query: { filter, sort },
+    });
+    assert.equal(r.text, `{"account":${acc.text},"contacts":${contacts.text},"profile":${profile.text},` +
+      `"timeline":${timeline.text},"timeline_query":${JSON.stringify({ filter, sort })}}`, q);
+  }
+});
+
+// Sections are copied from the record text cache at the versions just read: a write to any of
+// them (update, delete) shows in the next 360, never the text cached before it.
+test('360: an updated or deleted contact, profile entry or communication record is never served stale', async () => {
+  const extra = await n1.create('contacts', { full_name: '赵六', account_id: accN.id, title: '采购' });
+  const call = await n1.create('interactions', {
+    subject: '回访', account_id: accN.id, channel: 'phone', occurred_at: '2025-05-01T02:00:00Z',
+  });
+  const url = `/api/v1/accounts/${accN.id}/360`;
+  for (let i = 0; i < 2; i++) { // the second answer from the cache
+    const v = (await n1.get(url)).json;
+    assert.equal(v.contacts.items.find((c) => c.id === extra.id).title, '采购');
+    assert.equal(v.timeline.items[0].subject, '回访');
+  }
+  const profile = (await n1.get(url)).json.profile.items[0];
+  let r = await n1.patch(`/api/v1/contacts/${extra.id}`, { title: '总经理' });
+  assert.equal(r.status, 200, r.text);
+  r = await n1.patch(`/api/v1/interactions/${call.id}`, { subject: '回访（已完成）', outcome: 'follow_up' });
+  assert.equal(r.status, 200, r.text);
+  r = await n1.patch(`/api/v1/account_profiles/${profile.id}`, { potential: 'low' });
+  assert.equal(r.status, 200, r.text);
+  r = await n1.patch(`/api/v1/accounts/${accN.id}`, { credit_class: 'B' });
+  assert.equal(r.status, 200, r.text);
+  let v = (await n1.get(url)).json;
+  assert.equal(v.account.credit_class, 'B');
+  const c = v.contacts.items.find((x) => x.id === extra.id);
+  assert.deepEqual([c.title, c.version], ['总经理', extra.version + 1]);
+  assert.deepEqual([v.timeline.items[0].id, v.timeline.items[0].subject, v.timeline.items[0].outcome],
+    [call.id, '回访（已完成）', 'follow_up']);
+  assert.equal(v.profile.items[0].potential, 'low');
+  assert.equal((await n1.del(`/api/v1/contacts/${extra.id}`)).status, 204);
+  assert.equal((await n1.del(`/api/v1/interactions/${call.id}`)).status, 204);
+  v = (await n1.get(url)).json;
+  assert.ok(!v.contacts.items.some((x) => x.id === extra.id), 'deleted contact left out');
+  assert.ok(!v.timeline.items.some((x) => x.id === call.id), 'deleted record left out');
+  assert.deepEqual(v.contacts.items.map((x) => x.full_name).sort(), ['张三', '王五']);
+  r = await n1.patch(`/api/v1/accounts/${accN.id}`, { credit_class: 'A' });
+  assert.equal(r.status, 200, r.text);
+});
+
 test('FailingCustomer360: out of scope 403, unknown or deleted 404, bad parameters 400', async () => {
   assertProblem(await s1.get(`/api/v1/accounts/${accN.id}/360`), 403, 'forbidden');
   assertProblem(await n1.get('/api/v1/accounts/12345/360'), 404, 'not_found');

@@ -245,3 +245,38 @@ test('q narrows a list to records whose searchable fields contain the text; comb
     expectIds((a) => a.name.includes('Trading') && a.tier === 'B'));
   assert.deepEqual((await admin.list('accounts', { q: 'no such thing anywhere' })).items, []);
 });
+
+// A page of a caller who sees every account is kept whole until the next committed write and
+// served again as it was (the page answer cache); any write retires it, so the page shows an
+// update, a delete and a restore at once, never the page before (R-SAL-3: always current).
+test('a list page asked again is the same page, and shows an update, a delete and a restore at once', async () => {
+  const path = `/api/v1/accounts?${qs({ filter: { field: 'city', op: '=', value: '深圳' }, sort: '-created_at', limit: 50 })}`;
+  const page = async () => {
+    const r = await admin.get(path);
+    assert.equal(r.status, 200, r.text);
+    return r;
+  };
+  const first = await page();
+  for (let i = 0; i < 3; i++) assert.equal((await page()).text, first.text, 'the same page again');
+  const target = first.json.items[0];
+  const names = (r) => r.json.items.map((x) => x.name);
+
+  const renamed = await admin.patch(`/api/v1/accounts/${target.id}`, { name: `${target.name} renamed` });
+  assert.equal(renamed.status, 200, renamed.text);
+  for (let i = 0; i < 3; i++) {
+    const r = await page();
+    assert.ok(names(r).includes(`${target.name} renamed`), `update shown (ask ${i})`);
+    assert.ok(!names(r).includes(target.name), `never the page before the update (ask ${i})`);
+    assert.equal(r.json.items.find((x) => x.id === target.id).version, target.version + 1);
+  }
+  assert.equal((await admin.del(`/api/v1/accounts/${target.id}`)).status, 204);
+  for (let i = 0; i < 3; i++) assert.ok(!(await page()).json.items.some((x) => x.id === target.id), `delete shown (ask ${i})`);
+  assert.equal((await admin.post(`/api/v1/accounts/${target.id}/restore`)).status, 200);
+  const back = await admin.patch(`/api/v1/accounts/${target.id}`, { name: target.name });
+  assert.equal(back.status, 200, back.text);
+  for (let i = 0; i < 3; i++) {
+    const r = await page();
+    assert.deepEqual(r.json.items.map((x) => x.id), first.json.items.map((x) => x.id), `restore shown (ask ${i})`);
+    assert.equal(r.json.items[0].version, target.version + 4);
+  }
+});

@@ -1,4 +1,5 @@
-// parse_query: real percent-decoding, '+' as space, and refusal of malformed escapes.
+// parse_query: real percent-decoding, '+' as space, and refusal of malformed escapes; the
+// access log line.
 #include <gtest/gtest.h>
 
 #include "http/internal.h"
@@ -84,6 +85,16 @@ TEST(RequestAccessors, HeaderAndParam) {
   EXPECT_EQ(req.header("authorization"), nullptr);
   EXPECT_EQ(req.param("id"), "42");
   EXPECT_EQ(req.param("entity"), "");
+}
+
+TEST(AccessLine, MillisecondsWithThreeDecimalsFromMicroseconds) {
+  EXPECT_EQ(detail::access_line("req-1", "GET", "/api/v1/accounts/42", 200, 1234),
+            "access req-1 GET /api/v1/accounts/42 200 1.234ms");
+  EXPECT_EQ(detail::access_line("r", "POST", "/x", 201, 5), "access r POST /x 201 0.005ms");
+  EXPECT_EQ(detail::access_line("r", "GET", "/x", 404, 120050), "access r GET /x 404 120.050ms");
+  EXPECT_EQ(detail::access_line("r", "GET", "/", 500, 0), "access r GET / 500 0.000ms");
+  // A clock that went backwards never prints a negative time.
+  EXPECT_EQ(detail::access_line("r", "GET", "/", 200, -3), "access r GET / 200 0.000ms");
 }
 
 }  // namespace

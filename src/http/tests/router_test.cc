@@ -64,6 +64,45 @@ TEST_F(RouterTest, LiteralPrecedenceIsPositional) {
   EXPECT_EQ(r.dispatch(req).body, "literal-first");
 }
 
+TEST_F(RouterTest, MostSpecificRouteWinsWhateverTheRegistrationOrder) {
+  // Routes of a length are kept most specific first; a tie keeps the first registered, and a
+  // more specific route of another method does not hide the less specific one of this method.
+  Router r;
+  r.add("GET", "/{a}/{b}/{c}", [](Request&) { return text("all captures"); });
+  r.add("GET", "/{a}/{b}/z", [](Request&) { return text("last literal"); });
+  r.add("GET", "/{a}/y/{c}", [](Request&) { return text("middle literal"); });
+  r.add("GET", "/{a}/y/{c}", [](Request&) { return text("middle literal, second"); });
+  r.add("POST", "/x/y/z", [](Request&) { return text("post"); });
+  auto middle = make("GET", "/x/y/z");
+  EXPECT_EQ(r.dispatch(middle).body, "middle literal");
+  auto last = make("GET", "/x/q/z");
+  EXPECT_EQ(r.dispatch(last).body, "last literal");
+  auto none = make("GET", "/x/q/q");
+  EXPECT_EQ(r.dispatch(none).body, "all captures");
+  auto post = make("POST", "/x/y/z");
+  EXPECT_EQ(r.dispatch(post).body, "post");
+  auto head = make("HEAD", "/x/y/z");
+  EXPECT_EQ(r.dispatch(head).body, "middle literal");
+}
+
+TEST_F(RouterTest, FailingPathLongerThanAnyRouteIs404) {
+  auto req = make("GET", "/api/v1/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t");
+  EXPECT_EQ(router.dispatch(req).status, 404);
+  auto empty = make("GET", "/");
+  EXPECT_EQ(router.dispatch(empty).status, 404);
+}
+
+TEST_F(RouterTest, FailingPatternOfMoreThanMaxSegmentsIsRefused) {
+  std::string pattern;
+  for (std::size_t i = 0; i <= Router::kMaxSegments; ++i) pattern += "/s";
+  Router r;
+  EXPECT_THROW(r.add("GET", pattern, [](Request&) { return text("x"); }), std::logic_error);
+  pattern.resize(pattern.size() - 2);  // exactly kMaxSegments
+  r.add("GET", pattern, [](Request&) { return text("longest"); });
+  auto req = make("GET", pattern);
+  EXPECT_EQ(r.dispatch(req).body, "longest");
+}
+
 TEST_F(RouterTest, MethodSelectsRoute) {
   auto req = make("POST", "/api/v1/contacts");
   EXPECT_EQ(router.dispatch(req).body, "create");

@@ -235,6 +235,37 @@ TEST_F(ServerTest, RoutedGetWithSecurityHeadersAndRequestId) {
   EXPECT_EQ(generated.find_first_not_of("0123456789abcdef"), std::string::npos);
 }
 
+// The request's path is decoded only when it holds an escape (a plain path is taken as it is);
+// a NUL byte, escaped, is refused either way; header names reach handlers lower-cased.
+TEST_F(ServerTest, PathWithAndWithoutEscapesAndLowerCasedHeaderNames) {
+  router_.add("GET", "/api/v1/echo/{id}", [](Request& req) {
+    const std::string* h = req.header("x-mixed-name");
+    return json("{\"id\":\"" + std::string(req.param("id")) + "\",\"path\":\"" + req.path +
+                "\",\"h\":\"" + (h ? *h : std::string("none")) + "\"}");
+  });
+  start_server();
+  Client c(port_);
+  auto plain = c.request(bhttp::verb::get, "/api/v1/echo/Abc-9?x=1", {{"X-MiXeD-NAME", "V1"}});
+  EXPECT_EQ(plain.result_int(), 200);
+  EXPECT_EQ(plain.body(), R"({"id":"Abc-9","path":"/api/v1/echo/Abc-9","h":"V1"})");
+  auto escaped = c.request(bhttp::verb::get, "/api/v1/echo/%41%62c");
+  EXPECT_EQ(escaped.result_int(), 200);
+  EXPECT_EQ(escaped.body(), R"({"id":"Abc","path":"/api/v1/echo/Abc","h":"none"})");
+  Client d(port_);
+  auto nul = d.request(bhttp::verb::get, "/api/v1/echo/a%00b");
+  EXPECT_EQ(nul.result_int(), 400);
+  Client e(port_);
+  auto bad = e.request(bhttp::verb::get, "/api/v1/echo/a%zzb");
+  EXPECT_EQ(bad.result_int(), 400);
+  // Generated request ids: 16 hex digits, a new one per request.
+  Client f(port_);
+  auto one = f.request(bhttp::verb::get, "/healthz");
+  auto two = f.request(bhttp::verb::get, "/healthz");
+  EXPECT_EQ(sv(one["X-Request-Id"]).find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(sv(one["X-Request-Id"]).size(), 16u);
+  EXPECT_NE(sv(one["X-Request-Id"]), sv(two["X-Request-Id"]));
+}
+
 TEST_F(ServerTest, RequestIdFromClientIsEchoedWhenSane) {
   start_server();
   Client c(port_);

@@ -267,9 +267,9 @@ class Connection {
   int busy_timeout_ms_ = 0;
 
  public:
-  // A reader's PRAGMA data_version at its last read transaction (-1: none yet), for
-  // SqliteStore's change stamp: it changes when another connection (this process's writer or
-  // another process) committed since.
+  // A reader's data version (SQLITE_FCNTL_DATA_VERSION) at its last read transaction (-1: none
+  // yet), for SqliteStore's change stamp: it changes when another connection (this process's
+  // writer or another process) committed since.
   std::int64_t last_data_version = -1;
 
  private:
@@ -1235,20 +1235,24 @@ Result<std::unique_ptr<Tx>> SqliteStore::begin_read(ReadRouting* routing) {
   // The change stamp before the snapshot (see Tx::change_stamp): a write committed after this
   // load and before the snapshot makes the stamp older than the snapshot, never newer.
   std::optional<std::uint64_t> stamp = change_stamp_.load(std::memory_order_acquire);
-  // A deferred BEGIN takes its snapshot at the first read: PRAGMA data_version is that read
-  // (it opens the read transaction, as any statement reading the database does), so the
-  // snapshot is the database as of this call, not of the caller's first query, at no extra
-  // statement.
+  // A deferred BEGIN takes its snapshot at the first read; read the schema now so the snapshot
+  // is the database as of this call, not of the caller's first query.
   Status begun = [&]() -> Status {
     RP_TRY(conn->run("BEGIN"));
+    RP_TRY(conn->run("SELECT 1 FROM sqlite_schema LIMIT 1"));
     // Whether any other connection (this process's writer, or another process such as a
     // command-line tool) committed since this reader's last snapshot: then the stamp counts
     // one more change, and this transaction has none (its snapshot may hold a change that
     // transactions with the same stamp began before). A reader's first transaction counts as
     // a change: its earlier history is unknown.
-    Rows v;
-    RP_TRY(conn->run("PRAGMA data_version", {}, &v));
-    const std::int64_t version = v.rows.empty() ? -1 : std::get<std::int64_t>(v.rows[0][0]);
+    // SQLITE_FCNTL_DATA_VERSION reads the pager's data version (which PRAGMA data_version
+    // reports, and which also counts the connection's own commits — a reader makes none)
+    // without a statement to step (the PRAGMA ran at every read's BEGIN).
+    unsigned int data_version = 0;
+    const std::int64_t version = sqlite3_file_control(conn->db(), "main", SQLITE_FCNTL_DATA_VERSION,
+                                                      &data_version) == SQLITE_OK
+                                     ? static_cast<std::int64_t>(data_version)
+                                     : -1;
     if (version < 0 || version != conn->last_data_version) {
       conn->last_data_version = version;
       change_stamp_.fetch_add(1, std::memory_order_acq_rel);
