@@ -132,8 +132,9 @@ void BM_ValidatePhoneList(benchmark::State& state) {
 BENCHMARK(BM_ValidatePhoneList);
 
 // phone::to_e164 of 100,000 distinct mobiles (more than its per-thread cache holds, as in an
-// import). Arg 0: written "138-0000-0000" (libphonenumber parses it), 1: "+86 138 0000 0000"
-// (E.164 with spaces: no parser).
+// import or a screen pop's callers). Arg 0: written "138-0000-0000" (a national form:
+// national_cn_e164, no parser), 1: "+86 138 0000 0000" (E.164 with spaces: no parser), 2:
+// "0086 138-0000-0000" (the international prefix 00: libphonenumber parses it).
 void BM_PhoneToE164Distinct(benchmark::State& state) {
   constexpr int kNumbers = 100000;
   std::vector<std::string> raw;
@@ -143,8 +144,10 @@ void BM_PhoneToE164Distinct(benchmark::State& state) {
     const int tail = 10000000 + i * 37 % 90000000;
     if (state.range(0) == 0)
       std::snprintf(buf, sizeof buf, "138-%04d-%04d", tail / 10000 % 10000, tail % 10000);
-    else
+    else if (state.range(0) == 1)
       std::snprintf(buf, sizeof buf, "+86 138 %04d %04d", tail / 10000 % 10000, tail % 10000);
+    else
+      std::snprintf(buf, sizeof buf, "0086 138-%04d-%04d", tail / 10000 % 10000, tail % 10000);
     raw.emplace_back(buf);
   }
   size_t i = 0;
@@ -156,7 +159,7 @@ void BM_PhoneToE164Distinct(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_PhoneToE164Distinct)->Arg(0)->Arg(1);
+BENCHMARK(BM_PhoneToE164Distinct)->Arg(0)->Arg(1)->Arg(2);
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
+#include <array>
+#include <cstdint>
 #include <unordered_map>
 
 namespace rapport::phone {
@@ -69,9 +71,68 @@ std::string separated_e164(std::string_view raw) {
   return out;
 }
 
+std::optional<std::string> national_cn_e164(std::string_view raw) {
+  if (raw.size() > kMaxInput) return std::nullopt;
+  // An extension as people write it after the number (" x724"): not part of E.164.
+  if (size_t x = raw.rfind(" x"); x != std::string_view::npos) {
+    const std::string_view ext = raw.substr(x + 2);
+    if (ext.empty() || ext.size() > 6 ||
+        ext.find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
+    raw = raw.substr(0, x);
+  }
+  std::string d;  // the digits
+  d.reserve(raw.size());
+  int parens = 0;  // 0: none yet, 1: open, 2: closed
+  for (const char c : raw) {
+    if (c >= '0' && c <= '9')
+      d += c;
+    else if (c == '(' && parens == 0 && d.empty())  // "(021) 5555-0101": the area code only
+      parens = 1;
+    else if (c == ')' && parens == 1)
+      parens = 2;
+    else if (c != ' ' && c != '-')
+      return std::nullopt;
+  }
+  if (parens == 1 || d.size() < 3) return std::nullopt;
+  std::string_view national = d;
+  if (d[0] == '0' && d[1] != '0')
+    national.remove_prefix(1);  // the trunk prefix ("00" is the international prefix)
+  else if (!(d.size() == 11 && d[0] == '1' && d[1] >= '3' && !(d[1] == '7' && d[2] == '9')))
+    return std::nullopt;  // a mobile 13x–19x, not 179 (carrier-selection codes 179xx, 11xx, 12xx)
+  // The length must be one CN's plan allows for a whole number, as the parser checks it: a
+  // length possible only for local dialling (5–6 digits) keeps the parser from stripping the
+  // trunk 0 ("013032" stays +86013032), so it goes to the parser too. For a country of one
+  // region, as CN, that check depends on the length alone: asked once per length.
+  static const std::array<bool, 18> possible = [] {
+    std::array<bool, 18> out{};
+    const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+    std::uint64_t n = 1;
+    for (size_t len = 1; len < out.size(); ++len, n *= 10) {
+      PhoneNumber probe;
+      probe.set_country_code(86);
+      probe.set_national_number(n);  // 1, 10, 100 …: `len` digits
+      out[len] = util->IsPossibleNumberWithReason(probe) == PhoneNumberUtil::IS_POSSIBLE;
+    }
+    return out;
+  }();
+  if (national.size() >= possible.size() || !possible[national.size()]) return std::nullopt;
+  std::string out = "+86";
+  out.append(national);
+  return out;
+}
+
+Result<std::string> parse_with_libphonenumber(std::string_view raw, std::string_view region) {
+  if (raw.empty() || raw.size() > kMaxInput)
+    return make_error(Errc::kValidation, "not a phone number: " + std::string(raw));
+  return parse_to_e164(raw, region);
+}
+
 Result<std::string> to_e164(std::string_view raw, std::string_view region) {
   if (is_e164(raw)) return std::string(raw);
   if (std::string e164 = separated_e164(raw); !e164.empty()) return e164;
+  if (region == "CN")
+    if (auto e164 = national_cn_e164(raw)) return std::move(*e164);
   if (raw.empty() || raw.size() > kMaxInput)
     return make_error(Errc::kValidation, "not a phone number: " + std::string(raw));
   thread_local std::unordered_map<std::string, Result<std::string>> cache;

@@ -2597,52 +2597,99 @@ std::size_t RecordService::filters_compiled() const {
 Result<std::vector<std::int64_t>> RecordService::counts(const Principal& p, const Entity& e,
                                                         std::string_view filter,
                                                         std::span<const std::string> narrower) {
-  return counts_where(p, e, narrower, [&](std::vector<SqlValue>& params) -> Result<std::string> {
-    if (filter.empty()) return std::string();
-    return compile_text(p, e, filter, params);
-  });
+  Scope scope = access::scope_for(p, e.name, Op::kRead);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  RP_ASSIGN(CountsStatement st,
+            counts_statement(p, e, scope, narrower,
+                             [&](std::vector<SqlValue>& params) -> Result<std::string> {
+                               if (filter.empty()) return std::string();
+                               return compile_text(p, e, filter, params);
+                             }));
+  return run_counts(st.sql, st.params, narrower.size());
 }
 
 Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, const Entity& e,
                                                            std::string_view field, std::int64_t id,
                                                            std::span<const std::string> narrower) {
-  return counts_where(p, e, narrower, [&](std::vector<SqlValue>& params) -> Result<std::string> {
-    // The filter with id 1 stands for every id: compiled (the field checked, readable by the
-    // role) and kept once; its one parameter, the id as stored, is then this id.
-    const std::size_t before = params.size();
-    RP_ASSIGN(std::string sql, compile_kept(p, e, equals_filter(field, "1"), params));
-    if (params.size() == before + 1 && std::holds_alternative<std::int64_t>(params.back())) {
-      params.back() = id;
-      return sql;
-    }
-    // Not a reference (another kind stores its operand otherwise): compiled as it is.
-    params.resize(before);
-    return compile_text(p, e, equals_filter(field, std::to_string(id)), params);
-  });
-}
-
-Result<std::vector<std::int64_t>> RecordService::counts_where(
-    const Principal& p, const Entity& e, std::span<const std::string> narrower,
-    const std::function<Result<std::string>(std::vector<SqlValue>&)>& filter) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  // The whole statement is kept per role, entity, field, scope and narrower filters: a hit
+  // builds no SQL text and compiles nothing; only the caller's scope parameters (user, team)
+  // and the id are bound anew.
+  std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get()));
+  key.append(1, '\n').append(e.name).append(1, '\n').append(field).append(1, '\n');
+  key.append(1, static_cast<char>('0' + static_cast<int>(scope)));
+  for (const auto& n : narrower) key.append(1, '\n').append(n);
+  std::shared_ptr<const KeptCounts> kept;
+  {
+    std::lock_guard lock(compiled_mu_);
+    if (auto it = counts_kept_.find(key); it != counts_kept_.end()) kept = it->second;
+  }
+  if (kept) {
+    std::vector<SqlValue> params = kept->params;
+    std::vector<SqlValue> mine;
+    scope_sql(p, scope, mine);
+    std::copy(mine.begin(), mine.end(), params.begin() + kept->scope_at);
+    params[kept->id_at] = id;
+    return run_counts(kept->sql, params, narrower.size());
+  }
+  // The filter with id 1 stands for every id: compiled (the field checked, readable by the
+  // role) and kept once; its one parameter, the id as stored, is then this id.
+  std::optional<std::size_t> id_at;
+  RP_ASSIGN(CountsStatement st,
+            counts_statement(
+                p, e, scope, narrower, [&](std::vector<SqlValue>& params) -> Result<std::string> {
+                  const std::size_t before = params.size();
+                  RP_ASSIGN(std::string sql, compile_kept(p, e, equals_filter(field, "1"), params));
+                  if (params.size() == before + 1 &&
+                      std::holds_alternative<std::int64_t>(params.back())) {
+                    params.back() = id;
+                    id_at = before;
+                    return sql;
+                  }
+                  // Not a reference (another kind stores its operand otherwise): compiled as
+                  // it is, and not kept.
+                  params.resize(before);
+                  return compile_text(p, e, equals_filter(field, std::to_string(id)), params);
+                }));
+  if (id_at) {
+    auto entry = std::make_shared<const KeptCounts>(
+        KeptCounts{p.role, st.sql, st.params, st.scope_at, *id_at});
+    std::lock_guard lock(compiled_mu_);
+    if (counts_kept_.size() >= kMaxKeptCounts) counts_kept_.clear();
+    counts_kept_.insert_or_assign(std::move(key), std::move(entry));
+  }
+  return run_counts(st.sql, st.params, narrower.size());
+}
+
+Result<RecordService::CountsStatement> RecordService::counts_statement(
+    const Principal& p, const Entity& e, Scope scope, std::span<const std::string> narrower,
+    const std::function<Result<std::string>(std::vector<SqlValue>&)>& filter) {
   // Parameters in text order: the narrower conditions (columns) first, then the WHERE clause.
-  std::vector<SqlValue> params;
+  CountsStatement st;
   std::string columns = "COUNT(*)";
   for (const auto& f : narrower) {
-    RP_ASSIGN(std::string cond, compile_kept(p, e, f, params));
+    RP_ASSIGN(std::string cond, compile_kept(p, e, f, st.params));
     columns += ", COUNT(CASE WHEN " + cond + " THEN 1 END)";
   }
-  std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, params);
-  RP_ASSIGN(std::string cond, filter(params));
+  st.scope_at = st.params.size();
+  std::string where = "deleted_at IS NULL AND " + scope_sql(p, scope, st.params);
+  RP_ASSIGN(std::string cond, filter(st.params));
   if (!cond.empty()) where += " AND " + cond;
+  st.sql = "SELECT " + columns + " FROM " + quote(e.name) + " WHERE " + where;
+  return st;
+}
+
+Result<std::vector<std::int64_t>> RecordService::run_counts(std::string_view sql,
+                                                            std::span<const SqlValue> params,
+                                                            std::size_t narrower) {
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(auto rows,
-            tx->query("SELECT " + columns + " FROM " + quote(e.name) + " WHERE " + where, params));
-  std::vector<std::int64_t> out(narrower.size() + 1, 0);
-  if (!rows.rows.empty()) {
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = as_int(rows.rows[0][i]);
-  }
+  std::vector<std::int64_t> out(narrower + 1, 0);
+  RP_TRY(tx->each_row(sql, params, [&](std::span<const storage::SqlView> row) {
+    for (std::size_t i = 0; i < out.size() && i < row.size(); ++i)
+      out[i] = as_int(storage::value_of(row[i]));
+    return false;
+  }));
   return out;
 }
 

@@ -563,14 +563,38 @@ class RecordService {
                                    std::string_view text, std::vector<storage::SqlValue>& params);
   Result<std::string> compile_kept(const access::Principal& p, const schema::Entity& e,
                                    std::string_view text, std::vector<storage::SqlValue>& params);
-  // counts() and counts_of(): `where` (with its parameters, after the narrower ones') is the
-  // caller's filter condition, or empty.
-  Result<std::vector<std::int64_t>> counts_where(
-      const access::Principal& p, const schema::Entity& e, std::span<const std::string> narrower,
+  // counts() and counts_of(): the statement, in `scope`, counting live records of `e` and, for
+  // each of `narrower`, those also matching it; `where` (with its parameters, after the
+  // narrower ones' and the scope's) adds the caller's filter condition, or nothing when empty.
+  struct CountsStatement {
+    std::string sql;
+    std::vector<storage::SqlValue> params;
+    std::size_t scope_at = 0;  // where the scope's parameters (user, team) begin in params
+  };
+  Result<CountsStatement> counts_statement(
+      const access::Principal& p, const schema::Entity& e, access::Scope scope,
+      std::span<const std::string> narrower,
       const std::function<Result<std::string>(std::vector<storage::SqlValue>&)>& where);
+  // Runs a counts statement in a read transaction: COUNT(*) and one count per narrower filter.
+  Result<std::vector<std::int64_t>> run_counts(std::string_view sql,
+                                               std::span<const storage::SqlValue> params,
+                                               std::size_t narrower);
+  // counts_of()'s statements, whole, by role, entity, field, scope and narrower filters: the
+  // parameters as first built, the id at id_at and the scope's at scope_at replaced per call.
+  // The role is held, as in CompiledFilter.
+  struct KeptCounts {
+    std::shared_ptr<const access::Role> role;
+    std::string sql;
+    std::vector<storage::SqlValue> params;
+    std::size_t scope_at = 0;
+    std::size_t id_at = 0;
+  };
+  static constexpr std::size_t kMaxKeptCounts = 1024;
   mutable std::mutex compiled_mu_;
   std::map<std::string, CompiledFilter, std::less<>> compiled_;  // guarded by compiled_mu_
   std::size_t filters_compiled_ = 0;                             // guarded by compiled_mu_
+  std::map<std::string, std::shared_ptr<const KeptCounts>, std::less<>>
+      counts_kept_;  // guarded by compiled_mu_
   RowJsonCache list_cache_;
   // List pages of callers who may read every record of the entity (the page then depends on the
   // role, the entity snapshot and the list's parameters only), whole, kept while the database is

@@ -75,6 +75,29 @@ test('lookup: a mobile in three written forms finds one contact with its account
   }
 });
 
+// The pop copies the account's members from its record text without re-parsing it: a name that
+// needs escapes, a boolean and an unset enum arrive exactly as GET /accounts/{id} gives them,
+// for the account itself and for a contact behind it.
+test('lookup: the account members of a match are exactly the account as read (escapes, booleans, nulls)', async () => {
+  const name = 'Quote "Q" \\ Back\\slash 北京 \u0001 {x}';
+  const acc = await admin.create('accounts', {
+    name, phones: ['0571-8765 4321'], key_account: false, credit_class: 'B',
+  });
+  await admin.create('contacts', { full_name: '赵六', account_id: acc.id, phones: ['0571 8765 4321'] });
+  const read = (await admin.get(`/api/v1/accounts/${acc.id}`)).json;
+  const r = await lookup(admin, '+8657187654321');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.matches.length, 2, r.text);
+  for (const m of r.json.matches) {
+    assert.equal(m.account_id, acc.id, m.entity);
+    assert.equal(m.account_title, name, m.entity);
+    assert.equal(m.account_title, read.name);
+    assert.equal(m.key_account, false, m.entity);
+    assert.equal(m.credit_class, 'B', m.entity);
+    assert.equal(m.relationship_level, read.relationship_level ?? null, m.entity);
+  }
+});
+
 test('lookup: an unknown number answers 200 with no matches', async () => {
   const r = await lookup(admin, '010-8888 9999');
   assert.equal(r.status, 200, r.text);

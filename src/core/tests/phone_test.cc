@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace rapport::phone {
 namespace {
@@ -83,6 +85,120 @@ TEST(Phone, RepeatedAndInterleavedCallsGiveTheSameAnswers) {
       EXPECT_EQ(to_e164(raw).value(), "+86138123" + std::to_string(41000 + i)) << raw;
     }
   }
+}
+
+// to_e164 and libphonenumber's parser agree on `raw`: the same E.164, or the same error.
+void expect_parsers_answer(const std::string& raw) {
+  auto fast = to_e164(raw);
+  auto parsed = parse_with_libphonenumber(raw);
+  ASSERT_EQ(fast.ok(), parsed.ok()) << raw << ": " << (fast.ok() ? *fast : fast.error().message)
+                                    << " / " << (parsed.ok() ? *parsed : parsed.error().message);
+  if (fast.ok()) {
+    EXPECT_EQ(*fast, *parsed) << raw;
+  } else {
+    EXPECT_EQ(fast.error().code, parsed.error().code) << raw;
+    EXPECT_EQ(fast.error().message, parsed.error().message) << raw;
+  }
+}
+
+// R-CUS screen pop: Chinese national forms skip the parser (national_cn_e164) and give exactly
+// its answer — every written form the data generator (bench/gen) uses, for every area code it
+// knows and many more, mobiles of every prefix 100–199, and numbers of every length 3–16.
+TEST(Phone, NationalFormsWithoutTheParserGiveItsAnswer) {
+  std::mt19937_64 rng(20261123);
+  const auto digits = [&](int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += static_cast<char>('0' + rng() % 10);
+    return s;
+  };
+  const auto split = [](const std::string& s, size_t at, const char* sep) {
+    return s.substr(0, at) + sep + s.substr(at);
+  };
+  std::vector<std::string> areas = {"10",  "21",  "20",  "755", "571", "28",  "27",  "25",
+                                    "512", "29",  "23",  "22",  "532", "592", "731", "371",
+                                    "24",  "411", "574", "551", "871", "531", "591", "451"};
+  for (int i = 0; i < 40; ++i) areas.push_back(std::to_string(300 + rng() % 700));  // 3xx–9xx
+  int fast = 0, checked = 0;
+  for (const auto& area : areas)
+    for (int len : {7, 8}) {
+      for (int k = 0; k < 6; ++k) {
+        const std::string local = std::to_string(2 + rng() % 8) + digits(len - 1);
+        const std::string ext = std::to_string(100 + rng() % 900);
+        for (const std::string& raw :
+             {"0" + area + "-" + split(local, local.size() - 4, " "),    // 010-6253 1234
+              "(0" + area + ") " + split(local, local.size() - 4, "-"),  // (021) 5555-0101
+              "0" + area + "-" + local,                                  // 0755-86001234
+              "0" + area + " " + local + " x" + ext,                     // 0571 5625736 x235
+              "0" + area + local, "(0" + area + ")" + local, "0" + area + " " + local}) {
+          expect_parsers_answer(raw);
+          fast += national_cn_e164(raw).has_value();
+          ++checked;
+        }
+      }
+    }
+  for (int prefix = 100; prefix < 200; ++prefix)
+    for (int k = 0; k < 20; ++k) {
+      const std::string m = std::to_string(prefix) + digits(8);
+      for (const std::string& raw : {m, split(split(m, 7, "-"), 3, "-"),
+                                     split(split(m, 7, " "), 3, " "), "0" + m, "(0)" + m}) {
+        expect_parsers_answer(raw);
+        fast += national_cn_e164(raw).has_value();
+        ++checked;
+      }
+    }
+  for (int len = 3; len <= 16; ++len)
+    for (int k = 0; k < 30; ++k)
+      for (const char* lead : {"0", "1", "2", "00", "01", "013", "(0", "(01"}) {
+        std::string raw = lead + digits(len);
+        if (raw[0] == '(') raw.insert(4, ") ");
+        expect_parsers_answer(raw);
+        fast += national_cn_e164(raw).has_value();
+        ++checked;
+      }
+  // Most of the written forms above took the fast path.
+  EXPECT_GT(fast, checked / 2) << fast << " of " << checked;
+  for (const char* raw : {"010-6253 1234", "(021) 5555-0101", "0755-86001234", "0571 56257362 x235",
+                          "13812345678", "138-1234-5678", "138 1234 5678"})
+    EXPECT_TRUE(national_cn_e164(raw).has_value()) << raw;
+}
+
+// What the fast path leaves to the parser, and the parser's exact answer or error for it.
+TEST(Phone, FailingNationalFormsGoToTheParserAndKeepItsErrors) {
+  for (const char* raw : {"0086 10 6253 1234",
+                          "00861062531234",
+                          "17951 13812345678",
+                          "1795113812345678",
+                          "12345",
+                          "010-123",
+                          "0755-1234567890123",
+                          "(010 62531234",
+                          "010) 62531234",
+                          "010-6253 1234 x",
+                          "010-6253 1234 x1234567",
+                          "010-6253 1234 ext. 12",
+                          "010.6253.1234",
+                          "abc",
+                          "0",
+                          "00",
+                          "(0)",
+                          "()13812345678",
+                          "1381234567",
+                          "138123456789",
+                          "11012345678",
+                          "12012345678",
+                          "17912345678",
+                          "0179 1234 5678",
+                          "10-6253 1234",
+                          "+86 (10) 6253 1234"}) {
+    expect_parsers_answer(raw);
+    if (std::string_view(raw).find_first_of("+.ae") != std::string_view::npos ||
+        std::string_view(raw).substr(0, 2) == "00" || std::string_view(raw).substr(0, 3) == "179")
+      EXPECT_FALSE(national_cn_e164(raw).has_value()) << raw;
+  }
+  auto bad = to_e164("12");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kValidation);
+  EXPECT_EQ(bad.error().message, parse_with_libphonenumber("12").error().message);
 }
 
 TEST(Phone, KnownRegions) {

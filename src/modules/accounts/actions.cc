@@ -30,11 +30,17 @@ Status only_params(const ActionRequest& r, std::initializer_list<std::string_vie
   return {};
 }
 
-void write_member(json::Writer& w, const json::Value& obj, const char* name) {
-  w.Key(name);
-  const json::Value* v = json::member(obj, name);
+// The account members the screen pop copies from the account's record text (DOMAIN §7).
+constexpr std::string_view kPopMembers[] = {"name", "relationship_level", "credit_class",
+                                            "key_account"};
+
+// A member's text as written in the record (no DOM is built), or null when absent: hidden from
+// the caller, or no such record.
+void write_raw(json::Writer& w, const char* key, const std::optional<std::string_view>& v) {
+  w.Key(key);
   if (v)
-    v->Accept(w);
+    w.RawValue(v->data(), v->size(),
+               (*v)[0] == '"' ? rapidjson::kStringType : rapidjson::kNullType);
   else
     w.Null();
 }
@@ -79,26 +85,22 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
   w.Key("matches");
   w.StartArray();
   for (const auto& m : found.matches) {
-    RP_ASSIGN(json::Document rec, json::parse(m.record));
-    // The account behind the match: the match itself, or the record's account_id reference.
+    // The account behind the match: the match itself, or the record's account_id reference
+    // (read in the request's read transaction: a GET's reads share one snapshot).
     std::optional<std::int64_t> account_id;
-    json::Document acc_doc;
-    const json::Value* acc = nullptr;
+    std::string acc_text;
+    std::string_view acc;  // the account's text (kPopFields), empty when unknown or unreadable
     if (m.entity->name == "account") {
       account_id = m.id;
-      acc = &rec;
-    } else if (const json::Value* a = json::member(rec, "account_id"); a && a->IsString()) {
-      auto id = parse_id(a->GetString(), "account");
+      acc = m.record;
+    } else if (auto a = json::member_text(m.record, "account_id");
+               a && a->size() >= 2 && a->front() == '"') {
+      // A reference's text is its id as a JSON string of digits (no escapes).
+      auto id = parse_id(a->substr(1, a->size() - 2), "account");
       if (id.ok()) account_id = *id;
       if (account_id && account) {
         auto got = records.get(r.principal, *account, *account_id, kPopFields);
-        if (got.ok()) {
-          auto parsed = json::parse(got->body);
-          if (parsed.ok()) {
-            acc_doc = std::move(parsed).value();
-            acc = &acc_doc;
-          }
-        }
+        if (got.ok()) acc = acc_text = std::move(got->body);
       }
     }
     w.StartObject();
@@ -115,23 +117,13 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
       w.String(std::to_string(*account_id));
     else
       w.Null();
-    w.Key("account_title");
-    const json::Value* name = acc ? json::member(*acc, "name") : nullptr;
-    if (name && name->IsString())
-      w.String(name->GetString(), name->GetStringLength());
-    else
-      w.Null();
-    // What the pop shows besides the name (DOMAIN §7); null when unknown or not readable.
-    if (acc) {
-      write_member(w, *acc, "relationship_level");
-      write_member(w, *acc, "credit_class");
-      write_member(w, *acc, "key_account");
-    } else {
-      for (const char* k : {"relationship_level", "credit_class", "key_account"}) {
-        w.Key(k);
-        w.Null();
-      }
-    }
+    std::optional<std::string_view> pop[std::size(kPopMembers)];
+    if (!acc.empty()) json::member_texts(acc, kPopMembers, pop);
+    write_raw(w, "account_title", pop[0] && pop[0]->front() == '"' ? pop[0] : std::nullopt);
+    // What the pop shows besides the name; null when unknown or not readable.
+    write_raw(w, "relationship_level", pop[1]);
+    write_raw(w, "credit_class", pop[2]);
+    write_raw(w, "key_account", pop[3]);
     w.Key("open_items");
     if (m.entity->name == "account")
       write_open_items(w, records, r.principal, interaction.get(), "account_id", m.id);

@@ -320,6 +320,66 @@ TEST_F(PhoneIndexTest, CountsOfCompileThePerRecordFilterOncePerRoleAndCountEachI
   }
 }
 
+// counts_of keeps its whole statement per role, field and scope (R-360 screen pop's open items):
+// callers of one role with "own" or "team" scope each still count only their own records, in
+// any order of calls, and an "all" caller of another role everything.
+TEST_F(PhoneIndexTest, CountsOfKeptStatementCountsEachCallersOwnScope) {
+  open();
+  auto note = registry.get("note");
+  auto l = service->create(admin, *lead, R"({"name":"l"})");
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  const std::string lead_id = std::to_string(l->id);
+  const auto make = [&](const char* entity, const std::string& body) {
+    auto r = service->create(admin, *registry.get(entity), body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->id : 0;
+  };
+  const std::int64_t u1 = make("user", R"({"username":"u1"})"),
+                     u2 = make("user", R"({"username":"u2"})"),
+                     u3 = make("user", R"({"username":"u3"})");
+  const std::int64_t t1 = make("team", R"({"name":"t1"})"), t2 = make("team", R"({"name":"t2"})");
+  // u1 (team t1) owns 1 note, u2 (team t1) owns 2, u3 (team t2) owns 3.
+  const std::pair<std::int64_t, std::int64_t> owners[] = {{u1, t1}, {u2, t1}, {u2, t1},
+                                                          {u3, t2}, {u3, t2}, {u3, t2}};
+  for (auto [owner, team] : owners) {
+    auto n = service->create(admin, *note,
+                             R"({"title":"open","lead_id":")" + lead_id + R"(","owner_id":")" +
+                                 std::to_string(owner) + R"(","team_id":")" + std::to_string(team) +
+                                 R"("})");
+    ASSERT_TRUE(n.ok()) << n.error().message;
+  }
+  const auto principal = [](const char* scope, std::int64_t user, std::int64_t team) {
+    auto doc =
+        json::parse(R"({"entities":{"note":{"read":")" + std::string(scope) + R"("}}})").value();
+    access::Principal p;
+    p.role = std::make_shared<access::Role>(access::parse_role_permissions(doc).value());
+    p.user_id = user;
+    p.team_id = team;
+    return p;
+  };
+  const std::string narrower[] = {R"({"field":"title","op":"=","value":"open"})"};
+  auto own_u1 = principal("own", u1, t1);
+  auto own_u2 = own_u1;  // the same role
+  own_u2.user_id = u2;
+  auto own_u3 = own_u1;
+  own_u3.user_id = u3;
+  own_u3.team_id = t2;
+  auto team_u2 = principal("team", u2, t1);
+  auto team_u3 = team_u2;
+  team_u3.user_id = u3;
+  team_u3.team_id = t2;
+  for (int round = 0; round < 2; ++round) {
+    const std::pair<const access::Principal*, int> calls[] = {
+        {&own_u1, 1}, {&own_u3, 3}, {&own_u2, 2}, {&team_u3, 3}, {&team_u2, 3}, {&admin, 6}};
+    for (auto [who, want] : calls) {
+      auto n = service->counts_of(*who, *note, "lead_id", l->id, narrower);
+      ASSERT_TRUE(n.ok()) << n.error().message;
+      EXPECT_EQ(*n, (std::vector<std::int64_t>{want, want}))
+          << "user " << who->user_id << ", round " << round;
+    }
+  }
+}
+
 // The distribution key (docs/SCALING.md): phone index and audit rows carry the id of the
 // record of the distribution entity they belong to, so a sharded database keeps them with it.
 TEST_F(PhoneIndexTest, RowsCarryTheDistributionKey) {
