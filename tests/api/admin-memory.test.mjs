@@ -31,84 +31,63 @@ test('an administrator reads the RSS and the store cache figures', async () => {
   }
 });
 
-// Four equal searches by an administrator (who may read every record) after a write. On SQLite
-// an answer is kept under the change stamp of its read transaction, and a reader connection's
-// first transaction after another connection's commit has no stamp (Tx::change_stamp), so the
-// first search or two are computed and the later ones are the kept answer. PostgreSQL keeps no
-// search answers.
-async function searchRepeatedly(client, name) {
-  assert.equal((await client.post('/api/v1/accounts', { name })).status, 201);
-  for (let i = 0; i < 4; i++) {
-    const r = await client.get(`/api/v1/search?q=${encodeURIComponent(name)}&limit=5`);
-    assert.equal(r.status, 200, r.text);
-    assert.equal(r.json.items[0]?.title, name, r.text);
-  }
+// The answer caches (both kept under the change stamp of the read transaction that computed the
+// answer; SQLite only): four equal requests by an administrator (who may read every record) after
+// a write. A reader connection's first transaction after another connection's commit has no stamp
+// (Tx::change_stamp), so the first request or two are computed and the later ones are the kept
+// answer. PostgreSQL keeps none. `ask` makes one request and checks its answer.
+const answerCaches = [
+  {
+    cache: 'search', option: '--search-cache-mib', maxBytes: 65536,
+    ask: async (client) => {
+      const r = await client.get('/api/v1/search?q=Kestrel%20Mill%20Ltd&limit=5');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.items[0]?.title, 'Kestrel Mill Ltd', r.text);
+    },
+  },
+  {
+    cache: 'page', option: '--page-cache-mib', maxBytes: 1048576,
+    ask: async (client) => {
+      const r = await client.get('/api/v1/accounts?sort=-created_at&limit=5');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.items[0]?.name, 'Kestrel Mill Ltd', r.text);
+    },
+  },
+];
+
+async function askRepeatedly(client, ask) {
+  assert.equal((await client.post('/api/v1/accounts', { name: 'Kestrel Mill Ltd' })).status, 201);
+  for (let i = 0; i < 4; i++) await ask(client);
   const m = await client.get('/api/v1/admin/memory');
   assert.equal(m.status, 200, m.text);
   return m.json;
 }
 
-test('the search answer cache holds the answers it served again, within its 32 MiB default', async () => {
-  const m = await searchRepeatedly(admin, 'Kestrel Mill Ltd');
-  assert.equal(m.search_cache_bound_bytes, 32 * 1048576);
-  if (BACKEND === 'sqlite') {
-    assert.ok(m.search_cache_hits >= 1 && m.search_cache_hits <= 3, JSON.stringify(m));
-    assert.ok(m.search_cache_bytes > 0 && m.search_cache_bytes < 65536, JSON.stringify(m));
-  } else {
-    assert.deepEqual([m.search_cache_hits, m.search_cache_bytes], [0, 0], JSON.stringify(m));
-  }
-});
+for (const { cache, option, maxBytes, ask } of answerCaches) {
+  test(`the ${cache} answer cache holds the answers it served again, within its 32 MiB default`, async () => {
+    const m = await askRepeatedly(admin, ask);
+    const [bytes, bound, hits] = [m[`${cache}_cache_bytes`], m[`${cache}_cache_bound_bytes`], m[`${cache}_cache_hits`]];
+    assert.equal(bound, 32 * 1048576);
+    if (BACKEND === 'sqlite') {
+      assert.ok(hits >= 1 && hits <= 3, JSON.stringify(m));
+      assert.ok(bytes > 0 && bytes < maxBytes, JSON.stringify(m));
+    } else {
+      assert.deepEqual([hits, bytes], [0, 0], JSON.stringify(m));
+    }
+  });
 
-test('serve --search-cache-mib 0 keeps no search answers', async () => {
-  const off = await startServer({ args: ['--search-cache-mib', '0'] });
-  try {
-    const root = await off.userClient('root', { role: 'Administrator' });
-    const m = await searchRepeatedly(root, 'Kestrel Mill Ltd');
-    assert.deepEqual([m.search_cache_bound_bytes, m.search_cache_hits, m.search_cache_bytes], [0, 0, 0],
-      JSON.stringify(m));
-  } finally {
-    await off.stop();
-  }
-});
-
-// The same for list pages (serve --page-cache-mib, default 32): an administrator's page asked
-// for four times after a write is kept and served again on SQLite; 0 keeps none.
-async function listRepeatedly(client) {
-  assert.equal((await client.post('/api/v1/accounts', { name: 'Heron Quay Ltd' })).status, 201);
-  let first;
-  for (let i = 0; i < 4; i++) {
-    const r = await client.get('/api/v1/accounts?sort=-created_at&limit=5');
-    assert.equal(r.status, 200, r.text);
-    first ??= r.text;
-    assert.equal(r.text, first, 'a kept page is the page');
-  }
-  const m = await client.get('/api/v1/admin/memory');
-  assert.equal(m.status, 200, m.text);
-  return m.json;
+  test(`serve ${option} 0 keeps no ${cache} answers`, async () => {
+    const off = await startServer({ args: [option, '0'] });
+    try {
+      const root = await off.userClient('root', { role: 'Administrator' });
+      const m = await askRepeatedly(root, ask);
+      assert.deepEqual([m[`${cache}_cache_bound_bytes`], m[`${cache}_cache_hits`], m[`${cache}_cache_bytes`]],
+        [0, 0, 0], JSON.stringify(m));
+    } finally {
+      await off.stop();
+    }
+  });
 }
-
-test('the list page cache holds the pages it served again, within its 32 MiB default', async () => {
-  const m = await listRepeatedly(admin);
-  assert.equal(m.page_cache_bound_bytes, 32 * 1048576);
-  if (BACKEND === 'sqlite') {
-    assert.ok(m.page_cache_hits >= 1 && m.page_cache_hits <= 3, JSON.stringify(m));
-    assert.ok(m.page_cache_bytes > 0 && m.page_cache_bytes < 1048576, JSON.stringify(m));
-  } else {
-    assert.deepEqual([m.page_cache_hits, m.page_cache_bytes], [0, 0], JSON.stringify(m));
-  }
-});
-
-test('serve --page-cache-mib 0 keeps no list pages', async () => {
-  const off = await startServer({ args: ['--page-cache-mib', '0'] });
-  try {
-    const root = await off.userClient('root', { role: 'Administrator' });
-    const m = await listRepeatedly(root);
-    assert.deepEqual([m.page_cache_bound_bytes, m.page_cache_hits, m.page_cache_bytes], [0, 0, 0],
-      JSON.stringify(m));
-  } finally {
-    await off.stop();
-  }
-});
 
 test('the server runs on tcmalloc (linked for the durable create path), except a sanitizer build', async () => {
   const r = await admin.get('/api/v1/admin/memory');
