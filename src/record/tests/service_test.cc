@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <tuple>
@@ -51,7 +52,11 @@ class ServiceTest : public ::testing::Test {
                     nullptr, nullptr});
     service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids);
     ASSERT_TRUE(service->sync_schema().ok());
-    bus.subscribe([this](const Event& e) { events.push_back(e); });
+    // Concurrent creates (the grouped-create tests) publish from several threads at once.
+    bus.subscribe([this](const Event& e) {
+      std::lock_guard lock(events_mu);
+      events.push_back(e);
+    });
     admin = fixtures::admin_principal();
     account = registry.get("account");
   }
@@ -94,6 +99,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<RecordService> service;
   access::Principal admin;
   std::shared_ptr<const schema::Entity> account;
+  std::mutex events_mu;  // guards events while test threads publish
   std::vector<Event> events;
 };
 
