@@ -433,22 +433,42 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
   // The other keys, tested on each entry's signature and then, only where it has their bits,
   // on its term list: fts_match says whether all are there. Outside the LIMIT, so that a page
   // costs `page` entries however few of them match; the signature spares most of them the
-  // term-list read (a CASE evaluates its branches in order).
+  // term-list read (a CASE evaluates its branches in order). When every other key is an exact
+  // term (Chinese bigrams: "重庆海泰建" driven by 庆海), each is looked up in the index itself,
+  // one (term, id) key read per key: the same answer (a record's term list holds exactly its
+  // index terms) from the few index pages of that term, where a term-list read is a random
+  // row of a table of a million (0.6 instead of 3 ms of SQLite for 641 entries of 庆海, whose
+  // signatures hardly rule out anything: a Han record's many terms set most hashed bits).
   std::string sql = "(SELECT p.fts_term, p.fts_id, ";
   if (keys.size() == 1) {
     sql += "1 AS fts_match FROM ";
   } else {
     const std::int64_t sig = keys_signature(keys, driver);
-    sql += "CASE WHEN (p.fts_sig & ?) <> ? THEN 0 WHEN EXISTS (SELECT 1 FROM " +
-           term_lists_table(entity) + " o WHERE o.id = p.fts_id";
+    sql += "CASE WHEN (p.fts_sig & ?) <> ? THEN 0 WHEN ";
     params.emplace_back(sig);
     params.emplace_back(sig);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      if (i == driver) continue;
-      sql += " AND " + std::string(contains) + "(o.terms, ?) > 0";
-      params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
+    bool others_exact = true;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (i != driver && keys[i].prefix) others_exact = false;
+    if (others_exact) {
+      bool first = true;
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (i == driver) continue;
+        sql += std::string(first ? "" : " AND ") + "EXISTS (SELECT 1 FROM " + *table +
+               " e WHERE e.term = ? AND e.id = p.fts_id)";
+        params.emplace_back(keys[i].term);
+        first = false;
+      }
+    } else {
+      sql += "EXISTS (SELECT 1 FROM " + term_lists_table(entity) + " o WHERE o.id = p.fts_id";
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (i == driver) continue;
+        sql += " AND " + std::string(contains) + "(o.terms, ?) > 0";
+        params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
+      }
+      sql += ")";
     }
-    sql += ") THEN 1 ELSE 0 END AS fts_match FROM ";
+    sql += " THEN 1 ELSE 0 END AS fts_match FROM ";
   }
   sql += key_entries(*table, k, after, "LIMIT ?", page, written_order, params) + " p";
   return sql + ")";

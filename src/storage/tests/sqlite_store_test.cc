@@ -856,6 +856,44 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
   EXPECT_TRUE(params.empty());
 }
 
+// fts_page with exact other keys (Chinese bigrams, R-SEARCH at 1M: the term-list reads of a
+// common bigram's entries were most of a 4-character company prefix's cost): they are looked up
+// in the index itself, the term lists are read only for a prefix key. Shown by emptying the term
+// lists: an all-bigram query still finds its record, the one with a prefix key then does not.
+TEST_F(SqliteFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account",
+                                 std::vector<Tx::FtsRow>{{901, "重庆海泰建材 haitai"},
+                                                         {902, "重庆海天建材 haitian"},
+                                                         {903, "北京海泰建材"}},
+                                 true)
+                    .ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_write(*store_);
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  auto page = [&](std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    auto r = tx->query("SELECT fts_id, fts_match FROM " + sub + " f", params);
+    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
+    Matches out;
+    if (r.ok())
+      for (const auto& row : r->rows)
+        out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  };
+  // 重庆 drives (902, then 901: newest first); 902 lacks 海泰 and 泰建, 903 lacks 重庆.
+  EXPECT_EQ(page("重庆海泰建"), (Matches{{902, 0}, {901, 1}}));
+  EXPECT_EQ(page("重庆海泰建 hai"), (Matches{{902, 0}, {901, 1}}));
+  EXPECT_EQ(page("重庆海泰建 haitaix"), (Matches{{902, 0}, {901, 0}}));
+  ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
+  EXPECT_EQ(page("重庆海泰建"), (Matches{{902, 0}, {901, 1}})) << "bigrams checked in the index";
+  EXPECT_EQ(page("重庆海泰建 hai"), (Matches{{902, 0}, {901, 0}}))
+      << "a prefix key in the term list";
+}
+
 // fts_window_end: the last entry of the window fts_page reads from the same position (where the
 // next window starts), and no row when fewer entries than the window are left.
 TEST_F(SqliteFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {
