@@ -1755,6 +1755,35 @@ TEST_F(PgFtsTest, PrefixPageIsAnIndexRangeNewestFirst) {
   EXPECT_EQ(n.rows[0][1], SqlValue(std::int64_t{100}));
 }
 
+// fts_page's further exact keys (Chinese bigrams) are looked up in the index, a prefix key in
+// the term list (SqliteFtsTest.ExactOtherKeysAreCheckedInTheIndex on PostgreSQL).
+TEST_F(PgFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
+  auto tx = begin_write(*store_);
+  ASSERT_TRUE(tx->fts_put_many("account",
+                               std::vector<Tx::FtsRow>{{901, "重庆海泰建材 haitai"},
+                                                       {902, "重庆海天建材 haitian"},
+                                                       {903, "北京海泰建材"}},
+                               true)
+                  .ok());
+  const auto page = [&](std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    Rows r =
+        query_ok(*tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+    for (const auto& row : r.rows)
+      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  };
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  EXPECT_EQ(page("重庆海泰建"), (Matches{{902, 0}, {901, 1}}));
+  EXPECT_EQ(page("重庆海泰建 hai"), (Matches{{902, 0}, {901, 1}}));
+  exec_ok(*tx, "DELETE FROM account_terms_of");
+  EXPECT_EQ(page("重庆海泰建"), (Matches{{902, 0}, {901, 1}})) << "bigrams checked in the index";
+  EXPECT_EQ(page("重庆海泰建 hai"), (Matches{{902, 0}, {901, 0}}))
+      << "a prefix key in the term list";
+}
+
 // fts_window_end on PostgreSQL: the last entry of a window, across the end of a term into the
 // next ones, and no row when the key ends within the window.
 TEST_F(PgFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {
