@@ -16,30 +16,17 @@
 namespace rapport::http {
 namespace {
 
-// "/api/v1/{entity}" -> {"api", "v1", "{entity}"}. A trailing slash yields a trailing empty
-// segment, so "/accounts/" does not silently match "/accounts".
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  if (path.empty()) return out;
-  for (;;) {
-    auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return out;
-}
-
-// A request path's segments, split as split_path does but without allocating (dispatch runs
-// for every request). `count` is the real number of segments, which may exceed what is kept:
-// such a path matches no route (add() refuses patterns longer than kMaxSegments).
+// A path's segments without allocating (dispatch runs for every request):
+// "/api/v1/{entity}" -> "api", "v1", "{entity}". A trailing slash yields a trailing empty
+// segment, so "/accounts/" does not silently match "/accounts". `count` is the real number of
+// segments, which may exceed what is kept: such a path matches no route (add() refuses
+// patterns longer than kMaxSegments).
 struct PathSegments {
   std::array<std::string_view, Router::kMaxSegments> at;
   std::size_t count = 0;
 };
 
-PathSegments split_request_path(std::string_view path) {
+PathSegments split_path(std::string_view path) {
   PathSegments out;
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (path.empty()) return out;
@@ -67,11 +54,11 @@ Response internal_error() { return detail::problem(500, "Internal Server Error",
 }  // namespace
 
 void Router::add(std::string method, std::string pattern, Handler handler, Lane lane) {
-  std::vector<std::string> segments;
-  for (auto segment : split_path(pattern)) segments.emplace_back(segment);
-  if (segments.size() > kMaxSegments)
+  const PathSegments split = split_path(pattern);
+  if (split.count > kMaxSegments)
     throw std::logic_error("route pattern of more than " + std::to_string(kMaxSegments) +
                            " segments: " + pattern);
+  std::vector<std::string> segments(split.at.begin(), split.at.begin() + split.count);
   std::uint32_t captures = 0;
   for (std::size_t i = 0; i < segments.size(); ++i)
     if (is_capture(segments[i])) captures |= std::uint32_t{1} << i;
@@ -108,7 +95,7 @@ void Router::set_fallback(std::function<Response(Request&, bool method_not_allow
 }
 
 Response Router::dispatch(Request& req) const {
-  const PathSegments path = split_request_path(req.path);
+  const PathSegments path = split_path(req.path);
   // Whether `route` (of path.count segments) matches; literals compared last to first, where
   // routes of a bucket mostly differ.
   auto matches = [&path](const Route& route) {
@@ -147,8 +134,9 @@ Response Router::dispatch(Request& req) const {
       const bool method_not_allowed = any;
       std::string allow;  // for the Allow header of a 405: the methods of the path's routes
       if (method_not_allowed) {
-        for (const auto& route : routes_) {
-          if (route.segments.size() != path.count || !matches(route)) continue;
+        for (std::size_t index : by_count_[path.count]) {
+          const Route& route = routes_[index];
+          if (!matches(route)) continue;
           if (allow.find(route.method) == std::string::npos) {
             allow += allow.empty() ? "" : ", ";
             allow += route.method;
