@@ -498,7 +498,9 @@ void register_routes(http::Router& router, Services services) {
   // The server's memory (administrators only): its resident set and what the store's caches
   // hold against their bound, so that a soak test can tell caches filling from a leak; the
   // search answer and list page caches (serve --search-cache-mib, --page-cache-mib) likewise,
-  // with their hits; and which heap
+  // with their hits; the record text cache (--list-cache-mib: its bytes, of them list pages'
+  // records', hits and misses) and how many list pages copied their records from it or were
+  // read whole (RowJsonCache); and which heap
   // allocator it runs on (tcmalloc, linked where installed, or glibc's).
   router.add(
       "GET", v1 + "/admin/memory",
@@ -526,7 +528,17 @@ void register_routes(http::Router& router, Services services) {
                 ",\"page_cache_bound_bytes\":" +
                 std::to_string(s.records.page_cache_bound_bytes()) +
                 ",\"page_cache_hits\":" + std::to_string(s.records.page_cache_hits()) +
-                ",\"allocator\":\"" + std::string(heap::allocator()) + "\"}");
+                ",\"record_cache_bytes\":" + std::to_string(s.records.list_cache().bytes()) +
+                ",\"record_cache_bound_bytes\":" +
+                std::to_string(s.records.options().list_cache_bytes) +
+                ",\"record_cache_list_bytes\":" +
+                std::to_string(s.records.list_cache().list_bytes()) +
+                ",\"record_cache_hits\":" + std::to_string(s.records.list_cache().hits()) +
+                ",\"record_cache_misses\":" + std::to_string(s.records.list_cache().misses()) +
+                ",\"list_pages_copied\":" + std::to_string(s.records.list_cache().narrow_pages()) +
+                ",\"list_pages_read_whole\":" +
+                std::to_string(s.records.list_cache().whole_pages()) + ",\"allocator\":\"" +
+                std::string(heap::allocator()) + "\"}");
       }));
   router.add(
       "DELETE", v1 + "/admin/latency",

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <variant>
 
 #include "record/table.h"
@@ -272,16 +273,17 @@ void CachedRecordJson::append(std::string& out, const CachedRecord& r) const {
 
 RowJsonCache::RowJsonCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
-void RowJsonCache::count_page(std::uint32_t slot, std::size_t hits, std::size_t misses) {
+void RowJsonCache::count_page(std::uint32_t slot, Path path, std::size_t hits, std::size_t misses) {
   if (slot >= kMaxSlots || hits + misses == 0) return;
+  auto& share = miss_permille_[static_cast<int>(path)][slot];
   const auto sample = static_cast<std::int64_t>(misses * 1000 / (hits + misses));
-  const auto old = static_cast<std::int64_t>(miss_permille_[slot].load(std::memory_order_relaxed));
-  miss_permille_[slot].store(static_cast<std::uint32_t>(old + (sample - old) / 4),
-                             std::memory_order_relaxed);
+  const auto old = static_cast<std::int64_t>(share.load(std::memory_order_relaxed));
+  share.store(static_cast<std::uint32_t>(old + (sample - old) / 4), std::memory_order_relaxed);
 }
 
-bool RowJsonCache::mostly_missed(std::uint32_t slot) const {
-  return slot < kMaxSlots && miss_permille_[slot].load(std::memory_order_relaxed) > 500;
+bool RowJsonCache::mostly_missed(std::uint32_t slot, Path path) const {
+  return slot < kMaxSlots &&
+         miss_permille_[static_cast<int>(path)][slot].load(std::memory_order_relaxed) > 500;
 }
 
 std::uint32_t RowJsonCache::slot(std::string_view name) const {
@@ -293,7 +295,8 @@ std::uint32_t RowJsonCache::slot(std::string_view name) const {
 }
 
 std::shared_ptr<const CachedRecord> RowJsonCache::find(std::uint32_t slot, std::int64_t id,
-                                                       std::int64_t version, std::size_t fields) {
+                                                       std::int64_t version, std::size_t fields,
+                                                       Path path) {
   const Key key{slot, id};
   Shard& s = shard(key);
   std::lock_guard lock(s.mu);
@@ -303,11 +306,29 @@ std::shared_ptr<const CachedRecord> RowJsonCache::find(std::uint32_t slot, std::
     return nullptr;
   }
   ++s.hits;
-  s.lru.splice(s.lru.begin(), s.lru, it->second);
-  return it->second->record;
+  Node& n = *it->second;
+  if (n.listed) {
+    s.listed.splice(s.listed.begin(), s.listed, it->second);
+  } else if (path == Path::kList) {
+    // A record a list page shows is one of its records from now on.
+    n.listed = true;
+    s.listed_bytes += n.bytes;
+    s.listed.splice(s.listed.begin(), s.read, it->second);
+  } else {
+    s.read.splice(s.read.begin(), s.read, it->second);
+  }
+  return n.record;
 }
 
-void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<const CachedRecord> r) {
+void RowJsonCache::drop(Shard& s, std::list<Node>::iterator it) {
+  s.bytes -= it->bytes;
+  if (it->listed) s.listed_bytes -= it->bytes;
+  s.index.erase(it->key);
+  (it->listed ? s.listed : s.read).erase(it);
+}
+
+void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<const CachedRecord> r,
+                       Path path) {
   if (max_bytes_ == 0) return;
   const Key key{slot, id};
   // The text, offsets and tail, the record and the list node, and the index entry.
@@ -317,25 +338,30 @@ void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<cons
   Shard& s = shard(key);
   const std::size_t budget = max_bytes_ / kShards;
   if (bytes > budget) return;
+  bool listed = path == Path::kList;
   std::lock_guard lock(s.mu);
-  auto it = s.index.find(key);
-  if (it != s.index.end()) {
+  if (auto it = s.index.find(key); it != s.index.end()) {
     // A reader of an older snapshot does not push out the later version another one cached.
     if (it->second->version > r->version && it->second->fields >= r->fields()) return;
-    s.bytes -= it->second->bytes;
-    s.lru.erase(it->second);
-    s.index.erase(it);
+    listed = listed || it->second->listed;
+    drop(s, it->second);
   }
-  while (s.bytes + bytes > budget && !s.lru.empty()) {
-    s.bytes -= s.lru.back().bytes;
-    s.index.erase(s.lru.back().key);
-    s.lru.pop_back();
+  // List pages' records go first while they hold more than their share (or nothing else is
+  // left), else the records only reads by id put: reads by id never push a list page's records
+  // below kListShare of the bytes.
+  while (s.bytes + bytes > budget) {
+    const bool from_listed = s.read.empty() || s.listed_bytes > budget / kListShare;
+    auto& victims = from_listed ? s.listed : s.read;
+    if (victims.empty()) break;
+    drop(s, std::prev(victims.end()));
   }
   const std::int64_t version = r->version;
   const std::size_t fields = r->fields();
-  s.lru.push_front(Node{key, version, fields, std::move(r), bytes});
-  s.index.emplace(key, s.lru.begin());
+  auto& into = listed ? s.listed : s.read;
+  into.push_front(Node{key, version, fields, std::move(r), bytes, listed});
+  s.index.emplace(key, into.begin());
   s.bytes += bytes;
+  if (listed) s.listed_bytes += bytes;
 }
 
 std::size_t RowJsonCache::bytes() const {
@@ -343,6 +369,15 @@ std::size_t RowJsonCache::bytes() const {
   for (const Shard& s : shards_) {
     std::lock_guard lock(s.mu);
     n += s.bytes;
+  }
+  return n;
+}
+
+std::size_t RowJsonCache::list_bytes() const {
+  std::size_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.listed_bytes;
   }
   return n;
 }

@@ -87,26 +87,49 @@ class CachedRecordJson {
 // bulk upsert), so a changed record is never served from here; a record cached with fewer
 // fields than its entity now has (a custom field added since) is not served either. Bounded by
 // bytes, least recently used first out; 16 shards with a mutex each. Thread-safe.
+//
+// Two paths use it, and it keeps them apart (RowJsonCache::Path): list pages, which come back
+// to the same few thousand records (a city's newest accounts), and reads by id, which over a
+// large table mostly ask for records read once. Each path has its own moving share of misses
+// per entity, so a run of missed reads by id never sends list pages to their whole-row read.
+// And records a list page put or found are kept apart from those only reads by id put: reads
+// by id push out only their own records while list pages' records take at most half the bytes
+// (kListShare); past that, list pages' own oldest go first. Either path alone may fill it all.
 class RowJsonCache {
  public:
+  enum class Path : std::uint8_t { kList, kRead };
   explicit RowJsonCache(std::size_t max_bytes);
   bool enabled() const { return max_bytes_ > 0; }
   // A small number standing for the entity `name` in this cache (once per page).
   std::uint32_t slot(std::string_view name) const;
-  // A page of the entity `slot` found `hits` of its records cached and missed `misses`: kept as
-  // a moving share of misses (each page a quarter of it; updates racing on it may lose one).
-  void count_page(std::uint32_t slot, std::size_t hits, std::size_t misses);
-  // Whether more than half of that entity's recently listed records were missed.
-  bool mostly_missed(std::uint32_t slot) const;
-  // The record `id` of the entity `slot` when cached at `version` with `fields` fields.
+  // A page (or a read by id) of the entity `slot` found `hits` of its records cached and missed
+  // `misses`: kept as a moving share of misses per path (each page a quarter of it; updates
+  // racing on it may lose one).
+  void count_page(std::uint32_t slot, Path path, std::size_t hits, std::size_t misses);
+  // Whether more than half of that entity's records recently asked for on `path` were missed.
+  bool mostly_missed(std::uint32_t slot, Path path) const;
+  // The record `id` of the entity `slot` when cached at `version` with `fields` fields. Found
+  // by a list page, it is kept as a list page's record from then on.
   std::shared_ptr<const CachedRecord> find(std::uint32_t slot, std::int64_t id,
-                                           std::int64_t version, std::size_t fields);
+                                           std::int64_t version, std::size_t fields, Path path);
   // Keeps `r` for the record `id`, unless a later version of it is kept already.
-  void put(std::uint32_t slot, std::int64_t id, std::shared_ptr<const CachedRecord> r);
-  // Bytes held (text, offsets and bookkeeping), hits and misses of find() so far.
+  void put(std::uint32_t slot, std::int64_t id, std::shared_ptr<const CachedRecord> r, Path path);
+  // Bytes held (text, offsets and bookkeeping), of them by list pages' records, hits and misses
+  // of find() so far.
   std::size_t bytes() const;
+  std::size_t list_bytes() const;
   std::uint64_t hits() const;
   std::uint64_t misses() const;
+  // List pages whose records were read by id and version first and copied from here, and
+  // those read whole (mostly_missed on kList) — RecordService::cached_page counts them.
+  void count_list_page(bool whole) {
+    (whole ? whole_pages_ : narrow_pages_).fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint64_t narrow_pages() const { return narrow_pages_.load(std::memory_order_relaxed); }
+  std::uint64_t whole_pages() const { return whole_pages_.load(std::memory_order_relaxed); }
+
+  // The share of each shard's bytes list pages' records keep against reads by id (1 / this).
+  static constexpr std::size_t kListShare = 2;
 
  private:
   struct Key {
@@ -127,23 +150,28 @@ class RowJsonCache {
     std::size_t fields;
     std::shared_ptr<const CachedRecord> record;
     std::size_t bytes;
+    bool listed;  // in Shard::listed (put or found by a list page), else in Shard::read
   };
   struct Shard {
     mutable std::mutex mu;
-    std::list<Node> lru;  // most recently used first
+    // Most recently used first: records of list pages, and those only reads by id put.
+    std::list<Node> listed, read;
     std::unordered_map<Key, std::list<Node>::iterator, KeyHash> index;
-    std::size_t bytes = 0;
+    std::size_t bytes = 0, listed_bytes = 0;
     std::uint64_t hits = 0, misses = 0;
   };
   static constexpr std::size_t kShards = 16;
   Shard& shard(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
+  // Removes the node `it` of `s` (its list, index entry and bytes).
+  static void drop(Shard& s, std::list<Node>::iterator it);
 
   static constexpr std::size_t kMaxSlots = 64;  // entities past these are never "mostly missed"
 
   std::size_t max_bytes_;
   mutable std::mutex slots_mu_;
   mutable std::vector<std::string> slots_;  // guarded by slots_mu_
-  std::atomic<std::uint32_t> miss_permille_[kMaxSlots] = {};
+  std::atomic<std::uint32_t> miss_permille_[2][kMaxSlots] = {};
+  std::atomic<std::uint64_t> narrow_pages_{0}, whole_pages_{0};
   Shard shards_[kShards];
 };
 

@@ -510,7 +510,8 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
   };
   const bool cached = list_cache_.enabled();
   bool looked = false;  // list_cache_ asked already (and missed)
-  if (cached && !list_cache_.mostly_missed(by->slot)) {
+  constexpr auto kRead = RowJsonCache::Path::kRead;
+  if (cached && !list_cache_.mostly_missed(by->slot, kRead)) {
     RP_TRY(tx.each_row(by->head, key, [&](std::span<const SqlView> row) {
       out.version = int_of(row[0]);
       if (check(row[3].index() != 0, int_of(row[1]), int_of(row[2])) && want_title && by->title)
@@ -518,8 +519,8 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
       return false;
     }));
     if (out.state != OneRecord::State::kFound) return out;
-    auto rec = list_cache_.find(by->slot, id, out.version, e.fields.size());
-    list_cache_.count_page(by->slot, rec ? 1 : 0, rec ? 0 : 1);
+    auto rec = list_cache_.find(by->slot, id, out.version, e.fields.size(), kRead);
+    list_cache_.count_page(by->slot, kRead, rec ? 1 : 0, rec ? 0 : 1);
     if (rec) {
       CachedRecordJson(shown).append(out.text, *rec);
       return out;
@@ -540,12 +541,12 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
     }
     std::shared_ptr<const CachedRecord> rec;
     if (!looked) {
-      rec = list_cache_.find(by->slot, id, out.version, e.fields.size());
-      list_cache_.count_page(by->slot, rec ? 1 : 0, rec ? 0 : 1);
+      rec = list_cache_.find(by->slot, id, out.version, e.fields.size(), kRead);
+      list_cache_.count_page(by->slot, kRead, rec ? 1 : 0, rec ? 0 : 1);
     }
     if (!rec) {
       rec = std::make_shared<const CachedRecord>(by->every.whole(row, out.version));
-      list_cache_.put(by->slot, id, rec);
+      list_cache_.put(by->slot, id, rec, kRead);
     }
     CachedRecordJson(shown).append(out.text, *rec);
     return false;
@@ -1735,6 +1736,7 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
                                                               storage::Tx& tx, std::string& out) {
   const auto& keys = st.keys;
   const std::uint32_t slot = list_cache_.slot(e.name);
+  constexpr auto kList = RowJsonCache::Path::kList;
   const CachedRecordJson writer(shown);
   const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
   // The entity's writer of whole records and its SELECT list, built once per entity snapshot.
@@ -1745,15 +1747,17 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
   const auto record_of = [&](std::span<const SqlView> row, bool look) {
     const std::int64_t id = int_of(row[id_col]), version = int_of(row[version_col]);
     std::shared_ptr<const CachedRecord> rec;
-    if (look) rec = list_cache_.find(slot, id, version, e.fields.size());
+    if (look) rec = list_cache_.find(slot, id, version, e.fields.size(), kList);
     ++(rec ? hits : misses);
     if (rec) return rec;
     rec = std::make_shared<const CachedRecord>(by->every.whole(row, version));
-    list_cache_.put(slot, id, rec);
+    list_cache_.put(slot, id, rec, kList);
     return rec;
   };
   bool first = true;
-  if (list_cache_.mostly_missed(slot)) {
+  const bool whole = list_cache_.mostly_missed(slot, kList);
+  list_cache_.count_list_page(whole);
+  if (whole) {
     std::optional<std::string> next;
     std::string last_cursor;
     int n = 0;
@@ -1773,7 +1777,7 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
       }
       return true;
     }));
-    list_cache_.count_page(slot, hits, misses);
+    list_cache_.count_page(slot, kList, hits, misses);
     return next;
   }
   std::string sql = "SELECT \"id\", \"version\"";
@@ -1802,10 +1806,10 @@ Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, c
   }));
   std::vector<SqlValue> missing;
   for (auto& r : listed) {
-    r.record = list_cache_.find(slot, r.id, r.version, e.fields.size());
+    r.record = list_cache_.find(slot, r.id, r.version, e.fields.size(), kList);
     if (!r.record) missing.emplace_back(r.id);
   }
-  list_cache_.count_page(slot, listed.size() - missing.size(), missing.size());
+  list_cache_.count_page(slot, kList, listed.size() - missing.size(), missing.size());
   if (!missing.empty()) {
     // As many placeholders as the next power of two (the last id repeated), so that a few
     // statement texts serve every count.

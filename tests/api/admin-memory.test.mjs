@@ -1,7 +1,8 @@
 // GET /api/v1/admin/memory: the server's resident set and its store's cache memory against the
 // bound (what the soak test reads to tell caches filling from a leak), the search answer cache
-// (serve --search-cache-mib) and the list page cache (--page-cache-mib) with their hits, and its
-// heap allocator. Administrators only.
+// (serve --search-cache-mib) and the list page cache (--page-cache-mib) with their hits, the
+// record text cache (--list-cache-mib) with the list pages it served, and its heap allocator.
+// Administrators only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { realpathSync } from 'node:fs';
@@ -19,7 +20,9 @@ test('an administrator reads the RSS and the store cache figures', async () => {
   await admin.get('/api/v1/accounts');
   const r = await admin.get('/api/v1/admin/memory');
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(Object.keys(r.json).sort(), ['allocator', 'page_cache_bound_bytes', 'page_cache_bytes', 'page_cache_hits', 'rss_bytes',
+  assert.deepEqual(Object.keys(r.json).sort(), ['allocator', 'list_pages_copied', 'list_pages_read_whole',
+    'page_cache_bound_bytes', 'page_cache_bytes', 'page_cache_hits', 'record_cache_bound_bytes', 'record_cache_bytes',
+    'record_cache_hits', 'record_cache_list_bytes', 'record_cache_misses', 'rss_bytes',
     'search_cache_bound_bytes', 'search_cache_bytes', 'search_cache_hits', 'store_cache_bound_bytes',
     'store_cache_bytes']);
   assert.ok(r.json.rss_bytes > 1_000_000, r.text);
@@ -88,6 +91,40 @@ for (const { cache, option, maxBytes, ask } of answerCaches) {
     }
   });
 }
+
+// The record text cache (serve --list-cache-mib): list pages read their rows' ids and versions and
+// copy the records' text from it (list_pages_copied), and a read by id of a listed record copies
+// it too; the list pages' records are counted apart (record_cache_list_bytes: reads by id over a
+// large table never push them out, see RowJsonCache). Without the page cache, so that every list
+// is worked out.
+test('list pages and reads by id copy records from the record text cache, list pages counted', async () => {
+  const srv2 = await startServer({ args: ['--page-cache-mib', '0', '--list-cache-mib', '4'] });
+  try {
+    const root = await srv2.userClient('root', { role: 'Administrator' });
+    for (const name of ['Larch Row Ltd', 'Aspen Way Ltd', 'Birch Lane Ltd'])
+      assert.equal((await root.post('/api/v1/accounts', { name })).status, 201);
+    const list = async () => {
+      const r = await root.get('/api/v1/accounts?sort=name&limit=3');
+      assert.equal(r.status, 200, r.text);
+      return r.json.items;
+    };
+    const before = (await root.get('/api/v1/admin/memory')).json;
+    const items = await list();
+    assert.deepEqual(items.map((a) => a.name), ['Aspen Way Ltd', 'Birch Lane Ltd', 'Larch Row Ltd']);
+    await list();
+    const one = await root.get(`/api/v1/accounts/${items[0].id}`);
+    assert.equal(one.status, 200, one.text);
+    const m = (await root.get('/api/v1/admin/memory')).json;
+    assert.equal(m.record_cache_bound_bytes, 4 * 1048576);
+    assert.equal(m.list_pages_copied - before.list_pages_copied, 2, JSON.stringify(m));
+    assert.equal(m.list_pages_read_whole, 0, JSON.stringify(m));
+    assert.equal(m.record_cache_misses - before.record_cache_misses, 3, JSON.stringify(m));
+    assert.equal(m.record_cache_hits - before.record_cache_hits, 4, JSON.stringify(m));
+    assert.ok(m.record_cache_list_bytes > 0 && m.record_cache_list_bytes <= m.record_cache_bytes, JSON.stringify(m));
+  } finally {
+    await srv2.stop();
+  }
+});
 
 test('the server runs on tcmalloc (linked for the durable create path), except a sanitizer build', async () => {
   const r = await admin.get('/api/v1/admin/memory');

@@ -226,42 +226,95 @@ std::shared_ptr<const CachedRecord> record_at(std::int64_t version, size_t field
 // later version against an earlier one, tells entities apart, and stays within its bytes,
 // the least recently used out first.
 TEST(RowJsonCacheTest, ARecordIsFoundOnlyAtItsVersionAndTheCacheStaysWithinItsBytes) {
+  constexpr auto L = RowJsonCache::Path::kList;
   RowJsonCache cache(std::size_t{16} << 20);
   ASSERT_TRUE(cache.enabled());
   const auto accounts = cache.slot("account"), contacts = cache.slot("contact");
   EXPECT_NE(accounts, contacts);
   EXPECT_EQ(cache.slot("account"), accounts);
-  cache.put(accounts, 1, record_at(3, 5, 100));
-  EXPECT_NE(cache.find(accounts, 1, 3, 5), nullptr);
-  EXPECT_EQ(cache.find(accounts, 1, 4, 5), nullptr);  // changed since
-  EXPECT_EQ(cache.find(accounts, 1, 2, 5), nullptr);
-  EXPECT_EQ(cache.find(accounts, 1, 3, 6), nullptr);  // a field added since
-  EXPECT_EQ(cache.find(contacts, 1, 3, 5), nullptr);  // another entity's record 1
+  cache.put(accounts, 1, record_at(3, 5, 100), L);
+  EXPECT_NE(cache.find(accounts, 1, 3, 5, L), nullptr);
+  EXPECT_EQ(cache.find(accounts, 1, 4, 5, L), nullptr);  // changed since
+  EXPECT_EQ(cache.find(accounts, 1, 2, 5, L), nullptr);
+  EXPECT_EQ(cache.find(accounts, 1, 3, 6, L), nullptr);  // a field added since
+  EXPECT_EQ(cache.find(contacts, 1, 3, 5, L), nullptr);  // another entity's record 1
   EXPECT_EQ(cache.hits(), 1u);
   EXPECT_EQ(cache.misses(), 4u);
-  cache.put(accounts, 1, record_at(4, 5, 100));
-  EXPECT_NE(cache.find(accounts, 1, 4, 5), nullptr);
-  cache.put(accounts, 1, record_at(3, 5, 100));  // a reader of an older snapshot
-  EXPECT_NE(cache.find(accounts, 1, 4, 5), nullptr);
-  EXPECT_EQ(cache.find(accounts, 1, 3, 5), nullptr);
+  cache.put(accounts, 1, record_at(4, 5, 100), L);
+  EXPECT_NE(cache.find(accounts, 1, 4, 5, L), nullptr);
+  cache.put(accounts, 1, record_at(3, 5, 100), L);  // a reader of an older snapshot
+  EXPECT_NE(cache.find(accounts, 1, 4, 5, L), nullptr);
+  EXPECT_EQ(cache.find(accounts, 1, 3, 5, L), nullptr);
 
   // 1 MiB: far fewer than 4,000 records of 1 KiB fit; the newest stay, the oldest go.
   RowJsonCache small(std::size_t{1} << 20);
   const auto s = small.slot("account");
   for (std::int64_t id = 1; id <= 4000; ++id) {
-    small.put(s, id, record_at(1, 5, 1024));
+    small.put(s, id, record_at(1, 5, 1024), L);
     ASSERT_LE(small.bytes(), std::size_t{1} << 20);
   }
-  EXPECT_EQ(small.find(s, 1, 1, 5), nullptr);
+  EXPECT_EQ(small.find(s, 1, 1, 5, L), nullptr);
   int kept = 0;
-  for (std::int64_t id = 3901; id <= 4000; ++id) kept += small.find(s, id, 1, 5) != nullptr;
+  for (std::int64_t id = 3901; id <= 4000; ++id) kept += small.find(s, id, 1, 5, L) != nullptr;
   EXPECT_GE(kept, 90);  // per shard, so not exactly the last ones
 
   RowJsonCache off(0);
   EXPECT_FALSE(off.enabled());
-  off.put(off.slot("account"), 1, record_at(1, 5, 10));
-  EXPECT_EQ(off.find(0, 1, 1, 5), nullptr);
+  off.put(off.slot("account"), 1, record_at(1, 5, 10), L);
+  EXPECT_EQ(off.find(0, 1, 1, 5, L), nullptr);
   EXPECT_EQ(off.bytes(), 0u);
+}
+
+// Reads by id and list pages share the cache but not their fates (issue #5: list pages at 1M
+// after reads by id). A run of reads by id of records never asked for again pushes out only
+// their own records while list pages' records hold at most half the bytes, and it does not make
+// list pages "mostly missed": each path has its own share of misses. A record a list page finds
+// that a read by id put is a list page's record from then on. Either path alone fills it all.
+TEST(RowJsonCacheTest, ReadsByIdNeverPushOutListPagesRecordsNorTheirHitShare) {
+  constexpr auto L = RowJsonCache::Path::kList, R = RowJsonCache::Path::kRead;
+  constexpr std::size_t kBytes = std::size_t{1} << 20;
+  RowJsonCache cache(kBytes);
+  const auto s = cache.slot("account");
+  // A list page's 150 records of 1 KiB (about a seventh of the bytes), found again.
+  for (std::int64_t id = 1; id <= 150; ++id) cache.put(s, id, record_at(1, 5, 1024), L);
+  for (std::int64_t id = 1; id <= 150; ++id) ASSERT_NE(cache.find(s, id, 1, 5, L), nullptr);
+  cache.count_page(s, L, 150, 0);
+  const std::size_t listed = cache.list_bytes();
+  EXPECT_EQ(listed, cache.bytes());
+  // 20,000 reads by id of other records, each missed and then put: 20 times the bytes.
+  for (std::int64_t id = 1001; id <= 21000; ++id) {
+    ASSERT_EQ(cache.find(s, id, 1, 5, R), nullptr);
+    cache.count_page(s, R, 0, 1);
+    cache.put(s, id, record_at(1, 5, 1024), R);
+    ASSERT_LE(cache.bytes(), kBytes);
+  }
+  EXPECT_TRUE(cache.mostly_missed(s, R));
+  EXPECT_FALSE(cache.mostly_missed(s, L));
+  EXPECT_EQ(cache.list_bytes(), listed);
+  for (std::int64_t id = 1; id <= 150; ++id) EXPECT_NE(cache.find(s, id, 1, 5, L), nullptr) << id;
+  EXPECT_GT(cache.bytes(), kBytes * 3 / 4);  // the reads' records fill the rest
+  // A read by id finds a list page's record too, and the newest reads' records are there.
+  EXPECT_NE(cache.find(s, 7, 1, 5, R), nullptr);
+  int kept = 0;
+  for (std::int64_t id = 20951; id <= 21000; ++id) kept += cache.find(s, id, 1, 5, R) != nullptr;
+  EXPECT_GE(kept, 45);
+
+  // A list page finding a record a read put keeps it as its own: more reads do not push it out.
+  ASSERT_NE(cache.find(s, 21000, 1, 5, L), nullptr);
+  for (std::int64_t id = 30001; id <= 32000; ++id) cache.put(s, id, record_at(1, 5, 1024), R);
+  EXPECT_NE(cache.find(s, 21000, 1, 5, L), nullptr);
+  EXPECT_EQ(cache.find(s, 20999, 1, 5, R), nullptr);
+
+  // List pages' records beyond their half go first when reads by id need room; list pages alone
+  // fill the cache.
+  RowJsonCache lists(kBytes);
+  for (std::int64_t id = 1; id <= 2000; ++id) lists.put(s, id, record_at(1, 5, 1024), L);
+  EXPECT_GT(lists.list_bytes(), kBytes * 3 / 4);
+  for (std::int64_t id = 5001; id <= 7000; ++id) lists.put(s, id, record_at(1, 5, 1024), R);
+  EXPECT_LE(lists.list_bytes(), kBytes / RowJsonCache::kListShare);
+  EXPECT_GT(lists.list_bytes(), kBytes / RowJsonCache::kListShare * 3 / 4);
+  EXPECT_NE(lists.find(s, 2000, 1, 5, L), nullptr);  // the newest of them stay
+  EXPECT_EQ(lists.find(s, 1, 1, 5, L), nullptr);
 }
 
 }  // namespace

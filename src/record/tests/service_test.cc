@@ -1433,7 +1433,8 @@ TEST_F(ServiceTest, MostlyMissedPagesAreReadWholeAndFillTheCacheUntilTheyHitAgai
     const json::Value* next = json::member(*doc, "next_cursor");
     cursors.push_back(next->IsNull() ? "" : next->GetString());
   }
-  EXPECT_TRUE(cache.mostly_missed(slot));  // eight pages of records never listed before
+  EXPECT_TRUE(cache.mostly_missed(
+      slot, RowJsonCache::Path::kList));  // eight pages of records never listed before
   const auto misses = cache.misses();
   // The pages again: their records were cached (also those of the pages read whole).
   for (int round = 0; round < 2; ++round)
@@ -1443,7 +1444,7 @@ TEST_F(ServiceTest, MostlyMissedPagesAreReadWholeAndFillTheCacheUntilTheyHitAgai
                 uncached.list(admin, *account, lp).value());
     }
   EXPECT_EQ(cache.misses(), misses);
-  EXPECT_FALSE(cache.mostly_missed(slot));
+  EXPECT_FALSE(cache.mostly_missed(slot, RowJsonCache::Path::kList));
 }
 
 // An export reads its whole list once: it passes the record text cache by, leaving the records
@@ -1581,14 +1582,74 @@ TEST_F(ServiceTest, MostlyMissedGetsAreReadWholeAndFillTheCacheUntilTheyHitAgain
   for (auto id : made)
     EXPECT_EQ(service->get(admin, *account, id)->body,
               fixtures::reference_text(*store, *account, admin, id, {}));
-  EXPECT_TRUE(cache.mostly_missed(slot));
+  EXPECT_TRUE(cache.mostly_missed(slot, RowJsonCache::Path::kRead));
   const auto misses = cache.misses();
   for (int round = 0; round < 2; ++round)
     for (auto id : made)
       EXPECT_EQ(service->get(admin, *account, id)->body,
                 fixtures::reference_text(*store, *account, admin, id, {}));
   EXPECT_EQ(cache.misses(), misses);  // all cached on the way
-  EXPECT_FALSE(cache.mostly_missed(slot));
+  EXPECT_FALSE(cache.mostly_missed(slot, RowJsonCache::Path::kRead));
+}
+
+// Issue #5 (the list page at 1M after reads by id): a run of reads by id of records read once,
+// mostly missed, neither sends list pages to their whole-row read nor pushes their records out
+// of the record text cache. The list page after 1,500 such reads (several times what the cache
+// holds) still reads its ids and versions first and copies every record from the cache, byte
+// for byte the uncached page; the reads by id find their own latest records cached too.
+TEST_F(ServiceTest, ListPagesKeepCopyingTheirCachedRecordsAfterARunOfMissedReadsById) {
+  RecordOptions small;
+  small.page_cache_bytes = 0;
+  small.list_cache_bytes = std::size_t{256} << 10;
+  service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids, small);
+  RecordOptions no_cache;
+  no_cache.list_cache_bytes = 0;
+  no_cache.page_cache_bytes = 0;
+  RecordService uncached(*store, registry, hooks, bus, clock, ids, no_cache);
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 10; ++i)
+    bodies.push_back(R"({"name":"A)" + std::to_string(100 + i) + R"("})");
+  for (int i = 0; i < 1500; ++i)
+    bodies.push_back(R"({"name":"B)" + std::to_string(10000 + i) + R"(","code":"C)" +
+                     std::to_string(i) + R"("})");
+  auto made = service->create_batch(admin, *account, bodies);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  const auto& cache = service->list_cache();
+  const auto slot = cache.slot("account");
+  ListParams lp;
+  lp.sort = "name";
+  lp.limit = 10;  // the ten A… accounts
+  const auto page = [&] {
+    const std::string text = service->list(admin, *account, lp).value();
+    EXPECT_EQ(text, uncached.list(admin, *account, lp).value());
+    return text;
+  };
+  const std::string first = page();
+  EXPECT_EQ(page(), first);
+  EXPECT_EQ(cache.narrow_pages(), 2u);
+  const auto listed_bytes = cache.list_bytes();
+  EXPECT_GT(listed_bytes, 0u);
+
+  for (size_t i = 10; i < made->size(); ++i) {
+    auto r = service->get(admin, *account, (*made)[i]);
+    ASSERT_TRUE(r.ok());
+  }
+  EXPECT_TRUE(cache.mostly_missed(slot, RowJsonCache::Path::kRead));
+  EXPECT_FALSE(cache.mostly_missed(slot, RowJsonCache::Path::kList));
+  EXPECT_GT(cache.bytes(), small.list_cache_bytes / 2);  // the reads' records fill the rest
+
+  const auto hits = cache.hits(), misses = cache.misses();
+  EXPECT_EQ(page(), first);
+  EXPECT_EQ(cache.hits(), hits + 10);  // every record of the page copied from the cache
+  EXPECT_EQ(cache.misses(), misses);
+  EXPECT_EQ(cache.narrow_pages(), 3u);
+  EXPECT_EQ(cache.whole_pages(), 0u);
+  EXPECT_EQ(cache.list_bytes(), listed_bytes);
+  // The last record read by id is still cached for the next read of it.
+  const auto before = cache.hits();
+  EXPECT_EQ(service->get(admin, *account, made->back())->body,
+            uncached.get(admin, *account, made->back())->body);
+  EXPECT_EQ(cache.hits(), before + 1);
 }
 
 }  // namespace
