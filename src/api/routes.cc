@@ -520,6 +520,7 @@ void register_routes(http::Router& router, Services services) {
             "{\"rss_bytes\":" + std::to_string(resident * ::sysconf(_SC_PAGESIZE)) +
                 ",\"store_cache_bytes\":" + std::to_string(cache.used) +
                 ",\"store_cache_bound_bytes\":" + std::to_string(cache.bound) +
+                ",\"store_map_bound_bytes\":" + std::to_string(cache.mapped) +
                 ",\"search_cache_bytes\":" + std::to_string(s.records.search_cache_used_bytes()) +
                 ",\"search_cache_bound_bytes\":" +
                 std::to_string(s.records.search_cache_bound_bytes()) +

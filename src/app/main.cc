@@ -59,6 +59,7 @@ constexpr const char* kConfigExample =
 # list-cache-mib = 32                              # records' text (list pages, reads by id) by id and version; 0 is off
 # search-cache-mib = 32                            # search answers kept until the next write; 0 is off
 # page-cache-mib = 32                              # whole list pages kept until the next write; 0 is off
+# read-map-mib = 256                               # SQLite readers map the file when all of it fits; 0 is never
 
 [demo]
 # accounts = 1000
@@ -264,6 +265,11 @@ int main(int argc, char** argv) {
       ->add_option_function<std::size_t>(
           "--page-cache-mib", [](std::size_t mib) { record_options.page_cache_bytes = mib << 20; },
           "MiB of whole list pages kept until the next write (default 32; 0: none)")
+      ->check(CLI::Range(0, 65536));
+  serve_cmd
+      ->add_option("--read-map-mib", store_options.reader_map_mib,
+                   "SQLite: the reader connections memory-map the database file when all of it "
+                   "fits in this many MiB (default 256; 0: never), else read it with pread")
       ->check(CLI::Range(0, 65536));
   serve_cmd
       ->add_option("--max-connections", opts.max_connections,

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { realpathSync } from 'node:fs';
-import { startServer, assertProblem, BACKEND, BIN } from './harness.mjs';
+import { startServer, assertProblem, cli, tempDir, BACKEND, BIN } from './harness.mjs';
 
 let srv, admin, sales;
 before(async () => {
@@ -24,14 +24,46 @@ test('an administrator reads the RSS and the store cache figures', async () => {
     'page_cache_bound_bytes', 'page_cache_bytes', 'page_cache_hits', 'record_cache_bound_bytes', 'record_cache_bytes',
     'record_cache_hits', 'record_cache_list_bytes', 'record_cache_misses', 'rss_bytes',
     'search_cache_bound_bytes', 'search_cache_bytes', 'search_cache_hits', 'store_cache_bound_bytes',
-    'store_cache_bytes']);
+    'store_cache_bytes', 'store_map_bound_bytes']);
   assert.ok(r.json.rss_bytes > 1_000_000, r.text);
   if (BACKEND === 'sqlite') {
     assert.equal(r.json.store_cache_bound_bytes, (64 + 4 * 16) * 1048576, 'the writer\'s 64 MiB and 4 readers\' 16 MiB');
     assert.ok(r.json.store_cache_bytes > 0 && r.json.store_cache_bytes < r.json.rss_bytes, r.text);
+    assert.equal(r.json.store_map_bound_bytes, 4 * 256 * 1048576, 'a new data set fits in the readers\' 256 MiB maps');
   } else {
-    assert.deepEqual([r.json.store_cache_bytes, r.json.store_cache_bound_bytes], [0, 0], 'PostgreSQL caches live in the database server');
+    assert.deepEqual([r.json.store_cache_bytes, r.json.store_cache_bound_bytes, r.json.store_map_bound_bytes], [0, 0, 0],
+      'PostgreSQL caches live in the database server');
   }
+});
+
+// serve --read-map-mib: the SQLite readers memory-map the database file only when all of it fits
+// in that many MiB (a data set larger than the bound, such as 14 GB at 1M accounts, is read with
+// pread: a mapped part of it held few of the pages read and added to the RSS once per reader).
+test('serve --read-map-mib bounds the file the readers map: 0 maps none, a bound below the file size none', async () => {
+  // 300 demo accounts: a database of about 4 MiB.
+  const dir = tempDir();
+  await cli('demo', '--data', dir, '--accounts', '300');
+  let n = 0;
+  const mapped = async (mib) => {
+    const s = await startServer({ dataDir: dir, args: ['--read-map-mib', String(mib)] });
+    try {
+      const root = await s.userClient(`root${++n}`, { role: 'Administrator' });
+      assert.equal((await root.get('/api/v1/accounts')).status, 200);
+      const m = await root.get('/api/v1/admin/memory');
+      assert.equal(m.status, 200, m.text);
+      return m.json.store_map_bound_bytes;
+    } finally {
+      await s.stop();
+    }
+  };
+  assert.equal(await mapped(0), 0);
+  assert.equal(await mapped(1), 0, 'the file is larger than 1 MiB: read with pread');
+  assert.equal(await mapped(64), BACKEND === 'sqlite' ? 4 * 64 * 1048576 : 0);
+});
+
+test('FailingOption: serve --read-map-mib takes 0 to 65536 MiB', async () => {
+  await assert.rejects(cli('serve', '--data', tempDir(), '--port', '0', '--read-map-mib', '-1'),
+    /--read-map-mib: Value -1 not in range 0 to 65536/);
 });
 
 // The answer caches (both kept under the change stamp of the read transaction that computed the

@@ -905,6 +905,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   // that is not cached. At 1M records (a database larger than the page cache) readahead took
   // 13% of a customer 360's CPU and filled the page cache with pages nobody asked for. The
   // writer and checkpointer keep readahead (bulk loads, index builds, checkpoints).
+  //
+  // The readers map the file only when all of it fits in reader_map_mib (see StoreOptions): a
+  // mapping of part of a large file is mostly pages nobody reads, each touch of which counts in
+  // the RSS once per reader.
+  std::error_code size_ec;
+  const auto file_bytes = static_cast<std::int64_t>(std::filesystem::file_size(path, size_ec));
+  const std::int64_t map_limit = std::int64_t{std::max(0, options.reader_map_mib)} << 20;
+  store->reader_map_bytes_ = !size_ec && file_bytes <= map_limit ? map_limit : 0;
+  const std::string reader_map = "PRAGMA mmap_size=" + std::to_string(store->reader_map_bytes_);
   const std::vector<int> before = open_descriptors(path);
   int readers = std::max(1, options.readers);
   for (int i = 0; i < readers; ++i) {
@@ -912,7 +921,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                             options.busy_timeout_ms));
     for (const char* sql :
          {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA query_only=1",
-          "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456"}) {
+          "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY", reader_map.c_str()}) {
       if (auto s = pragma(*reader, sql); !s.ok()) return context(std::move(s).error());
     }
     store->free_readers_.push_back(reader.get());
@@ -1192,11 +1201,13 @@ int SqliteStore::writers_waiting() const {
 }
 
 Store::CacheMemory SqliteStore::cache_memory() const {
-  // The cache_size PRAGMAs of open(): 64 MiB for the writer, 16 MiB per reader.
-  constexpr std::int64_t kMiB = 1024 * 1024, kWriterCacheMiB = 64, kReaderCacheMiB = 16;
-  return {
-      sqlite3_memory_used(),
-      kWriterCacheMiB * kMiB + static_cast<std::int64_t>(readers_.size()) * kReaderCacheMiB * kMiB};
+  // The cache_size PRAGMAs of open(): writer_cache_mib for the writer, 16 MiB per reader.
+  constexpr std::int64_t kMiB = 1024 * 1024, kReaderCacheMiB = 16;
+  const auto readers = static_cast<std::int64_t>(readers_.size());
+  return {sqlite3_memory_used(),
+          std::int64_t{std::max(1, options_.writer_cache_mib)} * kMiB +
+              readers * kReaderCacheMiB * kMiB,
+          readers * reader_map_bytes_};
 }
 
 GroupCommitStats SqliteStore::group_commit_stats() const {

@@ -103,6 +103,8 @@ class SqliteStore final : public Store {
   // Database file descriptors of the reader connections marked for random access at open
   // (posix_fadvise RANDOM: no readahead; one per reader on Linux, 0 where that is unknown).
   int random_read_files() const { return random_read_files_; }
+  // Each reader's PRAGMA mmap_size (StoreOptions::reader_map_mib, 0 when the file is larger).
+  std::int64_t reader_map_bytes() const { return reader_map_bytes_; }
 
   struct Batch;  // one shared write transaction (sqlite_store.cc)
   struct Job;    // one write_grouped() item (sqlite_store.cc)
@@ -184,6 +186,7 @@ class SqliteStore final : public Store {
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Connection>> readers_;
   int random_read_files_ = 0;
+  std::int64_t reader_map_bytes_ = 0;
   std::vector<Connection*> free_readers_;  // guarded by pool_mu_
   // Tx::change_stamp of read transactions: counts every batch's end (after its COMMIT, before
   // its members learn the result) and every change a reader's PRAGMA data_version shows.

@@ -396,6 +396,46 @@ TEST(SqliteStoreOptions, EveryReadersDatabaseFileIsMarkedForRandomReads) {
   EXPECT_TRUE((*tx)->query("SELECT 1").ok());
 }
 
+// The readers memory-map the database file only when all of it fits in reader_map_mib (serve
+// --read-map-mib): a 2 MiB file is mapped with the 256 MiB default and with 3 MiB, read with
+// pread (mmap_size 0) with 1 MiB or 0. What the readers report is what SQLite applied.
+TEST(SqliteStoreOptions, ReadersMapTheFileOnlyWhenAllOfItFits) {
+  TempDir dir;
+  const std::string path = dir.file("a.db");
+  {
+    auto store = open_ok("sqlite:" + path);
+    ASSERT_NE(store, nullptr);
+    auto tx = begin_write(*store);
+    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
+    exec_ok(*tx,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 512) "
+            "INSERT INTO t(pad) SELECT zeroblob(4000) FROM n");
+    ASSERT_TRUE(tx->commit().ok());
+  }  // the last connection's close checkpoints the WAL into the file
+  const auto bytes = fs::file_size(path);
+  ASSERT_GT(bytes, 2u << 20);
+  ASSERT_LT(bytes, 3u << 20);
+  auto reader_map = [&](std::optional<int> mib) -> std::int64_t {
+    StoreOptions options;
+    if (mib) options.reader_map_mib = *mib;
+    auto store = sqlite::SqliteStore::open(path, options);
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    if (!store.ok()) return -1;
+    auto tx = (*store)->read();
+    EXPECT_TRUE(tx.ok());
+    auto rows = (*tx)->query("PRAGMA mmap_size");
+    EXPECT_TRUE(rows.ok()) << (rows.ok() ? "" : rows.error().message);
+    const auto reported = rows.ok() ? std::get<std::int64_t>(rows->rows[0][0]) : -1;
+    EXPECT_EQ(reported, (*store)->reader_map_bytes());
+    EXPECT_EQ((*store)->cache_memory().mapped, 4 * reported);  // four readers by default
+    return reported;
+  };
+  EXPECT_EQ(reader_map(std::nullopt), 256 << 20);
+  EXPECT_EQ(reader_map(3), 3 << 20);
+  EXPECT_EQ(reader_map(1), 0);
+  EXPECT_EQ(reader_map(0), 0);
+}
+
 TEST_F(SqliteStoreTest, CommitPersistsAndDestructorRollsBack) {
   {
     auto tx = begin_write(*store_);
