@@ -327,6 +327,8 @@ std::string latency_json(const std::vector<http::Router::RouteLatencySummary>& r
     write_latency(w, r.handler);
     w.Key("server");
     write_latency(w, r.server);
+    w.Key("deferred");  // in-place tries (quick reads) that ran again on a worker
+    w.Uint64(r.deferred);
     w.EndObject();
   }
   w.EndArray();

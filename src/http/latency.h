@@ -40,6 +40,9 @@ class LatencyHistogram {
 struct RouteLatency {
   LatencyHistogram handler;  // the route's handler alone, on the worker thread
   LatencyHistogram server;   // request received → handler done (includes the worker-pool wait)
+  // In-place tries (Lane::kIoThread) that the handler deferred to the worker pool because it
+  // would have waited; the pool's run is the one recorded in the histograms.
+  std::atomic<std::uint64_t> deferred{0};
 };
 
 }  // namespace rapport::http

@@ -162,7 +162,10 @@ Response Router::dispatch(Request& req) const {
       std::chrono::steady_clock::time_point began;
       bool deferred = false;  // not answered here: the pool's run is the one recorded
       ~Timer() {
-        if (deferred) return;
+        if (deferred) {
+          route.latency->deferred.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
         const auto done = std::chrono::steady_clock::now();
         route.latency->handler.record(done - began);
         if (req.received != std::chrono::steady_clock::time_point{})
@@ -187,7 +190,8 @@ std::vector<Router::RouteLatencySummary> Router::latency() const {
   for (const auto& route : routes_) {
     auto handler = route.latency->handler.summary();
     if (handler.count == 0) continue;
-    out.push_back({route.method, route.pattern, handler, route.latency->server.summary()});
+    out.push_back({route.method, route.pattern, handler, route.latency->server.summary(),
+                   route.latency->deferred.load(std::memory_order_relaxed)});
   }
   return out;
 }
@@ -196,6 +200,7 @@ void Router::reset_latency() const {
   for (const auto& route : routes_) {
     route.latency->handler.reset();
     route.latency->server.reset();
+    route.latency->deferred.store(0, std::memory_order_relaxed);
   }
 }
 

@@ -30,7 +30,7 @@ class Router {
   // Records each matched route's handler time and, when req.received is set, the server time
   // (received → handler done) in that route's histograms. With req.in_place, only a GET/HEAD
   // route of Lane::kIoThread runs; anything else answers Response::deferred() untouched, and a
-  // deferred answer is not recorded.
+  // deferred answer is not recorded in the histograms, only counted (RouteLatency::deferred).
   Response dispatch(Request& req) const;
 
   // Server-side latency of every route that answered since the last reset, in registration order.
@@ -39,6 +39,7 @@ class Router {
     std::string pattern;  // "/api/v1/{entity}/{id}"
     LatencyHistogram::Summary handler;
     LatencyHistogram::Summary server;
+    std::uint64_t deferred = 0;  // in-place tries handed to the worker pool (RouteLatency)
   };
   std::vector<RouteLatencySummary> latency() const;
   void reset_latency() const;

@@ -798,7 +798,11 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       // Beast checks Content-Length against the limit while parsing the header, before the
       // target is known: start with the larger limit, then narrow it for non-upload targets.
       parser.body_limit(std::max(opts.body_limit, opts.upload_body_limit));
-      co_await bhttp::async_read_header(stream_, buffer_, parser, redirect(ec));
+      // Parsed from the buffer at once when it holds the whole header (and below, the body):
+      // the socket is read only for bytes not yet received.
+      std::size_t header_bytes = 0;
+      if (needs_more_bytes(parser, false, header_bytes, ec))
+        co_await read_more(parser, false, header_bytes, ec);
       if (!ec && !is_upload(sv(parser.get().target()), opts)) {
         auto length = parser.content_length();
         if (length && *length > opts.body_limit)
@@ -814,7 +818,8 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
           bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
           co_await bhttp::async_write(stream_, cont, redirect(ec));
         }
-        if (!ec) co_await bhttp::async_read(stream_, buffer_, parser, redirect(ec));
+        if (!ec && needs_more_bytes(parser, true, header_bytes, ec))
+          co_await read_more(parser, true, header_bytes, ec);
       }
       if (!ec && std::distance(parser.get().begin(), parser.get().end()) >
                      static_cast<std::ptrdiff_t>(std::max(0, opts.max_header_count))) {
@@ -921,6 +926,70 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
+  }
+
+  // Parses what buffer_ already holds, up to the end of the header (`whole` false) or of the
+  // message: the put() calls of Beast's async_read_header/async_read, without their completion,
+  // which is posted even when no byte had to be read — the request would go to the back of this
+  // I/O thread's queue, behind every other ready connection, before being parsed and answered.
+  // True when the parser needs bytes not yet received (`ec` clear): read_more() goes on from
+  // there (the parser and the buffer hold the progress). An error (malformed request, a limit)
+  // is left in `ec` as Beast's reads report it. `header_bytes` counts the header parsed so far.
+  bool needs_more_bytes(RequestParser& parser, bool whole, std::size_t& header_bytes,
+                        beast::error_code& ec) {
+    parser.eager(whole);  // as async_read_header (false) and async_read (true) set it
+    auto done = [&] { return whole ? parser.is_done() : parser.is_header_done(); };
+    while (!done()) {
+      if (buffer_.size() == 0) return true;
+      const std::size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (!whole) {
+        // Beast 1.74 holds header_limit against the bytes not yet parsed only, not the fields
+        // it took from earlier reads: a header sent in pieces could grow without bound. Here
+        // the limit holds for the whole header (without eager, put() stops at its end).
+        header_bytes += used;
+        const bool header_done = parser.is_header_done();
+        const std::size_t seen = header_bytes + (header_done ? 0 : buffer_.size());
+        const std::size_t limit = core_.options().header_limit;
+        if ((!ec || ec == bhttp::error::need_more) &&
+            (header_done ? seen > limit : seen >= limit)) {
+          ec = bhttp::error::header_limit;
+          return false;
+        }
+      }
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        return true;
+      }
+      if (ec) return false;
+      if (used == 0) return true;  // no progress without more bytes
+    }
+    return false;
+  }
+
+  // Reads from the socket until needs_more_bytes() has what it needs, or fails: Beast's read
+  // loop (http::detail::read_some_op, its end-of-stream handling included).
+  awaitable<void> read_more(RequestParser& parser, bool whole, std::size_t& header_bytes,
+                            beast::error_code& ec) {
+    do {
+      const std::size_t size = beast::read_size(buffer_, 65536);
+      if (size == 0) {
+        ec = bhttp::error::buffer_overflow;
+        co_return;
+      }
+      const std::size_t n = co_await stream_.async_read_some(buffer_.prepare(size), redirect(ec));
+      buffer_.commit(n);
+      if (ec == asio::error::eof) {
+        if (parser.got_some()) {
+          ec = {};
+          parser.put_eof(ec);  // partial_message unless the message may end here
+        } else {
+          ec = bhttp::error::end_of_stream;
+        }
+        co_return;
+      }
+      if (ec) co_return;
+    } while (needs_more_bytes(parser, whole, header_bytes, ec));
   }
 
   // Router requests that may be tried on this I/O thread (the Router decides by the route's

@@ -36,6 +36,9 @@ test('reset, then every answered route with its count and ordered percentiles', 
   assert.ok(read.server.max_ms >= read.handler.max_ms, 'the server time includes the handler time');
   assert.equal(route(r.json, 'POST', '/api/v1/{entity}').count, 1);
   assert.equal(route(r.json, 'GET', '/api/v1/lookup/phone').count, 1);
+  // The lookup is tried in place on the I/O thread; alone, it had no reason to defer to a worker.
+  assert.equal(route(r.json, 'GET', '/api/v1/lookup/phone').deferred, 0);
+  for (const x of r.json.routes) assert.equal(typeof x.deferred, 'number', JSON.stringify(x));
   assert.equal(route(r.json, 'GET', '/api/v1/accounts/{id}/360').count, 1, 'a 404 answer is counted too');
   assert.equal(route(r.json, 'GET', '/api/v1/{entity}'), undefined, 'routes without requests are left out');
   assert.equal(route(r.json, 'DELETE', '/api/v1/admin/latency').count, 1);

@@ -221,6 +221,19 @@ TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
   EXPECT_EQ(latency[0].handler.count, 1u);
   EXPECT_EQ(latency[1].pattern, "/api/v1/items/{id}");
   EXPECT_EQ(latency[1].handler.count, 2u);
+  // The deferred try is counted as such (the list route's refusals above were not tries: its
+  // handler never ran in place), and a reset clears the count.
+  EXPECT_EQ(latency[0].deferred, 0u);
+  EXPECT_EQ(latency[1].deferred, 1u);
+  r.reset_latency();
+  EXPECT_TRUE(r.dispatch(busy).defer);
+  EXPECT_TRUE(r.dispatch(busy).defer);
+  auto answered_again = make("GET", "/api/v1/items/1");
+  EXPECT_EQ(r.dispatch(answered_again).body, "item");  // on a worker: not in place
+  latency = r.latency();
+  ASSERT_EQ(latency.size(), 1u);
+  EXPECT_EQ(latency[0].handler.count, 1u);
+  EXPECT_EQ(latency[0].deferred, 2u);
 }
 
 }  // namespace
