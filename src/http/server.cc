@@ -746,6 +746,10 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_addr_ = endpoint.address().to_string();
+    // reply() writes without waiting when the socket takes the answer; async operations are
+    // unaffected by this flag.
+    stream_.socket().non_blocking(true, ec);
+    write_now_ = !ec;
   }
   ~HttpSession() override {
     if (id_ != 0) core_.remove_session(id_);
@@ -1010,7 +1014,24 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
         asio::buffer(head), no_body || info.head ? asio::const_buffer() : asio::buffer(res.body)};
     stream_.expires_after(std::chrono::seconds(core_.options().read_timeout_s));
     beast::error_code ec;
-    co_await asio::async_write(stream_, buffers, redirect(ec));
+    // Most answers fit the socket's send buffer: written here and now, the connection goes on
+    // to its next read without the posted completion of an async write (a trip to the back of
+    // the I/O thread's queue). Only what the socket did not take waits for it — and every answer
+    // to a pipelined request, so that a client sending many at once takes its turn with the
+    // other connections of the thread instead of holding it.
+    std::size_t sent = 0;
+    if (write_now_ && buffer_.size() == 0) {
+      sent = stream_.socket().write_some(buffers, ec);  // non-blocking (see the constructor)
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        sent = 0;
+      }
+    }
+    if (!ec && sent < asio::buffer_size(buffers)) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+      rest.consume(sent);
+      co_await asio::async_write(stream_, rest, redirect(ec));
+    }
     log_access(info.request_id, method, path, status, start);
     co_return !ec && info.keep_alive && !core_.stopping();
   }
@@ -1191,6 +1212,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   std::string remote_addr_;
   std::uint64_t id_ = 0;
   bool idle_ = false;
+  bool write_now_ = false;  // the socket is non-blocking: reply() may write without waiting
   std::shared_ptr<WsSession> ws_;
 };
 

@@ -501,6 +501,37 @@ TEST_F(ServerTest, FailingChunkedBodyOverTheLimitIs413WhetherItArrivesAtOnceOrLa
   }
 }
 
+TEST_F(ServerTest, AnswerLargerThanTheSocketTakesAtOnceArrivesWholeAndInOrder) {
+  // The answer is written at once as far as the socket takes it; the rest waits for the client
+  // to read. 16 MiB is more than any socket buffer, and the client starts reading late.
+  std::string large;
+  for (int i = 0; large.size() < 16u * 1024 * 1024; ++i) large += std::to_string(i) + ",";
+  router_.add("GET", "/api/v1/large", [&](Request&) {
+    Response res;
+    res.content_type = "text/plain";
+    res.body = large;
+    return res;
+  });
+  start_server();
+  Client c(port_);
+  // Pipelined: the second answer waits until the first is out.
+  asio::write(c.socket(),
+              asio::buffer(std::string("GET /api/v1/large HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       "GET /api/v1/items/9 HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto res = c.read_response(false);
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_TRUE(res.body() == large) << "body of " << res.body().size() << " bytes differs";
+  EXPECT_EQ(c.read_response(false).body(), R"({"id":"9"})");
+  // And alone, not pipelined.
+  bhttp::request<bhttp::empty_body> get{bhttp::verb::get, "/api/v1/large", 11};
+  get.set(bhttp::field::host, "x");
+  bhttp::write(c.socket(), get);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(c.read_response(false).body() == large);
+  EXPECT_EQ(c.request(bhttp::verb::get, "/api/v1/items/10").body(), R"({"id":"10"})");
+}
+
 TEST_F(ServerTest, ExpectContinueGetsA100BeforeTheBody) {
   start_server();
   Client c(port_);
