@@ -1,7 +1,12 @@
 // parse_query: real percent-decoding, '+' as space, and refusal of malformed escapes; the
 // access log line.
 #include <gtest/gtest.h>
+#include <uriparser/Uri.h>
 
+#include <memory>
+#include <random>
+
+#include "base/utf8.h"
 #include "http/internal.h"
 #include "http/types.h"
 
@@ -68,6 +73,79 @@ TEST(ParseQuery, FailingOnInvalidUtf8NamesTheParameter) {
   auto ok = parse_query("q=%E5%BC%A0%F0%9F%98%80");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ((*ok)[0].second, "张😀");
+}
+
+// The pairs as uriparser's own dissection gives them (what parse_query used before it split the
+// query itself), or nullopt where parse_query must refuse the query.
+std::optional<Headers> dissected_by_uriparser(const std::string& query) {
+  Headers out;
+  if (query.empty()) return out;
+  for (std::size_t i = 0; i < query.size(); ++i) {
+    if (query[i] == '\0') return std::nullopt;
+    if (query[i] != '%') continue;
+    auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (i + 2 >= query.size() || !hex(query[i + 1]) || !hex(query[i + 2])) return std::nullopt;
+    if (query[i + 1] == '0' && query[i + 2] == '0') return std::nullopt;
+    i += 2;
+  }
+  UriQueryListA* list = nullptr;
+  int count = 0;
+  if (uriDissectQueryMallocExA(&list, &count, query.data(), query.data() + query.size(), URI_TRUE,
+                               URI_BR_DONT_TOUCH) != URI_SUCCESS)
+    return std::nullopt;
+  std::unique_ptr<UriQueryListA, void (*)(UriQueryListA*)> guard(list, uriFreeQueryListA);
+  for (const UriQueryListA* item = list; item != nullptr; item = item->next) {
+    std::string key = item->key ? item->key : "";
+    std::string value = item->value ? item->value : "";
+    if (key.empty() && value.empty()) continue;
+    if (!valid_utf8(key) || !valid_utf8(value)) return std::nullopt;
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return out;
+}
+
+TEST(ParseQuery, SplitsAndDecodesExactlyAsUriparsersDissection) {
+  std::vector<std::string> queries = {
+      "a=b=c",
+      "=x",
+      "=",
+      "&",
+      "&&",
+      "a&",
+      "&a",
+      "a=1&",
+      "k=%2B%26%3D",
+      "a+b=c+d",
+      "%3D=%3D",
+      "a=%E4%B8%AD&b",
+      "x=1;y=2",
+      "q=a%20b+c",
+      "a==",
+      "a=&=b",
+      "number=%2B86%2010%206253%201234",
+      "%FF=1",
+      "a=%C3",
+      "a=b#c",
+      "a=%0A%0D",
+      "+=+",
+      "a=1&a=2&a=",
+  };
+  std::mt19937 rng(7);
+  const std::string alphabet = "ab=&+%2BFC3E0D9 ;#\xc3\xa9";
+  for (int n = 0; n < 20000; ++n) {
+    std::string q;
+    for (int len = static_cast<int>(rng() % 12); len > 0; --len)
+      q += alphabet[rng() % alphabet.size()];
+    queries.push_back(q);
+  }
+  for (const auto& q : queries) {
+    auto expected = dissected_by_uriparser(q);
+    auto got = parse_query(q);
+    ASSERT_EQ(got.ok(), expected.has_value()) << "query: " << q;
+    if (expected) {
+      ASSERT_EQ(*got, *expected) << "query: " << q;
+    }
+  }
 }
 
 TEST(PercentDecode, PathKeepsPlus) {
