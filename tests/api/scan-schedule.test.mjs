@@ -35,7 +35,9 @@ test('serve --scan-every 1s: two likely duplicates reach the review queue by the
     assert.equal(status.status, 200, status.text);
     const run = status.json.last_run;
     assert.ok(run, status.text);
-    assert.ok(run.scanned >= 1, status.text);
+    // The first run is full and sees both records; a later one looks only at records changed
+    // since the run before it, and by now that may have been nothing (scanned 0).
+    assert.ok(run.changed_since === null ? run.scanned >= 2 : run.scanned >= 0, status.text);
     assert.ok(run.pairs >= 0 && run.added >= 0, status.text);
     assert.ok(Date.parse(run.finished_at) >= Date.parse(run.started_at), status.text);
     assert.equal(run.error, null);
