@@ -128,6 +128,8 @@ void notify_other_servers(storage::Store& store, const std::string& origin, cons
 
 int serve(const std::string& data, const std::string& database, http::ServerOptions opts,
           std::chrono::milliseconds scan_every, std::chrono::milliseconds auth_cache) {
+  // One reader per thread that may read: the workers and the I/O threads (quick reads run there).
+  store_options.readers = std::max(1, opts.worker_threads) + std::max(1, opts.io_threads);
   auto app = open_or_exit(data, database);
   app->auth->set_cache_max_age(auth_cache.count());
   http::Router router;

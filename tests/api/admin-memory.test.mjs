@@ -27,9 +27,10 @@ test('an administrator reads the RSS and the store cache figures', async () => {
     'store_cache_bytes', 'store_map_bound_bytes']);
   assert.ok(r.json.rss_bytes > 1_000_000, r.text);
   if (BACKEND === 'sqlite') {
-    assert.equal(r.json.store_cache_bound_bytes, (64 + 4 * 16) * 1048576, 'the writer\'s 64 MiB and 4 readers\' 16 MiB');
+    assert.equal(r.json.store_cache_bound_bytes, (64 + 10 * 16) * 1048576,
+      'the writer\'s 64 MiB and 16 MiB for each of 10 readers: one per worker (8) and I/O thread (2)');
     assert.ok(r.json.store_cache_bytes > 0 && r.json.store_cache_bytes < r.json.rss_bytes, r.text);
-    assert.equal(r.json.store_map_bound_bytes, 4 * 256 * 1048576, 'a new data set fits in the readers\' 256 MiB maps');
+    assert.equal(r.json.store_map_bound_bytes, 10 * 256 * 1048576, 'a new data set fits in the readers\' 256 MiB maps');
   } else {
     assert.deepEqual([r.json.store_cache_bytes, r.json.store_cache_bound_bytes, r.json.store_map_bound_bytes], [0, 0, 0],
       'PostgreSQL caches live in the database server');
@@ -44,8 +45,8 @@ test('serve --read-map-mib bounds the file the readers map: 0 maps none, a bound
   const dir = tempDir();
   await cli('demo', '--data', dir, '--accounts', '300');
   let n = 0;
-  const mapped = async (mib) => {
-    const s = await startServer({ dataDir: dir, args: ['--read-map-mib', String(mib)] });
+  const mapped = async (mib, threads = []) => {
+    const s = await startServer({ dataDir: dir, args: ['--read-map-mib', String(mib), ...threads] });
     try {
       const root = await s.userClient(`root${++n}`, { role: 'Administrator' });
       assert.equal((await root.get('/api/v1/accounts')).status, 200);
@@ -58,7 +59,8 @@ test('serve --read-map-mib bounds the file the readers map: 0 maps none, a bound
   };
   assert.equal(await mapped(0), 0);
   assert.equal(await mapped(1), 0, 'the file is larger than 1 MiB: read with pread');
-  assert.equal(await mapped(64), BACKEND === 'sqlite' ? 4 * 64 * 1048576 : 0);
+  // One reader per worker and I/O thread: 5 + 1.
+  assert.equal(await mapped(64, ['--workers', '5', '--io-threads', '1']), BACKEND === 'sqlite' ? 6 * 64 * 1048576 : 0);
 });
 
 test('FailingOption: serve --read-map-mib takes 0 to 65536 MiB', async () => {
