@@ -653,6 +653,34 @@ test('imports of more than one batch commit per batch and keep counting', async 
   assert.ok(count.items.length === 1);
 });
 
+// The next batch is read, converted and built (ids, rows, search texts, duplicate facts) on a
+// thread of the import's own while the batch before it is written. Its records still carry the
+// time of their batch's write — one time per batch, as rows built inside the write have — and
+// so do their audit entries; a prepared row whose key an earlier batch created updates that
+// record instead (issue 4, R-CUS-1 import).
+test('records built ahead of their batch carry the write time, one per batch; a key of an earlier batch updates', async () => {
+  const n = 5200;
+  let csv = 'name,customer_code,tier\n';
+  for (let i = 0; i < n; i++) csv += `Ahead Co ${i},${i === 5150 ? 'AHEAD-7' : `AHEAD-${i}`},A\n`;
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit', upsert: 'customer_code' });
+  assert.equal(r.status, 200, r.text.slice(0, 500));
+  assert.equal(r.json.rows, n);
+  assert.equal(r.json.created, n - 1);
+  assert.equal(r.json.updated, 1);
+  const rows = await accountsWhere({ field: 'customer_code', op: 'starts_with', value: 'AHEAD-' });
+  assert.equal(rows.length, n - 1);
+  const created = new Set(rows.map((a) => a.created_at));
+  assert.equal(created.size, 2, `one created_at per batch, got ${created.size}: ${[...created].slice(0, 4)}`);
+  const updated = rows.find((a) => a.customer_code === 'AHEAD-7');
+  assert.equal(updated.name, 'Ahead Co 5150');
+  for (const a of rows) if (a !== updated) assert.equal(a.updated_at, a.created_at);
+  const last = rows.find((a) => a.customer_code === 'AHEAD-5199');
+  const h = await admin.get(`/api/v1/accounts/${last.id}/history`);
+  assert.equal(h.status, 200, h.text);
+  assert.equal(h.json.items.at(-1).action, 'create');
+  assert.equal(h.json.items.at(-1).at, last.created_at);
+});
+
 test('import bodies may exceed the 10 MiB request limit (up to 256 MiB)', async () => {
   const big = 'colour\n' + 'red\n'.repeat(3 * 1024 * 1024); // 12 MiB
   const r = await importCsv(admin, 'accounts', big, { mode: 'dry_run' });
