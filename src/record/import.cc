@@ -67,8 +67,10 @@ constexpr size_t kMaxImportCandidates = 5;
 // bytes each).
 constexpr size_t kMaxImportFactsCache = 100000;
 // An import hands its free heap back to the system after a batch only above this resident size
-// (see release_free_memory).
-constexpr std::size_t kImportTrimAboveBytes = std::size_t{512} << 20;
+// (see release_free_memory). 512 MiB, plus the next batch that is read and prepared while one
+// is written (~100 MB at 5,000 accounts): below it, an ordinary import does not trim after
+// every batch.
+constexpr std::size_t kImportTrimAboveBytes = std::size_t{640} << 20;
 
 // Resident set size of the process (0 when /proc is not there).
 std::size_t resident_bytes() {
