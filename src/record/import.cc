@@ -4,16 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
 #include <unordered_map>
 
 #include <unistd.h>
@@ -48,9 +44,6 @@ struct Row {
   SmallDocument input;     // a batch holds thousands: small pool chunks
   std::string key;         // upsert key value ("" when none)
   std::vector<RowError> errors;
-  // What insert_many needs of the row as a new record, built ahead of the batch's transaction
-  // (none: insert_many builds it, or the row does not create a record).
-  std::unique_ptr<RecordService::PreparedInsert> prepared;
 };
 
 // Likely duplicates of a record an import created (Deduper::on_import).
@@ -67,10 +60,8 @@ constexpr size_t kMaxImportCandidates = 5;
 // bytes each).
 constexpr size_t kMaxImportFactsCache = 100000;
 // An import hands its free heap back to the system after a batch only above this resident size
-// (see release_free_memory). 512 MiB, plus the next batch that is read and prepared while one
-// is written (~100 MB at 5,000 accounts): below it, an ordinary import does not trim after
-// every batch.
-constexpr std::size_t kImportTrimAboveBytes = std::size_t{640} << 20;
+// (see release_free_memory).
+constexpr std::size_t kImportTrimAboveBytes = std::size_t{512} << 20;
 
 // Resident set size of the process (0 when /proc is not there).
 std::size_t resident_bytes() {
@@ -1122,7 +1113,6 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           RP_TRY(flush());
         }
         std::vector<const json::Value*> inputs;
-        std::vector<RecordService::PreparedInsert*> prepared;  // made ahead: the first attempt's
         std::vector<size_t> which;
         std::set<std::string_view> seen_keys;
         std::set<std::string> seen_emails;
@@ -1138,11 +1128,9 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           }
           if (update || !access::can_create(p, e.name)) continue;  // row by row below
           inputs.push_back(&row.input);
-          prepared.push_back(row.prepared.get());
           which.push_back(i);
         }
-        auto ins = records_.insert_many(*tx, ip, e, inputs, {}, prepared);
-        for (auto& row : rows) row.prepared.reset();  // used up: a later attempt builds its own
+        auto ins = records_.insert_many(*tx, ip, e, inputs);
         if (!ins.ok()) {
           // the database refused a statement: the batch again, row by row
           spdlog::info("import {}: bulk write of a batch failed ({}); row by row", run_id,
@@ -1361,130 +1349,54 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     return err;
   };
 
-  // ---- reading runs one batch ahead of the writer
-  // A thread of the import's own reads the next batch's rows from the file, converts their cells
-  // and, while the import creates records, builds what insert_many needs of each without the
-  // database (RecordService::prepare_insert), while this thread writes the current batch: with
-  // two cores the writer's part alone then bounds the import. The thread owns the reader and
-  // the batch it fills; the writer takes whole batches, so what is written, reported and counted
-  // (rows, progress, a read error after the batches before it) is as without it. Its work runs
-  // serially on it: parallel::for_ranges splits work evenly with the pool, so a chunk of it
-  // queued there would hold up the writer's own.
-  struct Batch {
-    std::vector<Row> rows;
-    Status status;     // a read error after `rows` (the file's end)
-    bool end = false;  // the file's last batch (possibly empty)
+  std::vector<Row> batch;
+  batch.reserve(kImportBatchRows);
+  // The cells of the batch's CSV rows, converted together on the thread pool before the batch
+  // is written (each row's conversion is its own: cells in, JSON input, key and errors out).
+  std::vector<std::vector<std::string>> batch_cells;
+  batch_cells.reserve(kImportBatchRows);
+  auto convert_batch = [&] {
+    parallel::for_ranges(batch_cells.size(), [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) convert(batch_cells[i], batch[i]);
+    });
+    batch_cells.clear();
   };
-  const bool may_create = !hooks && access::can_create(p, e.name);
-  // Cleared while batches mostly update records (an upsert of known keys): a prepared row that
-  // updates is work thrown away.
-  std::atomic<bool> prepare_inserts{may_create};
-  auto produce = [&]() -> Batch {
-    Batch b;
-    b.rows.reserve(kImportBatchRows);
-    try {
-      if (req.format == ImportFormat::kCsv) {
-        std::vector<std::string> cells;
-        while (b.rows.size() < static_cast<size_t>(kImportBatchRows)) {
-          auto more = reader->next(cells);
-          if (!more.ok()) {
-            b.status = std::move(more).error();
-            b.end = true;
-            break;
-          }
-          if (!*more) {
-            b.end = true;
-            break;
-          }
-          if (std::all_of(cells.begin(), cells.end(),
-                          [](const std::string& c) { return trim(c).empty(); }))
-            continue;  // blank line
-          Row& row = b.rows.emplace_back();
-          row.number = reader->record();
-          convert(cells, row);
-          cells.clear();
-        }
-      } else {
-        vcard::Card card;
-        while (b.rows.size() < static_cast<size_t>(kImportBatchRows)) {
-          auto more = cards->next(card);
-          if (!more.ok()) {
-            b.status = std::move(more).error();
-            b.end = true;
-            break;
-          }
-          if (!*more) {
-            b.end = true;
-            break;
-          }
-          Row& row = b.rows.emplace_back();
-          row.number = cards->cards();
-          card_to_row(e, card, row);
-        }
-      }
-      if (prepare_inserts.load())
-        for (auto& row : b.rows)
-          if (row.errors.empty())
-            row.prepared = std::make_unique<RecordService::PreparedInsert>(
-                records_.prepare_insert(ip, e, row.input));
-    } catch (const std::exception& ex) {
-      b.status = make_error(Errc::kInternal, std::string("reading the file: ") + ex.what());
-      b.end = true;
-    }
-    return b;
-  };
-  // The hand-over: at most one batch waits; the thread makes the next once it is taken.
-  struct Ahead {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Batch> ready;
-    bool stop = false;
-    std::thread thread;
-    ~Ahead() {
-      {
-        std::lock_guard lock(mu);
-        stop = true;
-      }
-      cv.notify_all();
-      if (thread.joinable()) thread.join();
-    }
-  } ahead;
-  ahead.thread = std::thread([&] {
+  if (req.format == ImportFormat::kCsv) {
+    std::vector<std::string> cells;
     for (;;) {
-      {
-        std::unique_lock lock(ahead.mu);
-        ahead.cv.wait(lock, [&] { return ahead.stop || !ahead.ready; });
-        if (ahead.stop) return;
+      auto more = reader->next(cells);
+      if (!more.ok()) return fail(std::move(more).error());
+      if (!*more) break;
+      if (std::all_of(cells.begin(), cells.end(),
+                      [](const std::string& c) { return trim(c).empty(); }))
+        continue;  // blank line
+      ++total;
+      Row& row = batch.emplace_back();
+      row.number = reader->record();
+      batch_cells.push_back(std::move(cells));
+      cells.clear();
+      if (batch.size() >= static_cast<size_t>(kImportBatchRows)) {
+        convert_batch();
+        if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
       }
-      Batch b = produce();
-      const bool end = b.end;
-      {
-        std::lock_guard lock(ahead.mu);
-        ahead.ready = std::move(b);
-      }
-      ahead.cv.notify_all();
-      if (end) return;
     }
-  });
-  auto take = [&]() -> Batch {
-    std::unique_lock lock(ahead.mu);
-    ahead.cv.wait(lock, [&] { return ahead.ready.has_value(); });
-    Batch b = std::move(*ahead.ready);
-    ahead.ready.reset();
-    lock.unlock();
-    ahead.cv.notify_all();
-    return b;
-  };
-  for (;;) {
-    Batch b = take();
-    total += b.rows.size();
-    if (!b.status.ok()) return fail(std::move(b.status).error());
-    if (!b.rows.empty() || (b.end && total == 0)) {
-      if (auto st = process(b.rows); !st.ok()) return fail(std::move(st).error());
-      prepare_inserts = may_create && batch_created >= batch_updated;
+    convert_batch();
+  } else {
+    vcard::Card card;
+    for (;;) {
+      auto more = cards->next(card);
+      if (!more.ok()) return fail(std::move(more).error());
+      if (!*more) break;
+      ++total;
+      Row& row = batch.emplace_back();
+      row.number = cards->cards();
+      card_to_row(e, card, row);
+      if (batch.size() >= static_cast<size_t>(kImportBatchRows))
+        if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
     }
-    if (b.end) break;
   }
+  if (!batch.empty() || total == 0)
+    if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
   std::stable_sort(duplicates.begin(), duplicates.end(),
                    [](const RowDuplicates& x, const RowDuplicates& y) { return x.row < y.row; });
   RP_TRY(progress("completed", ""));

@@ -1165,63 +1165,19 @@ Status RecordService::check_references(storage::Tx& tx, const Entity& e,
   return {};
 }
 
-RecordService::BuiltRow RecordService::build_row(const Principal& p, const Entity& e,
-                                                 const json::Value& values, std::int64_t id,
-                                                 const std::string& now, std::int64_t audit_id,
-                                                 const std::string* updated) {
-  BuiltRow b;
-  b.nr = build_new_row(p, e, values, id, now, audit_id, updated);
-  const std::vector<SqlValue>& row = b.nr.row;
-  const bool phones = has_phone_list(e);
-  // each number parsed once, for the phone index, the full-text body and the facts
-  if (phones) b.phone_keys = phone_keys(e, row, options_.phone_region);
-  const std::vector<std::string>* e164 = phones ? &b.phone_keys : nullptr;
-  if (e.has_searchable()) b.fts_text = fts_text(e, row, e164);
-  if (const dedupe::Profile* profile = hooks_.dedupe_for(e.name)) {
-    b.facts = Deduper(*this).facts_of_row(*profile, e, row, e164);
-    b.match_keys = dedupe::index_keys(*profile, *b.facts);
-  }
-  return b;
-}
-
-RecordService::PreparedInsert RecordService::prepare_insert(const Principal& p, const Entity& e,
-                                                            const json::Value& input) {
-  PreparedInsert out;
-  if (auto st = new_values(p, e, input, out.values, out.values.GetAllocator()); !st.ok()) {
-    out.error = std::move(st).error();
-    return out;
-  }
-  // the time is insert_many's (it sets it when it uses this); ids now, in the caller's order
-  const std::int64_t id = ids_.next();
-  out.built = build_row(p, e, out.values, id, format_iso8601(clock_.now_ms()), ids_.next());
-  return out;
-}
-
 Result<RecordService::BulkInsert> RecordService::insert_many(
     storage::Tx& tx, const Principal& p, const Entity& e,
-    const std::vector<const json::Value*>& inputs, std::span<const RowTimes> times,
-    std::span<PreparedInsert* const> prepared) {
+    const std::vector<const json::Value*>& inputs, std::span<const RowTimes> times) {
   const size_t n = inputs.size();
   BulkInsert out;
   out.ids.assign(n, 0);
   out.errors.resize(n);
-  auto prepared_of = [&](size_t i) { return prepared.empty() ? nullptr : prepared[i]; };
-  std::vector<SmallDocument> values;  // thousands at once: small pool chunks
-  values.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (PreparedInsert* pi = prepared_of(i)) {
-      values.push_back(std::move(pi->values));
-      out.errors[i] = std::move(pi->error);
-    } else {
-      values.emplace_back();
-    }
-  }
+  std::vector<SmallDocument> values(n);  // thousands at once: small pool chunks
   auto ok = [&](size_t i) { return !out.errors[i].has_value(); };
   // 1. each input on its own: values, defaults, required fields, owner and team (pure: on the
   // worker threads too)
   parallel::for_ranges(n, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
-      if (prepared_of(i)) continue;
       values[i].SetObject();
       if (auto st = new_values(p, e, *inputs[i], values[i], values[i].GetAllocator()); !st.ok())
         out.errors[i] = std::move(st).error();
@@ -1285,63 +1241,45 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   for (size_t i = 0; i < n; ++i) {
     if (!ok(i)) continue;
     which.push_back(i);
-    if (PreparedInsert* pi = prepared_of(i))
-      out.ids[i] = pi->built.nr.id;
-    else
-      out.ids[i] = ids_.next();
+    out.ids[i] = ids_.next();
   }
+  std::vector<std::int64_t> audit_ids(which.size());
+  for (auto& id : audit_ids) id = ids_.next();
   const size_t m = which.size();
-  std::vector<std::int64_t> audit_ids(m);
-  for (size_t r = 0; r < m; ++r)
-    if (!prepared_of(which[r])) audit_ids[r] = ids_.next();
   std::vector<std::vector<SqlValue>> rows(m);
   std::vector<std::vector<SqlValue>> audits(m);
   std::vector<Event> events(m);
   // What derive() does for one record, computed here and written many rows per statement below.
-  const bool fts = e.has_searchable();
+  const bool fts = e.has_searchable(), phones = has_phone_list(e);
   const dedupe::Profile* profile = hooks_.dedupe_for(e.name);
+  Deduper dedupe(*this);
   std::vector<storage::Tx::FtsRow> fts_rows(fts ? m : 0);
   std::vector<std::vector<std::string>> phone_keys_of(m), match_keys_of(m);
   if (profile) out.facts.resize(n);
-  // A prepared row was built before this write: its times become the write's, as a row built
-  // here has them (the columns of created_at and updated_at; the audit entry's and the
-  // event's time).
-  size_t created_col = ncols, updated_col = ncols;
-  if (!prepared.empty()) {
-    size_t at = 0;
-    for (const auto& f : e.fields) {
-      if (f.name == "created_at") created_col = at;
-      if (f.name == "updated_at") updated_col = at;
-      at += column_count(f);
-    }
-  }
-  constexpr size_t kAuditAt = 7;  // the audit_log column "at", in the order inserted below
   parallel::for_ranges(m, [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) {
       const size_t i = which[r];
       const std::int64_t id = out.ids[i];
-      BuiltRow b;
-      if (PreparedInsert* pi = prepared_of(i)) {
-        b = std::move(pi->built);
-        if (created_col < ncols) b.nr.row[created_col] = now;
-        if (updated_col < ncols) b.nr.row[updated_col] = now;
-        b.nr.audit[kAuditAt] = now;
-        b.nr.event.at = now;
-      } else if (times.empty()) {
-        b = build_row(p, e, values[i], id, now, audit_ids[r]);
+      NewRow nr;
+      if (times.empty()) {
+        nr = build_new_row(p, e, values[i], id, now, audit_ids[r]);
       } else {
         const std::string created = format_iso8601(times[i].created_at),
                           updated = format_iso8601(times[i].updated_at);
-        b = build_row(p, e, values[i], id, created, audit_ids[r], &updated);
+        nr = build_new_row(p, e, values[i], id, created, audit_ids[r], &updated);
       }
-      rows[r] = std::move(b.nr.row);
-      audits[r] = std::move(b.nr.audit);
-      events[r] = std::move(b.nr.event);
-      if (fts) fts_rows[r] = {id, std::move(b.fts_text), audits[r].back()};
-      phone_keys_of[r] = std::move(b.phone_keys);
+      rows[r] = std::move(nr.row);
+      audits[r] = std::move(nr.audit);
+      events[r] = std::move(nr.event);
+      const std::vector<SqlValue>& row = rows[r];
+      const SqlValue& account = audits[r].back();
+      // each number parsed once, for the phone index, the full-text body and the facts
+      if (phones) phone_keys_of[r] = phone_keys(e, row, options_.phone_region);
+      const std::vector<std::string>* e164 = phones ? &phone_keys_of[r] : nullptr;
+      if (fts) fts_rows[r] = {id, fts_text(e, row, e164), account};
       if (profile) {
-        out.facts[i] = std::move(b.facts);
-        match_keys_of[r] = std::move(b.match_keys);
+        out.facts[i] = dedupe.facts_of_row(*profile, e, row, e164);
+        match_keys_of[r] = dedupe::index_keys(*profile, *out.facts[i]);
       }
     }
   });

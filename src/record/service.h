@@ -378,8 +378,11 @@ class RecordService {
     // duplicate-matching facts per input (Deduper::on_import), for entities with a profile
     std::vector<std::optional<dedupe::Facts>> facts;
   };
-
- public:  // the import keeps prepared rows with its own
+  // `times`: as create_batch's (one per input, or empty: now).
+  Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
+                                 const schema::Entity& e,
+                                 const std::vector<const json::Value*>& inputs,
+                                 std::span<const RowTimes> times = {});
   // A new record built in memory from its validated values (new_values), without a
   // transaction: the row as stored (select_list order, deleted_at and merged_into included),
   // its audit entry (audit_log columns in insert_many's order, the distribution key last) and
@@ -391,43 +394,6 @@ class RecordService {
     std::vector<storage::SqlValue> audit;
     Event event;
   };
-  // A new record with what its derived indexes need: the search text (when the entity has
-  // searchable fields), phone keys (each number parsed once for the three), match keys and
-  // duplicate facts (for entities with a dedupe profile).
-  struct BuiltRow {
-    NewRow nr;
-    std::string fts_text;
-    std::vector<std::string> phone_keys, match_keys;
-    std::optional<dedupe::Facts> facts;
-  };
-  BuiltRow build_row(const access::Principal& p, const schema::Entity& e, const json::Value& values,
-                     std::int64_t id, const std::string& now, std::int64_t audit_id,
-                     const std::string* updated = nullptr);
-  // What insert_many builds for one input without the database, made ahead of its transaction
-  // (prepare_insert): the import builds the next batch's on a thread of its own while the
-  // writer writes the current one. The id and audit id are taken when it is made (an input
-  // that then fails, or becomes an update, leaves a gap in the ids); the timestamps are the
-  // write's (insert_many sets created_at, updated_at and the audit entry's and event's time
-  // when it uses it).
-  struct PreparedInsert {
-    SmallDocument values;        // new_values of the input
-    std::optional<Error> error;  // new_values refused it: nothing else is set
-    BuiltRow built;              // built.nr.id: the record's id; built.nr.audit[0]: the audit id
-  };
-
- private:
-  // Runs on the calling thread alone (no worker pool: its caller is a thread of its own); thread
-  // safe.
-  PreparedInsert prepare_insert(const access::Principal& p, const schema::Entity& e,
-                                const json::Value& input);
-  // `times`: as create_batch's (one per input, or empty: now). `prepared`: empty, or one per
-  // input, null where insert_many builds it itself; a prepared input is used up (moved from).
-  // Not with `times`.
-  Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
-                                 const schema::Entity& e,
-                                 const std::vector<const json::Value*>& inputs,
-                                 std::span<const RowTimes> times = {},
-                                 std::span<PreparedInsert* const> prepared = {});
   // `updated`: the row's updated_at when it differs from `now` (created_at, the audit entry's
   // and the event's time).
   NewRow build_new_row(const access::Principal& p, const schema::Entity& e,
