@@ -4,6 +4,7 @@
 #include "base/blocking.h"
 #include "storage/migrations.h"
 #include "storage/shared_read.h"
+#include "storage/sqlite/wal_buffer.h"
 #include "storage/text_search.h"
 
 #include <sqlite3.h>
@@ -77,9 +78,9 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view context) {
 class Connection {
  public:
   static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags,
-                                                  int busy_timeout_ms) {
+                                                  int busy_timeout_ms, const char* vfs = nullptr) {
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
       std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
       sqlite3_close_v2(db);
@@ -869,10 +870,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
     return e;
   };
 
+  // The writer's WAL writes go through wal_buffer_vfs(): a COMMIT's frames in one write.
   RP_ASSIGN(
       store->writer_,
       Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE,
-                       options.busy_timeout_ms));
+                       options.busy_timeout_ms, wal_buffer_vfs()));
   Rows mode;
   if (auto r = store->writer_->run("PRAGMA journal_mode=WAL", {}, &mode); !r.ok()) {
     return context(std::move(r).error());

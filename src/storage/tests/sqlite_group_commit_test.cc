@@ -47,6 +47,8 @@ class TempDir {
 // (the frames a COMMIT appends), so the COMMIT fails with SQLITE_IOERR_WRITE before any of the
 // batch reaches the log.
 std::atomic<bool> g_fail_wal_writes{false};
+std::atomic<int> g_wal_writes{0};  // writes to WAL files through the fault VFS
+std::atomic<int> g_wal_syncs{0};   // syncs of WAL files through the fault VFS
 sqlite3_vfs* g_real_vfs = nullptr;
 
 struct FaultFile {
@@ -63,12 +65,14 @@ int fault_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
 }
 int fault_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
   if (reinterpret_cast<FaultFile*>(f)->wal && g_fail_wal_writes) return SQLITE_IOERR_WRITE;
+  if (reinterpret_cast<FaultFile*>(f)->wal) ++g_wal_writes;
   return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
 }
 int fault_truncate(sqlite3_file* f, sqlite3_int64 size) {
   return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 int fault_sync(sqlite3_file* f, int flags) {
+  if (reinterpret_cast<FaultFile*>(f)->wal) ++g_wal_syncs;
   return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 int fault_file_size(sqlite3_file* f, sqlite3_int64* size) {
@@ -909,6 +913,86 @@ TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
   store = open_store_at(path);
   EXPECT_EQ(names(*store), (std::vector<std::string>{"after", "before"}));
   EXPECT_EQ(*store->integrity_check(), "ok");
+}
+
+// ---- The WAL's writes gathered (wal_buffer.h)
+
+// The writer's COMMIT writes its frames in a few calls (at most 128 KiB each), not two per
+// frame (400 for these 200 frames), and syncs the WAL once.
+TEST(GroupCommitWal, CommitWritesItsWalFramesInFewWritesAndOneSync) {
+  FaultVfs vfs;
+  TempDir dir;
+  auto store = open_store_at(dir.file("w.db"));
+  ASSERT_NE(store, nullptr);
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  const int writes_before = g_wal_writes, syncs_before = g_wal_syncs;
+  auto tx = store->write();
+  ASSERT_TRUE(tx.ok());
+  for (int i = 0; i < 100; ++i)  // ~100 pages of rows and ~100 of the unique index
+    ASSERT_TRUE(insert(**tx, std::to_string(i) + std::string(2000, 'x')).ok());
+  ASSERT_TRUE((*tx)->commit().ok());
+  const int writes = g_wal_writes - writes_before, syncs = g_wal_syncs - syncs_before;
+  auto wal_bytes = fs::file_size(dir.file("w.db") + "-wal");
+  EXPECT_GE(wal_bytes, 100u * 4096);
+  // 200 frames: 400 writes without the buffer; ≤ 1 + bytes / (128 KiB − 1) with it
+  EXPECT_LE(writes, 2 + static_cast<int>(wal_bytes / 0x1ffff)) << writes;
+  EXPECT_EQ(syncs, 1);  // the COMMIT's own, after its frames were written
+  tx->reset();
+  store.reset();
+  store = open_store_at(dir.file("w.db"));
+  auto rows = (*store->read())->query("SELECT count(*) FROM t");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 100);
+  EXPECT_EQ(*store->integrity_check(), "ok");
+}
+
+// A transaction larger than the writer's page cache writes pages into the WAL before its COMMIT,
+// rewrites some of them there and reads them back (SQLite's in-place frame rewrite and checksum
+// pass): gathered bytes are written out before they are read, so it reads what it wrote.
+TEST(GroupCommitWal, TransactionLargerThanTheWriterCacheReadsBackItsGatheredFrames) {
+  TempDir dir;
+  StoreOptions options;
+  options.writer_cache_mib = 1;
+  auto opened = SqliteStore::open(dir.file("big.db"), options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(opened).value();
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  constexpr int kRows = 3000;  // ~6 MB of rows through a 1 MiB cache
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    for (int i = 0; i < kRows; ++i) {
+      const SqlValue p[] = {std::int64_t{i}, std::string(2000, static_cast<char>('a' + i % 26))};
+      ASSERT_TRUE((*tx)->exec("INSERT INTO t(id, body) VALUES (?, ?)", p).ok());
+    }
+    // every page again, so frames written before the COMMIT are rewritten and read back
+    ASSERT_TRUE((*tx)->exec("UPDATE t SET body = upper(body)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  auto check = [&](SqliteStore& s) {
+    auto rows =
+        (*s.read())->query("SELECT count(*), sum(body = upper(body)), sum(length(body)) FROM t");
+    ASSERT_TRUE(rows.ok());
+    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), kRows);
+    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][1]), kRows);
+    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][2]), std::int64_t{kRows} * 2000);
+    EXPECT_EQ(*s.integrity_check(), "ok");
+  };
+  check(*store);
+  store.reset();
+  auto again = SqliteStore::open(dir.file("big.db"), options);
+  ASSERT_TRUE(again.ok());
+  check(**again);
 }
 
 }  // namespace

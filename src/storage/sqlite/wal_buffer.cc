@@ -1,0 +1,224 @@
+// The writer's VFS (see wal_buffer.h): a WAL file's sequential writes gathered until something
+// needs them in the file; every other file and method forwarded to the default VFS.
+#include "storage/sqlite/wal_buffer.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+
+namespace rapport::storage::sqlite {
+namespace {
+
+// Gathered bytes past this are written out at once (a batch of 64 creates is about 3 MiB).
+constexpr std::size_t kMaxGathered = 16u << 20;
+// The default (unix) VFS writes at most 128 KiB − 1 bytes per call (a longer write is cut
+// short, and a short write is reported as a full disk).
+constexpr std::size_t kMaxWrite = 0x1ffff;
+
+struct Gathered {
+  std::string bytes;
+  sqlite3_int64 offset = 0;  // of bytes[0] in the file
+};
+
+// SQLite allocates szOsFile bytes for each file: this struct, then the default VFS's file.
+struct BufferedFile {
+  sqlite3_file base;
+  sqlite3_file* real;
+  Gathered* gathered;  // WAL files only (nullptr: every call forwarded)
+};
+
+sqlite3_vfs* real_vfs() { return sqlite3_vfs_find(nullptr); }
+sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<BufferedFile*>(f)->real; }
+Gathered* gathered_of(sqlite3_file* f) { return reinterpret_cast<BufferedFile*>(f)->gathered; }
+
+// Writes the gathered bytes (if any) and forgets them, written or not.
+int flush(sqlite3_file* f) {
+  Gathered* g = gathered_of(f);
+  if (g == nullptr || g->bytes.empty()) return SQLITE_OK;
+  sqlite3_file* real = real_of(f);
+  int rc = SQLITE_OK;
+  for (std::size_t at = 0; at < g->bytes.size() && rc == SQLITE_OK; at += kMaxWrite) {
+    const std::size_t n = std::min(kMaxWrite, g->bytes.size() - at);
+    rc = real->pMethods->xWrite(real, g->bytes.data() + at, static_cast<int>(n),
+                                g->offset + static_cast<sqlite3_int64>(at));
+  }
+  g->bytes.clear();
+  if (g->bytes.capacity() > kMaxGathered) g->bytes.shrink_to_fit();
+  return rc;
+}
+
+int buffered_close(sqlite3_file* f) {
+  const int flushed = flush(f);
+  sqlite3_file* real = real_of(f);
+  const int rc = real->pMethods != nullptr ? real->pMethods->xClose(real) : SQLITE_OK;
+  delete gathered_of(f);
+  reinterpret_cast<BufferedFile*>(f)->gathered = nullptr;
+  return flushed != SQLITE_OK ? flushed : rc;
+}
+
+int buffered_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
+  if (Gathered* g = gathered_of(f); g != nullptr && !g->bytes.empty()) {
+    const sqlite3_int64 end = g->offset + static_cast<sqlite3_int64>(g->bytes.size());
+    if (off < end && off + n > g->offset) {
+      if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+    }
+  }
+  return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
+}
+
+int buffered_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
+  Gathered* g = gathered_of(f);
+  if (g == nullptr) return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
+  const char* p = static_cast<const char*>(buf);
+  const sqlite3_int64 end = g->offset + static_cast<sqlite3_int64>(g->bytes.size());
+  if (g->bytes.empty()) {
+    g->offset = off;
+    g->bytes.assign(p, static_cast<std::size_t>(n));
+  } else if (off == end) {
+    g->bytes.append(p, static_cast<std::size_t>(n));
+  } else if (off >= g->offset && off + n <= end) {
+    // a frame of this transaction written again (SQLite rewrites a page it wrote earlier)
+    std::memcpy(g->bytes.data() + (off - g->offset), p, static_cast<std::size_t>(n));
+  } else {
+    if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+    g->offset = off;
+    g->bytes.assign(p, static_cast<std::size_t>(n));
+  }
+  if (g->bytes.size() >= kMaxGathered) return flush(f);
+  return SQLITE_OK;
+}
+
+int buffered_truncate(sqlite3_file* f, sqlite3_int64 size) {
+  if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+  return real_of(f)->pMethods->xTruncate(real_of(f), size);
+}
+
+int buffered_sync(sqlite3_file* f, int flags) {
+  if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+  return real_of(f)->pMethods->xSync(real_of(f), flags);
+}
+
+int buffered_file_size(sqlite3_file* f, sqlite3_int64* size) {
+  if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+  return real_of(f)->pMethods->xFileSize(real_of(f), size);
+}
+
+int buffered_lock(sqlite3_file* f, int lock) {
+  return real_of(f)->pMethods->xLock(real_of(f), lock);
+}
+int buffered_unlock(sqlite3_file* f, int lock) {
+  return real_of(f)->pMethods->xUnlock(real_of(f), lock);
+}
+int buffered_check_reserved(sqlite3_file* f, int* out) {
+  return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
+}
+int buffered_file_control(sqlite3_file* f, int op, void* arg) {
+  return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+}
+int buffered_sector_size(sqlite3_file* f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
+int buffered_device(sqlite3_file* f) {
+  return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
+}
+int buffered_shm_map(sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+  sqlite3_file* real = real_of(f);
+  if (real->pMethods->iVersion < 2) return SQLITE_IOERR;
+  return real->pMethods->xShmMap(real, page, size, extend, out);
+}
+int buffered_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+  sqlite3_file* real = real_of(f);
+  if (real->pMethods->iVersion < 2) return SQLITE_IOERR;
+  return real->pMethods->xShmLock(real, offset, n, flags);
+}
+void buffered_shm_barrier(sqlite3_file* f) {
+  sqlite3_file* real = real_of(f);
+  if (real->pMethods->iVersion >= 2) real->pMethods->xShmBarrier(real);
+}
+int buffered_shm_unmap(sqlite3_file* f, int del) {
+  sqlite3_file* real = real_of(f);
+  if (real->pMethods->iVersion < 2) return SQLITE_OK;
+  return real->pMethods->xShmUnmap(real, del);
+}
+int buffered_fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** out) {
+  sqlite3_file* real = real_of(f);
+  if (real->pMethods->iVersion < 3) {
+    *out = nullptr;
+    return SQLITE_OK;
+  }
+  return real->pMethods->xFetch(real, off, n, out);
+}
+int buffered_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+  sqlite3_file* real = real_of(f);
+  if (real->pMethods->iVersion < 3) return SQLITE_OK;
+  return real->pMethods->xUnfetch(real, off, p);
+}
+
+const sqlite3_io_methods kMethods = {
+    3,
+    buffered_close,
+    buffered_read,
+    buffered_write,
+    buffered_truncate,
+    buffered_sync,
+    buffered_file_size,
+    buffered_lock,
+    buffered_unlock,
+    buffered_check_reserved,
+    buffered_file_control,
+    buffered_sector_size,
+    buffered_device,
+    buffered_shm_map,
+    buffered_shm_lock,
+    buffered_shm_barrier,
+    buffered_shm_unmap,
+    buffered_fetch,
+    buffered_unfetch,
+};
+
+int buffered_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags,
+                  int* out_flags) {
+  auto* real_vfs_ = static_cast<sqlite3_vfs*>(vfs->pAppData);
+  auto* bf = reinterpret_cast<BufferedFile*>(file);
+  bf->base.pMethods = nullptr;
+  bf->real = reinterpret_cast<sqlite3_file*>(bf + 1);
+  bf->gathered = nullptr;
+  const int rc = real_vfs_->xOpen(real_vfs_, name, bf->real, flags, out_flags);
+  if (rc != SQLITE_OK || bf->real->pMethods == nullptr) {
+    // SQLite calls xClose on a file whose pMethods is set even when xOpen failed
+    if (bf->real->pMethods != nullptr) bf->base.pMethods = &kMethods;
+    return rc;
+  }
+  if ((flags & SQLITE_OPEN_WAL) != 0) bf->gathered = new (std::nothrow) Gathered;
+  bf->base.pMethods = &kMethods;
+  return SQLITE_OK;
+}
+
+sqlite3_vfs g_vfs;
+
+}  // namespace
+
+const char* wal_buffer_vfs() {
+  // Forwards to the default VFS of the moment a store opens (tests make a fault-injecting VFS
+  // the default for a while); files already open keep the one they were opened with.
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  sqlite3_vfs* real = real_vfs();
+  if (g_vfs.zName == nullptr) {
+    g_vfs = *real;
+    g_vfs.zName = "rapport-wal-buffer";
+    g_vfs.xOpen = buffered_open;
+    g_vfs.pNext = nullptr;
+    g_vfs.pAppData = real;
+    g_vfs.szOsFile = static_cast<int>(sizeof(BufferedFile)) + real->szOsFile;
+    sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
+  } else if (g_vfs.pAppData != real) {
+    g_vfs.pAppData = real;
+    g_vfs.szOsFile = static_cast<int>(sizeof(BufferedFile)) + real->szOsFile;
+  }
+  return g_vfs.zName;
+}
+
+}  // namespace rapport::storage::sqlite
