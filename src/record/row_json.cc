@@ -364,41 +364,20 @@ void RowJsonCache::put(std::uint32_t slot, std::int64_t id, std::shared_ptr<cons
   if (listed) s.listed_bytes += bytes;
 }
 
-std::size_t RowJsonCache::bytes() const {
-  std::size_t n = 0;
+template <typename T>
+T RowJsonCache::sum(T Shard::*member) const {
+  T n = 0;
   for (const Shard& s : shards_) {
     std::lock_guard lock(s.mu);
-    n += s.bytes;
+    n += s.*member;
   }
   return n;
 }
 
-std::size_t RowJsonCache::list_bytes() const {
-  std::size_t n = 0;
-  for (const Shard& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.listed_bytes;
-  }
-  return n;
-}
-
-std::uint64_t RowJsonCache::hits() const {
-  std::uint64_t n = 0;
-  for (const Shard& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.hits;
-  }
-  return n;
-}
-
-std::uint64_t RowJsonCache::misses() const {
-  std::uint64_t n = 0;
-  for (const Shard& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.misses;
-  }
-  return n;
-}
+std::size_t RowJsonCache::bytes() const { return sum(&Shard::bytes); }
+std::size_t RowJsonCache::list_bytes() const { return sum(&Shard::listed_bytes); }
+std::uint64_t RowJsonCache::hits() const { return sum(&Shard::hits); }
+std::uint64_t RowJsonCache::misses() const { return sum(&Shard::misses); }
 
 void write_record(json::Writer& w, const schema::Entity& e, const std::vector<char>& shown,
                   const std::vector<storage::SqlValue>& row) {

@@ -161,6 +161,9 @@ class RowJsonCache {
     std::uint64_t hits = 0, misses = 0;
   };
   static constexpr std::size_t kShards = 16;
+  // `member` summed over the shards (each read under its shard's lock).
+  template <typename T>
+  T sum(T Shard::*member) const;
   Shard& shard(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
   // Removes the node `it` of `s` (its list, index entry and bytes).
   static void drop(Shard& s, std::list<Node>::iterator it);
