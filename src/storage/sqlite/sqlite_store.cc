@@ -35,6 +35,8 @@ using detail::fts_table;
 // Above this many cached statements the cache is dropped and rebuilt; bounds the memory that
 // dynamically shaped SQL (fts_search with varying term counts) can pin.
 constexpr std::size_t kStatementCacheLimit = 512;
+// Each reader's page cache (its cache_size), and part of cache_memory()'s bound.
+constexpr std::int64_t kReaderCacheMiB = 16;
 
 struct StringHash {
   using is_transparent = void;
@@ -916,6 +918,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   const std::int64_t map_limit = std::int64_t{std::max(0, options.reader_map_mib)} << 20;
   store->reader_map_bytes_ = !size_ec && file_bytes <= map_limit ? map_limit : 0;
   const std::string reader_map = "PRAGMA mmap_size=" + std::to_string(store->reader_map_bytes_);
+  const std::string reader_cache = "PRAGMA cache_size=-" + std::to_string(kReaderCacheMiB * 1024);
   const std::vector<int> before = open_descriptors(path);
   int readers = std::max(1, options.readers);
   for (int i = 0; i < readers; ++i) {
@@ -923,7 +926,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                             options.busy_timeout_ms));
     for (const char* sql :
          {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA query_only=1",
-          "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY", reader_map.c_str()}) {
+          reader_cache.c_str(), "PRAGMA temp_store=MEMORY", reader_map.c_str()}) {
       if (auto s = pragma(*reader, sql); !s.ok()) return context(std::move(s).error());
     }
     store->free_readers_.push_back(reader.get());
@@ -1203,8 +1206,8 @@ int SqliteStore::writers_waiting() const {
 }
 
 Store::CacheMemory SqliteStore::cache_memory() const {
-  // The cache_size PRAGMAs of open(): writer_cache_mib for the writer, 16 MiB per reader.
-  constexpr std::int64_t kMiB = 1024 * 1024, kReaderCacheMiB = 16;
+  // The cache_size PRAGMAs of open(): writer_cache_mib for the writer, kReaderCacheMiB per reader.
+  constexpr std::int64_t kMiB = 1024 * 1024;
   const auto readers = static_cast<std::int64_t>(readers_.size());
   return {sqlite3_memory_used(),
           std::int64_t{std::max(1, options_.writer_cache_mib)} * kMiB +
