@@ -2530,15 +2530,20 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
   PhoneLookup out{std::move(e164).value(), {}};
   RP_ASSIGN(auto tx, store_.read());
   SqlValue key[] = {out.e164};
-  RP_ASSIGN(auto hits, tx->query("SELECT entity, record_id FROM phone_index WHERE e164 = ? "
-                                 "ORDER BY entity, record_id LIMIT 1000",
-                                 key));
-  for (const auto& hit : hits.rows) {
-    auto e = registry_.get(as_text(hit[0]));
-    if (!e) continue;
+  // The index's entries, as (entity, id) pairs, read without materialising a result set.
+  std::vector<std::pair<std::shared_ptr<const Entity>, std::int64_t>> hits;
+  RP_TRY(
+      tx->each_row("SELECT entity, record_id FROM phone_index WHERE e164 = ? "
+                   "ORDER BY entity, record_id LIMIT 1000",
+                   key, [&](std::span<const SqlView> row) {
+                     const auto* name = std::get_if<std::string_view>(&row[0]);
+                     if (auto e = name ? registry_.get(*name) : nullptr)
+                       hits.emplace_back(std::move(e), int_of(row[1]));
+                     return true;
+                   }));
+  for (const auto& [e, id] : hits) {
     Scope scope = access::scope_for(p, e->name, Op::kRead);
     if (scope == Scope::kNone) continue;
-    std::int64_t id = as_int(hit[1]);
     const Field* tf = e->field(e->title_field);
     const bool title_shown = tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden;
     const auto by = by_id(*e);
@@ -2664,6 +2669,19 @@ Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, c
     counts_kept_.insert_or_assign(std::move(key), std::move(entry));
   }
   return run_counts(st.sql, st.params, narrower.size());
+}
+
+Result<std::pair<std::string, std::vector<SqlValue>>> RecordService::counts_of_statement(
+    const Principal& p, const Entity& e, std::string_view field,
+    std::span<const std::string> narrower) {
+  Scope scope = access::scope_for(p, e.name, Op::kRead);
+  if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
+  RP_ASSIGN(CountsStatement st,
+            counts_statement(p, e, scope, narrower,
+                             [&](std::vector<SqlValue>& params) -> Result<std::string> {
+                               return compile_kept(p, e, equals_filter(field, "1"), params);
+                             }));
+  return std::pair{std::move(st.sql), std::move(st.params)};
 }
 
 Result<RecordService::CountsStatement> RecordService::counts_statement(

@@ -274,6 +274,11 @@ class RecordService {
   Result<std::vector<std::int64_t>> counts_of(const access::Principal& p, const schema::Entity& e,
                                               std::string_view field, std::int64_t id,
                                               std::span<const std::string> narrower);
+  // The statement counts_of() runs for `field` (its SQL and parameters, with id 1), as the
+  // caller's scope builds it: what tests read the query plan of.
+  Result<std::pair<std::string, std::vector<storage::SqlValue>>> counts_of_statement(
+      const access::Principal& p, const schema::Entity& e, std::string_view field,
+      std::span<const std::string> narrower);
   // How many filter texts counts() and counts_of() have compiled so far: each once per role and
   // entity (counts_of: per field).
   std::size_t filters_compiled() const;

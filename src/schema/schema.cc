@@ -376,16 +376,23 @@ Result<Entity> parse_entity(std::string_view text, std::string_view module) {
   if (e.title_field.empty() || !e.field(e.title_field))
     return make_error(Errc::kValidation,
                       "entity " + e.name + " needs a title_field naming one of its fields");
-  if (const json::Value* idx = json::member(doc, "indexes"); idx && idx->IsArray()) {
+  for (auto [key, into] :
+       {std::pair{"indexes", &e.indexes}, std::pair{"count_indexes", &e.count_indexes}}) {
+    const json::Value* idx = json::member(doc, key);
+    if (!idx || !idx->IsArray()) continue;
     for (const auto& one : idx->GetArray()) {
       std::vector<std::string> cols;
-      for (const auto& c : one.GetArray()) {
-        if (!c.IsString() || !e.field(c.GetString()))
-          return make_error(Errc::kValidation,
-                            "entity " + e.name + " has an index on an unknown field");
-        cols.emplace_back(c.GetString());
-      }
-      e.indexes.push_back(std::move(cols));
+      if (one.IsArray())
+        for (const auto& c : one.GetArray()) {
+          if (!c.IsString() || !e.field(c.GetString()))
+            return make_error(Errc::kValidation,
+                              "entity " + e.name + " has an index on an unknown field");
+          cols.emplace_back(c.GetString());
+        }
+      if (cols.empty())
+        return make_error(Errc::kValidation,
+                          "entity " + e.name + " has an index of no fields in " + key);
+      into->push_back(std::move(cols));
     }
   }
   return e;

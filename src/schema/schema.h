@@ -85,6 +85,11 @@ struct Entity {
   std::string title_field;                        // field shown as the record's title
   std::vector<Field> fields;                      // system fields first, then declared, then custom
   std::vector<std::vector<std::string>> indexes;  // composite indexes besides per-field ones
+  // Indexes of the live records that answer a count alone: a reference and the columns the
+  // count narrows by ("count_indexes": [["account_id", "outcome"]]). COUNT(*) of live records
+  // with `account_id = ?`, and of those with a condition on outcome, then reads this index and
+  // not the table (table.cc: the key ends with deleted_at, so that it covers the condition).
+  std::vector<std::vector<std::string>> count_indexes;
 
   const Field* field(std::string_view name) const;
   bool has_searchable() const;

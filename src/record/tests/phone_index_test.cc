@@ -41,7 +41,8 @@ class PhoneIndexTest : public ::testing::Test {
              R"({"name":"note","title_field":"title","fields":[
                                   {"name":"title","type":"text"},
                                   {"name":"lead_id","type":"reference","reference":"lead"},
-                                  {"name":"phones","type":"phone_list"}]})"})
+                                  {"name":"phones","type":"phone_list"}],
+                 "count_indexes":[["lead_id","title"]]})"})
       registry.add(schema::parse_entity(def, "t").value());
     service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids, options);
     auto synced = service->sync_schema();
@@ -318,6 +319,55 @@ TEST_F(PhoneIndexTest, CountsOfCompileThePerRecordFilterOncePerRoleAndCountEachI
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().field, "lead_id");
   }
+}
+
+// The screen pop's open items (R-360) are a count of live records by a reference, narrowed by a
+// condition on another column: with the entity's count index on both, counts_of reads that
+// index alone (no table row per counted record), and the index, maintained by the database
+// with every write, follows creates, updates of either column, deletes and restores.
+TEST_F(PhoneIndexTest, CountsOfReadTheCountIndexAloneAndFollowEveryWrite) {
+  open();
+  auto note = registry.get("note");
+  const std::string narrower[] = {R"({"field":"title","op":"=","value":"open"})"};
+  auto st = service->counts_of_statement(admin, *note, "lead_id", narrower);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  {
+    auto tx = store->read().value();
+    auto rows = tx->query("EXPLAIN QUERY PLAN " + st->first, st->second).value();
+    std::string plan;
+    for (const auto& r : rows.rows) plan += std::get<std::string>(r.back()) + "\n";
+    EXPECT_NE(plan.find("USING COVERING INDEX ix_note__lead_id__title__live (lead_id=?)"),
+              std::string::npos)
+        << plan;
+  }
+  auto a = service->create(admin, *lead, R"({"name":"a"})").value().id;
+  auto b = service->create(admin, *lead, R"({"name":"b"})").value().id;
+  const auto counts = [&](std::int64_t id) {
+    auto n = service->counts_of(admin, *note, "lead_id", id, narrower);
+    EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error().message);
+    return n.ok() ? *n : std::vector<std::int64_t>{};
+  };
+  const auto note_of = [&](std::int64_t id, const char* title) {
+    return R"({"title":")" + std::string(title) + R"(","lead_id":")" + std::to_string(id) + R"("})";
+  };
+  std::vector<std::int64_t> notes;
+  for (const char* title : {"open", "done", "open"})
+    notes.push_back(service->create(admin, *note, note_of(a, title)).value().id);
+  EXPECT_EQ(counts(a), (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(counts(b), (std::vector<std::int64_t>{0, 0}));
+  // The narrowing column changes; then the reference.
+  ASSERT_TRUE(service->update(admin, *note, notes[1], R"({"title":"open"})").ok());
+  EXPECT_EQ(counts(a), (std::vector<std::int64_t>{3, 3}));
+  ASSERT_TRUE(service->update(admin, *note, notes[0], note_of(b, "open")).ok());
+  EXPECT_EQ(counts(a), (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(counts(b), (std::vector<std::int64_t>{1, 1}));
+  // A deleted record leaves the count (and the partial index); restored, it is back.
+  ASSERT_TRUE(service->remove(admin, *note, notes[2]).ok());
+  EXPECT_EQ(counts(a), (std::vector<std::int64_t>{1, 1}));
+  ASSERT_TRUE(service->restore(admin, *note, notes[2]).ok());
+  EXPECT_EQ(counts(a), (std::vector<std::int64_t>{2, 2}));
+  ASSERT_TRUE(service->update(admin, *note, notes[2], R"({"lead_id":null})").ok());
+  EXPECT_EQ(counts(a), (std::vector<std::int64_t>{1, 1}));
 }
 
 // counts_of keeps its whole statement per role, field and scope (R-360 screen pop's open items):

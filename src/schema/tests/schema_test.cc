@@ -134,6 +134,28 @@ TEST(SchemaParse, FailingDeclarationsNameTheProblem) {
   ASSERT_FALSE(enum_no_options.ok());
   auto bad_name = parse_entity(R"({"name":"X-Y","title_field":"a","fields":[]})", "m");
   ASSERT_FALSE(bad_name.ok());
+  // Count indexes (Entity::count_indexes) name known fields, at least one.
+  auto counted = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"}],"count_indexes":[["a"]]})",
+      "m");
+  ASSERT_TRUE(counted.ok()) << counted.error().message;
+  EXPECT_EQ(counted->count_indexes, (std::vector<std::vector<std::string>>{{"a"}}));
+  EXPECT_TRUE(counted->indexes.empty());
+  auto count_unknown = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"}],"count_indexes":[["b"]]})",
+      "m");
+  ASSERT_FALSE(count_unknown.ok());
+  EXPECT_EQ(count_unknown.error().message, "entity x has an index on an unknown field");
+  auto count_empty = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"}],"count_indexes":[[]]})",
+      "m");
+  ASSERT_FALSE(count_empty.ok());
+  EXPECT_EQ(count_empty.error().message, "entity x has an index of no fields in count_indexes");
+  auto count_not_list = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"}],"count_indexes":["a"]})",
+      "m");
+  ASSERT_FALSE(count_not_list.ok());
+  EXPECT_EQ(count_not_list.error().message, "entity x has an index of no fields in count_indexes");
 }
 
 TEST(SchemaRegistry, CustomFieldReplacesSnapshotAndRefusesDuplicates) {
