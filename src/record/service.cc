@@ -2625,8 +2625,13 @@ Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, c
   // The whole statement is kept per role, entity, field, scope and narrower filters: a hit
   // builds no SQL text and compiles nothing; only the caller's scope parameters (user, team)
   // and the id are bound anew.
-  std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(p.role.get()));
-  key.append(1, '\n').append(e.name).append(1, '\n').append(field).append(1, '\n');
+  // The key is built in a buffer of the thread's (no allocation per call once it has grown);
+  // the role's address as its bytes.
+  thread_local std::string key;
+  key.clear();
+  const auto role = reinterpret_cast<std::uintptr_t>(p.role.get());
+  key.append(reinterpret_cast<const char*>(&role), sizeof role);
+  key.append(e.name).append(1, '\n').append(field).append(1, '\n');
   key.append(1, static_cast<char>('0' + static_cast<int>(scope)));
   for (const auto& n : narrower) key.append(1, '\n').append(n);
   std::shared_ptr<const KeptCounts> kept;
@@ -2666,7 +2671,7 @@ Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, c
         KeptCounts{p.role, st.sql, st.params, st.scope_at, *id_at});
     std::lock_guard lock(compiled_mu_);
     if (counts_kept_.size() >= kMaxKeptCounts) counts_kept_.clear();
-    counts_kept_.insert_or_assign(std::move(key), std::move(entry));
+    counts_kept_.insert_or_assign(key, std::move(entry));
   }
   return run_counts(st.sql, st.params, narrower.size());
 }

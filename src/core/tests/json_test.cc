@@ -1,5 +1,6 @@
 // json::member_text: one member of an object's text without a DOM, as rapidjson would read it.
 #include "core/json.h"
+#include "core/json_escape.h"
 
 #include <gtest/gtest.h>
 
@@ -67,6 +68,31 @@ TEST(JsonMemberText, FailingOnTextThatIsNotAnObject) {
   for (const char* bad : {"", "[1]", "\"name\"", R"({"name")", R"({"name":})", R"({"name":"x)",
                           R"({"a":1 "name":2})", R"({"a":[1,{"b":2}, "name":1})", "{name:1}"})
     EXPECT_FALSE(member_text(bad, "name").has_value()) << bad;
+}
+
+// append_string writes what rapidjson's Writer writes for the same string: every byte value
+// alone and between others, multi-byte UTF-8, and text without anything to escape.
+TEST(JsonAppendString, SameTextAsRapidjsonsWriter) {
+  const auto rapid = [](std::string_view s) {
+    json::Buffer buf;
+    json::Writer w(buf);
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return std::string(buf.GetString(), buf.GetSize());
+  };
+  const auto mine = [](std::string_view s) {
+    std::string out = "x";  // appended to what is there
+    json::append_string(out, s);
+    return out.substr(1);
+  };
+  for (int c = 0; c < 256; ++c) {
+    const std::string one(1, static_cast<char>(c));
+    EXPECT_EQ(mine(one), rapid(one)) << "byte " << c;
+    const std::string between = "a" + one + "b" + one;
+    EXPECT_EQ(mine(between), rapid(between)) << "byte " << c;
+  }
+  for (std::string_view s : {"", "plain", "合肥泰长汽车配件股份有限公司", "say \"hi\"\\ \u00e9\x7f",
+                             "line\nbreak\ttab\x01\x1f"})
+    EXPECT_EQ(mine(s), rapid(s)) << s;
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <optional>
 
+#include "core/json_escape.h"
+
 namespace rapport::modules::accounts {
 
 namespace {
@@ -34,33 +36,39 @@ Status only_params(const ActionRequest& r, std::initializer_list<std::string_vie
 constexpr std::string_view kPopMembers[] = {"name", "relationship_level", "credit_class",
                                             "key_account"};
 
-// A member's text as written in the record (no DOM is built), or null when absent: hidden from
-// the caller, or no such record.
-void write_raw(json::Writer& w, const char* key, const std::optional<std::string_view>& v) {
-  w.Key(key);
-  if (v)
-    w.RawValue(v->data(), v->size(),
-               (*v)[0] == '"' ? rapidjson::kStringType : rapidjson::kNullType);
-  else
-    w.Null();
+// The answer is written with appends (json::append_string escapes as rapidjson's Writer does):
+// its keys are constants and the account's members JSON text already, which rapidjson would
+// re-encode a character at a time — most of the module's own work per lookup.
+void append_int(std::string& out, std::int64_t n) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
+}
+
+// `,"key":` and a member's text as written in the record (no DOM is built), or null when
+// absent: hidden from the caller, or no such record.
+void append_raw(std::string& out, std::string_view key, const std::optional<std::string_view>& v) {
+  out.append(",\"").append(key).append("\":");
+  out.append(v ? *v : std::string_view("null"));
 }
 
 // Open items of a customer for the screen pop. For now the communication records: all of them
-// and those marked for follow-up; cases and orders join when their modules exist.
-void write_open_items(json::Writer& w, RecordService& records, const access::Principal& p,
-                      const schema::Entity* interaction, std::string_view field, std::int64_t id) {
-  w.StartObject();
+// and those marked for follow-up; cases and orders join when their modules exist. Left out
+// (an empty object) when the caller may not count them.
+void append_open_items(std::string& out, RecordService& records, const access::Principal& p,
+                       const schema::Entity* interaction, std::string_view field, std::int64_t id) {
+  out.push_back('{');
   if (interaction) {
     static const std::string follow_up[] = {R"({"field":"outcome","op":"=","value":"follow_up"})"};
     auto n = records.counts_of(p, *interaction, field, id, follow_up);
     if (n.ok()) {
-      w.Key("interactions");
-      w.Int64((*n)[0]);
-      w.Key("follow_up");
-      w.Int64((*n)[1]);
+      out.append("\"interactions\":");
+      append_int(out, (*n)[0]);
+      out.append(",\"follow_up\":");
+      append_int(out, (*n)[1]);
     }
   }
-  w.EndObject();
+  out.push_back('}');
 }
 
 // The fields of a phone match (and of its account) that the screen pop shows.
@@ -75,15 +83,14 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
   RP_ASSIGN(record::PhoneLookup found, records.lookup_phone(r.principal, number, kPopFields));
   auto account = registry.get("account");
   auto interaction = registry.get("interaction");
-  json::Buffer buf;
-  json::Writer w(buf);
-  w.StartObject();
-  w.Key("number");
-  w.String(number.data(), static_cast<rapidjson::SizeType>(number.size()));
-  w.Key("e164");
-  w.String(found.e164);
-  w.Key("matches");
-  w.StartArray();
+  std::string out;
+  out.reserve(512);
+  out.append("{\"number\":");
+  json::append_string(out, number);
+  out.append(",\"e164\":");
+  json::append_string(out, found.e164);
+  out.append(",\"matches\":[");
+  bool first = true;
   for (const auto& m : found.matches) {
     // The account behind the match: the match itself, or the record's account_id reference
     // (read in the request's read transaction: a GET's reads share one snapshot).
@@ -103,39 +110,41 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
         if (got.ok()) acc = acc_text = std::move(got->body);
       }
     }
-    w.StartObject();
-    w.Key("entity");
-    w.String(m.entity->name);
-    w.Key("plural");
-    w.String(m.entity->plural);
-    w.Key("id");
-    w.String(std::to_string(m.id));
-    w.Key("title");
-    w.String(m.title);
-    w.Key("account_id");
-    if (account_id)
-      w.String(std::to_string(*account_id));
-    else
-      w.Null();
+    out.append(first ? "{\"entity\":" : ",{\"entity\":");
+    first = false;
+    json::append_string(out, m.entity->name);
+    out.append(",\"plural\":");
+    json::append_string(out, m.entity->plural);
+    out.append(",\"id\":\"");
+    append_int(out, m.id);
+    out.append("\",\"title\":");
+    json::append_string(out, m.title);
+    out.append(",\"account_id\":");
+    if (account_id) {
+      out.push_back('"');
+      append_int(out, *account_id);
+      out.push_back('"');
+    } else {
+      out.append("null");
+    }
     std::optional<std::string_view> pop[std::size(kPopMembers)];
     if (!acc.empty()) json::member_texts(acc, kPopMembers, pop);
-    write_raw(w, "account_title", pop[0] && pop[0]->front() == '"' ? pop[0] : std::nullopt);
+    append_raw(out, "account_title", pop[0] && pop[0]->front() == '"' ? pop[0] : std::nullopt);
     // What the pop shows besides the name; null when unknown or not readable.
-    write_raw(w, "relationship_level", pop[1]);
-    write_raw(w, "credit_class", pop[2]);
-    write_raw(w, "key_account", pop[3]);
-    w.Key("open_items");
+    append_raw(out, "relationship_level", pop[1]);
+    append_raw(out, "credit_class", pop[2]);
+    append_raw(out, "key_account", pop[3]);
+    out.append(",\"open_items\":");
     if (m.entity->name == "account")
-      write_open_items(w, records, r.principal, interaction.get(), "account_id", m.id);
+      append_open_items(out, records, r.principal, interaction.get(), "account_id", m.id);
     else if (m.entity->name == "contact")
-      write_open_items(w, records, r.principal, interaction.get(), "contact_id", m.id);
+      append_open_items(out, records, r.principal, interaction.get(), "contact_id", m.id);
     else
-      write_open_items(w, records, r.principal, nullptr, {}, 0);
-    w.EndObject();
+      append_open_items(out, records, r.principal, nullptr, {}, 0);
+    out.push_back('}');
   }
-  w.EndArray();
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  out.append("]}");
+  return out;
 }
 
 // A list section of the 360 answer appended to `out` after its key: the list JSON
