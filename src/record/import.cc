@@ -815,6 +815,10 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   }
 
   // ---- rows, in batches
+  // The batches are large write transactions back to back: the store may defer its upkeep
+  // between them (SQLite: the WAL checkpoint) to the end of the import (this scope's).
+  std::unique_ptr<storage::Store::BulkWrites> bulk_writes;
+  if (!req.dry_run) bulk_writes = records_.store_.bulk_writes();
   std::size_t total = 0, created = 0, updated = 0, error_count = 0;
   std::vector<RowError> errors;
   std::vector<RowDuplicates> duplicates;  // at most kMaxImportErrors rows

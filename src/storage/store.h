@@ -388,6 +388,19 @@ class Store {
     std::int64_t mapped = 0;
   };
   virtual CacheMemory cache_memory() const { return {}; }
+
+  // A bulk load (an import) writes large transactions back to back while the returned handle
+  // lives. The backend may then defer upkeep that it would otherwise do after each of them, and
+  // do it once when the last handle goes. Each commit() stays durable when it returns; only
+  // when the backend tidies up changes. nullptr when it has nothing to defer (PostgreSQL).
+  // SQLite: the writer checkpoints the WAL at StoreOptions::bulk_wal_max_frames instead of
+  // wal_max_frames, the background checkpointer is not woken, and the handle's end checkpoints
+  // the whole WAL and truncates its file. A handle is destroyed before the store.
+  class BulkWrites {
+   public:
+    virtual ~BulkWrites() = default;
+  };
+  virtual std::unique_ptr<BulkWrites> bulk_writes() { return nullptr; }
 };
 
 // Routing of Store::read() to read replicas for the current thread (one request on a worker
@@ -451,6 +464,13 @@ struct StoreOptions {
   // background checkpointer never catches up and the WAL would grow without bound (22 GB in
   // one index rebuild). 16,000 frames of 4 KiB: 64 MiB.
   int wal_max_frames = 16000;
+  // SQLite: the same bound while a bulk load holds Store::bulk_writes(). An import's 5,000-row
+  // batch rewrites pages all over the term index: ~27,700 frames (113 MB) a batch at 100,000
+  // rows, more than wal_max_frames, so the writer checkpointed after every batch and copied
+  // each index page into the database once per batch (15% of an import's CPU). With this bound
+  // it checkpoints every few batches and copies each such page once for all of them. 131,072
+  // frames of 4 KiB: 512 MiB of WAL file at most (plus one transaction), truncated at the end.
+  int bulk_wal_max_frames = 131072;
   // SQLite: the write connection's page cache in MiB. Bulk loaders (rapport-gen) raise it: the
   // random-key indexes of a large data set otherwise leave the cache on almost every insert.
   int writer_cache_mib = 64;

@@ -795,7 +795,11 @@ SqliteStore::~SqliteStore() {
 
 int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames) {
   auto* store = static_cast<SqliteStore*>(self);
-  if (frames >= store->options_.wal_max_frames) {
+  const bool bulk = store->bulk_writers_.load(std::memory_order_acquire) > 0;
+  const int bound =
+      bulk ? std::max(store->options_.wal_max_frames, store->options_.bulk_wal_max_frames)
+           : store->options_.wal_max_frames;
+  if (frames >= bound) {
     int log = 0, done = 0;
     // SQLite answers SQLITE_BUSY at once, without waiting, while another checkpoint runs: wait
     // for the background one here. Not SQLITE_OK otherwise (readers held on past the busy
@@ -809,6 +813,9 @@ int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames)
   }
   // Only the writer holding the connection runs this hook: checkpoint_woken_at_ needs no lock.
   if (frames < store->checkpoint_woken_at_) store->checkpoint_woken_at_ = 0;  // the log restarted
+  // A bulk load's frames are copied by the writer's next checkpoint at the bulk bound or at the
+  // load's end: a background copy now would copy pages the next batch writes again.
+  if (bulk) return SQLITE_OK;
   if (frames - store->checkpoint_woken_at_ >= kCheckpointFrames) {
     store->checkpoint_woken_at_ = frames;
     {
@@ -819,6 +826,39 @@ int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames)
     store->checkpoint_cv_.notify_one();
   }
   return SQLITE_OK;
+}
+
+namespace {
+class SqliteBulkWrites final : public Store::BulkWrites {
+ public:
+  explicit SqliteBulkWrites(std::function<void()> end) : end_(std::move(end)) {}
+  ~SqliteBulkWrites() override { end_(); }
+
+ private:
+  std::function<void()> end_;
+};
+}  // namespace
+
+std::unique_ptr<Store::BulkWrites> SqliteStore::bulk_writes() {
+  bulk_writers_.fetch_add(1, std::memory_order_acq_rel);
+  return std::make_unique<SqliteBulkWrites>([this] { end_bulk_writes(); });
+}
+
+void SqliteStore::end_bulk_writes() {
+  if (bulk_writers_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;  // another one lives
+  // The WAL may hold up to bulk_wal_max_frames: copy it now, on the bulk load's thread, rather
+  // than in the COMMIT of whichever write comes next, and give its file's space back (the next
+  // COMMITs regrow it only to wal_max_frames). First PASSIVE, which copies while writers go on;
+  // then TRUNCATE, which holds off the writer connection (a write waits up to the busy timeout)
+  // only to copy what was committed meanwhile and to truncate the file. BUSY (a reader or a
+  // writer held on past the busy timeout) leaves the rest to the next checkpoint.
+  int log = 0, done = 0;
+  std::lock_guard running(checkpoint_run_mu_);
+  sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+  const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                           &log, &done);
+  std::lock_guard lock(group_mu_);
+  if (rc == SQLITE_OK) ++stats_.bulk_end_checkpoints;
 }
 
 void SqliteStore::checkpoint_loop() {

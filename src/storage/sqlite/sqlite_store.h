@@ -59,6 +59,8 @@ struct GroupCommitStats {
   // RESTART checkpoints run by the committing writer because the WAL reached
   // StoreOptions::wal_max_frames.
   std::int64_t writer_checkpoints = 0;
+  // TRUNCATE checkpoints that succeeded as the last Store::bulk_writes() handle went.
+  std::int64_t bulk_end_checkpoints = 0;
   std::int64_t batches = 0;         // batches ended (COMMIT or rollback)
   std::int64_t committed = 0;       // member transactions acknowledged by a successful COMMIT
   std::int64_t failed_batches = 0;  // batches whose COMMIT failed or whose transaction was lost
@@ -100,6 +102,11 @@ class SqliteStore final : public Store {
   int grouped_writes_queued() const;  // write_grouped() items waiting to be run
   GroupCommitStats group_commit_stats() const;
   CacheMemory cache_memory() const override;
+  // While a handle lives, the writer checkpoints at StoreOptions::bulk_wal_max_frames and does
+  // not wake the background checkpointer; when the last one goes, its thread checkpoints the
+  // whole WAL (PASSIVE, beside other writers; then TRUNCATE, which waits for readers and the
+  // writer up to the busy timeout to copy the rest and truncate the file).
+  std::unique_ptr<BulkWrites> bulk_writes() override;
   // Database file descriptors of the reader connections marked for random access at open
   // (posix_fadvise RANDOM: no readahead; one per reader on Linux, 0 where that is unknown).
   int random_read_files() const { return random_read_files_; }
@@ -172,7 +179,12 @@ class SqliteStore final : public Store {
   // RESTART, not TRUNCATE: the next COMMITs overwrite the log file from its start, in blocks the
   // file system has already allocated, where after a truncation every WAL write allocated and
   // zeroed new blocks (3% of a create's CPU).
+  // While bulk_writes() handles live (bulk_writers_ > 0) the bound is bulk_wal_max_frames and the
+  // background checkpointer sleeps: an import's batches rewrite the same index pages, and a
+  // checkpoint every few batches copies each page once for all of them.
   static int on_wal_commit(void* self, ::sqlite3* db, const char* schema, int frames);
+  void end_bulk_writes();
+  std::atomic<int> bulk_writers_{0};
   void checkpoint_loop();
   std::unique_ptr<Connection> checkpointer_;
   std::thread checkpoint_thread_;

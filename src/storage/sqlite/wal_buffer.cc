@@ -13,7 +13,11 @@
 namespace rapport::storage::sqlite {
 namespace {
 
-// Gathered bytes past this are written out at once (a batch of 64 creates is about 3 MiB).
+// Gathered bytes past this are written out at once (a batch of 64 creates is about 3 MiB). The
+// buffer never holds more: it grows to this size and stays there, so a large transaction (an
+// import's batch writes ~110 MB of frames) reuses it for each 16 MiB instead of growing it
+// again by doubling from nothing — copying each piece several times and faulting fresh pages
+// in (memory given back above 16 MiB after every flush, as it was, freed it every time).
 constexpr std::size_t kMaxGathered = 16u << 20;
 // The default (unix) VFS writes at most 128 KiB − 1 bytes per call (a longer write is cut
 // short, and a short write is reported as a full disk).
@@ -35,20 +39,33 @@ sqlite3_vfs* real_vfs() { return sqlite3_vfs_find(nullptr); }
 sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<BufferedFile*>(f)->real; }
 Gathered* gathered_of(sqlite3_file* f) { return reinterpret_cast<BufferedFile*>(f)->gathered; }
 
+// Writes `n` bytes at `offset` through the default VFS, in pieces it takes whole.
+int write_pieces(sqlite3_file* f, const char* data, std::size_t n, sqlite3_int64 offset) {
+  sqlite3_file* real = real_of(f);
+  int rc = SQLITE_OK;
+  for (std::size_t at = 0; at < n && rc == SQLITE_OK; at += kMaxWrite) {
+    const std::size_t piece = std::min(kMaxWrite, n - at);
+    rc = real->pMethods->xWrite(real, data + at, static_cast<int>(piece),
+                                offset + static_cast<sqlite3_int64>(at));
+  }
+  return rc;
+}
+
 // Writes the gathered bytes (if any) and forgets them, written or not.
 int flush(sqlite3_file* f) {
   Gathered* g = gathered_of(f);
   if (g == nullptr || g->bytes.empty()) return SQLITE_OK;
-  sqlite3_file* real = real_of(f);
-  int rc = SQLITE_OK;
-  for (std::size_t at = 0; at < g->bytes.size() && rc == SQLITE_OK; at += kMaxWrite) {
-    const std::size_t n = std::min(kMaxWrite, g->bytes.size() - at);
-    rc = real->pMethods->xWrite(real, g->bytes.data() + at, static_cast<int>(n),
-                                g->offset + static_cast<sqlite3_int64>(at));
-  }
+  const int rc = write_pieces(f, g->bytes.data(), g->bytes.size(), g->offset);
   g->bytes.clear();
-  if (g->bytes.capacity() > kMaxGathered) g->bytes.shrink_to_fit();
   return rc;
+}
+
+// Appends to the gathered bytes; the capacity grows (doubling) up to kMaxGathered, not past it.
+void gather(Gathered& g, const char* p, std::size_t n) {
+  const std::size_t need = g.bytes.size() + n;
+  if (need > g.bytes.capacity())
+    g.bytes.reserve(std::min(kMaxGathered, std::max(need, 2 * g.bytes.capacity())));
+  g.bytes.append(p, n);
 }
 
 int buffered_close(sqlite3_file* f) {
@@ -74,21 +91,21 @@ int buffered_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
   Gathered* g = gathered_of(f);
   if (g == nullptr) return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
   const char* p = static_cast<const char*>(buf);
+  const auto size = static_cast<std::size_t>(n);
   const sqlite3_int64 end = g->offset + static_cast<sqlite3_int64>(g->bytes.size());
-  if (g->bytes.empty()) {
-    g->offset = off;
-    g->bytes.assign(p, static_cast<std::size_t>(n));
-  } else if (off == end) {
-    g->bytes.append(p, static_cast<std::size_t>(n));
-  } else if (off >= g->offset && off + n <= end) {
+  if (!g->bytes.empty() && off >= g->offset && off + n <= end) {
     // a frame of this transaction written again (SQLite rewrites a page it wrote earlier)
-    std::memcpy(g->bytes.data() + (off - g->offset), p, static_cast<std::size_t>(n));
-  } else {
-    if (const int rc = flush(f); rc != SQLITE_OK) return rc;
-    g->offset = off;
-    g->bytes.assign(p, static_cast<std::size_t>(n));
+    std::memcpy(g->bytes.data() + (off - g->offset), p, size);
+    return SQLITE_OK;
   }
-  if (g->bytes.size() >= kMaxGathered) return flush(f);
+  // Gathered bytes that this write does not follow on, or that it would take past the bound,
+  // go out first.
+  if (!g->bytes.empty() && (off != end || g->bytes.size() + size > kMaxGathered)) {
+    if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+  }
+  if (size > kMaxGathered) return write_pieces(f, p, size, off);
+  if (g->bytes.empty()) g->offset = off;
+  gather(*g, p, size);
   return SQLITE_OK;
 }
 

@@ -47,8 +47,9 @@ class TempDir {
 // (the frames a COMMIT appends), so the COMMIT fails with SQLITE_IOERR_WRITE before any of the
 // batch reaches the log.
 std::atomic<bool> g_fail_wal_writes{false};
-std::atomic<int> g_wal_writes{0};  // writes to WAL files through the fault VFS
-std::atomic<int> g_wal_syncs{0};   // syncs of WAL files through the fault VFS
+std::atomic<int> g_wal_writes{0};         // writes to WAL files through the fault VFS
+std::atomic<int> g_wal_syncs{0};          // syncs of WAL files through the fault VFS
+std::atomic<int> g_wal_largest_write{0};  // the most bytes one write to a WAL file carried
 sqlite3_vfs* g_real_vfs = nullptr;
 
 struct FaultFile {
@@ -65,7 +66,12 @@ int fault_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
 }
 int fault_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
   if (reinterpret_cast<FaultFile*>(f)->wal && g_fail_wal_writes) return SQLITE_IOERR_WRITE;
-  if (reinterpret_cast<FaultFile*>(f)->wal) ++g_wal_writes;
+  if (reinterpret_cast<FaultFile*>(f)->wal) {
+    ++g_wal_writes;
+    int largest = g_wal_largest_write.load();
+    while (n > largest && !g_wal_largest_write.compare_exchange_weak(largest, n)) {
+    }
+  }
   return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
 }
 int fault_truncate(sqlite3_file* f, sqlite3_int64 size) {
@@ -847,6 +853,74 @@ TEST(GroupCommitWal, BackToBackWritesKeepTheWalNearItsBound) {
   EXPECT_EQ(*store->integrity_check(), "ok");
 }
 
+// An import's batches rewrite the same index pages: while Store::bulk_writes() lives the writer
+// checkpoints at bulk_wal_max_frames, not at wal_max_frames after every large transaction, and
+// the handle's end copies the whole WAL and truncates its file. Every commit is visible and
+// durable all along (a store opened again finds every row).
+TEST(GroupCommitWal, BulkWritesCheckpointAtTheirOwnBoundAndOnceAtTheirEnd) {
+  TempDir dir;
+  const std::string path = dir.file("w.db");
+  constexpr int kMaxFrames = 2000, kRowsPerTx = 600, kTransactions = 12;
+  StoreOptions options;
+  options.group_commit_max_ms = 0;
+  options.wal_max_frames = kMaxFrames;
+  options.bulk_wal_max_frames = 4 * kMaxFrames;
+  auto opened = SqliteStore::open(path, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(opened).value();
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE big(id INTEGER PRIMARY KEY, pad TEXT)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  auto write_tx = [&](int t) {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    for (int i = 0; i < kRowsPerTx; ++i) {  // ~600 frames: a page a row
+      const SqlValue p[] = {std::string(4000, static_cast<char>('a' + (t + i) % 26))};
+      ASSERT_TRUE((*tx)->exec("INSERT INTO big(pad) VALUES (?)", p).ok());
+    }
+    ASSERT_TRUE((*tx)->commit().ok());
+  };
+  const auto before = store->group_commit_stats();
+  std::uintmax_t largest = 0;
+  {
+    auto bulk = store->bulk_writes();
+    ASSERT_NE(bulk, nullptr);
+    auto nested = store->bulk_writes();        // a second import at the same time
+    for (int t = 0; t < kTransactions; ++t) {  // ~7,200 frames: past wal_max_frames 3 times
+      write_tx(t);
+      largest = std::max(largest, std::filesystem::file_size(path + "-wal"));
+    }
+    const auto during = store->group_commit_stats();
+    EXPECT_EQ(during.writer_checkpoints, before.writer_checkpoints);  // 0 without bulk_writes: 3
+    EXPECT_EQ(during.checkpoint_requests, before.checkpoint_requests);
+    EXPECT_GE(largest, std::uintmax_t{kRowsPerTx} * kTransactions * 4096);
+    nested.reset();  // the other import ends: no checkpoint while this one runs
+    EXPECT_EQ(store->group_commit_stats().bulk_end_checkpoints, before.bulk_end_checkpoints);
+    EXPECT_GT(std::filesystem::file_size(path + "-wal"), 0u);
+    for (int t = kTransactions; t < 2 * kTransactions; ++t) write_tx(t);  // past the bulk bound
+    EXPECT_GE(store->group_commit_stats().writer_checkpoints, before.writer_checkpoints + 1);
+  }
+  const auto after = store->group_commit_stats();
+  EXPECT_EQ(after.bulk_end_checkpoints, before.bulk_end_checkpoints + 1);
+  EXPECT_EQ(std::filesystem::file_size(path + "-wal"), 0u);  // copied and truncated
+  // back to the usual bound: the next transactions past wal_max_frames checkpoint again
+  for (int t = 0; t < 5; ++t) write_tx(t);
+  EXPECT_GE(store->group_commit_stats().writer_checkpoints, after.writer_checkpoints + 1);
+  store.reset();
+  auto again = SqliteStore::open(path, options);
+  ASSERT_TRUE(again.ok());
+  auto tx = (*again)->read();
+  ASSERT_TRUE(tx.ok());
+  auto n = (*tx)->query("SELECT count(*) FROM big");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::get<std::int64_t>(n->rows[0][0]), kRowsPerTx * (2 * kTransactions + 5));
+  tx->reset();
+  EXPECT_EQ(*(*again)->integrity_check(), "ok");
+}
+
 TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
   FaultVfs vfs;
   TempDir dir;
@@ -948,6 +1022,46 @@ TEST(GroupCommitWal, CommitWritesItsWalFramesInFewWritesAndOneSync) {
   auto rows = (*store->read())->query("SELECT count(*) FROM t");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 100);
+  EXPECT_EQ(*store->integrity_check(), "ok");
+}
+
+// A COMMIT of more frames than the buffer gathers (16 MiB) writes them out 16 MiB at a time, in
+// pieces the default VFS takes whole (it cuts a write of 128 KiB or more short), and every
+// frame reaches the file: the store opened again reads every row.
+TEST(GroupCommitWal, CommitOfMoreThanTheGatheredBoundWritesEveryFrameInWholePieces) {
+  FaultVfs vfs;
+  TempDir dir;
+  auto store = open_store_at(dir.file("w.db"));
+  ASSERT_NE(store, nullptr);
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)").ok());
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  constexpr int kRows = 10000;  // a page a row: ~41 MB of frames, 2.5 times the bound
+  const int writes_before = g_wal_writes;
+  g_wal_largest_write = 0;
+  {
+    auto tx = store->write();
+    ASSERT_TRUE(tx.ok());
+    for (int i = 0; i < kRows; ++i) {
+      const SqlValue p[] = {std::int64_t{i}, std::string(3500, static_cast<char>('a' + i % 26))};
+      ASSERT_TRUE((*tx)->exec("INSERT INTO t(id, body) VALUES (?, ?)", p).ok());
+    }
+    ASSERT_TRUE((*tx)->commit().ok());
+  }
+  const auto wal_bytes = fs::file_size(dir.file("w.db") + "-wal");
+  EXPECT_GE(wal_bytes, std::uintmax_t{kRows} * 4096);
+  EXPECT_LE(g_wal_largest_write.load(), 0x1ffff);
+  // pieces of 128 KiB - 1, plus one short piece at each 16 MiB flush and the header
+  EXPECT_LE(g_wal_writes - writes_before, 8 + static_cast<int>(wal_bytes / 0x1ffff));
+  store.reset();
+  store = open_store_at(dir.file("w.db"));
+  auto rows = (*store->read())->query("SELECT count(*), sum(length(body)) FROM t");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), kRows);
+  EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][1]), std::int64_t{kRows} * 3500);
   EXPECT_EQ(*store->integrity_check(), "ok");
 }
 
