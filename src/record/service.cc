@@ -771,6 +771,8 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
         prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row, keys);
       add_derived(e, prepared->nr, prepared->derived, prepared->facts ? &*prepared->facts : nullptr,
                   keys);
+      // The record's index terms too, here rather than on the writer at its batch's COMMIT.
+      for (auto& row : prepared->derived.fts) row.terms = storage::fts_terms_of(row.text);
       prepared->out = record_json(e, p, prepared->nr.row);
       prepared->insert_row =
           insert_sql(quote(e.name), field_column_list(e), field_column_count(e), 1);

@@ -129,10 +129,21 @@ class Tx {
   // fts_put of many records in a few statements (bulk inserts and imports). `fresh`: none of
   // the ids has an entry yet (records just created), so nothing is looked up to be replaced.
   // When an id appears twice the last text wins. The default puts them one by one.
+  // A record's index entries as put_terms writes them, worked out from its text: its terms
+  // (sorted, distinct), its term list ("\nterm\nterm\n") and its signature. See fts_terms_of.
+  struct FtsTerms {
+    std::vector<std::string> terms;
+    std::string list;
+    std::int64_t sig = 0;
+  };
   struct FtsRow {
     std::int64_t id;
     std::string text;
     SqlValue account_id{};
+    // fts_terms_of(text), when the caller worked it out before the write (a create, before it
+    // waits for the writer): the writer, which puts the terms at COMMIT, then only binds and
+    // steps. Must be the terms of `text`; null: worked out from `text` at the write.
+    std::shared_ptr<const FtsTerms> terms{};
   };
   // Defined here, not in a .cc: Tx keeps no out-of-line virtual function, so its type
   // information is emitted wherever it is used (the fuzz targets link no storage backend).
@@ -495,6 +506,9 @@ Status restore_store(const std::string& target_url, const std::string& backup_pa
 // index would find it): for checking a match against only part of a record's text, such as
 // the fields a caller may see.
 bool fts_text_matches(std::string_view text, std::string_view query);
+// The index entries of a record with this text (Tx::FtsRow::terms), the same as a write of the
+// text alone stores: for working them out before the write transaction.
+std::shared_ptr<const Tx::FtsTerms> fts_terms_of(std::string_view text);
 // The order in which search as you type would rather drive by the keys of `query` when their
 // entry counts do not tell (Dialect::fts_key_counts' columns, the default driver first: an
 // exact key before a prefix, the longest).

@@ -573,6 +573,19 @@ Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, 
 
 namespace {
 
+// A record's terms, term list and signature (see Tx::FtsTerms).
+Tx::FtsTerms terms_of(std::string_view text) {
+  Tx::FtsTerms out;
+  out.terms = index_terms(text);
+  out.list = "\n";
+  for (const auto& t : out.terms) {
+    out.list += t;
+    out.list += '\n';
+  }
+  out.sig = term_signature(out.terms);
+  return out;
+}
+
 std::string staging_table(std::string_view entity) {
   return "\"" + std::string(entity) + "_terms_in\"";
 }
@@ -589,30 +602,28 @@ Status insert_terms(std::string_view entity, const std::string& table,
   };
   // The terms, lists and signatures of the records, and the sort of their term rows, are pure
   // work: on core/parallel.h's worker pool, so that the writer (which runs this at COMMIT) only
-  // binds and steps (about a third of put_terms' CPU at 100,000 imported rows).
+  // binds and steps (about a third of put_terms' CPU at 100,000 imported rows). A create brings
+  // its record's terms worked out before it waited for the writer (FtsRow::terms).
   const std::size_t records = unique.size();
-  std::vector<std::vector<std::string>> per_record(records);
-  std::vector<std::string> lists(records);
-  std::vector<std::int64_t> sigs(records);
+  std::vector<Tx::FtsTerms> computed(records);
+  std::vector<const Tx::FtsTerms*> of(records);
   parallel::for_ranges(records, [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k) {
-      per_record[k] = index_terms(unique[k]->text);
-      std::string& list = lists[k];
-      list = "\n";
-      for (const auto& t : per_record[k]) {
-        list += t;
-        list += '\n';
+      if (unique[k]->terms) {
+        of[k] = unique[k]->terms.get();
+        continue;
       }
-      sigs[k] = term_signature(per_record[k]);
+      computed[k] = terms_of(unique[k]->text);
+      of[k] = &computed[k];
     }
   });
   std::vector<std::size_t> first(records + 1, 0);  // the records' first term rows
-  for (std::size_t k = 0; k < records; ++k) first[k + 1] = first[k] + per_record[k].size();
+  for (std::size_t k = 0; k < records; ++k) first[k + 1] = first[k] + of[k]->terms.size();
   std::vector<TermRow> terms(first[records]);
   parallel::for_ranges(records, [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k)
-      for (std::size_t t = 0; t < per_record[k].size(); ++t)
-        terms[first[k] + t] = {per_record[k][t], unique[k], sigs[k]};
+      for (std::size_t t = 0; t < of[k]->terms.size(); ++t)
+        terms[first[k] + t] = {of[k]->terms[t], unique[k], of[k]->sig};
   });
   const auto before = [](const TermRow& a, const TermRow& b) {
     const int c = a.term.compare(b.term);
@@ -633,15 +644,18 @@ Status insert_terms(std::string_view entity, const std::string& table,
     for (std::size_t i = 0; i + width < parts; i += 2 * width)
       std::inplace_merge(part_start(i), part_start(i + width),
                          part_start(std::min(parts, i + 2 * width)), before);
+  // Statements of 512 rows and the rest in power-of-two sizes (few distinct texts for the
+  // statement cache), every row a real one: padding a statement by repeating its last row cost
+  // a B-tree seek per repeat, up to as many as the real rows of a small batch.
   std::vector<SqlValue> params;
   constexpr std::size_t kInsertChunk = 512;
   for (std::size_t at = 0, n = 0; at < terms.size(); at += n) {
-    n = std::min(kInsertChunk, terms.size() - at);
-    const std::size_t shape = padded(n, kInsertChunk);
+    n = rows_in_next_statement(terms.size() - at, kInsertChunk);
     params.clear();
+    params.reserve(4 * n);
     std::string sql = std::string(insert) + " " + table + " (term, id, account_id, sig) VALUES ";
-    for (std::size_t i = 0; i < shape; ++i) {
-      const TermRow& t = terms[at + std::min(i, n - 1)];
+    for (std::size_t i = 0; i < n; ++i) {
+      const TermRow& t = terms[at + i];
       sql += i ? ",(?,?,?,?)" : "(?,?,?,?)";
       params.emplace_back(std::string(t.term));
       params.emplace_back(t.row->id);
@@ -652,17 +666,16 @@ Status insert_terms(std::string_view entity, const std::string& table,
   }
   constexpr std::size_t kListChunk = 256;
   for (std::size_t at = 0, n = 0; at < unique.size(); at += n) {
-    n = std::min(kListChunk, unique.size() - at);
-    const std::size_t shape = padded(n, kListChunk);
+    n = rows_in_next_statement(unique.size() - at, kListChunk);
     params.clear();
     std::string sql =
         std::string(insert) + " " + term_lists_table(entity) + " (id, account_id, terms) VALUES ";
-    for (std::size_t i = 0; i < shape; ++i) {
-      const std::size_t k = at + std::min(i, n - 1);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t k = at + i;
       sql += i ? ",(?,?,?)" : "(?,?,?)";
       params.emplace_back(unique[k]->id);
       params.push_back(unique[k]->account_id);
-      params.emplace_back(lists[k]);
+      params.emplace_back(of[k]->list);
     }
     RP_TRY(exec_status(tx, sql.append(insert_suffix), params));
   }
@@ -725,6 +738,10 @@ Status clear_terms(std::string_view entity, const std::vector<std::string>& crea
 }  // namespace rapport::storage::detail
 
 namespace rapport::storage {
+
+std::shared_ptr<const Tx::FtsTerms> fts_terms_of(std::string_view text) {
+  return std::make_shared<const Tx::FtsTerms>(detail::terms_of(text));
+}
 
 bool fts_text_matches(std::string_view text, std::string_view query) {
   const auto keys = detail::query_keys(query);

@@ -104,8 +104,9 @@ std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>
 // fts_put_many: unless `fresh`, remove_terms of the ids; then multi-row INSERTs (`insert`:
 // "INSERT INTO" or "INSERT OR IGNORE INTO", each statement ending with `insert_suffix`) of every
 // term row of the batch in term order (neighbouring B-tree pages), and of each record's term
-// list. Statements carry a power-of-two number of rows, padded by repeating the last one (so
-// the inserts must ignore duplicates).
+// list. Statements carry up to 512 (term rows) or 256 (lists) rows and below that a power of two
+// (few statement texts), every row bound once. A row's terms, list and signature come from its
+// FtsRow::terms when the caller worked them out ahead (a create), else from its text.
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
                  std::string_view insert, std::string_view insert_suffix, Tx& tx);
 // fts_load: put_terms(fresh) of `rows` with the term rows going into the staging table

@@ -454,6 +454,7 @@ struct FtsOp {
   std::string text;
   Kind kind;
   SqlValue account_id{};
+  std::shared_ptr<const Tx::FtsTerms> terms{};  // a put's Tx::FtsRow::terms
 };
 
 // Runs the batch's full-text writes on the writer connection through the ordinary ConnTx
@@ -502,7 +503,8 @@ Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
       if (f.last->kind == FtsOp::kDelete) {
         if (!f.was_absent) RP_TRY(tx.fts_delete(entity, id));
       } else {
-        (f.was_absent ? fresh : replaced).push_back({id, f.last->text, f.last->account_id});
+        (f.was_absent ? fresh : replaced)
+            .push_back({id, f.last->text, f.last->account_id, f.last->terms});
       }
     }
     if (!fresh.empty()) RP_TRY(tx.fts_put_many(entity, fresh, /*fresh=*/true));
@@ -565,7 +567,7 @@ class WriteTx final : public ConnTx {
     RP_TRY(fts_table(entity));
     for (const auto& r : rows)
       pending_fts_.push_back({std::string(entity), r.id, r.text,
-                              fresh ? FtsOp::kPutFresh : FtsOp::kPut, r.account_id});
+                              fresh ? FtsOp::kPutFresh : FtsOp::kPut, r.account_id, r.terms});
     return {};
   }
   Status fts_delete(std::string_view entity, std::int64_t id) override {

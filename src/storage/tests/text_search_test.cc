@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <tuple>
+
 namespace rapport::storage::detail {
 namespace {
 
@@ -125,6 +128,107 @@ TEST(FtsTextMatches, EveryKeyAsTheIndexWouldFindIt) {
   EXPECT_FALSE(fts_text_matches(body, "hang"));  // a prefix of a word, not any substring
   EXPECT_FALSE(fts_text_matches(body, "!!"));    // nothing indexable matches nothing
   EXPECT_FALSE(fts_text_matches("", "zhang"));
+}
+
+// A transaction that only records the rows put_terms binds to its INSERTs (values per table).
+class RecordingTx final : public Tx {
+ public:
+  struct Statement {
+    std::string sql;
+    std::vector<SqlValue> params;
+  };
+  std::vector<Statement> statements;
+  Result<Rows> query(std::string_view, std::span<const SqlValue>) override { return Rows{}; }
+  Result<std::int64_t> exec(std::string_view sql, std::span<const SqlValue> params) override {
+    statements.push_back({std::string(sql), {params.begin(), params.end()}});
+    return std::int64_t{0};
+  }
+  Status commit() override { return {}; }
+  Status fts_put(std::string_view, std::int64_t, std::string_view, const SqlValue&) override {
+    return {};
+  }
+  Status fts_delete(std::string_view, std::int64_t) override { return {}; }
+  Status fts_clear(std::string_view) override { return {}; }
+  Result<std::optional<std::vector<std::string>>> table_columns(std::string_view) override {
+    return std::optional<std::vector<std::string>>();
+  }
+  Result<std::vector<std::int64_t>> fts_search(std::string_view, std::string_view, int) override {
+    return std::vector<std::int64_t>{};
+  }
+  // The term rows (term, id, sig) bound to the term table's INSERTs, in order, and the term
+  // lists (id → terms) bound to the term lists' INSERTs.
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> term_rows() const {
+    std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> out;
+    for (const auto& s : statements) {
+      if (s.sql.find("\"thing_terms\" (") == std::string::npos) continue;
+      for (std::size_t i = 0; i + 3 < s.params.size(); i += 4)
+        out.emplace_back(std::get<std::string>(s.params[i]),
+                         std::get<std::int64_t>(s.params[i + 1]),
+                         std::get<std::int64_t>(s.params[i + 3]));
+    }
+    return out;
+  }
+  std::vector<std::pair<std::int64_t, std::string>> lists() const {
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    for (const auto& s : statements) {
+      if (s.sql.find("\"thing_terms_of\"") == std::string::npos) continue;
+      for (std::size_t i = 0; i + 2 < s.params.size(); i += 3)
+        out.emplace_back(std::get<std::int64_t>(s.params[i]),
+                         std::get<std::string>(s.params[i + 2]));
+    }
+    return out;
+  }
+};
+
+std::vector<Tx::FtsRow> some_records(int n) {
+  std::vector<Tx::FtsRow> rows;
+  for (int i = 0; i < n; ++i)
+    rows.push_back({1000 + i, "Record " + std::to_string(i) + " 北京 shop" + std::to_string(i * 7),
+                    std::int64_t{i}});
+  return rows;
+}
+
+// Each term row is bound once, in key order: a statement is not padded by repeating its last
+// row (each repeat cost an INSERT OR IGNORE's B-tree seek on the writer at COMMIT), whatever the
+// number of rows (here 3 records: 20-odd rows, below any power of two's statement but 1).
+TEST(PutTerms, BindsEveryTermRowOnceInKeyOrderWithoutPadding) {
+  for (int n : {1, 3, 25, 40}) {
+    const auto rows = some_records(n);
+    RecordingTx tx;
+    ASSERT_TRUE(put_terms("thing", rows, /*fresh=*/true, "INSERT OR IGNORE INTO", "", tx).ok());
+    std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> want;
+    for (const auto& r : rows) {
+      const auto terms = index_terms(r.text);
+      for (const auto& t : terms) want.emplace_back(t, r.id, term_signature(terms));
+    }
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(tx.term_rows(), want) << n << " records";
+    const auto lists = tx.lists();
+    ASSERT_EQ(lists.size(), rows.size()) << n << " records: one term list each, none repeated";
+    for (std::size_t k = 0; k < rows.size(); ++k) EXPECT_EQ(lists[k].first, rows[k].id);
+  }
+}
+
+// A create works its record's terms out before it waits for the writer (Tx::FtsRow::terms):
+// the same rows and lists as put_terms works out from the text itself.
+TEST(PutTerms, TermsWorkedOutAheadAreTheSameRows) {
+  auto rows = some_records(5);
+  RecordingTx from_text;
+  ASSERT_TRUE(put_terms("thing", rows, true, "INSERT OR IGNORE INTO", "", from_text).ok());
+  for (auto& r : rows) r.terms = fts_terms_of(r.text);
+  RecordingTx ahead;
+  ASSERT_TRUE(put_terms("thing", rows, true, "INSERT OR IGNORE INTO", "", ahead).ok());
+  EXPECT_EQ(ahead.term_rows(), from_text.term_rows());
+  EXPECT_EQ(ahead.lists(), from_text.lists());
+  EXPECT_EQ(fts_terms_of("Acme GmbH")->list, "\nacme\ngmbh\n");
+  EXPECT_EQ(fts_terms_of("Acme GmbH")->terms, (Terms{"acme", "gmbh"}));
+  // The writer binds the terms it is given (they must be the text's: the caller's promise).
+  rows.resize(1);
+  rows[0].terms = fts_terms_of("zebra");
+  RecordingTx given;
+  ASSERT_TRUE(put_terms("thing", rows, true, "INSERT OR IGNORE INTO", "", given).ok());
+  ASSERT_EQ(given.term_rows().size(), 1U);
+  EXPECT_EQ(std::get<0>(given.term_rows()[0]), "zebra");
 }
 
 TEST(ValidIdentifier, LeavesRoomForTheTermIndexName) {
