@@ -226,27 +226,39 @@ Result<Deduper::CandidateRows> Deduper::read_candidates(storage::Tx& tx, const E
   std::set<std::int64_t> ids;
   // A key that very many records share (a hotline, a hosting provider's domain) says nothing
   // about identity: its hits are left out rather than cut off at an arbitrary few. Every phone
-  // and key in one statement (a create runs it inside the shared write transaction): each arm
-  // counts its key's first kMaxAnchorHits index entries and yields its records only below
-  // that, so a ubiquitous key returns no rows to be built and thrown away.
+  // and key in one statement (a create runs it inside the shared write transaction), each arm
+  // its key's first kMaxAnchorHits index entries tagged with the arm's number; an arm that
+  // yields that many is a ubiquitous key and is dropped here. One scan per key, the rows seen
+  // in place (each_row: nothing built): the arms counted their key's entries in a subquery
+  // before, then scanned them again for rows the count then dropped — twice the index entries
+  // of a ubiquitous key (every bench create shares one address) on the writer.
   std::string sql;
   std::vector<SqlValue> params;
   const SqlValue limit = std::int64_t{kMaxAnchorHits};
+  std::size_t arms = 0;
   auto arm = [&](const char* table, const char* column, const std::string& value) {
     if (!sql.empty()) sql += " UNION ALL ";
-    // Both scans bounded by LIMIT: a condition on the outer scan alone would be tested on
-    // every entry of a ubiquitous key (thousands), as SQLite does not hoist it out of the loop.
-    const std::string hits = std::string("SELECT record_id FROM ") + table + " WHERE " + column +
-                             " = ? AND entity = ? LIMIT ?";
-    sql += "SELECT record_id FROM (" + hits + ") AS anchor WHERE (SELECT count(*) FROM (" + hits +
-           ") AS hits) < ?";
-    params.insert(params.end(), {value, e.name, limit, value, e.name, limit, limit});
+    const std::string n = std::to_string(arms++);
+    sql += "SELECT " + n + " AS arm, record_id FROM (SELECT record_id FROM " + table + " WHERE " +
+           column + " = ? AND entity = ? LIMIT ?) AS a" + n;
+    params.insert(params.end(), {value, e.name, limit});
   };
   for (const auto& phone : f.phones) arm("phone_index", "e164", phone);
   for (const auto& key : dedupe::index_keys(profile, f)) arm("match_index", "key", key);
   if (!sql.empty()) {
-    RP_ASSIGN(auto rows, tx.query(sql, params));
-    for (const auto& r : rows.rows) ids.insert(as_int(r[0]));
+    std::vector<std::vector<std::int64_t>> hits(arms);
+    const auto as_int64 = [](const storage::SqlView& v) -> std::int64_t {
+      if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+      if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
+      return -1;
+    };
+    RP_TRY(tx.each_row(sql, params, [&](std::span<const storage::SqlView> row) {
+      const std::int64_t a = as_int64(row[0]);
+      if (a >= 0 && static_cast<std::size_t>(a) < arms) hits[a].push_back(as_int64(row[1]));
+      return true;
+    }));
+    for (const auto& h : hits)
+      if (h.size() < static_cast<std::size_t>(kMaxAnchorHits)) ids.insert(h.begin(), h.end());
   }
   auto collect = [&](const std::string& q, std::vector<SqlValue> p) -> Status {
     RP_ASSIGN(auto rows, tx.query(q, p));
