@@ -16,6 +16,7 @@
 #include "api/routes.h"
 #include "app/app.h"
 #include "app/copy.h"
+#include "http/log_format.h"
 #include "http/server.h"
 #include "record/scan_scheduler.h"
 
@@ -388,7 +389,8 @@ int main(int argc, char** argv) {
   }
   use_buffered_log_output();
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // The pattern http::LineFormatter::kLogPattern, written without spdlog's pattern formatter.
+  spdlog::set_formatter(std::make_unique<http::LineFormatter>());
 
   if (serve_cmd->parsed()) {
     if (fs::is_directory(static_dir)) opts.static_dir = static_dir;
