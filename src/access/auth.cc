@@ -72,13 +72,17 @@ std::string random_token(int bytes) {
   return to_hex(buf.data(), buf.size());
 }
 
-std::string token_hash(std::string_view token) {
+TokenDigest token_digest(std::string_view token) {
   sodium_ready();
-  unsigned char out[32];
-  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(token.data()),
+  TokenDigest out;
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(token.data()),
                      token.size(), nullptr, 0);
-  return to_hex(out, sizeof out);
+  return out;
 }
+
+std::string token_hash(const TokenDigest& digest) { return to_hex(digest.data(), digest.size()); }
+
+std::string token_hash(std::string_view token) { return token_hash(token_digest(token)); }
 
 Result<bool> AuthService::throttled(storage::Tx& tx, const std::string& key, Millis now) {
   SqlValue p[] = {key, now - kLoginFailureWindowMs};
@@ -157,7 +161,7 @@ Status AuthService::logout(std::string_view session_token) {
   return {};
 }
 
-std::optional<Principal> AuthService::cached(const std::string& key, Millis now) {
+std::optional<Principal> AuthService::cached(const CacheKey& key, Millis now) {
   if (cache_max_age_ms_ <= 0) return std::nullopt;
   std::shared_lock lock(cache_mu_);
   auto it = cache_.find(key);
@@ -167,7 +171,7 @@ std::optional<Principal> AuthService::cached(const std::string& key, Millis now)
   return it->second.principal;
 }
 
-void AuthService::remember(std::string key, const Principal& p, Millis valid_until,
+void AuthService::remember(const CacheKey& key, const Principal& p, Millis valid_until,
                            std::uint64_t generation) {
   if (cache_max_age_ms_ <= 0) return;
   std::unique_lock lock(cache_mu_);
@@ -175,7 +179,7 @@ void AuthService::remember(std::string key, const Principal& p, Millis valid_unt
   // read before a change is either refused here or cleared there.
   if (generation != generation_.load()) return;
   if (cache_.size() >= kAuthCacheMaxEntries) cache_.clear();
-  cache_.insert_or_assign(std::move(key), Cached{p, valid_until, generation});
+  cache_.insert_or_assign(key, Cached{p, valid_until, generation});
 }
 
 void AuthService::forget_cached() {
@@ -213,12 +217,11 @@ constexpr std::string_view kPrincipalJoins =
 
 Result<Principal> AuthService::from_session(std::string_view session_token) {
   Millis now = clock_.now_ms();
-  std::string hash = token_hash(session_token);
-  std::string key = "s" + hash;
+  const CacheKey key{'s', token_digest(session_token)};
   if (auto hit = cached(key, now)) return std::move(*hit);
   std::uint64_t generation = generation_.load();
   RP_ASSIGN(auto tx, store_.read());
-  SqlValue p[] = {std::move(hash), now};
+  SqlValue p[] = {token_hash(key.digest), now};
   static const std::string sql = "SELECT c.csrf_token, c.expires_at, " +
                                  std::string(kPrincipalSelect) + " FROM auth_session c" +
                                  std::string(kPrincipalJoins) +
@@ -228,26 +231,24 @@ Result<Principal> AuthService::from_session(std::string_view session_token) {
   RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 2));
   pr.channel = "ui";
   pr.csrf_token = as_text(rows.rows[0][0]);
-  remember(std::move(key), pr, std::min(as_int(rows.rows[0][1]), now + cache_max_age_ms_),
-           generation);
+  remember(key, pr, std::min(as_int(rows.rows[0][1]), now + cache_max_age_ms_), generation);
   return pr;
 }
 
 Result<Principal> AuthService::from_bearer(std::string_view api_token) {
   Millis now = clock_.now_ms();
-  std::string hash = token_hash(api_token);
-  std::string key = "b" + hash;
+  const CacheKey key{'b', token_digest(api_token)};
   if (auto hit = cached(key, now)) return std::move(*hit);
   std::uint64_t generation = generation_.load();
   RP_ASSIGN(auto tx, store_.read());
-  SqlValue p[] = {std::move(hash)};
+  SqlValue p[] = {token_hash(key.digest)};
   static const std::string sql = "SELECT " + std::string(kPrincipalSelect) + " FROM api_token c" +
                                  std::string(kPrincipalJoins) + " WHERE c.token_hash = ?";
   RP_ASSIGN(auto rows, tx->query(sql, p));
   if (rows.rows.empty()) return make_error(Errc::kUnauthenticated, "unknown API token");
   RP_ASSIGN(Principal pr, principal_from_row(rows.rows[0], 0));
   pr.channel = "api";
-  remember(std::move(key), pr, now + cache_max_age_ms_, generation);
+  remember(key, pr, now + cache_max_age_ms_, generation);
   return pr;
 }
 

@@ -2,8 +2,10 @@
 // throttling, and loading a Principal (user + role) from the store. Thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +45,10 @@ bool verify_password(std::string_view hash, std::string_view password);
 // Random token (URL-safe hex) and its storage hash.
 std::string random_token(int bytes = 32);
 std::string token_hash(std::string_view token);
+// The storage hash's 32 bytes before they are written as hex (token_hash is their hex).
+using TokenDigest = std::array<unsigned char, 32>;
+TokenDigest token_digest(std::string_view token);
+std::string token_hash(const TokenDigest& digest);
 
 struct Session {
   std::string token;  // cookie value
@@ -103,14 +109,28 @@ class AuthService {
                                             const std::string& name, bool is_admin,
                                             const std::string& permissions);
 
-  // A principal found by the hash of its credential ("s" or "b" + token hash).
+  // A principal found by the hash of its credential: its kind ('s' session, 'b' bearer token)
+  // and the token's digest — bytes, not hex, and no allocation: looked up on every request.
+  struct CacheKey {
+    char kind;
+    TokenDigest digest;
+    bool operator==(const CacheKey&) const = default;
+  };
+  struct CacheKeyHash {
+    std::size_t operator()(const CacheKey& k) const {  // the digest is already uniform
+      std::size_t h;
+      std::memcpy(&h, k.digest.data(), sizeof h);
+      return h ^ static_cast<std::size_t>(k.kind);
+    }
+  };
   struct Cached {
     Principal principal;
     Millis valid_until;        // session expiry or cache age limit, whichever is first
     std::uint64_t generation;  // generation_ when its query started
   };
-  std::optional<Principal> cached(const std::string& key, Millis now);
-  void remember(std::string key, const Principal& p, Millis valid_until, std::uint64_t generation);
+  std::optional<Principal> cached(const CacheKey& key, Millis now);
+  void remember(const CacheKey& key, const Principal& p, Millis valid_until,
+                std::uint64_t generation);
 
   storage::Store& store_;
   const Clock& clock_;
@@ -121,7 +141,7 @@ class AuthService {
   std::atomic<std::uint64_t> generation_{1};
   Millis cache_max_age_ms_ = kAuthCacheMaxAgeMs;
   std::shared_mutex cache_mu_;  // guards cache_
-  std::unordered_map<std::string, Cached> cache_;
+  std::unordered_map<CacheKey, Cached, CacheKeyHash> cache_;
 };
 
 }  // namespace rapport::access

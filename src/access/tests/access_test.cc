@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "access/access.h"
+#include "access/auth.h"
 
 namespace rapport::access {
 namespace {
@@ -93,6 +94,15 @@ TEST(Access, FailingPermissionDocumentsNameTheKey) {
   ASSERT_FALSE(parse_role_permissions(d).ok());
   Principal nobody;  // no role at all
   EXPECT_EQ(scope_for(nobody, "account", Op::kRead), Scope::kNone);
+}
+
+// Stored token hashes are the hex of BLAKE2b-256 (libsodium's generichash) of the token: the
+// principal cache keys on the digest's bytes, the tables on this hex; both must stay one hash.
+TEST(Access, TokenHashIsTheHexOfItsDigest) {
+  const std::string token = "rpt_0123456789abcdef";
+  EXPECT_EQ(token_hash(token), "9ee33e09b030e3afb9ef261127bf531ed8bcaddf99d918a3d2e55a74738e834d");
+  EXPECT_EQ(token_hash(token_digest(token)), token_hash(token));
+  EXPECT_NE(token_digest(token), token_digest("rpt_0123456789abcdeg"));
 }
 
 }  // namespace
