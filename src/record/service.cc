@@ -447,16 +447,23 @@ RecordService::ById::ById(const Entity& e, std::uint32_t cache_slot)
 
 std::vector<char> RecordService::ById::shown(const Entity& e, const Principal& p,
                                              std::string_view fields) const {
+  return shown_fields(e, p, fields)->flags;
+}
+
+std::shared_ptr<const RecordService::ById::ShownFields> RecordService::ById::shown_fields(
+    const Entity& e, const Principal& p, std::string_view fields) const {
   constexpr std::size_t kMaxKept = 64;
   std::lock_guard lock(shown_mu_);
   if (auto it = shown_.find(std::pair<const access::Role*, std::string_view>(p.role.get(), fields));
       it != shown_.end())
-    return it->second.flags;
+    return it->second.fields;
   const auto only = split_fields(fields);
-  std::vector<char> flags = shown_fields(e, p, &only);
+  std::vector<char> flags = record::shown_fields(e, p, &only);
+  CachedRecordJson json(flags);
+  auto made = std::make_shared<const ShownFields>(ShownFields{std::move(flags), std::move(json)});
   if (shown_.size() >= kMaxKept) shown_.clear();
-  shown_.try_emplace({p.role.get(), std::string(fields)}, Shown{p.role, flags});
-  return flags;
+  shown_.try_emplace({p.role.get(), std::string(fields)}, Shown{p.role, made});
+  return made;
 }
 
 // Built once per entity snapshot rather than per read (the SELECT text of a 45-field entity is
@@ -485,9 +492,18 @@ std::shared_ptr<const RecordService::ById> RecordService::by_id(const Entity& e)
 // the share of hits keeps being measured. Without the cache it is written from its columns
 // (RecordJson). Either way the text is the same (row_json.h).
 Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const Principal& p,
-                                                         const Entity& e, const ById& by_ref,
+                                                         const Entity& e, const ById& by,
                                                          std::int64_t id, Scope scope,
                                                          const std::vector<char>& shown,
+                                                         bool want_title) {
+  const ById::ShownFields fields{shown, CachedRecordJson(shown)};
+  return read_one(tx, p, e, by, id, scope, fields, want_title);
+}
+
+Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const Principal& p,
+                                                         const Entity& e, const ById& by_ref,
+                                                         std::int64_t id, Scope scope,
+                                                         const ById::ShownFields& shown,
                                                          bool want_title) {
   const ById* by = &by_ref;
   const SqlValue key[] = {id};
@@ -522,7 +538,7 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
     auto rec = list_cache_.find(by->slot, id, out.version, e.fields.size(), kRead);
     list_cache_.count_page(by->slot, kRead, rec ? 1 : 0, rec ? 0 : 1);
     if (rec) {
-      CachedRecordJson(shown).append(out.text, *rec);
+      shown.json.append(out.text, *rec);
       return out;
     }
     looked = true;
@@ -536,7 +552,7 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
     if (want_title && by->title) out.title = title_of(row, by->title_col);
     out.text.reserve(2048);
     if (!cached) {
-      RecordJson(e, shown).append(out.text, row);
+      RecordJson(e, shown.flags).append(out.text, row);
       return false;
     }
     std::shared_ptr<const CachedRecord> rec;
@@ -548,7 +564,7 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
       rec = std::make_shared<const CachedRecord>(by->every.whole(row, out.version));
       list_cache_.put(by->slot, id, rec, kRead);
     }
-    CachedRecordJson(shown).append(out.text, *rec);
+    shown.json.append(out.text, *rec);
     return false;
   }));
   return out;
@@ -663,9 +679,9 @@ Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
   const auto by = by_id(e);
-  const std::vector<char> shown = by->shown(e, p, fields);
+  const auto shown = by->shown_fields(e, p, fields);
   RP_ASSIGN(auto tx, store_.read());
-  RP_ASSIGN(OneRecord r, read_one(*tx, p, e, *by, id, scope, shown, false));
+  RP_ASSIGN(OneRecord r, read_one(*tx, p, e, *by, id, scope, *shown, false));
   switch (r.state) {
     case OneRecord::State::kMissing:
     case OneRecord::State::kDeleted:

@@ -478,11 +478,20 @@ class RecordService {
     // held so that its address, part of the key, is not reused (as compile_kept's).
     std::vector<char> shown(const schema::Entity& e, const access::Principal& p,
                             std::string_view fields) const;
+    // The same flags with the writer that copies those fields out of a cached record's text,
+    // both kept (a read by id builds neither).
+    struct ShownFields {
+      std::vector<char> flags;
+      CachedRecordJson json;
+    };
+    std::shared_ptr<const ShownFields> shown_fields(const schema::Entity& e,
+                                                    const access::Principal& p,
+                                                    std::string_view fields) const;
 
    private:
     struct Shown {
       std::shared_ptr<const access::Role> role;
-      std::vector<char> flags;
+      std::shared_ptr<const ShownFields> fields;
     };
     mutable std::mutex shown_mu_;
     struct KeyLess {  // (role, fields) against (role, fields as a string_view) too
@@ -509,6 +518,9 @@ class RecordService {
   Result<OneRecord> read_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                              const ById& by, std::int64_t id, access::Scope scope,
                              const std::vector<char>& shown, bool want_title);
+  Result<OneRecord> read_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
+                             const ById& by, std::int64_t id, access::Scope scope,
+                             const ById::ShownFields& shown, bool want_title);
   Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
   // `e164`: the record's phone numbers as phone_keys gives them (all phone-list fields), so
   // that they are not parsed again; they go where the first phone list's numbers go.
