@@ -91,7 +91,7 @@ std::string cookie(const http::Request& req, std::string_view name) {
 }
 
 std::string query_param(const http::Request& req, std::string_view name, bool* bad = nullptr) {
-  auto q = http::parse_query(req.query);
+  const auto& q = req.query_params();
   if (!q.ok()) {
     if (bad) *bad = true;
     return {};
@@ -107,7 +107,7 @@ Result<access::Principal> authenticate(Services& s, const http::Request& req,
   if (const std::string* auth = req.header("authorization")) {
     if (auth->rfind("Bearer ", 0) != 0)
       return make_error(Errc::kUnauthenticated, "Authorization must be \"Bearer <token>\"");
-    return s.auth.from_bearer(auth->substr(7));
+    return s.auth.from_bearer(std::string_view(*auth).substr(7));
   }
   if (allow_query_token) {
     std::string token = query_param(req, "token");
@@ -129,10 +129,11 @@ Result<access::Principal> authenticate(Services& s, const http::Request& req,
 // tokens, changed roles apply at once).
 Result<access::Principal> authenticate_request(Services& s, const http::Request& req,
                                                bool allow_query_token = false) {
-  RP_ASSIGN(access::Principal p, authenticate(s, req, allow_query_token));
-  if (t_request != nullptr && s.records.store().has_replicas()) {
-    t_request->user_id = p.user_id;
-    t_request->routing.after = std::max(t_request->routing.after, positions().get(p.user_id));
+  // Handed on as it is (not unpacked and packed again: a Principal is a few strings).
+  Result<access::Principal> p = authenticate(s, req, allow_query_token);
+  if (p.ok() && t_request != nullptr && s.records.store().has_replicas()) {
+    t_request->user_id = p->user_id;
+    t_request->routing.after = std::max(t_request->routing.after, positions().get(p->user_id));
     t_request->routing.replica_allowed =
         !t_request->primary_only && (req.method == "GET" || req.method == "HEAD");
   }
@@ -224,7 +225,7 @@ http::Handler guarded(Services s, F f) {
     // The query string is checked once for every endpoint (malformed escapes, parameters that
     // are not UTF-8), whether or not the handler reads it.
     if (!req.query.empty()) {
-      if (auto q = http::parse_query(req.query); !q.ok()) return problem(q.error());
+      if (const auto& q = req.query_params(); !q.ok()) return problem(q.error());
     }
     const bool replicas = s.records.store().has_replicas();
     RequestState state;
@@ -337,7 +338,7 @@ std::string latency_json(const std::vector<http::Router::RouteLatencySummary>& r
 }
 
 Result<record::ListParams> list_params(const http::Request& req) {
-  auto q = http::parse_query(req.query);
+  const auto& q = req.query_params();
   if (!q.ok()) return q.error();
   record::ListParams lp;
   for (const auto& [k, v] : *q) {
@@ -565,7 +566,7 @@ void register_routes(http::Router& router, Services services) {
           a->method, v1 + a->path,
           guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
             RP_ASSIGN(access::Principal p, authenticate_request(s, req));
-            auto query = http::parse_query(req.query);
+            const auto& query = req.query_params();
             if (!query.ok()) return query.error();
             record::ActionRequest ar{p, req.params, *query, req.body};
             auto out = a->handler(ar);
@@ -659,7 +660,7 @@ void register_routes(http::Router& router, Services services) {
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
-               auto q = http::parse_query(req.query);
+               const auto& q = req.query_params();
                if (!q)
                  return make_error(Errc::kBadRequest,
                                    "query string has malformed percent-encoding");
@@ -685,7 +686,7 @@ void register_routes(http::Router& router, Services services) {
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate_request(s, req));
                RP_ASSIGN(auto e, entity_of(s, req));
-               auto q = http::parse_query(req.query);
+               const auto& q = req.query_params();
                if (!q.ok()) return q.error();
                record::ImportRequest ir;
                ir.body = req.body;

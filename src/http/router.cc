@@ -111,7 +111,9 @@ Response Router::dispatch(Request& req) const {
   const Route* best = nullptr;
   const Route* best_get = nullptr;  // HEAD is answered by the GET route when there is no HEAD one
   bool any = false;                 // some route matches the path, whatever its method
-  if (path.count < by_count_.size()) {
+  if (req.route != 0 && req.route <= routes_.size()) {
+    best = &routes_[req.route - 1];  // matched by the in-place try of this request
+  } else if (path.count < by_count_.size()) {
     for (std::size_t index : by_count_[path.count]) {
       const Route& route = routes_[index];
       if (!matches(route)) continue;
@@ -124,6 +126,8 @@ Response Router::dispatch(Request& req) const {
     }
   }
   if (best == nullptr) best = best_get;
+  if (req.in_place && best != nullptr)
+    req.route = static_cast<std::uint32_t>(best - routes_.data()) + 1;
   if (req.in_place && (best == nullptr || best->lane != Lane::kIoThread ||
                        (req.method != "GET" && req.method != "HEAD"))) {
     return Response::deferred();

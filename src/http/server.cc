@@ -839,11 +839,14 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
 
       auto& breq = parser.get();
       bool bad_target = false;
-      Request req = to_request(breq, remote_addr_, bad_target);
+      // Shared from the start: the worker pool's run holds it, and `method` and `path` below
+      // view it instead of copying its strings for the reply and the access log.
+      const auto shared = std::make_shared<Request>(to_request(breq, remote_addr_, bad_target));
+      Request& req = *shared;
       req.received = start;
       ReplyInfo info{breq.version(), breq.keep_alive(), req.method == "HEAD", req.request_id};
-      const std::string method = req.method;
-      const std::string path = req.path;
+      const std::string_view method = req.method;
+      const std::string_view path = req.path;
 
       if (bad_target) {
         info.keep_alive = false;
@@ -868,9 +871,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       if (path == kEventsPath && websocket::is_upgrade(breq) && core_.ws_enabled()) {
         // Named, not a temporary inside co_await: GCC 12 mishandles non-trivial temporaries
         // in co_await expressions.
-        auto accept = [&core = core_, req = std::make_shared<Request>(std::move(req))] {
-          return core.accept_ws(*req);
-        };
+        auto accept = [&core = core_, req = shared] { return core.accept_ws(*req); };
         std::optional<WsSubscription> subscription;
         bool acceptor_threw = false;
         try {
@@ -911,9 +912,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
           continue;
         }
       }
-      auto task = [&core = core_, req = std::make_shared<Request>(std::move(req))] {
-        return core.handle(*req);
-      };
+      auto task = [&core = core_, req = shared] { return core.handle(*req); };
       auto res = co_await core_.on_pool(std::move(task));
       if (res.defer) {
         spdlog::error("request {}: {} {}: the handler deferred on a worker", info.request_id,

@@ -40,6 +40,11 @@ const std::string* Request::header(std::string_view name) const {
   return nullptr;
 }
 
+const Result<Headers>& Request::query_params() const {
+  if (!parsed_query) parsed_query.emplace(parse_query(query));
+  return *parsed_query;
+}
+
 std::string_view Request::param(std::string_view name) const {
   for (const auto& [key, value] : params) {
     if (key == name) return value;

@@ -40,6 +40,14 @@ struct Request {
   // held for long) and answers Response::deferred() instead; the server then runs it again on
   // the worker pool with this false.
   bool in_place = false;
+  // The route the Router matched in the in-place try, plus one (0: none yet), so that the
+  // worker pool's run does not match the path again. Only the Router reads it.
+  std::uint32_t route = 0;
+
+  // The query string's parameters as parse_query gives them, parsed on first use and kept:
+  // the check every API route makes and the handler's own read then parse it once.
+  const Result<Headers>& query_params() const;
+  mutable std::optional<Result<Headers>> parsed_query;  // query_params()'s, of `query`
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* header(std::string_view name) const;

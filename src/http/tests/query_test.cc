@@ -175,5 +175,28 @@ TEST(AccessLine, MillisecondsWithThreeDecimalsFromMicroseconds) {
   EXPECT_EQ(detail::access_line("r", "GET", "/", 200, -3), "access r GET / 200 0.000ms");
 }
 
+// A request's query parameters are parse_query's answer, errors included, worked out once: the
+// same object is answered again (the route check and the handler share one parse).
+TEST(RequestAccessors, QueryParamsAreParseQuerysAnswerParsedOnce) {
+  Request req;
+  req.query = "filter=%7B%22a%22%3A1%7D&limit=50&q=a+b";
+  const Result<Headers>& first = req.query_params();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, *parse_query(req.query));
+  EXPECT_EQ(&req.query_params(), &first);
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].second, "{\"a\":1}");
+
+  Request bad;
+  bad.query = "limit=%zz";
+  ASSERT_FALSE(bad.query_params().ok());
+  EXPECT_EQ(bad.query_params().error().message, parse_query(bad.query).error().message);
+  EXPECT_EQ(bad.query_params().error().code, Errc::kBadRequest);
+
+  Request none;
+  ASSERT_TRUE(none.query_params().ok());
+  EXPECT_TRUE(none.query_params()->empty());
+}
+
 }  // namespace
 }  // namespace rapport::http

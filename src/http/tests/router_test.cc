@@ -236,5 +236,35 @@ TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
   EXPECT_EQ(latency[0].deferred, 2u);
 }
 
+// A worker-lane request is matched once: the in-place try that defers it records the route it
+// found (Request::route), and the worker pool's run answers from that route, its parameters
+// filled from the path, without matching the path again; HEAD keeps the GET route it fell back to.
+TEST_F(RouterTest, TheWorkersRunAnswersFromTheRouteTheInPlaceTryMatched) {
+  auto req = make("GET", "/api/v1/contacts/42");
+  req.in_place = true;
+  EXPECT_TRUE(router.dispatch(req).defer);
+  ASSERT_NE(req.route, 0u);
+  EXPECT_TRUE(req.params.empty());
+  req.in_place = false;
+  EXPECT_EQ(router.dispatch(req).body, "record contacts 42");
+  EXPECT_EQ(req.param("id"), "42");
+
+  auto head = make("HEAD", "/api/v1/contacts");
+  head.in_place = true;
+  EXPECT_TRUE(router.dispatch(head).defer);
+  EXPECT_NE(head.route, 0u);
+  EXPECT_NE(head.route, req.route);
+  head.in_place = false;
+  EXPECT_EQ(router.dispatch(head).body, "list contacts");
+
+  // A path no route matches records nothing: the pool's run answers 404 as before.
+  auto none = make("GET", "/api/v2/nothing");
+  none.in_place = true;
+  EXPECT_TRUE(router.dispatch(none).defer);
+  EXPECT_EQ(none.route, 0u);
+  none.in_place = false;
+  EXPECT_EQ(router.dispatch(none).status, 404);
+}
+
 }  // namespace
 }  // namespace rapport::http
