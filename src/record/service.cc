@@ -1750,15 +1750,15 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
 // the share of hits is still measured.
 Result<std::optional<std::string>> RecordService::cached_page(const Entity& e, const ListParams& lp,
                                                               const ListStatement& st,
-                                                              const std::vector<char>& shown,
+                                                              const ById::ShownFields& shown,
                                                               storage::Tx& tx, std::string& out) {
   const auto& keys = st.keys;
-  const std::uint32_t slot = list_cache_.slot(e.name);
   constexpr auto kList = RowJsonCache::Path::kList;
-  const CachedRecordJson writer(shown);
+  const CachedRecordJson& writer = shown.json;
   const size_t id_col = column_index(e, "id"), version_col = column_index(e, "version");
   // The entity's writer of whole records and its SELECT list, built once per entity snapshot.
   const auto by = by_id(e);
+  const std::uint32_t slot = by->slot;
   // The record of a select_list row: from the cache at its version (when `look`), else written
   // and cached.
   std::size_t hits = 0, misses = 0;
@@ -1922,7 +1922,9 @@ Result<std::string> RecordService::list_page(const Principal& p, const Entity& e
   // columns as the store hands them over (Tx::each_row: on SQLite its own buffers, nothing
   // copied per row; RecordJson), into one string sized for the page up front (a row of a wide
   // entity is one to two kilobytes of JSON).
-  const std::vector<char> shown = shown_fields(e, p, &only);
+  // Kept per role and `fields` with the writer of the cached records' text (ById::shown_fields).
+  const auto shown_kept = by_id(e)->shown_fields(e, p, lp.fields);
+  const std::vector<char>& shown = shown_kept->flags;
   // Built only for pages not written from list_cache_ (its keys are escaped once per page).
   std::optional<RecordJson> record_json;
   std::string out;
@@ -1986,7 +1988,7 @@ Result<std::string> RecordService::list_page(const Principal& p, const Entity& e
     else if (more && !kept.empty())
       next = cursor_of_row(kept.back());
   } else if (list_cache_.enabled() && lp.cached) {
-    RP_ASSIGN(next, cached_page(e, lp, st, shown, *tx, out));
+    RP_ASSIGN(next, cached_page(e, lp, st, *shown_kept, *tx, out));
   } else {
     // The statement reads limit + 1 rows: the last one only tells that there is a next page,
     // whose cursor is the previous row's sort key.

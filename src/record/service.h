@@ -552,7 +552,7 @@ class RecordService {
   // A list page's records through list_cache_ (see the .cc); the next page's cursor.
   Result<std::optional<std::string>> cached_page(const schema::Entity& e, const ListParams& lp,
                                                  const ListStatement& st,
-                                                 const std::vector<char>& shown, storage::Tx& tx,
+                                                 const ById::ShownFields& shown, storage::Tx& tx,
                                                  std::string& out);
   // After a bulk write: the entity's after_commit hooks see every record's event, subscribers
   // (WebSocket clients) the one summary event.
