@@ -244,6 +244,17 @@ class Dialect {
   // Empty when the query has no keys. Appends its parameters.
   virtual std::string fts_key_counts(std::string_view entity, std::string_view query, int cap,
                                      std::vector<SqlValue>& params) const = 0;
+  // The same row, the keys counted from the last to the first, each only up to the fewest
+  // entries counted before it (a column is then min(its key's entries, the columns after it,
+  // cap)): the rarest key is the last one (from the end) whose count is below those after it,
+  // and no key with more entries than that one is read past it. For a query whose keys are all
+  // exact terms (fts_keys_exact), where any key with the fewest entries drives to the same
+  // answer (see fts_rarest_key). This default counts every key up to `cap` (fts_key_counts),
+  // which the same rule reads right too.
+  virtual std::string fts_key_counts_falling(std::string_view entity, std::string_view query,
+                                             int cap, std::vector<SqlValue>& params) const {
+    return fts_key_counts(entity, query, cap, params);
+  }
   // For search as you type: one page of the index entries of one key of `query`, `driver` (the
   // position of a column of fts_key_counts; -1: the longest key), in index order (term, then newest
   // id first) after `after` (none: from the start), at most `page` entries. A subquery for FROM
@@ -516,5 +527,9 @@ std::vector<int> fts_driver_order(std::string_view query);
 // Whether every key of `query` is an exact term (CJK bigrams: "北京华信" → 北京, 京华, 华信), so
 // that each key's entries are one term, newest first: any of them drives to the same answer.
 bool fts_keys_exact(std::string_view query);
+// The column of the key with the fewest entries in a row of Dialect::fts_key_counts_falling
+// (counts as integers, in key order): read from the last column, the first one with fewer
+// entries than every column after it.
+std::size_t fts_rarest_key(std::span<const std::int64_t> counts);
 
 }  // namespace rapport::storage

@@ -361,6 +361,36 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
   return sql;
 }
 
+std::string terms_key_counts_falling(std::string_view entity, std::string_view query, int cap,
+                                     std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  if (!table.ok() || keys.empty() || cap <= 0) return {};
+  // WITH fts_kN(n) AS (… LIMIT ?), fts_kN-1(n) AS (… LIMIT (SELECT n FROM fts_kN)), …: each
+  // count's LIMIT is the one before it, itself never above the ones before that, so the fewest
+  // so far (an uncorrelated subquery: SQLite takes no column of the query for a LIMIT, and
+  // evaluates each item once).
+  std::string sql = "WITH ";
+  const auto name = [](std::size_t i) { return "fts_k" + std::to_string(i); };
+  for (std::size_t n = keys.size(); n-- > 0;) {
+    if (n + 1 != keys.size()) sql += ", ";
+    sql += name(n) + "(n) AS (SELECT count(*) FROM (SELECT 1 FROM " + *table + " d WHERE " +
+           key_sql("d", keys[n], params) + " LIMIT ";
+    if (n + 1 == keys.size()) {
+      sql += "?";
+      params.emplace_back(static_cast<std::int64_t>(cap));
+    } else {
+      sql += "(SELECT n FROM " + name(n + 1) + ")";
+    }
+    sql += ") c)";
+  }
+  sql += " SELECT ";
+  for (std::size_t i = 0; i < keys.size(); ++i) sql += (i ? ", " : "") + name(i) + ".n";
+  sql += " FROM ";
+  for (std::size_t i = 0; i < keys.size(); ++i) sql += (i ? ", " : "") + name(i);
+  return sql;
+}
+
 namespace {
 
 // The entries of key `k` in index order (term, then newest id first) after `after` (none: from
@@ -757,6 +787,13 @@ bool fts_keys_exact(std::string_view query) {
   const auto keys = detail::query_keys(query);
   return !keys.empty() &&
          std::none_of(keys.begin(), keys.end(), [](const detail::TermKey& k) { return k.prefix; });
+}
+
+std::size_t fts_rarest_key(std::span<const std::int64_t> counts) {
+  std::size_t rarest = counts.empty() ? 0 : counts.size() - 1;
+  for (std::size_t i = rarest; i-- > 0;)
+    if (counts[i] < counts[rarest]) rarest = i;
+  return rarest;
 }
 
 std::vector<int> fts_driver_order(std::string_view query) {

@@ -1054,6 +1054,11 @@ std::string PgDialect::fts_key_counts(std::string_view entity, std::string_view 
   return detail::terms_key_counts(entity, query, cap, params);
 }
 
+std::string PgDialect::fts_key_counts_falling(std::string_view entity, std::string_view query,
+                                              int cap, std::vector<SqlValue>& params) const {
+  return detail::terms_key_counts_falling(entity, query, cap, params);
+}
+
 std::string PgDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                 const FtsPosition* after, int page,
                                 std::vector<SqlValue>& params) const {

@@ -745,6 +745,11 @@ std::string SqliteDialect::fts_key_counts(std::string_view entity, std::string_v
   return detail::terms_key_counts(entity, query, cap, params);
 }
 
+std::string SqliteDialect::fts_key_counts_falling(std::string_view entity, std::string_view query,
+                                                  int cap, std::vector<SqlValue>& params) const {
+  return detail::terms_key_counts_falling(entity, query, cap, params);
+}
+
 std::string SqliteDialect::fts_scoped(std::string_view entity, std::string_view query,
                                       std::string_view ids_sql,
                                       std::span<const SqlValue> ids_params,

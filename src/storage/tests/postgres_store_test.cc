@@ -1784,6 +1784,32 @@ TEST_F(PgFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
       << "a prefix key in the term list";
 }
 
+// fts_key_counts_falling on PostgreSQL (SqliteFtsTest.ExactKeysAreCountedFromTheLastUpToTheFewest):
+// 重庆 6 entries, 庆海 1, 海泰 3, 泰建 2, counted from the last key up to the fewest so far.
+TEST_F(PgFtsTest, ExactKeysAreCountedFromTheLastUpToTheFewest) {
+  auto tx = begin_write(*store_);
+  std::vector<Tx::FtsRow> rows{{901, "重庆海泰建材"}, {907, "海泰"}, {908, "海泰"}, {909, "泰建"}};
+  for (std::int64_t id = 902; id <= 906; ++id) rows.push_back({id, "重庆天"});
+  ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+  const auto counts = [&](std::string_view q, int cap, bool falling) {
+    std::vector<SqlValue> params;
+    const std::string sql =
+        falling ? store_->dialect().fts_key_counts_falling("account", q, cap, params)
+                : store_->dialect().fts_key_counts("account", q, cap, params);
+    Rows r = query_ok(*tx, sql, params);
+    std::vector<std::int64_t> out;
+    if (!r.rows.empty())
+      for (const auto& v : r.rows[0]) out.push_back(std::get<std::int64_t>(v));
+    return out;
+  };
+  using Counts = std::vector<std::int64_t>;
+  EXPECT_EQ(counts("重庆海泰建", 50, false), (Counts{6, 1, 3, 2}));
+  EXPECT_EQ(counts("重庆海泰建", 50, true), (Counts{1, 1, 2, 2}));
+  EXPECT_EQ(counts("重庆海泰建", 1, true), (Counts{1, 1, 1, 1}));
+  EXPECT_EQ(counts("重庆海泰建无", 50, true), (Counts{0, 0, 0, 0, 0}));
+  EXPECT_EQ(fts_rarest_key(counts("重庆海泰建", 50, true)), 1u);
+}
+
 // fts_window_end on PostgreSQL: the last entry of a window, across the end of a term into the
 // next ones, and no row when the key ends within the window.
 TEST_F(PgFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {

@@ -934,6 +934,48 @@ TEST_F(SqliteFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
       << "a prefix key in the term list";
 }
 
+// fts_key_counts_falling (R-SEARCH, Chinese company prefixes at 1M): the keys counted from the
+// last one, each up to the fewest before it, so a common key (a city, 重庆) is not counted past
+// the rarest; fts_rarest_key reads the rarest (庆海) from such a row, and from a row of plain
+// counts too. 重庆 6 entries, 庆海 1, 海泰 3, 泰建 2.
+TEST_F(SqliteFtsTest, ExactKeysAreCountedFromTheLastUpToTheFewest) {
+  {
+    auto tx = begin_write(*store_);
+    std::vector<Tx::FtsRow> rows{
+        {901, "重庆海泰建材"}, {907, "海泰"}, {908, "海泰"}, {909, "泰建"}};
+    for (std::int64_t id = 902; id <= 906; ++id) rows.push_back({id, "重庆天"});
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  const auto counts = [&](std::string_view q, int cap, bool falling) {
+    std::vector<SqlValue> params;
+    const std::string sql =
+        falling ? store_->dialect().fts_key_counts_falling("account", q, cap, params)
+                : store_->dialect().fts_key_counts("account", q, cap, params);
+    auto r = tx->query(sql, params);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    std::vector<std::int64_t> out;
+    if (r.ok() && !r->rows.empty())
+      for (const auto& v : r->rows[0]) out.push_back(std::get<std::int64_t>(v));
+    return out;
+  };
+  using Counts = std::vector<std::int64_t>;
+  EXPECT_EQ(counts("重庆海泰建", 50, false), (Counts{6, 1, 3, 2}));
+  EXPECT_EQ(counts("重庆海泰建", 50, true), (Counts{1, 1, 2, 2}));
+  EXPECT_EQ(counts("重庆海泰建", 2, true), (Counts{1, 1, 2, 2}));
+  EXPECT_EQ(counts("重庆海泰建", 1, true), (Counts{1, 1, 1, 1})) << "every key at the cap";
+  EXPECT_EQ(counts("重庆海泰建无", 50, true), (Counts{0, 0, 0, 0, 0})) << "建无: no entry";
+  EXPECT_EQ(counts("重庆天", 50, true), (Counts{5, 5}));
+  EXPECT_EQ(fts_rarest_key(counts("重庆海泰建", 50, true)), 1u);
+  EXPECT_EQ(fts_rarest_key(counts("重庆海泰建", 50, false)), 1u);
+  EXPECT_EQ(fts_rarest_key(Counts{1, 1, 1, 1}), 3u) << "all at the cap: the last one";
+  EXPECT_EQ(fts_rarest_key(Counts{7}), 0u);
+  std::vector<SqlValue> params;
+  EXPECT_EQ(store_->dialect().fts_key_counts_falling("account", "!!", 50, params), "");
+  EXPECT_TRUE(params.empty());
+}
+
 // fts_window_end: the last entry of the window fts_page reads from the same position (where the
 // next window starts), and no row when fewer entries than the window are left.
 TEST_F(SqliteFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {
