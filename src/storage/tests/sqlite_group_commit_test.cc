@@ -202,6 +202,12 @@ Status insert(Tx& tx, const std::string& name) {
   return {};
 }
 
+// One write transaction that runs `sql` and commits: a test's table made before it measures.
+bool exec_committed(Store& store, const char* sql) {
+  auto tx = store.write();
+  return tx.ok() && (*tx)->exec(sql).ok() && (*tx)->commit().ok();
+}
+
 // Waits (polling, generous bound) until `n` writers are blocked in write().
 bool wait_for_waiters(SqliteStore& store, int n) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -998,12 +1004,7 @@ TEST(GroupCommitWal, CommitWritesItsWalFramesInFewWritesAndOneSync) {
   TempDir dir;
   auto store = open_store_at(dir.file("w.db"));
   ASSERT_NE(store, nullptr);
-  {
-    auto tx = store->write();
-    ASSERT_TRUE(tx.ok());
-    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)").ok());
-    ASSERT_TRUE((*tx)->commit().ok());
-  }
+  ASSERT_TRUE(exec_committed(*store, "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)"));
   const int writes_before = g_wal_writes, syncs_before = g_wal_syncs;
   auto tx = store->write();
   ASSERT_TRUE(tx.ok());
@@ -1033,12 +1034,7 @@ TEST(GroupCommitWal, CommitOfMoreThanTheGatheredBoundWritesEveryFrameInWholePiec
   TempDir dir;
   auto store = open_store_at(dir.file("w.db"));
   ASSERT_NE(store, nullptr);
-  {
-    auto tx = store->write();
-    ASSERT_TRUE(tx.ok());
-    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)").ok());
-    ASSERT_TRUE((*tx)->commit().ok());
-  }
+  ASSERT_TRUE(exec_committed(*store, "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)"));
   constexpr int kRows = 10000;  // a page a row: ~41 MB of frames, 2.5 times the bound
   const int writes_before = g_wal_writes;
   g_wal_largest_write = 0;
@@ -1075,12 +1071,7 @@ TEST(GroupCommitWal, TransactionLargerThanTheWriterCacheReadsBackItsGatheredFram
   auto opened = SqliteStore::open(dir.file("big.db"), options);
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   auto store = std::move(opened).value();
-  {
-    auto tx = store->write();
-    ASSERT_TRUE(tx.ok());
-    ASSERT_TRUE((*tx)->exec("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)").ok());
-    ASSERT_TRUE((*tx)->commit().ok());
-  }
+  ASSERT_TRUE(exec_committed(*store, "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)"));
   constexpr int kRows = 3000;  // ~6 MB of rows through a 1 MiB cache
   {
     auto tx = store->write();
