@@ -885,9 +885,16 @@ class PgTx final : public Tx {
     const SqlValue name[] = {std::string(table)};
     Rows rows;
     RP_TRY(
-        run("SELECT column_name::text FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = ? "
-            "ORDER BY ordinal_position",
+        // From the catalog itself, not information_schema.columns: that view checks privileges
+        // on every relation of the database before the schema filter, and a relation another
+        // process dropped meanwhile failed the statement with "cache lookup failed for relation
+        // N" (seen once: two servers starting on one database).
+        run("SELECT a.attname::text FROM pg_catalog.pg_attribute a "
+            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = ? "
+            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
             name, &rows));
     if (rows.rows.empty()) return std::optional<std::vector<std::string>>();
     std::vector<std::string> cols;
