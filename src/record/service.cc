@@ -2582,8 +2582,9 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
     const Field* tf = e->field(e->title_field);
     const bool title_shown = tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden;
     const auto by = by_id(*e);
-    RP_ASSIGN(OneRecord r,
-              read_one(*tx, p, *e, *by, id, scope, by->shown(*e, p, fields), title_shown));
+    // The shown fields and their writer as kept per role and fields (not built per match).
+    const auto shown = by->shown_fields(*e, p, fields);
+    RP_ASSIGN(OneRecord r, read_one(*tx, p, *e, *by, id, scope, *shown, title_shown));
     if (r.state != OneRecord::State::kFound) continue;
     out.matches.push_back(PhoneMatch{e, id, std::move(r.title), std::move(r.text)});
     if (static_cast<int>(out.matches.size()) >= kMaxPhoneMatches) break;

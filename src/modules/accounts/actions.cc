@@ -81,8 +81,8 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
   std::string_view number = r.query_param("number");
   // Only what the answer shows: the account reference and the pop's account fields.
   RP_ASSIGN(record::PhoneLookup found, records.lookup_phone(r.principal, number, kPopFields));
-  auto account = registry.get("account");
-  auto interaction = registry.get("interaction");
+  // Looked up once a match needs them (most numbers match one account, or nothing).
+  std::shared_ptr<const schema::Entity> account, interaction;
   std::string out;
   out.reserve(512);
   out.append("{\"number\":");
@@ -105,6 +105,7 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
       // A reference's text is its id as a JSON string of digits (no escapes).
       auto id = parse_id(a->substr(1, a->size() - 2), "account");
       if (id.ok()) account_id = *id;
+      if (account_id && !account) account = registry.get("account");
       if (account_id && account) {
         auto got = records.get(r.principal, *account, *account_id, kPopFields);
         if (got.ok()) acc = acc_text = std::move(got->body);
@@ -135,6 +136,8 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
     append_raw(out, "credit_class", pop[2]);
     append_raw(out, "key_account", pop[3]);
     out.append(",\"open_items\":");
+    if (!interaction && (m.entity->name == "account" || m.entity->name == "contact"))
+      interaction = registry.get("interaction");
     if (m.entity->name == "account")
       append_open_items(out, records, r.principal, interaction.get(), "account_id", m.id);
     else if (m.entity->name == "contact")

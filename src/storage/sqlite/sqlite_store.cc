@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -153,13 +154,21 @@ class Connection {
       for (int c = 0; c < ncols; ++c) out->columns.emplace_back(sqlite3_column_name(stmt, c));
     }
     std::int64_t before = sqlite3_total_changes64(db_);
-    std::vector<SqlView> view;
+    // The row's views for `visit`: on the stack for up to kInlineColumns columns (no allocation
+    // per statement), in `wide` for more. Not a member: a visitor may run another statement.
+    constexpr int kInlineColumns = 16;
+    std::array<SqlView, kInlineColumns> inline_view;
+    std::vector<SqlView> wide;
+    if (visit != nullptr && ncols > kInlineColumns) wide.resize(static_cast<std::size_t>(ncols));
+    const std::span<SqlView> view =
+        ncols > kInlineColumns
+            ? std::span<SqlView>(wide)
+            : std::span<SqlView>(inline_view.data(), static_cast<std::size_t>(ncols));
     while (true) {
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
       if (visit != nullptr) {
-        view.clear();
         for (int c = 0; c < ncols; ++c) {
           // One API call per column, then the value's own accessors (each sqlite3_column_*
           // call looks the column up and checks for an error again). The connection is
@@ -167,19 +176,18 @@ class Connection {
           sqlite3_value* v = sqlite3_column_value(stmt, c);
           switch (sqlite3_value_type(v)) {
             case SQLITE_INTEGER:
-              view.emplace_back(static_cast<std::int64_t>(sqlite3_value_int64(v)));
+              view[c] = static_cast<std::int64_t>(sqlite3_value_int64(v));
               break;
             case SQLITE_FLOAT:
-              view.emplace_back(sqlite3_value_double(v));
+              view[c] = sqlite3_value_double(v);
               break;
             case SQLITE_NULL:
-              view.emplace_back(std::monostate{});
+              view[c] = std::monostate{};
               break;
             default: {
               const auto* p = sqlite3_value_blob(v);
               int n = sqlite3_value_bytes(v);
-              view.emplace_back(
-                  std::string_view(static_cast<const char*>(p), p != nullptr ? n : 0));
+              view[c] = std::string_view(static_cast<const char*>(p), p != nullptr ? n : 0);
             }
           }
         }

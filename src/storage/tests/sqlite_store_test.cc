@@ -106,6 +106,37 @@ TEST_F(SqliteStoreTest, RoundTripsEverySqlValueType) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// each_row hands the visitor its row's views from a buffer on the stack up to 16 columns and
+// from the heap beyond: rows of 1, 16, 17 and 40 columns are the values query() returns, and a
+// visitor may run another statement (whose rows have their own buffer) without changing them.
+TEST_F(SqliteStoreTest, EachRowShowsNarrowAndWideRowsAndRowsOfANestedStatement) {
+  auto r = begin_read(*store_);
+  for (int n : {1, 16, 17, 40}) {
+    std::string sql = "SELECT ";
+    for (int c = 0; c < n; ++c)
+      sql += (c ? ", " : "") + std::to_string(c * 7) + " AS c" + std::to_string(c);
+    auto all = r->query(sql);
+    ASSERT_TRUE(all.ok());
+    std::vector<SqlValue> seen, inner_seen;
+    Status s = r->each_row(sql, {}, [&](std::span<const SqlView> row) {
+      EXPECT_EQ(row.size(), static_cast<std::size_t>(n));
+      // A statement run inside the visitor, of another width.
+      Status inner = r->each_row("SELECT 'x', 2, NULL, 4.5", {}, [&](std::span<const SqlView> in) {
+        for (const auto& v : in) inner_seen.push_back(value_of(v));
+        return true;
+      });
+      EXPECT_TRUE(inner.ok());
+      for (const auto& v : row) seen.push_back(value_of(v));
+      return true;
+    });
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_EQ(all->rows.size(), 1u);
+    EXPECT_EQ(seen, all->rows[0]) << n << " columns";
+    EXPECT_EQ(inner_seen,
+              (std::vector<SqlValue>{std::string("x"), std::int64_t{2}, std::monostate{}, 4.5}));
+  }
+}
+
 // each_row shows the rows query() returns, value for value (SQLite's own buffers, no copy), in
 // every kind of transaction (read, write, a shared read), and stops where the visitor says.
 TEST_F(SqliteStoreTest, EachRowShowsWhatQueryReturnsAndStopsWhenTold) {
