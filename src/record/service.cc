@@ -45,9 +45,11 @@ const std::vector<Hooks> kNoHooks;
 constexpr int kFtsVersion = 4;
 // Search as you type reads, per entity, a window of at most kSearchWindow index entries of the
 // driving key in index order, and stops as soon as it has `want` entries whose record has every
-// key and is visible to the caller (want: twice the limit, at least kSearchFirstWant; each
-// further round four times more). An entry whose record's signature lacks a further key costs
-// a comparison within the index read (no row, no record read), so a window of common words that
+// key and is visible to the caller (want: the limit in the first round, each such entry being a
+// read of its record's row; twice the limit, at least kSearchFirstWant, for a caller who may
+// not see a searchable field, whose matches are checked again; that times four in the second
+// round, sixteen in the third). An entry whose record's signature lacks a further key costs a
+// comparison within the index read (no row, no record read), so a window of common words that
 // rarely stand in one record ("li n") is cheap. A round that stops at `want` is followed by
 // another window from its last entry only while duplicates or records matching only on hidden
 // fields keep the items short, at most kSearchRounds in all: at most kSearchRounds windows per
@@ -2222,6 +2224,14 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
            (written_order ? "" : " ORDER BY f.fts_term, f.fts_id DESC") + " LIMIT ?";
   };
   const int first_want = std::max(kSearchFirstWant, 2 * limit);
+  // The rows the first window of an entity stops at: `limit` (each a record read, a random page
+  // of the entity's table: at 1M accounts half the pages a one-word search read with twice the
+  // limit), unless matches_visible may drop some of them (a caller who may not see a searchable
+  // field). A round short of `limit` items (an entry of the same record under another word of
+  // a prefix) is followed by the next, as before.
+  const auto first_round_want = [&](const Entity& e) {
+    return hides_searchable(p, e) ? first_want : limit;
+  };
   // The first statement of every entity's search below (its scope's count, its keys' counts or
   // its first window) does not depend on another's answer: they are sent together
   // (Tx::query_many: one round trip on PostgreSQL), and each entity's search takes its answer
@@ -2244,7 +2254,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       }
       if (a.sql.empty()) {
         a.params.clear();
-        a.sql = window_sql(tg, -1, std::nullopt, first_want, a.params);
+        a.sql = window_sql(tg, -1, std::nullopt, first_round_want(*tg.e), a.params);
       }
       if (!a.sql.empty()) batch.push_back({a.sql, a.params});
     }
@@ -2379,6 +2389,7 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       const std::string sql = window_sql(tg, driver, after, want, params);
       if (sql.empty()) return storage::Rows{};
       RP_ASSIGN(auto rows, run(sql, params));
+      search_window_rows_.fetch_add(rows.rows.size(), std::memory_order_relaxed);
       std::stable_sort(rows.rows.begin(), rows.rows.end(), [](const auto& x, const auto& y) {
         const int c = as_text(x[0]).compare(as_text(y[0]));
         return c != 0 ? c < 0 : as_int(x[1]) > as_int(y[1]);
@@ -2391,8 +2402,8 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       const int driver = drivers[0];
       std::optional<storage::FtsPosition> after;
       last_driver = driver;
-      for (int round = 0, want = first_want; found < limit && round < kSearchRounds;
-           ++round, want *= 4) {
+      for (int round = 0, want = first_round_want(*e); found < limit && round < kSearchRounds;
+           ++round, want = first_want << (2 * round)) {
         RP_ASSIGN(auto rows, read_window(driver, after, want));
         RP_TRY(emit(rows));
         if (rows.rows.size() < static_cast<std::size_t>(want)) {  // the window or the key ended

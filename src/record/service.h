@@ -4,6 +4,7 @@
 // per-request state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -244,6 +245,12 @@ class RecordService {
                              std::string_view entity, int limit);
   // Search answers served from the answer cache so far (see search_cache_ below).
   std::uint64_t search_cache_hits() const { return search_cache_.hits(); }
+  // Rows the search's index windows returned so far: entries with every key whose record is
+  // live and in the caller's scope, each one a read of that record's row (what a search reads
+  // most of at 1M: a random page of the entity's table each).
+  std::uint64_t search_window_rows() const {
+    return search_window_rows_.load(std::memory_order_relaxed);
+  }
   // What the answer caches hold now (keys, answers and bookkeeping, bytes), against their
   // bounds RecordOptions::search_cache_bytes and page_cache_bytes (GET /api/v1/admin/memory).
   std::size_t search_cache_used_bytes() const { return search_cache_.bytes(); }
@@ -635,6 +642,7 @@ class RecordService {
   // The key holds the role's address: the role is kept with the answer.
   static constexpr std::size_t kSearchCacheEntries = 8192;
   AnswerCache search_cache_;
+  std::atomic<std::uint64_t> search_window_rows_{0};  // see search_window_rows
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

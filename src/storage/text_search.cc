@@ -481,8 +481,12 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
     for (std::size_t i = 0; i < keys.size(); ++i)
       if (i != driver && keys[i].prefix) others_exact = false;
     if (others_exact) {
+      // From the last key to the first: AND stops at the first key an entry lacks, and a
+      // company name's first bigrams are its city, which most entries of the driving key share
+      // ("哈尔滨海嘉汽" driven by 滨海, 620 entries at 1M accounts: 哈尔 and 尔滨 hold for nearly
+      // every one, 嘉汽 for 2; 2.1 instead of 7.5 ms in the sqlite3 module).
       bool first = true;
-      for (std::size_t i = 0; i < keys.size(); ++i) {
+      for (std::size_t i = keys.size(); i-- > 0;) {
         if (i == driver) continue;
         sql += std::string(first ? "" : " AND ") + "EXISTS (SELECT 1 FROM " + *table +
                " e WHERE e.term = ? AND e.id = p.fts_id)";

@@ -1184,6 +1184,27 @@ TEST_F(ServiceTest, SearchForCommonChineseBigramsDrivesByARareEnoughOneAndFindsO
   EXPECT_EQ(found_ids(service->search(admin, "甲乙丙", "account", 10)), Ids{});
 }
 
+// Search as you type at 1M (issue #4, R-SEARCH): the first window of an entity stops at `limit`
+// matching rows, each a read of its record's row, not at twice the limit (16 here); a round
+// short of `limit` items because an entry repeats a record (a prefix matching two of its words)
+// is followed by the next window from where it stopped, so the answer is the same.
+TEST_F(ServiceTest, SearchReadsTheLimitsRecordsFirstAndReadsOnPastARepeatedRecord) {
+  using Ids = std::vector<std::int64_t>;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 30; ++i) bodies.push_back(R"({"name":"Qzrow N)" + std::to_string(i) + "\"}");
+  ASSERT_TRUE(service->create_batch(admin, *account, bodies).ok());
+  auto before = service->search_window_rows();
+  EXPECT_EQ(found_ids(service->search(admin, "qzr", "account", 3)).size(), 3u);
+  EXPECT_EQ(service->search_window_rows() - before, 3u) << "three records read, not sixteen";
+  // qzda:a, qzdb:a, then qzdc:b: the first window's two rows hold one record.
+  const std::int64_t a = id_of(*account, R"({"name":"Qzda Qzdb"})");
+  const std::int64_t b = id_of(*account, R"({"name":"Qzdc"})");
+  before = service->search_window_rows();
+  EXPECT_EQ(found_ids(service->search(admin, "qzd", "account", 2)), (Ids{a, b}));
+  EXPECT_EQ(service->search_window_rows() - before, 3u) << "a second window for the repeat";
+  EXPECT_EQ(found_ids(service->search(admin, "qzd", "account", 10)), (Ids{a, b}));
+}
+
 TEST_F(ServiceTest, SearchDoesNotMatchOnAFieldTheCallerMayNotSee) {
   const auto id = service->create(admin, *account, R"({"name":"Qortex Hidden","code":"Q1"})")->id;
   const access::Principal masked = masked_reader("name");

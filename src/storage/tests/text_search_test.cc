@@ -81,6 +81,21 @@ TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
   EXPECT_TRUE(params.empty());
 }
 
+// A window driven by one bigram checks the others in the index from the last to the first:
+// a company name's first bigrams are its city, which nearly every entry of the driver shares,
+// so the check stops at the first key after one lookup for most entries (R-SEARCH, issue #4).
+TEST(TermsSql, ExactOtherKeysAreCheckedFromTheLast) {
+  std::vector<SqlValue> params;
+  const std::string sql =
+      terms_page("account", "重庆海泰建", 1, nullptr, 50, "instr", true, params);
+  ASSERT_EQ(params.size(), 7u) << sql;
+  EXPECT_EQ(std::get<std::string>(params[2]), "泰建");
+  EXPECT_EQ(std::get<std::string>(params[3]), "海泰");
+  EXPECT_EQ(std::get<std::string>(params[4]), "重庆");
+  EXPECT_EQ(std::get<std::string>(params[5]), "庆海") << "the driver's entries";
+  EXPECT_EQ(std::get<std::int64_t>(params[6]), 50);
+}
+
 TEST(TermSignature, HasTheBitsOfEveryPrefixOfEveryTerm) {
   // A record's signature has every bit of any key that is a prefix of one of its terms (or the
   // term itself), so that the signature test never drops a match.
