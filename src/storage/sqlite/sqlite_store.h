@@ -115,6 +115,22 @@ class SqliteStore final : public Store {
   // Each reader's PRAGMA mmap_size (StoreOptions::reader_map_mib, 0 when the file is larger).
   std::int64_t reader_map_bytes() const { return reader_map_bytes_; }
 
+  // Read snapshots kept across transactions (see begin_read): read transactions that began a
+  // snapshot of their own (BEGIN), those that took over the one their reader kept, and kept
+  // snapshots ended while their reader sat idle in the pool (by the idle timer or before a
+  // checkpoint).
+  struct ReadSnapshotStats {
+    std::int64_t begun = 0;
+    std::int64_t reused = 0;
+    std::int64_t ended_idle = 0;
+  };
+  ReadSnapshotStats read_snapshot_stats() const;
+  // A reader's kept snapshot is ended once it has sat idle in the pool through one whole period
+  // of this length (between one and two periods), and one in use is not taken over by a read
+  // that begins more than two periods after it began: another process's RESTART or TRUNCATE
+  // checkpoint (which waits for every reader of an older snapshot) then waits at most this long.
+  static constexpr int kSnapshotIdleMs = 100;
+
   struct Batch;  // one shared write transaction (sqlite_store.cc)
   struct Job;    // one write_grouped() item (sqlite_store.cc)
 
@@ -130,7 +146,22 @@ class SqliteStore final : public Store {
   // A read transaction of its own on a pooled reader.
   // A reader from the pool; with routing->no_wait, kBusy at once when none is free.
   Result<std::unique_ptr<Tx>> begin_read(ReadRouting* routing = nullptr);
-  void return_reader(Connection* reader);
+  // Back to the pool; with `keep` (no statement of the transaction failed) the reader keeps its
+  // read transaction open for the next read while its snapshot stays current (keeps_snapshot).
+  void return_reader(Connection* reader, bool keep);
+  // Whether `reader`'s open snapshot is still the latest: the WAL index header in shared memory
+  // is as it was just before the snapshot began (every commit, by any process, rewrites it), no
+  // checkpoint of this store waits for readers, and it began at most two idle periods ago.
+  // Called with pool_mu_ held (reap_epoch_).
+  bool keeps_snapshot(const Connection& reader) const;
+  // Ends the kept snapshots of readers idle in the pool: every one (`all`, before a checkpoint),
+  // or those idle since before the previous call (the idle timer, which then advances
+  // reap_epoch_). Returns whether a kept snapshot is left in the pool.
+  bool end_idle_snapshots(bool all);
+  // Held around a checkpoint of this store that waits for readers (RESTART, TRUNCATE): ends
+  // idle snapshots and keeps readers from keeping or taking over one until it is destroyed, so
+  // that the checkpoint waits only for the reads in progress.
+  class HoldSnapshots;
   // Called by the writer that holds the connection once its savepoint is released or rolled
   // back: hands the connection to a waiting writer, or ends the batch (COMMIT, or ROLLBACK when
   // it is broken or holds nothing) and wakes every member waiting for it.
@@ -202,6 +233,15 @@ class SqliteStore final : public Store {
   int random_read_files_ = 0;
   std::int64_t reader_map_bytes_ = 0;
   std::vector<Connection*> free_readers_;  // guarded by pool_mu_
+  // Kept read snapshots: the idle timer's period count (guarded by pool_mu_), whether a free
+  // reader may keep one (the checkpoint thread then wakes every kSnapshotIdleMs to end idle
+  // ones), checkpoints of this store that wait for readers, and the counts.
+  std::uint64_t reap_epoch_ = 0;
+  std::atomic<bool> reaper_armed_{false};
+  std::atomic<int> checkpoints_waiting_{0};
+  std::atomic<std::int64_t> snapshots_begun_{0};
+  std::atomic<std::int64_t> snapshots_reused_{0};
+  std::atomic<std::int64_t> snapshots_ended_idle_{0};
   // Tx::change_stamp of read transactions: counts every batch's end (after its COMMIT, before
   // its members learn the result) and every change a reader's PRAGMA data_version shows.
   std::atomic<std::uint64_t> change_stamp_{1};

@@ -467,6 +467,159 @@ TEST(SqliteStoreOptions, ReadersMapTheFileOnlyWhenAllOfItFits) {
   EXPECT_EQ(reader_map(0), 0);
 }
 
+// Read snapshots kept across read transactions (SqliteStore::begin_read): a reader's next read
+// takes over the transaction its last one left open while nothing was committed since.
+class SqliteReadSnapshotsTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<sqlite::SqliteStore> open_store(const std::string& name, StoreOptions options) {
+    auto store = sqlite::SqliteStore::open(dir_.file(name), options);
+    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message);
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  // The row count of t as each reader sees it: every reader is held at once, so that each
+  // one answers (the pool hands out a free one, the one put back last first).
+  static std::vector<std::int64_t> counts_on_every_reader(Store& store, int readers) {
+    std::vector<std::unique_ptr<Tx>> held;
+    std::vector<std::int64_t> counts;
+    for (int i = 0; i < readers; ++i) {
+      held.push_back(begin_read(store));
+      auto rows = held.back()->query("SELECT count(*) FROM t");
+      EXPECT_TRUE(rows.ok()) << (rows.ok() ? "" : rows.error().message);
+      counts.push_back(rows.ok() ? std::get<std::int64_t>(rows->rows[0][0]) : -1);
+    }
+    return counts;
+  }
+  static void insert_rows(Store& store, int n) {
+    auto tx = begin_write(store);
+    for (int i = 0; i < n; ++i) exec_ok(*tx, "INSERT INTO t(pad) VALUES (zeroblob(3000))");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  static void create_table(Store& store) {
+    auto tx = begin_write(store);
+    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+
+  TempDir dir_;
+};
+
+// No acknowledged write is lost to a kept snapshot: once a write's commit() has returned, the
+// next read sees it on every reader connection, whether this store's writer made it (write(),
+// write_grouped()) or another connection to the file (another process: a command-line tool).
+// Without the check of the WAL index header each reader would go on answering from the
+// snapshot it kept before the write.
+TEST_F(SqliteReadSnapshotsTest, AnAcknowledgedWriteIsSeenByTheNextReadOnEveryReader) {
+  constexpr int kReaders = 4;
+  StoreOptions options;
+  options.readers = kReaders;
+  auto store = open_store("kept.db", options);
+  ASSERT_NE(store, nullptr);
+  create_table(*store);
+  insert_rows(*store, 1);
+  const std::vector<std::int64_t> one(kReaders, 1);
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), one);  // each reader's first snapshot
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), one);  // kept from here on
+  const auto before = store->read_snapshot_stats();
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), one);
+  const auto kept = store->read_snapshot_stats();
+  EXPECT_EQ(kept.reused - before.reused, kReaders) << "nothing committed: every snapshot kept";
+  EXPECT_EQ(kept.begun, before.begun);
+
+  insert_rows(*store, 1);
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), std::vector<std::int64_t>(kReaders, 2));
+  EXPECT_EQ(store->read_snapshot_stats().begun - kept.begun, kReaders);
+
+  ASSERT_TRUE(store
+                  ->write_grouped([](Tx& tx) -> Status {
+                    return tx.exec("INSERT INTO t(pad) VALUES (NULL)", {}).ok()
+                               ? Status()
+                               : make_error(Errc::kStorage, "insert failed");
+                  })
+                  .ok());
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), std::vector<std::int64_t>(kReaders, 3));
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), std::vector<std::int64_t>(kReaders, 3));
+
+  {
+    auto other = open_store("kept.db", {});
+    ASSERT_NE(other, nullptr);
+    insert_rows(*other, 1);
+  }
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), std::vector<std::int64_t>(kReaders, 4));
+  // A failed statement ends its transaction: the reader's next read begins anew.
+  {
+    auto tx = begin_read(*store);
+    EXPECT_FALSE(tx->query("SELECT * FROM no_such_table").ok());
+  }
+  const auto failed = store->read_snapshot_stats();
+  EXPECT_EQ(count(*store, "t"), 4);
+  EXPECT_EQ(store->read_snapshot_stats().begun - failed.begun, 1);
+}
+
+// Kept snapshots do not hold up a checkpoint that waits for readers: this store's writer's
+// RESTART at wal_max_frames and its TRUNCATE as a bulk load ends end the snapshots of idle
+// readers first (with a 50 ms busy timeout the checkpoint fails if it waits for them: idle
+// readers' snapshots otherwise end after kSnapshotIdleMs), and another process's TRUNCATE waits
+// only until this store's idle timer has ended them, and a reader in constant use begins a new
+// snapshot within two idle periods.
+TEST_F(SqliteReadSnapshotsTest, CheckpointsAreNotHeldUpByKeptSnapshots) {
+  constexpr int kReaders = 2;
+  StoreOptions options;
+  options.readers = kReaders;
+  options.busy_timeout_ms = 50;
+  options.wal_max_frames = 200;
+  auto store = open_store("ckpt.db", options);
+  ASSERT_NE(store, nullptr);
+  const std::string wal = dir_.file("ckpt.db") + "-wal";
+  create_table(*store);
+  insert_rows(*store, 20);
+  // Both readers keep a snapshot of the WAL as it is, and sit idle.
+  counts_on_every_reader(*store, kReaders);
+  counts_on_every_reader(*store, kReaders);
+  counts_on_every_reader(*store, kReaders);
+  // The commit that crosses 200 frames: the writer's RESTART.
+  const auto restarts = store->group_commit_stats().writer_checkpoints;
+  insert_rows(*store, 300);
+  EXPECT_EQ(store->group_commit_stats().writer_checkpoints, restarts + 1);
+  EXPECT_EQ(counts_on_every_reader(*store, kReaders), std::vector<std::int64_t>(kReaders, 320));
+
+  // A bulk load's end: PASSIVE, then TRUNCATE, which leaves the WAL file empty.
+  counts_on_every_reader(*store, kReaders);
+  {
+    auto bulk = store->bulk_writes();
+    insert_rows(*store, 20);
+    counts_on_every_reader(*store, kReaders);
+    counts_on_every_reader(*store, kReaders);
+  }
+  EXPECT_EQ(store->group_commit_stats().bulk_end_checkpoints, 1);
+  EXPECT_EQ(fs::file_size(wal), 0u);
+
+  // Another process's TRUNCATE (its own busy timeout: 3 s), while this store's readers keep
+  // snapshots: one idle, one read in a loop by another thread.
+  insert_rows(*store, 20);
+  counts_on_every_reader(*store, kReaders);
+  counts_on_every_reader(*store, kReaders);
+  std::atomic<bool> stop{false};
+  std::thread reading([&] {
+    while (!stop) count(*store, "t");
+  });
+  StoreOptions other_options;
+  other_options.busy_timeout_ms = 3000;
+  auto other = open_store("ckpt.db", other_options);
+  ASSERT_NE(other, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  {
+    auto bulk = other->bulk_writes();
+    insert_rows(*other, 20);
+  }
+  const auto waited = std::chrono::steady_clock::now() - started;
+  stop = true;
+  reading.join();
+  EXPECT_EQ(other->group_commit_stats().bulk_end_checkpoints, 1);
+  EXPECT_LT(waited, std::chrono::milliseconds(2500));
+  EXPECT_GT(store->read_snapshot_stats().ended_idle, 0);
+  EXPECT_EQ(count(*store, "t"), 380);
+}
+
 TEST_F(SqliteStoreTest, CommitPersistsAndDestructorRollsBack) {
   {
     auto tx = begin_write(*store_);
