@@ -398,6 +398,61 @@ TEST_F(ServiceTest, NextPageOfANewestFirstListSeeksTheIndexToItsCursor) {
   EXPECT_EQ(seen.size(), 3u);
 }
 
+// A new table has the deletion mark and merge target right after the system columns (a read by
+// id's head statement and a list's live-row check then read a row's header only that far); a
+// table made by an earlier version, with them last, keeps its order and works the same: create,
+// read, list, update, delete, restore.
+TEST_F(ServiceTest, DeletionMarkFollowsTheSystemColumnsInANewTableAndAnOldOrderStillWorks) {
+  auto columns = [&](const std::string& table) {
+    auto tx = store->read().value();
+    const storage::SqlValue name[] = {table};
+    auto rows = tx->query("SELECT name FROM pragma_table_info(?) ORDER BY cid", name).value();
+    std::vector<std::string> out;
+    for (const auto& r : rows.rows) out.push_back(std::get<std::string>(r[0]));
+    return out;
+  };
+  const auto fresh = columns("account");
+  const std::vector<std::string> head(fresh.begin(), fresh.begin() + 10);
+  EXPECT_EQ(head, (std::vector<std::string>{"id", "version", "created_at", "updated_at",
+                                            "created_by", "updated_by", "owner_id", "team_id",
+                                            "deleted_at", "merged_into"}));
+  EXPECT_EQ(fresh.back(), "limit__cur");
+
+  // The order of earlier versions: every field's columns, then the marks.
+  {
+    auto tx = store->write().value();
+    ASSERT_TRUE(tx->exec("DROP TABLE account").ok());
+    std::string ddl = "CREATE TABLE account (";
+    for (const auto& c : fresh)
+      if (c != "deleted_at" && c != "merged_into")
+        ddl += quote(c) + (c == "id" ? " INTEGER PRIMARY KEY, " : ", ");
+    ddl += "deleted_at TEXT, merged_into INTEGER)";
+    ASSERT_TRUE(tx->exec(ddl).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  service = std::make_unique<RecordService>(*store, registry, hooks, bus, clock, ids);
+  ASSERT_TRUE(service->sync_schema().ok());
+  EXPECT_EQ(columns("account").back(), "merged_into") << "an existing table keeps its order";
+  const std::int64_t id = id_of(*account, R"({"name":"Old Order Ltd","code":"OO-1"})");
+  ASSERT_NE(id, 0);
+  auto got = service->get(admin, *account, id);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->body, fixtures::reference_text(*store, *account, admin, id, ""));
+  EXPECT_NE(got->body.find(R"("name":"Old Order Ltd")"), std::string::npos);
+  EXPECT_EQ(count_accounts(), 1);
+  ASSERT_TRUE(service->update(admin, *account, id, R"({"kind":"individual"})", got->version).ok());
+  ASSERT_TRUE(service->remove(admin, *account, id).ok());
+  auto gone = service->get(admin, *account, id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::kNotFound);
+  EXPECT_EQ(count_accounts(), 0);
+  ASSERT_TRUE(service->restore(admin, *account, id).ok());
+  auto back = service->get(admin, *account, id);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_NE(back->body.find(R"("kind":"individual")"), std::string::npos);
+  EXPECT_EQ(count_accounts(), 1);
+}
+
 TEST_F(ServiceTest, OneColumnIndexOfEarlierVersionsGivesWayToTheCompositeOne) {
   {
     auto tx = store->write().value();
