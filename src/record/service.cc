@@ -41,8 +41,9 @@ const std::vector<Hooks> kNoHooks;
 // and initials of Han text, names without legal suffixes, E.164 of phones) or the index changes
 // how it stores it (2: term tables with word prefixes, CJK bigrams and account_id instead of
 // trigrams; 3: keyed (term, id DESC), newest first within a term; 4: each entry with its
-// record's term signature); the index is then rebuilt at start-up.
-constexpr int kFtsVersion = 4;
+// record's term signature; 5: an all-digit word's reversed form instead of its suffixes of >= 4
+// digits); the index is then rebuilt at start-up.
+constexpr int kFtsVersion = 5;
 // Search as you type reads, per entity, a window of at most kSearchWindow index entries of the
 // driving key in index order, and stops as soon as it has `want` entries whose record has every
 // key and is visible to the caller (want: the limit in the first round, each such entry being a

@@ -189,12 +189,56 @@ std::int64_t head_bits(std::string_view t) {
   return bits;
 }
 
+// `w` reversed after kReversedMarker: the term that finds an all-digit word by its end.
+std::string reversed_term(std::string_view w) {
+  std::string out(1, kReversedMarker);
+  out.append(w.rbegin(), w.rend());
+  return cut(std::move(out));
+}
+
 std::string key_sql(std::string_view alias, const TermKey& k, std::vector<SqlValue>& params) {
   const std::string col = std::string(alias) + ".term";
   params.emplace_back(k.term);
   if (!k.prefix) return col + " = ?";
   params.emplace_back(prefix_end(k.term));
-  return col + " >= ? AND " + col + " < ?";
+  if (k.alt.empty()) return col + " >= ? AND " + col + " < ?";
+  // A digit key: the words starting with it or (reversed) ending with it.
+  params.emplace_back(k.alt);
+  params.emplace_back(prefix_end(k.alt));
+  return "((" + col + " >= ? AND " + col + " < ?) OR (" + col + " >= ? AND " + col + " < ?))";
+}
+
+// " AND contains(o.terms, ?) > 0": the record's term list `o` has key `k` (either form of a
+// digit key).
+std::string list_has(std::string_view contains, const TermKey& k, std::vector<SqlValue>& params) {
+  const std::string c(contains);
+  params.emplace_back("\n" + k.term + (k.prefix ? "" : "\n"));
+  if (k.alt.empty()) return " AND " + c + "(o.terms, ?) > 0";
+  params.emplace_back("\n" + k.alt);
+  return " AND (" + c + "(o.terms, ?) > 0 OR " + c + "(o.terms, ?) > 0)";
+}
+
+// The key's entries as one FROM-able statement "SELECT 1 FROM <table> d WHERE ... LIMIT <limit>"
+// (`limit` an expression without parameters, or "?" for `cap`): for a digit key each form's
+// range limited on its own, then the two together (an OR of the two would not be one range).
+std::string key_rows(const std::string& table, const TermKey& k, const std::string& limit, int cap,
+                     std::vector<SqlValue>& params) {
+  const auto lim = [&] {
+    if (limit == "?") params.emplace_back(static_cast<std::int64_t>(cap));
+    return " LIMIT " + limit;
+  };
+  if (k.alt.empty()) {
+    std::string sql = "SELECT 1 FROM " + table + " d WHERE " + key_sql("d", k, params);
+    return sql + lim();
+  }
+  std::string sql;
+  const TermKey forms[] = {{k.term, true}, {k.alt, true}};
+  for (int i = 0; i < 2; ++i) {
+    sql += std::string(i ? " UNION ALL " : "") + "SELECT 1 FROM (SELECT 1 FROM " + table +
+           " d WHERE " + key_sql("d", forms[i], params);
+    sql += lim() + ") fts_r" + std::to_string(i);
+  }
+  return sql + lim();
 }
 
 // The key that drives the lookup: an exact one before a prefix, the longest (most selective).
@@ -225,11 +269,8 @@ OtherKeys other_keys_sql(std::string_view entity, const std::vector<TermKey>& ke
     params.emplace_back(sig);
     params.emplace_back(sig);
   }
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (i == driver) continue;
-    out.conditions += " AND " + std::string(contains) + "(o.terms, ?) > 0";
-    params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
-  }
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (i != driver) out.conditions += list_has(contains, keys[i], params);
   if (!out.conditions.empty()) out.join = " JOIN " + term_lists_table(entity) + " o ON o.id = d.id";
   return out;
 }
@@ -249,8 +290,7 @@ std::vector<std::string> index_terms(std::string_view body) {
   scan(
       body,
       [&](std::string w) {
-        if (w.size() >= 5 && all_digits(w))
-          for (std::size_t k = 1; w.size() - k >= 4; ++k) out.push_back(cut(w.substr(k)));
+        if (w.size() >= 5 && all_digits(w)) out.push_back(reversed_term(w));
         out.push_back(cut(std::move(w)));
       },
       [&](const std::vector<std::string_view>& run) {
@@ -267,14 +307,17 @@ std::vector<std::string> index_terms(std::string_view body) {
 
 std::int64_t term_signature(std::span<const std::string> terms) {
   std::int64_t sig = 0;
-  for (const auto& t : terms) sig |= head_bits(t);
+  // Not the reversed digit terms: no key demands their bits (keys_signature).
+  for (const auto& t : terms)
+    if (!t.starts_with(kReversedMarker)) sig |= head_bits(t);
   return sig;
 }
 
 std::int64_t keys_signature(std::span<const TermKey> keys, std::size_t skip) {
   std::int64_t sig = 0;
   for (std::size_t i = 0; i < keys.size(); ++i)
-    if (i != skip) sig |= head_bits(keys[i].term);
+    // A digit key finds a record by either form, which share no bit: it demands none.
+    if (i != skip && keys[i].alt.empty()) sig |= head_bits(keys[i].term);
   return sig;
 }
 
@@ -287,7 +330,8 @@ std::vector<TermKey> query_keys(std::string_view query) {
     scan(
         term,
         [&](std::string w) {
-          add({cut(std::move(w)), true});
+          std::string alt = all_digits(w) ? reversed_term(w) : std::string();
+          add({cut(std::move(w)), true, std::move(alt)});
         },
         [&](const std::vector<std::string_view>& run) {
           if (run.size() == 1) add({std::string(run[0]), true});
@@ -354,9 +398,8 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
   std::string sql = "SELECT ";
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i) sql += ", ";
-    sql += "(SELECT count(*) FROM (SELECT 1 FROM " + *table + " d WHERE " +
-           key_sql("d", keys[i], params) + " LIMIT ?) c" + std::to_string(i) + ")";
-    params.emplace_back(static_cast<std::int64_t>(cap));
+    sql += "(SELECT count(*) FROM (" + key_rows(*table, keys[i], "?", cap, params) + ") c" +
+           std::to_string(i) + ")";
   }
   return sql;
 }
@@ -374,15 +417,9 @@ std::string terms_key_counts_falling(std::string_view entity, std::string_view q
   const auto name = [](std::size_t i) { return "fts_k" + std::to_string(i); };
   for (std::size_t n = keys.size(); n-- > 0;) {
     if (n + 1 != keys.size()) sql += ", ";
-    sql += name(n) + "(n) AS (SELECT count(*) FROM (SELECT 1 FROM " + *table + " d WHERE " +
-           key_sql("d", keys[n], params) + " LIMIT ";
-    if (n + 1 == keys.size()) {
-      sql += "?";
-      params.emplace_back(static_cast<std::int64_t>(cap));
-    } else {
-      sql += "(SELECT n FROM " + name(n + 1) + ")";
-    }
-    sql += ") c)";
+    const std::string limit = n + 1 == keys.size() ? "?" : "(SELECT n FROM " + name(n + 1) + ")";
+    sql += name(n) + "(n) AS (SELECT count(*) FROM (" +
+           key_rows(*table, keys[n], limit, cap, params) + ") c)";
   }
   sql += " SELECT ";
   for (std::size_t i = 0; i < keys.size(); ++i) sql += (i ? ", " : "") + name(i) + ".n";
@@ -421,7 +458,7 @@ std::string key_entries(const std::string& table, const TermKey& k, const FtsPos
     out.insert(out.end(), more.begin(), more.end());
     return out;
   };
-  if (after == nullptr) {
+  if (after == nullptr && k.alt.empty()) {
     if (!k.prefix) return "(" + part(one_term, term_params(k.term, {}), limit, n) + ")";
     std::vector<SqlValue> p;
     const std::string where = key_sql("d", k, p);
@@ -433,14 +470,25 @@ std::string key_entries(const std::string& table, const TermKey& k, const FtsPos
   // Each part reads at most the entries the whole can need (an OFFSET's row is among the first
   // n + 1).
   const std::int64_t most = limit == "LIMIT ?" ? n : std::int64_t{n} + 1;
-  // Named in turn: each call appends its parameters, in the order of the text.
-  const std::string rest =
-      part(one_term + " AND d.id < ?", term_params(after->term, {after->id}), "LIMIT ?", most);
-  const std::string later =
-      part("d.term > ? AND d.term < ?", {after->term, prefix_end(k.term)}, "LIMIT ?", most);
-  std::string sql = "(SELECT * FROM (" + rest + ") fts_a UNION ALL SELECT * FROM (" + later +
-                    ") fts_b" + (written_order ? " " : " ORDER BY fts_term, fts_id DESC ") + limit +
-                    ")";
+  // Named in turn: each call appends its parameters, in the order of the text. The rest of the
+  // term `after` stopped in, then per range of the key (a digit key's reversed form sorts after
+  // its own: kReversedMarker is above every digit) the part after `after`.
+  std::vector<std::string> parts;
+  if (after != nullptr)
+    parts.push_back(
+        part(one_term + " AND d.id < ?", term_params(after->term, {after->id}), "LIMIT ?", most));
+  for (const std::string* start : {&k.term, &k.alt}) {
+    if (start->empty()) continue;
+    const std::string end = prefix_end(*start);
+    if (after == nullptr || after->term < *start)
+      parts.push_back(part("d.term >= ? AND d.term < ?", {*start, end}, "LIMIT ?", most));
+    else if (after->term < end)
+      parts.push_back(part("d.term > ? AND d.term < ?", {after->term, end}, "LIMIT ?", most));
+  }
+  std::string sql = "(SELECT * FROM (" + parts[0] + ") fts_a";
+  for (std::size_t i = 1; i < parts.size(); ++i)
+    sql += " UNION ALL SELECT * FROM (" + parts[i] + ") fts_" + static_cast<char>('a' + i);
+  sql += std::string(written_order ? " " : " ORDER BY fts_term, fts_id DESC ") + limit + ")";
   params.emplace_back(static_cast<std::int64_t>(n));
   return sql;
 }
@@ -495,11 +543,8 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
       }
     } else {
       sql += "EXISTS (SELECT 1 FROM " + term_lists_table(entity) + " o WHERE o.id = p.fts_id";
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (i == driver) continue;
-        sql += " AND " + std::string(contains) + "(o.terms, ?) > 0";
-        params.emplace_back("\n" + keys[i].term + (keys[i].prefix ? "" : "\n"));
-      }
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        if (i != driver) sql += list_has(contains, keys[i], params);
       sql += ")";
     }
     sql += " THEN 1 ELSE 0 END AS fts_match FROM ";
@@ -527,23 +572,23 @@ std::string terms_scoped(std::string_view entity, std::string_view query, std::s
   if (!table.ok() || keys.empty()) return {};
   const TermKey& k = keys[driver_key(keys)];
   const std::string c(contains);
-  const std::string first = c + "(o.terms, ?) + 1";
+  // A digit key's own form where the record has it, else its reversed form.
+  const std::string at = k.alt.empty()
+                             ? c + "(o.terms, ?)"
+                             : "coalesce(nullif(" + c + "(o.terms, ?), 0), " + c + "(o.terms, ?))";
+  const std::string first = at + " + 1";
   // The term list is sorted: the first term the key finds in it is the record's first entry
   // of that key in the index (term from just after the key's newline to the next newline).
   std::string sql = "(SELECT substr(o.terms, " + first + ", " + c + "(substr(o.terms, " + first +
                     "), ?) - 1) AS fts_term, o.id AS fts_id, 1 AS fts_match FROM " +
                     term_lists_table(entity) + " o WHERE o.id IN (" + std::string(ids_sql) + ")";
-  const auto pattern = [](const TermKey& key) {
-    return "\n" + key.term + (key.prefix ? "" : "\n");
-  };
-  params.emplace_back(pattern(k));
-  params.emplace_back(pattern(k));
+  for (int i = 0; i < 2; ++i) {
+    params.emplace_back("\n" + k.term + (k.prefix ? "" : "\n"));
+    if (!k.alt.empty()) params.emplace_back("\n" + k.alt);
+  }
   params.emplace_back(std::string("\n"));
   params.insert(params.end(), ids_params.begin(), ids_params.end());
-  for (const auto& key : keys) {
-    sql += " AND " + c + "(o.terms, ?) > 0";
-    params.emplace_back(pattern(key));
-  }
+  for (const auto& key : keys) sql += list_has(contains, key, params);
   return sql + ")";
 }
 
@@ -781,9 +826,12 @@ bool fts_text_matches(std::string_view text, std::string_view query) {
   const auto keys = detail::query_keys(query);
   if (keys.empty()) return false;
   const auto terms = detail::index_terms(text);
+  const auto has = [&](const std::string& term, bool prefix) {
+    auto it = std::lower_bound(terms.begin(), terms.end(), term);
+    return it != terms.end() && (prefix ? it->starts_with(term) : *it == term);
+  };
   return std::all_of(keys.begin(), keys.end(), [&](const detail::TermKey& k) {
-    auto it = std::lower_bound(terms.begin(), terms.end(), k.term);
-    return it != terms.end() && (k.prefix ? it->starts_with(k.term) : *it == k.term);
+    return has(k.term, k.prefix) || (!k.alt.empty() && has(k.alt, true));
   });
 }
 

@@ -10,11 +10,17 @@
 // - each word of the body (a run of letters and digits outside CJK, ASCII lowercased), which
 //   also covers the pinyin (full spelling and initials) and folded forms the record layer puts
 //   into the body;
-// - for a word of >= 5 digits also its suffixes of >= 4 digits (phone number fragments);
+// - for a word of >= 5 digits also kReversedMarker followed by the word reversed, so that a
+//   number is found by its start (the word) or by its end (a prefix of the reversed term:
+//   "5678" → "~8765…", a phone number's last digits, a landline's local number without the
+//   area code); a fragment from the middle of a number finds nothing (until session 13 every
+//   suffix of >= 4 digits was a term: ~11 term rows per phone number instead of ~3);
 // - each pair of adjacent CJK characters and the last character of a CJK run (substring search
 //   in Chinese: a single character is the prefix of its bigram or the last character).
 // A query term is a prefix of a word ("zh" → term >= 'zh' AND term < 'zi': a range scan that
-// can stop at a bound, also for one and two characters) or, in CJK, its characters or bigrams.
+// can stop at a bound, also for one and two characters) or, in CJK, its characters or bigrams;
+// an all-digit one also the prefix of the reversed terms ("5678": '5678' <= term < '5679' or
+// '~8765' <= term < '~8766'; a record matching both ranges is one record of the answer).
 #pragma once
 
 #include <cstddef>
@@ -49,6 +55,10 @@ std::string like_pattern(std::string_view term);
 // Longest term stored; longer words are cut (a query key is cut the same way and then matches
 // as a prefix).
 inline constexpr std::size_t kMaxTermBytes = 48;
+// Starts the reversed form of an all-digit word: no word holds it (not a letter or digit) and
+// it sorts above every ASCII letter and digit and below every non-ASCII byte, so no query
+// key's range ('z' → 'z' to '{', 'é' ...) holds a reversed term.
+inline constexpr char kReversedMarker = '~';
 // The distinct terms `body` is indexed under, sorted.
 std::vector<std::string> index_terms(std::string_view body);
 
@@ -62,6 +72,9 @@ std::int64_t term_signature(std::span<const std::string> terms);
 struct TermKey {
   std::string term;
   bool prefix;  // true: any term starting with `term`; false: exactly `term`
+  // An all-digit key's reversed form (kReversedMarker + the digits reversed): a term starting
+  // with it also matches (the key ends a number). Empty for every other key.
+  std::string alt = {};
   bool operator==(const TermKey&) const = default;
 };
 // The keys of a query, every one of which a record must have: per whitespace-separated term its

@@ -971,15 +971,22 @@ TEST_F(SqliteFtsTest, PutReplacesAndDeleteRemoves) {
   EXPECT_EQ(search("张三"), Ids{});
 }
 
-TEST_F(SqliteFtsTest, PhoneDigitsMatchFromAnyFourDigitsOn) {
+// R-SEARCH: a number by its start or by its end (its reversed term), not by a fragment from
+// its middle (until session 13 "1234" and "138-1234-5678" found it through the suffix terms).
+TEST_F(SqliteFtsTest, PhoneDigitsMatchByTheirStartOrTheirEnd) {
   {
     auto tx = begin_write(*store_);
     put(*tx, 8, "13812345678\n+8613812345678");
+    put(*tx, 9, "12321");
     ASSERT_TRUE(tx->commit().ok());
   }
-  for (const char* q : {"138", "13812345678", "1234", "5678", "+86 138", "138-1234-5678"})
+  for (const char* q : {"138", "13812345678", "5678", "678", "12345678", "+86 138", "86138"})
     EXPECT_EQ(search(q), (Ids{8})) << q;
-  EXPECT_EQ(search("678"), Ids{}) << "suffixes start at four digits";
+  for (const char* q : {"1234", "2345", "138-1234-5678", "8123"})
+    EXPECT_EQ(search(q), Ids{}) << q << ": from the middle";
+  // 12321 starts and ends with 12 (both of its terms are in the key's ranges): listed once.
+  EXPECT_EQ(search("12"), (Ids{9}));
+  EXPECT_EQ(search("321"), (Ids{9}));
 }
 
 TEST_F(SqliteFtsTest, AccountIdIsStoredBesideTheTerms) {

@@ -11,12 +11,19 @@ namespace {
 
 using Terms = std::vector<std::string>;
 
-TEST(IndexTerms, WordsLowercasedDigitSuffixesAndCjkBigrams) {
+TEST(IndexTerms, WordsLowercasedReversedDigitWordsAndCjkBigrams) {
   EXPECT_EQ(index_terms("Acme GmbH, acme@x.org"), (Terms{"acme", "gmbh", "org", "x"}));
   EXPECT_EQ(index_terms("张三丰"), (Terms{"三丰", "丰", "张三"}));  // bytewise order
   EXPECT_EQ(index_terms("张"), (Terms{"张"}));
-  EXPECT_EQ(index_terms("138123"), (Terms{"138123", "38123", "8123"}));
+  // A word of >= 5 digits: itself and its reversed form (found by its start or its end), no
+  // longer every suffix of >= 4 digits (R-SEARCH: ~3 term rows per phone number instead of ~11).
+  EXPECT_EQ(index_terms("138123"), (Terms{"138123", "~321831"}));
+  EXPECT_EQ(index_terms("+86 138-1234-5678 13812345678"),
+            (Terms{"1234", "138", "13812345678", "5678", "86", "~87654321831"}));
   EXPECT_EQ(index_terms("1234"), (Terms{"1234"}));
+  EXPECT_EQ(index_terms("a12345"), (Terms{"a12345"}));  // not all digits: the word only
+  EXPECT_EQ(index_terms(std::string(60, '1') + "9"),
+            (Terms{std::string(kMaxTermBytes, '1'), "~9" + std::string(kMaxTermBytes - 2, '1')}));
   EXPECT_EQ(index_terms("华为ltd"), (Terms{"ltd", "为", "华为"}));
   EXPECT_EQ(index_terms("Straße Zürich"), (Terms{"straße", "zürich"}));
   EXPECT_EQ(index_terms("!!! ··· 、"), Terms{});
@@ -31,6 +38,11 @@ TEST(QueryKeys, PrefixesForWordsExactBigramsForCjk) {
   EXPECT_EQ(query_keys("张三丰"), (K{{"张三", false}, {"三丰", false}}));
   EXPECT_EQ(query_keys("bruce@acme acme"), (K{{"bruce", true}, {"acme", true}}));
   EXPECT_EQ(query_keys("华为 ltd"), (K{{"华为", false}, {"ltd", true}}));
+  // An all-digit key also finds a number by its end: the prefix of the reversed form.
+  EXPECT_EQ(query_keys("5678"), (K{{"5678", true, "~8765"}}));
+  EXPECT_EQ(query_keys("张三 138-5678"),
+            (K{{"张三", false}, {"138", true, "~831"}, {"5678", true, "~8765"}}));
+  EXPECT_EQ(query_keys("a5678"), (K{{"a5678", true}}));
   EXPECT_EQ(query_keys("\" * %"), K{});
   EXPECT_EQ(query_keys(""), K{});
 }
@@ -96,6 +108,74 @@ TEST(TermsSql, ExactOtherKeysAreCheckedFromTheLast) {
   EXPECT_EQ(std::get<std::int64_t>(params[6]), 50);
 }
 
+// A digit key is the union of two ranges, its own and its reversed form's: an OR where the
+// statement reads every entry (the driver of terms_condition, the other keys on the term list),
+// one limited range per form where it stops at a count or a window (key counts, the driver's
+// page), so that neither reads past a bound. Other keys' SQL is unchanged (see above).
+TEST(TermsSql, ADigitKeyIsItsRangeOrItsReversedRange) {
+  std::vector<SqlValue> params;
+  std::string sql = terms_condition("account", "5678", "instr", params);
+  EXPECT_EQ(
+      sql,
+      "\"id\" IN (SELECT d.id FROM \"account_terms\" d WHERE ((d.term >= ? AND d.term < ?) OR "
+      "(d.term >= ? AND d.term < ?)))");
+  EXPECT_EQ(params, (std::vector<SqlValue>{"5678", "5679", "~8765", "~8766"}));
+  params.clear();
+  // 张三 drives; the digit key is on the term list in either form, and demands no signature bit.
+  sql = terms_condition("account", "张三 5678", "instr", params);
+  EXPECT_EQ(sql,
+            "\"id\" IN (SELECT d.id FROM \"account_terms\" d JOIN \"account_terms_of\" o ON o.id = "
+            "d.id WHERE d.term = ? AND (d.sig & ?) = ? AND (instr(o.terms, ?) > 0 OR "
+            "instr(o.terms, ?) > 0))");
+  EXPECT_EQ(params,
+            (std::vector<SqlValue>{"张三", std::int64_t{0}, std::int64_t{0}, "\n5678", "\n~8765"}));
+  params.clear();
+  sql = terms_key_counts("account", "5678", 50, params);
+  EXPECT_EQ(sql,
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM (SELECT 1 FROM \"account_terms\" d WHERE "
+            "d.term >= ? AND d.term < ? LIMIT ?) fts_r0 UNION ALL SELECT 1 FROM (SELECT 1 FROM "
+            "\"account_terms\" d WHERE d.term >= ? AND d.term < ? LIMIT ?) fts_r1 LIMIT ?) c0)");
+  EXPECT_EQ(params, (std::vector<SqlValue>{"5678", "5679", std::int64_t{50}, "~8765", "~8766",
+                                           std::int64_t{50}, std::int64_t{50}}));
+  params.clear();
+  // The first window: each form's range in index order, limited (SQLite runs the parts in turn).
+  sql = terms_window_end("account", "5678", -1, nullptr, 10, true, params);
+  EXPECT_EQ(sql,
+            "SELECT e.fts_term, e.fts_id FROM (SELECT * FROM (SELECT d.term AS fts_term, d.id AS "
+            "fts_id, d.sig AS fts_sig FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ? "
+            "ORDER BY d.term, d.id DESC LIMIT ?) fts_a UNION ALL SELECT * FROM (SELECT d.term AS "
+            "fts_term, d.id AS fts_id, d.sig AS fts_sig FROM \"account_terms\" d WHERE d.term >= ? "
+            "AND d.term < ? ORDER BY d.term, d.id DESC LIMIT ?) fts_b LIMIT 1 OFFSET ?) e");
+  EXPECT_EQ(params, (std::vector<SqlValue>{"5678", "5679", std::int64_t{10}, "~8765", "~8766",
+                                           std::int64_t{10}, std::int64_t{9}}));
+  // After a position in the first form: the rest of its term, the rest of the first range,
+  // all of the second.
+  params.clear();
+  const FtsPosition in_first{"56781", 7};
+  sql = terms_page("account", "5678", -1, &in_first, 10, "instr", true, params);
+  EXPECT_NE(sql.find("fts_c"), std::string::npos) << sql;
+  EXPECT_EQ(params, (std::vector<SqlValue>{"56781", std::int64_t{7}, std::int64_t{10}, "56781",
+                                           "5679", std::int64_t{10}, "~8765", "~8766",
+                                           std::int64_t{10}, std::int64_t{10}}));
+  // After a position in the reversed form: the first range is behind it.
+  params.clear();
+  const FtsPosition in_second{"~87651", 7};
+  sql = terms_page("account", "5678", -1, &in_second, 10, "strpos", false, params);
+  EXPECT_EQ(sql.find("fts_c"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("ORDER BY fts_term, fts_id DESC LIMIT ?"), std::string::npos) << sql;
+  EXPECT_EQ(params, (std::vector<SqlValue>{"~87651", "~87651", std::int64_t{7}, std::int64_t{10},
+                                           "~87651", "~8766", std::int64_t{10}, std::int64_t{10}}));
+  // Scoped: the first entry of the form the record has.
+  params.clear();
+  sql =
+      terms_scoped("account", "5678", "?", std::vector<SqlValue>{std::int64_t{3}}, "instr", params);
+  EXPECT_NE(sql.find("coalesce(nullif(instr(o.terms, ?), 0), instr(o.terms, ?))"),
+            std::string::npos)
+      << sql;
+  EXPECT_EQ(params, (std::vector<SqlValue>{"\n5678", "\n~8765", "\n5678", "\n~8765", "\n",
+                                           std::int64_t{3}, "\n5678", "\n~8765"}));
+}
+
 TEST(TermSignature, HasTheBitsOfEveryPrefixOfEveryTerm) {
   // A record's signature has every bit of any key that is a prefix of one of its terms (or the
   // term itself), so that the signature test never drops a match.
@@ -105,6 +185,7 @@ TEST(TermSignature, HasTheBitsOfEveryPrefixOfEveryTerm) {
     const std::int64_t sig = term_signature(terms);
     EXPECT_GE(sig, 0) << body;  // bit 63 unused: the same number on both backends
     for (const auto& t : terms) {
+      if (t.starts_with(kReversedMarker)) continue;  // no key has the marker: query_keys' alt
       for (std::size_t n = 1; n <= t.size(); ++n) {
         if (n < t.size() && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) continue;
         const TermKey k{t.substr(0, n), n < t.size()};
@@ -125,10 +206,25 @@ TEST(TermSignature, RulesOutARecordWithoutAWordOfThatLetter) {
   EXPECT_TRUE(has("li n"));
   EXPECT_TRUE(has("na"));
   EXPECT_FALSE(has("li w"));  // no word starts with w: exact, never a false positive
-  EXPECT_FALSE(has("li 7"));
+  // A digit key may match a number's end (its reversed term): no bit rules it out (see
+  // ADigitKeyDemandsNoBit).
+  EXPECT_TRUE(has("li 7"));
   // The first key's bits are left out when it is the one skipped (it drives the lookup).
   const auto keys = query_keys("w li");
   const std::int64_t need = keys_signature(keys, 0);
+  EXPECT_EQ(sig & need, need);
+}
+
+// A digit key may find a record by its reversed form alone, which has none of the key's digit
+// bits: it demands no bit, and the reversed terms set none (they would only blur the hashed
+// bits other keys test).
+TEST(TermSignature, ADigitKeyDemandsNoBit) {
+  EXPECT_EQ(keys_signature(query_keys("5678"), 1), 0);
+  EXPECT_EQ(keys_signature(query_keys("li 5678"), 2), keys_signature(query_keys("li"), 1));
+  EXPECT_EQ(term_signature(index_terms("13812345678")), std::int64_t{1} << (26 + 1));
+  const std::int64_t sig = term_signature(index_terms("Li Na 13812345678"));
+  const auto keys = query_keys("li 5678");
+  const std::int64_t need = keys_signature(keys, keys.size());
   EXPECT_EQ(sig & need, need);
 }
 
@@ -138,6 +234,12 @@ TEST(FtsTextMatches, EveryKeyAsTheIndexWouldFindIt) {
   EXPECT_TRUE(fts_text_matches(body, "张伟"));
   EXPECT_TRUE(fts_text_matches(body, "伟"));
   EXPECT_TRUE(fts_text_matches(body, "5678"));
+  // A number by its start or by its end, not by a fragment from its middle.
+  EXPECT_TRUE(fts_text_matches("13812345678", "138123"));
+  EXPECT_TRUE(fts_text_matches("13812345678", "5678"));
+  EXPECT_TRUE(fts_text_matches("13812345678", "12345678"));
+  EXPECT_FALSE(fts_text_matches("13812345678", "1234"));
+  EXPECT_FALSE(fts_text_matches("13812345678", "2345"));
   EXPECT_FALSE(fts_text_matches(body, "zhang x"));
   EXPECT_FALSE(fts_text_matches(body, "伟张"));
   EXPECT_FALSE(fts_text_matches(body, "hang"));  // a prefix of a word, not any substring
