@@ -66,6 +66,27 @@ test('search finds phone numbers by digits, whatever the punctuation', async () 
   }
 });
 
+// R-SEARCH (session 13): a number is found by its start or by its end (its last 4 or 8 digits,
+// a landline's local number without the area code), also beside a name, but not by a fragment
+// from its middle; a record both of whose forms match is listed once.
+test('search finds a number by its start or its end, not by its middle', async () => {
+  const mobile = await admin.create('accounts', { name: '张三 Numerics', phones: ['13912348765'] });
+  const land = await admin.create('accounts', { name: 'Landline Numerics', phones: ['021-6234-9753'] });
+  const both = await admin.create('accounts', { name: 'Palin 42942 Numerics' });
+  const found = async (q, id) => hit(await search(admin, q, '&entity=account&limit=100'), id);
+  for (const q of ['139', '1391234', '13912348765', '8765', '12348765', '+86 13912348765', '张三 8765']) {
+    assert.ok(await found(q, mobile.id), q);
+  }
+  for (const q of ['1234', '2348', '912348', '张三 1234']) assert.ok(!(await found(q, mobile.id)), `middle ${q}`);
+  for (const q of ['62349753', '9753', '021', 'landline 62349753']) assert.ok(await found(q, land.id), q);
+  assert.ok(await found('6234', land.id), 'a group of the number as written is a word of its own');
+  assert.ok(!(await found('162349', land.id)), 'middle of the digits');
+  const twice = (await search(admin, '42', '&entity=account&limit=100')).filter((i) => i.id === both.id);
+  assert.equal(twice.length, 1, 'starts and ends with 42: listed once');
+  assert.ok(await found('942', both.id));
+  assert.ok(!(await found('294', both.id)));
+});
+
 test('search narrows by entity and limit; empty and missing q → 400', async () => {
   const items = await search(admin, '张三', '&entity=contact');
   assert.deepEqual(items, []);
