@@ -64,9 +64,10 @@ std::vector<std::string> index_terms(std::string_view body);
 
 // A record's signature, stored with each of its index entries: 63 bits, each set when one of
 // its terms begins with a given letter or digit, or (hashed) with a given other character or
-// pair of characters. A record can have a query's further keys only when its signature has
-// every bit of keys_signature, so that an entry is ruled out mostly without reading its term
-// list.
+// pair of characters (the reversed digit terms set none). A record can have a query's further
+// keys only when its signature has every bit of keys_signature, so that an entry is ruled out
+// mostly without reading its term list; an all-digit key demands no bit (its two forms share
+// none).
 std::int64_t term_signature(std::span<const std::string> terms);
 
 struct TermKey {
