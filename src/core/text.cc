@@ -234,6 +234,11 @@ std::string search_extras(std::string_view s, bool is_name) {
     out += folded;
     out += '\n';
   }
+  // A number written in groups, joined, as search_query joins one typed so.
+  if (std::string numbers = grouped_numbers(s); !numbers.empty()) {
+    out += numbers;
+    out += '\n';
+  }
   if (!has_han(s)) {
     if (is_name) add(strip_legal_suffix(s));
     return out;
@@ -278,6 +283,52 @@ std::string search_extras(std::string_view s, bool is_name) {
   return out;
 }
 
-std::string search_query(std::string_view q) { return strip_legal_suffix(q); }
+namespace {
+bool number_punctuation(char c) {
+  return c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' ||
+         c == '+';
+}
+bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+}  // namespace
+
+std::string grouped_numbers(std::string_view s) {
+  std::string out, digits;
+  int groups = 0;
+  auto end_run = [&] {
+    if (groups >= 2) out += digits + ' ';
+    digits.clear();
+    groups = 0;
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    if (ascii_digit(s[i])) {
+      while (i < s.size() && ascii_digit(s[i])) digits += s[i++];
+      ++groups;
+    } else if (number_punctuation(s[i])) {
+      // Punctuation between two groups keeps the run; before the first it starts none.
+      while (i < s.size() && number_punctuation(s[i])) ++i;
+    } else {
+      end_run();
+      ++i;
+    }
+  }
+  end_run();
+  return out;
+}
+
+std::string search_query(std::string_view q) {
+  std::string digits;
+  int groups = 0;
+  bool number = true;
+  for (std::size_t i = 0; i < q.size() && number;) {
+    if (ascii_digit(q[i])) {
+      while (i < q.size() && ascii_digit(q[i])) digits += q[i++];
+      ++groups;
+    } else {
+      number = number_punctuation(q[i++]);
+    }
+  }
+  if (number && groups >= 2) return digits;
+  return strip_legal_suffix(q);
+}
 
 }  // namespace rapport::text

@@ -38,8 +38,16 @@ std::string strip_legal_suffix(std::string_view name);
 // '\n'; empty when there is nothing to add.
 std::string search_extras(std::string_view s, bool is_name);
 
-// A search query as the full-text index should see it: folded, and without a legal suffix when
-// something remains ("ACME Ltd" → "acme").
+// A search query as the full-text index should see it: a number typed in groups ("138 1234 5678",
+// "(010) 6253-1234": only digits and number punctuation — spaces, - . / ( ) + — with two or more
+// groups of digits) as its digits joined ("13812345678"), so that it is found by its start or
+// its end (search_extras adds the joined form of such numbers inside a text to its body);
+// anything else without a legal suffix when something remains ("ACME Ltd" → "acme").
 std::string search_query(std::string_view q);
+
+// The digits of each number written in groups inside `s` (two or more runs of digits parted
+// only by number punctuation), joined, each followed by a space: "Tel 010-6253 1234, fax
+// 6253 1235" → "01062531234 62531235 ". Empty when there is none.
+std::string grouped_numbers(std::string_view s);
 
 }  // namespace rapport::text

@@ -85,6 +85,17 @@ test('search finds a number by its start or its end, not by its middle', async (
   assert.equal(twice.length, 1, 'starts and ends with 42: listed once');
   assert.ok(await found('942', both.id));
   assert.ok(!(await found('294', both.id)));
+  // A number typed in groups is its digits joined: found by its start or end however it is
+  // broken up, on a phone list and in a text field (a name here) written in groups.
+  for (const q of ['139 1234 8765', '139-1234-8765', '+86 139 1234 8765', '1234 8765', '139 1234']) {
+    assert.ok(await found(q, mobile.id), `grouped ${q}`);
+  }
+  for (const q of ['(021) 6234 9753', '021-6234-9753', '6234 9753']) assert.ok(await found(q, land.id), `grouped ${q}`);
+  const hotline = await admin.create('accounts', { name: 'Hotline 400 820 8820 Numerics' });
+  for (const q of ['400 820', '400-820-8820', '820 8820', '4008208820', '8820', '400']) {
+    assert.ok(await found(q, hotline.id), `grouped in a name ${q}`);
+  }
+  assert.ok(!(await found('1234 5678', mobile.id)), 'grouped, neither start nor end');
 });
 
 test('search narrows by entity and limit; empty and missing q → 400', async () => {

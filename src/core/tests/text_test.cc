@@ -106,6 +106,23 @@ TEST(Text, SearchExtrasEmptyForPlainAscii) {
   EXPECT_EQ(search_extras("Acme Ltd", true), "");  // "acme" is already a substring
 }
 
+// A number typed in groups is searched as its digits joined; a text's grouped numbers are added
+// to its body joined, so that both meet in one index term.
+TEST(Text, GroupedNumbersAreJoinedInQueriesAndBodies) {
+  EXPECT_EQ(search_query("138 1234 5678"), "13812345678");
+  EXPECT_EQ(search_query("(010) 6253-1234"), "01062531234");
+  EXPECT_EQ(search_query("+86 138.1234/5678 "), "8613812345678");
+  EXPECT_EQ(search_query("13812345678"), "13812345678");    // one group: as it is
+  EXPECT_EQ(search_query("138 1234 abc"), "138 1234 abc");  // not a number alone: words
+  EXPECT_EQ(search_query("张三 5678"), "张三 5678");
+  EXPECT_EQ(grouped_numbers("Tel 010-6253 1234, fax 6253 1235"), "01062531234 62531235 ");
+  EXPECT_EQ(grouped_numbers("400 820 8820"), "4008208820 ");
+  EXPECT_EQ(grouped_numbers("Room 1203, Building 5"), "");  // groups parted by a comma
+  EXPECT_EQ(grouped_numbers("13812345678"), "");            // one group: the word is enough
+  EXPECT_EQ(grouped_numbers(""), "");
+  EXPECT_NE(search_extras("Hotline 400 820 8820", true).find("4008208820 "), std::string::npos);
+}
+
 TEST(Text, SearchQueryFoldsAndStrips) {
   EXPECT_EQ(search_query("ACME Ltd"), "acme");
   EXPECT_EQ(search_query("华为技术有限公司"), "华为技术");
