@@ -895,6 +895,22 @@ class SqliteFtsTest : public SqliteStoreTest {
     return ids.ok() ? *ids : std::vector<std::int64_t>{};
   }
   using Ids = std::vector<std::int64_t>;
+  using Entries = std::vector<std::pair<std::string, std::int64_t>>;
+  // The (term, id) entries fts_page marks as matches, in the page's own order or `order_by`'s.
+  Entries page_entries(Tx& tx, std::string_view q, const FtsPosition* after, int n,
+                       std::string_view order_by = "") {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, after, n, params);
+    auto r = tx.query(
+        "SELECT fts_term, fts_id FROM " + sub + " f WHERE fts_match = 1" + std::string(order_by),
+        params);
+    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
+    Entries out;
+    if (r.ok())
+      for (const auto& row : r->rows)
+        out.emplace_back(std::get<std::string>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  }
 };
 
 TEST_F(SqliteFtsTest, WordPrefixesCaseInsensitiveBestFirst) {
@@ -1003,17 +1019,8 @@ TEST_F(SqliteFtsTest, ADigitKeyPagesThroughItsStartsThenItsEnds) {
     ASSERT_TRUE(tx->commit().ok());
   }
   auto tx = begin_read(*store_);
-  using Entries = std::vector<std::pair<std::string, std::int64_t>>;
   auto page = [&](std::string_view q, const FtsPosition* after, int n) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, after, n, params);
-    auto r = tx->query("SELECT fts_term, fts_id FROM " + sub + " f WHERE fts_match = 1", params);
-    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
-    Entries out;
-    if (r.ok())
-      for (const auto& row : r->rows)
-        out.emplace_back(std::get<std::string>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
+    return page_entries(*tx, q, after, n);
   };
   EXPECT_EQ(page("5678", nullptr, 4),
             (Entries{{"56780", 104}, {"56780", 103}, {"56780", 102}, {"56780", 101}}));
@@ -1087,19 +1094,8 @@ TEST_F(SqliteFtsTest, PagesFollowTheIndexOrderAndConditionIsUnbounded) {
     ASSERT_TRUE(tx->commit().ok());
   }
   auto tx = begin_read(*store_);
-  using Entries = std::vector<std::pair<std::string, std::int64_t>>;
   auto page = [&](std::string_view q, const FtsPosition* after, int n) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, after, n, params);
-    auto r = tx->query("SELECT fts_term, fts_id FROM " + sub +
-                           " f WHERE fts_match = 1 ORDER BY fts_term, fts_id DESC",
-                       params);
-    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
-    Entries out;
-    if (r.ok())
-      for (const auto& row : r->rows)
-        out.emplace_back(std::get<std::string>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
+    return page_entries(*tx, q, after, n, " ORDER BY fts_term, fts_id DESC");
   };
   Entries first = page("zh", nullptr, 50);
   ASSERT_EQ(first.size(), 50u);
