@@ -7,6 +7,7 @@
 #include <unicode/unistr.h>
 #include <unicode/uscript.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string_view>
@@ -316,18 +317,13 @@ std::string grouped_numbers(std::string_view s) {
 }
 
 std::string search_query(std::string_view q) {
-  std::string digits;
-  int groups = 0;
-  bool number = true;
-  for (std::size_t i = 0; i < q.size() && number;) {
-    if (ascii_digit(q[i])) {
-      while (i < q.size() && ascii_digit(q[i])) digits += q[i++];
-      ++groups;
-    } else {
-      number = number_punctuation(q[i++]);
+  // Only digits and number punctuation: the one run grouped_numbers finds is the number.
+  if (std::all_of(q.begin(), q.end(),
+                  [](char c) { return ascii_digit(c) || number_punctuation(c); }))
+    if (std::string joined = grouped_numbers(q); !joined.empty()) {
+      joined.pop_back();  // its trailing space
+      return joined;
     }
-  }
-  if (number && groups >= 2) return digits;
   return strip_legal_suffix(q);
 }
 

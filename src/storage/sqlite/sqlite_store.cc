@@ -1504,7 +1504,7 @@ void SqliteStore::return_reader(Connection* reader, bool keep) {
   }
 }
 
-bool SqliteStore::end_idle_snapshots(bool all) {
+void SqliteStore::end_idle_snapshots(bool all) {
   std::lock_guard lock(pool_mu_);
   bool left = false;
   for (Connection* reader : free_readers_) {
@@ -1521,7 +1521,6 @@ bool SqliteStore::end_idle_snapshots(bool all) {
     // Readers in use arm the timer again when they come back with a snapshot to keep.
     if (!left) reaper_armed_.store(false, std::memory_order_release);
   }
-  return left;
 }
 
 SqliteStore::ReadSnapshotStats SqliteStore::read_snapshot_stats() const {

@@ -156,8 +156,8 @@ class SqliteStore final : public Store {
   bool keeps_snapshot(const Connection& reader) const;
   // Ends the kept snapshots of readers idle in the pool: every one (`all`, before a checkpoint),
   // or those idle since before the previous call (the idle timer, which then advances
-  // reap_epoch_). Returns whether a kept snapshot is left in the pool.
-  bool end_idle_snapshots(bool all);
+  // reap_epoch_, and disarms it when no kept snapshot is left in the pool).
+  void end_idle_snapshots(bool all);
   // Held around a checkpoint of this store that waits for readers (RESTART, TRUNCATE): ends
   // idle snapshots and keeps readers from keeping or taking over one until it is destroyed, so
   // that the checkpoint waits only for the reads in progress.
