@@ -99,3 +99,39 @@ uiTest('an upsert import shows as updated in the other list', P, async () => {
   await pageB.getByTestId('list-refresh').click();
   await pageB.getByTestId('list-row').filter({ hasText: 'Live Upsert' }).filter({ hasText: /138\D?0013\D?8000/ }).waitFor();
 });
+
+// An event that arrives while the list is being read is announced, not lost: the page read may
+// not include the change. The list request after Refresh is held until the import's event has
+// reached the page (the race that made the test above fail now and then).
+uiTest('an import announced while the list is loading still shows its banner', P, async () => {
+  await api.create('accounts', { name: 'Live Before Load' });
+  await pageB.getByTestId('list-stale').waitFor();
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const isList = (url) => url.pathname === '/api/v1/accounts';
+  await pageB.route(isList, async (route) => {
+    await held;
+    await route.continue();
+  });
+  try {
+    const before = frames.B.length;
+    const loaded = pageB.waitForResponse((res) => isList(new URL(res.url())));
+    await pageB.getByTestId('list-refresh').click();
+    await pageB.getByTestId('list-stale').waitFor({ state: 'detached' });
+    const r = await api.post('/api/v1/accounts/import?mode=commit',
+      'name,city\nLive During Load,杭州\n', { headers: { 'content-type': 'text/csv' } });
+    assert.equal(r.status, 200, r.text);
+    for (const t0 = Date.now(); !frames.B.slice(before).some((f) => f.kind === 'imported' && f.id === r.json.import_id);) {
+      assert.ok(Date.now() - t0 < 10_000, 'the import event reached page B');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    release();
+    await loaded;
+    const banner = pageB.getByTestId('list-imported');
+    await banner.waitFor();
+    assert.match(await banner.textContent(), /An import added 1 and updated 0 record\(s\)/);
+  } finally {
+    release();
+    await pageB.unroute(isList);
+  }
+});
