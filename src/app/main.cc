@@ -142,6 +142,8 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
   // back the same way. The origin tag keeps a server from publishing its own events twice.
   const std::string origin = access::random_token(12);
   app->events.subscribe([&server, &app, origin](const record::Event& e) {
+    // Nobody to send it to (no WebSocket open, no other server on SQLite): not even built.
+    if (!server.has_subscribers() && !app->store->notifies_others()) return;
     std::string envelope = api::ws_envelope(e);
     server.publish(envelope);
     notify_other_servers(*app->store, origin, e, std::move(envelope));

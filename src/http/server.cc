@@ -392,12 +392,15 @@ class ServerCore {
     std::lock_guard lock(hub_mu_);
     auto id = ++next_subscriber_id_;
     subscribers_.emplace(id, s);
+    subscriber_count_.store(subscribers_.size(), std::memory_order_release);
     return id;
   }
   void remove_subscriber(std::uint64_t id) {
     std::lock_guard lock(hub_mu_);
     subscribers_.erase(id);
+    subscriber_count_.store(subscribers_.size(), std::memory_order_release);
   }
+  bool has_subscribers() const { return subscriber_count_.load(std::memory_order_acquire) > 0; }
 
  private:
   awaitable<void> accept_loop();
@@ -478,6 +481,9 @@ class ServerCore {
   std::mutex hub_mu_;
   std::uint64_t next_subscriber_id_ = 0;
   std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> subscribers_;
+  // subscribers_.size(), read without the lock: an event published while there is none is
+  // dropped at once instead of waking a pool thread to find no one (one per durable create).
+  std::atomic<std::size_t> subscriber_count_{0};
 
   // Declared last so it is destroyed first: pending coroutine frames it destroys still find
   // the registries above alive.
@@ -1377,6 +1383,10 @@ void ServerCore::stop() {
 }
 
 void ServerCore::publish(std::string event) {
+  // No subscriber: nothing to deliver. (One registered from now on did not exist when the
+  // event happened; before, it could be handed the event or not, depending on when the
+  // publish strand ran.)
+  if (!has_subscribers()) return;
   asio::post(publish_strand_, [this, event = std::move(event)] {
     std::vector<std::shared_ptr<WsSession>> targets;
     {
@@ -1473,5 +1483,6 @@ std::uint16_t Server::listen() { return impl_->listen(); }
 void Server::run() { impl_->run(); }
 void Server::stop() { impl_->stop(); }
 void Server::publish(std::string event) { impl_->publish(std::move(event)); }
+bool Server::has_subscribers() const { return impl_->has_subscribers(); }
 
 }  // namespace rapport::http

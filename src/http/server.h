@@ -55,6 +55,9 @@ class Server {
   void stop();  // thread-safe
   // Sends an event to every WebSocket subscriber whose filter accepts it. Thread-safe.
   void publish(std::string event);
+  // Whether a WebSocket subscriber is connected now (handshake begun, not yet closed): without
+  // one, publish() drops its event at once, and a caller may skip building it. Thread-safe.
+  bool has_subscribers() const;
 
  private:
   struct Impl;

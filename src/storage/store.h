@@ -376,6 +376,9 @@ class Store {
   }
   virtual void on_listen_resumed(std::function<void()> /*cb*/) {}
   virtual void stop_listening() {}
+  // Whether notify() can reach another process (false on SQLite): a caller with nothing else to
+  // send its message to may skip building it.
+  virtual bool notifies_others() const { return false; }
 
   // A number in [0, 256) for this process's generated ids (IdGenerator::set_node), held by no
   // other live process on this database. PostgreSQL: a session advisory lock that a connection

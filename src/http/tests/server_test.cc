@@ -712,6 +712,36 @@ TEST_F(ServerTest, WebSocketReceivesOnlyEventsItsFilterAccepts) {
   ws.close(websocket::close_code::normal);
 }
 
+// An event published while no WebSocket is open goes nowhere at once (serve then skips building
+// it: no pool thread woken per durable create); one opened afterwards gets only later events.
+TEST_F(ServerTest, PublishWithoutSubscribersIsDroppedAndCountsOpenWebSockets) {
+  start_server();
+  EXPECT_FALSE(server_->has_subscribers());
+  server_->publish(R"({"team":1,"n":0})");  // nobody to deliver it to
+  {
+    asio::io_context ioc;
+    websocket::stream<tcp::socket> ws(ioc);
+    ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    websocket::response_type upgrade;
+    ws.handshake(upgrade, "127.0.0.1", "/api/v1/events?token=good");
+    ASSERT_EQ(upgrade.result_int(), 101);
+    EXPECT_TRUE(server_->has_subscribers());
+    server_->publish(R"({"team":1,"n":1})");
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    EXPECT_EQ(beast::buffers_to_string(buffer.data()), R"({"team":1,"n":1})");
+    ws.close(websocket::close_code::normal);
+    beast::error_code ec;
+    while (!ec) ws.read(buffer, ec);  // until the server's close frame
+  }
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = !server_->has_subscribers();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone);
+}
+
 TEST_F(ServerTest, FailingWebSocketWithoutCredentialsIs401) {
   start_server();
   asio::io_context ioc;

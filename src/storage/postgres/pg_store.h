@@ -107,6 +107,7 @@ class PgStore final : public Store {
   // callbacks on that thread. A lost connection is re-opened with back-off and LISTENs again;
   // then the on_listen_resumed() callbacks run (not after the first connection).
   Status notify(std::string_view channel, std::string_view payload) override;
+  bool notifies_others() const override { return true; }
   Status listen(std::string_view channel, std::function<void(std::string)> on_message) override;
   void on_listen_resumed(std::function<void()> cb) override;
   void stop_listening() override;

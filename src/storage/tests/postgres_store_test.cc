@@ -1162,6 +1162,7 @@ struct Inbox {
 };
 
 TEST_F(PgStoreTest, NotifyReachesListenersOfEveryStoreOnTheDatabaseInOrder) {
+  ASSERT_TRUE(store_->notifies_others());  // what serve asks before building an event
   auto other = open_ok(url_);
   Inbox here, there, elsewhere;
   ASSERT_TRUE(store_->listen("events", [&](std::string s) { here.add(std::move(s)); }).ok());

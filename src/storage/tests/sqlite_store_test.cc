@@ -829,6 +829,8 @@ TEST_F(SqliteStoreTest, NotifyAndListenAreNoOpsWithThePayloadLimit) {
   EXPECT_EQ(too_big.error().code, Errc::kBadRequest);
   store_->stop_listening();
   EXPECT_EQ(calls, 0);
+  // …so that a caller with no other recipient may skip building its message.
+  EXPECT_FALSE(store_->notifies_others());
 }
 
 TEST(SqliteMigrations, ApplyOnceAndAreIdempotentOnReopen) {
