@@ -251,6 +251,11 @@ class RecordService {
   std::uint64_t search_window_rows() const {
     return search_window_rows_.load(std::memory_order_relaxed);
   }
+  // Statements the search ran so far that count keys' entries to choose the driving key (each
+  // an index read of up to a cap's entries per key: the most of a Chinese query's work at 1M).
+  std::uint64_t search_count_statements() const {
+    return search_count_statements_.load(std::memory_order_relaxed);
+  }
   // What the answer caches hold now (keys, answers and bookkeeping, bytes), against their
   // bounds RecordOptions::search_cache_bytes and page_cache_bytes (GET /api/v1/admin/memory).
   std::size_t search_cache_used_bytes() const { return search_cache_.bytes(); }
@@ -642,7 +647,8 @@ class RecordService {
   // The key holds the role's address: the role is kept with the answer.
   static constexpr std::size_t kSearchCacheEntries = 8192;
   AnswerCache search_cache_;
-  std::atomic<std::uint64_t> search_window_rows_{0};  // see search_window_rows
+  std::atomic<std::uint64_t> search_window_rows_{0};       // see search_window_rows
+  std::atomic<std::uint64_t> search_count_statements_{0};  // see search_count_statements
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

@@ -1239,6 +1239,40 @@ TEST_F(ServiceTest, SearchForCommonChineseBigramsDrivesByARareEnoughOneAndFindsO
   EXPECT_EQ(found_ids(service->search(admin, "甲乙丙", "account", 10)), Ids{});
 }
 
+// Search as you type at 1M (issue #4, R-SEARCH): a Chinese query of 3+ characters whose bigrams
+// all have over 1,024 entries ("郭志强") first reads a window of its last bigram's first 1,024
+// entries; when that holds `limit` records with every bigram they are the answer (any exact key's
+// first matches are the newest records with all of them) and the keys are not counted again up
+// to 4,096 each. When it holds fewer (old matches behind many newer entries), the keys are
+// counted again and the rarest read whole, so the answer is the same as before.
+TEST_F(ServiceTest, SearchForCommonChineseBigramsTakesALastKeyWindowWithTheLimitsMatches) {
+  using Ids = std::vector<std::int64_t>;
+  const std::int64_t old_one = id_of(*account, R"({"name":"丙丁戊 Old"})");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 1100; ++i) {
+    bodies.push_back(R"({"name":"甲乙丙 N)" + std::to_string(i) + R"("})");
+    bodies.push_back(R"({"name":"丙丁 X)" + std::to_string(i) + R"("})");
+    bodies.push_back(R"({"name":"丁戊 Y)" + std::to_string(i) + R"("})");
+  }
+  auto created = service->create_batch(admin, *account, bodies);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  // The newest three of the 1,100 records with 甲乙 and 乙丙 (every third created), newest first.
+  std::vector<std::int64_t> newest;
+  for (std::size_t i = 0; i < created->size(); i += 3) newest.push_back((*created)[i]);
+  std::sort(newest.rbegin(), newest.rend());
+  newest.resize(3);
+  auto counts = service->search_count_statements();
+  auto rows = service->search_window_rows();
+  EXPECT_EQ(found_ids(service->search(admin, "甲乙丙", "account", 3)), newest);
+  EXPECT_EQ(service->search_count_statements() - counts, 1u) << "no second count up to 4,096";
+  EXPECT_EQ(service->search_window_rows() - rows, 3u);
+  // The one record with 丙丁 and 丁戊 is older than the 1,024 newest entries of 丁戊: counted
+  // again, and found.
+  counts = service->search_count_statements();
+  EXPECT_EQ(found_ids(service->search(admin, "丙丁戊", "account", 3)), (Ids{old_one}));
+  EXPECT_EQ(service->search_count_statements() - counts, 2u);
+}
+
 // Search as you type at 1M (issue #4, R-SEARCH): the first window of an entity stops at `limit`
 // matching rows, each a read of its record's row, not at twice the limit (16 here); a round
 // short of `limit` items because an entry repeats a record (a prefix matching two of its words)
