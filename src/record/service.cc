@@ -2391,11 +2391,12 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
             // First a guess (kSearchGuessWindow): with exact keys every key's entries are one
             // term, newest first, so any key's first `limit` matches are the newest `limit`
             // records with every key, the answer whichever key drives. The last key's first
-            // kSearchKeyCountCap entries (the rarest in a name: its given name, the end of a
-            // company's name) usually hold them ("郭志强": 郭志 and 志强 over 4,096 entries at
-            // 1M, ten matches among the first entries), and then the keys are not counted on
-            // (up to 4,096 entries each). A caller who may not see a searchable field has their
-            // matches checked again, so a full window proves nothing for them.
+            // kSearchKeyCountCap entries usually hold them ("郭志强": 郭志 and 志强 over 4,096
+            // entries at 1M, ten matches among the first hundred of 志强; of the first, middle and
+            // last key the last read the fewest entries over the bench's queries), and then the
+            // keys are not counted on (up to 4,096 entries each). A caller who may not see a
+            // searchable field has their matches checked again, so a full window proves nothing for
+            // them.
             if (!hidden_searchable) {
               RP_ASSIGN(auto guess, read_window(static_cast<int>(key_order.size()) - 1,
                                                 std::nullopt, limit, kSearchGuessWindow));
