@@ -466,10 +466,37 @@ std::shared_ptr<const RecordService::ById::ShownFields> RecordService::ById::sho
   const auto only = split_fields(fields);
   std::vector<char> flags = record::shown_fields(e, p, &only);
   CachedRecordJson json(flags);
-  auto made = std::make_shared<const ShownFields>(ShownFields{std::move(flags), std::move(json)});
+  std::vector<std::pair<std::int32_t, std::uint32_t>> asked;
+  for (std::string_view rest = fields; !rest.empty();) {
+    const size_t c = rest.find(',');
+    const std::string_view name = rest.substr(0, c);
+    rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
+    if (name.empty()) continue;
+    const Field* f = e.field(name);
+    const auto at = f ? static_cast<std::size_t>(f - e.fields.data()) : flags.size();
+    if (at >= flags.size() || !flags[at]) {
+      asked.emplace_back(-1, 0);
+      continue;
+    }
+    std::string key;
+    append_json_string(key, f->name);
+    asked.emplace_back(static_cast<std::int32_t>(at), static_cast<std::uint32_t>(key.size() + 1));
+  }
+  auto made = std::make_shared<const ShownFields>(
+      ShownFields{std::move(flags), std::move(json), std::move(asked)});
   if (shown_.size() >= kMaxKept) shown_.clear();
   shown_.try_emplace({p.role.get(), std::string(fields)}, Shown{p.role, made});
   return made;
+}
+
+std::optional<std::string_view> RecordService::ById::ShownFields::value_of(const CachedRecord& r,
+                                                                           std::size_t k) const {
+  if (k >= asked.size() || asked[k].first < 0) return std::nullopt;
+  const auto i = static_cast<std::size_t>(asked[k].first);
+  if (i + 1 >= r.start.size()) return std::nullopt;
+  // Field i's text is `"name":value` up to the comma before field i + 1 (CachedRecord).
+  const std::uint32_t from = r.start[i] + asked[k].second;
+  return std::string_view(r.text).substr(from, r.start[i + 1] - 1 - from);
 }
 
 // Built once per entity snapshot rather than per read (the SELECT text of a 45-field entity is
@@ -510,7 +537,7 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
                                                          const Entity& e, const ById& by_ref,
                                                          std::int64_t id, Scope scope,
                                                          const ById::ShownFields& shown,
-                                                         bool want_title) {
+                                                         bool want_title, bool want_whole) {
   const ById* by = &by_ref;
   const SqlValue key[] = {id};
   OneRecord out;
@@ -544,7 +571,10 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
     auto rec = list_cache_.find(by->slot, id, out.version, e.fields.size(), kRead);
     list_cache_.count_page(by->slot, kRead, rec ? 1 : 0, rec ? 0 : 1);
     if (rec) {
-      shown.json.append(out.text, *rec);
+      if (want_whole)
+        out.whole = std::move(rec);
+      else
+        shown.json.append(out.text, *rec);
       return out;
     }
     looked = true;
@@ -556,7 +586,11 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
                int_of(row[by->team_col])))
       return false;
     if (want_title && by->title) out.title = title_of(row, by->title_col);
-    out.text.reserve(2048);
+    if (want_whole && !cached) {
+      out.whole = std::make_shared<const CachedRecord>(by->every.whole(row, out.version));
+      return false;
+    }
+    if (!want_whole) out.text.reserve(2048);
     if (!cached) {
       RecordJson(e, shown.flags).append(out.text, row);
       return false;
@@ -570,7 +604,10 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
       rec = std::make_shared<const CachedRecord>(by->every.whole(row, out.version));
       list_cache_.put(by->slot, id, rec, kRead);
     }
-    shown.json.append(out.text, *rec);
+    if (want_whole)
+      out.whole = std::move(rec);
+    else
+      shown.json.append(out.text, *rec);
     return false;
   }));
   return out;
@@ -2593,6 +2630,16 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
 
 Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_view number,
                                                 std::string_view fields) {
+  return find_phone(p, number, fields, false);
+}
+
+Result<PhoneLookup> RecordService::lookup_phone_values(const Principal& p, std::string_view number,
+                                                       std::string_view fields) {
+  return find_phone(p, number, fields, true);
+}
+
+Result<PhoneLookup> RecordService::find_phone(const Principal& p, std::string_view number,
+                                              std::string_view fields, bool values) {
   number = trim_view(number);
   // A query parameter, so bad input is 400 bad_request like search's q and limit.
   if (number.empty()) return make_error(Errc::kBadRequest, "number is required", "number");
@@ -2620,9 +2667,14 @@ Result<PhoneLookup> RecordService::lookup_phone(const Principal& p, std::string_
     const auto by = by_id(*e);
     // The shown fields and their writer as kept per role and fields (not built per match).
     const auto shown = by->shown_fields(*e, p, fields);
-    RP_ASSIGN(OneRecord r, read_one(*tx, p, *e, *by, id, scope, *shown, title_shown));
+    RP_ASSIGN(OneRecord r, read_one(*tx, p, *e, *by, id, scope, *shown, title_shown, values));
     if (r.state != OneRecord::State::kFound) continue;
-    out.matches.push_back(PhoneMatch{e, id, std::move(r.title), std::move(r.text)});
+    PhoneMatch& m = out.matches.emplace_back(
+        PhoneMatch{e, id, std::move(r.title), std::move(r.text), {}, std::move(r.whole)});
+    if (values && m.whole) {
+      m.values.resize(shown->asked.size());
+      for (std::size_t k = 0; k < m.values.size(); ++k) m.values[k] = shown->value_of(*m.whole, k);
+    }
     if (static_cast<int>(out.matches.size()) >= kMaxPhoneMatches) break;
   }
   return out;

@@ -153,6 +153,11 @@ struct PhoneMatch {
   std::int64_t id = 0;
   std::string title;   // empty when the title field is hidden from the caller
   std::string record;  // the record as JSON (the fields asked for), hidden fields left out
+  // Only from lookup_phone_values: instead of `record`, the JSON text of each field it was asked
+  // for, in that order, exactly as `record` would carry it; nullopt when the entity has no such
+  // field or it is hidden from the caller. Views into `whole`, the record's cached text.
+  std::vector<std::optional<std::string_view>> values;
+  std::shared_ptr<const CachedRecord> whole;
 };
 
 struct PhoneLookup {
@@ -268,6 +273,12 @@ class RecordService {
   // for get) limits each match's record JSON to those fields (and id, version); empty: all.
   Result<PhoneLookup> lookup_phone(const access::Principal& p, std::string_view number,
                                    std::string_view fields = {});
+  // The same lookup, but each match carries the JSON text of each of `fields` (comma-separated,
+  // in that order: PhoneMatch::values) instead of a record text: the texts are views into the
+  // record's cached text, so no record JSON is written for a match nor parsed again by the
+  // caller (the screen pop).
+  Result<PhoneLookup> lookup_phone_values(const access::Principal& p, std::string_view number,
+                                          std::string_view fields);
   // Number of live records matching `filter` (JSON text, as for list) within the caller's scope.
   Result<std::int64_t> count(const access::Principal& p, const schema::Entity& e,
                              std::string_view filter);
@@ -495,6 +506,12 @@ class RecordService {
     struct ShownFields {
       std::vector<char> flags;
       CachedRecordJson json;
+      // Each name of `fields` in its order: the field's index and the length of its key
+      // (`"name":`) in a CachedRecord's text, or -1 when the entity has no such field or it is
+      // not shown (value_of).
+      std::vector<std::pair<std::int32_t, std::uint32_t>> asked;
+      // The JSON text of the k-th asked field's value in `r` (a record of this entity).
+      std::optional<std::string_view> value_of(const CachedRecord& r, std::size_t k) const;
     };
     std::shared_ptr<const ShownFields> shown_fields(const schema::Entity& e,
                                                     const access::Principal& p,
@@ -526,13 +543,18 @@ class RecordService {
     std::int64_t version = 0;
     std::string text;
     std::string title;
+    std::shared_ptr<const CachedRecord> whole;  // with want_whole, instead of `text`
   };
   Result<OneRecord> read_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                              const ById& by, std::int64_t id, access::Scope scope,
                              const std::vector<char>& shown, bool want_title);
   Result<OneRecord> read_one(storage::Tx& tx, const access::Principal& p, const schema::Entity& e,
                              const ById& by, std::int64_t id, access::Scope scope,
-                             const ById::ShownFields& shown, bool want_title);
+                             const ById::ShownFields& shown, bool want_title,
+                             bool want_whole = false);
+  // lookup_phone (values: false) and lookup_phone_values (true).
+  Result<PhoneLookup> find_phone(const access::Principal& p, std::string_view number,
+                                 std::string_view fields, bool values);
   Status check_references(storage::Tx& tx, const schema::Entity& e, const json::Value& values);
   // `e164`: the record's phone numbers as phone_keys gives them (all phone-list fields), so
   // that they are not parsed again; they go where the first phone list's numbers go.

@@ -79,16 +79,18 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
                                  const schema::Registry& registry) {
   RP_TRY(only_params(r, {"number"}));
   std::string_view number = r.query_param("number");
-  // Only what the answer shows: the account reference and the pop's account fields.
-  RP_ASSIGN(record::PhoneLookup found, records.lookup_phone(r.principal, number, kPopFields));
+  // Only what the answer shows: the account reference and the pop's account fields, each
+  // match's as the texts of those fields (kPopFields' order), not as a record text to parse.
+  RP_ASSIGN(record::PhoneLookup found,
+            records.lookup_phone_values(r.principal, number, kPopFields));
   // Looked up once a match needs them (most numbers match one account, or nothing).
   std::shared_ptr<const schema::Entity> account, interaction;
   std::string out;
   out.reserve(512);
   out.append("{\"number\":");
   json::append_string(out, number);
-  out.append(",\"e164\":");
-  json::append_string(out, found.e164);
+  // E.164 is '+' and digits: nothing to escape.
+  out.append(",\"e164\":\"").append(found.e164).push_back('"');
   out.append(",\"matches\":[");
   bool first = true;
   for (const auto& m : found.matches) {
@@ -97,10 +99,13 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
     std::optional<std::int64_t> account_id;
     std::string acc_text;
     std::string_view acc;  // the account's text (kPopFields), empty when unknown or unreadable
+    std::optional<std::string_view> pop[std::size(kPopMembers)];
     if (m.entity->name == "account") {
       account_id = m.id;
-      acc = m.record;
-    } else if (auto a = json::member_text(m.record, "account_id");
+      // The match's own values: kPopFields after account_id are kPopMembers.
+      for (std::size_t k = 0; k < std::size(pop) && k + 1 < m.values.size(); ++k)
+        pop[k] = m.values[k + 1];
+    } else if (auto a = m.values.empty() ? std::nullopt : m.values[0];
                a && a->size() >= 2 && a->front() == '"') {
       // A reference's text is its id as a JSON string of digits (no escapes).
       auto id = parse_id(a->substr(1, a->size() - 2), "account");
@@ -128,7 +133,6 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
     } else {
       out.append("null");
     }
-    std::optional<std::string_view> pop[std::size(kPopMembers)];
     if (!acc.empty()) json::member_texts(acc, kPopMembers, pop);
     append_raw(out, "account_title", pop[0] && pop[0]->front() == '"' ? pop[0] : std::nullopt);
     // What the pop shows besides the name; null when unknown or not readable.

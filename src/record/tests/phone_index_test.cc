@@ -220,6 +220,52 @@ TEST_F(PhoneIndexTest, LookupMatchesAreTheStoredRowsTextCachedOrNotAndCurrentAft
   EXPECT_EQ(seen.matches[0].record.find("T-SECRET"), std::string::npos);
 }
 
+// lookup_phone_values (the screen pop, R-CTI-1): each match carries the text of each asked
+// field, in the order asked, exactly as the record text lookup_phone gives carries it — read
+// whole, then from the record text cache, and without that cache —; nullopt for a field the
+// entity lacks or the caller may not see, and no record text.
+TEST_F(PhoneIndexTest, LookupValuesAreTheRecordTextsMembersInTheOrderAskedHiddenOnesLeftOut) {
+  for (const std::size_t cache : {std::size_t{32} << 20, std::size_t{0}}) {
+    RecordOptions options;
+    options.list_cache_bytes = cache;
+    open(options);
+    auto r = service->create(
+        admin, *lead,
+        R"({"name":"李四 \"x\\y\"","tax_id":"T-1","phones":["13812345678"],"emails":["a@b.cn"]})");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    const std::string_view asked = "tax_id,no_such_field,emails,name,fax";
+    for (int round = 0; round < 2; ++round) {
+      auto text = service->lookup_phone(admin, "13812345678", asked).value();
+      auto got = service->lookup_phone_values(admin, "138 1234 5678", asked).value();
+      ASSERT_EQ(got.matches.size(), 1u);
+      const PhoneMatch& m = got.matches[0];
+      EXPECT_EQ(m.record, "");
+      EXPECT_EQ(m.title, text.matches[0].title);
+      ASSERT_EQ(m.values.size(), 5u);
+      EXPECT_EQ(m.values[0], json::member_text(text.matches[0].record, "tax_id"));
+      EXPECT_EQ(m.values[0], std::optional<std::string_view>(R"("T-1")"));
+      EXPECT_EQ(m.values[1], std::nullopt);
+      EXPECT_EQ(m.values[2], json::member_text(text.matches[0].record, "emails"));
+      EXPECT_EQ(m.values[3], std::optional<std::string_view>(R"("李四 \"x\\y\"")"));
+      EXPECT_EQ(m.values[4], std::optional<std::string_view>("null"));
+    }
+    if (cache > 0) EXPECT_GE(service->list_cache().hits(), 1u);
+
+    auto role = std::make_shared<access::Role>();
+    role->entities["lead"].read = access::Scope::kAll;
+    role->fields["lead.tax_id"] = access::FieldAccess::kHidden;
+    access::Principal masked;
+    masked.role = role;
+    masked.user_id = 9;
+    auto seen = service->lookup_phone_values(masked, "13812345678", asked).value();
+    ASSERT_EQ(seen.matches.size(), 1u);
+    ASSERT_EQ(seen.matches[0].values.size(), 5u);
+    EXPECT_EQ(seen.matches[0].values[0], std::nullopt);  // hidden: not even null
+    EXPECT_EQ(seen.matches[0].values[3], std::optional<std::string_view>(R"("李四 \"x\\y\"")"));
+    TearDown();
+  }
+}
+
 // counts()' narrower filters (constant texts, such as the phone pop's open items) are compiled
 // once per role and entity and kept; the counts themselves are read fresh every time, and a
 // field the role may not see is still refused by name.
