@@ -529,7 +529,7 @@ Result<RecordService::OneRecord> RecordService::read_one(storage::Tx& tx, const 
                                                          std::int64_t id, Scope scope,
                                                          const std::vector<char>& shown,
                                                          bool want_title) {
-  const ById::ShownFields fields{shown, CachedRecordJson(shown)};
+  const ById::ShownFields fields{shown, CachedRecordJson(shown), {}};
   return read_one(tx, p, e, by, id, scope, fields, want_title);
 }
 
@@ -2764,8 +2764,11 @@ Result<std::vector<std::int64_t>> RecordService::counts_of(const Principal& p, c
     if (auto it = counts_kept_.find(key); it != counts_kept_.end()) kept = it->second;
   }
   if (kept) {
-    std::vector<SqlValue> params = kept->params;
-    std::vector<SqlValue> mine;
+    // The kept parameters with this caller's scope and the id, in buffers of the thread's too
+    // (run_counts runs no other counts_of meanwhile).
+    thread_local std::vector<SqlValue> params, mine;
+    params.assign(kept->params.begin(), kept->params.end());
+    mine.clear();
     scope_sql(p, scope, mine);
     std::copy(mine.begin(), mine.end(), params.begin() + kept->scope_at);
     params[kept->id_at] = id;

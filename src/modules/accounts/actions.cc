@@ -45,10 +45,10 @@ void append_int(std::string& out, std::int64_t n) {
   out.append(digits, end);
 }
 
-// `,"key":` and a member's text as written in the record (no DOM is built), or null when
-// absent: hidden from the caller, or no such record.
+// The member `key` (`,"name":`, a constant) and a value's text as written in the record (no
+// DOM is built), or null when absent: hidden from the caller, or no such record.
 void append_raw(std::string& out, std::string_view key, const std::optional<std::string_view>& v) {
-  out.append(",\"").append(key).append("\":");
+  out.append(key);
   out.append(v ? *v : std::string_view("null"));
 }
 
@@ -121,24 +121,29 @@ Result<std::string> lookup_phone(const ActionRequest& r, RecordService& records,
     json::append_string(out, m.entity->name);
     out.append(",\"plural\":");
     json::append_string(out, m.entity->plural);
-    out.append(",\"id\":\"");
-    append_int(out, m.id);
+    char digits[24];  // the match's id, written once (an account's is its account_id too)
+    const std::string_view id(digits, std::to_chars(digits, digits + sizeof digits, m.id).ptr);
+    out.append(",\"id\":\"").append(id);
     out.append("\",\"title\":");
     json::append_string(out, m.title);
     out.append(",\"account_id\":");
     if (account_id) {
       out.push_back('"');
-      append_int(out, *account_id);
+      if (*account_id == m.id)
+        out.append(id);
+      else
+        append_int(out, *account_id);
       out.push_back('"');
     } else {
       out.append("null");
     }
     if (!acc.empty()) json::member_texts(acc, kPopMembers, pop);
-    append_raw(out, "account_title", pop[0] && pop[0]->front() == '"' ? pop[0] : std::nullopt);
+    append_raw(out,
+               ",\"account_title\":", pop[0] && pop[0]->front() == '"' ? pop[0] : std::nullopt);
     // What the pop shows besides the name; null when unknown or not readable.
-    append_raw(out, "relationship_level", pop[1]);
-    append_raw(out, "credit_class", pop[2]);
-    append_raw(out, "key_account", pop[3]);
+    append_raw(out, ",\"relationship_level\":", pop[1]);
+    append_raw(out, ",\"credit_class\":", pop[2]);
+    append_raw(out, ",\"key_account\":", pop[3]);
     out.append(",\"open_items\":");
     if (!interaction && (m.entity->name == "account" || m.entity->name == "contact"))
       interaction = registry.get("interaction");

@@ -18,6 +18,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iterator>
@@ -232,9 +233,20 @@ class Connection {
   explicit Connection(sqlite3* db) : db_(db) {}
 
   Result<sqlite3_stmt*> prepare(std::string_view sql) {
-    if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
+    // A text the caller keeps (a kept statement: by_id's head, a kept count, a literal) comes
+    // back at the same address: found by it without hashing the text, which is still compared
+    // (another text may have been built at a freed one's address).
+    Known& known = known_[(reinterpret_cast<std::uintptr_t>(sql.data()) >> 4) % known_.size()];
+    if (known.text != nullptr && known.data == sql.data() && known.text->size() == sql.size() &&
+        std::memcmp(known.text->data(), sql.data(), sql.size()) == 0)
+      return known.stmt;
+    if (auto it = cache_.find(sql); it != cache_.end()) {
+      known = Known{sql.data(), &it->first, it->second};
+      return it->second;
+    }
     if (cache_.size() >= kStatementCacheLimit) {
       // Safe: run() resets every statement before returning, so none is mid-step here.
+      known_.fill(Known{});
       for (auto& [text, stmt] : cache_) sqlite3_finalize(stmt);
       cache_.clear();
     }
@@ -256,7 +268,8 @@ class Connection {
                           "only one SQL statement per call is supported: " + std::string(sql));
       }
     }
-    cache_.emplace(std::string(sql), stmt);
+    auto [it, added] = cache_.emplace(std::string(sql), stmt);
+    known = Known{sql.data(), &it->first, stmt};
     return stmt;
   }
 
@@ -276,6 +289,14 @@ class Connection {
 
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
+  // Statements of cache_ by the address of the text last prepared with them, one per slot of
+  // addresses (prepare): `text` is their key in cache_ (a node's: it stays put until cleared).
+  struct Known {
+    const char* data = nullptr;
+    const std::string* text = nullptr;
+    sqlite3_stmt* stmt = nullptr;
+  };
+  std::array<Known, 64> known_{};
   int busy_timeout_ms_ = 0;
 
  public:

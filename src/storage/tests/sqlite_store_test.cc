@@ -137,6 +137,34 @@ TEST_F(SqliteStoreTest, EachRowShowsNarrowAndWideRowsAndRowsOfANestedStatement) 
   }
 }
 
+// A connection finds the statement of a text it ran before by the text's address (no hash of
+// the text): a different text written at that address — a buffer changed in place, or a
+// string built where a freed one was — still runs as itself, however many texts share it.
+TEST_F(SqliteStoreTest, AStatementTextChangedInPlaceRunsAsTheNewText) {
+  auto r = begin_read(*store_);
+  std::string sql = "SELECT 100";
+  for (int round = 0; round < 2; ++round) {
+    for (char digit = '1'; digit <= '9'; ++digit) {
+      sql[7] = digit;  // same address, same length, another statement
+      std::int64_t got = 0;
+      Status s = r->each_row(sql, {}, [&](std::span<const SqlView> row) {
+        got = std::get<std::int64_t>(row[0]);
+        return true;
+      });
+      ASSERT_TRUE(s.ok()) << s.error().message;
+      EXPECT_EQ(got, (digit - '0') * 100) << sql;
+      auto q = r->query(sql);
+      ASSERT_TRUE(q.ok());
+      EXPECT_EQ(q->rows[0][0], SqlValue(std::int64_t{(digit - '0') * 100}));
+    }
+  }
+  // A shorter text at the same address, then the longer one again.
+  sql = "SELECT 7";
+  EXPECT_EQ(r->query(sql)->rows[0][0], SqlValue(std::int64_t{7}));
+  sql = "SELECT 700";
+  EXPECT_EQ(r->query(sql)->rows[0][0], SqlValue(std::int64_t{700}));
+}
+
 // each_row shows the rows query() returns, value for value (SQLite's own buffers, no copy), in
 // every kind of transaction (read, write, a shared read), and stops where the visitor says.
 TEST_F(SqliteStoreTest, EachRowShowsWhatQueryReturnsAndStopsWhenTold) {
