@@ -565,11 +565,6 @@ void register_routes(http::Router& router, Services services) {
       router.add(
           a->method, v1 + a->path,
           guarded(services, [a](Services& s, http::Request& req) -> Result<http::Response> {
-            if (a->quick_when_cached && req.in_place) {
-              // Tried on the I/O thread: a page not in memory sends it to a worker.
-              if (storage::ReadRouting* routing = storage::current_read_routing())
-                routing->no_disk_wait = true;
-            }
             RP_ASSIGN(access::Principal p, authenticate_request(s, req));
             const auto& query = req.query_params();
             if (!query.ok()) return query.error();
@@ -596,8 +591,7 @@ void register_routes(http::Router& router, Services services) {
             RP_ASSIGN(std::string body, std::move(out));
             return json_response(a->status, std::move(body));
           }));
-      if (a->quick || a->quick_when_cached)
-        router.set_lane(a->method, v1 + a->path, http::Lane::kIoThread);
+      if (a->quick) router.set_lane(a->method, v1 + a->path, http::Lane::kIoThread);
     }
   }
 

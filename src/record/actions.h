@@ -59,10 +59,6 @@ struct Action {
   // A quick read (GET): a few indexed reads and little CPU, nothing else waited for. The server
   // may then answer it on the thread that read the request (http::Lane::kIoThread).
   bool quick{};
-  // A quick read while its pages are in memory (several indexed reads of a database that may be
-  // larger than memory): tried in place as `quick` is, and run on a worker instead as soon as
-  // one of its reads would wait for the disk (storage::ReadRouting::no_disk_wait).
-  bool quick_when_cached{};
   // For the OpenAPI document (api/openapi.cc): query parameters, and JSON Schemas (JSON text)
   // of the request body ("" = no body) and of the answer ("" = any JSON object).
   std::vector<ActionParam> query{};

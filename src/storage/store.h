@@ -446,12 +446,6 @@ struct ReadRouting {
   // read), and write() always does; either sets `would_wait`, so the caller runs the request
   // again where it may wait, whatever the error became on its way up.
   bool no_wait = false;
-  // in, with no_wait: a read of a page the kernel does not hold in memory also counts as a wait
-  // (SQLite: the file is read with RWF_NOWAIT first). The statement then stops at its next row
-  // with kBusy, after at most that one page read from the disk, and `would_wait` is set. For
-  // requests whose pages are usually cached (the customer 360 after warm-up), so that a disk read
-  // does not stall every connection of the I/O thread (session 7).
-  bool no_disk_wait = false;
   bool would_wait = false;  // out
 };
 // The routing installed on this thread, or nullptr.

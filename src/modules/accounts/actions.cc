@@ -277,11 +277,8 @@ void register_actions(record::ActionRegistry& actions, RecordService& records,
       "Customer 360: account, contacts, dated profile and communication timeline",
       [&records, &registry](const ActionRequest& r) { return customer_360(r, records, registry); }};
   c360.entity = "account";
-  // Tried on the I/O thread while its pages are in memory (a warm server): the hand-off to a
-  // worker and the wait behind other requests are most of its server latency. A page the kernel
-  // must read from the disk sends it to a worker (session 7: a disk read on an I/O thread stalls
-  // all its connections; session 10 measured it slower in place on a cold 1M file).
-  c360.quick_when_cached = true;
+  // Not `quick`: 5–8 queries per page. Tried on the I/O threads it measured slower under a
+  // loaded machine (server p99 and req/s), so it stays on the workers.
   c360.query = {{"channel", "comma list of channels the timeline is narrowed to (phone,visit)"},
                 {"limit", "timeline entries per page (1–500, default 50)", "integer"}};
   const char* section =

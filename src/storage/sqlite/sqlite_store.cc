@@ -10,7 +10,6 @@
 #include <sqlite3.h>
 
 #include <fcntl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +23,6 @@
 #include <functional>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -78,55 +76,7 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view context) {
   }
 }
 
-// Reads of the database and WAL files through the unix VFS (its "pread64" system call, replaced
-// once per process by install_cached_reads()). On a thread whose routing sets no_wait and
-// no_disk_wait (an I/O thread trying a request in place), a read is tried with RWF_NOWAIT first:
-// when the kernel does not hold the pages, the routing's `would_wait` is set and the read is made
-// anyway (SQLite must get its page: an error here would put its pager in the error state and drop
-// the connection's page cache); Connection::run then stops the statement. Everywhere else this
-// is pread64 plus a thread-local load.
-std::atomic<std::int64_t> g_uncached_reads{0};
-
-ssize_t pread_cached_or_mark(int fd, void* buf, size_t n, off_t offset) {
-  ReadRouting* routing = current_read_routing();
-  if (routing != nullptr && routing->no_wait && routing->no_disk_wait && !routing->would_wait) {
-    iovec v{buf, n};
-    ssize_t got = ::preadv2(fd, &v, 1, offset, RWF_NOWAIT);
-    if (got >= 0) return got;  // a short read: SQLite reads the rest through here again
-    if (errno == EAGAIN) {
-      routing->would_wait = true;
-      g_uncached_reads.fetch_add(1, std::memory_order_relaxed);
-    }
-    // EAGAIN, or RWF_NOWAIT not supported here: the plain read answers.
-  }
-  return ::pread64(fd, buf, n, offset);
-}
-
-void install_cached_reads() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    sqlite3_vfs* unix_vfs = sqlite3_vfs_find("unix");
-    if (unix_vfs == nullptr || unix_vfs->iVersion < 3 || unix_vfs->xSetSystemCall == nullptr)
-      return;
-    // Not replaced (an unusual build): the reads wait as before, and never set `would_wait`.
-    (void)unix_vfs->xSetSystemCall(unix_vfs, "pread64",
-                                   reinterpret_cast<sqlite3_syscall_ptr>(&pread_cached_or_mark));
-  });
-}
-
-// The routing of a thread whose statements stop once a read would wait for the disk, or nullptr.
-ReadRouting* disk_wait_routing() {
-  ReadRouting* routing = current_read_routing();
-  return routing != nullptr && routing->no_wait && routing->no_disk_wait ? routing : nullptr;
-}
-
-Error uncached_page() {
-  return make_error(Errc::kBusy, "a page this read needs is not in memory: not on this thread");
-}
-
 }  // namespace
-
-std::int64_t SqliteStore::uncached_reads() { return g_uncached_reads.load(std::memory_order_relaxed); }
 
 // One sqlite3 handle and the statements prepared on it. Used by one thread at a time (the
 // holder of the writer lock, or of this reader from the pool), hence SQLITE_OPEN_NOMUTEX.
@@ -163,10 +113,6 @@ class Connection {
   // rows changed.
   Result<std::int64_t> run(std::string_view sql, std::span<const SqlValue> params = {},
                            Rows* out = nullptr, const RowVisitor* visit = nullptr) {
-    // An in-place try that already met a page not in memory runs no further statement (but its
-    // ROLLBACK, which reads no page, ends the reader's transaction).
-    ReadRouting* disk_wait = disk_wait_routing();
-    if (disk_wait != nullptr && disk_wait->would_wait && sql != "ROLLBACK") return uncached_page();
     RP_ASSIGN(sqlite3_stmt * stmt, prepare(sql));
     // Leave the cached statement reusable whatever happens below.
     struct Reset {
@@ -222,7 +168,6 @@ class Connection {
             : std::span<SqlView>(inline_view.data(), static_cast<std::size_t>(ncols));
     while (true) {
       int rc = sqlite3_step(stmt);
-      if (disk_wait != nullptr && disk_wait->would_wait) return uncached_page();
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
       if (visit != nullptr) {
@@ -1068,7 +1013,6 @@ std::vector<int> open_descriptors(const std::filesystem::path& file) {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                        const StoreOptions& options) {
-  install_cached_reads();
   std::unique_ptr<SqliteStore> store(new SqliteStore(path, options));
   auto context = [&](Error e) {
     e.message = "cannot open database '" + path + "': " + e.message;

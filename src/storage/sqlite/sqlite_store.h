@@ -114,9 +114,6 @@ class SqliteStore final : public Store {
   int random_read_files() const { return random_read_files_; }
   // Each reader's PRAGMA mmap_size (StoreOptions::reader_map_mib, 0 when the file is larger).
   std::int64_t reader_map_bytes() const { return reader_map_bytes_; }
-  // Reads (of every store in the process) that found their pages not in memory on a thread that
-  // must not wait for the disk (ReadRouting::no_disk_wait), since start.
-  static std::int64_t uncached_reads();
 
   // Read snapshots kept across transactions (see begin_read): read transactions that began a
   // snapshot of their own (BEGIN), those that took over the one their reader kept, and kept

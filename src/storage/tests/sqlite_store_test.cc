@@ -1,9 +1,6 @@
 // Unit tests of the SQLite backend through the Store interface: transactions, errors,
 // migrations, concurrency, full-text search, backup and restore.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -824,89 +821,6 @@ TEST_F(SqliteStoreTest, NoWaitRoutingRefusesWhatWouldWaitAndSaysSo) {
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.error().code, Errc::kBusy);
   EXPECT_TRUE(routing.would_wait);
-}
-
-// Whether the kernel holds the 4 KiB at `offset` of `path` in memory (a read that must not wait).
-bool page_in_memory(const std::string& path, off_t offset) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return false;
-  char page[4096];
-  iovec v{page, sizeof page};
-  ssize_t got = ::preadv2(fd, &v, 1, offset, RWF_NOWAIT);
-  ::close(fd);
-  return got > 0;
-}
-
-// The customer 360 tried on an I/O thread (ReadRouting::no_disk_wait): a read of a page the
-// kernel does not hold stops the statement with kBusy and says so, instead of stalling the
-// thread; once the page is in memory the same read runs in place.
-TEST_F(SqliteStoreTest, NoDiskWaitRoutingStopsAReadOfAPageNotInMemory) {
-  const std::string path = dir_.file("cold.db");
-  StoreOptions options;
-  options.readers = 1;
-  options.reader_map_mib = 0;  // read with pread, as a database larger than the map is
-  {
-    auto store = open_ok("sqlite:" + path, options);
-    auto tx = begin_write(*store);
-    exec_ok(*tx, "CREATE TABLE big(id INTEGER PRIMARY KEY, pad TEXT)");
-    exec_ok(*tx,
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) "
-            "INSERT INTO big SELECT i, printf('%.1000c', 'x') FROM n");
-    ASSERT_TRUE(tx->commit().ok());
-  }  // closed: the WAL is checkpointed into the file
-  {
-    // The file's pages leave the kernel's page cache (written, so clean once synced).
-    int fd = ::open(path.c_str(), O_RDONLY);
-    ASSERT_GE(fd, 0);
-    ::fdatasync(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
-  const off_t size = static_cast<off_t>(fs::file_size(path));
-  if (page_in_memory(path, size - 4096))
-    GTEST_SKIP() << "the kernel keeps this file in memory (tmpfs?): nothing would wait";
-
-  auto store = open_ok("sqlite:" + path, options);
-  const std::int64_t uncached_before = sqlite::SqliteStore::uncached_reads();
-  const std::string last = "SELECT length(pad) FROM big WHERE id = 4000";
-  {
-    ReadRouting routing;
-    routing.no_wait = true;
-    routing.no_disk_wait = true;
-    routing.share_reads = true;
-    ScopedReadRouting scope(routing);
-    auto tx = begin_read(*store);
-    auto rows = tx->query(last);
-    ASSERT_FALSE(rows.ok());
-    EXPECT_EQ(rows.error().code, Errc::kBusy);
-    EXPECT_TRUE(routing.would_wait);
-    // No further statement runs in this try.
-    auto again = tx->query("SELECT 1");
-    ASSERT_FALSE(again.ok());
-    EXPECT_EQ(again.error().code, Errc::kBusy);
-  }
-  EXPECT_GT(sqlite::SqliteStore::uncached_reads(), uncached_before);
-  {
-    // Without no_disk_wait (a worker, or a quick route) the read waits for the disk as before.
-    ReadRouting routing;
-    routing.no_wait = true;
-    ScopedReadRouting scope(routing);
-    auto rows = begin_read(*store)->query(last);
-    ASSERT_TRUE(rows.ok()) << rows.error().message;
-    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 1000);
-    EXPECT_FALSE(routing.would_wait);
-  }
-  {
-    // The pages are in memory now: the in-place try answers.
-    ReadRouting routing;
-    routing.no_wait = true;
-    routing.no_disk_wait = true;
-    ScopedReadRouting scope(routing);
-    auto rows = begin_read(*store)->query(last);
-    ASSERT_TRUE(rows.ok()) << rows.error().message;
-    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 1000);
-    EXPECT_FALSE(routing.would_wait);
-  }
 }
 
 TEST_F(SqliteStoreTest, ConcurrentWritersAreSerialisedAndAllSucceed) {
