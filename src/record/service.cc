@@ -1656,6 +1656,14 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
   if (lp.limit < 1 || lp.limit > kMaxPageSize)
     return make_error(Errc::kBadRequest, "limit must be between 1 and 500", "limit");
   std::vector<SqlValue> params;
+  // The filter's document: the caller's (ListParams::parsed_filter) or parsed here once; a parse
+  // error is answered where the filter is compiled, after the sort's and the cursor's errors.
+  std::optional<Result<json::Document>> parsed;
+  const json::Value* filter_doc = lp.parsed_filter;
+  if (!filter_doc && !lp.filter.empty()) {
+    parsed.emplace(json::parse(lp.filter));
+    if (parsed->ok()) filter_doc = &**parsed;
+  }
   // A caller of own or team scope, on a planner without statistics: which index drives is
   // chosen by the scope's size, counted up to kScopeFirstMax records through the owner and team
   // indexes (deleted records too: a bound, not the answer). A smaller scope drives: its ids
@@ -1682,10 +1690,9 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
       // …unless an equality on an indexed field that the filter requires has fewer rows than
       // the scope (an account's contacts): counted through that field's index up to the
       // scope's size, a bounded index read, and then that index drives.
-      auto doc = json::parse(lp.filter);
       const json::Value* eq = nullptr;
-      if (doc.ok())
-        if (auto eqs = required_indexed_equalities(*doc, e); !eqs.empty()) eq = eqs.front();
+      if (filter_doc)
+        if (auto eqs = required_indexed_equalities(*filter_doc, e); !eqs.empty()) eq = eqs.front();
       std::vector<SqlValue> eq_params;
       auto cond = eq ? compile_filter(*eq, e, p, store_.dialect(), eq_params)
                      : Result<std::string>(std::string());
@@ -1715,19 +1722,19 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
   where += scope_sql(p, scope, params, unindexed_scope);
   std::optional<std::vector<std::string>> plan;
   if (!lp.filter.empty()) {
-    auto doc = json::parse(lp.filter);
-    if (!doc.ok())
-      return make_error(Errc::kBadFilter, "filter is not valid JSON: " + doc.error().message,
+    if (!filter_doc)
+      return make_error(Errc::kBadFilter, "filter is not valid JSON: " + parsed->error().message,
                         "filter");
-    RP_ASSIGN(auto decided,
-              common_equalities(p, e, *doc, keys, scope_first || !lp.q.empty(), tx, carried));
+    RP_ASSIGN(auto decided, common_equalities(p, e, *filter_doc, keys, scope_first || !lp.q.empty(),
+                                              tx, carried));
     std::vector<const Field*> unindexed;
     if (decided) {
       unindexed = std::move(*decided);
       plan.emplace();
       for (const Field* f : unindexed) plan->push_back(f->name);
     }
-    RP_ASSIGN(std::string cond, compile_filter(*doc, e, p, store_.dialect(), params, unindexed));
+    RP_ASSIGN(std::string cond,
+              compile_filter(*filter_doc, e, p, store_.dialect(), params, unindexed));
     where += " AND " + cond;
   }
   if (!lp.q.empty()) {

@@ -91,6 +91,10 @@ constexpr int kEqualityFirstMax = 4096;
 
 struct ListParams {
   std::string filter;  // JSON text
+  // The filter already parsed, when the caller holds it (the customer 360 parses its account-id
+  // equality once for its three lists): must be `filter`'s document; used instead of parsing
+  // `filter` again. Not owned; outlives the call.
+  const json::Value* parsed_filter = nullptr;
   std::string sort;
   std::string cursor;
   std::string fields;  // comma list

@@ -274,6 +274,33 @@ TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
   EXPECT_EQ(seen.size(), 23u);
 }
 
+// A caller that already holds the filter parsed (the customer 360's account-id equality, one
+// document for its three lists) passes it: the list is built from that document and the text is
+// not parsed again, so the page is the one the text gives (R-360 answers are unchanged).
+TEST_F(ServiceTest, ListUsesTheCallersParsedFilterInsteadOfParsingItsTextAgain) {
+  for (const char* name : {"Acme", "Other", "Acme"})
+    ASSERT_TRUE(service->create(admin, *account, std::string("{\"name\":\"") + name + "\"}").ok());
+  ListParams by_text;
+  by_text.filter = R"({"field":"name","op":"=","value":"Acme"})";
+  const std::string want = service->list(admin, *account, by_text).value();
+  EXPECT_EQ(json::parse(want).value()["items"].Size(), 2u);
+  auto doc = json::parse(by_text.filter).value();
+  ListParams parsed = by_text;
+  parsed.parsed_filter = &doc;
+  parsed.cached = false;  // not the page answer cache's copy of the first answer
+  EXPECT_EQ(service->list(admin, *account, parsed).value(), want);
+  // The text is not parsed when the document is given (not valid JSON here)…
+  parsed.filter = "{not json";
+  EXPECT_EQ(service->list(admin, *account, parsed).value(), want);
+  // …and without one it is, with the same error as before.
+  parsed.parsed_filter = nullptr;
+  auto bad = service->list(admin, *account, parsed);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kBadFilter);
+  EXPECT_EQ(bad.error().field, "filter");
+  EXPECT_TRUE(bad.error().message.starts_with("filter is not valid JSON: ")) << bad.error().message;
+}
+
 TEST_F(ServiceTest, ExportCsvStreamsEveryPageAndStopsWhenTheWriterRefuses) {
   for (int i = 0; i < 1203; ++i)
     ASSERT_TRUE(service->create(admin, *account, "{\"name\":\"E" + std::to_string(i) + "\"}").ok());
