@@ -1733,9 +1733,15 @@ Result<ListStatement> RecordService::list_statement(const Principal& p, const En
       plan.emplace();
       for (const Field* f : unindexed) plan->push_back(f->name);
     }
-    RP_ASSIGN(std::string cond,
-              compile_filter(*filter_doc, e, p, store_.dialect(), params, unindexed));
-    where += " AND " + cond;
+    if (lp.compiled_filter && unindexed.empty()) {
+      where += " AND " + lp.compiled_filter->sql;
+      params.insert(params.end(), lp.compiled_filter->params.begin(),
+                    lp.compiled_filter->params.end());
+    } else {
+      RP_ASSIGN(std::string cond,
+                compile_filter(*filter_doc, e, p, store_.dialect(), params, unindexed));
+      where += " AND " + cond;
+    }
   }
   if (!lp.q.empty()) {
     if (!e.has_searchable())
@@ -2727,6 +2733,34 @@ Result<std::string> RecordService::compile_kept(const Principal& p, const Entity
   }
   params.insert(params.end(), own.begin(), own.end());
   return sql;
+}
+
+Result<CompiledCondition> RecordService::compile_equality(const Principal& p, const Entity& e,
+                                                          std::string_view field,
+                                                          std::int64_t value) {
+  const Field* f = e.field(field);
+  if (!f || f->type != schema::FieldType::kReference)
+    return make_error(Errc::kInternal, "compile_equality takes a reference field", "filter");
+  // The text of any id compiles to the same SQL with the id its one parameter. A name of
+  // letters, digits and '_' needs no escaping in JSON: its text is written as
+  // equals_filter(field, "0") would write it, without a JSON writer.
+  const bool plain = std::all_of(field.begin(), field.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_';
+  });
+  std::string text;
+  if (plain) {
+    text.reserve(48 + field.size());
+    text.append(R"({"field":")").append(field).append(R"(","op":"=","value":"0"})");
+  } else {
+    text = equals_filter(field, "0");
+  }
+  CompiledCondition c;
+  RP_ASSIGN(c.sql, compile_kept(p, e, text, c.params));
+  if (c.params.size() != 1 || !std::holds_alternative<std::int64_t>(c.params[0]))
+    return make_error(Errc::kInternal, "an equality compiled to other parameters", "filter");
+  c.params[0] = value;
+  return c;
 }
 
 std::size_t RecordService::filters_compiled() const {

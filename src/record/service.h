@@ -89,12 +89,22 @@ constexpr int kScopeFirstMax = 1024;
 // by another indexed field: the sort's index does (RecordService::common_equalities).
 constexpr int kEqualityFirstMax = 4096;
 
+// A filter condition already compiled (RecordService::compile_equality): its SQL and parameters.
+struct CompiledCondition {
+  std::string sql;
+  std::vector<storage::SqlValue> params;
+};
+
 struct ListParams {
   std::string filter;  // JSON text
   // The filter already parsed, when the caller holds it (the customer 360 parses its account-id
   // equality once for its three lists): must be `filter`'s document; used instead of parsing
   // `filter` again. Not owned; outlives the call.
   const json::Value* parsed_filter = nullptr;
+  // The same filter already compiled for this caller and entity (RecordService::
+  // compile_equality): used instead of compiling it when the plan writes none of its fields
+  // unindexed (RecordService::common_equalities), else the filter is compiled. Not owned.
+  const CompiledCondition* compiled_filter = nullptr;
   std::string sort;
   std::string cursor;
   std::string fields;  // comma list
@@ -223,6 +233,12 @@ class RecordService {
   // of `e` may be served a page kept whole since the last committed write (page_cache_).
   Result<std::string> list(const access::Principal& p, const schema::Entity& e,
                            const ListParams& params);
+  // {"field": field, "op": "=", "value": "<value>"} on a reference field of `e`, compiled as a
+  // list filter for `p` (ListParams::compiled_filter): the condition's SQL is compiled once per
+  // role and entity and kept (compile_kept), the value bound, so that a caller listing by one
+  // record's id (the customer 360) does not compile its filter per request.
+  Result<CompiledCondition> compile_equality(const access::Principal& p, const schema::Entity& e,
+                                             std::string_view field, std::int64_t value);
   // The statement of one list page. With `tx` (a read transaction) it may first count the
   // caller's scope to choose its plan (see the .cc); without, the plain statement.
   Result<ListStatement> list_statement(const access::Principal& p, const schema::Entity& e,

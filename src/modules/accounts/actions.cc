@@ -232,6 +232,10 @@ Result<std::string> customer_360(const ActionRequest& r, RecordService& records,
   record::ListParams contacts;
   contacts.filter = own;
   contacts.parsed_filter = &own_doc;
+  // Each list's condition compiled once per role and kept, the id bound (not compiled per
+  // request); a compile error is left to the list, which answers it as before.
+  auto contacts_cond = records.compile_equality(r.principal, *contact, "account_id", id);
+  if (contacts_cond.ok()) contacts.compiled_filter = &*contacts_cond;
   contacts.sort = "full_name";
   contacts.limit = kMaxContacts360;
   RP_TRY(append_section(out, "contacts", records.list(r.principal, *contact, contacts)));
@@ -239,6 +243,8 @@ Result<std::string> customer_360(const ActionRequest& r, RecordService& records,
   record::ListParams entries;
   entries.filter = own;
   entries.parsed_filter = &own_doc;
+  auto entries_cond = records.compile_equality(r.principal, *profile, "account_id", id);
+  if (entries_cond.ok()) entries.compiled_filter = &*entries_cond;
   entries.sort = "-recorded_on";
   entries.limit = kMaxProfile360;
   RP_TRY(append_section(out, "profile", records.list(r.principal, *profile, entries)));
@@ -246,7 +252,12 @@ Result<std::string> customer_360(const ActionRequest& r, RecordService& records,
   record::ListParams timeline;
   timeline.filter =
       channel_filter.empty() ? own : R"({"and":[)" + own + "," + channel_filter + "]}";
-  if (channel_filter.empty()) timeline.parsed_filter = &own_doc;
+  Result<record::CompiledCondition> timeline_cond = record::CompiledCondition{};
+  if (channel_filter.empty()) {
+    timeline.parsed_filter = &own_doc;
+    timeline_cond = records.compile_equality(r.principal, *interaction, "account_id", id);
+    if (timeline_cond.ok()) timeline.compiled_filter = &*timeline_cond;
+  }
   timeline.sort = "-occurred_at";
   timeline.limit = limit;
   RP_TRY(append_section(out, "timeline", records.list(r.principal, *interaction, timeline)));

@@ -277,6 +277,54 @@ TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
 // A caller that already holds the filter parsed (the customer 360's account-id equality, one
 // document for its three lists) passes it: the list is built from that document and the text is
 // not parsed again, so the page is the one the text gives (R-360 answers are unchanged).
+// A caller listing by one record's id (the customer 360: an account's contacts) passes the
+// equality compiled by compile_equality — its SQL kept per role and entity, the id bound —
+// and the list uses it instead of compiling the filter per request; the page is the one the
+// filter's text gives.
+TEST_F(ServiceTest, ListUsesACompiledEqualityKeptPerRoleWithTheIdBound) {
+  auto user = registry.get("user");
+  auto team = registry.get("team");
+  const std::int64_t u1 = id_of(*user, R"({"username":"u1"})"),
+                     u2 = id_of(*user, R"({"username":"u2"})"),
+                     t1 = id_of(*team, R"({"name":"T1"})");
+  for (auto [name, owner] : {std::pair{"A", u1}, {"B", u2}, {"C", u1}})
+    id_of(*account, body(name, owner, t1));
+  auto filter_of = [](std::int64_t owner) {
+    return equals_filter("owner_id", std::to_string(owner));
+  };
+  ListParams by_text;
+  by_text.filter = filter_of(u1);
+  by_text.cached = false;
+  const std::string want = service->list(admin, *account, by_text).value();
+  EXPECT_EQ(json::parse(want).value()["items"].Size(), 2u);
+
+  const std::size_t compiled_before = service->filters_compiled();
+  auto cond = service->compile_equality(admin, *account, "owner_id", u1);
+  ASSERT_TRUE(cond.ok()) << cond.error().message;
+  std::vector<storage::SqlValue> params;
+  auto doc = json::parse(by_text.filter).value();
+  EXPECT_EQ(cond->sql, compile_filter(doc, *account, admin, store->dialect(), params).value());
+  EXPECT_EQ(cond->params, params);
+  ListParams compiled = by_text;
+  compiled.parsed_filter = &doc;
+  compiled.compiled_filter = &*cond;
+  EXPECT_EQ(service->list(admin, *account, compiled).value(), want);
+  // Another id: the kept SQL, not compiled again, with that id bound.
+  auto other = service->compile_equality(admin, *account, "owner_id", u2);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->sql, cond->sql);
+  EXPECT_EQ(other->params, std::vector<storage::SqlValue>{storage::SqlValue(u2)});
+  EXPECT_EQ(service->filters_compiled(), compiled_before + 1);
+  // The list takes the compiled condition (here, on purpose, not the text's: u2's one record).
+  compiled.compiled_filter = &*other;
+  EXPECT_EQ(json::parse(service->list(admin, *account, compiled).value()).value()["items"].Size(),
+            1u);
+  // Only a reference field.
+  auto bad = service->compile_equality(admin, *account, "name", 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kInternal);
+}
+
 TEST_F(ServiceTest, ListUsesTheCallersParsedFilterInsteadOfParsingItsTextAgain) {
   for (const char* name : {"Acme", "Other", "Acme"})
     ASSERT_TRUE(service->create(admin, *account, std::string("{\"name\":\"") + name + "\"}").ok());
