@@ -2508,18 +2508,25 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       std::optional<std::size_t> rarer;  // the stream read on after the first two windows
       for (int w = 0; w < kSearchPairWindows && done < 0; ++w) {
         if (w == 2 && !rarer) {
+          // The two keys' entries compared (fts_pair_counts): the second key counted only up to
+          // one more than the first has ("li n": n's entries up to li's, not up to the cap),
+          // the same choice as counting both up to the cap (the first on a tie), fewer entries
+          // read. Else (a dialect without that statement) every key counted up to the cap.
           std::vector<SqlValue> params;
-          const std::string counts =
-              store_.dialect().fts_key_counts(e->name, query, 2 * kSearchWindow + 1, params);
+          const int cap = 2 * kSearchWindow + 1;
+          std::string counts = store_.dialect().fts_pair_counts(e->name, query, streams[0].driver,
+                                                                streams[1].driver, cap, params);
+          const bool pair = !counts.empty();
+          if (!pair) counts = store_.dialect().fts_key_counts(e->name, query, cap, params);
           if (counts.empty()) break;
           RP_ASSIGN(auto n, tx->query(counts, params));
           search_count_statements_.fetch_add(1, std::memory_order_relaxed);
           if (n.rows.empty()) break;
-          const auto entries = [&](const Stream& st) {
-            const auto col = static_cast<std::size_t>(st.driver);
+          const auto entries = [&](std::size_t k) {
+            const auto col = pair ? k : static_cast<std::size_t>(streams[k].driver);
             return col < n.rows[0].size() ? as_int(n.rows[0][col]) : std::int64_t{-1};
           };
-          const std::int64_t c0 = entries(streams[0]), c1 = entries(streams[1]);
+          const std::int64_t c0 = entries(0), c1 = entries(1);
           rarer = c1 >= 0 && (c0 < 0 || c1 < c0) ? 1U : 0U;
           const std::int64_t fewest = rarer == 1U ? c1 : c0;
           if (fewest < 0 || fewest > 2 * kSearchWindow) break;  // both too common: the cap

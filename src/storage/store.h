@@ -255,6 +255,18 @@ class Dialect {
                                              int cap, std::vector<SqlValue>& params) const {
     return fts_key_counts(entity, query, cap, params);
   }
+  // For search as you type, two keys of `query` (positions of fts_key_counts' columns) whose
+  // entries are compared: a statement giving one row of two counts, key `first` counted up to
+  // `cap` (a), then key `second` only up to a + 1 (b): b < a when `second` has fewer entries
+  // (both below `cap`), else `first` has at most as many, min(a, b) being the fewer one's count
+  // up to `cap` either way; no key is read past one entry more than the other has. Empty when
+  // the dialect has no such statement (the default; then fts_key_counts) or the positions are
+  // not two keys of the query. Appends its parameters.
+  virtual std::string fts_pair_counts(std::string_view entity, std::string_view query, int first,
+                                      int second, int cap, std::vector<SqlValue>& params) const {
+    (void)entity, (void)query, (void)first, (void)second, (void)cap, (void)params;
+    return {};
+  }
   // For search as you type: one page of the index entries of one key of `query`, `driver` (the
   // position of a column of fts_key_counts; -1: the longest key), in index order (term, then newest
   // id first) after `after` (none: from the start), at most `page` entries. A subquery for FROM

@@ -428,6 +428,23 @@ std::string terms_key_counts_falling(std::string_view entity, std::string_view q
   return sql;
 }
 
+std::string terms_pair_counts(std::string_view entity, std::string_view query, int first,
+                              int second, int cap, std::vector<SqlValue>& params) {
+  auto table = fts_table(entity);
+  auto keys = query_keys(query);
+  const auto valid = [&](int k) { return k >= 0 && static_cast<std::size_t>(k) < keys.size(); };
+  if (!table.ok() || !valid(first) || !valid(second) || first == second || cap <= 0) return {};
+  // fts_p1's LIMIT one more than fts_p0's count (an uncorrelated subquery, as in
+  // terms_key_counts_falling): enough to tell whether `second` has more entries than `first`.
+  // In turn (each appends its parameters; the operands of one + expression are not ordered).
+  const std::string a = key_rows(*table, keys[static_cast<std::size_t>(first)], "?", cap, params);
+  const std::string b = key_rows(*table, keys[static_cast<std::size_t>(second)],
+                                 "(SELECT m FROM fts_p0)", cap, params);
+  return "WITH fts_p0(n, m) AS (SELECT count(*), count(*) + 1 FROM (" + a +
+         ") c), fts_p1(n) AS (SELECT count(*) FROM (" + b +
+         ") c) SELECT fts_p0.n, fts_p1.n FROM fts_p0, fts_p1";
+}
+
 namespace {
 
 // The entries of key `k` in index order (term, then newest id first) after `after` (none: from

@@ -100,6 +100,9 @@ std::string terms_key_counts(std::string_view entity, std::string_view query, in
 // Dialect::fts_key_counts_falling (one statement: a chain of WITH items, the last key first).
 std::string terms_key_counts_falling(std::string_view entity, std::string_view query, int cap,
                                      std::vector<SqlValue>& params);
+// Dialect::fts_pair_counts (one statement: two WITH items, `first` then `second`).
+std::string terms_pair_counts(std::string_view entity, std::string_view query, int first,
+                              int second, int cap, std::vector<SqlValue>& params);
 // `written_order`: the backend runs a UNION ALL's parts in turn in their own order (SQLite), so
 // a page after a position needs no ORDER BY over them (see Dialect::plans_by_written_order).
 std::string terms_page(std::string_view entity, std::string_view query, int driver,

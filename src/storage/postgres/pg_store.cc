@@ -1066,6 +1066,11 @@ std::string PgDialect::fts_key_counts_falling(std::string_view entity, std::stri
   return detail::terms_key_counts_falling(entity, query, cap, params);
 }
 
+std::string PgDialect::fts_pair_counts(std::string_view entity, std::string_view query, int first,
+                                       int second, int cap, std::vector<SqlValue>& params) const {
+  return detail::terms_pair_counts(entity, query, first, second, cap, params);
+}
+
 std::string PgDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                 const FtsPosition* after, int page,
                                 std::vector<SqlValue>& params) const {

@@ -36,6 +36,8 @@ class PgDialect final : public Dialect {
                              std::vector<SqlValue>& params) const override;
   std::string fts_key_counts_falling(std::string_view entity, std::string_view query, int cap,
                                      std::vector<SqlValue>& params) const override;
+  std::string fts_pair_counts(std::string_view entity, std::string_view query, int first,
+                              int second, int cap, std::vector<SqlValue>& params) const override;
   std::string fts_scoped(std::string_view entity, std::string_view query, std::string_view ids_sql,
                          std::span<const SqlValue> ids_params,
                          std::vector<SqlValue>& params) const override;

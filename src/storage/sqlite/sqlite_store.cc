@@ -813,6 +813,12 @@ std::string SqliteDialect::fts_key_counts_falling(std::string_view entity, std::
   return detail::terms_key_counts_falling(entity, query, cap, params);
 }
 
+std::string SqliteDialect::fts_pair_counts(std::string_view entity, std::string_view query,
+                                           int first, int second, int cap,
+                                           std::vector<SqlValue>& params) const {
+  return detail::terms_pair_counts(entity, query, first, second, cap, params);
+}
+
 std::string SqliteDialect::fts_scoped(std::string_view entity, std::string_view query,
                                       std::string_view ids_sql,
                                       std::span<const SqlValue> ids_params,

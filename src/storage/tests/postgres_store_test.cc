@@ -1813,6 +1813,33 @@ TEST_F(PgFtsTest, ExactKeysAreCountedFromTheLastUpToTheFewest) {
   EXPECT_EQ(fts_rarest_key(counts("重庆海泰建", 50, true)), 1u);
 }
 
+// fts_pair_counts on PostgreSQL (SqliteFtsTest.PairCountsReadTheSecondKeyOnlyPastTheFirst): li 3
+// entries, n 5, 138 (a digit key, by its start or its end) 2.
+TEST_F(PgFtsTest, PairCountsReadTheSecondKeyOnlyPastTheFirst) {
+  auto tx = begin_write(*store_);
+  std::vector<Tx::FtsRow> rows{{901, "li 13800"}, {902, "lia"}, {903, "lin 99138"}};
+  for (std::int64_t id = 904; id <= 908; ++id) rows.push_back({id, "nora"});
+  ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+  const auto counts = [&](std::string_view q, int first, int second, int cap) {
+    std::vector<SqlValue> params;
+    const std::string sql =
+        store_->dialect().fts_pair_counts("account", q, first, second, cap, params);
+    std::vector<std::int64_t> out;
+    if (sql.empty()) return out;
+    Rows r = query_ok(*tx, sql, params);
+    if (!r.rows.empty())
+      for (const auto& v : r.rows[0]) out.push_back(std::get<std::int64_t>(v));
+    return out;
+  };
+  using Counts = std::vector<std::int64_t>;
+  EXPECT_EQ(counts("li n", 0, 1, 50), (Counts{3, 4}));
+  EXPECT_EQ(counts("li n", 1, 0, 50), (Counts{5, 3}));
+  EXPECT_EQ(counts("li n", 0, 1, 2), (Counts{2, 3}));
+  EXPECT_EQ(counts("n 138", 0, 1, 50), (Counts{5, 2}));
+  EXPECT_EQ(counts("n 138", 1, 0, 50), (Counts{2, 3}));
+  EXPECT_EQ(counts("li n", 0, 0, 50), Counts{});
+}
+
 // fts_window_end on PostgreSQL: the last entry of a window, across the end of a term into the
 // next ones, and no row when the key ends within the window.
 TEST_F(PgFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {

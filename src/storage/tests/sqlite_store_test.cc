@@ -1262,6 +1262,47 @@ TEST_F(SqliteFtsTest, ExactKeysAreCountedFromTheLastUpToTheFewest) {
   EXPECT_TRUE(params.empty());
 }
 
+// fts_pair_counts (R-SEARCH, several words typed at 1M: "li n", "zhang 138"): when two common keys
+// are compared, the second is counted only up to one more than the first has, which still tells
+// which has fewer entries; li 3 entries (li, lia, lin), n 5, 138 2 (13800, 99138).
+TEST_F(SqliteFtsTest, PairCountsReadTheSecondKeyOnlyPastTheFirst) {
+  {
+    auto tx = begin_write(*store_);
+    std::vector<Tx::FtsRow> rows{{901, "li 13800"}, {902, "lia"}, {903, "lin 99138"}};
+    for (std::int64_t id = 904; id <= 908; ++id) rows.push_back({id, "nora"});
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  const auto counts = [&](std::string_view q, int first, int second, int cap) {
+    std::vector<SqlValue> params;
+    const std::string sql =
+        store_->dialect().fts_pair_counts("account", q, first, second, cap, params);
+    std::vector<std::int64_t> out;
+    if (sql.empty()) return out;
+    auto r = tx->query(sql, params);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    if (r.ok() && !r->rows.empty())
+      for (const auto& v : r->rows[0]) out.push_back(std::get<std::int64_t>(v));
+    return out;
+  };
+  using Counts = std::vector<std::int64_t>;
+  EXPECT_EQ(counts("li n", 0, 1, 50), (Counts{3, 4})) << "n counted up to li's 3 + 1";
+  EXPECT_EQ(counts("li n", 1, 0, 50), (Counts{5, 3})) << "li has fewer: its own count";
+  EXPECT_EQ(counts("li n", 0, 1, 2), (Counts{2, 3})) << "li at the cap, n one past it";
+  EXPECT_EQ(counts("li nora", 1, 0, 50), (Counts{5, 3}));
+  EXPECT_EQ(counts("li x", 0, 1, 50), (Counts{3, 0})) << "x: no entry";
+  EXPECT_EQ(counts("n 138", 0, 1, 50), (Counts{5, 2})) << "138 by its start or its end";
+  EXPECT_EQ(counts("n 138", 1, 0, 50), (Counts{2, 3}));
+  EXPECT_EQ(counts("138 n", 1, 0, 50), (Counts{5, 2}));
+  EXPECT_EQ(counts("138 n", 0, 1, 50), (Counts{2, 3}));
+  EXPECT_EQ(counts("li n", 0, 0, 50), Counts{}) << "one key twice";
+  EXPECT_EQ(counts("li n", 0, 2, 50), Counts{}) << "no third key";
+  std::vector<SqlValue> params;
+  EXPECT_EQ(store_->dialect().fts_pair_counts("account", "!!", 0, 1, 50, params), "");
+  EXPECT_TRUE(params.empty());
+}
+
 // fts_window_end: the last entry of the window fts_page reads from the same position (where the
 // next window starts), and no row when fewer entries than the window are left.
 TEST_F(SqliteFtsTest, WindowEndIsTheLastEntryOfThePageAndNoneWhenTheKeyEndsWithin) {
