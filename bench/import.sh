@@ -8,15 +8,23 @@
 # seconds for it (user + system, the steadier figure on a shared machine). Needs a built
 # build/release (cmake --build build/release --target rapport rapport-gen). PERF=FILE records a
 # call-graph profile of the server (perf record -g, or PERF_ARGS) during the import request into
-# FILE. AGAIN=1 then imports a file of the same customer codes with other values (every row an
-# upsert that changes the first pass's record).
+# FILE. KEEP=1 keeps the data directory after the server stopped (prints its path; delete it
+# yourself). AGAIN=1 then imports a file of the same customer codes with other values (every
+# row an upsert that changes the first pass's record).
 set -euo pipefail
 ROWS=${1:-100000}
 MODE=${2:-commit}
 BUILD=${BUILD:-build/release}  # RAPPORT=path/to/rapport measures another server binary
 WORK=$(mktemp -d /tmp/rapport-import.XXXXXX)
 SERVER_PID=
-cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+# KEEP=1 keeps the data directory (the server stopped) and prints its path at the end
+cleanup() {
+  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null
+  if [[ ${KEEP:-0} != 0 ]]; then
+    [[ -n $SERVER_PID ]] && wait "$SERVER_PID" 2>/dev/null
+    echo "kept: $WORK/data"
+  else rm -rf "$WORK"; fi
+}
 trap cleanup EXIT
 CSV=${IMPORT_CSV_DIR:-/tmp}/rapport-import-v2-$ROWS.csv  # v2: varied addresses
 [[ -s $CSV ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV" --accounts "$ROWS"

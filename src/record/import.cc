@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -770,6 +771,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     return make_error(Errc::kBadRequest, "vCard imports upsert on email only", "upsert");
   }
 
+  std::size_t file_rows = 0;  // of a CSV body, blank lines included (the whole-file check)
   if (req.format == ImportFormat::kCsv) {
     // The whole file is read once before anything is written, so an encoding, quoting or size
     // error fails the call and changes nothing; then again from the first row, batch by batch.
@@ -780,7 +782,9 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       for (;;) {
         RP_ASSIGN(bool more, check.next(fields));
         if (!more) break;
+        ++file_rows;
       }
+      if (file_rows) --file_rows;  // the header
     }
     rewind_source();
     reader = std::make_unique<csv::StreamReader>(source, req.charset);
@@ -819,6 +823,46 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   // between them (SQLite: the WAL checkpoint) to the end of the import (this scope's).
   std::unique_ptr<storage::Store::BulkWrites> bulk_writes;
   if (!req.dry_run) bulk_writes = records_.store_.bulk_writes();
+  // A load into a nearly empty table (moving to Rapport): its non-unique indexes are dropped
+  // and built once after the last batch (each in a write transaction of its own), instead of
+  // taking every row one by one. Unique indexes stay (they enforce the keys as ever); reads
+  // meanwhile are correct, without those indexes slower; creates, updates and deletes beside
+  // the import write the table as ever. A server killed meanwhile re-creates them at start-up
+  // (sync_table's statements). Only with a store that has a bulk mode (SQLite; measured there).
+  std::vector<IndexDdl> deferred;
+  if (bulk_writes && file_rows >= static_cast<std::size_t>(kImportDeferIndexesMinRows)) {
+    const auto limit = static_cast<std::int64_t>(file_rows / kImportDeferIndexesShare);
+    const SqlValue bound[] = {limit};
+    RP_ASSIGN(auto tx, records_.store_.write());
+    RP_ASSIGN(
+        auto had,
+        tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e.name) + " LIMIT ?)", bound));
+    if (!had.rows.empty() && as_int(had.rows[0][0]) < limit) {
+      deferred = deferrable_indexes(e, records_.store_.dialect());
+      for (const auto& ix : deferred) RP_TRY(tx->exec("DROP INDEX IF EXISTS " + quote(ix.name)));
+      RP_TRY(tx->commit());
+      spdlog::info("import {}: {} rows into {} (fewer than {} before): {} indexes built after it",
+                   run_id, file_rows, e.name, limit, deferred.size());
+    }
+  }
+  // Builds the dropped indexes; on every way out of the import (a failed one too).
+  auto build_deferred = [&]() -> Status {
+    while (!deferred.empty()) {
+      RP_ASSIGN(auto tx, records_.store_.write());
+      RP_TRY(tx->exec(deferred.back().create));
+      RP_TRY(tx->commit());
+      deferred.pop_back();
+    }
+    return {};
+  };
+  struct OnExit {
+    std::function<void()> fn;
+    ~OnExit() { fn(); }
+  } build_on_exit{[&] {
+    if (auto st = build_deferred(); !st.ok())  // start-up builds what is left
+      spdlog::warn("import {}: could not build the indexes of {}: {}", run_id, e.name,
+                   st.error().message);
+  }};
   std::size_t total = 0, created = 0, updated = 0, error_count = 0;
   std::vector<RowError> errors;
   std::vector<RowDuplicates> duplicates;  // at most kMaxImportErrors rows
@@ -1403,6 +1447,12 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
   std::stable_sort(duplicates.begin(), duplicates.end(),
                    [](const RowDuplicates& x, const RowDuplicates& y) { return x.row < y.row; });
+  // every row is committed: an index that cannot be built now is built at the next start-up
+  if (auto st = build_deferred(); !st.ok()) {
+    spdlog::warn("import {}: could not build the indexes of {}: {}", run_id, e.name,
+                 st.error().message);
+    deferred.clear();
+  }
   RP_TRY(progress("completed", ""));
 
   std::sort(skipped_rows.begin(), skipped_rows.end());

@@ -25,6 +25,11 @@
 namespace rapport::record {
 
 constexpr int kImportBatchRows = 5000;
+// A CSV import of at least kImportDeferIndexesMinRows rows into a table holding fewer than
+// 1/kImportDeferIndexesShare of that builds the table's non-unique indexes once after its last
+// batch instead of row by row (Importer::run; bench/README.md "Import throughput", session 14).
+constexpr int kImportDeferIndexesMinRows = 10000;
+constexpr int kImportDeferIndexesShare = 10;
 // Row errors kept in the answer and the stored report (the total is always counted).
 constexpr int kMaxImportErrors = 10000;
 

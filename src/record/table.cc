@@ -186,12 +186,18 @@ std::vector<std::string> field_index_ddl(const schema::Entity& e, const Field& f
 // rows are not sorted (on SQLite a sort under LIMIT builds a temporary B-tree per statement).
 // Statements in order: create it, then drop the index of the declared columns alone (an earlier
 // version's).
-std::vector<std::string> declared_index_ddl(const schema::Entity& e,
-                                            const std::vector<std::string>& cols,
-                                            const storage::Dialect& d) {
+std::vector<std::string> declared_key(const std::vector<std::string>& cols,
+                                      const storage::Dialect& d) {
   std::vector<std::string> key = cols;
   if (key.empty() || key.back() != "created_at") key.push_back("created_at");
   if (!d.index_key_ends_with_id()) key.push_back("id");
+  return key;
+}
+
+std::vector<std::string> declared_index_ddl(const schema::Entity& e,
+                                            const std::vector<std::string>& cols,
+                                            const storage::Dialect& d) {
+  const std::vector<std::string> key = declared_key(cols, d);
   std::vector<std::string> out{
       index_ddl(e, key, false, [&d](const std::string& c) { return d.index_key_column(c); })};
   if (key.size() > cols.size()) out.push_back("DROP INDEX IF EXISTS " + quote(index_name(e, cols)));
@@ -267,6 +273,26 @@ Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Enti
   if (const Field* t = fuzzy_title(e))
     for (const auto& s : d.fuzzy_index_create(e.name, t->name)) RP_TRY(tx.exec(s));
   return {};
+}
+
+std::vector<IndexDdl> deferrable_indexes(const schema::Entity& e, const storage::Dialect& d) {
+  std::vector<IndexDdl> out;
+  const auto key_column = [&d](const std::string& c) { return d.index_key_column(c); };
+  for (const auto& f : e.fields) {
+    if (f.name == "id" || f.unique || !f.indexed) continue;
+    const auto cols = indexed_columns(f, d);
+    out.push_back({index_name(e, cols), index_ddl(e, cols, false, key_column)});
+  }
+  for (const auto& cols : e.indexes) {
+    const auto key = declared_key(cols, d);
+    out.push_back({index_name(e, key), index_ddl(e, key, false, key_column)});
+  }
+  for (const auto& cols : e.count_indexes) {
+    std::vector<std::string> named = cols;
+    named.emplace_back("live");
+    out.push_back({index_name(e, named), count_index_ddl(e, cols)});
+  }
+  return out;
 }
 
 std::vector<std::string> add_field_ddl(const storage::Dialect& d, const schema::Entity& e,

@@ -65,6 +65,16 @@ size_t field_column_count(const schema::Entity& e);
 const schema::Field* fuzzy_title(const schema::Entity& e);
 // Creates the table, adds missing columns and creates indexes; idempotent.
 Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e);
+// The entity's non-unique indexes (its fields' list indexes, declared and count indexes): the
+// ones a bulk load into a nearly empty table drops and builds once after it. Unique indexes are
+// not among them (they enforce the keys while the load runs). Each create statement is
+// sync_table's own (CREATE INDEX IF NOT EXISTS), so start-up re-creates an index a killed load
+// left dropped.
+struct IndexDdl {
+  std::string name;
+  std::string create;
+};
+std::vector<IndexDdl> deferrable_indexes(const schema::Entity& e, const storage::Dialect& d);
 // DDL for one newly added field (custom field).
 std::vector<std::string> add_field_ddl(const storage::Dialect& d, const schema::Entity& e,
                                        const schema::Field& f);
