@@ -2748,20 +2748,9 @@ Result<CompiledCondition> RecordService::compile_equality(const Principal& p, co
   const Field* f = e.field(field);
   if (!f || f->type != schema::FieldType::kReference)
     return make_error(Errc::kInternal, "compile_equality takes a reference field", "filter");
-  // The text of any id compiles to the same SQL with the id its one parameter. A name of
-  // letters, digits and '_' needs no escaping in JSON: its text is written as
-  // equals_filter(field, "0") would write it, without a JSON writer.
-  const bool plain = std::all_of(field.begin(), field.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_';
-  });
-  std::string text;
-  if (plain) {
-    text.reserve(48 + field.size());
-    text.append(R"({"field":")").append(field).append(R"(","op":"=","value":"0"})");
-  } else {
-    text = equals_filter(field, "0");
-  }
+  // The text of any id compiles to the same SQL with the id its one parameter: id 0's text is
+  // the one compile_kept keeps it by.
+  const std::string text = equals_filter(field, "0");
   CompiledCondition c;
   RP_ASSIGN(c.sql, compile_kept(p, e, text, c.params));
   if (c.params.size() != 1 || !std::holds_alternative<std::int64_t>(c.params[0]))
