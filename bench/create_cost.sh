@@ -25,18 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rm -rf "$RUN"
-cp -r "$DATA" "$RUN"
-"$RAPPORT" serve --data "$RUN" --port 0 --io-threads 2 --workers 4 --scan-every 0 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-port=
-for _ in $(seq 1 6000); do
-  port=$(sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$WORK/server.log")
-  [[ -n $port ]] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $port ]] || { tail -20 "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+# shellcheck source=bench/serve_copy.sh
+source "$(dirname "$0")/serve_copy.sh"
+serve_copy "$DATA" "$RUN" "$WORK/server.log"
+port=$PORT
 ckpt=$(gdb -p "$SERVER_PID" -batch -ex 'thread apply all bt' 2>/dev/null |
   awk '/^Thread .*LWP/ { match($0, /LWP [0-9]+/); lwp = substr($0, RSTART + 4, RLENGTH - 4) }
        /checkpoint_loop/ { print lwp; exit }')
