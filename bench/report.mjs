@@ -1,7 +1,8 @@
 // Assembles one benchmark run (bench/run.sh) into bench/results/latest.json and prints the table.
 // Inputs in --work: <scenario>.json (BENCH_RESULT lines of the wrk scripts), server.mem
 // (VmHWM/VmRSS), server.errors, micro.json (Google Benchmark JSON), <scenario>.server.json (the
-// server's own latency per route during the scenario, GET /api/v1/admin/latency).
+// server's own latency per route during the scenario, GET /api/v1/admin/latency), <scenario>.proc
+// (the server process's CPU ticks and disk read bytes before and after the scenario).
 import { execSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -54,13 +55,26 @@ const serverSide = (dir, key) => {
   };
 };
 
+// The server process's CPU time and disk reads during a scenario (<key>.proc: utime+stime ticks and
+// /proc/PID/io read_bytes before and after wrk, then ticks a second), per request: what a request
+// costs whatever the load, and how often it waited for a page the kernel had not cached.
+const procOf = (dir, key, r) => {
+  if (!existsSync(`${dir}/${key}.proc`) || !r.requests) return {};
+  const [c0, d0, c1, d1, hz] = readFileSync(`${dir}/${key}.proc`, "utf8").trim().split(/\s+/).map(Number);
+  if (![c0, d0, c1, d1, hz].every(Number.isFinite) || !hz) return {};
+  return {
+    server_cpu_ms_per_request: +(((c1 - c0) / hz) * 1000 / r.requests).toFixed(4),
+    disk_read_kib_per_request: +((d1 - d0) / 1024 / r.requests).toFixed(3),
+  };
+};
+
 const w = args.work;
 const ceiling = readJson(`${w}/ceiling.json`);
 const scenarios = [];
 for (const [key, label] of SCENARIOS) {
   const r = readJson(`${w}/${key}.json`);
   if (!r) continue;
-  scenarios.push({ key, label, ...r, ratio: ceiling ? r.rps / ceiling.rps : null, ...serverSide(w, key) });
+  scenarios.push({ key, label, ...r, ratio: ceiling ? r.rps / ceiling.rps : null, ...serverSide(w, key), ...procOf(w, key, r) });
 }
 const memOf = (dir) => (existsSync(`${dir}/server.mem`) ? readFileSync(`${dir}/server.mem`, "utf8") : "");
 const kbOf = (mem, name) => Number((mem.match(new RegExp(`${name}:\\s*(\\d+)`)) || [])[1] || 0);

@@ -155,22 +155,34 @@ server_latency() {
     "$URL/api/v1/admin/latency" -o "$out" 2>/dev/null || true
 }
 
+# The server process's CPU time (utime + stime, clock ticks) and bytes it read from the disk
+# (/proc/PID/io read_bytes: page cache misses), for out/<name>.proc: before, after, ticks a second.
+server_proc() {
+  echo "$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0)" \
+    "$(awk '/^read_bytes:/ { print $2 }' "/proc/$SERVER_PID/io" 2>/dev/null || echo 0)"
+}
+
 # name, seconds, out dir → out/<name>.json (the BENCH_RESULT line of the script's done() hook)
 # and out/<name>.server.json (server-side latency per route during the scenario)
 scenario() {
   local name=$1 secs=$2 out=$3
   printf '   %-8s %2ss … ' "$name" "$secs"
   server_latency DELETE
+  local proc_before
+  proc_before=$(server_proc)
   if BENCH_DIR=$RUN_DATA/bench wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency \
     -s "bench/wrk/$name.lua" "$URL" >"$out/$name.wrk" 2>&1; then :; fi
+  echo "$proc_before $(server_proc) $(getconf CLK_TCK)" >"$out/$name.proc"
   server_latency GET "$out/$name.server.json"
   if ! sed -n 's/^BENCH_RESULT //p' "$out/$name.wrk" >"$out/$name.json" || [[ ! -s $out/$name.json ]]; then
     echo "failed"; tail -5 "$out/$name.wrk"; rm -f "$out/$name.json"; return 0
   fi
   node -e 'const fs=require("fs"), r=JSON.parse(fs.readFileSync(process.argv[1]));
     let s=""; try { const t=JSON.parse(fs.readFileSync(process.argv[2])).routes
-      .filter((x)=>x.route!=="/api/v1/admin/latency").sort((a,b)=>b.count-a.count)[0]; if (t) s=`; server p50 ${t.server.p50_ms} ms, p99 ${t.server.p99_ms} ms (handler p99 ${t.handler.p99_ms} ms)` } catch {}
-    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms${s}`)' "$out/$name.json" "$out/$name.server.json"
+      .filter((x)=>x.route!=="/api/v1/admin/latency").sort((a,b)=>b.count-a.count)[0]; if (t) s=`; server p50 ${t.server.p50_ms} ms, p99 ${t.server.p99_ms} ms, max ${t.server.max_ms} ms (handler p99 ${t.handler.p99_ms} ms)` } catch {}
+    let c=""; try { const [c0, d0, c1, d1, hz]=fs.readFileSync(process.argv[3], "utf8").trim().split(/\s+/).map(Number);
+      c=`; per request ${((c1-c0)/hz*1000/r.requests).toFixed(3)} ms of server CPU, ${((d1-d0)/1024/r.requests).toFixed(2)} KiB from the disk` } catch {}
+    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms (max ${r.max_ms} ms)${s}${c}`)' "$out/$name.json" "$out/$name.server.json" "$out/$name.proc"
 }
 
 # Every scenario against the running server into `out`, then its memory and error lines; stops it.

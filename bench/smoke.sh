@@ -119,10 +119,17 @@ latency() {
 }
 declare -A ROUTE=([read]="GET /api/v1/{entity}/{id}" [list]="GET /api/v1/{entity}"
   [phone]="GET /api/v1/lookup/phone" [360]="GET /api/v1/accounts/{id}/360")
+# The server's CPU ticks and disk read bytes, as bench/run.sh's server_proc writes them (<s>.proc).
+server_proc() {
+  echo "$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")" \
+    "$(awk '/^read_bytes:/ { print $2 }' "/proc/$SERVER_PID/io")"
+}
 for s in ceiling read list search phone 360 create mixed; do
   latency DELETE
+  proc_before=$(server_proc)
   BENCH_DIR=$WORK/data/bench BENCH_CHECK=1 wrk -t1 -c4 -d1s --timeout 5s -s "bench/wrk/$s.lua" \
     "http://127.0.0.1:$PORT" >"$WORK/$s.wrk" 2>&1
+  echo "$proc_before $(server_proc) $(getconf CLK_TCK)" >"$WORK/$s.proc"
   latency GET "$WORK/$s.server.json"
   if [[ -n ${ROUTE[$s]:-} ]]; then
     # The busiest route of the scenario is its own, with as many requests as wrk made (±1 for
@@ -174,8 +181,10 @@ fi
 if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.json" --scale tiny \
   --workers 4 --connections 4 --seconds 1 --out "$WORK/result.json" >"$WORK/report.out" 2>&1 &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+    const c360 = r.scenarios.find((s) => s.key === "360");
     process.exit(r.ceiling && r.scenarios.length === 7 && r.server.peak_rss_mb > 0 &&
-      r.scenarios.find((s) => s.key === "phone").server.p99_ms > 0 ? 0 : 1)' \
+      r.scenarios.find((s) => s.key === "phone").server.p99_ms > 0 &&
+      c360.server_cpu_ms_per_request > 0 && c360.disk_read_kib_per_request >= 0 ? 0 : 1)' \
     "$WORK/result.json" &&
   node bench/compare.mjs "$WORK/result.json" "$WORK/result.json" >"$WORK/compare.out" 2>&1; then
   ok "results JSON and bench-compare"
