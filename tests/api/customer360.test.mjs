@@ -249,7 +249,7 @@ test('360: the answer is byte for byte the generic endpoints\' answers for the s
     const limit = new URLSearchParams(q).get('limit') ?? '50';
     const parts = await Promise.all([
       client.get(`/api/v1/accounts/${accN.id}`),
-      client.get(`/api/v1/contacts?${qs({ filter: own, sort: 'full_name', limit: 500 })}`),
+      client.get(`/api/v1/contacts?${qs({ filter: own, sort: 'full_name', limit: 50 })}`),
       client.get(`/api/v1/account_profiles?${qs({ filter: own, sort: '-recorded_on', limit: 100 })}`),
       client.get(`/api/v1/interactions?${qs({ filter, sort, limit })}`),
     ]);
@@ -262,6 +262,40 @@ test('360: the answer is byte for byte the generic endpoints\' answers for the s
     assert.equal(r.text, `{"account":${acc.text},"contacts":${contacts.text},"profile":${profile.text},` +
       `"timeline":${timeline.text},"timeline_query":${JSON.stringify({ filter, sort })}}`, q);
   }
+});
+
+// R-CUS-1: the 360 lists an account's first 50 contacts by name (the page the view shows; up to
+// 500 before session 15, when such a 360 read up to a page of the file per contact); the rest
+// page on through the generic list with the same filter and sort. An account with at most 50
+// gets exactly the answer it got before (the list of all its contacts, next_cursor null).
+test('360: an account with more than 50 contacts gets the first 50 by name and a cursor to page on', async () => {
+  const own = (acc) => JSON.stringify({ field: 'account_id', op: '=', value: acc.id });
+  const fifty = await n1.create('accounts', { name: '五十联系人有限公司' });
+  const many = await n1.create('accounts', { name: '五十一联系人有限公司' });
+  for (let i = 1; i <= 51; i++) {
+    const name = `联系人 ${String(i).padStart(2, '0')}`;
+    if (i <= 50) await n1.create('contacts', { full_name: name, account_id: fifty.id });
+    await n1.create('contacts', { full_name: name, account_id: many.id });
+  }
+  // 50: all of them, no cursor — byte for byte the list of all its contacts (the old 500 page).
+  let r = await n1.get(`/api/v1/accounts/${fifty.id}/360`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.contacts.items.length, 50);
+  assert.equal(r.json.contacts.next_cursor, null);
+  const all50 = await n1.get(`/api/v1/contacts?${qs({ filter: own(fifty), sort: 'full_name', limit: 500 })}`);
+  assert.ok(r.text.includes(`"contacts":${all50.text},"profile":`), 'same contacts text as the whole list');
+  // 51: the first 50 by name and a cursor; the generic list with it gives the 51st.
+  r = await n1.get(`/api/v1/accounts/${many.id}/360`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.contacts.items.length, 50);
+  assert.equal(r.json.contacts.items[0].full_name, '联系人 01');
+  assert.equal(r.json.contacts.items[49].full_name, '联系人 50');
+  assert.ok(r.json.contacts.next_cursor, 'a cursor to the rest');
+  const rest = await n1.list('contacts', {
+    filter: own(many), sort: 'full_name', cursor: r.json.contacts.next_cursor, limit: 50,
+  });
+  assert.deepEqual(rest.items.map((c) => c.full_name), ['联系人 51']);
+  assert.equal(rest.next_cursor ?? null, null);
 });
 
 // Sections are copied from the record text cache at the versions just read: a write to any of

@@ -79,6 +79,25 @@ uiTest('the account page links to the 360 page, which shows master data, contact
   assert.deepEqual(page.consoleErrors, []);
 });
 
+// R-CUS-1: the 360 lists the first 50 contacts by name; "Load more" under them brings the rest
+// from the generic list (the 360 answer pages its contacts since session 15).
+uiTest('an account with more than 50 contacts shows 50, and the rest after "Load more"', P, async () => {
+  const api = await app.api('admin');
+  const big = await api.create('accounts', { name: '宁波五十一人贸易有限公司' });
+  for (let i = 1; i <= 51; i++) {
+    await api.create('contacts', { full_name: `联系人 ${String(i).padStart(2, '0')}`, account_id: big.id });
+  }
+  await page.goto(`/accounts/${big.id}/360`);
+  const rows = page.getByTestId('c360-contact');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="c360-contact"]').length === 50);
+  assert.match(await rows.nth(49).textContent(), /联系人 50/);
+  await page.getByTestId('c360-contacts-more').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="c360-contact"]').length === 51);
+  assert.match(await rows.nth(50).textContent(), /联系人 51/);
+  assert.equal(await page.getByTestId('c360-contacts-more').count(), 0, 'nothing more to load');
+  assert.deepEqual(page.consoleErrors, []);
+});
+
 uiTest('phone lookup finds the contact from a differently written number', P, async () => {
   await page.goto('/accounts');
   await page.getByTestId('phone-lookup-input').fill('+86 138 1234 5678');

@@ -295,6 +295,8 @@ void register_actions(record::ActionRegistry& actions, RecordService& records,
   c360.entity = "account";
   // Not `quick`: 5–8 queries per page. Tried on the I/O threads it measured slower under a
   // loaded machine (server p99 and req/s), so it stays on the workers.
+  // The contacts section holds the first kMaxContacts360 by name; `contacts.next_cursor` pages
+  // on through GET /contacts with filter account_id = the account and sort full_name.
   c360.query = {{"channel", "comma list of channels the timeline is narrowed to (phone,visit)"},
                 {"limit", "timeline entries per page (1–500, default 50)", "integer"}};
   const char* section =
