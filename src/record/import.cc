@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <optional>
@@ -24,7 +23,6 @@
 #include "record/duplicates.h"
 #include "record/small_document.h"
 #include "record/table.h"
-#include "storage/text_search.h"
 
 namespace rapport::record {
 
@@ -833,7 +831,6 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   // the import write the table as ever. A server killed meanwhile re-creates them at start-up
   // (sync_table's statements). Only with a store that has a bulk mode (SQLite; measured there).
   std::vector<IndexDdl> deferred;
-  std::int64_t terms_from = 0;  // EXPERIMENT: term rows of records from this id built at the end
   if (bulk_writes && file_rows >= static_cast<std::size_t>(kImportDeferIndexesMinRows)) {
     const auto limit = static_cast<std::int64_t>(file_rows / kImportDeferIndexesShare);
     const SqlValue bound[] = {limit};
@@ -843,11 +840,6 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         tx->query("SELECT count(*) FROM (SELECT 1 FROM " + quote(e.name) + " LIMIT ?)", bound));
     if (!had.rows.empty() && as_int(had.rows[0][0]) < limit) {
       deferred = deferrable_indexes(e, records_.store_.dialect());
-      if (std::getenv("RAPPORT_EXP_TERMS_AFTER") && e.has_searchable()) {  // EXPERIMENT
-        RP_ASSIGN(auto mx, tx->query("SELECT coalesce(max(id), 0) FROM " + quote(e.name)));
-        terms_from = as_int(mx.rows[0][0]) + 1;
-        storage::detail::set_lists_only(true);
-      }
       for (const auto& ix : deferred) RP_TRY(tx->exec("DROP INDEX IF EXISTS " + quote(ix.name)));
       RP_TRY(tx->commit());
       spdlog::info("import {}: {} rows into {} (fewer than {} before): {} indexes built after it",
@@ -856,49 +848,18 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   }
   // Builds the dropped indexes; on every way out of the import (a failed one too).
   auto build_deferred = [&]() -> Status {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (terms_from) {  // EXPERIMENT
-      storage::detail::set_lists_only(false);
-      storage::detail::HeldLists held;
-      {
-        RP_ASSIGN(auto tx, records_.store_.write());
-        RP_TRY(storage::detail::hold_lists(e.name, terms_from, held, *tx));
-      }
-      std::size_t all = 0;
-      for (auto c : held.first_byte) all += c;
-      const std::size_t kParts = 8;
-      unsigned lo = 0;
-      std::size_t acc = 0;
-      for (std::size_t part = 1; part <= kParts; ++part) {
-        unsigned hi = lo;
-        const std::size_t goal = all * part / kParts;
-        while (hi < 256 && (acc < goal || part == kParts)) acc += held.first_byte[hi++];
-        if (hi == lo) continue;
-        RP_ASSIGN(auto tx, records_.store_.write());
-        RP_TRY(
-            storage::detail::build_term_range(e.name, held, lo, hi, "INSERT OR IGNORE INTO", *tx));
-        RP_TRY(tx->commit());
-        lo = hi;
-      }
-      spdlog::info("import {}: term rows of {} records ({} rows) built in {:.1f} s", run_id,
-                   held.ids.size(), all,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      terms_from = 0;
-    }
-    const auto t1 = std::chrono::steady_clock::now();
+    if (deferred.empty()) return {};
+    const auto start = std::chrono::steady_clock::now();
     const std::size_t count = deferred.size();
-    auto done = [&] {
-      if (count)
-        spdlog::info("import {}: {} indexes of {} built in {:.1f} s", run_id, count, e.name,
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
-    };
     while (!deferred.empty()) {
       RP_ASSIGN(auto tx, records_.store_.write());
       RP_TRY(tx->exec(deferred.back().create));
       RP_TRY(tx->commit());
       deferred.pop_back();
     }
-    done();
+    // bench/import.sh prints this line (the build's share of the import's wall time)
+    spdlog::info("import {}: {} indexes of {} built in {:.1f} s", run_id, count, e.name,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return {};
   };
   struct OnExit {

@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include <algorithm>
-#include <atomic>
 #include <utility>
 
 #include "base/utf8.h"
@@ -670,8 +669,6 @@ Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, 
 
 namespace {
 
-std::atomic<bool> g_lists_only{false};  // EXPERIMENT (session 15)
-
 // A record's terms, term list and signature (see Tx::FtsTerms).
 Tx::FtsTerms terms_of(std::string_view text) {
   Tx::FtsTerms out;
@@ -718,15 +715,12 @@ Status insert_terms(std::string_view entity, const std::string& table,
   });
   std::vector<std::size_t> first(records + 1, 0);  // the records' first term rows
   for (std::size_t k = 0; k < records; ++k) first[k + 1] = first[k] + of[k]->terms.size();
-  const bool lists_only =
-      g_lists_only.load(std::memory_order_relaxed) && table != staging_table(entity);
-  std::vector<TermRow> terms(lists_only ? 0 : first[records]);
-  if (!lists_only)
-    parallel::for_ranges(records, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t k = begin; k < end; ++k)
-        for (std::size_t t = 0; t < of[k]->terms.size(); ++t)
-          terms[first[k] + t] = {of[k]->terms[t], unique[k], of[k]->sig};
-    });
+  std::vector<TermRow> terms(first[records]);
+  parallel::for_ranges(records, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t k = begin; k < end; ++k)
+      for (std::size_t t = 0; t < of[k]->terms.size(); ++t)
+        terms[first[k] + t] = {of[k]->terms[t], unique[k], of[k]->sig};
+  });
   const auto before = [](const TermRow& a, const TermRow& b) {
     const int c = a.term.compare(b.term);
     return c != 0 ? c < 0 : a.row->id < b.row->id;
@@ -785,97 +779,6 @@ Status insert_terms(std::string_view entity, const std::string& table,
 }
 
 }  // namespace
-
-void set_lists_only(bool on) { g_lists_only.store(on); }
-
-Status hold_lists(std::string_view entity, std::int64_t from_id, HeldLists& out, Tx& tx) {
-  const SqlValue from[] = {from_id};
-  return tx.each_row(
-      "SELECT id, account_id, terms FROM " + term_lists_table(entity) + " WHERE id >= ?", from,
-      [&](std::span<const SqlView> row) {
-        out.ids.push_back(std::get<std::int64_t>(row[0]));
-        if (const auto* a = std::get_if<std::int64_t>(&row[1]))
-          out.accounts.emplace_back(*a);
-        else
-          out.accounts.emplace_back();
-        std::string_view text = std::get<std::string_view>(row[2]);
-        out.lists.emplace_back(text);
-        std::int64_t sig = 0;
-        for (std::size_t p = 1; p < text.size();) {
-          const std::size_t end = text.find('\n', p);
-          if (end == std::string::npos) break;
-          if (end > p) {
-            const auto t = text.substr(p, end - p);
-            if (!t.starts_with(kReversedMarker)) sig |= head_bits(t);
-            ++out.first_byte[static_cast<unsigned char>(t[0])];
-          }
-          p = end + 1;
-        }
-        out.sigs.push_back(sig);
-        return true;
-      });
-}
-
-Status build_term_range(std::string_view entity, const HeldLists& held, unsigned lo, unsigned hi,
-                        std::string_view insert, Tx& tx) {
-  RP_ASSIGN(std::string table, fts_table(entity));
-  struct TermRow {
-    std::string_view term;
-    std::size_t k;
-  };
-  std::vector<TermRow> terms;
-  std::size_t n = 0;
-  for (unsigned b = lo; b < hi; ++b) n += held.first_byte[b];
-  terms.reserve(n);
-  for (std::size_t k = 0; k < held.lists.size(); ++k) {
-    std::string_view text = held.lists[k];
-    for (std::size_t p = 1; p < text.size();) {
-      const std::size_t end = text.find('\n', p);
-      if (end == std::string::npos) break;
-      if (end > p) {
-        const auto b = static_cast<unsigned char>(text[p]);
-        if (b >= lo && b < hi) terms.push_back({text.substr(p, end - p), k});
-      }
-      p = end + 1;
-    }
-  }
-  const auto before = [&](const TermRow& a, const TermRow& b) {
-    const int c = a.term.compare(b.term);
-    return c != 0 ? c < 0 : held.ids[a.k] > held.ids[b.k];
-  };
-  const std::size_t parts = std::min<std::size_t>(parallel::pool_threads() + 1,
-                                                  std::max<std::size_t>(1, terms.size() / 4096));
-  auto part_start = [&](std::size_t i) { return terms.begin() + terms.size() * i / parts; };
-  parallel::for_ranges(
-      parts,
-      [&](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i)
-          std::sort(part_start(i), part_start(i + 1), before);
-      },
-      /*min_chunk=*/1);
-  for (std::size_t width = 1; width < parts; width *= 2)
-    for (std::size_t i = 0; i + width < parts; i += 2 * width)
-      std::inplace_merge(part_start(i), part_start(i + width),
-                         part_start(std::min(parts, i + 2 * width)), before);
-  std::vector<SqlValue> params;
-  constexpr std::size_t kInsertChunk = 512;
-  for (std::size_t at = 0, m = 0; at < terms.size(); at += m) {
-    m = rows_in_next_statement(terms.size() - at, kInsertChunk);
-    params.clear();
-    params.reserve(4 * m);
-    std::string sql = std::string(insert) + " " + table + " (term, id, account_id, sig) VALUES ";
-    for (std::size_t i = 0; i < m; ++i) {
-      const TermRow& t = terms[at + i];
-      sql += i ? ",(?,?,?,?)" : "(?,?,?,?)";
-      params.emplace_back(std::string(t.term));
-      params.emplace_back(held.ids[t.k]);
-      params.push_back(held.accounts[t.k]);
-      params.emplace_back(held.sigs[t.k]);
-    }
-    RP_TRY(exec_status(tx, sql, params));
-  }
-  return {};
-}
 
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
                  std::string_view insert, std::string_view insert_suffix, Tx& tx) {

@@ -145,19 +145,4 @@ Status remove_terms(std::string_view entity, std::span<const std::int64_t> ids, 
 // one.
 Status clear_terms(std::string_view entity, const std::vector<std::string>& create, Tx& tx);
 
-// EXPERIMENT (session 15): while set, put_terms writes the term lists only (no term rows).
-void set_lists_only(bool on);
-// The term lists of records with id >= from_id, held for build_term_range.
-struct HeldLists {
-  std::vector<std::int64_t> ids;
-  std::vector<SqlValue> accounts;
-  std::vector<std::string> lists;
-  std::vector<std::int64_t> sigs;
-  std::vector<std::size_t> first_byte = std::vector<std::size_t>(256, 0);  // term rows by it
-};
-Status hold_lists(std::string_view entity, std::int64_t from_id, HeldLists& out, Tx& tx);
-// The term rows of `held` whose first byte is in [lo, hi), inserted in key order.
-Status build_term_range(std::string_view entity, const HeldLists& held, unsigned lo, unsigned hi,
-                        std::string_view insert, Tx& tx);
-
 }  // namespace rapport::storage::detail
