@@ -84,7 +84,11 @@ import_once() {
       `server peak RSS ${process.argv[8]} MB, ${process.argv[9]} minor page faults`)' \
     "$WORK/answer.json" "$start" "$end" "$MODE" "$cpu0" "$cpu1" "$1" "$(rss)" "$(($(faults) - faults0))" \
     "$(busiest_thread "$WORK/threads0" "$WORK/threads1")"
-  # a load into a nearly empty table builds its non-unique indexes after the last batch
+  # a load into a nearly empty table builds its non-unique indexes after the last batch (the
+  # server's log line may reach the file a moment after the response)
+  if grep -q ' indexes built after it' "$WORK/server.log"; then
+    for _ in $(seq 30); do grep -q ' indexes of .* built in ' "$WORK/server.log" && break; sleep 0.1; done
+  fi
   sed -n 's/.* info import [0-9]*: \([0-9]* indexes of .* built in .*\)/  \1/p' "$WORK/server.log"
 }
 import_once import
