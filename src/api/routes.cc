@@ -169,6 +169,25 @@ http::Response record_response(record::RecordResult&& r) {
   return resp;
 }
 
+// 201 with the new record, its Location and (when the entity checks duplicates) their count.
+http::Response created_response(const schema::Entity& e, record::RecordResult&& r) {
+  const bool dedupe_checked = r.dedupe_checked;
+  const std::size_t duplicates = r.duplicates.size();
+  const std::int64_t created = r.id;
+  http::Response resp = record_response(std::move(r));
+  resp.set_header("Location", "/api/v1/" + e.plural + "/" + std::to_string(created));
+  if (dedupe_checked) resp.set_header("X-Rapport-Duplicates", std::to_string(duplicates));
+  return resp;
+}
+
+// The problem+json of a failed request, logged when it is the server's fault (as guarded()).
+http::Response logged_problem(const http::Request& req, const Error& e) {
+  if (http_status(e.code) >= 500)
+    spdlog::error("[{}] {} {}: {} ({})", req.request_id, req.method, req.path, e.message,
+                  errc_name(e.code));
+  return problem(e);
+}
+
 std::string user_json(const access::Principal& p, const std::string& csrf,
                       const schema::Registry& registry) {
   json::Buffer buf;
@@ -287,11 +306,7 @@ http::Handler guarded(Services s, F f) {
       return resp;
     }
     if (r.ok()) return std::move(r).value();
-    const Error& e = r.error();
-    if (http_status(e.code) >= 500)
-      spdlog::error("[{}] {} {}: {} ({})", req.request_id, req.method, req.path, e.message,
-                    errc_name(e.code));
-    return problem(e);
+    return logged_problem(req, r.error());
   };
 }
 
@@ -614,18 +629,26 @@ void register_routes(http::Router& router, Services services) {
                std::string dedupe = query_param(req, "dedupe", &bad);
                if (bad || (!dedupe.empty() && dedupe != "warn" && dedupe != "block"))
                  return make_error(Errc::kBadRequest, "dedupe must be warn or block", "dedupe");
+               const auto mode =
+                   dedupe == "block" ? record::DedupeMode::kBlock : record::DedupeMode::kWarn;
+               const std::string_view idempotency_key = key ? std::string_view(*key) : "";
+               if (req.answer_later && !s.records.store().has_replicas()) {
+                 // Answered by the thread that ran the create's group COMMIT (or at once):
+                 // no worker waits for it. (With read replicas the answer carries the
+                 // commit's position, which the synchronous path below sets.)
+                 s.records.create_async(std::move(p), *e, req.body, idempotency_key, mode,
+                                        [answer = std::move(req.answer_later), e,
+                                         request = &req](Result<record::RecordResult> r) {
+                                          // `request` lives until `answer` has been called (the
+                                          // server holds it).
+                                          answer(r.ok() ? created_response(*e, std::move(r).value())
+                                                        : logged_problem(*request, r.error()));
+                                        });
+                 return http::Response::answered_later();
+               }
                RP_ASSIGN(record::RecordResult r,
-                         s.records.create(p, *e, req.body, key ? *key : std::string(),
-                                          dedupe == "block" ? record::DedupeMode::kBlock
-                                                            : record::DedupeMode::kWarn));
-               const bool dedupe_checked = r.dedupe_checked;
-               const std::size_t duplicates = r.duplicates.size();
-               const std::int64_t created = r.id;
-               http::Response resp = record_response(std::move(r));
-               resp.set_header("Location", "/api/v1/" + e->plural + "/" + std::to_string(created));
-               if (dedupe_checked)
-                 resp.set_header("X-Rapport-Duplicates", std::to_string(duplicates));
-               return resp;
+                         s.records.create(p, *e, req.body, idempotency_key, mode));
+               return created_response(*e, std::move(r));
              }));
 
   // Exports of any list: same list query, scope and field permissions as the list. The body is

@@ -126,8 +126,7 @@ Response Router::dispatch(Request& req) const {
     }
   }
   if (best == nullptr) best = best_get;
-  if (req.in_place && best != nullptr)
-    req.route = static_cast<std::uint32_t>(best - routes_.data()) + 1;
+  if (best != nullptr) req.route = static_cast<std::uint32_t>(best - routes_.data()) + 1;
   if (req.in_place && (best == nullptr || best->lane != Lane::kIoThread ||
                        (req.method != "GET" && req.method != "HEAD"))) {
     return Response::deferred();
@@ -165,19 +164,23 @@ Response Router::dispatch(Request& req) const {
       const Request& req;
       std::chrono::steady_clock::time_point began;
       bool deferred = false;  // not answered here: the pool's run is the one recorded
+      bool later = false;     // answered later: record_later_answer records it
       ~Timer() {
         if (deferred) {
           route.latency->deferred.fetch_add(1, std::memory_order_relaxed);
           return;
         }
+        if (later) return;
         const auto done = std::chrono::steady_clock::now();
         route.latency->handler.record(done - began);
         if (req.received != std::chrono::steady_clock::time_point{})
           route.latency->server.record(done - req.received);
       }
     } timer{*best, req, began};
+    req.handler_began = began;
     Response res = best->handler(req);
     timer.deferred = res.defer;
+    timer.later = res.later;
     return res;
   } catch (const std::exception& e) {
     spdlog::error("request {} {} {}: handler threw: {}", req.request_id, req.method, req.path,
@@ -187,6 +190,15 @@ Response Router::dispatch(Request& req) const {
                   req.path);
   }
   return internal_error();
+}
+
+void Router::record_later_answer(const Request& req) const {
+  if (req.route == 0 || req.route > routes_.size()) return;
+  const Route& route = routes_[req.route - 1];
+  const auto done = std::chrono::steady_clock::now();
+  route.latency->handler.record(done - req.handler_began);
+  if (req.received != std::chrono::steady_clock::time_point{})
+    route.latency->server.record(done - req.received);
 }
 
 std::vector<Router::RouteLatencySummary> Router::latency() const {

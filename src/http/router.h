@@ -32,6 +32,9 @@ class Router {
   // route of Lane::kIoThread runs; anything else answers Response::deferred() untouched, and a
   // deferred answer is not recorded in the histograms, only counted (RouteLatency::deferred).
   Response dispatch(Request& req) const;
+  // Records the latency of a request whose handler answered later (Response::answered_later),
+  // now that its answer is given: called by the server with the request dispatch() ran.
+  void record_later_answer(const Request& req) const;
 
   // Server-side latency of every route that answered since the last reset, in registration order.
   struct RouteLatencySummary {

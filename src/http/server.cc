@@ -366,6 +366,69 @@ class ServerCore {
         use_awaitable, std::move(f));
   }
 
+  // Runs the request's handler on the worker pool (handle) and resumes the calling coroutine
+  // on its own executor with the answer: what the handler returned, or — when it returned
+  // Response::answered_later() — what it passed to Request::answer_later, from whichever
+  // thread called that (a group COMMIT's), without a worker waiting in between. An answer
+  // dropped uncalled resumes it with a 500.
+  awaitable<Response> answer_on_pool(std::shared_ptr<Request> req) {
+    return asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, Response)>(
+        [this](auto handler, std::shared_ptr<Request> req) {
+          using Handler = decltype(handler);
+          // Resumes the coroutine once: with the handler's answer, or from the destructor
+          // when the later answer was dropped (every copy of Request::answer_later gone).
+          struct Resume {
+            ServerCore* core = nullptr;
+            std::shared_ptr<Request> req;
+            std::optional<Handler> handler;
+            ~Resume() {
+              if (!handler) return;
+              spdlog::error("request {}: {} {}: the later answer was dropped", req->request_id,
+                            req->method, req->path);
+              fire(nullptr, detail::problem(500, "Internal Server Error", "internal"));
+            }
+            void fire(std::exception_ptr error, Response res) {
+              if (!handler) return;  // answered already
+              auto h = std::move(*handler);
+              handler.reset();
+              auto ex = asio::get_associated_executor(h);
+              asio::post(ex, [h = std::move(h), error, res = std::move(res)]() mutable {
+                h(error, std::move(res));
+              });
+            }
+          };
+          auto resume = std::make_shared<Resume>();
+          resume->core = this;
+          resume->req = std::move(req);
+          resume->handler.emplace(std::move(handler));
+          asio::post(pool_, [this, resume = std::move(resume)]() mutable {
+            set_blocking_observer(&growth_);
+            Request& r = *resume->req;
+            std::exception_ptr error;
+            Response res;
+            // Called once, on any thread, by a handler that answered later.
+            r.answer_later = [resume](Response later) {
+              const Request& q = *resume->req;
+              if (!later.stream) maybe_gzip(later, q.header("accept-encoding"));
+              resume->core->router_.record_later_answer(q);
+              resume->fire(nullptr, std::move(later));
+            };
+            try {
+              res = handle(r);
+            } catch (...) {
+              error = std::current_exception();
+            }
+            if (error || !res.later) {
+              resume->fire(error, std::move(res));
+              r.answer_later = nullptr;  // not taken
+            } else {
+              r.answer_later = nullptr;  // a copy not taken: dropped (the destructor answers)
+            }
+          });
+        },
+        use_awaitable, std::move(req));
+  }
+
   // Runs on the worker pool: static file or router, then compression.
   Response handle(Request& req) const;
   std::optional<WsSubscription> accept_ws(const Request& req) const { return ws_acceptor_(req); }
@@ -918,8 +981,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
           continue;
         }
       }
-      auto task = [&core = core_, req = shared] { return core.handle(*req); };
-      auto res = co_await core_.on_pool(std::move(task));
+      auto res = co_await core_.answer_on_pool(shared);
       if (res.defer) {
         spdlog::error("request {}: {} {}: the handler deferred on a worker", info.request_id,
                       method, path);
@@ -1423,7 +1485,7 @@ Response ServerCore::handle(Request& req) const {
     }
   }
   res = file ? std::move(*file) : router_.dispatch(req);
-  if (!res.stream && !res.defer) maybe_gzip(res, req.header("accept-encoding"));
+  if (!res.stream && !res.defer && !res.later) maybe_gzip(res, req.header("accept-encoding"));
   return res;
 }
 

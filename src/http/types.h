@@ -19,6 +19,8 @@ namespace rapport::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+struct Response;
+
 struct Request {
   std::string method;  // "GET", "POST", …
   std::string target;  // raw request target as received
@@ -43,6 +45,14 @@ struct Request {
   // The route the Router matched in the in-place try, plus one (0: none yet), so that the
   // worker pool's run does not match the path again. Only the Router reads it.
   std::uint32_t route = 0;
+  // Set by the server for a run on the worker pool (empty otherwise: in place, tests): a
+  // handler whose answer comes after it returns — once a group COMMIT that another thread
+  // runs has made its write durable — moves this out, returns Response::answered_later(), and
+  // the work's completion calls it exactly once, on any thread, with the response. No worker
+  // waits meanwhile. Should every copy of it go without being called, the client gets a 500.
+  std::function<void(Response)> answer_later;
+  // When the handler began (the Router's, for a later answer's latency).
+  std::chrono::steady_clock::time_point handler_began{};
 
   // The query string's parameters as parse_query gives them, parsed on first use and kept:
   // the check every API route makes and the handler's own read then parse it once.
@@ -72,6 +82,8 @@ struct Response {
 
   // Set by deferred(): not an answer — run the request again on the worker pool.
   bool defer = false;
+  // Set by answered_later(): not an answer — the handler took Request::answer_later.
+  bool later = false;
 
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
@@ -80,6 +92,12 @@ struct Response {
   static Response deferred() {
     Response r;
     r.defer = true;
+    return r;
+  }
+  // The return of a handler that took Request::answer_later (and will call it).
+  static Response answered_later() {
+    Response r;
+    r.later = true;
     return r;
   }
 };

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/blocking.h"
 #include "core/parallel.h"
 #include "core/phone.h"
 #include "core/text.h"
@@ -791,18 +794,47 @@ Result<RecordService::Inserted> RecordService::insert_one(storage::Tx& tx, const
 Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
                                            std::string_view body, std::string_view idempotency_key,
                                            DedupeMode dedupe) {
+  // create_async and a wait for its answer (none when it answered before returning).
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<RecordResult>> result;
+  };
+  auto wait = std::make_shared<Wait>();
+  create_async(p, e, body, idempotency_key, dedupe, [wait](Result<RecordResult> r) {
+    {
+      std::lock_guard lock(wait->mu);
+      wait->result.emplace(std::move(r));
+    }
+    wait->cv.notify_one();
+  });
+  std::unique_lock lock(wait->mu);
+  if (!wait->result) {
+    ScopedBlocking waiting;  // for the group COMMIT
+    wait->cv.wait(lock, [&] { return wait->result.has_value(); });
+  }
+  return std::move(*wait->result);
+}
+
+void RecordService::create_async(Principal p, const Entity& e, std::string_view body,
+                                 std::string_view idempotency_key, DedupeMode dedupe,
+                                 std::function<void(Result<RecordResult>)> done) {
   if (!access::can_create(p, e.name))
-    return make_error(Errc::kForbidden, "you may not create " + e.plural);
-  RP_ASSIGN(json::Document input, json::parse(body));
+    return done(make_error(Errc::kForbidden, "you may not create " + e.plural));
+  auto parsed = json::parse(body);
+  if (!parsed.ok()) return done(std::move(parsed).error());
+  json::Document input = std::move(parsed).value();
   if (!input.IsObject())
-    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+    return done(make_error(Errc::kBadRequest, "the request body must be a JSON object"));
   if (idempotency_key.size() > 255)
-    return make_error(Errc::kBadRequest, "Idempotency-Key is longer than 255 characters",
-                      "Idempotency-Key");
+    return done(make_error(Errc::kBadRequest, "Idempotency-Key is longer than 255 characters",
+                           "Idempotency-Key"));
   // An entity without hooks has everything but the statements done before the write
   // transaction begins, so the writer, which every create waits for, runs only statements:
   // values, the row as stored, derived index rows, dedupe facts. (Invalid values with an
   // Idempotency-Key take the path below, whose replay check comes first, as before.)
+  // Its state lives until its answer: the grouped write's work and completion run on the
+  // thread that holds the writer connection, after this function may have returned.
   struct Prepared {
     json::Document values{rapidjson::kObjectType};
     NewRow nr;
@@ -812,69 +844,75 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     // the statements inserting the row and its audit entry
     std::string insert_row, insert_audit;
   };
-  std::optional<Prepared> prepared;
-  const dedupe::Profile* profile = hooks_.dedupe_for(e.name);
+  struct State {
+    Principal p;
+    const Entity& e;
+    std::string key;           // Idempotency-Key
+    std::string request_hash;  // of the body, with a key
+    DedupeMode dedupe;
+    const dedupe::Profile* profile;
+    std::optional<Prepared> prepared;
+    std::optional<RecordResult> prior;  // the earlier answer to this Idempotency-Key
+    bool claim_lost = false;
+    std::optional<std::vector<DuplicateCandidate>> duplicates;
+    std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
+    std::function<void(Result<RecordResult>)> done;
+  };
+  auto st =
+      std::make_shared<State>(State{std::move(p), e, std::string(idempotency_key),
+                                    idempotency_key.empty() ? std::string() : fnv1a(e.name, body),
+                                    dedupe, hooks_.dedupe_for(e.name), std::nullopt, std::nullopt,
+                                    false, std::nullopt, std::nullopt, std::move(done)});
+  const Principal& pr = st->p;
   if (hooks_.for_entity(e.name).empty()) {
-    prepared.emplace();
-    Status valid = new_values(p, e, input, prepared->values, prepared->values.GetAllocator());
-    if (!valid.ok() && idempotency_key.empty()) return valid.error();
+    auto& prepared = st->prepared.emplace();
+    Status valid = new_values(pr, e, input, prepared.values, prepared.values.GetAllocator());
+    if (!valid.ok() && idempotency_key.empty()) return st->done(valid.error());
     if (valid.ok()) {
-      prepared->nr = build_new_row(p, e, prepared->values, ids_.next(),
-                                   format_iso8601(clock_.now_ms()), ids_.next());
+      prepared.nr = build_new_row(pr, e, prepared.values, ids_.next(),
+                                  format_iso8601(clock_.now_ms()), ids_.next());
       // each phone number parsed once, for the phone index, the search body and the facts
       std::vector<std::string> e164;
       const bool phones = has_phone_list(e);
-      if (phones) e164 = phone_keys(e, prepared->nr.row, options_.phone_region);
+      if (phones) e164 = phone_keys(e, prepared.nr.row, options_.phone_region);
       const std::vector<std::string>* keys = phones ? &e164 : nullptr;
-      if (profile)
-        prepared->facts = Deduper(*this).facts_of_row(*profile, e, prepared->nr.row, keys);
-      add_derived(e, prepared->nr, prepared->derived, prepared->facts ? &*prepared->facts : nullptr,
+      if (st->profile)
+        prepared.facts = Deduper(*this).facts_of_row(*st->profile, e, prepared.nr.row, keys);
+      add_derived(e, prepared.nr, prepared.derived, prepared.facts ? &*prepared.facts : nullptr,
                   keys);
       // The record's index terms too, here rather than on the writer at its batch's COMMIT.
-      for (auto& row : prepared->derived.fts) row.terms = storage::fts_terms_of(row.text);
-      prepared->out = record_json(e, p, prepared->nr.row);
-      prepared->insert_row =
+      for (auto& row : prepared.derived.fts) row.terms = storage::fts_terms_of(row.text);
+      prepared.out = record_json(e, pr, prepared.nr.row);
+      prepared.insert_row =
           insert_sql(quote(e.name), field_column_list(e), field_column_count(e), 1);
-      prepared->insert_audit = insert_sql("audit_log", kAuditColumns, 10, 1);
+      prepared.insert_audit = insert_sql("audit_log", kAuditColumns, 10, 1);
     } else {
-      prepared.reset();
+      st->prepared.reset();
     }
   }
-  // The prepared record's statements: the reference check, the row, its index rows, its audit
-  // entry.
-  auto insert_prepared = [&](storage::Tx& t) -> Status {
-    RP_TRY(check_references(t, e, prepared->values));
-    RP_TRY(t.exec(prepared->insert_row,
-                  std::span<const SqlValue>(prepared->nr.row.data(), field_column_count(e))));
-    RP_TRY(write_derived(t, e, prepared->derived));
-    RP_TRY(t.exec(prepared->insert_audit, prepared->nr.audit));
-    return {};
-  };
-  const std::string request_hash = idempotency_key.empty() ? std::string() : fnv1a(e.name, body);
   // The answer given to an earlier request with this key, if there was one.
-  auto replay = [&](storage::Tx& t) -> Result<std::optional<RecordResult>> {
-    SqlValue k[] = {p.user_id, std::string(idempotency_key)};
+  auto replay = [this](State& s, storage::Tx& t) -> Result<std::optional<RecordResult>> {
+    SqlValue k[] = {s.p.user_id, s.key};
     RP_ASSIGN(auto rows, t.query("SELECT request_hash, record_id, response FROM idempotency WHERE "
                                  "user_id = ? AND idem_key = ?",
                                  k));
     if (rows.rows.empty()) return std::optional<RecordResult>();
-    if (as_text(rows.rows[0][0]) != request_hash)
+    if (as_text(rows.rows[0][0]) != s.request_hash)
       return make_error(Errc::kConflict, "Idempotency-Key was already used for a different request",
                         "Idempotency-Key");
-    RP_ASSIGN(auto row, load(t, e, as_int(rows.rows[0][1])));
+    RP_ASSIGN(auto row, load(t, s.e, as_int(rows.rows[0][1])));
     if (row)
       return std::optional<RecordResult>(RecordResult{as_int(rows.rows[0][1]),
-                                                      as_int((*row)[RowIndex(e).version]),
-                                                      record_json(e, p, *row), 201});
+                                                      as_int((*row)[RowIndex(s.e).version]),
+                                                      record_json(s.e, s.p, *row), 201});
     return std::optional<RecordResult>(
         RecordResult{as_int(rows.rows[0][1]), 1, as_text(rows.rows[0][2]), 201});
   };
   // Records the key as answered by the new record `id` with `out`. A concurrent request with
   // the same key that committed first (PostgreSQL runs writers at once, several servers share
   // one database) makes it fail with kDuplicate.
-  auto claim = [&](storage::Tx& t, std::int64_t id, const std::string& out) -> Status {
-    SqlValue k[] = {p.user_id,      std::string(idempotency_key), request_hash, id, out,
-                    clock_.now_ms()};
+  auto claim = [this](State& s, storage::Tx& t, std::int64_t id, const std::string& out) -> Status {
+    SqlValue k[] = {s.p.user_id, s.key, s.request_hash, id, out, clock_.now_ms()};
     RP_TRY(
         t.exec("INSERT INTO idempotency (user_id, idem_key, request_hash, record_id, response, "
                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -882,94 +920,126 @@ Result<RecordResult> RecordService::create(const Principal& p, const Entity& e,
     return {};
   };
   // …and then the answer of the request that claimed the key first.
-  auto replay_lost_claim = [&]() -> Result<std::optional<RecordResult>> {
+  auto replay_lost_claim = [this, replay](State& s) -> Result<std::optional<RecordResult>> {
     RP_ASSIGN(auto again, store_.read());
-    return replay(*again);
+    return replay(s, *again);
   };
-  if (prepared) {
+  if (st->prepared) {
     // The common create: its statements are run wherever the writer connection is, with the
-    // other creates queued meanwhile (Store::write_grouped), instead of the connection being
-    // handed to this thread and back. With an Idempotency-Key, the replay check and the key's
-    // claim are statements of the same grouped write: a retry queued in the same batch as the
-    // first request sees its claim (one shared transaction) and answers with its record once
-    // that batch has committed.
-    const std::int64_t id = prepared->nr.id;
-    std::optional<RecordResult> prior;  // the earlier answer to this Idempotency-Key
-    bool claim_lost = false;
-    std::optional<std::vector<DuplicateCandidate>> duplicates;
-    std::optional<Deduper::CandidateRows> candidates;  // scored after the commit (warn mode)
-    Status written = store_.write_grouped([&](storage::Tx& t) -> Status {
-      if (!idempotency_key.empty()) {
-        RP_ASSIGN(prior, replay(t));
-        if (prior) return {};  // nothing written
+    // other creates queued meanwhile (Store::write_grouped_async), instead of the connection
+    // being handed to this thread and back; and it is answered by the thread that ran its
+    // group's COMMIT, no thread of its own waiting for it. With an Idempotency-Key, the replay
+    // check and the key's claim are statements of the same grouped write: a retry queued in
+    // the same batch as the first request sees its claim (one shared transaction) and answers
+    // with its record once that batch has committed.
+    auto work = [this, st, replay, claim](storage::Tx& t) -> Status {
+      State& s = *st;
+      Prepared& prepared = *s.prepared;
+      const std::int64_t id = prepared.nr.id;
+      // A second run of the work (a later item of its run failed) starts afresh.
+      s.prior.reset();
+      s.claim_lost = false;
+      s.duplicates.reset();
+      s.candidates.reset();
+      if (!s.key.empty()) {
+        RP_ASSIGN(s.prior, replay(s, t));
+        if (s.prior) return {};  // nothing written
       }
-      RP_TRY(insert_prepared(t));
+      RP_TRY(check_references(t, s.e, prepared.values));
+      RP_TRY(t.exec(prepared.insert_row,
+                    std::span<const SqlValue>(prepared.nr.row.data(), field_column_count(s.e))));
+      RP_TRY(write_derived(t, s.e, prepared.derived));
+      RP_TRY(t.exec(prepared.insert_audit, prepared.nr.audit));
       // Likely duplicates: read here (the writer's cache holds the pages just written; on a
       // reader after the COMMIT they cost twice as much CPU), scored after the commit; or the
       // create refused in block mode (rolled back).
-      if (profile && prepared->facts && dedupe == DedupeMode::kWarn) {
-        RP_ASSIGN(candidates, Deduper(*this).on_create_reads(t, e, *profile, id, *prepared->facts));
-      } else if (profile && prepared->facts) {
-        RP_ASSIGN(duplicates,
-                  Deduper(*this).on_create(t, p, e, *profile, id, *prepared->facts, dedupe));
+      if (s.profile && prepared.facts && s.dedupe == DedupeMode::kWarn) {
+        RP_ASSIGN(s.candidates,
+                  Deduper(*this).on_create_reads(t, s.e, *s.profile, id, *prepared.facts));
+      } else if (s.profile && prepared.facts) {
+        RP_ASSIGN(s.duplicates,
+                  Deduper(*this).on_create(t, s.p, s.e, *s.profile, id, *prepared.facts, s.dedupe));
       }
-      if (!idempotency_key.empty()) {
-        Status claimed = claim(t, id, prepared->out);
-        claim_lost = !claimed.ok() && claimed.error().code == Errc::kDuplicate;
+      if (!s.key.empty()) {
+        Status claimed = claim(s, t, id, prepared.out);
+        s.claim_lost = !claimed.ok() && claimed.error().code == Errc::kDuplicate;
         RP_TRY(claimed);
       }
       return {};
-    });
-    if (claim_lost) {
-      RP_ASSIGN(auto earlier, replay_lost_claim());
+    };
+    // After the COMMIT (or the item's own failure), on the thread that ended its batch.
+    auto finish = [this, st, replay_lost_claim](Status written) {
+      State& s = *st;
+      auto answer = [&]() -> Result<RecordResult> {
+        if (s.claim_lost) {
+          RP_ASSIGN(auto earlier, replay_lost_claim(s));
+          if (earlier) return std::move(*earlier);
+        }
+        RP_TRY(written);
+        if (s.prior) return std::move(*s.prior);
+        Prepared& prepared = *s.prepared;
+        if (s.candidates)
+          s.duplicates = Deduper(*this).on_create_score(s.p, s.e, *s.profile, *prepared.facts,
+                                                        std::move(*s.candidates));
+        publish(s.e, std::move(prepared.nr.event));
+        RecordResult result{prepared.nr.id, 1, std::move(prepared.out), 201};
+        if (s.duplicates) {
+          result.dedupe_checked = true;
+          result.duplicates = std::move(*s.duplicates);
+        }
+        return result;
+      };
+      Result<RecordResult> r = [&]() -> Result<RecordResult> {
+        try {
+          return answer();
+        } catch (const std::exception& ex) {
+          return make_error(Errc::kInternal, std::string("create failed: ") + ex.what());
+        }
+      }();
+      auto reply = std::move(s.done);
+      reply(std::move(r));
+    };
+    store_.write_grouped_async(std::move(work), std::move(finish));
+    return;
+  }
+  // Entities with hooks (which may keep state of the request's thread), and invalid values
+  // with an Idempotency-Key (whose replay check comes before the validation error): the
+  // writer connection on this thread.
+  auto done_now = std::move(st->done);
+  done_now([&]() -> Result<RecordResult> {
+    State& s = *st;
+    RP_ASSIGN(auto tx, store_.write());
+    if (!s.key.empty()) {
+      RP_ASSIGN(auto earlier, replay(s, *tx));
       if (earlier) return std::move(*earlier);
     }
-    RP_TRY(written);
-    if (prior) return std::move(*prior);
-    if (candidates)
-      duplicates =
-          Deduper(*this).on_create_score(p, e, *profile, *prepared->facts, std::move(*candidates));
-    publish(e, std::move(prepared->nr.event));
-    RecordResult result{id, 1, std::move(prepared->out), 201};
+    RP_ASSIGN(Inserted ins, insert_one(*tx, s.p, e, input));
+    const std::int64_t id = ins.id;
+    // Likely duplicates: reported, or the create refused in block mode (rolled back).
+    std::optional<std::vector<DuplicateCandidate>> duplicates;
+    if (s.profile) {
+      RP_ASSIGN(duplicates,
+                Deduper(*this).on_create(*tx, s.p, e, *s.profile, id, ins.row, s.dedupe));
+    }
+    std::string out = record_json(e, s.p, ins.row);
+    if (!s.key.empty()) {
+      Status claimed = claim(s, *tx, id, out);
+      if (!claimed.ok() && claimed.error().code == Errc::kDuplicate) {
+        tx.reset();
+        RP_ASSIGN(auto earlier, replay_lost_claim(s));
+        if (earlier) return std::move(*earlier);
+      }
+      RP_TRY(claimed);
+    }
+    RP_TRY(tx->commit());
+    publish(e, std::move(ins.event));
+    RecordResult result{id, 1, std::move(out), 201};
     if (duplicates) {
       result.dedupe_checked = true;
       result.duplicates = std::move(*duplicates);
     }
     return result;
-  }
-  // Entities with hooks (which may keep state of the request's thread), and invalid values
-  // with an Idempotency-Key (whose replay check comes before the validation error): the
-  // writer connection on this thread.
-  RP_ASSIGN(auto tx, store_.write());
-  if (!idempotency_key.empty()) {
-    RP_ASSIGN(auto earlier, replay(*tx));
-    if (earlier) return std::move(*earlier);
-  }
-  RP_ASSIGN(Inserted ins, insert_one(*tx, p, e, input));
-  const std::int64_t id = ins.id;
-  // Likely duplicates: reported, or the create refused in block mode (rolled back).
-  std::optional<std::vector<DuplicateCandidate>> duplicates;
-  if (profile) {
-    RP_ASSIGN(duplicates, Deduper(*this).on_create(*tx, p, e, *profile, id, ins.row, dedupe));
-  }
-  std::string out = record_json(e, p, ins.row);
-  if (!idempotency_key.empty()) {
-    Status claimed = claim(*tx, id, out);
-    if (!claimed.ok() && claimed.error().code == Errc::kDuplicate) {
-      tx.reset();
-      RP_ASSIGN(auto earlier, replay_lost_claim());
-      if (earlier) return std::move(*earlier);
-    }
-    RP_TRY(claimed);
-  }
-  RP_TRY(tx->commit());
-  publish(e, std::move(ins.event));
-  RecordResult result{id, 1, std::move(out), 201};
-  if (duplicates) {
-    result.dedupe_checked = true;
-    result.duplicates = std::move(*duplicates);
-  }
-  return result;
+  }());
 }
 
 Result<std::vector<std::int64_t>> RecordService::create_batch(

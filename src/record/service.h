@@ -246,6 +246,14 @@ class RecordService {
   Result<RecordResult> create(const access::Principal& p, const schema::Entity& e,
                               std::string_view body, std::string_view idempotency_key = {},
                               DedupeMode dedupe = DedupeMode::kWarn);
+  // create() that does not wait for the COMMIT: `done` is called once with what create()
+  // would have returned — before this returns (a failure found first, an entity with hooks,
+  // PostgreSQL), or after the group COMMIT that made the record durable, on the thread that
+  // ran it (Store::write_grouped_async). `e` must outlive the call of `done` (a caller keeps
+  // the entity alive in `done`). `done` must not throw nor wait for a write.
+  void create_async(access::Principal p, const schema::Entity& e, std::string_view body,
+                    std::string_view idempotency_key, DedupeMode dedupe,
+                    std::function<void(Result<RecordResult>)> done);
   // Creates many records in one transaction (bulk loads, data generators): all or nothing; the
   // error names the 1-based row. Hooks, audit and events run as for single creates; entities
   // without hooks go through insert_many (multi-row inserts).

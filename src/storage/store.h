@@ -347,6 +347,17 @@ class Store {
     RP_TRY(work(*tx));
     return tx->commit();
   }
+  // write_grouped() that does not wait: `done` is called once with what write_grouped would
+  // have returned, after the COMMIT that made `work` durable (or with `work`'s own error,
+  // nothing of it written). It may be called before this returns, on this thread, or later on
+  // whichever thread ran the group's COMMIT; `work` may run on another thread, as for
+  // write_grouped. `done` must not throw and must not wait for another write (the thread
+  // calling it may hold the writer's turn to end a batch). This default runs write_grouped
+  // here and calls `done` before returning (PostgreSQL).
+  virtual void write_grouped_async(std::function<Status(Tx&)> work,
+                                   std::function<void(Status)> done) {
+    done(write_grouped(work));
+  }
   // A read-only snapshot transaction from the reader pool.
   virtual Result<std::unique_ptr<Tx>> read() = 0;
   // Applies migrations whose version is above the stored one, each in its own transaction.

@@ -584,17 +584,17 @@ struct SqliteStore::Batch {
   int members = 0;            // released savepoints that the COMMIT will make durable
   std::optional<Error> lost;  // SQLite ended the shared transaction: every member fails
   std::vector<FtsOp> fts;     // full-text writes of the released members, in order
+  // grouped items that ran in it (their `done` is called once it has ended), in order
+  std::vector<std::unique_ptr<Job>> ran;
   // Guarded by group_mu_:
   bool done = false;
   Status result;
 };
 
 struct SqliteStore::Job {
-  const std::function<Status(Tx&)>* work = nullptr;
-  // Set by the thread that ran the item, under group_mu_:
-  std::shared_ptr<Batch> batch;  // the batch it ran in (its COMMIT decides)
-  Status own;                    // its own result (work, savepoint), before the COMMIT
-  bool ran = false;
+  std::function<Status(Tx&)> work;
+  std::function<void(Status)> done;  // called once, after its batch has ended
+  Status own;  // its own result (work, savepoint), before the COMMIT; set by the thread running it
 };
 
 // A member of the shared write transaction: its own SAVEPOINT on the writer connection.
@@ -1147,7 +1147,7 @@ Result<std::shared_ptr<SqliteStore::Batch>> SqliteStore::join_or_begin_batch() {
       writer_busy_ = false;
     }
     writer_free_cv_.notify_one();
-    batch_done_cv_.notify_all();  // queued grouped writes: one of them takes the writer
+    fail_queued(r.error());  // no thread waits for the queued grouped writes: they fail too
     return std::move(r).error();
   }
   auto batch = std::make_shared<Batch>();
@@ -1156,12 +1156,12 @@ Result<std::shared_ptr<SqliteStore::Batch>> SqliteStore::join_or_begin_batch() {
   return batch;
 }
 
-void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batch>& batch) {
-  const auto finish = [&](Job& job, Status own) {
-    std::lock_guard lock(group_mu_);
-    job.batch = batch;
-    job.own = std::move(own);
-    job.ran = true;
+void SqliteStore::run_jobs(std::vector<std::unique_ptr<Job>> pending,
+                           const std::shared_ptr<Batch>& batch) {
+  // An item's result is known: its `done` is called once the batch has ended (end_batch).
+  const auto finish = [&](std::unique_ptr<Job> job, Status own) {
+    job->own = std::move(own);
+    batch->ran.push_back(std::move(job));
   };
   const std::string release = "RELEASE SAVEPOINT " + std::string(kMemberSavepoint);
   const std::string rollback = "ROLLBACK TO SAVEPOINT " + std::string(kMemberSavepoint);
@@ -1174,7 +1174,7 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
       begun = std::move(r).error();
     }
     if (!begun.ok()) {
-      for (Job* job : pending) finish(*job, begun);
+      for (auto& job : pending) finish(std::move(job), begun);
       return;
     }
     std::vector<FtsOp> fts;  // the run's full-text writes, in item order
@@ -1187,7 +1187,7 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
       tx.set_in_run();
       Status own;
       try {
-        own = (*pending[i]->work)(tx);
+        own = pending[i]->work(tx);
       } catch (const std::exception& ex) {
         own = make_error(Errc::kInternal, std::string("grouped write failed: ") + ex.what());
       }
@@ -1201,7 +1201,7 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
       // conflict, a single INSERT refused by a constraint) fails alone, and the run goes on.
       // (Its full-text writes were not taken; grouped items run no schema statements.)
       if (sqlite3_total_changes64(writer_->db()) == changes && !batch->lost) {
-        finish(*pending[i], std::move(own));
+        finish(std::move(pending[i]), std::move(own));
         pending.erase(pending.begin() + static_cast<long>(i));
         continue;
       }
@@ -1216,12 +1216,12 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
       if (!r.ok()) {
         if (!batch->lost) writer_->rollback_quietly();  // not released: nothing of the run stays
         if (!batch->lost) batch->lost = r.error();
-        for (Job* job : pending) finish(*job, r.error());
+        for (auto& job : pending) finish(std::move(job), r.error());
         return;
       }
       batch->members += static_cast<int>(pending.size());
       std::move(fts.begin(), fts.end(), std::back_inserter(batch->fts));
-      for (Job* job : pending) finish(*job, Status());
+      for (auto& job : pending) finish(std::move(job), Status());
       return;
     }
     // The failing item fails alone: the run is rolled back to its savepoint and the items
@@ -1233,7 +1233,7 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
                                                      sqlite3_errmsg(writer_->db()));
       }
     }
-    finish(*pending[failed], std::move(failure));
+    finish(std::move(pending[failed]), std::move(failure));
     pending.erase(pending.begin() + static_cast<long>(failed));
     std::lock_guard lock(group_mu_);
     stats_.rerun += static_cast<std::int64_t>(failed);
@@ -1242,71 +1242,106 @@ void SqliteStore::run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batc
 
 Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
   RP_TRY(prepare_thread_for_write());
-  Job job;
-  job.work = &work;
-  std::unique_lock lock(group_mu_);
-  jobs_.push_back(&job);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
-  std::optional<ScopedBlocking> waiting;
-  for (;;) {
-    if (job.ran && job.batch->done) break;
-    if (!job.ran && !writer_busy_) {
-      // The connection is free: run every queued item (this one first among them) and end
-      // the batch (or hand it on), as leave_writer does for a member of write().
-      writer_busy_ = true;
-      waiting.reset();
-      lock.unlock();
-      auto batch = join_or_begin_batch();
-      if (!batch.ok()) {
-        lock.lock();
-        std::erase(jobs_, &job);
-        return std::move(batch).error();
-      }
-      leave_writer(*batch);
-      lock.lock();
-      continue;
+  // The item's result, set by whichever thread ends its batch (this one, or another).
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> result;
+  };
+  auto wait = std::make_shared<Wait>();
+  write_grouped_async(std::function<Status(Tx&)>(std::cref(work)), [wait](Status s) {
+    {
+      std::lock_guard lock(wait->mu);
+      wait->result = std::move(s);
     }
-    // Timed out only while still queued: once taken, the running thread writes to `job`.
-    if (!job.ran && std::chrono::steady_clock::now() >= deadline &&
-        std::find(jobs_.begin(), jobs_.end(), &job) != jobs_.end()) {
-      std::erase(jobs_, &job);
-      return make_error(Errc::kBusy, "timed out waiting for the write transaction");
-    }
-    if (!waiting) waiting.emplace();  // for the writer, or for the batch's COMMIT
-    // Woken when a batch ends or the connection is free; the timed wait re-checks regardless.
-    batch_done_cv_.wait_for(lock, std::chrono::milliseconds(50));
+    wait->cv.notify_one();
+  });
+  std::unique_lock lock(wait->mu);
+  if (!wait->result) {
+    ScopedBlocking waiting;  // for the writer, or for the batch's COMMIT
+    wait->cv.wait(lock, [&] { return wait->result.has_value(); });
   }
-  if (!job.own.ok()) return job.own;
-  return job.batch->result;
+  return std::move(*wait->result);
 }
 
-void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
-  for (;;) {
-    std::unique_lock lock(group_mu_);
-    const int room = std::max(1, options_.group_commit_max_members) - batch->members;
-    const bool old = options_.group_commit_max_ms > 0 &&
-                     std::chrono::steady_clock::now() - batch->opened >=
-                         std::chrono::milliseconds(options_.group_commit_max_ms);
-    if (batch->lost || room <= 0 || old) break;
-    if (!jobs_.empty()) {
-      // Queued grouped writes run here, on this thread, back to back: no hand-over.
-      const std::size_t take = std::min(jobs_.size(), static_cast<std::size_t>(room));
-      std::vector<Job*> run(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
-      jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
-      stats_.combined += static_cast<std::int64_t>(take);
-      lock.unlock();
-      run_jobs(std::move(run), batch);
-      continue;
-    }
-    if (writers_waiting_ > 0) {
-      writer_busy_ = false;  // the next writer joins this batch
-      lock.unlock();
-      writer_free_cv_.notify_one();
-      return;
-    }
-    break;
+void SqliteStore::write_grouped_async(std::function<Status(Tx&)> work,
+                                      std::function<void(Status)> done) {
+  if (Status s = prepare_thread_for_write(); !s.ok()) {
+    done(std::move(s));
+    return;
   }
+  auto job = std::make_unique<Job>();
+  job->work = std::move(work);
+  job->done = std::move(done);
+  {
+    std::lock_guard lock(group_mu_);
+    jobs_.push_back(std::move(job));
+    if (writer_busy_) return;  // the holder runs it, in its batch or the next (end_batch)
+    writer_busy_ = true;
+  }
+  // The connection is free: run every queued item (this one among them) and end the batch
+  // (or hand it on), as leave_writer does for a member of write(), and the next batches while
+  // items are queued and nobody else has taken the connection.
+  auto batch = join_or_begin_batch();  // on failure it failed the queued items, this one too
+  if (batch.ok()) leave_writer(*batch);
+}
+
+void SqliteStore::fail_queued(const Error& error) {
+  // BEGIN IMMEDIATE waited the busy timeout for another process's writer (or failed): the
+  // queued items fail with its error rather than wait again, each in turn.
+  std::vector<std::unique_ptr<Job>> failed;
+  {
+    std::lock_guard lock(group_mu_);
+    failed.swap(jobs_);
+  }
+  for (auto& j : failed) j->done(error);
+}
+
+void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first) {
+  std::shared_ptr<Batch> batch = first;
+  for (;;) {
+    for (;;) {
+      std::unique_lock lock(group_mu_);
+      const int room = std::max(1, options_.group_commit_max_members) - batch->members;
+      const bool old = options_.group_commit_max_ms > 0 &&
+                       std::chrono::steady_clock::now() - batch->opened >=
+                           std::chrono::milliseconds(options_.group_commit_max_ms);
+      if (batch->lost || room <= 0 || old) break;
+      if (!jobs_.empty()) {
+        // Queued grouped writes run here, on this thread, back to back: no hand-over.
+        const std::size_t take = std::min(jobs_.size(), static_cast<std::size_t>(room));
+        std::vector<std::unique_ptr<Job>> run;
+        run.reserve(take);
+        std::move(jobs_.begin(), jobs_.begin() + static_cast<long>(take), std::back_inserter(run));
+        jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
+        stats_.combined += static_cast<std::int64_t>(take);
+        lock.unlock();
+        run_jobs(std::move(run), batch);
+        continue;
+      }
+      if (writers_waiting_ > 0) {
+        writer_busy_ = false;  // the next writer joins this batch
+        lock.unlock();
+        writer_free_cv_.notify_one();
+        return;
+      }
+      break;
+    }
+    if (!end_batch(batch)) return;
+    // Items queued while the batch committed have no thread waiting for them: this one begins
+    // the next batch, unless another thread has taken the connection meanwhile.
+    {
+      std::lock_guard lock(group_mu_);
+      if (writer_busy_ || jobs_.empty()) return;
+      writer_busy_ = true;
+    }
+    auto next = join_or_begin_batch();  // on failure it failed the queued items
+    if (!next.ok()) return;
+    batch = *next;
+  }
+}
+
+bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   Status result;
   if (batch->lost) {
     result = *batch->lost;
@@ -1316,14 +1351,22 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
   } else if (auto f = apply_fts(*writer_, batch->fts); !f.ok()) {
     result = std::move(f);  // the members' full-text writes are part of what they committed
     writer_->rollback_quietly();
-  } else if (auto r = writer_->run("COMMIT"); !r.ok()) {
-    result = std::move(r).error();
-    writer_->rollback_quietly();
+  } else {
+    Result<std::int64_t> r = [&] {
+      ScopedBlocking syncing;  // the COMMIT's fdatasync: a wait, not work
+      return writer_->run("COMMIT");
+    }();
+    if (!r.ok()) {
+      result = std::move(r).error();
+      writer_->rollback_quietly();
+    }
   }
   batch->fts.clear();
   // Before any member learns its result: a read that begins after a member's write was
   // acknowledged has a newer change stamp than every answer cached before the COMMIT.
   change_stamp_.fetch_add(1, std::memory_order_acq_rel);
+  std::vector<std::unique_ptr<Job>> ran = std::move(batch->ran);
+  bool queued = false;
   {
     std::lock_guard lock(group_mu_);
     batch->done = true;
@@ -1336,9 +1379,16 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& batch) {
     } else {
       ++stats_.failed_batches;
     }
+    queued = !jobs_.empty();
   }
   batch_done_cv_.notify_all();
   writer_free_cv_.notify_one();
+  // Outside the lock, with the connection free for another thread to begin the next batch.
+  for (auto& job : ran) job->done(job->own.ok() ? result : std::move(job->own));
+  return queued || [&] {
+    std::lock_guard lock(group_mu_);
+    return !jobs_.empty();
+  }();
 }
 
 Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {

@@ -90,7 +90,16 @@ class SqliteStore final : public Store {
   // Queues `work`; the thread holding the writer connection runs it in a savepoint of the open
   // batch (see Store::write_grouped). A thread that finds the connection free takes it and
   // runs every queued item itself.
+  // write_grouped_async() and a wait for its `done`.
   Status write_grouped(const std::function<Status(Tx&)>& work) override;
+  // Queues `work` with `done`; when the writer connection is free this thread takes it, runs
+  // every queued item and ends the batch (calling each item's `done` after its COMMIT);
+  // otherwise it returns at once and the thread holding the connection runs the item in its
+  // batch, or in the next one: the thread that ends a batch with items still queued begins the
+  // next batch itself once it has called the ended batch's `done`s, unless another thread has
+  // taken the connection meanwhile. No thread sleeps waiting for an item's COMMIT.
+  void write_grouped_async(std::function<Status(Tx&)> work,
+                           std::function<void(Status)> done) override;
   Result<std::unique_ptr<Tx>> read() override;
   Status migrate(std::span<const Migration> migrations) override;
   Result<int> schema_version() override;
@@ -180,9 +189,15 @@ class SqliteStore final : public Store {
   // An item that fails rolls the run back to its savepoint; the failing item fails alone and
   // the items before it run again (so an item's work may run more than once, see
   // Store::write_grouped).
-  void run_jobs(std::vector<Job*> pending, const std::shared_ptr<Batch>& batch);
+  void run_jobs(std::vector<std::unique_ptr<Job>> pending, const std::shared_ptr<Batch>& batch);
   // Blocks until `batch` has ended; its result.
   Status wait_for(const std::shared_ptr<Batch>& batch);
+  // Ends `batch` (COMMIT, or ROLLBACK when it is broken or holds nothing), frees the writer
+  // connection, wakes the members waiting for it and calls the `done` of its grouped items.
+  // Answers whether items are still queued (the caller then tries to begin the next batch).
+  bool end_batch(const std::shared_ptr<Batch>& batch);
+  // Calls the `done` of every queued item with `error` (the next batch could not begin).
+  void fail_queued(const Error& error);
 
   std::string path_;
   StoreOptions options_;
@@ -194,8 +209,8 @@ class SqliteStore final : public Store {
   std::condition_variable batch_done_cv_;   // a batch ended
   bool writer_busy_ = false;                // a member transaction holds the writer connection
   int writers_waiting_ = 0;
-  std::shared_ptr<Batch> batch_;  // the open shared transaction, if any
-  std::vector<Job*> jobs_;        // write_grouped() items not yet run
+  std::shared_ptr<Batch> batch_;            // the open shared transaction, if any
+  std::vector<std::unique_ptr<Job>> jobs_;  // write_grouped() items not yet run
   GroupCommitStats stats_;
 
   // WAL checkpoints run on a thread and connection of their own, not by the committing writer
