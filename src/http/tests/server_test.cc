@@ -1031,5 +1031,61 @@ TEST(ServerListen, FailingBindOnBusyPortThrows) {
   }
 }
 
+// A handler whose answer comes after it returned (Request::answer_later, as a create answered
+// by the thread that ran its group COMMIT): with one worker, the later answer is given on
+// another thread while the worker is free for the next request; it is compressed like any
+// answer, and the route's latency is recorded when it is given. A handler that drops its
+// answer uncalled gets the client a 500 instead of a connection that never answers.
+TEST_F(ServerTest, LaterAnswerIsGivenFromAnotherThreadWhileTheWorkerServesOthers) {
+  std::promise<void> released;
+  std::shared_future<void> release = released.get_future().share();
+  std::thread answerer;
+  std::atomic<bool> had_answer{false};
+  router_.add("GET", "/api/v1/later", [&](Request& req) {
+    had_answer = static_cast<bool>(req.answer_later);
+    answerer = std::thread([answer = std::move(req.answer_later), release] {
+      release.wait();
+      std::string body = "[";
+      for (int i = 0; i < 200; ++i) body += (i ? "," : "") + std::string(R"({"later":true})");
+      answer(json(body + "]"));
+    });
+    return Response::answered_later();
+  });
+  router_.add("GET", "/api/v1/release", [&](Request&) {
+    released.set_value();
+    return json(R"({"released":true})");
+  });
+  router_.add("GET", "/api/v1/dropped", [](Request& req) {
+    auto answer = std::move(req.answer_later);  // never called
+    return Response::answered_later();
+  });
+  options_.worker_threads = 1;
+  start_server();
+  std::thread first([&] {
+    Client a(port_);
+    auto res = a.request(bhttp::verb::get, "/api/v1/later", {{"Accept-Encoding", "gzip"}});
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(sv(res[bhttp::field::content_encoding]), "gzip");
+    EXPECT_NE(gunzip(res.body()).find(R"({"later":true})"), std::string::npos);
+    // The connection goes on serving after a later answer.
+    EXPECT_EQ(a.request(bhttp::verb::get, "/api/v1/items/7").body(), R"({"id":"7"})");
+  });
+  // The only worker is not held by the first request: the second one runs and releases it.
+  while (!had_answer) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Client b(port_);
+  EXPECT_EQ(b.request(bhttp::verb::get, "/api/v1/release").result_int(), 200);
+  first.join();
+  answerer.join();
+  EXPECT_TRUE(had_answer);
+  bool recorded = false;
+  for (const auto& route : router_.latency())
+    if (route.pattern == "/api/v1/later") recorded = route.server.count == 1;
+  EXPECT_TRUE(recorded);
+
+  auto dropped = b.request(bhttp::verb::get, "/api/v1/dropped");
+  EXPECT_EQ(dropped.result_int(), 500);
+  EXPECT_EQ(b.request(bhttp::verb::get, "/api/v1/items/8").body(), R"({"id":"8"})");
+}
+
 }  // namespace
 }  // namespace rapport::http

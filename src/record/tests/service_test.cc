@@ -250,6 +250,48 @@ TEST_F(ServiceTest, IdempotentCreateWithoutHooksIsAGroupedWriteAndReplaysTheFirs
   EXPECT_EQ(leads(), 3);
 }
 
+// create_async: queued behind a writer that holds the connection, the create of an entity
+// without hooks returns without its answer; the holder's COMMIT answers it (201, the record,
+// its event), once. A create that fails before its write (a bad value) is answered at once,
+// with the error naming the field, and writes nothing.
+TEST_F(ServiceTest, AsyncCreateIsAnsweredByTheCommitOfItsGroupAndFailuresAtOnce) {
+  registry.add(schema::parse_entity(R"({"name":"lead","title_field":"title","fields":[
+      {"name":"title","type":"text","required":true}]})",
+                                    "t")
+                   .value());
+  ASSERT_TRUE(service->sync_schema().ok());
+  const auto lead = registry.get("lead");
+  auto held = store->write();
+  ASSERT_TRUE(held.ok());
+  std::atomic<int> calls{0};
+  std::optional<Result<RecordResult>> answer;
+  service->create_async(admin, *lead, R"({"title":"Later"})", "", DedupeMode::kWarn,
+                        [&](Result<RecordResult> r) {
+                          ++calls;
+                          answer.emplace(std::move(r));
+                        });
+  EXPECT_EQ(calls, 0);  // waiting for the writer's batch, no thread of its own
+  const auto published = events.size();
+  ASSERT_TRUE((*held)->commit().ok());
+  ASSERT_EQ(calls, 1);
+  ASSERT_TRUE(answer->ok()) << answer->error().message;
+  EXPECT_EQ((*answer)->status, 201);
+  EXPECT_NE((*answer)->body.find("Later"), std::string::npos);
+  EXPECT_EQ(events.size(), published + 1);
+  auto read = service->get(admin, *lead, (*answer)->id);
+  ASSERT_TRUE(read.ok());
+
+  std::optional<Result<RecordResult>> bad;
+  service->create_async(admin, *lead, R"({"title":5})", "", DedupeMode::kWarn,
+                        [&](Result<RecordResult> r) { bad.emplace(std::move(r)); });
+  ASSERT_TRUE(bad.has_value());  // answered before create_async returned
+  ASSERT_FALSE(bad->ok());
+  EXPECT_EQ(bad->error().code, Errc::kValidation);
+  EXPECT_EQ(bad->error().field, "title");
+  auto doc = json::parse(service->list(admin, *lead, {}).value());
+  EXPECT_EQ((*json::member(*doc, "items")).Size(), 1u);
+}
+
 TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
   for (int i = 0; i < 23; ++i)
     ASSERT_TRUE(

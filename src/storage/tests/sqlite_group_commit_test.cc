@@ -351,7 +351,7 @@ TEST_F(GroupCommitTest, FailingCommitInsideAGroupedWriteIsRefused) {
 
 TEST_F(GroupCommitTest, GroupedWritesOfAFullBatchRunInTheNextOne) {
   // At most 2 members per batch: the held writer takes one item into its batch; the two
-  // items left over form the next batch, started by one of their own threads.
+  // items left over form the next batch, begun by the thread that ended the first.
   store_.reset();
   store_ = open_store_at(path_, 2);
   ASSERT_NE(store_, nullptr);
@@ -363,6 +363,69 @@ TEST_F(GroupCommitTest, GroupedWritesOfAFullBatchRunInTheNextOne) {
   EXPECT_EQ(stats.committed, 4);
   EXPECT_EQ(stats.combined, 3);
   EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g1", "g2", "held"}));
+}
+
+// write_grouped_async: no thread waits for the item. Queued while a writer holds the
+// connection, it returns at once; the holder runs it in its batch and calls its `done` on its own
+// thread after the COMMIT, before its own commit() returns, with the row then committed.
+TEST_F(GroupCommitTest, AsyncGroupedWriteIsAnsweredAfterItsCommitByTheHoldersThread) {
+  auto held = store_->write();
+  ASSERT_TRUE(held.ok());
+  std::atomic<int> calls{0};
+  std::thread::id answered_on;
+  Status answer = make_error(Errc::kInternal, "not answered");
+  std::vector<std::string> seen_at_answer;
+  store_->write_grouped_async([](Tx& tx) { return insert(tx, "async"); },
+                              [&](Status s) {
+                                ++calls;
+                                answered_on = std::this_thread::get_id();
+                                answer = std::move(s);
+                                seen_at_answer = names(*store_);
+                              });
+  EXPECT_EQ(calls, 0);  // returned without waiting: queued behind the held writer
+  EXPECT_EQ(store_->grouped_writes_queued(), 1);
+  std::thread holder([&] {
+    ASSERT_TRUE(insert(**held, "held").ok());
+    EXPECT_TRUE((*held)->commit().ok());
+    EXPECT_EQ(calls, 1);  // answered before the holder's commit() returned
+    EXPECT_EQ(answered_on, std::this_thread::get_id());
+  });
+  holder.join();
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(answer.ok()) << answer.error().message;
+  EXPECT_EQ(seen_at_answer, (std::vector<std::string>{"async", "held"}));  // committed first
+  auto stats = store_->group_commit_stats();
+  EXPECT_EQ(stats.combined, 1);
+}
+
+// Items queued while a batch commits have no thread of their own waiting: the thread that ended
+// the batch begins the next ones itself. One member a batch: the held writer's batch, then one
+// batch per queued item, all run (and answered) before the holder's commit() returns; an item
+// that fails gets its own error and the others commit.
+TEST_F(GroupCommitTest, AsyncGroupedWritesQueuedBehindAFullBatchRunInTheNextBatchesUnasked) {
+  store_.reset();
+  store_ = open_store_at(path_, 1);
+  ASSERT_NE(store_, nullptr);
+  auto held = store_->write();
+  ASSERT_TRUE(held.ok());
+  std::vector<Status> answers(3, make_error(Errc::kInternal, "not answered"));
+  for (int i = 0; i < 3; ++i) {
+    store_->write_grouped_async(
+        [i](Tx& tx) { return insert(tx, i == 1 ? "held" : "a" + std::to_string(i)); },
+        [&answers, i](Status s) { answers[i] = std::move(s); });
+  }
+  EXPECT_EQ(store_->grouped_writes_queued(), 3);
+  ASSERT_TRUE(insert(**held, "held").ok());
+  EXPECT_TRUE((*held)->commit().ok());
+  EXPECT_EQ(store_->grouped_writes_queued(), 0);
+  EXPECT_TRUE(answers[0].ok());
+  ASSERT_FALSE(answers[1].ok());
+  EXPECT_EQ(answers[1].error().code, Errc::kDuplicate);
+  EXPECT_TRUE(answers[2].ok());
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"a0", "a2", "held"}));
+  auto stats = store_->group_commit_stats();
+  EXPECT_EQ(stats.combined, 3);
+  EXPECT_GE(stats.batches, 3);
 }
 
 TEST_F(GroupCommitTest, ManyConcurrentGroupedWritesAreAllAcknowledgedAndDurable) {
