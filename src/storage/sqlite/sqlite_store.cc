@@ -612,7 +612,7 @@ class WriteTx final : public ConnTx {
     if (conn_ != nullptr && !combined_) {
       rollback_member();
       conn_ = nullptr;
-      store_->leave_writer(batch_);
+      store_->leave_writer(batch_, true);
     }
   }
   WriteTx(const WriteTx&) = delete;
@@ -674,7 +674,7 @@ class WriteTx final : public ConnTx {
     Status own = release_member();
     if (!own.ok()) rollback_member();
     conn_ = nullptr;
-    store_->leave_writer(batch_);
+    store_->leave_writer(batch_, true);
     if (!own.ok()) return own;
     return store_->wait_for(batch_);
   }
@@ -858,14 +858,14 @@ SqliteStore::SqliteStore(std::string path, const StoreOptions& options)
     : path_(std::move(path)), options_(options) {}
 
 SqliteStore::~SqliteStore() {
-  if (checkpoint_thread_.joinable()) {
-    {
-      std::lock_guard lock(group_mu_);
-      stopping_ = true;
-    }
-    checkpoint_cv_.notify_all();
-    checkpoint_thread_.join();
+  {
+    std::lock_guard lock(group_mu_);
+    stopping_ = true;
   }
+  checkpoint_cv_.notify_all();
+  combiner_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  if (combiner_thread_.joinable()) combiner_thread_.join();
   if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
 }
 
@@ -1057,6 +1057,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   // Replaces SQLite's automatic checkpoint on the writer (which is itself a WAL hook).
   sqlite3_wal_hook(store->writer_->db(), &SqliteStore::on_wal_commit, store.get());
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
+  store->combiner_thread_ = std::thread([s = store.get()] { s->combiner_loop(); });
 
   // The readers' reads of the database file are random pages (a record by id, an index probe):
   // their descriptors are told so, and the kernel does not read ahead 128 KB around each page
@@ -1128,7 +1129,7 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
   RP_ASSIGN(batch, join_or_begin_batch());
   if (auto r = writer_->run(kSavepointSql); !r.ok()) {
     if (!batch->lost && !writer_->in_transaction()) batch->lost = r.error();
-    leave_writer(batch);
+    leave_writer(batch, true);
     return std::move(r).error();
   }
   return std::unique_ptr<Tx>(std::make_unique<WriteTx>(this, writer_.get(), batch));
@@ -1249,13 +1250,16 @@ Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
     std::optional<Status> result;
   };
   auto wait = std::make_shared<Wait>();
-  write_grouped_async(std::function<Status(Tx&)>(std::cref(work)), [wait](Status s) {
-    {
-      std::lock_guard lock(wait->mu);
-      wait->result = std::move(s);
-    }
-    wait->cv.notify_one();
-  });
+  enqueue(
+      std::function<Status(Tx&)>(std::cref(work)),
+      [wait](Status s) {
+        {
+          std::lock_guard lock(wait->mu);
+          wait->result = std::move(s);
+        }
+        wait->cv.notify_one();
+      },
+      true);
   std::unique_lock lock(wait->mu);
   if (!wait->result) {
     ScopedBlocking waiting;  // for the writer, or for the batch's COMMIT
@@ -1266,6 +1270,11 @@ Status SqliteStore::write_grouped(const std::function<Status(Tx&)>& work) {
 
 void SqliteStore::write_grouped_async(std::function<Status(Tx&)> work,
                                       std::function<void(Status)> done) {
+  enqueue(std::move(work), std::move(done), false);
+}
+
+void SqliteStore::enqueue(std::function<Status(Tx&)> work, std::function<void(Status)> done,
+                          bool caller_waits) {
   if (Status s = prepare_thread_for_write(); !s.ok()) {
     done(std::move(s));
     return;
@@ -1283,7 +1292,22 @@ void SqliteStore::write_grouped_async(std::function<Status(Tx&)> work,
   // (or hand it on), as leave_writer does for a member of write(), and the next batches while
   // items are queued and nobody else has taken the connection.
   auto batch = join_or_begin_batch();  // on failure it failed the queued items, this one too
-  if (batch.ok()) leave_writer(*batch);
+  if (batch.ok()) leave_writer(*batch, caller_waits);
+}
+
+void SqliteStore::combiner_loop() {
+  std::unique_lock lock(group_mu_);
+  for (;;) {
+    combiner_cv_.wait(lock, [&] { return combiner_wanted_ || stopping_; });
+    if (stopping_) return;
+    combiner_wanted_ = false;
+    if (writer_busy_ || jobs_.empty()) continue;  // another thread has them
+    writer_busy_ = true;
+    lock.unlock();
+    auto batch = join_or_begin_batch();  // on failure it failed the queued items
+    if (batch.ok()) leave_writer(*batch, false);
+    lock.lock();
+  }
 }
 
 void SqliteStore::fail_queued(const Error& error) {
@@ -1297,7 +1321,7 @@ void SqliteStore::fail_queued(const Error& error) {
   for (auto& j : failed) j->done(error);
 }
 
-void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first) {
+void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_waits) {
   std::shared_ptr<Batch> batch = first;
   for (;;) {
     for (;;) {
@@ -1329,10 +1353,17 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first) {
     }
     if (!end_batch(batch)) return;
     // Items queued while the batch committed have no thread waiting for them: this one begins
-    // the next batch, unless another thread has taken the connection meanwhile.
+    // the next batch, unless another thread has taken the connection meanwhile — or, when its
+    // own caller waits (an update, a write() member), the combiner thread does, so that a
+    // steady stream of creates does not keep that caller from its answer.
     {
       std::lock_guard lock(group_mu_);
       if (writer_busy_ || jobs_.empty()) return;
+      if (caller_waits) {
+        combiner_wanted_ = true;
+        combiner_cv_.notify_one();
+        return;
+      }
       writer_busy_ = true;
     }
     auto next = join_or_begin_batch();  // on failure it failed the queued items

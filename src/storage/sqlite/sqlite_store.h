@@ -178,7 +178,16 @@ class SqliteStore final : public Store {
   // it is broken or holds nothing) and wakes every member waiting for it.
   // Queued write_grouped() items are run first (in `batch`, by the calling thread) while the
   // batch has room.
-  void leave_writer(const std::shared_ptr<Batch>& batch);
+  // `caller_waits`: the calling thread has a caller waiting for it (write(), write_grouped):
+  // it does not begin the next batch for items queued meanwhile, the combiner thread does.
+  void leave_writer(const std::shared_ptr<Batch>& batch, bool caller_waits);
+  // Queues a grouped item (write_grouped_async; write_grouped with `caller_waits`).
+  void enqueue(std::function<Status(Tx&)> work, std::function<void(Status)> done,
+               bool caller_waits);
+  // Begins the next batch for items queued when a batch ended on a thread whose caller waits
+  // (write(), write_grouped): woken then, it runs batches while items are queued and the
+  // connection is free, and sleeps otherwise.
+  void combiner_loop();
   // Begins a batch on the writer connection (held by the caller) unless one is open.
   Result<std::shared_ptr<Batch>> join_or_begin_batch();
   // Runs queued items back to back in one savepoint of `batch` (writer held by the caller), not
@@ -238,6 +247,9 @@ class SqliteStore final : public Store {
   void checkpoint_loop();
   std::unique_ptr<Connection> checkpointer_;
   std::thread checkpoint_thread_;
+  std::thread combiner_thread_;
+  std::condition_variable combiner_cv_;  // guarded by group_mu_
+  bool combiner_wanted_ = false;
   std::condition_variable checkpoint_cv_;  // guarded by group_mu_
   std::mutex checkpoint_run_mu_;           // held while either checkpoint runs
   bool checkpoint_wanted_ = false;

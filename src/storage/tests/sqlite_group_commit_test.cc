@@ -351,7 +351,8 @@ TEST_F(GroupCommitTest, FailingCommitInsideAGroupedWriteIsRefused) {
 
 TEST_F(GroupCommitTest, GroupedWritesOfAFullBatchRunInTheNextOne) {
   // At most 2 members per batch: the held writer takes one item into its batch; the two
-  // items left over form the next batch, begun by the thread that ended the first.
+  // items left over form the next batch, begun by the combiner thread (the holder's caller
+  // waits for its commit()).
   store_.reset();
   store_ = open_store_at(path_, 2);
   ASSERT_NE(store_, nullptr);
@@ -398,30 +399,50 @@ TEST_F(GroupCommitTest, AsyncGroupedWriteIsAnsweredAfterItsCommitByTheHoldersThr
   EXPECT_EQ(stats.combined, 1);
 }
 
-// Items queued while a batch commits have no thread of their own waiting: the thread that ended
-// the batch begins the next ones itself. One member a batch: the held writer's batch, then one
-// batch per queued item, all run (and answered) before the holder's commit() returns; an item
-// that fails gets its own error and the others commit.
-TEST_F(GroupCommitTest, AsyncGroupedWritesQueuedBehindAFullBatchRunInTheNextBatchesUnasked) {
+// Items queued while a batch commits have no thread of their own waiting: the thread that ends
+// the batch begins the next one — unless its own caller waits (a write() member, an update
+// through write_grouped): then the store's combiner thread does, and that caller gets its answer
+// at once. One member a batch: the held writer's batch, then one batch per queued item, run on
+// the combiner thread after the holder's commit() has returned; an item that fails gets its own
+// error and the others commit.
+TEST_F(GroupCommitTest, AsyncGroupedWritesQueuedBehindAFullBatchRunOnTheCombinerThread) {
   store_.reset();
   store_ = open_store_at(path_, 1);
   ASSERT_NE(store_, nullptr);
   auto held = store_->write();
   ASSERT_TRUE(held.ok());
+  std::mutex mu;
   std::vector<Status> answers(3, make_error(Errc::kInternal, "not answered"));
+  std::vector<std::thread::id> threads(3);
+  int answered = 0;
   for (int i = 0; i < 3; ++i) {
     store_->write_grouped_async(
         [i](Tx& tx) { return insert(tx, i == 1 ? "held" : "a" + std::to_string(i)); },
-        [&answers, i](Status s) { answers[i] = std::move(s); });
+        [&, i](Status s) {
+          std::lock_guard lock(mu);
+          answers[i] = std::move(s);
+          threads[i] = std::this_thread::get_id();
+          ++answered;
+        });
   }
   EXPECT_EQ(store_->grouped_writes_queued(), 3);
   ASSERT_TRUE(insert(**held, "held").ok());
   EXPECT_TRUE((*held)->commit().ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (answered == 3) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_EQ(store_->grouped_writes_queued(), 0);
   EXPECT_TRUE(answers[0].ok());
   ASSERT_FALSE(answers[1].ok());
   EXPECT_EQ(answers[1].error().code, Errc::kDuplicate);
   EXPECT_TRUE(answers[2].ok());
+  for (const auto& t : threads) EXPECT_NE(t, std::this_thread::get_id());
   EXPECT_EQ(names(*store_), (std::vector<std::string>{"a0", "a2", "held"}));
   auto stats = store_->group_commit_stats();
   EXPECT_EQ(stats.combined, 3);
