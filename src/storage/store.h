@@ -426,7 +426,7 @@ class Store {
 
   // Memory the backend keeps in this process for its caches: what it holds now and the most
   // its settings let it hold (both 0 when it keeps none here, as PostgreSQL, whose caches live in
-  // the database server). SQLite: its whole heap (sqlite3_memory_used: page caches, statements)
+  // the database server). SQLite: its whole heap (sqlite::heap_bytes(): page caches, statements)
   // against the page caches' bound (the writer's plus every reader's cache_size).
   // `mapped`: the bytes of the database file the readers may memory-map, over all of them
   // (SQLite's mmap_size per reader; StoreOptions::reader_map_mib), not counted in `used`.

@@ -77,6 +77,15 @@ struct GroupCommitStats {
 // Owns the writer connection (one writer at a time, handed over under group_mu_) and the reader
 // connections (handed out under pool_mu_). Any thread may call its methods; each Tx stays on the
 // thread that opened it and must be destroyed before the store.
+// The bytes SQLite holds on its heap in this process (SqliteStore::cache_memory()'s `used`).
+// Counted by the allocator this backend gives SQLite before its first use, with SQLite's own
+// memory statistics off (they take a process-wide mutex on every allocation and free); when
+// something used SQLite before the first store opened, SQLite's own count.
+std::int64_t heap_bytes();
+// Whether heap_bytes() is this backend's count (SQLite's statistics off), as it is in a process
+// that opened a store before it used SQLite otherwise.
+bool heap_counted_here();
+
 class SqliteStore final : public Store {
  public:
   // Opens (creating if missing) the database file at `path`. The directory must exist.

@@ -14,6 +14,8 @@
 #include <tuple>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 #include "storage/text_search.h"
@@ -493,6 +495,35 @@ TEST(SqliteStoreOptions, ReadersMapTheFileOnlyWhenAllOfItFits) {
   EXPECT_EQ(reader_map(3), 3 << 20);
   EXPECT_EQ(reader_map(1), 0);
   EXPECT_EQ(reader_map(0), 0);
+}
+
+// SQLite's heap is counted by the backend's allocator, with SQLite's own statistics (a
+// process-wide mutex on every allocation and free) off: what the page caches and statements hold
+// is still reported (GET /admin/memory's store_cache_bytes), and given back when a store closes.
+TEST(SqliteStoreHeap, CountedWithoutSqlitesOwnStatisticsAndGivenBackOnClose) {
+  if (!sqlite::heap_counted_here()) GTEST_SKIP() << "SQLite was used before a store opened";
+  TempDir dir;
+  const std::int64_t before = sqlite::heap_bytes();
+  {
+    auto store = sqlite::SqliteStore::open(dir.file("heap.db"), StoreOptions{});
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto tx = begin_write(**store);
+    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)");
+    exec_ok(*tx,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+            "INSERT INTO t(pad) SELECT printf('%.1000c', 'x') FROM n");
+    ASSERT_TRUE(tx->commit().ok());
+    auto read = begin_read(**store);
+    auto rows = read->query("SELECT count(*), sum(length(pad)) FROM t");
+    ASSERT_TRUE(rows.ok()) << rows.error().message;
+    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][1]), 2'000'000);
+    const std::int64_t used = (*store)->cache_memory().used;
+    EXPECT_EQ(used, sqlite::heap_bytes());
+    // The writer's page cache alone holds the ~2 MB just written.
+    EXPECT_GT(used, before + (2 << 20));
+    EXPECT_EQ(sqlite3_memory_used(), 0) << "SQLite's own statistics are off";
+  }
+  EXPECT_LT(sqlite::heap_bytes(), before + (256 << 10));
 }
 
 // Read snapshots kept across read transactions (SqliteStore::begin_read): a reader's next read
