@@ -103,6 +103,11 @@ std::string terms_key_counts_falling(std::string_view entity, std::string_view q
 // Dialect::fts_pair_counts (one statement: two WITH items, `first` then `second`).
 std::string terms_pair_counts(std::string_view entity, std::string_view query, int first,
                               int second, int cap, std::vector<SqlValue>& params);
+// terms_page: a number fragment of at least this many digits as the one other key of a page is
+// tested against the set of its entries' ids when it has at most kSmallKeyEntries entries,
+// instead of on each candidate's term list.
+inline constexpr std::size_t kSmallKeyDigits = 3;
+inline constexpr int kSmallKeyEntries = 8192;
 // `written_order`: the backend runs a UNION ALL's parts in turn in their own order (SQLite), so
 // a page after a position needs no ORDER BY over them (see Dialect::plans_by_written_order).
 std::string terms_page(std::string_view entity, std::string_view query, int driver,

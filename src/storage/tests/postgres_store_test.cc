@@ -1787,6 +1787,37 @@ TEST_F(PgFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
       << "a prefix key in the term list";
 }
 
+// A rare number fragment as the one other key, tested on its entries' ids (SqliteFtsTest.
+// ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists on PostgreSQL).
+TEST_F(PgFtsTest, ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists) {
+  auto tx = begin_write(*store_);
+  ASSERT_TRUE(tx->fts_put_many("account",
+                               std::vector<Tx::FtsRow>{{801, "zhou wei 13800000114"},
+                                                       {802, "zhou fang 11400000000"},
+                                                       {803, "zhou lei 13800000000"},
+                                                       {804, "li na 13800000114"},
+                                                       {805, "zhou 114"}},
+                               true)
+                  .ok());
+  const auto page = [&](std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    Rows r =
+        query_ok(*tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+    for (const auto& row : r.rows)
+      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  };
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  const Matches want{{805, 1}, {803, 0}, {802, 1}, {801, 1}};
+  EXPECT_EQ(page("zhou 114"), want);
+  exec_ok(*tx, "DELETE FROM account_terms_of");
+  EXPECT_EQ(page("zhou 114"), want) << "checked against 114's entries, no term list read";
+  EXPECT_EQ(page("zhou 11"), (Matches{{805, 0}, {803, 0}, {802, 0}, {801, 0}}))
+      << "a fragment of two digits is checked on the term list";
+}
+
 // fts_key_counts_falling on PostgreSQL (SqliteFtsTest.ExactKeysAreCountedFromTheLastUpToTheFewest):
 // 重庆 6 entries, 庆海 1, 海泰 3, 泰建 2, counted from the last key up to the fewest so far.
 TEST_F(PgFtsTest, ExactKeysAreCountedFromTheLastUpToTheFewest) {

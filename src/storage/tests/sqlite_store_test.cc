@@ -1251,6 +1251,59 @@ TEST_F(SqliteFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
       << "a prefix key in the term list";
 }
 
+// A number fragment as the one other key of a page (R-SEARCH: a name and part of a number,
+// "zhou 114"): a digit key demands no signature bit, so each entry of the driver would read its
+// record's term list. With at most kSmallKeyEntries entries it is tested against the ids of its
+// entries instead (read once per statement); with more, on the term list as before. The same
+// matches either way: 805 by the word 114, 802 by a number's start, 801 by a number's end.
+TEST_F(SqliteFtsTest, ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists) {
+  const std::vector<Tx::FtsRow> people{{801, "zhou wei 13800000114"},
+                                       {802, "zhou fang 11400000000"},
+                                       {803, "zhou lei 13800000000"},
+                                       {804, "li na 13800000114"},
+                                       {805, "zhou 114"}};
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", people, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  const auto page = [&](Tx& tx, std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    auto r = tx.query("SELECT fts_id, fts_match FROM " + sub + " f", params);
+    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
+    Matches out;
+    if (r.ok())
+      for (const auto& row : r->rows)
+        out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  };
+  const Matches want{{805, 1}, {803, 0}, {802, 1}, {801, 1}};  // zhou drives, newest first
+  {
+    auto tx = begin_write(*store_);
+    EXPECT_EQ(page(*tx, "zhou 114"), want);
+    ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
+    EXPECT_EQ(page(*tx, "zhou 114"), want) << "checked against 114's entries, no term list read";
+    EXPECT_EQ(page(*tx, "zhou 11"), (Matches{{805, 0}, {803, 0}, {802, 0}, {801, 0}}))
+        << "a fragment of two digits is checked on the term list";
+  }
+  // One entry more than kSmallKeyEntries: the term list again, with the same matches.
+  std::vector<Tx::FtsRow> many;
+  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
+    many.push_back({10000 + i, "n " + std::to_string(11400000 + i)});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", many, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(page(*tx, "zhou 114"), want);
+  ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
+  EXPECT_EQ(page(*tx, "zhou 114"), (Matches{{805, 0}, {803, 0}, {802, 0}, {801, 0}}))
+      << "a common fragment is checked on the term list";
+}
+
 // fts_key_counts_falling (R-SEARCH, Chinese company prefixes at 1M): the keys counted from the
 // last one, each up to the fewest before it, so a common key (a city, 重庆) is not counted past
 // the rarest; fts_rarest_key reads the rarest (庆海) from such a row, and from a row of plain

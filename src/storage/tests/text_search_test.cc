@@ -108,6 +108,33 @@ TEST(TermsSql, ExactOtherKeysAreCheckedFromTheLast) {
   EXPECT_EQ(std::get<std::int64_t>(params[6]), 50);
 }
 
+// The one other key of a page a number fragment of three or more digits ("zhou 114"): its
+// entries counted up to one more than kSmallKeyEntries once per statement, and when they are no
+// more, the entry's record looked up among their ids; else its term list (R-SEARCH, issue #4).
+// The parameters in the order of the text.
+TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
+  std::vector<SqlValue> params;
+  const std::string sql = terms_page("account", "zhou 114", 0, nullptr, 50, "instr", true, params);
+  EXPECT_NE(sql.find(") fts_n) <= ? THEN (CASE WHEN p.fts_id IN (SELECT d.id FROM "
+                     "\"account_terms\" d WHERE d.term >= ? AND d.term < ? UNION ALL SELECT d.id "
+                     "FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ?) THEN 1 ELSE 0 "
+                     "END) WHEN EXISTS (SELECT 1 FROM \"account_terms_of\" o"),
+            std::string::npos)
+      << sql;
+  const std::int64_t cap = kSmallKeyEntries + 1;
+  EXPECT_EQ(params, (std::vector<SqlValue>{std::int64_t{0}, std::int64_t{0}, "114", "115", cap,
+                                           "~411", "~412", cap, cap, std::int64_t{kSmallKeyEntries},
+                                           "114", "115", "~411", "~412", "\n114", "\n~411", "zhou",
+                                           "zhov", std::int64_t{50}}));
+  // Two digits, or a third key: the term list alone, as before.
+  for (const char* q : {"zhou 11", "zhou wei 114"}) {
+    params.clear();
+    EXPECT_EQ(terms_page("account", q, 0, nullptr, 50, "instr", true, params).find("fts_n"),
+              std::string::npos)
+        << q;
+  }
+}
+
 // A digit key is the union of two ranges, its own and its reversed form's: an OR where the
 // statement reads every entry (the driver of terms_condition, the other keys on the term list),
 // one limited range per form where it stops at a count or a window (key counts, the driver's
