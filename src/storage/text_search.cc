@@ -581,8 +581,35 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
       // index terms). A shorter fragment ("zhang 13") is never that rare, and its matches
       // are dense enough that the window stops early.
       const std::size_t other = driver == 0 ? 1 : 0;
-      if (keys.size() == 2 && !keys[other].alt.empty() &&
-          keys[other].term.size() >= kSmallKeyDigits) {
+      if (keys.size() == 2 && keys[other].prefix && keys[other].alt.empty()) {
+        // One other key, a prefix of at most kFewKeyTerms distinct terms (a Chinese given
+        // name's character, "王 芳": its terms are 芳 alone): a (term, id) lookup per term in the
+        // index instead of the term list, as for exact keys above (a few hot index pages instead
+        // of a random row of the term-list table: 2.1 instead of 8.8 ms for the 8,192 entries of
+        // 王 at 300,000 accounts). Its terms are found by a chain of min(term) lookups, one per
+        // term, up to one more than kFewKeyTerms; with more, the term list.
+        const std::string table_name = *table;
+        const auto terms_of_key = [&] {
+          params.emplace_back(keys[other].term);
+          params.emplace_back(prefix_end(keys[other].term));
+          params.emplace_back(prefix_end(keys[other].term));
+          params.emplace_back(static_cast<std::int64_t>(kFewKeyTerms));
+          return "SELECT fts_v.term FROM (WITH RECURSIVE fts_v(term, n) AS (SELECT (SELECT "
+                 "min(d.term) FROM " +
+                 table_name +
+                 " d WHERE d.term >= ? AND d.term < ?), 1 UNION ALL SELECT (SELECT min(d.term) "
+                 "FROM " +
+                 table_name +
+                 " d WHERE d.term > fts_v.term AND d.term < ?), fts_v.n + 1 FROM fts_v WHERE "
+                 "fts_v.term IS NOT NULL AND fts_v.n <= ?) SELECT term FROM fts_v WHERE term IS "
+                 "NOT NULL) fts_v";
+        };
+        sql += "(SELECT count(*) FROM (" + terms_of_key() + ") fts_c) <= ?";
+        params.emplace_back(static_cast<std::int64_t>(kFewKeyTerms));
+        sql += " THEN (CASE WHEN EXISTS (SELECT 1 FROM " + table_name + " e WHERE e.term IN (" +
+               terms_of_key() + ") AND e.id = p.fts_id) THEN 1 ELSE 0 END) WHEN ";
+      } else if (keys.size() == 2 && !keys[other].alt.empty() &&
+                 keys[other].term.size() >= kSmallKeyDigits) {
         // In turn: each appends its parameters in the order of the text.
         sql += "(SELECT count(*) FROM (" +
                key_rows(*table, keys[other], "?", kSmallKeyEntries + 1, params) + ") fts_n) <= ?";

@@ -108,6 +108,11 @@ std::string terms_pair_counts(std::string_view entity, std::string_view query, i
 // instead of on each candidate's term list.
 inline constexpr std::size_t kSmallKeyDigits = 3;
 inline constexpr int kSmallKeyEntries = 8192;
+// terms_page: a prefix key (not a number) of at most this many distinct terms as the one other
+// key of a page is looked up in the index, one (term, id) key per term, instead of on each
+// candidate's term list (a lookup of a few hot index pages costs about a quarter of a
+// term-list read: more than this many would cost more).
+inline constexpr int kFewKeyTerms = 3;
 // `written_order`: the backend runs a UNION ALL's parts in turn in their own order (SQLite), so
 // a page after a position needs no ORDER BY over them (see Dialect::plans_by_written_order).
 std::string terms_page(std::string_view entity, std::string_view query, int driver,

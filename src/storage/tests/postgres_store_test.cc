@@ -1818,6 +1818,39 @@ TEST_F(PgFtsTest, ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists) {
       << "a fragment of two digits is checked on the term list";
 }
 
+// An other key of few terms looked up in the index (SqliteFtsTest.
+// AnOtherKeyOfFewTermsIsLookedUpInTheIndexNotTermLists on PostgreSQL).
+TEST_F(PgFtsTest, AnOtherKeyOfFewTermsIsLookedUpInTheIndexNotTermLists) {
+  auto tx = begin_write(*store_);
+  ASSERT_TRUE(tx->fts_put_many("account",
+                               std::vector<Tx::FtsRow>{
+                                   {701, "王芳"}, {702, "王伟"}, {703, "李芳"}, {704, "王 芳华"}},
+                               true)
+                  .ok());
+  const auto page = [&](std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    Rows r =
+        query_ok(*tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+    for (const auto& row : r.rows)
+      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  };
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  const Matches want{{704, 1}, {702, 0}, {701, 1}};
+  EXPECT_EQ(page("王 芳"), want);
+  exec_ok(*tx, "DELETE FROM account_terms_of");
+  EXPECT_EQ(page("王 芳"), want) << "芳 and 芳华 looked up in the index";
+  ASSERT_TRUE(tx->fts_put_many("account",
+                               std::vector<Tx::FtsRow>{{705, "芳一"}, {706, "芳二"}, {707, "芳三"}},
+                               true)
+                  .ok());
+  exec_ok(*tx, "DELETE FROM account_terms_of");
+  EXPECT_EQ(page("王 芳"), (Matches{{704, 0}, {702, 0}, {701, 0}}))
+      << "a key of many terms is checked on the term list";
+}
+
 // fts_key_counts_falling on PostgreSQL (SqliteFtsTest.ExactKeysAreCountedFromTheLastUpToTheFewest):
 // 重庆 6 entries, 庆海 1, 海泰 3, 泰建 2, counted from the last key up to the fewest so far.
 TEST_F(PgFtsTest, ExactKeysAreCountedFromTheLastUpToTheFewest) {

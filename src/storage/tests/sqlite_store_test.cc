@@ -1304,6 +1304,55 @@ TEST_F(SqliteFtsTest, ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists)
       << "a common fragment is checked on the term list";
 }
 
+// A surname and a given name's character ("王 芳", R-SEARCH): the other key 芳 is a prefix of
+// few distinct terms (芳, 芳华), looked up in the index one (term, id) key per term instead of
+// on each candidate's term list; with more than kFewKeyTerms of them, the term list. The same
+// matches either way: 704 by 芳华, 701 by 王芳.
+TEST_F(SqliteFtsTest, AnOtherKeyOfFewTermsIsLookedUpInTheIndexNotTermLists) {
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account",
+                                 std::vector<Tx::FtsRow>{
+                                     {701, "王芳"}, {702, "王伟"}, {703, "李芳"}, {704, "王 芳华"}},
+                                 true)
+                    .ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  const auto page = [&](Tx& tx, std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    auto r = tx.query("SELECT fts_id, fts_match FROM " + sub + " f", params);
+    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
+    Matches out;
+    if (r.ok())
+      for (const auto& row : r->rows)
+        out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  };
+  const Matches want{{704, 1}, {702, 0}, {701, 1}};  // 王 drives: terms 王, 王伟, 王芳
+  {
+    auto tx = begin_write(*store_);
+    EXPECT_EQ(page(*tx, "王 芳"), want);
+    ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
+    EXPECT_EQ(page(*tx, "王 芳"), want) << "芳 and 芳华 looked up in the index";
+  }
+  // Three more terms of 芳 (芳一, 芳二, 芳三): five in all, more than kFewKeyTerms.
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(
+        tx->fts_put_many("account",
+                         std::vector<Tx::FtsRow>{{705, "芳一"}, {706, "芳二"}, {707, "芳三"}}, true)
+            .ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(page(*tx, "王 芳"), want);
+  ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
+  EXPECT_EQ(page(*tx, "王 芳"), (Matches{{704, 0}, {702, 0}, {701, 0}}))
+      << "a key of many terms is checked on the term list";
+}
+
 // fts_key_counts_falling (R-SEARCH, Chinese company prefixes at 1M): the keys counted from the
 // last one, each up to the fewest before it, so a common key (a city, 重庆) is not counted past
 // the rarest; fts_rarest_key reads the rarest (庆海) from such a row, and from a row of plain

@@ -135,6 +135,22 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
   }
 }
 
+// The one other key of a page a prefix that is not a number ("王 芳"): its distinct terms found
+// by a chain of min(term) lookups up to one more than kFewKeyTerms; when they are no more, the
+// entry's record looked up in the index under each (R-SEARCH, issue #4).
+TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
+  std::vector<SqlValue> params;
+  const std::string sql = terms_page("account", "王 芳", 0, nullptr, 50, "instr", true, params);
+  EXPECT_NE(sql.find(") fts_c) <= ? THEN (CASE WHEN EXISTS (SELECT 1 FROM \"account_terms\" e "
+                     "WHERE e.term IN (SELECT fts_v.term FROM (WITH RECURSIVE fts_v(term, n)"),
+            std::string::npos)
+      << sql;
+  const std::int64_t few = kFewKeyTerms;
+  const std::int64_t sig = keys_signature(query_keys("王 芳"), 0);
+  EXPECT_EQ(params, (std::vector<SqlValue>{sig, sig, "芳", "芴", "芴", few, few, "芳", "芴", "芴",
+                                           few, "\n芳", "王", "玌", std::int64_t{50}}));
+}
+
 // A digit key is the union of two ranges, its own and its reversed form's: an OR where the
 // statement reads every entry (the driver of terms_condition, the other keys on the term list),
 // one limited range per form where it stops at a count or a window (key counts, the driver's
