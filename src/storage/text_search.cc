@@ -532,7 +532,7 @@ std::size_t chosen_driver(const std::vector<TermKey>& keys, int hint) {
 
 std::string terms_page(std::string_view entity, std::string_view query, int driver_hint,
                        const FtsPosition* after, int page, std::string_view contains,
-                       bool written_order, std::vector<SqlValue>& params) {
+                       bool written_order, bool key_lookups, std::vector<SqlValue>& params) {
   auto table = fts_table(entity);
   auto keys = query_keys(query);
   if (!table.ok() || keys.empty() || page <= 0) return {};
@@ -581,7 +581,7 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
       // index terms). A shorter fragment ("zhang 13") is never that rare, and its matches
       // are dense enough that the window stops early.
       const std::size_t other = driver == 0 ? 1 : 0;
-      if (keys.size() == 2 && keys[other].prefix && keys[other].alt.empty()) {
+      if (key_lookups && keys.size() == 2 && keys[other].prefix && keys[other].alt.empty()) {
         // One other key, a prefix of at most kFewKeyTerms distinct terms (a Chinese given
         // name's character, "王 芳": its terms are 芳 alone): a (term, id) lookup per term in the
         // index instead of the term list, as for exact keys above (a few hot index pages instead
@@ -608,7 +608,7 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
         params.emplace_back(static_cast<std::int64_t>(kFewKeyTerms));
         sql += " THEN (CASE WHEN EXISTS (SELECT 1 FROM " + table_name + " e WHERE e.term IN (" +
                terms_of_key() + ") AND e.id = p.fts_id) THEN 1 ELSE 0 END) WHEN ";
-      } else if (keys.size() == 2 && !keys[other].alt.empty() &&
+      } else if (key_lookups && keys.size() == 2 && !keys[other].alt.empty() &&
                  keys[other].term.size() >= kSmallKeyDigits) {
         // In turn: each appends its parameters in the order of the text.
         sql += "(SELECT count(*) FROM (" +

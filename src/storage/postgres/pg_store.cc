@@ -1074,7 +1074,7 @@ std::string PgDialect::fts_pair_counts(std::string_view entity, std::string_view
 std::string PgDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                 const FtsPosition* after, int page,
                                 std::vector<SqlValue>& params) const {
-  return detail::terms_page(entity, query, driver, after, page, "strpos", false, params);
+  return detail::terms_page(entity, query, driver, after, page, "strpos", false, false, params);
 }
 
 std::string PgDialect::fts_window_end(std::string_view entity, std::string_view query, int driver,

@@ -894,7 +894,7 @@ std::string SqliteDialect::fts_scoped(std::string_view entity, std::string_view 
 std::string SqliteDialect::fts_page(std::string_view entity, std::string_view query, int driver,
                                     const FtsPosition* after, int page,
                                     std::vector<SqlValue>& params) const {
-  return detail::terms_page(entity, query, driver, after, page, "instr", true, params);
+  return detail::terms_page(entity, query, driver, after, page, "instr", true, true, params);
 }
 
 std::string SqliteDialect::fts_window_end(std::string_view entity, std::string_view query,

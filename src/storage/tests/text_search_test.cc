@@ -89,7 +89,7 @@ TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
   EXPECT_EQ(std::get<std::string>(params[1]), "abd");
   params.clear();
   EXPECT_EQ(terms_condition("bad name", "x", "instr", params), "1 = 0");
-  EXPECT_EQ(terms_page("account", "x", -1, nullptr, 0, "instr", true, params), "");
+  EXPECT_EQ(terms_page("account", "x", -1, nullptr, 0, "instr", true, true, params), "");
   EXPECT_TRUE(params.empty());
 }
 
@@ -99,7 +99,7 @@ TEST(TermsSql, DriverIsTheMostSelectiveKeyAndParamsFollowTheText) {
 TEST(TermsSql, ExactOtherKeysAreCheckedFromTheLast) {
   std::vector<SqlValue> params;
   const std::string sql =
-      terms_page("account", "重庆海泰建", 1, nullptr, 50, "instr", true, params);
+      terms_page("account", "重庆海泰建", 1, nullptr, 50, "instr", true, true, params);
   ASSERT_EQ(params.size(), 7u) << sql;
   EXPECT_EQ(std::get<std::string>(params[2]), "泰建");
   EXPECT_EQ(std::get<std::string>(params[3]), "海泰");
@@ -114,7 +114,8 @@ TEST(TermsSql, ExactOtherKeysAreCheckedFromTheLast) {
 // The parameters in the order of the text.
 TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
   std::vector<SqlValue> params;
-  const std::string sql = terms_page("account", "zhou 114", 0, nullptr, 50, "instr", true, params);
+  const std::string sql =
+      terms_page("account", "zhou 114", 0, nullptr, 50, "instr", true, true, params);
   EXPECT_NE(sql.find(") fts_n) <= ? THEN (CASE WHEN p.fts_id IN (SELECT d.id FROM "
                      "\"account_terms\" d WHERE d.term >= ? AND d.term < ? UNION ALL SELECT d.id "
                      "FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ?) THEN 1 ELSE 0 "
@@ -126,13 +127,22 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
                                            "~411", "~412", cap, cap, std::int64_t{kSmallKeyEntries},
                                            "114", "115", "~411", "~412", "\n114", "\n~411", "zhou",
                                            "zhov", std::int64_t{50}}));
-  // Two digits, or a third key: the term list alone, as before.
+  // Two digits, or a third key, or a backend without these lookups (PostgreSQL): the term list
+  // alone, as before.
   for (const char* q : {"zhou 11", "zhou wei 114"}) {
     params.clear();
-    EXPECT_EQ(terms_page("account", q, 0, nullptr, 50, "instr", true, params).find("fts_n"),
+    EXPECT_EQ(terms_page("account", q, 0, nullptr, 50, "instr", true, true, params).find("fts_n"),
               std::string::npos)
         << q;
   }
+  params.clear();
+  EXPECT_EQ(terms_page("account", "zhou 114", 0, nullptr, 50, "strpos", false, false, params)
+                .find("fts_n"),
+            std::string::npos);
+  params.clear();
+  EXPECT_EQ(
+      terms_page("account", "王 芳", 0, nullptr, 50, "strpos", false, false, params).find("fts_c"),
+      std::string::npos);
 }
 
 // The one other key of a page a prefix that is not a number ("王 芳"): its distinct terms found
@@ -140,7 +150,8 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
 // entry's record looked up in the index under each (R-SEARCH, issue #4).
 TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
   std::vector<SqlValue> params;
-  const std::string sql = terms_page("account", "王 芳", 0, nullptr, 50, "instr", true, params);
+  const std::string sql =
+      terms_page("account", "王 芳", 0, nullptr, 50, "instr", true, true, params);
   EXPECT_NE(sql.find(") fts_c) <= ? THEN (CASE WHEN EXISTS (SELECT 1 FROM \"account_terms\" e "
                      "WHERE e.term IN (SELECT fts_v.term FROM (WITH RECURSIVE fts_v(term, n)"),
             std::string::npos)
@@ -195,7 +206,7 @@ TEST(TermsSql, ADigitKeyIsItsRangeOrItsReversedRange) {
   // all of the second.
   params.clear();
   const FtsPosition in_first{"56781", 7};
-  sql = terms_page("account", "5678", -1, &in_first, 10, "instr", true, params);
+  sql = terms_page("account", "5678", -1, &in_first, 10, "instr", true, true, params);
   EXPECT_NE(sql.find("fts_c"), std::string::npos) << sql;
   EXPECT_EQ(params, (std::vector<SqlValue>{"56781", std::int64_t{7}, std::int64_t{10}, "56781",
                                            "5679", std::int64_t{10}, "~8765", "~8766",
@@ -203,7 +214,7 @@ TEST(TermsSql, ADigitKeyIsItsRangeOrItsReversedRange) {
   // After a position in the reversed form: the first range is behind it.
   params.clear();
   const FtsPosition in_second{"~87651", 7};
-  sql = terms_page("account", "5678", -1, &in_second, 10, "strpos", false, params);
+  sql = terms_page("account", "5678", -1, &in_second, 10, "strpos", false, false, params);
   EXPECT_EQ(sql.find("fts_c"), std::string::npos) << sql;
   EXPECT_NE(sql.find("ORDER BY fts_term, fts_id DESC LIMIT ?"), std::string::npos) << sql;
   EXPECT_EQ(params, (std::vector<SqlValue>{"~87651", "~87651", std::int64_t{7}, std::int64_t{10},
