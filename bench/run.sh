@@ -12,6 +12,8 @@
 #   BENCH_SERVER_ARGS="…"    more `rapport serve` options, e.g. "--search-cache-mib 0" to measure
 #                            search without its answer cache (the scenarios never write, so
 #                            every repeated query is otherwise served from it)
+#   BENCH_SEARCH_WORDS=F     share of several-word queries in the search scenario (default
+#                            0.15, bench/wrk/words.lua; 0: the name prefixes alone)
 #   BENCH_GEN_MAX_SECONDS=N  time budget of the generator (default 1140 at full)
 #   BENCH_DATA_DIR=DIR       where the data set is cached (default bench/data/<scale>), e.g. a
 #                            shared /work/data/full; generated there when DIR holds no data set,
