@@ -26,7 +26,8 @@ const { values: args } = parseArgs({
 export const SCENARIOS = [
   ["read", "read one record by id"],
   ["list", "list 50, filter city = X, sort -created_at"],
-  ["search", "search as you type (prefixes, 15% several words)"],
+  ["search", "search as you type (1-, 2-, 3+-char prefixes)"],
+  ["search-words", "search as you type, several words (zhang 138)"],
   ["phone", "phone lookup (GET /api/v1/lookup/phone)"],
   ["360", "customer 360 page data (GET /accounts/{id}/360)"],
   ["create", "durable create (POST /accounts, synchronous=FULL)"],

@@ -12,8 +12,6 @@
 #   BENCH_SERVER_ARGS="…"    more `rapport serve` options, e.g. "--search-cache-mib 0" to measure
 #                            search without its answer cache (the scenarios never write, so
 #                            every repeated query is otherwise served from it)
-#   BENCH_SEARCH_WORDS=F     share of several-word queries in the search scenario (default
-#                            0.15, bench/wrk/words.lua; 0: the name prefixes alone)
 #   BENCH_GEN_MAX_SECONDS=N  time budget of the generator (default 1140 at full)
 #   BENCH_DATA_DIR=DIR       where the data set is cached (default bench/data/<scale>), e.g. a
 #                            shared /work/data/full; generated there when DIR holds no data set,
@@ -193,7 +191,7 @@ measure() {
   echo "== wrk: 2 threads, $CONNECTIONS connections, keep-alive, ${SECONDS_PER}s per scenario (shared machine: figures are noisy)"
   scenario ceiling 1 "$out" >/dev/null  # warm-up
   scenario ceiling "$SECONDS_PER" "$out"
-  local scenarios=(read list search phone 360 create mixed)
+  local scenarios=(read list search search-words phone 360 create mixed)
   for s in "${scenarios[@]}"; do
     if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $s "* ]]; then continue; fi
     scenario "$s" "$SECONDS_PER" "$out"

@@ -124,7 +124,7 @@ server_proc() {
   echo "$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")" \
     "$(awk '/^read_bytes:/ { print $2 }' "/proc/$SERVER_PID/io")"
 }
-for s in ceiling read list search phone 360 create mixed; do
+for s in ceiling read list search search-words phone 360 create mixed; do
   latency DELETE
   proc_before=$(server_proc)
   BENCH_DIR=$WORK/data/bench BENCH_CHECK=1 wrk -t1 -c4 -d1s --timeout 5s -s "bench/wrk/$s.lua" \

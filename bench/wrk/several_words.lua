@@ -1,5 +1,5 @@
--- Several-word search queries derived at run time from a data set's bench files (search.txt,
--- phones.txt, cities.txt), so that the search scenario sends what a call-centre agent types
+-- Several-word search queries (the search-words scenario) derived at run time from a data set's bench files (search.txt,
+-- phones.txt, cities.txt), so that the bench sends what a call-centre agent types
 -- without a change to the generator (whose code is the cached data set's key):
 --   a surname's pinyin and part of a phone number   "zhang 138", "liu 5678"
 --   a Latin name word and part of a phone number    "Emma 3326", "Wilson 5532"
