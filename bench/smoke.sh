@@ -182,7 +182,7 @@ if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.js
   --workers 4 --connections 4 --seconds 1 --out "$WORK/result.json" >"$WORK/report.out" 2>&1 &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
     const c360 = r.scenarios.find((s) => s.key === "360");
-    process.exit(r.ceiling && r.scenarios.length === 7 && r.server.peak_rss_mb > 0 &&
+    process.exit(r.ceiling && r.scenarios.length === 8 && r.server.peak_rss_mb > 0 &&
       r.scenarios.find((s) => s.key === "phone").server.p99_ms > 0 &&
       c360.server_cpu_ms_per_request > 0 && c360.disk_read_kib_per_request >= 0 ? 0 : 1)' \
     "$WORK/result.json" &&
@@ -200,7 +200,7 @@ if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.js
   grep -q "SQLite and postgresql side by side" "$WORK/report2.out" &&
   grep -qE "^read one record by id +[0-9]+ +[0-9]+ +1\.00×" "$WORK/report2.out" &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-    process.exit(r.backends.postgresql.scenarios.length === 7 ? 0 : 1)' "$WORK/result2.json"; then
+    process.exit(r.backends.postgresql.scenarios.length === 8 ? 0 : 1)' "$WORK/result2.json"; then
   ok "side-by-side backend report"
 else
   bad "side-by-side backend report" "$(tail -15 "$WORK/report2.out" 2>/dev/null)"
