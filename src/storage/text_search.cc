@@ -572,14 +572,6 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
         first = false;
       }
     } else {
-      // One other key, a number fragment of at least kSmallKeyDigits digits ("zhou 114"): it
-      // demands no signature bit, so without this every entry of the window would read its
-      // term list (8,192 random rows of the term-list table when the matches are few: 40 ms at
-      // 300,000 accounts). Its entries are counted once per statement up to kSmallKeyEntries, and
-      // when they are no more, the ids of its entries are the set an entry's record must be in
-      // (read once, an index range; the same answer: a record's term list holds exactly its
-      // index terms). A shorter fragment ("zhang 13") is never that rare, and its matches
-      // are dense enough that the window stops early.
       const std::size_t other = driver == 0 ? 1 : 0;
       if (key_lookups && keys.size() == 2 && keys[other].prefix && keys[other].alt.empty()) {
         // One other key, a prefix of at most kFewKeyTerms distinct terms (a Chinese given
@@ -610,6 +602,14 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
                terms_of_key() + ") AND e.id = p.fts_id) THEN 1 ELSE 0 END) WHEN ";
       } else if (key_lookups && keys.size() == 2 && !keys[other].alt.empty() &&
                  keys[other].term.size() >= kSmallKeyDigits) {
+        // One other key, a number fragment of at least kSmallKeyDigits digits ("zhou 114"): it
+        // demands no signature bit, so without this every entry of the window would read its
+        // term list (8,192 random rows of the term-list table when the matches are few: 40 ms at
+        // 300,000 accounts). Its entries are counted once per statement up to kSmallKeyEntries, and
+        // when they are no more, the ids of its entries are the set an entry's record must be in
+        // (read once, an index range; the same answer: a record's term list holds exactly its
+        // index terms). A shorter fragment ("zhang 13") is never that rare, and its matches
+        // are dense enough that the window stops early.
         // In turn: each appends its parameters in the order of the text.
         sql += "(SELECT count(*) FROM (" +
                key_rows(*table, keys[other], "?", kSmallKeyEntries + 1, params) + ") fts_n) <= ?";
