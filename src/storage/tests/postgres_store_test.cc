@@ -1515,6 +1515,19 @@ TEST(PgMigrations, ConcurrentMigratorsApplyEachMigrationOnce) {
 
 class PgFtsTest : public PgStoreTest {
  protected:
+  // The (id, match) pairs of fts_page's first 50 entries for `q`, newest first (match: 1 when
+  // every other key matches the entry's record), read in `tx`.
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  Matches page(Tx& tx, std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    Rows r =
+        query_ok(tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
+    Matches out;
+    for (const auto& row : r.rows)
+      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  }
   void SetUp() override {
     PgStoreTest::SetUp();
     if (HasFatalFailure()) return;
@@ -1768,22 +1781,12 @@ TEST_F(PgFtsTest, ExactOtherKeysAreCheckedInTheIndex) {
                                                        {903, "北京海泰建材"}},
                                true)
                   .ok());
-  const auto page = [&](std::string_view q) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
-    Rows r =
-        query_ok(*tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
-    std::vector<std::pair<std::int64_t, std::int64_t>> out;
-    for (const auto& row : r.rows)
-      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
-  };
-  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
-  EXPECT_EQ(page("重庆海泰建"), (Matches{{902, 0}, {901, 1}}));
-  EXPECT_EQ(page("重庆海泰建 hai"), (Matches{{902, 0}, {901, 1}}));
+  EXPECT_EQ(page(*tx, "重庆海泰建"), (Matches{{902, 0}, {901, 1}}));
+  EXPECT_EQ(page(*tx, "重庆海泰建 hai"), (Matches{{902, 0}, {901, 1}}));
   exec_ok(*tx, "DELETE FROM account_terms_of");
-  EXPECT_EQ(page("重庆海泰建"), (Matches{{902, 0}, {901, 1}})) << "bigrams checked in the index";
-  EXPECT_EQ(page("重庆海泰建 hai"), (Matches{{902, 0}, {901, 0}}))
+  EXPECT_EQ(page(*tx, "重庆海泰建"), (Matches{{902, 0}, {901, 1}}))
+      << "bigrams checked in the index";
+  EXPECT_EQ(page(*tx, "重庆海泰建 hai"), (Matches{{902, 0}, {901, 0}}))
       << "a prefix key in the term list";
 }
 
@@ -1800,21 +1803,10 @@ TEST_F(PgFtsTest, ARareNumberFragmentIsCheckedOnTheTermList) {
                                                        {805, "zhou 114"}},
                                true)
                   .ok());
-  const auto page = [&](std::string_view q) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
-    Rows r =
-        query_ok(*tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
-    std::vector<std::pair<std::int64_t, std::int64_t>> out;
-    for (const auto& row : r.rows)
-      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
-  };
-  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
   const Matches want{{805, 1}, {803, 0}, {802, 1}, {801, 1}};
-  EXPECT_EQ(page("zhou 114"), want);
+  EXPECT_EQ(page(*tx, "zhou 114"), want);
   exec_ok(*tx, "DELETE FROM account_terms_of");
-  EXPECT_EQ(page("zhou 114"), (Matches{{805, 0}, {803, 0}, {802, 0}, {801, 0}}))
+  EXPECT_EQ(page(*tx, "zhou 114"), (Matches{{805, 0}, {803, 0}, {802, 0}, {801, 0}}))
       << "checked on the term list";
 }
 
@@ -1827,21 +1819,11 @@ TEST_F(PgFtsTest, AnOtherKeyOfFewTermsIsCheckedOnTheTermList) {
                                    {701, "王芳"}, {702, "王伟"}, {703, "李芳"}, {704, "王 芳华"}},
                                true)
                   .ok());
-  const auto page = [&](std::string_view q) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
-    Rows r =
-        query_ok(*tx, "SELECT fts_id, fts_match FROM " + sub + " f ORDER BY fts_id DESC", params);
-    std::vector<std::pair<std::int64_t, std::int64_t>> out;
-    for (const auto& row : r.rows)
-      out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
-  };
-  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
   const Matches want{{704, 1}, {702, 0}, {701, 1}};
-  EXPECT_EQ(page("王 芳"), want);
+  EXPECT_EQ(page(*tx, "王 芳"), want);
   exec_ok(*tx, "DELETE FROM account_terms_of");
-  EXPECT_EQ(page("王 芳"), (Matches{{704, 0}, {702, 0}, {701, 0}})) << "checked on the term list";
+  EXPECT_EQ(page(*tx, "王 芳"), (Matches{{704, 0}, {702, 0}, {701, 0}}))
+      << "checked on the term list";
 }
 
 // fts_key_counts_falling on PostgreSQL (SqliteFtsTest.ExactKeysAreCountedFromTheLastUpToTheFewest):

@@ -949,6 +949,20 @@ class SqliteFtsTest : public SqliteStoreTest {
     auto s = tx.fts_put("account", id, text);
     ASSERT_TRUE(s.ok()) << s.error().message;
   }
+  // The (id, match) pairs of fts_page's first 50 entries for `q` (match: 1 when every other key
+  // matches the entry's record), read in `tx`.
+  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  Matches page(Tx& tx, std::string_view q) {
+    std::vector<SqlValue> params;
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    auto r = tx.query("SELECT fts_id, fts_match FROM " + sub + " f", params);
+    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
+    Matches out;
+    if (r.ok())
+      for (const auto& row : r->rows)
+        out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
+    return out;
+  }
   std::vector<std::int64_t> search(std::string_view q, int limit = 10) {
     auto tx = begin_read(*store_);
     auto ids = tx->fts_search("account", q, limit);
@@ -1267,18 +1281,6 @@ TEST_F(SqliteFtsTest, ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists)
     ASSERT_TRUE(tx->fts_put_many("account", people, true).ok());
     ASSERT_TRUE(tx->commit().ok());
   }
-  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
-  const auto page = [&](Tx& tx, std::string_view q) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
-    auto r = tx.query("SELECT fts_id, fts_match FROM " + sub + " f", params);
-    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
-    Matches out;
-    if (r.ok())
-      for (const auto& row : r->rows)
-        out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
-  };
   const Matches want{{805, 1}, {803, 0}, {802, 1}, {801, 1}};  // zhou drives, newest first
   {
     auto tx = begin_write(*store_);
@@ -1318,18 +1320,6 @@ TEST_F(SqliteFtsTest, AnOtherKeyOfFewTermsIsLookedUpInTheIndexNotTermLists) {
                     .ok());
     ASSERT_TRUE(tx->commit().ok());
   }
-  using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
-  const auto page = [&](Tx& tx, std::string_view q) {
-    std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
-    auto r = tx.query("SELECT fts_id, fts_match FROM " + sub + " f", params);
-    EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
-    Matches out;
-    if (r.ok())
-      for (const auto& row : r->rows)
-        out.emplace_back(std::get<std::int64_t>(row[0]), std::get<std::int64_t>(row[1]));
-    return out;
-  };
   const Matches want{{704, 1}, {702, 0}, {701, 1}};  // 王 drives: terms 王, 王伟, 王芳
   {
     auto tx = begin_write(*store_);
