@@ -517,19 +517,23 @@ Result<std::string> Deduper::undo(const Principal& p, std::int64_t merge_id) {
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     const Entity& te = *it->e;
     RP_ASSIGN(auto current, rs_.load(*tx, te, it->id));
-    std::string sets;
-    std::vector<SqlValue> params;
+    const Columns tcols(te);
+    // The values come back as they were, but the undo is a write like any other: the version
+    // moves on (a record's version is never used twice — ETags, If-Match and the record text
+    // cache, keyed by id and version, rely on that) and updated_at/updated_by say who undid it.
+    std::string sets = "\"version\" = ?, \"updated_at\" = ?, \"updated_by\" = ?";
+    std::vector<SqlValue> params = {as_int((*current)[tcols.version]) + 1, now,
+                                    p.user_id ? SqlValue(p.user_id) : SqlValue()};
     for (const auto& c : all_columns(te)) {
-      if (c == "id") continue;
+      if (c == "id" || c == "version" || c == "updated_at" || c == "updated_by") continue;
       const json::Value* v = json::member(*it->row, c);
       if (!v) continue;  // a column added since the merge keeps its value
-      sets += (sets.empty() ? "" : ", ") + quote(c) + " = ?";
+      sets += ", " + quote(c) + " = ?";
       params.push_back(sql_value(*v));
     }
     params.emplace_back(it->id);
     RP_TRY(tx->exec("UPDATE " + quote(te.name) + " SET " + sets + " WHERE \"id\" = ?", params));
     RP_ASSIGN(auto restored, rs_.load(*tx, te, it->id));
-    const Columns tcols(te);
     const bool live = storage::is_null((*restored)[tcols.deleted]);
     if (live) {
       RP_TRY(rs_.derive(*tx, te, it->id, *restored, /*fresh=*/false));

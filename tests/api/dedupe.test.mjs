@@ -312,7 +312,14 @@ test('undo: restores every touched row exactly; a second undo is refused', async
   for (const [plural, id] of [['accounts', a.id], ['accounts', b.id], ['contacts', contact.id], ['interactions', interaction.id], ['account_profiles', profile.id]]) {
     const now = await admin.get(`/api/v1/${plural}/${id}`);
     assert.equal(now.status, 200, `${plural} ${id}: ${now.text}`);
-    assert.deepEqual(now.json, before[id], `${plural} ${id} is exactly as before`);
+    // Every value as before; the undo is a write, so the version moves past the merge's and
+    // updated_at/updated_by say when and by whom it was undone.
+    const { version, updated_at, updated_by, ...values } = now.json;
+    const { version: v0, updated_at: u0, updated_by: b0, ...values0 } = before[id];
+    assert.deepEqual(values, values0, `${plural} ${id} is exactly as before`);
+    assert.equal(version, v0 + 2, `${plural} ${id}: merge and undo each raise the version`);
+    assert.ok(updated_at > u0, `${plural} ${id}: updated_at ${updated_at} after ${u0}`);
+    assert.equal(updated_by, n1.user.id);
   }
   // Indexes follow: the younger account's mobile finds it again, and it is listed.
   const pop = await n1.get(`/api/v1/lookup/phone?${qs({ number: '13900001111' })}`);
@@ -320,6 +327,35 @@ test('undo: restores every touched row exactly; a second undo is refused', async
   const ha = await n1.get(`/api/v1/accounts/${b.id}/history`);
   assert.equal(ha.json.items[0].action, 'unmerge');
   assertProblem(await n1.post(`/api/v1/merges/${m.json.merge_id}/undo`), 409, 'conflict');
+});
+
+// An undo used to write the versions of before the merge back, so the next edit gave a record a
+// version it had had during the merge: the record text cache (by id and version) and ETags then
+// served the merged values — relationship level, lists — for the edited record.
+test('undo then edit: reads show the edit, never the merged values; ETags never repeat', async () => {
+  const { a, b } = await mergeFixture('U3');
+  const merged = await n1.post(`/api/v1/accounts/${a.id}/merge`, { others: [b.id] });
+  assert.equal(merged.status, 200, merged.text);
+  const during = await n1.get(`/api/v1/accounts/${a.id}`);  // cached with the merged values
+  assert.equal(during.json.relationship_level, 'proactive');
+  const u = await n1.post(`/api/v1/merges/${merged.json.merge_id}/undo`);
+  assert.equal(u.status, 200, u.text);
+  const undone = await n1.get(`/api/v1/accounts/${a.id}`);
+  assert.equal(undone.json.relationship_level, 'basic');
+  assert.ok(undone.json.version > during.json.version, `${undone.json.version} > ${during.json.version}`);
+  const p = await n1.patch(`/api/v1/accounts/${a.id}`, { key_account: true });
+  assert.equal(p.status, 200, p.text);
+  assert.notEqual(p.headers.get('etag'), during.headers.get('etag'));
+  for (const r of [await n1.get(`/api/v1/accounts/${a.id}`), await n1.get(`/api/v1/accounts/${a.id}/360`)]) {
+    const acc = r.json.account ?? r.json;
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([acc.key_account, acc.relationship_level, acc.tags], [true, 'basic', ['vip']], r.text);
+    assert.equal(acc.phones.length, 1);
+  }
+  const listed = await n1.get(`/api/v1/accounts?${qs({ filter: JSON.stringify({ field: 'id', op: '=', value: a.id }) })}`);
+  assert.deepEqual([listed.json.items[0].key_account, listed.json.items[0].relationship_level], [true, 'basic'], listed.text);
+  // A client holding the merged record's ETag may not overwrite the edit.
+  assertProblem(await n1.patch(`/api/v1/accounts/${a.id}`, { industry: 'x' }, { headers: { 'If-Match': during.headers.get('etag') } }), 409, 'conflict');
 });
 
 test('undo is refused with 409 after a touched record changed since the merge', async () => {
