@@ -1,9 +1,14 @@
 // The account list: default columns, keyset paging ("load more"), sorting by a column header,
 // the column chooser, the filter builder (city = 北京) and the CSV export link carrying the
-// current filter and sort; quick search narrows the list as you type.
+// current filter and sort; quick search narrows the list as you type, and the CSV, Excel and
+// vCard exports give the rows the search shows (issue #4: export of any list).
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { startApp, launchBrowser, newPage, loginAs, uiTest } from './helpers.mjs';
+
+const require = createRequire(new URL('../../web/package.json', import.meta.url));
+const ExcelJS = require('exceljs');
 
 let app, browser, page;
 const CITIES = ['北京', '上海', '广州', '深圳'];
@@ -187,4 +192,53 @@ uiTest('quick search narrows the list as you type', P, async () => {
   await page.getByTestId('quick-search').fill('nothing like this');
   await page.getByTestId('empty-state').waitFor();
   assert.match(await page.getByTestId('empty-state').textContent(), /No records match/);
+});
+
+// Issue #4 "Export of any list": the list offers CSV, Excel and (for entities with phones or
+// e-mails) vCard, each carrying the quick search as well as filter and sort — before, the only
+// export link left the search out and downloaded every record.
+uiTest('exports: CSV, Excel and vCard of a quick-searched list hold the rows shown', P, async () => {
+  await page.goto('/accounts?sort=name');
+  await page.getByTestId('list-row').first().waitFor();
+  await page.getByTestId('quick-search').fill('Client 04');
+  await page.waitForURL((u) => u.searchParams.get('q') === 'Client 04');
+  const shown = accounts.filter((a) => a.name.startsWith('Client 04')).sort(byName);
+  assert.equal(shown.length, 10);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="list-row"]').length === n, shown.length);
+
+  const get = async (testid, suffix) => {
+    const href = await page.getByTestId(testid).getAttribute('href');
+    const u = new URL(href, app.url);
+    assert.equal(u.pathname, `/api/v1/accounts/export.${suffix}`);
+    assert.equal(u.searchParams.get('q'), 'Client 04');
+    assert.equal(u.searchParams.get('sort'), 'name');
+    const r = await page.request.get(href);
+    assert.equal(r.status(), 200, `${suffix}: ${await r.text()}`);
+    return r;
+  };
+  const csv = (await (await get('export-csv', 'csv')).text()).replace(/^\uFEFF/, '').trim().split(/\r?\n/);
+  assert.deepEqual(csv.slice(1).map((l) => (l.match(/Client \d{3}/) || [''])[0]), shown.map((a) => a.name));
+
+  const xr = await get('export-xlsx', 'xlsx');
+  assert.match(xr.headers()['content-type'], /spreadsheetml/);
+  const wb = new ExcelJS.Workbook();
+  await wb.xlsx.load(await xr.body());
+  const ws = wb.worksheets[0];
+  const header = ws.getRow(1).values;
+  const nameCol = header.indexOf('name');
+  assert.ok(nameCol > 0, `name column in ${header}`);
+  const names = [];
+  ws.eachRow((row, n) => { if (n > 1) names.push(row.getCell(nameCol).value); });
+  assert.deepEqual(names, shown.map((a) => a.name));
+
+  const vr = await get('export-vcf', 'vcf');
+  assert.match(vr.headers()['content-type'], /text\/vcard/);
+  const fns = (await vr.text()).split(/\r?\n/).filter((l) => l.startsWith('FN:')).map((l) => l.slice(3));
+  assert.deepEqual(fns, shown.map((a) => a.name));
+
+  // Communication records have no phones or e-mails: no vCard export, CSV and Excel as ever.
+  await page.goto('/interactions');
+  await page.getByTestId('export-xlsx').waitFor();
+  assert.equal(await page.getByTestId('export-vcf').count(), 0);
+  assert.equal(await page.getByTestId('export-csv').count(), 1);
 });

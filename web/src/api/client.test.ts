@@ -163,5 +163,20 @@ describe('query building', () => {
     expect(JSON.parse(u.searchParams.get('filter')!)).toEqual({ field: 'tier', op: '=', value: 'gold' });
     expect(u.searchParams.get('sort')).toBe('name');
     expect(u.searchParams.get('fields')).toBe('name,tier');
+    expect(u.searchParams.has('q')).toBe(false);
+  });
+
+  it('builds the Excel and vCard export URLs with the quick search; a vCard takes no columns', () => {
+    const client = new ApiClient();
+    const params = { filter: { field: 'tier', op: '=', value: 'gold' } as const, q: ' 北京 ', sort: 'name', fields: ['name', 'tier'] };
+    const x = new URL(client.exportUrl('accounts', params, 'xlsx'), 'http://x');
+    expect(x.pathname).toBe('/api/v1/accounts/export.xlsx');
+    expect(x.searchParams.get('q')).toBe('北京');
+    expect(x.searchParams.get('fields')).toBe('name,tier');
+    const v = new URL(client.exportUrl('contacts', params, 'vcf'), 'http://x');
+    expect(v.pathname).toBe('/api/v1/contacts/export.vcf');
+    expect(v.searchParams.get('q')).toBe('北京');
+    expect(v.searchParams.get('sort')).toBe('name');
+    expect(v.searchParams.has('fields')).toBe(false);
   });
 });

@@ -152,6 +152,9 @@ export interface ApiResponse<T> {
   headers: Headers;
 }
 
+/** The file formats of `GET /{plural}/export.{format}`. */
+export type ExportFormat = 'csv' | 'xlsx' | 'vcf';
+
 export interface ApiClientOptions {
   baseUrl?: string;
   fetch?: typeof fetch;
@@ -399,12 +402,19 @@ export class ApiClient {
     ).data;
   }
 
-  /** The URL of the CSV export of a list view (the browser downloads it with the session cookie). */
-  exportUrl(plural: string, params: { filter?: FilterExpr | null; sort?: string; fields?: string[] }): string {
-    return this.url(`/${plural}/export.csv`, {
+  /** The URL of the export of a list view as CSV, Excel or vCard (the browser downloads it with
+   *  the session cookie): the list's filter, quick search and sort; the shown columns (a vCard has
+   *  its own properties, so it takes no column list). */
+  exportUrl(
+    plural: string,
+    params: { filter?: FilterExpr | null; q?: string; sort?: string; fields?: string[] },
+    format: ExportFormat = 'csv',
+  ): string {
+    return this.url(`/${plural}/export.${format}`, {
       filter: params.filter ?? undefined,
+      q: params.q?.trim() || undefined,
       sort: params.sort || undefined,
-      fields: params.fields,
+      fields: format === 'vcf' ? undefined : params.fields,
     });
   }
 }

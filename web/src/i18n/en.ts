@@ -121,6 +121,8 @@ const en = {
     filter: 'Filter',
     filters: 'Filters ({n})',
     export: 'Export CSV',
+    exportXlsx: 'Export Excel',
+    exportVcf: 'Export vCard',
     loadMore: 'Load more',
     loading: 'Loading records…',
     empty: 'No records yet.',

@@ -123,6 +123,8 @@ const zhCN: Messages = {
     filter: '筛选',
     filters: '筛选（{n}）',
     export: '导出 CSV',
+    exportXlsx: '导出 Excel',
+    exportVcf: '导出 vCard',
     loadMore: '加载更多',
     loading: '正在加载记录…',
     empty: '还没有记录。',
