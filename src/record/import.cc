@@ -503,8 +503,14 @@ std::string vcard_of(const Entity& e, const json::Value& record) {
     return v && v->IsString() ? v->GetString() : std::string();
   };
   std::string fn = text_of(e.field(e.title_field));
+  // A company (an account of kind "company") is a card of KIND:org with its name as ORG (RFC 6350
+  // §6.1.4, §6.6.4), so that address books do not file it as a person with a family name.
+  const bool org = text_of(named(e, {"kind"}, FieldType::kEnum)) == "company";
+  if (org) vcard_line(out, "KIND:org");
   vcard_line(out, "FN:" + vcard_escape(fn));
-  if (text::has_han(fn) && fn.size() > 3)
+  if (org)
+    vcard_line(out, "ORG:" + vcard_escape(fn));
+  else if (text::has_han(fn) && fn.size() > 3)
     vcard_line(out,
                "N:" + vcard_escape(fn.substr(0, 3)) + ";" + vcard_escape(fn.substr(3)) + ";;;");
   auto list = [&](const Field* f, const char* prop, bool phone) {
@@ -527,8 +533,26 @@ std::string vcard_of(const Entity& e, const json::Value& record) {
   list(first_of_type(e, FieldType::kEmailList), "EMAIL", false);
   if (auto t = text_of(named(e, {"title", "job_title"}, FieldType::kText)); !t.empty())
     vcard_line(out, "TITLE:" + vcard_escape(t));
-  if (auto d = text_of(named(e, {"department"}, FieldType::kText)); !d.empty())
+  if (auto d = text_of(named(e, {"department"}, FieldType::kText)); !d.empty() && !org)
     vcard_line(out, "ORG:;" + vcard_escape(d));
+  // The postal address (ADR: post office box; extended; street; locality; region; code; country)
+  // and the website (URL).
+  if (const Field* f = named(e, {"address"}, FieldType::kAddress)) {
+    const json::Value* v = json::member(record, f->name);
+    if (v && v->IsObject()) {
+      std::string adr = "ADR;TYPE=work:;";
+      bool any = false;
+      for (const char* part : {"street", "city", "region", "postal_code", "country"}) {
+        const json::Value* pv = json::member(*v, part);
+        const std::string_view text = pv && pv->IsString() ? pv->GetString() : "";
+        any = any || !text.empty();
+        adr += ";" + vcard_escape(text);
+      }
+      if (any) vcard_line(out, adr);
+    }
+  }
+  if (auto w = text_of(named(e, {"website"}, FieldType::kText)); !w.empty())
+    vcard_line(out, "URL:" + vcard_escape(w));
   if (auto b = text_of(named(e, {"birthday"}, FieldType::kDate)); b.size() == 10)
     vcard_line(out, "BDAY:" + b.substr(0, 4) + b.substr(5, 2) + b.substr(8, 2));
   if (auto n = text_of(named(e, {"notes", "description"}, FieldType::kText)); !n.empty())

@@ -566,6 +566,33 @@ test('vCard import, export and round trip', async () => {
   assertProblem(await admin.get('/api/v1/teams/export.vcf'), 400, 'bad_request');
 });
 
+// Issue #4 vCard 4 export of accounts: a company is a card of KIND:org named by ORG (it used to
+// get an N property with the first character of its name as a family name: "N:北;京华为技术;;;"),
+// an individual keeps N; the address is ADR and the website URL.
+test('vCard export of accounts: companies as KIND:org with ORG, address as ADR, website as URL', async () => {
+  const co = await admin.create('accounts', {
+    name: '北京华为技术有限公司', kind: 'company', phones: ['010-6253 1234'], website: 'https://huawei.example.cn',
+    address: { street: '中关村大街1号', city: '北京', region: '北京市', postal_code: '100080', country: 'CN' },
+  });
+  const person = await admin.create('accounts', { name: '王小明', kind: 'individual', phones: ['13800001111'] });
+  const cardOf = async (id) => {
+    const r = await admin.get(`/api/v1/accounts/export.vcf?${qs({ filter: JSON.stringify({ field: 'id', op: '=', value: id }) })}`, { raw: true });
+    assert.equal(r.status, 200, r.text);
+    return r.text.replace(/\r\n /g, '').split('\r\n');
+  };
+  const c = await cardOf(co.id);
+  assert.ok(c.includes('KIND:org'), c.join('\n'));
+  assert.ok(c.includes('FN:北京华为技术有限公司'));
+  assert.ok(c.includes('ORG:北京华为技术有限公司'));
+  assert.ok(!c.some((l) => l.startsWith('N:')), c.join('\n'));
+  assert.ok(c.includes('ADR;TYPE=work:;;中关村大街1号;北京;北京市;100080;CN'), c.join('\n'));
+  assert.ok(c.includes('URL:https://huawei.example.cn'), c.join('\n'));
+  const p = await cardOf(person.id);
+  assert.ok(!p.includes('KIND:org'), p.join('\n'));
+  assert.ok(p.includes('N:王;小明;;;'), p.join('\n'));
+  assert.ok(!p.some((l) => l.startsWith('ADR') || l.startsWith('URL') || l.startsWith('ORG')), p.join('\n'));
+});
+
 function unzipList(buf) {
   const dir = tempDir('rapport-xlsx-');
   const file = join(dir, 'export.xlsx');
