@@ -25,7 +25,8 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-Error too_large(std::string what) { return make_error(Errc::kTooLarge, std::move(what)); }
+// Problems of the file as a whole (its size, its quoting) name the field "file": the request body.
+Error too_large(std::string what) { return make_error(Errc::kTooLarge, std::move(what), "file"); }
 
 // Number of the record (header = 1) that holds byte `off`.
 std::size_t record_at(std::string_view text, std::size_t off) {
@@ -151,7 +152,8 @@ Result<Step> parse_record(std::string_view text, std::size_t& pos, char delim, b
         std::size_t q = text.find('"', p);
         if (q == std::string_view::npos) {
           if (!last) return Step::kMore;
-          return make_error(Errc::kBadRequest, where() + ": a quoted field is never closed");
+          return make_error(Errc::kBadRequest, where() + ": a quoted field is never closed",
+                            "file");
         }
         field.append(text.substr(p, q - p));
         p = q + 1;
@@ -167,7 +169,8 @@ Result<Step> parse_record(std::string_view text, std::size_t& pos, char delim, b
         return make_error(Errc::kBadRequest,
                           where() +
                               ": text after the closing quote of a field (write \"\" for a "
-                              "quote inside a quoted field)");
+                              "quote inside a quoted field)",
+                          "file");
     } else {
       const char stops[] = {delim, '\r', '\n', '\0'};
       std::size_t end = text.find_first_of(std::string_view(stops, 3), p);

@@ -109,8 +109,10 @@ Result<bool> StreamReader::next(Card& card) {
     }
     if (colon == std::string::npos) {
       if (trim_ws(line).empty()) continue;
-      return make_error(Errc::kBadRequest, "vCard " + std::to_string(begun_ + !open_) +
-                                               ": a line without a colon: " + line.substr(0, 60));
+      return make_error(Errc::kBadRequest,
+                        "vCard " + std::to_string(begun_ + !open_) +
+                            ": a line without a colon: " + line.substr(0, 60),
+                        "file");
     }
     Property prop;
     prop.value = line.substr(colon + 1);
@@ -131,10 +133,11 @@ Result<bool> StreamReader::next(Card& card) {
     if (prop.name == "BEGIN" && lower(trim_ws(prop.value)) == "vcard") {
       if (open_)
         return make_error(Errc::kBadRequest,
-                          "vCard " + std::to_string(begun_) + " has no END:VCARD");
+                          "vCard " + std::to_string(begun_) + " has no END:VCARD", "file");
       if (begun_ >= kMaxCards)
         return make_error(Errc::kTooLarge,
-                          "the file has more than " + std::to_string(kMaxCards) + " vCards");
+                          "the file has more than " + std::to_string(kMaxCards) + " vCards",
+                          "file");
       ++begun_;
       open_ = true;
       card.clear();
@@ -148,8 +151,9 @@ Result<bool> StreamReader::next(Card& card) {
     }
   }
   if (open_)
-    return make_error(Errc::kBadRequest, "vCard " + std::to_string(begun_) + " has no END:VCARD");
-  if (begun_ == 0) return make_error(Errc::kBadRequest, "the file holds no BEGIN:VCARD");
+    return make_error(Errc::kBadRequest, "vCard " + std::to_string(begun_) + " has no END:VCARD",
+                      "file");
+  if (begun_ == 0) return make_error(Errc::kBadRequest, "the file holds no BEGIN:VCARD", "file");
   return false;
 }
 

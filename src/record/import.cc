@@ -660,8 +660,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     reader = std::make_unique<csv::StreamReader>(source, req.charset);
     RP_ASSIGN(bool any, reader->next(header));
     if (!any || (header.size() == 1 && trim(header[0]).empty()))
-      return make_error(Errc::kBadRequest,
-                        "the file is empty: the first row must name the columns");
+      return make_error(Errc::kBadRequest, "the file is empty: the first row must name the columns",
+                        "file");
   } else {
     // The whole file is read once before anything is written (its encoding and structure
     // checked, nothing kept), then again card by card as the rows are written.

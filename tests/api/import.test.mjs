@@ -723,7 +723,26 @@ test('a file broken after its first batch (bad UTF-8, unclosed quote) is refused
   assertProblem(r, 400, 'bad_request', 'encoding');
   assert.match(r.json.detail, /row 5102 /);
   const r2 = await importCsv(admin, 'accounts', rows + '"never closed,LATE-Y\n', { mode: 'commit' });
-  assert.equal(r2.status, 400, r2.text);
+  assertProblem(r2, 400, 'bad_request', 'file');
   assert.match(r2.json.detail, /row 5102: a quoted field is never closed/);
   assert.equal((await accountsWhere({ field: 'name', op: 'starts_with', value: 'Late Break' })).length, 0, 'nothing written');
+});
+
+// Bad input gets problem+json naming the field: a problem of the file as a whole (its quoting, its
+// cards, its size) names "file", the request body — it used to name nothing.
+test('FailingImport: a malformed CSV or vCard file is refused naming the field "file"', async () => {
+  const cases = [
+    ['text/csv', 'full_name\n"unterminated\n', 400, 'bad_request', /row 2: a quoted field is never closed/],
+    ['text/csv', 'full_name\n"a"b\n', 400, 'bad_request', /row 2: text after the closing quote/],
+    ['text/csv', '', 400, 'bad_request', /the file is empty/],
+    ['text/csv', 'full_name\n' + 'x,'.repeat(501) + '\n', 413, 'too_large', /row 2 has more than 500 columns/],
+    ['text/vcard', 'BEGIN:VCARD\r\nFN:x\r\n', 400, 'bad_request', /vCard 1 has no END:VCARD/],
+    ['text/vcard', 'garbage\r\n', 400, 'bad_request', /a line without a colon/],
+    ['text/vcard', 'FN:x\r\n', 400, 'bad_request', /no BEGIN:VCARD/],
+  ];
+  for (const [type, body, status, code, detail] of cases) {
+    const r = await importCsv(admin, 'contacts', body, { mode: 'commit' }, type);
+    assertProblem(r, status, code, 'file');
+    assert.match(r.json.detail, detail);
+  }
 });

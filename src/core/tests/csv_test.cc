@@ -42,9 +42,11 @@ TEST(Csv, UnclosedQuoteAndTextAfterQuoteNameTheRow) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kBadRequest);
   EXPECT_NE(r.error().message.find("row 2"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().field, "file");  // problem+json names the request body
   r = parse_all("a\n\"x\"y\n");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("row 2"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().field, "file");
 }
 
 TEST(Csv, DelimiterDetectedFromTheHeaderLine) {
@@ -248,6 +250,8 @@ TEST(CsvStream, StructureErrorsAndLimitsAsTheReader) {
   auto after = stream("a,b\n\"q\"x,y\n", 1);
   ASSERT_FALSE(after.ok());
   EXPECT_NE(after.error().message.find("row 2: text after the closing quote"), std::string::npos);
+  EXPECT_EQ(open.error().field, "file");
+  EXPECT_EQ(after.error().field, "file");
   auto empty = stream("", 4);
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
