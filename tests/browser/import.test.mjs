@@ -161,6 +161,68 @@ uiTest('xlsx: a column mapped by hand and saved as a template, a bad row skipped
   assert.equal((await api.list('accounts', { filter: { field: 'customer_code', op: '=', value: 'XL-2' } })).items.length, 0);
 });
 
+// Issue #4 "vCard 4 import": the wizard takes a .vcf file for entities with phones or e-mails and
+// sends it as it is (no columns to map); the dry run names the bad card; upsert by e-mail. Before,
+// the file chooser took CSV and .xlsx only and vCards could be imported through the API alone.
+const VCF = [
+  'BEGIN:VCARD', 'VERSION:4.0', 'FN:张伟', 'N:张;伟;;;', 'TEL;TYPE=cell:138 0000 1111', 'EMAIL;TYPE=work:zhang.wei@vcard.example.cn', 'TITLE:采购经理', 'END:VCARD',
+  'BEGIN:VCARD', 'VERSION:4.0', 'FN:Broken Mail', 'EMAIL:not-an-address', 'END:VCARD',
+  'BEGIN:VCARD', 'VERSION:3.0', 'FN:Li Na', 'TEL;TYPE=WORK,VOICE:(010) 6253-0001', 'END:VCARD',
+].join('\r\n') + '\r\n';
+
+async function contactsNamed(names) {
+  const api = await app.api('admin');
+  return (await api.list('contacts', { filter: { field: 'full_name', op: 'in', value: names }, limit: 100 })).items;
+}
+
+uiTest('vCard: a .vcf file is imported card by card — the bad card named by the dry run, then upsert by e-mail', P, async () => {
+  await page.goto('/contacts/import');
+  assert.match(await page.getByTestId('import-file').getAttribute('accept'), /\.vcf/);
+  await page.getByTestId('import-file').setInputFiles({ name: 'team.vcf', mimeType: 'text/vcard', buffer: Buffer.from(VCF) });
+  await page.getByTestId('import-mapping').waitFor();
+  assert.match(await page.getByTestId('import-file-info').textContent(), /team\.vcf: 3 vCards/);
+  await page.getByTestId('import-vcard-fields').waitFor();
+  assert.equal(await page.getByTestId('map-0').count(), 0, 'no columns to map');
+
+  await page.getByTestId('import-dry-run').click();
+  await page.getByTestId('import-check').waitFor();
+  assert.match(await page.getByTestId('import-summary').textContent(), /3 rows: 2 would be created, 0 updated, 1 with errors/);
+  const errs = page.getByTestId('import-card-error');
+  assert.equal(await errs.count(), 1);
+  assert.match(await errs.textContent(), /vCard 2: .*not-an-address/);
+  assert.equal((await contactsNamed(['张伟', 'Li Na'])).length, 0, 'a dry run writes nothing');
+
+  await page.getByTestId('import-run').click();
+  await page.getByTestId('import-done').waitFor();
+  assert.match(await page.getByTestId('import-result').textContent(), /2 created, 0 updated, 1 skipped/);
+  const [zw] = await contactsNamed(['张伟']);
+  assert.deepEqual(zw.phones, [{ value: '138 0000 1111', label: 'mobile' }]);
+  assert.deepEqual(zw.emails, [{ value: 'zhang.wei@vcard.example.cn', label: 'work' }]);
+  assert.equal(zw.title, '采购经理');
+  assert.equal((await contactsNamed(['Li Na'])).length, 1);
+
+  // The same person again with a new title: "update by e-mail" updates, nothing new.
+  await page.getByRole('button', { name: 'Import another file' }).click();
+  const again = VCF.split('END:VCARD')[0].replace('TITLE:采购经理', 'TITLE:采购总监') + 'END:VCARD\r\n';
+  await page.getByTestId('import-file').setInputFiles({ name: 'again.vcf', mimeType: 'text/vcard', buffer: Buffer.from(again) });
+  await page.getByTestId('import-mapping').waitFor();
+  await page.getByTestId('import-upsert').selectOption('email');
+  await page.getByTestId('import-dry-run').click();
+  await page.getByTestId('import-check').waitFor();
+  assert.match(await page.getByTestId('import-summary').textContent(), /1 rows: 0 would be created, 1 updated, 0 with errors/);
+  await page.getByTestId('import-run').click();
+  await page.getByTestId('import-done').waitFor();
+  assert.match(await page.getByTestId('import-result').textContent(), /0 created, 1 updated, 0 skipped/);
+  const [updated] = await contactsNamed(['张伟']);
+  assert.equal(updated.id, zw.id);
+  assert.equal(updated.title, '采购总监');
+
+  // Communication records have no phones or e-mails: the file chooser offers no vCard there.
+  await page.goto('/interactions/import');
+  assert.doesNotMatch(await page.getByTestId('import-file').getAttribute('accept'), /vcf/);
+  assert.deepEqual(page.consoleErrors, []);
+});
+
 uiTest('the wizard speaks Chinese', P, async () => {
   await page.goto('/accounts/import');
   await page.getByTestId('lang-switch').selectOption('zh-CN');

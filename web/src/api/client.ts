@@ -402,6 +402,26 @@ export class ApiClient {
     ).data;
   }
 
+  /** Imports a vCard file as it is (docs/API.md "Import": FN/N, TEL, EMAIL, TITLE, ORG, BDAY,
+   *  NOTE); GB18030 bytes are declared in the content type, upsert is by e-mail only. */
+  async importVcard(
+    plural: string,
+    file: ArrayBuffer,
+    params: { mode: 'dry_run' | 'commit'; upsert?: string; file_name?: string; encoding?: string },
+  ): Promise<ImportResult> {
+    const query: Record<string, string | undefined> = {
+      mode: params.mode,
+      upsert: params.upsert || undefined,
+      file_name: params.file_name || undefined,
+    };
+    return (
+      await this.request<ImportResult>('POST', `/${plural}/import`, {
+        query,
+        raw: { body: file, contentType: `text/vcard; charset=${params.encoding || 'utf-8'}` },
+      })
+    ).data;
+  }
+
   /** The URL of the export of a list view as CSV, Excel or vCard (the browser downloads it with
    *  the session cookie): the list's filter, quick search and sort; the shown columns (a vCard has
    *  its own properties, so it takes no column list). */
