@@ -435,8 +435,13 @@ void card_to_row(const Entity& e, const vcard::Card& card, Row& row) {
   const Field* dept = named(e, {"department"}, FieldType::kText);
   const Field* bday = named(e, {"birthday"}, FieldType::kDate);
   const Field* note = named(e, {"notes", "description"}, FieldType::kText);
+  // What vcard_of writes for an account: its address (ADR), website (URL), kind (KIND:org).
+  const Field* address = named(e, {"address"}, FieldType::kAddress);
+  const Field* website = named(e, {"website"}, FieldType::kText);
+  const Field* kind = named(e, {"kind"}, FieldType::kEnum);
   json::Value tels(rapidjson::kArrayType), mails(rapidjson::kArrayType);
   std::string fn, n_name;
+  bool have_address = false;
   for (const auto& p : card) {
     auto type = p.params.count("type") ? p.params.at("type") : std::string();
     if (p.name == "FN") {
@@ -483,6 +488,26 @@ void card_to_row(const Entity& e, const vcard::Card& card, Row& row) {
       set_member(row.input, bday->name, json::str(v.substr(0, 10), a), a);
     } else if (p.name == "NOTE" && note) {
       set_member(row.input, note->name, json::str(vcard::unescape(p.value), a), a);
+    } else if (p.name == "ADR" && address && !have_address) {
+      // post office box; extended address; street; locality; region; postal code; country —
+      // the first ADR of the card (a work address before others as vcard_of writes it)
+      auto parts = vcard::split(p.value, ';');
+      json::Value adr(rapidjson::kObjectType);
+      const char* keys[] = {"street", "city", "region", "postal_code", "country"};
+      for (size_t k = 0; k < 5; ++k)
+        if (k + 2 < parts.size() && !trim(parts[k + 2]).empty())
+          adr.AddMember(json::Value(keys[k], a), json::str(trim(parts[k + 2]), a), a);
+      if (!adr.ObjectEmpty()) {
+        set_member(row.input, address->name, std::move(adr), a);
+        have_address = true;
+      }
+    } else if (p.name == "URL" && website) {
+      const std::string v = vcard::unescape(p.value);
+      if (!trim(v).empty()) set_member(row.input, website->name, json::str(trim(v), a), a);
+    } else if (p.name == "KIND" && kind) {
+      std::string k = lower_ascii(trim(vcard::unescape(p.value)));
+      if (k == "org" || k == "individual")
+        set_member(row.input, kind->name, json::str(k == "org" ? "company" : "individual", a), a);
     }
   }
   if (fn.empty()) fn = n_name;
@@ -504,9 +529,14 @@ std::string vcard_of(const Entity& e, const json::Value& record) {
   };
   std::string fn = text_of(e.field(e.title_field));
   // A company (an account of kind "company") is a card of KIND:org with its name as ORG (RFC 6350
-  // §6.1.4, §6.6.4), so that address books do not file it as a person with a family name.
-  const bool org = text_of(named(e, {"kind"}, FieldType::kEnum)) == "company";
-  if (org) vcard_line(out, "KIND:org");
+  // §6.1.4, §6.6.4), so that address books do not file it as a person with a family name; an
+  // individual says KIND:individual, so that an import of the card keeps the kind.
+  const std::string kind = text_of(named(e, {"kind"}, FieldType::kEnum));
+  const bool org = kind == "company";
+  if (org)
+    vcard_line(out, "KIND:org");
+  else if (kind == "individual")
+    vcard_line(out, "KIND:individual");
   vcard_line(out, "FN:" + vcard_escape(fn));
   if (org)
     vcard_line(out, "ORG:" + vcard_escape(fn));

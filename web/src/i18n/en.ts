@@ -477,7 +477,7 @@ const en = {
     vcardHint: 'A vCard file (.vcf) is imported card by card: name, phones, e-mails, title, department, birthday, note.',
     vcardInfo: '{name}: {cards} vCards',
     vcardMapping: 'vCard fields',
-    vcardFields: 'FN or N → name, TEL → phones, EMAIL → e-mails (their TYPE as label), TITLE, ORG’s department, BDAY, NOTE. Upsert by e-mail updates the records with the same address.',
+    vcardFields: 'FN or N → name, TEL → phones, EMAIL → e-mails (their TYPE as label), TITLE, ORG’s department, BDAY, NOTE; for accounts ADR → address, URL → website, KIND → kind. Upsert by e-mail updates the records with the same address.',
     cardError: 'vCard {card}: {message}',
     report: 'Download the report',
     toList: 'Open the list',

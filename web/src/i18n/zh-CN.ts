@@ -478,7 +478,7 @@ const zhCN: Messages = {
     vcardHint: 'vCard 文件（.vcf）逐张导入：姓名、电话、电子邮箱、职务、部门、生日、备注。',
     vcardInfo: '{name}：{cards} 张名片',
     vcardMapping: 'vCard 字段',
-    vcardFields: 'FN 或 N → 姓名，TEL → 电话，EMAIL → 电子邮箱（TYPE 作为标签），TITLE、ORG 中的部门、BDAY、NOTE。按电子邮箱更新时，地址相同的记录会被更新。',
+    vcardFields: 'FN 或 N → 姓名，TEL → 电话，EMAIL → 电子邮箱（TYPE 作为标签），TITLE、ORG 中的部门、BDAY、NOTE；客户还有 ADR → 地址、URL → 网站、KIND → 类别。按电子邮箱更新时，地址相同的记录会被更新。',
     cardError: '第 {card} 张名片：{message}',
     report: '下载报告',
     toList: '打开列表',
