@@ -25,6 +25,8 @@ constexpr std::array<std::string_view, 20> kFreeMail = {
 constexpr double kPhoneNameThreshold = 0.88;
 constexpr double kFirstLastThreshold = 0.90;
 constexpr double kOrgNameThreshold = 0.92;
+// The most a shared phone and a similar name score when a city is missing: review, not duplicate.
+constexpr double kUnknownCityScore = 0.85;
 
 std::u32string decode(std::string_view s) {
   std::u32string out;
@@ -569,6 +571,14 @@ std::optional<Match> match(const Profile& profile, const Facts& a, const Facts& 
       consider(best, anchored(names.score, kOrgNameThreshold),
                name_reason(names) + (same_address ? " and the same address"
                                                   : ", same city and same phone " + *phone),
+               profile.name_field);
+    // A shared phone and a similar name where a city is not known (an account typed in from a
+    // call: name and number only) is not the rule above, which needs the city; it goes to the
+    // review queue, scored below kDuplicateScore, so that it is reported but never blocks.
+    const bool city_unknown = phone && (a.city.empty() || b.city.empty());
+    if (same_country && city_unknown && !same_address)
+      consider(best, std::min(kUnknownCityScore, anchored(names.score, kOrgNameThreshold)),
+               name_reason(names) + " and the same phone " + *phone + " (city unknown)",
                profile.name_field);
   }
   if (best && best->score < kReviewScore) best.reset();

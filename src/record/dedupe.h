@@ -125,7 +125,8 @@ struct Match {
 // person — same email; or same phone and name similarity ≥ 0.88; or similar first and last
 // names (≥ 0.90) and same company or address. Organisation — same tax id; or same company
 // domain; or name similarity ≥ 0.92 in the same country with the same address or the same city
-// and a shared phone. A rule met scores ≥ kDuplicateScore; an anchor with a name a little short
+// and a shared phone (a shared phone and such a name where a city is unknown: at most 0.85, the
+// review queue). A rule met scores ≥ kDuplicateScore; an anchor with a name a little short
 // of the threshold scores proportionally below it (review queue from kReviewScore).
 std::optional<Match> match(const Profile& profile, const Facts& a, const Facts& b);
 

@@ -213,6 +213,21 @@ test('scan: fills the review queue once; administrators only; bounded batches', 
 });
 
 // Two duplicate accounts of north1 with related records under the younger one.
+// Audit of issue #4: an account typed in with name and phone only (no city) was no candidate of
+// the same company on the same phone; it is reported for review now (0.85), and never blocked.
+test('create: the same company name and phone without a city is a review candidate, not a duplicate', async () => {
+  const first = await n1.create('accounts', { name: '杭州云栖科技有限公司', phones: ['0571-8888 1234'] });
+  const r = await n1.post('/api/v1/accounts?dedupe=block', { name: '杭州云栖科技', phones: ['+86 571 88881234'] });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(dupHeader(r), '1');
+  const found = await candidatesOf(n1, 'accounts', { id: r.json.id, name: '杭州云栖科技', phones: ['057188881234'] });
+  assert.deepEqual(found.map((x) => x.id), [first.id], 'the other record only (the checked one left out)');
+  const [c] = found;
+  assert.equal(c.score, 0.85);
+  assert.equal(c.field, 'name');
+  assert.match(c.reason, /the same phone \+8657188881234 \(city unknown\)/);
+});
+
 async function mergeFixture(tag) {
   const a = await n1.create('accounts', {
     name: `Merge ${tag} Co`, phones: ['010-1111 2222'], emails: ['info@merge-example.com'],

@@ -263,6 +263,33 @@ TEST(OrganisationRules, SimilarNameSameCityAndPhone) {
                      account(R"({"name":"华为","city":"深圳","phones":["010-62531234"]})")));
 }
 
+// Audit of issue #4: an account with the same name and the same phone as another, but no city
+// (typed in from a call), was no candidate at all. It is one for review now, never a duplicate.
+TEST(OrganisationRules, SimilarNameSamePhoneCityUnknownIsForReview) {
+  auto m =
+      match(organisation(), account(R"({"name":"北京华为技术有限公司","phones":["010-62531234"]})"),
+            account(R"({"name":"北京华为技术","phones":["+86 10 62531234"]})"));
+  ASSERT_TRUE(m);
+  EXPECT_DOUBLE_EQ(m->score, 0.85);
+  EXPECT_LT(m->score, kDuplicateScore);
+  EXPECT_EQ(m->field, "name");
+  EXPECT_NE(m->reason.find("the same phone +861062531234 (city unknown)"), std::string::npos)
+      << m->reason;
+  // One city known, the other not: the same.
+  m = match(organisation(),
+            account(R"({"name":"北京华为技术有限公司","city":"北京","phones":["010-62531234"]})"),
+            account(R"({"name":"北京华为技术","phones":["010-62531234"]})"));
+  ASSERT_TRUE(m);
+  EXPECT_DOUBLE_EQ(m->score, 0.85);
+  // Dissimilar names on one phone (a shared switchboard): no.
+  EXPECT_FALSE(match(organisation(), account(R"({"name":"华为","phones":["010-62531234"]})"),
+                     account(R"({"name":"Globex Consulting","phones":["010-62531234"]})")));
+  // Both cities known and different stays no match.
+  EXPECT_FALSE(match(organisation(),
+                     account(R"({"name":"华为","city":"北京","phones":["010-62531234"]})"),
+                     account(R"({"name":"华为","city":"深圳","phones":["010-62531234"]})")));
+}
+
 TEST(OrganisationRules, SimilarNameSameAddressSameCountryOnly) {
   const char* a = R"({"name":"Acme Trading Co., Ltd.","address":{"street":"1 Main St.",
       "city":"Shanghai","country":"China"}})";
