@@ -85,6 +85,12 @@ uiTest('recycle bin: delete a record, find it in the bin, restore it', P, async 
   await page.waitForURL((u) => u.searchParams.get('deleted') === 'true');
   await waitRows(1);
   assert.deepEqual(await rowIds(), [rec.id]);
+  // The export of the bin is the bin: the deleted record only (it used to export the live list).
+  const href = await page.getByTestId('export-csv').getAttribute('href');
+  assert.equal(new URL(href, app.url).searchParams.get('deleted'), 'true');
+  const csv = (await (await page.request.get(href)).text()).replace(/^\uFEFF/, '').trim().split(/\r?\n/);
+  assert.equal(csv.length, 2, csv.join('\n'));
+  assert.ok(csv[1].startsWith('Bin Candidate,'), csv[1]);
   await page.getByTestId('restore').click();
   await page.getByTestId('empty-state').waitFor();
 

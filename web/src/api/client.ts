@@ -423,16 +423,17 @@ export class ApiClient {
   }
 
   /** The URL of the export of a list view as CSV, Excel or vCard (the browser downloads it with
-   *  the session cookie): the list's filter, quick search and sort; the shown columns (a vCard has
+   *  the session cookie): the list's filter, quick search, sort and recycle bin; the shown columns (a vCard has
    *  its own properties, so it takes no column list). */
   exportUrl(
     plural: string,
-    params: { filter?: FilterExpr | null; q?: string; sort?: string; fields?: string[] },
+    params: { filter?: FilterExpr | null; q?: string; sort?: string; fields?: string[]; deleted?: boolean },
     format: ExportFormat = 'csv',
   ): string {
     return this.url(`/${plural}/export.${format}`, {
       filter: params.filter ?? undefined,
       q: params.q?.trim() || undefined,
+      deleted: params.deleted ? 'true' : undefined,
       sort: params.sort || undefined,
       fields: format === 'vcf' ? undefined : params.fields,
     });
