@@ -660,6 +660,9 @@ struct SqliteStore::Job {
   std::function<Status(Tx&)> work;
   std::function<void(Status)> done;  // called once, after its batch has ended
   Status own;  // its own result (work, savepoint), before the COMMIT; set by the thread running it
+  // Its `done` is called on the completion thread (write_grouped_async), not on the thread
+  // that ended the batch (write_grouped's, which only wakes its waiting caller).
+  bool on_completion_thread = false;
 };
 
 // A member of the shared write transaction: its own SAVEPOINT on the writer connection.
@@ -923,14 +926,17 @@ SqliteStore::SqliteStore(std::string path, const StoreOptions& options)
     : path_(std::move(path)), options_(options) {}
 
 SqliteStore::~SqliteStore() {
+  drain_grouped();
   {
     std::lock_guard lock(group_mu_);
     stopping_ = true;
   }
   checkpoint_cv_.notify_all();
   combiner_cv_.notify_all();
+  completion_cv_.notify_all();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   if (combiner_thread_.joinable()) combiner_thread_.join();
+  if (completion_thread_.joinable()) completion_thread_.join();  // after it called every `done`
   if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
 }
 
@@ -1124,6 +1130,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   sqlite3_wal_hook(store->writer_->db(), &SqliteStore::on_wal_commit, store.get());
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
   store->combiner_thread_ = std::thread([s = store.get()] { s->combiner_loop(); });
+  store->completion_thread_ = std::thread([s = store.get()] { s->completion_loop(); });
 
   // The readers' reads of the database file are random pages (a record by id, an index probe):
   // their descriptors are told so, and the kernel does not read ahead 128 KB around each page
@@ -1339,6 +1346,37 @@ void SqliteStore::write_grouped_async(std::function<Status(Tx&)> work,
   enqueue(std::move(work), std::move(done), false);
 }
 
+void SqliteStore::completion_loop() {
+  std::unique_lock lock(group_mu_);
+  for (;;) {
+    completion_cv_.wait(lock, [&] { return !completions_.empty() || stopping_; });
+    if (completions_.empty()) return;  // stopping, and every `done` has been called
+    std::vector<Completion> ready;
+    ready.swap(completions_);
+    lock.unlock();
+    for (auto& c : ready)
+      for (auto& job : c.jobs) job->done(job->own.ok() ? c.result : std::move(job->own));
+    ready.clear();  // the items' state is freed here too, not on the writer
+    lock.lock();
+  }
+}
+
+void SqliteStore::drain_grouped() {
+  // Items queued or running now (a create whose request the server accepted before it stopped)
+  // are run and committed, and their `done` called, before the store closes: none is dropped.
+  std::unique_lock lock(group_mu_);
+  for (;;) {
+    // writer_free_cv_ is notified once per hand-over; a short wait in a loop cannot miss one.
+    while (writer_busy_) writer_free_cv_.wait_for(lock, std::chrono::milliseconds(5));
+    if (jobs_.empty()) return;
+    writer_busy_ = true;
+    lock.unlock();
+    auto batch = join_or_begin_batch();  // on failure it failed the queued items
+    if (batch.ok()) leave_writer(*batch, false);
+    lock.lock();
+  }
+}
+
 void SqliteStore::enqueue(std::function<Status(Tx&)> work, std::function<void(Status)> done,
                           bool caller_waits) {
   if (Status s = prepare_thread_for_write(); !s.ok()) {
@@ -1348,6 +1386,7 @@ void SqliteStore::enqueue(std::function<Status(Tx&)> work, std::function<void(St
   auto job = std::make_unique<Job>();
   job->work = std::move(work);
   job->done = std::move(done);
+  job->on_completion_thread = !caller_waits;
   {
     std::lock_guard lock(group_mu_);
     jobs_.push_back(std::move(job));
@@ -1481,11 +1520,28 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   batch_done_cv_.notify_all();
   writer_free_cv_.notify_one();
   // Outside the lock, with the connection free for another thread to begin the next batch.
-  for (auto& job : ran) job->done(job->own.ok() ? result : std::move(job->own));
-  return queued || [&] {
+  // A waiting caller's item (write_grouped) is woken here; the others' `done` (a create's
+  // duplicate scoring, its answer) runs on the completion thread, so that this thread can begin
+  // the next batch at once rather than after the last answer of this one.
+  std::vector<std::unique_ptr<Job>> later;
+  for (auto& job : ran) {
+    if (job->on_completion_thread)
+      later.push_back(std::move(job));
+    else
+      job->done(job->own.ok() ? result : std::move(job->own));
+  }
+  bool wake = false;
+  if (!later.empty()) {
     std::lock_guard lock(group_mu_);
-    return !jobs_.empty();
-  }();
+    wake = completions_.empty();
+    completions_.push_back({std::move(later), result});
+    queued = queued || !jobs_.empty();
+  } else if (!queued) {
+    std::lock_guard lock(group_mu_);
+    queued = !jobs_.empty();
+  }
+  if (wake) completion_cv_.notify_one();
+  return queued;
 }
 
 Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {

@@ -197,6 +197,14 @@ class SqliteStore final : public Store {
   // (write(), write_grouped): woken then, it runs batches while items are queued and the
   // connection is free, and sleeps otherwise.
   void combiner_loop();
+  // Calls the `done` of write_grouped_async() items whose batch has ended (end_batch queues
+  // them in completions_), off the thread that ends batches and begins the next. Returns once
+  // the store stops and nothing is left to call.
+  void completion_loop();
+  // Before the store closes: runs every queued grouped item and ends its batch (waiting for
+  // the thread that holds the connection first), so that their `done` is called with the
+  // result of a COMMIT rather than dropped.
+  void drain_grouped();
   // Begins a batch on the writer connection (held by the caller) unless one is open.
   Result<std::shared_ptr<Batch>> join_or_begin_batch();
   // Runs queued items back to back in one savepoint of `batch` (writer held by the caller), not
@@ -259,6 +267,14 @@ class SqliteStore final : public Store {
   std::thread combiner_thread_;
   std::condition_variable combiner_cv_;  // guarded by group_mu_
   bool combiner_wanted_ = false;
+  // Ended batches' write_grouped_async() items, with the batch's result, for completion_loop.
+  struct Completion {
+    std::vector<std::unique_ptr<Job>> jobs;
+    Status result;
+  };
+  std::vector<Completion> completions_;  // guarded by group_mu_
+  std::condition_variable completion_cv_;
+  std::thread completion_thread_;
   std::condition_variable checkpoint_cv_;  // guarded by group_mu_
   std::mutex checkpoint_run_mu_;           // held while either checkpoint runs
   bool checkpoint_wanted_ = false;

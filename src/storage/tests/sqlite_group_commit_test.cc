@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -366,37 +368,140 @@ TEST_F(GroupCommitTest, GroupedWritesOfAFullBatchRunInTheNextOne) {
   EXPECT_EQ(names(*store_), (std::vector<std::string>{"g0", "g1", "g2", "held"}));
 }
 
+// Waits up to 60 s for `ready`, polling.
+bool eventually(const std::function<bool()>& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 // write_grouped_async: no thread waits for the item. Queued while a writer holds the
-// connection, it returns at once; the holder runs it in its batch and calls its `done` on its own
-// thread after the COMMIT, before its own commit() returns, with the row then committed.
-TEST_F(GroupCommitTest, AsyncGroupedWriteIsAnsweredAfterItsCommitByTheHoldersThread) {
+// connection, it returns at once; the holder runs it in its batch, and after the COMMIT its
+// `done` is called on the store's completion thread (not the holder's, which goes on to its
+// caller or to the next batch), with the row then committed.
+TEST_F(GroupCommitTest, AsyncGroupedWriteIsAnsweredAfterItsCommitOnTheCompletionThread) {
   auto held = store_->write();
   ASSERT_TRUE(held.ok());
-  std::atomic<int> calls{0};
+  std::mutex mu;
+  int calls = 0;
   std::thread::id answered_on;
   Status answer = make_error(Errc::kInternal, "not answered");
   std::vector<std::string> seen_at_answer;
   store_->write_grouped_async([](Tx& tx) { return insert(tx, "async"); },
                               [&](Status s) {
+                                auto seen = names(*store_);
+                                std::lock_guard lock(mu);
                                 ++calls;
                                 answered_on = std::this_thread::get_id();
                                 answer = std::move(s);
-                                seen_at_answer = names(*store_);
+                                seen_at_answer = std::move(seen);
                               });
-  EXPECT_EQ(calls, 0);  // returned without waiting: queued behind the held writer
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(calls, 0);  // returned without waiting: queued behind the held writer
+  }
   EXPECT_EQ(store_->grouped_writes_queued(), 1);
+  std::thread::id holder_id;
   std::thread holder([&] {
+    holder_id = std::this_thread::get_id();
     ASSERT_TRUE(insert(**held, "held").ok());
     EXPECT_TRUE((*held)->commit().ok());
-    EXPECT_EQ(calls, 1);  // answered before the holder's commit() returned
-    EXPECT_EQ(answered_on, std::this_thread::get_id());
   });
   holder.join();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return calls > 0;
+  }));
+  std::lock_guard lock(mu);
   EXPECT_EQ(calls, 1);
+  EXPECT_NE(answered_on, holder_id);
+  EXPECT_NE(answered_on, std::this_thread::get_id());
   EXPECT_TRUE(answer.ok()) << answer.error().message;
   EXPECT_EQ(seen_at_answer, (std::vector<std::string>{"async", "held"}));  // committed first
   auto stats = store_->group_commit_stats();
   EXPECT_EQ(stats.combined, 1);
+}
+
+// Issue 5 (durable create): an item's `done` (a create's duplicate scoring and answer) is off
+// the writer's path. One member a batch: while the first item's `done` runs (here: until it
+// reads the second item's row, committed), the second item's batch begins and commits. When
+// the `done`s were called by the thread that ended the batch, that thread was the one to begin
+// the next: the second item waited for the first `done`, which waited for it (60 s, then
+// failed).
+TEST_F(GroupCommitTest, NextBatchBeginsAndCommitsWhileAnEndedBatchsDoneRuns) {
+  store_.reset();
+  store_ = open_store_at(path_, 1);
+  ASSERT_NE(store_, nullptr);
+  auto held = store_->write();
+  ASSERT_TRUE(held.ok());
+  std::mutex mu;
+  std::vector<Status> answers(2, make_error(Errc::kInternal, "not answered"));
+  bool second_committed_during_first_done = false;
+  int answered = 0;
+  store_->write_grouped_async([](Tx& tx) { return insert(tx, "first"); },
+                              [&](Status s) {
+                                const bool seen = eventually([&] {
+                                  auto rows = names(*store_);
+                                  return std::find(rows.begin(), rows.end(), "second") !=
+                                         rows.end();
+                                });
+                                std::lock_guard lock(mu);
+                                answers[0] = std::move(s);
+                                second_committed_during_first_done = seen;
+                                ++answered;
+                              });
+  store_->write_grouped_async([](Tx& tx) { return insert(tx, "second"); },
+                              [&](Status s) {
+                                std::lock_guard lock(mu);
+                                answers[1] = std::move(s);
+                                ++answered;
+                              });
+  ASSERT_TRUE(insert(**held, "held").ok());
+  EXPECT_TRUE((*held)->commit().ok());
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return answered == 2;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(second_committed_during_first_done);
+  EXPECT_TRUE(answers[0].ok());
+  EXPECT_TRUE(answers[1].ok());
+  EXPECT_EQ(store_->group_commit_stats().batches, 3);
+}
+
+// A store closing with grouped items still queued (a graceful stop that came while creates
+// waited for the writer) runs and commits them, and calls each `done` with the COMMIT's result,
+// before it closes: none is dropped unanswered. One member a batch, three items queued behind a
+// held writer, the store closed right after the holder's commit(): the items are then still
+// queued for the combiner thread, which used to stop with them.
+TEST_F(GroupCommitTest, ClosingTheStoreCommitsAndAnswersQueuedGroupedWrites) {
+  store_.reset();
+  store_ = open_store_at(path_, 1);
+  ASSERT_NE(store_, nullptr);
+  auto held = store_->write();
+  ASSERT_TRUE(held.ok());
+  std::mutex mu;
+  std::vector<std::optional<Status>> answers(3);
+  for (int i = 0; i < 3; ++i) {
+    store_->write_grouped_async([i](Tx& tx) { return insert(tx, "q" + std::to_string(i)); },
+                                [&, i](Status s) {
+                                  std::lock_guard lock(mu);
+                                  answers[i] = std::move(s);
+                                });
+  }
+  ASSERT_TRUE(insert(**held, "held").ok());
+  EXPECT_TRUE((*held)->commit().ok());
+  held->reset();
+  store_.reset();  // closes at once: the items were queued, at most the first one begun
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(answers[i].has_value()) << "item " << i << " was dropped unanswered";
+    EXPECT_TRUE(answers[i]->ok()) << answers[i]->error().message;
+  }
+  store_ = open_store_at(path_);
+  EXPECT_EQ(names(*store_), (std::vector<std::string>{"held", "q0", "q1", "q2"}));
 }
 
 // Items queued while a batch commits have no thread of their own waiting: the thread that ends
