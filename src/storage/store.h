@@ -350,9 +350,10 @@ class Store {
   // write_grouped() that does not wait: `done` is called once with what write_grouped would
   // have returned, after the COMMIT that made `work` durable (or with `work`'s own error,
   // nothing of it written). It may be called before this returns, on this thread, or later on
-  // whichever thread ran the group's COMMIT; `work` may run on another thread, as for
-  // write_grouped. `done` must not throw and must not wait for another write (the thread
-  // calling it may hold the writer's turn to end a batch). This default runs write_grouped
+  // another (SQLite: the store's completion thread, which calls the `done`s of ended batches in
+  // order, while the next batch runs); `work` may run on another thread, as for
+  // write_grouped. `done` must not throw and must not wait for another write (the `done`s
+  // after it wait for it). This default runs write_grouped
   // here and calls `done` before returning (PostgreSQL).
   virtual void write_grouped_async(std::function<Status(Tx&)> work,
                                    std::function<void(Status)> done) {

@@ -102,11 +102,12 @@ class SqliteStore final : public Store {
   // write_grouped_async() and a wait for its `done`.
   Status write_grouped(const std::function<Status(Tx&)>& work) override;
   // Queues `work` with `done`; when the writer connection is free this thread takes it, runs
-  // every queued item and ends the batch (calling each item's `done` after its COMMIT);
-  // otherwise it returns at once and the thread holding the connection runs the item in its
-  // batch, or in the next one: the thread that ends a batch with items still queued begins the
-  // next batch itself once it has called the ended batch's `done`s, unless another thread has
-  // taken the connection meanwhile. No thread sleeps waiting for an item's COMMIT.
+  // every queued item and ends the batch; otherwise it returns at once and the thread holding
+  // the connection runs the item in its batch, or in the next one: the thread that ends a batch
+  // with items still queued begins the next batch itself, unless another thread has taken the
+  // connection meanwhile. Each item's `done` is called after its COMMIT on the completion
+  // thread (completion_loop), while the next batch runs. No thread sleeps waiting for an
+  // item's COMMIT.
   void write_grouped_async(std::function<Status(Tx&)> work,
                            std::function<void(Status)> done) override;
   Result<std::unique_ptr<Tx>> read() override;
