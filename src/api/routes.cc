@@ -397,7 +397,7 @@ void register_routes(http::Router& router, Services services) {
 
   router.add("POST", v1 + "/auth/login",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
-               RP_ASSIGN(json::Document body, json::parse(req.body));
+               RP_ASSIGN(json::Document body, json::parse_body(req.body));
                const json::Value* u = json::member(body, "username");
                const json::Value* pw = json::member(body, "password");
                if (!u || !u->IsString() || u->GetStringLength() == 0)
@@ -432,9 +432,7 @@ void register_routes(http::Router& router, Services services) {
   router.add("POST", v1 + "/auth/revoke-tokens",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
                RP_ASSIGN(access::Principal p, authenticate_request(s, req));
-               RP_ASSIGN(json::Document body, json::parse(req.body));
-               if (!body.IsObject())
-                 return make_error(Errc::kBadRequest, "the body must be a JSON object");
+               RP_ASSIGN(json::Document body, json::parse_body(req.body));
                const json::Value* uid = json::member(body, "user_id");
                std::int64_t user_id = 0;
                if (uid && uid->IsInt64()) user_id = uid->GetInt64();

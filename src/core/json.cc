@@ -136,6 +136,14 @@ Result<Document> parse(std::string_view text) {
   return doc;
 }
 
+Result<Document> parse_body(std::string_view text) {
+  auto doc = parse(text);
+  if (!doc.ok()) return make_error(Errc::kBadRequest, std::move(doc).error().message, "body");
+  if (!doc->IsObject())
+    return make_error(Errc::kBadRequest, "the request body must be a JSON object", "body");
+  return doc;
+}
+
 std::string stringify(const Value& v) {
   Buffer buf;
   Writer w(buf);

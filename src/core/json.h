@@ -27,6 +27,10 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 // Parses UTF-8 JSON text; invalid UTF-8 or syntax gives kBadRequest with the byte offset.
 Result<Document> parse(std::string_view text);
 
+// A request's body: JSON text holding an object. Every error (syntax, encoding, not an object)
+// is kBadRequest naming the field "body".
+Result<Document> parse_body(std::string_view text);
+
 // Serialises any value compactly.
 std::string stringify(const Value& v);
 

@@ -565,9 +565,7 @@ Result<std::string> Deduper::check(const Principal& p, const Entity& e, std::str
   if (!profile) return make_error(Errc::kNotFound, e.plural + " have no duplicate detection");
   if (!access::can_create(p, e.name) && access::scope_for(p, e.name, Op::kRead) == Scope::kNone)
     return make_error(Errc::kForbidden, "you may not create or read " + e.plural);
-  RP_ASSIGN(json::Document input, json::parse(body));
-  if (!input.IsObject())
-    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  RP_ASSIGN(json::Document input, json::parse_body(body));
   json::Document values(rapidjson::kObjectType);
   auto& a = values.GetAllocator();
   std::int64_t self = 0;
@@ -693,9 +691,7 @@ Result<std::string> Deduper::scan(const Principal& p, std::string_view body) {
   auto started = std::chrono::steady_clock::now();
   json::Document input(rapidjson::kObjectType);
   if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
-    RP_ASSIGN(input, json::parse(body));
-    if (!input.IsObject())
-      return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+    RP_ASSIGN(input, json::parse_body(body));
   }
   std::vector<std::shared_ptr<const Entity>> entities;
   std::int64_t after = 0;

@@ -189,9 +189,7 @@ Result<std::string> Deduper::merge(const Principal& p, const Entity& e,
   const Scope del = access::scope_for(p, e.name, Op::kDelete);
   if (update == Scope::kNone || del == Scope::kNone)
     return make_error(Errc::kForbidden, "you may not merge " + e.plural);
-  RP_ASSIGN(json::Document input, json::parse(body));
-  if (!input.IsObject())
-    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  RP_ASSIGN(json::Document input, json::parse_body(body));
   const char* list_name = survivor_arg ? "others" : "records";
   for (auto it = input.MemberBegin(); it != input.MemberEnd(); ++it)
     if (std::string_view(it->name.GetString()) != list_name)

@@ -821,11 +821,9 @@ void RecordService::create_async(Principal p, const Entity& e, std::string_view 
                                  std::function<void(Result<RecordResult>)> done) {
   if (!access::can_create(p, e.name))
     return done(make_error(Errc::kForbidden, "you may not create " + e.plural));
-  auto parsed = json::parse(body);
+  auto parsed = json::parse_body(body);
   if (!parsed.ok()) return done(std::move(parsed).error());
   json::Document input = std::move(parsed).value();
-  if (!input.IsObject())
-    return done(make_error(Errc::kBadRequest, "the request body must be a JSON object"));
   if (idempotency_key.size() > 255)
     return done(make_error(Errc::kBadRequest, "Idempotency-Key is longer than 255 characters",
                            "Idempotency-Key"));
@@ -1450,9 +1448,7 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
                                            std::optional<std::int64_t> if_match) {
   if (access::scope_for(p, e.name, Op::kUpdate) == Scope::kNone)
     return make_error(Errc::kForbidden, "you may not change " + e.plural);
-  RP_ASSIGN(json::Document input, json::parse(body));
-  if (!input.IsObject())
-    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  RP_ASSIGN(json::Document input, json::parse_body(body));
   if (hooks_.for_entity(e.name).empty()) {
     // Run wherever the writer connection is, with the other writes queued meanwhile
     // (Store::write_grouped). (Hooks may keep state of the request's thread: not for them.)
@@ -3122,9 +3118,7 @@ Result<std::string> RecordService::add_custom_field(const Principal& p, std::str
   if (!p.is_admin()) return make_error(Errc::kForbidden, "only administrators add custom fields");
   auto e = registry_.get(entity);
   if (!e) return make_error(Errc::kNotFound, "no entity " + std::string(entity));
-  RP_ASSIGN(json::Document doc, json::parse(body));
-  if (!doc.IsObject())
-    return make_error(Errc::kBadRequest, "the request body must be a JSON object");
+  RP_ASSIGN(json::Document doc, json::parse_body(body));
   for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
     static const std::set<std::string> kKeys = {"name",    "type",       "label",     "required",
                                                 "unique",  "searchable", "indexed",   "sensitive",

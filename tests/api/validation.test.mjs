@@ -99,16 +99,21 @@ test('FailingCreate: a duplicate unique value → 409 duplicate naming the field
   assertProblem(await admin.patch(`/api/v1/accounts/${other.id}`, { customer_code: 'VB-1' }), 409, 'duplicate', 'customer_code');
 });
 
-test('FailingCreate: malformed JSON, non-object bodies, bad UTF-8, hostile nesting → 400 bad_request', async () => {
+test('FailingCreate: malformed JSON, non-object bodies, bad UTF-8, hostile nesting → 400 bad_request naming the field "body"', async () => {
   for (const body of ['{"name":', '{name: "x"}', '', 'null', '[]', '[{"name":"x"}]', '"name"', '42', 'true',
     '{"name":"x"} trailing', '['.repeat(100_000), '{"a":'.repeat(50_000)]) {
     const r = await admin.post('/api/v1/accounts', body);
-    assertProblem(r, 400, 'bad_request');
+    assertProblem(r, 400, 'bad_request', 'body');
   }
   const badUtf8 = Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
-  assertProblem(await admin.post('/api/v1/accounts', badUtf8), 400, 'bad_request');
-  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, '[1,2]'), 400, 'bad_request');
-  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, '{"city":'), 400, 'bad_request');
+  assertProblem(await admin.post('/api/v1/accounts', badUtf8), 400, 'bad_request', 'body');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, '[1,2]'), 400, 'bad_request', 'body');
+  assertProblem(await admin.patch(`/api/v1/accounts/${acc.id}`, '{"city":'), 400, 'bad_request', 'body');
+  // The same for the other JSON bodies: merge, duplicate check, custom fields, login.
+  assertProblem(await admin.post(`/api/v1/accounts/${acc.id}/merge`, '{"others":'), 400, 'bad_request', 'body');
+  assertProblem(await admin.post('/api/v1/accounts/duplicates/check', '[]'), 400, 'bad_request', 'body');
+  assertProblem(await admin.post('/api/v1/metadata/account/fields', 'nope'), 400, 'bad_request', 'body');
+  assertProblem(await srv.request('POST', '/api/v1/auth/login', { body: '{"username":"admin"' }), 400, 'bad_request', 'body');
   // The server is still up after the nesting attack.
   assert.equal((await srv.request('GET', '/healthz')).status, 200);
 });
