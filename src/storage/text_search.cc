@@ -241,8 +241,10 @@ std::string key_rows(const std::string& table, const TermKey& k, const std::stri
   return sql + lim();
 }
 
-// The ids of key `k`'s entries, every one, as a statement (for a digit key its two ranges).
-std::string key_ids(const std::string& table, const TermKey& k, std::vector<SqlValue>& params) {
+// The ids of key `k`'s entries whose record's signature has every bit of `sig` (0: every
+// entry), as a statement (for a digit key its two ranges).
+std::string key_ids(const std::string& table, const TermKey& k, std::int64_t sig,
+                    std::vector<SqlValue>& params) {
   std::string sql;
   for (const std::string* start : {&k.term, &k.alt}) {
     if (start->empty()) continue;
@@ -250,6 +252,11 @@ std::string key_ids(const std::string& table, const TermKey& k, std::vector<SqlV
            " d WHERE d.term >= ? AND d.term < ?";
     params.emplace_back(*start);
     params.emplace_back(prefix_end(*start));
+    if (sig != 0) {
+      sql += " AND (d.sig & ?) = ?";
+      params.emplace_back(sig);
+      params.emplace_back(sig);
+    }
   }
   return sql;
 }
@@ -573,18 +580,20 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
       }
     } else {
       const std::size_t other = driver == 0 ? 1 : 0;
-      if (key_lookups && keys.size() == 2 && keys[other].prefix && keys[other].alt.empty()) {
+      const TermKey& o = keys[other];
+      const bool digits = !o.alt.empty();
+      if (key_lookups && keys.size() == 2 && !digits) {
         // One other key, a prefix of at most kFewKeyTerms distinct terms (a Chinese given
         // name's character, "王 芳": its terms are 芳 alone): a (term, id) lookup per term in the
         // index instead of the term list, as for exact keys above (a few hot index pages instead
         // of a random row of the term-list table: 2.1 instead of 8.8 ms for the 8,192 entries of
         // 王 at 300,000 accounts). Its terms are found by a chain of min(term) lookups, one per
-        // term, up to one more than kFewKeyTerms; with more, the term list.
+        // term, up to one more than kFewKeyTerms; with more, the set below or the term list.
         const std::string table_name = *table;
         const auto terms_of_key = [&] {
-          params.emplace_back(keys[other].term);
-          params.emplace_back(prefix_end(keys[other].term));
-          params.emplace_back(prefix_end(keys[other].term));
+          params.emplace_back(o.term);
+          params.emplace_back(prefix_end(o.term));
+          params.emplace_back(prefix_end(o.term));
           params.emplace_back(static_cast<std::int64_t>(kFewKeyTerms));
           return "SELECT fts_v.term FROM (WITH RECURSIVE fts_v(term, n) AS (SELECT (SELECT "
                  "min(d.term) FROM " +
@@ -600,22 +609,51 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
         params.emplace_back(static_cast<std::int64_t>(kFewKeyTerms));
         sql += " THEN (CASE WHEN EXISTS (SELECT 1 FROM " + table_name + " e WHERE e.term IN (" +
                terms_of_key() + ") AND e.id = p.fts_id) THEN 1 ELSE 0 END) WHEN ";
-      } else if (key_lookups && keys.size() == 2 && !keys[other].alt.empty() &&
-                 keys[other].term.size() >= kSmallKeyDigits) {
-        // One other key, a number fragment of at least kSmallKeyDigits digits ("zhou 114"): it
-        // demands no signature bit, so without this every entry of the window would read its
-        // term list (8,192 random rows of the term-list table when the matches are few: 40 ms at
-        // 300,000 accounts). Its entries are counted once per statement up to kSmallKeyEntries, and
-        // when they are no more, the ids of its entries are the set an entry's record must be in
-        // (read once, an index range; the same answer: a record's term list holds exactly its
-        // index terms). A shorter fragment ("zhang 13") is never that rare, and its matches
-        // are dense enough that the window stops early.
-        // In turn: each appends its parameters in the order of the text.
-        sql += "(SELECT count(*) FROM (" +
-               key_rows(*table, keys[other], "?", kSmallKeyEntries + 1, params) + ") fts_n) <= ?";
-        params.emplace_back(static_cast<std::int64_t>(kSmallKeyEntries));
-        sql += " THEN (CASE WHEN p.fts_id IN (" + key_ids(*table, keys[other], params) +
-               ") THEN 1 ELSE 0 END) WHEN ";
+      }
+      if (key_lookups && keys.size() == 2 && (!digits || o.term.size() >= kSmallKeyDigits)) {
+        // One other key with few entries: a number fragment of at least kSmallKeyDigits digits
+        // ("zhou 114", "zhao 179"), or a prefix of more than kFewKeyTerms terms ("xu" in a
+        // window of "8655"). A digit key demands no signature bit, and a common word's bits rule
+        // out few entries, so without this most entries of a window would read their term lists
+        // (8,192 random rows of the term-list table when the matches are few: 40 ms at 300,000
+        // accounts, 33 ms for "zhao 179" at 1M). Instead the entry's record is looked up in a
+        // set: the ids of the key's entries whose record's signature has every key's bits (the
+        // driver's too, which a match has: 12-30% of a number fragment's entries for a name),
+        // read once per statement (an index range; the same answer: a record's term list holds
+        // exactly its index terms, and each entry carries its record's signature). The key's
+        // entries are counted first, once per statement, up to one more than a cap:
+        // - a number fragment of at most kSmallKeyEntries: the set from the first entry on;
+        // - one of at most kSmallNumberEntries (a mobile's first three digits at 1M), or a
+        //   prefix of at most kSmallKeyEntries: only past the window's kSetAfterEntries-th
+        //   entry, whose position is read once (an index range of that many entries). A window
+        //   that finds its matches among its first entries (an area code with a name of that
+        //   city, "chen 0571") reads their term lists as before and never counts or builds the
+        //   set; one that reads on (few matches) reads the rest against the set.
+        // A shorter fragment ("zhang 13") is never that rare, and its matches are dense enough
+        // that the window stops early. In turn: each appends its parameters in the order of the
+        // text.
+        const std::int64_t every_bit = keys_signature(keys, keys.size());
+        const auto count_at_most = [&](int cap) {
+          sql += "(SELECT count(*) FROM (" + key_rows(*table, o, "?", cap + 1, params) +
+                 ") fts_n) <= ?";
+          params.emplace_back(static_cast<std::int64_t>(cap));
+        };
+        const auto in_set = [&] {
+          sql += " THEN (CASE WHEN p.fts_id IN (" + key_ids(*table, o, every_bit, params) +
+                 ") THEN 1 ELSE 0 END) WHEN ";
+        };
+        if (digits) {
+          count_at_most(kSmallKeyEntries);
+          in_set();
+        }
+        // Past the window's kSetAfterEntries-th entry in index order (term, then id falling);
+        // no such entry (a shorter key): never.
+        sql += "(p.fts_term, -p.fts_id) > (SELECT fts_k.fts_term, -fts_k.fts_id FROM " +
+               key_entries(*table, k, after, "LIMIT 1 OFFSET ?", kSetAfterEntries - 1,
+                           written_order, params) +
+               " fts_k) AND ";
+        count_at_most(digits ? kSmallNumberEntries : kSmallKeyEntries);
+        in_set();
       }
       sql += "EXISTS (SELECT 1 FROM " + term_lists_table(entity) + " o WHERE o.id = p.fts_id";
       for (std::size_t i = 0; i < keys.size(); ++i)

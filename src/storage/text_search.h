@@ -103,11 +103,17 @@ std::string terms_key_counts_falling(std::string_view entity, std::string_view q
 // Dialect::fts_pair_counts (one statement: two WITH items, `first` then `second`).
 std::string terms_pair_counts(std::string_view entity, std::string_view query, int first,
                               int second, int cap, std::vector<SqlValue>& params);
-// terms_page: a number fragment of at least this many digits as the one other key of a page is
-// tested against the set of its entries' ids when it has at most kSmallKeyEntries entries,
-// instead of on each candidate's term list.
+// terms_page: the one other key of a page, a number fragment of at least kSmallKeyDigits digits
+// or a prefix of more than kFewKeyTerms terms, is tested against the set of the ids of its
+// entries whose signature has every key's bits instead of on each candidate's term list: a
+// fragment of at most kSmallKeyEntries entries from the page's first entry on, one of at most
+// kSmallNumberEntries and a prefix of at most kSmallKeyEntries past the page's
+// kSetAfterEntries-th entry (before it, the term lists of a window that finds its matches early
+// cost less than counting the key and building the set).
 inline constexpr std::size_t kSmallKeyDigits = 3;
 inline constexpr int kSmallKeyEntries = 8192;
+inline constexpr int kSmallNumberEntries = 32768;
+inline constexpr int kSetAfterEntries = 2048;
 // terms_page: a prefix key (not a number) of at most this many distinct terms as the one other
 // key of a page is looked up in the index, one (term, id) key per term, instead of on each
 // candidate's term list (a lookup of a few hot index pages costs about a quarter of a

@@ -952,9 +952,9 @@ class SqliteFtsTest : public SqliteStoreTest {
   // The (id, match) pairs of fts_page's first 50 entries for `q` (match: 1 when every other key
   // matches the entry's record), read in `tx`.
   using Matches = std::vector<std::pair<std::int64_t, std::int64_t>>;
-  Matches page(Tx& tx, std::string_view q) {
+  Matches page(Tx& tx, std::string_view q, int size = 50) {
     std::vector<SqlValue> params;
-    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, 50, params);
+    const std::string sub = store_->dialect().fts_page("account", q, -1, nullptr, size, params);
     auto r = tx.query("SELECT fts_id, fts_match FROM " + sub + " f", params);
     EXPECT_TRUE(r.ok()) << sub << ": " << (r.ok() ? "" : r.error().message);
     Matches out;
@@ -1304,6 +1304,52 @@ TEST_F(SqliteFtsTest, ARareNumberFragmentIsCheckedAgainstItsEntriesNotTermLists)
   ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
   EXPECT_EQ(page(*tx, "zhou 114"), (Matches{{805, 0}, {803, 0}, {802, 0}, {801, 0}}))
       << "a common fragment is checked on the term list";
+}
+
+// A name and a common number fragment, or a number and a word of many terms (R-SEARCH, issue
+// #4: "zhao 179" at 1M, whose fragment has more than kSmallKeyEntries entries): the window's
+// first kSetAfterEntries entries are checked on their term lists, the rest against the set of
+// the other key's entries (with every key's signature bits) when it has at most
+// kSmallNumberEntries (a fragment) or kSmallKeyEntries (a word) entries. The same matches either
+// way; without the term lists only the entries past the first kSetAfterEntries still match.
+TEST_F(SqliteFtsTest, ACommonOtherKeyIsCheckedAgainstItsEntriesPastTheWindowsFirstEntries) {
+  const std::int64_t n = detail::kSetAfterEntries + 52;
+  const auto digits = [](std::int64_t i) {
+    std::string d = std::to_string(i);
+    return std::string(7 - d.size(), '0') + d;
+  };
+  std::vector<Tx::FtsRow> rows;
+  for (std::int64_t i = 0; i < n; ++i) {
+    rows.push_back({20000 + i, "zhou 1140" + digits(i)});  // zhou and 114: every one matches
+    const char* xu[] = {"xua", "xub", "xuc", "xud"};       // xu: four terms, more than three
+    rows.push_back({40000 + i, std::string(xu[i % 4]) + " 9449" + digits(i)});
+  }
+  // 114 over kSmallKeyEntries entries (the term list on main), at most kSmallNumberEntries
+  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
+    rows.push_back({60000 + i, "n 1145" + digits(i)});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  const std::int64_t size = 4096;
+  Matches zhou, zhou_past, xu, xu_past;
+  for (std::int64_t i = n; i-- > 0;) {  // zhou's entries: one term, newest first
+    zhou.emplace_back(20000 + i, 1);
+    zhou_past.emplace_back(20000 + i, n - 1 - i >= detail::kSetAfterEntries ? 1 : 0);
+  }
+  for (std::int64_t i = 0; i < n; ++i) {  // 9449's: its numbers in order (no number ends with 9449)
+    xu.emplace_back(40000 + i, 1);
+    xu_past.emplace_back(40000 + i, i >= detail::kSetAfterEntries ? 1 : 0);
+  }
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(page(*tx, "zhou 114", size), zhou);
+  EXPECT_EQ(page(*tx, "9449 xu", size), xu);
+  ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
+  EXPECT_EQ(page(*tx, "zhou 114", size), zhou_past)
+      << "past the first kSetAfterEntries entries checked against 114's entries";
+  EXPECT_EQ(page(*tx, "9449 xu", size), xu_past)
+      << "past the first kSetAfterEntries entries checked against xu's entries";
 }
 
 // A surname and a given name's character ("王 芳", R-SEARCH): the other key 芳 is a prefix of

@@ -110,23 +110,73 @@ TEST(TermsSql, ExactOtherKeysAreCheckedFromTheLast) {
 
 // The one other key of a page a number fragment of three or more digits ("zhou 114"): its
 // entries counted up to one more than kSmallKeyEntries once per statement, and when they are no
-// more, the entry's record looked up among their ids; else its term list (R-SEARCH, issue #4).
-// The parameters in the order of the text.
+// more, the entry's record looked up among the ids of those entries whose signature has every
+// key's bits (zhou's); past the page's kSetAfterEntries-th entry the same up to
+// kSmallNumberEntries; else its term list (R-SEARCH, issue #4). The parameters in the order of
+// the text.
 TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
   std::vector<SqlValue> params;
   const std::string sql =
       terms_page("account", "zhou 114", 0, nullptr, 50, "instr", true, true, params);
-  EXPECT_NE(sql.find(") fts_n) <= ? THEN (CASE WHEN p.fts_id IN (SELECT d.id FROM "
-                     "\"account_terms\" d WHERE d.term >= ? AND d.term < ? UNION ALL SELECT d.id "
-                     "FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ?) THEN 1 ELSE 0 "
-                     "END) WHEN EXISTS (SELECT 1 FROM \"account_terms_of\" o"),
+  const std::string set =
+      "THEN (CASE WHEN p.fts_id IN (SELECT d.id FROM \"account_terms\" d WHERE d.term >= ? AND "
+      "d.term < ? AND (d.sig & ?) = ? UNION ALL SELECT d.id FROM \"account_terms\" d WHERE "
+      "d.term >= ? AND d.term < ? AND (d.sig & ?) = ?) THEN 1 ELSE 0 END) WHEN ";
+  EXPECT_NE(sql.find(") fts_n) <= ? " + set +
+                     "(p.fts_term, -p.fts_id) > (SELECT fts_k.fts_term, "
+                     "-fts_k.fts_id FROM (SELECT d.term AS fts_term, d.id AS fts_id, d.sig AS "
+                     "fts_sig FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ? ORDER BY "
+                     "d.term, d.id DESC LIMIT 1 OFFSET ?) fts_k) AND (SELECT count(*)"),
             std::string::npos)
       << sql;
-  const std::int64_t cap = kSmallKeyEntries + 1;
-  EXPECT_EQ(params, (std::vector<SqlValue>{std::int64_t{0}, std::int64_t{0}, "114", "115", cap,
-                                           "~411", "~412", cap, cap, std::int64_t{kSmallKeyEntries},
-                                           "114", "115", "~411", "~412", "\n114", "\n~411", "zhou",
-                                           "zhov", std::int64_t{50}}));
+  EXPECT_NE(sql.find(") fts_n) <= ? " + set + "EXISTS (SELECT 1 FROM \"account_terms_of\" o"),
+            std::string::npos)
+      << sql;
+  const std::int64_t cap = kSmallKeyEntries + 1, more = kSmallNumberEntries + 1;
+  const std::int64_t zhou = keys_signature(query_keys("zhou"), 1);
+  ASSERT_NE(zhou, 0);
+  EXPECT_EQ(params, (std::vector<SqlValue>{std::int64_t{0},
+                                           std::int64_t{0},
+                                           "114",
+                                           "115",
+                                           cap,
+                                           "~411",
+                                           "~412",
+                                           cap,
+                                           cap,
+                                           std::int64_t{kSmallKeyEntries},
+                                           "114",
+                                           "115",
+                                           zhou,
+                                           zhou,
+                                           "~411",
+                                           "~412",
+                                           zhou,
+                                           zhou,
+                                           "zhou",
+                                           "zhov",
+                                           std::int64_t{kSetAfterEntries - 1},
+                                           "114",
+                                           "115",
+                                           more,
+                                           "~411",
+                                           "~412",
+                                           more,
+                                           more,
+                                           std::int64_t{kSmallNumberEntries},
+                                           "114",
+                                           "115",
+                                           zhou,
+                                           zhou,
+                                           "~411",
+                                           "~412",
+                                           zhou,
+                                           zhou,
+                                           "\n114",
+                                           "\n~411",
+                                           "zhou",
+                                           "zhov",
+                                           std::int64_t{50}}));
   // Two digits, or a third key, or a backend without these lookups (PostgreSQL): the term list
   // alone, as before.
   for (const char* q : {"zhou 11", "zhou wei 114"}) {
@@ -147,7 +197,9 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
 
 // The one other key of a page a prefix that is not a number ("王 芳"): its distinct terms found
 // by a chain of min(term) lookups up to one more than kFewKeyTerms; when they are no more, the
-// entry's record looked up in the index under each (R-SEARCH, issue #4).
+// entry's record looked up in the index under each; else, past the page's kSetAfterEntries-th
+// entry, among the ids of its entries with every key's bits when it has at most
+// kSmallKeyEntries; else the term list (R-SEARCH, issue #4).
 TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
   std::vector<SqlValue> params;
   const std::string sql =
@@ -156,10 +208,42 @@ TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
                      "WHERE e.term IN (SELECT fts_v.term FROM (WITH RECURSIVE fts_v(term, n)"),
             std::string::npos)
       << sql;
+  EXPECT_NE(sql.find("fts_k) AND (SELECT count(*) FROM (SELECT 1 FROM \"account_terms\" d WHERE "
+                     "d.term >= ? AND d.term < ? LIMIT ?) fts_n) <= ? THEN (CASE WHEN p.fts_id IN "
+                     "(SELECT d.id FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ? AND "
+                     "(d.sig & ?) = ?) THEN 1 ELSE 0 END) WHEN EXISTS (SELECT 1 FROM "
+                     "\"account_terms_of\" o"),
+            std::string::npos)
+      << sql;
   const std::int64_t few = kFewKeyTerms;
   const std::int64_t sig = keys_signature(query_keys("王 芳"), 0);
-  EXPECT_EQ(params, (std::vector<SqlValue>{sig, sig, "芳", "芴", "芴", few, few, "芳", "芴", "芴",
-                                           few, "\n芳", "王", "玌", std::int64_t{50}}));
+  const std::int64_t both = keys_signature(query_keys("王 芳"), 2);
+  EXPECT_EQ(params, (std::vector<SqlValue>{sig,
+                                           sig,
+                                           "芳",
+                                           "芴",
+                                           "芴",
+                                           few,
+                                           few,
+                                           "芳",
+                                           "芴",
+                                           "芴",
+                                           few,
+                                           "王",
+                                           "玌",
+                                           std::int64_t{kSetAfterEntries - 1},
+                                           "芳",
+                                           "芴",
+                                           std::int64_t{kSmallKeyEntries + 1},
+                                           std::int64_t{kSmallKeyEntries},
+                                           "芳",
+                                           "芴",
+                                           both,
+                                           both,
+                                           "\n芳",
+                                           "王",
+                                           "玌",
+                                           std::int64_t{50}}));
 }
 
 // A digit key is the union of two ranges, its own and its reversed form's: an OR where the
