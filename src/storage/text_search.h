@@ -113,7 +113,7 @@ std::string terms_pair_counts(std::string_view entity, std::string_view query, i
 inline constexpr std::size_t kSmallKeyDigits = 3;
 inline constexpr int kSmallKeyEntries = 8192;
 inline constexpr int kSmallNumberEntries = 32768;
-inline constexpr int kSetAfterEntries = 2048;
+inline constexpr int kSetAfterEntries = 1024;
 // terms_page: a prefix key (not a number) of at most this many distinct terms as the one other
 // key of a page is looked up in the index, one (term, id) key per term, instead of on each
 // candidate's term list (a lookup of a few hot index pages costs about a quarter of a
