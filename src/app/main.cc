@@ -272,6 +272,15 @@ int main(int argc, char** argv) {
           "MiB of whole list pages kept until the next write (default 32; 0: none)")
       ->check(CLI::Range(0, 65536));
   serve_cmd
+      ->add_option("--import-terms-after-rows", record_options.import_terms_after_rows,
+                   "a CSV import of at least this many rows into a nearly empty table builds its "
+                   "search terms after its last batch (default 300000; 0: never)")
+      ->check(CLI::NonNegativeNumber);
+  serve_cmd
+      ->add_option("--term-build-part-rows", record_options.term_build_part_rows,
+                   "term rows per write transaction of that build (default 250000)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd
       ->add_option("--read-map-mib", store_options.reader_map_mib,
                    "SQLite: the reader connections memory-map the database file when all of it "
                    "fits in this many MiB (default 256; 0: never), else read it with pread")

@@ -885,6 +885,12 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   // the import write the table as ever. A server killed meanwhile re-creates them at start-up
   // (sync_table's statements). Only with a store that has a bulk mode (SQLite; measured there).
   std::vector<IndexDdl> deferred;
+  // Of such a load of at least RecordOptions::import_terms_after_rows rows: the records' term
+  // lists only, their term rows built after the last batch in key order (storage/term_build.h;
+  // each batch also writes the entity's term_build row, so start-up builds what a killed server
+  // left). Search meanwhile says index_pending; writes beside the load and the build are noted
+  // by the store and the build takes those records' lists again.
+  bool terms_after = false;
   if (bulk_writes && file_rows >= static_cast<std::size_t>(kImportDeferIndexesMinRows)) {
     const auto limit = static_cast<std::int64_t>(file_rows / kImportDeferIndexesShare);
     const SqlValue bound[] = {limit};
@@ -896,13 +902,24 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       deferred = deferrable_indexes(e, records_.store_.dialect());
       for (const auto& ix : deferred) RP_TRY(tx->exec("DROP INDEX IF EXISTS " + quote(ix.name)));
       RP_TRY(tx->commit());
-      spdlog::info("import {}: {} rows into {} (fewer than {} before): {} indexes built after it",
-                   run_id, file_rows, e.name, limit, deferred.size());
+      const std::size_t terms_min = records_.options_.import_terms_after_rows;
+      terms_after = terms_min > 0 && file_rows >= terms_min && e.has_searchable() &&
+                    records_.store_.pending_terms().begin(e.name);
+      spdlog::info("import {}: {} rows into {} (fewer than {} before): {} indexes{} built after it",
+                   run_id, file_rows, e.name, limit, deferred.size(),
+                   terms_after ? " and the term rows" : "");
     }
   }
   // Builds the dropped indexes; on every way out of the import (a failed one too).
   auto build_deferred = [&]() -> Status {
-    if (deferred.empty()) return {};
+    Status terms;
+    if (terms_after) {  // first: search waits for them
+      terms = records_.finish_term_build(e, run_id);
+      // on failure search stays told (index_pending) and start-up builds them
+      if (terms.ok()) records_.store_.pending_terms().end(e.name);
+      terms_after = false;
+    }
+    if (deferred.empty()) return terms;
     const auto start = std::chrono::steady_clock::now();
     const std::size_t count = deferred.size();
     while (!deferred.empty()) {
@@ -914,7 +931,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     // bench/import.sh prints this line (the build's share of the import's wall time)
     spdlog::info("import {}: {} indexes of {} built in {:.1f} s", run_id, count, e.name,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    return {};
+    return terms;
   };
   struct OnExit {
     std::function<void()> fn;
@@ -1239,7 +1256,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           inputs.push_back(&row.input);
           which.push_back(i);
         }
-        auto ins = records_.insert_many(*tx, ip, e, inputs);
+        auto ins = records_.insert_many(*tx, ip, e, inputs, {}, terms_after);
         if (!ins.ok()) {
           // the database refused a statement: the batch again, row by row
           spdlog::info("import {}: bulk write of a batch failed ({}); row by row", run_id,

@@ -274,7 +274,12 @@ std::vector<storage::Migration> RecordService::migrations() {
        "job runs",
        {"CREATE TABLE job_run (name TEXT PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms "
         "INTEGER NOT NULL, scanned INTEGER NOT NULL, pairs INTEGER NOT NULL, added INTEGER NOT "
-        "NULL, since_ms INTEGER, error TEXT, ok_started_ms INTEGER NOT NULL)"}}};
+        "NULL, since_ms INTEGER, error TEXT, ok_started_ms INTEGER NOT NULL)"}},
+      // Term rows pending after a bulk load (insert_many's term_lists_only): the records of
+      // `entity` with id >= from_id may have a term list without their term rows.
+      {8,
+       "term builds",
+       {"CREATE TABLE term_build (entity TEXT PRIMARY KEY, from_id INTEGER NOT NULL)"}}};
 }
 
 namespace {
@@ -308,6 +313,7 @@ Status RecordService::sync_schema() {
   RP_TRY(load_custom_fields(*tx, registry_));
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
   RP_TRY(tx->commit());
+  RP_TRY(finish_term_builds());
   RP_TRY(rebuild_derived());
   return Deduper(*this).rebuild_index();
 }
@@ -1112,6 +1118,60 @@ Result<std::vector<std::int64_t>> RecordService::create_batch(
   return ids;
 }
 
+Status RecordService::finish_term_build(const Entity& e, std::int64_t run_id) {
+  std::optional<std::int64_t> from;
+  {
+    RP_ASSIGN(auto tx, store_.read());
+    const SqlValue name[] = {e.name};
+    RP_ASSIGN(auto rows, tx->query("SELECT from_id FROM term_build WHERE entity = ?", name));
+    if (!rows.rows.empty()) from = as_int(rows.rows[0][0]);
+  }
+  if (!from) return {};
+  // Writes beside the build are noted from here on (this process's writes: the store's).
+  const bool mine = store_.pending_terms().begin(e.name);
+  struct End {
+    storage::Store& store;
+    const std::string& entity;
+    bool mine;
+    ~End() {
+      if (mine) store.pending_terms().end(entity);
+    }
+  } end{store_, e.name, mine};
+  storage::TermBuildOptions o;
+  o.part_rows = std::max<std::size_t>(1, options_.term_build_part_rows);
+  RP_ASSIGN(auto stats, storage::build_term_rows(store_, e.name, *from, o));
+  {
+    RP_ASSIGN(auto tx, store_.write());
+    const SqlValue name[] = {e.name, *from};
+    // a later load's lower from_id stays (its rows are not built)
+    RP_TRY(tx->exec("DELETE FROM term_build WHERE entity = ? AND from_id >= ?", name));
+    RP_TRY(tx->commit());
+  }
+  // bench/import.sh prints this line
+  spdlog::info(
+      "import {}: term rows of {} records of {} built in {:.1f} s ({} rows, {} parts, longest "
+      "write {:.2f} s, {} lists read again)",
+      run_id, stats.records, e.name, stats.seconds, stats.rows, stats.parts, stats.longest_part_s,
+      stats.refreshed);
+  return {};
+}
+
+Status RecordService::finish_term_builds() {
+  std::vector<std::string> entities;
+  {
+    RP_ASSIGN(auto tx, store_.read());
+    RP_ASSIGN(auto rows, tx->query("SELECT entity FROM term_build ORDER BY entity"));
+    for (const auto& r : rows.rows) entities.push_back(as_text(r[0]));
+  }
+  for (const auto& name : entities) {
+    auto e = registry_.get(name);
+    if (!e) continue;
+    spdlog::info("term rows of {} pending (a load was interrupted): building them", name);
+    RP_TRY(finish_term_build(*e));
+  }
+  return {};
+}
+
 Status RecordService::finish_deferred_search_index() {
   for (const auto& e : registry_.all()) {
     if (!e->has_searchable()) continue;
@@ -1296,7 +1356,8 @@ Status RecordService::check_references(storage::Tx& tx, const Entity& e,
 
 Result<RecordService::BulkInsert> RecordService::insert_many(
     storage::Tx& tx, const Principal& p, const Entity& e,
-    const std::vector<const json::Value*>& inputs, std::span<const RowTimes> times) {
+    const std::vector<const json::Value*>& inputs, std::span<const RowTimes> times,
+    bool term_lists_only) {
   const size_t n = inputs.size();
   BulkInsert out;
   out.ids.assign(n, 0);
@@ -1429,9 +1490,21 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   };
   std::sort(phone_rows.begin(), phone_rows.end(), by_key);
   std::sort(match_rows.begin(), match_rows.end(), by_key);
-  if (fts)  // ids just generated
+  if (fts && term_lists_only && !fts_rows.empty()) {  // ids just generated
+    std::int64_t lowest = fts_rows[0].id;
+    for (const auto& r : fts_rows) lowest = std::min(lowest, r.id);
+    const SqlValue lower[] = {lowest, e.name, lowest};
+    RP_TRY(tx.exec("UPDATE term_build SET from_id = ? WHERE entity = ? AND from_id > ?", lower));
+    const SqlValue add[] = {e.name, lowest, e.name};
+    RP_TRY(
+        tx.exec("INSERT INTO term_build (entity, from_id) SELECT ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM term_build WHERE entity = ?)",
+                add));
+    RP_TRY(tx.fts_put_lists(e.name, fts_rows));
+  } else if (fts) {  // ids just generated
     RP_TRY(options_.defer_search_index ? tx.fts_load(e.name, fts_rows)
                                        : tx.fts_put_many(e.name, fts_rows, /*fresh=*/true));
+  }
   RP_TRY(insert_rows(tx, "phone_index", "e164, entity, record_id, account_id", 4, phone_rows));
   RP_TRY(insert_rows(tx, "match_index", "key, entity, record_id", 3, match_rows));
   RP_TRY(insert_rows(tx, "audit_log",
@@ -2260,12 +2333,18 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
       w.String(title);
     w.EndObject();
   };
+  // Records of a searched entity loaded with their term rows still to be built (a large import
+  // into a nearly empty table, storage/term_build.h): the term index may miss them, and the
+  // answer says so (index_pending) and is not kept.
+  const bool index_pending = std::any_of(targets.begin(), targets.end(), [&](const Target& tg) {
+    return store_.pending_terms().pending(tg.e->name);
+  });
   RP_ASSIGN(auto tx, store_.read());
   // The answer cache (search_cache_): only for a caller who may read every record of each
   // searched entity, whose answer is the same for every holder of the role.
   std::optional<std::uint64_t> stamp;
   std::string cache_key;
-  if (options_.search_cache_bytes > 0 && !targets.empty() &&
+  if (options_.search_cache_bytes > 0 && !targets.empty() && !index_pending &&
       std::all_of(targets.begin(), targets.end(),
                   [](const Target& tg) { return tg.scope == Scope::kAll; })) {
     stamp = tx->change_stamp();
@@ -2706,6 +2785,10 @@ Result<std::string> RecordService::search(const Principal& p, std::string_view q
   w.EndArray();
   w.Key("fuzzy");
   w.Bool(fuzzy);
+  if (index_pending) {
+    w.Key("index_pending");
+    w.Bool(true);
+  }
   w.EndObject();
   std::string answer(buf.GetString(), buf.GetSize());
   if (stamp) {

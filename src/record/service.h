@@ -153,6 +153,13 @@ struct RecordOptions {
   // the term index, and finish_deferred_search_index() sorts them into it once at the end. Until
   // then the staged records are not found by search.
   bool defer_search_index = false;
+  // A CSV import of at least this many rows into a table holding fewer than a tenth of them
+  // (the deferred-index case, SQLite) writes its records' term lists only and builds their term
+  // rows after its last batch (storage/term_build.h); 0: never. bench/README.md "Import
+  // throughput", session 16.
+  std::size_t import_terms_after_rows = 300'000;
+  // Term rows per write transaction of that build (TermBuildOptions::part_rows).
+  std::size_t term_build_part_rows = 250'000;
   // Bytes of list pages' record text kept by id and version (RowJsonCache); 0: none.
   std::size_t list_cache_bytes = std::size_t{32} << 20;
   // Bytes of search answers kept until the next committed write (search_cache_); 0: none.
@@ -438,7 +445,16 @@ class RecordService {
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,
                                  const std::vector<const json::Value*>& inputs,
-                                 std::span<const RowTimes> times = {});
+                                 std::span<const RowTimes> times = {},
+                                 bool term_lists_only = false);
+  // insert_many's `term_lists_only`: the new records' term lists are written, their term rows
+  // are not (Tx::fts_put_lists), and the term_build row of the entity (its lowest such id) is
+  // written in the same transaction, so that a server killed before build_term_rows() has run
+  // builds them at start-up (finish_term_builds).
+  // Builds the term rows pending for `entity` (its term_build row) and removes the row.
+  Status finish_term_build(const schema::Entity& e, std::int64_t run_id = 0);
+  // At start-up: finish_term_build of every entity with a term_build row.
+  Status finish_term_builds();
   // A new record built in memory from its validated values (new_values), without a
   // transaction: the row as stored (select_list order, deleted_at and merged_into included),
   // its audit entry (audit_log columns in insert_many's order, the distribution key last) and

@@ -48,6 +48,9 @@ class SharedReadTx final : public Tx {
   Status fts_load_finish(std::string_view entity) override {
     return checked(tx_->fts_load_finish(entity));
   }
+  Status fts_put_lists(std::string_view entity, std::span<const FtsRow> rows) override {
+    return checked(tx_->fts_put_lists(entity, rows));
+  }
   Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) override {
     return checked(tx_->table_columns(table));
   }

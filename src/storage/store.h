@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "storage/term_build.h"
 
 namespace rapport::storage {
 
@@ -163,6 +164,12 @@ class Tx {
     return fts_put_many(entity, rows, /*fresh=*/true);
   }
   virtual Status fts_load_finish(std::string_view /*entity*/) { return {}; }
+  // New records (as fts_put_many(fresh)) whose term lists are written now and whose term rows
+  // build_term_rows() inserts later (storage/term_build.h): until then the term index does not
+  // find them. The default writes the term rows at once.
+  virtual Status fts_put_lists(std::string_view entity, std::span<const FtsRow> rows) {
+    return fts_put_many(entity, rows, /*fresh=*/true);
+  }
   // Column names of `table`, or nullopt when no such table exists (without failing the
   // transaction, which matters on PostgreSQL where an error aborts it).
   virtual Result<std::optional<std::vector<std::string>>> table_columns(std::string_view table) = 0;
@@ -450,6 +457,13 @@ class Store {
     virtual ~BulkWrites() = default;
   };
   virtual std::unique_ptr<BulkWrites> bulk_writes() { return nullptr; }
+
+  // The entities with term rows pending in this process (storage/term_build.h); the backend
+  // notes in it every write that replaces or removes a record's terms.
+  PendingTerms& pending_terms() { return pending_terms_; }
+
+ private:
+  PendingTerms pending_terms_;
 };
 
 // Routing of Store::read() to read replicas for the current thread (one request on a worker

@@ -1,9 +1,12 @@
 // Shared full-text helpers of the SQLite and PostgreSQL backends.
 #include "storage/text_search.h"
+#include "storage/term_build.h"
 
 #include <cstdint>
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <utility>
 
 #include "base/utf8.h"
@@ -785,7 +788,7 @@ std::string staging_table(std::string_view entity) {
 // put_terms of new records into `table` (the term table or the staging table).
 Status insert_terms(std::string_view entity, const std::string& table,
                     const std::vector<const Tx::FtsRow*>& unique, std::string_view insert,
-                    std::string_view insert_suffix, Tx& tx) {
+                    std::string_view insert_suffix, Tx& tx, bool lists_only = false) {
   // Each record's terms, then every (term, record) in term order, as views into them.
   struct TermRow {
     std::string_view term;
@@ -811,12 +814,13 @@ Status insert_terms(std::string_view entity, const std::string& table,
   });
   std::vector<std::size_t> first(records + 1, 0);  // the records' first term rows
   for (std::size_t k = 0; k < records; ++k) first[k + 1] = first[k] + of[k]->terms.size();
-  std::vector<TermRow> terms(first[records]);
-  parallel::for_ranges(records, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t k = begin; k < end; ++k)
-      for (std::size_t t = 0; t < of[k]->terms.size(); ++t)
-        terms[first[k] + t] = {of[k]->terms[t], unique[k], of[k]->sig};
-  });
+  std::vector<TermRow> terms(lists_only ? 0 : first[records]);
+  if (!lists_only)
+    parallel::for_ranges(records, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t k = begin; k < end; ++k)
+        for (std::size_t t = 0; t < of[k]->terms.size(); ++t)
+          terms[first[k] + t] = {of[k]->terms[t], unique[k], of[k]->sig};
+    });
   const auto before = [](const TermRow& a, const TermRow& b) {
     const int c = a.term.compare(b.term);
     return c != 0 ? c < 0 : a.row->id < b.row->id;
@@ -877,7 +881,7 @@ Status insert_terms(std::string_view entity, const std::string& table,
 }  // namespace
 
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert, std::string_view insert_suffix, Tx& tx) {
+                 std::string_view insert, std::string_view insert_suffix, Tx& tx, bool lists_only) {
   RP_ASSIGN(std::string table, fts_table(entity));
   const auto unique = last_per_id(rows);
   if (!fresh) {
@@ -886,7 +890,7 @@ Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool
     for (const auto* r : unique) ids.push_back(r->id);
     RP_TRY(remove_terms(entity, ids, tx));
   }
-  return insert_terms(entity, table, unique, insert, insert_suffix, tx);
+  return insert_terms(entity, table, unique, insert, insert_suffix, tx, lists_only);
 }
 
 Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,
@@ -970,6 +974,267 @@ std::vector<int> fts_driver_order(std::string_view query) {
   for (int k = 0; k < static_cast<int>(keys.size()); ++k)
     if (k != first) order.push_back(k);
   return order;
+}
+
+}  // namespace rapport::storage
+
+namespace rapport::storage {
+
+bool PendingTerms::begin(std::string_view entity) {
+  std::lock_guard lock(mu_);
+  auto [it, added] = entries_.try_emplace(std::string(entity));
+  if (added) count_.fetch_add(1);
+  return added;
+}
+
+void PendingTerms::end(std::string_view entity) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(entity);
+  if (it == entries_.end()) return;
+  entries_.erase(it);
+  count_.fetch_sub(1);
+}
+
+bool PendingTerms::pending(std::string_view entity) const {
+  if (count_.load() == 0) return false;
+  std::lock_guard lock(mu_);
+  return entries_.find(entity) != entries_.end();
+}
+
+void PendingTerms::touched(std::string_view entity, std::int64_t id) {
+  if (count_.load() == 0) return;
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(entity);
+  if (it != entries_.end()) it->second.insert(id);
+}
+
+std::vector<std::int64_t> PendingTerms::take_touched(std::string_view entity) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(entity);
+  if (it == entries_.end()) return {};
+  std::vector<std::int64_t> out(it->second.begin(), it->second.end());
+  it->second.clear();
+  return out;
+}
+
+namespace {
+
+// The term lists of the records a build covers, in id order, in one buffer.
+struct HeldLists {
+  std::string text;                    // every list, back to back
+  std::vector<std::int64_t> ids;       // ascending
+  std::vector<std::size_t> at;         // a list's first byte in `text`
+  std::vector<std::uint32_t> size;     // its bytes (0: the record is gone)
+  std::vector<std::int64_t> accounts;  // account_id, or kNoAccount
+  std::vector<std::int64_t> sigs;
+  static constexpr std::int64_t kNoAccount = std::numeric_limits<std::int64_t>::min();
+
+  std::string_view list(std::size_t k) const { return {text.data() + at[k], size[k]}; }
+  // Sets record k's list (appended to the buffer) and signature.
+  void set(std::size_t k, const SqlView& account, std::string_view terms) {
+    at[k] = text.size();
+    size[k] = static_cast<std::uint32_t>(terms.size());
+    text.append(terms);
+    const auto* a = std::get_if<std::int64_t>(&account);
+    accounts[k] = a ? *a : kNoAccount;
+    std::int64_t sig = 0;
+    for_each_term(k, [&](std::string_view t) {
+      if (!t.starts_with(detail::kReversedMarker)) sig |= detail::head_bits(t);
+    });
+    sigs[k] = sig;
+  }
+  void add(std::int64_t id, const SqlView& account, std::string_view terms) {
+    ids.push_back(id);
+    at.push_back(0);
+    size.push_back(0);
+    accounts.push_back(kNoAccount);
+    sigs.push_back(0);
+    set(ids.size() - 1, account, terms);
+  }
+  template <typename F>
+  void for_each_term(std::size_t k, F&& f) const {
+    const std::string_view l = list(k);
+    for (std::size_t p = 1; p < l.size();) {
+      const std::size_t end = l.find('\n', p);
+      if (end == std::string_view::npos) break;
+      if (end > p) f(l.substr(p, end - p));
+      p = end + 1;
+    }
+  }
+};
+
+// The first two bytes of a term, as a number (a one-byte term: its byte and 0).
+unsigned bucket_of(std::string_view t) {
+  return (static_cast<unsigned>(static_cast<unsigned char>(t[0])) << 8) |
+         (t.size() > 1 ? static_cast<unsigned char>(t[1]) : 0U);
+}
+
+struct BuildRow {
+  std::string_view term;
+  std::uint32_t k;
+};
+
+// The term rows of `held` whose term's bucket is in [lo, hi) and whose term is >= `from`
+// (when not empty), sorted by (term, id DESC) as the index holds them.
+std::vector<BuildRow> range_rows(const HeldLists& held, unsigned lo, unsigned hi,
+                                 std::string_view from) {
+  std::vector<BuildRow> rows;
+  for (std::size_t k = 0; k < held.ids.size(); ++k)
+    held.for_each_term(k, [&](std::string_view t) {
+      const unsigned b = bucket_of(t);
+      if (b >= lo && b < hi && (from.empty() || t >= from))
+        rows.push_back({t, static_cast<std::uint32_t>(k)});
+    });
+  const auto before = [&](const BuildRow& a, const BuildRow& b) {
+    const int c = a.term.compare(b.term);
+    return c != 0 ? c < 0 : held.ids[a.k] > held.ids[b.k];
+  };
+  const std::size_t parts = std::min<std::size_t>(parallel::pool_threads() + 1,
+                                                  std::max<std::size_t>(1, rows.size() / 4096));
+  auto part_start = [&](std::size_t i) { return rows.begin() + rows.size() * i / parts; };
+  parallel::for_ranges(
+      parts,
+      [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i)
+          std::sort(part_start(i), part_start(i + 1), before);
+      },
+      /*min_chunk=*/1);
+  for (std::size_t width = 1; width < parts; width *= 2)
+    for (std::size_t i = 0; i + width < parts; i += 2 * width)
+      std::inplace_merge(part_start(i), part_start(i + width),
+                         part_start(std::min(parts, i + 2 * width)), before);
+  return rows;
+}
+
+// Reads again the lists of the held records among `ids` (a write beside the build changed or
+// removed them); true when any was held.
+Result<bool> refresh(HeldLists& held, std::vector<std::int64_t> ids, const std::string& lists,
+                     Tx& tx) {
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::size_t> ks;
+  for (std::int64_t id : ids) {
+    auto it = std::lower_bound(held.ids.begin(), held.ids.end(), id);
+    if (it != held.ids.end() && *it == id) ks.push_back(it - held.ids.begin());
+  }
+  for (std::size_t at = 0; at < ks.size(); at += 256) {
+    const std::size_t n = std::min<std::size_t>(256, ks.size() - at);
+    std::vector<SqlValue> params;
+    std::string in;
+    for (std::size_t i = 0; i < n; ++i) {
+      in += i ? ",?" : "?";
+      params.emplace_back(held.ids[ks[at + i]]);
+      held.size[ks[at + i]] = 0;  // gone unless read below
+    }
+    RP_TRY(tx.each_row("SELECT id, account_id, terms FROM " + lists + " WHERE id IN (" + in + ")",
+                       params, [&](std::span<const SqlView> row) {
+                         const auto id = std::get<std::int64_t>(row[0]);
+                         const auto k = static_cast<std::size_t>(
+                             std::lower_bound(held.ids.begin(), held.ids.end(), id) -
+                             held.ids.begin());
+                         held.set(k, row[1], std::get<std::string_view>(row[2]));
+                         return true;
+                       }));
+  }
+  return !ks.empty();
+}
+
+}  // namespace
+
+Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, std::int64_t from_id,
+                                       const TermBuildOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  RP_ASSIGN(std::string table, detail::fts_table(entity));
+  const std::string lists = detail::term_lists_table(entity);
+  TermBuildStats stats;
+  const auto held_for = [&](Clock::time_point since) {
+    stats.longest_part_s =
+        std::max(stats.longest_part_s, std::chrono::duration<double>(Clock::now() - since).count());
+  };
+  // The lists, read in id order in write transactions of their own: a write beside the build
+  // runs before or after each of them, and one after it is noted in pending_terms().
+  HeldLists held;
+  std::vector<std::size_t> in_bucket(1 << 16, 0);
+  std::int64_t after = from_id - 1;
+  for (bool first = true;; first = false) {
+    RP_ASSIGN(auto tx, store.write());
+    const auto since = Clock::now();
+    if (first) store.pending_terms().take_touched(entity);  // read from here on
+    const SqlValue bound[] = {after, static_cast<std::int64_t>(options.read_records)};
+    std::size_t n = 0;
+    RP_TRY(tx->each_row(
+        "SELECT id, account_id, terms FROM " + lists + " WHERE id > ? ORDER BY id LIMIT ?", bound,
+        [&](std::span<const SqlView> row) {
+          after = std::get<std::int64_t>(row[0]);
+          held.add(after, row[1], std::get<std::string_view>(row[2]));
+          ++n;
+          return true;
+        }));
+    RP_TRY(tx->commit());
+    held_for(since);
+    if (n < options.read_records) break;
+  }
+  stats.records = held.ids.size();
+  for (std::size_t k = 0; k < held.ids.size(); ++k)
+    held.for_each_term(k, [&](std::string_view t) { ++in_bucket[bucket_of(t)]; });
+  std::vector<SqlValue> params;
+  for (unsigned lo = 0; lo < in_bucket.size();) {
+    // a range of buckets of about range_rows rows (one bucket at least)
+    unsigned hi = lo;
+    std::size_t in_range = 0;
+    while (hi < in_bucket.size() && (hi == lo || in_range + in_bucket[hi] <= options.range_rows))
+      in_range += in_bucket[hi++];
+    if (in_range == 0) {
+      lo = hi;
+      continue;
+    }
+    std::string from;  // rows below it are written (the last term written; its rows may go on)
+    std::vector<BuildRow> rows = range_rows(held, lo, hi, from);
+    for (std::size_t pos = 0; pos < rows.size();) {
+      RP_ASSIGN(auto tx, store.write());
+      const auto since = Clock::now();
+      auto touched = store.pending_terms().take_touched(entity);
+      if (!touched.empty()) {
+        stats.refreshed += touched.size();
+        RP_ASSIGN(bool held_one, refresh(held, std::move(touched), lists, *tx));
+        if (held_one) {  // this range's rows not yet written, from the current lists
+          if (pos > 0) from = std::string(rows[pos - 1].term);
+          rows = range_rows(held, lo, hi, from);
+          pos = 0;
+          if (rows.empty()) break;
+        }
+      }
+      const std::size_t end = std::min(rows.size(), pos + options.part_rows);
+      constexpr std::size_t kInsertChunk = 512;
+      for (std::size_t at = pos, m = 0; at < end; at += m) {
+        m = rows_in_next_statement(end - at, kInsertChunk);
+        params.clear();
+        params.reserve(4 * m);
+        std::string sql = "INSERT OR IGNORE INTO " + table + " (term, id, account_id, sig) VALUES ";
+        for (std::size_t i = 0; i < m; ++i) {
+          const BuildRow& r = rows[at + i];
+          sql += i ? ",(?,?,?,?)" : "(?,?,?,?)";
+          params.emplace_back(std::string(r.term));
+          params.emplace_back(held.ids[r.k]);
+          if (held.accounts[r.k] == HeldLists::kNoAccount)
+            params.emplace_back();
+          else
+            params.emplace_back(held.accounts[r.k]);
+          params.emplace_back(held.sigs[r.k]);
+        }
+        RP_TRY(detail::exec_status(*tx, sql, params));
+      }
+      RP_TRY(tx->commit());
+      held_for(since);
+      stats.rows += end - pos;
+      ++stats.parts;
+      pos = end;
+      if (options.after_part) RP_TRY(options.after_part());
+    }
+    lo = hi;
+  }
+  stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return stats;
 }
 
 }  // namespace rapport::storage

@@ -147,8 +147,10 @@ std::string terms_search_sql(std::string_view entity, const std::vector<TermKey>
 // list. Statements carry up to 512 (term rows) or 256 (lists) rows and below that a power of two
 // (few statement texts), every row bound once. A row's terms, list and signature come from its
 // FtsRow::terms when the caller worked them out ahead (a create), else from its text.
+// `lists_only`: the term lists alone (Tx::fts_put_lists; build_term_rows adds the rows).
 Status put_terms(std::string_view entity, std::span<const Tx::FtsRow> rows, bool fresh,
-                 std::string_view insert, std::string_view insert_suffix, Tx& tx);
+                 std::string_view insert, std::string_view insert_suffix, Tx& tx,
+                 bool lists_only = false);
 // fts_load: put_terms(fresh) of `rows` with the term rows going into the staging table
 // "<entity>_terms_in" (term, id, account_id; no key, created here when missing).
 Status load_terms(std::string_view entity, std::span<const Tx::FtsRow> rows,

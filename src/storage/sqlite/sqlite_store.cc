@@ -428,6 +428,10 @@ class ConnTx : public Tx {
   Status fts_put_many(std::string_view entity, std::span<const FtsRow> rows, bool fresh) override {
     return detail::put_terms(entity, rows, fresh, "INSERT OR IGNORE INTO", "", *this);
   }
+  Status fts_put_lists(std::string_view entity, std::span<const FtsRow> rows) override {
+    return detail::put_terms(entity, rows, /*fresh=*/true, "INSERT OR IGNORE INTO", "", *this,
+                             /*lists_only=*/true);
+  }
 
   Status fts_clear(std::string_view entity) override {
     RP_TRY(fts_table(entity));  // fts_create throws on a bad name
@@ -576,7 +580,7 @@ constexpr std::string_view kSavepointSql = "SAVEPOINT rapport_write";
 
 // A full-text write of a member, applied when its batch ends (see WriteTx).
 struct FtsOp {
-  enum Kind { kPut, kPutFresh, kDelete, kClear };
+  enum Kind { kPut, kPutFresh, kPutLists, kDelete, kClear };
   std::string entity;
   std::int64_t id;
   std::string text;
@@ -596,7 +600,9 @@ class BatchFtsTx final : public ConnTx {
 // Applies `ops` in their order, reduced to one write per record: the last put (fresh when the
 // record's first operation in the batch was a fresh put: it had no entry before the batch), or
 // a delete. Few statements per entity, so FTS5 writes one segment for the whole batch.
-Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
+// A put of a record that had terms, and a delete, are noted in `pending` (a term build beside
+// them takes the record's list again).
+Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops, PendingTerms& pending) {
   struct Final {
     bool was_absent;    // the record had no entry before the batch
     const FtsOp* last;  // the operation that decides the entry
@@ -616,7 +622,8 @@ Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
     auto cleared = last_clear.find(op.entity);
     if (cleared != last_clear.end() && i <= cleared->second) continue;
     auto& [order, finals] = by_entity[op.entity];
-    bool absent = op.kind == FtsOp::kPutFresh || cleared != last_clear.end();
+    bool absent =
+        op.kind == FtsOp::kPutFresh || op.kind == FtsOp::kPutLists || cleared != last_clear.end();
     auto [it, added] = finals.try_emplace(op.id, Final{absent, &op});
     if (added)
       order.push_back(op.id);
@@ -625,16 +632,20 @@ Status apply_fts(Connection& conn, const std::vector<FtsOp>& ops) {
   }
   for (const auto& [entity, entry] : by_entity) {
     const auto& [order, finals] = entry;
-    std::vector<Tx::FtsRow> fresh, replaced;
+    std::vector<Tx::FtsRow> fresh, replaced, lists;
     for (std::int64_t id : order) {
       const Final& f = finals.at(id);
+      if (!f.was_absent) pending.touched(entity, id);
       if (f.last->kind == FtsOp::kDelete) {
         if (!f.was_absent) RP_TRY(tx.fts_delete(entity, id));
       } else {
-        (f.was_absent ? fresh : replaced)
+        (!f.was_absent                      ? replaced
+         : f.last->kind == FtsOp::kPutLists ? lists
+                                            : fresh)
             .push_back({id, f.last->text, f.last->account_id, f.last->terms});
       }
     }
+    if (!lists.empty()) RP_TRY(tx.fts_put_lists(entity, lists));
     if (!fresh.empty()) RP_TRY(tx.fts_put_many(entity, fresh, /*fresh=*/true));
     if (!replaced.empty()) RP_TRY(tx.fts_put_many(entity, replaced, /*fresh=*/false));
   }
@@ -699,6 +710,14 @@ class WriteTx final : public ConnTx {
     for (const auto& r : rows)
       pending_fts_.push_back({std::string(entity), r.id, r.text,
                               fresh ? FtsOp::kPutFresh : FtsOp::kPut, r.account_id, r.terms});
+    return {};
+  }
+  Status fts_put_lists(std::string_view entity, std::span<const FtsRow> rows) override {
+    RP_TRY(check_open());
+    RP_TRY(fts_table(entity));
+    for (const auto& r : rows)
+      pending_fts_.push_back(
+          {std::string(entity), r.id, r.text, FtsOp::kPutLists, r.account_id, r.terms});
     return {};
   }
   Status fts_delete(std::string_view entity, std::int64_t id) override {
@@ -1484,7 +1503,7 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
     writer_->rollback_quietly();
   } else if (batch->members == 0) {
     writer_->rollback_quietly();  // every member rolled back: nothing to make durable
-  } else if (auto f = apply_fts(*writer_, batch->fts); !f.ok()) {
+  } else if (auto f = apply_fts(*writer_, batch->fts, pending_terms()); !f.ok()) {
     result = std::move(f);  // the members' full-text writes are part of what they committed
     writer_->rollback_quietly();
   } else {
