@@ -61,6 +61,8 @@ constexpr const char* kConfigExample =
 # search-cache-mib = 32                            # search answers kept until the next write; 0 is off
 # page-cache-mib = 32                              # whole list pages kept until the next write; 0 is off
 # read-map-mib = 256                               # SQLite readers map the file when all of it fits; 0 is never
+# import-terms-after-rows = 300000                 # SQLite: a large import into a nearly empty table indexes search after its load; 0 is never
+# term-build-part-rows = 250000                    # term rows per write transaction of that build
 
 [demo]
 # accounts = 1000

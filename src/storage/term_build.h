@@ -49,7 +49,7 @@ struct TermBuildOptions {
   // Term rows per write transaction (the writer is held for one part: about a second).
   std::size_t part_rows = 250'000;
   // Term rows held in memory and sorted at a time (a range of the terms' first two bytes).
-  std::size_t range_rows = 4'000'000;
+  std::size_t range_rows = 2'000'000;
   // Records' lists read per write transaction when the build takes its copy of them.
   std::size_t read_records = 50'000;
   // Called after each part's commit (tests: a write between two parts).

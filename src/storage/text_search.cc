@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <utility>
 
+#include "base/heap.h"
 #include "base/utf8.h"
 #include "core/parallel.h"
 
@@ -1019,22 +1022,39 @@ std::vector<std::int64_t> PendingTerms::take_touched(std::string_view entity) {
 
 namespace {
 
-// The term lists of the records a build covers, in id order, in one buffer.
+// The term lists of the records a build covers, in id order, in blocks of 16 MiB that never
+// move (a growing buffer would hold its old and new copy at once: 1M accounts' lists are
+// ~300 MB).
 struct HeldLists {
-  std::string text;                    // every list, back to back
+  static constexpr std::size_t kBlock = std::size_t{16} << 20;
+  std::vector<std::unique_ptr<char[]>> blocks;
+  std::size_t left = 0;                // free bytes of the last block
   std::vector<std::int64_t> ids;       // ascending
-  std::vector<std::size_t> at;         // a list's first byte in `text`
+  std::vector<const char*> at;         // a list's first byte
   std::vector<std::uint32_t> size;     // its bytes (0: the record is gone)
   std::vector<std::int64_t> accounts;  // account_id, or kNoAccount
   std::vector<std::int64_t> sigs;
   static constexpr std::int64_t kNoAccount = std::numeric_limits<std::int64_t>::min();
 
-  std::string_view list(std::size_t k) const { return {text.data() + at[k], size[k]}; }
-  // Sets record k's list (appended to the buffer) and signature.
+  std::string_view list(std::size_t k) const { return {at[k], size[k]}; }
+  const char* copy(std::string_view terms) {
+    if (terms.size() > left) {
+      const std::size_t n = std::max(kBlock, terms.size());
+      blocks.push_back(std::make_unique_for_overwrite<char[]>(n));
+      left = n;
+    }
+    char* to = blocks.back().get() + (terms.size() > kBlock ? 0 : kBlock - left);
+    if (terms.size() > kBlock)
+      left = 0;
+    else
+      left -= terms.size();
+    std::memcpy(to, terms.data(), terms.size());
+    return to;
+  }
+  // Sets record k's list (copied into the blocks) and signature.
   void set(std::size_t k, const SqlView& account, std::string_view terms) {
-    at[k] = text.size();
+    at[k] = copy(terms);
     size[k] = static_cast<std::uint32_t>(terms.size());
-    text.append(terms);
     const auto* a = std::get_if<std::int64_t>(&account);
     accounts[k] = a ? *a : kNoAccount;
     std::int64_t sig = 0;
@@ -1045,7 +1065,7 @@ struct HeldLists {
   }
   void add(std::int64_t id, const SqlView& account, std::string_view terms) {
     ids.push_back(id);
-    at.push_back(0);
+    at.push_back(nullptr);
     size.push_back(0);
     accounts.push_back(kNoAccount);
     sigs.push_back(0);
@@ -1153,6 +1173,7 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
   };
   // The lists, read in id order in write transactions of their own: a write beside the build
   // runs before or after each of them, and one after it is noted in pending_terms().
+  heap::release_free_memory();  // the load's freed heap, before the lists take their room
   HeldLists held;
   std::vector<std::size_t> in_bucket(1 << 16, 0);
   std::int64_t after = from_id - 1;
@@ -1196,9 +1217,9 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
       auto touched = store.pending_terms().take_touched(entity);
       if (!touched.empty()) {
         stats.refreshed += touched.size();
+        if (pos > 0) from = std::string(rows[pos - 1].term);
         RP_ASSIGN(bool held_one, refresh(held, std::move(touched), lists, *tx));
         if (held_one) {  // this range's rows not yet written, from the current lists
-          if (pos > 0) from = std::string(rows[pos - 1].term);
           rows = range_rows(held, lo, hi, from);
           pos = 0;
           if (rows.empty()) break;
@@ -1231,6 +1252,8 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
       pos = end;
       if (options.after_part) RP_TRY(options.after_part());
     }
+    rows = {};
+    heap::release_free_memory();  // the range's rows and statements
     lo = hi;
   }
   stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -1754,5 +1754,133 @@ TEST(SqliteOpen, DialectAndBackendName) {
   EXPECT_TRUE(fs::exists(dir.file("d.db")));
 }
 
+// A bulk load's term rows built after it (storage/term_build.h): fts_put_lists writes the lists
+// alone, build_term_rows inserts exactly the rows fts_put_many would have, part by part.
+class TermBuildTest : public SqliteStoreTest {
+ protected:
+  void SetUp() override {
+    SqliteStoreTest::SetUp();
+    auto tx = begin_write(*store_);
+    for (const auto& sql : store_->dialect().fts_create("account")) exec_ok(*tx, sql);
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  // Records 1..n, "alpha<i> zulu<i>", lists only.
+  void load(int n) {
+    std::vector<Tx::FtsRow> rows;
+    for (int i = 1; i <= n; ++i)
+      rows.push_back(
+          {i, "alpha" + std::to_string(i) + " zulu" + std::to_string(i), std::int64_t{i}});
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_lists("account", rows).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  std::int64_t count(std::string_view sql) {
+    auto tx = begin_write(*store_);
+    auto r = tx->query(sql);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::get<std::int64_t>(r->rows[0][0]) : -1;
+  }
+  std::vector<std::string> terms_of(std::int64_t id) {
+    auto tx = begin_write(*store_);
+    const SqlValue key[] = {id};
+    auto r = tx->query("SELECT term FROM account_terms WHERE id = ? ORDER BY term", key);
+    EXPECT_TRUE(r.ok());
+    std::vector<std::string> out;
+    if (r.ok())
+      for (const auto& row : r->rows) out.push_back(std::get<std::string>(row[0]));
+    return out;
+  }
+  // Every term row is one its record's list names, and every listed term has its row.
+  void expect_rows_match_lists() {
+    EXPECT_EQ(count("SELECT count(*) FROM account_terms"),
+              count("SELECT coalesce(sum(length(terms) - length(replace(terms, char(10), '')) - "
+                    "1), 0) FROM account_terms_of"));
+    EXPECT_EQ(count("SELECT count(*) FROM account_terms t WHERE NOT EXISTS (SELECT 1 FROM "
+                    "account_terms_of o WHERE o.id = t.id AND instr(o.terms, char(10) || t.term "
+                    "|| char(10)) > 0)"),
+              0);
+  }
+};
+
+TEST_F(TermBuildTest, ListsOnlyThenTheBuildGivesTheRowsPutManyWould) {
+  load(300);
+  EXPECT_EQ(count("SELECT count(*) FROM account_terms"), 0) << "no term row before the build";
+  EXPECT_EQ(count("SELECT count(*) FROM account_terms_of"), 300);
+  ASSERT_TRUE(store_->pending_terms().begin("account"));
+  EXPECT_TRUE(store_->pending_terms().pending("account"));
+  EXPECT_FALSE(store_->pending_terms().begin("account")) << "one load at a time";
+  TermBuildOptions o;
+  o.part_rows = 64;
+  o.read_records = 100;
+  auto stats = build_term_rows(*store_, "account", 1, o);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  store_->pending_terms().end("account");
+  EXPECT_FALSE(store_->pending_terms().pending("account"));
+  EXPECT_EQ(stats->records, 300u);
+  EXPECT_EQ(stats->rows, 600u);
+  EXPECT_EQ(stats->parts, 10u) << "600 rows, 64 a write transaction";
+  expect_rows_match_lists();
+  EXPECT_EQ(terms_of(7), (std::vector<std::string>{"alpha7", "zulu7"}));
+  // the same rows (signature, account) as fts_put_many writes for the same text
+  auto tx = begin_write(*store_);
+  ASSERT_TRUE(tx->fts_put_many("account",
+                               std::vector<Tx::FtsRow>{{1000, "alpha7 zulu7", std::int64_t{7}}},
+                               true)
+                  .ok());
+  ASSERT_TRUE(tx->commit().ok());
+  EXPECT_EQ(
+      count("SELECT count(*) FROM (SELECT term, account_id, sig FROM account_terms WHERE id = 7 "
+            "EXCEPT SELECT term, account_id, sig FROM account_terms WHERE id = 1000)"),
+      0);
+  auto search = begin_write(*store_);
+  auto found = search->fts_search("account", "zulu299", 10);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, std::vector<std::int64_t>{299});
+}
+
+// An update and a delete of loaded records while their term rows are being built (between two
+// of the build's parts): the update's record ends with exactly its new text's rows (none of
+// its old list's terms that the build had not reached yet), the deleted one with none.
+TEST_F(TermBuildTest, UpdateAndDeleteBetweenPartsLeaveExactlyTheCurrentRows) {
+  load(300);
+  ASSERT_TRUE(store_->pending_terms().begin("account"));
+  TermBuildOptions o;
+  o.part_rows = 64;  // the first part holds alpha terms only; zulu ones come later
+  int parts = 0;
+  o.after_part = [&]() -> Status {
+    if (++parts != 1) return {};
+    RP_ASSIGN(auto tx, store_->write());
+    RP_TRY(tx->fts_put_many("account",
+                            std::vector<Tx::FtsRow>{{7, "alpha7 yankee7", std::int64_t{7}}},
+                            /*fresh=*/false));
+    RP_TRY(tx->fts_delete("account", 9));
+    RP_TRY(tx->fts_delete("account", 250));
+    return tx->commit();
+  };
+  auto stats = build_term_rows(*store_, "account", 1, o);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  store_->pending_terms().end("account");
+  EXPECT_EQ(stats->refreshed, 3u);
+  EXPECT_EQ(terms_of(7), (std::vector<std::string>{"alpha7", "yankee7"})) << "no stale zulu7";
+  EXPECT_TRUE(terms_of(9).empty()) << "a deleted record gets no row";
+  EXPECT_TRUE(terms_of(250).empty());
+  EXPECT_EQ(terms_of(8), (std::vector<std::string>{"alpha8", "zulu8"}));
+  expect_rows_match_lists();
+  EXPECT_EQ(count("SELECT count(*) FROM account_terms_of"), 298);
+}
+
+// Writes that are not noted (nothing pending) are not remembered.
+TEST_F(TermBuildTest, TouchedIsNotedOnlyWhilePending) {
+  store_->pending_terms().touched("account", 5);
+  ASSERT_TRUE(store_->pending_terms().begin("account"));
+  EXPECT_TRUE(store_->pending_terms().take_touched("account").empty());
+  store_->pending_terms().touched("account", 5);
+  store_->pending_terms().touched("contact", 6);
+  EXPECT_EQ(store_->pending_terms().take_touched("account"), std::vector<std::int64_t>{5});
+  EXPECT_TRUE(store_->pending_terms().take_touched("account").empty());
+  EXPECT_TRUE(store_->pending_terms().take_touched("contact").empty());
+  store_->pending_terms().end("account");
+}
+
 }  // namespace
 }  // namespace rapport::storage

@@ -98,6 +98,9 @@ describe('ApiClient requests', () => {
     expect(await client.searchResult('zz')).toEqual({ items: [], fuzzy: false });
     fetch.mockImplementation(async () => jsonResponse({ items: [hit], fuzzy: false }));
     expect(await client.search('Zenith')).toEqual([hit]);
+    // a large import's records not yet in the search index
+    fetch.mockImplementation(async () => jsonResponse({ items: [], fuzzy: false, index_pending: true }));
+    expect(await client.searchResult('zz')).toEqual({ items: [], fuzzy: false, indexPending: true });
   });
 
   it('throws ApiError with the problem on failure', async () => {

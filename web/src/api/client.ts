@@ -368,18 +368,21 @@ export class ApiClient {
   }
 
   /** The whole answer of a search: `fuzzy` when nothing matched and the items are records whose
-   *  title is similar to `q` instead ("did you mean"; PostgreSQL only). */
+   *  title is similar to `q` instead ("did you mean"; PostgreSQL only); `indexPending` while a
+   *  large import's records are still being added to the search index (they may be missing). */
   async searchResult(
     q: string,
     opts: { entity?: string; limit?: number } = {},
     signal?: AbortSignal,
-  ): Promise<{ items: SearchHit[]; fuzzy: boolean }> {
-    const r = await this.get<{ items: SearchHit[]; fuzzy?: boolean }>(
+  ): Promise<{ items: SearchHit[]; fuzzy: boolean; indexPending?: boolean }> {
+    const r = await this.get<{ items: SearchHit[]; fuzzy?: boolean; index_pending?: boolean }>(
       specPath('/search'),
       { q, entity: opts.entity, limit: opts.limit },
       signal,
     );
-    return { items: r?.items ?? [], fuzzy: r?.fuzzy === true };
+    const out: { items: SearchHit[]; fuzzy: boolean; indexPending?: boolean } = { items: r?.items ?? [], fuzzy: r?.fuzzy === true };
+    if (r?.index_pending === true) out.indexPending = true;
+    return out;
   }
 
   /** Imports CSV text (docs/API.md "Import"): a dry run or a commit with an explicit column mapping. */

@@ -18,7 +18,7 @@ const account: EntityMeta = {
 };
 const zenith: SearchHit = { entity: 'account', id: '7', title: 'Zenith Textiles' };
 
-async function searchFor(locale: 'en' | 'zh-CN', q: string, answer: { items: SearchHit[]; fuzzy: boolean }) {
+async function searchFor(locale: 'en' | 'zh-CN', q: string, answer: { items: SearchHit[]; fuzzy: boolean; indexPending?: boolean }) {
   setMetadata([account]);
   const spy = vi.spyOn(api, 'searchResult').mockResolvedValue(answer);
   const router = createRouter({ history: createMemoryHistory(), routes: [{ path: '/:p*', component: { template: '<div/>' } }] });
@@ -67,5 +67,19 @@ describe('GlobalSearch "did you mean"', () => {
     expect(none.find('[data-testid="search-did-you-mean"]').exists()).toBe(false);
     expect(none.find('[data-testid="search-empty"]').text()).toBe('Nothing found for “qxjzvw”');
     none.unmount();
+  });
+
+  it('says the search index is being built while the server answers index_pending, and not otherwise', async () => {
+    const w = await searchFor('en', 'Zenith', { items: [zenith], fuzzy: false, indexPending: true });
+    const note = w.find('[data-testid="search-index-pending"]');
+    expect(note.text()).toBe('Search index being built: recently imported records may be missing.');
+    expect(w.findAll('[data-testid="search-result"]')).toHaveLength(1);
+    w.unmount();
+    const zh = await searchFor('zh-CN', 'qxjzvw', { items: [], fuzzy: false, indexPending: true });
+    expect(zh.find('[data-testid="search-index-pending"]').text()).toBe('搜索索引正在建立：刚导入的记录可能暂时搜不到。');
+    zh.unmount();
+    const done = await searchFor('en', 'Zenith', { items: [zenith], fuzzy: false });
+    expect(done.find('[data-testid="search-index-pending"]').exists()).toBe(false);
+    done.unmount();
   });
 });

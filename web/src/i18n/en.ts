@@ -107,6 +107,7 @@ const en = {
     searching: 'Searching…',
     results: '{n} results',
     didYouMean: 'Did you mean:',
+    indexPending: 'Search index being built: recently imported records may be missing.',
   },
   list: {
     import: 'Import',

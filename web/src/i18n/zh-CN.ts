@@ -109,6 +109,7 @@ const zhCN: Messages = {
     searching: '正在搜索…',
     results: '共 {n} 条结果',
     didYouMean: '您是不是要找：',
+    indexPending: '搜索索引正在建立：刚导入的记录可能暂时搜不到。',
   },
   list: {
     import: '导入',
