@@ -3063,6 +3063,8 @@ export interface components {
         SearchResult: {
             /** @description true when no record matched the query and the items are records whose title is similar to it instead: "did you mean", on PostgreSQL only; always false on SQLite */
             fuzzy: boolean;
+            /** @description present and true while a searched entity's search index is being built after a large import (its records may be missing); absent otherwise */
+            index_pending?: boolean;
             items: {
                 entity?: string;
                 id?: string;
