@@ -267,12 +267,15 @@ TEST_F(ServiceTest, AsyncCreateIsAnsweredByTheCommitOfItsGroupAndFailuresAtOnce)
   std::optional<Result<RecordResult>> answer;
   service->create_async(admin, *lead, R"({"title":"Later"})", "", DedupeMode::kWarn,
                         [&](Result<RecordResult> r) {
-                          ++calls;
                           answer.emplace(std::move(r));
+                          ++calls;  // after the answer: the test thread reads it once it sees 1
                         });
   EXPECT_EQ(calls, 0);  // waiting for the writer's batch, no thread of its own
   const auto published = events.size();
   ASSERT_TRUE((*held)->commit().ok());
+  // The store's completion thread answers it after the batch's COMMIT (not the committer).
+  for (int i = 0; i < 10'000 && calls == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_EQ(calls, 1);
   ASSERT_TRUE(answer->ok()) << answer->error().message;
   EXPECT_EQ((*answer)->status, 201);
