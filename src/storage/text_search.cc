@@ -828,21 +828,7 @@ Status insert_terms(std::string_view entity, const std::string& table,
     const int c = a.term.compare(b.term);
     return c != 0 ? c < 0 : a.row->id < b.row->id;
   };
-  // sorted in one part per thread, then the parts merged
-  const std::size_t parts = std::min<std::size_t>(parallel::pool_threads() + 1,
-                                                  std::max<std::size_t>(1, terms.size() / 4096));
-  auto part_start = [&](std::size_t i) { return terms.begin() + terms.size() * i / parts; };
-  parallel::for_ranges(
-      parts,
-      [&](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i)
-          std::sort(part_start(i), part_start(i + 1), before);
-      },
-      /*min_chunk=*/1);
-  for (std::size_t width = 1; width < parts; width *= 2)
-    for (std::size_t i = 0; i + width < parts; i += 2 * width)
-      std::inplace_merge(part_start(i), part_start(i + width),
-                         part_start(std::min(parts, i + 2 * width)), before);
+  parallel::sort(terms, before);  // one part per thread, then the parts merged
   // Statements of 512 rows and the rest in power-of-two sizes (few distinct texts for the
   // statement cache), every row a real one: padding a statement by repeating its last row cost
   // a B-tree seek per repeat, up to as many as the real rows of a small batch.
@@ -1109,20 +1095,7 @@ std::vector<BuildRow> range_rows(const HeldLists& held, unsigned lo, unsigned hi
     const int c = a.term.compare(b.term);
     return c != 0 ? c < 0 : held.ids[a.k] > held.ids[b.k];
   };
-  const std::size_t parts = std::min<std::size_t>(parallel::pool_threads() + 1,
-                                                  std::max<std::size_t>(1, rows.size() / 4096));
-  auto part_start = [&](std::size_t i) { return rows.begin() + rows.size() * i / parts; };
-  parallel::for_ranges(
-      parts,
-      [&](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i)
-          std::sort(part_start(i), part_start(i + 1), before);
-      },
-      /*min_chunk=*/1);
-  for (std::size_t width = 1; width < parts; width *= 2)
-    for (std::size_t i = 0; i + width < parts; i += 2 * width)
-      std::inplace_merge(part_start(i), part_start(i + width),
-                         part_start(std::min(parts, i + 2 * width)), before);
+  parallel::sort(rows, before);
   return rows;
 }
 
