@@ -479,11 +479,12 @@ const char* kImportResult =
     R"("created":{"type":"integer"},"would_create":{"type":"integer"},"updated":{"type":"integer"},"would_update":{"type":"integer"},"skipped":{"type":"integer"},"skipped_rows":{"type":"array","items":{"type":"integer"}},)"
     R"("errors":{"type":"array","items":{"type":"object","properties":{"row":{"type":"integer"},"field":{"type":["string","null"]},"code":{"type":"string"},"message":{"type":"string"}},"required":["row","field","code","message"]}},)"
     R"("error_count":{"type":"integer"},"errors_truncated":{"type":"boolean"},)"
+    R"("warnings":{"type":"array","description":"rows imported with a remark, e.g. a vCard ORG that names no account or several: codes org_no_account, org_ambiguous","items":{"type":"object","properties":{"row":{"type":"integer"},"field":{"type":"string"},"code":{"type":"string"},"message":{"type":"string"}},"required":["row","field","code","message"]}},"warning_count":{"type":"integer"},)"
     R"("columns":{"type":"array","items":{"type":"object","properties":{"column":{"type":"string"},"field":{"type":"string"}},"required":["column","field"]}},)"
     R"("ignored_columns":{"type":"array","items":{"type":"object","properties":{"column":{"type":"string"},"reason":{"type":"string","enum":["unknown","read-only","skipped"]}},"required":["column","reason"]}},)"
     R"("duplicates":{"type":"array","items":{"type":"object","properties":{"row":{"type":"integer"},"id":{"type":"string"},"candidates":{"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"row":{"type":"integer"},"title":{"type":"string"},"score":{"type":"number"},"reason":{"type":"string"},"field":{"type":"string"}},"required":["title","score","reason","field"]}}},"required":["row","candidates"]}},)"
     R"("duplicate_count":{"type":"integer"},"report":{"type":"string","description":"path of the report download"}},)"
-    R"("required":["import_id","entity","mode","rows","valid","skipped","skipped_rows","errors","error_count","errors_truncated","columns","ignored_columns","duplicates","duplicate_count","report"]})";
+    R"("required":["import_id","entity","mode","rows","valid","skipped","skipped_rows","errors","error_count","errors_truncated","warnings","warning_count","columns","ignored_columns","duplicates","duplicate_count","report"]})";
 
 // Import and export operations of one entity (routes.cc: /{plural}/import, /{plural}/export.*).
 void file_paths(json::Writer& w, const schema::Entity& e) {

@@ -46,6 +46,7 @@ struct Row {
   SmallDocument input;     // a batch holds thousands: small pool chunks
   std::string key;         // upsert key value ("" when none)
   std::vector<RowError> errors;
+  std::string org;  // a vCard's ORG company name (trimmed), linked to an account per batch
 };
 
 // Likely duplicates of a record an import created (Deduper::on_import).
@@ -477,9 +478,11 @@ void card_to_row(const Entity& e, const vcard::Card& card, Row& row) {
       mails.PushBack(entry, a);
     } else if (p.name == "TITLE" && job) {
       set_member(row.input, job->name, json::str(vcard::unescape(p.value), a), a);
-    } else if (p.name == "ORG" && dept) {
+    } else if (p.name == "ORG") {
+      // organization name; unit: the name is linked to an account (Importer::run, per batch)
       auto parts = vcard::split(p.value, ';');
-      if (parts.size() > 1 && !parts[1].empty())
+      if (!parts.empty() && row.org.empty()) row.org = std::string(trim(parts[0]));
+      if (dept && parts.size() > 1 && !parts[1].empty())
         set_member(row.input, dept->name, json::str(parts[1], a), a);
     } else if (p.name == "BDAY" && bday) {
       std::string v = vcard::unescape(p.value);
@@ -953,6 +956,14 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     ++error_count;
     if (errors.size() < static_cast<size_t>(kMaxImportErrors)) errors.push_back(std::move(err));
   };
+  // Rows imported as they are but with something the user should know (a vCard's ORG that
+  // names no account, or several, the user may read): in the answer, the run and its report.
+  std::vector<RowError> warnings;
+  std::size_t warning_count = 0;
+  auto note_warning = [&](RowError w) {
+    ++warning_count;
+    if (warnings.size() < static_cast<size_t>(kMaxImportErrors)) warnings.push_back(std::move(w));
+  };
   // email (lower case) → id, for upsert=email; filled on first use
   std::optional<std::unordered_map<std::string, std::int64_t>> email_ids;
 
@@ -1147,6 +1158,16 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         errs.PushBack(o, a);
       }
       body.AddMember("errors", errs, a);
+      json::Value warns(rapidjson::kArrayType);
+      for (const auto& warn : warnings) {
+        json::Value o(rapidjson::kObjectType);
+        o.AddMember("row", static_cast<std::int64_t>(warn.row), a);
+        o.AddMember("field", json::str(warn.field, a), a);
+        o.AddMember("code", json::str(warn.code, a), a);
+        o.AddMember("message", json::str(warn.message, a), a);
+        warns.PushBack(o, a);
+      }
+      body.AddMember("warnings", warns, a);
       json::Buffer dbuf;
       json::Writer dw(dbuf);
       write_duplicates(dw, duplicates, !req.dry_run);
@@ -1475,6 +1496,74 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     return err;
   };
 
+  // A vCard's ORG → the record's account (R-IMP-vCard, audit 4.13): a reference field
+  // account_id to the account entity, writable by the user and not given by the card, is filled
+  // when exactly one live account the user may read has that name (exact after trimming). One
+  // query per batch for its distinct names (at most 1000 per IN list).
+  const Field* org_ref = e.field("account_id");
+  auto account_entity = records_.registry_.get("account");
+  if (!org_ref || org_ref->type != FieldType::kReference || org_ref->reference != "account" ||
+      !account_entity || access::field_access(p, e, *org_ref) != FieldAccess::kWrite)
+    org_ref = nullptr;
+  auto link_orgs = [&](std::vector<Row>& rows) -> Status {
+    if (!org_ref) return {};
+    std::vector<Row*> linking;
+    std::set<std::string> names;
+    for (auto& row : rows) {
+      if (row.org.empty() || !row.errors.empty() || json::member(row.input, org_ref->name))
+        continue;
+      linking.push_back(&row);
+      names.insert(row.org);
+    }
+    if (names.empty()) return {};
+    std::map<std::string, std::vector<std::int64_t>> ids;  // name → live accounts of that name
+    const Field* name_field = account_entity->field(account_entity->title_field);
+    const bool may_read =
+        name_field &&
+        access::scope_for(p, account_entity->name, access::Op::kRead) != access::Scope::kNone;
+    for (auto it = names.begin(); may_read && it != names.end();) {
+      json::Document filter(rapidjson::kObjectType);
+      auto& fa = filter.GetAllocator();
+      filter.AddMember("field", json::str(name_field->name, fa), fa);
+      filter.AddMember("op", "in", fa);
+      json::Value values(rapidjson::kArrayType);
+      for (int k = 0; k < 1000 && it != names.end(); ++k, ++it)
+        values.PushBack(json::str(*it, fa), fa);
+      filter.AddMember("value", values, fa);
+      ListParams lp;
+      lp.filter = json::stringify(filter);
+      lp.limit = 1;
+      lp.cached = false;
+      // the caller's list statement: their read scope, live rows (merged ones are deleted)
+      auto st = records_.list_statement(p, *account_entity, lp);
+      if (!st.ok()) {
+        if (st.error().code == Errc::kForbidden) break;
+        return std::move(st).error();
+      }
+      st->params.back() = SqlValue(std::int64_t{1} << 40);  // every match, not one page
+      RP_ASSIGN(auto tx, records_.store_.read());
+      RP_ASSIGN(auto found,
+                tx->query("SELECT \"id\", " + quote(name_field->name) + st->from, st->params));
+      for (const auto& r : found.rows) ids[as_text(r[1])].push_back(as_int(r[0]));
+    }
+    for (Row* row : linking) {
+      auto it = ids.find(row->org);
+      const std::size_t n = it == ids.end() ? 0 : it->second.size();
+      if (n == 1) {
+        auto& a = row->input.GetAllocator();
+        set_member(row->input, org_ref->name, json::str(std::to_string(it->second[0]), a), a);
+        continue;
+      }
+      note_warning({row->number, org_ref->name, n == 0 ? "org_no_account" : "org_ambiguous",
+                    n == 0 ? "ORG " + row->org +
+                                 ": no account of that name (that you may read); "
+                                 "imported without an account"
+                           : "ORG " + row->org + ": " + std::to_string(n) +
+                                 " accounts have that name; imported without an account"});
+    }
+    return {};
+  };
+
   std::vector<Row> batch;
   batch.reserve(kImportBatchRows);
   // The cells of the batch's CSV rows, converted together on the thread pool before the batch
@@ -1517,9 +1606,12 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       Row& row = batch.emplace_back();
       row.number = cards->cards();
       card_to_row(e, card, row);
-      if (batch.size() >= static_cast<size_t>(kImportBatchRows))
+      if (batch.size() >= static_cast<size_t>(kImportBatchRows)) {
+        if (auto st = link_orgs(batch); !st.ok()) return fail(std::move(st).error());
         if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+      }
     }
+    if (auto st = link_orgs(batch); !st.ok()) return fail(std::move(st).error());
   }
   if (!batch.empty() || total == 0)
     if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
@@ -1578,6 +1670,23 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     w.EndObject();
   }
   w.EndArray();
+  w.Key("warnings");
+  w.StartArray();
+  for (const auto& warn : warnings) {
+    w.StartObject();
+    w.Key("row");
+    w.Uint64(warn.row);
+    w.Key("field");
+    w.String(warn.field);
+    w.Key("code");
+    w.String(warn.code);
+    w.Key("message");
+    w.String(warn.message);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("warning_count");
+  w.Uint64(warning_count);
   w.Key("duplicates");
   write_duplicates(w, duplicates, !req.dry_run);
   w.Key("duplicate_count");
@@ -1617,7 +1726,8 @@ Result<std::string> Importer::report_csv(const Principal& p, std::int64_t run_id
     }
     out += '"';
   };
-  // errors, then likely duplicates (code likely_duplicate, one line per candidate), by row
+  // errors, warnings, then likely duplicates (code likely_duplicate, one line per candidate), by
+  // row
   struct Line {
     std::int64_t row;
     std::string field, code, message;
@@ -1634,6 +1744,10 @@ Result<std::string> Importer::report_csv(const Principal& p, std::int64_t run_id
   if (const json::Value* errs = json::member(doc, "errors"); errs && errs->IsArray())
     for (const auto& err : errs->GetArray())
       lines.push_back({row_of(err), text(err, "field"), text(err, "code"), text(err, "message")});
+  if (const json::Value* warns = json::member(doc, "warnings"); warns && warns->IsArray())
+    for (const auto& warn : warns->GetArray())
+      lines.push_back(
+          {row_of(warn), text(warn, "field"), text(warn, "code"), text(warn, "message")});
   if (const json::Value* dupes = json::member(doc, "duplicates"); dupes && dupes->IsArray()) {
     for (const auto& d : dupes->GetArray()) {
       const json::Value* cands = json::member(d, "candidates");

@@ -611,6 +611,62 @@ test('vCard export of accounts: companies as KIND:org with ORG, address as ADR, 
   }
 });
 
+// Issue #4, audit 4.13: a contact card's ORG company name links the contact to its account when
+// exactly one live account the importer may read has that name (exact after trimming); else the
+// card is imported without an account and the row gets a warning naming the ORG.
+test('vCard ORG links a contact to the one account of that name; none, several or unreadable → no account, a warning', async () => {
+  const uniq = await admin.create('accounts', { name: 'Org Link Unique Ltd' });
+  await admin.create('accounts', { name: 'Org Link Twin Ltd' });
+  await admin.create('accounts', { name: 'Org Link Twin Ltd' });
+  const gone = await admin.create('accounts', { name: 'Org Link Deleted Ltd' });
+  assert.ok((await admin.del(`/api/v1/accounts/${gone.id}`)).status < 300);
+  const card = (fn, org) => ['BEGIN:VCARD', 'VERSION:4.0', `FN:${fn}`, `ORG:${org}`, 'END:VCARD'].join('\r\n');
+  const body = [
+    card('Orgy Unique', ' Org Link Unique Ltd ;Sales dept'),  // trimmed; the unit stays the department
+    card('Orgy Twin', 'Org Link Twin Ltd'),
+    card('Orgy Nothing', 'Org Link Nobody Ltd'),
+    card('Orgy Deleted', 'Org Link Deleted Ltd'),
+  ].join('\r\n') + '\r\n';
+
+  const dry = await importCsv(admin, 'contacts', body, { mode: 'dry_run' }, 'text/vcard');
+  assert.equal(dry.status, 200, dry.text);
+  assert.equal(dry.json.would_create, 4, dry.text);
+  assert.equal(dry.json.error_count, 0, dry.text);
+  assert.equal(dry.json.warning_count, 3, dry.text);
+  assert.deepEqual(dry.json.warnings.map((w) => [w.row, w.field, w.code]),
+    [[2, 'account_id', 'org_ambiguous'], [3, 'account_id', 'org_no_account'], [4, 'account_id', 'org_no_account']]);
+  assert.match(dry.json.warnings[0].message, /ORG Org Link Twin Ltd: 2 accounts have that name/);
+  assert.match(dry.json.warnings[1].message, /ORG Org Link Nobody Ltd: no account of that name/);
+
+  const r = await importCsv(admin, 'contacts', body, { mode: 'commit' }, 'text/vcard');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 4, r.text);
+  assert.equal(r.json.warning_count, 3, r.text);
+  const byName = async (n) => (await listAll(admin, 'contacts', { filter: { field: 'full_name', op: '=', value: n } }))[0];
+  const u = await byName('Orgy Unique');
+  assert.equal(String(u.account_id), String(uniq.id));
+  assert.equal(u.department, 'Sales dept');
+  for (const n of ['Orgy Twin', 'Orgy Nothing', 'Orgy Deleted']) assert.equal((await byName(n)).account_id ?? null, null, n);
+  const report = await admin.get(r.json.report, { raw: true });
+  assert.match(report.text, /3,account_id,org_no_account,"ORG Org Link Nobody Ltd: no account of that name/);
+  assert.match(report.text, /2,account_id,org_ambiguous,/);
+});
+
+test('vCard ORG: an account the Sales importer may not read is no account; one of their team is linked', async () => {
+  const south = await sales2.create('accounts', { name: 'Org Link South Only Ltd' });
+  const north = await sales.create('accounts', { name: 'Org Link North Ltd' });
+  assert.ok(south.id && north.id);
+  const body = ['BEGIN:VCARD', 'VERSION:4.0', 'FN:Orgy Sales Hidden', 'ORG:Org Link South Only Ltd', 'END:VCARD',
+    'BEGIN:VCARD', 'VERSION:4.0', 'FN:Orgy Sales Team', 'ORG:Org Link North Ltd', 'END:VCARD'].join('\r\n') + '\r\n';
+  const r = await importCsv(sales, 'contacts', body, { mode: 'commit' }, 'text/vcard');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 2, r.text);
+  assert.deepEqual(r.json.warnings.map((w) => [w.row, w.code]), [[1, 'org_no_account']]);
+  const mine = await listAll(sales, 'contacts', { filter: { field: 'full_name', op: 'starts_with', value: 'Orgy Sales' } });
+  assert.equal(mine.find((c) => c.full_name === 'Orgy Sales Hidden').account_id ?? null, null);
+  assert.equal(String(mine.find((c) => c.full_name === 'Orgy Sales Team').account_id), String(north.id));
+});
+
 function unzipList(buf) {
   const dir = tempDir('rapport-xlsx-');
   const file = join(dir, 'export.xlsx');

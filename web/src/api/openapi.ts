@@ -2555,6 +2555,8 @@ export interface components {
             upsert?: string | null;
             /** Version */
             readonly version?: number | null;
+            /** Warnings (rows imported with a remark) */
+            warnings?: unknown;
         };
         import_run_input: {
             /** Created */
@@ -2613,6 +2615,8 @@ export interface components {
             updated?: number | null;
             /** Upsert key */
             upsert?: string | null;
+            /** Warnings (rows imported with a remark) */
+            warnings?: unknown;
         };
         import_run_list: {
             items?: components["schemas"]["import_run"][];
@@ -2729,6 +2733,14 @@ export interface components {
             skipped_rows: number[];
             updated?: number;
             valid: number;
+            warning_count: number;
+            /** @description rows imported with a remark, e.g. a vCard ORG that names no account or several: codes org_no_account, org_ambiguous */
+            warnings: {
+                code: string;
+                field: string;
+                message: string;
+                row: number;
+            }[];
             would_create?: number;
             would_update?: number;
         };
