@@ -1148,26 +1148,20 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     body.AddMember("status", json::str(status, a), a);
     if (std::string_view(status) != "running") {
       body.AddMember("finished_at", json::str(format_iso8601(records_.clock_.now_ms()), a), a);
-      json::Value errs(rapidjson::kArrayType);
-      for (const auto& err : errors) {
-        json::Value o(rapidjson::kObjectType);
-        o.AddMember("row", static_cast<std::int64_t>(err.row), a);
-        o.AddMember("field", json::str(err.field, a), a);
-        o.AddMember("code", json::str(err.code, a), a);
-        o.AddMember("message", json::str(err.message, a), a);
-        errs.PushBack(o, a);
-      }
-      body.AddMember("errors", errs, a);
-      json::Value warns(rapidjson::kArrayType);
-      for (const auto& warn : warnings) {
-        json::Value o(rapidjson::kObjectType);
-        o.AddMember("row", static_cast<std::int64_t>(warn.row), a);
-        o.AddMember("field", json::str(warn.field, a), a);
-        o.AddMember("code", json::str(warn.code, a), a);
-        o.AddMember("message", json::str(warn.message, a), a);
-        warns.PushBack(o, a);
-      }
-      body.AddMember("warnings", warns, a);
+      auto row_notes = [&](const std::vector<RowError>& notes) {  // errors, warnings
+        json::Value list(rapidjson::kArrayType);
+        for (const auto& n : notes) {
+          json::Value o(rapidjson::kObjectType);
+          o.AddMember("row", static_cast<std::int64_t>(n.row), a);
+          o.AddMember("field", json::str(n.field, a), a);
+          o.AddMember("code", json::str(n.code, a), a);
+          o.AddMember("message", json::str(n.message, a), a);
+          list.PushBack(o, a);
+        }
+        return list;
+      };
+      body.AddMember("errors", row_notes(errors), a);
+      body.AddMember("warnings", row_notes(warnings), a);
       json::Buffer dbuf;
       json::Writer dw(dbuf);
       write_duplicates(dw, duplicates, !req.dry_run);
@@ -1652,39 +1646,28 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   for (size_t k = 0; k < skipped_rows.size() && k < static_cast<size_t>(kMaxImportErrors); ++k)
     w.Uint64(skipped_rows[k]);
   w.EndArray();
-  w.Key("errors");
-  w.StartArray();
-  for (const auto& err : errors) {
-    w.StartObject();
-    w.Key("row");
-    w.Uint64(err.row);
-    w.Key("field");
-    if (err.field.empty())
-      w.Null();
-    else
-      w.String(err.field);
-    w.Key("code");
-    w.String(err.code);
-    w.Key("message");
-    w.String(err.message);
-    w.EndObject();
+  // errors and warnings: {row, field (null when none), code, message}
+  for (const auto& [key, notes] :
+       {std::pair{"errors", &errors}, std::pair{"warnings", &warnings}}) {
+    w.Key(key);
+    w.StartArray();
+    for (const auto& n : *notes) {
+      w.StartObject();
+      w.Key("row");
+      w.Uint64(n.row);
+      w.Key("field");
+      if (n.field.empty())
+        w.Null();
+      else
+        w.String(n.field);
+      w.Key("code");
+      w.String(n.code);
+      w.Key("message");
+      w.String(n.message);
+      w.EndObject();
+    }
+    w.EndArray();
   }
-  w.EndArray();
-  w.Key("warnings");
-  w.StartArray();
-  for (const auto& warn : warnings) {
-    w.StartObject();
-    w.Key("row");
-    w.Uint64(warn.row);
-    w.Key("field");
-    w.String(warn.field);
-    w.Key("code");
-    w.String(warn.code);
-    w.Key("message");
-    w.String(warn.message);
-    w.EndObject();
-  }
-  w.EndArray();
   w.Key("warning_count");
   w.Uint64(warning_count);
   w.Key("duplicates");
