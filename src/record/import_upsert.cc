@@ -148,6 +148,11 @@ Result<RecordService::BulkUpdate> RecordService::update_many(
         col += k;
       }
       c.changes += "]";
+      // conditional requirements on the row as it will be (as update_one)
+      if (auto st = check_required_when(e, nullptr, c.row); !st.ok()) {
+        out.errors[i] = std::move(st).error();
+        continue;
+      }
       if (c.fields.empty()) {  // nothing to change: no write, no event (as update_one)
         continue;
       }

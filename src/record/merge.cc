@@ -343,6 +343,10 @@ Result<std::string> Deduper::merge(const Principal& p, const Entity& e,
   params.emplace_back(survivor);
   RP_TRY(tx->exec("UPDATE " + quote(e.name) + " SET " + sets + " WHERE \"id\" = ?", params));
   RP_ASSIGN(auto after, rs_.load(*tx, e, survivor));
+  // The survivor as merged keeps the entity's conditional requirements (required_when): merging
+  // valid records cannot break one (an empty field is filled from the others), so this refuses
+  // only a merge of records of which one already broke it, naming the field to fill first.
+  RP_TRY(check_required_when(e, nullptr, *after));
   touched.add(self, survivor, srow, as_int((*after)[cols.version]));
   RP_TRY(rs_.derive(*tx, e, survivor, *after, /*fresh=*/false));
   RP_TRY(rs_.audit(*tx, p, e, survivor, "merge", changes, now));

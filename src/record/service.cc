@@ -232,7 +232,9 @@ Status new_values(const Principal& p, const Entity& e, const json::Value& input,
     values.RemoveMember("team_id");
     values.AddMember("team_id", json::str(std::to_string(p.team_id), a), a);
   }
-  return {};
+  // conditional requirements (required_when), on the values as they will be stored
+  return schema::check_required_when(e,
+                                     [&](const Field& f) { return json::member(values, f.name); });
 }
 
 }  // namespace
@@ -1575,6 +1577,10 @@ Result<RecordService::Updated> RecordService::update_one(storage::Tx& tx_ref, co
     if (f->required && it->value.IsNull())
       return make_error(Errc::kValidation, f->name + " is required", f->name);
   }
+  // Conditional requirements on the record as it will be after the PATCH: turning the condition
+  // on without the field, or clearing the field while it holds, is refused; so is any PATCH of a
+  // record that already breaks one (stored before its rule existed), naming the field to fill.
+  RP_TRY(check_required_when(e, &values, *row));
   RP_TRY(check_references(*tx, e, values));
   for (const auto& h : hooks_.for_entity(e.name))
     if (h.before_write) RP_TRY(h.before_write(ctx));

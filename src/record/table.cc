@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <set>
 
@@ -69,6 +70,21 @@ size_t column_index(const schema::Entity& e, std::string_view field) {
     col += column_count(f);
   }
   return col;
+}
+
+Status check_required_when(const schema::Entity& e, const json::Value* changed,
+                           const std::vector<storage::SqlValue>& row) {
+  if (std::none_of(e.fields.begin(), e.fields.end(),
+                   [](const schema::Field& f) { return f.required_when.has_value(); }))
+    return {};
+  json::Document scratch;
+  std::deque<json::Value> stored;  // stable addresses for the values read from `row`
+  return schema::check_required_when(e, [&](const schema::Field& f) -> const json::Value* {
+    if (changed)
+      if (const json::Value* v = json::member(*changed, f.name)) return v;
+    to_json(f, row, column_index(e, f.name), stored.emplace_back(), scratch.GetAllocator());
+    return &stored.back();
+  });
 }
 
 DistributionKey distribution_key(const schema::Entity& e, std::string_view key_entity) {

@@ -90,6 +90,12 @@ size_t to_json(const schema::Field& f, const std::vector<storage::SqlValue>& row
 // Stored value → text for CSV export and full-text indexing.
 std::string to_text(const schema::Field& f, const std::vector<storage::SqlValue>& row, size_t col);
 
+// The first conditional requirement (schema::Field::required_when) that a record breaks as it
+// will be stored: `changed` (validated values, e.g. a PATCH's; nullptr: none) over its stored
+// `row` (a select_list row) for the fields `changed` leaves out. As schema::required_error.
+Status check_required_when(const schema::Entity& e, const json::Value* changed,
+                           const std::vector<storage::SqlValue>& row);
+
 std::int64_t as_int(const storage::SqlValue& v);
 std::string as_text(const storage::SqlValue& v);
 

@@ -248,8 +248,84 @@ Result<Field> parse_field(const json::Value& v, std::string_view entity) {
       return make_error(Errc::kValidation,
                         "reference field " + f.name + " must name its target entity", "reference");
   }
+  if (const json::Value* rw = json::member(v, "required_when")) {
+    // The shape here; the condition's field and value are checked against the entity's other
+    // fields by resolve_required_when once every field is parsed.
+    const json::Value* cond = rw->IsObject() ? json::member(*rw, "field") : nullptr;
+    const json::Value* equals = rw->IsObject() ? json::member(*rw, "equals") : nullptr;
+    if (!cond || !cond->IsString() || !equals || equals->IsNull() || rw->MemberCount() != 2)
+      return make_error(Errc::kValidation,
+                        "field " + f.name +
+                            ": required_when must be {\"field\": \"<field name>\", \"equals\": "
+                            "<a value that is not null>}",
+                        "required_when");
+    if (f.required)
+      return make_error(Errc::kValidation,
+                        "field " + f.name + " is required already; drop required or required_when",
+                        "required_when");
+    RequiredWhen r;
+    r.field = cond->GetString();
+    auto doc = std::make_shared<json::Document>();
+    doc->CopyFrom(*equals, doc->GetAllocator());
+    r.equals = std::move(doc);
+    r.equals_text = json::stringify(*equals);
+    f.required_when = std::move(r);
+  }
   (void)entity;
   return f;
+}
+
+namespace {
+// The condition of a field's required_when against the entity: a known field other than itself,
+// of a type whose values compare exactly, and a value that field accepts (kept normalised).
+Status resolve_required_when(const Entity& e, Field& f) {
+  RequiredWhen& r = *f.required_when;
+  const std::string where = "entity " + e.name + ": field " + f.name + " is required when " +
+                            r.field + " equals " + r.equals_text;
+  if (r.field == f.name)
+    return make_error(Errc::kValidation, where + ", its own value", "required_when");
+  const Field* cond = e.field(r.field);
+  if (!cond)
+    return make_error(Errc::kValidation, where + ", but there is no field " + r.field,
+                      "required_when");
+  switch (cond->type) {
+    case FieldType::kText:
+    case FieldType::kInteger:
+    case FieldType::kBoolean:
+    case FieldType::kDate:
+    case FieldType::kEnum:
+    case FieldType::kReference:
+      break;
+    default:
+      return make_error(Errc::kValidation,
+                        where + ", but " + r.field + " is a " + type_name(cond->type) +
+                            " field; a condition tests a text, integer, boolean, date, enum or "
+                            "reference field",
+                        "required_when");
+  }
+  auto doc = std::make_shared<json::Document>();
+  json::Value out;
+  if (auto st = validate_value(*cond, *r.equals, out, doc->GetAllocator()); !st.ok())
+    return make_error(Errc::kValidation,
+                      where + ", which " + r.field + " cannot hold: " + st.error().message,
+                      "required_when");
+  if (out.IsNull())
+    return make_error(Errc::kValidation, where + ", which is empty once normalised",
+                      "required_when");
+  static_cast<json::Value&>(*doc) = std::move(out);
+  r.equals_text = json::stringify(*doc);
+  r.equals = std::move(doc);
+  return {};
+}
+}  // namespace
+
+Error required_error(const Field& f) {
+  if (f.required_when)
+    return make_error(Errc::kValidation,
+                      f.name + " is required when " + f.required_when->field + " is " +
+                          f.required_when->equals_text,
+                      f.name);
+  return make_error(Errc::kValidation, f.name + " is required", f.name);
 }
 
 void write_field(json::Writer& w, const Field& f) {
@@ -319,6 +395,16 @@ void write_field(json::Writer& w, const Field& f) {
     }
     w.EndArray();
   }
+  if (f.required_when) {
+    // {"field": "key_account", "equals": true}: the field is required while that one holds it
+    w.Key("required_when");
+    w.StartObject();
+    w.Key("field");
+    w.String(f.required_when->field);
+    w.Key("equals");
+    f.required_when->equals->Accept(w);
+    w.EndObject();
+  }
   if (!f.default_value.empty()) {
     w.Key("default");
     w.RawValue(f.default_value.data(), f.default_value.size(), rapidjson::kObjectType);
@@ -373,6 +459,8 @@ Result<Entity> parse_entity(std::string_view text, std::string_view module) {
       return make_error(Errc::kValidation, "entity " + e.name + " declares " + f->name + " twice");
     e.fields.push_back(std::move(f).value());
   }
+  for (auto& f : e.fields)
+    if (f.required_when) RP_TRY(resolve_required_when(e, f));
   if (e.title_field.empty() || !e.field(e.title_field))
     return make_error(Errc::kValidation,
                       "entity " + e.name + " needs a title_field naming one of its fields");

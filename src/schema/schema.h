@@ -47,6 +47,21 @@ struct EnumOption {
   Label label;
 };
 
+// A declarative conditional requirement ("required_when": {"field": "key_account", "equals":
+// true}): the field it is declared on must have a value whenever `field` holds `equals`.
+// Declared in entity files only (custom fields cannot carry one); checked by the record pipeline
+// on the record as it will be stored, on every path that writes values (create, PATCH, bulk
+// insert and upsert of imports, merge).
+struct RequiredWhen {
+  std::string field;  // the condition's field, of the same entity
+  // `equals` normalised by the condition field's validate_value; shared so Field stays copyable
+  std::shared_ptr<const json::Document> equals;
+  std::string equals_text;  // the same as JSON text, for messages and metadata
+
+  // Whether a record whose condition field holds `v` (nullptr: absent) meets the condition.
+  bool holds(const json::Value* v) const { return v && !v->IsNull() && *v == *equals; }
+};
+
 struct Field {
   std::string name;
   FieldType type = FieldType::kText;
@@ -67,6 +82,7 @@ struct Field {
   std::string reference;      // target entity name for kReference
   std::string section;        // form section key
   std::string default_value;  // JSON text of the default, empty when none
+  std::optional<RequiredWhen> required_when;
 
   bool is_list_type() const {
     return type == FieldType::kMultiEnum || type == FieldType::kPhoneList ||
@@ -106,6 +122,16 @@ Result<Field> parse_field(const json::Value& v, std::string_view entity);
 // Field definition back to JSON (metadata endpoint, custom field storage).
 void write_field(json::Writer& w, const Field& f);
 
+// The error of a record that leaves `f` empty although it is required (unconditionally, or by
+// its required_when): kValidation naming the field, e.g. "account_manager_id is required when
+// key_account is true".
+Error required_error(const Field& f);
+// The first conditional requirement (Field::required_when) of `e` that a record breaks, as
+// required_error; `value_of(field)` gives the record's normalised value of a field as it will be
+// stored (nullptr or null: none).
+template <typename ValueOf>
+Status check_required_when(const Entity& e, ValueOf&& value_of);
+
 // Checks a JSON value against a field's type and rules; on success `out` holds the normalised
 // value (trimmed text, canonical date/datetime, list entries as {"value","label"} objects …).
 Status validate_value(const Field& f, const json::Value& in, json::Value& out, json::Allocator& a);
@@ -124,5 +150,17 @@ class Registry {
   mutable std::shared_mutex mu_;
   std::vector<std::shared_ptr<const Entity>> entities_;
 };
+
+template <typename ValueOf>
+Status check_required_when(const Entity& e, ValueOf&& value_of) {
+  for (const auto& f : e.fields) {
+    if (!f.required_when) continue;
+    const Field* cond = e.field(f.required_when->field);
+    if (!cond || !f.required_when->holds(value_of(*cond))) continue;
+    const json::Value* v = value_of(f);
+    if (!v || v->IsNull()) return required_error(f);
+  }
+  return {};
+}
 
 }  // namespace rapport::schema

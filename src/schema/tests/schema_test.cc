@@ -158,6 +158,103 @@ TEST(SchemaParse, FailingDeclarationsNameTheProblem) {
   EXPECT_EQ(count_not_list.error().message, "entity x has an index of no fields in count_indexes");
 }
 
+// An entity "x" with a flag, a kind enum, a note list and a manager the declaration of whose
+// required_when is `rule` (JSON text).
+Result<Entity> with_rule(const std::string& rule) {
+  return parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"},
+      {"name":"flag","type":"boolean"},{"name":"kind","type":"enum","options":["big","small"]},
+      {"name":"n","type":"integer"},{"name":"phones","type":"phone_list"},
+      {"name":"manager","type":"reference","reference":"user","required_when":)" +
+          rule + "}]}",
+      "m");
+}
+
+TEST(SchemaRequiredWhen, ParsesNormalisesAndIsWrittenToMetadata) {
+  auto e = with_rule(R"({"field":"flag","equals":true})");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  const Field* m = e->field("manager");
+  ASSERT_TRUE(m->required_when.has_value());
+  EXPECT_EQ(m->required_when->field, "flag");
+  EXPECT_EQ(m->required_when->equals_text, "true");
+  EXPECT_FALSE(m->required);
+  json::Buffer buf;
+  json::Writer w(buf);
+  write_field(w, *m);
+  EXPECT_NE(std::string(buf.GetString()).find(R"("required_when":{"field":"flag","equals":true})"),
+            std::string::npos)
+      << buf.GetString();
+  // the value as the condition field normalises it: a reference id given as a number, say
+  auto ref = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"},
+      {"name":"b","type":"text","required_when":{"field":"owner_id","equals":7}}]})",
+      "m");
+  ASSERT_TRUE(ref.ok()) << ref.error().message;
+  EXPECT_EQ(ref->field("b")->required_when->equals_text, R"("7")");
+}
+
+TEST(SchemaRequiredWhen, ChecksTheRecordAsItWillBeStored) {
+  auto e = with_rule(R"({"field":"kind","equals":"big"})");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  json::Document rec;
+  auto check = [&](const char* text) {
+    rec.Parse(text);
+    return check_required_when(*e, [&](const Field& f) { return json::member(rec, f.name); });
+  };
+  EXPECT_TRUE(check(R"({"kind":"small"})").ok());
+  EXPECT_TRUE(check(R"({"kind":null})").ok());
+  EXPECT_TRUE(check(R"({})").ok());
+  EXPECT_TRUE(check(R"({"kind":"big","manager":"5"})").ok());
+  for (const char* broken : {R"({"kind":"big"})", R"({"kind":"big","manager":null})"}) {
+    Status st = check(broken);
+    ASSERT_FALSE(st.ok()) << broken;
+    EXPECT_EQ(st.error().code, Errc::kValidation);
+    EXPECT_EQ(st.error().field, "manager");
+    EXPECT_EQ(st.error().message, R"(manager is required when kind is "big")");
+  }
+}
+
+TEST(SchemaRequiredWhen, FailingDeclarationsNameTheProblem) {
+  auto message = [](const std::string& rule) {
+    auto e = with_rule(rule);
+    EXPECT_FALSE(e.ok()) << rule;
+    return e.ok() ? std::string() : e.error().message;
+  };
+  EXPECT_EQ(message(R"({"field":"flga","equals":true})"),
+            "entity x: field manager is required when flga equals true, but there is no field "
+            "flga");
+  EXPECT_EQ(message(R"({"field":"flag","equals":"yes"})"),
+            "entity x: field manager is required when flag equals \"yes\", which flag cannot "
+            "hold: flag must be true or false");
+  EXPECT_EQ(message(R"({"field":"kind","equals":"huge"})"),
+            "entity x: field manager is required when kind equals \"huge\", which kind cannot "
+            "hold: kind has no option \"huge\"");
+  EXPECT_EQ(message(R"({"field":"n","equals":1.5})"),
+            "entity x: field manager is required when n equals 1.5, which n cannot hold: n must "
+            "be an integer");
+  EXPECT_EQ(message(R"({"field":"phones","equals":["1"]})"),
+            "entity x: field manager is required when phones equals [\"1\"], but phones is a "
+            "phone_list field; a condition tests a text, integer, boolean, date, enum or "
+            "reference field");
+  EXPECT_EQ(message(R"({"field":"manager","equals":"1"})"),
+            "entity x: field manager is required when manager equals \"1\", its own value");
+  const std::string shape =
+      "entity x: field manager: required_when must be {\"field\": \"<field name>\", \"equals\": "
+      "<a value that is not null>}";
+  EXPECT_EQ(message(R"({"field":"flag"})"), shape);
+  EXPECT_EQ(message(R"({"field":"flag","equals":null})"), shape);
+  EXPECT_EQ(message(R"({"field":"flag","equals":true,"also":1})"), shape);
+  EXPECT_EQ(message(R"("flag")"), shape);
+  auto both = parse_entity(
+      R"({"name":"x","title_field":"a","fields":[{"name":"a","type":"text"},{"name":"f","type":"boolean"},
+      {"name":"b","type":"text","required":true,"required_when":{"field":"f","equals":true}}]})",
+      "m");
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().message,
+            "entity x: field b is required already; drop required or required_when");
+  EXPECT_EQ(both.error().field, "required_when");
+}
+
 TEST(SchemaRegistry, CustomFieldReplacesSnapshotAndRefusesDuplicates) {
   Registry reg;
   reg.add(
