@@ -26,10 +26,14 @@ cleanup() {
   else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-CSV=${IMPORT_CSV_DIR:-/tmp}/rapport-import-v2-$ROWS.csv  # v2: varied addresses
-[[ -s $CSV ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV" --accounts "$ROWS"
 "$BUILD/bench/rapport-gen" --data "$WORK/data" --scale tiny >/dev/null 2>&1
 TOKEN=$(cat "$WORK/data/bench/token")
+# Key accounts name an account manager (account.json's required_when): the token's user, whose id
+# is new with each data set: the file is written in the work directory each run (v3: with the
+# account_manager_id column), or kept per user id under IMPORT_CSV_DIR.
+MANAGER=$(cat "$WORK/data/bench/user_id")
+CSV=${IMPORT_CSV_DIR:-$WORK}/rapport-import-v3-$ROWS-$MANAGER.csv
+[[ -s $CSV ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV" --accounts "$ROWS" --account-manager "$MANAGER"
 : >"$WORK/server.log"  # exists before the server opens it (the loop below reads it)
 # SERVE_ARGS: more options of serve (e.g. "--import-terms-after-rows 0": term rows row by row)
 # shellcheck disable=SC2086
@@ -99,8 +103,8 @@ import_once import
 # AGAIN=1: a second file with the same customer codes and other values (seed 2), so every row
 # updates, and changes, the record the first pass created (upsert on customer_code)
 if [[ $MODE == commit && ${AGAIN:-0} != 0 ]]; then
-  CSV2=${IMPORT_CSV_DIR:-/tmp}/rapport-import-v2-$ROWS-seed2.csv
-  [[ -s $CSV2 ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV2" --accounts "$ROWS" --seed 2
+  CSV2=${IMPORT_CSV_DIR:-$WORK}/rapport-import-v3-$ROWS-$MANAGER-seed2.csv
+  [[ -s $CSV2 ]] || "$BUILD/bench/rapport-gen" --import-csv "$CSV2" --accounts "$ROWS" --seed 2 --account-manager "$MANAGER"
   PERF= import_once upsert "$CSV2"
 fi
 if [[ $MODE == commit && ${EXPORT:-1} != 0 ]]; then

@@ -5,9 +5,9 @@
 // time budget still leaves a consistent data set; bench/manifest.json records what was achieved.
 //
 // Besides the database it writes, under <data>/bench/: token (bearer token of the admin user
-// "bench"), account_ids.txt (sample of ids), cities.txt, search.txt (1-, 2- and 3+-character
-// prefixes of real names), phones.txt (digit runs of stored phone numbers), phone_numbers.txt
-// (the same numbers as written) and manifest.json.
+// "bench"), user_id (that user's id), account_ids.txt (sample of ids), cities.txt, search.txt (1-,
+// 2- and 3+-character prefixes of real names), phones.txt (digit runs of stored phone numbers),
+// phone_numbers.txt (the same numbers as written) and manifest.json.
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -304,8 +304,11 @@ std::string csv_cell(const std::string& s) {
 // The account import file of bench/import.sh: `rows` accounts as a spreadsheet would hold them
 // (header = field names and address parts, phones as "a; b", money as "1,234.00 CNY"), with
 // customer codes (I…) and emails of their own so that they do not collide with the generated
-// data set.
-int write_import_csv(const std::string& path, long rows, std::uint64_t seed) {
+// data set. Key accounts (every 17th row) name `manager` (a user id of the data set the file is
+// imported into) as their account manager, which account.json requires of them; the column is
+// left out when no manager is given, and those rows then fail the import.
+int write_import_csv(const std::string& path, long rows, std::uint64_t seed,
+                     const std::string& manager) {
   std::mt19937_64 rng(seed ^ 0x1237);
   std::ofstream f(path, std::ios::binary);
   if (!f) {
@@ -314,7 +317,8 @@ int write_import_csv(const std::string& path, long rows, std::uint64_t seed) {
   }
   f << "name,customer_code,kind,customer_type,industry,city,phones,emails,tier,"
        "relationship_level,key_account,credit_limit,employees,address.street,address.city,"
-       "address.region,address.postal_code,address.country\r\n";
+       "address.region,address.postal_code,address.country"
+    << (manager.empty() ? "" : ",account_manager_id") << "\r\n";
   for (long i = 0; i < rows; ++i) {
     const City& c = kCities[rng() % std::size(kCities)];
     bool zh = i % 3 != 0;
@@ -338,7 +342,9 @@ int write_import_csv(const std::string& path, long rows, std::uint64_t seed) {
       << pick(rng, kTiers) << ',' << pick(rng, kLevels) << ',' << (i % 17 == 0 ? "true" : "false")
       << ",\"" << (rng() % 500 + 10) << ",000.00 CNY\"," << (1 + rng() % 5000) << ','
       << csv_cell(street) << ',' << csv_cell(c.zh) << ',' << csv_cell(c.region_zh) << ','
-      << c.postal << ",CN\r\n";
+      << c.postal << ",CN";
+    if (!manager.empty()) f << ',' << (i % 17 == 0 ? manager : std::string());
+    f << "\r\n";
   }
   return f ? 0 : 1;
 }
@@ -353,11 +359,14 @@ int main(int argc, char** argv) {
   int batch = 20000;
   int cache_mib = 1024;
   double max_seconds = 0;
-  std::string import_csv;
+  std::string import_csv, account_manager;
   cli.add_option("--data", data, "data directory to create (must not hold a database)");
   cli.add_option("--import-csv", import_csv,
                  "instead of a database, write an account import file (CSV) of --accounts rows "
                  "(bench/import.sh) and stop");
+  cli.add_option("--account-manager", account_manager,
+                 "with --import-csv: the user id the key accounts name as account manager (the "
+                 "bench/user_id of the data set the file is imported into)");
   cli.add_option("--scale", scale_name, "tiny (500 accounts), small (10,000), full (1,000,000)");
   cli.add_option("--accounts", accounts, "number of accounts (overrides the scale)");
   cli.add_option("--seed", seed, "random seed");
@@ -375,7 +384,8 @@ int main(int argc, char** argv) {
 
   Scale scale = scale_of(scale_name);
   if (accounts > 0) scale.accounts = accounts;
-  if (!import_csv.empty()) return write_import_csv(import_csv, scale.accounts, seed);
+  if (!import_csv.empty())
+    return write_import_csv(import_csv, scale.accounts, seed, account_manager);
   if (data.empty()) {
     std::cerr << "rapport-gen: --data is required\n";
     return 2;
@@ -410,6 +420,8 @@ int main(int argc, char** argv) {
   auto interaction_e = app.registry.get("interaction");
   std::mt19937_64 rng(seed);
   std::string owned = ",\"owner_id\":\"" + std::to_string(*admin) + "\"";
+  // A key account names its account manager (account.json's required_when): the owner here.
+  std::string managed = ",\"account_manager_id\":\"" + std::to_string(*admin) + "\"";
 
   std::vector<std::int64_t> id_sample;  // reservoir of account ids for read-by-id
   const size_t kIdSample = 100000;
@@ -469,8 +481,9 @@ int main(int argc, char** argv) {
           pick(rng, kTypes) + "\",\"industry\":" + q(zh ? kTrades[trade] : kTradesEn[trade]) +
           ",\"city\":" + q(zh ? c.zh : c.en) + ",\"phones\":" + phones + ",\"emails\":[\"info" +
           std::to_string(i) + "@example.com\"],\"tier\":\"" + pick(rng, kTiers) +
-          "\",\"relationship_level\":\"" + pick(rng, kLevels) + "\",\"key_account\":" +
-          (i % 17 == 0 ? "true" : "false") + ",\"currency\":\"CNY\",\"credit_limit\":{\"amount\":" +
+          "\",\"relationship_level\":\"" + pick(rng, kLevels) +
+          "\",\"key_account\":" + (i % 17 == 0 ? "true" + managed : "false") +
+          ",\"currency\":\"CNY\",\"credit_limit\":{\"amount\":" +
           std::to_string((rng() % 500 + 10) * 100000) + ",\"currency\":\"CNY\"},\"employees\":" +
           std::to_string(1 + rng() % 5000) + ",\"address\":{\"street\":" + q(street) +
           ",\"city\":" + q(c.zh) + ",\"region\":" + q(c.region_zh) + ",\"postal_code\":\"" +
@@ -589,6 +602,7 @@ int main(int argc, char** argv) {
   fs::path dir = fs::path(data) / "bench";
   fs::create_directories(dir);
   std::ofstream(dir / "token") << *token << "\n";
+  std::ofstream(dir / "user_id") << *admin << "\n";  // the token's user (bench/import.sh)
   {
     std::ofstream f(dir / "account_ids.txt");
     for (auto id : id_sample) f << id << "\n";

@@ -87,7 +87,10 @@ Status seed_demo(App& app, int accounts,
                      ",\"phones\":[{\"value\":" + quoted(phone) +
                      ",\"label\":\"office\"}],\"emails\":[\"info" + std::to_string(i) +
                      "@example.com\"]" + ",\"tier\":\"" + pick(rng, kTiers) +
-                     "\",\"key_account\":" + (i % 17 == 0 ? "true" : "false") +
+                     "\",\"key_account\":" +
+                     // a key account names its account manager (account.json): its owner
+                     (i % 17 == 0 ? "true,\"account_manager_id\":\"" + std::to_string(owner) + "\""
+                                  : std::string("false")) +
                      ",\"currency\":\"CNY\",\"credit_limit\":{\"amount\":" +
                      std::to_string((rng() % 500 + 10) * 100000) +
                      ",\"currency\":\"CNY\"},\"bank_account\":\"6222 0200 " +
