@@ -17,7 +17,7 @@ before(async () => {
     srv.userClient('south', { role: 'Sales', team: 'South' }),
   ]);
   const mk = (c, name, extra) => c.create('accounts', { name, ...extra });
-  const a1 = await mk(north, 'Agg N1', { tier: 'A', key_account: true, customer_type: 'customer' });
+  const a1 = await mk(north, 'Agg N1', { tier: 'A', key_account: true, account_manager_id: north.user.id, customer_type: 'customer' });
   await mk(north, 'Agg N2', { tier: 'A', customer_type: 'prospect' });
   await mk(north, 'Agg N3', { tier: 'B', key_account: false, customer_type: 'customer' });
   await mk(south, 'Agg S1', { tier: 'A', customer_type: 'customer' });

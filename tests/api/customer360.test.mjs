@@ -18,7 +18,7 @@ before(async () => {
   srv = await startServer();
   [admin, n1, s1, mgr] = await srv.cast('admin', 'north1', 'south1', 'manager');
   accN = await n1.create('accounts', {
-    name: '北京华为技术有限公司', phones: ['010-6253 1234'], key_account: true,
+    name: '北京华为技术有限公司', phones: ['010-6253 1234'], key_account: true, account_manager_id: n1.user.id,
     relationship_level: 'proactive', credit_class: 'A',
   });
   const r = await admin.patch(`/api/v1/accounts/${accN.id}`, { bank_account: BANK });

@@ -358,7 +358,7 @@ test('undo then edit: reads show the edit, never the merged values; ETags never 
   const undone = await n1.get(`/api/v1/accounts/${a.id}`);
   assert.equal(undone.json.relationship_level, 'basic');
   assert.ok(undone.json.version > during.json.version, `${undone.json.version} > ${during.json.version}`);
-  const p = await n1.patch(`/api/v1/accounts/${a.id}`, { key_account: true });
+  const p = await n1.patch(`/api/v1/accounts/${a.id}`, { key_account: true, account_manager_id: n1.user.id });
   assert.equal(p.status, 200, p.text);
   assert.notEqual(p.headers.get('etag'), during.headers.get('etag'));
   for (const r of [await n1.get(`/api/v1/accounts/${a.id}`), await n1.get(`/api/v1/accounts/${a.id}/360`)]) {

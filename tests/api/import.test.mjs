@@ -55,9 +55,9 @@ test('dry run reports what would happen and writes nothing', async () => {
 });
 
 test('commit: BOM, `;` delimiter, Chinese labels as headers, values converted per field type', async () => {
-  const csv = '\ufeff名称;城市;客户编码;信用额度;重点客户;标签;电话;员工人数;类别\r\n' +
-    '北京华为技术有限公司;北京;HW-001;"1,234.50 CNY";是;VIP;"010-6253 1234; 13812345678";1,200;企业\r\n' +
-    'Acme Ltd;Shanghai;AC-001;¥99;否;vip；online;+86 21 1234 5678;15;individual\r\n';
+  const csv = '\ufeff名称;城市;客户编码;信用额度;重点客户;大客户经理;标签;电话;员工人数;类别\r\n' +
+    `北京华为技术有限公司;北京;HW-001;"1,234.50 CNY";是;${admin.user.id};VIP;"010-6253 1234; 13812345678";1,200;企业\r\n` +
+    'Acme Ltd;Shanghai;AC-001;¥99;否;;vip；online;+86 21 1234 5678;15;individual\r\n';
   const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.created, 2, r.text);
@@ -694,7 +694,7 @@ test('vCard: a file broken after its first batch is refused whole (nothing writt
 });
 
 test('export.xlsx is a workbook with the list in sheet1', async () => {
-  await admin.create('accounts', { name: 'Xlsx Export Co', customer_code: 'XL-1', employees: 42, key_account: true });
+  await admin.create('accounts', { name: 'Xlsx Export Co', customer_code: 'XL-1', employees: 42, key_account: true, account_manager_id: admin.user.id });
   const r = await admin.get(`/api/v1/accounts/export.xlsx?${qs({ filter: { field: 'customer_code', op: '=', value: 'XL-1' } })}`, { raw: true });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get('content-type'), 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');

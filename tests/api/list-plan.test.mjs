@@ -16,10 +16,12 @@ before(async () => {
   srv = await startServer();
   admin = await srv.userClient('admin', { role: 'Administrator' });
   // One import (one transaction, one created_at for every row); names repeat (groups of three)
-  // and the key-account flag is set on every fifth row, so sorts meet ties.
-  let csv = 'name,tier,key_account\r\n';
-  for (let i = 0; i < COMMON; i++) csv += `P${String(i % 1400).padStart(4, '0')},A,${i % 5 === 0}\r\n`;
-  for (let i = 0; i < RARE; i++) csv += `P${String((i * 389) % 1400).padStart(4, '0')},B,${i % 2 === 0}\r\n`;
+  // and the key-account flag is set on every fifth row, so sorts meet ties (a key account names
+  // its account manager).
+  const key = (on) => `${on},${on ? admin.user.id : ''}`;
+  let csv = 'name,tier,key_account,account_manager_id\r\n';
+  for (let i = 0; i < COMMON; i++) csv += `P${String(i % 1400).padStart(4, '0')},A,${key(i % 5 === 0)}\r\n`;
+  for (let i = 0; i < RARE; i++) csv += `P${String((i * 389) % 1400).padStart(4, '0')},B,${key(i % 2 === 0)}\r\n`;
   const r = await admin.post(`/api/v1/accounts/import?${qs({ mode: 'commit' })}`, csv,
     { headers: { 'content-type': 'text/csv' } });
   assert.equal(r.status, 200, r.text);

@@ -18,6 +18,7 @@ function spec(i) {
     employees: i % 4 === 0 ? null : i * 10,
     tier: ['A', 'B', 'C'][i % 3],
     key_account: i % 2 === 0,
+    account_manager_id: i % 2 === 0 ? admin.user.id : null, // a key account names its manager
     credit_limit: { amount: (i % 6) * 1000, currency: 'CNY' },
     tags: i % 4 === 1 ? ['vip', 'online'] : i % 4 === 2 ? ['government'] : null,
   };

@@ -20,7 +20,7 @@ const isId = (v) => typeof v === 'string' && /^[1-9]\d*$/.test(v);
 test('account: create 201 with Location and ETag, get, patch bumps version, delete 204, then 404', async () => {
   const r = await admin.post('/api/v1/accounts', {
     name: '北京示例科技有限公司', city: '北京', phones: ['010-6543-2100'], emails: ['info@example.cn'],
-    credit_limit: { amount: 5000000, currency: 'CNY' }, employees: 120, key_account: true, tags: ['vip'],
+    credit_limit: { amount: 5000000, currency: 'CNY' }, employees: 120, key_account: true, account_manager_id: admin.user.id, tags: ['vip'],
     address: { street: '中关村大街1号', city: '北京', country: 'CN' },
   });
   assert.equal(r.status, 201, r.text);
