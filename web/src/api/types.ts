@@ -70,6 +70,11 @@ export interface FieldMeta {
   system?: boolean;
   /** The value a new record gets when none is sent (e.g. account.kind = "company"). */
   default?: unknown;
+  /**
+   * A conditional requirement: the field must have a value while the record's field `field` holds
+   * `equals` (account.account_manager_id: {"field": "key_account", "equals": true}).
+   */
+  required_when?: { field: string; equals: unknown } | null;
 }
 
 export interface EntityMeta {

@@ -6,7 +6,7 @@ import { createRouter, createMemoryHistory } from 'vue-router';
 import { ApiError } from '../api/client';
 import type { EntityMeta } from '../api/types';
 import { makeI18n } from '../i18n';
-import { problemMessage, validateField } from '../forms/validation';
+import { problemMessage, validateAll, validateField } from '../forms/validation';
 import { setMetadata } from '../metadata/store';
 import RecordForm from './RecordForm.vue';
 
@@ -152,6 +152,77 @@ describe('RecordForm client validation', () => {
     await w.find('[data-testid="field-name"]').trigger('keydown', { key: 'Escape' });
     expect(w.emitted('cancel')).toHaveLength(1);
     w.unmount();
+  });
+});
+
+describe('RecordForm conditional requirement (required_when)', () => {
+  const keyed: EntityMeta = {
+    name: 'account',
+    plural: 'accounts',
+    title_field: 'name',
+    fields: [
+      { name: 'name', type: 'text', label: { en: 'Name', 'zh-CN': '名称' }, required: true },
+      { name: 'key_account', type: 'boolean', label: { en: 'Key account', 'zh-CN': '重点客户' } },
+      {
+        name: 'account_manager_id',
+        type: 'reference',
+        reference: 'user',
+        label: { en: 'Account manager', 'zh-CN': '大客户经理' },
+        required_when: { field: 'key_account', equals: true },
+      },
+    ],
+  };
+  function mountKeyed(locale: 'en' | 'zh-CN') {
+    setMetadata([keyed]);
+    const router = createRouter({ history: createMemoryHistory(), routes: [{ path: '/:p*', component: { template: '<div/>' } }] });
+    return mount(RecordForm, {
+      props: { entity: keyed, record: null },
+      global: { plugins: [makeI18n(locale), router] },
+      attachTo: document.body,
+    });
+  }
+
+  it('marks the field required while the condition holds and blocks submit with a message naming it', async () => {
+    const w = mountKeyed('en');
+    await w.find('[data-testid="field-name"]').setValue('Acme');
+    expect(w.find('[data-testid="required-account_manager_id"]').exists()).toBe(false);
+    expect(w.find('[data-testid="required-name"]').exists()).toBe(true);
+    await w.find('#f-key_account').setValue(true);
+    expect(w.find('[data-testid="required-account_manager_id"]').exists()).toBe(true);
+    await w.find('form').trigger('submit');
+    await flushPromises();
+    expect(w.emitted('submit')).toBeUndefined();
+    expect(w.find('[data-testid="error-account_manager_id"]').text()).toBe(
+      'This field is required when “Key account” is Yes.',
+    );
+    // turning the flag off lifts the requirement and its message at once
+    await w.find('#f-key_account').setValue(false);
+    expect(w.find('[data-testid="error-account_manager_id"]').exists()).toBe(false);
+    expect(w.find('[data-testid="required-account_manager_id"]').exists()).toBe(false);
+    await w.find('form').trigger('submit');
+    await flushPromises();
+    expect(w.emitted('submit')![0][0]).toMatchObject({ changed: { name: 'Acme', key_account: false } });
+    w.unmount();
+  });
+
+  it('says it in Chinese', async () => {
+    const w = mountKeyed('zh-CN');
+    await w.find('[data-testid="field-name"]').setValue('华为');
+    await w.find('#f-key_account').setValue(true);
+    await w.find('form').trigger('submit');
+    await flushPromises();
+    expect(w.find('[data-testid="error-account_manager_id"]').text()).toBe('“重点客户”为是时，此字段为必填项。');
+    w.unmount();
+  });
+
+  it('validateAll applies the rule on the whole record only', () => {
+    const [, flag, manager] = keyed.fields;
+    expect(validateField(manager, null)).toBeNull(); // no record values: no condition
+    expect(validateAll([flag, manager], { key_account: true, account_manager_id: null })).toEqual({
+      account_manager_id: { key: 'errors.requiredWhen', params: { field: 'key_account', value: 'true' } },
+    });
+    expect(validateAll([flag, manager], { key_account: true, account_manager_id: '7' })).toEqual({});
+    expect(validateAll([flag, manager], { key_account: false, account_manager_id: null })).toEqual({});
   });
 });
 

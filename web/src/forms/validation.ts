@@ -37,11 +37,37 @@ function codePoints(s: string): number {
   return [...s].length;
 }
 
+/** Whether the field's required_when condition holds for the record's (form's) values. */
+export function conditionHolds(field: FieldMeta, values: Record<string, unknown> | undefined): boolean {
+  const rw = field.required_when;
+  if (!rw || !values) return false;
+  const v = values[rw.field];
+  return v !== null && v !== undefined && JSON.stringify(v) === JSON.stringify(rw.equals);
+}
+
+/** Whether the field must have a value: always, or while its required_when condition holds. */
+export function isRequired(field: FieldMeta, values?: Record<string, unknown>): boolean {
+  return !!field.required || conditionHolds(field, values);
+}
+
+export interface ValidateOptions {
+  creating?: boolean;
+  /** The whole record's values, for conditional requirements (required_when). */
+  values?: Record<string, unknown>;
+  /** The condition's field and value as the user reads them (label, formatted value). */
+  describeCondition?: (field: FieldMeta) => { field: string; value: string };
+}
+
 /** Checks one value; returns the first problem found, or null. */
-export function validateField(field: FieldMeta, value: unknown, opts: { creating?: boolean } = {}): FieldMessage | null {
+export function validateField(field: FieldMeta, value: unknown, opts: ValidateOptions = {}): FieldMessage | null {
   if (field.required && isEmptyValue(value)) {
     // A password field the form adds for users is only required when creating.
     if (!(field.name === 'password' && !opts.creating)) return { key: 'errors.required' };
+  }
+  if (!field.required && isEmptyValue(value) && conditionHolds(field, opts.values)) {
+    const rw = field.required_when!;
+    const params = opts.describeCondition?.(field) ?? { field: rw.field, value: JSON.stringify(rw.equals) };
+    return { key: 'errors.requiredWhen', params };
   }
   if (isEmptyValue(value)) return null;
   switch (field.type) {
@@ -94,11 +120,11 @@ export const INVALID_JSON = Symbol('invalid-json');
 export function validateAll(
   fields: FieldMeta[],
   values: Record<string, unknown>,
-  opts: { creating?: boolean } = {},
+  opts: ValidateOptions = {},
 ): Record<string, FieldMessage> {
   const out: Record<string, FieldMessage> = {};
   for (const f of fields) {
-    const m = validateField(f, values[f.name], opts);
+    const m = validateField(f, values[f.name], { values, ...opts });
     if (m) out[f.name] = m;
   }
   return out;

@@ -293,6 +293,7 @@ const en = {
   },
   errors: {
     required: 'This field is required.',
+    requiredWhen: 'This field is required when “{field}” is {value}.',
     max_length: 'At most {max} characters.',
     pattern: 'The value does not have the expected format.',
     integer: 'Enter a whole number.',

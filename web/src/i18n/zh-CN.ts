@@ -294,6 +294,7 @@ const zhCN: Messages = {
   },
   errors: {
     required: '此字段为必填项。',
+    requiredWhen: '“{field}”为{value}时，此字段为必填项。',
     max_length: '最多 {max} 个字符。',
     pattern: '格式不正确。',
     integer: '请输入整数。',
