@@ -215,6 +215,24 @@ describe('RecordForm conditional requirement (required_when)', () => {
     w.unmount();
   });
 
+  it("shows the server's refusal on the field when the client did not catch it", async () => {
+    const w = mountKeyed('en');
+    await w.setProps({
+      serverError: new ApiError({
+        status: 422,
+        code: 'validation_failed',
+        field: 'account_manager_id',
+        detail: 'account_manager_id is required when key_account is true',
+      }),
+    });
+    await flushPromises();
+    const err = w.find('[data-testid="error-account_manager_id"]');
+    expect(err.text()).toContain('This value is not valid.');
+    expect(err.text()).toContain('account_manager_id is required when key_account is true');
+    expect(w.find('[data-testid="form-error"]').exists()).toBe(false);
+    w.unmount();
+  });
+
   it('validateAll applies the rule on the whole record only', () => {
     const [, flag, manager] = keyed.fields;
     expect(validateField(manager, null)).toBeNull(); // no record values: no condition
