@@ -127,6 +127,12 @@ class Tx {
   virtual Status fts_delete(std::string_view entity, std::int64_t id) = 0;
   // Removes every record's entry (before a rebuild).
   virtual Status fts_clear(std::string_view entity) = 0;
+  // Called by the shared term writes (detail::put_terms, build_term_rows) with each record's
+  // term list ("\nterm\nterm\n") before its terms are written in this transaction, for a
+  // backend that keeps a summary of the index in memory (SQLite's number codes,
+  // storage/sqlite/digit_codes.h). The default does nothing.
+  virtual void fts_noted(std::string_view /*entity*/, std::int64_t /*id*/,
+                         std::string_view /*list*/) {}
   // fts_put of many records in a few statements (bulk inserts and imports). `fresh`: none of
   // the ids has an entry yet (records just created), so nothing is looked up to be replaced.
   // When an id appears twice the last text wins. The default puts them one by one.

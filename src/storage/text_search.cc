@@ -1,5 +1,6 @@
 // Shared full-text helpers of the SQLite and PostgreSQL backends.
 #include "storage/text_search.h"
+#include "storage/sqlite/digit_codes.h"
 #include "storage/term_build.h"
 
 #include <cstdint>
@@ -651,6 +652,24 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
         if (digits) {
           count_at_most(kSmallKeyEntries);
           in_set();
+          // A number fragment of at least three digits: the record's number codes in memory
+          // (storage/sqlite/digit_codes.h), a superset of its terms' number starts and ends, rule
+          // out nearly every entry ("zhao 179": a record of zhao without a number starting with
+          // 179 or ending with 971), and the few left are checked on their term lists. Before the
+          // codes are built (2: not known), the set or the term list below.
+          const std::string call =
+              "rapport_digit_codes('" + std::string(entity) + "', p.fts_id, ?, ?)";
+          const int start = sqlite::DigitCodes::code(o.term, false);
+          const int end = sqlite::DigitCodes::code(std::string_view(o.alt).substr(1), true);
+          sql += call + " = 0 THEN 0 WHEN " + call + " = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM " +
+                 term_lists_table(entity) + " o WHERE o.id = p.fts_id";
+          for (int i = 0; i < 2; ++i) {
+            params.emplace_back(static_cast<std::int64_t>(start));
+            params.emplace_back(static_cast<std::int64_t>(end));
+          }
+          for (std::size_t i = 0; i < keys.size(); ++i)
+            if (i != driver) sql += list_has(contains, keys[i], params);
+          sql += ") THEN 1 ELSE 0 END) WHEN ";
         }
         // Past the window's kSetAfterEntries-th entry in index order (term, then id falling);
         // no such entry (a shorter key): never.
@@ -815,6 +834,7 @@ Status insert_terms(std::string_view entity, const std::string& table,
       of[k] = &computed[k];
     }
   });
+  for (std::size_t k = 0; k < records; ++k) tx.fts_noted(entity, unique[k]->id, of[k]->list);
   std::vector<std::size_t> first(records + 1, 0);  // the records' first term rows
   for (std::size_t k = 0; k < records; ++k) first[k + 1] = first[k] + of[k]->terms.size();
   std::vector<TermRow> terms(lists_only ? 0 : first[records]);
@@ -1161,6 +1181,7 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
         [&](std::span<const SqlView> row) {
           after = std::get<std::int64_t>(row[0]);
           held.add(after, row[1], std::get<std::string_view>(row[2]));
+          tx->fts_noted(entity, after, std::get<std::string_view>(row[2]));
           ++n;
           return true;
         }));

@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "storage/sqlite/digit_codes.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 #include "storage/text_search.h"
@@ -1342,14 +1343,106 @@ TEST_F(SqliteFtsTest, ACommonOtherKeyIsCheckedAgainstItsEntriesPastTheWindowsFir
     xu.emplace_back(40000 + i, 1);
     xu_past.emplace_back(40000 + i, i >= detail::kSetAfterEntries ? 1 : 0);
   }
+  // With the number codes built (digit_codes.h), 114's entries are never read: each zhou entry
+  // has 114's start code and is checked on its term list (all of them are gone below).
+  dynamic_cast<sqlite::SqliteStore&>(*store_).wait_digit_codes();
+  Matches zhou_none;
+  for (const auto& [id, match] : zhou) zhou_none.emplace_back(id, 0);
   auto tx = begin_write(*store_);
   EXPECT_EQ(page(*tx, "zhou 114", size), zhou);
   EXPECT_EQ(page(*tx, "9449 xu", size), xu);
   ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of", {}).ok());
-  EXPECT_EQ(page(*tx, "zhou 114", size), zhou_past)
-      << "past the first kSetAfterEntries entries checked against 114's entries";
+  EXPECT_EQ(page(*tx, "zhou 114", size), zhou_none)
+      << "the number codes say maybe: the term list decides";
   EXPECT_EQ(page(*tx, "9449 xu", size), xu_past)
       << "past the first kSetAfterEntries entries checked against xu's entries";
+}
+
+// A name and a number fragment of more than kSmallKeyEntries entries ("zhao 179" at 1M,
+// R-SEARCH, issue #4): each entry of the name is checked against its record's number codes in
+// memory (storage/sqlite/digit_codes.h) and only a record with the fragment's start or end code
+// reads its term list. Shown with a term list that claims a number the record does not have:
+// the codes rule the entry out without reading it (the term list would say it matches).
+TEST_F(SqliteFtsTest, ACommonNumberFragmentIsCheckedOnTheRecordsNumberCodes) {
+  const auto& codes = dynamic_cast<sqlite::SqliteStore&>(*store_).digit_codes();
+  std::vector<Tx::FtsRow> rows{{901, "zhao 17900000001"},   // starts with 179
+                               {902, "zhao 13800000179"},   // ends with 179: end code 971
+                               {903, "zhao 13800000000"},   // neither
+                               {904, "zhao 13800001790"}};  // 179 from its middle: neither
+  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
+    rows.push_back({10000 + i, "n " + std::to_string(17910000000 + i)});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  dynamic_cast<sqlite::SqliteStore&>(*store_).wait_digit_codes();
+  ASSERT_TRUE(codes.built());
+  using sqlite::DigitCodes;
+  EXPECT_EQ(codes.check("account", 901, DigitCodes::code("179", false), -1), DigitCodes::kMaybe);
+  EXPECT_EQ(codes.check("account", 902, DigitCodes::code("971", true), -1), DigitCodes::kMaybe);
+  EXPECT_EQ(
+      codes.check("account", 903, DigitCodes::code("179", false), DigitCodes::code("971", true)),
+      DigitCodes::kNo);
+  const Matches want{{904, 0}, {903, 0}, {902, 1}, {901, 1}};
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(page(*tx, "zhao 179"), want);
+  // 903's term list rewritten to claim a number starting with 179: its codes still rule it out.
+  ASSERT_TRUE(tx->exec("UPDATE account_terms_of SET terms = ? WHERE id = 903",
+                       std::vector<SqlValue>{std::string("\n17900000000\nzhao\n")})
+                  .ok());
+  EXPECT_EQ(page(*tx, "zhao 179"), want) << "903 ruled out by its codes, its term list not read";
+  ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of WHERE id = 902", {}).ok());
+  EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{904, 0}, {903, 0}, {902, 0}, {901, 1}}))
+      << "a record with the code is checked on its term list";
+}
+
+// The codes stay a superset of every record's terms through updates and deletes: a record whose
+// number changed keeps its old codes (found by the new number only, its term list decides), a
+// deleted one is not found, and a store opened again on the file builds them from the term
+// index (and a record's codes noted by a term build after it).
+TEST_F(SqliteFtsTest, NumberCodesFollowUpdatesDeletesAndAReopenedFile) {
+  std::vector<Tx::FtsRow> rows{{911, "zhao 17900000001"}, {912, "zhao 18800000001"}};
+  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
+    rows.push_back({10000 + i, "n " + std::to_string(17910000000 + i) + " " +
+                                   std::to_string(18810000000 + i)});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  dynamic_cast<sqlite::SqliteStore&>(*store_).wait_digit_codes();
+  {
+    auto tx = begin_write(*store_);
+    put(*tx, 911, "zhao 18800000002");  // 179 → 188
+    put(*tx, 912, "zhao 17900000002");  // 188 → 179
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  {
+    auto tx = begin_write(*store_);
+    EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{912, 1}, {911, 0}}));
+    EXPECT_EQ(page(*tx, "zhao 188"), (Matches{{912, 0}, {911, 1}}));
+    ASSERT_TRUE(tx->fts_delete("account", 912).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  {
+    auto tx = begin_write(*store_);
+    EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{911, 0}}));
+  }
+  store_.reset();
+  store_ = open_ok(url_);
+  auto& reopened = dynamic_cast<sqlite::SqliteStore&>(*store_);
+  reopened.wait_digit_codes();
+  ASSERT_TRUE(reopened.digit_codes().built());
+  using sqlite::DigitCodes;
+  EXPECT_EQ(reopened.digit_codes().check("account", 911, DigitCodes::code("188", false), -1),
+            DigitCodes::kMaybe);
+  EXPECT_EQ(reopened.digit_codes().check("account", 911, DigitCodes::code("179", false), -1),
+            DigitCodes::kNo)
+      << "built from the terms the file holds";
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(page(*tx, "zhao 188"), (Matches{{911, 1}}));
+  EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{911, 0}}));
 }
 
 // A surname and a given name's character ("王 芳", R-SEARCH): the other key 芳 is a prefix of

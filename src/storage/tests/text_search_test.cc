@@ -122,7 +122,14 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
       "THEN (CASE WHEN p.fts_id IN (SELECT d.id FROM \"account_terms\" d WHERE d.term >= ? AND "
       "d.term < ? AND (d.sig & ?) = ? UNION ALL SELECT d.id FROM \"account_terms\" d WHERE "
       "d.term >= ? AND d.term < ? AND (d.sig & ?) = ?) THEN 1 ELSE 0 END) WHEN ";
-  EXPECT_NE(sql.find(") fts_n) <= ? " + set +
+  // Then (a fragment of more entries) the record's number codes in memory (SQLite's
+  // rapport_digit_codes: 0 no, 1 maybe, 2 not built yet), a maybe checked on its term list.
+  const std::string codes =
+      "rapport_digit_codes('account', p.fts_id, ?, ?) = 0 THEN 0 WHEN "
+      "rapport_digit_codes('account', p.fts_id, ?, ?) = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM "
+      "\"account_terms_of\" o WHERE o.id = p.fts_id AND (instr(o.terms, ?) > 0 OR instr(o.terms, "
+      "?) > 0)) THEN 1 ELSE 0 END) WHEN ";
+  EXPECT_NE(sql.find(") fts_n) <= ? " + set + codes +
                      "(p.fts_term, -p.fts_id) > (SELECT fts_k.fts_term, "
                      "-fts_k.fts_id FROM (SELECT d.term AS fts_term, d.id AS fts_id, d.sig AS "
                      "fts_sig FROM \"account_terms\" d WHERE d.term >= ? AND d.term < ? ORDER BY "
@@ -153,6 +160,12 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
                                            "~412",
                                            zhou,
                                            zhou,
+                                           std::int64_t{114},
+                                           std::int64_t{1411},
+                                           std::int64_t{114},
+                                           std::int64_t{1411},
+                                           "\n114",
+                                           "\n~411",
                                            "zhou",
                                            "zhov",
                                            std::int64_t{kSetAfterEntries - 1},
@@ -181,14 +194,15 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
   // alone, as before.
   for (const char* q : {"zhou 11", "zhou wei 114"}) {
     params.clear();
-    EXPECT_EQ(terms_page("account", q, 0, nullptr, 50, "instr", true, true, params).find("fts_n"),
-              std::string::npos)
-        << q;
+    const std::string other = terms_page("account", q, 0, nullptr, 50, "instr", true, true, params);
+    EXPECT_EQ(other.find("fts_n"), std::string::npos) << q;
+    EXPECT_EQ(other.find("rapport_digit_codes"), std::string::npos) << q;
   }
   params.clear();
-  EXPECT_EQ(terms_page("account", "zhou 114", 0, nullptr, 50, "strpos", false, false, params)
-                .find("fts_n"),
-            std::string::npos);
+  const std::string pg =
+      terms_page("account", "zhou 114", 0, nullptr, 50, "strpos", false, false, params);
+  EXPECT_EQ(pg.find("fts_n"), std::string::npos);
+  EXPECT_EQ(pg.find("rapport_digit_codes"), std::string::npos);
   params.clear();
   EXPECT_EQ(
       terms_page("account", "王 芳", 0, nullptr, 50, "strpos", false, false, params).find("fts_c"),

@@ -1,0 +1,155 @@
+#include "storage/sqlite/digit_codes.h"
+
+#include <array>
+#include <limits>
+
+namespace rapport::storage::sqlite {
+
+namespace {
+
+constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
+// Codes kept per record; a record with more (many numbers) keeps kAny and always may match.
+constexpr std::size_t kCodes = 8;
+constexpr std::uint16_t kAny = 0xFFFF;
+constexpr std::size_t kShards = 64;
+
+struct Slot {
+  std::int64_t id = kEmpty;
+  std::array<std::uint16_t, kCodes> codes{};  // code + 1, 0 after the last; codes[0] kAny: any
+};
+
+// splitmix64's finalizer: ids are time-ordered with constant low bits (a multiple of 256 apart),
+// so every bit of the hash must depend on all of them.
+std::uint64_t mix(std::int64_t id) {
+  auto z = static_cast<std::uint64_t>(id);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+bool digit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+// Open addressing per shard (linear probing, grown at 3/4), each shard behind its own mutex: the
+// readers' checks and the writer's notes rarely meet on one.
+struct DigitCodes::Entity {
+  struct Shard {
+    mutable std::mutex mu;
+    std::vector<Slot> slots;
+    std::size_t used = 0;
+  };
+  std::array<Shard, kShards> shards;
+  std::atomic<std::size_t> records{0};
+};
+
+int DigitCodes::code(std::string_view digits, bool reversed) {
+  if (digits.size() < 3 || !digit(digits[0]) || !digit(digits[1]) || !digit(digits[2])) return -1;
+  const int n = (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
+  return reversed ? 1000 + n : n;
+}
+
+DigitCodes::DigitCodes() = default;
+DigitCodes::~DigitCodes() = default;
+
+DigitCodes::Entity* DigitCodes::entity(std::string_view name) {
+  std::lock_guard lock(mu_);
+  auto it = entities_.find(name);
+  if (it == entities_.end())
+    it = entities_.emplace(std::string(name), std::make_unique<Entity>()).first;
+  return it->second.get();
+}
+
+const DigitCodes::Entity* DigitCodes::find(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = entities_.find(name);
+  return it == entities_.end() ? nullptr : it->second.get();
+}
+
+void DigitCodes::add(Entity& e, std::int64_t id, int code) {
+  if (id == kEmpty || code < 0) return;
+  const std::uint64_t h = mix(id);
+  Entity::Shard& s = e.shards[h % kShards];
+  std::lock_guard lock(s.mu);
+  if (4 * (s.used + 1) > 3 * s.slots.size()) {
+    std::vector<Slot> old = std::move(s.slots);
+    s.slots.assign(old.empty() ? 64 : 2 * old.size(), Slot{});
+    const std::size_t mask = s.slots.size() - 1;
+    for (const Slot& o : old) {
+      if (o.id == kEmpty) continue;
+      std::size_t i = (mix(o.id) / kShards) & mask;
+      while (s.slots[i].id != kEmpty) i = (i + 1) & mask;
+      s.slots[i] = o;
+    }
+  }
+  const std::size_t mask = s.slots.size() - 1;
+  std::size_t i = (h / kShards) & mask;
+  while (s.slots[i].id != kEmpty && s.slots[i].id != id) i = (i + 1) & mask;
+  Slot& slot = s.slots[i];
+  if (slot.id == kEmpty) {
+    slot.id = id;
+    ++s.used;
+    e.records.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (slot.codes[0] == kAny) return;
+  const auto c = static_cast<std::uint16_t>(code + 1);
+  for (std::size_t k = 0; k < kCodes; ++k) {
+    if (slot.codes[k] == c) return;
+    if (slot.codes[k] == 0) {
+      slot.codes[k] = c;
+      return;
+    }
+  }
+  slot.codes[0] = kAny;  // more codes than a slot holds
+}
+
+DigitCodes::Answer DigitCodes::check(const Entity* e, std::int64_t id, int a, int b) {
+  if (e == nullptr) return kNo;  // nothing of the entity was ever noted: no record has a code
+  const std::uint64_t h = mix(id);
+  const Entity::Shard& s = e->shards[h % kShards];
+  std::lock_guard lock(s.mu);
+  if (s.slots.empty()) return kNo;
+  const std::size_t mask = s.slots.size() - 1;
+  for (std::size_t i = (h / kShards) & mask; s.slots[i].id != kEmpty; i = (i + 1) & mask) {
+    if (s.slots[i].id != id) continue;
+    const auto& codes = s.slots[i].codes;
+    if (codes[0] == kAny) return kMaybe;
+    for (std::uint16_t c : codes) {
+      if (c == 0) break;
+      if (c == a + 1 || c == b + 1) return kMaybe;
+    }
+    return kNo;
+  }
+  return kNo;
+}
+
+void DigitCodes::add(std::string_view entity_name, std::int64_t id, int code) {
+  add(*entity(entity_name), id, code);
+}
+
+void DigitCodes::note(std::string_view entity_name, std::int64_t id, std::string_view list) {
+  Entity* e = nullptr;
+  for (std::size_t p = 0; p < list.size();) {
+    std::size_t end = list.find('\n', p);
+    if (end == std::string_view::npos) end = list.size();
+    const std::string_view t = list.substr(p, end - p);
+    p = end + 1;
+    const int c = !t.empty() && t[0] == '~' ? code(t.substr(1), true) : code(t, false);
+    if (c < 0) continue;
+    if (e == nullptr) e = entity(entity_name);
+    add(*e, id, c);
+  }
+}
+
+DigitCodes::Answer DigitCodes::check(std::string_view entity_name, std::int64_t id, int a,
+                                     int b) const {
+  if (!built()) return kUnknown;
+  return check(find(entity_name), id, a, b);
+}
+
+std::size_t DigitCodes::records(std::string_view entity_name) const {
+  const Entity* e = find(entity_name);
+  return e == nullptr ? 0 : e->records.load(std::memory_order_relaxed);
+}
+
+}  // namespace rapport::storage::sqlite
