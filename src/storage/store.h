@@ -130,7 +130,7 @@ class Tx {
   // Called by the shared term writes (detail::put_terms, build_term_rows) with each record's
   // term list ("\nterm\nterm\n") before its terms are written in this transaction, for a
   // backend that keeps a summary of the index in memory (SQLite's number codes,
-  // storage/sqlite/digit_codes.h). The default does nothing.
+  // storage/sqlite/term_codes.h). The default does nothing.
   virtual void fts_noted(std::string_view /*entity*/, std::int64_t /*id*/,
                          std::string_view /*list*/) {}
   // fts_put of many records in a few statements (bulk inserts and imports). `fresh`: none of

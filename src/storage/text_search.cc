@@ -1,6 +1,6 @@
 // Shared full-text helpers of the SQLite and PostgreSQL backends.
 #include "storage/text_search.h"
-#include "storage/sqlite/digit_codes.h"
+#include "storage/sqlite/term_codes.h"
 #include "storage/term_build.h"
 
 #include <cstdint>
@@ -612,6 +612,15 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
                  "fts_v.term IS NOT NULL AND fts_v.n <= ?) SELECT term FROM fts_v WHERE term IS "
                  "NOT NULL) fts_v";
         };
+        // A Chinese character ("何 雪": 雪, in most Han records' signatures): first the
+        // record's first-character codes in memory (storage/sqlite/term_codes.h, 2: not built
+        // yet), which rule out the records without a term starting with it.
+        if (const int c = sqlite::TermCodes::char_code(o.term);
+            c >= 0 && code_points(o.term) == 1) {
+          sql +=
+              "rapport_term_codes('" + std::string(entity) + "', p.fts_id, ?, -1) = 0 THEN 0 WHEN ";
+          params.emplace_back(static_cast<std::int64_t>(c));
+        }
         sql += "(SELECT count(*) FROM (" + terms_of_key() + ") fts_c) <= ?";
         params.emplace_back(static_cast<std::int64_t>(kFewKeyTerms));
         sql += " THEN (CASE WHEN EXISTS (SELECT 1 FROM " + table_name + " e WHERE e.term IN (" +
@@ -653,14 +662,14 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
           count_at_most(kSmallKeyEntries);
           in_set();
           // A number fragment of at least three digits: the record's number codes in memory
-          // (storage/sqlite/digit_codes.h), a superset of its terms' number starts and ends, rule
+          // (storage/sqlite/term_codes.h), a superset of its terms' number starts and ends, rule
           // out nearly every entry ("zhao 179": a record of zhao without a number starting with
           // 179 or ending with 971), and the few left are checked on their term lists. Before the
           // codes are built (2: not known), the set or the term list below.
           const std::string call =
-              "rapport_digit_codes('" + std::string(entity) + "', p.fts_id, ?, ?)";
-          const int start = sqlite::DigitCodes::code(o.term, false);
-          const int end = sqlite::DigitCodes::code(std::string_view(o.alt).substr(1), true);
+              "rapport_term_codes('" + std::string(entity) + "', p.fts_id, ?, ?)";
+          const int start = sqlite::TermCodes::code(o.term, false);
+          const int end = sqlite::TermCodes::code(std::string_view(o.alt).substr(1), true);
           sql += call + " = 0 THEN 0 WHEN " + call + " = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM " +
                  term_lists_table(entity) + " o WHERE o.id = p.fts_id";
           for (int i = 0; i < 2; ++i) {

@@ -4,7 +4,7 @@
 #include "base/blocking.h"
 #include "storage/migrations.h"
 #include "storage/shared_read.h"
-#include "storage/sqlite/digit_codes.h"
+#include "storage/sqlite/term_codes.h"
 #include "storage/sqlite/wal_buffer.h"
 #include "storage/text_search.h"
 
@@ -173,13 +173,13 @@ class Connection {
 
   sqlite3* db() const { return db_; }
   bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
-  // The store's number codes (digit_codes.h): noted by this connection's term writes, and read
-  // by its statements through rapport_digit_codes(entity, id, code, code).
-  DigitCodes* codes() const { return codes_; }
-  void use_codes(DigitCodes* codes) {
+  // The store's number codes (term_codes.h): noted by this connection's term writes, and read
+  // by its statements through rapport_term_codes(entity, id, code, code).
+  TermCodes* codes() const { return codes_; }
+  void use_codes(TermCodes* codes) {
     codes_ = codes;
-    sqlite3_create_function_v2(db_, "rapport_digit_codes", 4, SQLITE_UTF8, codes,
-                               &Connection::digit_codes_function, nullptr, nullptr, nullptr);
+    sqlite3_create_function_v2(db_, "rapport_term_codes", 4, SQLITE_UTF8, codes,
+                               &Connection::term_codes_function, nullptr, nullptr, nullptr);
   }
 
   // Runs one statement; collects result rows into `out` when given, or shows each to `visit`
@@ -361,27 +361,27 @@ class Connection {
     return 1;
   }
 
-  // rapport_digit_codes(entity, id, a, b): DigitCodes::check of the record (0 no, 1 maybe, 2 not
+  // rapport_term_codes(entity, id, a, b): TermCodes::check of the record (0 no, 1 maybe, 2 not
   // known yet). The entity's codes are looked up once per statement (auxiliary data of its
   // constant first argument).
-  static void digit_codes_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
-    const auto* codes = static_cast<const DigitCodes*>(sqlite3_user_data(ctx));
+  static void term_codes_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+    const auto* codes = static_cast<const TermCodes*>(sqlite3_user_data(ctx));
     if (!codes->built()) {
-      sqlite3_result_int(ctx, DigitCodes::kUnknown);
+      sqlite3_result_int(ctx, TermCodes::kUnknown);
       return;
     }
-    const auto* e = static_cast<const DigitCodes::Entity*>(sqlite3_get_auxdata(ctx, 0));
+    const auto* e = static_cast<const TermCodes::Entity*>(sqlite3_get_auxdata(ctx, 0));
     if (e == nullptr) {
       const auto* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
       e = codes->find(name == nullptr ? "" : name);
-      if (e != nullptr) sqlite3_set_auxdata(ctx, 0, const_cast<DigitCodes::Entity*>(e), nullptr);
+      if (e != nullptr) sqlite3_set_auxdata(ctx, 0, const_cast<TermCodes::Entity*>(e), nullptr);
     }
-    sqlite3_result_int(
-        ctx, DigitCodes::check(e, sqlite3_value_int64(argv[1]), sqlite3_value_int(argv[2]),
-                               sqlite3_value_int(argv[3])));
+    sqlite3_result_int(ctx,
+                       TermCodes::check(e, sqlite3_value_int64(argv[1]), sqlite3_value_int(argv[2]),
+                                        sqlite3_value_int(argv[3])));
   }
 
-  DigitCodes* codes_ = nullptr;
+  TermCodes* codes_ = nullptr;
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
   // Statements of cache_ by the address of the text last prepared with them, one per slot of
@@ -979,8 +979,8 @@ SqliteStore::SqliteStore(std::string path, const StoreOptions& options)
     : path_(std::move(path)), options_(options) {}
 
 SqliteStore::~SqliteStore() {
-  digit_codes_stop_ = true;
-  wait_digit_codes();
+  term_codes_stop_ = true;
+  wait_term_codes();
   drain_grouped();
   {
     std::lock_guard lock(group_mu_);
@@ -1223,18 +1223,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   // searches, and the terms already written added by a thread of their own (~3 s of CPU for
   // the 22 million number terms of 1M accounts and 2M contacts); until it ends a search checks
   // a number fragment as before.
-  store->digit_codes_ = std::make_unique<DigitCodes>();
-  store->writer_->use_codes(store->digit_codes_.get());
-  for (auto& reader : store->readers_) reader->use_codes(store->digit_codes_.get());
-  store->digit_codes_thread_ = std::thread([s = store.get()] { s->build_digit_codes(); });
+  store->term_codes_ = std::make_unique<TermCodes>();
+  store->writer_->use_codes(store->term_codes_.get());
+  for (auto& reader : store->readers_) reader->use_codes(store->term_codes_.get());
+  store->term_codes_thread_ = std::thread([s = store.get()] { s->build_term_codes(); });
   return store;
 }
 
-void SqliteStore::wait_digit_codes() {
-  if (digit_codes_thread_.joinable()) digit_codes_thread_.join();
+void SqliteStore::wait_term_codes() {
+  if (term_codes_thread_.joinable()) term_codes_thread_.join();
 }
 
-void SqliteStore::build_digit_codes() {
+void SqliteStore::build_term_codes() {
   auto conn = Connection::open(path_, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE,
                                options_.busy_timeout_ms);
   if (!conn.ok()) return;
@@ -1254,27 +1254,30 @@ void SqliteStore::build_digit_codes() {
     else
       continue;
     if (!detail::valid_identifier(entity)) continue;
-    DigitCodes::Entity* e = digit_codes_->entity(entity);
+    TermCodes::Entity* e = term_codes_->entity(entity);
     const RowVisitor visit = [&](std::span<const SqlView> r) {
-      if (digit_codes_stop_.load(std::memory_order_relaxed)) return false;
+      if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
       const auto* id = std::get_if<std::int64_t>(&r[0]);
       const auto* term = std::get_if<std::string_view>(&r[1]);
       if (id == nullptr || term == nullptr) return true;
-      const int c = term->starts_with(detail::kReversedMarker)
-                        ? DigitCodes::code(term->substr(1), true)
-                        : DigitCodes::code(*term, false);
-      DigitCodes::add(*e, *id, c);
+      const int c =
+          term->starts_with(detail::kReversedMarker) ? TermCodes::code(term->substr(1), true)
+          : !term->empty() && (*term)[0] >= '0' && (*term)[0] <= '9' ? TermCodes::code(*term, false)
+                                                                     : TermCodes::char_code(*term);
+      TermCodes::add(*e, *id, c);
       return true;
     };
-    // A number's start (terms of digits), then its end (the reversed terms).
-    for (const char* range : {"term >= '0' AND term < ':'", "term >= '~' AND term < '\x7f'"}) {
+    // A number's start (terms of digits), its end (the reversed terms), and the terms
+    // starting with a CJK unified ideograph (U+4E00 to U+9FFF).
+    for (const char* range : {"term >= '0' AND term < ':'", "term >= '~' AND term < '\x7f'",
+                              "term >= '\xe4\xb8\x80' AND term < '\xea\x80\x80'"}) {
       const std::string sql =
           "SELECT id, substr(term, 1, 4) FROM \"" + *name + "\" WHERE " + std::string(range);
       if (!(*conn)->run(sql, {}, nullptr, &visit).ok()) return;
-      if (digit_codes_stop_.load(std::memory_order_relaxed)) return;
+      if (term_codes_stop_.load(std::memory_order_relaxed)) return;
     }
   }
-  digit_codes_->set_built();
+  term_codes_->set_built();
 }
 
 namespace {

@@ -17,7 +17,7 @@ struct sqlite3;  // sqlite3.h stays in the .cc file
 
 namespace rapport::storage::sqlite {
 
-class DigitCodes;  // the number codes of the term index in memory (digit_codes.h)
+class TermCodes;  // the number codes of the term index in memory (term_codes.h)
 class Connection;  // one sqlite3 handle and its prepared-statement cache (sqlite_store.cc)
 
 // SQLite spellings of the dialect-specific fragments. Stateless; usable from any thread.
@@ -121,10 +121,10 @@ class SqliteStore final : public Store {
 
   const std::string& path() const { return path_; }
 
-  // The number codes of the term index (digit_codes.h), built at open on a thread of their own;
-  // wait_digit_codes() waits for that build (tests).
-  const DigitCodes& digit_codes() const { return *digit_codes_; }
-  void wait_digit_codes();
+  // The number codes of the term index (term_codes.h), built at open on a thread of their own;
+  // wait_term_codes() waits for that build (tests).
+  const TermCodes& term_codes() const { return *term_codes_; }
+  void wait_term_codes();
 
   // Observability (and deterministic tests): writers blocked in write() right now, and totals.
   int writers_waiting() const;
@@ -271,10 +271,10 @@ class SqliteStore final : public Store {
   void checkpoint_loop();
   std::unique_ptr<Connection> checkpointer_;
   std::thread checkpoint_thread_;
-  std::unique_ptr<DigitCodes> digit_codes_;
-  std::thread digit_codes_thread_;
-  std::atomic<bool> digit_codes_stop_{false};
-  void build_digit_codes();
+  std::unique_ptr<TermCodes> term_codes_;
+  std::thread term_codes_thread_;
+  std::atomic<bool> term_codes_stop_{false};
+  void build_term_codes();
   std::thread combiner_thread_;
   std::condition_variable combiner_cv_;  // guarded by group_mu_
   bool combiner_wanted_ = false;

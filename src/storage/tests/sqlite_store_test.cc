@@ -16,8 +16,8 @@
 
 #include <sqlite3.h>
 
-#include "storage/sqlite/digit_codes.h"
 #include "storage/sqlite/sqlite_store.h"
+#include "storage/sqlite/term_codes.h"
 #include "storage/store.h"
 #include "storage/text_search.h"
 
@@ -946,6 +946,7 @@ class SqliteFtsTest : public SqliteStoreTest {
     put(*tx, 5, "acme widgets london");
     ASSERT_TRUE(tx->commit().ok());
   }
+  sqlite::SqliteStore& sqlite_store() { return dynamic_cast<sqlite::SqliteStore&>(*store_); }
   static void put(Tx& tx, std::int64_t id, std::string_view text) {
     auto s = tx.fts_put("account", id, text);
     ASSERT_TRUE(s.ok()) << s.error().message;
@@ -1343,9 +1344,9 @@ TEST_F(SqliteFtsTest, ACommonOtherKeyIsCheckedAgainstItsEntriesPastTheWindowsFir
     xu.emplace_back(40000 + i, 1);
     xu_past.emplace_back(40000 + i, i >= detail::kSetAfterEntries ? 1 : 0);
   }
-  // With the number codes built (digit_codes.h), 114's entries are never read: each zhou entry
+  // With the number codes built (term_codes.h), 114's entries are never read: each zhou entry
   // has 114's start code and is checked on its term list (all of them are gone below).
-  dynamic_cast<sqlite::SqliteStore&>(*store_).wait_digit_codes();
+  sqlite_store().wait_term_codes();
   Matches zhou_none;
   for (const auto& [id, match] : zhou) zhou_none.emplace_back(id, 0);
   auto tx = begin_write(*store_);
@@ -1360,11 +1361,11 @@ TEST_F(SqliteFtsTest, ACommonOtherKeyIsCheckedAgainstItsEntriesPastTheWindowsFir
 
 // A name and a number fragment of more than kSmallKeyEntries entries ("zhao 179" at 1M,
 // R-SEARCH, issue #4): each entry of the name is checked against its record's number codes in
-// memory (storage/sqlite/digit_codes.h) and only a record with the fragment's start or end code
+// memory (storage/sqlite/term_codes.h) and only a record with the fragment's start or end code
 // reads its term list. Shown with a term list that claims a number the record does not have:
 // the codes rule the entry out without reading it (the term list would say it matches).
 TEST_F(SqliteFtsTest, ACommonNumberFragmentIsCheckedOnTheRecordsNumberCodes) {
-  const auto& codes = dynamic_cast<sqlite::SqliteStore&>(*store_).digit_codes();
+  const auto& codes = sqlite_store().term_codes();
   std::vector<Tx::FtsRow> rows{{901, "zhao 17900000001"},   // starts with 179
                                {902, "zhao 13800000179"},   // ends with 179: end code 971
                                {903, "zhao 13800000000"},   // neither
@@ -1376,14 +1377,14 @@ TEST_F(SqliteFtsTest, ACommonNumberFragmentIsCheckedOnTheRecordsNumberCodes) {
     ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
     ASSERT_TRUE(tx->commit().ok());
   }
-  dynamic_cast<sqlite::SqliteStore&>(*store_).wait_digit_codes();
+  sqlite_store().wait_term_codes();
   ASSERT_TRUE(codes.built());
-  using sqlite::DigitCodes;
-  EXPECT_EQ(codes.check("account", 901, DigitCodes::code("179", false), -1), DigitCodes::kMaybe);
-  EXPECT_EQ(codes.check("account", 902, DigitCodes::code("971", true), -1), DigitCodes::kMaybe);
+  using sqlite::TermCodes;
+  EXPECT_EQ(codes.check("account", 901, TermCodes::code("179", false), -1), TermCodes::kMaybe);
+  EXPECT_EQ(codes.check("account", 902, TermCodes::code("971", true), -1), TermCodes::kMaybe);
   EXPECT_EQ(
-      codes.check("account", 903, DigitCodes::code("179", false), DigitCodes::code("971", true)),
-      DigitCodes::kNo);
+      codes.check("account", 903, TermCodes::code("179", false), TermCodes::code("971", true)),
+      TermCodes::kNo);
   const Matches want{{904, 0}, {903, 0}, {902, 1}, {901, 1}};
   auto tx = begin_write(*store_);
   EXPECT_EQ(page(*tx, "zhao 179"), want);
@@ -1395,6 +1396,35 @@ TEST_F(SqliteFtsTest, ACommonNumberFragmentIsCheckedOnTheRecordsNumberCodes) {
   ASSERT_TRUE(tx->exec("DELETE FROM account_terms_of WHERE id = 902", {}).ok());
   EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{904, 0}, {903, 0}, {902, 0}, {901, 1}}))
       << "a record with the code is checked on its term list";
+}
+
+// A surname and a given name's character ("何 雪", R-SEARCH): the other key 雪 is ruled out on
+// the record's first-character codes in memory before the index is looked up under its terms
+// or its term list read. Shown with an index entry under 雪 that the record's codes do not have
+// (written behind the codes' back): the entry of 何 is not a match, as it would be without them.
+TEST_F(SqliteFtsTest, AChineseCharacterIsCheckedOnTheRecordsFirstCharacterCodes) {
+  {
+    auto tx = begin_write(*store_);
+    put(*tx, 921, "何雪梅");
+    put(*tx, 922, "何丽");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  sqlite_store().wait_term_codes();
+  auto tx = begin_write(*store_);
+  EXPECT_EQ(page(*tx, "何 雪"), (Matches{{922, 0}, {921, 1}}));
+  const std::int64_t sig = std::get<std::int64_t>(
+      tx->query("SELECT sig FROM account_terms WHERE id = 921 LIMIT 1", {})->rows.at(0).at(0));
+  ASSERT_TRUE(
+      tx->exec("INSERT INTO account_terms (term, id, account_id, sig) VALUES (?, ?, NULL, ?)",
+               std::vector<SqlValue>{std::string("雪"), std::int64_t{922}, sig})
+          .ok());
+  ASSERT_TRUE(
+      tx->exec("UPDATE account_terms SET sig = ? WHERE id = 922", std::vector<SqlValue>{sig}).ok());
+  ASSERT_TRUE(tx->exec("UPDATE account_terms_of SET terms = ? WHERE id = 922",
+                       std::vector<SqlValue>{std::string("\n何丽\n丽\n雪\n")})
+                  .ok());
+  EXPECT_EQ(page(*tx, "何 雪"), (Matches{{922, 0}, {921, 1}}))
+      << "922 ruled out by its codes: neither its index entries nor its term list read";
 }
 
 // The codes stay a superset of every record's terms through updates and deletes: a record whose
@@ -1411,7 +1441,7 @@ TEST_F(SqliteFtsTest, NumberCodesFollowUpdatesDeletesAndAReopenedFile) {
     ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
     ASSERT_TRUE(tx->commit().ok());
   }
-  dynamic_cast<sqlite::SqliteStore&>(*store_).wait_digit_codes();
+  sqlite_store().wait_term_codes();
   {
     auto tx = begin_write(*store_);
     put(*tx, 911, "zhao 18800000002");  // 179 → 188
@@ -1432,13 +1462,13 @@ TEST_F(SqliteFtsTest, NumberCodesFollowUpdatesDeletesAndAReopenedFile) {
   store_.reset();
   store_ = open_ok(url_);
   auto& reopened = dynamic_cast<sqlite::SqliteStore&>(*store_);
-  reopened.wait_digit_codes();
-  ASSERT_TRUE(reopened.digit_codes().built());
-  using sqlite::DigitCodes;
-  EXPECT_EQ(reopened.digit_codes().check("account", 911, DigitCodes::code("188", false), -1),
-            DigitCodes::kMaybe);
-  EXPECT_EQ(reopened.digit_codes().check("account", 911, DigitCodes::code("179", false), -1),
-            DigitCodes::kNo)
+  reopened.wait_term_codes();
+  ASSERT_TRUE(reopened.term_codes().built());
+  using sqlite::TermCodes;
+  EXPECT_EQ(reopened.term_codes().check("account", 911, TermCodes::code("188", false), -1),
+            TermCodes::kMaybe);
+  EXPECT_EQ(reopened.term_codes().check("account", 911, TermCodes::code("179", false), -1),
+            TermCodes::kNo)
       << "built from the terms the file holds";
   auto tx = begin_write(*store_);
   EXPECT_EQ(page(*tx, "zhao 188"), (Matches{{911, 1}}));

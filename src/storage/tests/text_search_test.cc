@@ -1,5 +1,6 @@
 // The search index's terms and query keys (storage/text_search.h), shared by both backends.
 #include "storage/text_search.h"
+#include "storage/sqlite/term_codes.h"
 
 #include <gtest/gtest.h>
 
@@ -123,10 +124,10 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
       "d.term < ? AND (d.sig & ?) = ? UNION ALL SELECT d.id FROM \"account_terms\" d WHERE "
       "d.term >= ? AND d.term < ? AND (d.sig & ?) = ?) THEN 1 ELSE 0 END) WHEN ";
   // Then (a fragment of more entries) the record's number codes in memory (SQLite's
-  // rapport_digit_codes: 0 no, 1 maybe, 2 not built yet), a maybe checked on its term list.
+  // rapport_term_codes: 0 no, 1 maybe, 2 not built yet), a maybe checked on its term list.
   const std::string codes =
-      "rapport_digit_codes('account', p.fts_id, ?, ?) = 0 THEN 0 WHEN "
-      "rapport_digit_codes('account', p.fts_id, ?, ?) = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM "
+      "rapport_term_codes('account', p.fts_id, ?, ?) = 0 THEN 0 WHEN "
+      "rapport_term_codes('account', p.fts_id, ?, ?) = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM "
       "\"account_terms_of\" o WHERE o.id = p.fts_id AND (instr(o.terms, ?) > 0 OR instr(o.terms, "
       "?) > 0)) THEN 1 ELSE 0 END) WHEN ";
   EXPECT_NE(sql.find(") fts_n) <= ? " + set + codes +
@@ -196,13 +197,13 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
     params.clear();
     const std::string other = terms_page("account", q, 0, nullptr, 50, "instr", true, true, params);
     EXPECT_EQ(other.find("fts_n"), std::string::npos) << q;
-    EXPECT_EQ(other.find("rapport_digit_codes"), std::string::npos) << q;
+    EXPECT_EQ(other.find("rapport_term_codes"), std::string::npos) << q;
   }
   params.clear();
   const std::string pg =
       terms_page("account", "zhou 114", 0, nullptr, 50, "strpos", false, false, params);
   EXPECT_EQ(pg.find("fts_n"), std::string::npos);
-  EXPECT_EQ(pg.find("rapport_digit_codes"), std::string::npos);
+  EXPECT_EQ(pg.find("rapport_term_codes"), std::string::npos);
   params.clear();
   EXPECT_EQ(
       terms_page("account", "王 芳", 0, nullptr, 50, "strpos", false, false, params).find("fts_c"),
@@ -218,6 +219,11 @@ TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
   std::vector<SqlValue> params;
   const std::string sql =
       terms_page("account", "王 芳", 0, nullptr, 50, "instr", true, true, params);
+  // First the record's first-character codes in memory (SQLite's rapport_term_codes: 0 no).
+  EXPECT_NE(sql.find("THEN 0 WHEN rapport_term_codes('account', p.fts_id, ?, -1) = 0 THEN 0 WHEN "
+                     "(SELECT count(*) FROM (SELECT fts_v.term"),
+            std::string::npos)
+      << sql;
   EXPECT_NE(sql.find(") fts_c) <= ? THEN (CASE WHEN EXISTS (SELECT 1 FROM \"account_terms\" e "
                      "WHERE e.term IN (SELECT fts_v.term FROM (WITH RECURSIVE fts_v(term, n)"),
             std::string::npos)
@@ -234,6 +240,7 @@ TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
   const std::int64_t both = keys_signature(query_keys("王 芳"), 2);
   EXPECT_EQ(params, (std::vector<SqlValue>{sig,
                                            sig,
+                                           std::int64_t{sqlite::TermCodes::char_code("芳")},
                                            "芳",
                                            "芴",
                                            "芴",

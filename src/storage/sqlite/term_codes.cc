@@ -1,4 +1,4 @@
-#include "storage/sqlite/digit_codes.h"
+#include "storage/sqlite/term_codes.h"
 
 #include <array>
 #include <limits>
@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
 // Codes kept per record; a record with more (many numbers) keeps kAny and always may match.
-constexpr std::size_t kCodes = 8;
+constexpr std::size_t kCodes = 12;
 constexpr std::uint16_t kAny = 0xFFFF;
 constexpr std::size_t kShards = 64;
 
@@ -33,7 +33,7 @@ bool digit(char c) { return c >= '0' && c <= '9'; }
 
 // Open addressing per shard (linear probing, grown at 3/4), each shard behind its own mutex: the
 // readers' checks and the writer's notes rarely meet on one.
-struct DigitCodes::Entity {
+struct TermCodes::Entity {
   struct Shard {
     mutable std::mutex mu;
     std::vector<Slot> slots;
@@ -43,16 +43,26 @@ struct DigitCodes::Entity {
   std::atomic<std::size_t> records{0};
 };
 
-int DigitCodes::code(std::string_view digits, bool reversed) {
+int TermCodes::char_code(std::string_view term) {
+  // A three-byte UTF-8 sequence of U+4E00-U+9FFF: E4 B8 80 to E9 BF BF.
+  if (term.size() < 3) return -1;
+  const auto b0 = static_cast<unsigned char>(term[0]), b1 = static_cast<unsigned char>(term[1]),
+             b2 = static_cast<unsigned char>(term[2]);
+  if (b0 < 0xE4 || b0 > 0xE9 || (b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return -1;
+  const int cp = ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F);
+  return cp < 0x4E00 ? -1 : kCharCodes + (cp - 0x4E00);
+}
+
+int TermCodes::code(std::string_view digits, bool reversed) {
   if (digits.size() < 3 || !digit(digits[0]) || !digit(digits[1]) || !digit(digits[2])) return -1;
   const int n = (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
   return reversed ? 1000 + n : n;
 }
 
-DigitCodes::DigitCodes() = default;
-DigitCodes::~DigitCodes() = default;
+TermCodes::TermCodes() = default;
+TermCodes::~TermCodes() = default;
 
-DigitCodes::Entity* DigitCodes::entity(std::string_view name) {
+TermCodes::Entity* TermCodes::entity(std::string_view name) {
   std::lock_guard lock(mu_);
   auto it = entities_.find(name);
   if (it == entities_.end())
@@ -60,13 +70,13 @@ DigitCodes::Entity* DigitCodes::entity(std::string_view name) {
   return it->second.get();
 }
 
-const DigitCodes::Entity* DigitCodes::find(std::string_view name) const {
+const TermCodes::Entity* TermCodes::find(std::string_view name) const {
   std::lock_guard lock(mu_);
   auto it = entities_.find(name);
   return it == entities_.end() ? nullptr : it->second.get();
 }
 
-void DigitCodes::add(Entity& e, std::int64_t id, int code) {
+void TermCodes::add(Entity& e, std::int64_t id, int code) {
   if (id == kEmpty || code < 0) return;
   const std::uint64_t h = mix(id);
   Entity::Shard& s = e.shards[h % kShards];
@@ -103,7 +113,7 @@ void DigitCodes::add(Entity& e, std::int64_t id, int code) {
   slot.codes[0] = kAny;  // more codes than a slot holds
 }
 
-DigitCodes::Answer DigitCodes::check(const Entity* e, std::int64_t id, int a, int b) {
+TermCodes::Answer TermCodes::check(const Entity* e, std::int64_t id, int a, int b) {
   if (e == nullptr) return kNo;  // nothing of the entity was ever noted: no record has a code
   const std::uint64_t h = mix(id);
   const Entity::Shard& s = e->shards[h % kShards];
@@ -123,31 +133,34 @@ DigitCodes::Answer DigitCodes::check(const Entity* e, std::int64_t id, int a, in
   return kNo;
 }
 
-void DigitCodes::add(std::string_view entity_name, std::int64_t id, int code) {
+void TermCodes::add(std::string_view entity_name, std::int64_t id, int code) {
   add(*entity(entity_name), id, code);
 }
 
-void DigitCodes::note(std::string_view entity_name, std::int64_t id, std::string_view list) {
+void TermCodes::note(std::string_view entity_name, std::int64_t id, std::string_view list) {
   Entity* e = nullptr;
   for (std::size_t p = 0; p < list.size();) {
     std::size_t end = list.find('\n', p);
     if (end == std::string_view::npos) end = list.size();
     const std::string_view t = list.substr(p, end - p);
     p = end + 1;
-    const int c = !t.empty() && t[0] == '~' ? code(t.substr(1), true) : code(t, false);
+    const int c = t.empty()     ? -1
+                  : t[0] == '~' ? code(t.substr(1), true)
+                  : digit(t[0]) ? code(t, false)
+                                : char_code(t);
     if (c < 0) continue;
     if (e == nullptr) e = entity(entity_name);
     add(*e, id, c);
   }
 }
 
-DigitCodes::Answer DigitCodes::check(std::string_view entity_name, std::int64_t id, int a,
-                                     int b) const {
+TermCodes::Answer TermCodes::check(std::string_view entity_name, std::int64_t id, int a,
+                                   int b) const {
   if (!built()) return kUnknown;
   return check(find(entity_name), id, a, b);
 }
 
-std::size_t DigitCodes::records(std::string_view entity_name) const {
+std::size_t TermCodes::records(std::string_view entity_name) const {
   const Entity* e = find(entity_name);
   return e == nullptr ? 0 : e->records.load(std::memory_order_relaxed);
 }
