@@ -11,7 +11,6 @@
 #include <sqlite3.h>
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1236,8 +1235,6 @@ void SqliteStore::wait_term_codes() {
 }
 
 void SqliteStore::build_term_codes() {
-  // At the lowest priority: the server answers beside it (at 1M accounts about 10 s of CPU).
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
   auto conn = Connection::open(path_, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE,
                                options_.busy_timeout_ms);
   if (!conn.ok()) return;
