@@ -129,7 +129,7 @@ class Tx {
   virtual Status fts_clear(std::string_view entity) = 0;
   // Called by the shared term writes (detail::put_terms, build_term_rows) with each record's
   // term list ("\nterm\nterm\n") before its terms are written in this transaction, for a
-  // backend that keeps a summary of the index in memory (SQLite's number codes,
+  // backend that keeps a summary of the index in memory (SQLite's term codes,
   // storage/sqlite/term_codes.h). The default does nothing.
   virtual void fts_noted(std::string_view /*entity*/, std::int64_t /*id*/,
                          std::string_view /*list*/) {}

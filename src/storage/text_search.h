@@ -109,7 +109,9 @@ std::string terms_pair_counts(std::string_view entity, std::string_view query, i
 // fragment of at most kSmallKeyEntries entries from the page's first entry on, one of at most
 // kSmallNumberEntries and a prefix of at most kSmallKeyEntries past the page's
 // kSetAfterEntries-th entry (before it, the term lists of a window that finds its matches early
-// cost less than counting the key and building the set).
+// cost less than counting the key and building the set). On SQLite a fragment of more than
+// kSmallKeyEntries, and a one-character Chinese key, are first checked on the record's term
+// codes in memory (rapport_term_codes, storage/sqlite/term_codes.h).
 inline constexpr std::size_t kSmallKeyDigits = 3;
 inline constexpr int kSmallKeyEntries = 8192;
 inline constexpr int kSmallNumberEntries = 32768;
