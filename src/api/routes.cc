@@ -781,9 +781,13 @@ void register_routes(http::Router& router, Services services) {
                }
                return record_response(std::move(r));
              }));
-  // Not on the I/O threads (Lane::kIoThread): at 1M records a record by id is a random page of a
-  // database larger than the page cache, and a disk read there stalls every connection of that
-  // I/O thread; on the workers others overlap it (A/B at 1M, session 7: +28–68% req/s).
+  // Tried on the I/O thread that read the request (Lane::kIoThread), without the hand-off to a
+  // worker and back (two thread wake-ups and ~5,600 instructions): a record by id is one or two
+  // pages. It goes to a worker when it would wait — every reader connection in use, or a page the
+  // kernel does not hold (SQLite: a read with RWF_NOWAIT; at 1M records a record by id is a
+  // random page of a file that may be larger than memory, and a disk read on an I/O thread would
+  // stall all of its connections), and on PostgreSQL always.
+  router.set_lane("GET", v1 + "/{entity}/{id}", http::Lane::kIoThread);
 
   router.add("PATCH", v1 + "/{entity}/{id}",
              guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {

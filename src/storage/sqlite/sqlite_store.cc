@@ -11,7 +11,10 @@
 #include <sqlite3.h>
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <array>
@@ -135,6 +138,59 @@ bool own_heap() {
   return installed;
 }
 
+// Reads of the database and WAL files on a thread that must not wait (ReadRouting::no_wait: an
+// I/O thread trying a request in place) ask the kernel for pages it already holds
+// (preadv2 with RWF_NOWAIT). A page it would have to fetch from the disk marks the routing
+// `would_wait` and is then read as usual (an error here would end the reader's transaction),
+// and Connection::run stops the statement at its next row: the request runs again on a worker,
+// after at most the one disk read that found out. Every other read is the unix VFS's own pread.
+// Installed in the default (unix) VFS before SQLite's first use, like the heap above.
+using PreadFn = ssize_t (*)(int, void*, std::size_t, off_t);
+PreadFn g_pread = nullptr;    // the VFS's pread64 (or pread) this replaces
+PreadFn g_pread64 = nullptr;  // the same for the other one, when this SQLite uses it
+
+ssize_t read_unless_waiting(PreadFn plain, int fd, void* buf, std::size_t n, off_t offset) {
+  ReadRouting* routing = current_read_routing();
+  if (routing != nullptr && routing->no_wait && !routing->would_wait) {
+    iovec iov{buf, n};
+    const ssize_t got = ::preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
+    if (got >= 0) return got;  // SQLite asks again for the rest of a short read
+    if (errno == EAGAIN) {
+      routing->would_wait = true;
+    } else if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS) {
+      return got;  // a real error, with its errno
+    }
+  }
+  return plain(fd, buf, n, offset);
+}
+ssize_t probe_pread(int fd, void* buf, std::size_t n, off_t offset) {
+  return read_unless_waiting(g_pread, fd, buf, n, offset);
+}
+ssize_t probe_pread64(int fd, void* buf, std::size_t n, off_t offset) {
+  return read_unless_waiting(g_pread64, fd, buf, n, offset);
+}
+
+bool install_read_probe() {
+  static const bool installed = [] {
+    sqlite3_vfs* vfs = sqlite3_vfs_find("unix");
+    if (vfs == nullptr || vfs->iVersion < 3 || vfs->xGetSystemCall == nullptr) return false;
+    bool any = false;
+    if (auto f = vfs->xGetSystemCall(vfs, "pread64")) {
+      g_pread64 = reinterpret_cast<PreadFn>(f);
+      any |=
+          vfs->xSetSystemCall(vfs, "pread64",
+                              reinterpret_cast<sqlite3_syscall_ptr>(&probe_pread64)) == SQLITE_OK;
+    }
+    if (auto f = vfs->xGetSystemCall(vfs, "pread")) {
+      g_pread = reinterpret_cast<PreadFn>(f);
+      any |= vfs->xSetSystemCall(vfs, "pread",
+                                 reinterpret_cast<sqlite3_syscall_ptr>(&probe_pread)) == SQLITE_OK;
+    }
+    return any;
+  }();
+  return installed;
+}
+
 }  // namespace
 
 std::int64_t heap_bytes() {
@@ -149,7 +205,8 @@ class Connection {
  public:
   static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags,
                                                   int busy_timeout_ms, const char* vfs = nullptr) {
-    own_heap();  // before SQLite's first use
+    own_heap();            // before SQLite's first use
+    install_read_probe();  // likewise
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
@@ -240,8 +297,14 @@ class Connection {
         ncols > kInlineColumns
             ? std::span<SqlView>(wide)
             : std::span<SqlView>(inline_view.data(), static_cast<std::size_t>(ncols));
+    // A thread that must not wait stops at the first row after a read found a page out of
+    // memory (install_read_probe): the request goes to a worker.
+    const ReadRouting* routing = current_read_routing();
+    const bool may_stop = routing != nullptr && routing->no_wait;
     while (true) {
       int rc = sqlite3_step(stmt);
+      if (may_stop && routing->would_wait)
+        return make_error(Errc::kBusy, "a page is not in memory: not on this thread");
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
       if (visit != nullptr) {

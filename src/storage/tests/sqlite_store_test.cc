@@ -14,7 +14,9 @@
 #include <tuple>
 #include <vector>
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "storage/sqlite/sqlite_store.h"
 #include "storage/sqlite/term_codes.h"
@@ -496,6 +498,70 @@ TEST(SqliteStoreOptions, ReadersMapTheFileOnlyWhenAllOfItFits) {
   EXPECT_EQ(reader_map(3), 3 << 20);
   EXPECT_EQ(reader_map(1), 0);
   EXPECT_EQ(reader_map(0), 0);
+}
+
+// A thread that must not wait (ReadRouting::no_wait: an I/O thread trying a request in place)
+// reads only pages the kernel holds: a statement that needs a page from the disk stops with
+// kBusy and marks the routing `would_wait` (the request then runs again on a worker), and the
+// same read elsewhere, or once the page is in memory, answers as usual.
+TEST(SqliteStoreOptions, ANoWaitReadStopsAtAPageNotInMemory) {
+  TempDir dir;
+  const std::string path = dir.file("a.db");
+  {
+    auto store = open_ok("sqlite:" + path);
+    ASSERT_NE(store, nullptr);
+    auto tx = begin_write(*store);
+    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
+    exec_ok(*tx,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+            "INSERT INTO t(pad) SELECT zeroblob(3000) FROM n");
+    ASSERT_TRUE(tx->commit().ok());
+  }  // the last connection's close checkpoints the WAL into the file
+  {
+    // The file out of the kernel's page cache (written back first: dirty pages would stay).
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::fsync(fd), 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+  StoreOptions options;
+  options.reader_map_mib = 0;  // read with pread, as a file larger than the map is
+  auto opened = sqlite::SqliteStore::open(path, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  Store& store = **opened;
+  // The schema's pages (read by any reader, as by the server's first request) are in memory
+  // again; row 1,000 (one row a page: ~4 MB into the file) is not.
+  EXPECT_EQ(count(store, "sqlite_schema"), 1);
+  const std::string sql = "SELECT length(pad) FROM t WHERE id = 1000";
+  {
+    ReadRouting routing;
+    routing.no_wait = true;
+    ScopedReadRouting scope(routing);
+    auto tx = store.read();
+    ASSERT_TRUE(tx.ok()) << tx.error().message;
+    auto rows = (*tx)->query(sql);
+    ASSERT_FALSE(rows.ok());
+    EXPECT_EQ(rows.error().code, Errc::kBusy) << rows.error().message;
+    EXPECT_TRUE(routing.would_wait);
+  }
+  {
+    auto tx = begin_read(store);  // may wait: read from the disk
+    auto rows = tx->query(sql);
+    ASSERT_TRUE(rows.ok()) << rows.error().message;
+    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 3000);
+  }
+  {
+    ReadRouting routing;
+    routing.no_wait = true;
+    ScopedReadRouting scope(routing);
+    auto tx = store.read();
+    ASSERT_TRUE(tx.ok()) << tx.error().message;
+    auto rows = (*tx)->query(sql);  // in memory now
+    ASSERT_TRUE(rows.ok()) << rows.error().message;
+    EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 3000);
+    EXPECT_FALSE(routing.would_wait);
+  }
 }
 
 // SQLite's heap is counted by the backend's allocator, with SQLite's own statistics (a
