@@ -127,8 +127,9 @@ Response Router::dispatch(Request& req) const {
   }
   if (best == nullptr) best = best_get;
   if (best != nullptr) req.route = static_cast<std::uint32_t>(best - routes_.data()) + 1;
-  if (req.in_place && (best == nullptr || best->lane != Lane::kIoThread ||
-                       (req.method != "GET" && req.method != "HEAD"))) {
+  if (req.in_place &&
+      (best == nullptr || best->lane != Lane::kIoThread ||
+       (req.method != "GET" && req.method != "HEAD") || !best->latency->try_in_place())) {
     return Response::deferred();
   }
 
@@ -166,6 +167,7 @@ Response Router::dispatch(Request& req) const {
       bool deferred = false;  // not answered here: the pool's run is the one recorded
       bool later = false;     // answered later: record_later_answer records it
       ~Timer() {
+        if (req.in_place) route.latency->count_try(deferred);
         if (deferred) {
           route.latency->deferred.fetch_add(1, std::memory_order_relaxed);
           return;

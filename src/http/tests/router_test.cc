@@ -236,6 +236,53 @@ TEST(RouterLane, InPlaceRunsOnlyQuickReadRoutesAndRecordsOnlyTheirAnswers) {
   EXPECT_EQ(latency[0].deferred, 2u);
 }
 
+// While most in-place tries of a route defer (its pages out of memory, its readers busy), only one
+// request in RouteLatency::kTryEvery is tried in place; the others go to the worker pool without
+// running the handler on the I/O thread. Once the tries are answered in place again, every
+// request is tried again.
+TEST(RouterLane, AMostlyDeferredRouteIsTriedInPlaceOnlyNowAndThen) {
+  Router r;
+  bool out_of_memory = true;
+  int in_place_calls = 0, pool_calls = 0;
+  r.add(
+      "GET", "/api/v1/items/{id}",
+      [&](Request& req) {
+        if (!req.in_place) {
+          ++pool_calls;
+          return text("item");
+        }
+        ++in_place_calls;
+        return out_of_memory ? Response::deferred() : text("item");
+      },
+      Lane::kIoThread);
+  // Runs one request as the server does: in place, then on the pool when deferred.
+  auto serve = [&] {
+    auto req = make("GET", "/api/v1/items/1");
+    req.in_place = true;
+    Response res = r.dispatch(req);
+    req.in_place = false;
+    if (res.defer) res = r.dispatch(req);
+    EXPECT_EQ(res.body, "item");
+  };
+  for (int i = 0; i < 800; ++i) serve();
+  EXPECT_EQ(pool_calls, 800);
+  // About 800 / kTryEvery tries after the first few (the share passes a quarter after five).
+  EXPECT_GE(in_place_calls, 100);
+  EXPECT_LE(in_place_calls, 110);
+  EXPECT_EQ(r.latency()[0].deferred, static_cast<std::uint64_t>(in_place_calls));
+
+  out_of_memory = false;
+  in_place_calls = pool_calls = 0;
+  for (int i = 0; i < 800; ++i) serve();
+  // The share falls below a quarter after ~22 answered tries (~176 requests); from then on,
+  // every request is answered in place.
+  EXPECT_GE(in_place_calls, 600);
+  EXPECT_EQ(in_place_calls + pool_calls, 800);
+  pool_calls = 0;
+  for (int i = 0; i < 100; ++i) serve();
+  EXPECT_EQ(pool_calls, 0);
+}
+
 // A worker-lane request is matched once: the in-place try that defers it records the route it
 // found (Request::route), and the worker pool's run answers from that route, its parameters
 // filled from the path, without matching the path again; HEAD keeps the GET route it fell back to.

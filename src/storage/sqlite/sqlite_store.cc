@@ -140,26 +140,27 @@ bool own_heap() {
 
 // Reads of the database and WAL files on a thread that must not wait (ReadRouting::no_wait: an
 // I/O thread trying a request in place) ask the kernel for pages it already holds
-// (preadv2 with RWF_NOWAIT). A page it would have to fetch from the disk marks the routing
-// `would_wait` and is then read as usual (an error here would end the reader's transaction),
-// and Connection::run stops the statement at its next row: the request runs again on a worker,
-// after at most the one disk read that found out. Every other read is the unix VFS's own pread.
-// Installed in the default (unix) VFS before SQLite's first use, like the heap above.
+// (preadv2 with RWF_NOWAIT). A page it would have to fetch from the disk is not read there: the
+// routing is marked `would_wait` and the read fails (EAGAIN: SQLITE_IOERR_READ, which ends the
+// reader's transaction — SQLite rolls a read back on an I/O error — and leaves its page cache
+// as it was); Connection::run answers kBusy and the request runs again on a worker, which reads
+// the page. Every other read is the unix VFS's own pread. Installed in the default (unix) VFS
+// before SQLite's first use, like the heap above.
 using PreadFn = ssize_t (*)(int, void*, std::size_t, off_t);
 PreadFn g_pread = nullptr;    // the VFS's pread64 (or pread) this replaces
 PreadFn g_pread64 = nullptr;  // the same for the other one, when this SQLite uses it
 
 ssize_t read_unless_waiting(PreadFn plain, int fd, void* buf, std::size_t n, off_t offset) {
   ReadRouting* routing = current_read_routing();
-  if (routing != nullptr && routing->no_wait && !routing->would_wait) {
+  if (routing != nullptr && routing->no_wait) {
     iovec iov{buf, n};
     const ssize_t got = ::preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
     if (got >= 0) return got;  // SQLite asks again for the rest of a short read
     if (errno == EAGAIN) {
       routing->would_wait = true;
-    } else if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS) {
-      return got;  // a real error, with its errno
+      return got;  // errno EAGAIN: SQLITE_IOERR_READ (EIO would read as a corrupt file)
     }
+    if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS) return got;
   }
   return plain(fd, buf, n, offset);
 }
@@ -297,12 +298,12 @@ class Connection {
         ncols > kInlineColumns
             ? std::span<SqlView>(wide)
             : std::span<SqlView>(inline_view.data(), static_cast<std::size_t>(ncols));
-    // A thread that must not wait stops at the first row after a read found a page out of
-    // memory (install_read_probe): the request goes to a worker.
+    // A thread that must not wait stops when a read found a page out of memory
+    // (install_read_probe: that read failed): the request goes to a worker.
     const ReadRouting* routing = current_read_routing();
     const bool may_stop = routing != nullptr && routing->no_wait;
     while (true) {
-      int rc = sqlite3_step(stmt);
+      int rc = may_stop && routing->would_wait ? SQLITE_IOERR_READ : sqlite3_step(stmt);
       if (may_stop && routing->would_wait)
         return make_error(Errc::kBusy, "a page is not in memory: not on this thread");
       if (rc == SQLITE_DONE) break;
