@@ -298,13 +298,14 @@ class Connection {
         ncols > kInlineColumns
             ? std::span<SqlView>(wide)
             : std::span<SqlView>(inline_view.data(), static_cast<std::size_t>(ncols));
-    // A thread that must not wait stops when a read found a page out of memory
-    // (install_read_probe: that read failed): the request goes to a worker.
+    // On a thread that must not wait, a read of a page out of memory failed
+    // (install_read_probe): the statement's error is kBusy, and the request goes to a worker.
+    // Statements that read nothing more (a ROLLBACK on the way out) run as usual.
     const ReadRouting* routing = current_read_routing();
-    const bool may_stop = routing != nullptr && routing->no_wait;
     while (true) {
-      int rc = may_stop && routing->would_wait ? SQLITE_IOERR_READ : sqlite3_step(stmt);
-      if (may_stop && routing->would_wait)
+      int rc = sqlite3_step(stmt);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE && routing != nullptr && routing->no_wait &&
+          routing->would_wait)
         return make_error(Errc::kBusy, "a page is not in memory: not on this thread");
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), {});
