@@ -807,6 +807,17 @@ void register_routes(http::Router& router, Services services) {
                                      "If-Match");
                  if_match = n;
                }
+               if (req.answer_later && !s.records.store().has_replicas()) {
+                 // As a create: answered after its group COMMIT (or at once when refused), no
+                 // worker waiting for it; with read replicas the synchronous path below.
+                 s.records.update_async(std::move(p), *e, id, req.body, if_match,
+                                        [answer = std::move(req.answer_later), e,
+                                         request = &req](Result<record::RecordResult> r) {
+                                          answer(r.ok() ? record_response(std::move(r).value())
+                                                        : logged_problem(*request, r.error()));
+                                        });
+                 return http::Response::answered_later();
+               }
                RP_ASSIGN(record::RecordResult r, s.records.update(p, *e, id, req.body, if_match));
                return record_response(std::move(r));
              }));

@@ -1554,6 +1554,49 @@ Result<RecordResult> RecordService::update(const Principal& p, const Entity& e, 
   return std::move(u.result);
 }
 
+void RecordService::update_async(Principal p, const Entity& e, std::int64_t id,
+                                 std::string_view body, std::optional<std::int64_t> if_match,
+                                 std::function<void(Result<RecordResult>)> done) {
+  if (!hooks_.for_entity(e.name).empty()) return done(update(p, e, id, body, if_match));
+  if (access::scope_for(p, e.name, Op::kUpdate) == Scope::kNone)
+    return done(make_error(Errc::kForbidden, "you may not change " + e.plural));
+  auto parsed = json::parse_body(body);
+  if (!parsed.ok()) return done(std::move(parsed).error());
+  // Its state lives until its answer: the work runs on the thread holding the writer
+  // connection and the completion on the store's completion thread, after this returns.
+  struct State {
+    Principal p;
+    const Entity& e;
+    std::int64_t id;
+    json::Document input;
+    std::optional<std::int64_t> if_match;
+    std::optional<Updated> u;
+    std::function<void(Result<RecordResult>)> done;
+  };
+  auto st = std::make_shared<State>(State{std::move(p), e, id, std::move(parsed).value(), if_match,
+                                          std::nullopt, std::move(done)});
+  auto work = [this, st](storage::Tx& t) -> Status {
+    st->u.reset();  // a second run of the work (a later item of its run failed) starts afresh
+    RP_ASSIGN(st->u, update_one(t, st->p, st->e, st->id, st->input, st->if_match));
+    return {};
+  };
+  // After the COMMIT (or the item's own failure: not found, a stale version, a bad value).
+  auto finish = [this, st](Status written) {
+    Result<RecordResult> r = [&]() -> Result<RecordResult> {
+      try {
+        RP_TRY(written);
+        if (st->u->event) publish(st->e, std::move(*st->u->event));
+        return std::move(st->u->result);
+      } catch (const std::exception& ex) {
+        return make_error(Errc::kInternal, std::string("update failed: ") + ex.what());
+      }
+    }();
+    auto reply = std::move(st->done);
+    reply(std::move(r));
+  };
+  store_.write_grouped_async(std::move(work), std::move(finish));
+}
+
 Status RecordService::collect_input_values(const Principal& p, const Entity& e,
                                            const json::Value& input, json::Value& values,
                                            json::Allocator& a) {

@@ -277,6 +277,14 @@ class RecordService {
   Status finish_deferred_search_index();
   Result<RecordResult> update(const access::Principal& p, const schema::Entity& e, std::int64_t id,
                               std::string_view body, std::optional<std::int64_t> if_match = {});
+  // update, answered through `done` as create_async is: an entity without hooks has its update
+  // (the same statements and refusals: 404, If-Match's 409, 422 naming the field) run as a
+  // grouped write and is answered after the group COMMIT that made it durable, on the store's
+  // completion thread, no thread waiting for it; with hooks, before returning. `e` must outlive
+  // the call of `done`; `done` must not throw nor wait for a write.
+  void update_async(access::Principal p, const schema::Entity& e, std::int64_t id,
+                    std::string_view body, std::optional<std::int64_t> if_match,
+                    std::function<void(Result<RecordResult>)> done);
   Status remove(const access::Principal& p, const schema::Entity& e, std::int64_t id);
   Result<RecordResult> restore(const access::Principal& p, const schema::Entity& e,
                                std::int64_t id);

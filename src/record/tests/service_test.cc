@@ -295,6 +295,78 @@ TEST_F(ServiceTest, AsyncCreateIsAnsweredByTheCommitOfItsGroupAndFailuresAtOnce)
   EXPECT_EQ((*json::member(*doc, "items")).Size(), 1u);
 }
 
+// update_async: queued behind a writer that holds the connection, an update of an entity
+// without hooks returns without its answer; the holder's COMMIT answers it (200, version 2, its
+// event), once. Its refusals answer as update's do: a stale If-Match 409, an unknown id 404, a
+// bad or missing required value 422 naming the field; none of them writes.
+TEST_F(ServiceTest, AsyncUpdateIsAnsweredByTheCommitOfItsGroupAndRefusesAsUpdateDoes) {
+  const auto lead = add_lead();
+  const std::int64_t id = id_of(*lead, R"({"title":"First"})");
+  ASSERT_NE(id, 0);
+  // The answer of one update_async, waited for (by the completion thread, or at once).
+  const auto answer_of = [&](std::int64_t which, const std::string& body,
+                             std::optional<std::int64_t> if_match) {
+    std::mutex mu;
+    std::optional<Result<RecordResult>> got;
+    service->update_async(admin, *lead, which, body, if_match, [&](Result<RecordResult> r) {
+      std::lock_guard lock(mu);
+      got.emplace(std::move(r));
+    });
+    for (int i = 0; i < 10'000; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (got) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::lock_guard lock(mu);
+    return got;
+  };
+  auto held = store->write();
+  ASSERT_TRUE(held.ok());
+  std::atomic<int> calls{0};
+  std::optional<Result<RecordResult>> answer;
+  service->update_async(admin, *lead, id, R"({"title":"Second"})", 1, [&](Result<RecordResult> r) {
+    answer.emplace(std::move(r));
+    ++calls;  // after the answer: the test thread reads it once it sees 1
+  });
+  EXPECT_EQ(calls, 0);  // waiting for the writer's batch, no thread of its own
+  const auto published = events.size();
+  ASSERT_TRUE((*held)->commit().ok());
+  for (int i = 0; i < 10'000 && calls == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(calls, 1);
+  ASSERT_TRUE(answer->ok()) << answer->error().message;
+  EXPECT_EQ((*answer)->status, 200);
+  EXPECT_EQ((*answer)->version, 2);
+  EXPECT_NE((*answer)->body.find("Second"), std::string::npos);
+  EXPECT_EQ(events.size(), published + 1);
+
+  auto stale = answer_of(id, R"({"title":"Third"})", 1);
+  ASSERT_TRUE(stale.has_value());
+  ASSERT_FALSE(stale->ok());
+  EXPECT_EQ(stale->error().code, Errc::kConflict);
+  auto unknown = answer_of(id + 1'000'000, R"({"title":"Third"})", std::nullopt);
+  ASSERT_TRUE(unknown.has_value());
+  ASSERT_FALSE(unknown->ok());
+  EXPECT_EQ(unknown->error().code, Errc::kNotFound);
+  auto bad = answer_of(id, R"({"title":5})", std::nullopt);
+  ASSERT_TRUE(bad.has_value());
+  ASSERT_FALSE(bad->ok());
+  EXPECT_EQ(bad->error().code, Errc::kValidation);
+  EXPECT_EQ(bad->error().field, "title");
+  auto missing = answer_of(id, R"({"title":null})", std::nullopt);
+  ASSERT_TRUE(missing.has_value());
+  ASSERT_FALSE(missing->ok());
+  EXPECT_EQ(missing->error().code, Errc::kValidation);
+  EXPECT_EQ(missing->error().field, "title");
+  auto read = service->get(admin, *lead, id);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->version, 2);
+  EXPECT_NE(read->body.find("Second"), std::string::npos);
+  EXPECT_EQ(events.size(), published + 1);
+}
+
 // Warn mode: a create's likely duplicates are read after its batch's COMMIT (off the writer),
 // so two creates of one batch that share a tax id each name the other — the first one too,
 // whose candidates the writer read before the second was inserted (it named none).
