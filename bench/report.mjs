@@ -31,6 +31,7 @@ export const SCENARIOS = [
   ["phone", "phone lookup (GET /api/v1/lookup/phone)"],
   ["360", "customer 360 page data (GET /accounts/{id}/360)"],
   ["create", "durable create (POST /accounts, synchronous=FULL)"],
+  ["update", "durable update (PATCH /accounts/{id}, one field)"],
   ["mixed", "mixed 90% read / 10% create"],
 ];
 

@@ -191,7 +191,7 @@ measure() {
   echo "== wrk: 2 threads, $CONNECTIONS connections, keep-alive, ${SECONDS_PER}s per scenario (shared machine: figures are noisy)"
   scenario ceiling 1 "$out" >/dev/null  # warm-up
   scenario ceiling "$SECONDS_PER" "$out"
-  local scenarios=(read list search search-words phone 360 create mixed)
+  local scenarios=(read list search search-words phone 360 create update mixed)
   for s in "${scenarios[@]}"; do
     if [[ -n ${BENCH_ONLY:-} && " $BENCH_ONLY " != *" $s "* ]]; then continue; fi
     scenario "$s" "$SECONDS_PER" "$out"
