@@ -131,9 +131,8 @@ void notify_other_servers(storage::Store& store, const std::string& origin, cons
 
 int serve(const std::string& data, const std::string& database, http::ServerOptions opts,
           std::chrono::milliseconds scan_every, std::chrono::milliseconds auth_cache) {
-  // One reader per thread that may read: the workers, the I/O threads (quick reads run there)
-  // and the store's completion thread (a create's duplicate candidates, read after its COMMIT).
-  store_options.readers = std::max(1, opts.worker_threads) + std::max(1, opts.io_threads) + 1;
+  // One reader per thread that may read: the workers and the I/O threads (quick reads run there).
+  store_options.readers = std::max(1, opts.worker_threads) + std::max(1, opts.io_threads);
   auto app = open_or_exit(data, database);
   app->auth->set_cache_max_age(auth_cache.count());
   http::Router router;

@@ -508,8 +508,7 @@ class ScopedReadRouting {
 };
 
 struct StoreOptions {
-  // Reader connections in the pool. `serve` opens one per worker thread and I/O thread (and one
-  // for the SQLite store's completion thread, which reads a create's duplicate candidates), so that
+  // Reader connections in the pool. `serve` opens one per worker thread and I/O thread, so that
   // a quick read tried on an I/O thread never finds every reader held by the workers (it would
   // then be handed to a worker: measured at 1M in the mixed benchmark, 15-44% of phone lookups).
   int readers = 4;
