@@ -118,13 +118,14 @@ latency() {
     "http://127.0.0.1:$PORT/api/v1/admin/latency" -o "${2:-/dev/null}"
 }
 declare -A ROUTE=([read]="GET /api/v1/{entity}/{id}" [list]="GET /api/v1/{entity}"
-  [phone]="GET /api/v1/lookup/phone" [360]="GET /api/v1/accounts/{id}/360")
+  [phone]="GET /api/v1/lookup/phone" [360]="GET /api/v1/accounts/{id}/360"
+  [update]="PATCH /api/v1/{entity}/{id}")
 # The server's CPU ticks and disk read bytes, as bench/run.sh's server_proc writes them (<s>.proc).
 server_proc() {
   echo "$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")" \
     "$(awk '/^read_bytes:/ { print $2 }' "/proc/$SERVER_PID/io")"
 }
-for s in ceiling read list search search-words phone 360 create mixed; do
+for s in ceiling read list search search-words phone 360 create update mixed; do
   latency DELETE
   proc_before=$(server_proc)
   BENCH_DIR=$WORK/data/bench BENCH_CHECK=1 wrk -t1 -c4 -d1s --timeout 5s -s "bench/wrk/$s.lua" \
@@ -182,7 +183,7 @@ if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.js
   --workers 4 --connections 4 --seconds 1 --out "$WORK/result.json" >"$WORK/report.out" 2>&1 &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
     const c360 = r.scenarios.find((s) => s.key === "360");
-    process.exit(r.ceiling && r.scenarios.length === 8 && r.server.peak_rss_mb > 0 &&
+    process.exit(r.ceiling && r.scenarios.length === 9 && r.server.peak_rss_mb > 0 &&
       r.scenarios.find((s) => s.key === "phone").server.p99_ms > 0 &&
       c360.server_cpu_ms_per_request > 0 && c360.disk_read_kib_per_request >= 0 ? 0 : 1)' \
     "$WORK/result.json" &&
@@ -200,7 +201,7 @@ if node bench/report.mjs --work "$WORK" --manifest "$WORK/data/bench/manifest.js
   grep -q "SQLite and postgresql side by side" "$WORK/report2.out" &&
   grep -qE "^read one record by id +[0-9]+ +[0-9]+ +1\.00×" "$WORK/report2.out" &&
   node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
-    process.exit(r.backends.postgresql.scenarios.length === 8 ? 0 : 1)' "$WORK/result2.json"; then
+    process.exit(r.backends.postgresql.scenarios.length === 9 ? 0 : 1)' "$WORK/result2.json"; then
   ok "side-by-side backend report"
 else
   bad "side-by-side backend report" "$(tail -15 "$WORK/report2.out" 2>/dev/null)"
