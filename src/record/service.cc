@@ -956,9 +956,13 @@ void RecordService::create_async(Principal p, const Entity& e, std::string_view 
                     std::span<const SqlValue>(prepared.nr.row.data(), field_column_count(s.e))));
       RP_TRY(write_derived(t, s.e, prepared.derived));
       RP_TRY(t.exec(prepared.insert_audit, prepared.nr.audit));
-      // Likely duplicates: in warn mode read and scored after the COMMIT, off the writer (see
-      // `finish`); in block mode here, the create refused (rolled back) before it commits.
-      if (s.profile && prepared.facts && s.dedupe != DedupeMode::kWarn) {
+      // Likely duplicates: read here (the writer's cache holds the pages just written; on a
+      // reader after the COMMIT they cost twice as much CPU), scored after the commit; or the
+      // create refused in block mode (rolled back).
+      if (s.profile && prepared.facts && s.dedupe == DedupeMode::kWarn) {
+        RP_ASSIGN(s.candidates,
+                  Deduper(*this).on_create_reads(t, s.e, *s.profile, id, *prepared.facts));
+      } else if (s.profile && prepared.facts) {
         RP_ASSIGN(s.duplicates,
                   Deduper(*this).on_create(t, s.p, s.e, *s.profile, id, *prepared.facts, s.dedupe));
       }
@@ -980,21 +984,6 @@ void RecordService::create_async(Principal p, const Entity& e, std::string_view 
         RP_TRY(written);
         if (s.prior) return std::move(*s.prior);
         Prepared& prepared = *s.prepared;
-        // Warn mode: the candidates are read now, from a snapshot taken after the COMMIT (on
-        // SQLite one per batch, shared by its completions: SqliteStore::completion_loop), not on
-        // the writer that every create waits for. They are the records sharing an anchor in that
-        // snapshot: every one committed before this one's batch ended (those of the same batch
-        // too, before or after this one; on the writer, only the ones before), and any committed
-        // since. The record is committed: a failed read leaves the answer unchecked
-        // (no X-Rapport-Duplicates) rather than failing a create that is durable.
-        if (s.profile && prepared.facts && s.dedupe == DedupeMode::kWarn) {
-          auto read = [&]() -> Result<Deduper::CandidateRows> {
-            RP_ASSIGN(auto tx, store_.read());
-            return Deduper(*this).on_create_reads(*tx, s.e, *s.profile, prepared.nr.id,
-                                                  *prepared.facts);
-          }();
-          if (read.ok()) s.candidates = std::move(read).value();
-        }
         if (s.candidates)
           s.duplicates = Deduper(*this).on_create_score(s.p, s.e, *s.profile, *prepared.facts,
                                                         std::move(*s.candidates));

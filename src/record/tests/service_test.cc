@@ -367,51 +367,6 @@ TEST_F(ServiceTest, AsyncUpdateIsAnsweredByTheCommitOfItsGroupAndRefusesAsUpdate
   EXPECT_EQ(events.size(), published + 1);
 }
 
-// Warn mode: a create's likely duplicates are read after its batch's COMMIT (off the writer),
-// so two creates of one batch that share a tax id each name the other — the first one too,
-// whose candidates the writer read before the second was inserted (it named none).
-TEST_F(ServiceTest, AsyncCreatesOfOneBatchNameEachOtherAsLikelyDuplicates) {
-  registry.add(schema::parse_entity(R"({"name":"org","title_field":"title","fields":[
-      {"name":"title","type":"text","required":true},{"name":"tax_id","type":"text"}]})",
-                                    "t")
-                   .value());
-  dedupe::Profile profile;
-  profile.kind = dedupe::Profile::Kind::kOrganisation;
-  profile.name_field = "title";
-  profile.tax_id_field = "tax_id";
-  hooks.set_dedupe("org", profile);
-  ASSERT_TRUE(service->sync_schema().ok());
-  const auto org = registry.get("org");
-  auto held = store->write();  // both creates queue behind it: they run in its batch
-  ASSERT_TRUE(held.ok());
-  std::mutex mu;
-  std::vector<std::optional<Result<RecordResult>>> answers(2);
-  for (int i = 0; i < 2; ++i)
-    service->create_async(admin, *org, R"({"title":"Acme Trading","tax_id":"91110000MA01"})", "",
-                          DedupeMode::kWarn, [&, i](Result<RecordResult> r) {
-                            std::lock_guard lock(mu);
-                            answers[i].emplace(std::move(r));
-                          });
-  ASSERT_TRUE((*held)->commit().ok());
-  const auto answered = [&] {
-    std::lock_guard lock(mu);
-    return answers[0].has_value() && answers[1].has_value();
-  };
-  for (int i = 0; i < 10'000 && !answered(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  ASSERT_TRUE(answered());
-  std::lock_guard lock(mu);
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(answers[i]->ok()) << answers[i]->error().message;
-    EXPECT_EQ((*answers[i])->status, 201);
-    EXPECT_TRUE((*answers[i])->dedupe_checked);
-    const auto& other = *answers[1 - i];
-    ASSERT_EQ((*answers[i])->duplicates.size(), 1u) << i;
-    EXPECT_EQ((*answers[i])->duplicates[0].id, other->id) << i;
-    EXPECT_EQ((*answers[i])->duplicates[0].field, "tax_id") << i;
-  }
-}
-
 TEST_F(ServiceTest, KeysetPagingVisitsEveryRecordOnce) {
   for (int i = 0; i < 23; ++i)
     ASSERT_TRUE(

@@ -1532,18 +1532,8 @@ void SqliteStore::completion_loop() {
     std::vector<Completion> ready;
     ready.swap(completions_);
     lock.unlock();
-    for (auto& c : ready) {
-      // A batch's completions share one read snapshot (taken at their first read, after the
-      // batch's COMMIT): a create's duplicate candidates, read here rather than on the writer,
-      // cost one BEGIN a batch instead of one a create.
-      ReadRouting routing;
-      routing.share_reads = true;
-      {
-        ScopedReadRouting installed(routing);
-        for (auto& job : c.jobs) job->done(job->own.ok() ? c.result : std::move(job->own));
-      }
-      routing.shared_read.reset();
-    }
+    for (auto& c : ready)
+      for (auto& job : c.jobs) job->done(job->own.ok() ? c.result : std::move(job->own));
     ready.clear();  // the items' state is freed here too, not on the writer
     lock.lock();
   }
