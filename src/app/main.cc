@@ -133,6 +133,8 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
           std::chrono::milliseconds scan_every, std::chrono::milliseconds auth_cache) {
   // One reader per thread that may read: the workers and the I/O threads (quick reads run there).
   store_options.readers = std::max(1, opts.worker_threads) + std::max(1, opts.io_threads);
+  // Term rows a killed server left to build: built once the server listens, not before.
+  record_options.term_builds_in_background = true;
   auto app = open_or_exit(data, database);
   app->auth->set_cache_max_age(auth_cache.count());
   http::Router router;
@@ -200,7 +202,10 @@ int serve(const std::string& data, const std::string& database, http::ServerOpti
   // time); stopped before the store closes.
   record::ScanScheduler scan(*app->records, app->system, scan_every);
   scan.start();
+  // Search and lists with q say index_pending until it is done.
+  app->records->start_term_builds();
   server.run();
+  app->records->stop_term_builds();
   scan.stop();
   app->store->stop_listening();
   spdlog::info("stopped");

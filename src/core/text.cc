@@ -182,6 +182,23 @@ std::string fold(std::string_view s) {
   return to_utf8(out);
 }
 
+std::string fold_spaced(std::string_view s) {
+  const std::string folded = fold(s);
+  std::string out;
+  out.reserve(folded.size());
+  bool space = false;
+  for (char c : folded) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
 bool has_han(std::string_view s) {
   icu::UnicodeString u =
       icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));

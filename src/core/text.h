@@ -12,6 +12,11 @@ namespace rapport::text {
 // NFKC + Unicode case folding: "ＡＢＣ" → "abc", "Straße" → "strasse". Invalid UTF-8 is replaced.
 std::string fold(std::string_view s);
 
+// fold(s) with each run of whitespace (after folding, which makes the ideographic and the
+// no-break spaces plain ones) written as one space, and none at either end: "  ＡＣＭＥ　 Ltd"
+// → "acme ltd". Two names written differently compare equal by it.
+std::string fold_spaced(std::string_view s);
+
 // Whether the text has at least one Han (Chinese) character.
 bool has_han(std::string_view s);
 

@@ -1492,8 +1492,10 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
 
   // A vCard's ORG → the record's account (R-IMP-vCard, audit 4.13): a reference field
   // account_id to the account entity, writable by the user and not given by the card, is filled
-  // when exactly one live account the user may read has that name (exact after trimming). One
-  // query per batch for its distinct names (at most 1000 per IN list).
+  // when exactly one live account the user may read has that name, compared folded
+  // (text::fold_spaced: case, full/half width, inner whitespace). Looked up per batch for its
+  // distinct names (RecordService::ids_by_title: one search-index lookup per name, then the
+  // candidates' names in one read).
   const Field* org_ref = e.field("account_id");
   auto account_entity = records_.registry_.get("account");
   if (!org_ref || org_ref->type != FieldType::kReference || org_ref->reference != "account" ||
@@ -1510,36 +1512,14 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
       names.insert(row.org);
     }
     if (names.empty()) return {};
-    std::map<std::string, std::vector<std::int64_t>> ids;  // name → live accounts of that name
-    const Field* name_field = account_entity->field(account_entity->title_field);
-    const bool may_read =
-        name_field &&
-        access::scope_for(p, account_entity->name, access::Op::kRead) != access::Scope::kNone;
-    for (auto it = names.begin(); may_read && it != names.end();) {
-      json::Document filter(rapidjson::kObjectType);
-      auto& fa = filter.GetAllocator();
-      filter.AddMember("field", json::str(name_field->name, fa), fa);
-      filter.AddMember("op", "in", fa);
-      json::Value values(rapidjson::kArrayType);
-      for (int k = 0; k < 1000 && it != names.end(); ++k, ++it)
-        values.PushBack(json::str(*it, fa), fa);
-      filter.AddMember("value", values, fa);
-      ListParams lp;
-      lp.filter = json::stringify(filter);
-      lp.limit = 1;
-      lp.cached = false;
-      // the caller's list statement: their read scope, live rows (merged ones are deleted)
-      auto st = records_.list_statement(p, *account_entity, lp);
-      if (!st.ok()) {
-        if (st.error().code == Errc::kForbidden) break;
-        return std::move(st).error();
-      }
-      st->params.back() = SqlValue(std::int64_t{1} << 40);  // every match, not one page
-      RP_ASSIGN(auto tx, records_.store_.read());
-      RP_ASSIGN(auto found,
-                tx->query("SELECT \"id\", " + quote(name_field->name) + st->from, st->params));
-      for (const auto& r : found.rows) ids[as_text(r[1])].push_back(as_int(r[0]));
-    }
+    // name → live accounts of that name (folded: case, width, inner spaces) the user may read
+    std::map<std::string, std::vector<std::int64_t>> ids;
+    const std::vector<std::string> list(names.begin(), names.end());
+    auto found = records_.ids_by_title(p, *account_entity, list);
+    if (found.ok())
+      ids = std::move(*found);
+    else if (found.error().code != Errc::kForbidden)  // may not read accounts: no account
+      return std::move(found).error();
     for (Row* row : linking) {
       auto it = ids.find(row->org);
       const std::size_t n = it == ids.end() ? 0 : it->second.size();

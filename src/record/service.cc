@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -315,7 +317,11 @@ Status RecordService::sync_schema() {
   RP_TRY(load_custom_fields(*tx, registry_));
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
   RP_TRY(tx->commit());
-  RP_TRY(finish_term_builds());
+  RP_ASSIGN(term_builds_left_, mark_term_builds());
+  if (!options_.term_builds_in_background) {
+    RP_TRY(finish_term_builds(term_builds_left_));
+    term_builds_left_.clear();
+  }
   RP_TRY(rebuild_derived());
   return Deduper(*this).rebuild_index();
 }
@@ -1141,6 +1147,11 @@ Status RecordService::finish_term_build(const Entity& e, std::int64_t run_id) {
   } end{store_, e.name, mine};
   storage::TermBuildOptions o;
   o.part_rows = std::max<std::size_t>(1, options_.term_build_part_rows);
+  // stop_term_builds: the build ends after its part (its term_build row stays)
+  o.after_part = [this]() -> Status {
+    if (term_builds_stop_) return make_error(Errc::kBusy, "the server is stopping");
+    return {};
+  };
   RP_ASSIGN(auto stats, storage::build_term_rows(store_, e.name, *from, o));
   {
     RP_ASSIGN(auto tx, store_.write());
@@ -1158,20 +1169,53 @@ Status RecordService::finish_term_build(const Entity& e, std::int64_t run_id) {
   return {};
 }
 
-Status RecordService::finish_term_builds() {
+Result<std::vector<std::string>> RecordService::mark_term_builds() {
   std::vector<std::string> entities;
-  {
-    RP_ASSIGN(auto tx, store_.read());
-    RP_ASSIGN(auto rows, tx->query("SELECT entity FROM term_build ORDER BY entity"));
-    for (const auto& r : rows.rows) entities.push_back(as_text(r[0]));
+  RP_ASSIGN(auto tx, store_.read());
+  RP_ASSIGN(auto rows, tx->query("SELECT entity FROM term_build ORDER BY entity"));
+  for (const auto& r : rows.rows) {
+    std::string name = as_text(r[0]);
+    if (!registry_.get(name)) continue;
+    store_.pending_terms().begin(name);  // from here on writes beside the build are noted
+    entities.push_back(std::move(name));
   }
+  return entities;
+}
+
+Status RecordService::finish_term_builds(const std::vector<std::string>& entities) {
   for (const auto& name : entities) {
     auto e = registry_.get(name);
     if (!e) continue;
-    spdlog::info("term rows of {} pending (a load was interrupted): building them", name);
+    spdlog::info("term rows of {} pending (a load was interrupted): building them{}", name,
+                 options_.term_builds_in_background ? " in the background" : "");
     RP_TRY(finish_term_build(*e));
+    store_.pending_terms().end(name);  // on failure search stays told (the next start builds)
   }
   return {};
+}
+
+void RecordService::start_term_builds() {
+  if (term_builds_left_.empty() || term_builder_.joinable()) return;
+  term_builds_running_ = true;
+  term_builder_ = std::thread([this, entities = std::move(term_builds_left_)] {
+    const auto start = std::chrono::steady_clock::now();
+    auto st = finish_term_builds(entities);
+    if (!st.ok() && term_builds_stop_)
+      spdlog::info("term build stopped: the next start goes on with it");
+    else if (!st.ok())
+      spdlog::error("term build at start-up failed: {} (the next start tries again)",
+                    st.error().message);
+    else
+      spdlog::info("term builds left by an interrupted load done in {:.1f} s",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    term_builds_running_ = false;
+  });
+  term_builds_left_.clear();
+}
+
+void RecordService::stop_term_builds() {
+  term_builds_stop_ = true;
+  if (term_builder_.joinable()) term_builder_.join();
 }
 
 Status RecordService::finish_deferred_search_index() {
@@ -2128,13 +2172,18 @@ std::string RecordService::page_key(const Principal& p, const Entity& e, const L
 }
 
 Result<std::string> RecordService::list(const Principal& p, const Entity& e, const ListParams& lp) {
+  // `q` over an entity whose term rows are still being built (a large import, or the start-up
+  // after a server was killed during one; storage/term_build.h): the page may miss records, says
+  // so ("index_pending": true, as search does) and is not kept. Asked before the read
+  // transaction starts, so that a build ending in between is one the page sees whole.
+  const bool index_pending = !lp.q.empty() && store_.pending_terms().pending(e.name);
   RP_ASSIGN(auto tx, store_.read());
   // The page answer cache (page_cache_): only for a caller who may read every record of the
   // entity, whose page is the same for every holder of the role, and only for the registry's
   // current snapshot of the entity (held with the page, by ById).
   std::optional<std::uint64_t> stamp;
   std::shared_ptr<const ById> snapshot;
-  if (page_cache_.enabled() && lp.cached &&
+  if (page_cache_.enabled() && lp.cached && !index_pending &&
       access::scope_for(p, e.name, Op::kRead) == Scope::kAll) {
     stamp = tx->change_stamp();
     if (stamp) {
@@ -2148,6 +2197,10 @@ Result<std::string> RecordService::list(const Principal& p, const Entity& e, con
     if (auto kept = page_cache_.find(key, *stamp)) return *kept;
   }
   RP_ASSIGN(std::string page, list_page(p, e, lp, *tx));
+  if (index_pending) {
+    page.pop_back();  // the closing brace
+    page.append(",\"index_pending\":true}");
+  }
   if (stamp) page_cache_.put(std::move(key), *stamp, page, p.role, snapshot->entity);
   return page;
 }
@@ -2902,6 +2955,58 @@ Result<std::int64_t> RecordService::count(const Principal& p, const Entity& e,
                                           std::string_view filter) {
   RP_ASSIGN(auto n, counts(p, e, filter, {}));
   return n[0];
+}
+
+Result<std::map<std::string, std::vector<std::int64_t>>> RecordService::ids_by_title(
+    const Principal& p, const Entity& e, std::span<const std::string> names) {
+  const Scope scope = access::scope_for(p, e.name, Op::kRead);
+  const Field* title = e.field(e.title_field);
+  if (scope == Scope::kNone || !title || title->type != FieldType::kText ||
+      access::field_access(p, e, *title) == FieldAccess::kHidden)
+    return make_error(Errc::kForbidden, "you may not read the " + e.plural + "' " + e.title_field);
+  // folded name → the names given with that form
+  std::map<std::string, std::vector<std::string>> wanted;
+  for (const auto& n : names)
+    if (std::string key = text::fold_spaced(n); !key.empty()) wanted[key].push_back(n);
+  std::map<std::string, std::vector<std::int64_t>> out;
+  if (wanted.empty()) return out;
+  RP_ASSIGN(auto tx, store_.read());
+  std::set<std::int64_t> candidates;
+  if (e.has_searchable() && title->searchable)
+    for (const auto& [key, given] : wanted) {
+      RP_ASSIGN(auto ids, tx->fts_search_words(e.name, key, kTitleCandidates));
+      candidates.insert(ids.begin(), ids.end());
+    }
+  std::set<std::string> as_given(names.begin(), names.end());
+  // The candidates' titles in the caller's scope, live: by id, then by the title as given.
+  const bool unindexed = store_.dialect().plans_by_written_order();
+  std::map<std::int64_t, std::string> titles;
+  auto read = [&](const std::string& column, const std::vector<SqlValue>& values) -> Status {
+    for (std::size_t at = 0; at < values.size(); at += kMaxInValues) {
+      const std::size_t n = std::min<std::size_t>(kMaxInValues, values.size() - at);
+      std::vector<SqlValue> params(values.begin() + static_cast<std::ptrdiff_t>(at),
+                                   values.begin() + static_cast<std::ptrdiff_t>(at + n));
+      std::string in;
+      for (std::size_t i = 0; i < n; ++i) in += i ? ",?" : "?";
+      std::string sql = "SELECT \"id\", " + quote(title->name) + " FROM " + quote(e.name) +
+                        " WHERE " + column + " IN (" + in + ") AND deleted_at IS NULL AND ";
+      sql += scope_sql(p, scope, params, unindexed);
+      RP_ASSIGN(auto rows, tx->query(sql, params));
+      for (const auto& r : rows.rows)
+        if (!std::holds_alternative<std::monostate>(r[1])) titles[as_int(r[0])] = as_text(r[1]);
+    }
+    return {};
+  };
+  std::vector<SqlValue> values(candidates.begin(), candidates.end());
+  RP_TRY(read("\"id\"", values));
+  values.assign(as_given.begin(), as_given.end());
+  RP_TRY(read(quote(title->name), values));
+  for (const auto& [id, t] : titles) {
+    auto it = wanted.find(text::fold_spaced(t));
+    if (it == wanted.end()) continue;
+    for (const auto& n : it->second) out[n].push_back(id);
+  }
+  return out;
 }
 
 Result<std::string> RecordService::compile_text(const Principal& p, const Entity& e,

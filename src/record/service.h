@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -160,6 +161,11 @@ struct RecordOptions {
   std::size_t import_terms_after_rows = 300'000;
   // Term rows per write transaction of that build (TermBuildOptions::part_rows).
   std::size_t term_build_part_rows = 250'000;
+  // Term rows a killed server left to build (an interrupted large import: term_build rows) are
+  // built at start-up before sync_schema returns (false: command-line tools, which then read a
+  // whole index), or (true: serve) after it, in the background from start_term_builds(), so
+  // that the server answers at once; search and lists with `q` say index_pending meanwhile.
+  bool term_builds_in_background = false;
   // Bytes of list pages' record text kept by id and version (RowJsonCache); 0: none.
   std::size_t list_cache_bytes = std::size_t{32} << 20;
   // Bytes of search answers kept until the next committed write (search_cache_); 0: none.
@@ -226,6 +232,10 @@ class RecordService {
         page_cache_(options_.page_cache_bytes, kPageCacheEntries),
         search_cache_(options_.search_cache_bytes, kSearchCacheEntries) {}
 
+  ~RecordService() { stop_term_builds(); }
+  RecordService(const RecordService&) = delete;
+  RecordService& operator=(const RecordService&) = delete;
+
   // Tables this layer owns (audit, idempotency, custom fields, phone index).
   static std::vector<storage::Migration> migrations();
   // Loads stored custom fields into the registry, brings every entity's table up to date and
@@ -288,6 +298,17 @@ class RecordService {
   Status remove(const access::Principal& p, const schema::Entity& e, std::int64_t id);
   Result<RecordResult> restore(const access::Principal& p, const schema::Entity& e,
                                std::int64_t id);
+  // With RecordOptions::term_builds_in_background: builds the term rows sync_schema found left
+  // by a killed server on a thread of its own (one entity after the other; each marked pending
+  // since sync_schema, so that writes meanwhile are noted and search says index_pending until
+  // its rows are built). No-op when there are none. A failure is logged and leaves the entity
+  // pending and its term_build row for the next start.
+  void start_term_builds();
+  // Stops that build after its current part (the term_build row stays: the next start goes
+  // on) and waits for its thread. Called by the destructor; safe to call twice.
+  void stop_term_builds();
+  // Whether that background build is still running (tests, logs).
+  bool term_builds_running() const { return term_builds_running_.load(); }
   Result<std::string> history(const access::Principal& p, const schema::Entity& e, std::int64_t id);
   Result<std::string> search(const access::Principal& p, std::string_view q,
                              std::string_view entity, int limit);
@@ -330,6 +351,18 @@ class RecordService {
   Result<std::vector<std::int64_t>> counts(const access::Principal& p, const schema::Entity& e,
                                            std::string_view filter,
                                            std::span<const std::string> narrower);
+  // Live records of `e` that `p` may read whose title (e.title_field, readable by `p`) equals
+  // one of `names` as text::fold_spaced compares them ("ACME  Ltd" = "Acme Ltd" = "ａｃｍｅ ltd"):
+  // per name (as given) the ids found, ascending; names without a match are left out. The
+  // candidates are the records indexed under every term of the folded name (the search index:
+  // Tx::fts_search_words, at most kTitleCandidates per name, newest first) and those whose
+  // title is one of the names as given (the title column: also while the search index of a
+  // large import is being built); they are read in a few statements per call (their ids and
+  // titles in the caller's read scope, at most kMaxInValues per IN list) and compared in C++.
+  // kForbidden when `p` may not read `e` or its title field.
+  static constexpr int kTitleCandidates = 1000;
+  Result<std::map<std::string, std::vector<std::int64_t>>> ids_by_title(
+      const access::Principal& p, const schema::Entity& e, std::span<const std::string> names);
   // The record text list pages copy by id and version (see list()).
   const RowJsonCache& list_cache() const { return list_cache_; }
   // List pages served whole from the page answer cache so far (see page_cache_ below).
@@ -461,8 +494,11 @@ class RecordService {
   // builds them at start-up (finish_term_builds).
   // Builds the term rows pending for `entity` (its term_build row) and removes the row.
   Status finish_term_build(const schema::Entity& e, std::int64_t run_id = 0);
-  // At start-up: finish_term_build of every entity with a term_build row.
-  Status finish_term_builds();
+  // At start-up: the entities with a term_build row, each marked pending (PendingTerms::begin)
+  // before the server serves; finish_term_builds builds them one after the other (the store's
+  // pending mark ended for each one built).
+  Result<std::vector<std::string>> mark_term_builds();
+  Status finish_term_builds(const std::vector<std::string>& entities);
   // A new record built in memory from its validated values (new_values), without a
   // transaction: the row as stored (select_list order, deleted_at and merged_into included),
   // its audit entry (audit_log columns in insert_many's order, the distribution key last) and
@@ -723,6 +759,11 @@ class RecordService {
   AnswerCache search_cache_;
   std::atomic<std::uint64_t> search_window_rows_{0};       // see search_window_rows
   std::atomic<std::uint64_t> search_count_statements_{0};  // see search_count_statements
+  // start_term_builds: the entities sync_schema marked, the thread building them, its stop flag.
+  std::vector<std::string> term_builds_left_;
+  std::thread term_builder_;
+  std::atomic<bool> term_builds_stop_{false};
+  std::atomic<bool> term_builds_running_{false};
 };
 
 // A field's value (as a record's JSON has it; null when absent) as export text.

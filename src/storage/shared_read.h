@@ -58,6 +58,10 @@ class SharedReadTx final : public Tx {
                                                int limit) override {
     return checked(tx_->fts_search(entity, query, limit));
   }
+  Result<std::vector<std::int64_t>> fts_search_words(std::string_view entity, std::string_view text,
+                                                     int limit) override {
+    return checked(tx_->fts_search_words(entity, text, limit));
+  }
 
  private:
   template <typename T>

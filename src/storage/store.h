@@ -184,6 +184,12 @@ class Tx {
   // exact word before longer words it begins), then the newest.
   virtual Result<std::vector<std::int64_t>> fts_search(std::string_view entity,
                                                        std::string_view query, int limit) = 0;
+  // Ids of up to `limit` records indexed under every term of `text` exactly, as the index holds
+  // a body's terms (its whole words, its CJK bigrams and last characters; not as prefixes),
+  // newest first: the candidates for records whose searchable text holds `text`'s words
+  // (RecordService::ids_by_title compares their titles). None when `text` has no indexable word.
+  virtual Result<std::vector<std::int64_t>> fts_search_words(std::string_view entity,
+                                                             std::string_view text, int limit) = 0;
 };
 
 // Dialect-specific SQL fragments.

@@ -369,6 +369,13 @@ std::vector<TermKey> query_keys(std::string_view query) {
   return keys;
 }
 
+std::vector<TermKey> word_keys(std::string_view text) {
+  std::vector<TermKey> keys;
+  for (auto& t : index_terms(text))
+    if (!t.starts_with(kReversedMarker)) keys.push_back({std::move(t), false});
+  return keys;
+}
+
 std::string prefix_end(std::string_view prefix) {
   std::string end(prefix);
   // The last code point's successor (UTF-8's byte order is code point order), so that the bound

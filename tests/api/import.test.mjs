@@ -652,6 +652,34 @@ test('vCard ORG links a contact to the one account of that name; none, several o
   assert.match(report.text, /2,account_id,org_ambiguous,/);
 });
 
+test('vCard ORG finds the account folded: case, full/half width and inner spaces; not a longer name; two names equal folded are ambiguous', async () => {
+  const acme = await admin.create('accounts', { name: 'Fold Acme Widgets Ltd' });
+  const wide = await admin.create('accounts', { name: 'ＦＯＬＤ Ｗｉｄｅ  Trading' });
+  const cjk = await admin.create('accounts', { name: '折叠测试科技有限公司' });
+  await admin.create('accounts', { name: 'Fold Acme Widgets Ltd Shanghai Branch' });
+  await admin.create('accounts', { name: 'Fold Twin Case Ltd' });
+  await admin.create('accounts', { name: 'FOLD TWIN CASE LTD' });
+  const card = (fn, org) => ['BEGIN:VCARD', 'VERSION:4.0', `FN:${fn}`, `ORG:${org}`, 'END:VCARD'].join('\r\n');
+  const body = [
+    card('Foldy Acme', 'FOLD  ACME widgets　LTD'),  // upper case, two spaces, an ideographic space
+    card('Foldy Wide', 'fold wide trading'),          // the stored name is full-width with two spaces
+    card('Foldy Cjk', '折叠测试科技有限公司'),
+    card('Foldy Twin', 'fold twin case ltd'),
+    card('Foldy Short', 'Fold Acme'),                 // a part of a name is no match
+  ].join('\r\n') + '\r\n';
+  const r = await importCsv(admin, 'contacts', body, { mode: 'commit' }, 'text/vcard');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.created, 5, r.text);
+  assert.deepEqual(r.json.warnings.map((w) => [w.row, w.field, w.code]),
+    [[4, 'account_id', 'org_ambiguous'], [5, 'account_id', 'org_no_account']]);
+  assert.match(r.json.warnings[0].message, /ORG fold twin case ltd: 2 accounts have that name/);
+  const byName = async (n) => (await listAll(admin, 'contacts', { filter: { field: 'full_name', op: '=', value: n } }))[0];
+  assert.equal(String((await byName('Foldy Acme')).account_id), String(acme.id));
+  assert.equal(String((await byName('Foldy Wide')).account_id), String(wide.id));
+  assert.equal(String((await byName('Foldy Cjk')).account_id), String(cjk.id));
+  for (const n of ['Foldy Twin', 'Foldy Short']) assert.equal((await byName(n)).account_id ?? null, null, n);
+});
+
 test('vCard ORG: an account the Sales importer may not read is no account; one of their team is linked', async () => {
   const south = await sales2.create('accounts', { name: 'Org Link South Only Ltd' });
   const north = await sales.create('accounts', { name: 'Org Link North Ltd' });

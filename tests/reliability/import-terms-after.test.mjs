@@ -6,8 +6,11 @@
 //   without it;
 // - an update and a delete of imported records while the term rows are built leave exactly the
 //   rows of the records' current lists (none stale, none of the deleted record);
+// - lists narrowed by `q` say the same ("index_pending": true) while the rows are built;
 // - kill -9 in the middle of the build: the term_build row is there, and the restarted server
-//   builds the rest before it serves, so search finds every imported record.
+//   answers at once (health, reads by id) while it builds the rest in the background, search
+//   and lists with q saying index_pending until then; killed again during that build, the next
+//   start goes on with it; in the end search finds every imported record.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -59,6 +62,12 @@ async function waitForLoad(srv, token) {
   assert.equal(seen, ROWS, 'the load did not finish in time');
 }
 
+async function listQ(srv, token, q) {
+  const r = await request(srv.url, 'GET', `/api/v1/accounts?q=${encodeURIComponent(q)}`, { token });
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
 async function searchOne(srv, token, q) {
   const r = await request(srv.url, 'GET', `/api/v1/search?q=${encodeURIComponent(q)}&entity=account`, { token });
   assert.equal(r.status, 200, r.text);
@@ -82,12 +91,14 @@ test('R-IMPORT: search says index_pending while the term rows are built; an upda
     const [{ id: updated }] = await sql(db, `SELECT CAST(id AS TEXT) AS id FROM account WHERE customer_code = 'TBUILD5990'`);
     const [{ id: deleted }] = await sql(db, `SELECT CAST(id AS TEXT) AS id FROM account WHERE customer_code = 'TBUILD5991'`);
     const during = await searchOne(srv, token, 'tbuild5992x');
+    const listDuring = await listQ(srv, token, 'tbuild5992x');
     const patched = await request(srv.url, 'PATCH', `/api/v1/accounts/${updated}`, { token, body: { name: 'Renamedzz Holding' } });
     assert.equal(patched.status, 200, patched.text);
     const removed = await request(srv.url, 'DELETE', `/api/v1/accounts/${deleted}`, { token });
     assert.ok([200, 204].includes(removed.status), removed.text);
     assert.ok(!done, 'the build was over before the writes beside it (make its parts smaller)');
     assert.equal(during.index_pending, true, JSON.stringify(during));
+    assert.equal(listDuring.index_pending, true, JSON.stringify(listDuring));
     t.diagnostic(`during the build: ${JSON.stringify(during)}`);
     const res = await importing;
     assert.equal(res.status, 200, res.text);
@@ -103,6 +114,9 @@ test('R-IMPORT: search says index_pending while the term rows are built; an upda
     const renamed = await searchOne(srv, token, 'renamedzz');
     assert.deepEqual(renamed.items.map((i) => i.id), [String(updated)]);
     assert.equal(renamed.index_pending, undefined);
+    const listAfter = await listQ(srv, token, 'tbuild5992x');
+    assert.equal(listAfter.index_pending, undefined, JSON.stringify(listAfter));
+    assert.deepEqual(listAfter.items.map((a) => a.customer_code), ['TBUILD5992']);
     assert.deepEqual((await searchOne(srv, token, 'tbuild5990x')).items, []);
     assert.deepEqual((await searchOne(srv, token, 'tbuild5991x')).items, []);
     for (const i of [0, 1, 777, 2500, 4999, 5989, 11999]) {
@@ -112,7 +126,7 @@ test('R-IMPORT: search says index_pending while the term rows are built; an upda
     }
   });
 
-test('R-IMPORT: kill -9 while the term rows are built: start-up builds the rest, search finds every record',
+test('R-IMPORT: kill -9 while the term rows are built: the restarted server serves at once and builds the rest in the background; killed again, the next start goes on',
   { skip: sqliteOnly('checks the database file with the sqlite3 CLI'), timeout: 300_000 }, async (t) => {
     const dir = tempDir();
     const db = join(dir, 'rapport.db');
@@ -140,13 +154,48 @@ test('R-IMPORT: kill -9 while the term rows are built: start-up builds the rest,
     const [{ n }] = await sql(db, `SELECT count(*) AS n FROM account_terms_of WHERE id IN (${imported('tkill')})`);
     assert.equal(n, ROWS, 'every committed record has its term list');
 
+    // Restarted (parts of 10 term rows: the build takes seconds): it answers before the build ends.
+    srv = await startServer({ dataDir: dir, args: ARGS });
+    servers.push(srv);
+    const health = await request(srv.url, 'GET', '/healthz');
+    assert.equal(health.status, 200, health.text);
+    const [{ id: some }] = await sql(db, `SELECT CAST(id AS TEXT) AS id FROM account WHERE customer_code = 'TKILL11999'`);
+    const byId = await request(srv.url, 'GET', `/api/v1/accounts/${some}`, { token });
+    assert.equal(byId.status, 200, byId.text);
+    assert.equal(byId.json.customer_code, 'TKILL11999');
+    const served = await termState(db, 'tkill');
+    assert.equal(served.pending, 1, `the build was over before the server answered: ${JSON.stringify(served)}`);
+    assert.equal((await searchOne(srv, token, 'tkill11999x')).index_pending, true);
+    assert.equal((await listQ(srv, token, 'tkill11999x')).index_pending, true);
+    // killed again during the background build: the term_build row stays, the next start goes on
+    let more = served.rows;
+    for (let i = 0; i < 2000 && more <= served.rows; i++) {
+      await sleep(10);
+      more = (await termState(db, 'tkill')).rows;
+    }
+    await srv.kill();
+    const again = await termState(db, 'tkill');
+    t.diagnostic(`killed again with ${again.rows} of ${again.listed} term rows built`);
+    assert.equal(again.pending, 1, JSON.stringify(again));
+    assert.ok(again.rows > killed.rows && again.rows < again.listed, JSON.stringify(again));
+
     srv = await startServer({ dataDir: dir });
     servers.push(srv);
+    let r;
+    for (let i = 0; i < 3000; i++) {
+      r = await searchOne(srv, token, 'tkill2222x');
+      if (r.index_pending === undefined) break;
+      await sleep(20);
+    }
+    assert.equal(r.index_pending, undefined, 'the background build did not end');
     const state = await termState(db, 'tkill');
     assert.deepEqual({ ...state, rows: state.rows === state.listed }, { ...state, rows: true, stale: 0, pending: 0 });
     for (const i of [0, 1, 2222, 4999, 11999]) {
-      const r = await searchOne(srv, token, `tkill${i}x`);
-      assert.equal(r.items.length, 1, `tkill${i}x: ${JSON.stringify(r)}`);
-      assert.equal(r.index_pending, undefined);
+      const found = await searchOne(srv, token, `tkill${i}x`);
+      assert.equal(found.items.length, 1, `tkill${i}x: ${JSON.stringify(found)}`);
+      assert.equal(found.index_pending, undefined);
+      const listed = await listQ(srv, token, `tkill${i}x`);
+      assert.deepEqual(listed.items.map((a) => a.customer_code), [`TKILL${i}`]);
+      assert.equal(listed.index_pending, undefined);
     }
   });

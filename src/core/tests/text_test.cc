@@ -13,6 +13,13 @@ TEST(Text, FoldAppliesNfkcAndCaseFolding) {
   EXPECT_EQ(fold("（集团）"), "(集团)");
 }
 
+TEST(Text, FoldSpacedCollapsesWhitespace) {
+  EXPECT_EQ(fold_spaced("  ＡＣＭＥ\u3000 Ltd\t"), "acme ltd");  // full-width, ideographic space
+  EXPECT_EQ(fold_spaced("Acme\u00a0\u00a0Ltd"), "acme ltd");    // no-break spaces
+  EXPECT_EQ(fold_spaced("北京  华为"), "北京 华为");
+  EXPECT_EQ(fold_spaced(" \u3000 "), "");
+}
+
 TEST(Text, HasHan) {
   EXPECT_TRUE(has_han("张三"));
   EXPECT_TRUE(has_han("Acme 北京"));

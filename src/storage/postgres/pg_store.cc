@@ -919,6 +919,22 @@ class PgTx final : public Tx {
     return ids;
   }
 
+  Result<std::vector<std::int64_t>> fts_search_words(std::string_view entity, std::string_view text,
+                                                     int limit) override {
+    RP_TRY(check_usable());
+    RP_ASSIGN(std::string table, fts_table(entity));
+    std::vector<std::int64_t> ids;
+    auto keys = detail::word_keys(text);
+    if (keys.empty() || limit <= 0) return ids;
+    std::vector<SqlValue> params;
+    std::string sql = detail::terms_search_sql(entity, keys, limit, "strpos", params);
+    Rows rows;
+    RP_TRY(run(sql, params, &rows));
+    ids.reserve(rows.rows.size());
+    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
+    return ids;
+  }
+
  private:
   Status check_usable() const {
     if (failed_) {

@@ -588,6 +588,24 @@ class ConnTx : public Tx {
     return ids;
   }
 
+  Result<std::vector<std::int64_t>> fts_search_words(std::string_view entity, std::string_view text,
+                                                     int limit) override {
+    RP_ASSIGN(std::string table, fts_table(entity));
+    std::vector<std::int64_t> ids;
+    auto keys = detail::word_keys(text);
+    if (keys.empty() || limit <= 0) {
+      RP_TRY(check_open());
+      return ids;
+    }
+    std::vector<SqlValue> params;
+    std::string sql = detail::terms_search_sql(entity, keys, limit, "instr", params);
+    Rows rows;
+    RP_TRY(run(sql, params, &rows));
+    ids.reserve(rows.rows.size());
+    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
+    return ids;
+  }
+
  protected:
   virtual Status check_open() const {
     if (conn_ == nullptr) return make_error(Errc::kInternal, "transaction already finished");

@@ -1086,6 +1086,23 @@ TEST_F(SqliteFtsTest, ChineseSubstrings) {
   EXPECT_EQ(search("跳动科技有限"), (Ids{2}));
 }
 
+// fts_search_words: every term of the text exactly (whole words, CJK bigrams), not as prefixes.
+TEST_F(SqliteFtsTest, SearchWordsMatchesWholeTermsOnly) {
+  auto words = [&](std::string_view text) {
+    auto tx = begin_read(*store_);
+    auto ids = tx->fts_search_words("account", text, 10);
+    EXPECT_TRUE(ids.ok()) << text << ": " << (ids.ok() ? "" : ids.error().message);
+    return ids.ok() ? *ids : Ids{};
+  };
+  EXPECT_EQ(words("acme"), (Ids{5, 1})) << "newest first";
+  EXPECT_EQ(words("acme corporation"), (Ids{1}));
+  EXPECT_EQ(words("acme corp"), Ids{}) << "a prefix of a word is no term";
+  EXPECT_EQ(words("ac"), Ids{});
+  EXPECT_EQ(words("字节跳动"), (Ids{2}));
+  EXPECT_EQ(words("跳动字节"), Ids{}) << "its bigram 动字 is not there";
+  EXPECT_EQ(words("..."), Ids{}) << "no indexable word";
+}
+
 TEST_F(SqliteFtsTest, MultiTermIsAnd) {
   EXPECT_EQ(search("acme berlin"), (Ids{1}));
   EXPECT_EQ(search("acme lo"), (Ids{5}));

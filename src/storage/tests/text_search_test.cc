@@ -431,6 +431,10 @@ class RecordingTx final : public Tx {
   Result<std::vector<std::int64_t>> fts_search(std::string_view, std::string_view, int) override {
     return std::vector<std::int64_t>{};
   }
+  Result<std::vector<std::int64_t>> fts_search_words(std::string_view, std::string_view,
+                                                     int) override {
+    return std::vector<std::int64_t>{};
+  }
   // The term rows (term, id, sig) bound to the term table's INSERTs, in order, and the term
   // lists (id → terms) bound to the term lists' INSERTs.
   std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> term_rows() const {

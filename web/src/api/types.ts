@@ -106,6 +106,9 @@ export interface RecordData {
 export interface ListResponse<T = RecordData> {
   items: T[];
   next_cursor: string | null;
+  /** true when the list was narrowed by `q` while the entity's search index is being built
+   *  (after a large import): recently imported records may be missing; absent otherwise. */
+  index_pending?: boolean;
 }
 
 export interface HistoryChange {
