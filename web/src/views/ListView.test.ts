@@ -42,7 +42,7 @@ afterEach(() => {
 
 describe('ListView quick search', () => {
   it('says the search index is being built while the list answer carries index_pending', async () => {
-    const { w, list } = await mountList('en', { items: [{ id: '1', name: 'Zenith Ltd' }], next_cursor: null, index_pending: true });
+    const { w, list } = await mountList('en', { items: [{ id: '1', version: 1, name: 'Zenith Ltd' }], next_cursor: null, index_pending: true });
     expect(list.mock.calls.some(([plural, params]) => plural === 'accounts' && params?.q === 'Zenith')).toBe(true);
     expect(w.find('[data-testid="list-index-pending"]').text()).toBe('Search index being built: recently imported records may be missing.');
     w.unmount();
@@ -52,7 +52,7 @@ describe('ListView quick search', () => {
   });
 
   it('shows no such note when the answer does not carry it', async () => {
-    const { w } = await mountList('en', { items: [{ id: '1', name: 'Zenith Ltd' }], next_cursor: null });
+    const { w } = await mountList('en', { items: [{ id: '1', version: 1, name: 'Zenith Ltd' }], next_cursor: null });
     expect(w.text()).toContain('Zenith Ltd');
     expect(w.find('[data-testid="list-index-pending"]').exists()).toBe(false);
     w.unmount();
