@@ -313,17 +313,35 @@ Result<int> RecordService::reload_custom_fields() {
 }
 
 Status RecordService::sync_schema() {
+  using SteadyClock = std::chrono::steady_clock;
+  const auto seconds = [](SteadyClock::time_point from) {
+    return std::chrono::duration<double>(SteadyClock::now() - from).count();
+  };
+  auto at = SteadyClock::now();
   RP_ASSIGN(auto tx, store_.write());
   RP_TRY(load_custom_fields(*tx, registry_));
   for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
   RP_TRY(tx->commit());
+  const double tables_s = seconds(at);
+  at = SteadyClock::now();
   RP_ASSIGN(term_builds_left_, mark_term_builds());
   if (!options_.term_builds_in_background) {
     RP_TRY(finish_term_builds(term_builds_left_));
     term_builds_left_.clear();
   }
+  const double terms_s = seconds(at);
+  at = SteadyClock::now();
   RP_TRY(rebuild_derived());
-  return Deduper(*this).rebuild_index();
+  const double derived_s = seconds(at);
+  at = SteadyClock::now();
+  RP_TRY(Deduper(*this).rebuild_index());
+  // what a start takes before it serves (a start after a killed large import: bench/README.md)
+  spdlog::info(
+      "start-up: tables {:.1f} s, term builds {:.1f} s{}, derived indexes {:.1f} s, match "
+      "index {:.1f} s",
+      tables_s, terms_s, term_builds_left_.empty() ? "" : " (the rest in the background)",
+      derived_s, seconds(at));
+  return {};
 }
 
 Status RecordService::rebuild_derived() {

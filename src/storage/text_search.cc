@@ -370,9 +370,14 @@ std::vector<TermKey> query_keys(std::string_view query) {
 }
 
 std::vector<TermKey> word_keys(std::string_view text) {
+  // query_keys' keys, each exact: whole words (a number as written, not reversed), CJK bigrams
+  // and a lone CJK character (the last character of a longer run is not a key: the body holds
+  // that run's own last character only)
   std::vector<TermKey> keys;
-  for (auto& t : index_terms(text))
-    if (!t.starts_with(kReversedMarker)) keys.push_back({std::move(t), false});
+  for (auto& k : query_keys(text)) {
+    TermKey exact{std::move(k.term), false};
+    if (std::find(keys.begin(), keys.end(), exact) == keys.end()) keys.push_back(std::move(exact));
+  }
   return keys;
 }
 

@@ -82,8 +82,8 @@ struct TermKey {
 // words as prefixes, and its CJK runs as the single character (a prefix) or the bigrams (two
 // or more, each exact). Empty when the query has nothing indexable (punctuation only).
 std::vector<TermKey> query_keys(std::string_view query);
-// The keys of every term `text` is indexed under (index_terms, without the reversed forms of
-// numbers), each exact: Tx::fts_search_words.
+// The keys of `text` as query_keys gives them (its words, CJK bigrams, a lone CJK character),
+// each exact, not a prefix: Tx::fts_search_words.
 std::vector<TermKey> word_keys(std::string_view text);
 // The bits a record's signature has when it has every key of `keys` but keys[skip] (skip >=
 // keys.size(): every key).
