@@ -318,9 +318,20 @@ Status RecordService::sync_schema() {
     return std::chrono::duration<double>(SteadyClock::now() - from).count();
   };
   auto at = SteadyClock::now();
+  // Entities a killed large import left with term rows to build (term_build rows): that import
+  // also dropped their non-unique indexes (import.cc), which serve then creates in the
+  // background too, before their term rows (each one write transaction: at 1M rows a minute in
+  // all) instead of before it serves; the term_build row stays until both are done.
+  std::set<std::string> deferred;
+  if (options_.term_builds_in_background) {
+    RP_ASSIGN(auto rtx, store_.read());
+    RP_ASSIGN(auto rows, rtx->query("SELECT entity FROM term_build"));
+    for (const auto& r : rows.rows) deferred.insert(as_text(r[0]));
+  }
   RP_ASSIGN(auto tx, store_.write());
   RP_TRY(load_custom_fields(*tx, registry_));
-  for (const auto& e : registry_.all()) RP_TRY(sync_table(*tx, store_.dialect(), *e));
+  for (const auto& e : registry_.all())
+    RP_TRY(sync_table(*tx, store_.dialect(), *e, deferred.count(e->name) > 0));
   RP_TRY(tx->commit());
   const double tables_s = seconds(at);
   at = SteadyClock::now();
@@ -1204,6 +1215,20 @@ Status RecordService::finish_term_builds(const std::vector<std::string>& entitie
   for (const auto& name : entities) {
     auto e = registry_.get(name);
     if (!e) continue;
+    if (options_.term_builds_in_background) {
+      // the indexes sync_table left to this build (sync_table's statements: IF NOT EXISTS)
+      const auto start = std::chrono::steady_clock::now();
+      auto indexes = deferrable_indexes(*e, store_.dialect());
+      for (const auto& ix : indexes) {
+        if (term_builds_stop_) return make_error(Errc::kBusy, "the server is stopping");
+        RP_ASSIGN(auto tx, store_.write());
+        RP_TRY(tx->exec(ix.create));
+        RP_TRY(tx->commit());
+      }
+      spdlog::info("{} indexes of {} (a load was interrupted) made in the background in {:.1f} s",
+                   indexes.size(), name,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
     spdlog::info("term rows of {} pending (a load was interrupted): building them{}", name,
                  options_.term_builds_in_background ? " in the background" : "");
     RP_TRY(finish_term_build(*e));

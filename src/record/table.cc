@@ -239,7 +239,16 @@ const Field* fuzzy_title(const schema::Entity& e) {
   return t && t->type == FieldType::kText ? t : nullptr;
 }
 
-Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e) {
+Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e,
+                  bool defer_indexes) {
+  std::set<std::string> deferred;
+  if (defer_indexes)
+    for (auto& ix : deferrable_indexes(e, d)) deferred.insert(std::move(ix.create));
+  const auto index = [&](const std::string& ddl) -> Status {
+    if (deferred.count(ddl)) return {};
+    RP_TRY(tx.exec(ddl));
+    return {};
+  };
   std::string t = quote(e.name);
   RP_ASSIGN(auto existing, tx.table_columns(e.name));
   if (!existing) {
@@ -278,10 +287,10 @@ Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Enti
                          d.column_type(type)));
   }
   for (const auto& f : e.fields)
-    for (const auto& s : field_index_ddl(e, f, d)) RP_TRY(tx.exec(s));
+    for (const auto& s : field_index_ddl(e, f, d)) RP_TRY(index(s));
   for (const auto& cols : e.indexes)
-    for (const auto& s : declared_index_ddl(e, cols, d)) RP_TRY(tx.exec(s));
-  for (const auto& cols : e.count_indexes) RP_TRY(tx.exec(count_index_ddl(e, cols)));
+    for (const auto& s : declared_index_ddl(e, cols, d)) RP_TRY(index(s));
+  for (const auto& cols : e.count_indexes) RP_TRY(index(count_index_ddl(e, cols)));
   if (e.has_searchable())
     for (const auto& s : d.fts_create(e.name)) RP_TRY(tx.exec(s));
   // The "did you mean" index of a searchable entity's text title (PostgreSQL's pg_trgm; none

@@ -63,8 +63,11 @@ size_t field_column_count(const schema::Entity& e);
 // the title field of an entity that has searchable fields, when it is a one-line text field;
 // else nullptr.
 const schema::Field* fuzzy_title(const schema::Entity& e);
-// Creates the table, adds missing columns and creates indexes; idempotent.
-Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e);
+// Creates the table, adds missing columns and creates indexes; idempotent. `defer_indexes`:
+// not the deferrable ones (below): the caller creates them later (a start-up after a killed
+// large import: RecordService::start_term_builds).
+Status sync_table(storage::Tx& tx, const storage::Dialect& d, const schema::Entity& e,
+                  bool defer_indexes = false);
 // The entity's non-unique indexes (its fields' list indexes, declared and count indexes): the
 // ones a bulk load into a nearly empty table drops and builds once after it. Unique indexes are
 // not among them (they enforce the keys while the load runs). Each create statement is

@@ -134,6 +134,8 @@ test('R-IMPORT: kill -9 while the term rows are built: the restarted server serv
     const token = await createToken(dir, 'termskiller');
     let srv = await startServer({ dataDir: dir, args: ARGS });
     servers.push(srv);
+    const indexes = `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'account' ORDER BY name`;
+    const before = await sql(db, indexes);
     const importing = request(srv.url, 'POST', '/api/v1/accounts/import?mode=commit', {
       token, body: csvOf('tkill'), headers: { 'content-type': 'text/csv' },
     }).catch(() => null); // the connection dies with the server
@@ -188,6 +190,8 @@ test('R-IMPORT: kill -9 while the term rows are built: the restarted server serv
       await sleep(20);
     }
     assert.equal(r.index_pending, undefined, 'the background build did not end');
+    // the indexes the killed import dropped are made again (in the background, before the rows)
+    assert.deepEqual(await sql(db, indexes), before);
     const state = await termState(db, 'tkill');
     assert.deepEqual({ ...state, rows: state.rows === state.listed }, { ...state, rows: true, stale: 0, pending: 0 });
     for (const i of [0, 1, 2222, 4999, 11999]) {
