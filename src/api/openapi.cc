@@ -685,6 +685,15 @@ std::string openapi_json(const schema::Registry& registry, const record::ActionR
     w.String("null");
     w.EndArray();
     w.EndObject();
+    w.Key("index_pending");
+    w.StartObject();
+    w.Key("type");
+    w.String("boolean");
+    w.Key("description");
+    w.String(
+        "present and true when the list is narrowed by q while the entity's search index is "
+        "being built after a large import (records may be missing); absent otherwise");
+    w.EndObject();
     w.EndObject();
     w.EndObject();
   }

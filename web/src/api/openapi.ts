@@ -2106,6 +2106,8 @@ export interface components {
         account_list: {
             items?: components["schemas"]["account"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         account_profile: {
             /**
@@ -2243,6 +2245,8 @@ export interface components {
         account_profile_list: {
             items?: components["schemas"]["account_profile"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         Aggregate: {
             /** @enum {string|null} */
@@ -2386,6 +2390,8 @@ export interface components {
         contact_list: {
             items?: components["schemas"]["contact"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         duplicate_candidate: {
             /**
@@ -2467,6 +2473,8 @@ export interface components {
         duplicate_candidate_list: {
             items?: components["schemas"]["duplicate_candidate"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         History: {
             items?: Record<string, never>[];
@@ -2621,6 +2629,8 @@ export interface components {
         import_run_list: {
             items?: components["schemas"]["import_run"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         import_template: {
             /**
@@ -2688,6 +2698,8 @@ export interface components {
         import_template_list: {
             items?: components["schemas"]["import_template"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         ImportResult: {
             columns: {
@@ -2912,6 +2924,8 @@ export interface components {
         interaction_list: {
             items?: components["schemas"]["interaction"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         Login: {
             password: string;
@@ -2996,6 +3010,8 @@ export interface components {
         role_list: {
             items?: components["schemas"]["role"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         saved_view: {
             /** Columns */
@@ -3071,6 +3087,8 @@ export interface components {
         saved_view_list: {
             items?: components["schemas"]["saved_view"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         SearchResult: {
             /** @description true when no record matched the query and the items are records whose title is similar to it instead: "did you mean", on PostgreSQL only; always false on SQLite */
@@ -3145,6 +3163,8 @@ export interface components {
         team_list: {
             items?: components["schemas"]["team"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
         user: {
             /** Active */
@@ -3236,6 +3256,8 @@ export interface components {
         user_list: {
             items?: components["schemas"]["user"][];
             next_cursor?: string | null;
+            /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
+            index_pending?: boolean;
         };
     };
     responses: never;
