@@ -2104,10 +2104,10 @@ export interface components {
             website?: string | null;
         };
         account_list: {
-            items?: components["schemas"]["account"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["account"][];
+            next_cursor?: string | null;
         };
         account_profile: {
             /**
@@ -2243,10 +2243,10 @@ export interface components {
             team_id?: string | null;
         };
         account_profile_list: {
-            items?: components["schemas"]["account_profile"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["account_profile"][];
+            next_cursor?: string | null;
         };
         Aggregate: {
             /** @enum {string|null} */
@@ -2388,10 +2388,10 @@ export interface components {
             title?: string | null;
         };
         contact_list: {
-            items?: components["schemas"]["contact"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["contact"][];
+            next_cursor?: string | null;
         };
         duplicate_candidate: {
             /**
@@ -2471,10 +2471,10 @@ export interface components {
             team_id?: string | null;
         };
         duplicate_candidate_list: {
-            items?: components["schemas"]["duplicate_candidate"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["duplicate_candidate"][];
+            next_cursor?: string | null;
         };
         History: {
             items?: Record<string, never>[];
@@ -2627,10 +2627,10 @@ export interface components {
             warnings?: unknown;
         };
         import_run_list: {
-            items?: components["schemas"]["import_run"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["import_run"][];
+            next_cursor?: string | null;
         };
         import_template: {
             /**
@@ -2696,10 +2696,10 @@ export interface components {
             team_id?: string | null;
         };
         import_template_list: {
-            items?: components["schemas"]["import_template"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["import_template"][];
+            next_cursor?: string | null;
         };
         ImportResult: {
             columns: {
@@ -2922,10 +2922,10 @@ export interface components {
             team_id?: string | null;
         };
         interaction_list: {
-            items?: components["schemas"]["interaction"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["interaction"][];
+            next_cursor?: string | null;
         };
         Login: {
             password: string;
@@ -3008,10 +3008,10 @@ export interface components {
             team_id?: string | null;
         };
         role_list: {
-            items?: components["schemas"]["role"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["role"][];
+            next_cursor?: string | null;
         };
         saved_view: {
             /** Columns */
@@ -3085,10 +3085,10 @@ export interface components {
             team_id?: string | null;
         };
         saved_view_list: {
-            items?: components["schemas"]["saved_view"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["saved_view"][];
+            next_cursor?: string | null;
         };
         SearchResult: {
             /** @description true when no record matched the query and the items are records whose title is similar to it instead: "did you mean", on PostgreSQL only; always false on SQLite */
@@ -3161,10 +3161,10 @@ export interface components {
             team_id?: string | null;
         };
         team_list: {
-            items?: components["schemas"]["team"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["team"][];
+            next_cursor?: string | null;
         };
         user: {
             /** Active */
@@ -3254,10 +3254,10 @@ export interface components {
             username?: string | null;
         };
         user_list: {
-            items?: components["schemas"]["user"][];
-            next_cursor?: string | null;
             /** @description present and true when the list is narrowed by q while the entity's search index is being built after a large import (records may be missing); absent otherwise */
             index_pending?: boolean;
+            items?: components["schemas"]["user"][];
+            next_cursor?: string | null;
         };
     };
     responses: never;
