@@ -40,6 +40,9 @@ uiTest('review a pair side by side, merge into the chosen survivor, then undo', 
   assert.match(await row.textContent(), /email/i);
   await row.getByTestId('dup-review').click();
   await page.getByTestId('dup-compare').waitFor();
+  // The two records load after the compare panel shows: wait for their field lists.
+  await page.getByTestId('dup-side-a').locator('dl.field-list').waitFor();
+  await page.getByTestId('dup-side-b').locator('dl.field-list').waitFor();
   assert.match(await page.getByTestId('dup-side-a').textContent(), /Buyer/);
   assert.match(await page.getByTestId('dup-side-b').textContent(), /Purchasing/);
   // The older record is record_a (a), the newer record_b (b): keep b.
