@@ -905,26 +905,21 @@ class PgTx final : public Tx {
   // An empty query (or one without indexable words) or a non-positive limit matches nothing.
   Result<std::vector<std::int64_t>> fts_search(std::string_view entity, std::string_view query,
                                                int limit) override {
-    RP_TRY(check_usable());
-    RP_ASSIGN(std::string table, fts_table(entity));
-    std::vector<std::int64_t> ids;
-    auto keys = detail::query_keys(query);
-    if (keys.empty() || limit <= 0) return ids;
-    std::vector<SqlValue> params;
-    std::string sql = detail::terms_search_sql(entity, keys, limit, "strpos", params);
-    Rows rows;
-    RP_TRY(run(sql, params, &rows));
-    ids.reserve(rows.rows.size());
-    for (const auto& row : rows.rows) ids.push_back(std::get<std::int64_t>(row[0]));
-    return ids;
+    return search_keys(entity, detail::query_keys(query), limit);
   }
 
   Result<std::vector<std::int64_t>> fts_search_words(std::string_view entity, std::string_view text,
                                                      int limit) override {
+    return search_keys(entity, detail::word_keys(text), limit);
+  }
+
+  // The records holding every key (fts_search, fts_search_words), newest first.
+  Result<std::vector<std::int64_t>> search_keys(std::string_view entity,
+                                                const std::vector<detail::TermKey>& keys,
+                                                int limit) {
     RP_TRY(check_usable());
     RP_ASSIGN(std::string table, fts_table(entity));
     std::vector<std::int64_t> ids;
-    auto keys = detail::word_keys(text);
     if (keys.empty() || limit <= 0) return ids;
     std::vector<SqlValue> params;
     std::string sql = detail::terms_search_sql(entity, keys, limit, "strpos", params);
