@@ -15,7 +15,7 @@ TEST(Text, FoldAppliesNfkcAndCaseFolding) {
 
 TEST(Text, FoldSpacedCollapsesWhitespace) {
   EXPECT_EQ(fold_spaced("  ＡＣＭＥ\u3000 Ltd\t"), "acme ltd");  // full-width, ideographic space
-  EXPECT_EQ(fold_spaced("Acme\u00a0\u00a0Ltd"), "acme ltd");    // no-break spaces
+  EXPECT_EQ(fold_spaced("Acme\u00a0\u00a0Ltd"), "acme ltd");     // no-break spaces
   EXPECT_EQ(fold_spaced("北京  华为"), "北京 华为");
   EXPECT_EQ(fold_spaced(" \u3000 "), "");
 }

@@ -17,7 +17,7 @@ struct sqlite3;  // sqlite3.h stays in the .cc file
 
 namespace rapport::storage::sqlite {
 
-class TermCodes;  // the number codes of the term index in memory (term_codes.h)
+class TermCodes;   // the number codes of the term index in memory (term_codes.h)
 class Connection;  // one sqlite3 handle and its prepared-statement cache (sqlite_store.cc)
 
 // SQLite spellings of the dialect-specific fragments. Stateless; usable from any thread.
