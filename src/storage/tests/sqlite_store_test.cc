@@ -451,6 +451,9 @@ TEST(SqliteStoreOptions, EveryReadersDatabaseFileIsMarkedForRandomReads) {
   auto first = sqlite::SqliteStore::open(dir.file("a.db"), options);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_EQ((*first)->random_read_files(), 3);
+  // The first store's term-codes build opens a connection of its own on a thread; done before
+  // the second store counts the descriptors its readers opened on the same file.
+  (*first)->wait_term_codes();
   options.readers = 2;
   auto second = sqlite::SqliteStore::open(dir.file("a.db"), options);
   ASSERT_TRUE(second.ok()) << second.error().message;
