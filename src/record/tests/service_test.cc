@@ -18,6 +18,12 @@
 namespace rapport::record {
 namespace {
 
+// Waits (up to 10 s) until an asynchronous answer's callback has run (`calls` above 0).
+void wait_for_answer(const std::atomic<int>& calls) {
+  for (int i = 0; i < 10'000 && calls == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 namespace fs = std::filesystem;
 
 using fixtures::FixedClock;
@@ -274,8 +280,7 @@ TEST_F(ServiceTest, AsyncCreateIsAnsweredByTheCommitOfItsGroupAndFailuresAtOnce)
   const auto published = events.size();
   ASSERT_TRUE((*held)->commit().ok());
   // The store's completion thread answers it after the batch's COMMIT (not the committer).
-  for (int i = 0; i < 10'000 && calls == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  wait_for_answer(calls);
   ASSERT_EQ(calls, 1);
   ASSERT_TRUE(answer->ok()) << answer->error().message;
   EXPECT_EQ((*answer)->status, 201);
@@ -333,8 +338,7 @@ TEST_F(ServiceTest, AsyncUpdateIsAnsweredByTheCommitOfItsGroupAndRefusesAsUpdate
   EXPECT_EQ(calls, 0);  // waiting for the writer's batch, no thread of its own
   const auto published = events.size();
   ASSERT_TRUE((*held)->commit().ok());
-  for (int i = 0; i < 10'000 && calls == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  wait_for_answer(calls);
   ASSERT_EQ(calls, 1);
   ASSERT_TRUE(answer->ok()) << answer->error().message;
   EXPECT_EQ((*answer)->status, 200);

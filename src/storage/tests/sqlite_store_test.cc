@@ -70,6 +70,19 @@ void exec_ok(Tx& tx, std::string_view sql, std::vector<SqlValue> params = {}) {
   ASSERT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
 }
 
+// A file at `path` holding table t of `rows` rows of a `blob_bytes`-byte blob each, checkpointed
+// into the file (the last connection's close).
+void write_blob_table(const std::string& path, int rows, int blob_bytes) {
+  auto store = open_ok("sqlite:" + path);
+  ASSERT_NE(store, nullptr);
+  auto tx = begin_write(*store);
+  exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
+  exec_ok(*tx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                   std::to_string(rows) + ") INSERT INTO t(pad) SELECT zeroblob(" +
+                   std::to_string(blob_bytes) + ") FROM n");
+  ASSERT_TRUE(tx->commit().ok());
+}
+
 std::int64_t count(Store& store, const std::string& table) {
   auto tx = begin_read(store);
   auto rows = tx->query("SELECT count(*) FROM " + table);
@@ -469,16 +482,7 @@ TEST(SqliteStoreOptions, EveryReadersDatabaseFileIsMarkedForRandomReads) {
 TEST(SqliteStoreOptions, ReadersMapTheFileOnlyWhenAllOfItFits) {
   TempDir dir;
   const std::string path = dir.file("a.db");
-  {
-    auto store = open_ok("sqlite:" + path);
-    ASSERT_NE(store, nullptr);
-    auto tx = begin_write(*store);
-    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
-    exec_ok(*tx,
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 512) "
-            "INSERT INTO t(pad) SELECT zeroblob(4000) FROM n");
-    ASSERT_TRUE(tx->commit().ok());
-  }  // the last connection's close checkpoints the WAL into the file
+  ASSERT_NO_FATAL_FAILURE(write_blob_table(path, 512, 4000));
   const auto bytes = fs::file_size(path);
   ASSERT_GT(bytes, 2u << 20);
   ASSERT_LT(bytes, 3u << 20);
@@ -510,16 +514,7 @@ TEST(SqliteStoreOptions, ReadersMapTheFileOnlyWhenAllOfItFits) {
 TEST(SqliteStoreOptions, ANoWaitReadStopsAtAPageNotInMemory) {
   TempDir dir;
   const std::string path = dir.file("a.db");
-  {
-    auto store = open_ok("sqlite:" + path);
-    ASSERT_NE(store, nullptr);
-    auto tx = begin_write(*store);
-    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
-    exec_ok(*tx,
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
-            "INSERT INTO t(pad) SELECT zeroblob(3000) FROM n");
-    ASSERT_TRUE(tx->commit().ok());
-  }  // the last connection's close checkpoints the WAL into the file
+  ASSERT_NO_FATAL_FAILURE(write_blob_table(path, 2000, 3000));
   {
     // The file out of the kernel's page cache (written back first: dirty pages would stay).
     const int fd = ::open(path.c_str(), O_RDONLY);
