@@ -451,6 +451,51 @@ Status RecordService::derive(storage::Tx& tx, const Entity& e, std::int64_t id,
   return {};
 }
 
+namespace {
+// Whether the columns of the fields of `e` that `pick` selects hold the same values in two rows
+// of the same entity (select_list order).
+template <typename Pick>
+bool same_columns(const Entity& e, const std::vector<SqlValue>& a, const std::vector<SqlValue>& b,
+                  Pick pick) {
+  size_t col = 0;
+  for (const auto& f : e.fields) {
+    const size_t n = column_count(f);
+    if (pick(f))
+      for (size_t k = col; k < col + n; ++k)
+        if (k >= a.size() || k >= b.size() || a[k] != b[k]) return false;
+    col += n;
+  }
+  return true;
+}
+}  // namespace
+
+// derive() of a changed live record, each derived index rewritten only when what it is made of
+// changed (as import_upsert.cc does for a batch): the term rows when a searchable field or the
+// distribution key did (fts_text reads the searchable fields alone), the phone index rows when
+// the numbers (E.164) or the key did, the match index rows when the record's match keys did.
+// A PATCH of a plain field then writes no derived row: each of a record's ~28 term rows sits on
+// its own page of the term index, which a rewrite read and dirtied.
+Status RecordService::derive_changed(storage::Tx& tx, const Entity& e, std::int64_t id,
+                                     const std::vector<SqlValue>& before,
+                                     const std::vector<SqlValue>& row) {
+  const SqlValue key = distribution_value(e, options_.distribution_entity, id, row);
+  const bool key_changed = distribution_value(e, options_.distribution_entity, id, before) != key;
+  if (e.has_searchable() &&
+      (key_changed || !same_columns(e, before, row, [](const Field& f) { return f.searchable; })))
+    RP_TRY(tx.fts_put(e.name, id, fts_text(e, row), key));
+  if (has_phone_list(e) && (key_changed || phone_keys(e, before, options_.phone_region) !=
+                                               phone_keys(e, row, options_.phone_region)))
+    RP_TRY(index_phones(tx, e, id, row, options_.phone_region, /*fresh=*/false, key));
+  if (hooks_.dedupe_for(e.name)) {
+    Deduper dedupe(*this);
+    auto keys = dedupe.index_keys_of(e, row), was = dedupe.index_keys_of(e, before);
+    std::sort(keys.begin(), keys.end());
+    std::sort(was.begin(), was.end());
+    if (keys != was) RP_TRY(dedupe.index(tx, e, id, row, /*fresh=*/false));
+  }
+  return {};
+}
+
 bool RecordService::hides_searchable(const Principal& p, const Entity& e) const {
   return std::any_of(e.fields.begin(), e.fields.end(), [&](const Field& f) {
     return f.searchable && access::field_access(p, e, f) == FieldAccess::kHidden;
@@ -1756,8 +1801,9 @@ Result<RecordService::Updated> RecordService::update_one(storage::Tx& tx_ref, co
                              params));
   if (n != 1)
     return make_error(Errc::kConflict, "the record was changed by someone else; reload it");
+  std::vector<SqlValue> before = std::move(*row);
   RP_ASSIGN(row, load(*tx, e, id));
-  RP_TRY(derive(*tx, e, id, *row, /*fresh=*/false));
+  RP_TRY(derive_changed(*tx, e, id, before, *row));
   RP_TRY(audit(*tx, p, e, id, "update", changes, now));
   for (const auto& h : hooks_.for_entity(e.name))
     if (h.after_write) RP_TRY(h.after_write(ctx));

@@ -658,6 +658,11 @@ class RecordService {
   // Full-text body and phone index of one live record, after a write.
   Status derive(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
                 const std::vector<storage::SqlValue>& row, bool fresh);
+  // derive() after a change of a live record from `before` to `row`: only the derived rows whose
+  // source changed are rewritten (update_one).
+  Status derive_changed(storage::Tx& tx, const schema::Entity& e, std::int64_t id,
+                        const std::vector<storage::SqlValue>& before,
+                        const std::vector<storage::SqlValue>& row);
   // Rebuilds full-text bodies and the phone index of every live record when their stored
   // format version differs from this build's, options_.rebuild_batch records per transaction;
   // the new version is recorded last, so an interrupted rebuild starts again at the next start.

@@ -1,7 +1,7 @@
 // Record CRUD for accounts, contacts and interactions; ETag/If-Match; Idempotency-Key; audit history.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertProblem } from './harness.mjs';
+import { startServer, assertProblem, listAll, qs } from './harness.mjs';
 
 let srv;
 let admin; // Administrator with an API token (channel "api")
@@ -187,6 +187,56 @@ test('ETag / If-Match: stale → 409 conflict and nothing written; current → 2
   const changed = await admin.get(`/api/v1/accounts/${a.id}`, { headers: { 'if-none-match': '"3"' } });
   assert.equal(changed.status, 200);
   assertProblem(await admin.patch(`/api/v1/accounts/${a.id}`, { city: 'E' }, { headers: { 'if-match': 'garbage' } }), 400, 'bad_request', 'If-Match');
+});
+
+// A PATCH rewrites the search, phone and match index entries only where what they are made of
+// changed (RecordService::derive_changed): each is checked both ways here, after a PATCH of a
+// plain field (they stay) and after one of the name, the numbers, the tax id and the sort field.
+test('PATCH: search, phone lookup, duplicates and sorted lists follow the new values and not the old; a plain field leaves them as they were', async () => {
+  const a = await admin.create('accounts', { name: 'Quillon Barrel Works', customer_code: 'PX-1',
+    phones: ['+86 138 0072 0001'], tax_id: '91110108PXOLD01', city: 'Aachen', payment_terms: 'net 30' });
+  const b = await admin.create('accounts', { name: 'Rostock Sieve Guild', customer_code: 'PX-2',
+    phones: ['+86 138 0072 0002'], city: 'Bremen' });
+  const search = async (q) => (await admin.get(`/api/v1/search?${qs({ q, entity: 'account' })}`)).json.items.map((x) => x.id);
+  const phone = async (number) => (await admin.get(`/api/v1/lookup/phone?${qs({ number })}`)).json.matches.map((m) => m.id);
+  const dup = async (tax_id) => (await admin.post('/api/v1/accounts/duplicates/check', { name: 'Someone Else', tax_id })).json.candidates.map((x) => x.id);
+  const byCity = async (sort) => (await listAll(admin, 'accounts',
+    { filter: { field: 'customer_code', op: 'starts_with', value: 'PX-' }, sort, limit: 1 })).map((x) => x.id);
+
+  const plain = await admin.patch(`/api/v1/accounts/${a.id}`, { payment_terms: 'net 60' }, { headers: { 'if-match': '"1"' } });
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal(plain.headers.get('etag'), '"2"');
+  assert.equal(plain.json.payment_terms, 'net 60');
+  assertProblem(await admin.patch(`/api/v1/accounts/${a.id}`, { payment_terms: 'net 90' }, { headers: { 'if-match': '"1"' } }), 409, 'conflict');
+  assert.deepEqual(await search('Quillon Barrel'), [a.id]);
+  assert.deepEqual(await phone('+8613800720001'), [a.id]);
+  assert.deepEqual(await dup('91110108PXOLD01'), [a.id]);
+  assert.deepEqual(await byCity('city'), [a.id, b.id]);
+
+  const moved = await admin.patch(`/api/v1/accounts/${a.id}`, { name: 'Stralsund Ladle Works',
+    phones: ['+86 138 0072 0011'], tax_id: '91110108PXNEW01', city: 'Cottbus' }, { headers: { 'if-match': '"2"' } });
+  assert.equal(moved.status, 200, moved.text);
+  assert.equal(moved.json.version, 3);
+  assert.equal(moved.json.payment_terms, 'net 60', 'untouched fields stay');
+  assert.deepEqual(await search('Stralsund Ladle'), [a.id]);
+  assert.deepEqual(await search('Quillon Barrel'), []);
+  assert.deepEqual(await search('Rostock Sieve'), [b.id]);
+  assert.deepEqual(await search('13800720011'), [a.id], 'the new number by its digits');
+  assert.deepEqual(await search('13800720001'), []);
+  assert.deepEqual(await phone('+8613800720011'), [a.id]);
+  assert.deepEqual(await phone('+8613800720001'), []);
+  assert.deepEqual(await phone('+8613800720002'), [b.id]);
+  assert.deepEqual(await dup('91110108PXNEW01'), [a.id]);
+  assert.deepEqual(await dup('91110108PXOLD01'), []);
+  assert.deepEqual(await byCity('city'), [b.id, a.id], 'Bremen, Cottbus');
+  assert.equal((await admin.patch(`/api/v1/accounts/${b.id}`, { city: 'Dresden' })).status, 200);
+  assert.deepEqual(await byCity('city'), [a.id, b.id], 'Cottbus, Dresden');
+  assert.deepEqual(await byCity('-city'), [b.id, a.id]);
+
+  const h = (await admin.get(`/api/v1/accounts/${a.id}/history`)).json.items;
+  assert.deepEqual(h.map((x) => x.action), ['update', 'update', 'create']);
+  assert.deepEqual(h[1].changes, [{ field: 'payment_terms', from: 'net 30', to: 'net 60' }]);
+  assert.deepEqual(h[0].changes.map((x) => x.field).sort(), ['city', 'name', 'phones', 'tax_id']);
 });
 
 test('Idempotency-Key: same key + same body → same record once; different body → 409 conflict', async () => {

@@ -616,6 +616,123 @@ TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
   EXPECT_EQ(found("010 6253 1041"), std::vector<std::int64_t>{});  // deleted
 }
 
+// An update rewrites a derived index only when what it is made of changed (derive_changed): a
+// PATCH of a plain field writes no term, phone or match row; a PATCH of the name rewrites the
+// term rows alone (names are no match keys); one of the numbers the phone rows and the terms
+// (which hold the digits); a re-spelling of the same numbers not the phone rows; the tax id and
+// the emails (not searchable here) the match rows alone. After them all the indexes are what a
+// rebuild from the records gives, and lookups and searches find the new values only.
+TEST_F(PhoneIndexTest, AnUpdateRewritesOnlyTheDerivedRowsWhoseSourceChanged) {
+  dedupe::Profile profile;
+  profile.kind = dedupe::Profile::Kind::kOrganisation;
+  profile.name_field = "name";
+  profile.tax_id_field = "tax_id";
+  hooks.set_dedupe("lead", profile);
+  RecordOptions options;
+  options.distribution_entity = "lead";
+  open(options);
+  ASSERT_TRUE(service->add_custom_field(admin, "lead", R"({"name":"terms","type":"text"})").ok());
+  lead = registry.get("lead");
+  auto a = service->create(admin, *lead,
+                           R"({"name":"Alpha 甲","phones":["010-6253 1001"],"tax_id":"91110000A",
+                               "terms":"net 30"})");
+  auto b = service->create(admin, *lead,
+                           R"({"name":"Beta 乙","phones":["010-6253 1002"],"tax_id":"91110000B"})");
+  ASSERT_TRUE(a.ok() && b.ok());
+  // Every insert into and delete from a derived table, by table (b's rows are the newest: a
+  // rewrite of a's gives them new places in the rowid tables, and every rewrite shows here).
+  {
+    auto tx = store->write().value();
+    ASSERT_TRUE(tx->exec("CREATE TABLE derived_writes (tbl TEXT NOT NULL)").ok());
+    for (const char* t : {"lead_terms", "lead_terms_of", "phone_index", "match_index"})
+      for (const char* op : {"INSERT", "DELETE"})
+        ASSERT_TRUE(tx->exec(std::string("CREATE TRIGGER ") + t + "_" + op + " AFTER " + op +
+                             " ON " + t + " BEGIN INSERT INTO derived_writes VALUES ('" + t +
+                             "'); END")
+                        .ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto writes = [&] {
+    auto tx = store->write().value();
+    auto rows = tx->query("SELECT tbl FROM derived_writes GROUP BY tbl ORDER BY tbl").value().rows;
+    std::vector<std::string> out;
+    for (const auto& r : rows) out.push_back(as_text(r[0]));
+    EXPECT_TRUE(tx->exec("DELETE FROM derived_writes").ok());
+    EXPECT_TRUE(tx->commit().ok());
+    return out;
+  };
+  using Tables = std::vector<std::string>;
+  const auto patch = [&](const std::string& body) {
+    auto u = service->update(admin, *lead, a->id, body);
+    ASSERT_TRUE(u.ok()) << body << ": " << u.error().message;
+  };
+  const auto searched = [&](std::string_view q) {
+    auto tx = store->read().value();
+    return tx->fts_search("lead", q, 10).value();
+  };
+  const std::vector<std::int64_t> just_a{a->id}, none;
+
+  patch(R"({"terms":"net 60"})");
+  EXPECT_EQ(writes(), Tables{}) << "a plain field";
+  patch(R"({"name":"Gamma 丙"})");
+  EXPECT_EQ(writes(), (Tables{"lead_terms", "lead_terms_of"})) << "the name (no match key)";
+  EXPECT_EQ(searched("gamma"), just_a);
+  EXPECT_EQ(searched("丙"), just_a);
+  EXPECT_EQ(searched("alpha"), none);
+  EXPECT_EQ(searched("甲"), none);
+  patch(R"({"phones":["010-6253 1003"]})");
+  EXPECT_EQ(writes(), (Tables{"lead_terms", "lead_terms_of", "phone_index"})) << "the numbers";
+  EXPECT_EQ(found("010 6253 1003"), just_a);
+  EXPECT_EQ(found("010 6253 1001"), none);
+  EXPECT_EQ(searched("62531003"), just_a);
+  EXPECT_EQ(searched("62531001"), none);
+  patch(R"({"phones":["+86 10 62531003"]})");
+  EXPECT_EQ(writes(), (Tables{"lead_terms", "lead_terms_of"})) << "the same number re-spelt";
+  EXPECT_EQ(found("010 6253 1003"), just_a);
+  patch(R"({"tax_id":"91110000C"})");
+  EXPECT_EQ(writes(), Tables{"match_index"}) << "a match key alone";
+  patch(R"({"emails":["info@gamma.cn"]})");
+  EXPECT_EQ(writes(), Tables{"match_index"}) << "match keys (email, domain), not searchable";
+
+  // A note moved to another lead: its term rows carry the new lead's id (the distribution key
+  // changed, no searchable field did).
+  ASSERT_TRUE(
+      service->add_custom_field(admin, "note", R"({"name":"memo","type":"text","searchable":true})")
+          .ok());
+  auto note = registry.get("note");
+  auto n = service->create(
+      admin, *note,
+      R"({"title":"n","memo":"Kettle","lead_id":")" + std::to_string(a->id) + R"("})");
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  auto moved =
+      service->update(admin, *note, n->id, R"({"lead_id":")" + std::to_string(b->id) + "\"}");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  {
+    auto tx = store->read().value();
+    storage::SqlValue id[] = {n->id};
+    for (const char* sql : {"SELECT DISTINCT account_id FROM note_terms WHERE id = ?",
+                            "SELECT account_id FROM note_terms_of WHERE id = ?"}) {
+      auto rows = tx->query(sql, id).value().rows;
+      ASSERT_EQ(rows.size(), 1u) << sql;
+      EXPECT_EQ(as_int(rows[0][0]), b->id) << sql;
+    }
+  }
+
+  // What the updates left is what a rebuild from the records writes.
+  const auto updated = derived_snapshot(*store);
+  {
+    auto tx = store->write().value();
+    for (const char* t : {"lead_terms", "lead_terms_of", "phone_index", "match_index"})
+      for (const char* op : {"INSERT", "DELETE"})
+        ASSERT_TRUE(tx->exec(std::string("DROP TRIGGER ") + t + "_" + op).ok());
+    ASSERT_TRUE(tx->exec("DROP TABLE derived_writes").ok());
+    ASSERT_TRUE(tx->exec("UPDATE derived_index SET version = 'old'").ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  ASSERT_TRUE(service->sync_schema().ok());
+  EXPECT_EQ(derived_snapshot(*store), updated);
+}
+
 // Bulk creates (create_batch, imports: RecordService::insert_many) write the same derived rows as
 // single creates: phone index and audit entries with the distribution key, search bodies, and
 // a failing row fails the whole batch without writing anything.
