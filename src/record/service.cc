@@ -483,8 +483,11 @@ Status RecordService::derive_changed(storage::Tx& tx, const Entity& e, std::int6
   if (e.has_searchable() &&
       (key_changed || !same_columns(e, before, row, [](const Field& f) { return f.searchable; })))
     RP_TRY(tx.fts_put(e.name, id, fts_text(e, row), key));
-  if (has_phone_list(e) && (key_changed || phone_keys(e, before, options_.phone_region) !=
-                                               phone_keys(e, row, options_.phone_region)))
+  // (the numbers parsed only when a phone list's text changed: a re-spelling keeps its rows)
+  const auto is_phones = [](const Field& f) { return f.type == FieldType::kPhoneList; };
+  if (has_phone_list(e) && (key_changed || (!same_columns(e, before, row, is_phones) &&
+                                            phone_keys(e, before, options_.phone_region) !=
+                                                phone_keys(e, row, options_.phone_region))))
     RP_TRY(index_phones(tx, e, id, row, options_.phone_region, /*fresh=*/false, key));
   if (hooks_.dedupe_for(e.name)) {
     Deduper dedupe(*this);
