@@ -154,7 +154,9 @@ Status copy_database(const std::string& from, const std::string& to, std::ostrea
   std::vector<std::string> terms_of;  // entities whose search term table exists
   for (const auto& r : listed.rows) {
     std::string name = record::as_text(r[0]);
-    if (name == "_migrations") continue;  // the target's migrations write their own
+    // The target's migrations write their own; the row of the last term write is the SQLite
+    // store's own (storage/sqlite/term_codes.h).
+    if (name == "_migrations" || name == "_term_writes") continue;
     if (term_tables.count(name))
       terms_of.push_back(name.substr(0, name.size() - 6));
     else

@@ -549,6 +549,15 @@ std::string key_entries(const std::string& table, const TermKey& k, const FtsPos
   return sql;
 }
 
+// SQLite's rapport_term_codes(entity, id, a, b, n, writer) of the page's entry p with the codes
+// `codes` ("?, ?" or "?, -1") and the row of the last term write in the statement's snapshot
+// (each subquery run once per statement): the codes answer only for a snapshot they cover.
+std::string codes_call(std::string_view entity, std::string_view codes) {
+  const std::string writes(kTermWritesTable);
+  return "rapport_term_codes('" + std::string(entity) + "', p.fts_id, " + std::string(codes) +
+         ", (SELECT n FROM " + writes + "), (SELECT writer FROM " + writes + "))";
+}
+
 std::size_t chosen_driver(const std::vector<TermKey>& keys, int hint) {
   return hint >= 0 && static_cast<std::size_t>(hint) < keys.size() ? static_cast<std::size_t>(hint)
                                                                    : driver_key(keys);
@@ -629,8 +638,7 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
         // yet), which rule out the records without a term starting with it.
         if (const int c = sqlite::TermCodes::char_code(o.term);
             c >= 0 && code_points(o.term) == 1) {
-          sql +=
-              "rapport_term_codes('" + std::string(entity) + "', p.fts_id, ?, -1) = 0 THEN 0 WHEN ";
+          sql += codes_call(entity, "?, -1") + " = 0 THEN 0 WHEN ";
           params.emplace_back(static_cast<std::int64_t>(c));
         }
         sql += "(SELECT count(*) FROM (" + terms_of_key() + ") fts_c) <= ?";
@@ -678,8 +686,7 @@ std::string terms_page(std::string_view entity, std::string_view query, int driv
           // out nearly every entry ("zhao 179": a record of zhao without a number starting with
           // 179 or ending with 971), and the few left are checked on their term lists. Before the
           // codes are built (2: not known), the set or the term list below.
-          const std::string call =
-              "rapport_term_codes('" + std::string(entity) + "', p.fts_id, ?, ?)";
+          const std::string call = codes_call(entity, "?, ?");
           const int start = sqlite::TermCodes::code(o.term, false);
           const int end = sqlite::TermCodes::code(std::string_view(o.alt).substr(1), true);
           sql += call + " = 0 THEN 0 WHEN " + call + " = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM " +

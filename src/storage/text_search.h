@@ -116,6 +116,9 @@ std::string terms_pair_counts(std::string_view entity, std::string_view query, i
 // kSmallKeyEntries, and a one-character Chinese key, are first checked on the record's term
 // codes in memory (rapport_term_codes, storage/sqlite/term_codes.h).
 inline constexpr std::size_t kSmallKeyDigits = 3;
+// SQLite's row of the last term write (n, writer), which rapport_term_codes takes from the
+// statement's snapshot (storage/sqlite/term_codes.h: other processes' writes).
+inline constexpr std::string_view kTermWritesTable = "_term_writes";
 inline constexpr int kSmallKeyEntries = 8192;
 inline constexpr int kSmallNumberEntries = 32768;
 inline constexpr int kSetAfterEntries = 1024;

@@ -29,6 +29,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -232,13 +233,16 @@ class Connection {
   sqlite3* db() const { return db_; }
   bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
   // The store's number codes (term_codes.h): noted by this connection's term writes, and read
-  // by its statements through rapport_term_codes(entity, id, code, code).
+  // by its statements through rapport_term_codes(entity, id, code, code, n, writer).
   TermCodes* codes() const { return codes_; }
   void use_codes(TermCodes* codes) {
     codes_ = codes;
-    sqlite3_create_function_v2(db_, "rapport_term_codes", 4, SQLITE_UTF8, codes,
+    sqlite3_create_function_v2(db_, "rapport_term_codes", 6, SQLITE_UTF8, codes,
                                &Connection::term_codes_function, nullptr, nullptr, nullptr);
   }
+  // This connection's transaction wrote a record's terms (Tx::fts_noted): its COMMIT sets the
+  // row of the last term write first (SqliteStore::end_batch).
+  bool terms_noted = false;
 
   // Runs one statement; collects result rows into `out` when given, or shows each to `visit`
   // (SQLite's own column buffers, nothing copied; false from it stops the statement). Returns
@@ -426,12 +430,14 @@ class Connection {
     return 1;
   }
 
-  // rapport_term_codes(entity, id, a, b): TermCodes::check of the record (0 no, 1 maybe, 2 not
-  // known yet). The entity's codes are looked up once per statement (auxiliary data of its
-  // constant first argument).
+  // rapport_term_codes(entity, id, a, b, n, writer): TermCodes::check of the record (0 no, 1
+  // maybe, 2 not known: not built yet, or the snapshot's last term write, row (n, writer) of
+  // _term_writes, not covered). The entity's codes are looked up once per statement (auxiliary
+  // data of its constant first argument).
   static void term_codes_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
     const auto* codes = static_cast<const TermCodes*>(sqlite3_user_data(ctx));
-    if (!codes->built()) {
+    if (!codes->built() ||
+        !codes->fresh(sqlite3_value_int64(argv[4]), sqlite3_value_int64(argv[5]))) {
       sqlite3_result_int(ctx, TermCodes::kUnknown);
       return;
     }
@@ -534,6 +540,7 @@ class ConnTx : public Tx {
   }
 
   void fts_noted(std::string_view entity, std::int64_t id, std::string_view list) override {
+    conn_->terms_noted = true;
     if (conn_->codes() != nullptr) conn_->codes()->note(entity, id, list);
   }
 
@@ -1056,7 +1063,8 @@ SqliteStore::SqliteStore(std::string path, const StoreOptions& options)
 
 SqliteStore::~SqliteStore() {
   term_codes_stop_ = true;
-  wait_term_codes();
+  if (term_codes_) term_codes_->stop();
+  if (term_codes_thread_.joinable()) term_codes_thread_.join();
   drain_grouped();
   {
     std::lock_guard lock(group_mu_);
@@ -1300,23 +1308,99 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   // accounts and 2M contacts about 10 s of CPU for their number and Chinese terms, and ~250 MB
   // held); until it ends a search checks the other key as before.
   store->term_codes_ = std::make_unique<TermCodes>();
+  // The row of the last term write (term_codes.h: other processes' writes), and this store's
+  // writer id in it.
+  {
+    Rows exists;
+    if (auto r =
+            store->writer_->run("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '" +
+                                    std::string(detail::kTermWritesTable) + "'",
+                                {}, &exists);
+        !r.ok())
+      return context(std::move(r).error());
+    if (exists.rows.empty()) {
+      for (std::string sql :
+           {std::string("BEGIN IMMEDIATE"),
+            "CREATE TABLE IF NOT EXISTS " + std::string(detail::kTermWritesTable) +
+                " (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL, writer INTEGER NOT "
+                "NULL)",
+            "INSERT OR IGNORE INTO " + std::string(detail::kTermWritesTable) +
+                " (id, n, writer) VALUES (1, 0, 0)",
+            std::string("COMMIT")}) {
+        if (auto r = store->writer_->run(sql); !r.ok()) {
+          store->writer_->rollback_quietly();
+          return context(std::move(r).error());
+        }
+      }
+    }
+    std::random_device random;
+    std::int64_t own = 0;
+    while (own == 0)
+      own = static_cast<std::int64_t>((std::uint64_t{random()} << 32 | random()) >> 1);
+    store->term_codes_->set_own_writer(own);
+  }
   store->writer_->use_codes(store->term_codes_.get());
   for (auto& reader : store->readers_) reader->use_codes(store->term_codes_.get());
-  store->term_codes_thread_ = std::thread([s = store.get()] { s->build_term_codes(); });
+  store->term_codes_thread_ = std::thread([s = store.get()] { s->term_codes_loop(); });
   return store;
 }
 
-void SqliteStore::wait_term_codes() {
-  if (term_codes_thread_.joinable()) term_codes_thread_.join();
+void SqliteStore::wait_term_codes() { term_codes_->wait_current(); }
+
+Status SqliteStore::note_term_write() {
+  const std::string table(detail::kTermWritesTable);
+  Rows row;
+  RP_TRY(writer_->run("SELECT n, writer FROM " + table + " WHERE id = 1", {}, &row));
+  std::int64_t n = 0, writer = 0;
+  if (!row.rows.empty()) {
+    if (const auto* v = std::get_if<std::int64_t>(&row.rows[0][0])) n = *v;
+    if (const auto* v = std::get_if<std::int64_t>(&row.rows[0][1])) writer = *v;
+  }
+  // Another writer's term write since this store's last one, which the codes have not read.
+  if (writer != term_codes_->own_writer() && n > term_codes_->covered()) term_codes_->want(n);
+  const std::vector<SqlValue> params{std::int64_t{n + 1}, term_codes_->own_writer()};
+  RP_TRY(writer_->run("INSERT INTO " + table +
+                          " (id, n, writer) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET n = "
+                          "excluded.n, writer = excluded.writer",
+                      params));
+  return {};
 }
 
-void SqliteStore::build_term_codes() {
+// The codes of every term in the file, at open and again whenever a term write of another
+// writer is seen that the codes do not cover (term_codes.h).
+// A build again waits at least as long as the last one took, so that another process's
+// steady writes (an import beside the server) take at most half a core for the builds; the
+// searches of snapshots they do not cover take their earlier path meanwhile.
+void SqliteStore::term_codes_loop() {
+  for (bool first = true;; first = false) {
+    const auto start = std::chrono::steady_clock::now();
+    if (!build_term_codes()) return;
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    if (!term_codes_->wait_wanted()) return;
+    if (!first && !term_codes_->pause(took.count())) return;
+  }
+}
+
+bool SqliteStore::build_term_codes() {
   auto conn = Connection::open(path_, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE,
                                options_.busy_timeout_ms);
-  if (!conn.ok()) return;
+  if (!conn.ok()) return false;
+  // The row of the last term write before the terms are read: every term write up to it is
+  // among what they give.
+  Rows last;
+  if (!(*conn)
+           ->run("SELECT n FROM " + std::string(detail::kTermWritesTable) + " WHERE id = 1", {},
+                 &last)
+           .ok())
+    return false;
+  const std::int64_t covered = last.rows.empty() || last.rows[0].empty() ? 0
+                               : std::get_if<std::int64_t>(&last.rows[0][0]) != nullptr
+                                   ? std::get<std::int64_t>(last.rows[0][0])
+                                   : 0;
   Rows tables;
   if (!(*conn)->run("SELECT name FROM sqlite_master WHERE type = 'table'", {}, &tables).ok())
-    return;
+    return false;
   for (const auto& row : tables.rows) {
     const auto* name = std::get_if<std::string>(&row[0]);
     if (name == nullptr) continue;
@@ -1349,11 +1433,13 @@ void SqliteStore::build_term_codes() {
                               "term >= '\xe4\xb8\x80' AND term < '\xea\x80\x80'"}) {
       const std::string sql =
           "SELECT id, substr(term, 1, 4) FROM \"" + *name + "\" WHERE " + std::string(range);
-      if (!(*conn)->run(sql, {}, nullptr, &visit).ok()) return;
-      if (term_codes_stop_.load(std::memory_order_relaxed)) return;
+      if (!(*conn)->run(sql, {}, nullptr, &visit).ok()) return false;
+      if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
     }
   }
-  term_codes_->set_built();
+  conn->reset();  // its descriptor closed before anyone waiting learns the build is over
+  term_codes_->covered_to(covered);
+  return true;
 }
 
 namespace {
@@ -1676,6 +1762,9 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   } else if (auto f = apply_fts(*writer_, batch->fts, pending_terms()); !f.ok()) {
     result = std::move(f);  // the members' full-text writes are part of what they committed
     writer_->rollback_quietly();
+  } else if (auto w = writer_->terms_noted ? note_term_write() : Status{}; !w.ok()) {
+    result = std::move(w);
+    writer_->rollback_quietly();
   } else {
     Result<std::int64_t> r = [&] {
       ScopedBlocking syncing;  // the COMMIT's fdatasync: a wait, not work
@@ -1686,6 +1775,7 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
       writer_->rollback_quietly();
     }
   }
+  writer_->terms_noted = false;
   batch->fts.clear();
   // Before any member learns its result: a read that begins after a member's write was
   // acknowledged has a newer change stamp than every answer cached before the COMMIT.

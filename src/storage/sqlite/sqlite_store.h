@@ -121,8 +121,9 @@ class SqliteStore final : public Store {
 
   const std::string& path() const { return path_; }
 
-  // The number codes of the term index (term_codes.h), built at open on a thread of their own;
-  // wait_term_codes() waits for that build (tests).
+  // The number codes of the term index (term_codes.h), built at open on a thread of their own
+  // (and again after another process's term writes); wait_term_codes() waits until they are
+  // built and cover every term write seen (tests).
   const TermCodes& term_codes() const { return *term_codes_; }
   void wait_term_codes();
 
@@ -274,7 +275,11 @@ class SqliteStore final : public Store {
   std::unique_ptr<TermCodes> term_codes_;
   std::thread term_codes_thread_;
   std::atomic<bool> term_codes_stop_{false};
-  void build_term_codes();
+  void term_codes_loop();
+  bool build_term_codes();  // false: stopped or failed
+  // Before the COMMIT of a transaction that wrote terms: the row of the last term write set to
+  // this store's writer, after telling the codes of another writer's write it replaces.
+  Status note_term_write();
   std::thread combiner_thread_;
   std::condition_variable combiner_cv_;  // guarded by group_mu_
   bool combiner_wanted_ = false;

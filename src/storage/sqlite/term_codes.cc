@@ -204,6 +204,67 @@ TermCodes::Answer TermCodes::check(std::string_view entity_name, std::int64_t id
   return check(find(entity_name), id, a, b);
 }
 
+TermCodes::Answer TermCodes::check(std::string_view entity_name, std::int64_t id, int a, int b,
+                                   std::int64_t n, std::int64_t writer) const {
+  if (!built() || !fresh(n, writer)) return kUnknown;
+  return check(find(entity_name), id, a, b);
+}
+
+bool TermCodes::fresh(std::int64_t n, std::int64_t writer) const {
+  const std::int64_t covered = covered_.load(std::memory_order_acquire);
+  if (wanted_.load(std::memory_order_acquire) > covered) return false;
+  if (writer == own_ || n <= covered) return true;
+  want(n);
+  return false;
+}
+
+void TermCodes::want(std::int64_t n) const {
+  std::int64_t seen = wanted_.load(std::memory_order_acquire);
+  if (seen >= n) return;
+  {
+    std::lock_guard lock(wait_mu_);
+    while (seen < n && !wanted_.compare_exchange_weak(seen, n, std::memory_order_acq_rel)) {
+    }
+  }
+  wait_cv_.notify_all();
+}
+
+void TermCodes::covered_to(std::int64_t n) {
+  {
+    std::lock_guard lock(wait_mu_);
+    if (covered_.load(std::memory_order_relaxed) < n) covered_.store(n, std::memory_order_release);
+    set_built();  // after covered_: a check never sees the codes built and nothing covered
+  }
+  wait_cv_.notify_all();
+}
+
+bool TermCodes::wait_wanted() const {
+  std::unique_lock lock(wait_mu_);
+  wait_cv_.wait(
+      lock, [&] { return stopped_ || wanted_.load(std::memory_order_acquire) > covered_.load(); });
+  return !stopped_;
+}
+
+void TermCodes::stop() const {
+  {
+    std::lock_guard lock(wait_mu_);
+    stopped_ = true;
+  }
+  wait_cv_.notify_all();
+}
+
+bool TermCodes::pause(std::int64_t ms) const {
+  std::unique_lock lock(wait_mu_);
+  return !wait_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopped_; });
+}
+
+void TermCodes::wait_current() const {
+  std::unique_lock lock(wait_mu_);
+  wait_cv_.wait(lock, [&] {
+    return stopped_ || (built() && wanted_.load(std::memory_order_acquire) <= covered_.load());
+  });
+}
+
 std::size_t TermCodes::records(std::string_view entity_name) const {
   const Entity* e = find(entity_name);
   return e == nullptr ? 0 : e->records.load(std::memory_order_relaxed);

@@ -20,12 +20,22 @@
 // term table (SqliteStore::build_term_codes). A reader in any snapshot therefore finds at least
 // the codes its snapshot's terms have: a code missing here means no term of that record has
 // it, and a record with the code is checked as before. Until the start-up build has run,
-// check() answers kUnknown and the search takes its earlier path. Only this process's writes
-// are noted: a database written by another process while a server runs on it (the CLI's
-// `user add` or `demo` beside `serve`) may be searched without them until the server restarts.
+// check() answers kUnknown and the search takes its earlier path.
+//
+// Another process's writes (the CLI's `import`, `user add` or `demo` beside `serve`) are not
+// noted here. Every transaction that writes terms (of any process running this code) sets the
+// row of `_term_writes` (SqliteStore) to (n + 1, its store's writer id) before it commits, and a
+// statement reads that row of its own snapshot (check's `n` and `writer`): the codes answer for a
+// snapshot whose last term write was this store's own, or one at or before the row's state
+// when the codes were last built from the file (covered). A foreign write seen by a reader (the
+// row is another writer's and past what was covered) or by this store's writer at its next
+// term write (the row it replaces is another writer's) makes the codes unknown (kUnknown: the
+// search's earlier path) until they are built again from the file (the codes only ever gain;
+// want() wakes the thread that builds them).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -58,6 +68,33 @@ class TermCodes {
   void add(std::string_view entity, std::int64_t id, int code);
   // Whether record `id` of `entity` may have code `a` or code `b` (-1: none).
   Answer check(std::string_view entity, std::int64_t id, int a, int b) const;
+  // The same for a reader's snapshot whose `_term_writes` row is (n, writer): kUnknown unless
+  // fresh(n, writer).
+  Answer check(std::string_view entity, std::int64_t id, int a, int b, std::int64_t n,
+               std::int64_t writer) const;
+
+  // Freshness against other processes' writes (see the top of this file). `own`: this store's
+  // writer id, written with each of its term writes.
+  void set_own_writer(std::int64_t own) { own_ = own; }
+  std::int64_t own_writer() const { return own_; }
+  // Whether the codes hold every term of a snapshot whose row is (n, writer); when the row is
+  // another writer's past what was covered, asks for a build from the file (want(n)).
+  bool fresh(std::int64_t n, std::int64_t writer) const;
+  // A term write of another writer is in the file up to row state `n` (this store's writer saw
+  // the row another's before replacing it): unknown until a build that read the row at `n` or
+  // later. Wakes wait_wanted().
+  void want(std::int64_t n) const;
+  // A build from the file that read the row at `n` before reading the terms has added them
+  // (the first such build also makes the codes built).
+  void covered_to(std::int64_t n);
+  std::int64_t covered() const { return covered_.load(std::memory_order_acquire); }
+  // The builder's wait: true when a build is wanted (a row state not covered), false on stop().
+  bool wait_wanted() const;
+  void stop() const;
+  // Waits `ms` milliseconds or until stop(); false on stop().
+  bool pause(std::int64_t ms) const;
+  // Waits until the codes are built and no build is wanted (tests), or stop().
+  void wait_current() const;
   // The start-up build has added every term table's codes: check() answers from here on.
   void set_built() { built_.store(true, std::memory_order_release); }
   bool built() const { return built_.load(std::memory_order_acquire); }
@@ -75,6 +112,12 @@ class TermCodes {
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entity>, std::less<>> entities_;
   std::atomic<bool> built_{false};
+  std::int64_t own_ = 0;
+  std::atomic<std::int64_t> covered_{-1};
+  mutable std::atomic<std::int64_t> wanted_{-1};
+  mutable std::mutex wait_mu_;
+  mutable std::condition_variable wait_cv_;
+  mutable bool stopped_ = false;
 };
 
 }  // namespace rapport::storage::sqlite

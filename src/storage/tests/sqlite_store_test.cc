@@ -530,7 +530,7 @@ TEST(SqliteStoreOptions, ANoWaitReadStopsAtAPageNotInMemory) {
   Store& store = **opened;
   // The schema's pages (read by any reader, as by the server's first request) are in memory
   // again; row 1,000 (one row a page: ~4 MB into the file) is not.
-  EXPECT_EQ(count(store, "sqlite_schema"), 1);
+  EXPECT_EQ(count(store, "sqlite_schema"), 2);  // t and the store's _term_writes
   const std::string sql = "SELECT length(pad) FROM t WHERE id = 1000";
   {
     ReadRouting routing;
@@ -1554,6 +1554,55 @@ TEST_F(SqliteFtsTest, NumberCodesFollowUpdatesDeletesAndAReopenedFile) {
   auto tx = begin_write(*store_);
   EXPECT_EQ(page(*tx, "zhao 188"), (Matches{{911, 1}}));
   EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{911, 0}}));
+}
+
+// Another process's term writes (the CLI's import or `user add` beside a running server,
+// R-SEARCH): a record written through a second store on the same file, which the first store's
+// codes never noted, is found by the first store's several-word search — the codes answer
+// "not known" for a snapshot holding a term write of another writer they do not cover, and are
+// built again from the file. Then a write of the other store followed by one of the first (the
+// last term write of the snapshot is the first store's own): its writer saw the other's row
+// before replacing it, and the other's record is found too.
+TEST_F(SqliteFtsTest, NumberCodesSeeAnotherStoresTermWrites) {
+  std::vector<Tx::FtsRow> rows{{931, "zhao 13800000000"}};
+  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
+    rows.push_back({10000 + i, "n " + std::to_string(17910000000 + i)});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  sqlite_store().wait_term_codes();
+  auto other = open_ok(url_);
+  {
+    auto tx = begin_write(*other);
+    put(*tx, 932, "zhao 17900000002");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  {
+    auto tx = begin_read(*store_);
+    EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{932, 1}, {931, 0}}))
+        << "the other store's record found before the codes know it";
+  }
+  sqlite_store().wait_term_codes();
+  using sqlite::TermCodes;
+  EXPECT_EQ(sqlite_store().term_codes().check("account", 932, TermCodes::code("179", false), -1),
+            TermCodes::kMaybe)
+      << "built again from the file";
+  {
+    auto tx = begin_write(*other);
+    put(*tx, 933, "zhao 97100000003");  // ends with 179 reversed: no; starts with 971
+    put(*tx, 934, "zhao 13800000179");  // ends with 179
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  {
+    auto tx = begin_write(*store_);
+    put(*tx, 935, "zhao 17900000005");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  auto tx = begin_read(*store_);
+  EXPECT_EQ(page(*tx, "zhao 179"), (Matches{{935, 1}, {934, 1}, {933, 0}, {932, 1}, {931, 0}}))
+      << "the other store's write under the first store's own last one";
 }
 
 // A surname and a given name's character ("王 芳", R-SEARCH): the other key 芳 is a prefix of

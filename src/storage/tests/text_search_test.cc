@@ -124,10 +124,13 @@ TEST(TermsSql, ARareNumberFragmentIsTestedOnItsEntriesIds) {
       "d.term < ? AND (d.sig & ?) = ? UNION ALL SELECT d.id FROM \"account_terms\" d WHERE "
       "d.term >= ? AND d.term < ? AND (d.sig & ?) = ?) THEN 1 ELSE 0 END) WHEN ";
   // Then (a fragment of more entries) the record's number codes in memory (SQLite's
-  // rapport_term_codes: 0 no, 1 maybe, 2 not built yet), a maybe checked on its term list.
+  // rapport_term_codes: 0 no, 1 maybe, 2 not known for the snapshot's last term write, read
+  // once per statement), a maybe checked on its term list.
+  const std::string last = "(SELECT n FROM _term_writes), (SELECT writer FROM _term_writes))";
   const std::string codes =
-      "rapport_term_codes('account', p.fts_id, ?, ?) = 0 THEN 0 WHEN "
-      "rapport_term_codes('account', p.fts_id, ?, ?) = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM "
+      "rapport_term_codes('account', p.fts_id, ?, ?, " + last + " = 0 THEN 0 WHEN " +
+      "rapport_term_codes('account', p.fts_id, ?, ?, " + last +
+      " = 1 THEN (CASE WHEN EXISTS (SELECT 1 FROM "
       "\"account_terms_of\" o WHERE o.id = p.fts_id AND (instr(o.terms, ?) > 0 OR instr(o.terms, "
       "?) > 0)) THEN 1 ELSE 0 END) WHEN ";
   EXPECT_NE(sql.find(") fts_n) <= ? " + set + codes +
@@ -220,7 +223,8 @@ TEST(TermsSql, AnOtherKeyOfFewTermsIsLookedUpInTheIndex) {
   const std::string sql =
       terms_page("account", "王 芳", 0, nullptr, 50, "instr", true, true, params);
   // First the record's first-character codes in memory (SQLite's rapport_term_codes: 0 no).
-  EXPECT_NE(sql.find("THEN 0 WHEN rapport_term_codes('account', p.fts_id, ?, -1) = 0 THEN 0 WHEN "
+  EXPECT_NE(sql.find("THEN 0 WHEN rapport_term_codes('account', p.fts_id, ?, -1, (SELECT n FROM "
+                     "_term_writes), (SELECT writer FROM _term_writes)) = 0 THEN 0 WHEN "
                      "(SELECT count(*) FROM (SELECT fts_v.term"),
             std::string::npos)
       << sql;
