@@ -17,6 +17,8 @@
 #                            shared /work/data/full; generated there when DIR holds no data set,
 #                            used as it is (never deleted or regenerated) when it holds one
 #   BENCH_RUN_DIR=DIR        the copy the server runs on (default bench/data/<scale>.run)
+#   BENCH_IDLE_TIMEOUT=N     seconds to wait at most for the started server's start-up work
+#                            (its CPU time still for 2 s) before the scenarios (default 300)
 #   BENCH_WARM=0             leave the run copy out of the page cache (default: read it once
 #                            first when it fits in the available memory with 4 GiB to spare)
 #   BENCH_BACKENDS="sqlite postgresql"  run every scenario on both (default, except at full
@@ -145,6 +147,21 @@ start_server() {
   awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }' >"$out/server.start"
   echo "   listening after $(cat "$out/server.start") s"
   URL=http://127.0.0.1:$port
+  # Start-up work on threads of its own (SQLite: the search's term codes, ~15-40 s of a core at
+  # full scale) would otherwise run beside the first scenarios, which would then measure the
+  # search without them: wait until the idle server's CPU time stays still for two seconds
+  # (BENCH_IDLE_TIMEOUT seconds at most, default 300; 0: do not wait).
+  local ticks last=-1 still=0 waited=0
+  start=$(date +%s.%N)
+  while ((waited < ${BENCH_IDLE_TIMEOUT:-300} && still < 2)); do
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0)
+    if ((ticks - last <= 2)); then still=$((still + 1)); else still=0; fi
+    last=$ticks
+    sleep 1
+    waited=$((waited + 1))
+  done
+  awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }' >"$out/server.idle"
+  echo "   idle after $(cat "$out/server.idle") s more"
 }
 
 # The server's own latency figures (GET /api/v1/admin/latency, the admin token of the data set):
