@@ -1073,6 +1073,7 @@ SqliteStore::~SqliteStore() {
   checkpoint_cv_.notify_all();
   combiner_cv_.notify_all();
   sync_cv_.notify_all();
+  holder_cv_.notify_all();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   if (combiner_thread_.joinable()) combiner_thread_.join();
   if (sync_thread_.joinable()) sync_thread_.join();  // after it delivered every ended batch
@@ -1478,6 +1479,7 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
     std::optional<ScopedBlocking> waiting;  // for the writer, held by another member
     if (writer_busy_) waiting.emplace();
     ++writers_waiting_;
+    if (holder_waiting_) holder_cv_.notify_one();
     bool free = writer_free_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
                                          [&] { return !writer_busy_; });
     --writers_waiting_;
@@ -1675,7 +1677,11 @@ void SqliteStore::enqueue(std::function<Status(Tx&)> work, std::function<void(St
   {
     std::lock_guard lock(group_mu_);
     jobs_.push_back(std::move(job));
-    if (writer_busy_) return;  // the holder runs it, in its batch or the next (end_batch)
+    if (writer_busy_) {
+      // the holder runs it, in its batch or the next (end_batch)
+      if (holder_waiting_) holder_cv_.notify_one();
+      return;
+    }
     writer_busy_ = true;
   }
   // The connection is free: run every queued item (this one among them) and end the batch
@@ -1738,6 +1744,19 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
         lock.unlock();
         writer_free_cv_.notify_one();
         return;
+      }
+      if (syncs_in_flight_ > 0 && batch->members > 0 && !stopping_) {
+        // The previous batch's sync is still running: this batch takes the items that come
+        // meanwhile and commits once that sync has returned (its own sync then runs while the
+        // next batch fills). Committing at once made batches of a few members, each COMMIT
+        // rewriting the pages every batch shares (table and index tails, the audit log).
+        ScopedBlocking waiting;  // for the sync, not work
+        holder_waiting_ = true;
+        holder_cv_.wait(lock, [&] {
+          return !jobs_.empty() || writers_waiting_ > 0 || syncs_in_flight_ == 0 || stopping_;
+        });
+        holder_waiting_ = false;
+        continue;
       }
       break;
     }
@@ -1899,6 +1918,7 @@ void SqliteStore::sync_loop() {
     ready.clear();
     lock.lock();
     syncs_in_flight_ -= delivered;  // after delivering: a later batch is delivered after these
+    if (holder_waiting_) holder_cv_.notify_one();
   }
 }
 

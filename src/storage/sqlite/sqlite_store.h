@@ -312,6 +312,10 @@ class SqliteStore final : public Store {
   };
   std::vector<Synced> syncs_;
   int syncs_in_flight_ = 0;  // queued or being delivered by the sync thread
+  // The writer's holder waits (leave_writer) for the sync in flight before it commits its
+  // batch, taking queued items meanwhile: woken by enqueue, a waiting writer and the sync thread.
+  bool holder_waiting_ = false;
+  std::condition_variable holder_cv_;
   std::condition_variable sync_cv_;
   std::thread sync_thread_;
   bool syncer_stopped_ = false;            // the sync thread has delivered its last batch
