@@ -1726,7 +1726,10 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
       const bool old = options_.group_commit_max_ms > 0 &&
                        std::chrono::steady_clock::now() - batch->opened >=
                            std::chrono::milliseconds(options_.group_commit_max_ms);
-      if (batch->lost || room <= 0 || old) break;
+      // An old batch still waits for the sync in flight (below): its members could not be
+      // answered before that sync anyway, and committing it now made small batches whenever
+      // syncs were slow.
+      if (batch->lost || room <= 0 || (old && syncs_in_flight_ == 0)) break;
       if (!jobs_.empty()) {
         // Queued grouped writes run here, on this thread, back to back: no hand-over.
         const std::size_t take = std::min(jobs_.size(), static_cast<std::size_t>(room));
