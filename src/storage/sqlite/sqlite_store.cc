@@ -1072,16 +1072,9 @@ SqliteStore::~SqliteStore() {
   }
   checkpoint_cv_.notify_all();
   combiner_cv_.notify_all();
-  sync_cv_.notify_all();
-  holder_cv_.notify_all();
+  completion_cv_.notify_all();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   if (combiner_thread_.joinable()) combiner_thread_.join();
-  if (sync_thread_.joinable()) sync_thread_.join();  // after it delivered every ended batch
-  {
-    std::lock_guard lock(group_mu_);
-    syncer_stopped_ = true;
-  }
-  completion_cv_.notify_all();
   if (completion_thread_.joinable()) completion_thread_.join();  // after it called every `done`
   if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
 }
@@ -1114,9 +1107,6 @@ int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames)
     // would; the next COMMIT tries again.
     std::lock_guard running(store->checkpoint_run_mu_);
     HoldSnapshots held(*store);  // waits for the reads in progress only
-    // Inside the COMMIT (end_batch's DeferWalSync): the checkpoint syncs the WAL before it
-    // copies frames into the database file, and that sync is done here, not deferred.
-    DeferWalSync::Suspend syncs_now;
     int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &done);
     std::lock_guard lock(store->group_mu_);
     if (rc == SQLITE_OK) ++store->stats_.writer_checkpoints;
@@ -1280,7 +1270,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
   store->combiner_thread_ = std::thread([s = store.get()] { s->combiner_loop(); });
   store->completion_thread_ = std::thread([s = store.get()] { s->completion_loop(); });
-  store->sync_thread_ = std::thread([s = store.get()] { s->sync_loop(); });
 
   // The readers' reads of the database file are random pages (a record by id, an index probe):
   // their descriptors are told so, and the kernel does not read ahead 128 KB around each page
@@ -1479,7 +1468,6 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
     std::optional<ScopedBlocking> waiting;  // for the writer, held by another member
     if (writer_busy_) waiting.emplace();
     ++writers_waiting_;
-    if (holder_waiting_) holder_cv_.notify_one();
     bool free = writer_free_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
                                          [&] { return !writer_busy_; });
     --writers_waiting_;
@@ -1636,7 +1624,7 @@ void SqliteStore::write_grouped_async(std::function<Status(Tx&)> work,
 void SqliteStore::completion_loop() {
   std::unique_lock lock(group_mu_);
   for (;;) {
-    completion_cv_.wait(lock, [&] { return !completions_.empty() || syncer_stopped_; });
+    completion_cv_.wait(lock, [&] { return !completions_.empty() || stopping_; });
     if (completions_.empty()) return;  // stopping, and every `done` has been called
     std::vector<Completion> ready;
     ready.swap(completions_);
@@ -1677,11 +1665,7 @@ void SqliteStore::enqueue(std::function<Status(Tx&)> work, std::function<void(St
   {
     std::lock_guard lock(group_mu_);
     jobs_.push_back(std::move(job));
-    if (writer_busy_) {
-      // the holder runs it, in its batch or the next (end_batch)
-      if (holder_waiting_) holder_cv_.notify_one();
-      return;
-    }
+    if (writer_busy_) return;  // the holder runs it, in its batch or the next (end_batch)
     writer_busy_ = true;
   }
   // The connection is free: run every queued item (this one among them) and end the batch
@@ -1726,10 +1710,7 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
       const bool old = options_.group_commit_max_ms > 0 &&
                        std::chrono::steady_clock::now() - batch->opened >=
                            std::chrono::milliseconds(options_.group_commit_max_ms);
-      // An old batch still waits for the sync in flight (below): its members could not be
-      // answered before that sync anyway, and committing it now made small batches whenever
-      // syncs were slow.
-      if (batch->lost || room <= 0 || (old && syncs_in_flight_ == 0)) break;
+      if (batch->lost || room <= 0 || old) break;
       if (!jobs_.empty()) {
         // Queued grouped writes run here, on this thread, back to back: no hand-over.
         const std::size_t take = std::min(jobs_.size(), static_cast<std::size_t>(room));
@@ -1747,19 +1728,6 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
         lock.unlock();
         writer_free_cv_.notify_one();
         return;
-      }
-      if (syncs_in_flight_ > 0 && batch->members > 0 && !stopping_) {
-        // The previous batch's sync is still running: this batch takes the items that come
-        // meanwhile and commits once that sync has returned (its own sync then runs while the
-        // next batch fills). Committing at once made batches of a few members, each COMMIT
-        // rewriting the pages every batch shares (table and index tails, the audit log).
-        ScopedBlocking waiting;  // for the sync, not work
-        holder_waiting_ = true;
-        holder_cv_.wait(lock, [&] {
-          return !jobs_.empty() || writers_waiting_ > 0 || syncs_in_flight_ == 0 || stopping_;
-        });
-        holder_waiting_ = false;
-        continue;
       }
       break;
     }
@@ -1786,7 +1754,6 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
 
 bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   Status result;
-  std::shared_ptr<WalSync> sync;  // the COMMIT's WAL sync, left to the sync thread
   if (batch->lost) {
     result = *batch->lost;
     writer_->rollback_quietly();
@@ -1799,22 +1766,13 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
     result = std::move(w);
     writer_->rollback_quietly();
   } else {
-    // The COMMIT writes its frames and publishes them to the other connections without waiting
-    // for their fdatasync (wal_buffer.h, DeferWalSync): the sync thread runs it while this
-    // thread begins the next batch, and the members learn their result only after it returned.
-    DeferWalSync deferred;
     Result<std::int64_t> r = [&] {
-      ScopedBlocking syncing;  // a header or checkpoint sync may still run inside it
+      ScopedBlocking syncing;  // the COMMIT's fdatasync: a wait, not work
       return writer_->run("COMMIT");
     }();
-    sync = deferred.take();
     if (!r.ok()) {
       result = std::move(r).error();
       writer_->rollback_quietly();
-      // A COMMIT that failed after its sync was deferred (not expected: the sync is its last
-      // step) is synced here: its frames may be published.
-      if (sync != nullptr) sync->run();
-      sync.reset();
     }
   }
   writer_->terms_noted = false;
@@ -1824,45 +1782,26 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   change_stamp_.fetch_add(1, std::memory_order_acq_rel);
   std::vector<std::unique_ptr<Job>> ran = std::move(batch->ran);
   bool queued = false;
-  bool to_sync_thread = false;
   {
     std::lock_guard lock(group_mu_);
+    batch->done = true;
+    batch->result = result;
     batch_.reset();
     writer_busy_ = false;
     ++stats_.batches;
-    // Ended batches reach their members in order: behind a batch still waiting for its sync,
-    // one that needs none waits too.
-    to_sync_thread = sync != nullptr || syncs_in_flight_ > 0;
-    if (to_sync_thread) {
-      ++syncs_in_flight_;
-      syncs_.push_back({batch, std::move(ran), result, std::move(sync)});
+    if (result.ok()) {
+      stats_.committed += batch->members;
     } else {
-      batch->done = true;
-      batch->result = result;
-      if (result.ok()) {
-        stats_.committed += batch->members;
-      } else {
-        ++stats_.failed_batches;
-      }
+      ++stats_.failed_batches;
     }
     queued = !jobs_.empty();
   }
-  writer_free_cv_.notify_one();
-  if (to_sync_thread) {
-    sync_cv_.notify_one();
-    return queued;
-  }
   batch_done_cv_.notify_all();
-  deliver(std::move(ran), result);
-  std::lock_guard lock(group_mu_);
-  return queued || !jobs_.empty();
-}
-
-void SqliteStore::deliver(std::vector<std::unique_ptr<Job>> ran, const Status& result) {
+  writer_free_cv_.notify_one();
   // Outside the lock, with the connection free for another thread to begin the next batch.
   // A waiting caller's item (write_grouped) is woken here; the others' `done` (a create's
-  // duplicate scoring, its answer) runs on the completion thread, so that neither the thread
-  // that ends batches nor the sync thread waits for the last answer of this one.
+  // duplicate scoring, its answer) runs on the completion thread, so that this thread can begin
+  // the next batch at once rather than after the last answer of this one.
   std::vector<std::unique_ptr<Job>> later;
   for (auto& job : ran) {
     if (job->on_completion_thread)
@@ -1870,59 +1809,18 @@ void SqliteStore::deliver(std::vector<std::unique_ptr<Job>> ran, const Status& r
     else
       job->done(job->own.ok() ? result : std::move(job->own));
   }
-  if (later.empty()) return;
   bool wake = false;
-  {
+  if (!later.empty()) {
     std::lock_guard lock(group_mu_);
     wake = completions_.empty();
     completions_.push_back({std::move(later), result});
+    queued = queued || !jobs_.empty();
+  } else if (!queued) {
+    std::lock_guard lock(group_mu_);
+    queued = !jobs_.empty();
   }
   if (wake) completion_cv_.notify_one();
-}
-
-void SqliteStore::sync_loop() {
-  std::unique_lock lock(group_mu_);
-  for (;;) {
-    sync_cv_.wait(lock, [&] { return !syncs_.empty() || stopping_; });
-    if (syncs_.empty()) break;  // stopping, and every ended batch has been delivered
-    std::vector<Synced> ready;
-    ready.swap(syncs_);
-    lock.unlock();
-    // One sync covers every batch taken: each one's frames were written before it was queued.
-    // The last one's handle (the same WAL file as the others').
-    std::shared_ptr<WalSync> sync;
-    for (auto& r : ready)
-      if (r.sync != nullptr) sync = r.sync;
-    Status synced;
-    if (sync != nullptr) {
-      if (const int rc = sync->run(); rc != SQLITE_OK) {
-        // The batches are committed and other connections may have read them, but they may not
-        // be on the disk: their members are not told they are durable.
-        synced = make_error(Errc::kStorage,
-                            std::string("cannot sync the write-ahead log: ") + sqlite3_errstr(rc));
-      }
-    }
-    lock.lock();
-    if (sync != nullptr) ++stats_.wal_syncs;
-    for (auto& r : ready) {
-      if (r.result.ok() && r.sync != nullptr) r.result = synced;
-      r.batch->done = true;
-      r.batch->result = r.result;
-      if (r.result.ok()) {
-        stats_.committed += r.batch->members;
-      } else {
-        ++stats_.failed_batches;
-      }
-    }
-    lock.unlock();
-    batch_done_cv_.notify_all();
-    for (auto& r : ready) deliver(std::move(r.ran), r.result);
-    const int delivered = static_cast<int>(ready.size());
-    ready.clear();
-    lock.lock();
-    syncs_in_flight_ -= delivered;  // after delivering: a later batch is delivered after these
-    if (holder_waiting_) holder_cv_.notify_one();
-  }
+  return queued;
 }
 
 Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {

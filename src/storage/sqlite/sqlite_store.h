@@ -17,8 +17,6 @@ struct sqlite3;  // sqlite3.h stays in the .cc file
 
 namespace rapport::storage::sqlite {
 
-class WalSync;  // wal_buffer.h
-
 class TermCodes;   // the number codes of the term index in memory (term_codes.h)
 class Connection;  // one sqlite3 handle and its prepared-statement cache (sqlite_store.cc)
 
@@ -75,8 +73,6 @@ struct GroupCommitStats {
   std::int64_t combined = 0;
   // write_grouped() items run again because a later item of their run failed (run_jobs)
   std::int64_t rerun = 0;
-  // WAL syncs run by the sync thread, each for one or more ended batches (end_batch)
-  std::int64_t wal_syncs = 0;
 };
 
 // Owns the writer connection (one writer at a time, handed over under group_mu_) and the reader
@@ -234,13 +230,6 @@ class SqliteStore final : public Store {
   // connection, wakes the members waiting for it and calls the `done` of its grouped items.
   // Answers whether items are still queued (the caller then tries to begin the next batch).
   bool end_batch(const std::shared_ptr<Batch>& batch);
-  // Tells an ended batch's members its result: wakes write_grouped callers, queues the other
-  // items' `done` for the completion thread. Called once the COMMIT's sync has returned.
-  void deliver(std::vector<std::unique_ptr<Job>> ran, const Status& result);
-  // Runs the WAL syncs that ended batches' COMMITs left undone (wal_buffer.h, DeferWalSync):
-  // one sync for every batch queued meanwhile, then their members learn their result (batch
-  // order). Returns once the store stops and every queued batch is delivered.
-  void sync_loop();
   // Calls the `done` of every queued item with `error` (the next batch could not begin).
   void fail_queued(const Error& error);
 
@@ -302,23 +291,6 @@ class SqliteStore final : public Store {
   std::vector<Completion> completions_;  // guarded by group_mu_
   std::condition_variable completion_cv_;
   std::thread completion_thread_;
-  // Ended batches waiting for the sync thread: committed (other connections may read them),
-  // their members not yet told. Guarded by group_mu_.
-  struct Synced {
-    std::shared_ptr<Batch> batch;
-    std::vector<std::unique_ptr<Job>> ran;
-    Status result;                  // the COMMIT's
-    std::shared_ptr<WalSync> sync;  // its WAL sync (nullptr: none left undone)
-  };
-  std::vector<Synced> syncs_;
-  int syncs_in_flight_ = 0;  // queued or being delivered by the sync thread
-  // The writer's holder waits (leave_writer) for the sync in flight before it commits its
-  // batch, taking queued items meanwhile: woken by enqueue, a waiting writer and the sync thread.
-  bool holder_waiting_ = false;
-  std::condition_variable holder_cv_;
-  std::condition_variable sync_cv_;
-  std::thread sync_thread_;
-  bool syncer_stopped_ = false;            // the sync thread has delivered its last batch
   std::condition_variable checkpoint_cv_;  // guarded by group_mu_
   std::mutex checkpoint_run_mu_;           // held while either checkpoint runs
   bool checkpoint_wanted_ = false;
