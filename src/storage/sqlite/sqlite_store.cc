@@ -1072,9 +1072,13 @@ SqliteStore::~SqliteStore() {
   }
   checkpoint_cv_.notify_all();
   combiner_cv_.notify_all();
-  completion_cv_.notify_all();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
-  if (combiner_thread_.joinable()) combiner_thread_.join();
+  if (combiner_thread_.joinable()) combiner_thread_.join();  // after it delivered its last batch
+  {
+    std::lock_guard lock(group_mu_);
+    completion_stopping_ = true;
+  }
+  completion_cv_.notify_all();
   if (completion_thread_.joinable()) completion_thread_.join();  // after it called every `done`
   if (writer_) sqlite3_wal_hook(writer_->db(), nullptr, nullptr);
 }
@@ -1624,7 +1628,7 @@ void SqliteStore::write_grouped_async(std::function<Status(Tx&)> work,
 void SqliteStore::completion_loop() {
   std::unique_lock lock(group_mu_);
   for (;;) {
-    completion_cv_.wait(lock, [&] { return !completions_.empty() || stopping_; });
+    completion_cv_.wait(lock, [&] { return !completions_.empty() || completion_stopping_; });
     if (completions_.empty()) return;  // stopping, and every `done` has been called
     std::vector<Completion> ready;
     ready.swap(completions_);

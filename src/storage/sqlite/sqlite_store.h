@@ -296,6 +296,10 @@ class SqliteStore final : public Store {
   bool checkpoint_wanted_ = false;
   int checkpoint_woken_at_ = 0;  // WAL frames at the last wake-up (the writer's hook only)
   bool stopping_ = false;
+  // Set once the threads that end batches are gone: the completion thread stops when it has
+  // called every `done` they handed over (an ended batch's delivery can follow the moment its
+  // writer is free, which drain_grouped() may take for the end of the work).
+  bool completion_stopping_ = false;
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
