@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <memory>
 #include <utility>
@@ -1068,6 +1069,8 @@ struct HeldLists {
   std::vector<std::uint32_t> size;     // its bytes (0: the record is gone)
   std::vector<std::int64_t> accounts;  // account_id, or kNoAccount
   std::vector<std::int64_t> sigs;
+  std::vector<std::uint32_t> next;  // next_range_rows: where to read a list on
+  bool ordered = true;              // every list's terms in ascending order (as written)
   static constexpr std::int64_t kNoAccount = std::numeric_limits<std::int64_t>::min();
 
   std::string_view list(std::size_t k) const { return {at[k], size[k]}; }
@@ -1091,9 +1094,13 @@ struct HeldLists {
     size[k] = static_cast<std::uint32_t>(terms.size());
     const auto* a = std::get_if<std::int64_t>(&account);
     accounts[k] = a ? *a : kNoAccount;
+    next[k] = 0;
     std::int64_t sig = 0;
+    std::string_view last;
     for_each_term(k, [&](std::string_view t) {
       if (!t.starts_with(detail::kReversedMarker)) sig |= detail::head_bits(t);
+      if (t < last) ordered = false;
+      last = t;
     });
     sigs[k] = sig;
   }
@@ -1103,6 +1110,7 @@ struct HeldLists {
     size.push_back(0);
     accounts.push_back(kNoAccount);
     sigs.push_back(0);
+    next.push_back(0);
     set(ids.size() - 1, account, terms);
   }
   template <typename F>
@@ -1117,33 +1125,79 @@ struct HeldLists {
   }
 };
 
-// The first two bytes of a term, as a number (a one-byte term: its byte and 0).
+// The first two bytes of a term, as a number (a one-byte term: its byte and 0). Never falls
+// as a sorted list goes on (the lists are sorted bytewise; HeldLists::ordered checks it).
 unsigned bucket_of(std::string_view t) {
   return (static_cast<unsigned>(static_cast<unsigned char>(t[0])) << 8) |
          (t.size() > 1 ? static_cast<unsigned char>(t[1]) : 0U);
 }
 
+// A term row to insert: its term (with its first 8 bytes as a big-endian number, compared
+// first: most comparisons of the sort end there) and the held record it belongs to.
 struct BuildRow {
-  std::string_view term;
+  std::uint64_t head;
+  const char* p;
+  std::uint32_t len;
   std::uint32_t k;
+  std::string_view term() const { return {p, len}; }
 };
 
+BuildRow build_row(std::string_view t, std::size_t k) {
+  std::uint64_t head = 0;
+  for (std::size_t i = 0; i < 8 && i < t.size(); ++i)
+    head |= std::uint64_t{static_cast<unsigned char>(t[i])} << (56 - 8 * i);
+  return {head, t.data(), static_cast<std::uint32_t>(t.size()), static_cast<std::uint32_t>(k)};
+}
+
+// Sorts `rows` by (term, id DESC) as the index holds them.
+void sort_rows(const HeldLists& held, std::vector<BuildRow>& rows) {
+  const auto before = [&](const BuildRow& a, const BuildRow& b) {
+    if (a.head != b.head) return a.head < b.head;
+    const int c = a.term().compare(b.term());
+    return c != 0 ? c < 0 : held.ids[a.k] > held.ids[b.k];
+  };
+  parallel::sort(rows, before);
+}
+
 // The term rows of `held` whose term's bucket is in [lo, hi) and whose term is >= `from`
-// (when not empty), sorted by (term, id DESC) as the index holds them.
+// (when not empty), sorted by (term, id DESC) as the index holds them. Reads every list.
 std::vector<BuildRow> range_rows(const HeldLists& held, unsigned lo, unsigned hi,
                                  std::string_view from) {
   std::vector<BuildRow> rows;
   for (std::size_t k = 0; k < held.ids.size(); ++k)
     held.for_each_term(k, [&](std::string_view t) {
       const unsigned b = bucket_of(t);
-      if (b >= lo && b < hi && (from.empty() || t >= from))
-        rows.push_back({t, static_cast<std::uint32_t>(k)});
+      if (b >= lo && b < hi && (from.empty() || t >= from)) rows.push_back(build_row(t, k));
     });
-  const auto before = [&](const BuildRow& a, const BuildRow& b) {
-    const int c = a.term.compare(b.term);
-    return c != 0 ? c < 0 : held.ids[a.k] > held.ids[b.k];
-  };
-  parallel::sort(rows, before);
+  sort_rows(held, rows);
+  return rows;
+}
+
+// The same for ranges taken in ascending order, when every held list is sorted
+// (held.ordered): each list is read from held.next[k], the first of its terms not yet taken
+// (or any earlier position), up to its first term of a bucket >= hi, where next[k] is left. So
+// the lists are read once over all ranges instead of once a range.
+std::vector<BuildRow> next_range_rows(HeldLists& held, unsigned lo, unsigned hi,
+                                      std::size_t expect) {
+  std::vector<BuildRow> rows;
+  rows.reserve(expect);
+  for (std::size_t k = 0; k < held.ids.size(); ++k) {
+    const std::string_view l = held.list(k);
+    std::size_t p = std::max<std::size_t>(held.next[k], 1);
+    while (p < l.size()) {
+      const std::size_t end = l.find('\n', p);
+      if (end == std::string_view::npos) break;
+      if (end > p) {
+        const std::string_view t = l.substr(p, end - p);
+        const unsigned b = bucket_of(t);
+        if (b >= hi) break;
+        if (b >= lo) rows.push_back(build_row(t, k));
+      }
+      p = end + 1;
+    }
+    held.next[k] = static_cast<std::uint32_t>(std::min<std::size_t>(p, l.size()));
+  }
+  sort_rows(held, rows);
   return rows;
 }
 
@@ -1220,30 +1274,54 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
   stats.records = held.ids.size();
   for (std::size_t k = 0; k < held.ids.size(); ++k)
     held.for_each_term(k, [&](std::string_view t) { ++in_bucket[bucket_of(t)]; });
-  std::vector<SqlValue> params;
+  // ranges of buckets of about range_rows rows (one bucket at least), and their rows
+  struct Range {
+    unsigned lo, hi;
+    std::size_t rows;
+  };
+  std::vector<Range> ranges;
   for (unsigned lo = 0; lo < in_bucket.size();) {
-    // a range of buckets of about range_rows rows (one bucket at least)
     unsigned hi = lo;
     std::size_t in_range = 0;
     while (hi < in_bucket.size() && (hi == lo || in_range + in_bucket[hi] <= options.range_rows))
       in_range += in_bucket[hi++];
-    if (in_range == 0) {
-      lo = hi;
-      continue;
+    if (in_range > 0) ranges.push_back({lo, hi, in_range});
+    lo = hi;
+  }
+  // The next range's rows are cut and sorted on a thread of their own while the writer inserts
+  // the current one's (declared after `held`, which it reads: destroyed, i.e. waited for, first).
+  const auto prepare = [&held, &ranges](std::size_t r) {
+    return std::async(std::launch::async, [&held, range = ranges[r]] {
+      return held.ordered ? next_range_rows(held, range.lo, range.hi, range.rows)
+                          : range_rows(held, range.lo, range.hi, {});
+    });
+  };
+  std::future<std::vector<BuildRow>> ahead;
+  if (!ranges.empty()) ahead = prepare(0);
+  bool ahead_stale = false;  // cut before a refresh(): cut again from every current list
+  std::vector<SqlValue> params;
+  for (std::size_t r = 0; r < ranges.size(); ++r) {
+    const auto [lo, hi, expect] = ranges[r];
+    std::vector<BuildRow> rows = ahead.get();
+    if (ahead_stale) {
+      rows = range_rows(held, lo, hi, {});
+      ahead_stale = false;
     }
+    if (r + 1 < ranges.size()) ahead = prepare(r + 1);
     std::string from;  // rows below it are written (the last term written; its rows may go on)
-    std::vector<BuildRow> rows = range_rows(held, lo, hi, from);
     for (std::size_t pos = 0; pos < rows.size();) {
       RP_ASSIGN(auto tx, store.write());
       const auto since = Clock::now();
       auto touched = store.pending_terms().take_touched(entity);
       if (!touched.empty()) {
         stats.refreshed += touched.size();
-        if (pos > 0) from = std::string(rows[pos - 1].term);
+        if (pos > 0) from = std::string(rows[pos - 1].term());
+        if (ahead.valid()) ahead.wait();  // it reads the lists refresh() replaces
         RP_ASSIGN(bool held_one, refresh(held, std::move(touched), lists, *tx));
         if (held_one) {  // this range's rows not yet written, from the current lists
           rows = range_rows(held, lo, hi, from);
           pos = 0;
+          ahead_stale = ahead.valid();
           if (rows.empty()) break;
         }
       }
@@ -1255,15 +1333,15 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
         params.reserve(4 * m);
         std::string sql = "INSERT OR IGNORE INTO " + table + " (term, id, account_id, sig) VALUES ";
         for (std::size_t i = 0; i < m; ++i) {
-          const BuildRow& r = rows[at + i];
+          const BuildRow& row = rows[at + i];
           sql += i ? ",(?,?,?,?)" : "(?,?,?,?)";
-          params.emplace_back(std::string(r.term));
-          params.emplace_back(held.ids[r.k]);
-          if (held.accounts[r.k] == HeldLists::kNoAccount)
+          params.emplace_back(std::string(row.term()));
+          params.emplace_back(held.ids[row.k]);
+          if (held.accounts[row.k] == HeldLists::kNoAccount)
             params.emplace_back();
           else
-            params.emplace_back(held.accounts[r.k]);
-          params.emplace_back(held.sigs[r.k]);
+            params.emplace_back(held.accounts[row.k]);
+          params.emplace_back(held.sigs[row.k]);
         }
         RP_TRY(detail::exec_status(*tx, sql, params));
       }
@@ -1276,7 +1354,6 @@ Result<TermBuildStats> build_term_rows(Store& store, std::string_view entity, st
     }
     rows = {};
     heap::release_free_memory();  // the range's rows and statements
-    lo = hi;
   }
   stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return stats;

@@ -2122,6 +2122,103 @@ TEST_F(TermBuildTest, UpdateAndDeleteBetweenPartsLeaveExactlyTheCurrentRows) {
   EXPECT_EQ(count("SELECT count(*) FROM account_terms_of"), 298);
 }
 
+// Many ranges of buckets (range_rows small): each range's rows are cut on a thread of their own
+// while the writer inserts the one before, reading each list on from where the last range
+// stopped. Every term of every list gets its row, none twice, none missing.
+TEST_F(TermBuildTest, ManyRangesGiveEveryListedRowOnce) {
+  std::vector<Tx::FtsRow> rows;
+  const std::vector<std::string> words = {"alpha",   "bravo", "charlie", "delta", "echo",
+                                          "foxtrot", "golf",  "hotel",   "india", "juliet"};
+  for (int i = 1; i <= 200; ++i) {
+    std::string text;
+    for (std::size_t w = 0; w < words.size(); ++w)
+      if ((i + static_cast<int>(w)) % 3 != 0) {
+        text += words[w];
+        text += std::to_string(i % 17);
+        text += ' ';
+      }
+    text += std::to_string(1000000 + i * 7919);  // digits and their reversed term
+    rows.push_back({i, text, std::int64_t{i}});
+  }
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_lists("account", rows).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  const std::int64_t listed = count(
+      "SELECT sum(length(terms) - length(replace(terms, char(10), '')) - 1) FROM "
+      "account_terms_of");
+  ASSERT_TRUE(store_->pending_terms().begin("account"));
+  TermBuildOptions o;
+  o.part_rows = 50;
+  o.range_rows = 120;  // about 20 ranges
+  o.read_records = 64;
+  auto stats = build_term_rows(*store_, "account", 1, o);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  store_->pending_terms().end("account");
+  EXPECT_EQ(static_cast<std::int64_t>(stats->rows), listed);
+  EXPECT_GT(stats->parts, 10u);
+  expect_rows_match_lists();
+  auto tx = begin_write(*store_);
+  auto found = tx->fts_search("account", "juliet5", 50);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->empty());
+}
+
+// The update and deletes of UpdateAndDeleteBetweenPartsLeaveExactlyTheCurrentRows with one
+// range a bucket: the next range ("zu") was already cut from the old lists when they come, so
+// the build cuts it again from the current ones (no stale zulu7, none of the deleted records).
+TEST_F(TermBuildTest, AWriteBesideTheBuildRecutsTheRangeCutAhead) {
+  load(300);
+  ASSERT_TRUE(store_->pending_terms().begin("account"));
+  TermBuildOptions o;
+  o.part_rows = 64;
+  o.range_rows = 10;  // "al" and "zu": a range each
+  int parts = 0;
+  o.after_part = [&]() -> Status {
+    if (++parts != 1) return {};
+    RP_ASSIGN(auto tx, store_->write());
+    RP_TRY(tx->fts_put_many("account",
+                            std::vector<Tx::FtsRow>{{7, "alpha7 yankee7", std::int64_t{7}}},
+                            /*fresh=*/false));
+    RP_TRY(tx->fts_delete("account", 9));
+    RP_TRY(tx->fts_delete("account", 250));
+    return tx->commit();
+  };
+  auto stats = build_term_rows(*store_, "account", 1, o);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  store_->pending_terms().end("account");
+  EXPECT_EQ(stats->refreshed, 3u);
+  EXPECT_EQ(terms_of(7), (std::vector<std::string>{"alpha7", "yankee7"})) << "no stale zulu7";
+  EXPECT_TRUE(terms_of(9).empty()) << "a deleted record gets no row";
+  EXPECT_TRUE(terms_of(250).empty());
+  EXPECT_EQ(terms_of(8), (std::vector<std::string>{"alpha8", "zulu8"}));
+  expect_rows_match_lists();
+}
+
+// A list whose terms are not in ascending order (not as the store writes them; e.g. from an
+// older writer) is cut by reading every list for each range: its rows are all built too.
+TEST_F(TermBuildTest, AnUnorderedListIsBuiltInFull) {
+  load(50);
+  {
+    auto tx = begin_write(*store_);
+    exec_ok(*tx,
+            "UPDATE account_terms_of SET terms = char(10) || 'zulu3' || char(10) || "
+            "'alpha3' || char(10) || 'mike3' || char(10) WHERE id = 3");
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  ASSERT_TRUE(store_->pending_terms().begin("account"));
+  TermBuildOptions o;
+  o.part_rows = 16;
+  o.range_rows = 10;
+  auto stats = build_term_rows(*store_, "account", 1, o);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  store_->pending_terms().end("account");
+  EXPECT_EQ(terms_of(3), (std::vector<std::string>{"alpha3", "mike3", "zulu3"}));
+  EXPECT_EQ(stats->rows, 101u);
+  expect_rows_match_lists();
+}
+
 // Writes that are not noted (nothing pending) are not remembered.
 TEST_F(TermBuildTest, TouchedIsNotedOnlyWhilePending) {
   store_->pending_terms().touched("account", 5);
