@@ -557,6 +557,13 @@ struct StoreOptions {
   // 256 MiB held ~2% of the pages a customer 360 or a search reads, saved no CPU, and added
   // ~350 MB of RSS.
   int reader_map_mib = 256;
+  // SQLite: rows of a term table the term codes' build (at open, on a thread of its own) reads
+  // per statement, each its own read transaction: tens of milliseconds. One statement a range
+  // held a snapshot for seconds at 1M, and the writer's RESTART checkpoint waited the busy
+  // timeout for it while holding the writer (creates stalled 5 s while a server started).
+  int term_codes_chunk_rows = 50000;
+  // Tests: called on the build's thread after each such statement, its snapshot let go.
+  std::function<void()> after_term_codes_chunk;
 };
 
 // Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if

@@ -1419,11 +1419,25 @@ bool SqliteStore::build_term_codes() {
       continue;
     if (!detail::valid_identifier(entity)) continue;
     TermCodes::Entity* e = term_codes_->entity(entity);
+    // Read in pieces of options_.term_codes_chunk_rows rows, each its own statement and so its
+    // own read transaction: a read of millions of rows held one snapshot for seconds, and the
+    // writer's RESTART checkpoint (on_wal_commit) waited the whole busy timeout for it, holding
+    // the writer — creates stalled 5 s while a server started. Codes are a superset whatever the
+    // pieces' snapshots: this process's term writes add their codes themselves, and another
+    // process's after `covered` (read above, before any piece) make the codes be built again.
+    const std::int64_t chunk = std::max(1, options_.term_codes_chunk_rows);
+    std::string last_term;
+    std::int64_t last_id = 0;
+    std::int64_t rows = 0;
     const RowVisitor visit = [&](std::span<const SqlView> r) {
       if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
       const auto* id = std::get_if<std::int64_t>(&r[0]);
       const auto* term = std::get_if<std::string_view>(&r[1]);
       if (id == nullptr || term == nullptr) return true;
+      if (++rows == chunk) {  // the piece's last row: where the next one starts
+        last_term.assign(*term);
+        last_id = *id;
+      }
       const int c =
           term->starts_with(detail::kReversedMarker) ? TermCodes::code(term->substr(1), true)
           : !term->empty() && (*term)[0] >= '0' && (*term)[0] <= '9' ? TermCodes::code(*term, false)
@@ -1432,13 +1446,25 @@ bool SqliteStore::build_term_codes() {
       return true;
     };
     // A number's start (terms of digits), its end (the reversed terms), and the terms
-    // starting with a CJK unified ideograph (U+4E00 to U+9FFF).
-    for (const char* range : {"term >= '0' AND term < ':'", "term >= '~' AND term < '\x7f'",
-                              "term >= '\xe4\xb8\x80' AND term < '\xea\x80\x80'"}) {
-      const std::string sql =
-          "SELECT id, substr(term, 1, 4) FROM \"" + *name + "\" WHERE " + std::string(range);
-      if (!(*conn)->run(sql, {}, nullptr, &visit).ok()) return false;
-      if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
+    // starting with a CJK unified ideograph (U+4E00 to U+9FFF), in the primary key's order.
+    const std::string select = "SELECT id, term FROM \"" + *name + "\" WHERE ";
+    const std::string tail = " ORDER BY term, id DESC LIMIT " + std::to_string(chunk);
+    for (const auto& [lo, hi] : {std::pair<std::string_view, std::string_view>{"0", ":"},
+                                 {"~", "\x7f"},
+                                 {"\xe4\xb8\x80", "\xea\x80\x80"}}) {
+      const std::string first = select + "term >= ?1 AND term < ?2" + tail;
+      const std::string next =
+          select + "term >= ?1 AND term < ?2 AND (term > ?1 OR id < ?3)" + tail;
+      std::vector<SqlValue> params{std::string(lo), std::string(hi)};
+      for (bool more = true; more;) {
+        rows = 0;
+        if (!(*conn)->run(params.size() == 2 ? first : next, params, nullptr, &visit).ok())
+          return false;
+        if (options_.after_term_codes_chunk) options_.after_term_codes_chunk();
+        if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
+        more = rows == chunk;
+        if (more) params = {last_term, std::string(hi), last_id};
+      }
     }
   }
   conn->reset();  // its descriptor closed before anyone waiting learns the build is over

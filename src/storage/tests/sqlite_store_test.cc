@@ -1605,6 +1605,61 @@ TEST_F(SqliteFtsTest, NumberCodesSeeAnotherStoresTermWrites) {
       << "the other store's write under the first store's own last one";
 }
 
+// The term codes' build at open reads each term table in pieces of term_codes_chunk_rows rows,
+// each its own statement, holding no snapshot between them: a RESTART checkpoint (the writer's
+// at the WAL bound, which waits for every reader) gets through at once after each piece. One
+// statement a range held a snapshot for seconds at 1M, and the writer's checkpoint waited the
+// busy timeout for it holding the writer. The pieces together give every record its codes.
+TEST_F(SqliteFtsTest, TermCodesAreBuiltInPiecesThatHoldNoSnapshotBetweenThem) {
+  std::vector<Tx::FtsRow> rows;
+  for (std::int64_t i = 0; i < 40; ++i)
+    rows.push_back({600 + i, "zhao 139000000" + std::to_string(10 + i) + " 王芳"});
+  {
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  const std::string path = url_.substr(std::string("sqlite:").size());
+  int pieces = 0;
+  std::vector<int> busy;
+  StoreOptions options;
+  options.term_codes_chunk_rows = 7;
+  options.after_term_codes_chunk = [&] {
+    ++pieces;
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(RESTART)", -1, &st, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    busy.push_back(sqlite3_column_int(st, 0));  // 1: a reader or writer kept it from restarting
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  };
+  auto other = open_ok(url_, options);
+  ASSERT_NE(other, nullptr);
+  auto& built = dynamic_cast<sqlite::SqliteStore&>(*other);
+  built.wait_term_codes();
+  ASSERT_TRUE(built.term_codes().built());
+  // 40 numbers: each has terms of digits and reversed terms; 王芳 and 王 start 41 records
+  // (zhang san feng's 张 too): more than 7 rows in each of the three ranges.
+  EXPECT_GT(pieces, 3 * 2) << "each range read in pieces of 7 rows";
+  EXPECT_EQ(busy, std::vector<int>(static_cast<std::size_t>(pieces), 0))
+      << "no snapshot held between pieces";
+  using sqlite::TermCodes;
+  for (std::int64_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("139", false), -1),
+              TermCodes::kMaybe)
+        << 600 + i;
+    EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("001", false), -1),
+              TermCodes::kNo)
+        << 600 + i;
+  }
+  auto tx = begin_read(*other);
+  EXPECT_EQ(page(*tx, "zhao 139").size(), 40u);
+  EXPECT_EQ(page(*tx, "王 139").size(), 40u);
+}
+
 // A surname and a given name's character ("王 芳", R-SEARCH): the other key 芳 is a prefix of
 // few distinct terms (芳, 芳华), looked up in the index one (term, id) key per term instead of
 // on each candidate's term list; with more than kFewKeyTerms of them, the term list. The same
