@@ -18,6 +18,14 @@ namespace fs = std::filesystem;
 
 class PhoneIndexTest : public ::testing::Test {
  protected:
+  // Leads deduplicated as organisations (name, tax id): their match index rows are written.
+  void dedupe_leads_as_organisations() {
+    dedupe::Profile profile;
+    profile.kind = dedupe::Profile::Kind::kOrganisation;
+    profile.name_field = "name";
+    profile.tax_id_field = "tax_id";
+    hooks.set_dedupe("lead", profile);
+  }
   void open(RecordOptions options = {}) {
     dir = fs::temp_directory_path() /
           ("rapport_phone_index_test_" + std::to_string(::getpid()) + "_" +
@@ -569,11 +577,7 @@ std::vector<std::string> derived_snapshot(storage::Store& store) {
 }
 
 TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
-  dedupe::Profile profile;
-  profile.kind = dedupe::Profile::Kind::kOrganisation;
-  profile.name_field = "name";
-  profile.tax_id_field = "tax_id";
-  hooks.set_dedupe("lead", profile);
+  dedupe_leads_as_organisations();
   RecordOptions options;
   options.rebuild_batch = 7;  // 40 live records: 6 batches
   open(options);
@@ -623,11 +627,7 @@ TEST_F(PhoneIndexTest, StartUpRebuildInBatchesGivesTheSameIndexes) {
 // the emails (not searchable here) the match rows alone. After them all the indexes are what a
 // rebuild from the records gives, and lookups and searches find the new values only.
 TEST_F(PhoneIndexTest, AnUpdateRewritesOnlyTheDerivedRowsWhoseSourceChanged) {
-  dedupe::Profile profile;
-  profile.kind = dedupe::Profile::Kind::kOrganisation;
-  profile.name_field = "name";
-  profile.tax_id_field = "tax_id";
-  hooks.set_dedupe("lead", profile);
+  dedupe_leads_as_organisations();
   RecordOptions options;
   options.distribution_entity = "lead";
   open(options);

@@ -2108,6 +2108,36 @@ class TermBuildTest : public SqliteStoreTest {
                     "|| char(10)) > 0)"),
               0);
   }
+  // A build (parts of 64 rows: the first holds alpha terms only, zulu ones come later; ranges of
+  // `range_rows` buckets, 0: the default) after whose first part record 7 is written anew
+  // without its zulu term and records 9 and 250 are deleted: they end with exactly their current
+  // rows (no stale zulu7, none for the deleted ones), the others with theirs.
+  void build_with_writes_after_the_first_part(std::size_t range_rows) {
+    ASSERT_TRUE(store_->pending_terms().begin("account"));
+    TermBuildOptions o;
+    o.part_rows = 64;
+    if (range_rows > 0) o.range_rows = range_rows;
+    int parts = 0;
+    o.after_part = [&]() -> Status {
+      if (++parts != 1) return {};
+      RP_ASSIGN(auto tx, store_->write());
+      RP_TRY(tx->fts_put_many("account",
+                              std::vector<Tx::FtsRow>{{7, "alpha7 yankee7", std::int64_t{7}}},
+                              /*fresh=*/false));
+      RP_TRY(tx->fts_delete("account", 9));
+      RP_TRY(tx->fts_delete("account", 250));
+      return tx->commit();
+    };
+    auto stats = build_term_rows(*store_, "account", 1, o);
+    ASSERT_TRUE(stats.ok()) << stats.error().message;
+    store_->pending_terms().end("account");
+    EXPECT_EQ(stats->refreshed, 3u);
+    EXPECT_EQ(terms_of(7), (std::vector<std::string>{"alpha7", "yankee7"})) << "no stale zulu7";
+    EXPECT_TRUE(terms_of(9).empty()) << "a deleted record gets no row";
+    EXPECT_TRUE(terms_of(250).empty());
+    EXPECT_EQ(terms_of(8), (std::vector<std::string>{"alpha8", "zulu8"}));
+    expect_rows_match_lists();
+  }
 };
 
 TEST_F(TermBuildTest, ListsOnlyThenTheBuildGivesTheRowsPutManyWould) {
@@ -2151,29 +2181,7 @@ TEST_F(TermBuildTest, ListsOnlyThenTheBuildGivesTheRowsPutManyWould) {
 // its old list's terms that the build had not reached yet), the deleted one with none.
 TEST_F(TermBuildTest, UpdateAndDeleteBetweenPartsLeaveExactlyTheCurrentRows) {
   load(300);
-  ASSERT_TRUE(store_->pending_terms().begin("account"));
-  TermBuildOptions o;
-  o.part_rows = 64;  // the first part holds alpha terms only; zulu ones come later
-  int parts = 0;
-  o.after_part = [&]() -> Status {
-    if (++parts != 1) return {};
-    RP_ASSIGN(auto tx, store_->write());
-    RP_TRY(tx->fts_put_many("account",
-                            std::vector<Tx::FtsRow>{{7, "alpha7 yankee7", std::int64_t{7}}},
-                            /*fresh=*/false));
-    RP_TRY(tx->fts_delete("account", 9));
-    RP_TRY(tx->fts_delete("account", 250));
-    return tx->commit();
-  };
-  auto stats = build_term_rows(*store_, "account", 1, o);
-  ASSERT_TRUE(stats.ok()) << stats.error().message;
-  store_->pending_terms().end("account");
-  EXPECT_EQ(stats->refreshed, 3u);
-  EXPECT_EQ(terms_of(7), (std::vector<std::string>{"alpha7", "yankee7"})) << "no stale zulu7";
-  EXPECT_TRUE(terms_of(9).empty()) << "a deleted record gets no row";
-  EXPECT_TRUE(terms_of(250).empty());
-  EXPECT_EQ(terms_of(8), (std::vector<std::string>{"alpha8", "zulu8"}));
-  expect_rows_match_lists();
+  build_with_writes_after_the_first_part(/*range_rows=*/0);
   EXPECT_EQ(count("SELECT count(*) FROM account_terms_of"), 298);
 }
 
@@ -2225,30 +2233,7 @@ TEST_F(TermBuildTest, ManyRangesGiveEveryListedRowOnce) {
 // the build cuts it again from the current ones (no stale zulu7, none of the deleted records).
 TEST_F(TermBuildTest, AWriteBesideTheBuildRecutsTheRangeCutAhead) {
   load(300);
-  ASSERT_TRUE(store_->pending_terms().begin("account"));
-  TermBuildOptions o;
-  o.part_rows = 64;
-  o.range_rows = 10;  // "al" and "zu": a range each
-  int parts = 0;
-  o.after_part = [&]() -> Status {
-    if (++parts != 1) return {};
-    RP_ASSIGN(auto tx, store_->write());
-    RP_TRY(tx->fts_put_many("account",
-                            std::vector<Tx::FtsRow>{{7, "alpha7 yankee7", std::int64_t{7}}},
-                            /*fresh=*/false));
-    RP_TRY(tx->fts_delete("account", 9));
-    RP_TRY(tx->fts_delete("account", 250));
-    return tx->commit();
-  };
-  auto stats = build_term_rows(*store_, "account", 1, o);
-  ASSERT_TRUE(stats.ok()) << stats.error().message;
-  store_->pending_terms().end("account");
-  EXPECT_EQ(stats->refreshed, 3u);
-  EXPECT_EQ(terms_of(7), (std::vector<std::string>{"alpha7", "yankee7"})) << "no stale zulu7";
-  EXPECT_TRUE(terms_of(9).empty()) << "a deleted record gets no row";
-  EXPECT_TRUE(terms_of(250).empty());
-  EXPECT_EQ(terms_of(8), (std::vector<std::string>{"alpha8", "zulu8"}));
-  expect_rows_match_lists();
+  build_with_writes_after_the_first_part(/*range_rows=*/10);  // "al" and "zu": a range each
 }
 
 // A list whose terms are not in ascending order (not as the store writes them; e.g. from an
