@@ -1011,6 +1011,15 @@ class SqliteFtsTest : public SqliteStoreTest {
     ASSERT_TRUE(tx->commit().ok());
   }
   sqlite::SqliteStore& sqlite_store() { return dynamic_cast<sqlite::SqliteStore&>(*store_); }
+  // `rows` and kSmallKeyEntries + 1 records whose number starts with 179 (10000 and up), so that
+  // the fragment 179 has more entries than kSmallKeyEntries, written in one transaction.
+  void put_with_common_179(std::vector<Tx::FtsRow> rows) {
+    for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
+      rows.push_back({10000 + i, "n " + std::to_string(17910000000 + i)});
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
   static void put(Tx& tx, std::int64_t id, std::string_view text) {
     auto s = tx.fts_put("account", id, text);
     ASSERT_TRUE(s.ok()) << s.error().message;
@@ -1451,13 +1460,7 @@ TEST_F(SqliteFtsTest, ACommonNumberFragmentIsCheckedOnTheRecordsNumberCodes) {
                                {902, "zhao 13800000179"},   // ends with 179: end code 971
                                {903, "zhao 13800000000"},   // neither
                                {904, "zhao 13800001790"}};  // 179 from its middle: neither
-  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
-    rows.push_back({10000 + i, "n " + std::to_string(17910000000 + i)});
-  {
-    auto tx = begin_write(*store_);
-    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
-    ASSERT_TRUE(tx->commit().ok());
-  }
+  put_with_common_179(std::move(rows));
   sqlite_store().wait_term_codes();
   ASSERT_TRUE(codes.built());
   using sqlite::TermCodes;
@@ -1565,13 +1568,7 @@ TEST_F(SqliteFtsTest, NumberCodesFollowUpdatesDeletesAndAReopenedFile) {
 // before replacing it, and the other's record is found too.
 TEST_F(SqliteFtsTest, NumberCodesSeeAnotherStoresTermWrites) {
   std::vector<Tx::FtsRow> rows{{931, "zhao 13800000000"}};
-  for (std::int64_t i = 0; i <= detail::kSmallKeyEntries; ++i)
-    rows.push_back({10000 + i, "n " + std::to_string(17910000000 + i)});
-  {
-    auto tx = begin_write(*store_);
-    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
-    ASSERT_TRUE(tx->commit().ok());
-  }
+  put_with_common_179(std::move(rows));
   sqlite_store().wait_term_codes();
   auto other = open_ok(url_);
   {
