@@ -562,8 +562,11 @@ struct StoreOptions {
   // held a snapshot for seconds at 1M, and the writer's RESTART checkpoint waited the busy
   // timeout for it while holding the writer (creates stalled 5 s while a server started).
   int term_codes_chunk_rows = 50000;
-  // Tests: called on the build's thread after each such statement, its snapshot let go.
-  std::function<void()> after_term_codes_chunk;
+  // A piece also ends at the row it is on when a checkpoint of the store waits for readers,
+  // and the next begins once that checkpoint is over (the busy timeout at most).
+  // Tests: called on the build's thread after each such statement (with its rows), its
+  // snapshot let go.
+  std::function<void(std::int64_t rows)> after_term_codes_chunk;
 };
 
 // Opens the store named by `url`: "sqlite:PATH" or a plain path to a SQLite file (created if

@@ -1351,6 +1351,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
 
 void SqliteStore::wait_term_codes() { term_codes_->wait_current(); }
 
+std::shared_ptr<void> SqliteStore::hold_snapshots_for_tests() {
+  return std::make_shared<HoldSnapshots>(*this);
+}
+
 Status SqliteStore::note_term_write() {
   const std::string table(detail::kTermWritesTable);
   Rows row;
@@ -1425,25 +1429,31 @@ bool SqliteStore::build_term_codes() {
     // the writer — creates stalled 5 s while a server started. Codes are a superset whatever the
     // pieces' snapshots: this process's term writes add their codes themselves, and another
     // process's after `covered` (read above, before any piece) make the codes be built again.
+    // A piece also ends early when a checkpoint waits (HoldSnapshots): the writer's RESTART
+    // checkpoint waits for this read transaction to end, and every write waits for the writer
+    // meanwhile. On a cold start at 1M, a piece whose pages come from the disk took seconds:
+    // creates in a server's first seconds stalled 2–4 s (AUDIT 4.20).
     const std::int64_t chunk = std::max(1, options_.term_codes_chunk_rows);
     std::string last_term;
     std::int64_t last_id = 0;
     std::int64_t rows = 0;
+    bool cut = false;  // the piece ended before `chunk` rows: a checkpoint waits
     const RowVisitor visit = [&](std::span<const SqlView> r) {
       if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
       const auto* id = std::get_if<std::int64_t>(&r[0]);
       const auto* term = std::get_if<std::string_view>(&r[1]);
       if (id == nullptr || term == nullptr) return true;
-      if (++rows == chunk) {  // the piece's last row: where the next one starts
-        last_term.assign(*term);
-        last_id = *id;
-      }
       const int c =
           term->starts_with(detail::kReversedMarker) ? TermCodes::code(term->substr(1), true)
           : !term->empty() && (*term)[0] >= '0' && (*term)[0] <= '9' ? TermCodes::code(*term, false)
                                                                      : TermCodes::char_code(*term);
       TermCodes::add(*e, *id, c);
-      return true;
+      cut = ++rows < chunk && checkpoints_waiting_.load(std::memory_order_acquire) > 0;
+      if (rows == chunk || cut) {  // the piece's last row: where the next one starts
+        last_term.assign(*term);
+        last_id = *id;
+      }
+      return !cut;
     };
     // A number's start (terms of digits), its end (the reversed terms), and the terms
     // starting with a CJK unified ideograph (U+4E00 to U+9FFF), in the primary key's order.
@@ -1457,12 +1467,21 @@ bool SqliteStore::build_term_codes() {
           select + "term >= ?1 AND term < ?2 AND (term > ?1 OR id < ?3)" + tail;
       std::vector<SqlValue> params{std::string(lo), std::string(hi)};
       for (bool more = true; more;) {
+        // After a cut piece, the next begins once the checkpoint is over (a new read of its
+        // own would otherwise be cut at its first row), or after the busy timeout at most.
+        for (const auto since = std::chrono::steady_clock::now();
+             cut && checkpoints_waiting_.load(std::memory_order_acquire) > 0 &&
+             !term_codes_stop_.load(std::memory_order_relaxed) &&
+             std::chrono::steady_clock::now() - since <
+                 std::chrono::milliseconds(options_.busy_timeout_ms);)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
         rows = 0;
+        cut = false;
         if (!(*conn)->run(params.size() == 2 ? first : next, params, nullptr, &visit).ok())
           return false;
-        if (options_.after_term_codes_chunk) options_.after_term_codes_chunk();
+        if (options_.after_term_codes_chunk) options_.after_term_codes_chunk(rows);
         if (term_codes_stop_.load(std::memory_order_relaxed)) return false;
-        more = rows == chunk;
+        more = rows == chunk || cut;
         if (more) params = {last_term, std::string(hi), last_id};
       }
     }

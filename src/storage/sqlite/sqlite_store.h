@@ -126,6 +126,9 @@ class SqliteStore final : public Store {
   // built and cover every term write seen (tests).
   const TermCodes& term_codes() const { return *term_codes_; }
   void wait_term_codes();
+  // Tests: while the handle lives, the store acts as when one of its checkpoints waits for
+  // readers (HoldSnapshots).
+  std::shared_ptr<void> hold_snapshots_for_tests();
 
   // Observability (and deterministic tests): writers blocked in write() right now, and totals.
   int writers_waiting() const;
