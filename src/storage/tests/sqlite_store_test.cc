@@ -1022,6 +1022,33 @@ class SqliteFtsTest : public SqliteStoreTest {
     ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
     ASSERT_TRUE(tx->commit().ok());
   }
+  // Records 600…639, "zhao 1390000001x…" and 王芳 each: the term codes' pieces tests.
+  void put_forty_numbers() {
+    std::vector<Tx::FtsRow> rows;
+    for (std::int64_t i = 0; i < 40; ++i)
+      rows.push_back({600 + i, "zhao 139000000" + std::to_string(10 + i) + " 王芳"});
+    auto tx = begin_write(*store_);
+    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
+    ASSERT_TRUE(tx->commit().ok());
+  }
+  // `built`'s codes, once built, give each of those records 139 and not 001, and several-word
+  // search finds all 40.
+  void expect_forty_numbers_found(sqlite::SqliteStore& built) {
+    built.wait_term_codes();
+    ASSERT_TRUE(built.term_codes().built());
+    using sqlite::TermCodes;
+    for (std::int64_t i = 0; i < 40; ++i) {
+      EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("139", false), -1),
+                TermCodes::kMaybe)
+          << 600 + i;
+      EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("001", false), -1),
+                TermCodes::kNo)
+          << 600 + i;
+    }
+    auto tx = begin_read(built);
+    EXPECT_EQ(page(*tx, "zhao 139").size(), 40u);
+    EXPECT_EQ(page(*tx, "王 139").size(), 40u);
+  }
   static void put(Tx& tx, std::int64_t id, std::string_view text) {
     auto s = tx.fts_put("account", id, text);
     ASSERT_TRUE(s.ok()) << s.error().message;
@@ -1610,14 +1637,7 @@ TEST_F(SqliteFtsTest, NumberCodesSeeAnotherStoresTermWrites) {
 // statement a range held a snapshot for seconds at 1M, and the writer's checkpoint waited the
 // busy timeout for it holding the writer. The pieces together give every record its codes.
 TEST_F(SqliteFtsTest, TermCodesAreBuiltInPiecesThatHoldNoSnapshotBetweenThem) {
-  std::vector<Tx::FtsRow> rows;
-  for (std::int64_t i = 0; i < 40; ++i)
-    rows.push_back({600 + i, "zhao 139000000" + std::to_string(10 + i) + " 王芳"});
-  {
-    auto tx = begin_write(*store_);
-    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
-    ASSERT_TRUE(tx->commit().ok());
-  }
+  put_forty_numbers();
   const std::string path = url_.substr(std::string("sqlite:").size());
   int pieces = 0;
   std::vector<int> busy;
@@ -1639,24 +1659,12 @@ TEST_F(SqliteFtsTest, TermCodesAreBuiltInPiecesThatHoldNoSnapshotBetweenThem) {
   ASSERT_NE(other, nullptr);
   auto& built = dynamic_cast<sqlite::SqliteStore&>(*other);
   built.wait_term_codes();
-  ASSERT_TRUE(built.term_codes().built());
   // 40 numbers: each has terms of digits and reversed terms; 王芳 and 王 start 41 records
   // (zhang san feng's 张 too): more than 7 rows in each of the three ranges.
   EXPECT_GT(pieces, 3 * 2) << "each range read in pieces of 7 rows";
   EXPECT_EQ(busy, std::vector<int>(static_cast<std::size_t>(pieces), 0))
       << "no snapshot held between pieces";
-  using sqlite::TermCodes;
-  for (std::int64_t i = 0; i < 40; ++i) {
-    EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("139", false), -1),
-              TermCodes::kMaybe)
-        << 600 + i;
-    EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("001", false), -1),
-              TermCodes::kNo)
-        << 600 + i;
-  }
-  auto tx = begin_read(*other);
-  EXPECT_EQ(page(*tx, "zhao 139").size(), 40u);
-  EXPECT_EQ(page(*tx, "王 139").size(), 40u);
+  expect_forty_numbers_found(built);
 }
 
 // A piece of the term codes' build also ends at the row it is on when a checkpoint of the store
@@ -1665,14 +1673,7 @@ TEST_F(SqliteFtsTest, TermCodesAreBuiltInPiecesThatHoldNoSnapshotBetweenThem) {
 // took seconds, and the first seconds' creates stalled 2–4 s), and the build goes on from that
 // row once the checkpoint is over: every record still gets its codes.
 TEST_F(SqliteFtsTest, ATermCodesPieceEndsAtItsRowWhenACheckpointWaits) {
-  std::vector<Tx::FtsRow> rows;
-  for (std::int64_t i = 0; i < 40; ++i)
-    rows.push_back({600 + i, "zhao 139000000" + std::to_string(10 + i) + " 王芳"});
-  {
-    auto tx = begin_write(*store_);
-    ASSERT_TRUE(tx->fts_put_many("account", rows, true).ok());
-    ASSERT_TRUE(tx->commit().ok());
-  }
+  put_forty_numbers();
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::int64_t> piece_rows;
@@ -1705,16 +1706,7 @@ TEST_F(SqliteFtsTest, ATermCodesPieceEndsAtItsRowWhenACheckpointWaits) {
     released = true;
   }
   cv.notify_all();
-  built.wait_term_codes();
-  ASSERT_TRUE(built.term_codes().built());
-  using sqlite::TermCodes;
-  for (std::int64_t i = 0; i < 40; ++i)
-    EXPECT_EQ(built.term_codes().check("account", 600 + i, TermCodes::code("139", false), -1),
-              TermCodes::kMaybe)
-        << 600 + i;
-  auto tx = begin_read(*other);
-  EXPECT_EQ(page(*tx, "zhao 139").size(), 40u);
-  EXPECT_EQ(page(*tx, "王 139").size(), 40u);
+  expect_forty_numbers_found(built);
 }
 
 // A surname and a given name's character ("王 芳", R-SEARCH): the other key 芳 is a prefix of
