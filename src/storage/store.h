@@ -537,8 +537,10 @@ struct StoreOptions {
   // WAL itself, waiting for readers, and starts the log again from the beginning of its file
   // (whose size stays at most about this bound). Under back-to-back writes the
   // background checkpointer never catches up and the WAL would grow without bound (22 GB in
-  // one index rebuild). 16,000 frames of 4 KiB: 64 MiB.
-  int wal_max_frames = 16000;
+  // one index rebuild). 48,000 frames of 4 KiB and their headers: ~189 MiB, three times the
+  // background checkpointer's interval (SqliteStore::kCheckpointFrames), so that its PASSIVE
+  // copy, not this one, is what normally lets the log start again.
+  int wal_max_frames = 48000;
   // SQLite: the same bound while a bulk load holds Store::bulk_writes(). An import's 5,000-row
   // batch rewrites pages all over the term index: ~27,700 frames (113 MB) a batch at 100,000
   // rows, more than wal_max_frames, so the writer checkpointed after every batch and copied

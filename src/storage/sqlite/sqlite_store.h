@@ -166,10 +166,13 @@ class SqliteStore final : public Store {
   struct Job;    // one write_grouped() item (sqlite_store.cc)
 
   // WAL frames added since the background checkpointer was last woken at which a COMMIT wakes
-  // it again (below). 4000 (16 MiB of WAL), not 1000: the hot pages (table and index tails,
-  // the audit log, the upper B-tree levels) recur in more of the frames each copy covers, so
-  // fewer of them are copied per create (72 → 64 KB written per create in the create benchmark).
-  static constexpr int kCheckpointFrames = 4000;
+  // it again (below). 16,000 (~63 MiB of WAL), not 1000 or 4000: the hot pages (table and index
+  // tails, the audit log, the upper B-tree levels, the term index's common terms) recur in more
+  // of the frames each copy covers, so fewer of them are copied per create (at 1M: 4.2–4.8 →
+  // 3.1–3.3 pages copied a create, a quarter as many database syncs, ~7% less server CPU a
+  // create than at 4000; bench/README.md, session 19). StoreOptions::wal_max_frames stays
+  // well above it, so that the writer's own RESTART is the exception.
+  static constexpr int kCheckpointFrames = 16000;
 
  private:
   friend class WriteTx;
