@@ -169,8 +169,8 @@ class SqliteStore final : public Store {
   // it again (below). 16,000 (~63 MiB of WAL), not 1000 or 4000: the hot pages (table and index
   // tails, the audit log, the upper B-tree levels, the term index's common terms) recur in more
   // of the frames each copy covers, so fewer of them are copied per create (at 1M: 4.2–4.8 →
-  // 3.1–3.3 pages copied a create, a quarter as many database syncs, ~7% less server CPU a
-  // create than at 4000; bench/README.md, session 19). StoreOptions::wal_max_frames stays
+  // 3.1–3.3 pages copied a create, a fifth to a third as many database syncs, ~4% less server
+  // CPU a create than at 4000; bench/README.md, session 19). StoreOptions::wal_max_frames stays
   // well above it, so that the writer's own RESTART is the exception.
   static constexpr int kCheckpointFrames = 16000;
 
