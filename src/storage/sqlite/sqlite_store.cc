@@ -1379,13 +1379,19 @@ Status SqliteStore::note_term_write() {
 // A build again waits at least as long as the last one took, so that another process's
 // steady writes (an import beside the server) take at most half a core for the builds; the
 // searches of snapshots they do not cover take their earlier path meanwhile.
+// Between builds, the index of the codes by code is made again when asked for (TermCodes::index:
+// many records noted since the last).
 void SqliteStore::term_codes_loop() {
   for (bool first = true;; first = false) {
     const auto start = std::chrono::steady_clock::now();
     if (!build_term_codes()) return;
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
-    if (!term_codes_->wait_wanted()) return;
+    for (;;) {
+      if (!term_codes_->wait_wanted()) return;
+      if (term_codes_->build_wanted()) break;
+      term_codes_->index();
+    }
     if (!first && !term_codes_->pause(took.count())) return;
   }
 }
@@ -1486,7 +1492,8 @@ bool SqliteStore::build_term_codes() {
       }
     }
   }
-  conn->reset();  // its descriptor closed before anyone waiting learns the build is over
+  conn->reset();         // its descriptor closed before anyone waiting learns the build is over
+  term_codes_->index();  // before the codes answer: their first checks read the index
   term_codes_->covered_to(covered);
   return true;
 }

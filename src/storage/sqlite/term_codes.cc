@@ -2,11 +2,13 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <new>
+#include <utility>
 
 namespace rapport::storage::sqlite {
 
@@ -73,18 +75,126 @@ struct HugePages {
   }
 };
 
+// The codes there are: kCharCodes number codes, then one per CJK unified ideograph.
+constexpr std::size_t kCodeCount = TermCodes::kCharCodes + (0x9FFF - 0x4E00 + 1);
+// Bits of a code's filter per record holding the code (three set per record: ~0.5% false
+// positives), at least one word.
+constexpr std::size_t kBitsPerRecord = 16;
+constexpr std::size_t kBitsPerAny = 10;
+// An index is made again (TermCodes::index) when the records noted after it outnumber
+// 1/kStaleShare of those in it.
+constexpr std::size_t kStaleShare = 16;
+
+// The bit of (record hash g, j) in a filter of `bits` bits: three positions by double hashing.
+std::size_t filter_bit(std::uint64_t g, unsigned j, std::size_t bits) {
+  const std::uint64_t x = (g & 0xFFFFFFFF) + j * (g >> 32);
+  return static_cast<std::size_t>(((x & 0xFFFFFFFF) * bits) >> 32);
+}
+
+// An open-addressing set of ids (kEmpty: free), grown at half full.
+struct IdSet {
+  std::vector<std::int64_t> ids;
+  std::size_t used = 0;
+  bool contains(std::int64_t id, std::uint64_t h) const {
+    if (ids.empty()) return false;
+    const std::size_t mask = ids.size() - 1;
+    for (std::size_t i = (h >> 20) & mask; ids[i] != kEmpty; i = (i + 1) & mask)
+      if (ids[i] == id) return true;
+    return false;
+  }
+  void insert(std::int64_t id, std::uint64_t h) {
+    if (2 * (used + 1) > ids.size()) {
+      std::vector<std::int64_t> old = std::move(ids);
+      ids.assign(old.empty() ? 16 : 2 * old.size(), kEmpty);
+      used = 0;
+      for (std::int64_t o : old)
+        if (o != kEmpty) insert(o, mix(o));
+    }
+    const std::size_t mask = ids.size() - 1;
+    std::size_t i = (h >> 20) & mask;
+    for (; ids[i] != kEmpty; i = (i + 1) & mask)
+      if (ids[i] == id) return;
+    ids[i] = id;
+    ++used;
+  }
+  void clear() {
+    ids.clear();
+    used = 0;
+  }
+};
+
+// The index of an entity's codes by code (TermCodes::index): per code a Bloom filter of the
+// records holding it, sized to their number, all in one array. A statement checks one or two
+// codes on thousands of records, so it reads one or two filters of a few KiB to a few hundred
+// KiB, which stay in the CPU's caches, where a record's slot is a random line of 128 MiB of
+// slots (2M contacts): a DRAM miss per check.
+struct CodeIndex {
+  std::vector<std::uint32_t> offset;  // per code its first word, and the end
+  std::vector<std::uint64_t, HugePages<std::uint64_t>> words;
+  std::size_t records = 0;  // records indexed
+  // The records with more codes than a slot holds (kAny: the slot no longer lists them), whose
+  // slot answers: a Bloom filter of kBitsPerAny bits each (58% of the accounts at 1M: ~730 KiB,
+  // where a set of their ids was 16 MiB of random reads).
+  std::vector<std::uint64_t> any;
+  bool any_has(std::uint64_t g) const {
+    if (any.empty()) return false;
+    const std::uint64_t x = g * 0xD6E8FEB86659FD93ULL;
+    for (unsigned j = 0; j < 3; ++j) {
+      const std::size_t bit = filter_bit(x, j, 64 * any.size());
+      if ((any[bit / 64] >> (bit % 64) & 1) == 0) return false;
+    }
+    return true;
+  }
+  bool has(int code, std::uint64_t g) const {
+    const std::size_t from = offset[static_cast<std::size_t>(code)],
+                      to = offset[static_cast<std::size_t>(code) + 1];
+    const std::size_t bits = 64 * (to - from);
+    if (bits == 0) return false;
+    for (unsigned j = 0; j < 3; ++j) {
+      const std::size_t bit = filter_bit(g, j, bits);
+      if ((words[from + bit / 64] >> (bit % 64) & 1) == 0) return false;
+    }
+    return true;
+  }
+};
+
+// The hash a record's filter bits come from (independent of the slot's).
+std::uint64_t filter_hash(std::uint64_t h) {
+  return mix(static_cast<std::int64_t>(h ^ 0x9E3779B97F4A7C15ULL));
+}
+
 }  // namespace
 
 // Open addressing per shard (linear probing, grown at 3/4), each shard behind its own mutex: the
 // readers' checks and the writer's notes rarely meet on one.
+//
+// Beside the slots, the index of the codes by code (CodeIndex, made by TermCodes::index once
+// the start-up build is over and again as the records noted after it grow): a record it does
+// not list with either code asked for has neither, without a read of its slot. Records noted
+// after the index was made (their codes may be newer than it) are listed per shard as
+// exceptions, and records with more codes than a slot holds in the index's own filter
+// (CodeIndex::any): both read their slot as before. The index
+// is replaced only while every shard's mutex is held, and read under one of them.
 struct TermCodes::Entity {
   struct Shard {
     mutable std::mutex mu;
     std::vector<Slot, HugePages<Slot>> slots;
     std::size_t used = 0;
+    IdSet exceptions;  // records whose slot the index does not answer for
   };
   std::array<Shard, kShards> shards;
   std::atomic<std::size_t> records{0};
+  std::unique_ptr<const CodeIndex> index;
+  std::atomic<std::size_t> noted_after_index{0};  // exceptions added since
+  TermCodes* owner = nullptr;                     // asked for a new index when they are many
+
+  // With shard `s` (the record's) held: the index answers for record `id` (hash `h`) and lists
+  // it with neither code (-1: none).
+  bool rules_out(std::int64_t id, std::uint64_t h, const Shard& s, int a, int b) const {
+    if (index == nullptr || s.exceptions.contains(id, h)) return false;
+    const std::uint64_t g = filter_hash(h);
+    return (a < 0 || !index->has(a, g)) && (b < 0 || !index->has(b, g)) && !index->any_has(g);
+  }
 };
 
 int TermCodes::char_code(std::string_view term) {
@@ -111,6 +221,7 @@ TermCodes::Entity* TermCodes::entity(std::string_view name) {
   auto it = entities_.find(name);
   if (it == entities_.end())
     it = entities_.emplace(std::string(name), std::make_unique<Entity>()).first;
+  it->second->owner = this;
   return it->second.get();
 }
 
@@ -147,22 +258,119 @@ void TermCodes::add(Entity& e, std::int64_t id, int code) {
   }
   if (slot.codes[0] == kAny) return;
   const auto c = static_cast<std::uint16_t>(code + 1);
-  for (std::size_t k = 0; k < kCodes; ++k) {
+  std::size_t k = 0;
+  for (; k < kCodes; ++k) {
     if (slot.codes[k] == c) return;
     if (slot.codes[k] == 0) {
       slot.codes[k] = c;
-      return;
+      break;
     }
   }
-  slot.codes[0] = kAny;  // more codes than a slot holds
+  if (k == kCodes) slot.codes[0] = kAny;  // more codes than a slot holds
+  // A code the index may not hold: the record's slot answers from now on.
+  if (e.index != nullptr && !s.exceptions.contains(id, h)) {
+    s.exceptions.insert(id, h);
+    if (e.noted_after_index.fetch_add(1, std::memory_order_relaxed) + 1 ==
+            e.index->records / kStaleShare + 1 &&
+        e.owner != nullptr)
+      e.owner->want_index();
+  }
 }
 
-TermCodes::Answer TermCodes::check(const Entity* e, std::int64_t id, int a, int b) {
+void TermCodes::index(Entity& e) {
+  std::array<std::unique_lock<std::mutex>, kShards> locks;
+  for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(e.shards[i].mu);
+  auto index = std::make_unique<CodeIndex>();
+  std::vector<std::uint32_t> count(kCodeCount, 0);
+  std::size_t any = 0;
+  for (const Entity::Shard& s : e.shards)
+    for (const Slot& slot : s.slots) {
+      if (slot.id == kEmpty) continue;
+      ++index->records;
+      if (slot.codes[0] == kAny) {
+        ++any;
+        continue;
+      }
+      for (std::uint16_t c : slot.codes) {
+        if (c == 0) break;
+        ++count[c - 1];
+      }
+    }
+  index->offset.assign(kCodeCount + 1, 0);
+  for (std::size_t c = 0; c < kCodeCount; ++c)
+    index->offset[c + 1] =
+        static_cast<std::uint32_t>(index->offset[c] + (count[c] * kBitsPerRecord + 63) / 64);
+  index->words.assign(index->offset[kCodeCount], 0);
+  index->any.assign(any == 0 ? 0 : (any * kBitsPerAny + 63) / 64, 0);
+  for (Entity::Shard& s : e.shards) {
+    s.exceptions.clear();
+    for (const Slot& slot : s.slots) {
+      if (slot.id == kEmpty) continue;
+      const std::uint64_t h = mix(slot.id);
+      const std::uint64_t g = filter_hash(h);
+      if (slot.codes[0] == kAny) {
+        const std::uint64_t x = g * 0xD6E8FEB86659FD93ULL;
+        for (unsigned j = 0; j < 3; ++j) {
+          const std::size_t bit = filter_bit(x, j, 64 * index->any.size());
+          index->any[bit / 64] |= std::uint64_t{1} << (bit % 64);
+        }
+        continue;
+      }
+      for (std::uint16_t c : slot.codes) {
+        if (c == 0) break;
+        const std::size_t from = index->offset[c - 1u], bits = 64 * (index->offset[c] - from);
+        for (unsigned j = 0; j < 3; ++j) {
+          const std::size_t bit = filter_bit(g, j, bits);
+          index->words[from + bit / 64] |= std::uint64_t{1} << (bit % 64);
+        }
+      }
+    }
+  }
+  e.index = std::move(index);
+  e.noted_after_index.store(0, std::memory_order_relaxed);
+}
+
+void TermCodes::index() {
+  {
+    std::lock_guard lock(wait_mu_);
+    index_wanted_ = false;
+  }
+  std::vector<Entity*> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, e] : entities_) all.push_back(e.get());
+  }
+  for (Entity* e : all) index(*e);
+}
+
+void TermCodes::want_index() {
+  {
+    std::lock_guard lock(wait_mu_);
+    index_wanted_ = true;
+  }
+  wait_cv_.notify_all();
+}
+
+bool TermCodes::index_wanted() const {
+  std::lock_guard lock(wait_mu_);
+  return index_wanted_;
+}
+
+bool TermCodes::build_wanted() const {
+  return wanted_.load(std::memory_order_acquire) > covered_.load(std::memory_order_acquire);
+}
+
+TermCodes::Answer TermCodes::check(const Entity* e, std::int64_t id, int a, int b,
+                                   bool use_filter) {
   if (e == nullptr) return kNo;  // nothing of the entity was ever noted: no record has a code
   const std::uint64_t h = mix(id);
   const Entity::Shard& s = e->shards[h % kShards];
   std::lock_guard lock(s.mu);
   if (s.slots.empty()) return kNo;
+  // The index first (its filters of codes `a` and `b` stay in the CPU's caches through a
+  // statement); only a record it may list with either code, or does not answer for, reads its
+  // slot (a random line of the slots: a DRAM miss).
+  if (use_filter && e->rules_out(id, h, s, a, b)) return kNo;
   const std::size_t mask = s.slots.size() - 1;
   for (std::size_t i = (h / kShards) & mask; s.slots[i].id != kEmpty; i = (i + 1) & mask) {
     if (s.slots[i].id != id) continue;
@@ -175,6 +383,23 @@ TermCodes::Answer TermCodes::check(const Entity* e, std::int64_t id, int a, int 
     return kNo;
   }
   return kNo;
+}
+
+bool TermCodes::filter_rules_out(const Entity* e, std::int64_t id, int a, int b) {
+  if (e == nullptr) return true;
+  const std::uint64_t h = mix(id);
+  std::lock_guard lock(e->shards[h % kShards].mu);
+  return e->rules_out(id, h, e->shards[h % kShards], a, b);
+}
+
+std::size_t TermCodes::filter_bytes(const Entity* e) {
+  if (e == nullptr) return 0;
+  std::array<std::unique_lock<std::mutex>, kShards> locks;
+  for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(e->shards[i].mu);
+  return e->index == nullptr
+             ? 0
+             : (e->index->words.size() + e->index->any.size()) * sizeof(std::uint64_t) +
+                   e->index->offset.size() * sizeof(std::uint32_t);
 }
 
 void TermCodes::add(std::string_view entity_name, std::int64_t id, int code) {
@@ -240,8 +465,9 @@ void TermCodes::covered_to(std::int64_t n) {
 
 bool TermCodes::wait_wanted() const {
   std::unique_lock lock(wait_mu_);
-  wait_cv_.wait(
-      lock, [&] { return stopped_ || wanted_.load(std::memory_order_acquire) > covered_.load(); });
+  wait_cv_.wait(lock, [&] {
+    return stopped_ || index_wanted_ || wanted_.load(std::memory_order_acquire) > covered_.load();
+  });
   return !stopped_;
 }
 

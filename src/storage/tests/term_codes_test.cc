@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 namespace rapport::storage::sqlite {
 namespace {
@@ -71,6 +73,95 @@ TEST(TermCodes, ManyRecordsAreEachFound) {
     ASSERT_EQ(codes.check("contact", id, (c + 1) % 1000, -1), TermCodes::kNo) << i;
   }
   EXPECT_EQ(codes.records("contact"), 100000u);
+}
+
+// The index of the codes by code answers as the slots do (a record it rules out has neither
+// code): records with a Chinese contact's codes (characters, number codes), one with more codes
+// than a slot holds, and records noted after the index was made (a new record, a new code of an
+// indexed record, one that overflows its slot only then).
+TEST(TermCodes, TheIndexAnswersAsTheSlotsAlsoForRecordsNotedAfterIt) {
+  TermCodes codes;
+  codes.set_built();
+  const std::int64_t base = 191840971120443604;
+  std::string list = "\n";
+  for (int n = 100; n < 113; ++n) list += std::to_string(n) + "00000\n";
+  codes.note("contact", base - 256, list);  // kAny
+  std::mt19937 random(7);
+  const auto code_of = [&] {
+    return random() % 2 ? static_cast<int>(random() % 2000)
+                        : TermCodes::kCharCodes + static_cast<int>(random() % 20992);
+  };
+  constexpr int kRecords = 20000;
+  for (std::int64_t i = 0; i < kRecords; ++i)
+    for (int k = 0; k < 7; ++k) codes.add("contact", base + 256 * i, code_of());
+  codes.index();
+  const TermCodes::Entity* e = codes.find("contact");
+  ASSERT_NE(e, nullptr);
+  EXPECT_GE(TermCodes::filter_bytes(e), std::size_t{kRecords} * 7 * 2) << "16 bits a pair";
+  codes.add("contact", base + 256 * kRecords, 179);  // a new record
+  codes.add("contact", base, 971);                   // a new code of an indexed one
+  for (int n = 0; n < 12; ++n) codes.add("contact", base + 256, 300 + n);  // now kAny
+  EXPECT_EQ(TermCodes::check(e, base - 256, 999, -1), TermCodes::kMaybe);
+  EXPECT_EQ(TermCodes::check(e, base + 256 * kRecords, 179, -1), TermCodes::kMaybe);
+  EXPECT_EQ(TermCodes::check(e, base, 971, -1), TermCodes::kMaybe);
+  EXPECT_EQ(TermCodes::check(e, base + 256, 999, -1), TermCodes::kMaybe);
+  int no = 0;
+  for (std::int64_t i = -2; i < kRecords + 2; ++i) {
+    const std::int64_t id = base + 256 * i;
+    for (int q = 0; q < 4; ++q) {
+      const int a = code_of(), b = random() % 2 ? code_of() : -1;
+      const auto slots = TermCodes::check(e, id, a, b, false);
+      ASSERT_NE(slots, TermCodes::kUnknown);
+      ASSERT_EQ(TermCodes::check(e, id, a, b), slots) << i;
+      if (slots == TermCodes::kNo) ++no;
+    }
+  }
+  EXPECT_GT(no, kRecords);
+}
+
+// The index alone (without the slot read behind it) rules out nearly every record without the
+// codes asked for, never one with them, and not a record noted after it. Without the index, every
+// check reads its slot.
+TEST(TermCodes, TheIndexAloneRulesOutNearlyEveryRecordWithoutTheCode) {
+  TermCodes codes;
+  codes.set_built();
+  const std::int64_t base = 191840971120443604;
+  constexpr int kRecords = 50000;
+  for (std::int64_t i = 0; i < kRecords; ++i)
+    for (int k = 0; k < 6; ++k) codes.add("contact", base + 256 * i, 100 + k);
+  const TermCodes::Entity* e = codes.find("contact");
+  EXPECT_FALSE(TermCodes::filter_rules_out(e, base, 500, 1500)) << "no index yet";
+  codes.index();
+  int ruled_out = 0;
+  for (std::int64_t i = 0; i < kRecords; ++i)
+    if (TermCodes::filter_rules_out(e, base + 256 * i, 500, 1500)) ++ruled_out;
+  EXPECT_GT(ruled_out, kRecords * 99 / 100);
+  for (std::int64_t i = 0; i < kRecords; ++i)
+    ASSERT_FALSE(TermCodes::filter_rules_out(e, base + 256 * i, 103, -1)) << i;
+  codes.add("contact", base + 256 * kRecords, 107);
+  EXPECT_FALSE(TermCodes::filter_rules_out(e, base + 256 * kRecords, 500, -1)) << "noted after";
+}
+
+// Records noted after the index, more than a 16th of those in it, ask for a new index (the
+// store's codes thread makes it: wait_wanted() wakes), which answers for them.
+TEST(TermCodes, ManyRecordsNotedAfterTheIndexAskForANewOne) {
+  TermCodes codes;
+  codes.set_built();
+  codes.covered_to(0);
+  const std::int64_t base = 191840971120443604;
+  for (std::int64_t i = 0; i < 1600; ++i) codes.add("contact", base + 256 * i, 100);
+  codes.index();
+  for (std::int64_t i = 1600; i < 1700; ++i) codes.add("contact", base + 256 * i, 100);
+  const TermCodes::Entity* e = codes.find("contact");
+  EXPECT_FALSE(TermCodes::filter_rules_out(e, base + 256 * 1650, 500, -1));
+  EXPECT_FALSE(codes.index_wanted()) << "100 of 1,600: not more than a 16th";
+  codes.add("contact", base + 256 * 1700, 100);
+  EXPECT_TRUE(codes.index_wanted());
+  EXPECT_TRUE(codes.wait_wanted()) << "wakes the codes thread";
+  EXPECT_FALSE(codes.build_wanted()) << "an index, not a build from the file";
+  codes.index();
+  EXPECT_FALSE(codes.index_wanted());
+  EXPECT_TRUE(TermCodes::filter_rules_out(e, base + 256 * 1650, 500, -1));
 }
 
 }  // namespace
