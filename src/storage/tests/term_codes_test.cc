@@ -156,7 +156,7 @@ TEST(TermCodes, ManyRecordsNotedAfterTheIndexAskForANewOne) {
   EXPECT_FALSE(TermCodes::filter_rules_out(e, base + 256 * 1650, 500, -1));
   EXPECT_FALSE(codes.index_wanted()) << "100 of 1,600: not more than a 16th";
   codes.add("contact", base + 256 * 1700, 100);
-  EXPECT_TRUE(codes.index_wanted());
+  ASSERT_TRUE(codes.index_wanted());
   EXPECT_TRUE(codes.wait_wanted()) << "wakes the codes thread";
   EXPECT_FALSE(codes.build_wanted()) << "an index, not a build from the file";
   codes.index();
