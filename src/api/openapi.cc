@@ -483,8 +483,8 @@ const char* kImportResult =
     R"("columns":{"type":"array","items":{"type":"object","properties":{"column":{"type":"string"},"field":{"type":"string"}},"required":["column","field"]}},)"
     R"("ignored_columns":{"type":"array","items":{"type":"object","properties":{"column":{"type":"string"},"reason":{"type":"string","enum":["unknown","read-only","skipped"]}},"required":["column","reason"]}},)"
     R"("duplicates":{"type":"array","items":{"type":"object","properties":{"row":{"type":"integer"},"id":{"type":"string"},"candidates":{"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"row":{"type":"integer"},"title":{"type":"string"},"score":{"type":"number"},"reason":{"type":"string"},"field":{"type":"string"}},"required":["title","score","reason","field"]}}},"required":["row","candidates"]}},)"
-    R"("duplicate_count":{"type":"integer"},"report":{"type":"string","description":"path of the report download"}},)"
-    R"("required":["import_id","entity","mode","rows","valid","skipped","skipped_rows","errors","error_count","errors_truncated","warnings","warning_count","columns","ignored_columns","duplicates","duplicate_count","report"]})";
+    R"("duplicate_count":{"type":"integer"},"index_pending":{"type":"boolean","description":"true: every row is durable and readable by id, but the entity's search index (and, after a large load, its list indexes) is still being built in the background; search over the entity says index_pending until it is done, and the import run's index_status goes from building to complete"},"report":{"type":"string","description":"path of the report download"}},)"
+    R"("required":["import_id","entity","mode","rows","valid","skipped","skipped_rows","errors","error_count","errors_truncated","warnings","warning_count","columns","ignored_columns","duplicates","duplicate_count","index_pending","report"]})";
 
 // Import and export operations of one entity (routes.cc: /{plural}/import, /{plural}/export.*).
 void file_paths(json::Writer& w, const schema::Entity& e) {

@@ -894,7 +894,11 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   // left). Search meanwhile says index_pending; writes beside the load and the build are noted
   // by the store and the build takes those records' lists again.
   bool terms_after = false;
-  if (bulk_writes && file_rows >= static_cast<std::size_t>(kImportDeferIndexesMinRows)) {
+  // Not while the entity's term rows are pending (a build of an earlier import, or of one a
+  // killed server left, runs in the background and creates these indexes): this one then takes
+  // the ordinary path (its term rows written with its records).
+  if (bulk_writes && file_rows >= static_cast<std::size_t>(kImportDeferIndexesMinRows) &&
+      !records_.store_.pending_terms().pending(e.name)) {
     const auto limit = static_cast<std::int64_t>(file_rows / kImportDeferIndexesShare);
     const SqlValue bound[] = {limit};
     RP_ASSIGN(auto tx, records_.store_.write());
@@ -913,28 +917,15 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
                    terms_after ? " and the term rows" : "");
     }
   }
-  // Builds the dropped indexes; on every way out of the import (a failed one too).
+  // Builds the dropped indexes (and the term rows) now; on every way out of the import (a
+  // failed one too) unless a committed one handed them to the background (below).
   auto build_deferred = [&]() -> Status {
-    Status terms;
-    if (terms_after) {  // first: search waits for them
-      terms = records_.finish_term_build(e, run_id);
-      // on failure search stays told (index_pending) and start-up builds them
-      if (terms.ok()) records_.store_.pending_terms().end(e.name);
-      terms_after = false;
-    }
-    if (deferred.empty()) return terms;
-    const auto start = std::chrono::steady_clock::now();
-    const std::size_t count = deferred.size();
-    while (!deferred.empty()) {
-      RP_ASSIGN(auto tx, records_.store_.write());
-      RP_TRY(tx->exec(deferred.back().create));
-      RP_TRY(tx->commit());
-      deferred.pop_back();
-    }
-    // bench/import.sh prints this line (the build's share of the import's wall time)
-    spdlog::info("import {}: {} indexes of {} built in {:.1f} s", run_id, count, e.name,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    return terms;
+    std::vector<std::string> ddls;
+    for (auto& ix : deferred) ddls.push_back(std::move(ix.create));
+    deferred.clear();
+    const bool terms = terms_after;
+    terms_after = false;
+    return records_.finish_import_build(e, run_id, ddls, terms);
   };
   struct OnExit {
     std::function<void()> fn;
@@ -1136,7 +1127,9 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     return up;
   };
 
-  auto progress = [&](const char* status, const std::string& message) -> Status {
+  // index_building: the records' term rows are still being built (the run's index_status)
+  auto progress = [&](const char* status, const std::string& message,
+                      bool index_building = false) -> Status {
     json::Document body(rapidjson::kObjectType);
     auto& a = body.GetAllocator();
     body.AddMember("rows", static_cast<std::int64_t>(total), a);
@@ -1172,6 +1165,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         body.AddMember("duplicates", dv, a);
       }
       if (!message.empty()) body.AddMember("message", json::str(message, a), a);
+      if (index_building) body.AddMember("index_status", "building", a);
     }
     auto r = records_.update(runner, *run_entity, run_id, json::stringify(body));
     if (!r.ok()) return std::move(r).error();
@@ -1591,13 +1585,35 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
   std::stable_sort(duplicates.begin(), duplicates.end(),
                    [](const RowDuplicates& x, const RowDuplicates& y) { return x.row < y.row; });
-  // every row is committed: an index that cannot be built now is built at the next start-up
-  if (auto st = build_deferred(); !st.ok()) {
-    spdlog::warn("import {}: could not build the indexes of {}: {}", run_id, e.name,
-                 st.error().message);
+  // Every row is committed. The term rows and dropped indexes of a large load are built in the
+  // background (serve): the import answers now, with index_pending, and its run says
+  // index_status "building" until RecordService::mark_import_runs_indexed. Elsewhere (tools)
+  // they are built now; an index that cannot be built now is built at the next start-up.
+  const bool background = terms_after && records_.options_.term_builds_in_background;
+  if (!background)
+    if (auto st = build_deferred(); !st.ok())
+      spdlog::warn("import {}: could not build the indexes of {}: {}", run_id, e.name,
+                   st.error().message);
+  // also an import beside a build of this entity's term rows (the ordinary path): search still
+  // says index_pending for the entity until that build ends
+  const bool index_pending = !req.dry_run && records_.store_.pending_terms().pending(e.name);
+  auto completed = progress("completed", "", index_pending);
+  if (background) {
+    std::vector<std::string> ddls;
+    for (auto& ix : deferred) ddls.push_back(std::move(ix.create));
     deferred.clear();
+    terms_after = false;
+    spdlog::info(
+        "import {}: {} rows of {} committed; term rows and {} indexes built in the "
+        "background",
+        run_id, created + updated, e.name, ddls.size());
+    records_.build_import_in_background(e, run_id, std::move(ddls), true);
+  } else if (index_pending && !records_.store_.pending_terms().pending(e.name)) {
+    // the build ended between the check and the run's write: its marking may have missed it
+    if (auto st = records_.mark_import_runs_indexed(e.name); !st.ok())
+      spdlog::warn("import {}: could not mark the run indexed: {}", run_id, st.error().message);
   }
-  RP_TRY(progress("completed", ""));
+  RP_TRY(completed);
 
   std::sort(skipped_rows.begin(), skipped_rows.end());
   std::stable_sort(errors.begin(), errors.end(),
@@ -1662,6 +1678,11 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   w.RawValue(colbuf.GetString(), colbuf.GetSize(), rapidjson::kArrayType);
   w.Key("ignored_columns");
   w.RawValue(ignbuf.GetString(), ignbuf.GetSize(), rapidjson::kArrayType);
+  // the records are durable and readable by id; their search terms (and the table's list
+  // indexes) are still being built: search says index_pending, the run's index_status
+  // "building" until "complete"
+  w.Key("index_pending");
+  w.Bool(index_pending);
   w.Key("report");
   w.String("/api/v1/imports/" + std::to_string(run_id) + "/report.csv");
   w.EndObject();
@@ -1725,6 +1746,17 @@ Result<std::string> Importer::report_csv(const Principal& p, std::int64_t run_id
       }
     }
   }
+  // a large import's search index built after its answer: whether it still is, or since when
+  // it is complete (the run's index_status, index_done_at), on a line of its own (no row)
+  const std::string index_status = text(doc, "index_status");
+  if (index_status == "building")
+    lines.push_back({0, "", "search_index_building",
+                     "every row is saved; the search index of these records is still being "
+                     "built in the background: search may not find them all yet"});
+  else if (index_status == "complete")
+    lines.push_back(
+        {0, "", "search_index_complete",
+         "the search index of these records was completed at " + text(doc, "index_done_at")});
   std::stable_sort(lines.begin(), lines.end(),
                    [](const Line& x, const Line& y) { return x.row < y.row; });
   for (const auto& l : lines) {

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -309,6 +311,25 @@ class RecordService {
   void stop_term_builds();
   // Whether that background build is still running (tests, logs).
   bool term_builds_running() const { return term_builds_running_.load(); }
+  // What a large import (import.cc) left to build after its last batch: the non-unique indexes
+  // it dropped (their CREATE statements) and, with `terms`, its records' term rows
+  // (finish_term_build: the entity is pending in store_.pending_terms() since the load; this
+  // ends it). finish_import_build builds them now, on the caller's thread, the term rows first
+  // (search waits for them), then the indexes, each in a write transaction of its own (taken
+  // from `indexes` as made). build_import_in_background (serve: term_builds_in_background) does
+  // it on the term builder's thread, the one start_term_builds uses, after whatever it builds
+  // already, and returns at once: the import answers with index_pending. Stopped by
+  // stop_term_builds after the current part or index; the term_build row stays and the next
+  // start builds the rest (the indexes first, sync_table's defer_indexes). When an entity's
+  // term rows are built (either way, and those a killed server left), its import runs with
+  // index_status "building" are marked "complete" (mark_import_runs_indexed).
+  Status finish_import_build(const schema::Entity& e, std::int64_t run_id,
+                             std::vector<std::string>& indexes, bool terms);
+  void build_import_in_background(const schema::Entity& e, std::int64_t run_id,
+                                  std::vector<std::string> indexes, bool terms);
+  // The import runs of `entity` whose index_status is "building": "complete", index_done_at now
+  // (none while the entity's term rows are pending).
+  Status mark_import_runs_indexed(std::string_view entity);
   Result<std::string> history(const access::Principal& p, const schema::Entity& e, std::int64_t id);
   Result<std::string> search(const access::Principal& p, std::string_view q,
                              std::string_view entity, int limit);
@@ -765,7 +786,20 @@ class RecordService {
   std::atomic<std::uint64_t> search_window_rows_{0};       // see search_window_rows
   std::atomic<std::uint64_t> search_count_statements_{0};  // see search_count_statements
   // start_term_builds: the entities sync_schema marked, the thread building them, its stop flag.
+  // build_import_in_background: the queue of that thread (one job at a time, in order).
+  struct TermBuildJob {
+    std::vector<std::string> entities;  // left by a killed server (finish_term_builds)
+    std::string entity;                 // or an import's: its entity, run, indexes, term rows
+    std::int64_t run_id = 0;
+    std::vector<std::string> indexes;
+    bool terms = false;
+  };
+  void queue_term_build(TermBuildJob job);
+  void run_term_builder();
   std::vector<std::string> term_builds_left_;
+  std::mutex term_jobs_mu_;
+  std::condition_variable term_jobs_cv_;
+  std::deque<TermBuildJob> term_jobs_;
   std::thread term_builder_;
   std::atomic<bool> term_builds_stop_{false};
   std::atomic<bool> term_builds_running_{false};

@@ -53,7 +53,7 @@ function tempDir(prefix) {
  * With RAPPORT_TEST_PG_URL set, the data dir's database is a fresh one on that PostgreSQL
  * (as for the API harness's commands); `databaseUser` then names the role the server logs in as.
  */
-export async function startApp({ users = [], databaseUser } = {}) {
+export async function startApp({ users = [], databaseUser, args = [] } = {}) {
   const dataDir = tempDir('rapport-browser-');
   const byName = {};
   for (const u of users) {
@@ -66,7 +66,7 @@ export async function startApp({ users = [], databaseUser } = {}) {
     if (databaseUser) u.username = databaseUser;
     database.push('--database', u.toString());
   }
-  const proc = spawn(BIN, ['serve', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--static', WEB_DIST, ...database], {
+  const proc = spawn(BIN, ['serve', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--static', WEB_DIST, ...database, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);

@@ -2516,6 +2516,16 @@ export interface components {
              * @description id of a import_run
              */
             readonly id?: string | null;
+            /**
+             * Search index completed
+             * Format: date-time
+             */
+            index_done_at?: string | null;
+            /**
+             * Search index
+             * @enum {string|null}
+             */
+            index_status?: "building" | "complete" | null;
             /** Message */
             message?: string | null;
             /**
@@ -2588,6 +2598,16 @@ export interface components {
             finished_at?: string | null;
             /** Format */
             format?: string | null;
+            /**
+             * Search index completed
+             * Format: date-time
+             */
+            index_done_at?: string | null;
+            /**
+             * Search index
+             * @enum {string|null}
+             */
+            index_status?: "building" | "complete" | null;
             /** Message */
             message?: string | null;
             /**
@@ -2736,6 +2756,8 @@ export interface components {
             }[];
             /** @description id of the import_runs record, for progress and the report */
             import_id: string;
+            /** @description true: every row is durable and readable by id, but the entity's search index (and, after a large load, its list indexes) is still being built in the background; search over the entity says index_pending until it is done, and the import run's index_status goes from building to complete */
+            index_pending: boolean;
             /** @enum {string} */
             mode: "dry_run" | "commit";
             /** @description path of the report download */

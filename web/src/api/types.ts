@@ -241,6 +241,8 @@ export interface ImportResult {
   errors_truncated?: boolean;
   columns: { column: string; field: string }[];
   ignored_columns: { column: string; reason: string }[];
+  /** true: saved and readable, the search index still built in the background (the run's index_status) */
+  index_pending?: boolean;
   report: string;
 }
 

@@ -33,6 +33,7 @@ function answer(over: Partial<ImportResult>): ImportResult {
     error_count: 0,
     columns: [],
     ignored_columns: [],
+    index_pending: false,
     report: '/api/v1/imports/7/report.csv',
     ...over,
   };
@@ -132,6 +133,63 @@ describe('ImportView', () => {
     await flushPromises();
     expect(w.find('[data-testid="import-result"]').text()).toContain('1 created, 0 updated, 0 skipped');
     expect(w.find('[data-testid="import-report"]').attributes('href')).toBe('/api/v1/imports/7/report.csv');
+    w.unmount();
+  });
+
+  it('after an answer with index_pending, says search indexing continues, then when it is complete (the run record)', async () => {
+    vi.spyOn(api, 'list').mockResolvedValue({ items: [], next_cursor: null });
+    vi.spyOn(api, 'importCsv').mockImplementation(async (_p, _csv, params) =>
+      params.mode === 'dry_run'
+        ? answer({ would_create: 2 })
+        : answer({ mode: 'commit', created: 2, updated: 0, index_pending: true }),
+    );
+    let status = 'building';
+    const getRecord = vi.spyOn(api, 'getRecord').mockImplementation(async () => ({
+      record: { id: '7', version: 3, status: 'completed', index_status: status, index_done_at: status === 'complete' ? '2026-11-25T00:10:00Z' : null },
+      etag: null,
+    }));
+    const w = await setup();
+    await chooseFile(w, 'name\nAcme\nBeta\n');
+    await w.find('[data-testid="import-dry-run"]').trigger('click');
+    await flushPromises();
+    vi.useFakeTimers();
+    try {
+      await w.find('[data-testid="import-run"]').trigger('click');
+      await flushPromises();
+      expect(w.find('[data-testid="import-result"]').text()).toContain('2 created');
+      expect(w.find('[data-testid="import-indexing"]').text()).toContain('Search indexing continues in the background');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(getRecord).toHaveBeenCalledWith('import_runs', '7');
+      expect(w.find('[data-testid="import-indexing"]').exists()).toBe(true);
+      status = 'complete';
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(w.find('[data-testid="import-indexing"]').exists()).toBe(false);
+      expect(w.find('[data-testid="import-indexed"]').text()).toMatch(/^Search index complete at .+: every imported record can be found\.$/);
+      const calls = getRecord.mock.calls.length;
+      await vi.advanceTimersByTimeAsync(10000);
+      expect(getRecord.mock.calls.length).toBe(calls); // no more polling once complete
+    } finally {
+      vi.useRealTimers();
+    }
+    w.unmount();
+  });
+
+  it('an answer without index_pending says nothing about indexing', async () => {
+    vi.spyOn(api, 'list').mockResolvedValue({ items: [], next_cursor: null });
+    vi.spyOn(api, 'importCsv').mockImplementation(async (_p, _csv, params) =>
+      params.mode === 'dry_run' ? answer({ would_create: 1 }) : answer({ mode: 'commit', created: 1, updated: 0 }),
+    );
+    const getRecord = vi.spyOn(api, 'getRecord');
+    const w = await setup();
+    await chooseFile(w, 'name\nAcme\n');
+    await w.find('[data-testid="import-dry-run"]').trigger('click');
+    await flushPromises();
+    await w.find('[data-testid="import-run"]').trigger('click');
+    await flushPromises();
+    expect(w.find('[data-testid="import-result"]').text()).toContain('1 created');
+    expect(w.find('[data-testid="import-indexing"]').exists()).toBe(false);
+    expect(w.find('[data-testid="import-indexed"]').exists()).toBe(false);
+    expect(getRecord).not.toHaveBeenCalled();
     w.unmount();
   });
 
