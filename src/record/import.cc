@@ -920,12 +920,11 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   // Builds the dropped indexes (and the term rows) now; on every way out of the import (a
   // failed one too) unless a committed one handed them to the background (below).
   auto build_deferred = [&]() -> Status {
-    std::vector<std::string> ddls;
-    for (auto& ix : deferred) ddls.push_back(std::move(ix.create));
+    auto indexes = std::move(deferred);
     deferred.clear();
     const bool terms = terms_after;
     terms_after = false;
-    return records_.finish_import_build(e, run_id, ddls, terms);
+    return records_.finish_import_build(e, run_id, indexes, terms);
   };
   struct OnExit {
     std::function<void()> fn;
@@ -1599,15 +1598,14 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   const bool index_pending = !req.dry_run && records_.store_.pending_terms().pending(e.name);
   auto completed = progress("completed", "", index_pending);
   if (background) {
-    std::vector<std::string> ddls;
-    for (auto& ix : deferred) ddls.push_back(std::move(ix.create));
+    auto indexes = std::move(deferred);
     deferred.clear();
     terms_after = false;
     spdlog::info(
         "import {}: {} rows of {} committed; term rows and {} indexes built in the "
         "background",
-        run_id, created + updated, e.name, ddls.size());
-    records_.build_import_in_background(e, run_id, std::move(ddls), true);
+        run_id, created + updated, e.name, indexes.size());
+    records_.build_import_in_background(e, run_id, std::move(indexes), true);
   } else if (index_pending && !records_.store_.pending_terms().pending(e.name)) {
     // the build ended between the check and the run's write: its marking may have missed it
     if (auto st = records_.mark_import_runs_indexed(e.name); !st.ok())

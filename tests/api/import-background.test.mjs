@@ -11,7 +11,8 @@
 //   rows are exactly those of their current lists;
 // - another import of the same entity while the build runs takes the ordinary path: its rows
 //   are searchable at once, it answers index_pending too, and both runs end "complete";
-// - the dropped list indexes are back when the run says complete.
+// - the default sort's index (created_at) is back first, the other dropped list indexes when the
+//   run says complete.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -118,6 +119,16 @@ test('R-IMPORT: a large import answers before its search index is built; search 
     assert.equal(building.status, 'completed');
     assert.equal(building.index_status, 'building', JSON.stringify(building));
     assert.match(await report(srv, token, answer.import_id), /^\uFEFF?row,field,code,message\r\n,,search_index_building,/);
+    // the default sort's index is built first (every list's first page), the others after the
+    // term rows
+    let made = [];
+    for (let i = 0; i < 3000 && !made.some((x) => x.name === 'ix_account__created_at'); i++) {
+      await sleep(10);
+      made = await sql(db, indexesSql);
+    }
+    assert.ok(made.some((x) => x.name === 'ix_account__created_at'), JSON.stringify(made));
+    assert.ok(!made.some((x) => x.name === 'ix_account__name__created_at'), JSON.stringify(made));
+    assert.equal((await termState(db, 'bgone')).pending, 1, 'the term rows are still being built');
     // a list sorted by a field whose index was set aside works meanwhile
     const sorted = await request(srv.url, 'GET', '/api/v1/accounts?sort=-updated_at&limit=3', { token });
     assert.equal(sorted.status, 200, sorted.text);
