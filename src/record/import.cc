@@ -1605,7 +1605,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         "import {}: {} rows of {} committed; term rows and {} indexes built in the "
         "background",
         run_id, created + updated, e.name, indexes.size());
-    records_.build_import_in_background(e, run_id, std::move(indexes), true);
+    records_.build_import_in_background(e, run_id, std::move(indexes), true,
+                                        std::move(bulk_writes));
   } else if (index_pending && !records_.store_.pending_terms().pending(e.name)) {
     // the build ended between the check and the run's write: its marking may have missed it
     if (auto st = records_.mark_import_runs_indexed(e.name); !st.ok())

@@ -1324,8 +1324,10 @@ Status RecordService::finish_import_build(const Entity& e, std::int64_t run_id,
 }
 
 void RecordService::build_import_in_background(const Entity& e, std::int64_t run_id,
-                                               std::vector<IndexDdl> indexes, bool terms) {
+                                               std::vector<IndexDdl> indexes, bool terms,
+                                               std::unique_ptr<storage::Store::BulkWrites> bulk) {
   TermBuildJob job;
+  job.bulk = std::move(bulk);
   job.entity = e.name;
   job.run_id = run_id;
   job.indexes = std::move(indexes);
@@ -1405,6 +1407,7 @@ void RecordService::run_term_builder() {
             job.run_id, job.entity,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    job.bulk.reset();  // the import's deferred upkeep (SQLite: the WAL checkpointed, truncated)
     std::lock_guard lock(term_jobs_mu_);
     if (term_jobs_.empty()) term_builds_running_ = false;
   }
@@ -1425,6 +1428,8 @@ void RecordService::stop_term_builds() {
   }
   term_jobs_cv_.notify_all();
   if (term_builder_.joinable()) term_builder_.join();
+  std::lock_guard lock(term_jobs_mu_);
+  term_jobs_.clear();  // their term_build rows stay for the next start; bulk handles released
   term_builds_running_ = false;
 }
 

@@ -328,8 +328,12 @@ class RecordService {
   // index_status "building" are marked "complete" (mark_import_runs_indexed).
   Status finish_import_build(const schema::Entity& e, std::int64_t run_id,
                              std::vector<IndexDdl>& indexes, bool terms);
+  // `bulk`: the import's Store::bulk_writes() handle, held until the build ends (its large
+  // write transactions then checkpoint the WAL as the import's did; released on the builder
+  // thread, or by stop_term_builds).
   void build_import_in_background(const schema::Entity& e, std::int64_t run_id,
-                                  std::vector<IndexDdl> indexes, bool terms);
+                                  std::vector<IndexDdl> indexes, bool terms,
+                                  std::unique_ptr<storage::Store::BulkWrites> bulk = nullptr);
   // The import runs of `entity` whose index_status is "building": "complete", index_done_at now
   // (none while the entity's term rows are pending).
   Status mark_import_runs_indexed(std::string_view entity);
@@ -796,6 +800,7 @@ class RecordService {
     std::int64_t run_id = 0;
     std::vector<IndexDdl> indexes;
     bool terms = false;
+    std::unique_ptr<storage::Store::BulkWrites> bulk;
   };
   void queue_term_build(TermBuildJob job);
   void run_term_builder();
