@@ -192,6 +192,16 @@ test('R-IMPORT: kill -9 while the term rows are built: the restarted server serv
       await sleep(20);
     }
     assert.equal(r.index_pending, undefined, 'the background build did not end');
+    // the killed import's run (answered, its build killed twice) ends "complete" too
+    let run;
+    for (let i = 0; i < 500; i++) {
+      run = (await request(srv.url, 'GET', '/api/v1/import_runs?limit=1', { token })).json.items[0];
+      if (run.index_status === 'complete') break;
+      await sleep(20);
+    }
+    assert.equal(run.status, 'completed');
+    assert.equal(run.index_status, 'complete', JSON.stringify(run));
+    assert.match(run.index_done_at, /^\d{4}-/);
     // the indexes the killed import dropped are made again (in the background, before the rows)
     assert.deepEqual(await sql(db, indexes), before);
     const state = await termState(db, 'tkill');
