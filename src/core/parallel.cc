@@ -2,10 +2,12 @@
 #include "core/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -13,10 +15,6 @@
 namespace rapport::parallel {
 
 namespace {
-
-// Set on the pool's threads: a for_ranges called from a chunk runs serially there (waiting for
-// the pool from inside the pool could wait forever).
-thread_local bool t_in_pool = false;
 
 class Pool {
  public:
@@ -42,7 +40,6 @@ class Pool {
 
  private:
   void work() {
-    t_in_pool = true;
     for (;;) {
       std::function<void()> job;
       {
@@ -86,35 +83,97 @@ void for_ranges(std::size_t n, const std::function<void(std::size_t, std::size_t
   Pool& p = pool();
   std::size_t chunks =
       std::min(p.size() + 1, std::max<std::size_t>(1, n / std::max<std::size_t>(min_chunk, 1)));
-  if (chunks <= 1 || t_in_pool) {
+  if (chunks <= 1) {
     fn(0, n);
     return;
   }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t left = chunks - 1;
-  std::exception_ptr error;
-  auto run = [&](std::size_t begin, std::size_t end) {
-    try {
-      fn(begin, end);
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!error) error = std::current_exception();
+  // The chunks are claimed, not assigned: the caller runs every chunk no pool thread has taken
+  // yet and then waits only for the ones in progress, so a pool thread busy with a long job (a
+  // Background, another call's chunk) never holds this call up, and a call from inside the pool
+  // cannot wait for itself. A job that starts after every chunk was claimed returns at once (the
+  // state is shared, so it outlives this call).
+  struct State {
+    std::size_t n = 0, chunks = 0, step = 0;
+    const std::function<void(std::size_t, std::size_t)>* fn = nullptr;
+    std::atomic<std::size_t> next{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t done = 0;
+    std::exception_ptr error;
+  };
+  auto st = std::make_shared<State>();
+  st->n = n;
+  st->chunks = chunks;
+  st->step = (n + chunks - 1) / chunks;
+  st->fn = &fn;
+  auto claim = [](State& s) {
+    for (;;) {
+      const std::size_t c = s.next.fetch_add(1);
+      if (c >= s.chunks) return;
+      const std::size_t begin = std::min(s.n, c * s.step), end = std::min(s.n, begin + s.step);
+      std::exception_ptr failed;
+      try {
+        (*s.fn)(begin, end);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      std::lock_guard lock(s.mu);
+      if (failed && !s.error) s.error = failed;
+      if (++s.done == s.chunks) s.cv.notify_one();
     }
   };
-  const std::size_t step = (n + chunks - 1) / chunks;
-  for (std::size_t c = 1; c < chunks; ++c) {
-    const std::size_t begin = std::min(n, c * step), end = std::min(n, begin + step);
-    p.post([&, begin, end] {
-      run(begin, end);
-      std::lock_guard lock(mu);
-      if (--left == 0) cv.notify_one();
-    });
+  for (std::size_t c = 1; c < chunks; ++c) p.post([st, claim] { claim(*st); });
+  claim(*st);
+  std::unique_lock lock(st->mu);
+  st->cv.wait(lock, [&] { return st->done == st->chunks; });
+  if (st->error) std::rethrow_exception(st->error);
+}
+
+struct Background::State {
+  std::function<void()> job;
+  std::atomic<bool> claimed{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::exception_ptr error;
+  void run() {
+    try {
+      job();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard lock(mu);
+    done = true;
+    cv.notify_all();
   }
-  run(0, std::min(n, step));
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return left == 0; });
-  if (error) std::rethrow_exception(error);
+};
+
+Background::Background(std::function<void()> job) : st_(std::make_shared<State>()) {
+  st_->job = std::move(job);
+  if (pool().size() == 0) return;  // wait() runs it
+  pool().post([st = st_] {
+    if (!st->claimed.exchange(true)) st->run();
+  });
+}
+
+Background::~Background() {
+  if (!st_) return;
+  try {
+    wait();
+  } catch (...) {  // a destructor does not throw: wait() explicitly to see the job's error
+  }
+}
+
+void Background::wait() {
+  if (!st_) return;
+  auto st = std::move(st_);
+  if (!st->claimed.exchange(true)) {  // no pool thread has started it: run it here
+    st->run();
+  } else {
+    std::unique_lock lock(st->mu);
+    st->cv.wait(lock, [&] { return st->done; });
+  }
+  if (st->error) std::rethrow_exception(st->error);
 }
 
 }  // namespace rapport::parallel

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace rapport::parallel {
@@ -14,10 +15,29 @@ namespace rapport::parallel {
 // Calls fn(begin, end) over contiguous chunks covering [0, n), on the pool's threads and the
 // calling thread, and returns when every chunk is done. `fn` must be safe to run concurrently on
 // disjoint ranges. Below `min_chunk` items per chunk, or with no pool threads, it runs on the
-// caller alone, and so does a call from inside a chunk (nested). The first exception a chunk throws
-// is rethrown here (after all chunks finished).
+// caller alone. The caller runs every chunk that no pool thread has started (a pool thread busy
+// with a Background job or another call's chunk does not hold it up), so a call from inside a
+// chunk or a Background job (nested) completes too. The first exception a chunk throws is
+// rethrown here (after all chunks finished).
 void for_ranges(std::size_t n, const std::function<void(std::size_t, std::size_t)>& fn,
                 std::size_t min_chunk = 64);
+
+// One job run beside the caller on a pool thread (a pipeline's next stage, e.g. an import's next
+// batch prepared while the writer writes this one): wait() returns once it ran, rethrowing what it
+// threw. A job no pool thread has started by then (none free, or no pool at all) runs inside
+// wait(), on the caller. The destructor waits too (a job's error is then dropped).
+class Background {
+ public:
+  explicit Background(std::function<void()> job);
+  ~Background();
+  Background(Background&&) noexcept = default;
+  Background& operator=(Background&&) = delete;
+  void wait();
+
+ private:
+  struct State;
+  std::shared_ptr<State> st_;
+};
 
 // Threads of the pool besides the caller: hardware threads − 1, at most 7; 0 on one core.
 // RAPPORT_THREADS=N (the total, caller included) overrides it, e.g. 1 to measure serially.

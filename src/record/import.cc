@@ -47,6 +47,10 @@ struct Row {
   std::string key;         // upsert key value ("" when none)
   std::vector<RowError> errors;
   std::string org;  // a vCard's ORG company name (trimmed), linked to an account per batch
+  // its insert_many work done ahead (RecordService::prepare_inserts): an index into the batch's
+  // prepared inputs, or kNone
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t prepared = kNone;
 };
 
 // Likely duplicates of a record an import created (Deduper::on_import).
@@ -1172,6 +1176,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   };
 
   std::size_t batch_created = 0, batch_updated = 0;
+  // The batch's inputs prepared ahead (Row::prepared indexes them), CSV only.
+  std::vector<RecordService::PreparedInsert> batch_prepared;
   // Entities without hooks take the bulk path first: the rows whose upsert key is new go through
   // RecordService::insert_many (validated together, then multi-row inserts); rows that update
   // (key found, or repeated in the batch) follow one by one in savepoints. Entities with hooks,
@@ -1247,6 +1253,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           RP_TRY(flush());
         }
         std::vector<const json::Value*> inputs;
+        std::vector<RecordService::PreparedInsert*> ready;  // per input: its work done ahead
         std::vector<size_t> which;
         std::set<std::string_view> seen_keys;
         std::set<std::string> seen_emails;
@@ -1262,9 +1269,11 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
           }
           if (update || !access::can_create(p, e.name)) continue;  // row by row below
           inputs.push_back(&row.input);
+          ready.push_back(row.prepared < batch_prepared.size() ? &batch_prepared[row.prepared]
+                                                               : nullptr);
           which.push_back(i);
         }
-        auto ins = records_.insert_many(*tx, ip, e, inputs, {}, terms_after);
+        auto ins = records_.insert_many(*tx, ip, e, inputs, {}, terms_after, ready);
         if (!ins.ok()) {
           // the database refused a statement: the batch again, row by row
           spdlog::info("import {}: bulk write of a batch failed ({}); row by row", run_id,
@@ -1533,36 +1542,92 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
 
   std::vector<Row> batch;
   batch.reserve(kImportBatchRows);
-  // The cells of the batch's CSV rows, converted together on the thread pool before the batch
-  // is written (each row's conversion is its own: cells in, JSON input, key and errors out).
-  std::vector<std::vector<std::string>> batch_cells;
-  batch_cells.reserve(kImportBatchRows);
-  auto convert_batch = [&] {
-    parallel::for_ranges(batch_cells.size(), [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) convert(batch_cells[i], batch[i]);
-    });
-    batch_cells.clear();
-  };
   if (req.format == ImportFormat::kCsv) {
-    std::vector<std::string> cells;
-    for (;;) {
-      auto more = reader->next(cells);
-      if (!more.ok()) return fail(std::move(more).error());
-      if (!*more) break;
-      if (std::all_of(cells.begin(), cells.end(),
-                      [](const std::string& c) { return trim(c).empty(); }))
-        continue;  // blank line
-      ++total;
-      Row& row = batch.emplace_back();
-      row.number = reader->record();
-      batch_cells.push_back(std::move(cells));
-      cells.clear();
-      if (batch.size() >= static_cast<size_t>(kImportBatchRows)) {
-        convert_batch();
-        if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+    // A pipeline of two stages: the next batch is read from the file, its cells converted and
+    // (on the bulk path) its rows' insert work that needs no database done
+    // (RecordService::prepare_inserts) as a parallel::Background job, on another core, while
+    // this thread (the writer) writes the current batch. Only the writer reads or writes the
+    // database, in the file's order as before, so what a batch sees (keys, duplicates of earlier
+    // rows, references) is unchanged; a row whose insert turns out not to be (an update, a
+    // refused one, a retried batch) has its prepared work dropped and done again if needed.
+    struct Ahead {
+      std::vector<Row> rows;
+      std::vector<RecordService::PreparedInsert> prepared;
+      std::size_t rows_read = 0;   // not blank
+      std::optional<Error> error;  // the reader's (the batch is then not written)
+      bool end = false;            // the file has no more rows
+    };
+    // Rows are prepared while most rows of the last batch were created: an upsert of existing
+    // records would throw the work away.
+    bool prepare_ahead = !hooks && access::can_create(p, e.name);
+    auto read_ahead = [&](Ahead& a, bool prepare) {
+      std::vector<std::vector<std::string>> cells_of;
+      cells_of.reserve(kImportBatchRows);
+      a.rows.reserve(kImportBatchRows);
+      std::vector<std::string> cells;
+      while (a.rows.size() < static_cast<size_t>(kImportBatchRows)) {
+        auto more = reader->next(cells);
+        if (!more.ok()) {
+          a.error = std::move(more).error();
+          return;
+        }
+        if (!*more) {
+          a.end = true;
+          break;
+        }
+        if (std::all_of(cells.begin(), cells.end(),
+                        [](const std::string& c) { return trim(c).empty(); }))
+          continue;  // blank line
+        ++a.rows_read;
+        Row& row = a.rows.emplace_back();
+        row.number = reader->record();
+        cells_of.push_back(std::move(cells));
+        cells.clear();
       }
+      // each row's conversion is its own: cells in, JSON input, key and errors out
+      parallel::for_ranges(cells_of.size(), [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) convert(cells_of[i], a.rows[i]);
+      });
+      if (!prepare) return;
+      std::vector<const json::Value*> inputs;
+      for (auto& row : a.rows) {
+        if (!row.errors.empty()) continue;
+        row.prepared = inputs.size();
+        inputs.push_back(&row.input);
+      }
+      a.prepared = records_.prepare_inserts(ip, e, inputs);
+    };
+    auto next = std::make_unique<Ahead>();
+    std::optional<parallel::Background> reading;
+    auto start_reading = [&] {
+      reading.emplace(
+          [&read_ahead, a = next.get(), prepare = prepare_ahead] { read_ahead(*a, prepare); });
+    };
+    start_reading();
+    for (;;) {
+      reading->wait();
+      reading.reset();
+      std::unique_ptr<Ahead> ahead = std::move(next);
+      total += ahead->rows_read;
+      if (ahead->error) return fail(std::move(*ahead->error));
+      const bool last = ahead->end;
+      if (!last) {
+        next = std::make_unique<Ahead>();
+        start_reading();
+      }
+      batch = std::move(ahead->rows);
+      batch_prepared = std::move(ahead->prepared);
+      ahead.reset();
+      if (last && batch.empty()) break;
+      const std::size_t created_before = created;
+      const auto good_rows = static_cast<std::size_t>(
+          std::count_if(batch.begin(), batch.end(), [](const Row& r) { return r.errors.empty(); }));
+      if (auto st = process(batch); !st.ok()) return fail(std::move(st).error());
+      batch_prepared.clear();
+      if (!hooks && access::can_create(p, e.name) && good_rows > 0)
+        prepare_ahead = 2 * (created - created_before) >= good_rows;
+      if (last) break;
     }
-    convert_batch();
   } else {
     vcard::Card card;
     for (;;) {

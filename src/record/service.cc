@@ -1615,20 +1615,70 @@ Status RecordService::check_references(storage::Tx& tx, const Entity& e,
   return {};
 }
 
+std::vector<RecordService::PreparedInsert> RecordService::prepare_inserts(
+    const Principal& p, const Entity& e, const std::vector<const json::Value*>& inputs) {
+  const size_t n = inputs.size();
+  std::vector<PreparedInsert> out(n);
+  const std::string now = format_iso8601(clock_.now_ms());
+  std::vector<std::int64_t> ids(n), audit_ids(n);
+  for (auto& id : ids) id = ids_.next();
+  for (auto& id : audit_ids) id = ids_.next();
+  const bool fts = e.has_searchable(), phones = has_phone_list(e);
+  const dedupe::Profile* profile = hooks_.dedupe_for(e.name);
+  Deduper dedupe(*this);
+  parallel::for_ranges(n, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      PreparedInsert& q = out[i];
+      q.ready = true;
+      q.values.SetObject();
+      if (auto st = new_values(p, e, *inputs[i], q.values, q.values.GetAllocator()); !st.ok()) {
+        q.error = std::move(st).error();
+        continue;
+      }
+      q.nr = build_new_row(p, e, q.values, ids[i], now, audit_ids[i]);
+      const std::vector<SqlValue>& row = q.nr.row;
+      if (phones) q.phone_keys = phone_keys(e, row, options_.phone_region);
+      const std::vector<std::string>* e164 = phones ? &q.phone_keys : nullptr;
+      if (fts) {
+        q.fts = storage::Tx::FtsRow{ids[i], fts_text(e, row, e164), q.nr.audit.back()};
+        q.fts->terms = storage::fts_terms_of(q.fts->text);
+      }
+      if (profile) {
+        q.facts = dedupe.facts_of_row(*profile, e, row, e164);
+        q.match_keys = dedupe::index_keys(*profile, *q.facts);
+      }
+    }
+  });
+  return out;
+}
+
 Result<RecordService::BulkInsert> RecordService::insert_many(
     storage::Tx& tx, const Principal& p, const Entity& e,
     const std::vector<const json::Value*>& inputs, std::span<const RowTimes> times,
-    bool term_lists_only) {
+    bool term_lists_only, std::span<PreparedInsert* const> prepared) {
   const size_t n = inputs.size();
   BulkInsert out;
   out.ids.assign(n, 0);
   out.errors.resize(n);
   std::vector<SmallDocument> values(n);  // thousands at once: small pool chunks
   auto ok = [&](size_t i) { return !out.errors[i].has_value(); };
+  // the inputs prepare_inserts worked out (taken: emptied for any later call)
+  std::vector<PreparedInsert*> pre(n, nullptr);
+  if (times.empty())
+    for (size_t i = 0; i < n && i < prepared.size(); ++i)
+      if (prepared[i] && prepared[i]->ready) {
+        pre[i] = prepared[i];
+        pre[i]->ready = false;
+      }
   // 1. each input on its own: values, defaults, required fields, owner and team (pure: on the
   // worker threads too)
   parallel::for_ranges(n, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
+      if (PreparedInsert* q = pre[i]) {
+        if (q->error) out.errors[i] = std::move(q->error);
+        values[i] = std::move(q->values);
+        continue;
+      }
       values[i].SetObject();
       if (auto st = new_values(p, e, *inputs[i], values[i], values[i].GetAllocator()); !st.ok())
         out.errors[i] = std::move(st).error();
@@ -1692,10 +1742,11 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   for (size_t i = 0; i < n; ++i) {
     if (!ok(i)) continue;
     which.push_back(i);
-    out.ids[i] = ids_.next();
+    out.ids[i] = pre[i] ? pre[i]->nr.id : ids_.next();
   }
   std::vector<std::int64_t> audit_ids(which.size());
-  for (auto& id : audit_ids) id = ids_.next();
+  for (size_t r = 0; r < which.size(); ++r)
+    if (!pre[which[r]]) audit_ids[r] = ids_.next();
   const size_t m = which.size();
   std::vector<std::vector<SqlValue>> rows(m);
   std::vector<std::vector<SqlValue>> audits(m);
@@ -1707,10 +1758,31 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
   std::vector<storage::Tx::FtsRow> fts_rows(fts ? m : 0);
   std::vector<std::vector<std::string>> phone_keys_of(m), match_keys_of(m);
   if (profile) out.facts.resize(n);
+  const size_t created_col = column_index(e, "created_at"),
+               updated_col = column_index(e, "updated_at");
+  constexpr size_t kAuditAt = 7;  // build_new_row's audit entry: id, entity, record_id, action,
+                                  // user_id, user_name, channel, at, ...
   parallel::for_ranges(m, [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) {
       const size_t i = which[r];
       const std::int64_t id = out.ids[i];
+      if (PreparedInsert* q = pre[i]) {
+        // as built here, but with the write's time (one per batch, as a row built here has)
+        rows[r] = std::move(q->nr.row);
+        rows[r][created_col] = now;
+        rows[r][updated_col] = now;
+        audits[r] = std::move(q->nr.audit);
+        audits[r][kAuditAt] = now;
+        events[r] = std::move(q->nr.event);
+        events[r].at = now;
+        if (phones) phone_keys_of[r] = std::move(q->phone_keys);
+        if (fts) fts_rows[r] = std::move(*q->fts);
+        if (profile) {
+          out.facts[i] = std::move(q->facts);
+          match_keys_of[r] = std::move(q->match_keys);
+        }
+        continue;
+      }
       NewRow nr;
       if (times.empty()) {
         nr = build_new_row(p, e, values[i], id, now, audit_ids[r]);

@@ -502,6 +502,7 @@ class RecordService {
   // of a statement's rows (Dialect::bulk_insert): the caller must roll it back. The per-row work
   // that needs no database (validation, rows, search text, phone and match keys, duplicate
   // facts) runs on parallel::for_ranges; the statements on `tx`'s thread.
+  struct PreparedInsert;  // below
   struct BulkInsert {
     std::vector<std::int64_t> ids;                     // 0 where the input failed
     std::vector<std::optional<Error>> errors;          // per input
@@ -510,12 +511,14 @@ class RecordService {
     // duplicate-matching facts per input (Deduper::on_import), for entities with a profile
     std::vector<std::optional<dedupe::Facts>> facts;
   };
-  // `times`: as create_batch's (one per input, or empty: now).
+  // `times`: as create_batch's (one per input, or empty: now). `prepared` (empty, or one per
+  // input, null where none): the per-input work prepare_inserts did ahead; each one taken is
+  // emptied (ready = false), so a second call for the same inputs works them out again.
   Result<BulkInsert> insert_many(storage::Tx& tx, const access::Principal& p,
                                  const schema::Entity& e,
                                  const std::vector<const json::Value*>& inputs,
-                                 std::span<const RowTimes> times = {},
-                                 bool term_lists_only = false);
+                                 std::span<const RowTimes> times = {}, bool term_lists_only = false,
+                                 std::span<PreparedInsert* const> prepared = {});
   // insert_many's `term_lists_only`: the new records' term lists are written, their term rows
   // are not (Tx::fts_put_lists), and the term_build row of the entity (its lowest such id) is
   // written in the same transaction, so that a server killed before build_term_rows() has run
@@ -538,6 +541,25 @@ class RecordService {
     std::vector<storage::SqlValue> audit;
     Event event;
   };
+  // insert_many's work for one input that needs no database, done ahead of the write
+  // transaction by prepare_inserts (an import prepares its next batch on another core while the
+  // writer writes the current one): the input validated (new_values), its record id and audit
+  // id taken, its row, audit entry and event built (created at the time of the preparation),
+  // its search text with its terms, phone keys, duplicate facts and match keys worked out.
+  // What insert_many still does with the database (references, unique fields) is done then.
+  struct PreparedInsert {
+    bool ready = false;
+    std::optional<Error> error;  // new_values refused the input
+    SmallDocument values;
+    NewRow nr;
+    std::optional<storage::Tx::FtsRow> fts;
+    std::vector<std::string> phone_keys, match_keys;
+    std::optional<dedupe::Facts> facts;
+  };
+  // One per input, on parallel::for_ranges. Every input takes its ids here, in input order,
+  // whether or not it is inserted later (one that is not leaves a gap in the id sequence).
+  std::vector<PreparedInsert> prepare_inserts(const access::Principal& p, const schema::Entity& e,
+                                              const std::vector<const json::Value*>& inputs);
   // `updated`: the row's updated_at when it differs from `now` (created_at, the audit entry's
   // and the event's time).
   NewRow build_new_row(const access::Principal& p, const schema::Entity& e,

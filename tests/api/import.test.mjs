@@ -809,6 +809,40 @@ test('records of a batch carry its write time, one per batch; a key of an earlie
   assert.equal(h.json.items.at(-1).at, last.created_at);
 });
 
+// The next batch is read, converted and prepared (RecordService::prepare_inserts) while the
+// writer writes the current one (bench/README.md "Import throughput", session 19): a likely
+// duplicate of a row of the batch before is still found, by the writer after that batch was
+// written, and a bad row of the next batch is skipped and reported exactly, in a dry run too.
+test('a row of the next batch: a likely duplicate of the batch before is reported; a bad row is skipped and reported', async () => {
+  const n = 5004;  // batches of 5,000 rows: rows 2–5001, then 5002–5005
+  let csv = 'name,customer_code,tier,website\n';
+  for (let i = 0; i < n; i++) {
+    const site = i === 4999 ? 'https://www.pipeline-twin.cn' : i === 5000 ? 'pipeline-twin.cn/about' : '';
+    csv += `Pipeline ${i % 2 ? 'Holdings' : 'Trading'} ${i},PIPE-${i},${i === 5002 ? 'Z' : 'A'},${site}\n`;
+  }
+  const errorsOf = (json) => json.errors.map((e) => [e.row, e.code, e.field]);
+  const dry = await importCsv(admin, 'accounts', csv, { mode: 'dry_run' });
+  assert.equal(dry.status, 200, dry.text.slice(0, 500));
+  assert.equal(dry.json.would_create, n - 1);
+  assert.deepEqual(dry.json.skipped_rows, [5004]);
+  assert.deepEqual(errorsOf(dry.json), [[5004, 'validation_failed', 'tier']]);
+  const r = await importCsv(admin, 'accounts', csv, { mode: 'commit' });
+  assert.equal(r.status, 200, r.text.slice(0, 500));
+  assert.equal(r.json.created, n - 1);
+  assert.deepEqual(r.json.skipped_rows, [5004]);
+  assert.deepEqual(errorsOf(r.json), [[5004, 'validation_failed', 'tier']]);
+  const [first] = await accountsWhere({ field: 'customer_code', op: 'starts_with', value: 'PIPE-4999' });
+  const [second] = await accountsWhere({ field: 'customer_code', op: 'starts_with', value: 'PIPE-5000' });
+  const twin = r.json.duplicates.find((d) => d.row === 5002);
+  assert.ok(twin, `row 5002 is reported: ${JSON.stringify(r.json.duplicates).slice(0, 500)}`);
+  assert.equal(twin.id, second.id);
+  assert.deepEqual(twin.candidates.map((c) => [c.id, c.row, c.field]), [[first.id, undefined, 'website']],
+    'a candidate of an earlier batch is named by its id');
+  assert.equal(r.json.duplicate_count, r.json.duplicates.length);
+  const gone = await accountsWhere({ field: 'customer_code', op: 'starts_with', value: 'PIPE-5002' });
+  assert.equal(gone.length, 0, 'the bad row wrote nothing');
+});
+
 test('import bodies may exceed the 10 MiB request limit (up to 256 MiB)', async () => {
   const big = 'colour\n' + 'red\n'.repeat(3 * 1024 * 1024); // 12 MiB
   const r = await importCsv(admin, 'accounts', big, { mode: 'dry_run' });

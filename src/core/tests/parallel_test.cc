@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace rapport::parallel {
@@ -48,6 +53,92 @@ TEST(Parallel, NestedCallsFromManyThreadsComplete) {
       },
       1);
   EXPECT_EQ(total.load(), 800u);
+}
+
+// Holds every pool thread with a Background job until release() (or, as a bound against a hang,
+// 20 s: `held_out` then tells that nothing released them in time).
+class PoolHeld {
+ public:
+  PoolHeld() {
+    for (std::size_t i = 0; i < pool_threads(); ++i)
+      jobs_.push_back(std::make_unique<Background>([this] {
+        std::unique_lock lock(mu_);
+        ++started_;
+        cv_.notify_all();
+        if (!cv_.wait_for(lock, std::chrono::seconds(20), [&] { return released_; }))
+          held_out_ = true;
+      }));
+    std::unique_lock lock(mu_);  // every pool thread is in a job now
+    cv_.wait(lock, [&] { return started_ == pool_threads(); });
+  }
+  // True when a pool thread's job ran out its time without release().
+  bool release() {
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+    for (auto& j : jobs_) j->wait();
+    return held_out_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t started_ = 0;
+  bool released_ = false, held_out_ = false;
+  std::vector<std::unique_ptr<Background>> jobs_;
+};
+
+TEST(Parallel, ForRangesRunsTheChunksABusyPoolHasNotTakenOnTheCaller) {
+  if (pool_threads() == 0) GTEST_SKIP() << "no pool threads";
+  PoolHeld held;
+  std::vector<std::atomic<int>> seen(1000);
+  const auto caller = std::this_thread::get_id();
+  std::atomic<bool> elsewhere{false};
+  for_ranges(
+      seen.size(),
+      [&](std::size_t b, std::size_t e) {
+        if (std::this_thread::get_id() != caller) elsewhere = true;
+        for (std::size_t i = b; i < e; ++i) seen[i].fetch_add(1);
+      },
+      1);
+  // without claiming, a chunk queued behind the held threads is waited for until they time out
+  EXPECT_FALSE(held.release()) << "for_ranges waited for the busy pool";
+  EXPECT_FALSE(elsewhere.load());
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i].load(), 1) << i;
+}
+
+TEST(Parallel, BackgroundRunsBesideTheCallerAndWaitRethrows) {
+  std::atomic<int> ran{0};
+  Background ok([&] { ++ran; });
+  ok.wait();
+  EXPECT_EQ(ran.load(), 1);
+  ok.wait();  // a second wait returns at once
+  EXPECT_EQ(ran.load(), 1);
+  Background failing([] { throw std::runtime_error("job"); });
+  EXPECT_THROW(failing.wait(), std::runtime_error);
+  {
+    Background dropped([&] { ++ran; });
+  }  // the destructor waits for it
+  EXPECT_EQ(ran.load(), 2);
+}
+
+TEST(Parallel, BackgroundNoPoolThreadTookRunsInWaitOnTheCaller) {
+  if (pool_threads() == 0) GTEST_SKIP() << "no pool threads";
+  PoolHeld held;
+  std::thread::id ran_on;
+  Background job([&] {
+    ran_on = std::this_thread::get_id();
+    // a nested for_ranges inside a job completes too
+    std::atomic<std::size_t> total{0};
+    for_ranges(
+        100, [&](std::size_t b, std::size_t e) { total += e - b; }, 1);
+    EXPECT_EQ(total.load(), 100u);
+  });
+  job.wait();
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_FALSE(held.release());
 }
 
 }  // namespace
