@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -87,8 +88,16 @@ std::size_t resident_bytes() {
 // batch: trimmed after every batch, that was half of an import's page faults (550,000 per 100,000
 // rows, each a zeroed 4 KiB page). So the free pages are handed back only once the process holds
 // more than kImportTrimAboveBytes.
-void release_free_memory() {
-  if (resident_bytes() > kImportTrimAboveBytes) heap::release_free_memory();
+// Above it, the heap is handed back again only once the process has grown by
+// kImportTrimSlackBytes since the last time (`floor`: its resident size after that): trimmed after
+// every batch, an import whose two batches in flight (the next one prepared beside the writer)
+// keep it above the bound faulted in ~2.7 million pages at 1,000,000 rows (session 19).
+constexpr std::size_t kImportTrimSlackBytes = std::size_t{64} << 20;
+void release_free_memory(std::size_t& floor) {
+  const std::size_t resident = resident_bytes();
+  if (resident <= kImportTrimAboveBytes || resident <= floor + kImportTrimSlackBytes) return;
+  heap::release_free_memory();
+  floor = resident_bytes();
 }
 
 std::string score_text(double score) {
@@ -1176,6 +1185,17 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
   };
 
   std::size_t batch_created = 0, batch_updated = 0;
+  // What a written batch leaves (its rows, prepared inputs, insert_many's buffers) is freed by a
+  // parallel::Background job, on a pool thread beside the writer (the last two kept waiting).
+  std::vector<std::shared_ptr<void>> spent;
+  std::size_t trimmed_to = 0;  // resident size after the last release_free_memory
+  std::deque<parallel::Background> disposing;
+  auto dispose = [&] {
+    while (disposing.size() >= 2) disposing.pop_front();  // waits for it
+    disposing.emplace_back([s = std::make_shared<std::vector<std::shared_ptr<void>>>(
+                                std::move(spent))] { s->clear(); });
+    spent.clear();
+  };
   // The batch's inputs prepared ahead (Row::prepared indexes them), CSV only.
   std::vector<RecordService::PreparedInsert> batch_prepared;
   // Entities without hooks take the bulk path first: the rows whose upsert key is new go through
@@ -1300,6 +1320,7 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
                                                           : std::nullopt);
           }
         }
+        spent.push_back(std::make_shared<RecordService::BulkInsert>(std::move(*ins)));
         // rows that update a record that existed before the batch, each the first row of the
         // batch to name its key and its record: RecordService::update_many; the rest row by row
         if (key_field) {
@@ -1447,6 +1468,8 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
         if (key_is_email)
           for (auto& [k, id] : new_emails) email_ids->emplace(k, id);
       }
+      spent.push_back(
+          std::make_shared<std::vector<std::vector<SqlValue>>>(std::move(created_rows)));
       break;
     }
     duplicate_count += batch_dupes_count;
@@ -1478,9 +1501,12 @@ Result<std::string> Importer::run(const Principal& p, const Entity& e, const Imp
     }
     batch.clear();
     if (!good.empty()) RP_TRY(write_batch(good));
-    good.clear();
-    good.shrink_to_fit();
-    release_free_memory();
+    spent.push_back(std::make_shared<std::vector<Row>>(std::move(good)));
+    spent.push_back(
+        std::make_shared<std::vector<RecordService::PreparedInsert>>(std::move(batch_prepared)));
+    batch_prepared.clear();
+    dispose();
+    release_free_memory(trimmed_to);
     if (!req.dry_run) RP_TRY(progress("running", ""));
     return {};
   };

@@ -1846,6 +1846,14 @@ Result<RecordService::BulkInsert> RecordService::insert_many(
                      10, audits));
   out.rows.resize(n);
   for (size_t r = 0; r < rows.size(); ++r) out.rows[which[r]] = std::move(rows[r]);
+  struct Spent {
+    std::vector<SmallDocument> values;
+    std::vector<std::vector<SqlValue>> audits, phones, matches;
+    std::vector<storage::Tx::FtsRow> fts;
+  };
+  out.spent =
+      std::make_shared<Spent>(Spent{std::move(values), std::move(audits), std::move(phone_rows),
+                                    std::move(match_rows), std::move(fts_rows)});
   return out;
 }
 

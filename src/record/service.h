@@ -510,6 +510,9 @@ class RecordService {
     std::vector<Event> events;  // "created", one per created record in input order
     // duplicate-matching facts per input (Deduper::on_import), for entities with a profile
     std::vector<std::optional<dedupe::Facts>> facts;
+    // What the call built and used (validated values, audit entries, index rows), kept for the
+    // caller to free where it likes (an import: on a pool thread, not the writer).
+    std::shared_ptr<void> spent;
   };
   // `times`: as create_batch's (one per input, or empty: now). `prepared` (empty, or one per
   // input, null where none): the per-input work prepare_inserts did ahead; each one taken is
