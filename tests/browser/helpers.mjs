@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { BIN, Client, addUser, createToken, databaseFor } from '../api/harness.mjs';
 
@@ -167,6 +167,25 @@ export async function shot(page, name) {
   } catch {
     return null;
   }
+}
+
+/**
+ * The usual set-up of a test file: before its tests, Rapport (startApp's `users` and `args`) and
+ * Chromium started, a page opened and logged in as `login`, then `ready({ app, browser, page })`;
+ * after them both stopped.
+ */
+export function appSession({ users = [{ name: 'admin', role: 'Administrator' }], args = [], login = 'admin' }, ready) {
+  let app, browser;
+  before(async () => {
+    [app, browser] = await Promise.all([startApp({ users, args }), launchBrowser()]);
+    const page = await newPage(browser, app);
+    await loginAs(page, login);
+    ready({ app, browser, page });
+  }, { timeout: 90_000 });
+  after(async () => {
+    await browser?.close();
+    await app?.stop();
+  }, { timeout: 90_000 });
 }
 
 /**

@@ -2,30 +2,18 @@
 // --import-terms-after-rows lowered to 10,000 rows, the build's parts to 50 term rows so that it
 // runs for seconds): the result says every row is saved and search indexing continues in the
 // background, then — the wizard polls the run's index_status — that the search index is complete.
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launchBrowser, newPage, loginAs, uiTest } from './helpers.mjs';
+import { appSession, uiTest } from './helpers.mjs';
 import { sqliteOnly } from '../api/harness.mjs';
 
-let app, browser, page;
+let app, page;
 const ROWS = 12000;
 const P = () => page;
 
-before(async () => {
-  [app, browser] = await Promise.all([
-    startApp({
-      users: [{ name: 'admin', role: 'Administrator' }],
-      args: ['--import-terms-after-rows', '10000', '--term-build-part-rows', '50'],
-    }),
-    launchBrowser(),
-  ]);
-  page = await newPage(browser, app);
-  await loginAs(page, 'admin');
-}, { timeout: 90_000 });
-after(async () => {
-  await browser?.close();
-  await app?.stop();
-}, { timeout: 90_000 });
+appSession({
+  users: [{ name: 'admin', role: 'Administrator' }],
+  args: ['--import-terms-after-rows', '10000', '--term-build-part-rows', '50'],
+}, (s) => ({ app, page } = s));
 
 let csv = 'name,customer_code\r\n';
 for (let i = 0; i < ROWS; i++) csv += `Wizbg ${i}x Trading,WIZBG-${i}\r\n`;

@@ -2,28 +2,16 @@
 // that shows the bad row's error, fixing the value in the wizard, the import with its result and
 // report, and the rows in the list; an .xlsx workbook (written here with exceljs, the library the
 // wizard reads it with) with a column mapped by hand, saved as a template, a bad row skipped.
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { startApp, launchBrowser, newPage, loginAs, uiTest } from './helpers.mjs';
+import { appSession, uiTest } from './helpers.mjs';
 
 const require = createRequire(new URL('../../web/package.json', import.meta.url));
 const ExcelJS = require('exceljs');
 
-let app, browser, page;
+let app, page;
 
-before(async () => {
-  [app, browser] = await Promise.all([
-    startApp({ users: [{ name: 'admin', role: 'Administrator' }] }),
-    launchBrowser(),
-  ]);
-  page = await newPage(browser, app);
-  await loginAs(page, 'admin');
-}, { timeout: 90_000 });
-after(async () => {
-  await browser?.close();
-  await app?.stop();
-}, { timeout: 90_000 });
+appSession({ users: [{ name: 'admin', role: 'Administrator' }] }, (s) => ({ app, page } = s));
 
 const P = () => page;
 const CSV =

@@ -2,25 +2,13 @@
 // record form the manager field is marked required while "Key account" is ticked, an empty one
 // is refused before anything is sent, with a message naming the condition (English and Chinese),
 // and the account saves once a manager is picked.
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launchBrowser, newPage, loginAs, uiTest, idFromUrl } from './helpers.mjs';
+import { appSession, newPage, loginAs, uiTest, idFromUrl } from './helpers.mjs';
 
 let app, browser, page;
 const NAME = '杭州云栖重点客户有限公司';
 
-before(async () => {
-  [app, browser] = await Promise.all([
-    startApp({ users: [{ name: 'admin', role: 'Administrator' }, { name: 'liming', role: 'Sales' }] }),
-    launchBrowser(),
-  ]);
-  page = await newPage(browser, app);
-  await loginAs(page, 'admin');
-}, { timeout: 90_000 });
-after(async () => {
-  await browser?.close();
-  await app?.stop();
-}, { timeout: 90_000 });
+appSession({ users: [{ name: 'admin', role: 'Administrator' }, { name: 'liming', role: 'Sales' }] }, (s) => ({ app, browser, page } = s));
 
 const P = () => page;
 

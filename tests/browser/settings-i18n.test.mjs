@@ -1,24 +1,12 @@
 // An administrator adds a custom field in settings and it appears in the account form, record page
 // and column chooser without any front-end change; the interface language switches between
 // 简体中文 and English (labels from the app and from the metadata) and the choice survives a reload.
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launchBrowser, newPage, loginAs, uiTest, idFromUrl } from './helpers.mjs';
+import { appSession, newPage, uiTest, idFromUrl } from './helpers.mjs';
 
 let app, browser, page;
 
-before(async () => {
-  [app, browser] = await Promise.all([
-    startApp({ users: [{ name: 'admin', role: 'Administrator' }] }),
-    launchBrowser(),
-  ]);
-  page = await newPage(browser, app);
-  await loginAs(page, 'admin');
-}, { timeout: 90_000 });
-after(async () => {
-  await browser?.close();
-  await app?.stop();
-}, { timeout: 90_000 });
+appSession({ users: [{ name: 'admin', role: 'Administrator' }] }, (s) => ({ app, browser, page } = s));
 
 const P = () => page;
 

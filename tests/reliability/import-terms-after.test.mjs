@@ -13,44 +13,15 @@
 //   start goes on with it; in the end search finds every imported record.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { startServer, tempDir, addUser, createToken, request, sleep, sqliteOnly } from '../api/harness.mjs';
+import { sql, csvOf as csvRows, imported, termState } from '../api/term-state.mjs';
 
-const execFileP = promisify(execFile);
 const ROWS = 12000; // the deferred-index path needs 10,000 (kImportDeferIndexesMinRows)
+const csvOf = (prefix, rows = ROWS) => csvRows(prefix, rows, 'terms.example');
 const ARGS = ['--import-terms-after-rows', '10000', '--term-build-part-rows', '10'];
 const servers = [];
 after(async () => { for (const s of servers) await s.kill(); });
-
-async function sql(db, query) {
-  const { stdout } = await execFileP('sqlite3', ['-json', db, query], { timeout: 60_000, maxBuffer: 64 << 20 });
-  return stdout.trim() ? JSON.parse(stdout) : [];
-}
-
-function csvOf(prefix) {
-  let csv = 'name,customer_code,city,phones,emails\r\n';
-  for (let i = 0; i < ROWS; i++) {
-    csv += `${prefix}${i}x Trading,${prefix.toUpperCase()}${i},杭州,+86 139 ${String(10000000 + i).slice(0, 4)} ${String(10000000 + i).slice(4)},${prefix}${i}@terms.example\r\n`;
-  }
-  return csv;
-}
-
-const imported = (prefix) => `SELECT id FROM account WHERE customer_code LIKE '${prefix.toUpperCase()}%'`;
-
-// The imported records' term rows against their term lists: rows, listed terms, rows whose term
-// the record's list does not name, and the term_build rows.
-async function termState(db, prefix) {
-  const [s] = await sql(db, `SELECT
-    (SELECT count(*) FROM account_terms WHERE id IN (${imported(prefix)})) AS rows,
-    (SELECT coalesce(sum(length(terms) - length(replace(terms, char(10), '')) - 1), 0)
-       FROM account_terms_of WHERE id IN (${imported(prefix)})) AS listed,
-    (SELECT count(*) FROM account_terms t WHERE NOT EXISTS (SELECT 1 FROM account_terms_of o
-       WHERE o.id = t.id AND instr(o.terms, char(10) || t.term || char(10)) > 0)) AS stale,
-    (SELECT count(*) FROM term_build) AS pending`);
-  return s;
-}
 
 async function waitForLoad(srv, token) {
   let seen = 0;
