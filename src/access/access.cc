@@ -114,6 +114,18 @@ const EntityGrant* grant_for(const Role& role, std::string_view entity) {
 }
 }  // namespace
 
+Principal system_principal() {
+  auto role = std::make_shared<Role>();
+  role->name = "system";
+  role->is_admin = true;
+  Principal p;
+  p.role = std::move(role);
+  p.username = "system";
+  p.display_name = "system";
+  p.channel = "system";
+  return p;
+}
+
 Scope scope_for(const Principal& p, std::string_view entity, Op op) {
   if (!p.role) return Scope::kNone;
   if (p.role->is_admin) return Scope::kAll;

@@ -57,6 +57,10 @@ struct Principal {
   bool is_admin() const { return role && role->is_admin; }
 };
 
+// The process acting for itself (command-line tools, background work such as marking import runs
+// indexed): user "system", an administrator role named "system", channel "system".
+Principal system_principal();
+
 // Record-level scope the principal has for `op` on `entity`.
 Scope scope_for(const Principal& p, std::string_view entity, Op op);
 bool can_create(const Principal& p, std::string_view entity);

@@ -94,13 +94,7 @@ Result<std::unique_ptr<App>> open_app(const std::string& data_dir, const std::st
       *app->store, app->registry, app->hooks, app->events, app->clock, app->ids, options);
   modules::register_actions(app->actions, *app->records, app->registry);
   RP_TRY(app->records->sync_schema());
-  auto admin = std::make_shared<access::Role>();
-  admin->name = "system";
-  admin->is_admin = true;
-  app->system.role = admin;
-  app->system.username = "system";
-  app->system.display_name = "system";
-  app->system.channel = "system";
+  app->system = access::system_principal();
   RP_TRY(seed_roles(*app));
   return app;
 }

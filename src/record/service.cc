@@ -1348,13 +1348,7 @@ Status RecordService::mark_import_runs_indexed(std::string_view entity) {
     for (const auto& r : rows.rows) ids.push_back(as_int(r[0]));
   }
   if (ids.empty()) return {};
-  Principal system;
-  auto role = std::make_shared<access::Role>();
-  role->name = "system";
-  role->is_admin = true;
-  system.role = role;
-  system.username = "system";
-  system.channel = "system";
+  const Principal system = access::system_principal();
   const std::string body =
       R"({"index_status":"complete","index_done_at":")" + format_iso8601(clock_.now_ms()) + "\"}";
   for (auto id : ids) RP_TRY(update(system, *runs, id, body));

@@ -63,14 +63,21 @@ async function waitComplete(srv, token, id) {
 
 const indexesSql = `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'account' ORDER BY name`;
 
+// A server on a fresh data dir with user `name` (an administrator) and its token; `args` for
+// serve. `db` is the SQLite file.
+async function serverFor(name, args = []) {
+  const dir = tempDir();
+  await addUser(dir, name, { role: 'Administrator' });
+  const token = await createToken(dir, name);
+  const srv = await startServer({ dataDir: dir, args });
+  servers.push(srv);
+  return { srv, token, db: join(dir, 'rapport.db') };
+}
+const BUILD_ARGS = ['--import-terms-after-rows', '10000', '--term-build-part-rows', '10'];
+
 test('R-IMPORT: a large import answers before its search index is built; search says index_pending until the background build ends; an update and a delete after the answer leave exactly the current term rows',
   { skip: sqliteOnly('the term rows are built after the load on SQLite'), timeout: 300_000 }, async (t) => {
-    const dir = tempDir();
-    const db = join(dir, 'rapport.db');
-    await addUser(dir, 'bgimporter', { role: 'Administrator' });
-    const token = await createToken(dir, 'bgimporter');
-    const srv = await startServer({ dataDir: dir, args: ['--import-terms-after-rows', '10000', '--term-build-part-rows', '10'] });
-    servers.push(srv);
+    const { srv, token, db } = await serverFor('bgimporter', BUILD_ARGS);
     const indexesBefore = await sql(db, indexesSql);
 
     const answer = await importCsv(srv, token, csvOf('bgone'));
@@ -140,13 +147,8 @@ test('R-IMPORT: a large import answers before its search index is built; search 
 
 test('R-IMPORT: another import of the same entity while the background build runs takes the ordinary path and answers index_pending too; both runs end complete',
   { skip: sqliteOnly('the term rows are built after the load on SQLite'), timeout: 300_000 }, async () => {
-    const dir = tempDir();
-    const db = join(dir, 'rapport.db');
-    await addUser(dir, 'bgsecond', { role: 'Administrator' });
-    const token = await createToken(dir, 'bgsecond');
     // parts of 10 term rows: the first build (about a minute) outlasts the second import by far
-    const srv = await startServer({ dataDir: dir, args: ['--import-terms-after-rows', '10000', '--term-build-part-rows', '10'] });
-    servers.push(srv);
+    const { srv, token, db } = await serverFor('bgsecond', BUILD_ARGS);
     const indexesBefore = await sql(db, indexesSql);
     const first = await importCsv(srv, token, csvOf('bgfirst'));
     assert.equal(first.index_pending, true);
@@ -173,11 +175,7 @@ test('R-IMPORT: another import of the same entity while the background build run
   });
 
 test('R-IMPORT: an ordinary import answers index_pending false and its run has no index_status', { timeout: 60_000 }, async () => {
-  const dir = tempDir();
-  await addUser(dir, 'bgsmall', { role: 'Administrator' });
-  const token = await createToken(dir, 'bgsmall');
-  const srv = await startServer({ dataDir: dir });
-  servers.push(srv);
+  const { srv, token } = await serverFor('bgsmall');
   const answer = await importCsv(srv, token, csvOf('bgsmall', 20));
   assert.equal(answer.created, 20);
   assert.equal(answer.index_pending, false);
