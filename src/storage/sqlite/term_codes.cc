@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <limits>
 #include <new>
+#include <span>
 #include <utility>
 
 namespace rapport::storage::sqlite {
@@ -15,14 +16,17 @@ namespace rapport::storage::sqlite {
 namespace {
 
 constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
-// Codes kept per record; a record with more (many numbers) keeps kAny and always may match.
+// Codes kept in a record's slot; a record with more (an account with many numbers: 58% of the
+// accounts at 1M) has kMore in codes[0] and in codes[1] and codes[2] the place of its codes in
+// its shard's list of longer code lists (Shard::more).
 constexpr std::size_t kCodes = 12;
-constexpr std::uint16_t kAny = 0xFFFF;
+constexpr std::uint16_t kMore = 0xFFFF;
 constexpr std::size_t kShards = 64;
 
 struct Slot {
   std::int64_t id = kEmpty;
-  std::array<std::uint16_t, kCodes> codes{};  // code + 1, 0 after the last; codes[0] kAny: any
+  std::array<std::uint16_t, kCodes> codes{};  // code + 1, 0 after the last; codes[0] kMore
+  std::uint32_t more() const { return codes[1] | std::uint32_t{codes[2]} << 16; }
 };
 
 // splitmix64's finalizer: ids are time-ordered with constant low bits (a multiple of 256 apart),
@@ -80,7 +84,6 @@ constexpr std::size_t kCodeCount = TermCodes::kCharCodes + (0x9FFF - 0x4E00 + 1)
 // Bits of a code's filter per record holding the code (three set per record: ~0.5% false
 // positives), at least one word.
 constexpr std::size_t kBitsPerRecord = 16;
-constexpr std::size_t kBitsPerAny = 10;
 // An index is made again (TermCodes::index) when the records noted after it outnumber
 // 1/kStaleShare of those in it.
 constexpr std::size_t kStaleShare = 16;
@@ -132,19 +135,6 @@ struct CodeIndex {
   std::vector<std::uint32_t> offset;  // per code its first word, and the end
   std::vector<std::uint64_t, HugePages<std::uint64_t>> words;
   std::size_t records = 0;  // records indexed
-  // The records with more codes than a slot holds (kAny: the slot no longer lists them), whose
-  // slot answers: a Bloom filter of kBitsPerAny bits each (58% of the accounts at 1M: ~730 KiB,
-  // where a set of their ids was 16 MiB of random reads).
-  std::vector<std::uint64_t> any;
-  bool any_has(std::uint64_t g) const {
-    if (any.empty()) return false;
-    const std::uint64_t x = g * 0xD6E8FEB86659FD93ULL;
-    for (unsigned j = 0; j < 3; ++j) {
-      const std::size_t bit = filter_bit(x, j, 64 * any.size());
-      if ((any[bit / 64] >> (bit % 64) & 1) == 0) return false;
-    }
-    return true;
-  }
   bool has(int code, std::uint64_t g) const {
     const std::size_t from = offset[static_cast<std::size_t>(code)],
                       to = offset[static_cast<std::size_t>(code) + 1];
@@ -172,8 +162,9 @@ std::uint64_t filter_hash(std::uint64_t h) {
 // the start-up build is over and again as the records noted after it grow): a record it does
 // not list with either code asked for has neither, without a read of its slot. Records noted
 // after the index was made (their codes may be newer than it) are listed per shard as
-// exceptions, and records with more codes than a slot holds in the index's own filter
-// (CodeIndex::any): both read their slot as before. The index
+// exceptions and read their slot as before. Records with more codes than a slot holds keep
+// them in a list of their own (Shard::more), which the index and the check read like a slot's
+// (until session 19 such a record always "may match": 58% of the accounts at 1M). The index
 // is replaced only while every shard's mutex is held, and read under one of them.
 struct TermCodes::Entity {
   struct Shard {
@@ -181,6 +172,17 @@ struct TermCodes::Entity {
     std::vector<Slot, HugePages<Slot>> slots;
     std::size_t used = 0;
     IdSet exceptions;  // records whose slot the index does not answer for
+    // The codes (code + 1) of each record with more than kCodes, at Slot::more().
+    std::vector<std::vector<std::uint16_t>> more;
+    // The codes of slot `slot` of this shard: its own, or its list in `more`.
+    std::span<const std::uint16_t> codes(const Slot& slot) const {
+      if (slot.codes[0] != kMore) {
+        std::size_t n = 0;
+        while (n < kCodes && slot.codes[n] != 0) ++n;
+        return {slot.codes.data(), n};
+      }
+      return more[slot.more()];
+    }
   };
   std::array<Shard, kShards> shards;
   std::atomic<std::size_t> records{0};
@@ -193,7 +195,7 @@ struct TermCodes::Entity {
   bool rules_out(std::int64_t id, std::uint64_t h, const Shard& s, int a, int b) const {
     if (index == nullptr || s.exceptions.contains(id, h)) return false;
     const std::uint64_t g = filter_hash(h);
-    return (a < 0 || !index->has(a, g)) && (b < 0 || !index->has(b, g)) && !index->any_has(g);
+    return (a < 0 || !index->has(a, g)) && (b < 0 || !index->has(b, g));
   }
 };
 
@@ -256,17 +258,29 @@ void TermCodes::add(Entity& e, std::int64_t id, int code) {
     ++s.used;
     e.records.fetch_add(1, std::memory_order_relaxed);
   }
-  if (slot.codes[0] == kAny) return;
   const auto c = static_cast<std::uint16_t>(code + 1);
-  std::size_t k = 0;
-  for (; k < kCodes; ++k) {
-    if (slot.codes[k] == c) return;
-    if (slot.codes[k] == 0) {
-      slot.codes[k] = c;
-      break;
+  if (slot.codes[0] == kMore) {
+    std::vector<std::uint16_t>& more = s.more[slot.more()];
+    if (std::find(more.begin(), more.end(), c) != more.end()) return;
+    more.push_back(c);
+  } else {
+    std::size_t k = 0;
+    for (; k < kCodes; ++k) {
+      if (slot.codes[k] == c) return;
+      if (slot.codes[k] == 0) {
+        slot.codes[k] = c;
+        break;
+      }
+    }
+    if (k == kCodes) {  // more codes than a slot holds: the slot's and this one in `more`
+      const auto at = static_cast<std::uint32_t>(s.more.size());
+      s.more.emplace_back(slot.codes.begin(), slot.codes.end()).push_back(c);
+      slot.codes.fill(0);
+      slot.codes[0] = kMore;
+      slot.codes[1] = static_cast<std::uint16_t>(at & 0xFFFF);
+      slot.codes[2] = static_cast<std::uint16_t>(at >> 16);
     }
   }
-  if (k == kCodes) slot.codes[0] = kAny;  // more codes than a slot holds
   // A code the index may not hold: the record's slot answers from now on.
   if (e.index != nullptr && !s.exceptions.contains(id, h)) {
     s.exceptions.insert(id, h);
@@ -282,42 +296,24 @@ void TermCodes::index(Entity& e) {
   for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(e.shards[i].mu);
   auto index = std::make_unique<CodeIndex>();
   std::vector<std::uint32_t> count(kCodeCount, 0);
-  std::size_t any = 0;
   for (const Entity::Shard& s : e.shards)
     for (const Slot& slot : s.slots) {
       if (slot.id == kEmpty) continue;
       ++index->records;
-      if (slot.codes[0] == kAny) {
-        ++any;
-        continue;
-      }
-      for (std::uint16_t c : slot.codes) {
-        if (c == 0) break;
-        ++count[c - 1];
-      }
+      for (std::uint16_t c : s.codes(slot)) ++count[c - 1];
     }
   index->offset.assign(kCodeCount + 1, 0);
   for (std::size_t c = 0; c < kCodeCount; ++c)
     index->offset[c + 1] =
         static_cast<std::uint32_t>(index->offset[c] + (count[c] * kBitsPerRecord + 63) / 64);
   index->words.assign(index->offset[kCodeCount], 0);
-  index->any.assign(any == 0 ? 0 : (any * kBitsPerAny + 63) / 64, 0);
   for (Entity::Shard& s : e.shards) {
     s.exceptions.clear();
     for (const Slot& slot : s.slots) {
       if (slot.id == kEmpty) continue;
       const std::uint64_t h = mix(slot.id);
       const std::uint64_t g = filter_hash(h);
-      if (slot.codes[0] == kAny) {
-        const std::uint64_t x = g * 0xD6E8FEB86659FD93ULL;
-        for (unsigned j = 0; j < 3; ++j) {
-          const std::size_t bit = filter_bit(x, j, 64 * index->any.size());
-          index->any[bit / 64] |= std::uint64_t{1} << (bit % 64);
-        }
-        continue;
-      }
-      for (std::uint16_t c : slot.codes) {
-        if (c == 0) break;
+      for (std::uint16_t c : s.codes(slot)) {
         const std::size_t from = index->offset[c - 1u], bits = 64 * (index->offset[c] - from);
         for (unsigned j = 0; j < 3; ++j) {
           const std::size_t bit = filter_bit(g, j, bits);
@@ -374,12 +370,8 @@ TermCodes::Answer TermCodes::check(const Entity* e, std::int64_t id, int a, int 
   const std::size_t mask = s.slots.size() - 1;
   for (std::size_t i = (h / kShards) & mask; s.slots[i].id != kEmpty; i = (i + 1) & mask) {
     if (s.slots[i].id != id) continue;
-    const auto& codes = s.slots[i].codes;
-    if (codes[0] == kAny) return kMaybe;
-    for (std::uint16_t c : codes) {
-      if (c == 0) break;
+    for (std::uint16_t c : s.codes(s.slots[i]))
       if (c == a + 1 || c == b + 1) return kMaybe;
-    }
     return kNo;
   }
   return kNo;
@@ -396,10 +388,9 @@ std::size_t TermCodes::filter_bytes(const Entity* e) {
   if (e == nullptr) return 0;
   std::array<std::unique_lock<std::mutex>, kShards> locks;
   for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(e->shards[i].mu);
-  return e->index == nullptr
-             ? 0
-             : (e->index->words.size() + e->index->any.size()) * sizeof(std::uint64_t) +
-                   e->index->offset.size() * sizeof(std::uint32_t);
+  return e->index == nullptr ? 0
+                             : e->index->words.size() * sizeof(std::uint64_t) +
+                                   e->index->offset.size() * sizeof(std::uint32_t);
 }
 
 void TermCodes::add(std::string_view entity_name, std::int64_t id, int code) {

@@ -9,9 +9,10 @@
 // character. A digit key of three or more digits matches a record only when one of its terms
 // starts with the key or with the key's reversed form, so only when the record has the key's
 // start code or its end code; a one-character Chinese key only when the record has that
-// character's code. A record known here without them cannot match. At most 12 codes a record
-// (a Chinese contact: its name's three characters and four or five number codes); one with
-// more always may match.
+// character's code. A record known here without them cannot match. Up to 12 codes in a
+// record's slot (a Chinese contact: its name's three characters and four or five number codes);
+// a record with more (an account with many numbers) keeps them all in a list of its shard, read
+// as the slot's.
 //
 // Kept as a superset of what the index holds: codes are only ever added (a record's terms
 // written anew add the new codes and keep the old; a deleted record keeps its codes), each

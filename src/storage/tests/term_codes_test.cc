@@ -52,13 +52,27 @@ TEST(TermCodes, ATermsFirstChineseCharacterIsACode) {
   EXPECT_EQ(codes.check("contact", 1, TermCodes::char_code("芳"), -1), TermCodes::kNo);
 }
 
-TEST(TermCodes, ARecordWithMoreCodesThanASlotHoldsAlwaysMayMatch) {
+// A record with more codes than its slot holds (an account with many numbers) keeps them all
+// and answers for each (until session 20 it always "may match").
+TEST(TermCodes, ARecordWithMoreCodesThanASlotHoldsAnswersForEachOfThem) {
   TermCodes codes;
   codes.set_built();
   std::string list = "\n";
   for (int n = 100; n < 113; ++n) list += std::to_string(n) + "00000\n";
   codes.note("contact", 7, list);
+  codes.note("contact", 8, "\n99900000\n");  // the shard's next record: its own slot
+  EXPECT_EQ(codes.check("contact", 7, 999, -1), TermCodes::kNo);
+  EXPECT_EQ(codes.check("contact", 7, 999, 1999), TermCodes::kNo);
+  for (int n = 100; n < 113; ++n)
+    EXPECT_EQ(codes.check("contact", 7, n, -1), TermCodes::kMaybe) << n;
+  codes.note("contact", 7, "\n99900000\n~9990\n");  // codes past the 13th, and one again
+  codes.note("contact", 7, list);
   EXPECT_EQ(codes.check("contact", 7, 999, -1), TermCodes::kMaybe);
+  EXPECT_EQ(codes.check("contact", 7, -1, 1999), TermCodes::kMaybe);
+  EXPECT_EQ(codes.check("contact", 7, 998, 1998), TermCodes::kNo);
+  EXPECT_EQ(codes.check("contact", 8, 100, -1), TermCodes::kNo);
+  EXPECT_EQ(codes.check("contact", 8, 999, -1), TermCodes::kMaybe);
+  EXPECT_EQ(codes.records("contact"), 2u);
 }
 
 TEST(TermCodes, ManyRecordsAreEachFound) {
@@ -101,10 +115,11 @@ TEST(TermCodes, TheIndexAnswersAsTheSlotsAlsoForRecordsNotedAfterIt) {
   codes.add("contact", base + 256 * kRecords, 179);  // a new record
   codes.add("contact", base, 971);                   // a new code of an indexed one
   for (int n = 0; n < 12; ++n) codes.add("contact", base + 256, 300 + n);  // now kAny
-  EXPECT_EQ(TermCodes::check(e, base - 256, 999, -1), TermCodes::kMaybe);
+  EXPECT_EQ(TermCodes::check(e, base - 256, 999, -1), TermCodes::kNo);
+  EXPECT_EQ(TermCodes::check(e, base - 256, 112, -1), TermCodes::kMaybe);
   EXPECT_EQ(TermCodes::check(e, base + 256 * kRecords, 179, -1), TermCodes::kMaybe);
   EXPECT_EQ(TermCodes::check(e, base, 971, -1), TermCodes::kMaybe);
-  EXPECT_EQ(TermCodes::check(e, base + 256, 999, -1), TermCodes::kMaybe);
+  EXPECT_EQ(TermCodes::check(e, base + 256, 311, -1), TermCodes::kMaybe);
   int no = 0;
   for (std::int64_t i = -2; i < kRecords + 2; ++i) {
     const std::int64_t id = base + 256 * i;
@@ -140,6 +155,32 @@ TEST(TermCodes, TheIndexAloneRulesOutNearlyEveryRecordWithoutTheCode) {
     ASSERT_FALSE(TermCodes::filter_rules_out(e, base + 256 * i, 103, -1)) << i;
   codes.add("contact", base + 256 * kRecords, 107);
   EXPECT_FALSE(TermCodes::filter_rules_out(e, base + 256 * kRecords, 500, -1)) << "noted after";
+}
+
+// A record with more codes than a slot holds is in the index with each of them: the index alone
+// rules it out for a code it does not have, never for one it has (the 13th too), and a code it
+// gains after the index is answered by its codes (until session 20 the index never ruled such a
+// record out).
+TEST(TermCodes, TheIndexRulesOutARecordWithMoreCodesThanASlotHolds) {
+  TermCodes codes;
+  codes.set_built();
+  const std::int64_t base = 191840971120443604;
+  for (std::int64_t i = 0; i < 2000; ++i)
+    for (int n = 0; n < 20; ++n) codes.add("account", base + 256 * i, 100 + n);
+  codes.index();
+  const TermCodes::Entity* e = codes.find("account");
+  int ruled_out = 0;
+  for (std::int64_t i = 0; i < 2000; ++i) {
+    const std::int64_t id = base + 256 * i;
+    if (TermCodes::filter_rules_out(e, id, 500, 1500)) ++ruled_out;
+    ASSERT_FALSE(TermCodes::filter_rules_out(e, id, 100, -1)) << i;
+    ASSERT_FALSE(TermCodes::filter_rules_out(e, id, -1, 119)) << i;
+  }
+  EXPECT_GT(ruled_out, 2000 * 99 / 100);
+  codes.add("account", base, 500);
+  EXPECT_FALSE(TermCodes::filter_rules_out(e, base, 500, -1)) << "noted after the index";
+  EXPECT_EQ(TermCodes::check(e, base, 500, -1), TermCodes::kMaybe);
+  EXPECT_EQ(TermCodes::check(e, base, 501, -1), TermCodes::kNo);
 }
 
 // Records noted after the index, more than a 16th of those in it, ask for a new index (the
