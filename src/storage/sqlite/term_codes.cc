@@ -6,9 +6,9 @@
 #include <array>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <new>
-#include <span>
 #include <utility>
 
 namespace rapport::storage::sqlite {
@@ -16,17 +16,27 @@ namespace rapport::storage::sqlite {
 namespace {
 
 constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
-// Codes kept in a record's slot; a record with more (an account with many numbers: 58% of the
-// accounts at 1M) has kMore in codes[0] and in codes[1] and codes[2] the place of its codes in
-// its shard's list of longer code lists (Shard::more).
+// Codes kept in a record's slot. A record with more (an account with many numbers: 58% of the
+// accounts at 1M, 13 to 25 codes) has kMore in codes[0], in codes[1] and codes[2] its first
+// block of further codes in its shard's `more` (Block), and kInSlot codes in codes[3] on.
 constexpr std::size_t kCodes = 12;
 constexpr std::uint16_t kMore = 0xFFFF;
+constexpr std::size_t kInSlot = kCodes - 3;
+constexpr std::uint32_t kNoBlock = 0xFFFFFFFF;
 constexpr std::size_t kShards = 64;
 
 struct Slot {
   std::int64_t id = kEmpty;
   std::array<std::uint16_t, kCodes> codes{};  // code + 1, 0 after the last; codes[0] kMore
   std::uint32_t more() const { return codes[1] | std::uint32_t{codes[2]} << 16; }
+};
+
+// Further codes of a record with more than a slot holds (code + 1, 0 after the last), and the
+// next block (kNoBlock: none). The size of a slot: one block holds a record of up to 21 codes.
+struct Block {
+  std::uint32_t next = kNoBlock;
+  std::uint32_t unused = 0;
+  std::array<std::uint16_t, kCodes> codes{};
 };
 
 // splitmix64's finalizer: ids are time-ordered with constant low bits (a multiple of 256 apart),
@@ -163,8 +173,8 @@ std::uint64_t filter_hash(std::uint64_t h) {
 // not list with either code asked for has neither, without a read of its slot. Records noted
 // after the index was made (their codes may be newer than it) are listed per shard as
 // exceptions and read their slot as before. Records with more codes than a slot holds keep
-// them in a list of their own (Shard::more), which the index and the check read like a slot's
-// (until session 19 such a record always "may match": 58% of the accounts at 1M). The index
+// the rest in blocks of their shard (Shard::more), which the index and the check read with the
+// slot's (until session 19 such a record always "may match": 58% of the accounts at 1M). The index
 // is replaced only while every shard's mutex is held, and read under one of them.
 struct TermCodes::Entity {
   struct Shard {
@@ -172,22 +182,60 @@ struct TermCodes::Entity {
     std::vector<Slot, HugePages<Slot>> slots;
     std::size_t used = 0;
     IdSet exceptions;  // records whose slot the index does not answer for
-    // The codes (code + 1) of each record with more than kCodes, at Slot::more().
-    std::vector<std::vector<std::uint16_t>> more;
-    // The codes of slot `slot` of this shard: its own, or its list in `more`.
-    std::span<const std::uint16_t> codes(const Slot& slot) const {
+    // While an index is made (TermCodes::index), from when it read this shard: the records
+    // noted since, this shard's exceptions once it is swapped in.
+    IdSet pending;
+    bool collecting = false;
+    // The further codes of the records with more than kCodes (Slot::more(), Block::next).
+    std::vector<Block> more;
+    // Whether `f(code + 1)` holds for a code of the record in slot `slot` of this shard (f is
+    // called on each in turn until it does).
+    template <typename F>
+    bool any_code(const Slot& slot, F f) const {
       if (slot.codes[0] != kMore) {
-        std::size_t n = 0;
-        while (n < kCodes && slot.codes[n] != 0) ++n;
-        return {slot.codes.data(), n};
+        for (std::uint16_t c : slot.codes) {
+          if (c == 0) return false;
+          if (f(c)) return true;
+        }
+        return false;
       }
-      return more[slot.more()];
+      for (std::size_t k = kCodes - kInSlot; k < kCodes && slot.codes[k] != 0; ++k)
+        if (f(slot.codes[k])) return true;
+      for (std::uint32_t b = slot.more(); b != kNoBlock; b = more[b].next)
+        for (std::uint16_t c : more[b].codes) {
+          if (c == 0) break;
+          if (f(c)) return true;
+        }
+      return false;
+    }
+    // Adds code + 1 `c` to the record in `slot`, which has more than kCodes; false when it
+    // has it already.
+    bool add_more(Slot& slot, std::uint16_t c) {
+      if (any_code(slot, [&](std::uint16_t x) { return x == c; })) return false;
+      for (std::size_t k = kCodes - kInSlot; k < kCodes; ++k)
+        if (slot.codes[k] == 0) {
+          slot.codes[k] = c;
+          return true;
+        }
+      std::uint32_t b = slot.more();
+      for (;; b = more[b].next) {
+        for (std::uint16_t& x : more[b].codes)
+          if (x == 0) {
+            x = c;
+            return true;
+          }
+        if (more[b].next == kNoBlock) break;
+      }
+      more[b].next = static_cast<std::uint32_t>(more.size());
+      more.emplace_back().codes[0] = c;  // after the link: emplace_back may move the blocks
+      return true;
     }
   };
   std::array<Shard, kShards> shards;
   std::atomic<std::size_t> records{0};
   std::unique_ptr<const CodeIndex> index;
   std::atomic<std::size_t> noted_after_index{0};  // exceptions added since
+  std::mutex index_mu;                            // one TermCodes::index at a time
   TermCodes* owner = nullptr;                     // asked for a new index when they are many
 
   // With shard `s` (the record's) held: the index answers for record `id` (hash `h`) and lists
@@ -260,9 +308,7 @@ void TermCodes::add(Entity& e, std::int64_t id, int code) {
   }
   const auto c = static_cast<std::uint16_t>(code + 1);
   if (slot.codes[0] == kMore) {
-    std::vector<std::uint16_t>& more = s.more[slot.more()];
-    if (std::find(more.begin(), more.end(), c) != more.end()) return;
-    more.push_back(c);
+    if (!s.add_more(slot, c)) return;
   } else {
     std::size_t k = 0;
     for (; k < kCodes; ++k) {
@@ -272,16 +318,18 @@ void TermCodes::add(Entity& e, std::int64_t id, int code) {
         break;
       }
     }
-    if (k == kCodes) {  // more codes than a slot holds: the slot's and this one in `more`
+    if (k == kCodes) {  // more codes than a slot holds: its first three and this one in a block
       const auto at = static_cast<std::uint32_t>(s.more.size());
-      s.more.emplace_back(slot.codes.begin(), slot.codes.end()).push_back(c);
-      slot.codes.fill(0);
+      Block& block = s.more.emplace_back();
+      std::copy(slot.codes.begin(), slot.codes.begin() + (kCodes - kInSlot), block.codes.begin());
+      block.codes[kCodes - kInSlot] = c;
       slot.codes[0] = kMore;
       slot.codes[1] = static_cast<std::uint16_t>(at & 0xFFFF);
       slot.codes[2] = static_cast<std::uint16_t>(at >> 16);
     }
   }
   // A code the index may not hold: the record's slot answers from now on.
+  if (s.collecting) s.pending.insert(id, h);
   if (e.index != nullptr && !s.exceptions.contains(id, h)) {
     s.exceptions.insert(id, h);
     if (e.noted_after_index.fetch_add(1, std::memory_order_relaxed) + 1 ==
@@ -291,39 +339,73 @@ void TermCodes::add(Entity& e, std::int64_t id, int code) {
   }
 }
 
-void TermCodes::index(Entity& e) {
-  std::array<std::unique_lock<std::mutex>, kShards> locks;
-  for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(e.shards[i].mu);
+void TermCodes::index(Entity& e, const std::function<void(std::size_t)>& after_shard) {
+  // Made one shard at a time, each under its own mutex only (a few milliseconds of a check of
+  // that shard waiting, where every shard's mutex held for the whole index stopped every check
+  // of the entity ~0.2 s at 1M), and then swapped in with every shard's mutex held for a moment.
+  // A record noted in a shard after the shard was read into the new index (its codes may be
+  // newer than the index) is noted in the shard's `pending` too, which become its exceptions.
+  std::lock_guard one(e.index_mu);
   auto index = std::make_unique<CodeIndex>();
   std::vector<std::uint32_t> count(kCodeCount, 0);
-  for (const Entity::Shard& s : e.shards)
+  for (const Entity::Shard& s : e.shards) {
+    std::lock_guard lock(s.mu);
     for (const Slot& slot : s.slots) {
       if (slot.id == kEmpty) continue;
       ++index->records;
-      for (std::uint16_t c : s.codes(slot)) ++count[c - 1];
+      s.any_code(slot, [&](std::uint16_t c) {
+        ++count[c - 1];
+        return false;
+      });
     }
+  }
+  // Sized to the counts; a code noted after them sets its bits all the same (its filter a little
+  // fuller than planned).
   index->offset.assign(kCodeCount + 1, 0);
   for (std::size_t c = 0; c < kCodeCount; ++c)
     index->offset[c + 1] =
         static_cast<std::uint32_t>(index->offset[c] + (count[c] * kBitsPerRecord + 63) / 64);
   index->words.assign(index->offset[kCodeCount], 0);
-  for (Entity::Shard& s : e.shards) {
-    s.exceptions.clear();
-    for (const Slot& slot : s.slots) {
-      if (slot.id == kEmpty) continue;
-      const std::uint64_t h = mix(slot.id);
-      const std::uint64_t g = filter_hash(h);
-      for (std::uint16_t c : s.codes(slot)) {
-        const std::size_t from = index->offset[c - 1u], bits = 64 * (index->offset[c] - from);
-        for (unsigned j = 0; j < 3; ++j) {
-          const std::size_t bit = filter_bit(g, j, bits);
-          index->words[from + bit / 64] |= std::uint64_t{1} << (bit % 64);
-        }
+  for (std::size_t i = 0; i < kShards; ++i) {
+    {
+      Entity::Shard& s = e.shards[i];
+      std::lock_guard lock(s.mu);
+      s.pending.clear();
+      s.collecting = true;
+      for (const Slot& slot : s.slots) {
+        if (slot.id == kEmpty) continue;
+        const std::uint64_t h = mix(slot.id), g = filter_hash(h);
+        s.any_code(slot, [&](std::uint16_t c) {
+          const std::size_t from = index->offset[c - 1u], bits = 64 * (index->offset[c] - from);
+          if (bits == 0) {  // a code first noted after the counts: the slot answers
+            s.pending.insert(slot.id, h);
+            return false;
+          }
+          for (unsigned j = 0; j < 3; ++j) {
+            const std::size_t bit = filter_bit(g, j, bits);
+            index->words[from + bit / 64] |= std::uint64_t{1} << (bit % 64);
+          }
+          return false;
+        });
       }
     }
+    if (after_shard) after_shard(i);
   }
-  e.index = std::move(index);
-  e.noted_after_index.store(0, std::memory_order_relaxed);
+  std::unique_ptr<const CodeIndex> old;
+  {
+    std::array<std::unique_lock<std::mutex>, kShards> locks;
+    for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(e.shards[i].mu);
+    std::size_t pending = 0;
+    for (Entity::Shard& s : e.shards) {
+      s.exceptions = std::move(s.pending);
+      s.pending.clear();
+      s.collecting = false;
+      pending += s.exceptions.used;
+    }
+    old = std::move(e.index);
+    e.index = std::move(index);
+    e.noted_after_index.store(pending, std::memory_order_relaxed);
+  }
 }
 
 void TermCodes::index() {
@@ -370,9 +452,9 @@ TermCodes::Answer TermCodes::check(const Entity* e, std::int64_t id, int a, int 
   const std::size_t mask = s.slots.size() - 1;
   for (std::size_t i = (h / kShards) & mask; s.slots[i].id != kEmpty; i = (i + 1) & mask) {
     if (s.slots[i].id != id) continue;
-    for (std::uint16_t c : s.codes(s.slots[i]))
-      if (c == a + 1 || c == b + 1) return kMaybe;
-    return kNo;
+    return s.any_code(s.slots[i], [&](std::uint16_t c) { return c == a + 1 || c == b + 1; })
+               ? kMaybe
+               : kNo;
   }
   return kNo;
 }

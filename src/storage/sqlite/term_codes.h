@@ -44,6 +44,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,8 +96,8 @@ class TermCodes {
   // (the first such build also makes the codes built).
   void covered_to(std::int64_t n);
   std::int64_t covered() const { return covered_.load(std::memory_order_acquire); }
-  // Makes each entity's index of codes by code again from its slots (every shard's mutex held
-  // meanwhile: ~0.2 s for 2M contacts), after the start-up build and when the records noted
+  // Makes each entity's index of codes by code again from its slots (one shard's mutex at a time,
+  // then every shard's for the swap), after the start-up build and when the records noted
   // after the last index outnumber a 16th of those in it (want_index()).
   void index();
   void want_index();
@@ -129,7 +130,8 @@ class TermCodes {
   // The index's size in bytes (tests, memory accounting).
   static std::size_t filter_bytes(const Entity* e);
   static void add(Entity& e, std::int64_t id, int code);
-  static void index(Entity& e);
+  // `after_shard(i)`: called after shard i was read into the new index, no mutex held (tests).
+  static void index(Entity& e, const std::function<void(std::size_t)>& after_shard = {});
 
  private:
   mutable std::mutex mu_;

@@ -72,7 +72,17 @@ TEST(TermCodes, ARecordWithMoreCodesThanASlotHoldsAnswersForEachOfThem) {
   EXPECT_EQ(codes.check("contact", 7, 998, 1998), TermCodes::kNo);
   EXPECT_EQ(codes.check("contact", 8, 100, -1), TermCodes::kNo);
   EXPECT_EQ(codes.check("contact", 8, 999, -1), TermCodes::kMaybe);
-  EXPECT_EQ(codes.records("contact"), 2u);
+  // Up to 50 codes (the slot's and three blocks), each noted twice; every other record of the
+  // shard keeps its own.
+  for (int round = 0; round < 2; ++round)
+    for (int n = 0; n < 50; ++n) codes.add("contact", 9, TermCodes::kCharCodes + 3 * n);
+  for (int n = 0; n < 150; ++n)
+    ASSERT_EQ(codes.check("contact", 9, TermCodes::kCharCodes + n, -1),
+              n % 3 == 0 ? TermCodes::kMaybe : TermCodes::kNo)
+        << n;
+  EXPECT_EQ(codes.check("contact", 7, TermCodes::kCharCodes, -1), TermCodes::kNo);
+  EXPECT_EQ(codes.check("contact", 7, 112, -1), TermCodes::kMaybe);
+  EXPECT_EQ(codes.records("contact"), 3u);
 }
 
 TEST(TermCodes, ManyRecordsAreEachFound) {
@@ -181,6 +191,41 @@ TEST(TermCodes, TheIndexRulesOutARecordWithMoreCodesThanASlotHolds) {
   EXPECT_FALSE(TermCodes::filter_rules_out(e, base, 500, -1)) << "noted after the index";
   EXPECT_EQ(TermCodes::check(e, base, 500, -1), TermCodes::kMaybe);
   EXPECT_EQ(TermCodes::check(e, base, 501, -1), TermCodes::kNo);
+}
+
+// The index is made one shard at a time without holding the others: a record noted in a shard
+// the new index has read already (a new code of an indexed record, a new record) is answered by
+// its slot once the index is swapped in, and checks answer meanwhile.
+TEST(TermCodes, ARecordNotedWhileTheIndexIsMadeIsStillFound) {
+  TermCodes codes;
+  codes.set_built();
+  const std::int64_t base = 191840971120443604;
+  constexpr int kRecords = 5000;
+  for (std::int64_t i = 0; i < kRecords; ++i) codes.add("contact", base + 256 * i, 100);
+  TermCodes::Entity* e = codes.entity("contact");
+  TermCodes::index(*e);
+  std::size_t calls = 0;
+  TermCodes::index(*e, [&](std::size_t shard) {
+    ++calls;
+    if (shard != 40) return;
+    // Every shard up to 40 read: noted now, in whichever shard they fall.
+    for (std::int64_t i = 0; i < kRecords; i += 7) {
+      ASSERT_EQ(TermCodes::check(e, base + 256 * i, 100, -1), TermCodes::kMaybe);
+      codes.add("contact", base + 256 * i, 555);
+    }
+    codes.add("contact", base + 256 * kRecords, 556);
+  });
+  EXPECT_EQ(calls, 64u);
+  for (std::int64_t i = 0; i < kRecords; ++i) {
+    ASSERT_EQ(TermCodes::check(e, base + 256 * i, 555, -1),
+              i % 7 == 0 ? TermCodes::kMaybe : TermCodes::kNo)
+        << i;
+    ASSERT_EQ(TermCodes::check(e, base + 256 * i, 100, -1), TermCodes::kMaybe) << i;
+  }
+  EXPECT_EQ(TermCodes::check(e, base + 256 * kRecords, 556, -1), TermCodes::kMaybe);
+  codes.index();
+  EXPECT_TRUE(TermCodes::filter_rules_out(e, base + 256 * 1, 555, -1));
+  EXPECT_FALSE(TermCodes::filter_rules_out(e, base + 256 * 7, 555, -1));
 }
 
 // Records noted after the index, more than a 16th of those in it, ask for a new index (the
