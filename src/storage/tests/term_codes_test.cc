@@ -109,7 +109,7 @@ TEST(TermCodes, TheIndexAnswersAsTheSlotsAlsoForRecordsNotedAfterIt) {
   const std::int64_t base = 191840971120443604;
   std::string list = "\n";
   for (int n = 100; n < 113; ++n) list += std::to_string(n) + "00000\n";
-  codes.note("contact", base - 256, list);  // kAny
+  codes.note("contact", base - 256, list);  // more codes than a slot holds
   std::mt19937 random(7);
   const auto code_of = [&] {
     return random() % 2 ? static_cast<int>(random() % 2000)
@@ -124,7 +124,8 @@ TEST(TermCodes, TheIndexAnswersAsTheSlotsAlsoForRecordsNotedAfterIt) {
   EXPECT_GE(TermCodes::filter_bytes(e), std::size_t{kRecords} * 7 * 2) << "16 bits a pair";
   codes.add("contact", base + 256 * kRecords, 179);  // a new record
   codes.add("contact", base, 971);                   // a new code of an indexed one
-  for (int n = 0; n < 12; ++n) codes.add("contact", base + 256, 300 + n);  // now kAny
+  for (int n = 0; n < 12; ++n)
+    codes.add("contact", base + 256, 300 + n);  // now more than a slot holds
   EXPECT_EQ(TermCodes::check(e, base - 256, 999, -1), TermCodes::kNo);
   EXPECT_EQ(TermCodes::check(e, base - 256, 112, -1), TermCodes::kMaybe);
   EXPECT_EQ(TermCodes::check(e, base + 256 * kRecords, 179, -1), TermCodes::kMaybe);
