@@ -25,7 +25,6 @@ std::uint64_t LatencyHistogram::bucket_upper(int index) {
 void LatencyHistogram::record(std::chrono::nanoseconds d) {
   const std::uint64_t ns = d.count() < 0 ? 0 : static_cast<std::uint64_t>(d.count());
   counts_[static_cast<std::size_t>(bucket_of(ns))].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(ns, std::memory_order_relaxed);
   std::uint64_t seen = max_ns_.load(std::memory_order_relaxed);
   while (ns > seen && !max_ns_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
@@ -34,7 +33,6 @@ void LatencyHistogram::record(std::chrono::nanoseconds d) {
 
 void LatencyHistogram::reset() {
   for (auto& c : counts_) c.store(0, std::memory_order_relaxed);
-  count_.store(0, std::memory_order_relaxed);
   sum_ns_.store(0, std::memory_order_relaxed);
   max_ns_.store(0, std::memory_order_relaxed);
 }

@@ -31,8 +31,8 @@ class LatencyHistogram {
   static std::uint64_t bucket_upper(int index);  // largest value (ns) that falls into `index`
 
  private:
+  // The count is the buckets' sum (summary()): not kept apart, one locked add less per record.
   std::array<std::atomic<std::uint64_t>, kBuckets> counts_{};
-  std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
   std::atomic<std::uint64_t> max_ns_{0};
 };
@@ -60,8 +60,11 @@ struct RouteLatency {
   void count_try(bool was_deferred) {  // racing updates may lose one: a moving share
     const auto old = static_cast<std::int64_t>(deferred_permille.load(std::memory_order_relaxed));
     const std::int64_t sample = was_deferred ? 1000 : 0;
-    deferred_permille.store(static_cast<std::uint32_t>(old + (sample - old) / 16),
-                            std::memory_order_relaxed);
+    const auto next = static_cast<std::uint32_t>(old + (sample - old) / 16);
+    // Mostly unchanged (0 while every try is answered): not written then, so that the I/O
+    // threads trying this route do not take the cache line from each other on every request.
+    if (next != static_cast<std::uint32_t>(old))
+      deferred_permille.store(next, std::memory_order_relaxed);
   }
 };
 

@@ -593,6 +593,53 @@ TEST(SqliteStoreHeap, CountedWithoutSqlitesOwnStatisticsAndGivenBackOnClose) {
   EXPECT_LT(sqlite::heap_bytes(), before + (256 << 10));
 }
 
+// The count is kept per thread (a shard each, handed on when a thread ends): blocks allocated on
+// threads that have ended and freed on another (the readers' page caches, filled by reads on
+// eight short-lived threads, given back when the store closes on this one) still add up to
+// what SQLite holds, and to nothing once it is all given back.
+TEST(SqliteStoreHeap, CountedAcrossThreadsThatEndAndBlocksFreedByAnother) {
+  if (!sqlite::heap_counted_here()) GTEST_SKIP() << "SQLite was used before a store opened";
+  TempDir dir;
+  const std::int64_t before = sqlite::heap_bytes();
+  std::int64_t filled = 0;
+  {
+    StoreOptions options;
+    options.readers = 4;
+    options.reader_map_mib = 0;  // pages read into the readers' caches, not mapped
+    auto store = sqlite::SqliteStore::open(dir.file("heap-threads.db"), options);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    {
+      auto tx = begin_write(**store);
+      exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)");
+      exec_ok(*tx,
+              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+              "INSERT INTO t(pad) SELECT printf('%.1000c', 'x') FROM n");
+      ASSERT_TRUE(tx->commit().ok());
+    }
+    const std::int64_t written = sqlite::heap_bytes();
+    for (int round = 0; round < 2; ++round) {
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&store] {
+          auto read = begin_read(**store);
+          auto rows = read->query("SELECT sum(length(pad)) FROM t");
+          ASSERT_TRUE(rows.ok()) << rows.error().message;
+          EXPECT_EQ(std::get<std::int64_t>(rows->rows[0][0]), 2'000'000);
+        });
+      }
+      for (auto& t : threads) t.join();
+    }
+    filled = sqlite::heap_bytes();
+    // The readers' page caches, allocated on threads that have ended, are counted.
+    EXPECT_GT(filled, written + (2 << 20));
+    EXPECT_EQ((*store)->cache_memory().used, filled);
+  }
+  // Given back on this thread: the sum is what it was before the store, within SQLite's own
+  // process-wide state, neither more nor less.
+  EXPECT_LT(sqlite::heap_bytes(), before + (256 << 10));
+  EXPECT_GT(sqlite::heap_bytes(), before - (256 << 10));
+}
+
 // Read snapshots kept across read transactions (SqliteStore::begin_read): a reader's next read
 // takes over the transaction its last one left open while nothing was committed since.
 class SqliteReadSnapshotsTest : public ::testing::Test {
