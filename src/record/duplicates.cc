@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "core/parallel.h"
 #include "record/duplicates_internal.h"
@@ -405,7 +406,9 @@ Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
     for (size_t i = begin; i < end; ++i)
       if (!facts[i]) facts[i] = facts_of_row(*profile, e, *rows[i]);
   });
-  std::set<std::int64_t> batch(ids.begin(), ids.end());
+  // the batch's ids, sorted: a candidate among them is reported on the later record
+  std::vector<std::int64_t> batch(ids.begin(), ids.end());
+  std::sort(batch.begin(), batch.end());
   for (size_t i = 0; i < n; ++i)
     cache.insert_or_assign(ids[i], CachedFacts{std::move(*facts[i]), as_int((*rows[i])[cols.owner]),
                                                as_int((*rows[i])[cols.team])});
@@ -416,41 +419,66 @@ Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
     for (size_t i = begin; i < end; ++i) keys_of[i] = dedupe::index_keys(*profile, *of[i]);
   });
   constexpr size_t kChunk = 500;
-  const SqlValue limit = std::int64_t{kMaxAnchorHits};
-  // key → the records it finds (empty when ubiquitous)
-  auto anchors = [&](const std::string& table, const std::string& key_col,
-                     const std::set<std::string>& keys,
-                     std::map<std::string, std::vector<std::int64_t>>& hits) -> Status {
+  // The batch's distinct phones and index keys (views of its facts and keys_of, which outlive
+  // this), sorted, each with the records it finds (empty when ubiquitous). The rows are seen in
+  // place (each_row) and their keys looked up by view: a batch's keys mostly find only the
+  // batch's own records, tens of thousands of rows a batch, whose copies and ordered maps of
+  // strings were most of this function's time outside SQLite.
+  struct Anchors {
+    std::vector<std::string_view> keys;
+    std::unordered_map<std::string_view, std::uint32_t> index;  // key → its place in keys
+    std::vector<std::vector<std::int64_t>> hits;                // per key
+    const std::vector<std::int64_t>* find(std::string_view key) const {
+      auto it = index.find(key);
+      return it == index.end() ? nullptr : &hits[it->second];
+    }
+  };
+  auto anchors = [&](const std::string& table, const std::string& key_col, Anchors& a) -> Status {
+    std::sort(a.keys.begin(), a.keys.end());
+    a.keys.erase(std::unique(a.keys.begin(), a.keys.end()), a.keys.end());
+    a.index.reserve(a.keys.size());
+    for (size_t k = 0; k < a.keys.size(); ++k) a.index.emplace(a.keys[k], k);
+    a.hits.assign(a.keys.size(), {});
     std::vector<SqlValue> params;
-    for (auto it = keys.begin(); it != keys.end();) {
+    for (size_t at = 0; at < a.keys.size();) {
       params.assign({e.name});
       std::string marks;
-      for (; it != keys.end() && params.size() <= kChunk; ++it) {
+      for (; at < a.keys.size() && params.size() <= kChunk; ++at) {
         marks += marks.empty() ? "?" : ", ?";
-        params.emplace_back(*it);
+        params.emplace_back(std::string(a.keys[at]));
       }
-      params.push_back(limit);
-      RP_ASSIGN(auto found,
-                tx.query("SELECT k, record_id FROM (SELECT " + key_col +
-                             " AS k, record_id, ROW_NUMBER() OVER (PARTITION BY " + key_col +
-                             " ORDER BY record_id) AS rn FROM " + table + " WHERE entity = ? AND " +
-                             key_col + " IN (" + marks + ")) AS hits WHERE rn <= ?",
-                         params));
-      for (const auto& r : found.rows) hits[as_text(r[0])].push_back(as_int(r[1]));
+      // Every entry of each key; a key's first kMaxAnchorHits are kept, and a key that many
+      // entries hold is ubiquitous (cleared below), as a window of the first kMaxAnchorHits
+      // by record_id per key found (SQLite read every entry of the key for that too, then
+      // numbered and sorted them in a temporary table: most of this function's instructions).
+      auto seen = [&](std::span<const storage::SqlView> r) {
+        const auto* key = std::get_if<std::string_view>(&r[0]);
+        if (!key) return true;
+        auto it = a.index.find(*key);
+        if (it == a.index.end()) return true;
+        auto& found = a.hits[it->second];
+        if (found.size() >= static_cast<size_t>(kMaxAnchorHits)) return true;
+        if (const auto* i = std::get_if<std::int64_t>(&r[1]))
+          found.push_back(*i);
+        else if (const auto* d = std::get_if<double>(&r[1]))
+          found.push_back(static_cast<std::int64_t>(*d));
+        return true;
+      };
+      RP_TRY(tx.each_row("SELECT " + key_col + ", record_id FROM " + table +
+                             " WHERE entity = ? AND " + key_col + " IN (" + marks + ")",
+                         params, seen));
     }
-    for (auto& [key, found] : hits)
+    for (auto& found : a.hits)
       if (found.size() >= static_cast<size_t>(kMaxAnchorHits)) found.clear();
     return {};
   };
-  std::set<std::string> phone_keys, match_keys;
-  std::set<std::int64_t> companies;
+  Anchors by_phone, by_key;
   for (size_t i = 0; i < n; ++i) {
-    phone_keys.insert(of[i]->phones.begin(), of[i]->phones.end());
-    match_keys.insert(keys_of[i].begin(), keys_of[i].end());
+    by_phone.keys.insert(by_phone.keys.end(), of[i]->phones.begin(), of[i]->phones.end());
+    by_key.keys.insert(by_key.keys.end(), keys_of[i].begin(), keys_of[i].end());
   }
-  std::map<std::string, std::vector<std::int64_t>> by_phone, by_key;
-  RP_TRY(anchors("phone_index", "e164", phone_keys, by_phone));
-  RP_TRY(anchors("match_index", "key", match_keys, by_key));
+  RP_TRY(anchors("phone_index", "e164", by_phone));
+  RP_TRY(anchors("match_index", "key", by_key));
   std::map<std::int64_t, std::vector<std::int64_t>> by_company;
   std::vector<std::int64_t> company_of(n, 0);
   if (!profile->company_field.empty()) {
@@ -469,25 +497,28 @@ Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
       for (const auto& r : rows_found.rows) found.push_back(as_int(r[0]));
     }
   }
-  // every record's anchored candidates, then those not cached read many per query
-  std::vector<std::set<std::int64_t>> candidates(n);
-  std::set<std::int64_t> missing;
+  // every record's anchored candidates (ascending, unique), then those not cached read many
+  // per query
+  std::vector<std::vector<std::int64_t>> candidates(n);
+  std::vector<std::int64_t> missing;
   for (size_t i = 0; i < n; ++i) {
     auto& c = candidates[i];
     for (const auto& phone : of[i]->phones)
-      if (auto it = by_phone.find(phone); it != by_phone.end())
-        c.insert(it->second.begin(), it->second.end());
+      if (const auto* found = by_phone.find(phone)) c.insert(c.end(), found->begin(), found->end());
     for (const auto& key : keys_of[i])
-      if (auto it = by_key.find(key); it != by_key.end())
-        c.insert(it->second.begin(), it->second.end());
+      if (const auto* found = by_key.find(key)) c.insert(c.end(), found->begin(), found->end());
     if (company_of[i]) {
       const auto& found = by_company[company_of[i]];
-      c.insert(found.begin(), found.end());
+      c.insert(c.end(), found.begin(), found.end());
     }
-    c.erase(ids[i]);
+    std::sort(c.begin(), c.end());
+    c.erase(std::unique(c.begin(), c.end()), c.end());
+    std::erase(c, ids[i]);
     for (std::int64_t id : c)
-      if (!cache.count(id)) missing.insert(id);
+      if (!cache.count(id)) missing.push_back(id);
   }
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
   std::vector<std::vector<SqlValue>> loaded;
   for (auto it = missing.begin(); it != missing.end();) {
     std::vector<SqlValue> params;
@@ -552,7 +583,8 @@ Result<std::vector<std::vector<DuplicateCandidate>>> Deduper::on_import(
       }
       for (auto& c : ranked(std::move(found))) {
         if (c.id == 0 || c.score < dedupe::kReviewScore) continue;
-        if (batch.count(c.id) && c.id > ids[i]) continue;  // reported on the later record
+        if (c.id > ids[i] && std::binary_search(batch.begin(), batch.end(), c.id))
+          continue;  // reported on the later record
         out[i].push_back(std::move(c));
       }
     }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "record/actions.h"
@@ -116,7 +117,7 @@ class Deduper {
     dedupe::Facts facts;
     std::int64_t owner = 0, team = 0;
   };
-  using FactsCache = std::map<std::int64_t, CachedFacts>;
+  using FactsCache = std::unordered_map<std::int64_t, CachedFacts>;
   // `facts`: the batch's facts when the caller has them (RecordService::BulkInsert::facts;
   // computed here where missing or empty). Reads the candidates of the whole batch with one
   // query per anchor kind and a few hundred keys, and scores on parallel::for_ranges.

@@ -7,11 +7,13 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -1453,9 +1455,13 @@ std::string RecordService::insert_sql(const std::string& table, const std::strin
   return sql;
 }
 
-Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
-                                  const std::string& cols, size_t ncols,
-                                  const std::vector<std::vector<SqlValue>>& rows) {
+namespace {
+// insert_rows for both overloads: `Rows` const (values copied into each statement's parameters)
+// or not (moved in, and back after the statement: no copy of a value, e.g. an audit entry's
+// changes).
+template <typename Rows, typename Sql>
+Status insert_rows_as(storage::Tx& tx, const Sql& sql, size_t ncols, Rows& rows) {
+  constexpr bool kMove = !std::is_const_v<Rows>;
   // Statements of kMaxRows rows, the rest in power-of-two sizes: few distinct statement texts
   // (the backends cache prepared statements by text), parameters well below either backend's
   // limit (SQLite 32766, PostgreSQL 65535).
@@ -1466,21 +1472,44 @@ Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
     size_t left = rows.size() - at, k = max_rows;
     while (k > left) k /= 2;
     if (k == 1) {  // one row: its values bound as they are
-      RP_TRY(tx.exec(insert_sql(table, cols, ncols, 1),
-                     std::span<const SqlValue>(rows[at].data(), ncols)));
+      RP_TRY(tx.exec(sql(1), std::span<const SqlValue>(rows[at].data(), ncols)));
       ++at;
       continue;
     }
     params.clear();
     params.reserve(k * ncols);
     for (size_t r = 0; r < k; ++r) {
-      const auto& row = rows[at + r];
-      params.insert(params.end(), row.begin(), row.begin() + static_cast<long>(ncols));
+      auto& row = rows[at + r];
+      if constexpr (kMove)
+        params.insert(params.end(), std::make_move_iterator(row.begin()),
+                      std::make_move_iterator(row.begin() + static_cast<long>(ncols)));
+      else
+        params.insert(params.end(), row.begin(), row.begin() + static_cast<long>(ncols));
     }
-    RP_TRY(tx.exec(insert_sql(table, cols, ncols, k), params));
+    auto st = tx.exec(sql(k), params);  // moved back before its error is returned
+    if constexpr (kMove)
+      for (size_t r = 0; r < k; ++r)
+        std::move(params.begin() + static_cast<long>(r * ncols),
+                  params.begin() + static_cast<long>((r + 1) * ncols), rows[at + r].begin());
+    RP_TRY(st);
     at += k;
   }
   return {};
+}
+}  // namespace
+
+Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
+                                  const std::string& cols, size_t ncols,
+                                  const std::vector<std::vector<SqlValue>>& rows) {
+  return insert_rows_as(
+      tx, [&](size_t k) { return insert_sql(table, cols, ncols, k); }, ncols, rows);
+}
+
+Status RecordService::insert_rows(storage::Tx& tx, const std::string& table,
+                                  const std::string& cols, size_t ncols,
+                                  std::vector<std::vector<SqlValue>>& rows) {
+  return insert_rows_as(
+      tx, [&](size_t k) { return insert_sql(table, cols, ncols, k); }, ncols, rows);
 }
 
 RecordService::NewRow RecordService::build_new_row(const Principal& p, const Entity& e,

@@ -583,9 +583,13 @@ class RecordService {
   // The text of a multi-row INSERT of `rows` rows of `ncols` values into `table` (`cols`).
   std::string insert_sql(const std::string& table, const std::string& cols, size_t ncols,
                          size_t rows) const;
-  // Runs each table row's INSERT as multi-row statements (`rows` of `cols` values each).
+  // Runs each table row's INSERT as multi-row statements (`rows` of `cols` values each). Rows
+  // given as non-const are moved into each statement's parameters and back after it (the same
+  // rows after the call; no value copied).
   Status insert_rows(storage::Tx& tx, const std::string& table, const std::string& cols,
                      size_t ncols, const std::vector<std::vector<storage::SqlValue>>& rows);
+  Status insert_rows(storage::Tx& tx, const std::string& table, const std::string& cols,
+                     size_t ncols, std::vector<std::vector<storage::SqlValue>>& rows);
   struct Updated {
     RecordResult result;
     std::optional<Event> event;  // none when nothing changed

@@ -229,6 +229,23 @@ test('import duplicates by phone: one batch checks its numbers together; a numbe
   assert.match(r.json.duplicates[0].candidates[0].reason, /same phone \+8675526881001/);
 });
 
+test('import duplicates by phone: a number 99 rows of a file share anchors them, 100 do not', async () => {
+  // the batch's anchors are read per key, each key's first 100 index entries counted: 99 records
+  // on one number are candidates of each other, 100 make it a hotline (no anchor)
+  const rowsWith = (count) => ['name,city,phones', ...Array.from({ length: count }, (_, i) => `Ninetynine Trading ${i + 1},Guangzhou,400 820 9999`)].join('\n');
+  const some = await importCsv(admin, 'accounts', rowsWith(99), { mode: 'dry_run' });
+  assert.equal(some.status, 200, some.text);
+  assert.equal(some.json.would_create, 99);
+  assert.equal(some.json.duplicate_count, 98, 'every row but the first has the rows before it as candidates');
+  assert.deepEqual(some.json.duplicates.map((d) => d.row), Array.from({ length: 98 }, (_, i) => i + 3));
+  assert.deepEqual(some.json.duplicates[0].candidates.map((c) => [c.row, c.field]), [[2, 'name']]);
+  assert.match(some.json.duplicates[0].candidates[0].reason, /same phone \+864008209999/);
+  const all = await importCsv(admin, 'accounts', rowsWith(100), { mode: 'dry_run' });
+  assert.equal(all.status, 200, all.text);
+  assert.equal(all.json.would_create, 100);
+  assert.equal(all.json.duplicate_count, 0, 'a number shared by 100 records anchors nothing');
+});
+
 test('upsert key checks', async () => {
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'customer_code' }), 400, 'bad_request', 'upsert');
   assertProblem(await importCsv(admin, 'accounts', 'name\nx\n', { upsert: 'city' }), 400, 'bad_request', 'upsert');
