@@ -172,6 +172,13 @@ server_latency() {
     "$URL/api/v1/admin/latency" -o "$out" 2>/dev/null || true
 }
 
+# The store's write figures (GET /api/v1/admin/writes: group commits, the writer's busy time, its
+# WAL syncs) into `out`; nothing when the server has no such route.
+server_writes() {
+  curl -fsS -H "Authorization: Bearer $(head -1 "$RUN_DATA/bench/token")" \
+    "$URL/api/v1/admin/writes" -o "$1" 2>/dev/null || rm -f "$1"
+}
+
 # The server process's CPU time (utime + stime, clock ticks) and bytes it read from the disk
 # (/proc/PID/io read_bytes: page cache misses), for out/<name>.proc: before, after, ticks a second.
 server_proc() {
@@ -186,11 +193,13 @@ scenario() {
   printf '   %-8s %2ss … ' "$name" "$secs"
   server_latency DELETE
   local proc_before
+  server_writes "$out/$name.writes0.json"
   proc_before=$(server_proc)
   if BENCH_DIR=$RUN_DATA/bench wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency \
     -s "bench/wrk/$name.lua" "$URL" >"$out/$name.wrk" 2>&1; then :; fi
   echo "$proc_before $(server_proc) $(getconf CLK_TCK)" >"$out/$name.proc"
   server_latency GET "$out/$name.server.json"
+  server_writes "$out/$name.writes1.json"
   if ! sed -n 's/^BENCH_RESULT //p' "$out/$name.wrk" >"$out/$name.json" || [[ ! -s $out/$name.json ]]; then
     echo "failed"; tail -5 "$out/$name.wrk"; rm -f "$out/$name.json"; return 0
   fi
@@ -199,7 +208,10 @@ scenario() {
       .filter((x)=>x.route!=="/api/v1/admin/latency").sort((a,b)=>b.count-a.count)[0]; if (t) s=`; server p50 ${t.server.p50_ms} ms, p99 ${t.server.p99_ms} ms, max ${t.server.max_ms} ms (handler p99 ${t.handler.p99_ms} ms)` } catch {}
     let c=""; try { const [c0, d0, c1, d1, hz]=fs.readFileSync(process.argv[3], "utf8").trim().split(/\s+/).map(Number);
       c=`; per request ${((c1-c0)/hz*1000/r.requests).toFixed(3)} ms of server CPU, ${((d1-d0)/1024/r.requests).toFixed(2)} KiB from the disk` } catch {}
-    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms (max ${r.max_ms} ms)${s}${c}`)' "$out/$name.json" "$out/$name.server.json" "$out/$name.proc"
+    let w=""; try { const w0=JSON.parse(fs.readFileSync(process.argv[4])), w1=JSON.parse(fs.readFileSync(process.argv[5]));
+      const d=(k)=>w1[k]-w0[k], b=d("batches"), secs=r.requests/r.rps;
+      if (b>0) w=`; ${(d("committed")/b).toFixed(1)} writes a COMMIT, writer busy ${(d("busy_ns")/b/1e6).toFixed(2)} ms a batch (CPU ${(d("busy_cpu_ns")/Math.max(1,d("committed"))/1e6).toFixed(3)} ms a write) (${(d("busy_ns")/1e7/secs).toFixed(0)}% of the time, COMMIT ${(d("commit_ns")/b/1e6).toFixed(2)} ms), ${d("wal_syncs")} WAL syncs of ${(d("wal_sync_ns")/Math.max(1,d("wal_syncs"))/1e6).toFixed(2)} ms, holder waited ${(d("sync_wait_ns")/b/1e6).toFixed(2)} ms a batch` } catch {}
+    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99_ms} ms (max ${r.max_ms} ms)${s}${c}${w}`)' "$out/$name.json" "$out/$name.server.json" "$out/$name.proc" "$out/$name.writes0.json" "$out/$name.writes1.json"
 }
 
 # Every scenario against the running server into `out`, then its memory and error lines; stops it.

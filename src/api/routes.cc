@@ -558,6 +558,27 @@ void register_routes(http::Router& router, Services services) {
                 std::to_string(s.records.list_cache().whole_pages()) + ",\"allocator\":\"" +
                 std::string(heap::allocator()) + "\"}");
       }));
+  // The store's durable write path (administrators only; Store::WriteStats): group commits,
+  // the writes they made durable, the writer's busy time, its WAL syncs and their time, so that
+  // a benchmark can tell creates per batch and what a batch costs from the machine's load.
+  router.add("GET", v1 + "/admin/writes",
+             guarded(services, [](Services& s, http::Request& req) -> Result<http::Response> {
+               RP_ASSIGN(access::Principal p, authenticate_request(s, req));
+               if (!p.is_admin())
+                 return make_error(Errc::kForbidden,
+                                   "only administrators may read the server's write figures");
+               const auto w = s.records.store().write_stats();
+               return json_response(
+                   200, "{\"backend\":\"" + std::string(s.records.store().backend_name()) +
+                            "\",\"batches\":" + std::to_string(w.batches) +
+                            ",\"committed\":" + std::to_string(w.committed) +
+                            ",\"busy_ns\":" + std::to_string(w.busy_ns) +
+                            ",\"busy_cpu_ns\":" + std::to_string(w.busy_cpu_ns) +
+                            ",\"commit_ns\":" + std::to_string(w.commit_ns) +
+                            ",\"wal_syncs\":" + std::to_string(w.wal_syncs) +
+                            ",\"wal_sync_ns\":" + std::to_string(w.wal_sync_ns) +
+                            ",\"sync_wait_ns\":" + std::to_string(w.sync_wait_ns) + "}");
+             }));
   router.add(
       "DELETE", v1 + "/admin/latency",
       guarded(services, [&router](Services& s, http::Request& req) -> Result<http::Response> {

@@ -61,6 +61,7 @@ constexpr const char* kConfigExample =
 # search-cache-mib = 32                            # search answers kept until the next write; 0 is off
 # page-cache-mib = 32                              # whole list pages kept until the next write; 0 is off
 # read-map-mib = 256                               # SQLite readers map the file when all of it fits; 0 is never
+# wal-sync-beside = false                          # SQLite: a COMMIT's WAL sync beside the next batch (answers still after it)
 # import-terms-after-rows = 300000                 # SQLite: a large import into a nearly empty table indexes search after its load; 0 is never
 # term-build-part-rows = 250000                    # term rows per write transaction of that build
 
@@ -292,6 +293,10 @@ int main(int argc, char** argv) {
                    "SQLite: the reader connections memory-map the database file when all of it "
                    "fits in this many MiB (default 256; 0: never), else read it with pread")
       ->check(CLI::Range(0, 65536));
+  serve_cmd->add_flag(
+      "--wal-sync-beside", store_options.defer_wal_sync,
+      "SQLite: a group COMMIT's WAL sync runs beside the next batch's writes; its writes are still "
+      "answered only after that sync (default off; bench/README, session 20)");
   serve_cmd
       ->add_option("--max-connections", opts.max_connections,
                    "open connections at most; a new one beyond is answered 503 (default 10000)")

@@ -457,6 +457,25 @@ class Store {
   };
   virtual CacheMemory cache_memory() const { return {}; }
 
+  // The backend's durable write path since it opened (GET /api/v1/admin/writes), all zero when
+  // it keeps no such figures (PostgreSQL). SQLite: its group commits (`batches`, each one
+  // COMMIT, and the writes they made durable), the time the writer connection ran grouped
+  // writes and COMMITs (`busy_ns`, and the CPU time of its threads meanwhile `busy_cpu_ns`; of
+  // it `commit_ns` in COMMIT, which holds the WAL sync when that is not deferred), the writer's WAL
+  // syncs (fdatasync) and their time, and the time a batch's holder waited for the previous batch's
+  // deferred sync before its own COMMIT.
+  struct WriteStats {
+    std::int64_t batches = 0;
+    std::int64_t committed = 0;
+    std::int64_t busy_ns = 0;
+    std::int64_t busy_cpu_ns = 0;  // the CPU time of busy_ns (the thread's, not the clock's)
+    std::int64_t commit_ns = 0;
+    std::int64_t wal_syncs = 0;
+    std::int64_t wal_sync_ns = 0;
+    std::int64_t sync_wait_ns = 0;
+  };
+  virtual WriteStats write_stats() const { return {}; }
+
   // A bulk load (an import) writes large transactions back to back while the returned handle
   // lives. The backend may then defer upkeep that it would otherwise do after each of them, and
   // do it once when the last handle goes. Each commit() stays durable when it returns; only
@@ -533,6 +552,11 @@ struct StoreOptions {
   // (clients that wait behind a closed batch wait for its COMMIT anyway).
   int group_commit_max_members = 64;
   int group_commit_max_ms = 30;
+  // SQLite (serve --wal-sync-beside): a group COMMIT's WAL sync runs on the store's sync thread
+  // while the writer goes on with the next batch (wal_buffer.h, DeferWalSync); its members are
+  // answered only after that sync returned, but other connections may read the batch before.
+  // Off by default: at 1M its gain in creates/s is not shown (bench/README, sessions 18 and 20).
+  bool defer_wal_sync = false;
   // SQLite: WAL frames (pages) after a COMMIT at which the committing writer checkpoints the
   // WAL itself, waiting for readers, and starts the log again from the beginning of its file
   // (whose size stays at most about this bound). Under back-to-back writes the

@@ -42,7 +42,8 @@ test(`kill -9 at random moments, ${ROUNDS} rounds, ${WRITERS} writers: acknowled
     let total = 0;
 
     for (let round = 0; round < ROUNDS; round++) {
-      const srv = await startServer({ dataDir: dir });
+      // Odd rounds: the COMMIT's WAL sync beside the next batch (serve --wal-sync-beside).
+      const srv = await startServer({ dataDir: dir, args: round % 2 ? ['--wal-sync-beside'] : [] });
       servers.push(srv);
       let dead = false;
       const call = async (method, path, body) => {

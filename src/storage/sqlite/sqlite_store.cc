@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -1134,8 +1135,11 @@ SqliteStore::~SqliteStore() {
   }
   checkpoint_cv_.notify_all();
   combiner_cv_.notify_all();
+  sync_cv_.notify_all();
+  holder_cv_.notify_all();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
-  if (combiner_thread_.joinable()) combiner_thread_.join();  // after it delivered its last batch
+  if (combiner_thread_.joinable()) combiner_thread_.join();
+  if (sync_thread_.joinable()) sync_thread_.join();  // after it delivered every ended batch
   {
     std::lock_guard lock(group_mu_);
     completion_stopping_ = true;
@@ -1173,6 +1177,9 @@ int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char*, int frames)
     // would; the next COMMIT tries again.
     std::lock_guard running(store->checkpoint_run_mu_);
     HoldSnapshots held(*store);  // waits for the reads in progress only
+    // Inside the COMMIT (end_batch's DeferWalSync): the checkpoint syncs the WAL before it
+    // copies frames into the database file, and that sync is done here, not deferred.
+    DeferWalSync::Suspend syncs_now;
     int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &done);
     std::lock_guard lock(store->group_mu_);
     if (rc == SQLITE_OK) ++store->stats_.writer_checkpoints;
@@ -1336,6 +1343,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
   store->combiner_thread_ = std::thread([s = store.get()] { s->combiner_loop(); });
   store->completion_thread_ = std::thread([s = store.get()] { s->completion_loop(); });
+  store->sync_thread_ = std::thread([s = store.get()] { s->sync_loop(); });
 
   // The readers' reads of the database file are random pages (a record by id, an index probe):
   // their descriptors are told so, and the kernel does not read ahead 128 KB around each page
@@ -1586,6 +1594,7 @@ Result<std::unique_ptr<Tx>> SqliteStore::write() {
     std::optional<ScopedBlocking> waiting;  // for the writer, held by another member
     if (writer_busy_) waiting.emplace();
     ++writers_waiting_;
+    if (holder_waiting_) holder_cv_.notify_one();
     bool free = writer_free_cv_.wait_for(lock, std::chrono::milliseconds(options_.busy_timeout_ms),
                                          [&] { return !writer_busy_; });
     --writers_waiting_;
@@ -1783,7 +1792,11 @@ void SqliteStore::enqueue(std::function<Status(Tx&)> work, std::function<void(St
   {
     std::lock_guard lock(group_mu_);
     jobs_.push_back(std::move(job));
-    if (writer_busy_) return;  // the holder runs it, in its batch or the next (end_batch)
+    if (writer_busy_) {
+      // the holder runs it, in its batch or the next (end_batch)
+      if (holder_waiting_) holder_cv_.notify_one();
+      return;
+    }
     writer_busy_ = true;
   }
   // The connection is free: run every queued item (this one among them) and end the batch
@@ -1819,16 +1832,37 @@ void SqliteStore::fail_queued(const Error& error) {
   for (auto& j : failed) j->done(error);
 }
 
+namespace {
+std::int64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                              since)
+      .count();
+}
+// This thread's CPU time (user and system), in ns.
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
 void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_waits) {
   std::shared_ptr<Batch> batch = first;
+  std::int64_t ran_ns = 0;  // the last run of items, counted under the lock below
+  std::int64_t ran_cpu_ns = 0;
   for (;;) {
     for (;;) {
       std::unique_lock lock(group_mu_);
+      stats_.busy_ns += std::exchange(ran_ns, 0);
+      stats_.busy_cpu_ns += std::exchange(ran_cpu_ns, 0);
       const int room = std::max(1, options_.group_commit_max_members) - batch->members;
       const bool old = options_.group_commit_max_ms > 0 &&
                        std::chrono::steady_clock::now() - batch->opened >=
                            std::chrono::milliseconds(options_.group_commit_max_ms);
-      if (batch->lost || room <= 0 || old) break;
+      // An old batch still waits for the sync in flight (below): its members could not be
+      // answered before that sync anyway, and committing it now made small batches whenever
+      // syncs were slow.
+      if (batch->lost || room <= 0 || (old && syncs_in_flight_ == 0)) break;
       if (!jobs_.empty()) {
         // Queued grouped writes run here, on this thread, back to back: no hand-over.
         const std::size_t take = std::min(jobs_.size(), static_cast<std::size_t>(room));
@@ -1838,7 +1872,11 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
         jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<long>(take));
         stats_.combined += static_cast<std::int64_t>(take);
         lock.unlock();
+        const auto start = std::chrono::steady_clock::now();
+        const std::int64_t cpu_start = thread_cpu_ns();
         run_jobs(std::move(run), batch);
+        ran_ns = elapsed_ns(start);
+        ran_cpu_ns = thread_cpu_ns() - cpu_start;
         continue;
       }
       if (writers_waiting_ > 0) {
@@ -1846,6 +1884,21 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
         lock.unlock();
         writer_free_cv_.notify_one();
         return;
+      }
+      if (syncs_in_flight_ > 0 && batch->members > 0 && !stopping_) {
+        // The previous batch's sync is still running: this batch takes the items that come
+        // meanwhile and commits once that sync has returned (its own sync then runs while the
+        // next batch fills). Committing at once made batches of a few members, each COMMIT
+        // rewriting the pages every batch shares (table and index tails, the audit log).
+        ScopedBlocking waiting;  // for the sync, not work
+        const auto start = std::chrono::steady_clock::now();
+        holder_waiting_ = true;
+        holder_cv_.wait(lock, [&] {
+          return !jobs_.empty() || writers_waiting_ > 0 || syncs_in_flight_ == 0 || stopping_;
+        });
+        holder_waiting_ = false;
+        stats_.sync_wait_ns += elapsed_ns(start);
+        continue;
       }
       break;
     }
@@ -1872,6 +1925,9 @@ void SqliteStore::leave_writer(const std::shared_ptr<Batch>& first, bool caller_
 
 bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   Status result;
+  std::shared_ptr<WalSync> sync;  // the COMMIT's WAL sync, left to the sync thread
+  std::int64_t commit_ns = 0;
+  std::int64_t commit_cpu_ns = 0;
   if (batch->lost) {
     result = *batch->lost;
     writer_->rollback_quietly();
@@ -1884,13 +1940,27 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
     result = std::move(w);
     writer_->rollback_quietly();
   } else {
+    // The COMMIT writes its frames and publishes them to the other connections without waiting
+    // for their fdatasync (wal_buffer.h, DeferWalSync): the sync thread runs it while this
+    // thread begins the next batch, and the members learn their result only after it returned.
+    std::optional<DeferWalSync> deferred;
+    if (options_.defer_wal_sync) deferred.emplace();
+    const auto start = std::chrono::steady_clock::now();
+    const std::int64_t cpu_start = thread_cpu_ns();
     Result<std::int64_t> r = [&] {
-      ScopedBlocking syncing;  // the COMMIT's fdatasync: a wait, not work
+      ScopedBlocking syncing;  // a header or checkpoint sync may still run inside it
       return writer_->run("COMMIT");
     }();
+    commit_ns = elapsed_ns(start);
+    commit_cpu_ns = thread_cpu_ns() - cpu_start;
+    if (deferred) sync = deferred->take();
     if (!r.ok()) {
       result = std::move(r).error();
       writer_->rollback_quietly();
+      // A COMMIT that failed after its sync was deferred (not expected: the sync is its last
+      // step) is synced here: its frames may be published.
+      if (sync != nullptr) sync->run();
+      sync.reset();
     }
   }
   writer_->terms_noted = false;
@@ -1900,26 +1970,48 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
   change_stamp_.fetch_add(1, std::memory_order_acq_rel);
   std::vector<std::unique_ptr<Job>> ran = std::move(batch->ran);
   bool queued = false;
+  bool to_sync_thread = false;
   {
     std::lock_guard lock(group_mu_);
-    batch->done = true;
-    batch->result = result;
     batch_.reset();
     writer_busy_ = false;
     ++stats_.batches;
-    if (result.ok()) {
-      stats_.committed += batch->members;
+    stats_.busy_ns += commit_ns;
+    stats_.busy_cpu_ns += commit_cpu_ns;
+    stats_.commit_ns += commit_ns;
+    // Ended batches reach their members in order: behind a batch still waiting for its sync,
+    // one that needs none waits too.
+    to_sync_thread = sync != nullptr || syncs_in_flight_ > 0;
+    if (to_sync_thread) {
+      ++syncs_in_flight_;
+      syncs_.push_back({batch, std::move(ran), result, std::move(sync)});
     } else {
-      ++stats_.failed_batches;
+      batch->done = true;
+      batch->result = result;
+      if (result.ok()) {
+        stats_.committed += batch->members;
+      } else {
+        ++stats_.failed_batches;
+      }
     }
     queued = !jobs_.empty();
   }
-  batch_done_cv_.notify_all();
   writer_free_cv_.notify_one();
+  if (to_sync_thread) {
+    sync_cv_.notify_one();
+    return queued;
+  }
+  batch_done_cv_.notify_all();
+  deliver(std::move(ran), result);
+  std::lock_guard lock(group_mu_);
+  return queued || !jobs_.empty();
+}
+
+void SqliteStore::deliver(std::vector<std::unique_ptr<Job>> ran, const Status& result) {
   // Outside the lock, with the connection free for another thread to begin the next batch.
   // A waiting caller's item (write_grouped) is woken here; the others' `done` (a create's
-  // duplicate scoring, its answer) runs on the completion thread, so that this thread can begin
-  // the next batch at once rather than after the last answer of this one.
+  // duplicate scoring, its answer) runs on the completion thread, so that neither the thread
+  // that ends batches nor the sync thread waits for the last answer of this one.
   std::vector<std::unique_ptr<Job>> later;
   for (auto& job : ran) {
     if (job->on_completion_thread)
@@ -1927,18 +2019,59 @@ bool SqliteStore::end_batch(const std::shared_ptr<Batch>& batch) {
     else
       job->done(job->own.ok() ? result : std::move(job->own));
   }
+  if (later.empty()) return;
   bool wake = false;
-  if (!later.empty()) {
+  {
     std::lock_guard lock(group_mu_);
     wake = completions_.empty();
     completions_.push_back({std::move(later), result});
-    queued = queued || !jobs_.empty();
-  } else if (!queued) {
-    std::lock_guard lock(group_mu_);
-    queued = !jobs_.empty();
   }
   if (wake) completion_cv_.notify_one();
-  return queued;
+}
+
+void SqliteStore::sync_loop() {
+  std::unique_lock lock(group_mu_);
+  for (;;) {
+    sync_cv_.wait(lock, [&] { return !syncs_.empty() || stopping_; });
+    if (syncs_.empty()) break;  // stopping, and every ended batch has been delivered
+    std::vector<Synced> ready;
+    ready.swap(syncs_);
+    lock.unlock();
+    // One sync covers every batch taken: each one's frames were written before it was queued.
+    // The last one's handle (the same WAL file as the others').
+    std::shared_ptr<WalSync> sync;
+    for (auto& r : ready)
+      if (r.sync != nullptr) sync = r.sync;
+    Status synced;
+    if (sync != nullptr) {
+      if (const int rc = sync->run(); rc != SQLITE_OK) {
+        // The batches are committed and other connections may have read them, but they may not
+        // be on the disk: their members are not told they are durable.
+        synced = make_error(Errc::kStorage,
+                            std::string("cannot sync the write-ahead log: ") + sqlite3_errstr(rc));
+      }
+    }
+    lock.lock();
+    if (sync != nullptr) ++stats_.wal_syncs;
+    for (auto& r : ready) {
+      if (r.result.ok() && r.sync != nullptr) r.result = synced;
+      r.batch->done = true;
+      r.batch->result = r.result;
+      if (r.result.ok()) {
+        stats_.committed += r.batch->members;
+      } else {
+        ++stats_.failed_batches;
+      }
+    }
+    lock.unlock();
+    batch_done_cv_.notify_all();
+    for (auto& r : ready) deliver(std::move(r.ran), r.result);
+    const int delivered = static_cast<int>(ready.size());
+    ready.clear();
+    lock.lock();
+    syncs_in_flight_ -= delivered;  // after delivering: a later batch is delivered after these
+    if (holder_waiting_) holder_cv_.notify_one();
+  }
 }
 
 Status SqliteStore::wait_for(const std::shared_ptr<Batch>& batch) {
@@ -1972,6 +2105,13 @@ Store::CacheMemory SqliteStore::cache_memory() const {
 GroupCommitStats SqliteStore::group_commit_stats() const {
   std::lock_guard lock(group_mu_);
   return stats_;
+}
+
+Store::WriteStats SqliteStore::write_stats() const {
+  const WalSyncTotals syncs = wal_sync_totals();
+  std::lock_guard lock(group_mu_);
+  return {stats_.batches,   stats_.committed, stats_.busy_ns, stats_.busy_cpu_ns,
+          stats_.commit_ns, syncs.syncs,      syncs.ns,       stats_.sync_wait_ns};
 }
 
 Result<std::unique_ptr<Tx>> SqliteStore::read() {

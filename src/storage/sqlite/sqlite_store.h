@@ -17,6 +17,8 @@ struct sqlite3;  // sqlite3.h stays in the .cc file
 
 namespace rapport::storage::sqlite {
 
+class WalSync;  // wal_buffer.h
+
 class TermCodes;   // the number codes of the term index in memory (term_codes.h)
 class Connection;  // one sqlite3 handle and its prepared-statement cache (sqlite_store.cc)
 
@@ -73,6 +75,14 @@ struct GroupCommitStats {
   std::int64_t combined = 0;
   // write_grouped() items run again because a later item of their run failed (run_jobs)
   std::int64_t rerun = 0;
+  // WAL syncs run by the sync thread, each for one or more ended batches (end_batch)
+  std::int64_t wal_syncs = 0;
+  // Time the writer connection ran grouped items (run_jobs) and COMMITs (end_batch), of it in
+  // COMMIT, and time a batch's holder waited for the previous batch's deferred sync.
+  std::int64_t busy_ns = 0;
+  std::int64_t busy_cpu_ns = 0;  // the same on the thread's CPU clock
+  std::int64_t commit_ns = 0;
+  std::int64_t sync_wait_ns = 0;
 };
 
 // Owns the writer connection (one writer at a time, handed over under group_mu_) and the reader
@@ -135,6 +145,7 @@ class SqliteStore final : public Store {
   int grouped_writes_queued() const;  // write_grouped() items waiting to be run
   GroupCommitStats group_commit_stats() const;
   CacheMemory cache_memory() const override;
+  WriteStats write_stats() const override;
   // While a handle lives, the writer checkpoints at StoreOptions::bulk_wal_max_frames and does
   // not wake the background checkpointer; when the last one goes, its thread checkpoints the
   // whole WAL (PASSIVE, beside other writers; then TRUNCATE, which waits for readers and the
@@ -236,6 +247,13 @@ class SqliteStore final : public Store {
   // connection, wakes the members waiting for it and calls the `done` of its grouped items.
   // Answers whether items are still queued (the caller then tries to begin the next batch).
   bool end_batch(const std::shared_ptr<Batch>& batch);
+  // Tells an ended batch's members its result: wakes write_grouped callers, queues the other
+  // items' `done` for the completion thread. Called once the COMMIT's sync has returned.
+  void deliver(std::vector<std::unique_ptr<Job>> ran, const Status& result);
+  // Runs the WAL syncs that ended batches' COMMITs left undone (wal_buffer.h, DeferWalSync):
+  // one sync for every batch queued meanwhile, then their members learn their result (batch
+  // order). Returns once the store stops and every queued batch is delivered.
+  void sync_loop();
   // Calls the `done` of every queued item with `error` (the next batch could not begin).
   void fail_queued(const Error& error);
 
@@ -297,14 +315,30 @@ class SqliteStore final : public Store {
   std::vector<Completion> completions_;  // guarded by group_mu_
   std::condition_variable completion_cv_;
   std::thread completion_thread_;
+  // Ended batches waiting for the sync thread: committed (other connections may read them),
+  // their members not yet told. Guarded by group_mu_.
+  struct Synced {
+    std::shared_ptr<Batch> batch;
+    std::vector<std::unique_ptr<Job>> ran;
+    Status result;                  // the COMMIT's
+    std::shared_ptr<WalSync> sync;  // its WAL sync (nullptr: none left undone)
+  };
+  std::vector<Synced> syncs_;
+  int syncs_in_flight_ = 0;  // queued or being delivered by the sync thread
+  // The writer's holder waits (leave_writer) for the sync in flight before it commits its
+  // batch, taking queued items meanwhile: woken by enqueue, a waiting writer and the sync thread.
+  bool holder_waiting_ = false;
+  std::condition_variable holder_cv_;
+  std::condition_variable sync_cv_;
+  std::thread sync_thread_;
   std::condition_variable checkpoint_cv_;  // guarded by group_mu_
   std::mutex checkpoint_run_mu_;           // held while either checkpoint runs
   bool checkpoint_wanted_ = false;
   int checkpoint_woken_at_ = 0;  // WAL frames at the last wake-up (the writer's hook only)
   bool stopping_ = false;
-  // Set once the threads that end batches are gone: the completion thread stops when it has
-  // called every `done` they handed over (an ended batch's delivery can follow the moment its
-  // writer is free, which drain_grouped() may take for the end of the work).
+  // Set once the threads that end batches (and the sync thread) are gone: the completion thread
+  // stops when it has called every `done` they handed over (an ended batch's delivery can follow
+  // the moment its writer is free, which drain_grouped() may take for the end of the work).
   bool completion_stopping_ = false;
 
   std::mutex pool_mu_;

@@ -1,14 +1,19 @@
 // The writer's VFS (see wal_buffer.h): a WAL file's sequential writes gathered until something
-// needs them in the file; every other file and method forwarded to the default VFS.
+// needs them in the file, and a COMMIT's WAL sync handed over while a DeferWalSync lives; every
+// other file and method forwarded to the default VFS.
 #include "storage/sqlite/wal_buffer.h"
 
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <string>
+#include <utility>
 
 namespace rapport::storage::sqlite {
 namespace {
@@ -23,10 +28,84 @@ constexpr std::size_t kMaxGathered = 16u << 20;
 // short, and a short write is reported as a full disk).
 constexpr std::size_t kMaxWrite = 0x1ffff;
 
+// The WAL opened a second time through the default VFS, for WalSync::run() only (the writer's
+// own handle stays the writer thread's: SQLite's unix files are not made for two threads at
+// once). Opened at its first sync, closed when the last WalSync and the WAL file let it go.
+std::atomic<std::int64_t> g_wal_syncs{0};
+std::atomic<std::int64_t> g_wal_sync_ns{0};
+
+// A WAL file's sync through `file`, counted in wal_sync_totals().
+int timed_sync(sqlite3_file* file, int flags) {
+  const auto start = std::chrono::steady_clock::now();
+  const int rc = file->pMethods->xSync(file, flags);
+  g_wal_sync_ns.fetch_add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count(),
+      std::memory_order_relaxed);
+  g_wal_syncs.fetch_add(1, std::memory_order_relaxed);
+  return rc;
+}
+
+class SyncHandle {
+ public:
+  // name: as SQLite passed it to xOpen (kept with two more NULs: the unix VFS may look past the
+  // first one for URI parameters).
+  SyncHandle(sqlite3_vfs* vfs, std::string name) : vfs_(vfs), name_(std::move(name)) {
+    name_.append(2, '\0');
+  }
+  ~SyncHandle() {
+    if (file_ != nullptr && file_->pMethods != nullptr) file_->pMethods->xClose(file_);
+    std::free(file_);
+  }
+  SyncHandle(const SyncHandle&) = delete;
+  SyncHandle& operator=(const SyncHandle&) = delete;
+
+  int sync(int flags) {
+    if (file_ == nullptr) {
+      file_ = static_cast<sqlite3_file*>(std::calloc(1, static_cast<std::size_t>(vfs_->szOsFile)));
+      if (file_ == nullptr) return SQLITE_NOMEM;
+      int out = 0;
+      const int rc =
+          vfs_->xOpen(vfs_, name_.c_str(), file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_WAL, &out);
+      if (rc != SQLITE_OK) {
+        if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
+        std::free(file_);
+        file_ = nullptr;
+        return rc;
+      }
+    }
+    return timed_sync(file_, flags);
+  }
+
+ private:
+  sqlite3_vfs* vfs_;
+  std::string name_;  // outlives file_ (the unix VFS keeps a pointer to it)
+  sqlite3_file* file_ = nullptr;
+};
+
+class PendingSync final : public WalSync {
+ public:
+  PendingSync(std::shared_ptr<SyncHandle> handle, int flags)
+      : handle_(std::move(handle)), flags_(flags) {}
+  int run() override { return handle_->sync(flags_); }
+
+ private:
+  std::shared_ptr<SyncHandle> handle_;
+  int flags_;
+};
+
+// SQLite's WAL header: the first 32 bytes of the file, written when the log (re)starts.
+constexpr sqlite3_int64 kWalHeaderBytes = 32;
+
 struct Gathered {
   std::string bytes;
   sqlite3_int64 offset = 0;  // of bytes[0] in the file
+  // The header was written since the last sync done here: the next sync is not deferred.
+  bool header_unsynced = false;
+  std::shared_ptr<SyncHandle> sync_handle;
 };
+
+thread_local DeferWalSync* t_defer = nullptr;
 
 // SQLite allocates szOsFile bytes for each file: this struct, then the default VFS's file.
 struct BufferedFile {
@@ -92,6 +171,7 @@ int buffered_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
   if (g == nullptr) return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
   const char* p = static_cast<const char*>(buf);
   const auto size = static_cast<std::size_t>(n);
+  if (off < kWalHeaderBytes) g->header_unsynced = true;
   const sqlite3_int64 end = g->offset + static_cast<sqlite3_int64>(g->bytes.size());
   if (!g->bytes.empty() && off >= g->offset && off + n <= end) {
     // a frame of this transaction written again (SQLite rewrites a page it wrote earlier)
@@ -114,9 +194,26 @@ int buffered_truncate(sqlite3_file* f, sqlite3_int64 size) {
   return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 
+}  // namespace
+
+struct DeferredSyncAccess {
+  static void hand_over(DeferWalSync& d, std::shared_ptr<WalSync> s) { d.pending_ = std::move(s); }
+};
+
+namespace {
+
 int buffered_sync(sqlite3_file* f, int flags) {
   if (const int rc = flush(f); rc != SQLITE_OK) return rc;
-  return real_of(f)->pMethods->xSync(real_of(f), flags);
+  Gathered* g = gathered_of(f);
+  if (g != nullptr && t_defer != nullptr && !g->header_unsynced && g->sync_handle != nullptr) {
+    // A COMMIT's sync: its frames are in the file; the caller of DeferWalSync::take() syncs.
+    DeferredSyncAccess::hand_over(*t_defer, std::make_shared<PendingSync>(g->sync_handle, flags));
+    return SQLITE_OK;
+  }
+  const int rc =
+      g != nullptr ? timed_sync(real_of(f), flags) : real_of(f)->pMethods->xSync(real_of(f), flags);
+  if (rc == SQLITE_OK && g != nullptr) g->header_unsynced = false;
+  return rc;
 }
 
 int buffered_file_size(sqlite3_file* f, sqlite3_int64* size) {
@@ -208,7 +305,13 @@ int buffered_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int fl
     if (bf->real->pMethods != nullptr) bf->base.pMethods = &kMethods;
     return rc;
   }
-  if ((flags & SQLITE_OPEN_WAL) != 0) bf->gathered = new (std::nothrow) Gathered;
+  if ((flags & SQLITE_OPEN_WAL) != 0 && name != nullptr) {
+    bf->gathered = new (std::nothrow) Gathered;
+    if (bf->gathered != nullptr) {
+      bf->gathered->header_unsynced = true;  // a WAL just opened: its first sync is done here
+      bf->gathered->sync_handle = std::make_shared<SyncHandle>(real_vfs_, name);
+    }
+  }
   bf->base.pMethods = &kMethods;
   return SQLITE_OK;
 }
@@ -237,5 +340,20 @@ const char* wal_buffer_vfs() {
   }
   return g_vfs.zName;
 }
+
+WalSyncTotals wal_sync_totals() {
+  return {g_wal_syncs.load(std::memory_order_relaxed),
+          g_wal_sync_ns.load(std::memory_order_relaxed)};
+}
+
+DeferWalSync::DeferWalSync() : outer_(t_defer) { t_defer = this; }
+DeferWalSync::~DeferWalSync() {
+  t_defer = outer_;
+  if (pending_ != nullptr) pending_->run();  // not taken: nobody else will sync it
+}
+std::shared_ptr<WalSync> DeferWalSync::take() { return std::move(pending_); }
+
+DeferWalSync::Suspend::Suspend() : saved_(t_defer) { t_defer = nullptr; }
+DeferWalSync::Suspend::~Suspend() { t_defer = saved_; }
 
 }  // namespace rapport::storage::sqlite

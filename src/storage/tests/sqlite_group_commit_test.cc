@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -49,9 +50,10 @@ class TempDir {
 // (the frames a COMMIT appends), so the COMMIT fails with SQLITE_IOERR_WRITE before any of the
 // batch reaches the log.
 std::atomic<bool> g_fail_wal_writes{false};
-std::atomic<int> g_wal_writes{0};         // writes to WAL files through the fault VFS
-std::atomic<int> g_wal_syncs{0};          // syncs of WAL files through the fault VFS
-std::atomic<int> g_wal_largest_write{0};  // the most bytes one write to a WAL file carried
+std::atomic<bool> g_fail_wal_syncs{false};  // while set, a WAL sync fails (SQLITE_IOERR_FSYNC)
+std::atomic<int> g_wal_writes{0};           // writes to WAL files through the fault VFS
+std::atomic<int> g_wal_syncs{0};            // syncs of WAL files through the fault VFS
+std::atomic<int> g_wal_largest_write{0};    // the most bytes one write to a WAL file carried
 sqlite3_vfs* g_real_vfs = nullptr;
 
 struct FaultFile {
@@ -79,8 +81,26 @@ int fault_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
 int fault_truncate(sqlite3_file* f, sqlite3_int64 size) {
   return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
+// While closed, a WAL sync waits at this gate (after counting itself in `entered`) until it opens.
+struct SyncGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;
+  int entered = 0;
+};
+SyncGate g_sync_gate;
+
 int fault_sync(sqlite3_file* f, int flags) {
-  if (reinterpret_cast<FaultFile*>(f)->wal) ++g_wal_syncs;
+  if (reinterpret_cast<FaultFile*>(f)->wal) {
+    ++g_wal_syncs;
+    if (g_fail_wal_syncs) return SQLITE_IOERR_FSYNC;
+    std::unique_lock lock(g_sync_gate.mu);
+    if (g_sync_gate.closed) {
+      ++g_sync_gate.entered;
+      g_sync_gate.cv.notify_all();
+      g_sync_gate.cv.wait(lock, [] { return !g_sync_gate.closed; });
+    }
+  }
   return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 int fault_file_size(sqlite3_file* f, sqlite3_int64* size) {
@@ -167,6 +187,7 @@ class FaultVfs {
   }
   ~FaultVfs() {
     g_fail_wal_writes = false;
+    g_fail_wal_syncs = false;
     sqlite3_vfs_unregister(&g_fault_vfs);
     sqlite3_vfs_register(g_real_vfs, 1);
   }
@@ -174,9 +195,12 @@ class FaultVfs {
 
 // ---- helpers
 
+// defer_wal_sync: the COMMIT's WAL sync on the sync thread (serve --wal-sync-beside).
 std::unique_ptr<SqliteStore> open_store_at(const std::string& path, int max_members = 64,
-                                           int wal_max_frames = StoreOptions{}.wal_max_frames) {
+                                           int wal_max_frames = StoreOptions{}.wal_max_frames,
+                                           bool defer_wal_sync = false) {
   StoreOptions options;
+  options.defer_wal_sync = defer_wal_sync;
   options.group_commit_max_ms = 0;  // batches bounded by size only: deterministic
   options.group_commit_max_members = max_members;
   options.wal_max_frames = wal_max_frames;
@@ -1181,6 +1205,107 @@ TEST(GroupCommitFault, FailedCommitFailsEveryMemberAndLeavesNoneVisible) {
   store.reset();
   store = open_store_at(path);
   EXPECT_EQ(names(*store), (std::vector<std::string>{"after", "before"}));
+  EXPECT_EQ(*store->integrity_check(), "ok");
+}
+
+// Issue 5 (durable create): the COMMIT's WAL sync runs on the store's sync thread while the
+// writer goes on with the next batch, and a write is answered only once the sync that covers
+// its COMMIT has returned. The WAL's syncs are held at a gate: the first write is committed
+// (another connection reads it) but not answered; a second write is taken by the writer
+// meanwhile (its batch commits once the first sync has returned, so that batches stay whole);
+// once the gate opens both are answered, in order, and each answer saw the gate open. Without
+// StoreOptions::defer_wal_sync (the default), the COMMIT itself waited at the gate, showed nothing
+// to the readers and left the second write queued (the test failed waiting for "a").
+TEST(GroupCommitFault, WriteIsAnsweredOnlyAfterTheSyncOfItsCommitWhileTheWriterGoesOn) {
+  FaultVfs vfs;
+  TempDir dir;
+  auto store = open_store_at(dir.file("s.db"), 64, StoreOptions{}.wal_max_frames, true);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(exec_committed(*store, "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)"));
+  const std::int64_t syncs_before = store->group_commit_stats().wal_syncs;
+  {
+    std::lock_guard lock(g_sync_gate.mu);
+    g_sync_gate.closed = true;
+    g_sync_gate.entered = 0;
+  }
+  std::atomic<bool> opened{false};
+  std::mutex mu;
+  std::vector<std::pair<std::string, Status>> answers;
+  std::vector<bool> answered_after_sync;
+  auto write = [&](const std::string& name) {
+    store->write_grouped_async([name](Tx& tx) { return insert(tx, name); },
+                               [&, name](Status s) {
+                                 const bool after = opened.load();
+                                 std::lock_guard lock(mu);
+                                 answers.emplace_back(name, std::move(s));
+                                 answered_after_sync.push_back(after);
+                               });
+  };
+  auto open_gate = [&] {
+    opened = true;
+    {
+      std::lock_guard lock(g_sync_gate.mu);
+      g_sync_gate.closed = false;
+    }
+    g_sync_gate.cv.notify_all();
+  };
+  std::thread first([&] { write("a"); });
+  {
+    std::unique_lock lock(g_sync_gate.mu);
+    const bool entered = g_sync_gate.cv.wait_for(lock, std::chrono::seconds(60),
+                                                 [] { return g_sync_gate.entered > 0; });
+    lock.unlock();
+    if (!entered) open_gate();
+    ASSERT_TRUE(entered);
+  }
+  const bool a_read = eventually([&] { return names(*store) == std::vector<std::string>{"a"}; });
+  std::thread second([&] { write("b"); });
+  // not left queued: the writer runs it while the first sync is held
+  const bool b_run = a_read && eventually([&] { return store->grouped_writes_queued() == 0; });
+  std::size_t answered_while_held = 0;
+  {
+    std::lock_guard lock(mu);
+    answered_while_held = answers.size();
+  }
+  open_gate();
+  first.join();
+  second.join();
+  EXPECT_TRUE(a_read);  // committed and shown to other connections before its sync returned
+  EXPECT_TRUE(b_run);
+  EXPECT_EQ(answered_while_held, 0u);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return answers.size() == 2;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(answers[0].first, "a");  // answered in commit order
+  EXPECT_EQ(answers[1].first, "b");
+  for (const auto& [name, s] : answers) EXPECT_TRUE(s.ok()) << name << ": " << s.error().message;
+  EXPECT_EQ(answered_after_sync, (std::vector<bool>{true, true}));
+  EXPECT_GE(store->group_commit_stats().wal_syncs, syncs_before + 2);
+  EXPECT_EQ(names(*store), (std::vector<std::string>{"a", "b"}));
+}
+
+// A deferred WAL sync that fails: the writes of the batches it covered are answered with a
+// storage error (not acknowledged), though they are committed and other connections may read
+// them (an outcome the client cannot know, as after a lost connection); the store goes on.
+TEST(GroupCommitFault, FailedWalSyncFailsTheWritesItCoveredAndTheStoreGoesOn) {
+  FaultVfs vfs;
+  TempDir dir;
+  auto store = open_store_at(dir.file("s.db"), 64, StoreOptions{}.wal_max_frames, true);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(exec_committed(*store, "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE)"));
+  g_fail_wal_syncs = true;
+  Status failed = store->write_grouped([](Tx& tx) { return insert(tx, "unsynced"); });
+  g_fail_wal_syncs = false;
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, Errc::kStorage);
+  EXPECT_EQ(failed.error().message, "cannot sync the write-ahead log: disk I/O error");
+  const auto stats = store->group_commit_stats();
+  EXPECT_EQ(stats.failed_batches, 1);
+  Status after = store->write_grouped([](Tx& tx) { return insert(tx, "after"); });
+  EXPECT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(names(*store), (std::vector<std::string>{"after", "unsynced"}));
   EXPECT_EQ(*store->integrity_check(), "ok");
 }
 
