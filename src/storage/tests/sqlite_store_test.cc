@@ -85,6 +85,16 @@ void write_blob_table(const std::string& path, int rows, int blob_bytes) {
   ASSERT_TRUE(tx->commit().ok());
 }
 
+// Table t of 2,000 rows of a 1,000-character text each (~2 MB), committed.
+void write_text_table(Store& store) {
+  auto tx = begin_write(store);
+  exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)");
+  exec_ok(*tx,
+          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+          "INSERT INTO t(pad) SELECT printf('%.1000c', 'x') FROM n");
+  ASSERT_TRUE(tx->commit().ok());
+}
+
 std::int64_t count(Store& store, const std::string& table) {
   auto tx = begin_read(store);
   auto rows = tx->query("SELECT count(*) FROM " + table);
@@ -574,12 +584,7 @@ TEST(SqliteStoreHeap, CountedWithoutSqlitesOwnStatisticsAndGivenBackOnClose) {
   {
     auto store = sqlite::SqliteStore::open(dir.file("heap.db"), StoreOptions{});
     ASSERT_TRUE(store.ok()) << store.error().message;
-    auto tx = begin_write(**store);
-    exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)");
-    exec_ok(*tx,
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
-            "INSERT INTO t(pad) SELECT printf('%.1000c', 'x') FROM n");
-    ASSERT_TRUE(tx->commit().ok());
+    ASSERT_NO_FATAL_FAILURE(write_text_table(**store));
     auto read = begin_read(**store);
     auto rows = read->query("SELECT count(*), sum(length(pad)) FROM t");
     ASSERT_TRUE(rows.ok()) << rows.error().message;
@@ -608,14 +613,7 @@ TEST(SqliteStoreHeap, CountedAcrossThreadsThatEndAndBlocksFreedByAnother) {
     options.reader_map_mib = 0;  // pages read into the readers' caches, not mapped
     auto store = sqlite::SqliteStore::open(dir.file("heap-threads.db"), options);
     ASSERT_TRUE(store.ok()) << store.error().message;
-    {
-      auto tx = begin_write(**store);
-      exec_ok(*tx, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT)");
-      exec_ok(*tx,
-              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
-              "INSERT INTO t(pad) SELECT printf('%.1000c', 'x') FROM n");
-      ASSERT_TRUE(tx->commit().ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(write_text_table(**store));
     const std::int64_t written = sqlite::heap_bytes();
     for (int round = 0; round < 2; ++round) {
       std::vector<std::thread> threads;
