@@ -616,6 +616,45 @@ std::shared_ptr<const RecordService::ById> RecordService::by_id(const Entity& e)
   return by_id_.try_emplace(&e, std::move(made)).first->second;
 }
 
+std::uint64_t RecordService::next_instance() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct RecordService::PlanMemo {
+  std::uint64_t service = 0;       // 0: empty
+  const Entity* entity = nullptr;  // null: never matches (a snapshot not kept by by_id)
+  const access::Role* role = nullptr;
+  std::string fields;
+  std::shared_ptr<const ById> by;  // holds the snapshot at `entity`
+  std::shared_ptr<const access::Role> role_held;
+  std::shared_ptr<const ById::ShownFields> shown;
+};
+
+RecordService::ReadPlan RecordService::read_plan(const Entity& e, const Principal& p,
+                                                 std::string_view fields) const {
+  constexpr std::size_t kEntries = 8;
+  thread_local std::array<PlanMemo, kEntries> memo;
+  thread_local std::size_t next = 0;
+  for (const auto& m : memo)
+    if (m.entity == &e && m.service == instance_ && m.role == p.role.get() && m.fields == fields)
+      return {m.by.get(), m.shown.get()};
+  auto by = by_id(e);
+  auto shown = by->shown_fields(e, p, fields);
+  PlanMemo& m = memo[next];
+  next = (next + 1) % kEntries;
+  // A snapshot by_id does not keep (not the registry's current one) is not held by its ById:
+  // its address could be reused, so the entry only holds it for the caller.
+  m.service = instance_;
+  m.entity = by->entity.get() == &e ? &e : nullptr;
+  m.role = p.role.get();
+  m.fields.assign(fields);
+  m.role_held = p.role;
+  m.by = std::move(by);
+  m.shown = std::move(shown);
+  return {m.by.get(), m.shown.get()};
+}
+
 // With list_cache_ on and mostly hit, the record's version, owner, team and deletion mark are
 // read first (no other column decoded) and its text copied from the cache at that version; only
 // a record not cached at it is read whole (and cached). While the entity's records are mostly
@@ -820,8 +859,7 @@ Result<RecordResult> RecordService::get(const Principal& p, const Entity& e, std
                                         std::string_view fields) {
   Scope scope = access::scope_for(p, e.name, Op::kRead);
   if (scope == Scope::kNone) return make_error(Errc::kForbidden, "you may not read " + e.plural);
-  const auto by = by_id(e);
-  const auto shown = by->shown_fields(e, p, fields);
+  const auto [by, shown] = read_plan(e, p, fields);
   RP_ASSIGN(auto tx, store_.read());
   RP_ASSIGN(OneRecord r, read_one(*tx, p, e, *by, id, scope, *shown, false));
   switch (r.state) {
@@ -3254,9 +3292,8 @@ Result<PhoneLookup> RecordService::find_phone(const Principal& p, std::string_vi
     if (scope == Scope::kNone) continue;
     const Field* tf = e->field(e->title_field);
     const bool title_shown = tf && access::field_access(p, *e, *tf) != FieldAccess::kHidden;
-    const auto by = by_id(*e);
     // The shown fields and their writer as kept per role and fields (not built per match).
-    const auto shown = by->shown_fields(*e, p, fields);
+    const auto [by, shown] = read_plan(*e, p, fields);
     RP_ASSIGN(OneRecord r, read_one(*tx, p, *e, *by, id, scope, *shown, title_shown, values));
     if (r.state != OneRecord::State::kFound) continue;
     PhoneMatch& m = out.matches.emplace_back(

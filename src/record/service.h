@@ -680,6 +680,25 @@ class RecordService {
         shown_;  // guarded by shown_mu_
   };
   std::shared_ptr<const ById> by_id(const schema::Entity& e) const;
+  // by_id(e) and its shown_fields(e, p, fields), looked up in a memo of this thread's last few
+  // (service, entity snapshot, role, fields) first: a read by id or a phone lookup's match then
+  // takes neither mutex nor copies a shared_ptr (the two I/O threads both answer reads, and
+  // those locks and counts sit on lines both write). An entry holds its ById (so its entity
+  // snapshot) and its role, so that neither address is reused while it may match; a snapshot
+  // the registry has replaced (custom field added) or a changed role (a new Role object) is
+  // another key, so the next read builds or finds the new one. The pointers stay valid on this
+  // thread until its next read_plan call.
+  struct ReadPlan {
+    const ById* by;
+    const ById::ShownFields* shown;
+  };
+  ReadPlan read_plan(const schema::Entity& e, const access::Principal& p,
+                     std::string_view fields) const;
+  struct PlanMemo;
+  // Tells this service's entries of a thread's read_plan memo from another's (addresses are
+  // reused; this is not).
+  const std::uint64_t instance_ = next_instance();
+  static std::uint64_t next_instance();
   // One record by id as `p` (whose read scope is `scope`) sees it: missing, deleted, out of
   // scope, or found with its version, the JSON text of its `shown` fields (byte for byte what
   // write_record gives) and, with `want_title`, its title field's text.
